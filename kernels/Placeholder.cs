@@ -1,0 +1,1 @@
+namespace GpuMlp.Kernels; internal static class Placeholder { }

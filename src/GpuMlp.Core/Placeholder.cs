@@ -1,0 +1,1 @@
+namespace GpuMlp; internal static class Placeholder { }
