@@ -1,0 +1,54 @@
+// Dropout (inverted), forward and backward.
+//
+// Shapes: x, y, dy, dx are [rows, features] row-major, `count = rows * features` elements.
+// Forward overwrites y; backward overwrites dx. Nothing accumulates.
+//
+// The keep/drop decision is a stateless counter-based hash of (seed, step, layer, element),
+// so any backend (CUDA, OpenCL, CPU) and any launch shape draws the identical mask, and the
+// backward pass recomputes the mask instead of storing it. An element is kept when its
+// 32-bit hash is >= dropThreshold, where dropThreshold = round(p * 2^32); kept elements are
+// scaled by keepScale = 1 / (1 - p) so the expected activation is unchanged.
+using ILGPU;
+
+namespace GpuMlp.Kernels;
+
+public static class DropoutLayer
+{
+    /// <summary>A 32-bit finaliser with full avalanche (lowbias32, Wellons): every input bit
+    /// flips each output bit with probability close to 1/2.</summary>
+    public static uint Mix(uint x)
+    {
+        x ^= x >> 16;
+        x *= 0x7feb352dU;
+        x ^= x >> 15;
+        x *= 0x846ca68bU;
+        x ^= x >> 16;
+        return x;
+    }
+
+    /// <summary>The hash that decides one element's fate; shared by every kernel that applies
+    /// dropout (this file and the fused GEMM epilogue in DenseLayer.cs).</summary>
+    public static uint Bits(uint seed, uint step, uint layer, uint element) =>
+        Mix(element ^ Mix(step ^ Mix(seed ^ Mix(layer + 0x9E3779B9U))));
+
+    public static bool Keep(uint seed, uint step, uint layer, uint element, uint dropThreshold) =>
+        Bits(seed, step, layer, element) >= dropThreshold;
+
+    public static void DropoutForwardKernel(
+        ArrayView<float> x, ArrayView<float> y, int count,
+        uint seed, uint step, uint layer, uint dropThreshold, float keepScale)
+    {
+        int stride = Grid.DimX * Group.DimX;
+        for (int i = Grid.GlobalIndex.X; i < count; i += stride)
+            y[i] = Keep(seed, step, layer, (uint)i, dropThreshold) ? x[i] * keepScale : 0f;
+    }
+
+    public static void DropoutBackwardKernel(
+        ArrayView<float> dy, ArrayView<float> dx, int count,
+        uint seed, uint step, uint layer, uint dropThreshold, float keepScale)
+    {
+        int stride = Grid.DimX * Group.DimX;
+        for (int i = Grid.GlobalIndex.X; i < count; i += stride)
+            dx[i] = Keep(seed, step, layer, (uint)i, dropThreshold) ? dy[i] * keepScale : 0f;
+    }
+}

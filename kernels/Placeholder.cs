@@ -1,1 +1,0 @@
-namespace GpuMlp.Kernels; internal static class Placeholder { }

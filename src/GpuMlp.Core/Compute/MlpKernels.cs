@@ -1,0 +1,182 @@
+using System.Diagnostics;
+using GpuMlp.Kernels;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace GpuMlp.Compute;
+
+/// <summary>Which dense GEMM implementation runs (see kernels/DenseLayer.cs).</summary>
+public enum GemmVariant
+{
+    /// <summary>Pick per accelerator: register tiles on the CPU, 16x16 shared tiles on GPUs.</summary>
+    Auto,
+    RegisterTiled,
+    SharedTiled16,
+    /// <summary>The shared-memory kernel with 2x2-thread groups: the GPU logic at CPU-test size.</summary>
+    SharedTiled2,
+}
+
+/// <summary>Loads every kernel once and owns all launch math: callers pass problem sizes and
+/// views, never grid or group sizes.</summary>
+public sealed class MlpKernels
+{
+    private readonly Action<KernelConfig, GemmShape, DenseEpilogue, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>> gemm;
+    private readonly Action<KernelConfig, ArrayView<float>, int, int, ArrayView<float>> biasGradient;
+    private readonly Action<KernelConfig, ArrayView<byte>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<float>, ArrayView<int>> gather;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<int>, int, int, float, int, ArrayView<float>, int, ArrayView<float>, ArrayView<int>> softmaxCrossEntropy;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, AdamStep> adam;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<double>, ArrayView<int>> sumPartials;
+    private readonly Action<KernelConfig, ArrayView<int>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<int>> confusion;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, int> reluForward;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> reluBackward;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, uint, uint, uint, uint, float> dropoutForward;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, uint, uint, uint, uint, float> dropoutBackward;
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> unused;
+
+    public MlpKernels(Accelerator accelerator, GemmVariant variant = GemmVariant.Auto)
+    {
+        Accelerator = accelerator;
+        IsCpu = accelerator.AcceleratorType == ILGPU.Runtime.AcceleratorType.CPU;
+        Variant = variant == GemmVariant.Auto
+            ? IsCpu ? GemmVariant.RegisterTiled : GemmVariant.SharedTiled16
+            : variant;
+        // Groups of one thread on the CPU accelerator (each simulated thread costs ~µs, a group
+        // barrier syncs OS threads), as many groups as worker groups; wide groups and enough of
+        // them to fill every multiprocessor on a GPU.
+        ElementwiseGroupSize = IsCpu ? 1 : 256;
+        MaxElementwiseGroups = IsCpu
+            ? accelerator.NumMultiprocessors
+            : accelerator.NumMultiprocessors * Math.Max(1, accelerator.MaxNumThreadsPerMultiprocessor / ElementwiseGroupSize) * 2;
+
+        var watch = Stopwatch.StartNew();
+        gemm = Variant switch
+        {
+            GemmVariant.RegisterTiled => accelerator.LoadStreamKernel<GemmShape, DenseEpilogue, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(DenseLayer.DenseGemmRegisterTiledKernel),
+            GemmVariant.SharedTiled16 => accelerator.LoadStreamKernel<GemmShape, DenseEpilogue, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(DenseLayer.DenseGemmSharedTiledKernel<GemmTile16x16x16>),
+            GemmVariant.SharedTiled2 => accelerator.LoadStreamKernel<GemmShape, DenseEpilogue, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(DenseLayer.DenseGemmSharedTiledKernel<GemmTile2x2x4>),
+            _ => throw new ArgumentOutOfRangeException(nameof(variant)),
+        };
+        biasGradient = accelerator.LoadStreamKernel<ArrayView<float>, int, int, ArrayView<float>>(DenseLayer.DenseBiasGradientKernel);
+        gather = accelerator.LoadStreamKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<float>, ArrayView<int>>(InputLayer.GatherBatchKernel);
+        softmaxCrossEntropy = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<int>, int, int, float, int, ArrayView<float>, int, ArrayView<float>, ArrayView<int>>(SoftmaxCrossEntropyLayer.SoftmaxCrossEntropyKernel);
+        adam = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, AdamStep>(AdamOptimizer.AdamKernel);
+        sumPartials = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<double>, ArrayView<int>>(EvaluationLayer.SumPartialsKernel);
+        confusion = accelerator.LoadStreamKernel<ArrayView<int>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<int>>(EvaluationLayer.ConfusionKernel);
+        reluForward = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int>(ReluLayer.ReluForwardKernel);
+        reluBackward = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(ReluLayer.ReluBackwardKernel);
+        dropoutForward = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, uint, uint, uint, uint, float>(DropoutLayer.DropoutForwardKernel);
+        dropoutBackward = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, uint, uint, uint, uint, float>(DropoutLayer.DropoutBackwardKernel);
+        CompileSeconds = watch.Elapsed.TotalSeconds;
+        unused = accelerator.Allocate1D<float>(1);
+    }
+
+    public Accelerator Accelerator { get; }
+    public bool IsCpu { get; }
+    public GemmVariant Variant { get; }
+    public int ElementwiseGroupSize { get; }
+    public int MaxElementwiseGroups { get; }
+
+    /// <summary>Wall time spent compiling (loading) every kernel.</summary>
+    public double CompileSeconds { get; }
+
+    /// <summary>The number of partial sums SumPartials produces; the host adds them in order.</summary>
+    public int PartialCount => IsCpu ? Accelerator.NumMultiprocessors : 1024;
+
+    /// <summary>A placeholder for views a kernel mode does not read (bias in Store mode, aux
+    /// outside ActiveMask mode).</summary>
+    public ArrayView<float> Unused => unused.View;
+
+    /// <summary>Grid-stride launch shape for `count` independent work items.</summary>
+    public KernelConfig Elementwise(int count)
+    {
+        int groups = (int)Math.Min(MaxElementwiseGroups, Math.Max(1L, ((long)count + ElementwiseGroupSize - 1) / ElementwiseGroupSize));
+        return new KernelConfig(groups, ElementwiseGroupSize);
+    }
+
+    private KernelConfig GemmConfig(in GemmShape shape)
+    {
+        switch (Variant)
+        {
+            case GemmVariant.RegisterTiled:
+                int tiles = (shape.M + DenseLayer.RegisterTileRows - 1) / DenseLayer.RegisterTileRows
+                    * ((shape.N + DenseLayer.RegisterTileColumns - 1) / DenseLayer.RegisterTileColumns);
+                return Elementwise(tiles);
+            default:
+                int threads = Variant == GemmVariant.SharedTiled16 ? 16 : 2;
+                int block = 4 * threads;
+                return new KernelConfig(
+                    new Index2D((shape.N + block - 1) / block, (shape.M + block - 1) / block),
+                    new Index2D(threads, threads));
+        }
+    }
+
+    /// <summary>C[M,N] = epilogue(op(A) * op(B)); see DenseLayer.cs for the modes.</summary>
+    public void Gemm(GemmShape shape, DenseEpilogue epilogue, ArrayView<float> a, ArrayView<float> b,
+        ArrayView<float> c, ArrayView<float> bias, ArrayView<float> aux)
+    {
+        if (shape.M <= 0 || shape.N <= 0 || shape.K <= 0)
+            throw new ArgumentException($"empty GEMM {shape.M}x{shape.N}x{shape.K}");
+        gemm(GemmConfig(shape), shape, epilogue, a, b, c, bias, aux);
+    }
+
+    public void BiasGradient(ArrayView<float> dz, int rows, int columns, ArrayView<float> db) =>
+        biasGradient(Elementwise(columns), dz, rows, columns, db);
+
+    public void Gather(ArrayView<byte> images, ArrayView<byte> labels, ArrayView<int> order,
+        int first, int rows, int features, ArrayView<float> x, ArrayView<int> y) =>
+        gather(Elementwise(rows * features), images, labels, order, first, rows, features, x, y);
+
+    public void SoftmaxCrossEntropy(ArrayView<float> logits, ArrayView<int> labels, int rows, int classes,
+        bool writeGradient, ArrayView<float> dLogits, int first, ArrayView<float> loss, ArrayView<int> prediction) =>
+        softmaxCrossEntropy(Elementwise(rows), logits, labels, rows, classes, 1f / rows,
+            writeGradient ? 1 : 0, dLogits, first, loss, prediction);
+
+    public void Adam(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> firstMoment,
+        ArrayView<float> secondMoment, int count, AdamStep step) =>
+        adam(Elementwise(count), parameters, gradients, firstMoment, secondMoment, count, step);
+
+    public void SumPartials(ArrayView<float> losses, ArrayView<int> predictions, ArrayView<byte> labels,
+        ArrayView<int> order, int first, int count, ArrayView<double> lossPartials, ArrayView<int> correctPartials) =>
+        sumPartials(Elementwise(PartialCount), losses, predictions, labels, order, first, count, PartialCount,
+            lossPartials, correctPartials);
+
+    public void Confusion(ArrayView<int> predictions, ArrayView<byte> labels, ArrayView<int> order,
+        int first, int count, int classes, ArrayView<int> matrix) =>
+        confusion(Elementwise(classes * classes), predictions, labels, order, first, count, classes, matrix);
+
+    public void ReluForward(ArrayView<float> z, ArrayView<float> h, int count) =>
+        reluForward(Elementwise(count), z, h, count);
+
+    public void ReluBackward(ArrayView<float> h, ArrayView<float> dh, ArrayView<float> dz, int count) =>
+        reluBackward(Elementwise(count), h, dh, dz, count);
+
+    public void DropoutForward(ArrayView<float> x, ArrayView<float> y, int count, DropoutMask mask) =>
+        dropoutForward(Elementwise(count), x, y, count, mask.Seed, mask.Step, mask.Layer, mask.DropThreshold, mask.KeepScale);
+
+    public void DropoutBackward(ArrayView<float> dy, ArrayView<float> dx, int count, DropoutMask mask) =>
+        dropoutBackward(Elementwise(count), dy, dx, count, mask.Seed, mask.Step, mask.Layer, mask.DropThreshold, mask.KeepScale);
+}
+
+/// <summary>Host-side description of one dropout mask (see kernels/DropoutLayer.cs).</summary>
+public readonly record struct DropoutMask(uint Seed, uint Step, uint Layer, uint DropThreshold, float KeepScale)
+{
+    public static DropoutMask For(float rate, uint seed, uint step, uint layer)
+    {
+        if (rate is < 0f or >= 1f)
+            throw new ArgumentOutOfRangeException(nameof(rate), rate, "dropout rate must be in [0, 1)");
+        return new DropoutMask(seed, step, layer, Threshold(rate), 1f / (1f - rate));
+    }
+
+    /// <summary>round(rate * 2^32): an element is dropped when its hash is below this.</summary>
+    public static uint Threshold(float rate) => (uint)Math.Min(uint.MaxValue, Math.Round(rate * 4294967296.0));
+
+    public DenseEpilogue Epilogue(EpilogueMode mode) => new()
+    {
+        Mode = mode,
+        Seed = Seed,
+        Step = Step,
+        Layer = Layer,
+        DropThreshold = DropThreshold,
+        KeepScale = KeepScale,
+    };
+}

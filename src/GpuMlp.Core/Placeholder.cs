@@ -1,1 +1,0 @@
-namespace GpuMlp; internal static class Placeholder { }

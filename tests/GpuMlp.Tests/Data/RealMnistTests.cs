@@ -1,0 +1,47 @@
+using GpuMlp.Data;
+
+namespace GpuMlp.Tests.Data;
+
+public sealed class RealMnistTests
+{
+    [Fact]
+    public void RealMnist_HasCanonicalShapeAndLabels()
+    {
+        string dir = RealMnist.RealMnistDir();
+        foreach (string name in MnistFiles.All)
+        {
+            Assert.NotNull(MnistFiles.Locate(dir, name));
+        }
+
+        MnistDataset ds = RealMnist.Load();
+
+        Assert.Equal(60000, ds.TrainImages.Count);
+        Assert.Equal(60000, ds.TrainLabels.Length);
+        Assert.Equal(10000, ds.TestImages.Count);
+        Assert.Equal(10000, ds.TestLabels.Length);
+        Assert.Equal((28, 28), (ds.TrainImages.Rows, ds.TrainImages.Columns));
+        Assert.Equal(60000 * 784, ds.TrainImages.Pixels.Length);
+        // Well-known first labels of each split.
+        Assert.Equal(5, ds.TrainLabels[0]);
+        Assert.Equal(7, ds.TestLabels[0]);
+        // Every digit occurs in both splits.
+        Assert.Equal(10, ds.TrainLabels.Distinct().Count());
+        Assert.Equal(10, ds.TestLabels.Distinct().Count());
+    }
+
+    [Fact]
+    public void RealMnist_RawFilesMatchPublishedSha256()
+    {
+        string dir = RealMnist.RealMnistDir();
+        foreach (string name in MnistFiles.All)
+        {
+            string path = MnistFiles.Locate(dir, name)!;
+            if (path.EndsWith(".gz", StringComparison.Ordinal))
+            {
+                continue; // Hashes are of raw files; a user-supplied .gz is still validated by the IDX reader.
+            }
+            using FileStream fs = File.OpenRead(path);
+            Assert.Equal(MnistFiles.Sha256[name], MnistFetcher.Sha256Hex(fs));
+        }
+    }
+}
