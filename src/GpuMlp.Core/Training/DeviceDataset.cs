@@ -1,0 +1,45 @@
+using GpuMlp.Data;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace GpuMlp.Training;
+
+/// <summary>A split of MNIST uploaded once as bytes (pixels stay uint8 on the device; the gather
+/// kernel normalises), plus the identity order used to evaluate it.</summary>
+public sealed class DeviceDataset : IDisposable
+{
+    private readonly MemoryBuffer1D<byte, Stride1D.Dense> images;
+    private readonly MemoryBuffer1D<byte, Stride1D.Dense> labels;
+    private readonly MemoryBuffer1D<int, Stride1D.Dense> identity;
+
+    public DeviceDataset(Accelerator accelerator, IdxImages source, byte[] sourceLabels, int count)
+    {
+        if (count < 0 || count > source.Count || count > sourceLabels.Length)
+            throw new ArgumentOutOfRangeException(nameof(count));
+        Count = count;
+        Features = source.Rows * source.Columns;
+        images = accelerator.Allocate1D<byte>(Math.Max(1L, (long)count * Features));
+        labels = accelerator.Allocate1D<byte>(Math.Max(1, count));
+        identity = accelerator.Allocate1D<int>(Math.Max(1, count));
+        if (count > 0)
+        {
+            images.View.SubView(0, (long)count * Features).CopyFromCPU(ref source.Pixels[0], (long)count * Features);
+            labels.View.SubView(0, count).CopyFromCPU(ref sourceLabels[0], count);
+            int[] order = Enumerable.Range(0, count).ToArray();
+            identity.View.SubView(0, count).CopyFromCPU(ref order[0], count);
+        }
+    }
+
+    public int Count { get; }
+    public int Features { get; }
+    public ArrayView<byte> Images => images.View;
+    public ArrayView<byte> Labels => labels.View;
+    public ArrayView<int> Identity => identity.View;
+
+    public void Dispose()
+    {
+        images.Dispose();
+        labels.Dispose();
+        identity.Dispose();
+    }
+}

@@ -1,0 +1,184 @@
+using System.Diagnostics;
+using GpuMlp.Compute;
+using GpuMlp.Data;
+using GpuMlp.Metrics;
+using GpuMlp.Runs;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace GpuMlp.Training;
+
+/// <summary>Running figures for a progress display; Loss/Accuracy are null between read-backs.</summary>
+public readonly record struct TrainingProgress(int Epoch, int SamplesDone, int SamplesPerEpoch, double? Loss, double? Accuracy, double SamplesPerSecond);
+
+/// <summary>Loss, accuracy and confusion of one evaluation pass.</summary>
+public sealed record EvaluationResult(double Loss, ClassificationReport Report)
+{
+    public double Accuracy => Report.Accuracy;
+}
+
+public sealed record TrainingResult(IReadOnlyList<EpochRecord> Epochs, EvaluationResult Test, TimingRecord Timing, string Device);
+
+/// <summary>Runs the epochs: uploads the data once, keeps everything on the device, shuffles
+/// from the seed, and reads back only per-epoch (and a few progress) reductions.</summary>
+public sealed class Trainer : IDisposable
+{
+    private readonly ComputeDevice device;
+    private readonly MlpKernels kernels;
+    private readonly TrainingOptions options;
+    private readonly DeviceDataset train;
+    private readonly DeviceDataset test;
+    private readonly MemoryBuffer1D<int, Stride1D.Dense> order;
+    // Per-sample results of the current pass (training epoch or evaluation), reduced on the
+    // device without atomics.
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> sampleLoss;
+    private readonly MemoryBuffer1D<int, Stride1D.Dense> samplePrediction;
+    private readonly MemoryBuffer1D<double, Stride1D.Dense> lossPartials;
+    private readonly MemoryBuffer1D<int, Stride1D.Dense> correctPartials;
+    private readonly MemoryBuffer1D<int, Stride1D.Dense> confusion;
+
+    public Trainer(ComputeDevice device, MlpKernels kernels, MnistDataset data, TrainingOptions options)
+    {
+        this.device = device;
+        this.kernels = kernels;
+        this.options = options;
+        options.Validate(data.TrainImages.Count);
+        int available = Math.Min(data.TrainImages.Count, options.LimitTrain ?? int.MaxValue);
+        TrainCount = options.TrainCount(available);
+        ValidationCount = options.ValidationCount(available);
+        var accelerator = device.Accelerator;
+        train = new DeviceDataset(accelerator, data.TrainImages, data.TrainLabels, available);
+        test = new DeviceDataset(accelerator, data.TestImages, data.TestLabels, data.TestImages.Count);
+        Shape = NetworkShape.Mnist(options.Hidden);
+        Network = new MlpNetwork(kernels, Shape, Math.Max(options.BatchSize, options.EvaluationBatchSize));
+        Network.SetParameters(Shape.InitialParameters(options.Seed));
+        order = accelerator.Allocate1D<int>(TrainCount);
+        int perSample = Math.Max(available, test.Count);
+        sampleLoss = accelerator.Allocate1D<float>(perSample);
+        samplePrediction = accelerator.Allocate1D<int>(perSample);
+        lossPartials = accelerator.Allocate1D<double>(kernels.PartialCount);
+        correctPartials = accelerator.Allocate1D<int>(kernels.PartialCount);
+        confusion = accelerator.Allocate1D<int>(Shape.Classes * Shape.Classes);
+    }
+
+    public NetworkShape Shape { get; }
+    public MlpNetwork Network { get; }
+    public int TrainCount { get; }
+    public int ValidationCount { get; }
+    public int StepsPerEpoch => (TrainCount + options.BatchSize - 1) / options.BatchSize;
+
+    /// <summary>The epoch's sample order: a Fisher-Yates shuffle from (seed, epoch).</summary>
+    public static int[] EpochOrder(int count, int seed, int epoch)
+    {
+        var indices = Enumerable.Range(0, count).ToArray();
+        var random = new Random(HashCode.Combine(seed, epoch, 0x5eed));
+        for (int i = count - 1; i > 0; i--)
+        {
+            int j = random.Next(i + 1);
+            (indices[i], indices[j]) = (indices[j], indices[i]);
+        }
+        return indices;
+    }
+
+    /// <summary>Trains one epoch (1-based) and returns its record (validation included).</summary>
+    public EpochRecord TrainEpoch(int epoch, Action<TrainingProgress>? progress = null, CancellationToken cancel = default)
+    {
+        var watch = Stopwatch.StartNew();
+        int[] epochOrder = EpochOrder(TrainCount, options.Seed, epoch);
+        order.View.CopyFromCPU(ref epochOrder[0], TrainCount);
+        int steps = StepsPerEpoch;
+        int updateEvery = Math.Max(1, steps / Math.Max(1, options.ProgressUpdatesPerEpoch));
+        for (int step = 0; step < steps; step++)
+        {
+            cancel.ThrowIfCancellationRequested();
+            int first = step * options.BatchSize;
+            int rows = Math.Min(options.BatchSize, TrainCount - first);
+            TrainStep(first, rows);
+            int done = first + rows;
+            if (progress is not null)
+            {
+                bool readBack = (step + 1) % updateEvery == 0 && step + 1 < steps;
+                double? loss = null, accuracy = null;
+                if (readBack)
+                    (loss, accuracy) = Reduce(train.Labels, order.View, 0, done);
+                progress(new TrainingProgress(epoch, done, TrainCount, loss, accuracy, done / watch.Elapsed.TotalSeconds));
+            }
+        }
+        var (trainLoss, trainAccuracy) = Reduce(train.Labels, order.View, 0, TrainCount);
+        double trainSeconds = watch.Elapsed.TotalSeconds;
+        double? valLoss = null, valAccuracy = null;
+        if (ValidationCount > 0)
+        {
+            var validation = Evaluate(train, TrainCount, ValidationCount);
+            valLoss = validation.Loss;
+            valAccuracy = validation.Accuracy;
+        }
+        progress?.Invoke(new TrainingProgress(epoch, TrainCount, TrainCount, trainLoss, trainAccuracy, TrainCount / trainSeconds));
+        return new EpochRecord(epoch, trainLoss, trainAccuracy, valLoss, valAccuracy, watch.Elapsed.TotalSeconds, TrainCount / trainSeconds);
+    }
+
+    /// <summary>One optimisation step on order[first .. first + rows); no host synchronisation.</summary>
+    private void TrainStep(int first, int rows)
+    {
+        uint step = (uint)Network.AdamSteps;
+        kernels.Gather(train.Images, train.Labels, order.View, first, rows, Shape.Inputs, Network.Input, Network.Labels);
+        Network.Forward(rows, options.Dropout, (uint)options.Seed, step);
+        Network.Loss(rows, writeGradient: true, first, sampleLoss.View, samplePrediction.View);
+        Network.Backward(rows, options.Dropout);
+        Network.AdamUpdate(options.LearningRate);
+    }
+
+    /// <summary>Mean loss and accuracy of samples [0, count) of the current pass.</summary>
+    private (double Loss, double Accuracy) Reduce(ArrayView<byte> labels, ArrayView<int> sampleOrder, int first, int count)
+    {
+        kernels.SumPartials(sampleLoss.View, samplePrediction.View, labels, sampleOrder, first, count,
+            lossPartials.View, correctPartials.View);
+        double[] losses = lossPartials.GetAsArray1D();
+        int[] correct = correctPartials.GetAsArray1D();
+        double lossSum = 0;
+        long correctSum = 0;
+        for (int p = 0; p < losses.Length; p++)
+        {
+            lossSum += losses[p];
+            correctSum += correct[p];
+        }
+        return (lossSum / count, (double)correctSum / count);
+    }
+
+    /// <summary>Forward-only pass (no dropout) over samples [first, first + count) of a split.</summary>
+    private EvaluationResult Evaluate(DeviceDataset split, int first, int count)
+    {
+        for (int done = 0; done < count; done += options.EvaluationBatchSize)
+        {
+            int rows = Math.Min(options.EvaluationBatchSize, count - done);
+            kernels.Gather(split.Images, split.Labels, split.Identity, first + done, rows, Shape.Inputs, Network.Input, Network.Labels);
+            Network.Forward(rows, dropout: 0f, 0, 0);
+            Network.Loss(rows, writeGradient: false, done, sampleLoss.View, samplePrediction.View);
+        }
+        var (loss, _) = Reduce(split.Labels, split.Identity, first, count);
+        kernels.Confusion(samplePrediction.View, split.Labels, split.Identity, first, count, Shape.Classes, confusion.View);
+        int[] cells = confusion.GetAsArray1D();
+        var matrix = new long[Shape.Classes, Shape.Classes];
+        for (int t = 0; t < Shape.Classes; t++)
+            for (int p = 0; p < Shape.Classes; p++)
+                matrix[t, p] = cells[t * Shape.Classes + p];
+        return new EvaluationResult(loss, ClassificationReport.FromConfusion(matrix));
+    }
+
+    public EvaluationResult EvaluateTest() => Evaluate(test, 0, test.Count);
+
+    public EvaluationResult EvaluateValidation() => Evaluate(train, TrainCount, ValidationCount);
+
+    public void Dispose()
+    {
+        Network.Dispose();
+        train.Dispose();
+        test.Dispose();
+        order.Dispose();
+        sampleLoss.Dispose();
+        samplePrediction.Dispose();
+        lossPartials.Dispose();
+        correctPartials.Dispose();
+        confusion.Dispose();
+    }
+}

@@ -1,0 +1,46 @@
+namespace GpuMlp.Training;
+
+/// <summary>Everything that determines a training run. Defaults are the report's setup.</summary>
+public sealed record TrainingOptions
+{
+    public int Epochs { get; init; } = 20;
+    public int BatchSize { get; init; } = 128;
+    public float LearningRate { get; init; } = 0.001f;
+    public float Dropout { get; init; } = 0.2f;
+    public IReadOnlyList<int> Hidden { get; init; } = [512, 256];
+    public int Seed { get; init; } = 1;
+    /// <summary>Fraction of the (possibly limited) training file held out, from its end.</summary>
+    public double ValidationSplit { get; init; } = 0.1;
+    /// <summary>Use only the first N training images; null for all.</summary>
+    public int? LimitTrain { get; init; }
+    /// <summary>Rows per launch when evaluating (no gradients, so larger than a batch pays).</summary>
+    public int EvaluationBatchSize { get; init; } = 1000;
+    /// <summary>How many times per epoch the running loss/accuracy is read back for progress.</summary>
+    public int ProgressUpdatesPerEpoch { get; init; } = 4;
+
+    /// <summary>Checks ranges against the dataset size; the message is a one-line usage error.</summary>
+    public void Validate(int trainingImages)
+    {
+        if (Epochs < 1)
+            throw new ArgumentException($"--epochs must be at least 1 (got {Epochs})");
+        if (!(LearningRate > 0f) || float.IsInfinity(LearningRate))
+            throw new ArgumentException($"--lr must be a positive number (got {LearningRate})");
+        if (!(Dropout >= 0f && Dropout < 1f))
+            throw new ArgumentException($"--dropout must be in [0, 1) (got {Dropout})");
+        if (Hidden.Count == 0 || Hidden.Any(h => h < 1 || h > 65536))
+            throw new ArgumentException("--hidden must list one or more layer widths in 1..65536, e.g. 512,256");
+        if (!(ValidationSplit >= 0 && ValidationSplit < 1))
+            throw new ArgumentException($"--val-split must be in [0, 1) (got {ValidationSplit})");
+        if (LimitTrain is < 1)
+            throw new ArgumentException($"--limit-train must be at least 1 (got {LimitTrain})");
+        int available = Math.Min(trainingImages, LimitTrain ?? int.MaxValue);
+        int train = TrainCount(available);
+        if (train < 1)
+            throw new ArgumentException("no training images left after the validation split");
+        if (BatchSize < 1 || BatchSize > train)
+            throw new ArgumentException($"--batch-size must be in 1..{train} (the training set size), got {BatchSize}");
+    }
+
+    public int ValidationCount(int available) => (int)Math.Floor(available * ValidationSplit);
+    public int TrainCount(int available) => available - ValidationCount(available);
+}
