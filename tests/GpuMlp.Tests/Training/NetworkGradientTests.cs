@@ -1,0 +1,120 @@
+using GpuMlp.Compute;
+using GpuMlp.Tests.Reference;
+using GpuMlp.Training;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace GpuMlp.Tests.Training;
+
+/// <summary>The whole network's gradients on a tiny net: device backward vs central finite
+/// differences of the double-precision reference, and a few Adam steps vs the reference.</summary>
+[Collection(DeviceCollection.Name)]
+public sealed class NetworkGradientTests(DeviceFixture fixture)
+{
+    private static readonly NetworkShape TinyShape = new(7, [6, 5], 3);
+    private const int Rows = 5;
+    private const uint Seed = 42;
+
+    private static (float[] Parameters, float[] Input, int[] Labels) TinyProblem(int seed)
+    {
+        var random = new Random(seed);
+        var parameters = TinyShape.InitialParameters(seed);
+        // Scale the weights up so every ReLU sees pre-activations well away from the kink
+        // relative to the finite-difference step, and the loss is far from flat.
+        for (int i = 0; i < parameters.Length; i++)
+            parameters[i] *= 2.5f;
+        var input = Enumerable.Range(0, Rows * TinyShape.Inputs).Select(_ => (float)random.NextDouble()).ToArray();
+        var labels = Enumerable.Range(0, Rows).Select(_ => random.Next(TinyShape.Classes)).ToArray();
+        return (parameters, input, labels);
+    }
+
+    private static double[] ToDouble(float[] values) => values.Select(v => (double)v).ToArray();
+
+    private MlpNetwork Upload(float[] parameters, float[] input, int[] labels)
+    {
+        var network = new MlpNetwork(fixture.Kernels, TinyShape, Rows);
+        network.SetParameters(parameters);
+        network.Input.SubView(0, input.Length).CopyFromCPU(ref input[0], input.Length);
+        network.Labels.SubView(0, labels.Length).CopyFromCPU(ref labels[0], labels.Length);
+        return network;
+    }
+
+    private float[] DeviceGradient(MlpNetwork network, float dropout, uint step)
+    {
+        var accelerator = fixture.Device.Accelerator;
+        using var loss = accelerator.Allocate1D<float>(Rows);
+        using var prediction = accelerator.Allocate1D<int>(Rows);
+        network.Forward(Rows, dropout, Seed, step);
+        network.Loss(Rows, writeGradient: true, 0, loss.View, prediction.View);
+        network.Backward(Rows, dropout);
+        return network.GetGradients();
+    }
+
+    private static double[] FiniteDifferences(ReferenceMlp reference, double[] x, int[] labels, double dropout, uint step)
+    {
+        const double h = 1e-6;
+        var gradient = new double[reference.Parameters.Length];
+        for (int i = 0; i < gradient.Length; i++)
+        {
+            double saved = reference.Parameters[i];
+            reference.Parameters[i] = saved + h;
+            double plus = reference.MeanLoss(x, labels, Rows, dropout, Seed, step);
+            reference.Parameters[i] = saved - h;
+            double minus = reference.MeanLoss(x, labels, Rows, dropout, Seed, step);
+            reference.Parameters[i] = saved;
+            gradient[i] = (plus - minus) / (2 * h);
+        }
+        return gradient;
+    }
+
+    [Theory]
+    [InlineData(0f, 1)]
+    [InlineData(0.3f, 2)]
+    [InlineData(0.5f, 3)]
+    public void BackwardMatchesFiniteDifferences(float dropout, int seed)
+    {
+        var (parameters, input, labels) = TinyProblem(seed);
+        var reference = new ReferenceMlp(TinyShape, ToDouble(parameters));
+        var x = ToDouble(input);
+        const uint step = 7;
+        double[] numeric = FiniteDifferences(reference, x, labels, dropout, step);
+
+        // The reference's analytic gradient must agree with its own finite differences to
+        // double-precision FD accuracy (h = 1e-6: truncation ~1e-12, rounding ~1e-10).
+        Compare.AllClose(reference.Gradient(x, labels, Rows, dropout, Seed, step).Select(v => (float)v).ToArray(),
+            numeric, 1e-6, 1e-5, "reference analytic gradient vs finite differences");
+
+        using var network = Upload(parameters, input, labels);
+        float[] device = DeviceGradient(network, dropout, step);
+        // float32 kernels: every gradient is a sum of at most 7 products of O(1) terms, so its
+        // rounding error is a few ulps of O(1) values; 1e-5 absolute leaves a wide margin while a
+        // wrong stride, missing mask or missing 1/batch factor is off by >= 1e-2.
+        Compare.AllClose(device, numeric, 1e-5, 1e-4, $"device gradient vs finite differences (dropout {dropout})");
+        Assert.Contains(device, g => Math.Abs(g) > 1e-3f);
+    }
+
+    [Fact]
+    public void AdamStepsMatchReference()
+    {
+        var (parameters, input, labels) = TinyProblem(5);
+        var reference = new ReferenceMlp(TinyShape, ToDouble(parameters));
+        var x = ToDouble(input);
+        using var network = Upload(parameters, input, labels);
+        const float dropout = 0.2f, learningRate = 0.01f;
+        for (int step = 0; step < 5; step++)
+        {
+            uint dropoutStep = (uint)network.AdamSteps;
+            DeviceGradient(network, dropout, dropoutStep);
+            network.AdamUpdate(learningRate);
+            reference.Adam(reference.Gradient(x, labels, Rows, dropout, Seed, dropoutStep), learningRate);
+            // Each Adam step moves a parameter by at most ~lr = 1e-2 along m/sqrt(v), which is
+            // insensitive to the small float32 error of the gradient except where the gradient
+            // is ~0; the tiny net has none of those, so 1e-5 absolute holds after 5 steps.
+            Compare.AllClose(network.GetParameters(), reference.Parameters, 1e-5, 1e-4, $"parameters after Adam step {step + 1}");
+        }
+        var (first, second) = network.GetMoments();
+        Compare.AllClose(first, reference.First, 1e-6, 1e-4, "Adam first moment");
+        Compare.AllClose(second, reference.Second, 1e-8, 1e-4, "Adam second moment");
+        Assert.Equal(5, network.AdamSteps);
+    }
+}
