@@ -34,10 +34,14 @@ public static class TrainCommand
         var valSplit = new Option<double>("--val-split") { Description = "Fraction of the training file held out for validation (from its end)", DefaultValueFactory = _ => 0.1 };
         var limitTrain = new Option<int?>("--limit-train") { Description = "Use only the first N training images" };
         var outDir = new Option<string?>("--out") { Description = "Run folder (default runs/<timestamp>)" };
+        var earlyStop = new Option<int?>("--early-stop") { Description = "Stop after N epochs without a lower validation loss; restore the best weights" };
+        var schedule = new Option<string>("--lr-schedule") { Description = "constant, step (halve every 5 epochs) or cosine", DefaultValueFactory = _ => "constant" };
+        var resume = new Option<string?>("--resume") { Description = "Continue the run in this folder from its last checkpoint" };
 
         var command = new Command("train", "Train the MLP and write a run folder with config, history and metrics")
         {
             DataOption, DeviceOption, epochs, batchSize, learningRate, dropout, hidden, seed, valSplit, limitTrain, outDir,
+            earlyStop, schedule, resume,
         };
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
@@ -51,10 +55,20 @@ public static class TrainCommand
                 Seed = parse.GetValue(seed),
                 ValidationSplit = parse.GetValue(valSplit),
                 LimitTrain = parse.GetValue(limitTrain),
+                EarlyStopPatience = parse.GetValue(earlyStop),
+                Schedule = ParseSchedule(parse.GetValue(schedule) ?? "constant"),
             };
             var request = ParseDevice(parse.GetValue(DeviceOption) ?? "auto");
+            string dataDir = parse.GetValue(DataOption) ?? "data/mnist";
+            if (parse.GetValue(resume) is string resumeDir)
+            {
+                if (parse.GetValue(outDir) is not null)
+                    throw new UsageException("--resume continues in its own folder; do not combine it with --out");
+                var checkpoint = Checkpoint.Load(Path.Combine(resumeDir, Checkpoint.FileName));
+                return Run(checkpoint.State.Options, request, dataDir, resumeDir, checkpoint);
+            }
             string runDir = parse.GetValue(outDir) ?? Path.Combine("runs", DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture));
-            return Run(options, request, parse.GetValue(DataOption) ?? "data/mnist", runDir);
+            return Run(options, request, dataDir, runDir, resume: null);
         }));
         return command;
     }
@@ -71,6 +85,14 @@ public static class TrainCommand
         }
         return widths;
     }
+
+    public static LearningRateSchedule ParseSchedule(string text) => text.Trim().ToLowerInvariant() switch
+    {
+        "constant" => LearningRateSchedule.Constant,
+        "step" => LearningRateSchedule.Step,
+        "cosine" => LearningRateSchedule.Cosine,
+        _ => throw new UsageException($"--lr-schedule must be constant, step or cosine (got '{text}')"),
+    };
 
     public static DeviceRequest ParseDevice(string text)
     {
@@ -90,11 +112,11 @@ public static class TrainCommand
         return MnistDataset.Load(dataDir);
     }
 
-    private static int Run(TrainingOptions options, DeviceRequest request, string dataDir, string runDir)
+    private static int Run(TrainingOptions options, DeviceRequest request, string dataDir, string runDir, Checkpoint? resume)
     {
         var data = LoadData(dataDir);
         options.Validate(data.TrainImages.Count);
-        if (Directory.Exists(runDir) && Directory.EnumerateFileSystemEntries(runDir).Any())
+        if (resume is null && Directory.Exists(runDir) && Directory.EnumerateFileSystemEntries(runDir).Any())
             throw new UsageException($"--out {runDir} already exists and is not empty; choose another folder");
 
         using var device = ComputeDevice.Open(request);
@@ -103,9 +125,13 @@ public static class TrainCommand
         CliErrors.Info($"kernels compiled in {kernels.CompileSeconds:F2} s ({kernels.Variant} GEMM)");
         using var trainer = new Trainer(device, kernels, data, options);
         Directory.CreateDirectory(runDir);
-        RunArtifacts.WriteConfig(runDir, RunConfig.From(options, trainer, device.Description));
+        if (resume is null)
+            RunArtifacts.WriteConfig(runDir, RunConfig.From(options, trainer, device.Description));
+        else
+            CliErrors.Info($"resuming {runDir} after epoch {resume.State.EpochsCompleted} of {options.Epochs}");
         CliErrors.Info($"training {trainer.Shape} on {trainer.TrainCount} images, validating on {trainer.ValidationCount}, {trainer.StepsPerEpoch} steps per epoch; run folder {runDir}");
 
+        var session = new TrainingSession(trainer, options, runDir, device.Description, kernels.CompileSeconds, resume);
         using var interrupt = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) =>
         {
@@ -113,46 +139,105 @@ public static class TrainCommand
             interrupt.Cancel();
         };
         Console.CancelKeyPress += onCancel;
-        var history = new List<EpochRecord>();
-        var trainWatch = System.Diagnostics.Stopwatch.StartNew();
+        using var onTerminate = System.Runtime.InteropServices.PosixSignalRegistration.Create(
+            System.Runtime.InteropServices.PosixSignal.SIGTERM, context =>
+            {
+                context.Cancel = true;
+                interrupt.Cancel();
+            });
+        TrainingOutcome outcome;
         try
         {
-            for (int epoch = 1; epoch <= options.Epochs; epoch++)
-            {
-                EpochRecord record = null!;
-                AnsiConsole.Progress()
-                    .AutoClear(true)
-                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
-                    .Start(context =>
-                    {
-                        var task = context.AddTask($"epoch {epoch}/{options.Epochs}", maxValue: trainer.TrainCount);
-                        string figures = "";
-                        record = trainer.TrainEpoch(epoch, progress =>
-                        {
-                            if (progress.Loss is double loss && progress.Accuracy is double accuracy)
-                                figures = string.Create(CultureInfo.InvariantCulture, $" loss {loss:F4} acc {accuracy:P2}");
-                            task.Description = string.Create(CultureInfo.InvariantCulture,
-                                $"epoch {epoch}/{options.Epochs}{figures} {progress.SamplesPerSecond:F0} samples/s");
-                            task.Value = progress.SamplesDone;
-                        }, interrupt.Token);
-                    });
-                history.Add(record);
-                AnsiConsole.MarkupLine(EpochLine(record, options.Epochs));
-                RunArtifacts.WriteHistoryCsv(runDir, history);
-            }
+            outcome = RunWithProgress(session, options.Epochs, trainer.TrainCount, interrupt.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            Console.Error.WriteLine($"gpumlp: interrupted after epoch {session.EpochsCompleted}; continue with: gpumlp train --resume {runDir}");
+            return ExitCodes.Interrupted;
         }
         finally
         {
             Console.CancelKeyPress -= onCancel;
         }
-        double trainSeconds = trainWatch.Elapsed.TotalSeconds;
+        if (outcome.StoppedEarly)
+            CliErrors.Info($"early stop: no lower validation loss for {options.EarlyStopPatience} epochs; restored the weights of epoch {outcome.BestEpoch}");
 
         var test = trainer.EvaluateTest();
-        var timing = new TimingRecord(kernels.CompileSeconds, trainSeconds);
-        RunArtifacts.WriteMetrics(runDir, device.Description, history, test.Report, test.Loss, timing);
+        var timing = new TimingRecord(kernels.CompileSeconds, outcome.TrainSeconds);
+        RunArtifacts.WriteMetrics(runDir, device.Description, outcome.History, test.Report, test.Loss, timing);
+        RunOutputs.Write(runDir, trainer, options, outcome, test);
         PrintReport(test);
-        AnsiConsole.MarkupLineInterpolated($"wrote {Path.Combine(runDir, RunArtifacts.MetricsFileName)}");
+        AnsiConsole.MarkupLineInterpolated($"wrote {runDir}");
         return ExitCodes.Success;
+    }
+
+    /// <summary>A live Spectre.Console bar per epoch on a terminal (each finished epoch's bar
+    /// stays as its summary line); plain lines, a few per epoch, when output is redirected.</summary>
+    private static TrainingOutcome RunWithProgress(TrainingSession session, int epochs, int samplesPerEpoch, CancellationToken cancel)
+    {
+        if (!AnsiConsole.Profile.Capabilities.Interactive || Console.IsOutputRedirected)
+        {
+            return session.Run(
+                onEpoch: record => AnsiConsole.MarkupLine(EpochLine(record, epochs)),
+                progress: progress =>
+                {
+                    if (progress.Loss is not null && progress.SamplesDone < samplesPerEpoch)
+                        Console.WriteLine(ProgressLine(progress, epochs, samplesPerEpoch));
+                },
+                cancel: cancel);
+        }
+        TrainingOutcome outcome = null!;
+        AnsiConsole.Progress()
+            .AutoClear(false)
+            .HideCompleted(false)
+            .Columns(new ProgressBarColumn(), new PercentageColumn(), new TaskDescriptionColumn { Alignment = Justify.Left })
+            .Start(context =>
+            {
+                ProgressTask? task = null;
+                int taskEpoch = 0;
+                string figures = "";
+                outcome = session.Run(
+                    onEpoch: record =>
+                    {
+                        if (task is null)
+                            return;
+                        task.Value = task.MaxValue;
+                        task.Description = EpochLine(record, epochs);
+                        task.StopTask();
+                    },
+                    progress: progress =>
+                    {
+                        if (task is null || taskEpoch != progress.Epoch)
+                        {
+                            task = context.AddTask($"epoch {progress.Epoch}/{epochs}", maxValue: samplesPerEpoch);
+                            taskEpoch = progress.Epoch;
+                            figures = "";
+                        }
+                        if (progress.Loss is double loss && progress.Accuracy is double accuracy)
+                            figures = string.Create(CultureInfo.InvariantCulture, $" loss {loss:F4} acc {accuracy:P2}");
+                        task.Description = string.Create(CultureInfo.InvariantCulture,
+                            $"epoch {progress.Epoch}/{epochs}{figures} {progress.SamplesPerSecond:F0} samples/s");
+                        task.Value = Math.Min(progress.SamplesDone, samplesPerEpoch - 1);
+                    },
+                    cancel: cancel);
+            });
+        return outcome;
+    }
+
+    private static string ProgressLine(TrainingProgress progress, int epochs, int samplesPerEpoch)
+    {
+        string figures = progress.Loss is double loss && progress.Accuracy is double accuracy
+            ? string.Create(CultureInfo.InvariantCulture, $"loss {loss:F4} acc {accuracy:P2} ")
+            : "";
+        return string.Create(CultureInfo.InvariantCulture,
+            $"epoch {progress.Epoch}/{epochs} [{Bar(progress.SamplesDone, samplesPerEpoch)}] {progress.SamplesDone}/{samplesPerEpoch} {figures}{progress.SamplesPerSecond:F0} samples/s");
+    }
+
+    private static string Bar(int done, int total)
+    {
+        const int width = 24;
+        int filled = total == 0 ? width : (int)((long)done * width / total);
+        return new string('#', filled) + new string('-', width - filled);
     }
 
     private static string EpochLine(EpochRecord r, int epochs)

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using ILGPU;
+using ILGPU.Algorithms;
 using ILGPU.Runtime;
 using ILGPU.Runtime.CPU;
 using ILGPU.Runtime.Cuda;
@@ -81,8 +82,7 @@ public sealed class ComputeDevice : IDisposable
     {
         var context = Context.Create(builder =>
         {
-            builder.Optimize(OptimizationLevel.O2);
-            builder.Math(MathMode.Fast32BitOnly);
+            Configure(builder);
             if (request is DeviceRequest.Auto or DeviceRequest.Cuda)
                 builder.Cuda();
             if (request is DeviceRequest.Auto or DeviceRequest.OpenCL)
@@ -114,6 +114,11 @@ public sealed class ComputeDevice : IDisposable
             throw;
         }
     }
+
+    /// <summary>Compiler settings shared by every context: optimised, fast 32-bit math, and the
+    /// Algorithms library's intrinsics (XMath.Exp/Log/Sqrt have no PTX implementation without it).</summary>
+    public static Context.Builder Configure(Context.Builder builder) =>
+        builder.Optimize(OptimizationLevel.O2).Math(MathMode.Fast32BitOnly).EnableAlgorithms();
 
     /// <summary>Every accelerator ILGPU sees, including OpenCL devices it cannot use, with the
     /// reason they were skipped.</summary>

@@ -53,6 +53,7 @@ public sealed class Trainer : IDisposable
         Shape = NetworkShape.Mnist(options.Hidden);
         Network = new MlpNetwork(kernels, Shape, Math.Max(options.BatchSize, options.EvaluationBatchSize));
         Network.SetParameters(Shape.InitialParameters(options.Seed));
+        LearningRate = options.LearningRate;
         order = accelerator.Allocate1D<int>(TrainCount);
         int perSample = Math.Max(available, test.Count);
         sampleLoss = accelerator.Allocate1D<float>(perSample);
@@ -63,6 +64,9 @@ public sealed class Trainer : IDisposable
     }
 
     public NetworkShape Shape { get; }
+
+    /// <summary>The Adam learning rate of the next steps (a schedule changes it per epoch).</summary>
+    public float LearningRate { get; set; }
     public MlpNetwork Network { get; }
     public int TrainCount { get; }
     public int ValidationCount { get; }
@@ -127,7 +131,7 @@ public sealed class Trainer : IDisposable
         Network.Forward(rows, options.Dropout, (uint)options.Seed, step);
         Network.Loss(rows, writeGradient: true, first, sampleLoss.View, samplePrediction.View);
         Network.Backward(rows, options.Dropout);
-        Network.AdamUpdate(options.LearningRate);
+        Network.AdamUpdate(LearningRate);
     }
 
     /// <summary>Mean loss and accuracy of samples [0, count) of the current pass.</summary>

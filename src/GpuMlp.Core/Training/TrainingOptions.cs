@@ -15,6 +15,11 @@ public sealed record TrainingOptions
     public int? LimitTrain { get; init; }
     /// <summary>Rows per launch when evaluating (no gradients, so larger than a batch pays).</summary>
     public int EvaluationBatchSize { get; init; } = 1000;
+    /// <summary>Stop after this many epochs without a lower validation loss and restore the best
+    /// weights; null trains every epoch.</summary>
+    public int? EarlyStopPatience { get; init; }
+    public LearningRateSchedule Schedule { get; init; } = LearningRateSchedule.Constant;
+
     /// <summary>How many times per epoch the running loss/accuracy is read back for progress.</summary>
     public int ProgressUpdatesPerEpoch { get; init; } = 4;
 
@@ -31,6 +36,10 @@ public sealed record TrainingOptions
             throw new ArgumentException("--hidden must list one or more layer widths in 1..65536, e.g. 512,256");
         if (!(ValidationSplit >= 0 && ValidationSplit < 1))
             throw new ArgumentException($"--val-split must be in [0, 1) (got {ValidationSplit})");
+        if (EarlyStopPatience is < 1)
+            throw new ArgumentException($"--early-stop must be at least 1 (got {EarlyStopPatience})");
+        if (EarlyStopPatience is not null && ValidationSplit <= 0)
+            throw new ArgumentException("--early-stop needs a validation split (--val-split > 0)");
         if (LimitTrain is < 1)
             throw new ArgumentException($"--limit-train must be at least 1 (got {LimitTrain})");
         int available = Math.Min(trainingImages, LimitTrain ?? int.MaxValue);
@@ -41,6 +50,22 @@ public sealed record TrainingOptions
             throw new ArgumentException($"--batch-size must be in 1..{train} (the training set size), got {BatchSize}");
     }
 
+    /// <summary>The learning rate for a 1-based epoch. step: halved every 5 epochs; cosine:
+    /// lr * (1 + cos(pi * (epoch - 1) / epochs)) / 2, from lr at the first epoch towards 0.</summary>
+    public float LearningRateAt(int epoch) => Schedule switch
+    {
+        LearningRateSchedule.Step => LearningRate * MathF.Pow(0.5f, (epoch - 1) / 5),
+        LearningRateSchedule.Cosine => (float)(LearningRate * 0.5 * (1 + Math.Cos(Math.PI * (epoch - 1) / Epochs))),
+        _ => LearningRate,
+    };
+
     public int ValidationCount(int available) => (int)Math.Floor(available * ValidationSplit);
     public int TrainCount(int available) => available - ValidationCount(available);
+}
+
+public enum LearningRateSchedule
+{
+    Constant,
+    Step,
+    Cosine,
 }

@@ -162,7 +162,7 @@ public static class NaiveReference
         {
             StepCount++;
             double correction1 = 1 - Math.Pow(beta1, StepCount);
-            double correction2 = 1;
+            double correction2 = 1 - Math.Pow(beta2, StepCount);
             for (int i = 0; i < Parameters.Length; i++)
             {
                 double g = gradients[i];

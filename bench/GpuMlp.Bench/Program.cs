@@ -1,0 +1,64 @@
+using BenchmarkDotNet.Columns;
+using BenchmarkDotNet.Configs;
+using Perfolizer.Horology;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Running;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
+using GpuMlp.Bench;
+
+// Usage (see bench/README.md):
+//   dotnet run -c Release --project bench/GpuMlp.Bench -- --quick [--device cpu] [BenchmarkDotNet args]
+//   dotnet run -c Release --project bench/GpuMlp.Bench -- --job short --filter '*'
+// Own flags, removed before BenchmarkDotNet parses the rest:
+//   --quick          1 launch, 2 warm-up and 3 measured iterations of at most ~250 ms each
+//   --device KIND    cuda | opencl | cpu; repeatable; default every usable kind ComputeDevice.List() reports
+// Benchmarks always run in-process (no generated project, no SDK needed at run time), and with no
+// --filter every benchmark runs.
+var rest = new List<string>();
+var devices = new List<string>();
+bool quick = false;
+for (int i = 0; i < args.Length; i++)
+{
+    switch (args[i])
+    {
+        case "--quick":
+            quick = true;
+            break;
+        case "--device" when i + 1 < args.Length:
+            devices.AddRange(args[++i].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+            break;
+        case "--device":
+            Console.Error.WriteLine("--device needs a value: cuda, opencl or cpu");
+            return 2;
+        default:
+            rest.Add(args[i]);
+            break;
+    }
+}
+if (devices.Count > 0)
+    Environment.SetEnvironmentVariable(BenchDevices.VariableName, string.Join(',', devices));
+if (!rest.Any(a => a is "--filter" or "-f" or "--list" or "--help" or "-h" or "--version" || a.StartsWith("--filter=", StringComparison.Ordinal)))
+    rest.AddRange(["--filter", "*"]);
+if (!quick && !rest.Any(a => a is "--inProcess" or "-i"))
+    rest.Add("--inProcess");
+
+Console.WriteLine($"devices: {string.Join(", ", BenchDevices.All())}");
+
+var config = ManualConfig.Create(DefaultConfig.Instance)
+    .AddColumn(CategoriesColumn.Default, StatisticColumn.Median, RateColumn.GflopsPerSecond, RateColumn.GigabytesPerSecond)
+    .WithOption(ConfigOptions.JoinSummary, false);
+if (quick)
+{
+    config.AddJob(Job.Default
+        .WithId("Quick")
+        .WithToolchain(new InProcessEmitToolchain(TimeSpan.FromMinutes(10), logOutput: true))
+        .WithLaunchCount(1)
+        .WithWarmupCount(2)
+        .WithIterationCount(3)
+        .WithIterationTime(TimeInterval.FromMilliseconds(250))
+        .WithUnrollFactor(1));
+}
+
+var summaries = BenchmarkSwitcher.FromAssembly(typeof(GemmBenchmarks).Assembly).Run([.. rest], config);
+RatesReport.Print(summaries, Console.Out);
+return summaries.Any(s => s.HasCriticalValidationErrors || s.Reports.Any(r => !r.Success)) ? 1 : 0;

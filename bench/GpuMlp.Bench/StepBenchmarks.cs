@@ -1,0 +1,122 @@
+using BenchmarkDotNet.Attributes;
+using GpuMlp.Data;
+using GpuMlp.Training;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace GpuMlp.Bench;
+
+/// <summary>One whole training step through MlpNetwork, as Trainer runs it: gather from the
+/// device-resident dataset, forward (dropout 0.2), softmax-CE, backward, Adam. Weights and data
+/// stay on the device; only TrainStepWithUpload and UploadBatch move a batch host -> device.</summary>
+[BenchmarkCategory("Step")]
+public class StepBenchmarks
+{
+    private const float DropoutRate = 0.2f;
+    private const float LearningRate = 1e-3f;
+    private const uint Seed = 1;
+
+    private BenchDevice? device;
+    private MlpNetwork? network;
+    private DeviceDataset? dataset;
+    private ArrayView<int> order;
+    private ArrayView<float> sampleLoss;
+    private ArrayView<int> samplePrediction;
+    private float[] hostBatch = [];
+    private int[] hostLabels = [];
+    private int batchesInDataset;
+    private int next;
+
+    [ParamsSource(nameof(Devices))]
+    public string Device { get; set; } = "cpu";
+
+    [Params(128, 1024)]
+    public int Batch { get; set; } = 128;
+
+    public static IEnumerable<string> Devices() => BenchDevices.All();
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        device = new BenchDevice(Device);
+        var shape = GemmProblem.Model;
+        int rows = Math.Max(8192, 8 * Batch);
+        batchesInDataset = rows / Batch;
+        var images = new IdxImages(rows, 28, 28, Synthetic.Bytes((long)rows * shape.Inputs, 1));
+        byte[] labels = Synthetic.Bytes(rows, 2).Select(v => (byte)(v % shape.Classes)).ToArray();
+        dataset = new DeviceDataset(device.Accelerator, images, labels, rows);
+        order = device.Upload(Synthetic.Permutation(rows, 3));
+        sampleLoss = device.Allocate<float>(Batch);
+        samplePrediction = device.Allocate<int>(Batch);
+        network = new MlpNetwork(device.Kernels, shape, Batch);
+        network.SetParameters(shape.InitialParameters(1));
+        hostBatch = Synthetic.Bytes((long)Batch * shape.Inputs, 4).Select(v => v / 255f).ToArray();
+        hostLabels = Synthetic.Labels(Batch, shape.Classes, 5);
+        device.Synchronize();
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        network?.Dispose();
+        dataset?.Dispose();
+        device?.Dispose();
+    }
+
+    private void ForwardBackwardAdam(MlpNetwork net)
+    {
+        uint step = (uint)net.AdamSteps;
+        net.Forward(Batch, DropoutRate, Seed, step);
+        net.Loss(Batch, writeGradient: true, 0, sampleLoss, samplePrediction);
+        net.Backward(Batch, DropoutRate);
+        net.AdamUpdate(LearningRate);
+    }
+
+    /// <summary>Weights and data resident: gather + forward + loss + backward + Adam.</summary>
+    [Benchmark(Baseline = true)]
+    public void TrainStep()
+    {
+        var d = device!;
+        var net = network!;
+        int first = next * Batch;
+        next = (next + 1) % batchesInDataset;
+        d.Kernels.Gather(dataset!.Images, dataset.Labels, order, first, Batch, net.Shape.Inputs, net.Input, net.Labels);
+        ForwardBackwardAdam(net);
+        d.Synchronize();
+    }
+
+    /// <summary>The same step fed the classic way: the float batch and its labels are uploaded
+    /// from (pageable) host memory first, instead of gathered on the device.</summary>
+    [Benchmark]
+    public void TrainStepWithUpload()
+    {
+        var d = device!;
+        var net = network!;
+        net.Input.SubView(0, hostBatch.Length).CopyFromCPU(ref hostBatch[0], hostBatch.Length);
+        net.Labels.SubView(0, hostLabels.Length).CopyFromCPU(ref hostLabels[0], hostLabels.Length);
+        ForwardBackwardAdam(net);
+        d.Synchronize();
+    }
+
+    /// <summary>Only the host -> device copy of one float batch and its labels.</summary>
+    [Benchmark]
+    public void UploadBatch()
+    {
+        var d = device!;
+        var net = network!;
+        net.Input.SubView(0, hostBatch.Length).CopyFromCPU(ref hostBatch[0], hostBatch.Length);
+        net.Labels.SubView(0, hostLabels.Length).CopyFromCPU(ref hostLabels[0], hostLabels.Length);
+        d.Synchronize();
+    }
+
+    /// <summary>Evaluation-style forward pass (no dropout) + loss without gradient.</summary>
+    [Benchmark]
+    public void ForwardOnly()
+    {
+        var d = device!;
+        var net = network!;
+        net.Forward(Batch, dropout: 0f, 0, 0);
+        net.Loss(Batch, writeGradient: false, 0, sampleLoss, samplePrediction);
+        d.Synchronize();
+    }
+}

@@ -1,0 +1,63 @@
+using System.Diagnostics;
+using GpuMlp.Tests.Data;
+using GpuMlp.Training;
+
+namespace GpuMlp.Tests.Cli;
+
+/// <summary>Kills a real `gpumlp train` process and resumes it: the final weights must be
+/// bit-identical to an uninterrupted run on the same (CPU) device.</summary>
+[Collection(DeviceCollection.Name)]
+public sealed class ResumeTests : IDisposable
+{
+    private readonly string root = Directory.CreateTempSubdirectory("gpumlp-resume-").FullName;
+
+    public void Dispose() => Directory.Delete(root, recursive: true);
+
+    private string[] TrainArguments(string outDir) =>
+    [
+        "train", "--device", "cpu", "--data", RealMnist.RealMnistDir(), "--epochs", "6", "--limit-train", "3000",
+        "--hidden", "96,48", "--batch-size", "50", "--seed", "9", "--out", outDir,
+    ];
+
+    [Fact]
+    public void ResumeAfterKillIsBitIdenticalToAnUninterruptedRun()
+    {
+        string straight = Path.Combine(root, "straight"), killed = Path.Combine(root, "killed");
+        var reference = CliProcess.Run(TimeSpan.FromMinutes(3), TrainArguments(straight));
+        Assert.True(reference.ExitCode == 0, reference.StandardError);
+
+        // Start the same run and SIGKILL it as soon as its first checkpoint exists.
+        using (var process = Process.Start(CliProcess.StartInfo(TrainArguments(killed)))!)
+        {
+            _ = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+            _ = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+            string checkpointPath = Path.Combine(killed, Checkpoint.FileName);
+            var deadline = DateTime.UtcNow.AddMinutes(3);
+            while (!File.Exists(checkpointPath) && !process.HasExited && DateTime.UtcNow < deadline)
+                Thread.Sleep(10);
+            Assert.False(process.HasExited, "the run finished before it could be killed");
+            process.Kill(entireProcessTree: true);
+            process.WaitForExit();
+        }
+        var interrupted = Checkpoint.Load(Path.Combine(killed, Checkpoint.FileName));
+        Assert.InRange(interrupted.State.EpochsCompleted, 1, 5);
+        Assert.False(File.Exists(Path.Combine(killed, "metrics.json")));
+
+        var resumed = CliProcess.Run(TimeSpan.FromMinutes(3), "train", "--resume", killed, "--device", "cpu", "--data", RealMnist.RealMnistDir());
+        Assert.True(resumed.ExitCode == 0, resumed.StandardError);
+        Assert.Contains("resuming", resumed.StandardOutput, StringComparison.Ordinal);
+
+        var a = Checkpoint.Load(Path.Combine(straight, Checkpoint.FileName));
+        var b = Checkpoint.Load(Path.Combine(killed, Checkpoint.FileName));
+        Assert.Equal(6, b.State.EpochsCompleted);
+        Assert.Equal(a.State.AdamSteps, b.State.AdamSteps);
+        Assert.True(a.Parameters.AsSpan().SequenceEqual(b.Parameters), "resumed weights differ from the uninterrupted run");
+        Assert.True(a.FirstMoment.AsSpan().SequenceEqual(b.FirstMoment) && a.SecondMoment.AsSpan().SequenceEqual(b.SecondMoment));
+        Assert.Equal(a.State.History.Select(e => e.TrainLoss), b.State.History.Select(e => e.TrainLoss));
+        Assert.Equal(File.ReadAllText(Path.Combine(straight, "history.csv")).Split('\n').Length,
+            File.ReadAllText(Path.Combine(killed, "history.csv")).Split('\n').Length);
+        var metricsA = GpuMlp.Runs.RunArtifacts.ReadMetrics(Path.Combine(straight, "metrics.json"));
+        var metricsB = GpuMlp.Runs.RunArtifacts.ReadMetrics(Path.Combine(killed, "metrics.json"));
+        Assert.Equal(metricsA.Test.Accuracy, metricsB.Test.Accuracy);
+    }
+}
