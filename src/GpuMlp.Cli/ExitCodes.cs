@@ -8,5 +8,6 @@ public static class ExitCodes
     public const int Usage = 2;
     public const int Data = 3;
     public const int Device = 4;
+    public const int Diverged = 5;
     public const int Interrupted = 130;
 }

@@ -5,7 +5,16 @@ var root = new RootCommand("GpuMlp: train the report's MNIST MLP with ILGPU kern
 {
     DevicesCommand.Create(),
     TrainCommand.Create(),
+    BenchCommand.Create(),
 };
 root.Options.Add(CliErrors.DebugOption);
 var parse = root.Parse(args);
+if (parse.Errors.Count > 0)
+{
+    // Unknown flags, missing or non-numeric values: one line each and the usage exit code.
+    foreach (var error in parse.Errors)
+        Console.Error.WriteLine($"gpumlp: error: {error.Message}");
+    Console.Error.WriteLine("see 'gpumlp --help' or 'gpumlp <command> --help'");
+    return ExitCodes.Usage;
+}
 return parse.Invoke();

@@ -24,6 +24,13 @@ public sealed class DeviceUnavailableException : Exception
     public DeviceUnavailableException(string message) : base(message) { }
 }
 
+/// <summary>The device cannot hold what a run needs; the message says how much and what to shrink.</summary>
+public sealed class DeviceOutOfMemoryException : Exception
+{
+    public DeviceOutOfMemoryException(string message) : base(message) { }
+    public DeviceOutOfMemoryException(string message, Exception inner) : base(message, inner) { }
+}
+
 /// <summary>One accelerator ILGPU can see, or an OpenCL device it had to skip.</summary>
 public sealed record DeviceInfo(string Kind, string Name, bool Usable, string Detail);
 

@@ -43,3 +43,23 @@ public sealed class DeviceDataset : IDisposable
         identity.Dispose();
     }
 }
+
+/// <summary>Both MNIST splits on the device, uploaded once and shared by any number of trainers
+/// (e.g. the trials of a tuning run).</summary>
+public sealed class DeviceMnist : IDisposable
+{
+    public DeviceMnist(Accelerator accelerator, MnistDataset data)
+    {
+        Train = new DeviceDataset(accelerator, data.TrainImages, data.TrainLabels, data.TrainImages.Count);
+        Test = new DeviceDataset(accelerator, data.TestImages, data.TestLabels, data.TestImages.Count);
+    }
+
+    public DeviceDataset Train { get; }
+    public DeviceDataset Test { get; }
+
+    public void Dispose()
+    {
+        Train.Dispose();
+        Test.Dispose();
+    }
+}

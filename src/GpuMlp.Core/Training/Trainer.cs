@@ -29,6 +29,8 @@ public sealed class Trainer : IDisposable
     private readonly TrainingOptions options;
     private readonly DeviceDataset train;
     private readonly DeviceDataset test;
+    private readonly DeviceMnist deviceData;
+    private readonly DeviceMnist? ownedData;
     private readonly MemoryBuffer1D<int, Stride1D.Dense> order;
     // Per-sample results of the current pass (training epoch or evaluation), reduced on the
     // device without atomics.
@@ -38,18 +40,32 @@ public sealed class Trainer : IDisposable
     private readonly MemoryBuffer1D<int, Stride1D.Dense> correctPartials;
     private readonly MemoryBuffer1D<int, Stride1D.Dense> confusion;
 
+    /// <summary>Uploads the dataset for this trainer alone.</summary>
     public Trainer(ComputeDevice device, MlpKernels kernels, MnistDataset data, TrainingOptions options)
+        : this(device, kernels, Upload(device, data, options), options)
+    {
+        ownedData = deviceData;
+    }
+
+    /// <summary>Trains on a dataset already on the device (shared, not disposed here).</summary>
+    public Trainer(ComputeDevice device, MlpKernels kernels, DeviceMnist data, TrainingOptions options)
     {
         this.device = device;
         this.kernels = kernels;
         this.options = options;
-        options.Validate(data.TrainImages.Count);
-        int available = Math.Min(data.TrainImages.Count, options.LimitTrain ?? int.MaxValue);
+        deviceData = data;
+        options.Validate(data.Train.Count);
+        int available = Math.Min(data.Train.Count, options.LimitTrain ?? int.MaxValue);
         TrainCount = options.TrainCount(available);
         ValidationCount = options.ValidationCount(available);
         var accelerator = device.Accelerator;
-        train = new DeviceDataset(accelerator, data.TrainImages, data.TrainLabels, available);
-        test = new DeviceDataset(accelerator, data.TestImages, data.TestLabels, data.TestImages.Count);
+        train = data.Train;
+        test = data.Test;
+        long needed = DeviceBytes(options, available, test.Count);
+        if (!device.IsCpu && needed > accelerator.MemorySize)
+            throw OutOfMemory(needed, accelerator.MemorySize, null);
+        try
+        {
         Shape = NetworkShape.Mnist(options.Hidden);
         Network = new MlpNetwork(kernels, Shape, Math.Max(options.BatchSize, options.EvaluationBatchSize));
         Network.SetParameters(Shape.InitialParameters(options.Seed));
@@ -61,6 +77,35 @@ public sealed class Trainer : IDisposable
         lossPartials = accelerator.Allocate1D<double>(kernels.PartialCount);
         correctPartials = accelerator.Allocate1D<int>(kernels.PartialCount);
         confusion = accelerator.Allocate1D<int>(Shape.Classes * Shape.Classes);
+        }
+        catch (Exception error) when (error is ILGPU.Runtime.AcceleratorException or OutOfMemoryException)
+        {
+            Network?.Dispose();
+            throw OutOfMemory(needed, accelerator.MemorySize, error);
+        }
+    }
+
+    /// <summary>Device bytes a trainer allocates on top of the uploaded dataset: parameters,
+    /// gradients and both Adam moments; input, activations and deltas for the largest batch;
+    /// per-sample loss/prediction and the epoch order.</summary>
+    public static long DeviceBytes(TrainingOptions options, int trainImages, int testImages)
+    {
+        var shape = NetworkShape.Mnist(options.Hidden);
+        long rows = Math.Max(options.BatchSize, options.EvaluationBatchSize);
+        long activations = shape.Widths.Skip(1).Sum(w => (long)w) * 2 + shape.Inputs + 1;
+        return 4L * (4L * shape.ParameterCount + rows * activations + 3L * Math.Max(trainImages, testImages));
+    }
+
+    private static DeviceOutOfMemoryException OutOfMemory(long needed, long available, Exception? inner)
+    {
+        string message = $"the device ran out of memory: this run needs about {needed / (1024 * 1024)} MiB besides the dataset and the device has {available / (1024 * 1024)} MiB; try a smaller --batch-size or --hidden";
+        return inner is null ? new DeviceOutOfMemoryException(message) : new DeviceOutOfMemoryException(message, inner);
+    }
+
+    private static DeviceMnist Upload(ComputeDevice device, MnistDataset data, TrainingOptions options)
+    {
+        options.Validate(data.TrainImages.Count);
+        return new DeviceMnist(device.Accelerator, data);
     }
 
     public NetworkShape Shape { get; }
@@ -178,8 +223,7 @@ public sealed class Trainer : IDisposable
     public void Dispose()
     {
         Network.Dispose();
-        train.Dispose();
-        test.Dispose();
+        ownedData?.Dispose();
         order.Dispose();
         sampleLoss.Dispose();
         samplePrediction.Dispose();

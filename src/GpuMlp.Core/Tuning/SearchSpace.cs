@@ -1,0 +1,260 @@
+using System.Globalization;
+using System.Text.Json;
+
+namespace GpuMlp.Tuning;
+
+/// <summary>The ranges a search samples from: learning rate log-uniform in [min, max], dropout
+/// uniform in [min, max], batch size and hidden widths chosen uniformly from lists. The JSON file
+/// form (every key optional; a missing key keeps the default):
+/// <code>{"lr": [1e-4, 3e-3], "dropout": [0.0, 0.5], "batch_size": [64, 128, 256], "hidden": ["512,256", "256,128"]}</code>
+/// A range may also be a single number (fixed); a hidden entry may be "512,256" or [512, 256].
+/// Invalid input throws <see cref="ArgumentException"/> whose message starts with the source
+/// (a flag name or the file), ready to be shown as a usage error.</summary>
+public sealed record SearchSpace
+{
+    public const double MaxLearningRate = 1.0;
+    public const int MaxHiddenWidth = 65536;
+
+    public double LearningRateMin { get; init; } = 1e-4;
+    public double LearningRateMax { get; init; } = 3e-3;
+    public double DropoutMin { get; init; }
+    public double DropoutMax { get; init; } = 0.5;
+    public IReadOnlyList<int> BatchSizes { get; init; } = [64, 128, 256];
+    public IReadOnlyList<IReadOnlyList<int>> Hidden { get; init; } = [[512, 256]];
+
+    /// <summary>Checks every range; the message starts with <paramref name="source"/>.</summary>
+    public SearchSpace Validate(string source = "search space")
+    {
+        if (!double.IsFinite(LearningRateMin) || !double.IsFinite(LearningRateMax) || LearningRateMin <= 0 || LearningRateMax > MaxLearningRate)
+            throw new ArgumentException($"{source}: lr must lie in (0, {MaxLearningRate.ToString(CultureInfo.InvariantCulture)}] (got [{Num(LearningRateMin)}, {Num(LearningRateMax)}])");
+        if (LearningRateMin > LearningRateMax)
+            throw new ArgumentException($"{source}: lr range [{Num(LearningRateMin)}, {Num(LearningRateMax)}] has min > max");
+        if (!double.IsFinite(DropoutMin) || !double.IsFinite(DropoutMax) || DropoutMin < 0 || DropoutMax >= 1)
+            throw new ArgumentException($"{source}: dropout must lie in [0, 1) (got [{Num(DropoutMin)}, {Num(DropoutMax)}])");
+        if (DropoutMin > DropoutMax)
+            throw new ArgumentException($"{source}: dropout range [{Num(DropoutMin)}, {Num(DropoutMax)}] has min > max");
+        if (BatchSizes.Count == 0 || BatchSizes.Any(b => b < 1))
+            throw new ArgumentException($"{source}: batch_size must list one or more positive sizes");
+        if (BatchSizes.Distinct().Count() != BatchSizes.Count)
+            throw new ArgumentException($"{source}: batch_size lists a size twice ({string.Join(",", BatchSizes)})");
+        if (Hidden.Count == 0 || Hidden.Any(h => h.Count == 0 || h.Any(w => w < 1 || w > MaxHiddenWidth)))
+            throw new ArgumentException($"{source}: hidden must list one or more layer-width lists with widths in 1..{MaxHiddenWidth}, e.g. [\"512,256\"]");
+        var hiddenTexts = Hidden.Select(h => string.Join(",", h)).ToList();
+        if (hiddenTexts.Distinct(StringComparer.Ordinal).Count() != hiddenTexts.Count)
+            throw new ArgumentException($"{source}: hidden lists a network twice");
+        return this;
+    }
+
+    /// <summary>Fails when a batch size exceeds the training images left after the split.</summary>
+    public void CheckBatchSizes(int trainImages, string source = "search space")
+    {
+        var tooLarge = BatchSizes.Where(b => b > trainImages).ToList();
+        if (tooLarge.Count > 0)
+            throw new ArgumentException($"{source}: batch size {string.Join(",", tooLarge)} exceeds the {trainImages} training images left after the validation split");
+    }
+
+    /// <summary>One configuration. Always draws lr, dropout, batch size, hidden in this order (also
+    /// for fixed dimensions), so a seed gives the same sequence whatever is fixed.</summary>
+    public TrialConfig Sample(Random random)
+    {
+        ArgumentNullException.ThrowIfNull(random);
+        double u = random.NextDouble();
+        double logMin = Math.Log(LearningRateMin), logMax = Math.Log(LearningRateMax);
+        double lr = Math.Clamp(RoundSignificant(Math.Exp(logMin + (u * (logMax - logMin))), 3), LearningRateMin, LearningRateMax);
+        double v = random.NextDouble();
+        double dropout = Math.Clamp(Math.Round(DropoutMin + (v * (DropoutMax - DropoutMin)), 2), DropoutMin, DropoutMax);
+        int batch = BatchSizes[random.Next(BatchSizes.Count)];
+        var hidden = Hidden[random.Next(Hidden.Count)];
+        return new TrialConfig(batch, (float)lr, (float)dropout, hidden.ToArray());
+    }
+
+    /// <summary>x rounded to <paramref name="digits"/> significant digits.</summary>
+    public static double RoundSignificant(double x, int digits)
+    {
+        if (x == 0 || !double.IsFinite(x))
+            return x;
+        double scale = Math.Pow(10, digits - 1 - (int)Math.Floor(Math.Log10(Math.Abs(x))));
+        return Math.Round(x * scale) / scale;
+    }
+
+    /// <summary>The file form (also stored in tune.json).</summary>
+    public SearchSpaceDocument ToDocument() => new(
+        [LearningRateMin, LearningRateMax],
+        [DropoutMin, DropoutMax],
+        BatchSizes.ToArray(),
+        Hidden.Select(h => string.Join(",", h)).ToArray());
+
+    public static SearchSpace FromDocument(SearchSpaceDocument document, string source = "search space")
+    {
+        ArgumentNullException.ThrowIfNull(document);
+        if (document.Lr is not { Count: 1 or 2 } || document.Dropout is not { Count: 1 or 2 } || document.BatchSize is null || document.Hidden is null)
+            throw new ArgumentException($"{source}: lr and dropout need [min, max]; batch_size and hidden need lists");
+        return new SearchSpace
+        {
+            LearningRateMin = document.Lr[0],
+            LearningRateMax = document.Lr[^1],
+            DropoutMin = document.Dropout[0],
+            DropoutMax = document.Dropout[^1],
+            BatchSizes = document.BatchSize.ToArray(),
+            Hidden = document.Hidden.Select(h => ParseWidths(h, source)).ToArray(),
+        }.Validate(source);
+    }
+
+    /// <summary>Reads a search-space file (see the class summary).</summary>
+    public static SearchSpace Load(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        string source = $"--space {path}";
+        if (!File.Exists(path))
+            throw new ArgumentException($"{source}: no such file");
+        return Parse(File.ReadAllText(path), source);
+    }
+
+    /// <summary>Parses the JSON file form; unknown keys, wrong types and bad ranges are errors.</summary>
+    public static SearchSpace Parse(string json, string source = "search space")
+    {
+        ArgumentNullException.ThrowIfNull(json);
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(json, new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+        }
+        catch (JsonException error)
+        {
+            throw new ArgumentException($"{source}: not valid JSON ({error.Message})", error);
+        }
+        using (document)
+        {
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+                throw new ArgumentException($"{source}: expected a JSON object like {{\"lr\": [1e-4, 3e-3], \"dropout\": [0.0, 0.5], \"batch_size\": [64, 128, 256], \"hidden\": [\"512,256\"]}}");
+            var space = new SearchSpace();
+            foreach (var property in root.EnumerateObject())
+            {
+                var value = property.Value;
+                switch (property.Name)
+                {
+                    case "lr":
+                        var (lrMin, lrMax) = Range(value, "lr", source);
+                        space = space with { LearningRateMin = lrMin, LearningRateMax = lrMax };
+                        break;
+                    case "dropout":
+                        var (dMin, dMax) = Range(value, "dropout", source);
+                        space = space with { DropoutMin = dMin, DropoutMax = dMax };
+                        break;
+                    case "batch_size":
+                        space = space with { BatchSizes = Items(value, "batch_size", source).Select(e => Integer(e, "batch_size", source)).ToArray() };
+                        break;
+                    case "hidden":
+                        space = space with { Hidden = Items(value, "hidden", source).Select(e => HiddenEntry(e, source)).ToArray() };
+                        break;
+                    default:
+                        throw new ArgumentException($"{source}: unknown key '{property.Name}' (use lr, dropout, batch_size, hidden)");
+                }
+            }
+            return space.Validate(source);
+        }
+    }
+
+    /// <summary>A flag's range: "1e-4,3e-3" or one number for a fixed value.</summary>
+    public static (double Min, double Max) ParseRange(string text, string source)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var parts = text.Split(',', StringSplitOptions.TrimEntries);
+        if (parts.Length is < 1 or > 2)
+            throw new ArgumentException($"{source} must be MIN,MAX or one value (got '{text}')");
+        var values = new double[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+        {
+            if (!double.TryParse(parts[i], NumberStyles.Float, CultureInfo.InvariantCulture, out values[i]) || !double.IsFinite(values[i]))
+                throw new ArgumentException($"{source} must be MIN,MAX or one value (got '{text}')");
+        }
+        return (values[0], values[^1]);
+    }
+
+    /// <summary>A flag's list of positive integers: "64,128,256".</summary>
+    public static IReadOnlyList<int> ParseIntList(string text, string source)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var result = new List<int>();
+        foreach (var part in text.Split(',', StringSplitOptions.TrimEntries))
+        {
+            if (!int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out int value) || value < 1)
+                throw new ArgumentException($"{source} must be positive integers separated by commas (got '{text}')");
+            result.Add(value);
+        }
+        return result;
+    }
+
+    /// <summary>A flag's list of networks: "512,256;256,128".</summary>
+    public static IReadOnlyList<IReadOnlyList<int>> ParseHiddenChoices(string text, string source)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        return text.Split(';', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+            .Select(part => ParseWidths(part, source)).ToArray() is { Length: > 0 } list
+            ? list
+            : throw new ArgumentException($"{source} must list networks separated by ';', e.g. 512,256;256,128");
+    }
+
+    private static IReadOnlyList<int> ParseWidths(string text, string source)
+    {
+        var widths = new List<int>();
+        foreach (var part in text.Split(',', StringSplitOptions.TrimEntries))
+        {
+            if (!int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out int width) || width < 1 || width > MaxHiddenWidth)
+                throw new ArgumentException($"{source}: hidden widths must be integers in 1..{MaxHiddenWidth} separated by commas (got '{text}')");
+            widths.Add(width);
+        }
+        return widths;
+    }
+
+    private static (double Min, double Max) Range(JsonElement value, string key, string source)
+    {
+        if (value.ValueKind == JsonValueKind.Number)
+        {
+            double fixedValue = Number(value, key, source);
+            return (fixedValue, fixedValue);
+        }
+        var items = Items(value, key, source);
+        if (items.Count != 2)
+            throw new ArgumentException($"{source}: {key} must be [min, max] or one number (got {items.Count} values)");
+        return (Number(items[0], key, source), Number(items[1], key, source));
+    }
+
+    private static List<JsonElement> Items(JsonElement value, string key, string source)
+    {
+        if (value.ValueKind != JsonValueKind.Array)
+            throw new ArgumentException($"{source}: {key} must be a JSON array");
+        var items = value.EnumerateArray().ToList();
+        if (items.Count == 0)
+            throw new ArgumentException($"{source}: {key} must not be empty");
+        return items;
+    }
+
+    private static double Number(JsonElement value, string key, string source) =>
+        value.ValueKind == JsonValueKind.Number && value.TryGetDouble(out double d) && double.IsFinite(d)
+            ? d
+            : throw new ArgumentException($"{source}: {key} values must be numbers (got {value.GetRawText()})");
+
+    private static int Integer(JsonElement value, string key, string source) =>
+        value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out int i)
+            ? i
+            : throw new ArgumentException($"{source}: {key} values must be integers (got {value.GetRawText()})");
+
+    private static IReadOnlyList<int> HiddenEntry(JsonElement value, string source) => value.ValueKind switch
+    {
+        JsonValueKind.String => ParseWidths(value.GetString() ?? "", source),
+        JsonValueKind.Array => value.EnumerateArray().Select(e => Integer(e, "hidden", source)).ToArray(),
+        JsonValueKind.Number => [Integer(value, "hidden", source)],
+        _ => throw new ArgumentException($"{source}: hidden entries must be strings like \"512,256\" or arrays like [512, 256] (got {value.GetRawText()})"),
+    };
+
+    private static string Num(double value) => value.ToString(CultureInfo.InvariantCulture);
+}
+
+/// <summary>The search space as stored: lr and dropout [min, max], batch sizes, hidden "512,256".</summary>
+public sealed record SearchSpaceDocument(
+    IReadOnlyList<double> Lr,
+    IReadOnlyList<double> Dropout,
+    IReadOnlyList<int> BatchSize,
+    IReadOnlyList<string> Hidden);
