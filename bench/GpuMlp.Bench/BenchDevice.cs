@@ -31,13 +31,14 @@ public static class BenchDevices
     }
 }
 
-/// <summary>An opened accelerator with every kernel loaded, plus buffer helpers. One per
-/// benchmark class instance (GlobalSetup .. GlobalCleanup).</summary>
-public sealed class BenchDevice : IDisposable
+/// <summary>An opened accelerator with every kernel loaded. Opened once per kind and process
+/// (benchmarks run in-process, so later cases skip the ~1 s kernel compilation) and shared by
+/// every benchmark case; closed when the process exits.</summary>
+public sealed class SharedDevice
 {
-    private readonly List<IDisposable> buffers = [];
+    private static readonly Dictionary<string, SharedDevice> Opened = new(StringComparer.Ordinal);
 
-    public BenchDevice(string kind)
+    private SharedDevice(string kind)
     {
         Device = ComputeDevice.Open(ComputeDevice.ParseRequest(kind));
         Kernels = new MlpKernels(Device.Accelerator);
@@ -45,6 +46,32 @@ public sealed class BenchDevice : IDisposable
 
     public ComputeDevice Device { get; }
     public MlpKernels Kernels { get; }
+
+    public static SharedDevice Get(string kind)
+    {
+        lock (Opened)
+        {
+            if (!Opened.TryGetValue(kind, out var device))
+            {
+                device = new SharedDevice(kind);
+                Opened.Add(kind, device);
+                AppDomain.CurrentDomain.ProcessExit += (_, _) => device.Device.Dispose();
+            }
+            return device;
+        }
+    }
+}
+
+/// <summary>One benchmark case's view of a shared device: its buffers are freed at GlobalCleanup.</summary>
+public sealed class BenchDevice : IDisposable
+{
+    private readonly List<IDisposable> buffers = [];
+    private readonly SharedDevice shared;
+
+    public BenchDevice(string kind) => shared = SharedDevice.Get(kind);
+
+    public ComputeDevice Device => shared.Device;
+    public MlpKernels Kernels => shared.Kernels;
     public Accelerator Accelerator => Device.Accelerator;
 
     public void Synchronize() => Device.Synchronize();
@@ -67,10 +94,10 @@ public sealed class BenchDevice : IDisposable
 
     public void Dispose()
     {
+        Synchronize();
         foreach (var buffer in buffers)
             buffer.Dispose();
         buffers.Clear();
-        Device.Dispose();
     }
 }
 

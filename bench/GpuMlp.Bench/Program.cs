@@ -12,17 +12,21 @@ using GpuMlp.Bench;
 // Own flags, removed before BenchmarkDotNet parses the rest:
 //   --quick          1 launch, 2 warm-up and 3 measured iterations of at most ~250 ms each
 //   --device KIND    cuda | opencl | cpu; repeatable; default every usable kind ComputeDevice.List() reports
+//   --smoke          run every case a few times without BenchmarkDotNet (a seconds-long sanity check)
 // Benchmarks always run in-process (no generated project, no SDK needed at run time), and with no
 // --filter every benchmark runs.
 var rest = new List<string>();
 var devices = new List<string>();
-bool quick = false;
+bool quick = false, smoke = false;
 for (int i = 0; i < args.Length; i++)
 {
     switch (args[i])
     {
         case "--quick":
             quick = true;
+            break;
+        case "--smoke":
+            smoke = true;
             break;
         case "--device" when i + 1 < args.Length:
             devices.AddRange(args[++i].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
@@ -43,6 +47,8 @@ if (!quick && !rest.Any(a => a is "--inProcess" or "-i"))
     rest.Add("--inProcess");
 
 Console.WriteLine($"devices: {string.Join(", ", BenchDevices.All())}");
+if (smoke)
+    return Smoke.Run(Console.Out);
 
 var config = ManualConfig.Create(DefaultConfig.Instance)
     .AddColumn(CategoriesColumn.Default, StatisticColumn.Median, RateColumn.GflopsPerSecond, RateColumn.GigabytesPerSecond)
@@ -56,7 +62,9 @@ if (quick)
         .WithWarmupCount(2)
         .WithIterationCount(3)
         .WithIterationTime(TimeInterval.FromMilliseconds(250))
-        .WithUnrollFactor(1));
+        .WithUnrollFactor(1)
+        .WithMinInvokeCount(1)
+        .WithEvaluateOverhead(false));
 }
 
 var summaries = BenchmarkSwitcher.FromAssembly(typeof(GemmBenchmarks).Assembly).Run([.. rest], config);

@@ -52,12 +52,17 @@ public class StepBenchmarks
         network.SetParameters(shape.InitialParameters(1));
         hostBatch = Synthetic.Bytes((long)Batch * shape.Inputs, 4).Select(v => v / 255f).ToArray();
         hostLabels = Synthetic.Labels(Batch, shape.Classes, 5);
+        // Every method must find valid rows and labels (BenchmarkDotNet gives each method a fresh
+        // instance, and the softmax kernel indexes the logits by label).
+        network.Input.SubView(0, hostBatch.Length).CopyFromCPU(ref hostBatch[0], hostBatch.Length);
+        network.Labels.SubView(0, hostLabels.Length).CopyFromCPU(ref hostLabels[0], hostLabels.Length);
         device.Synchronize();
     }
 
     [GlobalCleanup]
     public void Cleanup()
     {
+        device?.Synchronize();
         network?.Dispose();
         dataset?.Dispose();
         device?.Dispose();

@@ -40,7 +40,7 @@ public static class CliErrors
         DataFormatException or DataFetchException or FileNotFoundException or DirectoryNotFoundException => (ExitCodes.Data, error.Message),
         DeviceUnavailableException or DeviceOutOfMemoryException => (ExitCodes.Device, error.Message),
         GpuMlp.Training.TrainingDivergedException => (ExitCodes.Diverged, error.Message),
-        GpuMlp.Training.CheckpointFormatException => (ExitCodes.Data, error.Message),
+        GpuMlp.Training.CheckpointFormatException or GpuMlp.Models.ModelFormatException or GpuMlp.Imaging.ImageFormatException => (ExitCodes.Data, error.Message),
         ILGPU.Runtime.AcceleratorException accelerator => (ExitCodes.Device, $"accelerator failure: {accelerator.Message}"),
         InternalCompilerException compiler => (ExitCodes.Device, $"kernel compilation failed: {compiler.Message}"),
         IOException or UnauthorizedAccessException => (ExitCodes.Data, error.Message),

@@ -5,7 +5,10 @@ var root = new RootCommand("GpuMlp: train the report's MNIST MLP with ILGPU kern
 {
     DevicesCommand.Create(),
     TrainCommand.Create(),
+    EvalCommand.Create(),
+    PredictCommand.Create(),
     BenchCommand.Create(),
+    TuneCommand.Create(),
 };
 root.Options.Add(CliErrors.DebugOption);
 var parse = root.Parse(args);

@@ -12,12 +12,6 @@ namespace GpuMlp.Training;
 /// <summary>Running figures for a progress display; Loss/Accuracy are null between read-backs.</summary>
 public readonly record struct TrainingProgress(int Epoch, int SamplesDone, int SamplesPerEpoch, double? Loss, double? Accuracy, double SamplesPerSecond);
 
-/// <summary>Loss, accuracy and confusion of one evaluation pass.</summary>
-public sealed record EvaluationResult(double Loss, ClassificationReport Report)
-{
-    public double Accuracy => Report.Accuracy;
-}
-
 public sealed record TrainingResult(IReadOnlyList<EpochRecord> Epochs, EvaluationResult Test, TimingRecord Timing, string Device);
 
 /// <summary>Runs the epochs: uploads the data once, keeps everything on the device, shuffles
@@ -34,11 +28,7 @@ public sealed class Trainer : IDisposable
     private readonly MemoryBuffer1D<int, Stride1D.Dense> order;
     // Per-sample results of the current pass (training epoch or evaluation), reduced on the
     // device without atomics.
-    private readonly MemoryBuffer1D<float, Stride1D.Dense> sampleLoss;
-    private readonly MemoryBuffer1D<int, Stride1D.Dense> samplePrediction;
-    private readonly MemoryBuffer1D<double, Stride1D.Dense> lossPartials;
-    private readonly MemoryBuffer1D<int, Stride1D.Dense> correctPartials;
-    private readonly MemoryBuffer1D<int, Stride1D.Dense> confusion;
+    private readonly Evaluator evaluator;
 
     /// <summary>Uploads the dataset for this trainer alone.</summary>
     public Trainer(ComputeDevice device, MlpKernels kernels, MnistDataset data, TrainingOptions options)
@@ -72,15 +62,12 @@ public sealed class Trainer : IDisposable
         LearningRate = options.LearningRate;
         order = accelerator.Allocate1D<int>(TrainCount);
         int perSample = Math.Max(available, test.Count);
-        sampleLoss = accelerator.Allocate1D<float>(perSample);
-        samplePrediction = accelerator.Allocate1D<int>(perSample);
-        lossPartials = accelerator.Allocate1D<double>(kernels.PartialCount);
-        correctPartials = accelerator.Allocate1D<int>(kernels.PartialCount);
-        confusion = accelerator.Allocate1D<int>(Shape.Classes * Shape.Classes);
+        evaluator = new Evaluator(kernels, Network, perSample);
         }
         catch (Exception error) when (error is ILGPU.Runtime.AcceleratorException or OutOfMemoryException)
         {
             Network?.Dispose();
+            order?.Dispose();
             throw OutOfMemory(needed, accelerator.MemorySize, error);
         }
     }
@@ -174,47 +161,16 @@ public sealed class Trainer : IDisposable
         uint step = (uint)Network.AdamSteps;
         kernels.Gather(train.Images, train.Labels, order.View, first, rows, Shape.Inputs, Network.Input, Network.Labels);
         Network.Forward(rows, options.Dropout, (uint)options.Seed, step);
-        Network.Loss(rows, writeGradient: true, first, sampleLoss.View, samplePrediction.View);
+        Network.Loss(rows, writeGradient: true, first, evaluator.SampleLoss, evaluator.SamplePrediction);
         Network.Backward(rows, options.Dropout);
         Network.AdamUpdate(LearningRate);
     }
 
-    /// <summary>Mean loss and accuracy of samples [0, count) of the current pass.</summary>
-    private (double Loss, double Accuracy) Reduce(ArrayView<byte> labels, ArrayView<int> sampleOrder, int first, int count)
-    {
-        kernels.SumPartials(sampleLoss.View, samplePrediction.View, labels, sampleOrder, first, count,
-            lossPartials.View, correctPartials.View);
-        double[] losses = lossPartials.GetAsArray1D();
-        int[] correct = correctPartials.GetAsArray1D();
-        double lossSum = 0;
-        long correctSum = 0;
-        for (int p = 0; p < losses.Length; p++)
-        {
-            lossSum += losses[p];
-            correctSum += correct[p];
-        }
-        return (lossSum / count, (double)correctSum / count);
-    }
+    private (double Loss, double Accuracy) Reduce(ArrayView<byte> labels, ArrayView<int> sampleOrder, int first, int count) =>
+        evaluator.Reduce(labels, sampleOrder, first, count);
 
-    /// <summary>Forward-only pass (no dropout) over samples [first, first + count) of a split.</summary>
-    private EvaluationResult Evaluate(DeviceDataset split, int first, int count)
-    {
-        for (int done = 0; done < count; done += options.EvaluationBatchSize)
-        {
-            int rows = Math.Min(options.EvaluationBatchSize, count - done);
-            kernels.Gather(split.Images, split.Labels, split.Identity, first + done, rows, Shape.Inputs, Network.Input, Network.Labels);
-            Network.Forward(rows, dropout: 0f, 0, 0);
-            Network.Loss(rows, writeGradient: false, done, sampleLoss.View, samplePrediction.View);
-        }
-        var (loss, _) = Reduce(split.Labels, split.Identity, first, count);
-        kernels.Confusion(samplePrediction.View, split.Labels, split.Identity, first, count, Shape.Classes, confusion.View);
-        int[] cells = confusion.GetAsArray1D();
-        var matrix = new long[Shape.Classes, Shape.Classes];
-        for (int t = 0; t < Shape.Classes; t++)
-            for (int p = 0; p < Shape.Classes; p++)
-                matrix[t, p] = cells[t * Shape.Classes + p];
-        return new EvaluationResult(loss, ClassificationReport.FromConfusion(matrix));
-    }
+    private EvaluationResult Evaluate(DeviceDataset split, int first, int count) =>
+        evaluator.Evaluate(split, first, count, options.EvaluationBatchSize);
 
     public EvaluationResult EvaluateTest() => Evaluate(test, 0, test.Count);
 
@@ -225,10 +181,6 @@ public sealed class Trainer : IDisposable
         Network.Dispose();
         ownedData?.Dispose();
         order.Dispose();
-        sampleLoss.Dispose();
-        samplePrediction.Dispose();
-        lossPartials.Dispose();
-        correctPartials.Dispose();
-        confusion.Dispose();
+        evaluator.Dispose();
     }
 }

@@ -232,7 +232,7 @@ public static class NaiveReference
         for (int i = 0; i < count; i++)
         {
             loss += losses[i];
-            if (predictions[i] == labels[order[i]])
+            if (predictions[i] == labels[order[first + i]])
                 correct++;
         }
         return (loss, correct);

@@ -1,0 +1,72 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using GpuMlp.Compute;
+using GpuMlp.Imaging;
+using GpuMlp.Models;
+using GpuMlp.Training;
+using Spectre.Console;
+
+namespace GpuMlp.Cli;
+
+public static class PredictCommand
+{
+    public static Command Create()
+    {
+        var images = new Argument<string[]>("IMAGE") { Description = "PNG or JPEG images of one handwritten digit each", Arity = ArgumentArity.OneOrMore };
+        var json = new Option<bool>("--json") { Description = "Print the predictions as JSON" };
+        var top = new Option<int>("--top") { Description = "How many of the most probable digits to show", DefaultValueFactory = _ => 3 };
+        var command = new Command("predict", "Recognise handwritten digits in images with a trained model")
+        {
+            EvalCommand.ModelOption, TrainCommand.DeviceOption, json, top, images,
+        };
+        command.SetAction(parse => CliErrors.Run(parse, () =>
+        {
+            int topCount = parse.GetValue(top);
+            if (topCount is < 1 or > 10)
+                throw new UsageException($"--top must be in 1..10 (got {topCount})");
+            string modelPath = RunOutputs.ResolveModel(parse.GetValue(EvalCommand.ModelOption)!);
+            var request = TrainCommand.ParseDevice(parse.GetValue(TrainCommand.DeviceOption) ?? "auto");
+            var (shape, parameters, _) = ModelFile.Load(modelPath);
+            string[] paths = parse.GetValue(images) ?? [];
+            var inputs = paths.Select(DigitImage.LoadAsMnist).ToList();
+            using var device = ComputeDevice.Open(request);
+            var kernels = new MlpKernels(device.Accelerator);
+            using var network = new MlpNetwork(kernels, shape, Math.Min(256, Math.Max(1, inputs.Count)));
+            network.SetParameters(parameters);
+            using var evaluator = new Evaluator(kernels, network, 1);
+            var probabilities = evaluator.Predict(inputs);
+            var results = paths.Select((path, i) => new Prediction(path, ArgMax(probabilities[i]),
+                probabilities[i].Select((p, digit) => new DigitProbability(digit, p))
+                    .OrderByDescending(d => d.Probability).Take(topCount).ToArray())).ToArray();
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(JsonSerializer.Serialize(results, EvalCommand.Json));
+            }
+            else
+            {
+                foreach (var result in results)
+                {
+                    string alternatives = string.Join(", ", result.Top.Select(d =>
+                        string.Create(CultureInfo.InvariantCulture, $"{d.Digit} {d.Probability:P1}")));
+                    AnsiConsole.MarkupLineInterpolated($"{result.Image}: [bold]{result.Digit}[/]  ({alternatives})");
+                }
+            }
+            return ExitCodes.Success;
+        }));
+        return command;
+    }
+
+    private static int ArgMax(float[] values)
+    {
+        int best = 0;
+        for (int i = 1; i < values.Length; i++)
+            if (values[i] > values[best])
+                best = i;
+        return best;
+    }
+
+    public sealed record DigitProbability(int Digit, float Probability);
+
+    public sealed record Prediction(string Image, int Digit, IReadOnlyList<DigitProbability> Top);
+}

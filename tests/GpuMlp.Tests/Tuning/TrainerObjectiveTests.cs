@@ -1,0 +1,70 @@
+using GpuMlp.Tests.Data;
+using TempDir = GpuMlp.Tests.Runs.TempDir;
+using GpuMlp.Training;
+using GpuMlp.Tuning;
+
+namespace GpuMlp.Tests.Tuning;
+
+/// <summary>The real objective on a tiny network and 600 images (the only tuning test that
+/// trains): continuing a live trainer, restoring a trial checkpoint and training again from scratch
+/// give bit-identical validation results, and none of them touches the test set.</summary>
+[Collection(DeviceCollection.Name)]
+public sealed class TrainerObjectiveTests(DeviceFixture fixture) : IDisposable
+{
+    private readonly TempDir dir = new();
+
+    public void Dispose() => dir.Dispose();
+
+    private static readonly TrainingOptions Template = new() { Seed = 5, ValidationSplit = 0.2, LimitTrain = 600 };
+    private static readonly TrialConfig Config = new(50, 0.002f, 0.1f, [24]);
+
+    [Fact]
+    public void LiveCheckpointedAndReplayedTrialsAgree()
+    {
+        var cancel = TestContext.Current.CancellationToken;
+        using var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load());
+        string checkpoints = Path.Combine(dir.Path, "trials");
+
+        // Live: epochs 1, then 2-3 on the same trainer.
+        List<TrialEpoch> live;
+        using (var objective = new TrainerObjective(fixture.Device, fixture.Kernels, data, Template, checkpoints))
+        {
+            live = [.. objective.Run(new TrialRun(0, Config, 1, 1, KeepState: true), cancel)];
+            Assert.True(File.Exists(objective.CheckpointPath(0)));
+            Assert.Equal(1, objective.LiveTrials);
+            live.AddRange(objective.Run(new TrialRun(0, Config, 2, 3, KeepState: false), cancel));
+            Assert.Equal(0, objective.Restored + objective.ReplayedEpochs);
+        }
+        Assert.Equal([1, 2, 3], live.Select(e => e.Epoch));
+        Assert.All(live, e => Assert.True(e.IsFinite));
+        Assert.True(live[2].ValLoss < live[0].ValLoss);
+
+        // A new process: restores epoch 1 from the checkpoint.
+        using (var objective = new TrainerObjective(fixture.Device, fixture.Kernels, data, Template, checkpoints))
+        {
+            var restored = objective.Run(new TrialRun(0, Config, 2, 3, KeepState: false), cancel);
+            Assert.Equal((1, 0), (objective.Restored, objective.ReplayedEpochs));
+            Assert.Equal(live.Skip(1).Select(e => (e.ValLoss, e.ValAccuracy, e.TrainLoss)), restored.Select(e => (e.ValLoss, e.ValAccuracy, e.TrainLoss)));
+            objective.Release(0);
+            Assert.False(File.Exists(objective.CheckpointPath(0)));
+            Assert.Equal(0, objective.LiveTrials);
+        }
+
+        // No checkpoint: epoch 1 is trained again from scratch.
+        using (var objective = new TrainerObjective(fixture.Device, fixture.Kernels, data, Template, checkpoints))
+        {
+            var replayed = objective.Run(new TrialRun(0, Config, 2, 3, KeepState: false), cancel);
+            Assert.Equal((0, 1), (objective.Restored, objective.ReplayedEpochs));
+            Assert.Equal(live.Skip(1).Select(e => (e.ValLoss, e.ValAccuracy)), replayed.Select(e => (e.ValLoss, e.ValAccuracy)));
+        }
+    }
+
+    [Fact]
+    public void RefusesATemplateWithoutValidation()
+    {
+        using var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load());
+        var error = Assert.Throws<ArgumentException>(() =>
+            new TrainerObjective(fixture.Device, fixture.Kernels, data, Template with { ValidationSplit = 0 }, null));
+        Assert.StartsWith("--val-split", error.Message, StringComparison.Ordinal);
+    }
+}
