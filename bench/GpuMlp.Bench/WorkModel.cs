@@ -15,8 +15,9 @@ public readonly record struct Work(double Flops, double Bytes)
         Type type = benchmarkCase.Descriptor.Type;
         if (type == typeof(GemmBenchmarks))
         {
+            // GEMMs here are compute-bound: FLOP/s only (GemmProblem.MinimumBytes is the traffic floor).
             var problem = GemmProblem.For((GemmCase)parameters["Case"], batch);
-            return new Work(problem.Flops, problem.MinimumBytes);
+            return new Work(problem.Flops, 0);
         }
         if (type == typeof(LayerBenchmarks))
         {

@@ -253,8 +253,10 @@ public static class TuneCommand
             int next = rung.Index + 1;
             if (next < search.Schedule.Rungs.Count && rung.Promoted is { Count: > 0 } promoted)
             {
+                string stoppedText = stopped.Count == 0 ? "" : $"stopped {string.Join(", ", stopped)}; ";
+                string trialsText = promoted.Count == 1 ? $"trial {promoted[0]} trains" : $"trials {string.Join(", ", promoted)} train";
                 AnsiConsole.MarkupLineInterpolated(
-                    $"rung {rung.Index} done: stopped {string.Join(", ", stopped)}; [bold]rung {next}[/]: trials {string.Join(", ", promoted)} train on to {search.Schedule.Rungs[next].Epochs} epochs");
+                    $"rung {rung.Index} done: {stoppedText}[bold]rung {next}[/]: {trialsText} on to {search.Schedule.Rungs[next].Epochs} epochs");
             }
             else
             {

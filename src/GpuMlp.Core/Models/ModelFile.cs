@@ -38,6 +38,15 @@ public static class ModelFile
         return FromContent(content, path);
     }
 
+    /// <summary>As <see cref="Load(string)"/>, from the bytes of a file; <paramref name="nameForMessages"/>
+    /// starts every error message.</summary>
+    /// <exception cref="ModelFormatException">The bytes are not a valid model.</exception>
+    public static (NetworkShape Shape, float[] Parameters, IReadOnlyDictionary<string, string> Metadata) Parse(ReadOnlySpan<byte> file, string nameForMessages)
+    {
+        SafeTensorsContent content = SafeTensorsFile.Parse(file, nameForMessages);
+        return FromContent(content, nameForMessages);
+    }
+
     /// <summary>As <see cref="Load(string)"/>, and the model's widths must equal <paramref name="expected"/>'s.</summary>
     /// <exception cref="ModelFormatException">The file is not a valid model, or has other widths.</exception>
     public static (NetworkShape Shape, float[] Parameters, IReadOnlyDictionary<string, string> Metadata) Load(string path, NetworkShape expected)

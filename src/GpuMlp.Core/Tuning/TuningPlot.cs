@@ -85,6 +85,12 @@ public static class TuningPlot
                     $"best: trial {best.Id} ({best.Config}), val acc {100 * at.ValAccuracy:F2} % at epoch {at.Epoch}");
             }
             Label(plot, best, BestColor, floor);
+            if (best.Best() is { } chosen)
+            {
+                var marker = plot.Add.Marker(chosen.Epoch, 100 * chosen.ValAccuracy, MarkerShape.OpenCircle, 22, BestColor);
+                marker.MarkerLineWidth = 2.5f;
+                marker.LegendText = "best epoch (lowest validation loss): the retrain's epoch count";
+            }
         }
 
         plot.Title(string.Create(culture,

@@ -3,7 +3,7 @@ using System.Diagnostics;
 namespace GpuMlp.Tests.Cli;
 
 /// <summary>Runs the real gpumlp CLI (built next to the tests) as a child process.</summary>
-internal static class CliProcess
+public static class CliProcess
 {
     public static string CliDll => Path.Combine(AppContext.BaseDirectory, "gpumlp.dll");
 

@@ -1,0 +1,105 @@
+using System.Text.Json;
+using GpuMlp.Imaging;
+using GpuMlp.Models;
+using GpuMlp.Runs;
+using GpuMlp.Tests.Data;
+using GpuMlp.Training;
+
+namespace GpuMlp.Tests.Cli;
+
+/// <summary>A real `gpumlp train` run folder, then `gpumlp eval` and `gpumlp predict` on it.</summary>
+public sealed class TrainedRunFixture : IDisposable
+{
+    public TrainedRunFixture()
+    {
+        Root = Directory.CreateTempSubdirectory("gpumlp-evalpredict-").FullName;
+        RunDir = Path.Combine(Root, "run");
+        var result = CliProcess.Run(TimeSpan.FromMinutes(5), "train", "--device", "cpu", "--data", RealMnist.RealMnistDir(),
+            "--epochs", "2", "--limit-train", "4000", "--hidden", "128,64", "--seed", "4", "--out", RunDir);
+        TrainOutput = result;
+    }
+
+    public string Root { get; }
+    public string RunDir { get; }
+    public CliProcess.Result TrainOutput { get; }
+
+    public void Dispose() => Directory.Delete(Root, recursive: true);
+}
+
+[Collection(DeviceCollection.Name)]
+public sealed class EvalPredictTests(TrainedRunFixture run, DeviceFixture fixture) : IClassFixture<TrainedRunFixture>
+{
+    [Fact]
+    public void RunFolderHasEveryArtifact()
+    {
+        Assert.True(run.TrainOutput.ExitCode == 0, run.TrainOutput.StandardError);
+        foreach (var name in new[] { "config.json", "history.csv", "metrics.json", "checkpoint.bin", "model.safetensors", "curves.png", "confusion.png" })
+            Assert.True(File.Exists(Path.Combine(run.RunDir, name)), $"{name} missing from the run folder");
+        var (shape, parameters, metadata) = ModelFile.Load(Path.Combine(run.RunDir, "model.safetensors"));
+        Assert.Equal("784-128-64-10", shape.ToString());
+        Assert.Equal("784,128,64,10", metadata[ModelFile.WidthsKey]);
+        Assert.Equal(Checkpoint.Load(Path.Combine(run.RunDir, Checkpoint.FileName)).Parameters, parameters);
+    }
+
+    [Fact]
+    public void EvalReproducesTheRunsTestMetricsExactly()
+    {
+        Assert.True(run.TrainOutput.ExitCode == 0, run.TrainOutput.StandardError);
+        var recorded = RunArtifacts.ReadMetrics(Path.Combine(run.RunDir, "metrics.json")).Test;
+        foreach (var model in new[] { run.RunDir, Path.Combine(run.RunDir, "model.safetensors") })
+        {
+            var eval = CliProcess.Run(TimeSpan.FromMinutes(2), "eval", "--model", model, "--device", "cpu", "--data", RealMnist.RealMnistDir(), "--json");
+            Assert.True(eval.ExitCode == 0, eval.StandardError);
+            using var json = JsonDocument.Parse(eval.StandardOutput);
+            var test = json.RootElement.GetProperty("test");
+            Assert.Equal(recorded.Accuracy, test.GetProperty("accuracy").GetDouble());
+            Assert.Equal(recorded.MacroF1, test.GetProperty("macro_f1").GetDouble());
+            Assert.Equal(recorded.Loss, test.GetProperty("loss").GetDouble());
+            var confusion = test.GetProperty("confusion").EnumerateArray().Select(row => row.EnumerateArray().Select(c => c.GetInt64()).ToArray()).ToArray();
+            Assert.Equal(recorded.Confusion.Select(r => r.ToArray()).ToArray(), confusion);
+        }
+    }
+
+    [Fact]
+    public void PredictRecoversTheModelsOwnPredictionForRenderedTestDigits()
+    {
+        Assert.True(run.TrainOutput.ExitCode == 0, run.TrainOutput.StandardError);
+        var data = RealMnist.Load();
+        var (shape, parameters, _) = ModelFile.Load(Path.Combine(run.RunDir, "model.safetensors"));
+        using var network = new MlpNetwork(fixture.Kernels, shape, 100);
+        network.SetParameters(parameters);
+        using var evaluator = new Evaluator(fixture.Kernels, network, 1);
+
+        // The model's own prediction on the original 28x28 digits, computed in-process.
+        const int digits = 100;
+        var originals = Enumerable.Range(0, digits)
+            .Select(i => data.TestImages.Pixels.AsSpan(i * 784, 784).ToArray().Select(p => p / 255f).ToArray())
+            .ToList();
+        var own = evaluator.Predict(originals);
+        var confident = Enumerable.Range(0, digits).Where(i => own[i].Max() > 0.9f).Take(16).ToArray();
+        Assert.True(confident.Length >= 12, $"only {confident.Length} confident predictions");
+
+        var images = new List<string>();
+        foreach (int i in confident)
+        {
+            var pixels = data.TestImages.Pixels.AsSpan(i * 784, 784);
+            string large = Path.Combine(run.Root, $"digit{i}-200-black-on-white.png");
+            string small = Path.Combine(run.Root, $"digit{i}-56-white-on-black.png");
+            DigitImage.SaveMnistDigitAsPng(pixels, large, 200, darkOnLight: true);
+            DigitImage.SaveMnistDigitAsPng(pixels, small, 56, darkOnLight: false);
+            images.Add(large);
+            images.Add(small);
+        }
+        var predict = CliProcess.Run(TimeSpan.FromMinutes(2), ["predict", "--model", run.RunDir, "--device", "cpu", "--json", .. images]);
+        Assert.True(predict.ExitCode == 0, predict.StandardError);
+        using var json = JsonDocument.Parse(predict.StandardOutput);
+        var predicted = json.RootElement.EnumerateArray().Select(p => p.GetProperty("digit").GetInt32()).ToArray();
+        Assert.Equal(images.Count, predicted.Length);
+        for (int k = 0; k < confident.Length; k++)
+        {
+            int expected = Array.IndexOf(own[confident[k]], own[confident[k]].Max());
+            Assert.True(expected == predicted[2 * k], $"{images[2 * k]}: predicted {predicted[2 * k]}, the model says {expected} for the original");
+            Assert.True(expected == predicted[2 * k + 1], $"{images[2 * k + 1]}: predicted {predicted[2 * k + 1]}, the model says {expected} for the original");
+        }
+    }
+}

@@ -1,0 +1,132 @@
+using GpuMlp.Models;
+using GpuMlp.Runs;
+using GpuMlp.Tests.Data;
+using GpuMlp.Training;
+
+namespace GpuMlp.Tests.Fuzz;
+
+/// <summary>The small valid files every fuzz property starts from, built once.</summary>
+internal static class FuzzSeeds
+{
+    /// <summary>3 images of 4x5 pixels.</summary>
+    public static readonly byte[] Images = Idx.Images(3, 4, 5, Idx.Pixels(60, seed: 3));
+
+    /// <summary>8 labels, 0-9.</summary>
+    public static readonly byte[] Labels = Idx.Labels(0, 9, 3, 1, 4, 1, 5, 9);
+
+    public static readonly byte[] ImagesGz = Mutate.Gzip(Images);
+
+    public static readonly byte[] LabelsGz = Mutate.Gzip(Labels);
+
+    /// <summary>A 4-3-2 network's parameters.</summary>
+    public static readonly NetworkShape ModelShape = new(4, [3], 2);
+
+    /// <summary>A model.safetensors of <see cref="ModelShape"/> as ModelFile.Save writes it.</summary>
+    public static readonly byte[] Model = SaveModel();
+
+    /// <summary>The hidden widths of the checkpoint's network (784-1-10: 805 parameters).</summary>
+    public static readonly int[] CheckpointHidden = [1];
+
+    /// <summary>A checkpoint.bin after epoch 1 of 3, as TrainingSession writes it.</summary>
+    public static readonly byte[] Checkpoint = SaveCheckpoint();
+
+    /// <summary>Offsets of the checkpoint's length fields: the JSON length, then each array's.</summary>
+    public static IReadOnlyList<(string Name, int Offset)> CheckpointFields()
+    {
+        int json = BitConverter.ToInt32(Checkpoint, 8);
+        int at = 12 + json;
+        var fields = new List<(string, int)> { ("json length", 8) };
+        foreach (string name in (string[])["parameters", "first moment", "second moment", "best parameters"])
+        {
+            fields.Add(($"{name} length", at));
+            at += 4 + (4 * BitConverter.ToInt32(Checkpoint, at));
+        }
+        return fields;
+    }
+
+    private static byte[] SaveModel()
+    {
+        float[] parameters = ModelShape.InitialParameters(7);
+        string path = Path.Combine(Path.GetTempPath(), $"gpumlp-fuzz-{Guid.NewGuid():N}.safetensors");
+        try
+        {
+            ModelFile.Save(path, ModelShape, parameters, new Dictionary<string, string> { ["gpumlp.seed"] = "7" });
+            return File.ReadAllBytes(path);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    private static byte[] SaveCheckpoint()
+    {
+        var options = new TrainingOptions { Hidden = CheckpointHidden, Epochs = 3, BatchSize = 4, Seed = 5 };
+        var shape = NetworkShape.Mnist(CheckpointHidden);
+        var checkpoint = new Checkpoint
+        {
+            State = new CheckpointState
+            {
+                Options = options,
+                EpochsCompleted = 1,
+                AdamSteps = 12,
+                BestValidationLoss = 2.25,
+                BestEpoch = 1,
+                History = [new EpochRecord(1, 2.3, 0.11, 2.25, 0.125, 0.5, 1000)],
+                Device = "cpu: CPUAccelerator",
+                TrainSeconds = 0.5,
+                CompileSeconds = 1.5,
+            },
+            Parameters = shape.InitialParameters(5),
+            FirstMoment = [.. Enumerable.Range(0, shape.ParameterCount).Select(i => (i % 7 - 3) * 1e-3f)],
+            SecondMoment = [.. Enumerable.Range(0, shape.ParameterCount).Select(i => (i % 5) * 1e-6f)],
+        };
+        string path = Path.Combine(Path.GetTempPath(), $"gpumlp-fuzz-{Guid.NewGuid():N}.bin");
+        try
+        {
+            checkpoint.Save(path);
+            return File.ReadAllBytes(path);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+}
+
+/// <summary>The only outcomes a parser may have on bad input: success, or its documented
+/// exception with a one-line message that starts with the file's name.</summary>
+internal static class Outcome
+{
+    /// <summary>Runs <paramref name="parse"/>; returns the error it documented, null on success,
+    /// and lets every other exception escape (which fails the property).</summary>
+    public static TError? Of<TError>(string name, Action parse)
+        where TError : Exception
+    {
+        try
+        {
+            parse();
+            return null;
+        }
+        catch (TError error)
+        {
+            if (error.Message.Length == 0 || error.Message.Contains('\n', StringComparison.Ordinal) || error.Message.Contains('\r', StringComparison.Ordinal))
+            {
+                throw new InvalidOperationException($"{typeof(TError).Name} message is not one line: \"{error.Message}\"", error);
+            }
+            if (!error.Message.StartsWith(name + ": ", StringComparison.Ordinal))
+            {
+                throw new InvalidOperationException($"{typeof(TError).Name} message does not start with the file name {name}: \"{error.Message}\"", error);
+            }
+            return error;
+        }
+    }
+
+    public static void Require(bool condition, string what)
+    {
+        if (!condition)
+        {
+            throw new InvalidOperationException($"parsed successfully but {what}");
+        }
+    }
+}
