@@ -10,8 +10,6 @@ namespace GpuMlp.Kernels;
 
 public static class InputLayer
 {
-    public const float PixelScale = 1f / 255f;
-
     public static void GatherBatchKernel(
         ArrayView<byte> images, ArrayView<byte> labels, ArrayView<int> order,
         int first, int rows, int features,
@@ -24,7 +22,10 @@ public static class InputLayer
             int row = i / features;
             int feature = i - row * features;
             int sample = order[first + row];
-            x[i] = images[sample * features + feature] * PixelScale;
+            // Divided in double and rounded once: exactly the float nearest b / 255, as PyTorch's
+            // .float().div_(255) gives, on every backend (fast 32-bit math may approximate a float
+            // division on GPUs; multiplying by a rounded 1/255 is 1 ulp off for half the bytes).
+            x[i] = (float)(images[sample * features + feature] / 255.0);
             if (feature == 0)
                 y[row] = labels[sample];
         }

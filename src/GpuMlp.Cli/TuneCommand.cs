@@ -1,12 +1,10 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Text.Json;
 using GpuMlp.Compute;
-using GpuMlp.Data;
-using GpuMlp.Metrics;
 using GpuMlp.Runs;
 using GpuMlp.Training;
 using GpuMlp.Tuning;
-using Spectre.Console;
 
 namespace GpuMlp.Cli;
 
@@ -63,7 +61,7 @@ public static class TuneCommand
                 }
                 string requested = parse.GetValue(device) ?? state.Settings.Device;
                 if (!requested.Equals(state.Settings.Device, StringComparison.OrdinalIgnoreCase))
-                    CliErrors.Info($"note: the search ran with --device {state.Settings.Device}; continuing on {requested} (scores may differ in the last digits)");
+                    Console.WriteLine($"note: the search ran with --device {state.Settings.Device}; continuing on {requested} (scores may differ in the last digits)");
                 return Run(state, TrainCommand.ParseDevice(requested), parse.GetValue(data) ?? state.Settings.Data ?? DefaultData, resumeDir, resuming: true);
             }
 
@@ -134,7 +132,7 @@ public static class TuneCommand
         if (resuming && File.Exists(Path.Combine(dir, TuningFiles.BestFileName)))
         {
             var done = TuningFiles.ReadBest(dir);
-            CliErrors.Info($"{dir} is already finished");
+            Console.WriteLine($"{dir} is already finished");
             PrintBest(done);
             return ExitCodes.Success;
         }
@@ -152,11 +150,11 @@ public static class TuneCommand
         });
 
         using var device = ComputeDevice.Open(request);
-        AnsiConsole.MarkupLineInterpolated($"device [bold]{device.Description}[/]");
+        Console.WriteLine($"device {device.Description}");
         var kernels = new MlpKernels(device.Accelerator);
-        CliErrors.Info($"kernels compiled once in {kernels.CompileSeconds:F2} s ({kernels.Variant} GEMM)");
+        Console.WriteLine($"kernels compiled once in {kernels.CompileSeconds:F2} s ({kernels.Variant} GEMM)");
         using var deviceData = new DeviceMnist(device.Accelerator, mnist);
-        CliErrors.Info($"dataset uploaded once: {mnist.TrainImages.Count} training and {mnist.TestImages.Count} test images; trials train on {template.TrainCount(available)} and are scored on {template.ValidationCount(available)} validation images");
+        Console.WriteLine($"dataset uploaded once: {mnist.TrainImages.Count} training and {mnist.TestImages.Count} test images; trials train on {template.TrainCount(available)} and are scored on {template.ValidationCount(available)} validation images");
         Directory.CreateDirectory(dir);
         state.DeviceDescription ??= device.Description;
 
@@ -183,14 +181,13 @@ public static class TuneCommand
                 {
                     var schedule = search.Schedule;
                     if (resuming)
-                        CliErrors.Info($"resuming {dir}: {state.Trials.Count(t => t.EpochsRun > 0)} trials trained so far, {state.SpentEpochs} epochs, {state.ElapsedSeconds:F0} s");
-                    AnsiConsole.MarkupLineInterpolated(
-                        $"tuning {settings.Trials} configurations, η = {settings.Eta}: {schedule}{BudgetText(settings)}; folder {dir}");
+                        Console.WriteLine($"resuming {dir}: {state.Trials.Count(t => t.EpochsRun > 0)} trials trained so far, {state.SpentEpochs} epochs, {state.ElapsedSeconds:F0} s");
+                    Console.WriteLine($"tuning {settings.Trials} configurations, η = {settings.Eta}: {schedule}{BudgetText(settings)}; folder {dir}");
                     AttachPrinting(search);
                 }
                 outcome = search.Run(interrupt.Token);
                 if (objective.Restored > 0 || objective.ReplayedEpochs > 0)
-                    CliErrors.Info($"resume: {objective.Restored} trials restored from checkpoints, {objective.ReplayedEpochs} epochs trained again");
+                    Console.WriteLine($"resume: {objective.Restored} trials restored from checkpoints, {objective.ReplayedEpochs} epochs trained again");
             }
             TuningPlot.Write(Path.Combine(dir, TuningFiles.PlotFileName), state);
             PrintTrials(state);
@@ -204,8 +201,8 @@ public static class TuneCommand
             var best = outcome.Best;
             var bestEpoch = best.Best()!;
             var worstEpoch = outcome.Worst!.Best()!;
-            AnsiConsole.MarkupLine(string.Create(CultureInfo.InvariantCulture,
-                $"search {outcome.StopReason.EscapeMarkup()}: {outcome.SpentEpochs} epochs in {outcome.ElapsedSeconds:F0} s; best trial [bold]{best.Id}[/] ({best.Config.ToString().EscapeMarkup()}) val acc [bold]{bestEpoch.ValAccuracy:P2}[/] loss {bestEpoch.ValLoss:F4} at epoch {bestEpoch.Epoch}; worst trial {outcome.Worst.Id} val acc {worstEpoch.ValAccuracy:P2}"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"search {outcome.StopReason}: {outcome.SpentEpochs} epochs in {outcome.ElapsedSeconds:F0} s; best trial {best.Id} ({best.Config.ToString()}) val acc {bestEpoch.ValAccuracy:P2} loss {bestEpoch.ValLoss:F4} at epoch {bestEpoch.Epoch}; worst trial {outcome.Worst.Id} val acc {worstEpoch.ValAccuracy:P2}"));
 
             return Final(state, outcome, device, kernels, deviceData, dir, interrupt.Token);
         }
@@ -231,7 +228,7 @@ public static class TuneCommand
         search.TrialStarting = (run, rung) =>
         {
             if (run.FromEpoch == 1 && rung.Index == 0 && run.Trial == search.State.Rungs[0].Entered[0])
-                AnsiConsole.MarkupLineInterpolated($"[bold]rung 0[/]: {search.State.Rungs[0].Entered.Count} trials × {Epochs(rung.Epochs)}");
+                Console.WriteLine($"rung 0: {search.State.Rungs[0].Entered.Count} trials × {Epochs(rung.Epochs)}");
         };
         search.TrialFinished = report =>
         {
@@ -255,36 +252,40 @@ public static class TuneCommand
             {
                 string stoppedText = stopped.Count == 0 ? "" : $"stopped {string.Join(", ", stopped)}; ";
                 string trialsText = promoted.Count == 1 ? $"trial {promoted[0]} trains" : $"trials {string.Join(", ", promoted)} train";
-                AnsiConsole.MarkupLineInterpolated(
-                    $"rung {rung.Index} done: {stoppedText}[bold]rung {next}[/]: {trialsText} on to {search.Schedule.Rungs[next].Epochs} epochs");
+                Console.WriteLine($"rung {rung.Index} done: {stoppedText}rung {next}: {trialsText} on to {search.Schedule.Rungs[next].Epochs} epochs");
             }
             else
             {
-                AnsiConsole.MarkupLineInterpolated($"rung {rung.Index} done");
+                Console.WriteLine($"rung {rung.Index} done");
             }
         };
     }
 
     private static string Epochs(long count) => count == 1 ? "1 epoch" : $"{count} epochs";
 
+    /// <summary>Every trial, best first, as a plain aligned table (readable in logs too).</summary>
     private static void PrintTrials(TuningState state)
     {
         var culture = CultureInfo.InvariantCulture;
-        var table = new Table().Title("trials, best first (validation split)")
-            .AddColumns("rank", "trial", "batch", "lr", "dropout", "hidden", "epochs", "status", "best epoch", "val loss", "val acc", "seconds");
+        var rows = new List<string[]> { new[] { "rank", "trial", "batch", "lr", "dropout", "hidden", "epochs", "status", "best_epoch", "val_loss", "val_acc", "seconds" } };
         var ranked = Ranking.Order(state.Trials.Where(t => !t.HasDiverged)).Concat(state.Trials.Where(t => t.HasDiverged)).ToList();
         for (int i = 0; i < ranked.Count; i++)
         {
             var t = ranked[i];
-            var best = t.Best();
-            table.AddRow(
-                t.EpochsRun == 0 ? "" : (i + 1).ToString(culture), t.Id.ToString(culture), t.Config.BatchSize.ToString(culture),
+            var best = t.HasDiverged ? null : t.Best();
+            rows.Add(
+            [
+                best is null ? "-" : (i + 1).ToString(culture), t.Id.ToString(culture), t.Config.BatchSize.ToString(culture),
                 TrialConfig.Format(t.Config.LearningRate), TrialConfig.Format(t.Config.Dropout), t.Config.HiddenText,
-                t.EpochsRun.ToString(culture), t.Status.ToString().ToLowerInvariant(),
-                best?.Epoch.ToString(culture) ?? "", best?.ValLoss.ToString("F4", culture) ?? "",
-                best?.ValAccuracy.ToString("P2", culture) ?? "", t.Seconds.ToString("F1", culture));
+                t.EpochsRun.ToString(culture), JsonNamingPolicy.SnakeCaseLower.ConvertName(t.Status.ToString()),
+                best?.Epoch.ToString(culture) ?? "-", best?.ValLoss.ToString("F4", culture) ?? "-",
+                best is null ? "-" : (100 * best.ValAccuracy).ToString("F2", culture) + "%", t.Seconds.ToString("F1", culture),
+            ]);
         }
-        AnsiConsole.Write(table);
+        var widths = Enumerable.Range(0, rows[0].Length).Select(c => rows.Max(r => r[c].Length)).ToArray();
+        Console.WriteLine("trials, best first (scored on the validation split):");
+        foreach (var row in rows)
+            Console.WriteLine("  " + string.Join("  ", row.Select((cell, c) => c is 3 or 4 or 5 or 7 ? cell.PadRight(widths[c]) : cell.PadLeft(widths[c]))).TrimEnd());
     }
 
     /// <summary>Retrains the best configuration without a validation split for its best epoch
@@ -320,8 +321,7 @@ public static class TuneCommand
         Directory.CreateDirectory(finalDir);
         if (resume is null)
             RunArtifacts.WriteConfig(finalDir, RunConfig.From(options, trainer, device.Description));
-        AnsiConsole.MarkupLineInterpolated(
-            $"[bold]final[/]: retraining trial {best.Id} for {options.Epochs} epochs on all {trainer.TrainCount} training images (no validation split){(resume is null ? "" : $", resuming after epoch {resume.State.EpochsCompleted}")}");
+        Console.WriteLine($"final: retraining trial {best.Id} for {options.Epochs} epochs on all {trainer.TrainCount} training images (no validation split){(resume is null ? "" : $", resuming after epoch {resume.State.EpochsCompleted}")}");
         var session = new TrainingSession(trainer, options, finalDir, device.Description, kernels.CompileSeconds, resume);
         var culture = CultureInfo.InvariantCulture;
         var trained = session.Run(
@@ -343,18 +343,18 @@ public static class TuneCommand
             ReportTestAccuracy, command);
         TuningFiles.WriteBest(dir, result);
         PrintBest(result);
-        AnsiConsole.MarkupLineInterpolated($"wrote {dir} (tune.csv, tune.json, trials.png, best.json, final/)");
+        Console.WriteLine($"wrote {dir} (tune.csv, tune.json, trials.png, best.json, final/)");
         return ExitCodes.Success;
     }
 
     private static void PrintBest(BestResult best)
     {
         var culture = CultureInfo.InvariantCulture;
-        AnsiConsole.MarkupLine(string.Create(culture,
-            $"best configuration: trial {best.Trial} ({best.Config.ToString().EscapeMarkup()}), {best.Epochs} epochs; validation accuracy {best.ValAccuracy:P2} (worst trial {best.WorstTrialValAccuracy:P2})"));
-        AnsiConsole.MarkupLine(string.Create(culture,
-            $"test (evaluated once, after the search): accuracy [bold]{best.Test.Accuracy:P2}[/]  macro F1 {best.Test.MacroF1:P2}  loss {best.Test.Loss:F4}  — the report: {best.ReportTestAccuracy:P2} (trained on {best.Final.TrainImages} images here)"));
-        AnsiConsole.MarkupLine("train it again with:");
+        Console.WriteLine(string.Create(culture,
+            $"best configuration: trial {best.Trial} ({best.Config.ToString()}), {best.Epochs} epochs; validation accuracy {best.ValAccuracy:P2} (worst trial {best.WorstTrialValAccuracy:P2})"));
+        Console.WriteLine(string.Create(culture,
+            $"test (evaluated once, after the search): accuracy {best.Test.Accuracy:P2}  macro F1 {best.Test.MacroF1:P2}  loss {best.Test.Loss:F4}  — the report: {best.ReportTestAccuracy:P2} (trained on {best.Final.TrainImages} images here)"));
+        Console.WriteLine("train it again with:");
         Console.WriteLine("  " + best.Command);
     }
 }

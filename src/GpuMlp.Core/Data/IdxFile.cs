@@ -185,18 +185,50 @@ public static class IdxFile
             }
         }
 
-        byte[] payload = new byte[size];
-        got = input.ReadAtLeast(payload, payload.Length, throwOnEndOfStream: false);
-        if (got < payload.Length)
-        {
-            throw Truncated(name, size, got, dataName, gz);
-        }
+        byte[] payload = seekableSource is not null
+            ? ReadKnownLength(input, (int)size, name, dataName, gz)
+            : ReadGrowing(input, (int)size, name, dataName, gz);
         // One more read: detects trailing bytes and, for gzip, makes the decoder consume and check the CRC trailer.
         if (input.ReadByte() != -1)
         {
             throw Trailing(name, size, dataName, "extra bytes");
         }
         return (dims, payload);
+    }
+
+    /// <summary>The payload of a raw file whose length was already checked.</summary>
+    private static byte[] ReadKnownLength(Stream input, int size, string name, string dataName, string gz)
+    {
+        byte[] payload = new byte[size];
+        int got = input.ReadAtLeast(payload, size, throwOnEndOfStream: false);
+        if (got < size)
+        {
+            throw Truncated(name, size, got, dataName, gz);
+        }
+        return payload;
+    }
+
+    /// <summary>The payload of a stream of unknown length (gzip, pipes): the buffer grows with the
+    /// data actually present, so a header that declares up to <see cref="MaxPayloadBytes"/> over a
+    /// few bytes of input is refused without allocating the declared size.</summary>
+    private static byte[] ReadGrowing(Stream input, int size, string name, string dataName, string gz)
+    {
+        const int FirstChunk = 1 << 20;
+        byte[] buffer = new byte[Math.Min(size, FirstChunk)];
+        int filled = 0;
+        while (true)
+        {
+            filled += input.ReadAtLeast(buffer.AsSpan(filled), buffer.Length - filled, throwOnEndOfStream: false);
+            if (filled < buffer.Length)
+            {
+                throw Truncated(name, size, filled, dataName, gz);
+            }
+            if (filled == size)
+            {
+                return buffer;
+            }
+            Array.Resize(ref buffer, (int)Math.Min(size, 2L * buffer.Length));
+        }
     }
 
     private static DataFormatException Truncated(string name, long expected, long found, string dataName, string gz) =>

