@@ -27,7 +27,7 @@ public static class EvalCommand
         {
             string modelPath = RunOutputs.ResolveModel(parse.GetValue(ModelOption)!);
             var request = TrainCommand.ParseDevice(parse.GetValue(TrainCommand.DeviceOption) ?? "auto");
-            var (shape, parameters, _) = ModelFile.Load(modelPath);
+            var (shape, parameters, _) = RunOutputs.LoadMnistModel(modelPath);
             var data = TrainCommand.LoadData(parse.GetValue(TrainCommand.DataOption) ?? "data/mnist");
             using var device = ComputeDevice.Open(request);
             var kernels = new MlpKernels(device.Accelerator);

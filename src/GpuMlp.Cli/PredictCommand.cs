@@ -27,7 +27,7 @@ public static class PredictCommand
                 throw new UsageException($"--top must be in 1..10 (got {topCount})");
             string modelPath = RunOutputs.ResolveModel(parse.GetValue(EvalCommand.ModelOption)!);
             var request = TrainCommand.ParseDevice(parse.GetValue(TrainCommand.DeviceOption) ?? "auto");
-            var (shape, parameters, _) = ModelFile.Load(modelPath);
+            var (shape, parameters, _) = RunOutputs.LoadMnistModel(modelPath);
             string[] paths = parse.GetValue(images) ?? [];
             var inputs = paths.Select(DigitImage.LoadAsMnist).ToList();
             using var device = ComputeDevice.Open(request);

@@ -27,6 +27,15 @@ public static class RunOutputs
         RunPlots.WriteConfusion(Path.Combine(runDir, ConfusionFileName), test.Report);
     }
 
+    /// <summary>Loads a model and checks it takes 28x28 images and predicts 10 digits.</summary>
+    public static (NetworkShape Shape, float[] Parameters, IReadOnlyDictionary<string, string> Metadata) LoadMnistModel(string path)
+    {
+        var model = ModelFile.Load(path);
+        if (model.Shape.Inputs != 28 * 28 || model.Shape.Classes != 10)
+            throw new ModelFormatException($"{path}: the model has widths {model.Shape}, but an MNIST model takes 784 inputs and has 10 outputs");
+        return model;
+    }
+
     /// <summary>A run folder (its model.safetensors) or a .safetensors file.</summary>
     public static string ResolveModel(string path)
     {

@@ -128,7 +128,9 @@ public static class TrainCommand
         if (resume is null)
             RunArtifacts.WriteConfig(runDir, RunConfig.From(options, trainer, device.Description));
         else
-            CliErrors.Info($"resuming {runDir} after epoch {resume.State.EpochsCompleted} of {options.Epochs}");
+            CliErrors.Info(resume.State.StepsIntoEpoch == 0
+                ? $"resuming {runDir} after epoch {resume.State.EpochsCompleted} of {options.Epochs}"
+                : $"resuming {runDir} after step {resume.State.StepsIntoEpoch} of epoch {resume.State.EpochsCompleted + 1} of {options.Epochs}");
         CliErrors.Info($"training {trainer.Shape} on {trainer.TrainCount} images, validating on {trainer.ValidationCount}, {trainer.StepsPerEpoch} steps per epoch; run folder {runDir}");
 
         var session = new TrainingSession(trainer, options, runDir, device.Description, kernels.CompileSeconds, resume);
@@ -152,7 +154,8 @@ public static class TrainCommand
         }
         catch (OperationCanceledException)
         {
-            Console.Error.WriteLine($"gpumlp: interrupted after epoch {session.EpochsCompleted}; continue with: gpumlp train --resume {runDir}");
+            string saved = session.LastCheckpoint is string where ? $"checkpoint saved {where}" : "no checkpoint yet";
+            Console.Error.WriteLine($"gpumlp: interrupted; {saved}; continue with: gpumlp train --resume {runDir}");
             return ExitCodes.Interrupted;
         }
         finally

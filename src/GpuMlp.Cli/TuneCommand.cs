@@ -142,7 +142,8 @@ public static class TuneCommand
         int available = Math.Min(mnist.TrainImages.Count, settings.LimitTrain ?? int.MaxValue);
         Usage(() =>
         {
-            template.Validate(mnist.TrainImages.Count);
+            // Batch sizes are the search's; they are checked against the split below.
+            (template with { BatchSize = 1 }).Validate(mnist.TrainImages.Count);
             if (template.ValidationCount(available) < 1)
                 throw new ArgumentException($"--val-split {settings.ValidationSplit.ToString(CultureInfo.InvariantCulture)} of {available} images leaves no validation images to score trials on");
             SearchSpace.FromDocument(settings.Space).CheckBatchSizes(template.TrainCount(available), "--batch-sizes");

@@ -132,7 +132,7 @@ public static class ModelFile
             if (layer < 0)
             {
                 throw new ModelFormatException(
-                    $"{path}: unexpected tensor {t.Name}; a model holds only 0.weight, 0.bias, 3.weight, 3.bias, ... (nn.Sequential Linear layers at indices 0, 3, 6, ...)");
+                    $"{path}: unexpected tensor {SafeTensorsFile.Quote(t.Name)}; a model holds only 0.weight, 0.bias, 3.weight, 3.bias, ... (nn.Sequential Linear layers at indices 0, 3, 6, ...)");
             }
             layers = Math.Max(layers, layer + 1);
         }
@@ -204,7 +204,7 @@ public static class ModelFile
         if (content.Metadata.TryGetValue(WidthsKey, out string? declared) && declared != FormatWidths(shape))
         {
             throw new ModelFormatException(
-                $"{path}: metadata {WidthsKey} says {declared} but the tensors have widths {FormatWidths(shape)}");
+                $"{path}: metadata {WidthsKey} says {SafeTensorsFile.Quote(declared)} but the tensors have widths {FormatWidths(shape)}");
         }
 
         var parameters = new float[shape.ParameterCount];

@@ -555,8 +555,8 @@ public static class SafeTensorsFile
     };
 
     /// <summary>Names from the file are quoted so that odd characters cannot break the one-line message.</summary>
-    private static string Quote(string s) =>
-        s.Length > 0 && s.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-' or '/')
+    internal static string Quote(string s) =>
+        s.Length > 0 && s.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-' or '/' or ',')
             ? Truncate(s)
             : JsonSerializer.Serialize(Truncate(s));
 

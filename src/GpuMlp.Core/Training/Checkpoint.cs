@@ -24,17 +24,22 @@ public sealed record CheckpointState
     public required IReadOnlyList<EpochRecord> History { get; init; }
     public required string Device { get; init; }
     public double TrainSeconds { get; init; }
+    /// <summary>Steps of epoch EpochsCompleted + 1 already taken (0 at an epoch boundary); the
+    /// checkpoint then also holds that epoch's per-sample losses and predictions so far.</summary>
+    public int StepsIntoEpoch { get; init; }
     public double CompileSeconds { get; init; }
 }
 
-/// <summary>The full training state after an epoch. Layout (little-endian): "GPUMLPC1", int32 JSON
-/// length, UTF-8 JSON state, then four float32 arrays each preceded by its int32 length:
-/// parameters, Adam first moment, Adam second moment, best parameters (length 0 when not kept).
+/// <summary>The full training state after an epoch, or after a step when training was interrupted.
+/// Layout (little-endian): "GPUMLPC2", int32 JSON length, UTF-8 JSON state, then six float32 arrays
+/// each preceded by its int32 length: parameters, Adam first moment, Adam second moment, best
+/// parameters (empty when not kept), and the interrupted epoch's per-sample losses and
+/// predictions so far (empty at an epoch boundary).
 /// Written atomically, so a crash leaves the previous checkpoint intact.</summary>
 public sealed class Checkpoint
 {
     public const string FileName = "checkpoint.bin";
-    private static readonly byte[] Magic = "GPUMLPC1"u8.ToArray();
+    private static readonly byte[] Magic = "GPUMLPC2"u8.ToArray();
     private static readonly JsonSerializerOptions Json = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
@@ -47,6 +52,8 @@ public sealed class Checkpoint
     public required float[] FirstMoment { get; init; }
     public required float[] SecondMoment { get; init; }
     public float[]? BestParameters { get; init; }
+    public float[] EpochLoss { get; init; } = [];
+    public int[] EpochPrediction { get; init; } = [];
 
     public void Save(string path) => AtomicFile.Write(path, stream =>
     {
@@ -55,7 +62,8 @@ public sealed class Checkpoint
         byte[] json = JsonSerializer.SerializeToUtf8Bytes(State, Json);
         writer.Write(json.Length);
         writer.Write(json);
-        foreach (var array in new[] { Parameters, FirstMoment, SecondMoment, BestParameters ?? [] })
+        float[] predictions = EpochPrediction.Select(p => (float)p).ToArray();
+        foreach (var array in new[] { Parameters, FirstMoment, SecondMoment, BestParameters ?? [], EpochLoss, predictions })
         {
             writer.Write(array.Length);
             writer.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(array.AsSpan()));
@@ -90,12 +98,25 @@ public sealed class Checkpoint
             var first = ReadArray("first moment");
             var second = ReadArray("second moment");
             var best = ReadArray("best parameters");
+            var epochLoss = ReadArray("epoch losses");
+            var epochPrediction = ReadArray("epoch predictions");
             if (stream.Position != stream.Length)
                 throw new CheckpointFormatException($"{path}: {stream.Length - stream.Position} unexpected trailing bytes");
+            ValidateState(state, path);
             int expected = NetworkShape.Mnist(state.Options.Hidden).ParameterCount;
             if (parameters.Length != expected || first.Length != expected || second.Length != expected
                 || (best.Length != 0 && best.Length != expected))
                 throw new CheckpointFormatException($"{path}: tensor sizes do not match the {NetworkShape.Mnist(state.Options.Hidden)} network it describes");
+            foreach (var (values, what) in new[] { (parameters, "weights"), (first, "Adam first moment"), (second, "Adam second moment"), (best, "best weights"), (epochLoss, "epoch losses") })
+            {
+                int bad = Array.FindIndex(values, v => !float.IsFinite(v));
+                if (bad >= 0)
+                    throw new CheckpointFormatException($"{path}: {what} contain {values[bad]} at index {bad}");
+            }
+            if (state.StepsIntoEpoch < 0 || epochLoss.Length != epochPrediction.Length
+                || (state.StepsIntoEpoch == 0) != (epochLoss.Length == 0)
+                || epochPrediction.Any(p => p is < 0 or > 9 || p != MathF.Floor(p)))
+                throw new CheckpointFormatException($"{path}: inconsistent mid-epoch state");
             return new Checkpoint
             {
                 State = state,
@@ -103,11 +124,45 @@ public sealed class Checkpoint
                 FirstMoment = first,
                 SecondMoment = second,
                 BestParameters = best.Length == 0 ? null : best,
+                EpochLoss = epochLoss,
+                EpochPrediction = epochPrediction.Select(p => (int)p).ToArray(),
             };
         }
-        catch (Exception error) when (error is EndOfStreamException or JsonException or NotSupportedException)
+        catch (JsonException error)
         {
-            throw new CheckpointFormatException($"{path}: corrupt checkpoint ({error.Message})", error);
+            // JsonException messages quote the offending text, which may be binary garbage.
+            throw new CheckpointFormatException($"{path}: corrupt checkpoint (invalid state JSON at byte {error.BytePositionInLine})", error);
+        }
+        catch (Exception error) when (error is EndOfStreamException or NotSupportedException or InvalidOperationException)
+        {
+            throw new CheckpointFormatException($"{path}: corrupt checkpoint ({error.GetType().Name.Replace("Exception", "", StringComparison.Ordinal)})", error);
+        }
+    }
+
+    /// <summary>The JSON state can be syntactically valid and still meaningless (nulls, negative
+    /// counters, an impossible network): refuse it before anything is allocated from it.</summary>
+    private static void ValidateState(CheckpointState state, string path)
+    {
+        void Require(bool condition, string what)
+        {
+            if (!condition)
+                throw new CheckpointFormatException($"{path}: invalid checkpoint state: {what}");
+        }
+        Require(state.Options is not null, "no options");
+        var options = state.Options!;
+        Require(options.Hidden is not null && options.Hidden.Count > 0 && options.Hidden.All(h => h is >= 1 and <= 65536), "bad hidden layer widths");
+        Require(state.History is not null && state.History.All(e => e is not null), "no history");
+        Require(state.Device is not null, "no device");
+        Require(options.Epochs >= 1 && state.EpochsCompleted >= 0 && state.EpochsCompleted <= options.Epochs, "epoch counters out of range");
+        Require(state.History!.Count == state.EpochsCompleted, "history length differs from the epochs completed");
+        Require(state.AdamSteps >= 0 && state.StepsIntoEpoch >= 0, "negative step counters");
+        try
+        {
+            options.Validate(int.MaxValue);
+        }
+        catch (ArgumentException error)
+        {
+            throw new CheckpointFormatException($"{path}: invalid checkpoint configuration: {error.Message}");
         }
     }
 }

@@ -118,17 +118,57 @@ public sealed class Trainer : IDisposable
         return indices;
     }
 
-    /// <summary>Trains one epoch (1-based) and returns its record (validation included).</summary>
-    public EpochRecord TrainEpoch(int epoch, Action<TrainingProgress>? progress = null, CancellationToken cancel = default)
+    /// <summary>Steps of the current epoch completed when the last TrainEpoch call was cancelled
+    /// (0 when it was cancelled before its first step or not at all).</summary>
+    public int StepsDoneWhenCancelled { get; private set; }
+
+    /// <summary>Samples covered by the first `steps` steps of an epoch.</summary>
+    public int SamplesAfter(int steps) => Math.Min(TrainCount, steps * options.BatchSize);
+
+    /// <summary>The per-sample loss and prediction of the current epoch's first `samples`
+    /// samples (for a mid-epoch checkpoint).</summary>
+    public (float[] Loss, int[] Prediction) EpochSamples(int samples)
+    {
+        var loss = new float[samples];
+        var prediction = new int[samples];
+        if (samples > 0)
+        {
+            evaluator.SampleLoss.SubView(0, samples).CopyToCPU(ref loss[0], samples);
+            evaluator.SamplePrediction.SubView(0, samples).CopyToCPU(ref prediction[0], samples);
+        }
+        return (loss, prediction);
+    }
+
+    /// <summary>Trains one epoch (1-based) and returns its record (validation included). With
+    /// startStep &gt; 0 it continues an epoch interrupted after that many steps, whose per-sample
+    /// results so far are given (from a mid-epoch checkpoint). Cancellation is checked between
+    /// steps, so a step is never cut in half.</summary>
+    public EpochRecord TrainEpoch(int epoch, Action<TrainingProgress>? progress = null, CancellationToken cancel = default,
+        int startStep = 0, float[]? doneLoss = null, int[]? donePrediction = null)
     {
         var watch = Stopwatch.StartNew();
         int[] epochOrder = EpochOrder(TrainCount, options.Seed, epoch);
         order.View.CopyFromCPU(ref epochOrder[0], TrainCount);
         int steps = StepsPerEpoch;
-        int updateEvery = Math.Max(1, steps / Math.Max(1, options.ProgressUpdatesPerEpoch));
-        for (int step = 0; step < steps; step++)
+        if (startStep < 0 || startStep >= steps)
+            throw new ArgumentOutOfRangeException(nameof(startStep), startStep, $"an epoch has {steps} steps");
+        if (startStep > 0)
         {
-            cancel.ThrowIfCancellationRequested();
+            int done = SamplesAfter(startStep);
+            if (doneLoss is null || donePrediction is null || doneLoss.Length != done || donePrediction.Length != done)
+                throw new ArgumentException($"continuing after step {startStep} needs the {done} per-sample results so far");
+            evaluator.SampleLoss.SubView(0, done).CopyFromCPU(ref doneLoss[0], done);
+            evaluator.SamplePrediction.SubView(0, done).CopyFromCPU(ref donePrediction[0], done);
+        }
+        StepsDoneWhenCancelled = 0;
+        int updateEvery = Math.Max(1, steps / Math.Max(1, options.ProgressUpdatesPerEpoch));
+        for (int step = startStep; step < steps; step++)
+        {
+            if (cancel.IsCancellationRequested)
+            {
+                StepsDoneWhenCancelled = step;
+                cancel.ThrowIfCancellationRequested();
+            }
             int first = step * options.BatchSize;
             int rows = Math.Min(options.BatchSize, TrainCount - first);
             TrainStep(first, rows);
@@ -139,7 +179,7 @@ public sealed class Trainer : IDisposable
                 double? loss = null, accuracy = null;
                 if (readBack)
                     (loss, accuracy) = Reduce(train.Labels, order.View, 0, done);
-                progress(new TrainingProgress(epoch, done, TrainCount, loss, accuracy, done / watch.Elapsed.TotalSeconds));
+                progress(new TrainingProgress(epoch, done, TrainCount, loss, accuracy, (done - SamplesAfter(startStep)) / watch.Elapsed.TotalSeconds));
             }
         }
         var (trainLoss, trainAccuracy) = Reduce(train.Labels, order.View, 0, TrainCount);
@@ -151,8 +191,9 @@ public sealed class Trainer : IDisposable
             valLoss = validation.Loss;
             valAccuracy = validation.Accuracy;
         }
-        progress?.Invoke(new TrainingProgress(epoch, TrainCount, TrainCount, trainLoss, trainAccuracy, TrainCount / trainSeconds));
-        return new EpochRecord(epoch, trainLoss, trainAccuracy, valLoss, valAccuracy, watch.Elapsed.TotalSeconds, TrainCount / trainSeconds);
+        int trained = TrainCount - SamplesAfter(startStep);
+        progress?.Invoke(new TrainingProgress(epoch, TrainCount, TrainCount, trainLoss, trainAccuracy, trained / trainSeconds));
+        return new EpochRecord(epoch, trainLoss, trainAccuracy, valLoss, valAccuracy, watch.Elapsed.TotalSeconds, trained / trainSeconds);
     }
 
     /// <summary>One optimisation step on order[first .. first + rows); no host synchronisation.</summary>

@@ -31,6 +31,9 @@ public sealed class TrainingSession
     private int epochsWithoutImprovement;
     private float[]? bestParameters;
     private double trainSecondsBefore;
+    private int resumeStep;
+    private float[]? resumeLoss;
+    private int[]? resumePrediction;
 
     public TrainingSession(Trainer trainer, TrainingOptions options, string runDir, string device, double compileSeconds, Checkpoint? resume = null)
     {
@@ -50,11 +53,17 @@ public sealed class TrainingSession
             epochsWithoutImprovement = resume.State.EpochsWithoutImprovement;
             bestParameters = resume.BestParameters;
             trainSecondsBefore = resume.State.TrainSeconds;
+            resumeStep = resume.State.StepsIntoEpoch;
+            resumeLoss = resume.EpochLoss;
+            resumePrediction = resume.EpochPrediction;
         }
     }
 
     public IReadOnlyList<EpochRecord> History => history;
     public int EpochsCompleted => epochsCompleted;
+
+    /// <summary>Where training stands in the last checkpoint written, e.g. "epoch 3, step 120 of epoch 4".</summary>
+    public string? LastCheckpoint { get; private set; }
     public string CheckpointPath => Path.Combine(runDir, Checkpoint.FileName);
 
     public TrainingOutcome Run(Action<EpochRecord>? onEpoch = null, Action<TrainingProgress>? progress = null, CancellationToken cancel = default)
@@ -65,7 +74,21 @@ public sealed class TrainingSession
         {
             int epoch = epochsCompleted + 1;
             trainer.LearningRate = options.LearningRateAt(epoch);
-            var record = trainer.TrainEpoch(epoch, progress, cancel);
+            EpochRecord record;
+            try
+            {
+                record = trainer.TrainEpoch(epoch, progress, cancel, resumeStep, resumeLoss, resumePrediction);
+            }
+            catch (OperationCanceledException) when (trainer.StepsDoneWhenCancelled > 0)
+            {
+                // Interrupted between two steps: keep them, so --resume continues mid-epoch.
+                var (loss, prediction) = trainer.EpochSamples(trainer.SamplesAfter(trainer.StepsDoneWhenCancelled));
+                SaveCheckpoint(watch.Elapsed.TotalSeconds, trainer.StepsDoneWhenCancelled, loss, prediction);
+                throw;
+            }
+            resumeStep = 0;
+            resumeLoss = null;
+            resumePrediction = null;
             if (!double.IsFinite(record.TrainLoss) || record.ValLoss is double v && !double.IsFinite(v))
             {
                 string kept = epochsCompleted > 0
@@ -92,7 +115,7 @@ public sealed class TrainingSession
                 }
             }
             stoppedEarly = options.EarlyStopPatience is int patience && epochsWithoutImprovement >= patience;
-            SaveCheckpoint(watch.Elapsed.TotalSeconds);
+            SaveCheckpoint(watch.Elapsed.TotalSeconds, 0, [], []);
             RunArtifacts.WriteHistoryCsv(runDir, history);
             onEpoch?.Invoke(record);
         }
@@ -101,8 +124,11 @@ public sealed class TrainingSession
         return new TrainingOutcome(history, stoppedEarly, bestEpoch, trainSecondsBefore + watch.Elapsed.TotalSeconds);
     }
 
-    private void SaveCheckpoint(double secondsThisSession)
+    private void SaveCheckpoint(double secondsThisSession, int stepsIntoEpoch, float[] epochLoss, int[] epochPrediction)
     {
+        LastCheckpoint = stepsIntoEpoch == 0
+            ? $"after epoch {epochsCompleted}"
+            : $"after step {stepsIntoEpoch} of epoch {epochsCompleted + 1}";
         var (first, second) = trainer.Network.GetMoments();
         new Checkpoint
         {
@@ -118,11 +144,14 @@ public sealed class TrainingSession
                 Device = device,
                 TrainSeconds = trainSecondsBefore + secondsThisSession,
                 CompileSeconds = compileSeconds,
+                StepsIntoEpoch = stepsIntoEpoch,
             },
             Parameters = trainer.Network.GetParameters(),
             FirstMoment = first,
             SecondMoment = second,
             BestParameters = bestParameters,
+            EpochLoss = epochLoss,
+            EpochPrediction = epochPrediction,
         }.Save(CheckpointPath);
     }
 }

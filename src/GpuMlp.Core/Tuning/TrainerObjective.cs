@@ -91,7 +91,7 @@ public sealed class TrainerObjective : ITrialObjective, IDisposable
     public void Release(int trial)
     {
         Drop(trial);
-        if (checkpointDirectory is not null)
+        if (checkpointDirectory is not null && File.Exists(CheckpointPath(trial)))
             File.Delete(CheckpointPath(trial));
     }
 

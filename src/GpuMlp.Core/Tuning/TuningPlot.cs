@@ -15,6 +15,9 @@ public static class TuningPlot
     /// so a trial that barely learned does not flatten the interesting curves; the title says so.</summary>
     public const double MaxSpan = 30;
 
+    /// <summary>Trials labelled with their id.</summary>
+    public const int MaxLabels = 6;
+
     private static readonly Color BestColor = Color.FromHex("#d62728");
     private static readonly Color FurtherColor = Color.FromHex("#1f77b4");
     private static readonly Color StoppedColor = Color.FromHex("#7f7f7f");
@@ -56,6 +59,10 @@ public static class TuningPlot
         double floor = top - MaxSpan;
         bool clipped = bottom < floor;
 
+        // Ids next to the last points of the trials that went furthest (at most MaxLabels, the
+        // best included), so that labels do not pile up at the early rungs.
+        var labelled = Ranking.Order(trained.Where(t => t != best && !t.HasDiverged && t.Rung > 0))
+            .OrderByDescending(t => t.Rung).Take(MaxLabels - 1).ToHashSet();
         bool stoppedLabelled = false, furtherLabelled = false;
         foreach (var trial in trained.Where(t => t != best).OrderBy(t => t.EpochsRun).ThenBy(t => t.Id))
         {
@@ -72,7 +79,7 @@ public static class TuningPlot
                 scatter.LegendText = "stopped after the first rung";
                 stoppedLabelled = true;
             }
-            if (further)
+            if (labelled.Contains(trial))
                 Label(plot, trial, FurtherColor, floor);
         }
         if (best is not null)

@@ -89,9 +89,10 @@ public sealed class TuningSearch
                 State.BestTrial = Best()?.Id;
                 State.ElapsedSeconds = Elapsed();
                 Save();
-                foreach (var trial in State.Trials)
-                    objective.Release(trial.Id);
             }
+            // Also for a search that finished before (a process killed right after its last save).
+            foreach (var trial in State.Trials)
+                objective.Release(trial.Id);
         }
         catch (OperationCanceledException)
         {

@@ -61,3 +61,60 @@ public sealed class ResumeTests : IDisposable
         Assert.Equal(metricsA.Test.Accuracy, metricsB.Test.Accuracy);
     }
 }
+
+/// <summary>SIGTERM mid-epoch: the CLI finishes the step, writes a mid-epoch checkpoint, exits 130,
+/// and --resume continues from that step to the same weights as an uninterrupted run.</summary>
+[Collection(DeviceCollection.Name)]
+public sealed class InterruptTests : IDisposable
+{
+    private readonly string root = Directory.CreateTempSubdirectory("gpumlp-sigterm-").FullName;
+
+    public void Dispose() => Directory.Delete(root, recursive: true);
+
+    private string[] TrainArguments(string outDir) =>
+    [
+        "train", "--device", "cpu", "--data", RealMnist.RealMnistDir(), "--epochs", "2", "--limit-train", "6000",
+        "--hidden", "256,64", "--batch-size", "32", "--seed", "21", "--out", outDir,
+    ];
+
+    [Fact]
+    public async Task SigtermWritesAMidEpochCheckpointAndResumeIsBitIdentical()
+    {
+        string straight = Path.Combine(root, "straight"), stopped = Path.Combine(root, "stopped");
+        var reference = CliProcess.Run(TimeSpan.FromMinutes(4), TrainArguments(straight));
+        Assert.True(reference.ExitCode == 0, reference.StandardError);
+
+        using (var process = Process.Start(CliProcess.StartInfo(TrainArguments(stopped)))!)
+        {
+            var stdout = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+            var stderr = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+            // Wait until training has started (the run folder's config is written before step 1),
+            // then a little more so the signal lands inside epoch 1.
+            var deadline = DateTime.UtcNow.AddMinutes(3);
+            while (!File.Exists(Path.Combine(stopped, "config.json")) && !process.HasExited && DateTime.UtcNow < deadline)
+                Thread.Sleep(10);
+            Thread.Sleep(700);
+            Assert.False(process.HasExited, "the run finished before it could be interrupted");
+            using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+                kill.WaitForExit();
+            Assert.True(process.WaitForExit(TimeSpan.FromMinutes(2)), "gpumlp did not exit after SIGTERM");
+            Assert.Equal(130, process.ExitCode);
+            string error = await stderr;
+            Assert.Contains("interrupted", error, StringComparison.Ordinal);
+            Assert.Contains("--resume", error, StringComparison.Ordinal);
+            Assert.DoesNotContain("   at ", error, StringComparison.Ordinal);
+            _ = await stdout;
+        }
+        var interrupted = Checkpoint.Load(Path.Combine(stopped, Checkpoint.FileName));
+        Assert.True(interrupted.State.StepsIntoEpoch > 0, $"expected a mid-epoch checkpoint, got one after epoch {interrupted.State.EpochsCompleted}");
+        Assert.Equal(interrupted.State.StepsIntoEpoch * 32, interrupted.EpochLoss.Length);
+
+        var resumed = CliProcess.Run(TimeSpan.FromMinutes(4), "train", "--resume", stopped, "--device", "cpu", "--data", RealMnist.RealMnistDir());
+        Assert.True(resumed.ExitCode == 0, resumed.StandardError);
+        var a = Checkpoint.Load(Path.Combine(straight, Checkpoint.FileName));
+        var b = Checkpoint.Load(Path.Combine(stopped, Checkpoint.FileName));
+        Assert.Equal(0, b.State.StepsIntoEpoch);
+        Assert.True(a.Parameters.AsSpan().SequenceEqual(b.Parameters), "weights after a SIGTERM and --resume differ from the uninterrupted run");
+        Assert.Equal(a.State.History.Select(e => (e.TrainLoss, e.TrainAccuracy, e.ValLoss)), b.State.History.Select(e => (e.TrainLoss, e.TrainAccuracy, e.ValLoss)));
+    }
+}

@@ -30,15 +30,16 @@ internal static class FuzzSeeds
     /// <summary>A checkpoint.bin after epoch 1 of 3, as TrainingSession writes it.</summary>
     public static readonly byte[] Checkpoint = SaveCheckpoint();
 
-    /// <summary>Offsets of the checkpoint's length fields: the JSON length, then each array's.</summary>
+    /// <summary>Offsets of the checkpoint's length fields: the JSON length, then each float array's
+    /// (parameters, Adam moments, best parameters, ...: however many the format has).</summary>
     public static IReadOnlyList<(string Name, int Offset)> CheckpointFields()
     {
         int json = BitConverter.ToInt32(Checkpoint, 8);
         int at = 12 + json;
         var fields = new List<(string, int)> { ("json length", 8) };
-        foreach (string name in (string[])["parameters", "first moment", "second moment", "best parameters"])
+        for (int array = 0; at + 4 <= Checkpoint.Length; array++)
         {
-            fields.Add(($"{name} length", at));
+            fields.Add(($"array {array} length", at));
             at += 4 + (4 * BitConverter.ToInt32(Checkpoint, at));
         }
         return fields;
@@ -113,6 +114,10 @@ internal static class Outcome
             if (error.Message.Length == 0 || error.Message.Contains('\n', StringComparison.Ordinal) || error.Message.Contains('\r', StringComparison.Ordinal))
             {
                 throw new InvalidOperationException($"{typeof(TError).Name} message is not one line: \"{error.Message}\"", error);
+            }
+            if (error.Message.Any(char.IsControl) || error.Message.Contains('\uFFFD', StringComparison.Ordinal))
+            {
+                throw new InvalidOperationException($"{typeof(TError).Name} message holds control characters or undecodable bytes: {System.Text.Json.JsonSerializer.Serialize(error.Message)}", error);
             }
             if (!error.Message.StartsWith(name + ": ", StringComparison.Ordinal))
             {

@@ -60,6 +60,38 @@ public sealed class TrainerObjectiveTests(DeviceFixture fixture) : IDisposable
     }
 
     [Fact]
+    public void InterleavedTrialsDoNotInterfere()
+    {
+        var cancel = TestContext.Current.CancellationToken;
+        using var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load());
+        var other = new TrialConfig(30, 0.004f, 0.3f, [40, 20]);
+        List<TrialEpoch> interleaved;
+        using (var objective = new TrainerObjective(fixture.Device, fixture.Kernels, data, Template, null))
+        {
+            interleaved = [.. objective.Run(new TrialRun(0, Config, 1, 1, KeepState: true), cancel)];
+            objective.Run(new TrialRun(1, other, 1, 1, KeepState: true), cancel);
+            objective.Run(new TrialRun(2, Config with { BatchSize = 20 }, 1, 1, KeepState: true), cancel);
+            objective.Release(1);
+            interleaved.AddRange(objective.Run(new TrialRun(0, Config, 2, 2, KeepState: false), cancel));
+            Assert.Equal(0, objective.ReplayedEpochs);
+        }
+        using (var objective = new TrainerObjective(fixture.Device, fixture.Kernels, data, Template, null))
+        {
+            var alone = objective.Run(new TrialRun(0, Config, 1, 2, KeepState: false), cancel);
+            Assert.Equal(alone.Select(e => (e.TrainLoss, e.ValLoss, e.ValAccuracy)), interleaved.Select(e => (e.TrainLoss, e.ValLoss, e.ValAccuracy)));
+        }
+    }
+
+    [Fact]
+    public void ReleasingAnUnknownTrialIsANoOp()
+    {
+        using var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load());
+        using var objective = new TrainerObjective(fixture.Device, fixture.Kernels, data, Template, Path.Combine(dir.Path, "never-created"));
+        objective.Release(3);
+        Assert.Equal(0, objective.LiveTrials);
+    }
+
+    [Fact]
     public void RefusesATemplateWithoutValidation()
     {
         using var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load());

@@ -256,6 +256,7 @@ public sealed class TuningSearchTests : IDisposable
         var objective = new FakeObjective();
         var again = new TuningSearch(TuningFiles.Load(path), objective, path).Run(TestContext.Current.CancellationToken);
         Assert.Empty(objective.Runs);
+        Assert.Equal(4, objective.Released.Count);
         Assert.Equal(first.Best!.Id, again.Best!.Id);
         Assert.Equal(first.SpentEpochs, again.SpentEpochs);
     }
