@@ -16,8 +16,13 @@
 #     GPU_STEPS=smi,tests,...  run only these steps (default: all, in the order above)
 #     GPU_BUDGET_S=540         wall-clock budget for all steps; a step gets min(its limit, what is left)
 #     TEST_DEVICE=cuda         device for tests/train/kernels (cpu for a dry run without a GPU)
+#     TEST_ARGS="-class X"     extra xunit.v3 console-runner arguments (the test exe runs xunit's own
+#                              runner when started directly: -namespace, -class, -method filters)
 #     BENCH_DEVICES="cuda cpu" devices for `gpumlp bench`
 #     PYTORCH_DEVICE=cuda      --device of pytorch_mlp.py; PYTORCH_EPOCHS=20
+#     TRAIN_ARGS, BENCH_ARGS, PYTORCH_ARGS, KERNEL_ARGS   extra arguments of those steps, e.g.
+#                              TRAIN_ARGS="--epochs 1 --limit-train 1000" KERNEL_ARGS="--filter *Gemm*"
+#     LIMIT_TESTS=200 LIMIT_TRAIN=150 LIMIT_BENCH=150 LIMIT_PYTORCH=240 LIMIT_KERNELS=600  per-step seconds
 # Options:
 #     --unpack-only            unpack the runtime and place the MNIST files, then exit
 set -uo pipefail
@@ -76,6 +81,13 @@ if [ "${1:-}" = "--unpack-only" ]; then
   exit 0
 fi
 
+# Extra arguments from the environment, split on whitespace without glob expansion.
+read -r -a test_args <<<"${TEST_ARGS:-}"
+read -r -a train_args <<<"${TRAIN_ARGS:-}"
+read -r -a bench_extra <<<"${BENCH_ARGS:-}"
+read -r -a kernel_args <<<"${KERNEL_ARGS:-}"
+read -r -a pytorch_args <<<"${PYTORCH_ARGS:-}"
+
 summary=()
 want() { case ",$steps," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 
@@ -112,35 +124,36 @@ if want smi; then
   cat "$OUT/nvidia-smi.txt" 2>/dev/null | head -n 30
 fi
 
-run_step tests 200 "$OUT/tests.txt" \
-  env GPUMLP_TEST_DEVICE="$device" "$dotnet" "$here/tests/GpuMlp.Tests.dll" --results-directory "$OUT/test-results"
+run_step tests "${LIMIT_TESTS:-200}" "$OUT/tests.txt" \
+  env GPUMLP_TEST_DEVICE="$device" "$dotnet" "$here/tests/GpuMlp.Tests.dll" -noColor "${test_args[@]}"
 
 rm -rf "$OUT/run-$device"
-run_step train 150 "$OUT/train-$device.log" \
-  "$dotnet" "$here/cli/gpumlp.dll" train --device "$device" --data "$here/mnist" --out "$OUT/run-$device"
+run_step train "${LIMIT_TRAIN:-150}" "$OUT/train-$device.log" \
+  "$dotnet" "$here/cli/gpumlp.dll" train --device "$device" --data "$here/mnist" --out "$OUT/run-$device" "${train_args[@]}"
 
 bench_args=()
 for d in $bench_devices; do bench_args+=(--device "$d"); done
-run_step bench 150 "$OUT/bench.log" \
-  "$dotnet" "$here/cli/gpumlp.dll" bench "${bench_args[@]}" --data "$here/mnist" --json "$OUT/bench.json"
+run_step bench "${LIMIT_BENCH:-150}" "$OUT/bench.log" \
+  "$dotnet" "$here/cli/gpumlp.dll" bench "${bench_args[@]}" --data "$here/mnist" --json "$OUT/bench.json" "${bench_extra[@]}"
 
 if want pytorch; then
   pytorch_log="$OUT/pytorch.log"
-  run_step pytorch 240 "$pytorch_log" \
-    bash -c 'python3 "$1" --device "$2" --epochs "$3" --compile --data "$4" >"$5"' _ \
-    "$here/reference/pytorch_mlp.py" "$pytorch_device" "$pytorch_epochs" "$here/mnist" "$OUT/pytorch.json"
+  run_step pytorch "${LIMIT_PYTORCH:-240}" "$pytorch_log" \
+    bash -c 'out="$1"; shift; exec python3 "$@" >"$out"' _ "$OUT/pytorch.json" \
+    "$here/reference/pytorch_mlp.py" --device "$pytorch_device" --epochs "$pytorch_epochs" --compile --data "$here/mnist" \
+    "${pytorch_args[@]}"
 fi
 
-run_step kernels 600 "$OUT/kernels.log" \
-  "$dotnet" "$here/bench/GpuMlp.Bench.dll" --quick --device "$device" --artifacts "$OUT/bdn"
+run_step kernels "${LIMIT_KERNELS:-600}" "$OUT/kernels.log" \
+  "$dotnet" "$here/bench/GpuMlp.Bench.dll" --quick --device "$device" --artifacts "$OUT/bdn" "${kernel_args[@]}"
 
 # --- summary --------------------------------------------------------------------------------
 echo
 echo "===== run-on-gpu summary ($(( $(date +%s) - start )) s; outputs in $OUT) ====="
 for line in "${summary[@]}"; do echo "$line"; done
 if [ -f "$OUT/tests.txt" ]; then
-  echo "tests:   $(grep -E '^\s*(total|failed|succeeded|skipped):' "$OUT/tests.txt" | tr -s ' ' | tr '\n' ' ')"
-  grep -E '^\s*(failed|error) ' "$OUT/tests.txt" | head -n 20
+  echo "tests:   $(grep -E 'Total: [0-9]+' "$OUT/tests.txt" | tr -s ' ')"
+  grep -E '\[FAIL\]' "$OUT/tests.txt" | head -n 30
 fi
 if [ -f "$OUT/run-$device/metrics.json" ]; then
   python3 - "$OUT/run-$device/metrics.json" <<'PY' || true

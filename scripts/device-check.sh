@@ -162,9 +162,10 @@ self_test() {
   }
   local dn=.bundle/dotnet/dotnet
   check runtimes "$dn" --list-runtimes
-  check tests-metrics "$dn" .bundle/tests/GpuMlp.Tests.dll --filter-namespace GpuMlp.Tests.Metrics
-  check tests-device "$dn" .bundle/tests/GpuMlp.Tests.dll --filter-class GpuMlp.Tests.Kernels.SoftmaxCrossEntropyTests \
-    --filter-class GpuMlp.Tests.Data.RealMnistTests
+  # Run directly, the test exe is xunit.v3's own console runner: -namespace / -class filters.
+  check tests-metrics "$dn" .bundle/tests/GpuMlp.Tests.dll -noColor -namespace GpuMlp.Tests.Metrics
+  check tests-device "$dn" .bundle/tests/GpuMlp.Tests.dll -noColor -class GpuMlp.Tests.Kernels.SoftmaxCrossEntropyTests \
+    -class GpuMlp.Tests.Data.RealMnistTests
   check train "$dn" .bundle/cli/gpumlp.dll train --device cpu --epochs 1 --limit-train 1000 --data .bundle/mnist --out "$scratch/run-cpu"
   check bench "$dn" .bundle/cli/gpumlp.dll bench --device cpu --steps 2 --warmup 1 --repeats 1 --data .bundle/mnist --json "$scratch/bench.json"
   check kernels "$dn" .bundle/bench/GpuMlp.Bench.dll --quick --device cpu --filter '*Adam*' --artifacts "$scratch/bdn"
@@ -172,6 +173,22 @@ self_test() {
   # run-on-gpu.sh falls back to Python's tarfile where xz is missing: that path must work too.
   check unpack-python python3 -c 'import sys, tarfile, os; tarfile.open(sys.argv[1], "r:xz").extractall(sys.argv[2]); assert os.path.getsize(os.path.join(sys.argv[2], "bench", "ILGPU.dll")) > 0' \
     .bundle/payload.tar.xz "$scratch/unpack-python"
+
+  # The runner itself, every step on the CPU with small sizes (no nvidia-smi here: that step fails;
+  # the pytorch step needs torch, which a bare machine lacks: neither is counted).
+  check runner env OUT="$scratch/out" TEST_DEVICE=cpu BENCH_DEVICES=cpu PYTORCH_DEVICE=cpu PYTORCH_EPOCHS=1 \
+    TEST_ARGS="-class GpuMlp.Tests.Kernels.AdamTests" TRAIN_ARGS="--epochs 1 --limit-train 500" \
+    BENCH_ARGS="--steps 2 --warmup 1 --repeats 1" PYTORCH_ARGS="--limit-train 2000" KERNEL_ARGS="--filter *Adam*" \
+    GPU_BUDGET_S=300 bash .bundle/run-on-gpu.sh
+  local expected
+  for expected in tests.txt run-cpu/metrics.json train-cpu.log bench.json bench.log kernels.log; do
+    if [ ! -s "$scratch/out/$expected" ]; then
+      results+=("runner       FAILED: no $expected in its \$OUT")
+      failures=$((failures + 1))
+    fi
+  done
+  grep -q 'Failed: 0' "$scratch/out/tests.txt" 2>/dev/null \
+    || { results+=("runner       FAILED: tests.txt has failures"); failures=$((failures + 1)); }
 
   # The tests' data folder must still hold only the .gz files: nothing was fetched or unpacked.
   local raw
@@ -188,7 +205,7 @@ self_test() {
   echo
   say "self-test summary (logs in $scratch):"
   printf '    %s\n' "${results[@]}"
-  grep -hE '^\s*(total|failed|succeeded):' "$scratch"/tests-*.log | sed 's/^/    /' || true
+  grep -hE 'Total: [0-9]+' "$scratch"/tests-*.log | sed 's/^ */    /' || true
   if [ "$failures" -ne 0 ]; then
     die "$failures self-test check(s) failed"
   fi
