@@ -12,16 +12,20 @@
 #     bench    gpumlp bench --device cuda --device cpu      -> $OUT/bench.json, $OUT/bench.log
 #     pytorch  pytorch_mlp.py --device cuda --epochs 20 --compile -> $OUT/pytorch.json, $OUT/pytorch.log
 #     kernels  BenchmarkDotNet per-kernel suite, --quick, cuda    -> $OUT/kernels.log, $OUT/bdn/
+# Large binaries a step writes into $OUT (checkpoints, weights) are moved to .bundle/big/ so that
+# what comes back stays small.
 # Environment knobs:
 #     GPU_STEPS=smi,tests,...  run only these steps (default: all, in the order above)
-#     GPU_BUDGET_S=540         wall-clock budget for all steps; a step gets min(its limit, what is left)
+#     GPU_BUDGET_S=420         wall-clock budget for all steps; a step gets min(its limit, what is left)
 #     TEST_DEVICE=cuda         device for tests/train/kernels (cpu for a dry run without a GPU)
 #     TEST_ARGS="-class X"     extra xunit.v3 console-runner arguments (the test exe runs xunit's own
 #                              runner when started directly: -namespace, -class, -method filters)
 #     BENCH_DEVICES="cuda cpu" devices for `gpumlp bench`
 #     PYTORCH_DEVICE=cuda      --device of pytorch_mlp.py; PYTORCH_EPOCHS=20
 #     TRAIN_ARGS, BENCH_ARGS, PYTORCH_ARGS, KERNEL_ARGS   extra arguments of those steps, e.g.
-#                              TRAIN_ARGS="--epochs 1 --limit-train 1000" KERNEL_ARGS="--filter *Gemm*"
+#                              TRAIN_ARGS="--epochs 1 --limit-train 1000" KERNEL_ARGS="--filter *Adam*"
+#                              (KERNEL_ARGS default: every case except the host-only NaiveHost GEMM
+#                              baseline, which says nothing about the GPU and costs a minute)
 #     LIMIT_TESTS=200 LIMIT_TRAIN=150 LIMIT_BENCH=150 LIMIT_PYTORCH=240 LIMIT_KERNELS=600  per-step seconds
 # Options:
 #     --unpack-only            unpack the runtime and place the MNIST files, then exit
@@ -32,7 +36,7 @@ root="$(cd "$here/.." && pwd)"
 start=$(date +%s)
 OUT="${OUT:-$root/gpu-out}"
 mkdir -p "$OUT"
-budget="${GPU_BUDGET_S:-540}"
+budget="${GPU_BUDGET_S:-420}"
 steps="${GPU_STEPS:-smi,tests,train,bench,pytorch,kernels}"
 device="${TEST_DEVICE:-cuda}"
 bench_devices="${BENCH_DEVICES:-cuda cpu}"
@@ -85,7 +89,7 @@ fi
 read -r -a test_args <<<"${TEST_ARGS:-}"
 read -r -a train_args <<<"${TRAIN_ARGS:-}"
 read -r -a bench_extra <<<"${BENCH_ARGS:-}"
-read -r -a kernel_args <<<"${KERNEL_ARGS:-}"
+read -r -a kernel_args <<<"${KERNEL_ARGS:---filter *GemmBenchmarks.Kernel *LayerBenchmarks.* *AdamBenchmarks.* *StepBenchmarks.*}"
 read -r -a pytorch_args <<<"${PYTORCH_ARGS:-}"
 
 summary=()
@@ -130,6 +134,11 @@ run_step tests "${LIMIT_TESTS:-200}" "$OUT/tests.txt" \
 rm -rf "$OUT/run-$device"
 run_step train "${LIMIT_TRAIN:-150}" "$OUT/train-$device.log" \
   "$dotnet" "$here/cli/gpumlp.dll" train --device "$device" --data "$here/mnist" --out "$OUT/run-$device" "${train_args[@]}"
+
+if [ -d "$OUT/run-$device" ]; then
+  mkdir -p "$here/big"
+  find "$OUT/run-$device" -type f -size +1M -exec mv -f {} "$here/big/" \;
+fi
 
 bench_args=()
 for d in $bench_devices; do bench_args+=(--device "$d"); done

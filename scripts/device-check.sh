@@ -37,8 +37,9 @@ print_call() {
   cat <<'EOF'
 
 Device-tool call (run from the repository root; needs .bundle/ built by scripts/device-check.sh):
-  run(command="bash .bundle/run-on-gpu.sh", carry=[".bundle"], timeout_s=600)
-Only some steps:  command="GPU_STEPS=smi,tests,train bash .bundle/run-on-gpu.sh"
+  run(command="bash .bundle/run-on-gpu.sh", carry=[".bundle"], timeout_s=480)
+The steps share a 420 s budget (GPU_BUDGET_S); expected total on an H100 about 5 minutes.
+Rerun only some steps:  command="GPU_STEPS=bench,pytorch bash .bundle/run-on-gpu.sh"
 Results come back in $OUT: nvidia-smi.txt, tests.txt, run-cuda/, train-cuda.log, bench.json,
 bench.log, pytorch.json, pytorch.log, kernels.log, bdn/; the script's stdout ends with a summary.
 EOF

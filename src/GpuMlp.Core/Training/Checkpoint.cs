@@ -103,6 +103,8 @@ public sealed class Checkpoint
             if (stream.Position != stream.Length)
                 throw new CheckpointFormatException($"{path}: {stream.Length - stream.Position} unexpected trailing bytes");
             ValidateState(state, path);
+            if (Array.FindIndex(second, v => v < 0) is int negative and >= 0)
+                throw new CheckpointFormatException($"{path}: Adam second moment is negative ({second[negative]}) at index {negative}");
             int expected = NetworkShape.Mnist(state.Options.Hidden).ParameterCount;
             if (parameters.Length != expected || first.Length != expected || second.Length != expected
                 || (best.Length != 0 && best.Length != expected))

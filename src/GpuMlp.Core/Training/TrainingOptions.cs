@@ -34,6 +34,16 @@ public sealed record TrainingOptions
             throw new ArgumentException($"--dropout must be in [0, 1) (got {Dropout})");
         if (Hidden.Count == 0 || Hidden.Any(h => h < 1 || h > 65536))
             throw new ArgumentException("--hidden must list one or more layer widths in 1..65536, e.g. 512,256");
+        try
+        {
+            _ = NetworkShape.Mnist(Hidden);
+        }
+        catch (OverflowException)
+        {
+            throw new ArgumentException($"--hidden {string.Join(",", Hidden)} needs more than 2^31 parameters; use smaller layers");
+        }
+        if (EvaluationBatchSize < 1)
+            throw new ArgumentException($"the evaluation batch size must be at least 1 (got {EvaluationBatchSize})");
         if (!(ValidationSplit >= 0 && ValidationSplit < 1))
             throw new ArgumentException($"--val-split must be in [0, 1) (got {ValidationSplit})");
         if (EarlyStopPatience is < 1)

@@ -391,6 +391,7 @@ public sealed class ErrorCorpusTests(ErrorCorpusFixture fx) : IClassFixture<Erro
             Flag("hidden-0", "--hidden", "--hidden", "0"),
             Flag("hidden-gap", "--hidden", "--hidden", "512,,256"),
             Flag("hidden-huge", "--hidden", "--hidden", "100000"),
+            Flag("hidden-overflow", "--hidden", "--hidden", "65536,65536"),
             Flag("device-tpu", "--device", "--device", "tpu"),
             Flag("epochs-abc", "--epochs", "--epochs", "abc"),
             Flag("epochs-0", "--epochs", "--epochs", "0"),
