@@ -134,19 +134,7 @@ public static class TrainCommand
         CliErrors.Info($"training {trainer.Shape} on {trainer.TrainCount} images, validating on {trainer.ValidationCount}, {trainer.StepsPerEpoch} steps per epoch; run folder {runDir}");
 
         var session = new TrainingSession(trainer, options, runDir, device.Description, kernels.CompileSeconds, resume);
-        using var interrupt = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) =>
-        {
-            e.Cancel = true;
-            interrupt.Cancel();
-        };
-        Console.CancelKeyPress += onCancel;
-        using var onTerminate = System.Runtime.InteropServices.PosixSignalRegistration.Create(
-            System.Runtime.InteropServices.PosixSignal.SIGTERM, context =>
-            {
-                context.Cancel = true;
-                interrupt.Cancel();
-            });
+        using var interrupt = InterruptSignal.Listen();
         TrainingOutcome outcome;
         try
         {
@@ -157,10 +145,6 @@ public static class TrainCommand
             string saved = session.LastCheckpoint is string where ? $"checkpoint saved {where}" : "no checkpoint yet";
             Console.Error.WriteLine($"gpumlp: interrupted; {saved}; continue with: gpumlp train --resume {runDir}");
             return ExitCodes.Interrupted;
-        }
-        finally
-        {
-            Console.CancelKeyPress -= onCancel;
         }
         if (outcome.StoppedEarly)
             CliErrors.Info($"early stop: no lower validation loss for {options.EarlyStopPatience} epochs; restored the weights of epoch {outcome.BestEpoch}");

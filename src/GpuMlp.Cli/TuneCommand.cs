@@ -159,19 +159,7 @@ public static class TuneCommand
         Directory.CreateDirectory(dir);
         state.DeviceDescription ??= device.Description;
 
-        using var interrupt = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) =>
-        {
-            e.Cancel = true;
-            interrupt.Cancel();
-        };
-        Console.CancelKeyPress += onCancel;
-        using var onTerminate = System.Runtime.InteropServices.PosixSignalRegistration.Create(
-            System.Runtime.InteropServices.PosixSignal.SIGTERM, context =>
-            {
-                context.Cancel = true;
-                interrupt.Cancel();
-            });
+        using var interrupt = InterruptSignal.Listen();
         try
         {
             TuningOutcome outcome;
@@ -211,10 +199,6 @@ public static class TuneCommand
         {
             Console.Error.WriteLine($"gpumlp: interrupted; every finished trial rung is saved; continue with: gpumlp tune --resume {dir}");
             return ExitCodes.Interrupted;
-        }
-        finally
-        {
-            Console.CancelKeyPress -= onCancel;
         }
     }
 
