@@ -252,7 +252,8 @@ public static class SafeTensorsFile
         }
         catch (JsonException ex)
         {
-            throw Error(name, $"header is not valid JSON ({OneLine(ex.Message)})", ex);
+            // The parser's message quotes the offending text, which may hold control characters.
+            throw Error(name, $"header is not valid JSON (line {ex.LineNumber + 1}, byte {ex.BytePositionInLine})", ex);
         }
 
         using (doc)
