@@ -7,6 +7,7 @@
 #     bash .bundle/run-on-gpu.sh
 # Steps (each time-limited; a failure does not stop the next; a summary is printed at the end):
 #     smi      nvidia-smi                                   -> $OUT/nvidia-smi.txt
+#     devices  gpumlp devices (what ILGPU sees)             -> $OUT/devices.txt
 #     tests    whole test suite, GPUMLP_TEST_DEVICE=cuda    -> $OUT/tests.txt
 #     train    gpumlp train (defaults) on cuda              -> $OUT/run-cuda/, $OUT/train-cuda.log
 #     bench    gpumlp bench --device cuda --device cpu      -> $OUT/bench.json, $OUT/bench.log
@@ -37,7 +38,7 @@ start=$(date +%s)
 OUT="${OUT:-$root/gpu-out}"
 mkdir -p "$OUT"
 budget="${GPU_BUDGET_S:-420}"
-steps="${GPU_STEPS:-smi,tests,train,bench,pytorch,kernels}"
+steps="${GPU_STEPS:-smi,devices,tests,train,bench,pytorch,kernels}"
 device="${TEST_DEVICE:-cuda}"
 bench_devices="${BENCH_DEVICES:-cuda cpu}"
 pytorch_device="${PYTORCH_DEVICE:-cuda}"
@@ -71,11 +72,39 @@ place_mnist() {
   done
 }
 
+# ILGPU opens the CUDA driver as "cuda", i.e. dlopen("libcuda.so"). Containers often carry only
+# libcuda.so.1 (what PyTorch opens); then link libcuda.so to it in .bundle/libshim.
+cuda_shim() {
+  local dir lib=""
+  if ldconfig -p 2>/dev/null | grep -q 'libcuda\.so ('; then
+    return 0
+  fi
+  IFS=: read -r -a dirs <<<"${LD_LIBRARY_PATH:-}"
+  for dir in "${dirs[@]}"; do
+    [ -n "$dir" ] && [ -e "$dir/libcuda.so" ] && return 0
+  done
+  lib="$(ldconfig -p 2>/dev/null | awk '/libcuda\.so\.1 /{print $NF; exit}')"
+  if [ -z "$lib" ]; then
+    for dir in "${dirs[@]}" /usr/lib/x86_64-linux-gnu /usr/lib64 /usr/local/nvidia/lib64 /usr/lib/wsl/lib; do
+      if [ -n "$dir" ] && [ -e "$dir/libcuda.so.1" ]; then
+        lib="$dir/libcuda.so.1"
+        break
+      fi
+    done
+  fi
+  [ -n "$lib" ] || return 0
+  mkdir -p "$here/libshim"
+  ln -sf "$lib" "$here/libshim/libcuda.so"
+  export LD_LIBRARY_PATH="$here/libshim${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  note "no libcuda.so on the loader path: linked .bundle/libshim/libcuda.so -> $lib"
+}
+
 if ! unpack; then
   echo "run-on-gpu: could not unpack $here/payload.tar.xz" >&2
   exit 1
 fi
 place_mnist
+cuda_shim
 export DOTNET_ROOT="$here/dotnet"
 export PATH="$DOTNET_ROOT:$PATH"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1
@@ -127,6 +156,9 @@ if want smi; then
   run_step smi 30 "$OUT/nvidia-smi.txt" nvidia-smi
   cat "$OUT/nvidia-smi.txt" 2>/dev/null | head -n 30
 fi
+
+# What ILGPU sees (a missing CUDA device here explains every cuda failure below).
+run_step devices 60 "$OUT/devices.txt" "$dotnet" "$here/cli/gpumlp.dll" devices
 
 run_step tests "${LIMIT_TESTS:-200}" "$OUT/tests.txt" \
   env GPUMLP_TEST_DEVICE="$device" "$dotnet" "$here/tests/GpuMlp.Tests.dll" -noColor "${test_args[@]}"

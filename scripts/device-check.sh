@@ -40,7 +40,7 @@ Device-tool call (run from the repository root; needs .bundle/ built by scripts/
   run(command="bash .bundle/run-on-gpu.sh", carry=[".bundle"], timeout_s=480)
 The steps share a 420 s budget (GPU_BUDGET_S); expected total on an H100 about 5 minutes.
 Rerun only some steps:  command="GPU_STEPS=bench,pytorch bash .bundle/run-on-gpu.sh"
-Results come back in $OUT: nvidia-smi.txt, tests.txt, run-cuda/, train-cuda.log, bench.json,
+Results come back in $OUT: nvidia-smi.txt, devices.txt, tests.txt, run-cuda/, train-cuda.log, bench.json,
 bench.log, pytorch.json, pytorch.log, kernels.log, bdn/; the script's stdout ends with a summary.
 EOF
 }

@@ -1,16 +1,16 @@
 using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Configs;
-using Perfolizer.Horology;
 using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Running;
 using BenchmarkDotNet.Toolchains.InProcess.Emit;
 using GpuMlp.Bench;
+using Perfolizer.Horology;
 
 // Usage (see bench/README.md):
 //   dotnet run -c Release --project bench/GpuMlp.Bench -- --quick [--device cpu] [BenchmarkDotNet args]
 //   dotnet run -c Release --project bench/GpuMlp.Bench -- --job short --filter '*'
 // Own flags, removed before BenchmarkDotNet parses the rest:
-//   --quick          1 launch, 2 warm-up and 3 measured iterations of at most ~250 ms each
+//   --quick          1 launch, 2 warm-up and 3 measured iterations of ~250 ms (at least 1 call each)
 //   --device KIND    cuda | opencl | cpu; repeatable; default every usable kind ComputeDevice.List() reports
 //   --smoke          run every case a few times without BenchmarkDotNet (a seconds-long sanity check)
 // Benchmarks always run in-process (no generated project, no SDK needed at run time), and with no

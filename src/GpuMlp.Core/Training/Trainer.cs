@@ -52,8 +52,9 @@ public sealed class Trainer : IDisposable
         train = data.Train;
         test = data.Test;
         long needed = DeviceBytes(options, available, test.Count);
-        if (!device.IsCpu && needed > accelerator.MemorySize)
-            throw OutOfMemory(needed, accelerator.MemorySize, null);
+        // The CPU accelerator reports long.MaxValue: the host's allocator is the judge there.
+        if (!device.IsCpu)
+            EnsureFits(needed, accelerator.MemorySize);
         try
         {
         Shape = NetworkShape.Mnist(options.Hidden);
@@ -81,6 +82,13 @@ public sealed class Trainer : IDisposable
         long rows = Math.Max(options.BatchSize, options.EvaluationBatchSize);
         long activations = shape.Widths.Skip(1).Sum(w => (long)w) * 2 + shape.Inputs + 1;
         return 4L * (4L * shape.ParameterCount + rows * activations + 3L * Math.Max(trainImages, testImages));
+    }
+
+    /// <summary>Refuses a run whose buffers cannot fit before anything is allocated.</summary>
+    internal static void EnsureFits(long needed, long available)
+    {
+        if (needed > available)
+            throw OutOfMemory(needed, available, null);
     }
 
     private static DeviceOutOfMemoryException OutOfMemory(long needed, long available, Exception? inner)

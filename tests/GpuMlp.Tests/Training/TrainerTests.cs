@@ -102,3 +102,23 @@ public sealed class RecordedTrainingTests(DeviceFixture fixture)
         Assert.True(Math.Abs(actual - expected) <= rtol * Math.Abs(expected),
             $"{what}: expected {expected:R}, got {actual:R}");
 }
+
+public sealed class DeviceMemoryTests
+{
+    [Fact]
+    public void ARunThatCannotFitIsRefusedWithTheSizeAndAHint()
+    {
+        var small = new TrainingOptions();
+        var large = new TrainingOptions { BatchSize = 8192, Hidden = [16384, 16384] };
+        long smallBytes = Trainer.DeviceBytes(small, 60000, 10000);
+        long largeBytes = Trainer.DeviceBytes(large, 60000, 10000);
+        // 535,818 parameters x 4 buffers x 4 bytes alone are 8.6 MB.
+        Assert.InRange(smallBytes, 8_500_000, 40_000_000);
+        Assert.True(largeBytes > 4L * 4 * 16384 * 16384);
+        Trainer.EnsureFits(smallBytes, 16L << 30);
+        var error = Assert.Throws<GpuMlp.Compute.DeviceOutOfMemoryException>(() => Trainer.EnsureFits(largeBytes, 1L << 30));
+        Assert.Contains($"{largeBytes / (1024 * 1024)} MiB", error.Message, StringComparison.Ordinal);
+        Assert.Contains("1024 MiB", error.Message, StringComparison.Ordinal);
+        Assert.Contains("--batch-size", error.Message, StringComparison.Ordinal);
+    }
+}
