@@ -100,6 +100,15 @@ public struct GemmTile16x16x16 : IGemmTile
     public readonly int Depth => 16;
 }
 
+/// <summary>32x32 block tile, 16-deep, 64 threads: the GPU tile for GEMMs too small to give every
+/// multiprocessor a 64x64 block (batch 128: the forward 784->512 GEMM has only 16 of them).</summary>
+public struct GemmTile8x8x16 : IGemmTile
+{
+    public readonly int ThreadsX => 8;
+    public readonly int ThreadsY => 8;
+    public readonly int Depth => 16;
+}
+
 /// <summary>8x8 block tile, 4-deep, 4 threads: exercises the GPU variant's logic (partial tiles,
 /// barriers, strided micro-tiles) on the CPU accelerator at small shapes.</summary>
 public struct GemmTile2x2x4 : IGemmTile

@@ -21,6 +21,9 @@ public enum GemmVariant
 public sealed class MlpKernels
 {
     private readonly Action<KernelConfig, GemmShape, DenseEpilogue, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>> gemm;
+    // GPU only: the same kernel with 32x32 blocks, for shapes whose 64x64 blocks cannot fill the
+    // device (chosen per launch in GemmConfig).
+    private readonly Action<KernelConfig, GemmShape, DenseEpilogue, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>? gemmSmallBlocks;
     private readonly Action<KernelConfig, ArrayView<float>, int, int, ArrayView<float>> biasGradient;
     private readonly Action<KernelConfig, ArrayView<byte>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<float>, ArrayView<int>> gather;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<int>, int, int, float, int, ArrayView<float>, int, ArrayView<float>, ArrayView<int>> softmaxCrossEntropy;
@@ -56,6 +59,8 @@ public sealed class MlpKernels
             GemmVariant.SharedTiled2 => accelerator.LoadStreamKernel<GemmShape, DenseEpilogue, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(DenseLayer.DenseGemmSharedTiledKernel<GemmTile2x2x4>),
             _ => throw new ArgumentOutOfRangeException(nameof(variant)),
         };
+        if (Variant == GemmVariant.SharedTiled16)
+            gemmSmallBlocks = accelerator.LoadStreamKernel<GemmShape, DenseEpilogue, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(DenseLayer.DenseGemmSharedTiledKernel<GemmTile8x8x16>);
         biasGradient = accelerator.LoadStreamKernel<ArrayView<float>, int, int, ArrayView<float>>(DenseLayer.DenseBiasGradientKernel);
         gather = accelerator.LoadStreamKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<float>, ArrayView<int>>(InputLayer.GatherBatchKernel);
         softmaxCrossEntropy = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<int>, int, int, float, int, ArrayView<float>, int, ArrayView<float>, ArrayView<int>>(SoftmaxCrossEntropyLayer.SoftmaxCrossEntropyKernel);
@@ -93,6 +98,21 @@ public sealed class MlpKernels
         return new KernelConfig(groups, ElementwiseGroupSize);
     }
 
+    private static KernelConfig BlockConfig(in GemmShape shape, int threads)
+    {
+        int block = 4 * threads;
+        return new KernelConfig(
+            new Index2D((shape.N + block - 1) / block, (shape.M + block - 1) / block),
+            new Index2D(threads, threads));
+    }
+
+    private static long Blocks(in GemmShape shape, int block) =>
+        (long)((shape.N + block - 1) / block) * ((shape.M + block - 1) / block);
+
+    /// <summary>True when a GEMM of this shape runs with 32x32 instead of 64x64 blocks.</summary>
+    public bool UsesSmallBlocks(in GemmShape shape) =>
+        gemmSmallBlocks is not null && Blocks(shape, 64) < Accelerator.NumMultiprocessors;
+
     private KernelConfig GemmConfig(in GemmShape shape)
     {
         switch (Variant)
@@ -101,12 +121,10 @@ public sealed class MlpKernels
                 int tiles = (shape.M + DenseLayer.RegisterTileRows - 1) / DenseLayer.RegisterTileRows
                     * ((shape.N + DenseLayer.RegisterTileColumns - 1) / DenseLayer.RegisterTileColumns);
                 return Elementwise(tiles);
+            case GemmVariant.SharedTiled2:
+                return BlockConfig(shape, 2);
             default:
-                int threads = Variant == GemmVariant.SharedTiled16 ? 16 : 2;
-                int block = 4 * threads;
-                return new KernelConfig(
-                    new Index2D((shape.N + block - 1) / block, (shape.M + block - 1) / block),
-                    new Index2D(threads, threads));
+                return BlockConfig(shape, UsesSmallBlocks(shape) ? 8 : 16);
         }
     }
 
@@ -116,7 +134,8 @@ public sealed class MlpKernels
     {
         if (shape.M <= 0 || shape.N <= 0 || shape.K <= 0)
             throw new ArgumentException($"empty GEMM {shape.M}x{shape.N}x{shape.K}");
-        gemm(GemmConfig(shape), shape, epilogue, a, b, c, bias, aux);
+        var launch = UsesSmallBlocks(shape) ? gemmSmallBlocks! : gemm;
+        launch(GemmConfig(shape), shape, epilogue, a, b, c, bias, aux);
     }
 
     public void BiasGradient(ArrayView<float> dz, int rows, int columns, ArrayView<float> db) =>

@@ -38,6 +38,7 @@ public sealed class KernelCodegenTests
                 if (method.IsGenericMethodDefinition)
                 {
                     yield return method.MakeGenericMethod(typeof(GemmTile16x16x16));
+                    yield return method.MakeGenericMethod(typeof(GemmTile8x8x16));
                     yield return method.MakeGenericMethod(typeof(GemmTile2x2x4));
                 }
                 else
