@@ -12,18 +12,14 @@ namespace GpuMlp.Training;
 /// <summary>Running figures for a progress display; Loss/Accuracy are null between read-backs.</summary>
 public readonly record struct TrainingProgress(int Epoch, int SamplesDone, int SamplesPerEpoch, double? Loss, double? Accuracy, double SamplesPerSecond);
 
-public sealed record TrainingResult(IReadOnlyList<EpochRecord> Epochs, EvaluationResult Test, TimingRecord Timing, string Device);
-
 /// <summary>Runs the epochs: uploads the data once, keeps everything on the device, shuffles
 /// from the seed, and reads back only per-epoch (and a few progress) reductions.</summary>
 public sealed class Trainer : IDisposable
 {
-    private readonly ComputeDevice device;
     private readonly MlpKernels kernels;
     private readonly TrainingOptions options;
     private readonly DeviceDataset train;
     private readonly DeviceDataset test;
-    private readonly DeviceMnist deviceData;
     private readonly DeviceMnist? ownedData;
     private readonly MemoryBuffer1D<int, Stride1D.Dense> order;
     // Per-sample results of the current pass (training epoch or evaluation), reduced on the
@@ -34,16 +30,15 @@ public sealed class Trainer : IDisposable
     public Trainer(ComputeDevice device, MlpKernels kernels, MnistDataset data, TrainingOptions options)
         : this(device, kernels, Upload(device, data, options), options)
     {
-        ownedData = deviceData;
+        ownedData = SharedData;
     }
 
     /// <summary>Trains on a dataset already on the device (shared, not disposed here).</summary>
     public Trainer(ComputeDevice device, MlpKernels kernels, DeviceMnist data, TrainingOptions options)
     {
-        this.device = device;
         this.kernels = kernels;
         this.options = options;
-        deviceData = data;
+        SharedData = data;
         options.Validate(data.Train.Count);
         int available = Math.Min(data.Train.Count, options.LimitTrain ?? int.MaxValue);
         TrainCount = options.TrainCount(available);
@@ -57,13 +52,13 @@ public sealed class Trainer : IDisposable
             EnsureFits(needed, accelerator.MemorySize);
         try
         {
-        Shape = NetworkShape.Mnist(options.Hidden);
-        Network = new MlpNetwork(kernels, Shape, Math.Max(options.BatchSize, options.EvaluationBatchSize));
-        Network.SetParameters(Shape.InitialParameters(options.Seed));
-        LearningRate = options.LearningRate;
-        order = accelerator.Allocate1D<int>(TrainCount);
-        int perSample = Math.Max(available, test.Count);
-        evaluator = new Evaluator(kernels, Network, perSample);
+            Shape = NetworkShape.Mnist(options.Hidden);
+            Network = new MlpNetwork(kernels, Shape, Math.Max(options.BatchSize, options.EvaluationBatchSize));
+            Network.SetParameters(Shape.InitialParameters(options.Seed));
+            LearningRate = options.LearningRate;
+            order = accelerator.Allocate1D<int>(TrainCount);
+            int perSample = Math.Max(available, test.Count);
+            evaluator = new Evaluator(kernels, Network, perSample);
         }
         catch (Exception error) when (error is ILGPU.Runtime.AcceleratorException or OutOfMemoryException)
         {
@@ -104,6 +99,9 @@ public sealed class Trainer : IDisposable
     }
 
     public NetworkShape Shape { get; }
+
+    /// <summary>The uploaded dataset this trainer reads (owned only when the trainer uploaded it).</summary>
+    public DeviceMnist SharedData { get; }
 
     /// <summary>The Adam learning rate of the next steps (a schedule changes it per epoch).</summary>
     public float LearningRate { get; set; }
