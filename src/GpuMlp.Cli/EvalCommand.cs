@@ -32,10 +32,10 @@ public static class EvalCommand
             using var device = ComputeDevice.Open(request);
             var kernels = new MlpKernels(device.Accelerator);
             using var test = new DeviceDataset(device.Accelerator, data.TestImages, data.TestLabels, data.TestImages.Count);
-            using var network = new MlpNetwork(kernels, shape, 1000);
+            using var network = new MlpNetwork(kernels, shape, TrainingOptions.DefaultEvaluationBatchSize);
             network.SetParameters(parameters);
             using var evaluator = new Evaluator(kernels, network, test.Count);
-            var result = evaluator.Evaluate(test, 0, test.Count, 1000);
+            var result = evaluator.Evaluate(test, 0, test.Count, network.MaxRows);
             if (parse.GetValue(json))
             {
                 var document = new { device = device.Description, model = modelPath, test = TestMetrics.From(result.Report, result.Loss) };

@@ -2,6 +2,10 @@ using System.Diagnostics;
 using GpuMlp.Kernels;
 using ILGPU;
 using ILGPU.Runtime;
+using GemmKernel = System.Action<GpuMlp.Kernels.GemmShape, GpuMlp.Kernels.DenseEpilogue,
+    ILGPU.ArrayView<float>, ILGPU.ArrayView<float>, ILGPU.ArrayView<float>, ILGPU.ArrayView<float>, ILGPU.ArrayView<float>>;
+using GemmLauncher = System.Action<ILGPU.KernelConfig, GpuMlp.Kernels.GemmShape, GpuMlp.Kernels.DenseEpilogue,
+    ILGPU.ArrayView<float>, ILGPU.ArrayView<float>, ILGPU.ArrayView<float>, ILGPU.ArrayView<float>, ILGPU.ArrayView<float>>;
 
 namespace GpuMlp.Compute;
 
@@ -20,10 +24,10 @@ public enum GemmVariant
 /// views, never grid or group sizes.</summary>
 public sealed class MlpKernels
 {
-    private readonly Action<KernelConfig, GemmShape, DenseEpilogue, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>> gemm;
+    private readonly GemmLauncher gemm;
     // GPU only: the same kernel with 32x32 blocks, for shapes whose 64x64 blocks cannot fill the
-    // device (chosen per launch in GemmConfig).
-    private readonly Action<KernelConfig, GemmShape, DenseEpilogue, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>? gemmSmallBlocks;
+    // device (chosen per launch in GemmLaunch).
+    private readonly GemmLauncher? gemmSmallBlocks;
     private readonly Action<KernelConfig, ArrayView<float>, int, int, ArrayView<float>> biasGradient;
     private readonly Action<KernelConfig, ArrayView<byte>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<float>, ArrayView<int>> gather;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<int>, int, int, float, int, ArrayView<float>, int, ArrayView<float>, ArrayView<int>> softmaxCrossEntropy;
@@ -54,13 +58,13 @@ public sealed class MlpKernels
         var watch = Stopwatch.StartNew();
         gemm = Variant switch
         {
-            GemmVariant.RegisterTiled => accelerator.LoadStreamKernel<GemmShape, DenseEpilogue, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(DenseLayer.DenseGemmRegisterTiledKernel),
-            GemmVariant.SharedTiled16 => accelerator.LoadStreamKernel<GemmShape, DenseEpilogue, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(DenseLayer.DenseGemmSharedTiledKernel<GemmTile16x16x16>),
-            GemmVariant.SharedTiled2 => accelerator.LoadStreamKernel<GemmShape, DenseEpilogue, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(DenseLayer.DenseGemmSharedTiledKernel<GemmTile2x2x4>),
+            GemmVariant.RegisterTiled => LoadGemm(accelerator, DenseLayer.DenseGemmRegisterTiledKernel),
+            GemmVariant.SharedTiled16 => LoadGemm(accelerator, DenseLayer.DenseGemmSharedTiledKernel<GemmTile16x16x16>),
+            GemmVariant.SharedTiled2 => LoadGemm(accelerator, DenseLayer.DenseGemmSharedTiledKernel<GemmTile2x2x4>),
             _ => throw new ArgumentOutOfRangeException(nameof(variant)),
         };
         if (Variant == GemmVariant.SharedTiled16)
-            gemmSmallBlocks = accelerator.LoadStreamKernel<GemmShape, DenseEpilogue, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(DenseLayer.DenseGemmSharedTiledKernel<GemmTile8x8x16>);
+            gemmSmallBlocks = LoadGemm(accelerator, DenseLayer.DenseGemmSharedTiledKernel<GemmTile8x8x16>);
         biasGradient = accelerator.LoadStreamKernel<ArrayView<float>, int, int, ArrayView<float>>(DenseLayer.DenseBiasGradientKernel);
         gather = accelerator.LoadStreamKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<float>, ArrayView<int>>(InputLayer.GatherBatchKernel);
         softmaxCrossEntropy = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<int>, int, int, float, int, ArrayView<float>, int, ArrayView<float>, ArrayView<int>>(SoftmaxCrossEntropyLayer.SoftmaxCrossEntropyKernel);
@@ -98,6 +102,8 @@ public sealed class MlpKernels
         return new KernelConfig(groups, ElementwiseGroupSize);
     }
 
+    private static GemmLauncher LoadGemm(Accelerator accelerator, GemmKernel kernel) => accelerator.LoadStreamKernel(kernel);
+
     private static KernelConfig BlockConfig(in GemmShape shape, int threads)
     {
         int block = 4 * threads;
@@ -106,25 +112,23 @@ public sealed class MlpKernels
             new Index2D(threads, threads));
     }
 
-    private static long Blocks(in GemmShape shape, int block) =>
-        (long)((shape.N + block - 1) / block) * ((shape.M + block - 1) / block);
-
-    /// <summary>True when a GEMM of this shape runs with 32x32 instead of 64x64 blocks.</summary>
-    public bool UsesSmallBlocks(in GemmShape shape) =>
-        gemmSmallBlocks is not null && Blocks(shape, 64) < Accelerator.NumMultiprocessors;
-
-    private KernelConfig GemmConfig(in GemmShape shape)
+    /// <summary>The GEMM kernel and launch shape for one problem size.</summary>
+    private (GemmLauncher Kernel, KernelConfig Config) GemmLaunch(in GemmShape shape)
     {
         switch (Variant)
         {
             case GemmVariant.RegisterTiled:
                 int tiles = (shape.M + DenseLayer.RegisterTileRows - 1) / DenseLayer.RegisterTileRows
                     * ((shape.N + DenseLayer.RegisterTileColumns - 1) / DenseLayer.RegisterTileColumns);
-                return Elementwise(tiles);
+                return (gemm, Elementwise(tiles));
             case GemmVariant.SharedTiled2:
-                return BlockConfig(shape, 2);
+                return (gemm, BlockConfig(shape, 2));
             default:
-                return BlockConfig(shape, UsesSmallBlocks(shape) ? 8 : 16);
+                var large = BlockConfig(shape, 16);
+                // Fewer 64x64 blocks than multiprocessors: 32x32 blocks keep more of them busy.
+                return gemmSmallBlocks is not null && large.GridDim.Size < Accelerator.NumMultiprocessors
+                    ? (gemmSmallBlocks, BlockConfig(shape, 8))
+                    : (gemm, large);
         }
     }
 
@@ -134,8 +138,8 @@ public sealed class MlpKernels
     {
         if (shape.M <= 0 || shape.N <= 0 || shape.K <= 0)
             throw new ArgumentException($"empty GEMM {shape.M}x{shape.N}x{shape.K}");
-        var launch = UsesSmallBlocks(shape) ? gemmSmallBlocks! : gemm;
-        launch(GemmConfig(shape), shape, epilogue, a, b, c, bias, aux);
+        var (kernel, config) = GemmLaunch(shape);
+        kernel(config, shape, epilogue, a, b, c, bias, aux);
     }
 
     public void BiasGradient(ArrayView<float> dz, int rows, int columns, ArrayView<float> db) =>

@@ -14,7 +14,8 @@ public sealed record TrainingOptions
     /// <summary>Use only the first N training images; null for all.</summary>
     public int? LimitTrain { get; init; }
     /// <summary>Rows per launch when evaluating (no gradients, so larger than a batch pays).</summary>
-    public int EvaluationBatchSize { get; init; } = 1000;
+    public int EvaluationBatchSize { get; init; } = DefaultEvaluationBatchSize;
+    public const int DefaultEvaluationBatchSize = 1000;
     /// <summary>Stop after this many epochs without a lower validation loss and restore the best
     /// weights; null trains every epoch.</summary>
     public int? EarlyStopPatience { get; init; }
