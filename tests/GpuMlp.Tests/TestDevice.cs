@@ -207,10 +207,11 @@ public readonly record struct Tol(double Atol, double Rtol);
 /// The unit roundoff of float32 is u = 2^-24 ~ 6e-8. Kernels accumulate in float32, the references
 /// in float64 from the same float32 inputs, so the difference is the kernel's own rounding.
 /// CUDA (and OpenCL) differ from the CPU accelerator in two ways that change the last bits but
-/// not the error bound's order: the GPU compiler contracts a * b + c into one fused multiply-add
-/// (one rounding instead of two), and the context is created with MathMode.Fast32BitOnly, so
-/// exp/log/sqrt/division use the hardware approximations (a few ulp instead of correctly
-/// rounded). GPU tolerances are therefore a small multiple of the CPU ones.
+/// not the error bound's order: the GPU compiler may contract a * b + c into one fused
+/// multiply-add (one rounding instead of two), and XMath.Exp/Log lower to PTX ex2/lg2.approx.f32
+/// (about 2 ulp instead of correctly rounded). Division and square root stay correctly rounded
+/// and doubles stay doubles (MathMode.Default; KernelPrecisionCodegenTests pin this on the
+/// generated code). GPU tolerances are therefore a small multiple of the CPU ones.
 ///
 /// All are still far below what a real bug produces: a stride off by one, a missing bias, a
 /// missing 1/rows or bias correction changes results by 1e-2 .. 1, not by 1e-5.</summary>
@@ -236,7 +237,7 @@ public static class Tolerance
     public static Tol Sum(Backend backend, int rows) => Gemm(backend, rows);
 
     /// <summary>Softmax cross-entropy loss (values ~ 0..10). log-sum-exp in float32: exp, the sum
-    /// of C terms and the log each add a few u relative; fast-math exp/log on a GPU add ~2^-21
+    /// of C terms and the log each add a few u relative; PTX ex2/lg2.approx.f32 on a GPU add ~2^-21
     /// absolute.</summary>
     public static Tol SoftmaxLoss(Backend backend) => new(4e-6 * GpuFactor(backend), 4e-6 * GpuFactor(backend));
 

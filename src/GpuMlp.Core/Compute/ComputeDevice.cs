@@ -54,6 +54,14 @@ public sealed class ComputeDevice : IDisposable
         numWarpsPerMultiprocessor: 2,
         numMultiprocessors: 1);
 
+    /// <summary>A CPU device whose groups hold 256 threads (8 warps of 32), so the GPU launch profile
+    /// (LaunchProfile.Gpu: 16x16- and 8x8-thread GEMM blocks, 256-thread element-wise groups, 1024
+    /// partial sums) runs numerically on the CPU accelerator in tests.</summary>
+    public static CPUDevice CpuGpuGroupShape { get; } = new(
+        numThreadsPerWarp: 32,
+        numWarpsPerMultiprocessor: 8,
+        numMultiprocessors: 1);
+
     private ComputeDevice(Context context, Accelerator accelerator)
     {
         Context = context;
@@ -122,10 +130,19 @@ public sealed class ComputeDevice : IDisposable
         }
     }
 
-    /// <summary>Compiler settings shared by every context: optimised, fast 32-bit math, and the
-    /// Algorithms library's intrinsics (XMath.Exp/Log/Sqrt have no PTX implementation without it).</summary>
+    /// <summary>Compiler settings shared by every context: optimised, IEEE math, and the Algorithms
+    /// library's intrinsics (XMath.Exp/Log/Sqrt have no PTX implementation without it).
+    ///
+    /// The math mode is MathMode.Default on purpose. Fast32BitOnly maps every double to float on PTX
+    /// and OpenCL (ILGPU's IRTypeContext), so the evaluation's double partial sums would be stored
+    /// as f32 at a 4-byte stride and read back as garbage doubles; Fast turns float division and
+    /// square root into approximations (div.approx.ftz, sqrt.approx.ftz) and flushes denormals,
+    /// which the CPU accelerator never does. Neither buys measurable speed here: the step time is
+    /// GEMM multiply-adds. XMath.Exp/Log on PTX are ex2/lg2.approx.f32 in every mode (about 2 ulp),
+    /// which the softmax tolerances allow for. The codegen tests pin all of this on the generated
+    /// PTX and OpenCL C.</summary>
     public static Context.Builder Configure(Context.Builder builder) =>
-        builder.Optimize(OptimizationLevel.O2).Math(MathMode.Fast32BitOnly).EnableAlgorithms();
+        builder.Optimize(OptimizationLevel.O2).Math(MathMode.Default).EnableAlgorithms();
 
     /// <summary>Every accelerator ILGPU sees, including OpenCL devices it cannot use, with the
     /// reason they were skipped.</summary>

@@ -20,10 +20,42 @@ public enum GemmVariant
     SharedTiled2,
 }
 
+/// <summary>Which block size the GPU GEMM (GemmVariant.SharedTiled16) uses. Auto picks per launch;
+/// the forced sizes exist so that each instantiation can be run and measured on purpose.</summary>
+public enum GpuGemmBlock
+{
+    /// <summary>64x64 blocks, or 32x32 when 64x64 blocks would not give every multiprocessor one.</summary>
+    Auto,
+    /// <summary>Always 64x64 blocks of 16x16 threads (GemmTile16x16x16).</summary>
+    Block64,
+    /// <summary>Always 32x32 blocks of 8x8 threads (GemmTile8x8x16).</summary>
+    Block32,
+}
+
+/// <summary>Launch shapes: the CPU accelerator's (one-thread groups, one partial per worker group)
+/// or a GPU's (256-thread groups, 1024 partials). A CPU accelerator shaped for 256-thread groups can
+/// be given the GPU profile, so every GPU launch shape runs numerically in CI.</summary>
+public enum LaunchProfile
+{
+    /// <summary>By accelerator kind: Cpu on the CPU accelerator, Gpu otherwise.</summary>
+    Auto,
+    Cpu,
+    Gpu,
+}
+
 /// <summary>Loads every kernel once and owns all launch math: callers pass problem sizes and
 /// views, never grid or group sizes.</summary>
 public sealed class MlpKernels
 {
+    /// <summary>Environment variable that forces the GPU GEMM block size: auto (default), 64 or 32.</summary>
+    public const string GemmBlockVariable = "GPUMLP_GEMM_BLOCK";
+
+    /// <summary>Threads per group of the GPU element-wise launches.</summary>
+    public const int GpuElementwiseGroupSize = 256;
+
+    /// <summary>Partial sums of the GPU evaluation reduction (SumPartials).</summary>
+    public const int GpuPartialCount = 1024;
+
     private readonly GemmLauncher gemm;
     // GPU only: the same kernel with 32x32 blocks, for shapes whose 64x64 blocks cannot fill the
     // device (chosen per launch in GemmLaunch).
@@ -40,17 +72,28 @@ public sealed class MlpKernels
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, uint, uint, uint, uint, float> dropoutBackward;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> unused;
 
-    public MlpKernels(Accelerator accelerator, GemmVariant variant = GemmVariant.Auto)
+    /// <param name="accelerator">Where the kernels run.</param>
+    /// <param name="variant">The GEMM implementation (Auto: per launch profile).</param>
+    /// <param name="gemmBlock">The GPU GEMM block size; null reads GPUMLP_GEMM_BLOCK (default auto).</param>
+    /// <param name="profile">Launch shapes; Gpu on a CPU accelerator needs groups of at least 256 threads.</param>
+    public MlpKernels(Accelerator accelerator, GemmVariant variant = GemmVariant.Auto,
+        GpuGemmBlock? gemmBlock = null, LaunchProfile profile = LaunchProfile.Auto)
     {
         Accelerator = accelerator;
-        IsCpu = accelerator.AcceleratorType == ILGPU.Runtime.AcceleratorType.CPU;
+        IsCpu = profile == LaunchProfile.Auto
+            ? accelerator.AcceleratorType == ILGPU.Runtime.AcceleratorType.CPU
+            : profile == LaunchProfile.Cpu;
+        if (!IsCpu && accelerator.MaxNumThreadsPerGroup < GpuElementwiseGroupSize)
+            throw new ArgumentException(
+                $"the GPU launch profile needs groups of {GpuElementwiseGroupSize} threads; this accelerator allows {accelerator.MaxNumThreadsPerGroup}");
         Variant = variant == GemmVariant.Auto
             ? IsCpu ? GemmVariant.RegisterTiled : GemmVariant.SharedTiled16
             : variant;
+        GemmBlock = gemmBlock ?? GemmBlockFromEnvironment();
         // Groups of one thread on the CPU accelerator (each simulated thread costs ~µs, a group
         // barrier syncs OS threads), as many groups as worker groups; wide groups and enough of
         // them to fill every multiprocessor on a GPU.
-        ElementwiseGroupSize = IsCpu ? 1 : 256;
+        ElementwiseGroupSize = IsCpu ? 1 : GpuElementwiseGroupSize;
         MaxElementwiseGroups = IsCpu
             ? accelerator.NumMultiprocessors
             : accelerator.NumMultiprocessors * Math.Max(1, accelerator.MaxNumThreadsPerMultiprocessor / ElementwiseGroupSize) * 2;
@@ -63,7 +106,7 @@ public sealed class MlpKernels
             GemmVariant.SharedTiled2 => LoadGemm(accelerator, DenseLayer.DenseGemmSharedTiledKernel<GemmTile2x2x4>),
             _ => throw new ArgumentOutOfRangeException(nameof(variant)),
         };
-        if (Variant == GemmVariant.SharedTiled16)
+        if (Variant == GemmVariant.SharedTiled16 && GemmBlock != GpuGemmBlock.Block64)
             gemmSmallBlocks = LoadGemm(accelerator, DenseLayer.DenseGemmSharedTiledKernel<GemmTile8x8x16>);
         biasGradient = accelerator.LoadStreamKernel<ArrayView<float>, int, int, ArrayView<float>>(DenseLayer.DenseBiasGradientKernel);
         gather = accelerator.LoadStreamKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<float>, ArrayView<int>>(InputLayer.GatherBatchKernel);
@@ -82,6 +125,9 @@ public sealed class MlpKernels
     public Accelerator Accelerator { get; }
     public bool IsCpu { get; }
     public GemmVariant Variant { get; }
+
+    /// <summary>The GPU GEMM block choice (only used by GemmVariant.SharedTiled16).</summary>
+    public GpuGemmBlock GemmBlock { get; }
     public int ElementwiseGroupSize { get; }
     public int MaxElementwiseGroups { get; }
 
@@ -89,7 +135,30 @@ public sealed class MlpKernels
     public double CompileSeconds { get; }
 
     /// <summary>The number of partial sums SumPartials produces; the host adds them in order.</summary>
-    public int PartialCount => IsCpu ? Accelerator.NumMultiprocessors : 1024;
+    public int PartialCount => IsCpu ? Accelerator.NumMultiprocessors : GpuPartialCount;
+
+    /// <summary>Parses GPUMLP_GEMM_BLOCK: unset, empty or "auto" is Auto; "64" and "32" force a size.</summary>
+    public static GpuGemmBlock GemmBlockFromEnvironment() =>
+        ParseGemmBlock(Environment.GetEnvironmentVariable(GemmBlockVariable));
+
+    public static GpuGemmBlock ParseGemmBlock(string? text) => text?.Trim().ToLowerInvariant() switch
+    {
+        null or "" or "auto" => GpuGemmBlock.Auto,
+        "64" => GpuGemmBlock.Block64,
+        "32" => GpuGemmBlock.Block32,
+        _ => throw new ArgumentException($"{GemmBlockVariable}='{text}' is not auto, 64 or 32"),
+    };
+
+    /// <summary>The GPU GEMM block for one problem: 32x32 when forced, or (Auto) when 64x64 blocks
+    /// would leave multiprocessors idle (fewer blocks than multiprocessors).</summary>
+    public static GpuGemmBlock ChooseGpuBlock(GpuGemmBlock forced, in GemmShape shape, int multiprocessors)
+    {
+        if (forced != GpuGemmBlock.Auto)
+            return forced;
+        return BlockConfig(shape, default(GemmTile16x16x16).ThreadsX).GridDim.Size < multiprocessors
+            ? GpuGemmBlock.Block32
+            : GpuGemmBlock.Block64;
+    }
 
     /// <summary>A placeholder for views a kernel mode does not read (bias in Store mode, aux
     /// outside ActiveMask mode).</summary>
@@ -122,13 +191,12 @@ public sealed class MlpKernels
                     * ((shape.N + DenseLayer.RegisterTileColumns - 1) / DenseLayer.RegisterTileColumns);
                 return (gemm, Elementwise(tiles));
             case GemmVariant.SharedTiled2:
-                return (gemm, BlockConfig(shape, 2));
+                return (gemm, BlockConfig(shape, default(GemmTile2x2x4).ThreadsX));
             default:
-                var large = BlockConfig(shape, 16);
                 // Fewer 64x64 blocks than multiprocessors: 32x32 blocks keep more of them busy.
-                return gemmSmallBlocks is not null && large.GridDim.Size < Accelerator.NumMultiprocessors
-                    ? (gemmSmallBlocks, BlockConfig(shape, 8))
-                    : (gemm, large);
+                return ChooseGpuBlock(GemmBlock, shape, Accelerator.NumMultiprocessors) == GpuGemmBlock.Block32
+                    ? (gemmSmallBlocks!, BlockConfig(shape, default(GemmTile8x8x16).ThreadsX))
+                    : (gemm, BlockConfig(shape, default(GemmTile16x16x16).ThreadsX));
         }
     }
 

@@ -27,7 +27,7 @@ public sealed class KernelCodegenTests
         return data;
     }
 
-    private static IEnumerable<MethodInfo> AllKernels()
+    internal static IEnumerable<MethodInfo> AllKernels()
     {
         foreach (var type in typeof(DenseLayer).Assembly.GetTypes())
         {
@@ -49,11 +49,11 @@ public sealed class KernelCodegenTests
         }
     }
 
-    private static string Describe(MethodInfo method) =>
+    internal static string Describe(MethodInfo method) =>
         $"{method.DeclaringType!.Name}.{method.Name}" +
         (method.IsGenericMethod ? $"<{method.GetGenericArguments()[0].Name}>" : "");
 
-    private static MethodInfo Find(string name) => AllKernels().Single(m => Describe(m) == name);
+    internal static MethodInfo Find(string name) => AllKernels().Single(m => Describe(m) == name);
 
     private static Context CreateContext() => Context.Create(builder => GpuMlp.Compute.ComputeDevice.Configure(builder));
 
@@ -71,16 +71,51 @@ public sealed class KernelCodegenTests
             Assert.Contains(expected, names);
     }
 
+    /// <summary>The driver the GPU machines run (CUDA 13.0) and the instruction set ILGPU picks for
+    /// an H100/H200 (sm_90) with it: the PTX the tests read is the PTX the runtime will load.</summary>
+    internal static readonly CudaDriverVersion TargetDriver = CudaDriverVersion.FromMajorMinor(13, 0);
+
+    internal static CudaInstructionSet TargetInstructionSet =>
+        CudaAccelerator.GetInstructionSet(CudaArchitecture.SM_90, TargetDriver);
+
+    /// <summary>The PTX of one kernel as ComputeDevice's settings generate it for sm_90 and the
+    /// instruction set the target driver selects.</summary>
+    internal static string Ptx(string kernel)
+    {
+        using var context = CreateContext();
+        using var backend = new PTXBackend(context, CudaArchitecture.SM_90, TargetInstructionSet, nvvmAPI: null!);
+        return ((PTXCompiledKernel)backend.Compile(
+            EntryPointDescription.FromExplicitlyGroupedKernel(Find(kernel)), default)).PTXAssembly;
+    }
+
+    /// <summary>The OpenCL C of one kernel (a device with every capability, fp64 included).</summary>
+    internal static string OpenCLSource(string kernel)
+    {
+        using var context = CreateContext();
+        var constructor = typeof(CLCapabilityContext)
+            .GetConstructors()
+            .Single(c => c.GetParameters().Length > 0 && c.GetParameters().All(p => p.ParameterType == typeof(bool)));
+        var capabilities = (CLCapabilityContext)constructor.Invoke(
+            constructor.GetParameters().Select(_ => (object)true).ToArray());
+        using var backend = new CLBackend(context, capabilities, CLDeviceVendor.Nvidia, CLBackend.MinimumVersion);
+        return ((CLCompiledKernel)backend.Compile(
+            EntryPointDescription.FromExplicitlyGroupedKernel(Find(kernel)), default)).Source;
+    }
+
+    [Fact]
+    public void TargetInstructionSet_ForSm90WithDriver13_IsIsa88()
+    {
+        Assert.Equal(CudaInstructionSet.ISA_88, TargetInstructionSet);
+        Assert.Contains(".version 8.8", Ptx("AdamOptimizer.AdamKernel"), StringComparison.Ordinal);
+    }
+
     [Theory]
     [MemberData(nameof(KernelNames))]
     public void CompilesToPtx(string kernel)
     {
-        using var context = CreateContext();
-        using var backend = new PTXBackend(context, CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null!);
-        var compiled = (PTXCompiledKernel)backend.Compile(
-            EntryPointDescription.FromExplicitlyGroupedKernel(Find(kernel)), default);
-        Assert.Contains(".entry", compiled.PTXAssembly, StringComparison.Ordinal);
-        bool usesShared = compiled.PTXAssembly.Contains(".shared", StringComparison.Ordinal);
+        string ptx = Ptx(kernel);
+        Assert.Contains(".entry", ptx, StringComparison.Ordinal);
+        bool usesShared = ptx.Contains(".shared", StringComparison.Ordinal);
         // Only the GPU GEMM stages tiles in shared memory; the CPU GEMM must not (barriers and
         // shared memory are what makes GPU-style kernels unusable on the CPU accelerator).
         Assert.Equal(kernel.Contains("SharedTiled", StringComparison.Ordinal), usesShared);
@@ -88,18 +123,7 @@ public sealed class KernelCodegenTests
 
     [Theory]
     [MemberData(nameof(KernelNames))]
-    public void CompilesToOpenCL(string kernel)
-    {
-        using var context = CreateContext();
-        var capabilities = (CLCapabilityContext)typeof(CLCapabilityContext)
-            .GetConstructors()
-            .Single(c => c.GetParameters().Length > 0 && c.GetParameters().All(p => p.ParameterType == typeof(bool)))
-            .Invoke(typeof(CLCapabilityContext).GetConstructors()
-                .Single(c => c.GetParameters().Length > 0 && c.GetParameters().All(p => p.ParameterType == typeof(bool)))
-                .GetParameters().Select(_ => (object)true).ToArray());
-        using var backend = new CLBackend(context, capabilities, CLDeviceVendor.Nvidia, CLBackend.MinimumVersion);
-        var compiled = (CLCompiledKernel)backend.Compile(
-            EntryPointDescription.FromExplicitlyGroupedKernel(Find(kernel)), default);
-        Assert.Contains("kernel", compiled.Source, StringComparison.Ordinal);
-    }
+    public void CompilesToOpenCL(string kernel) =>
+        Assert.Contains("kernel", OpenCLSource(kernel), StringComparison.Ordinal);
+
 }
