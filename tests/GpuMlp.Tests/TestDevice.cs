@@ -32,6 +32,15 @@ public enum GemmPath
     /// second CPU accelerator shaped ComputeDevice.CpuGroupTestShape running GemmVariant.SharedTiled2,
     /// so the GPU kernel's tiling, padding and barriers are exercised without a GPU.</summary>
     SharedTiled,
+
+    /// <summary>The GPU GEMM forced to 64x64 blocks of 16x16 threads (GemmTile16x16x16). On the CPU:
+    /// an accelerator with 256-thread groups (ComputeDevice.CpuGpuGroupShape) and the GPU launch
+    /// profile, i.e. exactly the kernel instantiation and launch shape a GPU runs.</summary>
+    GpuBlock64,
+
+    /// <summary>The GPU GEMM forced to 32x32 blocks of 8x8 threads (GemmTile8x8x16), the block an
+    /// H200 uses for every batch-128 training GEMM; on the CPU as for GpuBlock64.</summary>
+    GpuBlock32,
 }
 
 /// <summary>Reads GPUMLP_TEST_DEVICE and opens the accelerator it names.</summary>
@@ -123,7 +132,9 @@ public sealed class KernelSet : IDisposable
     public Backend Backend => TestDevice.BackendOf(Accelerator);
 
     /// <summary>"cpu: CPUAccelerator [RegisterTiled]" and the like, for failure messages.</summary>
-    public string Name => $"{Device.Description} [{Kernels.Variant}]";
+    public string Name => Kernels.Variant == GemmVariant.SharedTiled16
+        ? $"{Device.Description} [{Kernels.Variant}, {Kernels.GemmBlock}, {(Kernels.IsCpu ? "cpu" : "gpu")} launches]"
+        : $"{Device.Description} [{Kernels.Variant}]";
 
     /// <summary>Makes this accelerator current on the calling thread. CUDA contexts are bound per
     /// thread and xunit runs tests on pool threads, so every accessor of the fixture binds.</summary>
@@ -133,11 +144,12 @@ public sealed class KernelSet : IDisposable
         return this;
     }
 
-    internal static KernelSet Create(ComputeDevice device, GemmVariant variant)
+    internal static KernelSet Create(ComputeDevice device, GemmVariant variant,
+        GpuGemmBlock block = GpuGemmBlock.Auto, LaunchProfile profile = LaunchProfile.Auto)
     {
         try
         {
-            return new KernelSet(device, new MlpKernels(device.Accelerator, variant), ownsDevice: true);
+            return new KernelSet(device, new MlpKernels(device.Accelerator, variant, block, profile), ownsDevice: true);
         }
         catch
         {
@@ -167,8 +179,28 @@ public sealed class DeviceFixture : IDisposable
             ComputeDevice.Open(DeviceRequest.Cpu, ComputeDevice.CpuGroupTestShape), GemmVariant.SharedTiled2),
         LazyThreadSafetyMode.ExecutionAndPublication);
 
+    // The GPU launch profile with each forced GEMM block: on a GPU the test device itself, on the CPU
+    // an accelerator with 256-thread groups each (created on first use).
+    private readonly Lazy<KernelSet> gpuBlock64 = new(
+        () => CreateGpuProfile(GpuGemmBlock.Block64), LazyThreadSafetyMode.ExecutionAndPublication);
+
+    private readonly Lazy<KernelSet> gpuBlock32 = new(
+        () => CreateGpuProfile(GpuGemmBlock.Block32), LazyThreadSafetyMode.ExecutionAndPublication);
+
+    private static KernelSet CreateGpuProfile(GpuGemmBlock block) =>
+        TestDevice.Request == DeviceRequest.Cpu
+            ? KernelSet.Create(ComputeDevice.Open(DeviceRequest.Cpu, ComputeDevice.CpuGpuGroupShape),
+                GemmVariant.SharedTiled16, block, LaunchProfile.Gpu)
+            : KernelSet.Create(TestDevice.Open(), GemmVariant.SharedTiled16, block, LaunchProfile.Gpu);
+
     /// <summary>The test device with GemmVariant.Auto, bound to the calling thread.</summary>
     public KernelSet Main => main.Value.Bind();
+
+    /// <summary>Every kernel with the launch shapes a GPU uses (256-thread element-wise groups, 1024
+    /// evaluation partials, the 16x16/8x8-thread GEMM with automatic block choice... here forced to
+    /// 32x32 blocks, the H200's choice at batch 128). On the CPU it runs on an accelerator whose
+    /// groups hold 256 threads, so GPU-only launch logic is executed in CI.</summary>
+    public KernelSet GpuProfile => gpuBlock32.Value.Bind();
 
     public ComputeDevice Device => Main.Device;
     public MlpKernels Kernels => Main.Kernels;
@@ -179,10 +211,21 @@ public sealed class DeviceFixture : IDisposable
     /// CPU a separate accelerator with 2x2-thread groups running SharedTiled2, created on first use.</summary>
     public KernelSet SharedTiled => IsCpu ? sharedOnCpu.Value.Bind() : Main;
 
-    public KernelSet Gemm(GemmPath path) => path == GemmPath.Auto ? Main : SharedTiled;
+    public KernelSet Gemm(GemmPath path) => path switch
+    {
+        GemmPath.Auto => Main,
+        GemmPath.SharedTiled => SharedTiled,
+        GemmPath.GpuBlock64 => gpuBlock64.Value.Bind(),
+        GemmPath.GpuBlock32 => gpuBlock32.Value.Bind(),
+        _ => throw new ArgumentOutOfRangeException(nameof(path)),
+    };
 
     public void Dispose()
     {
+        if (gpuBlock64.IsValueCreated)
+            gpuBlock64.Value.Dispose();
+        if (gpuBlock32.IsValueCreated)
+            gpuBlock32.Value.Dispose();
         if (sharedOnCpu.IsValueCreated)
             sharedOnCpu.Value.Dispose();
         if (main.IsValueCreated)

@@ -190,7 +190,7 @@ public sealed class ErrorCorpusTests(ErrorCorpusFixture fx) : IClassFixture<Erro
     }
 
     private string[] Train(string data, string name) =>
-        ["train", "--device", "cpu", "--epochs", "1", "--hidden", "16", "--data", data, "--out", Path.Combine(fx.Root, "out-" + name)];
+        ["train", "--device", TestDevice.RequestedName, "--epochs", "1", "--hidden", "16", "--data", data, "--out", Path.Combine(fx.Root, "out-" + name)];
 
     // ---------------------------------------------------------------- data files
 
@@ -351,10 +351,10 @@ public sealed class ErrorCorpusTests(ErrorCorpusFixture fx) : IClassFixture<Erro
         {
             string path = Path.Combine(dir, name + ".safetensors");
             File.WriteAllBytes(path, bytes);
-            corpus.Add(new Case(name, ["eval", "--model", path, "--device", "cpu", "--data", fx.ValidData], 3, [name + ".safetensors", .. mentions]));
+            corpus.Add(new Case(name, ["eval", "--model", path, "--device", TestDevice.RequestedName, "--data", fx.ValidData], 3, [name + ".safetensors", .. mentions]));
         }
-        corpus.Add(new Case("no-such-model", ["eval", "--model", Path.Combine(dir, "nope.safetensors"), "--device", "cpu", "--data", fx.ValidData], 3, ["nope.safetensors"]));
-        corpus.Add(new Case("folder-without-model", ["eval", "--model", fx.NewDir("not-a-run"), "--device", "cpu", "--data", fx.ValidData], 3, ["not-a-run", "model.safetensors"]));
+        corpus.Add(new Case("no-such-model", ["eval", "--model", Path.Combine(dir, "nope.safetensors"), "--device", TestDevice.RequestedName, "--data", fx.ValidData], 3, ["nope.safetensors"]));
+        corpus.Add(new Case("folder-without-model", ["eval", "--model", fx.NewDir("not-a-run"), "--device", TestDevice.RequestedName, "--data", fx.ValidData], 3, ["not-a-run", "model.safetensors"]));
         RunCorpus(corpus);
     }
 
@@ -368,7 +368,7 @@ public sealed class ErrorCorpusTests(ErrorCorpusFixture fx) : IClassFixture<Erro
         {
             // Defaults for what the case does not set itself (a repeated option is a different error).
             var arguments = new List<string> { "train", "--data", data, "--out", Path.Combine(fx.Root, "out-flag-" + name) };
-            foreach (var (option, value) in (ReadOnlySpan<(string, string)>)[("--device", "cpu"), ("--epochs", "1"), ("--hidden", "16")])
+            foreach (var (option, value) in (ReadOnlySpan<(string, string)>)[("--device", TestDevice.RequestedName), ("--epochs", "1"), ("--hidden", "16")])
             {
                 if (!extra.Contains(option))
                     arguments.AddRange([option, value]);
@@ -401,7 +401,7 @@ public sealed class ErrorCorpusTests(ErrorCorpusFixture fx) : IClassFixture<Erro
             Flag("lr-schedule", "--lr-schedule", "--lr-schedule", "bogus"),
             Flag("unknown-flag", "--bogus", "--bogus"),
             Flag("resume-with-out", "--resume", "--resume", fx.Root),
-            new Case("eval-without-model", ["eval", "--device", "cpu", "--data", data], 2, ["--model"]) { AllowHelpHint = true },
+            new Case("eval-without-model", ["eval", "--device", TestDevice.RequestedName, "--data", data], 2, ["--model"]) { AllowHelpHint = true },
         ]);
     }
 
@@ -431,7 +431,7 @@ public sealed class ErrorCorpusTests(ErrorCorpusFixture fx) : IClassFixture<Erro
     public void ADivergingRunStopsWithExitCode5AndKeepsTheLastGoodCheckpoint()
     {
         string later = Path.Combine(fx.Root, "diverge-later"), first = Path.Combine(fx.Root, "diverge-first");
-        string[] common = ["train", "--device", "cpu", "--data", fx.ValidData, "--epochs", "3", "--val-split", "0", "--lr", "1e30", "--hidden", "16"];
+        string[] common = ["train", "--device", TestDevice.RequestedName, "--data", fx.ValidData, "--epochs", "3", "--val-split", "0", "--lr", "1e30", "--hidden", "16"];
         RunCorpus(
         [
             new Case("diverges-in-epoch-2", [.. common, "--batch-size", "200", "--out", later], 5, ["diverged", "epoch 2", "checkpoint of epoch 1"]),
@@ -546,7 +546,7 @@ public sealed class ErrorCorpusTests(ErrorCorpusFixture fx) : IClassFixture<Erro
             string run = fx.NewDir("resume-" + name);
             if (bytes is not null)
                 File.WriteAllBytes(Path.Combine(run, Checkpoint.FileName), bytes);
-            corpus.Add(new Case(name, ["train", "--resume", run, "--device", "cpu", "--data", fx.ValidData], 3, ["resume-" + name, .. mentions]));
+            corpus.Add(new Case(name, ["train", "--resume", run, "--device", TestDevice.RequestedName, "--data", fx.ValidData], 3, ["resume-" + name, .. mentions]));
         }
         RunCorpus(corpus);
     }
@@ -584,7 +584,7 @@ public sealed class ErrorCorpusTests(ErrorCorpusFixture fx) : IClassFixture<Erro
 
         RunCorpus(
         [
-            new Case("out-not-empty", ["train", "--device", "cpu", "--epochs", "1", "--hidden", "16", "--data", fx.ValidData, "--out", run], 2, ["--out", "occupied"]),
+            new Case("out-not-empty", ["train", "--device", TestDevice.RequestedName, "--epochs", "1", "--hidden", "16", "--data", fx.ValidData, "--out", run], 2, ["--out", "occupied"]),
         ]);
 
         Assert.Equal(before, Snapshot(run));

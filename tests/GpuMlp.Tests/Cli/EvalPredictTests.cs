@@ -14,7 +14,7 @@ public sealed class TrainedRunFixture : IDisposable
     {
         Root = Directory.CreateTempSubdirectory("gpumlp-evalpredict-").FullName;
         RunDir = Path.Combine(Root, "run");
-        var result = CliProcess.Run(TimeSpan.FromMinutes(5), "train", "--device", "cpu", "--data", RealMnist.RealMnistDir(),
+        var result = CliProcess.Run(TimeSpan.FromMinutes(5), "train", "--device", TestDevice.RequestedName, "--data", RealMnist.RealMnistDir(),
             "--epochs", "2", "--limit-train", "4000", "--hidden", "128,64", "--seed", "4", "--out", RunDir);
         TrainOutput = result;
     }
@@ -48,7 +48,7 @@ public sealed class EvalPredictTests(TrainedRunFixture run, DeviceFixture fixtur
         var recorded = RunArtifacts.ReadMetrics(Path.Combine(run.RunDir, "metrics.json")).Test;
         foreach (var model in new[] { run.RunDir, Path.Combine(run.RunDir, "model.safetensors") })
         {
-            var eval = CliProcess.Run(TimeSpan.FromMinutes(2), "eval", "--model", model, "--device", "cpu", "--data", RealMnist.RealMnistDir(), "--json");
+            var eval = CliProcess.Run(TimeSpan.FromMinutes(2), "eval", "--model", model, "--device", TestDevice.RequestedName, "--data", RealMnist.RealMnistDir(), "--json");
             Assert.True(eval.ExitCode == 0, eval.StandardError);
             using var json = JsonDocument.Parse(eval.StandardOutput);
             var test = json.RootElement.GetProperty("test");
@@ -90,7 +90,7 @@ public sealed class EvalPredictTests(TrainedRunFixture run, DeviceFixture fixtur
             images.Add(large);
             images.Add(small);
         }
-        var predict = CliProcess.Run(TimeSpan.FromMinutes(2), ["predict", "--model", run.RunDir, "--device", "cpu", "--json", .. images]);
+        var predict = CliProcess.Run(TimeSpan.FromMinutes(2), ["predict", "--model", run.RunDir, "--device", TestDevice.RequestedName, "--json", .. images]);
         Assert.True(predict.ExitCode == 0, predict.StandardError);
         using var json = JsonDocument.Parse(predict.StandardOutput);
         var predicted = json.RootElement.EnumerateArray().Select(p => p.GetProperty("digit").GetInt32()).ToArray();

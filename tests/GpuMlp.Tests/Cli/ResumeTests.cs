@@ -15,7 +15,7 @@ public sealed class ResumeTests : IDisposable
 
     private string[] TrainArguments(string outDir) =>
     [
-        "train", "--device", "cpu", "--data", RealMnist.RealMnistDir(), "--epochs", "5", "--limit-train", "2000",
+        "train", "--device", TestDevice.RequestedName, "--data", RealMnist.RealMnistDir(), "--epochs", "5", "--limit-train", "2000",
         "--hidden", "64,32", "--batch-size", "50", "--seed", "9", "--out", outDir,
     ];
 
@@ -43,7 +43,7 @@ public sealed class ResumeTests : IDisposable
         Assert.InRange(interrupted.State.EpochsCompleted, 1, 4);
         Assert.False(File.Exists(Path.Combine(killed, "metrics.json")));
 
-        var resumed = CliProcess.Run(TimeSpan.FromMinutes(3), "train", "--resume", killed, "--device", "cpu", "--data", RealMnist.RealMnistDir());
+        var resumed = CliProcess.Run(TimeSpan.FromMinutes(3), "train", "--resume", killed, "--device", TestDevice.RequestedName, "--data", RealMnist.RealMnistDir());
         Assert.True(resumed.ExitCode == 0, resumed.StandardError);
         Assert.Contains("resuming", resumed.StandardOutput, StringComparison.Ordinal);
 
@@ -73,7 +73,7 @@ public sealed class InterruptTests : IDisposable
 
     private string[] TrainArguments(string outDir) =>
     [
-        "train", "--device", "cpu", "--data", RealMnist.RealMnistDir(), "--epochs", "2", "--limit-train", "6000",
+        "train", "--device", TestDevice.RequestedName, "--data", RealMnist.RealMnistDir(), "--epochs", "2", "--limit-train", "6000",
         "--hidden", "256,64", "--batch-size", "32", "--seed", "21", "--out", outDir,
     ];
 
@@ -109,7 +109,7 @@ public sealed class InterruptTests : IDisposable
         Assert.True(interrupted.State.StepsIntoEpoch > 0, $"expected a mid-epoch checkpoint, got one after epoch {interrupted.State.EpochsCompleted}");
         Assert.Equal(interrupted.State.StepsIntoEpoch * 32, interrupted.EpochLoss.Length);
 
-        var resumed = CliProcess.Run(TimeSpan.FromMinutes(4), "train", "--resume", stopped, "--device", "cpu", "--data", RealMnist.RealMnistDir());
+        var resumed = CliProcess.Run(TimeSpan.FromMinutes(4), "train", "--resume", stopped, "--device", TestDevice.RequestedName, "--data", RealMnist.RealMnistDir());
         Assert.True(resumed.ExitCode == 0, resumed.StandardError);
         var a = Checkpoint.Load(Path.Combine(straight, Checkpoint.FileName));
         var b = Checkpoint.Load(Path.Combine(stopped, Checkpoint.FileName));

@@ -4,8 +4,14 @@ using GpuMlp.Tests.Reference;
 namespace GpuMlp.Tests.Kernels;
 
 [Collection(DeviceCollection.Name)]
-public sealed class AdamTests(DeviceFixture fixture)
+public class AdamTests(DeviceFixture fixture)
 {
+    /// <summary>The kernels under test: the test device's (GpuLaunchShapeTests derives a class that
+    /// runs every test again with the GPU launch profile).</summary>
+    protected DeviceFixture Fixture => fixture;
+
+    protected virtual KernelSet Set => fixture.Main;
+
     private const float LearningRate = 1e-3f, Beta1 = 0.9f, Beta2 = 0.999f, Epsilon = 1e-8f;
 
     /// <summary>The step the trainer passes: bias corrections 1 - beta^t computed on the host per step
@@ -47,7 +53,7 @@ public sealed class AdamTests(DeviceFixture fixture)
     [Fact]
     public void FiveSteps_MatchTorchAdam()
     {
-        KernelSet set = fixture.Main;
+        KernelSet set = Set;
         const int count = 1001;
         var random = new Random(21);
         float[] parameters = TestData.Uniform(random, count);
@@ -77,7 +83,7 @@ public sealed class AdamTests(DeviceFixture fixture)
     [Fact]
     public void FirstStep_MovesByLearningRate()
     {
-        KernelSet set = fixture.Main;
+        KernelSet set = Set;
         const int count = 257;
         float[] parameters = new float[count];
         float[] gradients = TestData.AwayFromZero(new Random(22), count, 0.01f);

@@ -23,6 +23,9 @@ public sealed class DenseBackwardTests(DeviceFixture fixture)
         { GemmPath.Auto, 6, 9, 7 },
         { GemmPath.SharedTiled, 3, 5, 4 },
         { GemmPath.SharedTiled, 6, 9, 7 },
+        { GemmPath.GpuBlock64, 6, 9, 7 },
+        { GemmPath.GpuBlock32, 6, 9, 7 },
+        { GemmPath.GpuBlock32, 40, 70, 33 },
     };
 
     /// <summary>C = A B, L = sum(G ⊙ C). dA = G B^T comes from the kernel with GemmShape.TransposedB
@@ -65,6 +68,8 @@ public sealed class DenseBackwardTests(DeviceFixture fixture)
     [InlineData(GemmPath.Auto, 0.5f)]
     [InlineData(GemmPath.Auto, 0.3f)]
     [InlineData(GemmPath.SharedTiled, 0.3f)]
+    [InlineData(GemmPath.GpuBlock32, 0.3f)]
+    [InlineData(GemmPath.GpuBlock64, 0.3f)]
     [InlineData(GemmPath.Auto, 0f)]
     public void ActiveMaskEpilogue_MatchesFiniteDifferencesThroughReluAndDropout(GemmPath path, float rate)
     {
@@ -130,9 +135,11 @@ public sealed class DenseBackwardTests(DeviceFixture fixture)
     [InlineData(33, 70)]
     [InlineData(128, 10)]
     [InlineData(3, 1031)]
-    public void BiasGradient_MatchesReference(int rows, int columns)
+    [InlineData(33, 1031, true)]
+    [InlineData(5, 13, true)]
+    public void BiasGradient_MatchesReference(int rows, int columns, bool gpuLaunchShapes = false)
     {
-        KernelSet set = fixture.Main;
+        KernelSet set = gpuLaunchShapes ? fixture.GpuProfile : fixture.Main;
         var random = new Random((rows * 1009) + columns);
         float[] dz = TestData.Uniform(random, rows * columns);
         double[] expected = NaiveReference.BiasGradient(NaiveReference.ToDouble(dz), rows, columns);

@@ -25,10 +25,10 @@ public sealed class DenseGemmTests(DeviceFixture fixture)
     /// dimension, with several tiles and several K slices; a tall product with K a multiple of 16.</summary>
     private static readonly (int M, int N, int K)[] Shapes = [(1, 1, 1), (5, 13, 7), (33, 70, 19), (128, 10, 256)];
 
-    /// <summary>More than one 64x64 block of the GPU tile in both M and N, with ragged edges. Only on the
-    /// Auto path: on a GPU that is the 16x16 shared-tiled kernel (the SharedTiled path is the same pair
-    /// there), on the CPU the cheap register-tiled one; the 2x2-thread CPU variant already crosses
-    /// many of its 8x8 blocks at 33x70x19, and this shape would cost it ~0.5 s per case.</summary>
+    /// <summary>More than one 64x64 block of the GPU tile in both M and N, with ragged edges. On the
+    /// Auto path (on a GPU the 16x16 shared-tiled kernel, on the CPU the register-tiled one) and on
+    /// both forced GPU block sizes; not on the 2x2-thread CPU variant, which already crosses many of
+    /// its 8x8 blocks at 33x70x19 and would pay ~0.5 s per case here.</summary>
     private static readonly (int M, int N, int K) GpuBlocksShape = (65, 129, 33);
 
     public static TheoryData<GemmPath, GemmLayout, EpilogueMode, int, int, int> Cases()
@@ -42,7 +42,7 @@ public sealed class DenseGemmTests(DeviceFixture fixture)
                 {
                     foreach ((int m, int n, int k) in Shapes)
                         data.Add(path, layout, mode, m, n, k);
-                    if (path == GemmPath.Auto)
+                    if (path is GemmPath.Auto or GemmPath.GpuBlock64 or GemmPath.GpuBlock32)
                         data.Add(path, layout, mode, GpuBlocksShape.M, GpuBlocksShape.N, GpuBlocksShape.K);
                 }
             }
@@ -117,6 +117,8 @@ public sealed class DenseGemmTests(DeviceFixture fixture)
     [Theory]
     [InlineData(GemmPath.Auto)]
     [InlineData(GemmPath.SharedTiled)]
+    [InlineData(GemmPath.GpuBlock64)]
+    [InlineData(GemmPath.GpuBlock32)]
     public void Gemm_OverwritesAndIsDeterministic(GemmPath path)
     {
         KernelSet set = fixture.Gemm(path);

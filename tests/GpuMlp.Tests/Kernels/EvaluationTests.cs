@@ -5,8 +5,14 @@ namespace GpuMlp.Tests.Kernels;
 /// <summary>SumPartials and Confusion. Per the kernels' header, losses and predictions are indexed
 /// 0 .. count-1 while labels are looked up through order[first + i].</summary>
 [Collection(DeviceCollection.Name)]
-public sealed class EvaluationTests(DeviceFixture fixture)
+public class EvaluationTests(DeviceFixture fixture)
 {
+    /// <summary>The kernels under test: the test device's (GpuLaunchShapeTests derives a class that
+    /// runs every test again with the GPU launch profile).</summary>
+    protected DeviceFixture Fixture => fixture;
+
+    protected virtual KernelSet Set => fixture.Main;
+
     private const int Classes = 10;
 
     private sealed record Evaluation(float[] Losses, int[] Predictions, byte[] Labels, int[] Order);
@@ -35,7 +41,7 @@ public sealed class EvaluationTests(DeviceFixture fixture)
     [InlineData(3000, 0)]
     public void SumPartials_TotalsMatchReference(int count, int first)
     {
-        KernelSet set = fixture.Main;
+        KernelSet set = Set;
         Evaluation data = Data(count + first + 17, count, count);
         Predict(data, first, count + 1);
         (double loss, int correct) = NaiveReference.SumTotals(data.Losses, data.Predictions, data.Labels, data.Order, first, count);
@@ -66,7 +72,7 @@ public sealed class EvaluationTests(DeviceFixture fixture)
     [InlineData(777, 13)]
     public void Confusion_MatchesReference(int count, int first)
     {
-        KernelSet set = fixture.Main;
+        KernelSet set = Set;
         Evaluation data = Data(count + first + 5, count, count + 2);
         Predict(data, first, count + 3);
         int[] expected = NaiveReference.Confusion(data.Predictions, data.Labels, data.Order, first, count, Classes);

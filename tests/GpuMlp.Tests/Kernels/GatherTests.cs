@@ -3,8 +3,14 @@ using GpuMlp.Tests.Reference;
 namespace GpuMlp.Tests.Kernels;
 
 [Collection(DeviceCollection.Name)]
-public sealed class GatherTests(DeviceFixture fixture)
+public class GatherTests(DeviceFixture fixture)
 {
+    /// <summary>The kernels under test: the test device's (GpuLaunchShapeTests derives a class that
+    /// runs every test again with the GPU launch profile).</summary>
+    protected DeviceFixture Fixture => fixture;
+
+    protected virtual KernelSet Set => fixture.Main;
+
     private (float[] X, int[] Y) Gather(KernelSet set, byte[] images, byte[] labels, int[] order, int first, int rows, int features)
     {
         using var imagesBuffer = set.Accelerator.Upload(images);
@@ -27,7 +33,7 @@ public sealed class GatherTests(DeviceFixture fixture)
     [InlineData(9, 1, 8, 1)]
     public void Gather_FollowsOrderAndWritesLabels(int samples, int features, int first, int rows)
     {
-        KernelSet set = fixture.Main;
+        KernelSet set = Set;
         var random = new Random(samples + features);
         byte[] images = TestData.Bytes(random, samples * features);
         byte[] labels = TestData.Bytes(random, samples, 10);
@@ -46,7 +52,7 @@ public sealed class GatherTests(DeviceFixture fixture)
     [Fact]
     public void Gather_NormalisesBytesByExactly255()
     {
-        KernelSet set = fixture.Main;
+        KernelSet set = Set;
         const int features = 256;
         byte[] images = Enumerable.Range(0, 256).Select(b => (byte)b).ToArray();
         (float[] x, _) = Gather(set, images, [3], [0], 0, 1, features);

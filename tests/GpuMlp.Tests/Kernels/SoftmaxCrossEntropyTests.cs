@@ -3,8 +3,14 @@ using GpuMlp.Tests.Reference;
 namespace GpuMlp.Tests.Kernels;
 
 [Collection(DeviceCollection.Name)]
-public sealed class SoftmaxCrossEntropyTests(DeviceFixture fixture)
+public class SoftmaxCrossEntropyTests(DeviceFixture fixture)
 {
+    /// <summary>The kernels under test: the test device's (GpuLaunchShapeTests derives a class that
+    /// runs every test again with the GPU launch profile).</summary>
+    protected DeviceFixture Fixture => fixture;
+
+    protected virtual KernelSet Set => fixture.Main;
+
     private const float LossSentinel = -777f;
     private const int PredictionSentinel = -7;
 
@@ -37,7 +43,7 @@ public sealed class SoftmaxCrossEntropyTests(DeviceFixture fixture)
     [InlineData(130, 7, 9)]
     public void Forward_MatchesReference(int rows, int classes, int first)
     {
-        KernelSet set = fixture.Main;
+        KernelSet set = Set;
         (float[] logits, int[] labels) = Batch(rows, classes, (rows * 31) + classes);
         var expected = NaiveReference.SoftmaxCrossEntropy(NaiveReference.ToDouble(logits), labels, rows, classes);
 
@@ -70,7 +76,7 @@ public sealed class SoftmaxCrossEntropyTests(DeviceFixture fixture)
     [Fact]
     public void WithoutGradient_LeavesDLogitsUntouched()
     {
-        KernelSet set = fixture.Main;
+        KernelSet set = Set;
         const int rows = 9, classes = 10, first = 4;
         (float[] logits, int[] labels) = Batch(rows, classes, 3);
         var expected = NaiveReference.SoftmaxCrossEntropy(NaiveReference.ToDouble(logits), labels, rows, classes);
@@ -93,7 +99,7 @@ public sealed class SoftmaxCrossEntropyTests(DeviceFixture fixture)
     [Fact]
     public void Gradient_MatchesFiniteDifferencesOfMeanLoss()
     {
-        KernelSet set = fixture.Main;
+        KernelSet set = Set;
         const int rows = 5, classes = 7;
         var random = new Random(12);
         float[] logits = TestData.Uniform(random, rows * classes, -2f, 2f);

@@ -9,8 +9,13 @@ namespace GpuMlp.Tests.Training;
 /// <summary>The whole network's gradients on a tiny net: device backward vs central finite
 /// differences of the double-precision reference, and a few Adam steps vs the reference.</summary>
 [Collection(DeviceCollection.Name)]
-public sealed class NetworkGradientTests(DeviceFixture fixture)
+public class NetworkGradientTests(DeviceFixture fixture)
 {
+    /// <summary>The kernels under test (GpuLaunchShapeTests runs the class again with the GPU launch profile).</summary>
+    protected DeviceFixture Fixture => fixture;
+
+    protected virtual KernelSet Set => fixture.Main;
+
     private static readonly NetworkShape TinyShape = new(7, [6, 5], 3);
     private const int Rows = 5;
     private const uint Seed = 42;
@@ -32,7 +37,7 @@ public sealed class NetworkGradientTests(DeviceFixture fixture)
 
     private MlpNetwork Upload(float[] parameters, float[] input, int[] labels)
     {
-        var network = new MlpNetwork(fixture.Kernels, TinyShape, Rows);
+        var network = new MlpNetwork(Set.Kernels, TinyShape, Rows);
         network.SetParameters(parameters);
         network.Input.SubView(0, input.Length).CopyFromCPU(ref input[0], input.Length);
         network.Labels.SubView(0, labels.Length).CopyFromCPU(ref labels[0], labels.Length);
@@ -41,7 +46,7 @@ public sealed class NetworkGradientTests(DeviceFixture fixture)
 
     private float[] DeviceGradient(MlpNetwork network, float dropout, uint step)
     {
-        var accelerator = fixture.Device.Accelerator;
+        var accelerator = Set.Accelerator;
         using var loss = accelerator.Allocate1D<float>(Rows);
         using var prediction = accelerator.Allocate1D<int>(Rows);
         network.Forward(Rows, dropout, Seed, step);

@@ -52,7 +52,7 @@ public sealed class TuneCommandTests : IDisposable
         string outDir = Path.Combine(dir.Path, "tiny");
         string[] arguments =
         [
-            "tune", "--device", "cpu", "--data", RealMnist.RealMnistDir(), "--limit-train", "400", "--trials", "4", "--eta", "2",
+            "tune", "--device", TestDevice.RequestedName, "--data", RealMnist.RealMnistDir(), "--limit-train", "400", "--trials", "4", "--eta", "2",
             "--max-epochs", "2", "--hidden-choices", "16", "--batch-sizes", "40,80", "--seed", "3", "--out", outDir,
         ];
         var result = CliProcess.Run(TimeSpan.FromMinutes(4), arguments);
