@@ -45,7 +45,7 @@ public enum LaunchProfile
 
 /// <summary>Loads every kernel once and owns all launch math: callers pass problem sizes and
 /// views, never grid or group sizes.</summary>
-public sealed class MlpKernels
+public sealed partial class MlpKernels
 {
     /// <summary>Environment variable that forces the GPU GEMM block size: auto (default), 64 or 32.</summary>
     public const string GemmBlockVariable = "GPUMLP_GEMM_BLOCK";
@@ -118,6 +118,7 @@ public sealed class MlpKernels
         reluBackward = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(ReluLayer.ReluBackwardKernel);
         dropoutForward = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, uint, uint, uint, uint, float>(DropoutLayer.DropoutForwardKernel);
         dropoutBackward = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, uint, uint, uint, uint, float>(DropoutLayer.DropoutBackwardKernel);
+        optimizerKernels = new OptimizerKernels(accelerator);
         CompileSeconds = watch.Elapsed.TotalSeconds;
         unused = accelerator.Allocate1D<float>(1);
     }

@@ -66,7 +66,8 @@ public sealed class KernelCodegenTests
             "DenseLayer.DenseGemmRegisterTiledKernel", "DenseLayer.DenseGemmSharedTiledKernel<GemmTile16x16x16>",
             "DenseLayer.DenseBiasGradientKernel", "ReluLayer.ReluBackwardKernel", "DropoutLayer.DropoutForwardKernel",
             "DropoutLayer.DropoutBackwardKernel", "SoftmaxCrossEntropyLayer.SoftmaxCrossEntropyKernel",
-            "AdamOptimizer.AdamKernel", "InputLayer.GatherBatchKernel", "EvaluationLayer.ConfusionKernel",
+            "AdamOptimizer.AdamKernel", "AdamOptimizer.AdamWKernel", "SgdOptimizer.SgdKernel", "RmspropOptimizer.RmspropKernel",
+            "InputLayer.GatherBatchKernel", "EvaluationLayer.ConfusionKernel",
         })
             Assert.Contains(expected, names);
     }

@@ -127,13 +127,29 @@ public sealed partial class KernelPrecisionCodegenTests
         Assert.Matches(@"\(double\)\(\(double\) var\d+ / +\(double\)255\)", source);
     }
 
-    /// <summary>Adam's square root and division are IEEE (sqrt.rn, div.rn), as on the CPU.</summary>
-    [Fact]
-    public void AdamKernel_UsesCorrectlyRoundedSqrtAndDivision()
+    /// <summary>The optimisers' square roots and divisions are IEEE (sqrt.rn, div.rn on PTX; the
+    /// full-precision builtins, never native_*/half_*, in OpenCL C), as on the CPU.</summary>
+    [Theory]
+    [InlineData("AdamOptimizer.AdamKernel")]
+    [InlineData("AdamOptimizer.AdamWKernel")]
+    [InlineData("RmspropOptimizer.RmspropKernel")]
+    public void OptimizerKernel_UsesCorrectlyRoundedSqrtAndDivision(string kernel)
     {
-        string ptx = KernelCodegenTests.Ptx("AdamOptimizer.AdamKernel");
+        string ptx = KernelCodegenTests.Ptx(kernel);
         Assert.Contains("sqrt.rn.f32", ptx, StringComparison.Ordinal);
         Assert.Matches(@"\bdiv\.rn\.f32\b", ptx);
+        string source = KernelCodegenTests.OpenCLSource(kernel);
+        Assert.Matches(@"\bsqrt \(", source);
+        Assert.DoesNotMatch(@"\b(native|half)_(divide|recip|sqrt|rsqrt)", source);
+    }
+
+    /// <summary>SGD is multiplies and adds only: no division or square root may appear, and no double.</summary>
+    [Fact]
+    public void SgdKernel_HasNoDivisionSqrtOrDouble()
+    {
+        string ptx = KernelCodegenTests.Ptx("SgdOptimizer.SgdKernel");
+        Assert.DoesNotMatch(@"\b(div|sqrt|rcp|rsqrt)\.", ptx);
+        Assert.DoesNotContain(".f64", ptx, StringComparison.Ordinal);
     }
 
     [GeneratedRegex(@"\b[a-z0-9]+\.approx(\.[a-z0-9]+)+\b")]

@@ -1,0 +1,47 @@
+using GpuMlp.Kernels;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace GpuMlp.Compute;
+
+// The optimiser updates other than plain Adam (which MlpKernels.cs launches): AdamW, SGD and
+// RMSprop, each one element-wise launch over the flat parameter buffer (see kernels/*Optimizer.cs).
+public sealed partial class MlpKernels
+{
+    private readonly OptimizerKernels optimizerKernels;
+
+    /// <summary>AdamW: parameters, firstMoment and secondMoment updated in place (all `count` long).</summary>
+    public void AdamW(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> firstMoment,
+        ArrayView<float> secondMoment, int count, AdamWStep step) =>
+        optimizerKernels.AdamW(Elementwise(count), parameters, gradients, firstMoment, secondMoment, count, step);
+
+    /// <summary>SGD: parameters and (with momentum) momentumBuffer updated in place; with momentum 0
+    /// pass <see cref="Unused"/> as the buffer.</summary>
+    public void Sgd(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> momentumBuffer,
+        int count, SgdStep step) =>
+        optimizerKernels.Sgd(Elementwise(count), parameters, gradients, momentumBuffer, count, step);
+
+    /// <summary>RMSprop: parameters, squareAverage and the buffers in use updated in place; pass
+    /// <see cref="Unused"/> for momentumBuffer without momentum and gradientAverage when not centered.</summary>
+    public void Rmsprop(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> squareAverage,
+        ArrayView<float> momentumBuffer, ArrayView<float> gradientAverage, int count, RmspropStep step) =>
+        optimizerKernels.Rmsprop(Elementwise(count), parameters, gradients, squareAverage, momentumBuffer,
+            gradientAverage, count, step);
+
+    /// <summary>Loaded with every other kernel when MlpKernels is built, so their compile time is
+    /// part of CompileSeconds and no training step pays for a first-use compilation.</summary>
+    private sealed class OptimizerKernels(Accelerator accelerator)
+    {
+        public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, AdamWStep> AdamW { get; } =
+            accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, AdamWStep>(
+                AdamOptimizer.AdamWKernel);
+
+        public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, SgdStep> Sgd { get; } =
+            accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, SgdStep>(
+                SgdOptimizer.SgdKernel);
+
+        public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, RmspropStep> Rmsprop { get; } =
+            accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, RmspropStep>(
+                RmspropOptimizer.RmspropKernel);
+    }
+}
