@@ -297,6 +297,24 @@ public static class Tolerance
     /// to 10 make cancellations absolute errors up to ~10 u.</summary>
     public static Tol AdamMoments(Backend backend) => new(2e-6 * GpuFactor(backend), 1e-5 * GpuFactor(backend));
 
+    /// <summary>Parameters after six steps of any optimiser (OptimizerTests: parameters ~1 that move by
+    /// up to ~1 per step with SGD at lr 0.05 and gradients up to 10, so |p| reaches ~5). Each step
+    /// rounds the new parameter once (u relative) and its update carries a few u relative from the
+    /// weight-decay product, momentum buffer, square root and division: six steps leave ~1e-7
+    /// relative (measured worst on the CPU: 5.3e-7 at |p| = 4.9). As for Adam, 1e-6 absolute plus
+    /// 1e-6 relative, while a wrong rule (decay coupled or with last step's lr, a damped first
+    /// momentum buffer, eps inside the square root) is off by 1e-4 .. 1.</summary>
+    public static Tol OptimizerParameters(Backend backend) => new(1e-6 * GpuFactor(backend), 1e-6 * GpuFactor(backend));
+
+    /// <summary>Optimiser state tensors (exp_avg, exp_avg_sq, momentum_buffer, square_avg, grad_avg)
+    /// whose largest element is `largest`. Each step rounds a short weighted sum whose terms are up to
+    /// `largest` in size and may cancel (a momentum buffer of 30 plus a gradient of the other sign),
+    /// so an element's absolute error is a few u times `largest`, whatever its own size: measured
+    /// worst on the CPU after six steps 1.3e-7 * largest. The absolute part allows 16 u * largest
+    /// (1e-6 * largest), the relative part 8 u for the final roundings.</summary>
+    public static Tol OptimizerState(Backend backend, double largest) =>
+        new(16 * U * largest * GpuFactor(backend), 8 * U * GpuFactor(backend));
+
     /// <summary>Backward kernels against central finite differences of the float64 forward
     /// reference. The test losses are (piecewise) linear or smooth with h chosen so the FD truncation
     /// (~h^2) and cancellation (~1e-16 / h) errors are below 1e-9; what remains is the kernel's
