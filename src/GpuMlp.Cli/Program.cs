@@ -7,6 +7,7 @@ var root = new RootCommand("GpuMlp: train the report's MNIST MLP with ILGPU kern
     TrainCommand.Create(),
     EvalCommand.Create(),
     PredictCommand.Create(),
+    ExportCommand.Create(),
     BenchCommand.Create(),
     TuneCommand.Create(),
 };

@@ -66,6 +66,42 @@ public static class AtomicFile
         }
     }
 
+    /// <summary>
+    /// As <see cref="Write"/>, but never replaces a file: when <paramref name="path"/> exists, or
+    /// appears while the data is written, nothing is written and an <see cref="IOException"/> says
+    /// so. The final step links the finished temporary file to the path only if the path is free
+    /// (no check-then-rename race).
+    /// </summary>
+    public static void WriteNew(string path, Action<Stream> write)
+    {
+        ArgumentNullException.ThrowIfNull(write);
+        if (File.Exists(path) || Directory.Exists(path))
+            throw new IOException($"{path} already exists; nothing was written");
+        string tmp = TempPathFor(path);
+        try
+        {
+            using (FileStream stream = CreateTemp(tmp))
+            {
+                write(stream);
+                stream.Flush(flushToDisk: true);
+            }
+
+            try
+            {
+                File.Move(tmp, path, overwrite: false);
+            }
+            catch (IOException) when (File.Exists(path) || Directory.Exists(path))
+            {
+                throw new IOException($"{path} already exists; nothing was written");
+            }
+        }
+        catch
+        {
+            TryDelete(tmp);
+            throw;
+        }
+    }
+
     // Same directory as the target so the final rename never crosses a file system (rename is only
     // atomic within one); random suffix so concurrent writers of the same path do not collide.
     private static string TempPathFor(string path)

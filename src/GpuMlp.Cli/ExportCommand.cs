@@ -1,0 +1,91 @@
+using System.CommandLine;
+using System.Globalization;
+using GpuMlp.Export;
+using GpuMlp.Models;
+
+namespace GpuMlp.Cli;
+
+/// <summary>`gpumlp export`: a trained model in a format other runtimes load (ONNX). Like every
+/// gpumlp output, the file is written atomically and never replaces an existing file.</summary>
+public static class ExportCommand
+{
+    public const string OnnxFormat = "onnx";
+
+    public static Command Create()
+    {
+        var format = new Option<string>("--format")
+        {
+            Description = "Output format: onnx (ONNX opset 13; input float32 [batch, 784], outputs logits and probabilities)",
+            DefaultValueFactory = _ => OnnxFormat,
+        };
+        var output = new Option<string>("--out")
+        {
+            Description = "The file to write, e.g. model.onnx; its folder must exist and the file must not",
+            Required = true,
+        };
+        var command = new Command("export", "Write a trained model as an ONNX file for ONNX Runtime and other runtimes")
+        {
+            EvalCommand.ModelOption, format, output,
+        };
+        command.SetAction(parse => CliErrors.Run(parse, () =>
+        {
+            string formatName = parse.GetValue(format) ?? "";
+            if (!string.Equals(formatName.Trim(), OnnxFormat, StringComparison.OrdinalIgnoreCase))
+                throw new UsageException($"--format must be onnx (got '{formatName}')");
+            string outPath = parse.GetValue(output) ?? "";
+            CheckNewFile(outPath);
+            string modelPath = RunOutputs.ResolveModel(parse.GetValue(EvalCommand.ModelOption)!);
+            var (shape, parameters, metadata) = RunOutputs.LoadMnistModel(modelPath);
+            var network = NetworkDescription.FromMlp(shape, parameters, Dropout(metadata));
+            try
+            {
+                OnnxExporter.Write(outPath, network, OnnxMetadata(shape, metadata), replace: false);
+            }
+            catch (IOException) when (File.Exists(outPath))
+            {
+                // Created by someone else between the check above and the write.
+                throw new UsageException($"--out {outPath} appeared while exporting; it was left as it is");
+            }
+            Console.WriteLine($"wrote {outPath}: ONNX opset {OnnxExporter.OpsetVersion}, input '{OnnxExporter.InputName}' float32 [batch, {shape.Inputs}], " +
+                $"outputs '{OnnxExporter.LogitsName}' and '{OnnxExporter.ProbabilitiesName}' float32 [batch, {shape.Classes}] ({shape})");
+            return ExitCodes.Success;
+        }));
+        return command;
+    }
+
+    /// <summary>The output rules every gpumlp output follows: never overwrite what is there, and say
+    /// so before doing any work.</summary>
+    private static void CheckNewFile(string path)
+    {
+        if (string.IsNullOrWhiteSpace(path))
+            throw new UsageException("--out needs a file name, e.g. --out model.onnx");
+        if (Directory.Exists(path))
+            throw new UsageException($"--out {path} is a folder; give a file name, e.g. {Path.Combine(path, "model.onnx")}");
+        if (File.Exists(path))
+            throw new UsageException($"--out {path} already exists; choose another name (export never replaces a file)");
+        string? folder = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (folder is not null && !Directory.Exists(folder))
+            throw new UsageException($"--out {path}: the folder {folder} does not exist; create it first");
+    }
+
+    /// <summary>The training dropout rate from the safetensors metadata (0 when absent).</summary>
+    private static float Dropout(IReadOnlyDictionary<string, string> metadata) =>
+        metadata.TryGetValue("gpumlp.dropout", out string? text)
+        && float.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out float rate)
+        && rate is >= 0f and < 1f
+            ? rate
+            : 0f;
+
+    /// <summary>The model's own gpumlp.* metadata (widths, seed, epochs, test accuracy), and what the
+    /// input and outputs are.</summary>
+    private static Dictionary<string, string> OnnxMetadata(GpuMlp.Training.NetworkShape shape, IReadOnlyDictionary<string, string> metadata)
+    {
+        var result = metadata
+            .Where(p => p.Key.StartsWith("gpumlp.", StringComparison.Ordinal))
+            .ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
+        result[ModelFile.WidthsKey] = ModelFile.FormatWidths(shape);
+        result["gpumlp.input"] = NetworkDescription.MnistInputDescription;
+        result["gpumlp.outputs"] = $"{OnnxExporter.LogitsName}: raw scores [batch, 10]; {OnnxExporter.ProbabilitiesName}: softmax of the logits [batch, 10]";
+        return result;
+    }
+}

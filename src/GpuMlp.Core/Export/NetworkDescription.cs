@@ -1,0 +1,48 @@
+using GpuMlp.Models;
+using GpuMlp.Training;
+
+namespace GpuMlp.Export;
+
+/// <summary>A trained network for export: the shape of one input sample (the batch dimension is
+/// left out), the layers in order, and what the input means.</summary>
+/// <param name="SampleShape">One sample's shape, e.g. [784] for the MLP (a convolutional network
+/// would take [1, 28, 28]).</param>
+/// <param name="Layers">Applied in order; the last layer's output are the logits.</param>
+/// <param name="InputDescription">What the input holds and how it was prepared, written into the
+/// exported file's input documentation.</param>
+public sealed record NetworkDescription(IReadOnlyList<int> SampleShape, IReadOnlyList<LayerDescription> Layers, string InputDescription)
+{
+    /// <summary>What <c>gpumlp predict</c> and <c>gpumlp eval</c> feed an MNIST network (see
+    /// <see cref="Imaging.DigitImage"/> and the input gather kernel).</summary>
+    public const string MnistInputDescription =
+        "float32 [batch, 784]: 28x28 grayscale digits, row-major (784 = 28 rows of 28 pixels), each value pixel / 255 in [0, 1], " +
+        "white ink on black as in MNIST; gpumlp predict also crops the ink, fits it in a 20x20 box and centres its centre of mass in 28x28, as MNIST was made";
+
+    /// <summary>The MLP as PyTorch's <c>nn.Sequential(Linear, ReLU, Dropout, ..., Linear)</c>:
+    /// Dense layer l carries the tensors named as in model.safetensors (<c>"{3l}.weight"</c> [out, in],
+    /// <c>"{3l}.bias"</c> [out]), each hidden Dense layer is followed by ReLU and Dropout.</summary>
+    /// <param name="shape">The layer widths.</param>
+    /// <param name="flatParameters">The parameters in <see cref="NetworkShape"/>'s layout.</param>
+    /// <param name="dropout">The training dropout rate (documentation only: dropout is the identity at inference).</param>
+    public static NetworkDescription FromMlp(NetworkShape shape, float[] flatParameters, float dropout = 0f)
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        var tensors = ModelFile.ToTensors(shape, flatParameters);
+        var layers = new List<LayerDescription>(3 * shape.LayerCount);
+        for (int l = 0; l < shape.LayerCount; l++)
+        {
+            SafeTensor weight = tensors[2 * l], bias = tensors[(2 * l) + 1];
+            layers.Add(new LayerDescription.Dense(weight.Name, bias.Name, shape.In(l), shape.Out(l), weight.Data, bias.Data));
+            if (l < shape.LayerCount - 1)
+            {
+                layers.Add(new LayerDescription.Relu());
+                layers.Add(new LayerDescription.Dropout(dropout));
+            }
+        }
+
+        string input = shape.Inputs == 28 * 28
+            ? MnistInputDescription
+            : $"float32 [batch, {shape.Inputs}]: the values the network was trained on";
+        return new NetworkDescription([shape.Inputs], layers, input);
+    }
+}
