@@ -590,6 +590,45 @@ public sealed class ErrorCorpusTests(ErrorCorpusFixture fx) : IClassFixture<Erro
         Assert.Equal(before, Snapshot(run));
     }
 
+    // ---------------------------------------------------------------- export
+
+    [Fact]
+    public void BadExportRequestsAreOneLineErrorsAndTouchNothing()
+    {
+        var shape = NetworkShape.Mnist([8]);
+        string models = fx.NewDir("export-models");
+        string valid = Path.Combine(models, "valid.safetensors");
+        ModelFile.Save(valid, shape, shape.InitialParameters(5), new Dictionary<string, string>());
+        string empty = Path.Combine(models, "empty.safetensors");
+        File.WriteAllBytes(empty, []);
+        var small = new NetworkShape(4, [3], 2);
+        string other = Path.Combine(models, "other-network.safetensors");
+        ModelFile.Save(other, small, small.InitialParameters(1), new Dictionary<string, string>());
+
+        string outDir = fx.NewDir("export-out");
+        string existing = Path.Combine(outDir, "mine.onnx");
+        File.WriteAllText(existing, "a file the user wrote\n");
+        var before = Snapshot(outDir);
+        string Out(string name) => Path.Combine(outDir, name + ".onnx");
+
+        RunCorpus(
+        [
+            new Case("export-bad-format", ["export", "--model", valid, "--format", "tflite", "--out", Out("bad-format")], 2, ["--format", "tflite"]),
+            new Case("export-out-exists", ["export", "--model", valid, "--out", existing], 2, ["--out", "mine.onnx", "already exists"]),
+            new Case("export-out-is-a-folder", ["export", "--model", valid, "--out", outDir], 2, ["--out", "folder"]),
+            new Case("export-out-in-missing-folder", ["export", "--model", valid, "--out", Path.Combine(fx.Root, "no-such-folder", "m.onnx")], 2, ["--out", "no-such-folder"]),
+            new Case("export-no-such-model", ["export", "--model", Path.Combine(models, "nope.safetensors"), "--out", Out("nope")], 3, ["nope.safetensors"]),
+            new Case("export-folder-without-model", ["export", "--model", fx.NewDir("export-not-a-run"), "--out", Out("not-a-run")], 3, ["export-not-a-run", "model.safetensors"]),
+            new Case("export-empty-model", ["export", "--model", empty, "--out", Out("empty")], 3, ["empty.safetensors", "8-byte"]),
+            new Case("export-other-network", ["export", "--model", other, "--out", Out("other")], 3, ["other-network.safetensors", "4-3-2"]),
+            new Case("export-without-out", ["export", "--model", valid], 2, ["--out"]) { AllowHelpHint = true },
+            new Case("export-without-model", ["export", "--out", Out("no-model")], 2, ["--model"]) { AllowHelpHint = true },
+        ]);
+
+        // The user's file is as it was, and no failed export left a file or a temporary behind.
+        Assert.Equal(before, Snapshot(outDir));
+    }
+
     private static SortedDictionary<string, string> Snapshot(string dir)
     {
         var files = new SortedDictionary<string, string>(StringComparer.Ordinal);
