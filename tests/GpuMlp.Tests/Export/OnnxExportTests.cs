@@ -204,6 +204,33 @@ public sealed class OnnxExportTests(ExportedRunFixture run, DeviceFixture fixtur
             Assert.Equal(1.0, probabilities.AsSpan(r * Classes, Classes).ToArray().Sum(p => (double)p), 5);
     }
 
+    /// <summary>The library's short way in trains the run's options to the run's weights, evaluates
+    /// as eval does, and exports the same network.</summary>
+    [Fact]
+    public void MnistModel_TrainedWithTheRunsOptions_HasTheRunsWeightsAndExportsTheSameGraph()
+    {
+        run.AssertReady();
+        var data = RealMnist.Load();
+        var options = new TrainingOptions { Epochs = 1, LimitTrain = 2000, Hidden = [64, 32], Seed = 7 };
+        using var model = MnistModel.Train(data, options, TestDevice.RequestedName);
+        var (shape, parameters, _) = ModelFile.Load(run.ModelPath);
+        Assert.Equal(shape.ToString(), model.Shape.ToString());
+        Assert.True(parameters.AsSpan().SequenceEqual(model.GetParameters()), "MnistModel.Train and gpumlp train gave different weights");
+
+        var recorded = GpuMlp.Runs.RunArtifacts.ReadMetrics(Path.Combine(run.RunDir, "metrics.json")).Test;
+        Assert.Equal(recorded.Accuracy, model.Evaluate(data).Accuracy);
+        var prediction = model.Predict(MnistModel.TestImage(data, 0));
+        Assert.Equal(prediction.Probability, prediction.Probabilities.Max());
+
+        using var dir = new GpuMlp.Tests.Runs.TempDir();
+        string path = Path.Combine(dir.Path, "api.onnx");
+        model.ExportOnnx(path);
+        var fromApi = ModelProto.Parser.ParseFrom(File.ReadAllBytes(path)).Graph;
+        var fromCli = ModelProto.Parser.ParseFrom(File.ReadAllBytes(run.FromFolder)).Graph;
+        Assert.Equal(fromCli.Node, fromApi.Node);
+        Assert.Equal(fromCli.Initializer, fromApi.Initializer);
+    }
+
     /// <summary>A 5-4-3-2 network with random weights through the exporter and ONNX Runtime against
     /// the double-precision reference forward pass (no training, no CLI).</summary>
     [Fact]
