@@ -94,28 +94,10 @@ public sealed class ErrorCorpusTests(ErrorCorpusFixture fx) : IClassFixture<Erro
         public bool AllowHelpHint { get; init; }
     }
 
-    private static string DotnetHost()
-    {
-        string? host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH");
-        if (!string.IsNullOrEmpty(host) && File.Exists(host))
-            return host;
-        string name = OperatingSystem.IsWindows() ? "dotnet.exe" : "dotnet";
-        foreach (string dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
-        {
-            string candidate = Path.Combine(dir, name);
-            if (File.Exists(candidate))
-                return candidate;
-        }
-        string? root = Environment.GetEnvironmentVariable("DOTNET_ROOT");
-        if (root is not null && File.Exists(Path.Combine(root, name)))
-            return Path.Combine(root, name);
-        throw new InvalidOperationException("cannot find the dotnet host to run gpumlp with");
-    }
-
     private CliProcess.Result Run(string? pathDir, IReadOnlyList<string> arguments)
     {
         var info = CliProcess.StartInfo([.. arguments]);
-        info.FileName = DotnetHost();
+        info.FileName = GpuMlp.Tests.Packaging.DotnetCli.Host();
         info.Environment["PATH"] = pathDir ?? fx.EmptyBin;
         info.RedirectStandardInput = true;
         using var process = Process.Start(info)!;
