@@ -1,0 +1,183 @@
+using System.Diagnostics;
+using GpuMlp.Kernels;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace GpuMlp.Compute;
+
+/// <summary>Launches of the convolution and pooling kernels (kernels/ConvolutionLayer.cs,
+/// kernels/PoolingLayer.cs). Callers pass shapes and views; every buffer, scratch included, is the
+/// caller's, sized by the shape's *Length members.</summary>
+public sealed partial class MlpKernels
+{
+    private ConvolutionKernels? convolution;
+
+    /// <summary>Wall time spent compiling the convolution and pooling kernels; 0 until they load.</summary>
+    public double ConvolutionCompileSeconds { get; private set; }
+
+    /// <summary>Compiles the convolution and pooling kernels now (idempotent). They otherwise load on
+    /// first use, so a network without convolutions never pays for them; a network with them calls
+    /// this before training so no step includes compilation.</summary>
+    public void LoadConvolution() => _ = Convolution;
+
+    private ConvolutionKernels Convolution
+    {
+        get
+        {
+            if (convolution is null)
+            {
+                var watch = Stopwatch.StartNew();
+                convolution = new ConvolutionKernels(Accelerator);
+                ConvolutionCompileSeconds = watch.Elapsed.TotalSeconds;
+            }
+            return convolution;
+        }
+    }
+
+    /// <summary>y = relu?(conv(x, weights) + bias), NCHW in and out. cols [Rows, Patch] and nhwc
+    /// [Rows, OutChannels] are scratch; cols keeps im2col(x), which ConvParameterGradients reads.</summary>
+    public void ConvForward(ConvShape shape, bool relu, ArrayView<float> x, ArrayView<float> weights,
+        ArrayView<float> bias, ArrayView<float> cols, ArrayView<float> nhwc, ArrayView<float> y)
+    {
+        CheckShape(shape);
+        Require(x, shape.InputLength, "x");
+        Require(weights, shape.WeightLength, "weights");
+        Require(bias, shape.OutChannels, "bias");
+        Require(cols, shape.ColumnsLength, "cols");
+        Require(nhwc, shape.OutputLength, "nhwc");
+        Require(y, shape.OutputLength, "y");
+        var kernels = Convolution;
+        kernels.Im2Col(Elementwise(shape.ColumnsLength), shape, x, cols);
+        // [Rows, O] = cols [Rows, K] x weights^T, weights stored [O, K]: bias per column = per channel.
+        Gemm(GemmShape.TransposedB(shape.Rows, shape.OutChannels, shape.Patch),
+            DenseEpilogue.Of(relu ? EpilogueMode.BiasRelu : EpilogueMode.Bias), cols, weights, nhwc, bias, Unused);
+        kernels.NhwcToNchw(Elementwise(shape.OutputLength), shape, nhwc, y);
+    }
+
+    /// <summary>From dy = dLoss/dy (NCHW): dz = dLoss/d(pre-activation) in [Rows, OutChannels]
+    /// (through the ReLU when `relu`, using the forward output y), dWeights [O, C, KH, KW] summed over
+    /// the batch, dBias [O]. cols is the forward's im2col of x; biasPartials [Batch, O] is scratch.
+    /// dz is kept for ConvInputGradient. All outputs are overwritten.</summary>
+    public void ConvParameterGradients(ConvShape shape, bool relu, ArrayView<float> dy, ArrayView<float> y,
+        ArrayView<float> cols, ArrayView<float> dz, ArrayView<float> biasPartials,
+        ArrayView<float> dWeights, ArrayView<float> dBias)
+    {
+        CheckShape(shape);
+        Require(dy, shape.OutputLength, "dy");
+        if (relu)
+            Require(y, shape.OutputLength, "y");
+        Require(cols, shape.ColumnsLength, "cols");
+        Require(dz, shape.OutputLength, "dz");
+        Require(biasPartials, shape.Batch * shape.OutChannels, "biasPartials");
+        Require(dWeights, shape.WeightLength, "dWeights");
+        Require(dBias, shape.OutChannels, "dBias");
+        var kernels = Convolution;
+        kernels.NchwToNhwc(Elementwise(shape.OutputLength), shape, dy, relu ? y : Unused, relu ? 1 : 0, dz);
+        // dW [O, K] = dz^T [O, Rows] x cols [Rows, K]: the GEMM's k loop runs over the whole batch in order.
+        Gemm(GemmShape.TransposedA(shape.OutChannels, shape.Patch, shape.Rows),
+            DenseEpilogue.Of(EpilogueMode.Store), dz, cols, dWeights, Unused, Unused);
+        kernels.BiasPartials(Elementwise(shape.Batch * shape.OutChannels), shape, dz, biasPartials);
+        BiasGradient(biasPartials, shape.Batch, shape.OutChannels, dBias);
+    }
+
+    /// <summary>dx = dLoss/dx [B, C, H, W] from dz (ConvParameterGradients' [Rows, O] output);
+    /// dCols [Rows, Patch] is scratch and may be the forward's cols once ConvParameterGradients
+    /// has run (launches on one stream run in order). dx is overwritten.</summary>
+    public void ConvInputGradient(ConvShape shape, ArrayView<float> dz, ArrayView<float> weights,
+        ArrayView<float> dCols, ArrayView<float> dx)
+    {
+        CheckShape(shape);
+        Require(dz, shape.OutputLength, "dz");
+        Require(weights, shape.WeightLength, "weights");
+        Require(dCols, shape.ColumnsLength, "dCols");
+        Require(dx, shape.InputLength, "dx");
+        var kernels = Convolution;
+        // dCols [Rows, K] = dz [Rows, O] x weights [O, K].
+        Gemm(GemmShape.Plain(shape.Rows, shape.Patch, shape.OutChannels),
+            DenseEpilogue.Of(EpilogueMode.Store), dz, weights, dCols, Unused, Unused);
+        kernels.Col2Im(Elementwise(shape.InputLength), shape, dCols, dx);
+    }
+
+    /// <summary>2x2/stride-2 max-pooling: y and argmax [B, C, H/2, W/2] overwritten.</summary>
+    public void MaxPool2Forward(PoolShape shape, ArrayView<float> x, ArrayView<float> y, ArrayView<int> argmax)
+    {
+        CheckShape(shape);
+        Require(x, shape.InputLength, "x");
+        Require(y, shape.OutputLength, "y");
+        Require(argmax, shape.OutputLength, "argmax");
+        Convolution.PoolForward(Elementwise(shape.OutputLength), shape, x, y, argmax);
+    }
+
+    /// <summary>dx [B, C, H, W] overwritten: dy routed to each window's argmax, 0 elsewhere.</summary>
+    public void MaxPool2Backward(PoolShape shape, ArrayView<float> dy, ArrayView<int> argmax, ArrayView<float> dx)
+    {
+        CheckShape(shape);
+        Require(dy, shape.OutputLength, "dy");
+        Require(argmax, shape.OutputLength, "argmax");
+        Require(dx, shape.InputLength, "dx");
+        Convolution.PoolBackward(Elementwise(shape.InputLength), shape, dy, argmax, dx);
+    }
+
+    /// <summary>Rejects shapes with an empty output or an element count beyond int (the kernels
+    /// index with int).</summary>
+    private static void CheckShape(in ConvShape shape)
+    {
+        if (shape.Batch < 1 || shape.Channels < 1 || shape.Height < 1 || shape.Width < 1 || shape.OutChannels < 1
+            || shape.KernelH < 1 || shape.KernelW < 1 || shape.Padding < 0)
+            throw new ArgumentException($"invalid convolution shape {Describe(shape)}");
+        long outH = (long)shape.Height + 2L * shape.Padding - shape.KernelH + 1;
+        long outW = (long)shape.Width + 2L * shape.Padding - shape.KernelW + 1;
+        if (outH < 1 || outW < 1)
+            throw new ArgumentException($"convolution {Describe(shape)}: the kernel does not fit the padded input");
+        long rows = shape.Batch * outH * outW;
+        long patch = (long)shape.Channels * shape.KernelH * shape.KernelW;
+        long input = (long)shape.Batch * shape.Channels * shape.Height * shape.Width;
+        if (rows * patch > int.MaxValue || rows * shape.OutChannels > int.MaxValue || input > int.MaxValue
+            || patch * shape.OutChannels > int.MaxValue)
+            throw new ArgumentException($"convolution {Describe(shape)}: a buffer would exceed {int.MaxValue} elements");
+    }
+
+    private static void CheckShape(in PoolShape shape)
+    {
+        if (shape.Batch < 1 || shape.Channels < 1 || shape.Height < 2 || shape.Width < 2)
+            throw new ArgumentException(
+                $"invalid pooling shape [{shape.Batch}, {shape.Channels}, {shape.Height}, {shape.Width}]: 2x2 pooling needs at least 2x2");
+        if ((long)shape.Batch * shape.Channels * shape.Height * shape.Width > int.MaxValue)
+            throw new ArgumentException($"pooling input [{shape.Batch}, {shape.Channels}, {shape.Height}, {shape.Width}] exceeds {int.MaxValue} elements");
+    }
+
+    private static string Describe(in ConvShape s) =>
+        $"[{s.Batch}, {s.Channels}, {s.Height}, {s.Width}] * [{s.OutChannels}, {s.Channels}, {s.KernelH}, {s.KernelW}] padding {s.Padding}";
+
+    private static void Require<T>(ArrayView<T> view, long length, string name)
+        where T : unmanaged
+    {
+        if (view.Length < length)
+            throw new ArgumentException($"{name} holds {view.Length} elements; the shape needs {length}");
+    }
+
+    /// <summary>The convolution and pooling kernels of one accelerator.</summary>
+    private sealed class ConvolutionKernels(Accelerator accelerator)
+    {
+        public readonly Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>> Im2Col =
+            accelerator.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>>(ConvolutionLayer.ConvIm2ColKernel);
+
+        public readonly Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>> NhwcToNchw =
+            accelerator.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>>(ConvolutionLayer.ConvNhwcToNchwKernel);
+
+        public readonly Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>> NchwToNhwc =
+            accelerator.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(ConvolutionLayer.ConvNchwToNhwcKernel);
+
+        public readonly Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>> BiasPartials =
+            accelerator.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>>(ConvolutionLayer.ConvBiasPartialsKernel);
+
+        public readonly Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>> Col2Im =
+            accelerator.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>>(ConvolutionLayer.ConvCol2ImKernel);
+
+        public readonly Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<float>, ArrayView<int>> PoolForward =
+            accelerator.LoadStreamKernel<PoolShape, ArrayView<float>, ArrayView<float>, ArrayView<int>>(PoolingLayer.MaxPool2ForwardKernel);
+
+        public readonly Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<int>, ArrayView<float>> PoolBackward =
+            accelerator.LoadStreamKernel<PoolShape, ArrayView<float>, ArrayView<int>, ArrayView<float>>(PoolingLayer.MaxPool2BackwardKernel);
+    }
+}
