@@ -68,6 +68,9 @@ public sealed class KernelCodegenTests
             "DropoutLayer.DropoutBackwardKernel", "SoftmaxCrossEntropyLayer.SoftmaxCrossEntropyKernel",
             "AdamOptimizer.AdamKernel", "AdamOptimizer.AdamWKernel", "SgdOptimizer.SgdKernel", "RmspropOptimizer.RmspropKernel",
             "InputLayer.GatherBatchKernel", "EvaluationLayer.ConfusionKernel",
+            "ConvolutionLayer.ConvIm2ColKernel", "ConvolutionLayer.ConvCol2ImKernel", "ConvolutionLayer.ConvNhwcToNchwKernel",
+            "ConvolutionLayer.ConvNchwToNhwcKernel", "ConvolutionLayer.ConvBiasPartialsKernel",
+            "PoolingLayer.MaxPool2ForwardKernel", "PoolingLayer.MaxPool2BackwardKernel",
         })
             Assert.Contains(expected, names);
     }
