@@ -345,13 +345,14 @@ public sealed partial class Architecture
         return value;
     }
 
-    /// <summary>A token as shown in a message: control characters escaped, at most 40 characters.</summary>
+    /// <summary>A token as shown in a message: control characters, surrogates and U+FFFD escaped
+    /// (\uXXXX), at most 40 characters.</summary>
     private static string Printable(string token)
     {
         var builder = new StringBuilder();
         foreach (char c in token.Length > 40 ? token[..40] : token)
         {
-            if (char.IsControl(c))
+            if (char.IsControl(c) || char.IsSurrogate(c) || c == '\uFFFD')
                 builder.Append(CultureInfo.InvariantCulture, $"\\u{(int)c:x4}");
             else
                 builder.Append(c);
