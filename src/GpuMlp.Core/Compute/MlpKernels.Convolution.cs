@@ -54,6 +54,15 @@ public sealed partial class MlpKernels
         kernels.NhwcToNchw(Elementwise(shape.OutputLength), shape, nhwc, y);
     }
 
+    /// <summary>cols [Rows, Patch] = im2col(x) alone (ConvForward's first launch).</summary>
+    public void ConvIm2Col(ConvShape shape, ArrayView<float> x, ArrayView<float> cols)
+    {
+        CheckShape(shape);
+        Require(x, shape.InputLength, "x");
+        Require(cols, shape.ColumnsLength, "cols");
+        Convolution.Im2Col(Elementwise(shape.ColumnsLength), shape, x, cols);
+    }
+
     /// <summary>From dy = dLoss/dy (NCHW): dz = dLoss/d(pre-activation) in [Rows, OutChannels]
     /// (through the ReLU when `relu`, using the forward output y), dWeights [O, C, KH, KW] summed over
     /// the batch, dBias [O]. cols is the forward's im2col of x; biasPartials [Batch, O] is scratch.

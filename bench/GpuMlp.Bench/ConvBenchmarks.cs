@@ -1,0 +1,133 @@
+using BenchmarkDotNet.Attributes;
+using GpuMlp.Kernels;
+using ILGPU;
+
+namespace GpuMlp.Bench;
+
+/// <summary>The convolution and pooling layers of the CNN preset (Architecture.CnnText) at their real
+/// shapes: conv1 1->32 on 28x28, pool to 14x14, conv2 32->64 on 14x14, pool to 7x7, both 5x5 with
+/// padding 2 and a fused ReLU. One invocation is what a training step launches for that part
+/// (conv1 computes no input gradient: its input is the data).</summary>
+[BenchmarkCategory("Conv")]
+public class ConvBenchmarks
+{
+    private BenchDevice? device;
+    private ConvShape conv1, conv2;
+    private PoolShape pool1, pool2;
+    private ArrayView<float> x, w1, b1, cols1, nhwc1, y1, p1, w2, b2, cols2, nhwc2, y2, p2;
+    private ArrayView<float> dP2, dY2, dz2, partials2, dW2, dB2, dP1, dY1, dz1, partials1, dW1, dB1;
+    private ArrayView<int> argmax1, argmax2;
+
+    [ParamsSource(nameof(Devices))]
+    public string Device { get; set; } = "cpu";
+
+    [Params(128)]
+    public int Batch { get; set; } = 128;
+
+    public static IEnumerable<string> Devices() => BenchDevices.All();
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        device = new BenchDevice(Device);
+        device.Kernels.LoadConvolution();
+        conv1 = new ConvShape(Batch, 1, 28, 28, 32, 5, 5, 2);
+        pool1 = new PoolShape(Batch, 32, 28, 28);
+        conv2 = new ConvShape(Batch, 32, 14, 14, 64, 5, 5, 2);
+        pool2 = new PoolShape(Batch, 64, 14, 14);
+        var d = device;
+        x = d.Upload(Synthetic.Floats(conv1.InputLength, 1, 0.5f));
+        w1 = d.Upload(Synthetic.Floats(conv1.WeightLength, 2, 0.2f));
+        b1 = d.Upload(Synthetic.Floats(32, 3, 0.2f));
+        w2 = d.Upload(Synthetic.Floats(conv2.WeightLength, 4, 0.035f));
+        b2 = d.Upload(Synthetic.Floats(64, 5, 0.035f));
+        cols1 = d.Allocate<float>(conv1.ColumnsLength);
+        nhwc1 = d.Allocate<float>(conv1.OutputLength);
+        y1 = d.Allocate<float>(conv1.OutputLength);
+        p1 = d.Allocate<float>(pool1.OutputLength);
+        argmax1 = d.Allocate<int>(pool1.OutputLength);
+        cols2 = d.Allocate<float>(conv2.ColumnsLength);
+        nhwc2 = d.Allocate<float>(conv2.OutputLength);
+        y2 = d.Allocate<float>(conv2.OutputLength);
+        p2 = d.Allocate<float>(pool2.OutputLength);
+        argmax2 = d.Allocate<int>(pool2.OutputLength);
+        dP2 = d.Upload(Synthetic.Floats(pool2.OutputLength, 6, 0.01f));
+        dY2 = d.Allocate<float>(conv2.OutputLength);
+        dz2 = d.Allocate<float>(conv2.OutputLength);
+        partials2 = d.Allocate<float>(Batch * 64);
+        dW2 = d.Allocate<float>(conv2.WeightLength);
+        dB2 = d.Allocate<float>(64);
+        dP1 = d.Allocate<float>(pool1.OutputLength);
+        dY1 = d.Allocate<float>(conv1.OutputLength);
+        dz1 = d.Allocate<float>(conv1.OutputLength);
+        partials1 = d.Allocate<float>(Batch * 32);
+        dW1 = d.Allocate<float>(conv1.WeightLength);
+        dB1 = d.Allocate<float>(32);
+        // Every method must find valid forward state (BenchmarkDotNet gives each a fresh instance).
+        Forward();
+    }
+
+    [GlobalCleanup]
+    public void Cleanup() => device?.Dispose();
+
+    /// <summary>conv1 + ReLU, pool1, conv2 + ReLU, pool2.</summary>
+    [Benchmark]
+    public void Forward()
+    {
+        var k = device!.Kernels;
+        k.ConvForward(conv1, true, x, w1, b1, cols1, nhwc1, y1);
+        k.MaxPool2Forward(pool1, y1, p1, argmax1);
+        k.ConvForward(conv2, true, p1, w2, b2, cols2, nhwc2, y2);
+        k.MaxPool2Forward(pool2, y2, p2, argmax2);
+        device.Synchronize();
+    }
+
+    /// <summary>pool2 backward, conv2 parameter and input gradients (dCols in the forward's cols),
+    /// pool1 backward, conv1 parameter gradients.</summary>
+    [Benchmark]
+    public void Backward()
+    {
+        var k = device!.Kernels;
+        k.MaxPool2Backward(pool2, dP2, argmax2, dY2);
+        k.ConvParameterGradients(conv2, true, dY2, y2, cols2, dz2, partials2, dW2, dB2);
+        k.ConvInputGradient(conv2, dz2, w2, cols2, dP1);
+        k.MaxPool2Backward(pool1, dP1, argmax1, dY1);
+        k.ConvParameterGradients(conv1, true, dY1, y1, cols1, dz1, partials1, dW1, dB1);
+        device.Synchronize();
+    }
+
+    /// <summary>conv2's forward alone: im2col, one [B*196, 64] GEMM with bias+ReLU, transpose.</summary>
+    [Benchmark]
+    public void Conv2Forward()
+    {
+        device!.Kernels.ConvForward(conv2, true, p1, w2, b2, cols2, nhwc2, y2);
+        device.Synchronize();
+    }
+
+    /// <summary>The layout the kernels do not use, for comparison with Conv2Forward: one GEMM per image
+    /// writing NCHW directly, y_b [64, 196] = W [64, 800] x cols_b^T. Without the separate
+    /// per-row bias + ReLU pass it would also need, so a lower bound on its cost.</summary>
+    [Benchmark]
+    public void Conv2ForwardPerImageGemms()
+    {
+        var k = device!.Kernels;
+        int pixels = conv2.OutPixels, patch = conv2.Patch, outChannels = conv2.OutChannels;
+        k.ConvIm2Col(conv2, p1, cols2);
+        for (int b = 0; b < Batch; b++)
+        {
+            k.Gemm(GemmShape.TransposedB(outChannels, pixels, patch), DenseEpilogue.Of(EpilogueMode.Store),
+                w2, cols2.SubView((long)b * pixels * patch, (long)pixels * patch),
+                y2.SubView((long)b * outChannels * pixels, (long)outChannels * pixels), k.Unused, k.Unused);
+        }
+        device.Synchronize();
+    }
+
+    /// <summary>conv2's weight gradient GEMM alone: [64, 800] with K = B*196.</summary>
+    [Benchmark]
+    public void Conv2WeightGradientGemm()
+    {
+        var k = device!.Kernels;
+        k.Gemm(GemmShape.TransposedA(64, conv2.Patch, conv2.Rows), DenseEpilogue.Of(EpilogueMode.Store), dz2, cols2, dW2, k.Unused, k.Unused);
+        device.Synchronize();
+    }
+}
