@@ -27,8 +27,10 @@
 // output channel only in the [R, O] layout, so bias and ReLU stay fused; one GEMM covers the batch
 // (no B launches); and the weight gradient needs dz as a matrix whose K index runs over every
 // (image, pixel) pair with one stride, which only the [R, O] layout gives (in NCHW the image and
-// pixel strides differ). The price is one transpose each way, a memory pass far cheaper than the
-// GEMMs (measured in bench/GpuMlp.Bench ConvBenchmarks).
+// pixel strides differ). The price is one transpose each way, a memory pass: on the CPU
+// accelerator at batch 128 the forward transpose took ~15% of conv1's forward (1->32 channels, K = 25)
+// and a few % of conv2's (32->64, K = 800), and conv2's forward took the same time as 128 per-image
+// NCHW GEMMs without their bias/ReLU pass (bench/GpuMlp.Bench ConvBenchmarks).
 //
 // Every kernel OVERWRITES its whole output; nothing accumulates across launches, no atomics are
 // used, and every sum runs in a fixed order (the GEMM's k order; col2im's (ky, kx) order; bias
