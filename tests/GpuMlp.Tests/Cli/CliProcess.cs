@@ -7,9 +7,15 @@ public static class CliProcess
 {
     public static string CliDll => Path.Combine(AppContext.BaseDirectory, "gpumlp.dll");
 
+    /// <summary>The dotnet host that starts the CLI: DOTNET_HOST_PATH when it names a file (the .NET
+    /// SDK sets it for the processes it starts; the device bundle's runner points it at the bundled
+    /// runtime, on a machine without an SDK), else "dotnet" from PATH.</summary>
+    public static string DotnetHost =>
+        Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
+
     public static ProcessStartInfo StartInfo(params string[] arguments)
     {
-        var info = new ProcessStartInfo("dotnet")
+        var info = new ProcessStartInfo(DotnetHost)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
