@@ -13,10 +13,10 @@
 #     step       limit  what
 #     checksums    10   sha256 of every bundled file (SHA256SUMS), and of the decompressed content of
 #                       every mnist/*.gz against the published hashes of the raw MNIST files
-#     unpack       30   unpack payload.tar.xz (the runtime and the apps), put the .gz files in data/mnist
+#     unpack       20   unpack payload.tar.xz (the runtime and the apps), put the .gz files in data/mnist
 #     smi          10   nvidia-smi, and name/driver/memory as CSV           (skipped: no nvidia-smi)
-#     devices      20   gpumlp devices (what ILGPU sees)
-#     tests       140   the whole test suite, GPUMLP_TEST_DEVICE=$GPU_DEVICE (CLI tests included)
+#     devices      15   gpumlp devices (what ILGPU sees)
+#     tests       155   the whole test suite, GPUMLP_TEST_DEVICE=$GPU_DEVICE (CLI tests included)
 #     train        60   gpumlp train --device $GPU_DEVICE, defaults (20 epochs)
 #     bench        40   gpumlp bench --device $GPU_DEVICE
 #     pytorch      45   bench/reference/pytorch_mlp.py, eager, batch 128, data resident on the device
@@ -35,7 +35,7 @@
 # Environment knobs:
 #     GPU_STEPS=tests,train,...  run only these steps (others are marked "not selected")
 #     GPU_BUDGET_S=420           wall-clock budget of the whole run, unpacking and packing included
-#     LIMIT_<STEP>=S             a step's limit in seconds (LIMIT_TESTS=140, LIMIT_BDN_GEMM=40, ...)
+#     LIMIT_<STEP>=S             a step's limit in seconds (LIMIT_TESTS=155, LIMIT_BDN_GEMM=40, ...)
 #     GPU_DEVICE=cuda            device of tests, train, bench, gemm32, bdn-gemm (cpu for a dry run)
 #     PYTORCH_DEVICE=cuda        --device of pytorch_mlp.py (default: GPU_DEVICE)
 #     GPU_EPOCHS=N               epochs of train and pytorch (default: gpumlp's 20)
@@ -59,7 +59,7 @@ budget="${GPU_BUDGET_S:-420}"
 reserve=5
 
 steps=(checksums unpack smi devices tests train bench pytorch gemm32 bdn-gemm)
-declare -A limit=([checksums]=10 [unpack]=30 [smi]=10 [devices]=20 [tests]=140 [train]=60
+declare -A limit=([checksums]=10 [unpack]=20 [smi]=10 [devices]=15 [tests]=155 [train]=60
   [bench]=40 [pytorch]=45 [gemm32]=20 [bdn-gemm]=40)
 declare -A what=(
   [checksums]="sha256 of the bundle files and of the MNIST .gz content"
@@ -164,8 +164,8 @@ step_unpack() { unpack_payload; }
 step_smi() {
   command -v nvidia-smi >/dev/null 2>&1 || skip "nvidia-smi not found"
   nvidia-smi || exit 1
-  nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv >"$work/gpu.csv" \
-    || nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv >"$work/gpu.csv"
+  nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv,nounits >"$work/gpu.csv" \
+    || nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,nounits >"$work/gpu.csv"
   cat "$work/gpu.csv"
 }
 step_devices() { "$dotnet" "$here/cli/gpumlp.dll" devices; }

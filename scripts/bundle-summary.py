@@ -121,7 +121,7 @@ class Summary:
                     fields = dict(zip(header, (v.strip() for v in row)))
                     described.append(
                         f"**{fields.get('name', '?')}**, driver {fields.get('driver_version', '?')}, "
-                        f"{fields.get('memory.total [MiB]', '?')} MiB"
+                        f"{fields.get('memory.total [MiB]', '?').removesuffix(' MiB')} MiB"
                         + (f", compute capability {fields['compute_cap']}" if fields.get("compute_cap") else ""))
                 return "; ".join(described)
         return f"not known ({self.step_note('smi')})"
@@ -285,7 +285,7 @@ class Summary:
         eager = data.get("eager") or {}
         epochs = eager.get("epochs") or []
         rates = [e.get("samples_per_second") for e in epochs]
-        rate = eager.get("median_epoch_samples_per_second") or median(rates)
+        rate = median(rates)  # the same median as the gpumlp side (the JSON's field takes the upper one)
         if epochs:
             seconds = ", ".join(f"{e.get('seconds', 0):.3f}" for e in epochs)
             self.add(f"Eager: {len(epochs)} of {data.get('epochs')} epochs" + ("" if eager.get("complete") else " (unfinished)")

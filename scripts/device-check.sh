@@ -120,8 +120,9 @@ build_payload() {
     fi
   done < <(cd "$stage" && find cli tests bench -type f -print0 | xargs -0 sha256sum | sort)
 
-  rm -rf "$bundle"
+  # Everything but the gzipped MNIST files (assemble keeps those while their sources are older).
   mkdir -p "$bundle"
+  find "$bundle" -mindepth 1 -maxdepth 1 ! -name mnist -exec rm -rf {} +
   say "compressing the payload (xz)"
   tar -C "$stage" -cf - dotnet cli tests bench | xz -T0 -6 >"$bundle/payload.tar.xz.part"
   mv "$bundle/payload.tar.xz.part" "$bundle/payload.tar.xz"
@@ -137,7 +138,7 @@ build_payload() {
 # what travels (a previous unpack or run in place is removed).
 assemble() {
   [ -f "$bundle/payload.tar.xz" ] || die "no $bundle/payload.tar.xz: build it first (scripts/device-check.sh)"
-  (cd "$bundle" && rm -rf dotnet cli tests bench work libshim big mnist reference)
+  (cd "$bundle" && rm -rf dotnet cli tests bench work libshim big reference)
   mkdir -p "$bundle/mnist" "$bundle/reference"
   say "gzipping MNIST"
   local data="$root/data/mnist" name
@@ -147,10 +148,14 @@ assemble() {
       dotnet run -c Release --project "$root/src/GpuMlp.Cli" -- train --device cpu --epochs 1 --limit-train 256 \
         --data "$data" --out "$(mktemp -d /tmp/gpumlp-fetch.XXXXXX)/run" >/dev/null || die "could not fetch MNIST into $data"
     fi
+    local gz="$bundle/mnist/$name.gz"
     if [ -f "$data/$name" ]; then
-      gzip -9 -n -c "$data/$name" >"$bundle/mnist/$name.gz"
+      # gzip -n output depends only on the input: a .gz newer than its source is kept.
+      if [ ! -s "$gz" ] || [ "$data/$name" -nt "$gz" ]; then
+        gzip -9 -n -c "$data/$name" >"$gz.part" && mv "$gz.part" "$gz"
+      fi
     else
-      cp "$data/$name.gz" "$bundle/mnist/"
+      cp "$data/$name.gz" "$gz"
     fi
   done
   published_mnist_sums >"$bundle/mnist/PUBLISHED-SHA256SUMS" || die "could not read the published MNIST hashes"
