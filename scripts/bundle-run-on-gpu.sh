@@ -385,7 +385,7 @@ run_step() {
   # SIGTERM at lim-5 s, SIGKILL 5 s later: the step never outlives its limit. timeout runs the
   # step in its own process group and signals all of it (the CLI processes the tests start too).
   local kill_after=$(( lim >= 15 ? 5 : (lim + 2) / 3 ))
-  (cd "$work" && exec timeout --kill-after="$kill_after" "$((lim - kill_after))" bash -c "step_${name//-/_}") \
+  (cd "$work" && exec timeout --kill-after="$kill_after" "$((lim - kill_after))" bash -o pipefail -c "step_${name//-/_}") \
     >"$work/$name.log" 2>&1 </dev/null &
   step_pid=$!
   wait "$step_pid"
