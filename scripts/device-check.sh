@@ -339,6 +339,6 @@ case "${1:-}" in
     print_call ;;
   --assemble) assemble; print_call ;;
   --print) print_call ;;
-  -h|--help) sed -n '2,32p' "$0" ;;
+  -h|--help) sed -n '2,/^set -euo pipefail/{/^set -euo/!p}' "$0" ;;
   *) die "unknown option $1 (use --self-test [--reuse], --assemble, --print or --help)" ;;
 esac
