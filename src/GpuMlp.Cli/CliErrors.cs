@@ -1,8 +1,10 @@
 using System.CommandLine;
 using GpuMlp.Compute;
 using GpuMlp.Data;
+using GpuMlp.Imaging;
+using GpuMlp.Models;
+using GpuMlp.Training;
 using ILGPU;
-using Spectre.Console;
 
 namespace GpuMlp.Cli;
 
@@ -10,14 +12,10 @@ namespace GpuMlp.Cli;
 /// trace only with --debug.</summary>
 public static class CliErrors
 {
-    public static Option<bool> DebugOption { get; } = new("--debug")
-    {
-        Description = "Show a stack trace on errors",
-        Recursive = true,
-    };
-
     public static int Run(ParseResult parse, Func<int> body)
     {
+        ArgumentNullException.ThrowIfNull(parse);
+        ArgumentNullException.ThrowIfNull(body);
         try
         {
             return body();
@@ -26,7 +24,7 @@ public static class CliErrors
         {
             var (code, message) = Classify(error);
             Console.Error.WriteLine($"gpumlp: error: {message}");
-            if (parse.GetValue(DebugOption))
+            if (parse.GetValue(CommonOptions.Debug))
                 Console.Error.WriteLine(error.ToString());
             return code;
         }
@@ -35,23 +33,14 @@ public static class CliErrors
     private static (int Code, string Message) Classify(Exception error) => error switch
     {
         OperationCanceledException => (ExitCodes.Interrupted, "interrupted"),
-        UsageException usage => (ExitCodes.Usage, usage.Message),
-        ArgumentException argument when argument.Message.StartsWith("--", StringComparison.Ordinal) => (ExitCodes.Usage, argument.Message),
+        OptionException option => (ExitCodes.Usage, option.Message),
         DataFormatException or DataFetchException or FileNotFoundException or DirectoryNotFoundException => (ExitCodes.Data, error.Message),
         DeviceUnavailableException or DeviceOutOfMemoryException => (ExitCodes.Device, error.Message),
-        GpuMlp.Training.TrainingDivergedException => (ExitCodes.Diverged, error.Message),
-        GpuMlp.Training.CheckpointFormatException or GpuMlp.Models.ModelFormatException or GpuMlp.Imaging.ImageFormatException => (ExitCodes.Data, error.Message),
+        TrainingDivergedException => (ExitCodes.Diverged, error.Message),
+        CheckpointFormatException or ModelFormatException or ImageFormatException => (ExitCodes.Data, error.Message),
         ILGPU.Runtime.AcceleratorException accelerator => (ExitCodes.Device, $"accelerator failure: {accelerator.Message}"),
         InternalCompilerException compiler => (ExitCodes.Device, $"kernel compilation failed: {compiler.Message}"),
         IOException or UnauthorizedAccessException => (ExitCodes.Data, error.Message),
         _ => (ExitCodes.Unexpected, $"{error.GetType().Name}: {error.Message}"),
     };
-
-    public static void Info(string line) => AnsiConsole.MarkupLineInterpolated($"[grey]{line}[/]");
-}
-
-/// <summary>A flag value that parsed but makes no sense (reported as exit code 2).</summary>
-public sealed class UsageException : Exception
-{
-    public UsageException(string message) : base(message) { }
 }

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Globalization;
 using GpuMlp.Export;
 using GpuMlp.Models;
 
@@ -25,26 +24,26 @@ public static class ExportCommand
         };
         var command = new Command("export", "Write a trained model as an ONNX file for ONNX Runtime and other runtimes")
         {
-            EvalCommand.ModelOption, format, output,
+            CommonOptions.Model, format, output,
         };
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
             string formatName = parse.GetValue(format) ?? "";
             if (!string.Equals(formatName.Trim(), OnnxFormat, StringComparison.OrdinalIgnoreCase))
-                throw new UsageException($"--format must be onnx (got '{formatName}')");
+                throw new OptionException($"--format must be onnx (got '{formatName}')");
             string outPath = parse.GetValue(output) ?? "";
             CheckNewFile(outPath);
-            string modelPath = RunOutputs.ResolveModel(parse.GetValue(EvalCommand.ModelOption)!);
-            var (shape, parameters, metadata) = RunOutputs.LoadMnistModel(modelPath);
-            var network = NetworkDescription.FromMlp(shape, parameters, Dropout(metadata));
+            var model = TrainedModel.Load(parse.GetValue(CommonOptions.Model)!);
+            var shape = model.Shape;
+            var network = NetworkDescription.FromMlp(shape, model.Parameters, model.Dropout);
             try
             {
-                OnnxExporter.Write(outPath, network, OnnxMetadata(shape, metadata), replace: false);
+                OnnxExporter.Write(outPath, network, OnnxMetadata(shape, model.Metadata), replace: false);
             }
             catch (IOException) when (File.Exists(outPath))
             {
                 // Created by someone else between the check above and the write.
-                throw new UsageException($"--out {outPath} appeared while exporting; it was left as it is");
+                throw new OptionException($"--out {outPath} appeared while exporting; it was left as it is");
             }
             Console.WriteLine($"wrote {outPath}: ONNX opset {OnnxExporter.OpsetVersion}, input '{OnnxExporter.InputName}' float32 [batch, {shape.Inputs}], " +
                 $"outputs '{OnnxExporter.LogitsName}' and '{OnnxExporter.ProbabilitiesName}' float32 [batch, {shape.Classes}] ({shape})");
@@ -58,23 +57,15 @@ public static class ExportCommand
     private static void CheckNewFile(string path)
     {
         if (string.IsNullOrWhiteSpace(path))
-            throw new UsageException("--out needs a file name, e.g. --out model.onnx");
+            throw new OptionException("--out needs a file name, e.g. --out model.onnx");
         if (Directory.Exists(path))
-            throw new UsageException($"--out {path} is a folder; give a file name, e.g. {Path.Combine(path, "model.onnx")}");
+            throw new OptionException($"--out {path} is a folder; give a file name, e.g. {Path.Combine(path, "model.onnx")}");
         if (File.Exists(path))
-            throw new UsageException($"--out {path} already exists; choose another name (export never replaces a file)");
+            throw new OptionException($"--out {path} already exists; choose another name (export never replaces a file)");
         string? folder = Path.GetDirectoryName(Path.GetFullPath(path));
         if (folder is not null && !Directory.Exists(folder))
-            throw new UsageException($"--out {path}: the folder {folder} does not exist; create it first");
+            throw new OptionException($"--out {path}: the folder {folder} does not exist; create it first");
     }
-
-    /// <summary>The training dropout rate from the safetensors metadata (0 when absent).</summary>
-    private static float Dropout(IReadOnlyDictionary<string, string> metadata) =>
-        metadata.TryGetValue("gpumlp.dropout", out string? text)
-        && float.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out float rate)
-        && rate is >= 0f and < 1f
-            ? rate
-            : 0f;
 
     /// <summary>The model's own gpumlp.* metadata (widths, seed, epochs, test accuracy), and what the
     /// input and outputs are.</summary>

@@ -4,11 +4,11 @@ using System.Text.Json;
 using GpuMlp.Compute;
 using GpuMlp.Imaging;
 using GpuMlp.Models;
-using GpuMlp.Training;
 using Spectre.Console;
 
 namespace GpuMlp.Cli;
 
+/// <summary>`gpumlp predict`: the digit in each image, with its most probable alternatives.</summary>
 public static class PredictCommand
 {
     public static Command Create()
@@ -18,30 +18,26 @@ public static class PredictCommand
         var top = new Option<int>("--top") { Description = "How many of the most probable digits to show", DefaultValueFactory = _ => 3 };
         var command = new Command("predict", "Recognise handwritten digits in images with a trained model")
         {
-            EvalCommand.ModelOption, TrainCommand.DeviceOption, json, top, images,
+            CommonOptions.Model, CommonOptions.Device, json, top, images,
         };
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
             int topCount = parse.GetValue(top);
             if (topCount is < 1 or > 10)
-                throw new UsageException($"--top must be in 1..10 (got {topCount})");
-            string modelPath = RunOutputs.ResolveModel(parse.GetValue(EvalCommand.ModelOption)!);
-            var request = TrainCommand.ParseDevice(parse.GetValue(TrainCommand.DeviceOption) ?? "auto");
-            var (shape, parameters, _) = RunOutputs.LoadMnistModel(modelPath);
+                throw new OptionException($"--top must be in 1..10 (got {topCount})");
+            var request = CommonOptions.ParseDevice(parse.GetValue(CommonOptions.Device)!);
+            var model = TrainedModel.Load(parse.GetValue(CommonOptions.Model)!);
             string[] paths = parse.GetValue(images) ?? [];
             var inputs = paths.Select(DigitImage.LoadAsMnist).ToList();
-            using var device = ComputeDevice.Open(request);
-            var kernels = new MlpKernels(device.Accelerator);
-            using var network = new MlpNetwork(kernels, shape, Math.Min(256, Math.Max(1, inputs.Count)));
-            network.SetParameters(parameters);
-            using var evaluator = new Evaluator(kernels, network, 1);
-            var probabilities = evaluator.Predict(inputs);
+            using var device = KernelDevice.Open(request);
+            using var onDevice = model.Upload(device.Kernels, Math.Min(256, Math.Max(1, inputs.Count)));
+            var probabilities = onDevice.Predict(inputs);
             var results = paths.Select((path, i) => new Prediction(path, ArgMax(probabilities[i]),
                 probabilities[i].Select((p, digit) => new DigitProbability(digit, p))
                     .OrderByDescending(d => d.Probability).Take(topCount).ToArray())).ToArray();
             if (parse.GetValue(json))
             {
-                Console.WriteLine(JsonSerializer.Serialize(results, EvalCommand.Json));
+                Console.WriteLine(JsonSerializer.Serialize(results, Output.Json));
             }
             else
             {

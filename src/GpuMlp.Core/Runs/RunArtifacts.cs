@@ -12,6 +12,9 @@ public static class RunArtifacts
     public const string ConfigFileName = "config.json";
     public const string HistoryFileName = "history.csv";
     public const string MetricsFileName = "metrics.json";
+    public const string ModelFileName = "model.safetensors";
+    public const string CurvesFileName = "curves.png";
+    public const string ConfusionFileName = "confusion.png";
 
     public const string HistoryHeader =
         "epoch,train_loss,train_accuracy,val_loss,val_accuracy,seconds,samples_per_second";
@@ -27,6 +30,20 @@ public static class RunArtifacts
         RespectNullableAnnotations = true,
         RespectRequiredConstructorParameters = true,
     };
+
+    /// <summary>Refuses <paramref name="folder"/> as a new run (or tuning) folder unless it does not
+    /// exist yet or is an empty folder, before anything is computed or written; the message names
+    /// <paramref name="flag"/> and what is expected, plus an optional hint.</summary>
+    /// <exception cref="OptionException">The path is a file or a folder that is not empty.</exception>
+    public static void RequireNewOrEmptyFolder(string folder, string flag, string? hint = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(folder);
+        string expected = "expected a new or empty folder" + (hint is null ? "" : $" ({hint})");
+        if (File.Exists(folder))
+            throw new OptionException($"{flag} {folder} is a file; {expected}");
+        if (Directory.Exists(folder) && Directory.EnumerateFileSystemEntries(folder).Any())
+            throw new OptionException($"{flag} {folder} already exists and is not empty; {expected}");
+    }
 
     /// <summary>Writes <paramref name="config"/> (serialised by its runtime type) to config.json.</summary>
     public static void WriteConfig(string runDir, object config)

@@ -12,12 +12,15 @@ public sealed class CheckpointFormatException : Exception
     public CheckpointFormatException(string message, Exception inner) : base(message, inner) { }
 }
 
-/// <summary>Everything but the tensors: enough to continue a run exactly where it stopped.</summary>
+/// <summary>Everything but the tensors: enough to continue a run exactly where it stopped. This is
+/// the file's JSON; AdamSteps and StepsIntoEpoch are written from the checkpoint's optimizer state
+/// and partial epoch when it is saved.</summary>
 public sealed record CheckpointState
 {
     public required TrainingOptions Options { get; init; }
     public required int EpochsCompleted { get; init; }
-    public required long AdamSteps { get; init; }
+    /// <summary>The optimizer's step count (Checkpoint.Optimizer.Steps).</summary>
+    public long AdamSteps { get; init; }
     public double? BestValidationLoss { get; init; }
     public int BestEpoch { get; init; }
     public int EpochsWithoutImprovement { get; init; }
@@ -30,11 +33,18 @@ public sealed record CheckpointState
     public double CompileSeconds { get; init; }
 }
 
-/// <summary>The full training state after an epoch, or after a step when training was interrupted.
+/// <summary>The full training state after an epoch, or after a step when training was interrupted:
+/// the run's counters and history, the parameters, the optimizer's state, the best parameters
+/// (early stopping) and the interrupted epoch so far. Capture and RestoreInto are the only places
+/// that move this state between a trainer and a checkpoint; Continues decides whether a
+/// checkpoint belongs to a run.
+///
 /// Layout (little-endian): "GPUMLPC2", int32 JSON length, UTF-8 JSON state, then six float32 arrays
 /// each preceded by its int32 length: parameters, Adam first moment, Adam second moment, best
 /// parameters (empty when not kept), and the interrupted epoch's per-sample losses and
-/// predictions so far (empty at an epoch boundary).
+/// predictions so far (empty at an epoch boundary). Version 2 stores Adam's state only (exp_avg
+/// and exp_avg_sq in fixed places); an optimizer with other state needs the next version, which
+/// would store the optimizer kind and its named tensors (OptimizerState already holds both).
 /// Written atomically, so a crash leaves the previous checkpoint intact.</summary>
 public sealed class Checkpoint
 {
@@ -49,26 +59,73 @@ public sealed class Checkpoint
 
     public required CheckpointState State { get; init; }
     public required float[] Parameters { get; init; }
-    public required float[] FirstMoment { get; init; }
-    public required float[] SecondMoment { get; init; }
+    public required OptimizerState Optimizer { get; init; }
     public float[]? BestParameters { get; init; }
-    public float[] EpochLoss { get; init; } = [];
-    public int[] EpochPrediction { get; init; } = [];
+    /// <summary>The interrupted epoch so far; null at an epoch boundary.</summary>
+    public PartialEpoch? Partial { get; init; }
 
-    public void Save(string path) => AtomicFile.Write(path, stream =>
-    {
-        using var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true);
-        writer.Write(Magic);
-        byte[] json = JsonSerializer.SerializeToUtf8Bytes(State, Json);
-        writer.Write(json.Length);
-        writer.Write(json);
-        float[] predictions = EpochPrediction.Select(p => (float)p).ToArray();
-        foreach (var array in new[] { Parameters, FirstMoment, SecondMoment, BestParameters ?? [], EpochLoss, predictions })
+    /// <summary>Adam's state as version 2 stores it: its first and second moments.</summary>
+    public static OptimizerState AdamState(long steps, float[] firstMoment, float[] secondMoment) =>
+        new(OptimizerKind.Adam, steps, new Dictionary<string, float[]>(StringComparer.Ordinal)
         {
-            writer.Write(array.Length);
-            writer.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(array.AsSpan()));
-        }
-    });
+            [Optimizers.ExpAvg] = firstMoment,
+            [Optimizers.ExpAvgSq] = secondMoment,
+        });
+
+    /// <summary>The trainer's parameters and optimizer state with the run's <paramref name="state"/>.</summary>
+    public static Checkpoint Capture(Trainer trainer, CheckpointState state, float[]? bestParameters = null, PartialEpoch? partial = null)
+    {
+        ArgumentNullException.ThrowIfNull(trainer);
+        ArgumentNullException.ThrowIfNull(state);
+        var optimizer = trainer.Optimizer.Capture();
+        return new Checkpoint
+        {
+            State = state with { AdamSteps = optimizer.Steps, StepsIntoEpoch = partial?.Steps ?? 0 },
+            Parameters = trainer.Network.GetParameters(),
+            Optimizer = optimizer,
+            BestParameters = bestParameters,
+            Partial = partial,
+        };
+    }
+
+    /// <summary>Puts the parameters and the optimizer state back into <paramref name="trainer"/>.</summary>
+    public void RestoreInto(Trainer trainer)
+    {
+        ArgumentNullException.ThrowIfNull(trainer);
+        trainer.Network.SetParameters(Parameters);
+        trainer.Optimizer.Restore(Optimizer);
+    }
+
+    /// <summary>Whether a run with <paramref name="options"/> continues this checkpoint: the same
+    /// training trajectory (TrainingOptions.SameTrajectory) and no more epochs done than it trains.</summary>
+    public bool Continues(TrainingOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return State.Options.SameTrajectory(options) && State.EpochsCompleted <= options.Epochs;
+    }
+
+    public void Save(string path)
+    {
+        if (Optimizer.Kind != OptimizerKind.Adam)
+            throw new NotSupportedException($"checkpoint format {Encoding.ASCII.GetString(Magic)} stores Adam state only, not {Optimizer.Kind.Name()}'s");
+        var state = State with { AdamSteps = Optimizer.Steps, StepsIntoEpoch = Partial?.Steps ?? 0 };
+        float[] first = Optimizer.Tensors[Optimizers.ExpAvg], second = Optimizer.Tensors[Optimizers.ExpAvgSq];
+        float[] epochLoss = Partial?.SampleLoss ?? [];
+        float[] predictions = (Partial?.SamplePrediction ?? []).Select(p => (float)p).ToArray();
+        AtomicFile.Write(path, stream =>
+        {
+            using var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true);
+            writer.Write(Magic);
+            byte[] json = JsonSerializer.SerializeToUtf8Bytes(state, Json);
+            writer.Write(json.Length);
+            writer.Write(json);
+            foreach (var array in new[] { Parameters, first, second, BestParameters ?? [], epochLoss, predictions })
+            {
+                writer.Write(array.Length);
+                writer.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(array.AsSpan()));
+            }
+        });
+    }
 
     public static Checkpoint Load(string path)
     {
@@ -123,11 +180,11 @@ public sealed class Checkpoint
             {
                 State = state,
                 Parameters = parameters,
-                FirstMoment = first,
-                SecondMoment = second,
+                Optimizer = AdamState(state.AdamSteps, first, second),
                 BestParameters = best.Length == 0 ? null : best,
-                EpochLoss = epochLoss,
-                EpochPrediction = epochPrediction.Select(p => (int)p).ToArray(),
+                Partial = state.StepsIntoEpoch == 0
+                    ? null
+                    : new PartialEpoch(state.EpochsCompleted + 1, state.StepsIntoEpoch, epochLoss, epochPrediction.Select(p => (int)p).ToArray()),
             };
         }
         catch (JsonException error)

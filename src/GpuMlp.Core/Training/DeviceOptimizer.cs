@@ -62,7 +62,15 @@ public sealed class DeviceOptimizer : IDisposable
     public IReadOnlyList<string> StateNames { get; }
 
     /// <summary>Device memory the state occupies: 4 bytes per parameter per state tensor.</summary>
-    public long DeviceBytes => (long)buffers.Length * ParameterCount * sizeof(float);
+    public long DeviceBytes => DeviceBytesFor(Settings, ParameterCount);
+
+    /// <summary>Device memory an optimiser with <paramref name="settings"/> allocates for
+    /// <paramref name="parameterCount"/> parameters (known before allocating anything).</summary>
+    public static long DeviceBytesFor(OptimizerSettings settings, int parameterCount)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        return (long)settings.StateNames.Count * parameterCount * sizeof(float);
+    }
 
     /// <summary>One update of every parameter from the gradients with this step's learning rate:
     /// parameters and state updated in place on the device (one launch), Steps incremented.</summary>

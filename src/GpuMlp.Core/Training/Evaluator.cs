@@ -28,13 +28,29 @@ public sealed class Evaluator : IDisposable
         this.kernels = kernels;
         this.network = network;
         var accelerator = kernels.Accelerator;
-        sampleLoss = accelerator.Allocate1D<float>(Math.Max(1, maxSamples));
-        samplePrediction = accelerator.Allocate1D<int>(Math.Max(1, maxSamples));
-        lossPartials = accelerator.Allocate1D<double>(kernels.PartialCount);
-        correctPartials = accelerator.Allocate1D<int>(kernels.PartialCount);
-        int classes = network.Shape.Classes;
-        confusion = accelerator.Allocate1D<int>(classes * classes);
+        try
+        {
+            sampleLoss = accelerator.Allocate1D<float>(Math.Max(1, maxSamples));
+            samplePrediction = accelerator.Allocate1D<int>(Math.Max(1, maxSamples));
+            lossPartials = accelerator.Allocate1D<double>(kernels.PartialCount);
+            correctPartials = accelerator.Allocate1D<int>(kernels.PartialCount);
+            int classes = network.Shape.Classes;
+            confusion = accelerator.Allocate1D<int>(classes * classes);
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
     }
+
+    /// <summary>Device bytes an evaluator allocates: per-sample loss and prediction for
+    /// <paramref name="maxSamples"/> samples, <paramref name="partialSums"/> loss and correct-count
+    /// partial sums (MlpKernels.PartialCount) and the classes x classes confusion matrix.</summary>
+    public static long DeviceBytes(int maxSamples, int classes, int partialSums) =>
+        ((sizeof(float) + sizeof(int)) * (long)Math.Max(1, maxSamples))
+        + ((sizeof(double) + sizeof(int)) * (long)partialSums)
+        + (sizeof(int) * (long)classes * classes);
 
     public ArrayView<float> SampleLoss => sampleLoss.View;
     public ArrayView<int> SamplePrediction => samplePrediction.View;
@@ -119,10 +135,11 @@ public sealed class Evaluator : IDisposable
 
     public void Dispose()
     {
-        sampleLoss.Dispose();
-        samplePrediction.Dispose();
-        lossPartials.Dispose();
-        correctPartials.Dispose();
-        confusion.Dispose();
+        // Null-conditional: a constructor that failed part-way disposes what it had allocated.
+        sampleLoss?.Dispose();
+        samplePrediction?.Dispose();
+        lossPartials?.Dispose();
+        correctPartials?.Dispose();
+        confusion?.Dispose();
     }
 }

@@ -5,47 +5,79 @@ using ILGPU.Runtime;
 
 namespace GpuMlp.Training;
 
-/// <summary>The device-resident MLP: parameters, gradients, Adam moments and activations for up
-/// to <see cref="MaxRows"/> rows live on the accelerator for the object's lifetime. A training
-/// step is a fixed sequence of kernel launches with no host synchronisation.</summary>
+/// <summary>The device-resident MLP: parameters, gradients and activations for up to
+/// <see cref="MaxRows"/> rows live on the accelerator for the object's lifetime. A training step
+/// is a fixed sequence of kernel launches with no host synchronisation: every GEMM of it is one
+/// of <see cref="StepGemms"/>, launched through the layer that owns it. The optimizer state is
+/// not here (see <see cref="DeviceOptimizer"/>).</summary>
 public sealed class MlpNetwork : IDisposable
 {
     private readonly MlpKernels kernels;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> parameters;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> gradients;
-    private readonly MemoryBuffer1D<float, Stride1D.Dense> firstMoment;
-    private readonly MemoryBuffer1D<float, Stride1D.Dense> secondMoment;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> input;
     private readonly MemoryBuffer1D<int, Stride1D.Dense> labels;
     // outputs[l]: layer l's output [rows, out(l)] (post ReLU and dropout for hidden layers,
     // logits for the last); deltas[l]: dLoss/dZ_l, same shape.
     private readonly MemoryBuffer1D<float, Stride1D.Dense>[] outputs;
     private readonly MemoryBuffer1D<float, Stride1D.Dense>[] deltas;
+    private readonly List<MemoryBuffer> allocated = [];
 
     public MlpNetwork(MlpKernels kernels, NetworkShape shape, int maxRows)
     {
+        ArgumentNullException.ThrowIfNull(kernels);
+        ArgumentNullException.ThrowIfNull(shape);
         if (maxRows < 1)
             throw new ArgumentOutOfRangeException(nameof(maxRows));
         this.kernels = kernels;
         Shape = shape;
         MaxRows = maxRows;
-        var accelerator = kernels.Accelerator;
-        parameters = accelerator.Allocate1D<float>(shape.ParameterCount);
-        gradients = accelerator.Allocate1D<float>(shape.ParameterCount);
-        firstMoment = accelerator.Allocate1D<float>(shape.ParameterCount);
-        secondMoment = accelerator.Allocate1D<float>(shape.ParameterCount);
-        input = accelerator.Allocate1D<float>((long)maxRows * shape.Inputs);
-        labels = accelerator.Allocate1D<int>(maxRows);
         outputs = new MemoryBuffer1D<float, Stride1D.Dense>[shape.LayerCount];
         deltas = new MemoryBuffer1D<float, Stride1D.Dense>[shape.LayerCount];
-        for (int l = 0; l < shape.LayerCount; l++)
+        try
         {
-            outputs[l] = accelerator.Allocate1D<float>((long)maxRows * shape.Out(l));
-            deltas[l] = accelerator.Allocate1D<float>((long)maxRows * shape.Out(l));
+            parameters = Allocate<float>(shape.ParameterCount);
+            gradients = Allocate<float>(shape.ParameterCount);
+            input = Allocate<float>((long)maxRows * shape.Inputs);
+            labels = Allocate<int>(maxRows);
+            foreach (var layer in shape.Layers)
+            {
+                outputs[layer.Index] = Allocate<float>((long)maxRows * layer.Outputs);
+                deltas[layer.Index] = Allocate<float>((long)maxRows * layer.Outputs);
+            }
         }
-        firstMoment.MemSetToZero();
-        secondMoment.MemSetToZero();
+        catch
+        {
+            Dispose();
+            throw;
+        }
         gradients.MemSetToZero();
+    }
+
+    /// <summary>Device bytes a network of <paramref name="shape"/> allocates for
+    /// <paramref name="maxRows"/> rows: parameters and gradients, the input and labels, and each
+    /// layer's output and delta.</summary>
+    public static long DeviceBytes(NetworkShape shape, int maxRows)
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        long perRow = shape.Inputs + 1 + (2L * shape.Layers.Sum(l => (long)l.Outputs));
+        return sizeof(float) * ((2L * shape.ParameterCount) + (maxRows * perRow));
+    }
+
+    /// <summary>Every GEMM of one training step over <paramref name="rows"/> rows, in launch
+    /// order: each layer's forward product, then from the last layer back its weight gradient and
+    /// (but for the first layer) its input gradient.</summary>
+    public static IReadOnlyList<GemmLaunch> StepGemms(NetworkShape shape, int rows, bool dropout)
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        var launches = shape.Layers.Select(layer => layer.Forward(rows, dropout)).ToList();
+        foreach (var layer in shape.Layers.Reverse())
+        {
+            launches.Add(layer.WeightGradient(rows));
+            if (layer.InputGradient(rows) is GemmLaunch inputGradient)
+                launches.Add(inputGradient);
+        }
+        return launches;
     }
 
     public NetworkShape Shape { get; }
@@ -57,11 +89,9 @@ public sealed class MlpNetwork : IDisposable
     public ArrayView<float> Parameters => parameters.View;
     public ArrayView<float> Gradients => gradients.View;
 
-    /// <summary>Adam steps taken so far (the t of the bias corrections).</summary>
-    public long AdamSteps { get; private set; }
-
     public void SetParameters(float[] values)
     {
+        ArgumentNullException.ThrowIfNull(values);
         if (values.Length != Shape.ParameterCount)
             throw new ArgumentException($"expected {Shape.ParameterCount} parameters, got {values.Length}");
         parameters.CopyFromCPU(values);
@@ -69,38 +99,19 @@ public sealed class MlpNetwork : IDisposable
 
     public float[] GetParameters() => parameters.GetAsArray1D();
     public float[] GetGradients() => gradients.GetAsArray1D();
-    public (float[] First, float[] Second) GetMoments() => (firstMoment.GetAsArray1D(), secondMoment.GetAsArray1D());
-
-    public void SetOptimizerState(float[] first, float[] second, long steps)
-    {
-        firstMoment.CopyFromCPU(first);
-        secondMoment.CopyFromCPU(second);
-        AdamSteps = steps;
-    }
-
-    private ArrayView<float> Weights(int layer) =>
-        parameters.View.SubView(Shape.WeightOffsets[layer], (long)Shape.In(layer) * Shape.Out(layer));
-    private ArrayView<float> Bias(int layer) => parameters.View.SubView(Shape.BiasOffsets[layer], Shape.Out(layer));
-    private ArrayView<float> WeightGradient(int layer) =>
-        gradients.View.SubView(Shape.WeightOffsets[layer], (long)Shape.In(layer) * Shape.Out(layer));
-    private ArrayView<float> BiasGradient(int layer) => gradients.View.SubView(Shape.BiasOffsets[layer], Shape.Out(layer));
-    private ArrayView<float> LayerInput(int layer) => layer == 0 ? input.View : outputs[layer - 1].View;
 
     /// <summary>Forward pass over the first `rows` rows of <see cref="Input"/>. With a dropout
     /// rate above 0, hidden outputs are masked with the (seed, step, layer) mask.</summary>
     public void Forward(int rows, float dropout, uint seed, uint step)
     {
         CheckRows(rows);
-        for (int l = 0; l < Shape.LayerCount; l++)
+        foreach (var layer in Shape.Layers)
         {
-            bool last = l == Shape.LayerCount - 1;
-            var epilogue = last
-                ? DenseEpilogue.Of(EpilogueMode.Bias)
-                : dropout > 0f
-                    ? DropoutMask.For(dropout, seed, step, (uint)l).Epilogue(EpilogueMode.BiasReluDropout)
-                    : DenseEpilogue.Of(EpilogueMode.BiasRelu);
-            kernels.Gemm(GemmShape.Plain(rows, Shape.Out(l), Shape.In(l)), epilogue,
-                LayerInput(l), Weights(l), outputs[l].View, Bias(l), kernels.Unused);
+            var launch = layer.Forward(rows, dropout > 0f);
+            var epilogue = launch.Mode == EpilogueMode.BiasReluDropout
+                ? DropoutMask.For(dropout, seed, step, (uint)layer.Index).Epilogue(launch.Mode)
+                : DenseEpilogue.Of(launch.Mode);
+            Launch(launch, epilogue);
         }
     }
 
@@ -111,18 +122,15 @@ public sealed class MlpNetwork : IDisposable
     {
         CheckRows(rows);
         float keepScale = dropout > 0f ? DropoutMask.For(dropout, 0, 0, 0).KeepScale : 1f;
-        for (int l = Shape.LayerCount - 1; l >= 0; l--)
+        foreach (var layer in Shape.Layers.Reverse())
         {
-            int fanIn = Shape.In(l), fanOut = Shape.Out(l);
-            kernels.Gemm(GemmShape.TransposedA(fanIn, fanOut, rows), DenseEpilogue.Of(EpilogueMode.Store),
-                LayerInput(l), deltas[l].View, WeightGradient(l), kernels.Unused, kernels.Unused);
-            kernels.BiasGradient(deltas[l].View, rows, fanOut, BiasGradient(l));
-            if (l > 0)
+            Launch(layer.WeightGradient(rows), DenseEpilogue.Of(EpilogueMode.Store));
+            kernels.BiasGradient(deltas[layer.Index].View, rows, layer.Outputs, BiasGradient(layer));
+            if (layer.InputGradient(rows) is GemmLaunch inputGradient)
             {
-                var mask = DenseEpilogue.Of(EpilogueMode.ActiveMask);
+                var mask = DenseEpilogue.Of(inputGradient.Mode);
                 mask.KeepScale = keepScale;
-                kernels.Gemm(GemmShape.TransposedB(rows, fanIn, fanOut), mask,
-                    deltas[l].View, Weights(l), deltas[l - 1].View, kernels.Unused, outputs[l - 1].View);
+                Launch(inputGradient, mask);
             }
         }
     }
@@ -136,21 +144,38 @@ public sealed class MlpNetwork : IDisposable
             first, loss, prediction);
     }
 
-    /// <summary>One bias-corrected Adam update of every parameter (torch.optim.Adam defaults for
-    /// the betas and epsilon).</summary>
-    public void AdamUpdate(float learningRate, float beta1 = 0.9f, float beta2 = 0.999f, float epsilon = 1e-8f)
+    /// <summary>Binds a launch's operands to this network's buffers (see GemmPass for the products).</summary>
+    private void Launch(GemmLaunch launch, DenseEpilogue epilogue)
     {
-        AdamSteps++;
-        var step = new AdamStep
+        var layer = Shape.Layers[launch.Layer];
+        int l = layer.Index;
+        switch (launch.Pass)
         {
-            LearningRate = learningRate,
-            Beta1 = beta1,
-            Beta2 = beta2,
-            Epsilon = epsilon,
-            BiasCorrection1 = (float)(1.0 - Math.Pow(beta1, AdamSteps)),
-            BiasCorrection2 = (float)(1.0 - Math.Pow(beta2, AdamSteps)),
-        };
-        kernels.Adam(parameters.View, gradients.View, firstMoment.View, secondMoment.View, Shape.ParameterCount, step);
+            case GemmPass.Forward:
+                kernels.Gemm(launch.Shape, epilogue, LayerInput(l), Weights(layer), outputs[l].View, Bias(layer), kernels.Unused);
+                break;
+            case GemmPass.WeightGradient:
+                kernels.Gemm(launch.Shape, epilogue, LayerInput(l), deltas[l].View, WeightGradient(layer), kernels.Unused, kernels.Unused);
+                break;
+            default:
+                kernels.Gemm(launch.Shape, epilogue, deltas[l].View, Weights(layer), deltas[l - 1].View, kernels.Unused, outputs[l - 1].View);
+                break;
+        }
+    }
+
+    private ArrayView<float> Weights(DenseLayerSpec layer) =>
+        parameters.View.SubView(layer.WeightOffset, (long)layer.Inputs * layer.Outputs);
+    private ArrayView<float> Bias(DenseLayerSpec layer) => parameters.View.SubView(layer.BiasOffset, layer.Outputs);
+    private ArrayView<float> WeightGradient(DenseLayerSpec layer) =>
+        gradients.View.SubView(layer.WeightOffset, (long)layer.Inputs * layer.Outputs);
+    private ArrayView<float> BiasGradient(DenseLayerSpec layer) => gradients.View.SubView(layer.BiasOffset, layer.Outputs);
+    private ArrayView<float> LayerInput(int layer) => layer == 0 ? input.View : outputs[layer - 1].View;
+
+    private MemoryBuffer1D<T, Stride1D.Dense> Allocate<T>(long length) where T : unmanaged
+    {
+        var buffer = kernels.Accelerator.Allocate1D<T>(length);
+        allocated.Add(buffer);
+        return buffer;
     }
 
     private void CheckRows(int rows)
@@ -161,13 +186,8 @@ public sealed class MlpNetwork : IDisposable
 
     public void Dispose()
     {
-        parameters.Dispose();
-        gradients.Dispose();
-        firstMoment.Dispose();
-        secondMoment.Dispose();
-        input.Dispose();
-        labels.Dispose();
-        foreach (var buffer in outputs.Concat(deltas))
+        foreach (var buffer in allocated)
             buffer.Dispose();
+        allocated.Clear();
     }
 }

@@ -1,7 +1,44 @@
+using GpuMlp.Kernels;
+
 namespace GpuMlp.Training;
 
-/// <summary>Layer widths of the MLP, input first, classes last: 784, 512, 256, 10 by default.
-/// Parameters live in one flat buffer, layer by layer: W_l [in, out] row-major, then b_l [out].</summary>
+/// <summary>Which product of a dense layer a GEMM computes.</summary>
+public enum GemmPass
+{
+    /// <summary>Z[rows, out] = X[rows, in] * W[in, out], bias/ReLU/dropout in the epilogue.</summary>
+    Forward,
+    /// <summary>dW[in, out] = X^T * dZ (K = rows).</summary>
+    WeightGradient,
+    /// <summary>dZ_prev[rows, in] = dZ[rows, out] * W^T, the ReLU'/dropout mask in the epilogue.</summary>
+    InputGradient,
+}
+
+/// <summary>One GEMM launch of a training step: the layer, which product, its problem size and
+/// strides, and its epilogue (dropout parameters are filled in per step).</summary>
+public readonly record struct GemmLaunch(int Layer, GemmPass Pass, GemmShape Shape, EpilogueMode Mode);
+
+/// <summary>One dense layer: its slice of the flat parameter buffer (W [in, out] row-major at
+/// WeightOffset, then b [out] at BiasOffset) and the GEMMs it launches. Hidden layers apply ReLU
+/// and dropout; the output layer gives logits.</summary>
+public sealed record DenseLayerSpec(int Index, int Inputs, int Outputs, int WeightOffset, int BiasOffset, bool IsOutput)
+{
+    public int ParameterCount => (Inputs * Outputs) + Outputs;
+
+    public GemmLaunch Forward(int rows, bool dropout) => new(Index, GemmPass.Forward, GemmShape.Plain(rows, Outputs, Inputs),
+        IsOutput ? EpilogueMode.Bias : dropout ? EpilogueMode.BiasReluDropout : EpilogueMode.BiasRelu);
+
+    public GemmLaunch WeightGradient(int rows) =>
+        new(Index, GemmPass.WeightGradient, GemmShape.TransposedA(Inputs, Outputs, rows), EpilogueMode.Store);
+
+    /// <summary>Null for the first layer: the gradient of the network's input is never needed.</summary>
+    public GemmLaunch? InputGradient(int rows) => Index == 0
+        ? null
+        : new(Index, GemmPass.InputGradient, GemmShape.TransposedB(rows, Inputs, Outputs), EpilogueMode.ActiveMask);
+}
+
+/// <summary>Layer widths of the MLP, input first, classes last: 784, 512, 256, 10 by default, as a
+/// list of dense layers. Parameters live in one flat buffer, layer by layer: W_l [in, out]
+/// row-major, then b_l [out].</summary>
 public sealed class NetworkShape
 {
     public NetworkShape(int inputs, IReadOnlyList<int> hidden, int classes)
@@ -11,22 +48,24 @@ public sealed class NetworkShape
         if (hidden.Any(h => h < 1))
             throw new ArgumentException("hidden layer widths must be positive");
         Widths = [inputs, .. hidden, classes];
-        var weightOffsets = new int[LayerCount];
-        var biasOffsets = new int[LayerCount];
+        var layers = new DenseLayerSpec[LayerCount];
         long offset = 0;
         for (int l = 0; l < LayerCount; l++)
         {
-            weightOffsets[l] = checked((int)offset);
+            int weightOffset = checked((int)offset);
             offset += (long)Widths[l] * Widths[l + 1];
-            biasOffsets[l] = checked((int)offset);
+            int biasOffset = checked((int)offset);
             offset += Widths[l + 1];
+            layers[l] = new DenseLayerSpec(l, Widths[l], Widths[l + 1], weightOffset, biasOffset, IsOutput: l == LayerCount - 1);
         }
-        WeightOffsets = weightOffsets;
-        BiasOffsets = biasOffsets;
+        Layers = layers;
+        WeightOffsets = layers.Select(l => l.WeightOffset).ToArray();
+        BiasOffsets = layers.Select(l => l.BiasOffset).ToArray();
         ParameterCount = checked((int)offset);
     }
 
     public IReadOnlyList<int> Widths { get; }
+    public IReadOnlyList<DenseLayerSpec> Layers { get; }
     public int LayerCount => Widths.Count - 1;
     public int Inputs => Widths[0];
     public int Classes => Widths[^1];

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using GpuMlp.Compute;
 using GpuMlp.Data;
 using GpuMlp.Kernels;
-using GpuMlp.Metrics;
 using GpuMlp.Runs;
 using ILGPU;
 using ILGPU.Runtime;
@@ -12,8 +11,29 @@ namespace GpuMlp.Training;
 /// <summary>Running figures for a progress display; Loss/Accuracy are null between read-backs.</summary>
 public readonly record struct TrainingProgress(int Epoch, int SamplesDone, int SamplesPerEpoch, double? Loss, double? Accuracy, double SamplesPerSecond);
 
-/// <summary>Runs the epochs: uploads the data once, keeps everything on the device, shuffles
-/// from the seed, and reads back only per-epoch (and a few progress) reductions.</summary>
+/// <summary>The first <paramref name="Steps"/> steps of epoch <paramref name="Epoch"/> (1-based):
+/// the per-sample loss and prediction of the samples they covered (in the epoch's order), which
+/// is what finishing the epoch later needs to report the same loss and accuracy as an
+/// uninterrupted one.</summary>
+public sealed record PartialEpoch(int Epoch, int Steps, float[] SampleLoss, int[] SamplePrediction);
+
+/// <summary>Training stopped between two steps because cancellation was requested. Partial holds
+/// the interrupted epoch so far, or null when none of its steps had been taken.</summary>
+public sealed class TrainingInterruptedException : OperationCanceledException
+{
+    public TrainingInterruptedException(int epoch, PartialEpoch? partial, CancellationToken token)
+        : base($"training interrupted in epoch {epoch}", token)
+    {
+        Epoch = epoch;
+        Partial = partial;
+    }
+
+    public int Epoch { get; }
+    public PartialEpoch? Partial { get; }
+}
+
+/// <summary>Runs the epochs: keeps the network, the optimizer state and the epoch order on the
+/// device, shuffles from the seed, and reads back only per-epoch (and a few progress) reductions.</summary>
 public sealed class Trainer : IDisposable
 {
     private readonly MlpKernels kernels;
@@ -26,57 +46,85 @@ public sealed class Trainer : IDisposable
     // device without atomics.
     private readonly Evaluator evaluator;
 
-    /// <summary>Uploads the dataset for this trainer alone.</summary>
+    /// <summary>Uploads the dataset for this trainer alone (disposed with it).</summary>
     public Trainer(ComputeDevice device, MlpKernels kernels, MnistDataset data, TrainingOptions options)
-        : this(device, kernels, Upload(device, data, options), options)
+        : this(device, kernels, Upload(device, data, options), ownsData: true, options)
     {
-        ownedData = SharedData;
     }
 
     /// <summary>Trains on a dataset already on the device (shared, not disposed here).</summary>
     public Trainer(ComputeDevice device, MlpKernels kernels, DeviceMnist data, TrainingOptions options)
+        : this(device, kernels, data, ownsData: false, options)
     {
+    }
+
+    /// <summary>Everything allocated here, and the dataset when owned, is freed again when any
+    /// step fails (an invalid option, a device too small, an allocation failure).</summary>
+    private Trainer(ComputeDevice device, MlpKernels kernels, DeviceMnist data, bool ownsData, TrainingOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        ArgumentNullException.ThrowIfNull(kernels);
+        ArgumentNullException.ThrowIfNull(options);
         this.kernels = kernels;
         this.options = options;
         SharedData = data;
-        options.Validate(data.Train.Count);
-        int available = Math.Min(data.Train.Count, options.LimitTrain ?? int.MaxValue);
-        TrainCount = options.TrainCount(available);
-        ValidationCount = options.ValidationCount(available);
+        ownedData = ownsData ? data : null;
         var accelerator = device.Accelerator;
-        train = data.Train;
-        test = data.Test;
-        long needed = DeviceBytes(options, available, test.Count);
-        // The CPU accelerator reports long.MaxValue: the host's allocator is the judge there.
-        if (!device.IsCpu)
-            EnsureFits(needed, accelerator.MemorySize);
+        long needed = 0;
         try
         {
+            options.Validate(data.Train.Count);
+            int available = Math.Min(data.Train.Count, options.LimitTrain ?? int.MaxValue);
+            TrainCount = options.TrainCount(available);
+            ValidationCount = options.ValidationCount(available);
+            train = data.Train;
+            test = data.Test;
+            needed = DeviceBytes(options, available, test.Count, kernels.PartialCount);
+            // The CPU accelerator reports long.MaxValue: the host's allocator is the judge there.
+            if (!device.IsCpu)
+                EnsureFits(needed, accelerator.MemorySize);
             Shape = NetworkShape.Mnist(options.Hidden);
-            Network = new MlpNetwork(kernels, Shape, Math.Max(options.BatchSize, options.EvaluationBatchSize));
+            Network = new MlpNetwork(kernels, Shape, MaxRows(options));
             Network.SetParameters(Shape.InitialParameters(options.Seed));
+            Optimizer = new DeviceOptimizer(kernels, OptimizerFor(options), Shape.ParameterCount);
             LearningRate = options.LearningRate;
             order = accelerator.Allocate1D<int>(TrainCount);
-            int perSample = Math.Max(available, test.Count);
-            evaluator = new Evaluator(kernels, Network, perSample);
+            evaluator = new Evaluator(kernels, Network, Math.Max(available, test.Count));
         }
-        catch (Exception error) when (error is ILGPU.Runtime.AcceleratorException or OutOfMemoryException)
+        catch (Exception error)
         {
-            Network?.Dispose();
-            order?.Dispose();
-            throw OutOfMemory(needed, accelerator.MemorySize, error);
+            Dispose();
+            if (error is ILGPU.Runtime.AcceleratorException or OutOfMemoryException)
+                throw OutOfMemory(needed, accelerator.MemorySize, error);
+            throw;
         }
     }
 
-    /// <summary>Device bytes a trainer allocates on top of the uploaded dataset: parameters,
-    /// gradients and both Adam moments; input, activations and deltas for the largest batch;
-    /// per-sample loss/prediction and the epoch order.</summary>
-    public static long DeviceBytes(TrainingOptions options, int trainImages, int testImages)
+    /// <summary>Rows the network holds buffers for: a training batch or an evaluation batch.</summary>
+    private static int MaxRows(TrainingOptions options) => Math.Max(options.BatchSize, options.EvaluationBatchSize);
+
+    /// <summary>The optimiser training uses: Adam with torch's defaults at the options' learning
+    /// rate (a schedule passes each epoch's rate to every step).</summary>
+    public static OptimizerSettings OptimizerFor(TrainingOptions options)
     {
+        ArgumentNullException.ThrowIfNull(options);
+        return new OptimizerSettings(OptimizerKind.Adam) { LearningRate = options.LearningRate };
+    }
+
+    /// <summary>Device bytes a trainer allocates on top of the uploaded dataset, summed from what
+    /// each owner reports: the network, the optimizer state, the evaluator (per-sample results
+    /// for the larger split) and the epoch order. <paramref name="availableImages"/> is the
+    /// training file's size (before --limit-train); <paramref name="partialSums"/> is
+    /// MlpKernels.PartialCount.</summary>
+    public static long DeviceBytes(TrainingOptions options, int availableImages, int testImages, int partialSums)
+    {
+        ArgumentNullException.ThrowIfNull(options);
         var shape = NetworkShape.Mnist(options.Hidden);
-        long rows = Math.Max(options.BatchSize, options.EvaluationBatchSize);
-        long activations = shape.Widths.Skip(1).Sum(w => (long)w) * 2 + shape.Inputs + 1;
-        return 4L * (4L * shape.ParameterCount + rows * activations + 3L * Math.Max(trainImages, testImages));
+        int available = Math.Min(availableImages, options.LimitTrain ?? int.MaxValue);
+        return MlpNetwork.DeviceBytes(shape, MaxRows(options))
+            + DeviceOptimizer.DeviceBytesFor(OptimizerFor(options), shape.ParameterCount)
+            + Evaluator.DeviceBytes(Math.Max(available, testImages), shape.Classes, partialSums)
+            + (sizeof(int) * (long)options.TrainCount(available));
     }
 
     /// <summary>Refuses a run whose buffers cannot fit before anything is allocated.</summary>
@@ -98,14 +146,15 @@ public sealed class Trainer : IDisposable
         return new DeviceMnist(device.Accelerator, data);
     }
 
-    public NetworkShape Shape { get; }
+    public NetworkShape Shape { get; } = null!;
 
     /// <summary>The uploaded dataset this trainer reads (owned only when the trainer uploaded it).</summary>
     public DeviceMnist SharedData { get; }
 
-    /// <summary>The Adam learning rate of the next steps (a schedule changes it per epoch).</summary>
+    /// <summary>The learning rate of the next steps (a schedule changes it per epoch).</summary>
     public float LearningRate { get; set; }
-    public MlpNetwork Network { get; }
+    public MlpNetwork Network { get; } = null!;
+    public DeviceOptimizer Optimizer { get; } = null!;
     public int TrainCount { get; }
     public int ValidationCount { get; }
     public int StepsPerEpoch => (TrainCount + options.BatchSize - 1) / options.BatchSize;
@@ -124,57 +173,28 @@ public sealed class Trainer : IDisposable
         return indices;
     }
 
-    /// <summary>Steps of the current epoch completed when the last TrainEpoch call was cancelled
-    /// (0 when it was cancelled before its first step or not at all).</summary>
-    public int StepsDoneWhenCancelled { get; private set; }
-
     /// <summary>Samples covered by the first `steps` steps of an epoch.</summary>
     public int SamplesAfter(int steps) => Math.Min(TrainCount, steps * options.BatchSize);
 
-    /// <summary>The per-sample loss and prediction of the current epoch's first `samples`
-    /// samples (for a mid-epoch checkpoint).</summary>
-    public (float[] Loss, int[] Prediction) EpochSamples(int samples)
-    {
-        var loss = new float[samples];
-        var prediction = new int[samples];
-        if (samples > 0)
-        {
-            evaluator.SampleLoss.SubView(0, samples).CopyToCPU(ref loss[0], samples);
-            evaluator.SamplePrediction.SubView(0, samples).CopyToCPU(ref prediction[0], samples);
-        }
-        return (loss, prediction);
-    }
-
-    /// <summary>Trains one epoch (1-based) and returns its record (validation included). With
-    /// startStep &gt; 0 it continues an epoch interrupted after that many steps, whose per-sample
-    /// results so far are given (from a mid-epoch checkpoint). Cancellation is checked between
-    /// steps, so a step is never cut in half.</summary>
-    public EpochRecord TrainEpoch(int epoch, Action<TrainingProgress>? progress = null, CancellationToken cancel = default,
-        int startStep = 0, float[]? doneLoss = null, int[]? donePrediction = null)
+    /// <summary>Trains one epoch (1-based) and returns its record (validation included). Given a
+    /// <paramref name="resume"/> of the same epoch it continues after those steps. Cancellation is
+    /// checked between steps, so a step is never cut in half: it throws
+    /// <see cref="TrainingInterruptedException"/> carrying the epoch so far.</summary>
+    public EpochRecord TrainEpoch(int epoch, PartialEpoch? resume = null, Action<TrainingProgress>? progress = null,
+        CancellationToken cancel = default)
     {
         var watch = Stopwatch.StartNew();
         int[] epochOrder = EpochOrder(TrainCount, options.Seed, epoch);
         order.View.CopyFromCPU(ref epochOrder[0], TrainCount);
         int steps = StepsPerEpoch;
-        if (startStep < 0 || startStep >= steps)
-            throw new ArgumentOutOfRangeException(nameof(startStep), startStep, $"an epoch has {steps} steps");
-        if (startStep > 0)
-        {
-            int done = SamplesAfter(startStep);
-            if (doneLoss is null || donePrediction is null || doneLoss.Length != done || donePrediction.Length != done)
-                throw new ArgumentException($"continuing after step {startStep} needs the {done} per-sample results so far");
-            evaluator.SampleLoss.SubView(0, done).CopyFromCPU(ref doneLoss[0], done);
-            evaluator.SamplePrediction.SubView(0, done).CopyFromCPU(ref donePrediction[0], done);
-        }
-        StepsDoneWhenCancelled = 0;
+        int startStep = resume?.Steps ?? 0;
+        if (resume is not null)
+            RestoreSamples(epoch, resume);
         int updateEvery = Math.Max(1, steps / Math.Max(1, options.ProgressUpdatesPerEpoch));
         for (int step = startStep; step < steps; step++)
         {
             if (cancel.IsCancellationRequested)
-            {
-                StepsDoneWhenCancelled = step;
-                cancel.ThrowIfCancellationRequested();
-            }
+                throw new TrainingInterruptedException(epoch, step > 0 ? SamplesSoFar(epoch, step) : null, cancel);
             int first = step * options.BatchSize;
             int rows = Math.Min(options.BatchSize, TrainCount - first);
             TrainStep(first, rows);
@@ -184,16 +204,16 @@ public sealed class Trainer : IDisposable
                 bool readBack = (step + 1) % updateEvery == 0 && step + 1 < steps;
                 double? loss = null, accuracy = null;
                 if (readBack)
-                    (loss, accuracy) = Reduce(train.Labels, order.View, 0, done);
+                    (loss, accuracy) = evaluator.Reduce(train.Labels, order.View, 0, done);
                 progress(new TrainingProgress(epoch, done, TrainCount, loss, accuracy, (done - SamplesAfter(startStep)) / watch.Elapsed.TotalSeconds));
             }
         }
-        var (trainLoss, trainAccuracy) = Reduce(train.Labels, order.View, 0, TrainCount);
+        var (trainLoss, trainAccuracy) = evaluator.Reduce(train.Labels, order.View, 0, TrainCount);
         double trainSeconds = watch.Elapsed.TotalSeconds;
         double? valLoss = null, valAccuracy = null;
         if (ValidationCount > 0)
         {
-            var validation = Evaluate(train, TrainCount, ValidationCount);
+            var validation = EvaluateValidation();
             valLoss = validation.Loss;
             valAccuracy = validation.Accuracy;
         }
@@ -202,32 +222,53 @@ public sealed class Trainer : IDisposable
         return new EpochRecord(epoch, trainLoss, trainAccuracy, valLoss, valAccuracy, watch.Elapsed.TotalSeconds, trained / trainSeconds);
     }
 
-    /// <summary>One optimisation step on order[first .. first + rows); no host synchronisation.</summary>
+    /// <summary>Puts a partial epoch's per-sample results back where its remaining steps add theirs.</summary>
+    private void RestoreSamples(int epoch, PartialEpoch resume)
+    {
+        if (resume.Epoch != epoch || resume.Steps < 1 || resume.Steps >= StepsPerEpoch)
+            throw new ArgumentException($"cannot continue epoch {epoch} from {resume.Steps} steps of epoch {resume.Epoch} (an epoch has {StepsPerEpoch} steps)", nameof(resume));
+        int done = SamplesAfter(resume.Steps);
+        if (resume.SampleLoss.Length != done || resume.SamplePrediction.Length != done)
+            throw new ArgumentException($"continuing after step {resume.Steps} needs the {done} per-sample results so far", nameof(resume));
+        evaluator.SampleLoss.SubView(0, done).CopyFromCPU(ref resume.SampleLoss[0], done);
+        evaluator.SamplePrediction.SubView(0, done).CopyFromCPU(ref resume.SamplePrediction[0], done);
+    }
+
+    /// <summary>The per-sample results of the current epoch's first `steps` steps.</summary>
+    private PartialEpoch SamplesSoFar(int epoch, int steps)
+    {
+        int samples = SamplesAfter(steps);
+        var loss = new float[samples];
+        var prediction = new int[samples];
+        evaluator.SampleLoss.SubView(0, samples).CopyToCPU(ref loss[0], samples);
+        evaluator.SamplePrediction.SubView(0, samples).CopyToCPU(ref prediction[0], samples);
+        return new PartialEpoch(epoch, steps, loss, prediction);
+    }
+
+    /// <summary>One optimisation step on order[first .. first + rows); no host synchronisation.
+    /// The dropout masks are drawn for the optimizer's step count.</summary>
     private void TrainStep(int first, int rows)
     {
-        uint step = (uint)Network.AdamSteps;
+        uint step = (uint)Optimizer.Steps;
         kernels.Gather(train.Images, train.Labels, order.View, first, rows, Shape.Inputs, Network.Input, Network.Labels);
         Network.Forward(rows, options.Dropout, (uint)options.Seed, step);
         Network.Loss(rows, writeGradient: true, first, evaluator.SampleLoss, evaluator.SamplePrediction);
         Network.Backward(rows, options.Dropout);
-        Network.AdamUpdate(LearningRate);
+        Optimizer.Step(Network.Parameters, Network.Gradients, LearningRate);
     }
 
-    private (double Loss, double Accuracy) Reduce(ArrayView<byte> labels, ArrayView<int> sampleOrder, int first, int count) =>
-        evaluator.Reduce(labels, sampleOrder, first, count);
+    public EvaluationResult EvaluateTest() => evaluator.Evaluate(test, 0, test.Count, options.EvaluationBatchSize);
 
-    private EvaluationResult Evaluate(DeviceDataset split, int first, int count) =>
-        evaluator.Evaluate(split, first, count, options.EvaluationBatchSize);
-
-    public EvaluationResult EvaluateTest() => Evaluate(test, 0, test.Count);
-
-    public EvaluationResult EvaluateValidation() => Evaluate(train, TrainCount, ValidationCount);
+    public EvaluationResult EvaluateValidation() =>
+        evaluator.Evaluate(train, TrainCount, ValidationCount, options.EvaluationBatchSize);
 
     public void Dispose()
     {
-        Network.Dispose();
+        // Null-conditional: the constructor calls this after a failure part-way through.
+        Network?.Dispose();
+        Optimizer?.Dispose();
+        order?.Dispose();
+        evaluator?.Dispose();
         ownedData?.Dispose();
-        order.Dispose();
-        evaluator.Dispose();
     }
 }

@@ -28,37 +28,37 @@ public sealed record TrainingOptions
     public void Validate(int trainingImages)
     {
         if (Epochs < 1)
-            throw new ArgumentException($"--epochs must be at least 1 (got {Epochs})");
+            throw new OptionException($"--epochs must be at least 1 (got {Epochs})");
         if (!(LearningRate > 0f) || float.IsInfinity(LearningRate))
-            throw new ArgumentException($"--lr must be a positive number (got {LearningRate})");
+            throw new OptionException($"--lr must be a positive number (got {LearningRate})");
         if (!(Dropout >= 0f && Dropout < 1f))
-            throw new ArgumentException($"--dropout must be in [0, 1) (got {Dropout})");
+            throw new OptionException($"--dropout must be in [0, 1) (got {Dropout})");
         if (Hidden.Count == 0 || Hidden.Any(h => h < 1 || h > 65536))
-            throw new ArgumentException("--hidden must list one or more layer widths in 1..65536, e.g. 512,256");
+            throw new OptionException("--hidden must list one or more layer widths in 1..65536, e.g. 512,256");
         try
         {
             _ = NetworkShape.Mnist(Hidden);
         }
         catch (OverflowException)
         {
-            throw new ArgumentException($"--hidden {string.Join(",", Hidden)} needs more than 2^31 parameters; use smaller layers");
+            throw new OptionException($"--hidden {string.Join(",", Hidden)} needs more than 2^31 parameters; use smaller layers");
         }
         if (EvaluationBatchSize < 1)
-            throw new ArgumentException($"the evaluation batch size must be at least 1 (got {EvaluationBatchSize})");
+            throw new OptionException($"the evaluation batch size must be at least 1 (got {EvaluationBatchSize})");
         if (!(ValidationSplit >= 0 && ValidationSplit < 1))
-            throw new ArgumentException($"--val-split must be in [0, 1) (got {ValidationSplit})");
+            throw new OptionException($"--val-split must be in [0, 1) (got {ValidationSplit})");
         if (EarlyStopPatience is < 1)
-            throw new ArgumentException($"--early-stop must be at least 1 (got {EarlyStopPatience})");
+            throw new OptionException($"--early-stop must be at least 1 (got {EarlyStopPatience})");
         if (EarlyStopPatience is not null && ValidationSplit <= 0)
-            throw new ArgumentException("--early-stop needs a validation split (--val-split > 0)");
+            throw new OptionException("--early-stop needs a validation split (--val-split > 0)");
         if (LimitTrain is < 1)
-            throw new ArgumentException($"--limit-train must be at least 1 (got {LimitTrain})");
+            throw new OptionException($"--limit-train must be at least 1 (got {LimitTrain})");
         int available = Math.Min(trainingImages, LimitTrain ?? int.MaxValue);
         int train = TrainCount(available);
         if (train < 1)
-            throw new ArgumentException("no training images left after the validation split");
+            throw new OptionException("no training images left after the validation split");
         if (BatchSize < 1 || BatchSize > train)
-            throw new ArgumentException($"--batch-size must be in 1..{train} (the training set size), got {BatchSize}");
+            throw new OptionException($"--batch-size must be in 1..{train} (the training set size), got {BatchSize}");
     }
 
     /// <summary>The learning rate for a 1-based epoch. step: halved every 5 epochs; cosine:
@@ -69,6 +69,21 @@ public sealed record TrainingOptions
         LearningRateSchedule.Cosine => (float)(LearningRate * 0.5 * (1 + Math.Cos(Math.PI * (epoch - 1) / Epochs))),
         _ => LearningRate,
     };
+
+    /// <summary>Whether training with <paramref name="other"/> from the same state gives the same
+    /// weights epoch by epoch as with these options: every setting that shapes the updates must
+    /// agree (batch, learning rate and schedule, dropout, network, seed, data split, early stopping).
+    /// The epoch count only says where to stop, so it may differ, except under the cosine schedule
+    /// whose rates depend on it; the evaluation batch size and progress read-backs never matter.
+    /// This is the one test of "is this the same run?" (a resumed run, a restored trial).</summary>
+    public bool SameTrajectory(TrainingOptions other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        return BatchSize == other.BatchSize && LearningRate.Equals(other.LearningRate) && Dropout.Equals(other.Dropout)
+            && Hidden.SequenceEqual(other.Hidden) && Seed == other.Seed && ValidationSplit.Equals(other.ValidationSplit)
+            && LimitTrain == other.LimitTrain && Schedule == other.Schedule && EarlyStopPatience == other.EarlyStopPatience
+            && (Schedule != LearningRateSchedule.Cosine || Epochs == other.Epochs);
+    }
 
     public int ValidationCount(int available) => (int)Math.Floor(available * ValidationSplit);
     public int TrainCount(int available) => available - ValidationCount(available);

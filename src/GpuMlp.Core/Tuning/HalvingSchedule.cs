@@ -15,13 +15,13 @@ public sealed class HalvingSchedule
     public HalvingSchedule(int trials, int eta, int minEpochs, int maxEpochs)
     {
         if (trials < 1)
-            throw new ArgumentException($"--trials must be at least 1 (got {trials})");
+            throw new OptionException($"--trials must be at least 1 (got {trials})");
         if (eta < 2 || eta > MaxEta)
-            throw new ArgumentException($"--eta must be in 2..{MaxEta} (got {eta})");
+            throw new OptionException($"--eta must be in 2..{MaxEta} (got {eta})");
         if (minEpochs < 1)
-            throw new ArgumentException($"--min-epochs must be at least 1 (got {minEpochs})");
+            throw new OptionException($"--min-epochs must be at least 1 (got {minEpochs})");
         if (maxEpochs < minEpochs)
-            throw new ArgumentException($"--max-epochs must be at least --min-epochs ({minEpochs}), got {maxEpochs}");
+            throw new OptionException($"--max-epochs must be at least --min-epochs ({minEpochs}), got {maxEpochs}");
         TrialCount = trials;
         Eta = eta;
         MinEpochs = minEpochs;

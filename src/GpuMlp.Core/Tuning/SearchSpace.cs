@@ -8,7 +8,7 @@ namespace GpuMlp.Tuning;
 /// form (every key optional; a missing key keeps the default):
 /// <code>{"lr": [1e-4, 3e-3], "dropout": [0.0, 0.5], "batch_size": [64, 128, 256], "hidden": ["512,256", "256,128"]}</code>
 /// A range may also be a single number (fixed); a hidden entry may be "512,256" or [512, 256].
-/// Invalid input throws <see cref="ArgumentException"/> whose message starts with the source
+/// Invalid input throws <see cref="OptionException"/> whose message starts with the source
 /// (a flag name or the file), ready to be shown as a usage error.</summary>
 public sealed record SearchSpace
 {
@@ -26,22 +26,22 @@ public sealed record SearchSpace
     public SearchSpace Validate(string source = "search space")
     {
         if (!double.IsFinite(LearningRateMin) || !double.IsFinite(LearningRateMax) || LearningRateMin <= 0 || LearningRateMax > MaxLearningRate)
-            throw new ArgumentException($"{source}: lr must lie in (0, {MaxLearningRate.ToString(CultureInfo.InvariantCulture)}] (got [{Num(LearningRateMin)}, {Num(LearningRateMax)}])");
+            throw new OptionException($"{source}: lr must lie in (0, {MaxLearningRate.ToString(CultureInfo.InvariantCulture)}] (got [{Num(LearningRateMin)}, {Num(LearningRateMax)}])");
         if (LearningRateMin > LearningRateMax)
-            throw new ArgumentException($"{source}: lr range [{Num(LearningRateMin)}, {Num(LearningRateMax)}] has min > max");
+            throw new OptionException($"{source}: lr range [{Num(LearningRateMin)}, {Num(LearningRateMax)}] has min > max");
         if (!double.IsFinite(DropoutMin) || !double.IsFinite(DropoutMax) || DropoutMin < 0 || DropoutMax >= 1)
-            throw new ArgumentException($"{source}: dropout must lie in [0, 1) (got [{Num(DropoutMin)}, {Num(DropoutMax)}])");
+            throw new OptionException($"{source}: dropout must lie in [0, 1) (got [{Num(DropoutMin)}, {Num(DropoutMax)}])");
         if (DropoutMin > DropoutMax)
-            throw new ArgumentException($"{source}: dropout range [{Num(DropoutMin)}, {Num(DropoutMax)}] has min > max");
+            throw new OptionException($"{source}: dropout range [{Num(DropoutMin)}, {Num(DropoutMax)}] has min > max");
         if (BatchSizes.Count == 0 || BatchSizes.Any(b => b < 1))
-            throw new ArgumentException($"{source}: batch_size must list one or more positive sizes");
+            throw new OptionException($"{source}: batch_size must list one or more positive sizes");
         if (BatchSizes.Distinct().Count() != BatchSizes.Count)
-            throw new ArgumentException($"{source}: batch_size lists a size twice ({string.Join(",", BatchSizes)})");
+            throw new OptionException($"{source}: batch_size lists a size twice ({string.Join(",", BatchSizes)})");
         if (Hidden.Count == 0 || Hidden.Any(h => h.Count == 0 || h.Any(w => w < 1 || w > MaxHiddenWidth)))
-            throw new ArgumentException($"{source}: hidden must list one or more layer-width lists with widths in 1..{MaxHiddenWidth}, e.g. [\"512,256\"]");
+            throw new OptionException($"{source}: hidden must list one or more layer-width lists with widths in 1..{MaxHiddenWidth}, e.g. [\"512,256\"]");
         var hiddenTexts = Hidden.Select(h => string.Join(",", h)).ToList();
         if (hiddenTexts.Distinct(StringComparer.Ordinal).Count() != hiddenTexts.Count)
-            throw new ArgumentException($"{source}: hidden lists a network twice");
+            throw new OptionException($"{source}: hidden lists a network twice");
         return this;
     }
 
@@ -50,7 +50,7 @@ public sealed record SearchSpace
     {
         var tooLarge = BatchSizes.Where(b => b > trainImages).ToList();
         if (tooLarge.Count > 0)
-            throw new ArgumentException($"{source}: batch size {string.Join(",", tooLarge)} exceeds the {trainImages} training images left after the validation split");
+            throw new OptionException($"{source}: batch size {string.Join(",", tooLarge)} exceeds the {trainImages} training images left after the validation split");
     }
 
     /// <summary>One configuration. Always draws lr, dropout, batch size, hidden in this order (also
@@ -88,7 +88,7 @@ public sealed record SearchSpace
     {
         ArgumentNullException.ThrowIfNull(document);
         if (document.Lr is not { Count: 1 or 2 } || document.Dropout is not { Count: 1 or 2 } || document.BatchSize is null || document.Hidden is null)
-            throw new ArgumentException($"{source}: lr and dropout need [min, max]; batch_size and hidden need lists");
+            throw new OptionException($"{source}: lr and dropout need [min, max]; batch_size and hidden need lists");
         return new SearchSpace
         {
             LearningRateMin = document.Lr[0],
@@ -106,7 +106,7 @@ public sealed record SearchSpace
         ArgumentException.ThrowIfNullOrEmpty(path);
         string source = $"--space {path}";
         if (!File.Exists(path))
-            throw new ArgumentException($"{source}: no such file");
+            throw new OptionException($"{source}: no such file");
         return Parse(File.ReadAllText(path), source);
     }
 
@@ -121,13 +121,13 @@ public sealed record SearchSpace
         }
         catch (JsonException error)
         {
-            throw new ArgumentException($"{source}: not valid JSON ({error.Message})", error);
+            throw new OptionException($"{source}: not valid JSON ({error.Message})", error);
         }
         using (document)
         {
             var root = document.RootElement;
             if (root.ValueKind != JsonValueKind.Object)
-                throw new ArgumentException($"{source}: expected a JSON object like {{\"lr\": [1e-4, 3e-3], \"dropout\": [0.0, 0.5], \"batch_size\": [64, 128, 256], \"hidden\": [\"512,256\"]}}");
+                throw new OptionException($"{source}: expected a JSON object like {{\"lr\": [1e-4, 3e-3], \"dropout\": [0.0, 0.5], \"batch_size\": [64, 128, 256], \"hidden\": [\"512,256\"]}}");
             var space = new SearchSpace();
             foreach (var property in root.EnumerateObject())
             {
@@ -149,7 +149,7 @@ public sealed record SearchSpace
                         space = space with { Hidden = Items(value, "hidden", source).Select(e => HiddenEntry(e, source)).ToArray() };
                         break;
                     default:
-                        throw new ArgumentException($"{source}: unknown key '{property.Name}' (use lr, dropout, batch_size, hidden)");
+                        throw new OptionException($"{source}: unknown key '{property.Name}' (use lr, dropout, batch_size, hidden)");
                 }
             }
             return space.Validate(source);
@@ -162,12 +162,12 @@ public sealed record SearchSpace
         ArgumentNullException.ThrowIfNull(text);
         var parts = text.Split(',', StringSplitOptions.TrimEntries);
         if (parts.Length is < 1 or > 2)
-            throw new ArgumentException($"{source} must be MIN,MAX or one value (got '{text}')");
+            throw new OptionException($"{source} must be MIN,MAX or one value (got '{text}')");
         var values = new double[parts.Length];
         for (int i = 0; i < parts.Length; i++)
         {
             if (!double.TryParse(parts[i], NumberStyles.Float, CultureInfo.InvariantCulture, out values[i]) || !double.IsFinite(values[i]))
-                throw new ArgumentException($"{source} must be MIN,MAX or one value (got '{text}')");
+                throw new OptionException($"{source} must be MIN,MAX or one value (got '{text}')");
         }
         return (values[0], values[^1]);
     }
@@ -180,7 +180,7 @@ public sealed record SearchSpace
         foreach (var part in text.Split(',', StringSplitOptions.TrimEntries))
         {
             if (!int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out int value) || value < 1)
-                throw new ArgumentException($"{source} must be positive integers separated by commas (got '{text}')");
+                throw new OptionException($"{source} must be positive integers separated by commas (got '{text}')");
             result.Add(value);
         }
         return result;
@@ -193,7 +193,7 @@ public sealed record SearchSpace
         return text.Split(';', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
             .Select(part => ParseWidths(part, source)).ToArray() is { Length: > 0 } list
             ? list
-            : throw new ArgumentException($"{source} must list networks separated by ';', e.g. 512,256;256,128");
+            : throw new OptionException($"{source} must list networks separated by ';', e.g. 512,256;256,128");
     }
 
     private static IReadOnlyList<int> ParseWidths(string text, string source)
@@ -202,7 +202,7 @@ public sealed record SearchSpace
         foreach (var part in text.Split(',', StringSplitOptions.TrimEntries))
         {
             if (!int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out int width) || width < 1 || width > MaxHiddenWidth)
-                throw new ArgumentException($"{source}: hidden widths must be integers in 1..{MaxHiddenWidth} separated by commas (got '{text}')");
+                throw new OptionException($"{source}: hidden widths must be integers in 1..{MaxHiddenWidth} separated by commas (got '{text}')");
             widths.Add(width);
         }
         return widths;
@@ -217,36 +217,36 @@ public sealed record SearchSpace
         }
         var items = Items(value, key, source);
         if (items.Count != 2)
-            throw new ArgumentException($"{source}: {key} must be [min, max] or one number (got {items.Count} values)");
+            throw new OptionException($"{source}: {key} must be [min, max] or one number (got {items.Count} values)");
         return (Number(items[0], key, source), Number(items[1], key, source));
     }
 
     private static List<JsonElement> Items(JsonElement value, string key, string source)
     {
         if (value.ValueKind != JsonValueKind.Array)
-            throw new ArgumentException($"{source}: {key} must be a JSON array");
+            throw new OptionException($"{source}: {key} must be a JSON array");
         var items = value.EnumerateArray().ToList();
         if (items.Count == 0)
-            throw new ArgumentException($"{source}: {key} must not be empty");
+            throw new OptionException($"{source}: {key} must not be empty");
         return items;
     }
 
     private static double Number(JsonElement value, string key, string source) =>
         value.ValueKind == JsonValueKind.Number && value.TryGetDouble(out double d) && double.IsFinite(d)
             ? d
-            : throw new ArgumentException($"{source}: {key} values must be numbers (got {value.GetRawText()})");
+            : throw new OptionException($"{source}: {key} values must be numbers (got {value.GetRawText()})");
 
     private static int Integer(JsonElement value, string key, string source) =>
         value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out int i)
             ? i
-            : throw new ArgumentException($"{source}: {key} values must be integers (got {value.GetRawText()})");
+            : throw new OptionException($"{source}: {key} values must be integers (got {value.GetRawText()})");
 
     private static IReadOnlyList<int> HiddenEntry(JsonElement value, string source) => value.ValueKind switch
     {
         JsonValueKind.String => ParseWidths(value.GetString() ?? "", source),
         JsonValueKind.Array => value.EnumerateArray().Select(e => Integer(e, "hidden", source)).ToArray(),
         JsonValueKind.Number => [Integer(value, "hidden", source)],
-        _ => throw new ArgumentException($"{source}: hidden entries must be strings like \"512,256\" or arrays like [512, 256] (got {value.GetRawText()})"),
+        _ => throw new OptionException($"{source}: hidden entries must be strings like \"512,256\" or arrays like [512, 256] (got {value.GetRawText()})"),
     };
 
     private static string Num(double value) => value.ToString(CultureInfo.InvariantCulture);

@@ -32,7 +32,7 @@ public sealed class TrainerObjective : ITrialObjective, IDisposable
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(template);
         if (!(template.ValidationSplit > 0))
-            throw new ArgumentException($"--val-split must be greater than 0 for tuning (got {template.ValidationSplit})");
+            throw new OptionException($"--val-split must be greater than 0 for tuning (got {template.ValidationSplit})");
         this.device = device;
         this.kernels = kernels;
         this.data = data;
@@ -67,7 +67,7 @@ public sealed class TrainerObjective : ITrialObjective, IDisposable
             Action<TrainingProgress>? progress = Progress is { } report ? p => report(run.Trial, p) : null;
             for (int epoch = run.FromEpoch; epoch <= run.ToEpoch; epoch++)
             {
-                var record = trial.Trainer.TrainEpoch(epoch, progress, cancel);
+                var record = trial.Trainer.TrainEpoch(epoch, resume: null, progress, cancel);
                 trial.History.Add(record);
                 trial.EpochsDone = epoch;
                 var result = new TrialEpoch(epoch, record.TrainLoss, record.TrainAccuracy,
@@ -104,12 +104,12 @@ public sealed class TrainerObjective : ITrialObjective, IDisposable
 
     private LiveTrial Prepare(TrialRun run, CancellationToken cancel)
     {
-        if (live.TryGetValue(run.Trial, out var existing) && existing.EpochsDone == run.FromEpoch - 1 && existing.Config.Equals(run.Config))
+        var options = run.Config.ToOptions(template, run.ToEpoch);
+        if (live.TryGetValue(run.Trial, out var existing) && existing.EpochsDone == run.FromEpoch - 1 && existing.Options.SameTrajectory(options))
             return existing;
         Drop(run.Trial);
-        var options = run.Config.ToOptions(template, run.ToEpoch);
         var trainer = new Trainer(device, kernels, data, options);
-        var trial = new LiveTrial(run.Config, options, trainer);
+        var trial = new LiveTrial(options, trainer);
         try
         {
             if (run.FromEpoch > 1 && !TryRestore(run, trial))
@@ -147,16 +147,9 @@ public sealed class TrainerObjective : ITrialObjective, IDisposable
         {
             return false;
         }
-        var saved = checkpoint.State.Options;
-        bool matches = checkpoint.State.EpochsCompleted == run.FromEpoch - 1
-            && saved.BatchSize == trial.Options.BatchSize && saved.LearningRate.Equals(trial.Options.LearningRate)
-            && saved.Dropout.Equals(trial.Options.Dropout) && saved.Hidden.SequenceEqual(trial.Options.Hidden)
-            && saved.Seed == trial.Options.Seed && saved.ValidationSplit.Equals(trial.Options.ValidationSplit)
-            && saved.LimitTrain == trial.Options.LimitTrain;
-        if (!matches)
+        if (checkpoint.State.EpochsCompleted != run.FromEpoch - 1 || !checkpoint.Continues(trial.Options))
             return false;
-        trial.Trainer.Network.SetParameters(checkpoint.Parameters);
-        trial.Trainer.Network.SetOptimizerState(checkpoint.FirstMoment, checkpoint.SecondMoment, checkpoint.State.AdamSteps);
+        checkpoint.RestoreInto(trial.Trainer);
         trial.History.AddRange(checkpoint.State.History);
         trial.EpochsDone = checkpoint.State.EpochsCompleted;
         Restored++;
@@ -166,24 +159,16 @@ public sealed class TrainerObjective : ITrialObjective, IDisposable
     private void SaveCheckpoint(int id, LiveTrial trial)
     {
         Directory.CreateDirectory(checkpointDirectory!);
-        var network = trial.Trainer.Network;
-        var (first, second) = network.GetMoments();
-        new Checkpoint
+        var state = new CheckpointState
         {
-            State = new CheckpointState
-            {
-                Options = trial.Options with { Epochs = Math.Max(trial.Options.Epochs, trial.EpochsDone) },
-                EpochsCompleted = trial.EpochsDone,
-                AdamSteps = network.AdamSteps,
-                History = trial.History.ToArray(),
-                Device = device.Description,
-                TrainSeconds = trial.History.Sum(e => e.Seconds),
-                CompileSeconds = kernels.CompileSeconds,
-            },
-            Parameters = network.GetParameters(),
-            FirstMoment = first,
-            SecondMoment = second,
-        }.Save(CheckpointPath(id));
+            Options = trial.Options with { Epochs = Math.Max(trial.Options.Epochs, trial.EpochsDone) },
+            EpochsCompleted = trial.EpochsDone,
+            History = trial.History.ToArray(),
+            Device = device.Description,
+            TrainSeconds = trial.History.Sum(e => e.Seconds),
+            CompileSeconds = kernels.CompileSeconds,
+        };
+        Checkpoint.Capture(trial.Trainer, state).Save(CheckpointPath(id));
     }
 
     private void Drop(int trial)
@@ -192,9 +177,8 @@ public sealed class TrainerObjective : ITrialObjective, IDisposable
             removed.Trainer.Dispose();
     }
 
-    private sealed class LiveTrial(TrialConfig config, TrainingOptions options, Trainer trainer)
+    private sealed class LiveTrial(TrainingOptions options, Trainer trainer)
     {
-        public TrialConfig Config { get; } = config;
         public TrainingOptions Options { get; } = options;
         public Trainer Trainer { get; } = trainer;
         public List<EpochRecord> History { get; } = [];

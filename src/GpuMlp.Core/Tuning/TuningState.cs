@@ -53,15 +53,15 @@ public sealed record TuningSettings
         string t = text.Trim().ToLowerInvariant();
         string error = $"--budget must be epochs (e.g. 60) or a time (e.g. 90s, 10m, 1.5h), got '{text}'";
         if (long.TryParse(t, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long epochs))
-            return epochs >= 1 ? (epochs, null) : throw new ArgumentException(error);
+            return epochs >= 1 ? (epochs, null) : throw new OptionException(error);
         (string number, double scale) = t.EndsWith("min", StringComparison.Ordinal) ? (t[..^3], 1.0)
             : t.EndsWith('m') ? (t[..^1], 1.0)
             : t.EndsWith('h') ? (t[..^1], 60.0)
             : t.EndsWith('s') ? (t[..^1], 1 / 60.0)
-            : throw new ArgumentException(error);
+            : throw new OptionException(error);
         if (!double.TryParse(number.Trim(), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double value)
             || !double.IsFinite(value) || value <= 0)
-            throw new ArgumentException(error);
+            throw new OptionException(error);
         return (null, value * scale);
     }
 
@@ -71,13 +71,13 @@ public sealed record TuningSettings
         _ = Schedule();
         SearchSpace.FromDocument(Space);
         if (BudgetEpochs is < 1)
-            throw new ArgumentException($"--budget must be at least 1 epoch (got {BudgetEpochs})");
+            throw new OptionException($"--budget must be at least 1 epoch (got {BudgetEpochs})");
         if (BudgetMinutes is double minutes && !(minutes > 0 && double.IsFinite(minutes)))
-            throw new ArgumentException($"--budget must be a positive time (got {minutes} minutes)");
+            throw new OptionException($"--budget must be a positive time (got {minutes} minutes)");
         if (!(ValidationSplit > 0 && ValidationSplit < 1))
-            throw new ArgumentException($"--val-split must be in (0, 1) for tuning: trials are scored on the validation split (got {ValidationSplit})");
+            throw new OptionException($"--val-split must be in (0, 1) for tuning: trials are scored on the validation split (got {ValidationSplit})");
         if (LimitTrain is < 1)
-            throw new ArgumentException($"--limit-train must be at least 1 (got {LimitTrain})");
+            throw new OptionException($"--limit-train must be at least 1 (got {LimitTrain})");
     }
 }
 

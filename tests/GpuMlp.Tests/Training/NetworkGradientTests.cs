@@ -105,21 +105,22 @@ public class NetworkGradientTests(DeviceFixture fixture)
         var reference = new ReferenceMlp(TinyShape, ToDouble(parameters));
         var x = ToDouble(input);
         using var network = Upload(parameters, input, labels);
+        using var adam = new DeviceOptimizer(Set.Kernels, new OptimizerSettings(OptimizerKind.Adam), TinyShape.ParameterCount);
         const float dropout = 0.2f, learningRate = 0.01f;
         for (int step = 0; step < 5; step++)
         {
-            uint dropoutStep = (uint)network.AdamSteps;
+            uint dropoutStep = (uint)adam.Steps;
             DeviceGradient(network, dropout, dropoutStep);
-            network.AdamUpdate(learningRate);
+            adam.Step(network.Parameters, network.Gradients, learningRate);
             reference.Adam(reference.Gradient(x, labels, Rows, dropout, Seed, dropoutStep), learningRate);
             // Each Adam step moves a parameter by at most ~lr = 1e-2 along m/sqrt(v), which is
             // insensitive to the small float32 error of the gradient except where the gradient
             // is ~0; the tiny net has none of those, so 1e-5 absolute holds after 5 steps.
             Compare.AllClose(network.GetParameters(), reference.Parameters, 1e-5, 1e-4, $"parameters after Adam step {step + 1}");
         }
-        var (first, second) = network.GetMoments();
+        float[] first = adam.GetState(Optimizers.ExpAvg), second = adam.GetState(Optimizers.ExpAvgSq);
         Compare.AllClose(first, reference.First, 1e-6, 1e-4, "Adam first moment");
         Compare.AllClose(second, reference.Second, 1e-8, 1e-4, "Adam second moment");
-        Assert.Equal(5, network.AdamSteps);
+        Assert.Equal(5, adam.Steps);
     }
 }

@@ -35,7 +35,7 @@ public sealed class HalvingScheduleTests
     {
         if (minEpochs > maxEpochs)
         {
-            Assert.Throws<ArgumentException>(() => new HalvingSchedule(6, 3, minEpochs, maxEpochs));
+            Assert.Throws<OptionException>(() => new HalvingSchedule(6, 3, minEpochs, maxEpochs));
             return;
         }
         var schedule = new HalvingSchedule(6, 3, minEpochs, maxEpochs);
@@ -69,7 +69,7 @@ public sealed class HalvingScheduleTests
     [InlineData(8, 3, 4, 3, "--max-epochs")]
     public void RejectsBadSettingsNamingTheFlag(int trials, int eta, int minEpochs, int maxEpochs, string flag)
     {
-        var error = Assert.Throws<ArgumentException>(() => new HalvingSchedule(trials, eta, minEpochs, maxEpochs));
+        var error = Assert.Throws<OptionException>(() => new HalvingSchedule(trials, eta, minEpochs, maxEpochs));
         Assert.StartsWith(flag, error.Message, StringComparison.Ordinal);
     }
 }

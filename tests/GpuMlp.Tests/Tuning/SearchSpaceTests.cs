@@ -65,7 +65,7 @@ public sealed class SearchSpaceTests
     [InlineData("""{"lr": [1e-4, """, "not valid JSON")]
     public void RejectsBadFilesWithTheSourceInTheMessage(string json, string expected)
     {
-        var error = Assert.Throws<ArgumentException>(() => SearchSpace.Parse(json, "--space s.json"));
+        var error = Assert.Throws<OptionException>(() => SearchSpace.Parse(json, "--space s.json"));
         Assert.StartsWith("--space s.json: ", error.Message, StringComparison.Ordinal);
         Assert.Contains(expected, error.Message, StringComparison.Ordinal);
     }
@@ -75,7 +75,7 @@ public sealed class SearchSpaceTests
     {
         using var dir = new TempDir();
         string path = Path.Combine(dir.Path, "nope.json");
-        var error = Assert.Throws<ArgumentException>(() => SearchSpace.Load(path));
+        var error = Assert.Throws<OptionException>(() => SearchSpace.Load(path));
         Assert.StartsWith($"--space {path}", error.Message, StringComparison.Ordinal);
         File.WriteAllText(path, """{"batch_size": [16]}""");
         Assert.Equal([16], SearchSpace.Load(path).BatchSizes);
@@ -88,10 +88,10 @@ public sealed class SearchSpaceTests
         Assert.Equal((0.2, 0.2), SearchSpace.ParseRange("0.2", "--dropout-range"));
         Assert.Equal([64, 128], SearchSpace.ParseIntList("64,128", "--batch-sizes"));
         Assert.Equal(["512,256", "128"], SearchSpace.ParseHiddenChoices("512,256; 128", "--hidden-choices").Select(h => string.Join(",", h)));
-        Assert.StartsWith("--lr-range", Assert.Throws<ArgumentException>(() => SearchSpace.ParseRange("1,2,3", "--lr-range")).Message, StringComparison.Ordinal);
-        Assert.StartsWith("--lr-range", Assert.Throws<ArgumentException>(() => SearchSpace.ParseRange("x", "--lr-range")).Message, StringComparison.Ordinal);
-        Assert.StartsWith("--batch-sizes", Assert.Throws<ArgumentException>(() => SearchSpace.ParseIntList("64,-1", "--batch-sizes")).Message, StringComparison.Ordinal);
-        Assert.StartsWith("--hidden-choices", Assert.Throws<ArgumentException>(() => SearchSpace.ParseHiddenChoices(";", "--hidden-choices")).Message, StringComparison.Ordinal);
+        Assert.StartsWith("--lr-range", Assert.Throws<OptionException>(() => SearchSpace.ParseRange("1,2,3", "--lr-range")).Message, StringComparison.Ordinal);
+        Assert.StartsWith("--lr-range", Assert.Throws<OptionException>(() => SearchSpace.ParseRange("x", "--lr-range")).Message, StringComparison.Ordinal);
+        Assert.StartsWith("--batch-sizes", Assert.Throws<OptionException>(() => SearchSpace.ParseIntList("64,-1", "--batch-sizes")).Message, StringComparison.Ordinal);
+        Assert.StartsWith("--hidden-choices", Assert.Throws<OptionException>(() => SearchSpace.ParseHiddenChoices(";", "--hidden-choices")).Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -99,7 +99,7 @@ public sealed class SearchSpaceTests
     {
         var space = new SearchSpace { BatchSizes = [64, 512, 1024] };
         space.CheckBatchSizes(1024);
-        var error = Assert.Throws<ArgumentException>(() => space.CheckBatchSizes(500, "--batch-sizes"));
+        var error = Assert.Throws<OptionException>(() => space.CheckBatchSizes(500, "--batch-sizes"));
         Assert.Contains("512,1024", error.Message, StringComparison.Ordinal);
     }
 
@@ -122,7 +122,7 @@ public sealed class SearchSpaceTests
     [InlineData("m")]
     [InlineData("1.5")]
     public void BadBudgetsAreRejected(string text) =>
-        Assert.StartsWith("--budget", Assert.Throws<ArgumentException>(() => TuningSettings.ParseBudget(text)).Message, StringComparison.Ordinal);
+        Assert.StartsWith("--budget", Assert.Throws<OptionException>(() => TuningSettings.ParseBudget(text)).Message, StringComparison.Ordinal);
 
     [Theory]
     [InlineData(0.0)]
@@ -131,6 +131,6 @@ public sealed class SearchSpaceTests
     public void TuningNeedsAValidationSplit(double split)
     {
         var settings = TuningSearchTests.Settings() with { ValidationSplit = split };
-        Assert.StartsWith("--val-split", Assert.Throws<ArgumentException>(settings.Validate).Message, StringComparison.Ordinal);
+        Assert.StartsWith("--val-split", Assert.Throws<OptionException>(settings.Validate).Message, StringComparison.Ordinal);
     }
 }

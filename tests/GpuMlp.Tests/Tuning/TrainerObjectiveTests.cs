@@ -95,7 +95,7 @@ public sealed class TrainerObjectiveTests(DeviceFixture fixture) : IDisposable
     public void RefusesATemplateWithoutValidation()
     {
         using var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load());
-        var error = Assert.Throws<ArgumentException>(() =>
+        var error = Assert.Throws<OptionException>(() =>
             new TrainerObjective(fixture.Device, fixture.Kernels, data, Template with { ValidationSplit = 0 }, null));
         Assert.StartsWith("--val-split", error.Message, StringComparison.Ordinal);
     }

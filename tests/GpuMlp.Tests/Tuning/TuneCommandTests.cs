@@ -1,4 +1,6 @@
 using System.Text.Json;
+using GpuMlp.Imaging;
+using GpuMlp.Runs;
 using GpuMlp.Tests.Cli;
 using GpuMlp.Tests.Data;
 using TempDir = GpuMlp.Tests.Runs.TempDir;
@@ -76,5 +78,22 @@ public sealed class TuneCommandTests : IDisposable
         var again = CliProcess.Run(TimeSpan.FromMinutes(1), "tune", "--resume", outDir);
         Assert.Equal(0, again.ExitCode);
         Assert.Contains("already finished", again.StandardOutput, StringComparison.Ordinal);
+
+        // final/ is a finished run folder like train's: eval reproduces its test metrics and
+        // predict reads its model.
+        string final = Path.Combine(outDir, TuningFiles.FinalDirName);
+        foreach (string file in new[] { RunArtifacts.ModelFileName, RunArtifacts.CurvesFileName, RunArtifacts.ConfusionFileName, "checkpoint.bin" })
+            Assert.True(File.Exists(Path.Combine(final, file)), $"final/{file}");
+        var eval = CliProcess.Run(TimeSpan.FromMinutes(2), "eval", "--model", final, "--device", "cpu", "--data", RealMnist.RealMnistDir(), "--json");
+        Assert.True(eval.ExitCode == 0, eval.StandardError);
+        using var evaluated = JsonDocument.Parse(eval.StandardOutput);
+        Assert.Equal(best.Test.Accuracy, evaluated.RootElement.GetProperty("test").GetProperty("accuracy").GetDouble());
+        Assert.Equal(best.Test.Loss, evaluated.RootElement.GetProperty("test").GetProperty("loss").GetDouble());
+        string digit = Path.Combine(dir.Path, "digit.png");
+        DigitImage.SaveMnistDigitAsPng(RealMnist.Load().TestImages.Pixels.AsSpan(0, 784), digit, 56, darkOnLight: true);
+        var predict = CliProcess.Run(TimeSpan.FromMinutes(2), "predict", "--model", final, "--device", "cpu", "--json", digit);
+        Assert.True(predict.ExitCode == 0, predict.StandardError);
+        using var predicted = JsonDocument.Parse(predict.StandardOutput);
+        Assert.InRange(predicted.RootElement[0].GetProperty("digit").GetInt32(), 0, 9);
     }
 }

@@ -1,0 +1,36 @@
+namespace GpuMlp.Compute;
+
+/// <summary>An opened accelerator with every training kernel compiled on it: what train, tune,
+/// eval, predict and bench each start with. Disposing it closes the device.</summary>
+public sealed class KernelDevice : IDisposable
+{
+    private KernelDevice(ComputeDevice device, MlpKernels kernels)
+    {
+        Device = device;
+        Kernels = kernels;
+    }
+
+    public ComputeDevice Device { get; }
+    public MlpKernels Kernels { get; }
+
+    /// <summary>"cuda: NVIDIA H200" and the like.</summary>
+    public string Description => Device.Description;
+
+    /// <summary>Opens the requested accelerator and compiles the kernels; a compilation failure
+    /// closes the device again.</summary>
+    public static KernelDevice Open(DeviceRequest request)
+    {
+        var device = ComputeDevice.Open(request);
+        try
+        {
+            return new KernelDevice(device, new MlpKernels(device.Accelerator));
+        }
+        catch
+        {
+            device.Dispose();
+            throw;
+        }
+    }
+
+    public void Dispose() => Device.Dispose();
+}

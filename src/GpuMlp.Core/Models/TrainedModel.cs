@@ -1,0 +1,116 @@
+using System.Globalization;
+using GpuMlp.Compute;
+using GpuMlp.Runs;
+using GpuMlp.Training;
+
+namespace GpuMlp.Models;
+
+/// <summary>A trained MNIST classifier read for inference, from a finished run folder (its
+/// model.safetensors; a tune's final/ folder is one) or from a .safetensors file. It must take
+/// 28x28 images (784 inputs) and predict 10 digits.</summary>
+public sealed class TrainedModel
+{
+    private TrainedModel(string path, NetworkShape shape, float[] parameters, IReadOnlyDictionary<string, string> metadata)
+    {
+        Path = path;
+        Shape = shape;
+        Parameters = parameters;
+        Metadata = metadata;
+    }
+
+    /// <summary>The model file read.</summary>
+    public string Path { get; }
+    public NetworkShape Shape { get; }
+    public float[] Parameters { get; }
+    public IReadOnlyDictionary<string, string> Metadata { get; }
+
+    /// <summary>The training dropout rate recorded in the metadata (gpumlp.dropout; 0 when absent
+    /// or not a rate in [0, 1)).</summary>
+    public float Dropout =>
+        Metadata.TryGetValue(DropoutKey, out string? text)
+        && float.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out float rate)
+        && rate is >= 0f and < 1f
+            ? rate
+            : 0f;
+
+    /// <summary>The metadata key a run writes its dropout rate under.</summary>
+    public const string DropoutKey = "gpumlp.dropout";
+
+    /// <summary>Reads the model of a run folder or a model file.</summary>
+    /// <exception cref="FileNotFoundException">No such file, or a folder without model.safetensors.</exception>
+    /// <exception cref="ModelFormatException">The file is not a valid model, or not an MNIST one.</exception>
+    public static TrainedModel Load(string runFolderOrFile)
+    {
+        string path = Resolve(runFolderOrFile);
+        var (shape, parameters, metadata) = ModelFile.Load(path);
+        if (shape.Inputs != 28 * 28 || shape.Classes != 10)
+            throw new ModelFormatException($"{path}: the model has widths {shape}, but an MNIST model takes 784 inputs and has 10 outputs");
+        return new TrainedModel(path, shape, parameters, metadata);
+    }
+
+    /// <summary>A run folder's model.safetensors, or the file itself.</summary>
+    private static string Resolve(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (Directory.Exists(path))
+        {
+            string inFolder = System.IO.Path.Combine(path, RunArtifacts.ModelFileName);
+            if (!File.Exists(inFolder))
+                throw new FileNotFoundException($"{path} has no {RunArtifacts.ModelFileName}: is it a finished run folder?", inFolder);
+            return inFolder;
+        }
+        if (!File.Exists(path))
+            throw new FileNotFoundException($"no model at {path}: give a run folder or a .safetensors file", path);
+        return path;
+    }
+
+    /// <summary>The model on a device, with room for <paramref name="maxRows"/> rows per launch.</summary>
+    public DeviceModel Upload(MlpKernels kernels, int maxRows) => new(kernels, Shape, Parameters, maxRows);
+}
+
+/// <summary>A trained model on a device: forward passes only, the same kernels and reductions
+/// training evaluates with, so an evaluation reproduces the run's test metrics exactly on the
+/// same device.</summary>
+public sealed class DeviceModel : IDisposable
+{
+    private readonly MlpKernels kernels;
+    private readonly MlpNetwork network;
+
+    /// <param name="maxRows">Rows per forward launch (the evaluation batch).</param>
+    public DeviceModel(MlpKernels kernels, NetworkShape shape, float[] parameters, int maxRows)
+    {
+        ArgumentNullException.ThrowIfNull(kernels);
+        this.kernels = kernels;
+        network = new MlpNetwork(kernels, shape, maxRows);
+        try
+        {
+            network.SetParameters(parameters);
+        }
+        catch
+        {
+            network.Dispose();
+            throw;
+        }
+    }
+
+    public NetworkShape Shape => network.Shape;
+
+    public float[] GetParameters() => network.GetParameters();
+
+    /// <summary>Loss, accuracy and confusion over a whole split, MaxRows rows per launch.</summary>
+    public EvaluationResult Evaluate(DeviceDataset split)
+    {
+        ArgumentNullException.ThrowIfNull(split);
+        using var evaluator = new Evaluator(kernels, network, split.Count);
+        return evaluator.Evaluate(split, 0, split.Count, network.MaxRows);
+    }
+
+    /// <summary>Class probabilities for host images of 784 values in [0, 1] each.</summary>
+    public float[][] Predict(IReadOnlyList<float[]> images)
+    {
+        using var evaluator = new Evaluator(kernels, network, 1);
+        return evaluator.Predict(images);
+    }
+
+    public void Dispose() => network.Dispose();
+}

@@ -1,0 +1,187 @@
+using System.Globalization;
+using GpuMlp.Compute;
+using GpuMlp.Models;
+using GpuMlp.Plots;
+using GpuMlp.Runs;
+
+namespace GpuMlp.Training;
+
+/// <summary>One run folder from its configuration to its finished artifacts; `gpumlp train` and
+/// the retrain at the end of `gpumlp tune` both go through it:
+/// <list type="bullet">
+/// <item>starting writes config.json (resuming restores the checkpoint instead);</item>
+/// <item><see cref="Train"/> runs the epochs (<see cref="EpochLoop"/>: the learning-rate schedule,
+/// early stopping with best-weight restore and divergence detection), writing checkpoint.bin and
+/// history.csv after every epoch, and a mid-epoch checkpoint when interrupted;</item>
+/// <item><see cref="Finish"/> evaluates the test set once and writes metrics.json,
+/// model.safetensors, curves.png and confusion.png.</item>
+/// </list>
+/// Every file is written atomically. Since the shuffle and the dropout masks are functions of
+/// (seed, epoch, step), a resumed run produces the same weights as an uninterrupted one on the same
+/// device.</summary>
+public sealed class TrainingRun : IDisposable
+{
+    private readonly MlpKernels kernels;
+    private readonly EpochLoop loop;
+
+    private TrainingRun(string folder, TrainingOptions options, ComputeDevice device, MlpKernels kernels, DeviceMnist data, Checkpoint? resume)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(folder);
+        ArgumentNullException.ThrowIfNull(device);
+        this.kernels = kernels;
+        Folder = folder;
+        Options = options;
+        Device = device.Description;
+        Trainer = new Trainer(device, kernels, data, options);
+        loop = new EpochLoop(Trainer, options)
+        {
+            EpochFinished = seconds =>
+            {
+                SaveCheckpoint(seconds, partial: null);
+                RunArtifacts.WriteHistoryCsv(Folder, History);
+            },
+            // Interrupted between two steps: keep them, so a resume continues mid-epoch.
+            Interrupted = (seconds, partial) => SaveCheckpoint(seconds, partial),
+            DivergenceAdvice = epochsDone => (epochsDone > 0
+                ? $"the checkpoint of epoch {epochsDone} in {Folder} is kept"
+                : "no checkpoint was written") + "; try a smaller --lr",
+        };
+        if (resume is null)
+            return;
+        try
+        {
+            resume.RestoreInto(Trainer);
+        }
+        catch
+        {
+            Trainer.Dispose();
+            throw;
+        }
+        loop.ContinueFrom(resume);
+        ResumedAt = Where(loop.EpochsCompleted, resume.Partial);
+    }
+
+    /// <summary>A new run in <paramref name="folder"/>, which must not exist or be empty; writes
+    /// config.json once the trainer exists (a run the device cannot hold writes nothing).</summary>
+    /// <exception cref="OptionException">The folder is a file or not empty.</exception>
+    public static TrainingRun Start(string folder, TrainingOptions options, ComputeDevice device, MlpKernels kernels, DeviceMnist data)
+    {
+        RunArtifacts.RequireNewOrEmptyFolder(folder, "--out");
+        var run = new TrainingRun(folder, options, device, kernels, data, resume: null);
+        run.WriteConfig();
+        return run;
+    }
+
+    /// <summary>Continues the run in <paramref name="folder"/> from its <paramref name="checkpoint"/>,
+    /// with the checkpoint's options.</summary>
+    public static TrainingRun Resume(string folder, Checkpoint checkpoint, ComputeDevice device, MlpKernels kernels, DeviceMnist data)
+    {
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        return new TrainingRun(folder, checkpoint.State.Options, device, kernels, data, checkpoint);
+    }
+
+    /// <summary>For a folder the caller owns (tune's final/): continues the checkpoint there when
+    /// it <see cref="Checkpoint.Continues"/> <paramref name="options"/>, otherwise starts afresh in
+    /// it (an unreadable or foreign checkpoint is replaced).</summary>
+    public static TrainingRun StartOrResume(string folder, TrainingOptions options, ComputeDevice device, MlpKernels kernels, DeviceMnist data)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        Checkpoint? resume = null;
+        string checkpointPath = Path.Combine(folder, Checkpoint.FileName);
+        if (File.Exists(checkpointPath))
+        {
+            try
+            {
+                var checkpoint = Checkpoint.Load(checkpointPath);
+                if (checkpoint.Continues(options))
+                    resume = checkpoint;
+            }
+            catch (CheckpointFormatException)
+            {
+                resume = null;
+            }
+        }
+        var run = new TrainingRun(folder, options, device, kernels, data, resume);
+        if (resume is null)
+            run.WriteConfig();
+        return run;
+    }
+
+    public string Folder { get; }
+    public TrainingOptions Options { get; }
+    public Trainer Trainer { get; }
+
+    /// <summary>"cuda: NVIDIA H200" and the like.</summary>
+    public string Device { get; }
+
+    public IReadOnlyList<EpochRecord> History => loop.History;
+    public int EpochsCompleted => loop.EpochsCompleted;
+
+    /// <summary>Where a resumed run continues, e.g. "after epoch 3" or "after step 120 of epoch 4";
+    /// null for a new run.</summary>
+    public string? ResumedAt { get; }
+
+    /// <summary>Where training stands in the last checkpoint written this session (same form).</summary>
+    public string? LastCheckpoint { get; private set; }
+
+    public string CheckpointPath => Path.Combine(Folder, Checkpoint.FileName);
+
+    /// <summary>Trains the remaining epochs. Throws <see cref="TrainingInterruptedException"/>
+    /// (after saving a mid-epoch checkpoint when a step of the epoch was taken) and
+    /// <see cref="TrainingDivergedException"/> (keeping the last good checkpoint).</summary>
+    public TrainingOutcome Train(Action<EpochRecord>? onEpoch = null, Action<TrainingProgress>? progress = null, CancellationToken cancel = default) =>
+        loop.Run(onEpoch, progress, cancel);
+
+    /// <summary>The one test evaluation of the run, then metrics.json, model.safetensors (the
+    /// weights the run ends with: the best epoch's under early stopping), curves.png and
+    /// confusion.png.</summary>
+    public EvaluationResult Finish(TrainingOutcome outcome)
+    {
+        ArgumentNullException.ThrowIfNull(outcome);
+        var test = Trainer.EvaluateTest();
+        RunArtifacts.WriteMetrics(Folder, Device, outcome.History, test.Report, test.Loss,
+            new TimingRecord(kernels.CompileSeconds, outcome.TrainSeconds));
+        var metadata = new Dictionary<string, string>
+        {
+            [TrainedModel.DropoutKey] = Options.Dropout.ToString("R", CultureInfo.InvariantCulture),
+            ["gpumlp.seed"] = Options.Seed.ToString(CultureInfo.InvariantCulture),
+            ["gpumlp.epochs"] = outcome.History.Count.ToString(CultureInfo.InvariantCulture),
+            ["gpumlp.test_accuracy"] = test.Accuracy.ToString("R", CultureInfo.InvariantCulture),
+            ["gpumlp.input"] = "28x28 grayscale, row-major, pixel / 255 (white ink on black)",
+        };
+        ModelFile.Save(Path.Combine(Folder, RunArtifacts.ModelFileName), Trainer.Shape, Trainer.Network.GetParameters(), metadata);
+        RunPlots.WriteCurves(Path.Combine(Folder, RunArtifacts.CurvesFileName), outcome.History);
+        RunPlots.WriteConfusion(Path.Combine(Folder, RunArtifacts.ConfusionFileName), test.Report);
+        return test;
+    }
+
+    public void Dispose() => Trainer.Dispose();
+
+    private void WriteConfig()
+    {
+        Directory.CreateDirectory(Folder);
+        RunArtifacts.WriteConfig(Folder, RunConfig.From(Options, Trainer, Device));
+    }
+
+    private static string Where(int epochsDone, PartialEpoch? partial) => partial is null
+        ? $"after epoch {epochsDone}"
+        : $"after step {partial.Steps} of epoch {partial.Epoch}";
+
+    private void SaveCheckpoint(double secondsThisSession, PartialEpoch? partial)
+    {
+        LastCheckpoint = Where(loop.EpochsCompleted, partial);
+        var state = new CheckpointState
+        {
+            Options = Options,
+            EpochsCompleted = loop.EpochsCompleted,
+            BestValidationLoss = loop.BestValidationLoss,
+            BestEpoch = loop.BestEpoch,
+            EpochsWithoutImprovement = loop.EpochsWithoutImprovement,
+            History = loop.History,
+            Device = Device,
+            TrainSeconds = loop.TrainSecondsBefore + secondsThisSession,
+            CompileSeconds = kernels.CompileSeconds,
+        };
+        Checkpoint.Capture(Trainer, state, loop.BestParameters, partial).Save(CheckpointPath);
+    }
+}

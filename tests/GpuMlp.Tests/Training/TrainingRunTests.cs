@@ -1,0 +1,171 @@
+using GpuMlp.Models;
+using GpuMlp.Runs;
+using GpuMlp.Tests.Data;
+using GpuMlp.Training;
+using TempDir = GpuMlp.Tests.Runs.TempDir;
+
+namespace GpuMlp.Tests.Training;
+
+/// <summary>The run layer in process on a tiny network: a run folder from start to finished
+/// artifacts, inference from that folder, an interrupted epoch carried out by the exception and
+/// back in by the record, and which checkpoints a retrain continues.</summary>
+[Collection(DeviceCollection.Name)]
+public sealed class TrainingRunTests(DeviceFixture fixture) : IDisposable
+{
+    private readonly TempDir dir = new();
+
+    public void Dispose() => dir.Dispose();
+
+    private static readonly TrainingOptions Tiny = new()
+    {
+        Epochs = 2, BatchSize = 50, LimitTrain = 500, ValidationSplit = 0.2, Hidden = [16], Seed = 2,
+    };
+
+    [Fact]
+    public void TrainingRun_StartTrainFinish_WritesEveryArtifactAndTheModelReproducesTheTest()
+    {
+        var cancel = TestContext.Current.CancellationToken;
+        using var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load());
+        string folder = Path.Combine(dir.Path, "run");
+        EvaluationResult test;
+        using (var run = TrainingRun.Start(folder, Tiny, fixture.Device, fixture.Kernels, data))
+        {
+            Assert.Null(run.ResumedAt);
+            var outcome = run.Train(cancel: cancel);
+            Assert.Equal([1, 2], outcome.History.Select(e => e.Epoch));
+            test = run.Finish(outcome);
+        }
+
+        foreach (string file in new[] { RunArtifacts.ConfigFileName, RunArtifacts.HistoryFileName, RunArtifacts.MetricsFileName, Checkpoint.FileName,
+            RunArtifacts.ModelFileName, RunArtifacts.CurvesFileName, RunArtifacts.ConfusionFileName })
+            Assert.True(File.Exists(Path.Combine(folder, file)), $"{file} missing from the run folder");
+        var recorded = RunArtifacts.ReadMetrics(Path.Combine(folder, RunArtifacts.MetricsFileName)).Test;
+        Assert.Equal(test.Accuracy, recorded.Accuracy);
+
+        var model = TrainedModel.Load(folder);
+        Assert.Equal("784-16-10", model.Shape.ToString());
+        Assert.Equal(Checkpoint.Load(Path.Combine(folder, Checkpoint.FileName)).Parameters, model.Parameters);
+        using var onDevice = model.Upload(fixture.Kernels, TrainingOptions.DefaultEvaluationBatchSize);
+        var again = onDevice.Evaluate(data.Test);
+        Assert.Equal(test.Accuracy, again.Accuracy);
+        Assert.Equal(test.Loss, again.Loss);
+    }
+
+    [Fact]
+    public void TrainingRun_InAnOccupiedFolder_IsRefusedAsAnOption()
+    {
+        using var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load());
+        File.WriteAllText(Path.Combine(dir.Path, "notes.txt"), "mine");
+        var error = Assert.Throws<OptionException>(() => TrainingRun.Start(dir.Path, Tiny, fixture.Device, fixture.Kernels, data));
+        Assert.Contains("not empty", error.Message, StringComparison.Ordinal);
+        Assert.Equal(["notes.txt"], dir.Files());
+    }
+
+    [Fact]
+    public void TrainEpoch_InterruptedBetweenSteps_CarriesThePartialEpochOutAndResumesBitIdentically()
+    {
+        var options = Tiny with { Epochs = 1, ValidationSplit = 0, Hidden = [24, 12], Dropout = 0.3f };
+        using var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load());
+        using var straight = new Trainer(fixture.Device, fixture.Kernels, data, options);
+        var uninterrupted = straight.TrainEpoch(1, cancel: TestContext.Current.CancellationToken);
+
+        using var stopped = new Trainer(fixture.Device, fixture.Kernels, data, options);
+        using var stop = new CancellationTokenSource();
+        var interrupted = Assert.Throws<TrainingInterruptedException>(() => stopped.TrainEpoch(1, progress: p =>
+        {
+            if (p.SamplesDone == 3 * options.BatchSize)
+                stop.Cancel();
+        }, cancel: stop.Token));
+        var partial = interrupted.Partial;
+        Assert.NotNull(partial);
+        Assert.Equal((1, 3, 3 * options.BatchSize), (partial.Epoch, partial.Steps, partial.SampleLoss.Length));
+        Assert.Equal(3, stopped.Optimizer.Steps);
+
+        var resumed = stopped.TrainEpoch(1, partial, cancel: TestContext.Current.CancellationToken);
+        Assert.Equal(uninterrupted.TrainLoss, resumed.TrainLoss);
+        Assert.Equal(uninterrupted.TrainAccuracy, resumed.TrainAccuracy);
+        Assert.Equal(straight.Network.GetParameters(), stopped.Network.GetParameters());
+    }
+
+    [Fact]
+    public void TrainEpoch_CancelledBeforeItsFirstStep_CarriesNoPartialEpoch()
+    {
+        using var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load());
+        using var trainer = new Trainer(fixture.Device, fixture.Kernels, data, Tiny);
+        var interrupted = Assert.Throws<TrainingInterruptedException>(() => trainer.TrainEpoch(1, cancel: new CancellationToken(canceled: true)));
+        Assert.Null(interrupted.Partial);
+        Assert.Equal(0, trainer.Optimizer.Steps);
+    }
+
+    [Fact]
+    public void StartOrResume_WithTheCheckpointsRun_ContinuesItAndWithAnotherRun_StartsAfresh()
+    {
+        var cancel = TestContext.Current.CancellationToken;
+        using var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load());
+        string folder = Path.Combine(dir.Path, "final");
+        using (var first = TrainingRun.StartOrResume(folder, Tiny with { Epochs = 1 }, fixture.Device, fixture.Kernels, data))
+            first.Train(cancel: cancel);
+
+        using (var same = TrainingRun.StartOrResume(folder, Tiny, fixture.Device, fixture.Kernels, data))
+        {
+            Assert.Equal("after epoch 1", same.ResumedAt);
+            Assert.Equal(1, same.EpochsCompleted);
+        }
+        using (var other = TrainingRun.StartOrResume(folder, Tiny with { Seed = 3 }, fixture.Device, fixture.Kernels, data))
+        {
+            Assert.Null(other.ResumedAt);
+            Assert.Equal(0, other.EpochsCompleted);
+        }
+    }
+}
+
+/// <summary>The one "is this the same run?" rule.</summary>
+public sealed class RunCompatibilityTests
+{
+    private static readonly TrainingOptions Options = new() { Epochs = 5, Hidden = [32], Seed = 4 };
+
+    [Fact]
+    public void SameTrajectory_OnlyTheEpochCountDiffers_IsTrue()
+    {
+        Assert.True(Options.SameTrajectory(Options with { Epochs = 9, Hidden = [32], EvaluationBatchSize = 10 }));
+    }
+
+    [Fact]
+    public void SameTrajectory_AnySettingThatShapesTheUpdatesDiffers_IsFalse()
+    {
+        foreach (var other in new[]
+        {
+            Options with { BatchSize = 64 }, Options with { LearningRate = 0.002f }, Options with { Dropout = 0.1f },
+            Options with { Hidden = [32, 8] }, Options with { Seed = 5 }, Options with { ValidationSplit = 0.2 },
+            Options with { LimitTrain = 1000 }, Options with { Schedule = LearningRateSchedule.Step }, Options with { EarlyStopPatience = 2 },
+        })
+            Assert.False(Options.SameTrajectory(other), other.ToString());
+    }
+
+    [Fact]
+    public void SameTrajectory_CosineScheduleWithOtherEpochs_IsFalse()
+    {
+        var cosine = Options with { Schedule = LearningRateSchedule.Cosine };
+        Assert.False(cosine.SameTrajectory(cosine with { Epochs = 6 }));
+    }
+}
+
+/// <summary>The GEMMs a training step launches, as the network lists them (and the benchmarks use).</summary>
+public sealed class StepGemmsTests
+{
+    [Fact]
+    public void StepGemms_ReportModel_AreForwardThenWeightAndInputGradientsFromTheLastLayer()
+    {
+        var launches = MlpNetwork.StepGemms(NetworkShape.Mnist([512, 256]), rows: 128, dropout: true);
+        Assert.Equal(
+            [
+                "Forward 0 128x512x784 BiasReluDropout", "Forward 1 128x256x512 BiasReluDropout", "Forward 2 128x10x256 Bias",
+                "WeightGradient 2 256x10x128 Store", "InputGradient 2 128x256x10 ActiveMask",
+                "WeightGradient 1 512x256x128 Store", "InputGradient 1 128x512x256 ActiveMask",
+                "WeightGradient 0 784x512x128 Store",
+            ],
+            launches.Select(l => $"{l.Pass} {l.Layer} {l.Shape.M}x{l.Shape.N}x{l.Shape.K} {l.Mode}"));
+        Assert.All(MlpNetwork.StepGemms(NetworkShape.Mnist([512, 256]), 128, dropout: false).Take(2),
+            l => Assert.Equal(GpuMlp.Kernels.EpilogueMode.BiasRelu, l.Mode));
+    }
+}
