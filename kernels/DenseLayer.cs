@@ -21,7 +21,10 @@
 //    memory; each thread owns a 4x4 tile of C strided by the group size (conflict-free shared
 //    reads, coalesced stores). Tile sizes are compile-time constants from TTile, so the same
 //    code runs with 16x16 groups on a GPU and with 2x2 groups in CPU-accelerator tests.
-// The unrolled micro-tiles are produced by scripts/gen_dense_tiles.py.
+// ILGPU kernels cannot hold a register tile in an array without spilling it to local memory, so
+// the micro-tiles are unrolled into scalars. Each `// <generated: NAME>` region is the output of
+// tests/GpuMlp.Tests/Codegen/MicroTileSourceTests.cs for the tile constants below; that test
+// regenerates every region and fails, printing the new text, when one differs.
 //
 // DenseBiasGradientKernel: db[N] = sum over rows of dZ[M,N]; overwrites db; each column is
 // summed by one thread in row order (deterministic).
@@ -120,8 +123,13 @@ public struct GemmTile2x2x4 : IGemmTile
 
 public static class DenseLayer
 {
+    /// <summary>Rows and columns of C one thread of the register-tiled kernel owns.</summary>
     public const int RegisterTileRows = 4;
     public const int RegisterTileColumns = 8;
+
+    /// <summary>Rows and columns of C one thread of the shared-memory kernel owns (strided by the
+    /// group size), so a block is SharedMicroTile x (ThreadsY, ThreadsX) of C.</summary>
+    public const int SharedMicroTile = 4;
 
     private static void StoreOutput(
         GemmShape shape, DenseEpilogue epilogue, ArrayView<float> c,
@@ -169,6 +177,7 @@ public static class DenseLayer
             int n0 = tile % tilesN * RegisterTileColumns;
             // Out-of-range rows/columns of an edge tile read the last valid row/column instead:
             // the loop stays branch-free and those lanes are never stored.
+            // <generated: register tile>
             int rowA0 = IntrinsicMath.Min(m0, lastRow) * shape.AStrideM;
             int rowA1 = IntrinsicMath.Min(m0 + 1, lastRow) * shape.AStrideM;
             int rowA2 = IntrinsicMath.Min(m0 + 2, lastRow) * shape.AStrideM;
@@ -181,65 +190,65 @@ public static class DenseLayer
             int colB5 = IntrinsicMath.Min(n0 + 5, lastColumn) * shape.BStrideN;
             int colB6 = IntrinsicMath.Min(n0 + 6, lastColumn) * shape.BStrideN;
             int colB7 = IntrinsicMath.Min(n0 + 7, lastColumn) * shape.BStrideN;
-                // accumulators c{row}{col}
-                float c00 = 0f, c01 = 0f, c02 = 0f, c03 = 0f, c04 = 0f, c05 = 0f, c06 = 0f, c07 = 0f;
-                float c10 = 0f, c11 = 0f, c12 = 0f, c13 = 0f, c14 = 0f, c15 = 0f, c16 = 0f, c17 = 0f;
-                float c20 = 0f, c21 = 0f, c22 = 0f, c23 = 0f, c24 = 0f, c25 = 0f, c26 = 0f, c27 = 0f;
-                float c30 = 0f, c31 = 0f, c32 = 0f, c33 = 0f, c34 = 0f, c35 = 0f, c36 = 0f, c37 = 0f;
-                int aOffset = 0, bOffset = 0;
-                for (int k = 0; k < shape.K; k++)
-                {
-                    float a0 = a[rowA0 + aOffset];
-                    float a1 = a[rowA1 + aOffset];
-                    float a2 = a[rowA2 + aOffset];
-                    float a3 = a[rowA3 + aOffset];
-                    float b0 = b[bOffset + colB0];
-                    float b1 = b[bOffset + colB1];
-                    float b2 = b[bOffset + colB2];
-                    float b3 = b[bOffset + colB3];
-                    float b4 = b[bOffset + colB4];
-                    float b5 = b[bOffset + colB5];
-                    float b6 = b[bOffset + colB6];
-                    float b7 = b[bOffset + colB7];
-                    c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3; c04 += a0 * b4; c05 += a0 * b5; c06 += a0 * b6; c07 += a0 * b7;
-                    c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3; c14 += a1 * b4; c15 += a1 * b5; c16 += a1 * b6; c17 += a1 * b7;
-                    c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3; c24 += a2 * b4; c25 += a2 * b5; c26 += a2 * b6; c27 += a2 * b7;
-                    c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3; c34 += a3 * b4; c35 += a3 * b5; c36 += a3 * b6; c37 += a3 * b7;
-                    aOffset += shape.AStrideK;
-                    bOffset += shape.BStrideK;
-                }
-                StoreOutput(shape, epilogue, c, bias, aux, m0 + 0, n0 + 0, c00);
-                StoreOutput(shape, epilogue, c, bias, aux, m0 + 0, n0 + 1, c01);
-                StoreOutput(shape, epilogue, c, bias, aux, m0 + 0, n0 + 2, c02);
-                StoreOutput(shape, epilogue, c, bias, aux, m0 + 0, n0 + 3, c03);
-                StoreOutput(shape, epilogue, c, bias, aux, m0 + 0, n0 + 4, c04);
-                StoreOutput(shape, epilogue, c, bias, aux, m0 + 0, n0 + 5, c05);
-                StoreOutput(shape, epilogue, c, bias, aux, m0 + 0, n0 + 6, c06);
-                StoreOutput(shape, epilogue, c, bias, aux, m0 + 0, n0 + 7, c07);
-                StoreOutput(shape, epilogue, c, bias, aux, m0 + 1, n0 + 0, c10);
-                StoreOutput(shape, epilogue, c, bias, aux, m0 + 1, n0 + 1, c11);
-                StoreOutput(shape, epilogue, c, bias, aux, m0 + 1, n0 + 2, c12);
-                StoreOutput(shape, epilogue, c, bias, aux, m0 + 1, n0 + 3, c13);
-                StoreOutput(shape, epilogue, c, bias, aux, m0 + 1, n0 + 4, c14);
-                StoreOutput(shape, epilogue, c, bias, aux, m0 + 1, n0 + 5, c15);
-                StoreOutput(shape, epilogue, c, bias, aux, m0 + 1, n0 + 6, c16);
-                StoreOutput(shape, epilogue, c, bias, aux, m0 + 1, n0 + 7, c17);
-                StoreOutput(shape, epilogue, c, bias, aux, m0 + 2, n0 + 0, c20);
-                StoreOutput(shape, epilogue, c, bias, aux, m0 + 2, n0 + 1, c21);
-                StoreOutput(shape, epilogue, c, bias, aux, m0 + 2, n0 + 2, c22);
-                StoreOutput(shape, epilogue, c, bias, aux, m0 + 2, n0 + 3, c23);
-                StoreOutput(shape, epilogue, c, bias, aux, m0 + 2, n0 + 4, c24);
-                StoreOutput(shape, epilogue, c, bias, aux, m0 + 2, n0 + 5, c25);
-                StoreOutput(shape, epilogue, c, bias, aux, m0 + 2, n0 + 6, c26);
-                StoreOutput(shape, epilogue, c, bias, aux, m0 + 2, n0 + 7, c27);
-                StoreOutput(shape, epilogue, c, bias, aux, m0 + 3, n0 + 0, c30);
-                StoreOutput(shape, epilogue, c, bias, aux, m0 + 3, n0 + 1, c31);
-                StoreOutput(shape, epilogue, c, bias, aux, m0 + 3, n0 + 2, c32);
-                StoreOutput(shape, epilogue, c, bias, aux, m0 + 3, n0 + 3, c33);
-                StoreOutput(shape, epilogue, c, bias, aux, m0 + 3, n0 + 4, c34);
-                StoreOutput(shape, epilogue, c, bias, aux, m0 + 3, n0 + 5, c35);
-                StoreOutput(shape, epilogue, c, bias, aux, m0 + 3, n0 + 6, c36);
-                StoreOutput(shape, epilogue, c, bias, aux, m0 + 3, n0 + 7, c37);
+            float c00 = 0f, c01 = 0f, c02 = 0f, c03 = 0f, c04 = 0f, c05 = 0f, c06 = 0f, c07 = 0f;
+            float c10 = 0f, c11 = 0f, c12 = 0f, c13 = 0f, c14 = 0f, c15 = 0f, c16 = 0f, c17 = 0f;
+            float c20 = 0f, c21 = 0f, c22 = 0f, c23 = 0f, c24 = 0f, c25 = 0f, c26 = 0f, c27 = 0f;
+            float c30 = 0f, c31 = 0f, c32 = 0f, c33 = 0f, c34 = 0f, c35 = 0f, c36 = 0f, c37 = 0f;
+            int aOffset = 0, bOffset = 0;
+            for (int k = 0; k < shape.K; k++)
+            {
+                float a0 = a[rowA0 + aOffset];
+                float a1 = a[rowA1 + aOffset];
+                float a2 = a[rowA2 + aOffset];
+                float a3 = a[rowA3 + aOffset];
+                float b0 = b[bOffset + colB0];
+                float b1 = b[bOffset + colB1];
+                float b2 = b[bOffset + colB2];
+                float b3 = b[bOffset + colB3];
+                float b4 = b[bOffset + colB4];
+                float b5 = b[bOffset + colB5];
+                float b6 = b[bOffset + colB6];
+                float b7 = b[bOffset + colB7];
+                c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3; c04 += a0 * b4; c05 += a0 * b5; c06 += a0 * b6; c07 += a0 * b7;
+                c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3; c14 += a1 * b4; c15 += a1 * b5; c16 += a1 * b6; c17 += a1 * b7;
+                c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3; c24 += a2 * b4; c25 += a2 * b5; c26 += a2 * b6; c27 += a2 * b7;
+                c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3; c34 += a3 * b4; c35 += a3 * b5; c36 += a3 * b6; c37 += a3 * b7;
+                aOffset += shape.AStrideK;
+                bOffset += shape.BStrideK;
+            }
+            StoreOutput(shape, epilogue, c, bias, aux, m0 + 0, n0 + 0, c00);
+            StoreOutput(shape, epilogue, c, bias, aux, m0 + 0, n0 + 1, c01);
+            StoreOutput(shape, epilogue, c, bias, aux, m0 + 0, n0 + 2, c02);
+            StoreOutput(shape, epilogue, c, bias, aux, m0 + 0, n0 + 3, c03);
+            StoreOutput(shape, epilogue, c, bias, aux, m0 + 0, n0 + 4, c04);
+            StoreOutput(shape, epilogue, c, bias, aux, m0 + 0, n0 + 5, c05);
+            StoreOutput(shape, epilogue, c, bias, aux, m0 + 0, n0 + 6, c06);
+            StoreOutput(shape, epilogue, c, bias, aux, m0 + 0, n0 + 7, c07);
+            StoreOutput(shape, epilogue, c, bias, aux, m0 + 1, n0 + 0, c10);
+            StoreOutput(shape, epilogue, c, bias, aux, m0 + 1, n0 + 1, c11);
+            StoreOutput(shape, epilogue, c, bias, aux, m0 + 1, n0 + 2, c12);
+            StoreOutput(shape, epilogue, c, bias, aux, m0 + 1, n0 + 3, c13);
+            StoreOutput(shape, epilogue, c, bias, aux, m0 + 1, n0 + 4, c14);
+            StoreOutput(shape, epilogue, c, bias, aux, m0 + 1, n0 + 5, c15);
+            StoreOutput(shape, epilogue, c, bias, aux, m0 + 1, n0 + 6, c16);
+            StoreOutput(shape, epilogue, c, bias, aux, m0 + 1, n0 + 7, c17);
+            StoreOutput(shape, epilogue, c, bias, aux, m0 + 2, n0 + 0, c20);
+            StoreOutput(shape, epilogue, c, bias, aux, m0 + 2, n0 + 1, c21);
+            StoreOutput(shape, epilogue, c, bias, aux, m0 + 2, n0 + 2, c22);
+            StoreOutput(shape, epilogue, c, bias, aux, m0 + 2, n0 + 3, c23);
+            StoreOutput(shape, epilogue, c, bias, aux, m0 + 2, n0 + 4, c24);
+            StoreOutput(shape, epilogue, c, bias, aux, m0 + 2, n0 + 5, c25);
+            StoreOutput(shape, epilogue, c, bias, aux, m0 + 2, n0 + 6, c26);
+            StoreOutput(shape, epilogue, c, bias, aux, m0 + 2, n0 + 7, c27);
+            StoreOutput(shape, epilogue, c, bias, aux, m0 + 3, n0 + 0, c30);
+            StoreOutput(shape, epilogue, c, bias, aux, m0 + 3, n0 + 1, c31);
+            StoreOutput(shape, epilogue, c, bias, aux, m0 + 3, n0 + 2, c32);
+            StoreOutput(shape, epilogue, c, bias, aux, m0 + 3, n0 + 3, c33);
+            StoreOutput(shape, epilogue, c, bias, aux, m0 + 3, n0 + 4, c34);
+            StoreOutput(shape, epilogue, c, bias, aux, m0 + 3, n0 + 5, c35);
+            StoreOutput(shape, epilogue, c, bias, aux, m0 + 3, n0 + 6, c36);
+            StoreOutput(shape, epilogue, c, bias, aux, m0 + 3, n0 + 7, c37);
+            // </generated>
         }
     }
 
@@ -251,17 +260,19 @@ public static class DenseLayer
     {
         var tile = default(TTile);
         int threadsX = tile.ThreadsX, threadsY = tile.ThreadsY, depth = tile.Depth;
-        int blockM = 4 * threadsY, blockN = 4 * threadsX;
+        int blockM = SharedMicroTile * threadsY, blockN = SharedMicroTile * threadsX;
         // aTile is [depth][blockM], bTile is [depth][blockN].
-        var aTile = SharedMemory.Allocate<float>(4 * tile.ThreadsY * tile.Depth);
-        var bTile = SharedMemory.Allocate<float>(4 * tile.ThreadsX * tile.Depth);
+        var aTile = SharedMemory.Allocate<float>(SharedMicroTile * tile.ThreadsY * tile.Depth);
+        var bTile = SharedMemory.Allocate<float>(SharedMicroTile * tile.ThreadsX * tile.Depth);
         int tx = Group.IdxX, ty = Group.IdxY;
         int threadId = ty * threadsX + tx, threadCount = threadsX * threadsY;
         int m0 = Grid.IdxY * blockM, n0 = Grid.IdxX * blockN;
+        // <generated: shared accumulators>
         float c00 = 0f, c01 = 0f, c02 = 0f, c03 = 0f;
         float c10 = 0f, c11 = 0f, c12 = 0f, c13 = 0f;
         float c20 = 0f, c21 = 0f, c22 = 0f, c23 = 0f;
         float c30 = 0f, c31 = 0f, c32 = 0f, c33 = 0f;
+        // </generated>
         for (int k0 = 0; k0 < shape.K; k0 += depth)
         {
             // Consecutive threads walk the operand's unit-stride dimension so global loads coalesce.
@@ -286,6 +297,7 @@ public static class DenseLayer
             Group.Barrier();
             for (int kk = 0; kk < depth; kk++)
             {
+                // <generated: shared products>
                 float a0 = aTile[kk * blockM + ty + 0 * threadsY];
                 float a1 = aTile[kk * blockM + ty + 1 * threadsY];
                 float a2 = aTile[kk * blockM + ty + 2 * threadsY];
@@ -298,9 +310,11 @@ public static class DenseLayer
                 c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
                 c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
                 c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+                // </generated>
             }
             Group.Barrier();
         }
+        // <generated: shared stores>
         StoreOutput(shape, epilogue, c, bias, aux, m0 + ty + 0 * threadsY, n0 + tx + 0 * threadsX, c00);
         StoreOutput(shape, epilogue, c, bias, aux, m0 + ty + 0 * threadsY, n0 + tx + 1 * threadsX, c01);
         StoreOutput(shape, epilogue, c, bias, aux, m0 + ty + 0 * threadsY, n0 + tx + 2 * threadsX, c02);
@@ -317,6 +331,7 @@ public static class DenseLayer
         StoreOutput(shape, epilogue, c, bias, aux, m0 + ty + 3 * threadsY, n0 + tx + 1 * threadsX, c31);
         StoreOutput(shape, epilogue, c, bias, aux, m0 + ty + 3 * threadsY, n0 + tx + 2 * threadsX, c32);
         StoreOutput(shape, epilogue, c, bias, aux, m0 + ty + 3 * threadsY, n0 + tx + 3 * threadsX, c33);
+        // </generated>
     }
 
     public static void DenseBiasGradientKernel(

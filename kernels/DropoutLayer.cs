@@ -1,13 +1,18 @@
 // Dropout (inverted), forward and backward.
 //
-// Shapes: x, y, dy, dx are [rows, features] row-major, `count = rows * features` elements.
-// Forward overwrites y; backward overwrites dx. Nothing accumulates.
+// Shapes: input and output are [rows, features] row-major, `count = rows * features` elements.
+// DropoutMaskKernel overwrites output; nothing accumulates.
 //
 // The keep/drop decision is a stateless counter-based hash of (seed, step, layer, element),
 // so any backend (CUDA, OpenCL, CPU) and any launch shape draws the identical mask, and the
 // backward pass recomputes the mask instead of storing it. An element is kept when its
 // 32-bit hash is >= dropThreshold, where dropThreshold = round(p * 2^32); kept elements are
 // scaled by keepScale = 1 / (1 - p) so the expected activation is unchanged.
+//
+// Forward (y = mask(x)) and backward (dx = mask(dy)) are the same elementwise map, so one
+// kernel serves both. Training applies dropout inside the dense GEMM epilogues (DenseLayer.cs);
+// this standalone kernel is the unfused reference those epilogues are tested against, loaded
+// by UnfusedKernels, never by training.
 using ILGPU;
 
 namespace GpuMlp.Kernels;
@@ -34,21 +39,13 @@ public static class DropoutLayer
     public static bool Keep(uint seed, uint step, uint layer, uint element, uint dropThreshold) =>
         Bits(seed, step, layer, element) >= dropThreshold;
 
-    public static void DropoutForwardKernel(
-        ArrayView<float> x, ArrayView<float> y, int count,
+    /// <summary>output[i] = input[i] * keepScale where element i is kept, else 0.</summary>
+    public static void DropoutMaskKernel(
+        ArrayView<float> input, ArrayView<float> output, int count,
         uint seed, uint step, uint layer, uint dropThreshold, float keepScale)
     {
         int stride = Grid.DimX * Group.DimX;
         for (int i = Grid.GlobalIndex.X; i < count; i += stride)
-            y[i] = Keep(seed, step, layer, (uint)i, dropThreshold) ? x[i] * keepScale : 0f;
-    }
-
-    public static void DropoutBackwardKernel(
-        ArrayView<float> dy, ArrayView<float> dx, int count,
-        uint seed, uint step, uint layer, uint dropThreshold, float keepScale)
-    {
-        int stride = Grid.DimX * Group.DimX;
-        for (int i = Grid.GlobalIndex.X; i < count; i += stride)
-            dx[i] = Keep(seed, step, layer, (uint)i, dropThreshold) ? dy[i] * keepScale : 0f;
+            output[i] = Keep(seed, step, layer, (uint)i, dropThreshold) ? input[i] * keepScale : 0f;
     }
 }

@@ -4,8 +4,9 @@
 // Forward overwrites h; backward overwrites dz. Nothing accumulates.
 //
 // Training fuses ReLU into the dense GEMM epilogue (DenseLayer.cs); these standalone kernels
-// are the unfused path and the reference the fused one is tested against. Backward takes the
-// forward *output* h: relu'(z) = [z > 0] = [h > 0], so z need not be kept.
+// are the unfused reference the fused one is tested against, loaded by UnfusedKernels, never by
+// training. Backward takes the forward *output* h: relu'(z) = [z > 0] = [h > 0], so z need not
+// be kept.
 using ILGPU;
 
 namespace GpuMlp.Kernels;

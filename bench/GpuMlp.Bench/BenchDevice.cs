@@ -38,14 +38,20 @@ public sealed class SharedDevice
 {
     private static readonly Dictionary<string, SharedDevice> Opened = new(StringComparer.Ordinal);
 
+    private readonly KernelDevice opened;
+    private readonly Lazy<UnfusedKernels> unfused;
+
     private SharedDevice(string kind)
     {
-        Device = ComputeDevice.Open(ComputeDevice.ParseRequest(kind));
-        Kernels = new MlpKernels(Device.Accelerator);
+        opened = KernelDevice.Open(ComputeDevice.ParseRequest(kind));
+        unfused = new(() => new UnfusedKernels(opened.Kernels));
     }
 
-    public ComputeDevice Device { get; }
-    public MlpKernels Kernels { get; }
+    public ComputeDevice Device => opened.Device;
+    public MlpKernels Kernels => opened.Kernels;
+
+    /// <summary>The standalone ReLU and dropout kernels, compiled on first use.</summary>
+    public UnfusedKernels Unfused => unfused.Value;
 
     public static SharedDevice Get(string kind)
     {
@@ -55,7 +61,7 @@ public sealed class SharedDevice
             {
                 device = new SharedDevice(kind);
                 Opened.Add(kind, device);
-                AppDomain.CurrentDomain.ProcessExit += (_, _) => device.Device.Dispose();
+                AppDomain.CurrentDomain.ProcessExit += (_, _) => device.opened.Dispose();
             }
             return device;
         }
@@ -72,6 +78,7 @@ public sealed class BenchDevice : IDisposable
 
     public ComputeDevice Device => shared.Device;
     public MlpKernels Kernels => shared.Kernels;
+    public UnfusedKernels Unfused => shared.Unfused;
     public Accelerator Accelerator => Device.Accelerator;
 
     public void Synchronize() => Device.Synchronize();

@@ -22,10 +22,12 @@ public class GemmBenchmarks
     [Params(128, 1024)]
     public int Batch { get; set; } = 128;
 
-    [ParamsAllValues]
-    public GemmCase Case { get; set; }
+    [ParamsSource(nameof(Cases))]
+    public string Case { get; set; } = "Fwd1_784x512";
 
     public static IEnumerable<string> Devices() => BenchDevices.All();
+
+    public static IEnumerable<string> Cases() => GemmProblem.Cases();
 
     [GlobalSetup]
     public void Setup()

@@ -3,32 +3,21 @@ using GpuMlp.Training;
 
 namespace GpuMlp.Bench;
 
-/// <summary>The eight GEMMs of one training step of the 784-512-256-10 model, exactly as
-/// MlpNetwork launches them (layer l has fan-in In(l) and fan-out Out(l)).</summary>
-public enum GemmCase
-{
-    /// <summary>Forward layer 0: Z[B,512] = X[B,784] W0[784,512], bias+ReLU+dropout epilogue.</summary>
-    Fwd1_784x512,
-    /// <summary>Forward layer 1: Z[B,256] = H[B,512] W1[512,256], bias+ReLU+dropout epilogue.</summary>
-    Fwd2_512x256,
-    /// <summary>Forward layer 2: logits[B,10] = H[B,256] W2[256,10], bias epilogue.</summary>
-    Fwd3_256x10,
-    /// <summary>dW0[784,512] = X^T dZ0 (GemmShape.TransposedA, K = batch).</summary>
-    DW1_784x512,
-    /// <summary>dW1[512,256] = H0^T dZ1.</summary>
-    DW2_512x256,
-    /// <summary>dW2[256,10] = H1^T dZ2.</summary>
-    DW3_256x10,
-    /// <summary>dZ0[B,512] = dZ1[B,256] W1^T (GemmShape.TransposedB), ActiveMask epilogue.</summary>
-    DX2_256to512,
-    /// <summary>dZ1[B,256] = dZ2[B,10] W2^T, ActiveMask epilogue.</summary>
-    DX3_10to256,
-}
-
-/// <summary>What a GemmCase computes at a given batch size.</summary>
-public readonly record struct GemmProblem(GemmShape Shape, EpilogueMode Mode, int Layer, long ALength, long BLength)
+/// <summary>A GEMM of one training step of the 784-512-256-10 model, taken from the list
+/// MlpNetwork launches (MlpNetwork.StepGemms), so the benchmarks time exactly those launches.
+/// Case names keep the benchmarks' history: Fwd1_784x512 (forward of layer 1), DW1_784x512 (its
+/// weight gradient), DX2_256to512 (the input gradient of layer 2).</summary>
+public readonly record struct GemmProblem(string Case, GemmLaunch Launch)
 {
     public static NetworkShape Model { get; } = NetworkShape.Mnist([512, 256]);
+
+    public GemmShape Shape => Launch.Shape;
+    public EpilogueMode Mode => Launch.Mode;
+    public int Layer => Launch.Layer;
+
+    /// <summary>op(A) is [M, K] and op(B) is [K, N] whatever the strides.</summary>
+    public long ALength => (long)Shape.M * Shape.K;
+    public long BLength => (long)Shape.K * Shape.N;
 
     public long Flops => 2L * Shape.M * Shape.N * Shape.K;
 
@@ -36,38 +25,32 @@ public readonly record struct GemmProblem(GemmShape Shape, EpilogueMode Mode, in
     /// (plus the aux read of ActiveMask).</summary>
     public long MinimumBytes => 4L * (ALength + BLength + (long)Shape.M * Shape.N * (Mode == EpilogueMode.ActiveMask ? 2 : 1));
 
-    public static GemmProblem For(GemmCase gemmCase, int batch)
+    /// <summary>Every GEMM of a training step at <paramref name="batch"/> rows (dropout on), forward
+    /// products first, then weight gradients, then input gradients, each by layer.</summary>
+    public static IReadOnlyList<GemmProblem> Step(int batch) =>
+        MlpNetwork.StepGemms(Model, batch, dropout: true)
+            .OrderBy(l => l.Pass).ThenBy(l => l.Layer)
+            .Select(l => new GemmProblem(Name(l), l))
+            .ToArray();
+
+    /// <summary>The case names, in <see cref="Step"/>'s order (they do not depend on the batch).</summary>
+    public static IEnumerable<string> Cases() => Step(1).Select(p => p.Case);
+
+    public static GemmProblem For(string gemmCase, int batch) =>
+        Step(batch).FirstOrDefault(p => p.Case == gemmCase) is { Case: not null } problem
+            ? problem
+            : throw new ArgumentOutOfRangeException(nameof(gemmCase), gemmCase, "not a GEMM of the training step");
+
+    private static string Name(GemmLaunch launch)
     {
-        var model = Model;
-        switch (gemmCase)
+        var layer = Model.Layers[launch.Layer];
+        int number = launch.Layer + 1;
+        return launch.Pass switch
         {
-            case GemmCase.Fwd1_784x512:
-            case GemmCase.Fwd2_512x256:
-            case GemmCase.Fwd3_256x10:
-            {
-                int l = gemmCase - GemmCase.Fwd1_784x512;
-                var mode = l == model.LayerCount - 1 ? EpilogueMode.Bias : EpilogueMode.BiasReluDropout;
-                return new GemmProblem(GemmShape.Plain(batch, model.Out(l), model.In(l)), mode, l,
-                    (long)batch * model.In(l), (long)model.In(l) * model.Out(l));
-            }
-            case GemmCase.DW1_784x512:
-            case GemmCase.DW2_512x256:
-            case GemmCase.DW3_256x10:
-            {
-                int l = gemmCase - GemmCase.DW1_784x512;
-                return new GemmProblem(GemmShape.TransposedA(model.In(l), model.Out(l), batch), EpilogueMode.Store, l,
-                    (long)batch * model.In(l), (long)batch * model.Out(l));
-            }
-            case GemmCase.DX2_256to512:
-            case GemmCase.DX3_10to256:
-            {
-                int l = gemmCase - GemmCase.DX2_256to512 + 1;
-                return new GemmProblem(GemmShape.TransposedB(batch, model.In(l), model.Out(l)), EpilogueMode.ActiveMask, l,
-                    (long)batch * model.Out(l), (long)model.In(l) * model.Out(l));
-            }
-            default:
-                throw new ArgumentOutOfRangeException(nameof(gemmCase), gemmCase, null);
-        }
+            GemmPass.Forward => $"Fwd{number}_{layer.Inputs}x{layer.Outputs}",
+            GemmPass.WeightGradient => $"DW{number}_{layer.Inputs}x{layer.Outputs}",
+            _ => $"DX{number}_{layer.Outputs}to{layer.Inputs}",
+        };
     }
 
     /// <summary>The plain host reference: C = op(A) op(B) with the same strides, a triple loop
@@ -87,31 +70,13 @@ public readonly record struct GemmProblem(GemmShape Shape, EpilogueMode Mode, in
     }
 }
 
-/// <summary>FLOPs of one whole training step / forward pass of the model.</summary>
+/// <summary>GEMM FLOPs of one whole training step / forward pass of the model, summed over the
+/// launches the network lists.</summary>
 public static class StepWork
 {
-    /// <summary>Sum over layers of In(l) * Out(l): the multiply-adds of one row's forward pass.</summary>
-    public static long ForwardMacsPerRow
-    {
-        get
-        {
-            var model = GemmProblem.Model;
-            long macs = 0;
-            for (int l = 0; l < model.LayerCount; l++)
-                macs += (long)model.In(l) * model.Out(l);
-            return macs;
-        }
-    }
-
     /// <summary>Forward + dW + dX (no dX for the first layer) GEMM FLOPs of one step.</summary>
-    public static long TrainFlops(int batch)
-    {
-        var model = GemmProblem.Model;
-        long dxMacs = 0;
-        for (int l = 1; l < model.LayerCount; l++)
-            dxMacs += (long)model.In(l) * model.Out(l);
-        return 2L * batch * (2 * ForwardMacsPerRow + dxMacs);
-    }
+    public static long TrainFlops(int batch) => GemmProblem.Step(batch).Sum(p => p.Flops);
 
-    public static long ForwardFlops(int batch) => 2L * batch * ForwardMacsPerRow;
+    public static long ForwardFlops(int batch) =>
+        GemmProblem.Step(batch).Where(p => p.Launch.Pass == GemmPass.Forward).Sum(p => p.Flops);
 }

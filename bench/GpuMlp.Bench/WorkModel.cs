@@ -16,7 +16,7 @@ public readonly record struct Work(double Flops, double Bytes)
         if (type == typeof(GemmBenchmarks))
         {
             // GEMMs here are compute-bound: FLOP/s only (GemmProblem.MinimumBytes is the traffic floor).
-            var problem = GemmProblem.For((GemmCase)parameters["Case"], batch);
+            var problem = GemmProblem.For((string)parameters["Case"], batch);
             return new Work(problem.Flops, 0);
         }
         if (type == typeof(LayerBenchmarks))

@@ -114,20 +114,26 @@ public static class TestDevice
     }
 }
 
-/// <summary>One accelerator and the kernels loaded on it.</summary>
+/// <summary>One accelerator, the training kernels loaded on it, and (on first use) the unfused
+/// reference kernels.</summary>
 public sealed class KernelSet : IDisposable
 {
     private readonly bool ownsDevice;
+    private readonly Lazy<UnfusedKernels> unfused;
 
     public KernelSet(ComputeDevice device, MlpKernels kernels, bool ownsDevice)
     {
         Device = device;
         Kernels = kernels;
         this.ownsDevice = ownsDevice;
+        unfused = new(() => new UnfusedKernels(kernels), LazyThreadSafetyMode.ExecutionAndPublication);
     }
 
     public ComputeDevice Device { get; }
     public MlpKernels Kernels { get; }
+
+    /// <summary>Standalone ReLU and dropout: the reference the fused GEMM epilogues are tested against.</summary>
+    public UnfusedKernels Unfused => unfused.Value;
     public Accelerator Accelerator => Device.Accelerator;
     public Backend Backend => TestDevice.BackendOf(Accelerator);
 

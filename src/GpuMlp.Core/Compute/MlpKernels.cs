@@ -66,10 +66,6 @@ public sealed partial class MlpKernels
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, AdamStep> adam;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<double>, ArrayView<int>> sumPartials;
     private readonly Action<KernelConfig, ArrayView<int>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<int>> confusion;
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, int> reluForward;
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> reluBackward;
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, uint, uint, uint, uint, float> dropoutForward;
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, uint, uint, uint, uint, float> dropoutBackward;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> unused;
 
     /// <param name="accelerator">Where the kernels run.</param>
@@ -114,10 +110,6 @@ public sealed partial class MlpKernels
         adam = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, AdamStep>(AdamOptimizer.AdamKernel);
         sumPartials = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<double>, ArrayView<int>>(EvaluationLayer.SumPartialsKernel);
         confusion = accelerator.LoadStreamKernel<ArrayView<int>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<int>>(EvaluationLayer.ConfusionKernel);
-        reluForward = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int>(ReluLayer.ReluForwardKernel);
-        reluBackward = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(ReluLayer.ReluBackwardKernel);
-        dropoutForward = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, uint, uint, uint, uint, float>(DropoutLayer.DropoutForwardKernel);
-        dropoutBackward = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, uint, uint, uint, uint, float>(DropoutLayer.DropoutBackwardKernel);
         optimizerKernels = new OptimizerKernels(accelerator);
         CompileSeconds = watch.Elapsed.TotalSeconds;
         unused = accelerator.Allocate1D<float>(1);
@@ -156,7 +148,7 @@ public sealed partial class MlpKernels
     {
         if (forced != GpuGemmBlock.Auto)
             return forced;
-        return BlockConfig(shape, default(GemmTile16x16x16).ThreadsX).GridDim.Size < multiprocessors
+        return BlockConfig<GemmTile16x16x16>(shape).GridDim.Size < multiprocessors
             ? GpuGemmBlock.Block32
             : GpuGemmBlock.Block64;
     }
@@ -174,12 +166,15 @@ public sealed partial class MlpKernels
 
     private static GemmLauncher LoadGemm(Accelerator accelerator, GemmKernel kernel) => accelerator.LoadStreamKernel(kernel);
 
-    private static KernelConfig BlockConfig(in GemmShape shape, int threads)
+    /// <summary>One group per block of the shared-memory GEMM with tile TTile: the block is
+    /// DenseLayer.SharedMicroTile times the group's threads in each dimension.</summary>
+    private static KernelConfig BlockConfig<TTile>(in GemmShape shape) where TTile : struct, IGemmTile
     {
-        int block = 4 * threads;
+        var tile = default(TTile);
+        int blockRows = DenseLayer.SharedMicroTile * tile.ThreadsY, blockColumns = DenseLayer.SharedMicroTile * tile.ThreadsX;
         return new KernelConfig(
-            new Index2D((shape.N + block - 1) / block, (shape.M + block - 1) / block),
-            new Index2D(threads, threads));
+            new Index2D((shape.N + blockColumns - 1) / blockColumns, (shape.M + blockRows - 1) / blockRows),
+            new Index2D(tile.ThreadsX, tile.ThreadsY));
     }
 
     /// <summary>The GEMM kernel and launch shape for one problem size.</summary>
@@ -192,12 +187,12 @@ public sealed partial class MlpKernels
                     * ((shape.N + DenseLayer.RegisterTileColumns - 1) / DenseLayer.RegisterTileColumns);
                 return (gemm, Elementwise(tiles));
             case GemmVariant.SharedTiled2:
-                return (gemm, BlockConfig(shape, default(GemmTile2x2x4).ThreadsX));
+                return (gemm, BlockConfig<GemmTile2x2x4>(shape));
             default:
                 // Fewer 64x64 blocks than multiprocessors: 32x32 blocks keep more of them busy.
                 return ChooseGpuBlock(GemmBlock, shape, Accelerator.NumMultiprocessors) == GpuGemmBlock.Block32
-                    ? (gemmSmallBlocks!, BlockConfig(shape, default(GemmTile8x8x16).ThreadsX))
-                    : (gemm, BlockConfig(shape, default(GemmTile16x16x16).ThreadsX));
+                    ? (gemmSmallBlocks!, BlockConfig<GemmTile8x8x16>(shape))
+                    : (gemm, BlockConfig<GemmTile16x16x16>(shape));
         }
     }
 
@@ -235,18 +230,6 @@ public sealed partial class MlpKernels
     public void Confusion(ArrayView<int> predictions, ArrayView<byte> labels, ArrayView<int> order,
         int first, int count, int classes, ArrayView<int> matrix) =>
         confusion(Elementwise(classes * classes), predictions, labels, order, first, count, classes, matrix);
-
-    public void ReluForward(ArrayView<float> z, ArrayView<float> h, int count) =>
-        reluForward(Elementwise(count), z, h, count);
-
-    public void ReluBackward(ArrayView<float> h, ArrayView<float> dh, ArrayView<float> dz, int count) =>
-        reluBackward(Elementwise(count), h, dh, dz, count);
-
-    public void DropoutForward(ArrayView<float> x, ArrayView<float> y, int count, DropoutMask mask) =>
-        dropoutForward(Elementwise(count), x, y, count, mask.Seed, mask.Step, mask.Layer, mask.DropThreshold, mask.KeepScale);
-
-    public void DropoutBackward(ArrayView<float> dy, ArrayView<float> dx, int count, DropoutMask mask) =>
-        dropoutBackward(Elementwise(count), dy, dx, count, mask.Seed, mask.Step, mask.Layer, mask.DropThreshold, mask.KeepScale);
 }
 
 /// <summary>Host-side description of one dropout mask (see kernels/DropoutLayer.cs).</summary>

@@ -18,15 +18,23 @@ public sealed class DeviceDataset : IDisposable
             throw new ArgumentOutOfRangeException(nameof(count));
         Count = count;
         Features = source.Rows * source.Columns;
-        images = accelerator.Allocate1D<byte>(Math.Max(1L, (long)count * Features));
-        labels = accelerator.Allocate1D<byte>(Math.Max(1, count));
-        identity = accelerator.Allocate1D<int>(Math.Max(1, count));
-        if (count > 0)
+        try
         {
-            images.View.SubView(0, (long)count * Features).CopyFromCPU(ref source.Pixels[0], (long)count * Features);
-            labels.View.SubView(0, count).CopyFromCPU(ref sourceLabels[0], count);
-            int[] order = Enumerable.Range(0, count).ToArray();
-            identity.View.SubView(0, count).CopyFromCPU(ref order[0], count);
+            images = accelerator.Allocate1D<byte>(Math.Max(1L, (long)count * Features));
+            labels = accelerator.Allocate1D<byte>(Math.Max(1, count));
+            identity = accelerator.Allocate1D<int>(Math.Max(1, count));
+            if (count > 0)
+            {
+                images.View.SubView(0, (long)count * Features).CopyFromCPU(ref source.Pixels[0], (long)count * Features);
+                labels.View.SubView(0, count).CopyFromCPU(ref sourceLabels[0], count);
+                int[] order = Enumerable.Range(0, count).ToArray();
+                identity.View.SubView(0, count).CopyFromCPU(ref order[0], count);
+            }
+        }
+        catch
+        {
+            Dispose();
+            throw;
         }
     }
 
@@ -38,9 +46,10 @@ public sealed class DeviceDataset : IDisposable
 
     public void Dispose()
     {
-        images.Dispose();
-        labels.Dispose();
-        identity.Dispose();
+        // Null-conditional: a constructor that failed part-way disposes what it had allocated.
+        images?.Dispose();
+        labels?.Dispose();
+        identity?.Dispose();
     }
 }
 
@@ -50,8 +59,17 @@ public sealed class DeviceMnist : IDisposable
 {
     public DeviceMnist(Accelerator accelerator, MnistDataset data)
     {
+        ArgumentNullException.ThrowIfNull(data);
         Train = new DeviceDataset(accelerator, data.TrainImages, data.TrainLabels, data.TrainImages.Count);
-        Test = new DeviceDataset(accelerator, data.TestImages, data.TestLabels, data.TestImages.Count);
+        try
+        {
+            Test = new DeviceDataset(accelerator, data.TestImages, data.TestLabels, data.TestImages.Count);
+        }
+        catch
+        {
+            Train.Dispose();
+            throw;
+        }
     }
 
     public DeviceDataset Train { get; }

@@ -64,8 +64,8 @@ public sealed class KernelCodegenTests
         foreach (var expected in new[]
         {
             "DenseLayer.DenseGemmRegisterTiledKernel", "DenseLayer.DenseGemmSharedTiledKernel<GemmTile16x16x16>",
-            "DenseLayer.DenseBiasGradientKernel", "ReluLayer.ReluBackwardKernel", "DropoutLayer.DropoutForwardKernel",
-            "DropoutLayer.DropoutBackwardKernel", "SoftmaxCrossEntropyLayer.SoftmaxCrossEntropyKernel",
+            "DenseLayer.DenseBiasGradientKernel", "ReluLayer.ReluBackwardKernel", "DropoutLayer.DropoutMaskKernel",
+            "SoftmaxCrossEntropyLayer.SoftmaxCrossEntropyKernel",
             "AdamOptimizer.AdamKernel", "AdamOptimizer.AdamWKernel", "SgdOptimizer.SgdKernel", "RmspropOptimizer.RmspropKernel",
             "InputLayer.GatherBatchKernel", "EvaluationLayer.ConfusionKernel",
             "ConvolutionLayer.ConvIm2ColKernel", "ConvolutionLayer.ConvCol2ImKernel", "ConvolutionLayer.ConvNhwcToNchwKernel",

@@ -62,7 +62,7 @@ public sealed class DenseBackwardTests(DeviceFixture fixture)
     /// <summary>The ActiveMask epilogue is the backward of the layer below through its ReLU and
     /// dropout: with X = dropout(relu(Zprev)), Z = X W + b and L = sum(G ⊙ Z),
     /// dL/dZprev = (G W^T) ⊙ [X &gt; 0] * keepScale. X (the aux operand) is produced by the kernels'
-    /// own unfused forward (ReluForward, DropoutForward), so the masks of forward and backward must
+    /// own unfused forward (UnfusedKernels.ReluForward and Dropout), so the masks of forward and backward must
     /// agree for this to pass.</summary>
     [Theory]
     [InlineData(GemmPath.Auto, 0.5f)]
@@ -98,8 +98,8 @@ public sealed class DenseBackwardTests(DeviceFixture fixture)
         using var wBuffer = set.Accelerator.Input(w);
         using var gBuffer = set.Accelerator.Input(g);
         using var dZ = set.Accelerator.Output(count);
-        set.Kernels.ReluForward(zBuffer.View, hBuffer.View, count);
-        set.Kernels.DropoutForward(hBuffer.View, xBuffer.View, count, mask);
+        set.Unfused.ReluForward(zBuffer.View, hBuffer.View, count);
+        set.Unfused.Dropout(hBuffer.View, xBuffer.View, count, mask);
         set.Kernels.Gemm(GemmShape.TransposedB(batch, inputs, outputs), mask.Epilogue(EpilogueMode.ActiveMask),
             gBuffer.View, wBuffer.View, dZ.View, set.Kernels.Unused, xBuffer.View);
 

@@ -1,6 +1,7 @@
 // Dropout: the mask statistics, the exact scale, and that every kernel that applies a mask
-// (DropoutForward, DropoutBackward, the fused GEMM epilogue BiasReluDropout) draws the same one
-// for the same (seed, step, layer) and a different one otherwise.
+// (the standalone DropoutMaskKernel, forward and backward, and the fused GEMM epilogue
+// BiasReluDropout) draws the same one for the same (seed, step, layer) and a different one
+// otherwise.
 using GpuMlp.Compute;
 using GpuMlp.Kernels;
 using GpuMlp.Tests.Reference;
@@ -18,7 +19,7 @@ public sealed class DropoutTests(DeviceFixture fixture)
     {
         using var xBuffer = set.Accelerator.Input(x);
         using var y = set.Accelerator.Output(x.Length);
-        set.Kernels.DropoutForward(xBuffer.View, y.View, x.Length, mask);
+        set.Unfused.Dropout(xBuffer.View, y.View, x.Length, mask);
         return y.Download("y");
     }
 
@@ -131,8 +132,8 @@ public sealed class DropoutTests(DeviceFixture fixture)
         using (var h = set.Accelerator.Output(m * n))
         using (var y = set.Accelerator.Output(m * n))
         {
-            set.Kernels.ReluForward(zBuffer.View, h.View, m * n);
-            set.Kernels.DropoutForward(h.View, y.View, m * n, mask);
+            set.Unfused.ReluForward(zBuffer.View, h.View, m * n);
+            set.Unfused.Dropout(h.View, y.View, m * n, mask);
             unfused = y.Download("y");
         }
 
@@ -160,7 +161,7 @@ public sealed class DropoutTests(DeviceFixture fixture)
         float[] dy = TestData.Uniform(new Random(8), count);
         using var dyBuffer = set.Accelerator.Input(dy);
         using var dx = set.Accelerator.Output(count);
-        set.Kernels.DropoutBackward(dyBuffer.View, dx.View, count, mask);
+        set.Unfused.Dropout(dyBuffer.View, dx.View, count, mask);
         float[] gradient = dx.Download("dx");
 
         bool[] keep = NaiveReference.KeepMask(count, mask);

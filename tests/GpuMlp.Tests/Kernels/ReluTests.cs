@@ -19,7 +19,7 @@ public sealed class ReluTests(DeviceFixture fixture)
             z[i] = i % 10 == 0 ? 0f : -0f;
         using var zBuffer = set.Accelerator.Input(z);
         using var h = set.Accelerator.Output(count);
-        set.Kernels.ReluForward(zBuffer.View, h.View, count);
+        set.Unfused.ReluForward(zBuffer.View, h.View, count);
 
         Compare.AllClose(h.Download("h"), NaiveReference.ReluForward(NaiveReference.ToDouble(z)), 0, 0, $"{set.Name} relu forward");
     }
@@ -37,7 +37,7 @@ public sealed class ReluTests(DeviceFixture fixture)
         using var hBuffer = set.Accelerator.Input(h);
         using var dhBuffer = set.Accelerator.Input(dh);
         using var dz = set.Accelerator.Output(count);
-        set.Kernels.ReluBackward(hBuffer.View, dhBuffer.View, dz.View, count);
+        set.Unfused.ReluBackward(hBuffer.View, dhBuffer.View, dz.View, count);
 
         double[] expected = NaiveReference.ReluBackward(NaiveReference.ToDouble(h), NaiveReference.ToDouble(dh));
         Compare.AllClose(dz.Download("dz"), expected, 0, 0, $"{set.Name} relu backward");
@@ -61,8 +61,8 @@ public sealed class ReluTests(DeviceFixture fixture)
         using var h = set.Accelerator.Output(count);
         using var gBuffer = set.Accelerator.Input(g);
         using var dz = set.Accelerator.Output(count);
-        set.Kernels.ReluForward(zBuffer.View, h.View, count);
-        set.Kernels.ReluBackward(h.View, gBuffer.View, dz.View, count);
+        set.Unfused.ReluForward(zBuffer.View, h.View, count);
+        set.Unfused.ReluBackward(h.View, gBuffer.View, dz.View, count);
 
         Compare.AllClose(dz.Download("dz"), fd, 1e-9, 0, $"{set.Name} relu backward vs finite differences");
     }

@@ -1,0 +1,38 @@
+using GpuMlp.Kernels;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace GpuMlp.Compute;
+
+/// <summary>The reference kernel set: standalone ReLU and dropout. Training fuses both into the
+/// dense GEMM epilogues, so <see cref="MlpKernels"/> never loads these; the tests load them as the
+/// unfused path the fused epilogues must match, and the layer benchmarks to time them. Launch
+/// shapes come from the MlpKernels they are given.</summary>
+public sealed class UnfusedKernels
+{
+    private readonly MlpKernels kernels;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, int> reluForward;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> reluBackward;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, uint, uint, uint, uint, float> dropoutMask;
+
+    public UnfusedKernels(MlpKernels kernels)
+    {
+        ArgumentNullException.ThrowIfNull(kernels);
+        this.kernels = kernels;
+        var accelerator = kernels.Accelerator;
+        reluForward = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int>(ReluLayer.ReluForwardKernel);
+        reluBackward = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(ReluLayer.ReluBackwardKernel);
+        dropoutMask = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, uint, uint, uint, uint, float>(DropoutLayer.DropoutMaskKernel);
+    }
+
+    public void ReluForward(ArrayView<float> z, ArrayView<float> h, int count) =>
+        reluForward(kernels.Elementwise(count), z, h, count);
+
+    public void ReluBackward(ArrayView<float> h, ArrayView<float> dh, ArrayView<float> dz, int count) =>
+        reluBackward(kernels.Elementwise(count), h, dh, dz, count);
+
+    /// <summary>output = mask(input): dropout forward on activations (y = mask(x)) and backward on
+    /// their gradients (dx = mask(dy)) alike.</summary>
+    public void Dropout(ArrayView<float> input, ArrayView<float> output, int count, DropoutMask mask) =>
+        dropoutMask(kernels.Elementwise(count), input, output, count, mask.Seed, mask.Step, mask.Layer, mask.DropThreshold, mask.KeepScale);
+}
