@@ -213,8 +213,8 @@ public static class IdxFile
     /// few bytes of input is refused without allocating the declared size.</summary>
     private static byte[] ReadGrowing(Stream input, int size, string name, string dataName, string gz)
     {
-        const int FirstChunk = 1 << 20;
-        byte[] buffer = new byte[Math.Min(size, FirstChunk)];
+        const int firstChunk = 1 << 20;
+        byte[] buffer = new byte[Math.Min(size, firstChunk)];
         int filled = 0;
         while (true)
         {
@@ -240,7 +240,7 @@ public static class IdxFile
     /// <summary>Replays already-consumed bytes before the rest of a non-seekable stream.</summary>
     private sealed class PrefixedStream(ReadOnlyMemory<byte> prefix, Stream inner) : Stream
     {
-        private ReadOnlyMemory<byte> _prefix = prefix;
+        private ReadOnlyMemory<byte> unread = prefix;
 
         public override bool CanRead => true;
         public override bool CanSeek => false;
@@ -256,13 +256,13 @@ public static class IdxFile
 
         public override int Read(Span<byte> buffer)
         {
-            if (_prefix.IsEmpty)
+            if (unread.IsEmpty)
             {
                 return inner.Read(buffer);
             }
-            int n = Math.Min(buffer.Length, _prefix.Length);
-            _prefix.Span[..n].CopyTo(buffer);
-            _prefix = _prefix[n..];
+            int n = Math.Min(buffer.Length, unread.Length);
+            unread.Span[..n].CopyTo(buffer);
+            unread = unread[n..];
             return n;
         }
 

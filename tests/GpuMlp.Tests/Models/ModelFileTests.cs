@@ -6,11 +6,11 @@ namespace GpuMlp.Tests.Models;
 
 public sealed class ModelFileTests : IDisposable
 {
-    private readonly TempDir _dir = new();
+    private readonly TempDir dir = new();
 
-    public void Dispose() => _dir.Dispose();
+    public void Dispose() => dir.Dispose();
 
-    private string PathOf(string name) => Path.Combine(_dir.Path, name);
+    private string PathOf(string name) => Path.Combine(dir.Path, name);
 
     private static readonly Dictionary<string, string> Config = new() { ["gpumlp.config"] = """{"epochs":20,"lr":0.001}""" };
 

@@ -38,9 +38,9 @@ internal static class Crafted
 
 public sealed class SafeTensorsFileTests : IDisposable
 {
-    private readonly TempDir _dir = new();
+    private readonly TempDir dir = new();
 
-    public void Dispose() => _dir.Dispose();
+    public void Dispose() => dir.Dispose();
 
     private static void AssertFormatError(byte[] file, params string[] fragments)
     {
@@ -64,7 +64,7 @@ public sealed class SafeTensorsFileTests : IDisposable
     [Fact]
     public void WriteThenRead_RoundTripsTensorsAndMetadata()
     {
-        string path = Path.Combine(_dir.Path, "t.safetensors");
+        string path = Path.Combine(dir.Path, "t.safetensors");
         var metadata = new Dictionary<string, string> { ["format"] = "pt", ["config"] = "{\"lr\": 0.001, \"name\": \"é ü\"}\n" };
         SafeTensorsFile.Write(path, SampleTensors(), metadata);
 
@@ -78,7 +78,7 @@ public sealed class SafeTensorsFileTests : IDisposable
             Assert.Equal(expected.Data, actual.Data);
         }
         Assert.Equal(metadata.OrderBy(kv => kv.Key), content.Metadata.OrderBy(kv => kv.Key));
-        Assert.Empty(Directory.GetFiles(_dir.Path, "*.tmp-*"));
+        Assert.Empty(Directory.GetFiles(dir.Path, "*.tmp-*"));
     }
 
     [Fact]
@@ -140,7 +140,7 @@ public sealed class SafeTensorsFileTests : IDisposable
     [Fact]
     public void Read_MissingFile_IsFileNotFound()
     {
-        string path = Path.Combine(_dir.Path, "nope.safetensors");
+        string path = Path.Combine(dir.Path, "nope.safetensors");
         var ex = Assert.Throws<FileNotFoundException>(() => SafeTensorsFile.Read(path));
         Assert.Contains(path, ex.Message, StringComparison.Ordinal);
     }
@@ -148,7 +148,7 @@ public sealed class SafeTensorsFileTests : IDisposable
     [Fact]
     public void Read_ErrorsNameThePath()
     {
-        string path = Path.Combine(_dir.Path, "short.safetensors");
+        string path = Path.Combine(dir.Path, "short.safetensors");
         File.WriteAllBytes(path, [1, 2, 3]);
         var ex = Assert.Throws<ModelFormatException>(() => SafeTensorsFile.Read(path));
         Assert.StartsWith(path + ": ", ex.Message, StringComparison.Ordinal);

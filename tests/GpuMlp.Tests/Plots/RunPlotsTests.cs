@@ -57,9 +57,9 @@ internal static class PlotSamples
 
 public sealed class RunPlotsTests : IDisposable
 {
-    private readonly TempDir _dir = new();
+    private readonly TempDir dir = new();
 
-    public void Dispose() => _dir.Dispose();
+    public void Dispose() => dir.Dispose();
 
     /// <summary>The file is a PNG (signature and IHDR) that SkiaSharp decodes to the given size.</summary>
     private static SKBitmap AssertPng(string path, int width, int height)
@@ -109,7 +109,7 @@ public sealed class RunPlotsTests : IDisposable
     [Fact]
     public void WriteCurves_WritesA1200x500Png_WithBothSeries()
     {
-        string path = Path.Combine(_dir.Path, "curves.png");
+        string path = Path.Combine(dir.Path, "curves.png");
         RunPlots.WriteCurves(path, PlotSamples.History());
 
         using SKBitmap bitmap = AssertPng(path, RunPlots.CurvesWidth, RunPlots.CurvesHeight);
@@ -125,13 +125,13 @@ public sealed class RunPlotsTests : IDisposable
             Assert.True(CountNear(panel, new SKColor(0x1f, 0x77, 0xb4)) > 200, "train series");
             Assert.True(CountNear(panel, new SKColor(0xff, 0x7f, 0x0e)) > 200, "validation series");
         }
-        Assert.Empty(Directory.GetFiles(_dir.Path, "*.tmp-*"));
+        Assert.Empty(Directory.GetFiles(dir.Path, "*.tmp-*"));
     }
 
     [Fact]
     public void WriteCurves_WithoutValidation_DrawsNoValidationSeries()
     {
-        string path = Path.Combine(_dir.Path, "curves.png");
+        string path = Path.Combine(dir.Path, "curves.png");
         RunPlots.WriteCurves(path, PlotSamples.History(validation: false));
 
         using SKBitmap bitmap = AssertPng(path, RunPlots.CurvesWidth, RunPlots.CurvesHeight);
@@ -142,35 +142,35 @@ public sealed class RunPlotsTests : IDisposable
     [Fact]
     public void WriteCurves_SingleEpochAndNonFiniteLoss_StillRender()
     {
-        string one = Path.Combine(_dir.Path, "one.png");
+        string one = Path.Combine(dir.Path, "one.png");
         RunPlots.WriteCurves(one, PlotSamples.History(epochs: 1));
         AssertPng(one, RunPlots.CurvesWidth, RunPlots.CurvesHeight).Dispose();
 
         var diverged = PlotSamples.History(epochs: 5).Select(e => e.Epoch >= 4 ? e with { TrainLoss = double.NaN, ValLoss = double.PositiveInfinity } : e).ToList();
-        string nan = Path.Combine(_dir.Path, "nan.png");
+        string nan = Path.Combine(dir.Path, "nan.png");
         RunPlots.WriteCurves(nan, diverged);
         AssertPng(nan, RunPlots.CurvesWidth, RunPlots.CurvesHeight).Dispose();
     }
 
     [Fact]
     public void WriteCurves_NoEpochs_Throws() =>
-        Assert.Throws<ArgumentException>(() => RunPlots.WriteCurves(Path.Combine(_dir.Path, "x.png"), []));
+        Assert.Throws<ArgumentException>(() => RunPlots.WriteCurves(Path.Combine(dir.Path, "x.png"), []));
 
     [Fact]
     public void WriteConfusion_WritesA700x650Png()
     {
-        string path = Path.Combine(_dir.Path, "confusion.png");
+        string path = Path.Combine(dir.Path, "confusion.png");
         RunPlots.WriteConfusion(path, PlotSamples.MnistConfusion());
 
         using SKBitmap bitmap = AssertPng(path, RunPlots.ConfusionWidth, RunPlots.ConfusionHeight);
         Assert.True(DistinctColours(bitmap) > 20);
-        Assert.Empty(Directory.GetFiles(_dir.Path, "*.tmp-*"));
+        Assert.Empty(Directory.GetFiles(dir.Path, "*.tmp-*"));
     }
 
     [Fact]
     public void WriteConfusion_DiagonalIsDarkWithTrueZeroAtTheTop()
     {
-        string path = Path.Combine(_dir.Path, "confusion.png");
+        string path = Path.Combine(dir.Path, "confusion.png");
         // All samples on the diagonal: only the cells (t, t) are coloured.
         var m = new long[10, 10];
         for (int t = 0; t < 10; t++)
@@ -203,7 +203,7 @@ public sealed class RunPlotsTests : IDisposable
     [Fact]
     public void WriteConfusion_EmptyMatrix_StillRenders()
     {
-        string path = Path.Combine(_dir.Path, "empty.png");
+        string path = Path.Combine(dir.Path, "empty.png");
         RunPlots.WriteConfusion(path, ClassificationReport.FromConfusion(new long[10, 10]));
         AssertPng(path, RunPlots.ConfusionWidth, RunPlots.ConfusionHeight).Dispose();
     }

@@ -5,27 +5,27 @@ namespace GpuMlp.Tests.Runs;
 
 public sealed class AtomicFileTests : IDisposable
 {
-    private readonly TempDir _dir = new();
+    private readonly TempDir dir = new();
 
-    public void Dispose() => _dir.Dispose();
+    public void Dispose() => dir.Dispose();
 
     [Fact]
     public void WriteAllTextCreatesAndReplacesWithoutLeftovers()
     {
-        string path = Path.Combine(_dir.Path, "a.txt");
+        string path = Path.Combine(dir.Path, "a.txt");
 
         AtomicFile.WriteAllText(path, "first");
         Assert.Equal("first", File.ReadAllText(path));
 
         AtomicFile.WriteAllText(path, "second, longer");
         Assert.Equal("second, longer", File.ReadAllText(path));
-        Assert.Equal(["a.txt"], _dir.Files());
+        Assert.Equal(["a.txt"], dir.Files());
     }
 
     [Fact]
     public void WriteAllTextHasNoByteOrderMark()
     {
-        string path = Path.Combine(_dir.Path, "a.txt");
+        string path = Path.Combine(dir.Path, "a.txt");
         AtomicFile.WriteAllText(path, "é");
         Assert.Equal(Encoding.UTF8.GetBytes("é"), File.ReadAllBytes(path));
     }
@@ -33,19 +33,19 @@ public sealed class AtomicFileTests : IDisposable
     [Fact]
     public void WriteAllBytesWritesExactBytes()
     {
-        string path = Path.Combine(_dir.Path, "b.bin");
+        string path = Path.Combine(dir.Path, "b.bin");
         byte[] data = [0, 1, 2, 255, 128];
 
         AtomicFile.WriteAllBytes(path, data);
 
         Assert.Equal(data, File.ReadAllBytes(path));
-        Assert.Equal(["b.bin"], _dir.Files());
+        Assert.Equal(["b.bin"], dir.Files());
     }
 
     [Fact]
     public void WriteStreamsCallbackOutput()
     {
-        string path = Path.Combine(_dir.Path, "c.bin");
+        string path = Path.Combine(dir.Path, "c.bin");
         AtomicFile.Write(path, s =>
         {
             s.WriteByte(7);
@@ -57,7 +57,7 @@ public sealed class AtomicFileTests : IDisposable
     [Fact]
     public void ThrowingWriterLeavesPreviousFileIntactAndNoTempFile()
     {
-        string path = Path.Combine(_dir.Path, "metrics.json");
+        string path = Path.Combine(dir.Path, "metrics.json");
         File.WriteAllText(path, "previous");
 
         var ex = Assert.Throws<InvalidOperationException>(() => AtomicFile.Write(path, s =>
@@ -70,25 +70,25 @@ public sealed class AtomicFileTests : IDisposable
 
         Assert.Equal("boom", ex.Message);
         Assert.Equal("previous", File.ReadAllText(path));
-        Assert.Equal(["metrics.json"], _dir.Files());
+        Assert.Equal(["metrics.json"], dir.Files());
     }
 
     [Fact]
     public void ThrowingWriterWithNoPreviousFileLeavesNothing()
     {
-        string path = Path.Combine(_dir.Path, "new.json");
+        string path = Path.Combine(dir.Path, "new.json");
 
         Assert.Throws<InvalidOperationException>(() =>
             AtomicFile.Write(path, _ => throw new InvalidOperationException()));
 
-        Assert.Empty(_dir.Files());
+        Assert.Empty(dir.Files());
     }
 
     [Fact]
     public void MissingDirectoryThrowsAndLeavesNothing()
     {
-        string path = Path.Combine(_dir.Path, "missing", "x.txt");
+        string path = Path.Combine(dir.Path, "missing", "x.txt");
         Assert.Throws<DirectoryNotFoundException>(() => AtomicFile.WriteAllText(path, "x"));
-        Assert.Empty(_dir.Files());
+        Assert.Empty(dir.Files());
     }
 }

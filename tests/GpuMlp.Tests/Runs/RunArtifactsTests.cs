@@ -19,9 +19,9 @@ public sealed class RunArtifactsTests : IDisposable
         { 0, 1, 3 },
     };
 
-    private readonly TempDir _dir = new();
+    private readonly TempDir dir = new();
 
-    public void Dispose() => _dir.Dispose();
+    public void Dispose() => dir.Dispose();
 
     [Fact]
     public void MetricsRoundTrip()
@@ -29,8 +29,8 @@ public sealed class RunArtifactsTests : IDisposable
         var report = ClassificationReport.FromConfusion(Confusion);
         var timing = new TimingRecord(3.5, 42.25);
 
-        RunArtifacts.WriteMetrics(_dir.Path, "NVIDIA H100", Epochs, report, 0.123456789012345, timing);
-        string path = Path.Combine(_dir.Path, RunArtifacts.MetricsFileName);
+        RunArtifacts.WriteMetrics(dir.Path, "NVIDIA H100", Epochs, report, 0.123456789012345, timing);
+        string path = Path.Combine(dir.Path, RunArtifacts.MetricsFileName);
         MetricsDocument doc = RunArtifacts.ReadMetrics(path);
 
         Assert.Equal("NVIDIA H100", doc.Device);
@@ -49,15 +49,15 @@ public sealed class RunArtifactsTests : IDisposable
         Assert.Equal(report.PerClass, t.PerClass);
         Assert.Equal(report.Confusion, t.ToReport().Confusion);
         Assert.Equal(report.MacroF1, t.ToReport().MacroF1);
-        Assert.Equal(["metrics.json"], _dir.Files());
+        Assert.Equal(["metrics.json"], dir.Files());
     }
 
     [Fact]
     public void MetricsJsonHasExpectedShapeAndKeyNames()
     {
         var report = ClassificationReport.FromConfusion(Confusion);
-        RunArtifacts.WriteMetrics(_dir.Path, "cpu", Epochs, report, 0.5, new TimingRecord(1, 2));
-        string text = File.ReadAllText(Path.Combine(_dir.Path, RunArtifacts.MetricsFileName));
+        RunArtifacts.WriteMetrics(dir.Path, "cpu", Epochs, report, 0.5, new TimingRecord(1, 2));
+        string text = File.ReadAllText(Path.Combine(dir.Path, RunArtifacts.MetricsFileName));
 
         foreach (string key in new[] { "\"train_loss\"", "\"macro_f1\"", "\"per_class\"", "\"confusion\"", "\"compile_seconds\"" })
         {
@@ -99,15 +99,15 @@ public sealed class RunArtifactsTests : IDisposable
     public void NonFiniteLossStillWritesAndRoundTrips()
     {
         var report = ClassificationReport.FromConfusion(Confusion);
-        RunArtifacts.WriteMetrics(_dir.Path, "cpu", Epochs, report, double.NaN, new TimingRecord(0, 0));
-        MetricsDocument doc = RunArtifacts.ReadMetrics(Path.Combine(_dir.Path, RunArtifacts.MetricsFileName));
+        RunArtifacts.WriteMetrics(dir.Path, "cpu", Epochs, report, double.NaN, new TimingRecord(0, 0));
+        MetricsDocument doc = RunArtifacts.ReadMetrics(Path.Combine(dir.Path, RunArtifacts.MetricsFileName));
         Assert.True(double.IsNaN(doc.Test.Loss));
     }
 
     [Fact]
     public void ReadMetricsRejectsMissingFields()
     {
-        string path = Path.Combine(_dir.Path, "broken.json");
+        string path = Path.Combine(dir.Path, "broken.json");
         File.WriteAllText(path, """{"device": "cpu", "epochs": []}""");
         Assert.Throws<JsonException>(() => RunArtifacts.ReadMetrics(path));
     }
@@ -115,8 +115,8 @@ public sealed class RunArtifactsTests : IDisposable
     [Fact]
     public void HistoryCsvHeaderAndRows()
     {
-        RunArtifacts.WriteHistoryCsv(_dir.Path, Epochs);
-        string[] lines = File.ReadAllText(Path.Combine(_dir.Path, RunArtifacts.HistoryFileName)).Split('\n');
+        RunArtifacts.WriteHistoryCsv(dir.Path, Epochs);
+        string[] lines = File.ReadAllText(Path.Combine(dir.Path, RunArtifacts.HistoryFileName)).Split('\n');
 
         Assert.Equal("epoch,train_loss,train_accuracy,val_loss,val_accuracy,seconds,samples_per_second", lines[0]);
         Assert.Equal("1,0.912345679,0.71,0.8,0.75,1.25,48000.5", lines[1]);
@@ -129,7 +129,7 @@ public sealed class RunArtifactsTests : IDisposable
     public void ConfigUsesSnakeCaseAndRuntimeType()
     {
         object config = new SampleConfig(128, 0.01, "mnist");
-        string nested = Path.Combine(_dir.Path, "runs", "r1");
+        string nested = Path.Combine(dir.Path, "runs", "r1");
 
         RunArtifacts.WriteConfig(nested, config); // creates the run folder on demand
 

@@ -18,7 +18,12 @@ public sealed class TrainingRunTests(DeviceFixture fixture) : IDisposable
 
     private static readonly TrainingOptions Tiny = new()
     {
-        Epochs = 2, BatchSize = 50, LimitTrain = 500, ValidationSplit = 0.2, Hidden = [16], Seed = 2,
+        Epochs = 2,
+        BatchSize = 50,
+        LimitTrain = 500,
+        ValidationSplit = 0.2,
+        Hidden = [16],
+        Seed = 2,
     };
 
     [Fact]
