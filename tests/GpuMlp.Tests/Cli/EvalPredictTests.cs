@@ -30,7 +30,7 @@ public sealed class TrainedRunFixture : IDisposable
 public sealed class EvalPredictTests(TrainedRunFixture run, DeviceFixture fixture) : IClassFixture<TrainedRunFixture>
 {
     [Fact]
-    public void RunFolderHasEveryArtifact()
+    public void Train_Finished_RunFolderHasEveryArtifact()
     {
         Assert.True(run.TrainOutput.ExitCode == 0, run.TrainOutput.StandardError);
         foreach (var name in new[] { "config.json", "history.csv", "metrics.json", "checkpoint.bin", "model.safetensors", "curves.png", "confusion.png" })
@@ -42,7 +42,7 @@ public sealed class EvalPredictTests(TrainedRunFixture run, DeviceFixture fixtur
     }
 
     [Fact]
-    public void EvalReproducesTheRunsTestMetricsExactly()
+    public void Eval_RunFolderOrModelFile_ReproducesTheRunsTestMetricsExactly()
     {
         Assert.True(run.TrainOutput.ExitCode == 0, run.TrainOutput.StandardError);
         var recorded = RunArtifacts.ReadMetrics(Path.Combine(run.RunDir, "metrics.json")).Test;
@@ -61,7 +61,7 @@ public sealed class EvalPredictTests(TrainedRunFixture run, DeviceFixture fixtur
     }
 
     [Fact]
-    public void PredictRecoversTheModelsOwnPredictionForRenderedTestDigits()
+    public void Predict_RenderedTestDigits_RecoversTheModelsOwnPrediction()
     {
         Assert.True(run.TrainOutput.ExitCode == 0, run.TrainOutput.StandardError);
         var data = RealMnist.Load();

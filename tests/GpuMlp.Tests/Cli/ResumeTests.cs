@@ -20,7 +20,7 @@ public sealed class ResumeTests : IDisposable
     ];
 
     [Fact]
-    public void ResumeAfterKillIsBitIdenticalToAnUninterruptedRun()
+    public void Resume_AfterSigkill_IsBitIdenticalToAnUninterruptedRun()
     {
         string straight = Path.Combine(root, "straight"), killed = Path.Combine(root, "killed");
         var reference = CliProcess.Run(TimeSpan.FromMinutes(3), TrainArguments(straight));
@@ -79,7 +79,7 @@ public sealed class InterruptTests : IDisposable
     ];
 
     [Fact]
-    public async Task SigtermWritesAMidEpochCheckpointAndResumeIsBitIdentical()
+    public async Task Train_Sigterm_WritesAMidEpochCheckpointThatResumesBitIdentically()
     {
         string straight = Path.Combine(root, "straight"), stopped = Path.Combine(root, "stopped");
         var reference = CliProcess.Run(TimeSpan.FromMinutes(4), TrainArguments(straight));

@@ -58,7 +58,7 @@ public sealed class KernelCodegenTests
     private static Context CreateContext() => Context.Create(builder => GpuMlp.Compute.ComputeDevice.Configure(builder));
 
     [Fact]
-    public void EveryLayerFileContributesKernels()
+    public void KernelsAssembly_EveryLayerFile_ContributesKernels()
     {
         var names = AllKernels().Select(Describe).ToArray();
         foreach (var expected in new[]
@@ -115,7 +115,7 @@ public sealed class KernelCodegenTests
 
     [Theory]
     [MemberData(nameof(KernelNames))]
-    public void CompilesToPtx(string kernel)
+    public void Kernel_PtxBackend_Compiles(string kernel)
     {
         string ptx = Ptx(kernel);
         Assert.Contains(".entry", ptx, StringComparison.Ordinal);
@@ -127,7 +127,7 @@ public sealed class KernelCodegenTests
 
     [Theory]
     [MemberData(nameof(KernelNames))]
-    public void CompilesToOpenCL(string kernel) =>
+    public void Kernel_OpenCLBackend_Compiles(string kernel) =>
         Assert.Contains("kernel", OpenCLSource(kernel), StringComparison.Ordinal);
 
 }

@@ -31,7 +31,7 @@ public sealed partial class KernelPrecisionCodegenTests
         || (method.GetMethodBody()?.LocalVariables.Any(l => l.LocalType == typeof(double)) ?? false);
 
     [Fact]
-    public void DoubleKernels_AreTheEvaluationReduction()
+    public void DoubleKernels_AllKernels_AreOnlyTheEvaluationReduction()
     {
         // Guards the discovery itself: if it found nothing, the double tests below would pass vacuously.
         Assert.Contains("EvaluationLayer.SumPartialsKernel", DoubleKernels().Select(row => (string)row.Data));
@@ -99,7 +99,7 @@ public sealed partial class KernelPrecisionCodegenTests
     /// give GPUs 4x the CPU bound), never the CORDIC double path or an ftz variant; the gradient's
     /// 1/sum is correctly rounded. OpenCL uses the full-precision exp/log builtins, not native_*.</summary>
     [Fact]
-    public void SoftmaxKernel_UsesExpAndLogOfTheDocumentedPrecision()
+    public void SoftmaxKernel_Ptx_UsesExpAndLogOfTheDocumentedPrecision()
     {
         const string kernel = "SoftmaxCrossEntropyLayer.SoftmaxCrossEntropyKernel";
         string ptx = KernelCodegenTests.Ptx(kernel);
@@ -116,7 +116,7 @@ public sealed partial class KernelPrecisionCodegenTests
     /// <summary>The gather promises exactly the float nearest b / 255 (as PyTorch): the division is
     /// done in double, correctly rounded, and rounded to float once.</summary>
     [Fact]
-    public void GatherKernel_DividesExactlyInDouble()
+    public void GatherKernel_Ptx_DividesExactlyInDouble()
     {
         const string kernel = "InputLayer.GatherBatchKernel";
         string ptx = KernelCodegenTests.Ptx(kernel);
@@ -133,7 +133,7 @@ public sealed partial class KernelPrecisionCodegenTests
     [InlineData("AdamOptimizer.AdamKernel")]
     [InlineData("AdamOptimizer.AdamWKernel")]
     [InlineData("RmspropOptimizer.RmspropKernel")]
-    public void OptimizerKernel_UsesCorrectlyRoundedSqrtAndDivision(string kernel)
+    public void OptimizerKernel_Ptx_UsesCorrectlyRoundedSqrtAndDivision(string kernel)
     {
         string ptx = KernelCodegenTests.Ptx(kernel);
         Assert.Contains("sqrt.rn.f32", ptx, StringComparison.Ordinal);
@@ -145,7 +145,7 @@ public sealed partial class KernelPrecisionCodegenTests
 
     /// <summary>SGD is multiplies and adds only: no division or square root may appear, and no double.</summary>
     [Fact]
-    public void SgdKernel_HasNoDivisionSqrtOrDouble()
+    public void SgdKernel_Ptx_HasNoDivisionSqrtOrDouble()
     {
         string ptx = KernelCodegenTests.Ptx("SgdOptimizer.SgdKernel");
         Assert.DoesNotMatch(@"\b(div|sqrt|rcp|rsqrt)\.", ptx);

@@ -25,7 +25,7 @@ public sealed class IdxFileTests : IDisposable
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
-    public void ReadImages_RoundTripsTinyFile(bool gzip)
+    public void ReadImages_TinyFile_RoundTrips(bool gzip)
     {
         byte[] pixels = Idx.Pixels(3 * 4 * 5, seed: 11);
         // No .gz suffix: gzip must be detected by its magic bytes, not the name.
@@ -51,7 +51,7 @@ public sealed class IdxFileTests : IDisposable
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
-    public void ReadImages_FromNonSeekableStream(bool gzip)
+    public void ReadImages_NonSeekableStream_Reads(bool gzip)
     {
         byte[] pixels = Idx.Pixels(2 * 3 * 3, seed: 5);
         byte[] file = Idx.Images(2, 3, 3, pixels);
@@ -66,7 +66,7 @@ public sealed class IdxFileTests : IDisposable
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
-    public void ReadLabels_RoundTrips(bool gzip)
+    public void ReadLabels_TinyFile_RoundTrips(bool gzip)
     {
         byte[] labels = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 0];
         string path = dir.Write("labels", Idx.Labels(labels), gzip);
@@ -76,7 +76,7 @@ public sealed class IdxFileTests : IDisposable
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
-    public void WrongMagic_IsRejected(bool gzip)
+    public void Read_WrongMagic_IsRejected(bool gzip)
     {
         byte[] file = Idx.Images(1, 2, 2, Idx.Pixels(4));
         file[0] = 0x12;
@@ -88,7 +88,7 @@ public sealed class IdxFileTests : IDisposable
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
-    public void WrongDataType_IsRejected(bool gzip)
+    public void Read_WrongDataType_IsRejected(bool gzip)
     {
         byte[] file = [.. Idx.Header(0x0D, 3, 1, 2, 2), .. new byte[16]];
         string path = dir.Write("float", file, gzip);
@@ -96,7 +96,7 @@ public sealed class IdxFileTests : IDisposable
     }
 
     [Fact]
-    public void WrongRank_IsRejected()
+    public void Read_WrongRank_IsRejected()
     {
         string labels = dir.Write("labels", Idx.Labels(1, 2, 3));
         AssertFormatError(() => IdxFile.ReadImages(labels), labels, "rank 1, expected 3");
@@ -106,7 +106,7 @@ public sealed class IdxFileTests : IDisposable
     }
 
     [Fact]
-    public void ZeroCount_IsRejected()
+    public void Read_ZeroCount_IsRejected()
     {
         string path = dir.Write("empty-images", Idx.Images(0, 28, 28, []));
         AssertFormatError(() => IdxFile.ReadImages(path), path, "no images");
@@ -120,7 +120,7 @@ public sealed class IdxFileTests : IDisposable
     [InlineData(1, 0, "dimension 1 is 0")]
     [InlineData(1, 4097, "dimension 1 is 4097, must be 1-4096")]
     [InlineData(1, -28, "dimension 1 is -28")]
-    public void BadDimensions_AreRejected(int count, int rows, string fragment)
+    public void Read_BadDimensions_AreRejected(int count, int rows, string fragment)
     {
         string path = dir.Write("dims", Idx.Header(0x08, 3, count, rows, 28));
         AssertFormatError(() => IdxFile.ReadImages(path), path, fragment);
@@ -129,7 +129,7 @@ public sealed class IdxFileTests : IDisposable
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
-    public void TruncatedPayload_IsRejected(bool gzip)
+    public void Read_TruncatedPayload_IsRejected(bool gzip)
     {
         byte[] file = Idx.Images(2, 3, 3, Idx.Pixels(18))[..(16 + 10)];
         string path = dir.Write("short", file, gzip);
@@ -149,7 +149,7 @@ public sealed class IdxFileTests : IDisposable
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
-    public void TruncatedHeader_IsRejected(bool gzip)
+    public void Read_TruncatedHeader_IsRejected(bool gzip)
     {
         string path = dir.Write("header", Idx.Images(2, 3, 3, [])[..9], gzip);
         AssertFormatError(() => IdxFile.ReadImages(path), path, "truncated header: expected 16 bytes, found 9");
@@ -161,7 +161,7 @@ public sealed class IdxFileTests : IDisposable
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
-    public void TrailingBytes_AreRejected(bool gzip)
+    public void Read_TrailingBytes_AreRejected(bool gzip)
     {
         byte[] file = [.. Idx.Images(2, 3, 3, Idx.Pixels(18)), 0xAA];
         string path = dir.Write("long", file, gzip);
@@ -184,7 +184,7 @@ public sealed class IdxFileTests : IDisposable
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
-    public void HugeDeclaredSize_IsRefusedBeforeAllocation(bool gzip)
+    public void Read_HugeDeclaredSize_IsRefusedBeforeAllocation(bool gzip)
     {
         // 100000 x 4096 x 4096 = 1.6 TB declared by a 16-byte file.
         string path = dir.Write("huge", Idx.Header(0x08, 3, 100_000, 4096, 4096), gzip);
@@ -208,7 +208,7 @@ public sealed class IdxFileTests : IDisposable
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
-    public void CorruptGzip_IsDataFormatException(bool compressible)
+    public void Read_CorruptGzip_IsDataFormatException(bool compressible)
     {
         byte[] pixels = compressible ? Idx.Pixels(50 * 28 * 28) : RandomBytes(50 * 28 * 28);
         byte[] gz = Idx.Gzip(Idx.Images(50, 28, 28, pixels));
@@ -223,7 +223,7 @@ public sealed class IdxFileTests : IDisposable
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
-    public void TruncatedGzip_IsDataFormatException(bool compressible)
+    public void Read_TruncatedGzip_IsDataFormatException(bool compressible)
     {
         byte[] pixels = compressible ? Idx.Pixels(50 * 28 * 28) : RandomBytes(50 * 28 * 28);
         byte[] gz = Idx.Gzip(Idx.Images(50, 28, 28, pixels));
@@ -232,7 +232,7 @@ public sealed class IdxFileTests : IDisposable
     }
 
     [Fact]
-    public void GzipMagicWithGarbage_IsDataFormatException()
+    public void Read_GzipMagicWithGarbage_IsDataFormatException()
     {
         string path = dir.Write("garbage", [0x1f, 0x8b, 0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99]);
         AssertFormatError(() => IdxFile.ReadLabels(path), path);
@@ -241,14 +241,14 @@ public sealed class IdxFileTests : IDisposable
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
-    public void LabelOutOfRange_IsRejected(bool gzip)
+    public void ReadLabels_LabelOutOfRange_IsRejected(bool gzip)
     {
         string path = dir.Write("labels", Idx.Labels(1, 2, 3, 4, 5, 12, 7), gzip);
         AssertFormatError(() => IdxFile.ReadLabels(path), path, "label 12 at index 5 is outside 0-9");
     }
 
     [Fact]
-    public void MissingFile_IsFileNotFoundException()
+    public void Read_MissingFile_IsFileNotFoundException()
     {
         string path = Path.Combine(dir.Path, "absent");
         FileNotFoundException ex = Assert.Throws<FileNotFoundException>(() => IdxFile.ReadImages(path));

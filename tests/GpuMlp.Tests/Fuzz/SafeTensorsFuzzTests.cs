@@ -50,13 +50,13 @@ public sealed class SafeTensorsFuzzTests
     }
 
     [Fact]
-    public void MutatedModelFiles()
+    public void ModelParse_MutatedFiles_ParseOrFailWithAFormatError()
     {
         Mutate.Some(Kinds).Sample(mutations => Check(Mutation.ApplyAll(FuzzSeeds.Model, mutations)), iter: Cases, print: Mutate.Print);
     }
 
     [Fact]
-    public void TheUnmutatedSeedParses()
+    public void ModelParse_UnmutatedSeed_Parses()
     {
         var (shape, parameters, _) = ModelFile.Parse(FuzzSeeds.Model, Name);
         Assert.Equal("4-3-2", shape.ToString());
@@ -64,7 +64,7 @@ public sealed class SafeTensorsFuzzTests
     }
 
     [Fact]
-    public void AnEmptyTensorNameIsAFormatError()
+    public void SafeTensorsParse_EmptyTensorName_IsAFormatError()
     {
         byte[] file = SafeTensorsFileTestsCrafted("{\"\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", new byte[4]);
         var error = Assert.Throws<ModelFormatException>(() => SafeTensorsFile.Parse(file, Name));

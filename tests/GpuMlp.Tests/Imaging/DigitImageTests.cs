@@ -62,7 +62,7 @@ public sealed class DigitImageTests : IDisposable
     }
 
     [Fact]
-    public void DarkOnLight200Png_RoundTripsToTheOriginalDigit()
+    public void LoadAsMnist_DarkOnLight200Png_RoundTripsToTheOriginalDigit()
     {
         foreach ((int k, byte[] digit) in RealDigits())
         {
@@ -73,7 +73,7 @@ public sealed class DigitImageTests : IDisposable
     }
 
     [Fact]
-    public void LightOnDark56Png_RoundTripsToTheOriginalDigit()
+    public void LoadAsMnist_LightOnDark56Png_RoundTripsToTheOriginalDigit()
     {
         foreach ((int k, byte[] digit) in RealDigits())
         {
@@ -84,7 +84,7 @@ public sealed class DigitImageTests : IDisposable
     }
 
     [Fact]
-    public void Polarity_IsDetectedBothWays()
+    public void LoadAsMnist_EitherPolarity_IsDetected()
     {
         (_, byte[] digit) = RealDigits(1).Single();
         string dark = PathOf("dark.png"), light = PathOf("light.png");
@@ -101,7 +101,7 @@ public sealed class DigitImageTests : IDisposable
     }
 
     [Fact]
-    public void Jpeg_RoundTrips()
+    public void LoadAsMnist_Jpeg_RoundTrips()
     {
         foreach ((int k, byte[] digit) in RealDigits(6))
         {
@@ -113,7 +113,7 @@ public sealed class DigitImageTests : IDisposable
     }
 
     [Fact]
-    public void TransparentBackground_IsCompositedOntoWhite()
+    public void LoadAsMnist_TransparentBackground_IsCompositedOntoWhite()
     {
         (_, byte[] digit) = RealDigits(1).Single();
         using SKBitmap opaque = DigitImage.RenderMnistDigit(digit, 100, darkOnLight: false);
@@ -142,7 +142,7 @@ public sealed class DigitImageTests : IDisposable
     }
 
     [Fact]
-    public void OffCentreStrokeInALargeImage_IsCroppedScaledAndCentred()
+    public void LoadAsMnist_OffCentreStrokeInALargeImage_IsCroppedScaledAndCentred()
     {
         // A tall thin "1" near the top-left corner of a 400x300 light-grey page.
         using var bitmap = new SKBitmap(new SKImageInfo(400, 300, SKColorType.Rgba8888, SKAlphaType.Opaque));
@@ -166,7 +166,7 @@ public sealed class DigitImageTests : IDisposable
     }
 
     [Fact]
-    public void ExifOrientation_IsHonoured()
+    public void LoadAsMnist_ExifOrientation_IsHonoured()
     {
         (_, byte[] digit) = RealDigits(1).Single();
         // Store the digit rotated 90° counter-clockwise, tagged "rotate 90° clockwise to display" (6).
@@ -196,7 +196,7 @@ public sealed class DigitImageTests : IDisposable
     [InlineData(SKEncodedOrigin.RightTop)]
     [InlineData(SKEncodedOrigin.RightBottom)]
     [InlineData(SKEncodedOrigin.LeftBottom)]
-    public void ApplyOrigin_MapsCornersAsExifDefines(SKEncodedOrigin origin)
+    public void ApplyOrigin_EveryExifOrigin_MapsCornersAsExifDefines(SKEncodedOrigin origin)
     {
         // A 3x2 image whose pixel values are their indices; expected displays per the EXIF spec.
         using var src = new SKBitmap(new SKImageInfo(3, 2, SKColorType.Rgba8888, SKAlphaType.Opaque));
@@ -230,7 +230,7 @@ public sealed class DigitImageTests : IDisposable
     [InlineData(255)]
     [InlineData(0)]
     [InlineData(128)]
-    public void BlankImage_HasNoDigit(byte level)
+    public void LoadAsMnist_BlankImage_HasNoDigit(byte level)
     {
         using var bitmap = new SKBitmap(new SKImageInfo(64, 48, SKColorType.Rgba8888, SKAlphaType.Opaque));
         bitmap.Erase(new SKColor(level, level, level));
@@ -242,7 +242,7 @@ public sealed class DigitImageTests : IDisposable
     }
 
     [Fact]
-    public void FaintNoise_HasNoDigit()
+    public void LoadAsMnist_FaintNoise_HasNoDigit()
     {
         var random = new Random(3);
         byte[] gray = Enumerable.Range(0, 50 * 50).Select(_ => (byte)random.Next(235, 256)).ToArray();
@@ -254,7 +254,7 @@ public sealed class DigitImageTests : IDisposable
     [InlineData("garbage")]
     [InlineData("png-header")]
     [InlineData("empty")]
-    public void CorruptFile_IsAnImageFormatError(string kind)
+    public void LoadAsMnist_CorruptFile_IsAnImageFormatError(string kind)
     {
         byte[] bytes = kind switch
         {
@@ -271,7 +271,7 @@ public sealed class DigitImageTests : IDisposable
     }
 
     [Fact]
-    public void MissingFile_IsFileNotFound()
+    public void LoadAsMnist_MissingFile_IsFileNotFound()
     {
         string path = PathOf("nope.png");
         var ex = Assert.Throws<FileNotFoundException>(() => DigitImage.LoadAsMnist(path));
@@ -279,7 +279,7 @@ public sealed class DigitImageTests : IDisposable
     }
 
     [Fact]
-    public void SaveMnistDigitAsPng_WritesTheRequestedSizeAndPolarity()
+    public void SaveMnistDigitAsPng_SizeAndPolarity_AreWrittenAsRequested()
     {
         (_, byte[] digit) = RealDigits(1).Single();
         string dark = PathOf("dark.png"), light = PathOf("light.png");

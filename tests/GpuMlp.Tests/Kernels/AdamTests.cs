@@ -51,7 +51,7 @@ public class AdamTests(DeviceFixture fixture)
     /// each with new gradients, against torch.optim.Adam semantics in float64; parameters and both
     /// moments are compared after every step.</summary>
     [Fact]
-    public void FiveSteps_MatchTorchAdam()
+    public void Adam_FiveSteps_MatchTorchAdam()
     {
         KernelSet set = Set;
         const int count = 1001;
@@ -81,7 +81,7 @@ public class AdamTests(DeviceFixture fixture)
     /// lr against the gradient's sign (m_hat / sqrt(v_hat) = g / |g|): a direct check of both bias
     /// corrections that does not depend on the reference.</summary>
     [Fact]
-    public void FirstStep_MovesByLearningRate()
+    public void Adam_FirstStep_MovesByLearningRate()
     {
         KernelSet set = Set;
         const int count = 257;

@@ -33,7 +33,7 @@ public sealed class DenseBackwardTests(DeviceFixture fixture)
     /// is "A stored [K',M']" with K' = M, M' = K): exactly the dX and dW launches of training.</summary>
     [Theory]
     [MemberData(nameof(TinyShapes))]
-    public void GemmGradients_MatchFiniteDifferences(GemmPath path, int m, int n, int k)
+    public void Gemm_TransposedProducts_MatchFiniteDifferences(GemmPath path, int m, int n, int k)
     {
         KernelSet set = fixture.Gemm(path);
         var random = new Random(31 + m + n + k);
@@ -71,7 +71,7 @@ public sealed class DenseBackwardTests(DeviceFixture fixture)
     [InlineData(GemmPath.GpuBlock32, 0.3f)]
     [InlineData(GemmPath.GpuBlock64, 0.3f)]
     [InlineData(GemmPath.Auto, 0f)]
-    public void ActiveMaskEpilogue_MatchesFiniteDifferencesThroughReluAndDropout(GemmPath path, float rate)
+    public void ActiveMaskEpilogue_ThroughReluAndDropout_MatchesFiniteDifferences(GemmPath path, float rate)
     {
         KernelSet set = fixture.Gemm(path);
         const int batch = 5, inputs = 9, outputs = 6;
@@ -109,7 +109,7 @@ public sealed class DenseBackwardTests(DeviceFixture fixture)
 
     /// <summary>With L = sum(G ⊙ (X W + b)), dL/db[n] = sum over rows of G[m, n].</summary>
     [Fact]
-    public void BiasGradient_MatchesFiniteDifferences()
+    public void BiasGradient_LinearLoss_MatchesFiniteDifferences()
     {
         KernelSet set = fixture.Main;
         const int rows = 7, inputs = 4, columns = 5;
@@ -137,7 +137,7 @@ public sealed class DenseBackwardTests(DeviceFixture fixture)
     [InlineData(3, 1031)]
     [InlineData(33, 1031, true)]
     [InlineData(5, 13, true)]
-    public void BiasGradient_MatchesReference(int rows, int columns, bool gpuLaunchShapes = false)
+    public void BiasGradient_OddShapes_MatchesReference(int rows, int columns, bool gpuLaunchShapes = false)
     {
         KernelSet set = gpuLaunchShapes ? fixture.GpuProfile : fixture.Main;
         var random = new Random((rows * 1009) + columns);

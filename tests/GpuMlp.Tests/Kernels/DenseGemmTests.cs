@@ -66,7 +66,7 @@ public sealed class DenseGemmTests(DeviceFixture fixture)
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void Gemm_MatchesReference(GemmPath path, GemmLayout layout, EpilogueMode mode, int m, int n, int k)
+    public void Gemm_OddShapesEveryEpilogue_MatchesReference(GemmPath path, GemmLayout layout, EpilogueMode mode, int m, int n, int k)
     {
         KernelSet set = fixture.Gemm(path);
         var random = new Random(HashCode.Combine(m, n, k, (int)layout, (int)mode) & 0x7fffffff);
@@ -102,7 +102,7 @@ public sealed class DenseGemmTests(DeviceFixture fixture)
     /// <summary>The three factories encode the documented layouts (the GEMM test computes its
     /// reference from the logical matrices, so this pins the strides themselves).</summary>
     [Fact]
-    public void GemmShapeFactories_HaveDocumentedStrides()
+    public void GemmShape_Factories_HaveDocumentedStrides()
     {
         Assert.Equal((5, 13, 7, 7, 1, 13, 1), Tuple(GemmShape.Plain(5, 13, 7)));
         Assert.Equal((5, 13, 7, 1, 5, 13, 1), Tuple(GemmShape.TransposedA(5, 13, 7)));
@@ -119,7 +119,7 @@ public sealed class DenseGemmTests(DeviceFixture fixture)
     [InlineData(GemmPath.SharedTiled)]
     [InlineData(GemmPath.GpuBlock64)]
     [InlineData(GemmPath.GpuBlock32)]
-    public void Gemm_OverwritesAndIsDeterministic(GemmPath path)
+    public void Gemm_RepeatedLaunch_OverwritesAndIsDeterministic(GemmPath path)
     {
         KernelSet set = fixture.Gemm(path);
         const int m = 33, n = 70, k = 19;
@@ -144,7 +144,7 @@ public sealed class DenseGemmTests(DeviceFixture fixture)
     /// <summary>Both GEMM implementations agree with each other (on the CPU: the register-tiled and the
     /// shared-tiled kernel on their two accelerators) to within float32 rounding.</summary>
     [Fact]
-    public void Gemm_VariantsAgree()
+    public void Gemm_RegisterAndSharedTiles_Agree()
     {
         const int m = 37, n = 45, k = 21;
         var random = new Random(99);

@@ -29,7 +29,7 @@ public sealed class DropoutTests(DeviceFixture fixture)
     [Theory]
     [InlineData(0.2f)]
     [InlineData(0.5f)]
-    public void Forward_DropsFractionPAndScalesKeptExactly(float rate)
+    public void Dropout_Forward_DropsFractionPAndScalesKeptExactly(float rate)
     {
         KernelSet set = fixture.Main;
         float[] x = Positive(Million, 1);
@@ -61,7 +61,7 @@ public sealed class DropoutTests(DeviceFixture fixture)
     /// <summary>p = 0 keeps everything unchanged (threshold 0, scale 1), in the standalone kernel and
     /// in the fused epilogue.</summary>
     [Fact]
-    public void ZeroRate_KeepsEverything()
+    public void Dropout_ZeroRate_KeepsEverything()
     {
         KernelSet set = fixture.Main;
         float[] x = TestData.Uniform(new Random(2), 1 << 16);
@@ -81,7 +81,7 @@ public sealed class DropoutTests(DeviceFixture fixture)
     /// <summary>Same (seed, step, layer): the same mask on every launch; changing any one of them
     /// gives an unrelated mask (elements agree with probability p^2 + (1-p)^2 = 1/2 at p = 1/2).</summary>
     [Fact]
-    public void Mask_DependsOnSeedStepAndLayerOnly()
+    public void DropoutMask_SeedStepOrLayerChanged_DiffersAndOtherwiseRepeats()
     {
         KernelSet set = fixture.Main;
         const int count = 1 << 16;
@@ -115,7 +115,7 @@ public sealed class DropoutTests(DeviceFixture fixture)
     [Theory]
     [InlineData(GemmPath.Auto)]
     [InlineData(GemmPath.SharedTiled)]
-    public void FusedEpilogue_DropsSameElementsAsDropoutForward(GemmPath path)
+    public void FusedEpilogue_SameMask_DropsSameElementsAsStandaloneDropout(GemmPath path)
     {
         KernelSet set = fixture.Gemm(path);
         const int m = 33, n = 70, k = 19;
@@ -153,7 +153,7 @@ public sealed class DropoutTests(DeviceFixture fixture)
     [Theory]
     [InlineData(0.2f)]
     [InlineData(0.5f)]
-    public void Backward_MatchesMaskAndFiniteDifferences(float rate)
+    public void Dropout_Backward_MatchesMaskAndFiniteDifferences(float rate)
     {
         KernelSet set = fixture.Main;
         const int count = 4099;

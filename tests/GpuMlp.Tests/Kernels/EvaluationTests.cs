@@ -39,7 +39,7 @@ public class EvaluationTests(DeviceFixture fixture)
     [InlineData(1, 0)]
     [InlineData(1003, 50)]
     [InlineData(3000, 0)]
-    public void SumPartials_TotalsMatchReference(int count, int first)
+    public void SumPartials_OddCounts_TotalsMatchReference(int count, int first)
     {
         KernelSet set = Set;
         Evaluation data = Data(count + first + 17, count, count);
@@ -70,7 +70,7 @@ public class EvaluationTests(DeviceFixture fixture)
     [Theory]
     [InlineData(1, 0)]
     [InlineData(777, 13)]
-    public void Confusion_MatchesReference(int count, int first)
+    public void Confusion_OddCounts_MatchesReference(int count, int first)
     {
         KernelSet set = Set;
         Evaluation data = Data(count + first + 5, count, count + 2);

@@ -31,7 +31,7 @@ public class GatherTests(DeviceFixture fixture)
     [InlineData(50, 13, 7, 11)]
     [InlineData(20, 784, 0, 20)]
     [InlineData(9, 1, 8, 1)]
-    public void Gather_FollowsOrderAndWritesLabels(int samples, int features, int first, int rows)
+    public void Gather_ShuffledOrder_FollowsOrderAndWritesLabels(int samples, int features, int first, int rows)
     {
         KernelSet set = Set;
         var random = new Random(samples + features);
@@ -50,7 +50,7 @@ public class GatherTests(DeviceFixture fixture)
     /// torchvision's ToTensor, float(b) / 255, produces), not b * float32(1/255), which is one ulp off
     /// for about half of the byte values.</summary>
     [Fact]
-    public void Gather_NormalisesBytesByExactly255()
+    public void Gather_EveryByteValue_IsDividedByExactly255()
     {
         KernelSet set = Set;
         const int features = 256;

@@ -37,7 +37,7 @@ public sealed class EvaluationOnGpuLaunchShapesTests(DeviceFixture fixture) : Ev
     protected override KernelSet Set => Fixture.GpuProfile;
 
     [Fact]
-    public void GpuProfile_UsesGpuLaunchShapes()
+    public void GpuProfile_OnTheTestDevice_UsesGpuLaunchShapes()
     {
         MlpKernels kernels = Set.Kernels;
         Assert.False(kernels.IsCpu);

@@ -79,7 +79,7 @@ public class OptimizerTests(DeviceFixture fixture)
     /// the parameter and gradient views.</summary>
     [Theory]
     [MemberData(nameof(ConfigurationNames))]
-    public void SixSteps_MatchTorchReference(string configuration)
+    public void Optimizer_SixSteps_MatchTorchReference(string configuration)
     {
         KernelSet set = Set;
         OptimizerSettings settings = Configurations[configuration];
@@ -113,7 +113,7 @@ public class OptimizerTests(DeviceFixture fixture)
     /// <summary>Same settings and inputs twice ⇒ the same bits in the parameters and every state tensor.</summary>
     [Theory]
     [MemberData(nameof(ConfigurationNames))]
-    public void SameInputsTwice_BitIdentical(string configuration)
+    public void Optimizer_SameInputsTwice_AreBitIdentical(string configuration)
     {
         var first = Run(Configurations[configuration], Steps, restoreAfter: null);
         var second = Run(Configurations[configuration], Steps, restoreAfter: null);
@@ -125,7 +125,7 @@ public class OptimizerTests(DeviceFixture fixture)
     /// and Adam's bias corrections depend on the restored step count).</summary>
     [Theory]
     [MemberData(nameof(ConfigurationNames))]
-    public void CaptureRestore_ContinuesBitIdentically(string configuration)
+    public void CaptureRestore_MidRun_ContinuesBitIdentically(string configuration)
     {
         var uninterrupted = Run(Configurations[configuration], Steps, restoreAfter: null);
         var resumed = Run(Configurations[configuration], Steps, restoreAfter: 3);
@@ -181,7 +181,7 @@ public class OptimizerTests(DeviceFixture fixture)
     /// dampening 0.5, b after the first step equals the gradient bit for bit (a kernel that damped it
     /// or started from a zero buffer would give 0.5 g or 0.1 g), and the parameters moved by lr * g.</summary>
     [Fact]
-    public void SgdFirstStep_MomentumBufferIsTheUndampedGradient()
+    public void Sgd_FirstStep_MomentumBufferIsTheUndampedGradient()
     {
         KernelSet set = Set;
         var settings = new OptimizerSettings(OptimizerKind.Sgd) { LearningRate = 0.1f, Momentum = 0.9f, Dampening = 0.5f };
@@ -203,7 +203,7 @@ public class OptimizerTests(DeviceFixture fixture)
     /// corrections in double from the float betas) bit for bit: parameters and both moments after
     /// five steps, so the trainer on DeviceOptimizer leaves recorded Adam runs unchanged.</summary>
     [Fact]
-    public void AdamDefaults_MatchMlpNetworkAdamUpdateBitForBit()
+    public void AdamDefaults_FiveSteps_MatchTheFormerNetworkAdamUpdateBitForBit()
     {
         KernelSet set = Set;
         var shape = new NetworkShape(7, [6, 5], 3);
@@ -249,7 +249,7 @@ public class OptimizerTests(DeviceFixture fixture)
     /// <summary>Every state tensor is one float per parameter, allocated zero.</summary>
     [Theory]
     [MemberData(nameof(ConfigurationNames))]
-    public void NewOptimizer_StateIsZeroAndSized(string configuration)
+    public void NewOptimizer_AnyKind_StateIsZeroAndSized(string configuration)
     {
         OptimizerSettings settings = Configurations[configuration];
         using var optimizer = new DeviceOptimizer(Set.Kernels, settings, Count);

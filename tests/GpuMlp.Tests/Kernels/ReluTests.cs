@@ -11,7 +11,7 @@ public sealed class ReluTests(DeviceFixture fixture)
     [InlineData(1)]
     [InlineData(37)]
     [InlineData(4099)]
-    public void Forward_MatchesReferenceExactly(int count)
+    public void ReluForward_ZerosAndNegativeZeros_MatchesReferenceExactly(int count)
     {
         KernelSet set = fixture.Main;
         float[] z = TestData.Uniform(new Random(count), count);
@@ -28,7 +28,7 @@ public sealed class ReluTests(DeviceFixture fixture)
     [InlineData(1)]
     [InlineData(37)]
     [InlineData(4099)]
-    public void Backward_MatchesReferenceExactly(int count)
+    public void ReluBackward_OddCounts_MatchesReferenceExactly(int count)
     {
         KernelSet set = fixture.Main;
         var random = new Random(count + 1);
@@ -47,7 +47,7 @@ public sealed class ReluTests(DeviceFixture fixture)
     /// finite difference is exact up to float64 cancellation (~1e-11), and the kernel's dz is an exact
     /// copy of G or 0, so the tolerance is 1e-9.</summary>
     [Fact]
-    public void Backward_MatchesFiniteDifferences()
+    public void ReluBackward_AwayFromTheKink_MatchesFiniteDifferences()
     {
         KernelSet set = fixture.Main;
         const int count = 41;

@@ -41,7 +41,7 @@ public class SoftmaxCrossEntropyTests(DeviceFixture fixture)
     [InlineData(5, 1, 2)]
     [InlineData(3, 13, 1)]
     [InlineData(130, 7, 9)]
-    public void Forward_MatchesReference(int rows, int classes, int first)
+    public void SoftmaxCrossEntropy_Forward_MatchesReference(int rows, int classes, int first)
     {
         KernelSet set = Set;
         (float[] logits, int[] labels) = Batch(rows, classes, (rows * 31) + classes);
@@ -74,7 +74,7 @@ public class SoftmaxCrossEntropyTests(DeviceFixture fixture)
     /// <summary>writeGradient = false (evaluation) still writes loss and prediction but leaves
     /// dLogits untouched.</summary>
     [Fact]
-    public void WithoutGradient_LeavesDLogitsUntouched()
+    public void SoftmaxCrossEntropy_WithoutGradient_LeavesDLogitsUntouched()
     {
         KernelSet set = Set;
         const int rows = 9, classes = 10, first = 4;
@@ -97,7 +97,7 @@ public class SoftmaxCrossEntropyTests(DeviceFixture fixture)
     /// float64 mean cross-entropy with h = 1e-4 (truncation ~h^2 * |L'''| ~ 1e-9, cancellation
     /// ~1e-12), against the kernel's float32 output.</summary>
     [Fact]
-    public void Gradient_MatchesFiniteDifferencesOfMeanLoss()
+    public void SoftmaxCrossEntropy_Gradient_MatchesFiniteDifferencesOfMeanLoss()
     {
         KernelSet set = Set;
         const int rows = 5, classes = 7;

@@ -7,7 +7,7 @@ public sealed class ClassificationReportTests
     private const double Tol = 1e-12;
 
     [Fact]
-    public void HandComputedThreeClassExample()
+    public void FromConfusion_HandComputedThreeClassExample_MatchesByHand()
     {
         //             pred0 pred1 pred2 | support
         //   true0:      5     1     0   |   6
@@ -53,7 +53,7 @@ public sealed class ClassificationReportTests
     }
 
     [Fact]
-    public void PerfectClassifierScoresOneEverywhere()
+    public void FromConfusion_PerfectClassifier_ScoresOneEverywhere()
     {
         var report = ClassificationReport.FromConfusion(new long[,]
         {
@@ -79,7 +79,7 @@ public sealed class ClassificationReportTests
     }
 
     [Fact]
-    public void ClassNeverPredictedHasZeroPrecisionNotNaN()
+    public void FromConfusion_ClassNeverPredicted_HasZeroPrecisionNotNaN()
     {
         // Class 2 has support 3 but nothing is ever predicted as 2.
         var report = ClassificationReport.FromConfusion(new long[,]
@@ -102,7 +102,7 @@ public sealed class ClassificationReportTests
     }
 
     [Fact]
-    public void ClassWithZeroSupportHasZeroRecallAndNoWeight()
+    public void FromConfusion_ClassWithZeroSupport_HasZeroRecallAndNoWeight()
     {
         // Class 1 never occurs but is predicted once (a false positive).
         var report = ClassificationReport.FromConfusion(new long[,]
@@ -127,7 +127,7 @@ public sealed class ClassificationReportTests
     }
 
     [Fact]
-    public void EmptyMatrixReportsZerosNotNaN()
+    public void FromConfusion_EmptyMatrix_ReportsZerosNotNaN()
     {
         var report = ClassificationReport.FromConfusion(new long[2, 2]);
         Assert.Equal(0, report.Total);
@@ -137,7 +137,7 @@ public sealed class ClassificationReportTests
     }
 
     [Fact]
-    public void AccuracyAndWeightedRecallIdentitiesHoldOnRandomMatrices()
+    public void FromConfusion_RandomMatrices_AccuracyEqualsWeightedRecall()
     {
         for (int seed = 0; seed < 1000; seed++)
         {
@@ -174,7 +174,7 @@ public sealed class ClassificationReportTests
     }
 
     [Fact]
-    public void FromPredictionsMatchesFromConfusion()
+    public void FromPredictions_SameData_MatchesFromConfusion()
     {
         byte[] truth = [0, 0, 1, 1, 1, 2, 2, 2, 2];
         byte[] predicted = [0, 1, 1, 1, 2, 2, 2, 0, 2];
@@ -193,7 +193,7 @@ public sealed class ClassificationReportTests
     }
 
     [Fact]
-    public void ConfusionIsACopyAndRowsAreJagged()
+    public void Confusion_Read_IsACopyAndRowsAreJagged()
     {
         long[,] source = { { 1, 2 }, { 3, 4 } };
         var report = ClassificationReport.FromConfusion(source);
@@ -210,7 +210,7 @@ public sealed class ClassificationReportTests
     }
 
     [Fact]
-    public void InvalidInputsThrowArgumentException()
+    public void FromConfusion_InvalidInputs_ThrowArgumentException()
     {
         Assert.Throws<ArgumentException>(() => ClassificationReport.FromConfusion(new long[2, 3]));
         Assert.Throws<ArgumentException>(() => ClassificationReport.FromConfusion(new long[0, 0]));

@@ -37,7 +37,7 @@ public sealed class ModelFileTests : IDisposable
     }
 
     [Fact]
-    public void SaveThenLoad_RoundTripsTheDefaultModel()
+    public void SaveThenLoad_DefaultModel_RoundTrips()
     {
         NetworkShape shape = NetworkShape.Mnist([512, 256]);
         float[] parameters = shape.InitialParameters(seed: 7);
@@ -55,7 +55,7 @@ public sealed class ModelFileTests : IDisposable
     }
 
     [Fact]
-    public void Save_WritesPyTorchSequentialNamesAndShapes()
+    public void Save_DefaultModel_WritesPyTorchSequentialNamesAndShapes()
     {
         NetworkShape shape = new(5, [4, 3], 2);
         string path = PathOf("m.safetensors");
@@ -72,7 +72,7 @@ public sealed class ModelFileTests : IDisposable
     }
 
     [Fact]
-    public void Save_TransposesWeightsToOutByIn()
+    public void Save_Weights_AreTransposedToOutByIn()
     {
         // One layer, 3 inputs, 2 outputs: ours is W[in, out] row-major, PyTorch's is [out, in].
         NetworkShape shape = new(3, [], 2);
@@ -103,7 +103,7 @@ public sealed class ModelFileTests : IDisposable
     }
 
     [Fact]
-    public void Save_OverridesReservedMetadataKeys()
+    public void Save_ReservedMetadataKeys_AreOverridden()
     {
         NetworkShape shape = new(2, [], 2);
         string path = PathOf("m.safetensors");

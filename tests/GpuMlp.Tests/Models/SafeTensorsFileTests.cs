@@ -62,7 +62,7 @@ public sealed class SafeTensorsFileTests : IDisposable
     ];
 
     [Fact]
-    public void WriteThenRead_RoundTripsTensorsAndMetadata()
+    public void WriteThenRead_TensorsAndMetadata_RoundTrip()
     {
         string path = Path.Combine(dir.Path, "t.safetensors");
         var metadata = new Dictionary<string, string> { ["format"] = "pt", ["config"] = "{\"lr\": 0.001, \"name\": \"é ü\"}\n" };
@@ -82,7 +82,7 @@ public sealed class SafeTensorsFileTests : IDisposable
     }
 
     [Fact]
-    public void Header_IsLengthPrefixedPaddedJsonWithContiguousOffsets()
+    public void Write_Header_IsLengthPrefixedPaddedJsonWithContiguousOffsets()
     {
         byte[] file = SafeTensorsFile.Serialize(SampleTensors(), new Dictionary<string, string> { ["k"] = "v" });
 
@@ -128,7 +128,7 @@ public sealed class SafeTensorsFileTests : IDisposable
     }
 
     [Fact]
-    public void Reader_AcceptsTensorsListedOutOfBufferOrder()
+    public void Read_TensorsListedOutOfBufferOrder_AreAccepted()
     {
         // The reference implementation writes the header in its own order; only the offsets matter.
         string header = """{"second":{"dtype":"F32","shape":[1],"data_offsets":[4,8]},"first":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}""";
@@ -146,7 +146,7 @@ public sealed class SafeTensorsFileTests : IDisposable
     }
 
     [Fact]
-    public void Read_ErrorsNameThePath()
+    public void Read_AnyError_NamesThePath()
     {
         string path = Path.Combine(dir.Path, "short.safetensors");
         File.WriteAllBytes(path, [1, 2, 3]);
@@ -157,11 +157,11 @@ public sealed class SafeTensorsFileTests : IDisposable
     [Theory]
     [InlineData(0)]
     [InlineData(7)]
-    public void FileShorterThan8Bytes_IsRejected(int length) =>
+    public void Read_FileShorterThan8Bytes_IsRejected(int length) =>
         AssertFormatError(new byte[length], $"file is {length} bytes", "shorter than");
 
     [Fact]
-    public void HeaderLengthBeyondFile_IsRejected()
+    public void Read_HeaderLengthBeyondFile_IsRejected()
     {
         byte[] file = Crafted.File("{}", []);
         BinaryPrimitives.WriteUInt64LittleEndian(file, 3);
@@ -171,7 +171,7 @@ public sealed class SafeTensorsFileTests : IDisposable
     [Theory]
     [InlineData(100_000_001UL)]
     [InlineData(ulong.MaxValue)]
-    public void HeaderLengthOver100MB_IsRejected(ulong length)
+    public void Read_HeaderLengthOver100MB_IsRejected(ulong length)
     {
         byte[] file = Crafted.File("{}", []);
         BinaryPrimitives.WriteUInt64LittleEndian(file, length);
@@ -182,18 +182,18 @@ public sealed class SafeTensorsFileTests : IDisposable
     [InlineData("{\"a\":")]
     [InlineData("not json")]
     [InlineData("{\"a\": {}} trailing")]
-    public void InvalidJson_IsRejected(string header) =>
+    public void Read_InvalidJson_IsRejected(string header) =>
         AssertFormatError(Crafted.File(header, []), "header is not valid JSON");
 
     [Fact]
-    public void InvalidUtf8_IsRejected() =>
+    public void Read_InvalidUtf8_IsRejected() =>
         AssertFormatError(Crafted.File([(byte)'{', (byte)'"', 0xff, 0xfe, (byte)'"', (byte)':', (byte)'1', (byte)'}'], []), "header is not valid UTF-8");
 
     [Theory]
     [InlineData("[]", "an array")]
     [InlineData("\"x\"", "a string")]
     [InlineData("42", "a number")]
-    public void JsonNotAnObject_IsRejected(string header, string kind) =>
+    public void Read_JsonNotAnObject_IsRejected(string header, string kind) =>
         AssertFormatError(Crafted.File(header, []), $"header JSON is {kind}, not an object");
 
     [Theory]
@@ -206,7 +206,7 @@ public sealed class SafeTensorsFileTests : IDisposable
     [InlineData("""{"t":{"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}}""", "not an integer")]
     [InlineData("""{"t":{"dtype":"F32","shape":[1],"data_offsets":[0]}}""", "not [begin, end]")]
     [InlineData("""{"t":{"dtype":"F32","shape":[1],"data_offsets":[0,"4"]}}""", "not two non-negative integers")]
-    public void MalformedTensorEntry_IsRejected(string header, string fragment) =>
+    public void Read_MalformedTensorEntry_IsRejected(string header, string fragment) =>
         AssertFormatError(Crafted.File(header, Crafted.Floats(1)), fragment);
 
     [Theory]
@@ -214,43 +214,43 @@ public sealed class SafeTensorsFileTests : IDisposable
     [InlineData("F64")]
     [InlineData("I64")]
     [InlineData("f32")]
-    public void DtypeOtherThanF32_IsRejected(string dtype) =>
+    public void Read_DtypeOtherThanF32_IsRejected(string dtype) =>
         AssertFormatError(
             Crafted.File($$$"""{"t":{"dtype":"{{{dtype}}}","shape":[1],"data_offsets":[0,4]}}""", Crafted.Floats(1)),
             $"tensor t has dtype {dtype};", "only F32");
 
     [Fact]
-    public void NegativeShapeDimension_IsRejected() =>
+    public void Read_NegativeShapeDimension_IsRejected() =>
         AssertFormatError(
             Crafted.File("""{"t":{"dtype":"F32","shape":[2,-1],"data_offsets":[0,4]}}""", Crafted.Floats(1)),
             "tensor t has negative dimension -1 at index 1");
 
     [Fact]
-    public void NegativeOffset_IsRejected() =>
+    public void Read_NegativeOffset_IsRejected() =>
         AssertFormatError(
             Crafted.File("""{"t":{"dtype":"F32","shape":[1],"data_offsets":[-4,0]}}""", Crafted.Floats(1)),
             "not two non-negative integers");
 
     [Fact]
-    public void BeginAfterEnd_IsRejected() =>
+    public void Read_BeginAfterEnd_IsRejected() =>
         AssertFormatError(
             Crafted.File("""{"t":{"dtype":"F32","shape":[0],"data_offsets":[4,0]}}""", Crafted.Floats(1)),
             "tensor t has data_offsets [4, 0] with begin after end");
 
     [Fact]
-    public void EndBeyondBuffer_IsRejected() =>
+    public void Read_EndBeyondBuffer_IsRejected() =>
         AssertFormatError(
             Crafted.File("""{"t":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}""", Crafted.Floats(1)),
             "tensor t has data_offsets [0, 8] beyond the 4-byte data buffer");
 
     [Fact]
-    public void ByteSizeNotShapeTimes4_IsRejected() =>
+    public void Read_ByteSizeNotShapeTimes4_IsRejected() =>
         AssertFormatError(
             Crafted.File("""{"t":{"dtype":"F32","shape":[2,2],"data_offsets":[0,12]}}""", Crafted.Floats(1, 2, 3)),
             "tensor t has shape [2, 2] (16 bytes as F32) but data_offsets [0, 12] span 12 bytes");
 
     [Fact]
-    public void OverlappingTensors_AreRejected() =>
+    public void Read_OverlappingTensors_AreRejected() =>
         AssertFormatError(
             Crafted.File(
                 """{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}""",
@@ -258,7 +258,7 @@ public sealed class SafeTensorsFileTests : IDisposable
             "tensor b bytes [4, 12] overlap tensor a bytes [0, 8]");
 
     [Fact]
-    public void SharedRange_IsRejectedAsOverlap() =>
+    public void Read_SharedRange_IsRejectedAsOverlap() =>
         AssertFormatError(
             Crafted.File(
                 """{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}""",
@@ -266,7 +266,7 @@ public sealed class SafeTensorsFileTests : IDisposable
             "overlap");
 
     [Fact]
-    public void GapBetweenTensors_IsRejected() =>
+    public void Read_GapBetweenTensors_IsRejected() =>
         AssertFormatError(
             Crafted.File(
                 """{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}""",
@@ -274,32 +274,32 @@ public sealed class SafeTensorsFileTests : IDisposable
             "data buffer bytes [4, 8) are not covered by any tensor");
 
     [Fact]
-    public void GapAtStart_IsRejected() =>
+    public void Read_GapAtStart_IsRejected() =>
         AssertFormatError(
             Crafted.File("""{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}""", Crafted.Floats(1, 2)),
             "data buffer bytes [0, 4) are not covered");
 
     [Fact]
-    public void TrailingBytes_AreRejected() =>
+    public void Read_TrailingBytes_AreRejected() =>
         AssertFormatError(
             Crafted.File("""{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}""", [.. Crafted.Floats(1), 0, 0]),
             "data buffer bytes [4, 6) are not covered by any tensor");
 
     [Fact]
-    public void BufferWithoutTensors_IsRejected() =>
+    public void Read_BufferWithoutTensors_IsRejected() =>
         AssertFormatError(Crafted.File("{}", Crafted.Floats(1)), "data buffer bytes [0, 4) are not covered");
 
     [Theory]
     [InlineData(float.NaN, "NaN")]
     [InlineData(float.PositiveInfinity, "+Inf")]
     [InlineData(float.NegativeInfinity, "-Inf")]
-    public void NonFiniteValues_AreRejected(float bad, string word) =>
+    public void Write_NonFiniteValues_AreRejected(float bad, string word) =>
         AssertFormatError(
             Crafted.File("""{"w":{"dtype":"F32","shape":[3],"data_offsets":[0,12]}}""", Crafted.Floats(1, 2, bad)),
             $"tensor w contains {word} at index 2");
 
     [Fact]
-    public void DuplicateTensorName_IsRejected() =>
+    public void Read_DuplicateTensorName_IsRejected() =>
         AssertFormatError(
             Crafted.File(
                 """{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}""",
@@ -309,11 +309,11 @@ public sealed class SafeTensorsFileTests : IDisposable
     [Theory]
     [InlineData("""{"__metadata__":[]}""", "__metadata__ is an array")]
     [InlineData("""{"__metadata__":{"k":1}}""", "__metadata__ entry k is a number, not a string")]
-    public void BadMetadata_IsRejected(string header, string fragment) =>
+    public void Read_BadMetadata_IsRejected(string header, string fragment) =>
         AssertFormatError(Crafted.File(header, []), fragment);
 
     [Fact]
-    public void OddTensorNames_AreQuotedOnOneLine() =>
+    public void Read_OddTensorNames_AreQuotedOnOneLine() =>
         AssertFormatError(Crafted.File("{\"bad\\nname\":{\"shape\":[1],\"data_offsets\":[0,4]}}", Crafted.Floats(1)), "tensor \"bad\\nname\" has no dtype");
 
     [Fact]
@@ -325,7 +325,7 @@ public sealed class SafeTensorsFileTests : IDisposable
     }
 
     [Fact]
-    public void SafeTensor_RejectsShapeMismatchAndReservedName()
+    public void SafeTensor_ShapeMismatchOrReservedName_IsRejected()
     {
         Assert.Throws<ArgumentException>(() => new SafeTensor("w", [2, 2], [1, 2, 3]));
         Assert.Throws<ArgumentException>(() => new SafeTensor("w", [-1], []));

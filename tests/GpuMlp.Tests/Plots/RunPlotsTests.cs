@@ -157,7 +157,7 @@ public sealed class RunPlotsTests : IDisposable
         Assert.Throws<ArgumentException>(() => RunPlots.WriteCurves(Path.Combine(dir.Path, "x.png"), []));
 
     [Fact]
-    public void WriteConfusion_WritesA700x650Png()
+    public void WriteConfusion_AnyReport_WritesA700x650Png()
     {
         string path = Path.Combine(dir.Path, "confusion.png");
         RunPlots.WriteConfusion(path, PlotSamples.MnistConfusion());
@@ -168,7 +168,7 @@ public sealed class RunPlotsTests : IDisposable
     }
 
     [Fact]
-    public void WriteConfusion_DiagonalIsDarkWithTrueZeroAtTheTop()
+    public void WriteConfusion_MostlyCorrect_DiagonalIsDarkWithTrueZeroAtTheTop()
     {
         string path = Path.Combine(dir.Path, "confusion.png");
         // All samples on the diagonal: only the cells (t, t) are coloured.

@@ -10,7 +10,7 @@ public sealed class AtomicFileTests : IDisposable
     public void Dispose() => dir.Dispose();
 
     [Fact]
-    public void WriteAllTextCreatesAndReplacesWithoutLeftovers()
+    public void WriteAllText_NewOrExistingFile_IsWrittenWithoutLeftovers()
     {
         string path = Path.Combine(dir.Path, "a.txt");
 
@@ -23,7 +23,7 @@ public sealed class AtomicFileTests : IDisposable
     }
 
     [Fact]
-    public void WriteAllTextHasNoByteOrderMark()
+    public void WriteAllText_Utf8_HasNoByteOrderMark()
     {
         string path = Path.Combine(dir.Path, "a.txt");
         AtomicFile.WriteAllText(path, "é");
@@ -31,7 +31,7 @@ public sealed class AtomicFileTests : IDisposable
     }
 
     [Fact]
-    public void WriteAllBytesWritesExactBytes()
+    public void WriteAllBytes_AnyBytes_WritesThemExactly()
     {
         string path = Path.Combine(dir.Path, "b.bin");
         byte[] data = [0, 1, 2, 255, 128];
@@ -43,7 +43,7 @@ public sealed class AtomicFileTests : IDisposable
     }
 
     [Fact]
-    public void WriteStreamsCallbackOutput()
+    public void Write_Callback_StreamsItsOutput()
     {
         string path = Path.Combine(dir.Path, "c.bin");
         AtomicFile.Write(path, s =>
@@ -55,7 +55,7 @@ public sealed class AtomicFileTests : IDisposable
     }
 
     [Fact]
-    public void ThrowingWriterLeavesPreviousFileIntactAndNoTempFile()
+    public void Write_ThrowingWriter_LeavesPreviousFileIntactAndNoTempFile()
     {
         string path = Path.Combine(dir.Path, "metrics.json");
         File.WriteAllText(path, "previous");
@@ -74,7 +74,7 @@ public sealed class AtomicFileTests : IDisposable
     }
 
     [Fact]
-    public void ThrowingWriterWithNoPreviousFileLeavesNothing()
+    public void Write_ThrowingWriterWithNoPreviousFile_LeavesNothing()
     {
         string path = Path.Combine(dir.Path, "new.json");
 
@@ -85,7 +85,7 @@ public sealed class AtomicFileTests : IDisposable
     }
 
     [Fact]
-    public void MissingDirectoryThrowsAndLeavesNothing()
+    public void Write_MissingDirectory_ThrowsAndLeavesNothing()
     {
         string path = Path.Combine(dir.Path, "missing", "x.txt");
         Assert.Throws<DirectoryNotFoundException>(() => AtomicFile.WriteAllText(path, "x"));

@@ -24,7 +24,7 @@ public sealed class RunArtifactsTests : IDisposable
     public void Dispose() => dir.Dispose();
 
     [Fact]
-    public void MetricsRoundTrip()
+    public void Metrics_WrittenThenRead_RoundTrip()
     {
         var report = ClassificationReport.FromConfusion(Confusion);
         var timing = new TimingRecord(3.5, 42.25);
@@ -53,7 +53,7 @@ public sealed class RunArtifactsTests : IDisposable
     }
 
     [Fact]
-    public void MetricsJsonHasExpectedShapeAndKeyNames()
+    public void WriteMetrics_Json_HasExpectedShapeAndKeyNames()
     {
         var report = ClassificationReport.FromConfusion(Confusion);
         RunArtifacts.WriteMetrics(dir.Path, "cpu", Epochs, report, 0.5, new TimingRecord(1, 2));
@@ -96,7 +96,7 @@ public sealed class RunArtifactsTests : IDisposable
     }
 
     [Fact]
-    public void NonFiniteLossStillWritesAndRoundTrips()
+    public void WriteMetrics_NonFiniteLoss_StillWritesAndRoundTrips()
     {
         var report = ClassificationReport.FromConfusion(Confusion);
         RunArtifacts.WriteMetrics(dir.Path, "cpu", Epochs, report, double.NaN, new TimingRecord(0, 0));
@@ -105,7 +105,7 @@ public sealed class RunArtifactsTests : IDisposable
     }
 
     [Fact]
-    public void ReadMetricsRejectsMissingFields()
+    public void ReadMetrics_MissingFields_AreRejected()
     {
         string path = Path.Combine(dir.Path, "broken.json");
         File.WriteAllText(path, """{"device": "cpu", "epochs": []}""");
@@ -113,7 +113,7 @@ public sealed class RunArtifactsTests : IDisposable
     }
 
     [Fact]
-    public void HistoryCsvHeaderAndRows()
+    public void WriteHistoryCsv_Epochs_WritesHeaderAndRows()
     {
         RunArtifacts.WriteHistoryCsv(dir.Path, Epochs);
         string[] lines = File.ReadAllText(Path.Combine(dir.Path, RunArtifacts.HistoryFileName)).Split('\n');
@@ -126,7 +126,7 @@ public sealed class RunArtifactsTests : IDisposable
     }
 
     [Fact]
-    public void ConfigUsesSnakeCaseAndRuntimeType()
+    public void WriteConfig_AnyRecord_UsesSnakeCaseAndRuntimeType()
     {
         object config = new SampleConfig(128, 0.01, "mnist");
         string nested = Path.Combine(dir.Path, "runs", "r1");

@@ -76,7 +76,7 @@ public class NetworkGradientTests(DeviceFixture fixture)
     [InlineData(0f, 1)]
     [InlineData(0.3f, 2)]
     [InlineData(0.5f, 3)]
-    public void BackwardMatchesFiniteDifferences(float dropout, int seed)
+    public void Backward_TinyNetwork_MatchesFiniteDifferences(float dropout, int seed)
     {
         var (parameters, input, labels) = TinyProblem(seed);
         var reference = new ReferenceMlp(TinyShape, ToDouble(parameters));
@@ -99,7 +99,7 @@ public class NetworkGradientTests(DeviceFixture fixture)
     }
 
     [Fact]
-    public void AdamStepsMatchReference()
+    public void Adam_FiveStepsOnTheTinyNetwork_MatchReference()
     {
         var (parameters, input, labels) = TinyProblem(5);
         var reference = new ReferenceMlp(TinyShape, ToDouble(parameters));

@@ -76,7 +76,7 @@ public sealed class OptimizerSettingsTests
     }
 
     [Fact]
-    public void Kind_SerialisesAsItsCommandLineName()
+    public void Kind_Json_SerialisesAsItsCommandLineName()
     {
         var options = new System.Text.Json.JsonSerializerOptions
         {
@@ -91,7 +91,7 @@ public sealed class OptimizerSettingsTests
     }
 
     [Fact]
-    public void Describe_NamesTheHyperparametersTheKindUses()
+    public void Describe_AnyKind_NamesTheHyperparametersTheKindUses()
     {
         Assert.Equal("adamw (lr 0.001, betas 0.9/0.999, eps 1E-08, weight_decay 0.01)", new OptimizerSettings(OptimizerKind.AdamW).Describe());
         Assert.Equal("sgd (lr 0.1, momentum 0.9, dampening 0, nesterov true, weight_decay 0)",
@@ -139,7 +139,7 @@ public sealed class OptimizerSettingsTests
     }
 
     [Fact]
-    public void With_KeepsTheKindAndTheOtherDefaults()
+    public void With_OneHyperparameter_KeepsTheKindAndTheOtherDefaults()
     {
         var sgd = new OptimizerSettings(OptimizerKind.Sgd) with { Momentum = 0.9f };
         Assert.Equal(OptimizerKind.Sgd, sgd.Kind);

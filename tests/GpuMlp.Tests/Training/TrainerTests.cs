@@ -9,7 +9,7 @@ namespace GpuMlp.Tests.Training;
 public sealed class TrainerTests(DeviceFixture fixture)
 {
     [Fact]
-    public void TrainsToHighAccuracyOnAMnistSubset()
+    public void Trainer_TwoEpochsOnAMnistSubset_ReachesHighAccuracy()
     {
         var options = new TrainingOptions { Epochs = 2, BatchSize = 64, LimitTrain = 3000, ValidationSplit = 0.1, Seed = 3 };
         using var trainer = new Trainer(fixture.Device, fixture.Kernels, RealMnist.Load(), options);
@@ -29,7 +29,7 @@ public sealed class TrainerTests(DeviceFixture fixture)
     }
 
     [Fact]
-    public void SameSeedGivesBitIdenticalWeights()
+    public void Trainer_SameSeed_GivesBitIdenticalWeights()
     {
         var options = new TrainingOptions { Epochs = 1, BatchSize = 100, LimitTrain = 500, ValidationSplit = 0, Seed = 11, Hidden = [32, 16] };
         float[] Run()
@@ -50,7 +50,7 @@ public sealed class TrainerTests(DeviceFixture fixture)
     private static readonly int[] RecordedOrder = [0, 6, 3, 5, 1, 2, 7, 9, 8, 4];
 
     [Fact]
-    public void EpochOrderIsASeededPermutation()
+    public void EpochOrder_SeedAndEpoch_GiveARecordedPermutation()
     {
         var a = Trainer.EpochOrder(1000, 1, 1);
         Assert.Equal(Enumerable.Range(0, 1000), a.Order());
@@ -62,7 +62,7 @@ public sealed class TrainerTests(DeviceFixture fixture)
     }
 
     [Fact]
-    public void RejectsOutOfRangeOptions()
+    public void Validate_OutOfRangeOptions_AreRejected()
     {
         Assert.Throws<OptionException>(() => new TrainingOptions { Dropout = 1f }.Validate(60000));
         Assert.Throws<OptionException>(() => new TrainingOptions { LearningRate = 0f }.Validate(60000));
@@ -82,7 +82,7 @@ public sealed class TrainerTests(DeviceFixture fixture)
 public sealed class RecordedTrainingTests(DeviceFixture fixture)
 {
     [Fact]
-    public void FirstStepsOfTheReportModelMatchRecordedValues()
+    public void Trainer_FirstStepsOfTheReportModel_MatchRecordedValues()
     {
         var options = new TrainingOptions { Epochs = 1, BatchSize = 128, LimitTrain = 384, ValidationSplit = 0, Seed = 1 };
         using var trainer = new Trainer(fixture.Device, fixture.Kernels, RealMnist.Load(), options);
@@ -106,7 +106,7 @@ public sealed class RecordedTrainingTests(DeviceFixture fixture)
 public sealed class DeviceMemoryTests
 {
     [Fact]
-    public void ARunThatCannotFitIsRefusedWithTheSizeAndAHint()
+    public void EnsureFits_RunTooLarge_IsRefusedWithTheSizeAndAHint()
     {
         var small = new TrainingOptions();
         var large = new TrainingOptions { BatchSize = 8192, Hidden = [16384, 16384] };

@@ -103,7 +103,7 @@ public sealed class TrainingRunTests(DeviceFixture fixture) : IDisposable
     }
 
     [Fact]
-    public void StartOrResume_WithTheCheckpointsRun_ContinuesItAndWithAnotherRun_StartsAfresh()
+    public void StartOrResume_OwnOrForeignCheckpoint_ContinuesOrStartsAfresh()
     {
         var cancel = TestContext.Current.CancellationToken;
         using var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load());

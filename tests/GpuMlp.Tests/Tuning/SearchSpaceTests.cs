@@ -6,7 +6,7 @@ namespace GpuMlp.Tests.Tuning;
 public sealed class SearchSpaceTests
 {
     [Fact]
-    public void ParsesTheDocumentedFile()
+    public void Parse_DocumentedFile_GivesItsRanges()
     {
         var space = SearchSpace.Parse("""{"lr": [1e-4, 3e-3], "dropout": [0.0, 0.5], "batch_size": [64,128,256], "hidden": ["512,256","256,128"]}""");
         Assert.Equal(1e-4, space.LearningRateMin);
@@ -18,7 +18,7 @@ public sealed class SearchSpaceTests
     }
 
     [Fact]
-    public void MissingKeysKeepDefaultsAndOtherFormsAreAccepted()
+    public void Parse_MissingKeysOrOtherForms_KeepDefaultsAndAreAccepted()
     {
         var space = SearchSpace.Parse("""
             // comments are fine
@@ -31,7 +31,7 @@ public sealed class SearchSpaceTests
     }
 
     [Fact]
-    public void DocumentRoundTrips()
+    public void ToDocument_AnySpace_RoundTrips()
     {
         var space = new SearchSpace { LearningRateMin = 2e-4, LearningRateMax = 5e-3, DropoutMin = 0.1, DropoutMax = 0.4, BatchSizes = [32, 100], Hidden = [[64], [128, 64]] };
         var back = SearchSpace.FromDocument(space.ToDocument());
@@ -63,7 +63,7 @@ public sealed class SearchSpaceTests
     [InlineData("""{"learning_rate": [1e-4, 1e-3]}""", "unknown key 'learning_rate'")]
     [InlineData("""[1, 2]""", "expected a JSON object")]
     [InlineData("""{"lr": [1e-4, """, "not valid JSON")]
-    public void RejectsBadFilesWithTheSourceInTheMessage(string json, string expected)
+    public void Parse_BadFiles_AreRejectedWithTheSourceInTheMessage(string json, string expected)
     {
         var error = Assert.Throws<OptionException>(() => SearchSpace.Parse(json, "--space s.json"));
         Assert.StartsWith("--space s.json: ", error.Message, StringComparison.Ordinal);
@@ -71,7 +71,7 @@ public sealed class SearchSpaceTests
     }
 
     [Fact]
-    public void LoadNamesAMissingFile()
+    public void Load_MissingFile_IsNamed()
     {
         using var dir = new TempDir();
         string path = Path.Combine(dir.Path, "nope.json");
@@ -82,7 +82,7 @@ public sealed class SearchSpaceTests
     }
 
     [Fact]
-    public void FlagForms()
+    public void ParseFlags_GoodAndBadForms_ParseOrNameTheFlag()
     {
         Assert.Equal((1e-4, 3e-3), SearchSpace.ParseRange("1e-4, 3e-3", "--lr-range"));
         Assert.Equal((0.2, 0.2), SearchSpace.ParseRange("0.2", "--dropout-range"));
@@ -95,7 +95,7 @@ public sealed class SearchSpaceTests
     }
 
     [Fact]
-    public void BatchSizesMustFitTheTrainingImages()
+    public void CheckBatchSizes_LargerThanTheTrainingImages_AreRejected()
     {
         var space = new SearchSpace { BatchSizes = [64, 512, 1024] };
         space.CheckBatchSizes(1024);
@@ -110,7 +110,7 @@ public sealed class SearchSpaceTests
     [InlineData("90s", null, 1.5)]
     [InlineData("1.5h", null, 90.0)]
     [InlineData(" 2M ", null, 2.0)]
-    public void BudgetIsEpochsOrTime(string text, long? epochs, double? minutes) =>
+    public void ParseBudget_EpochsOrTime_Parse(string text, long? epochs, double? minutes) =>
         Assert.Equal((epochs, minutes), TuningSettings.ParseBudget(text));
 
     [Theory]
@@ -121,14 +121,14 @@ public sealed class SearchSpaceTests
     [InlineData("10x")]
     [InlineData("m")]
     [InlineData("1.5")]
-    public void BadBudgetsAreRejected(string text) =>
+    public void ParseBudget_BadText_IsRejected(string text) =>
         Assert.StartsWith("--budget", Assert.Throws<OptionException>(() => TuningSettings.ParseBudget(text)).Message, StringComparison.Ordinal);
 
     [Theory]
     [InlineData(0.0)]
     [InlineData(1.0)]
     [InlineData(-0.1)]
-    public void TuningNeedsAValidationSplit(double split)
+    public void Validate_NoValidationSplit_IsRejected(double split)
     {
         var settings = TuningSearchTests.Settings() with { ValidationSplit = split };
         Assert.StartsWith("--val-split", Assert.Throws<OptionException>(settings.Validate).Message, StringComparison.Ordinal);

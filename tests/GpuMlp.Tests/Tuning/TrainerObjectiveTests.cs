@@ -19,7 +19,7 @@ public sealed class TrainerObjectiveTests(DeviceFixture fixture) : IDisposable
     private static readonly TrialConfig Config = new(50, 0.002f, 0.1f, [24]);
 
     [Fact]
-    public void LiveCheckpointedAndReplayedTrialsAgree()
+    public void Run_LiveCheckpointedOrReplayedTrial_GivesTheSameResults()
     {
         var cancel = TestContext.Current.CancellationToken;
         using var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load());
@@ -60,7 +60,7 @@ public sealed class TrainerObjectiveTests(DeviceFixture fixture) : IDisposable
     }
 
     [Fact]
-    public void InterleavedTrialsDoNotInterfere()
+    public void Run_InterleavedTrials_DoNotInterfere()
     {
         var cancel = TestContext.Current.CancellationToken;
         using var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load());
@@ -83,7 +83,7 @@ public sealed class TrainerObjectiveTests(DeviceFixture fixture) : IDisposable
     }
 
     [Fact]
-    public void ReleasingAnUnknownTrialIsANoOp()
+    public void Release_UnknownTrial_IsANoOp()
     {
         using var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load());
         using var objective = new TrainerObjective(fixture.Device, fixture.Kernels, data, Template, Path.Combine(dir.Path, "never-created"));
@@ -92,7 +92,7 @@ public sealed class TrainerObjectiveTests(DeviceFixture fixture) : IDisposable
     }
 
     [Fact]
-    public void RefusesATemplateWithoutValidation()
+    public void Constructor_TemplateWithoutValidation_IsRefused()
     {
         using var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load());
         var error = Assert.Throws<OptionException>(() =>

@@ -29,7 +29,7 @@ public sealed class TuneCommandTests : IDisposable
     [InlineData("--hidden-choices", "512,x", "--hidden-choices")]
     [InlineData("--space", "/nonexistent/space.json", "--space /nonexistent/space.json: no such file")]
     [InlineData("--device", "tpu", "--device")]
-    public void BadFlagsAreUsageErrors(string flag, string value, string message)
+    public void Tune_BadFlags_AreUsageErrors(string flag, string value, string message)
     {
         var result = CliProcess.Run(TimeSpan.FromMinutes(1), "tune", flag, value, "--out", Path.Combine(dir.Path, "t"));
         Assert.True(result.ExitCode == 2, $"exit {result.ExitCode}: {result.StandardError}");
@@ -38,7 +38,7 @@ public sealed class TuneCommandTests : IDisposable
     }
 
     [Fact]
-    public void ResumeRefusesNewSearchSettings()
+    public void TuneResume_NewSearchSettings_AreRefused()
     {
         var result = CliProcess.Run(TimeSpan.FromMinutes(1), "tune", "--resume", dir.Path, "--trials", "4");
         Assert.Equal(2, result.ExitCode);
@@ -49,7 +49,7 @@ public sealed class TuneCommandTests : IDisposable
     }
 
     [Fact]
-    public void ATinySearchWritesEveryFileAndTheTrainCommand()
+    public void Tune_TinySearch_WritesEveryFileAndAFinalRunFolderEvalAndPredictRead()
     {
         string outDir = Path.Combine(dir.Path, "tiny");
         string[] arguments =

@@ -19,7 +19,7 @@ public sealed class TuningFilesTests : IDisposable
     }
 
     [Fact]
-    public void CsvHasOneRowPerTrialWithTheDocumentedColumns()
+    public void Csv_AnyState_HasOneRowPerTrialWithTheDocumentedColumns()
     {
         var state = Finished();
         var lines = File.ReadAllText(Path.Combine(dir.Path, TuningFiles.CsvFileName)).TrimEnd('\n').Split('\n');
@@ -37,7 +37,7 @@ public sealed class TuningFilesTests : IDisposable
     }
 
     [Fact]
-    public void JsonHoldsSettingsTrialsEpochsAndRungs()
+    public void Save_AnyState_JsonHoldsSettingsTrialsEpochsAndRungs()
     {
         Finished();
         using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.Path, TuningFiles.StateFileName)));
@@ -59,7 +59,7 @@ public sealed class TuningFilesTests : IDisposable
     }
 
     [Fact]
-    public void StateRoundTripsIncludingDivergedEpochs()
+    public void SaveThenLoad_DivergedEpochs_RoundTrip()
     {
         var space = new SearchSpace { LearningRateMin = 1e-4, LearningRateMax = 1e-1 };
         var state = TuningSearch.Create(TuningSearchTests.Settings(trials: 6, eta: 2, minEpochs: 2, maxEpochs: 4, space: space) with { LimitTrain = 6000, Data = "data/mnist" });
@@ -75,7 +75,7 @@ public sealed class TuningFilesTests : IDisposable
     }
 
     [Fact]
-    public void LoadRejectsMissingAndCorruptState()
+    public void Load_MissingOrCorruptState_IsRejected()
     {
         Assert.Throws<FileNotFoundException>(() => TuningFiles.Load(dir.Path));
         File.WriteAllText(Path.Combine(dir.Path, TuningFiles.StateFileName), "{\"version\": 1, \"trials\": [");
@@ -85,7 +85,7 @@ public sealed class TuningFilesTests : IDisposable
     }
 
     [Fact]
-    public void TrainCommandLineReproducesTheFinalRetrain()
+    public void TrainCommandLine_FinalOptions_ReproducesTheRetrain()
     {
         var state = Finished(TuningSearchTests.Settings(trials: 5, eta: 2, minEpochs: 1, maxEpochs: 4, seed: 7) with { LimitTrain = 6000 });
         var best = state.Trials[state.BestTrial!.Value];
@@ -105,7 +105,7 @@ public sealed class TuningFilesTests : IDisposable
     }
 
     [Fact]
-    public void BestJsonRoundTrips()
+    public void BestJson_WrittenThenRead_RoundTrips()
     {
         var best = new BestResult(3, new TrialConfig(128, 0.00123f, 0.27f, [512, 256]), 9, 0.08, 0.975, 0.81,
             new BestSearchSummary(8, 29, 300.5, "completed", "cpu: CPUAccelerator"),

@@ -7,7 +7,7 @@ namespace GpuMlp.Tests.Tuning;
 public sealed class TuningPlotTests
 {
     [Fact]
-    public void WritesAPngOfTheDocumentedSize()
+    public void Write_AnySearch_WritesAPngOfTheDocumentedSize()
     {
         using var dir = new TempDir();
         var space = new SearchSpace { LearningRateMin = 1e-4, LearningRateMax = 2e-2 };
@@ -32,7 +32,7 @@ public sealed class TuningPlotTests
     }
 
     [Fact]
-    public void AnEmptySearchStillRenders()
+    public void Write_EmptySearch_StillRenders()
     {
         var state = TuningSearch.Create(TuningSearchTests.Settings(trials: 3));
         Assert.NotEmpty(TuningPlot.Render(state));

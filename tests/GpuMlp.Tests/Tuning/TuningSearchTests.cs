@@ -32,7 +32,7 @@ public sealed class TuningSearchTests : IDisposable
     }
 
     [Fact]
-    public void SuccessiveHalvingPromotesTheBestThirdAndContinuesThem()
+    public void Run_EtaThree_PromotesTheBestThirdAndContinuesThem()
     {
         var (state, outcome, objective) = Search(Settings(trials: 9, eta: 3, minEpochs: 1, maxEpochs: 9));
 
@@ -65,7 +65,7 @@ public sealed class TuningSearchTests : IDisposable
     }
 
     [Fact]
-    public void EliminatedTrialsAreReleasedBeforeTheNextRungAndEveryTrialAtTheEnd()
+    public void Run_EliminatedTrials_AreReleasedBeforeTheNextRungAndAllAtTheEnd()
     {
         var (state, _, objective) = Search(Settings(trials: 9, eta: 3, minEpochs: 1, maxEpochs: 9));
         int firstRung1 = objective.Events.IndexOf(objective.Events.First(e => e.EndsWith(" 2-3", StringComparison.Ordinal)));
@@ -76,7 +76,7 @@ public sealed class TuningSearchTests : IDisposable
     }
 
     [Fact]
-    public void EtaTwoKeepsHalf()
+    public void Run_EtaTwo_KeepsHalf()
     {
         var (state, outcome, objective) = Search(Settings(trials: 8, eta: 2, minEpochs: 2, maxEpochs: 8));
         Assert.Equal([(2, 8), (4, 4), (8, 2)], state.Rungs.Select(r => (r.Epochs, r.Entered.Count)));
@@ -86,7 +86,7 @@ public sealed class TuningSearchTests : IDisposable
     }
 
     [Fact]
-    public void SameSeedSameConfigurationsDifferentSeedDifferent()
+    public void SampleConfigs_SameOrOtherSeed_GivesTheSameOrOtherConfigurations()
     {
         var space = new SearchSpace { BatchSizes = [32, 64, 128, 256], Hidden = [[512, 256], [256, 128], [128]] };
         var a = TuningSearch.SampleConfigs(space, 20, seed: 5);
@@ -105,7 +105,7 @@ public sealed class TuningSearchTests : IDisposable
     }
 
     [Fact]
-    public void SamplesStayInRangeLogUniformAndRounded()
+    public void SampleConfigs_AnySpace_StayInRangeLogUniformAndRounded()
     {
         var space = new SearchSpace { LearningRateMin = 1e-4, LearningRateMax = 1e-2, DropoutMin = 0.1, DropoutMax = 0.3, BatchSizes = [64, 128], Hidden = [[8], [16, 8]] };
         var configs = TuningSearch.SampleConfigs(space, 2000, seed: 11);
@@ -126,7 +126,7 @@ public sealed class TuningSearchTests : IDisposable
     }
 
     [Fact]
-    public void FixedRangesGiveFixedValues()
+    public void SampleConfigs_FixedRanges_GiveFixedValues()
     {
         var space = new SearchSpace { LearningRateMin = 0.001, LearningRateMax = 0.001, DropoutMin = 0.2, DropoutMax = 0.2, BatchSizes = [128] };
         Assert.All(TuningSearch.SampleConfigs(space, 5, seed: 1), c => Assert.Equal(new TrialConfig(128, 0.001f, 0.2f, [512, 256]), c));
@@ -138,7 +138,7 @@ public sealed class TuningSearchTests : IDisposable
     [InlineData(10)]
     [InlineData(14)]
     [InlineData(16)]
-    public void EpochBudgetIsNeverExceeded(long budget)
+    public void Run_EpochBudget_IsNeverExceeded(long budget)
     {
         var (state, outcome, objective) = Search(Settings(trials: 9, eta: 3, minEpochs: 1, maxEpochs: 9, budgetEpochs: budget));
         Assert.InRange(outcome.SpentEpochs, 0, budget);
@@ -154,7 +154,7 @@ public sealed class TuningSearchTests : IDisposable
     }
 
     [Fact]
-    public void BudgetAtLeastThePlanRunsEverything()
+    public void Run_BudgetAtLeastThePlan_RunsEverything()
     {
         var (_, outcome, _) = Search(Settings(trials: 9, eta: 3, minEpochs: 1, maxEpochs: 9, budgetEpochs: 21));
         Assert.Equal("completed", outcome.StopReason);
@@ -162,7 +162,7 @@ public sealed class TuningSearchTests : IDisposable
     }
 
     [Fact]
-    public void MinuteBudgetStartsNoRungAfterTheDeadline()
+    public void Run_MinuteBudget_StartsNoRungAfterTheDeadline()
     {
         var clock = new FakeClock();
         var objective = new FakeObjective(clock: clock) { SecondsPerEpoch = 60 };
@@ -177,7 +177,7 @@ public sealed class TuningSearchTests : IDisposable
     }
 
     [Fact]
-    public void DivergedTrialsAreNeverPromotedNorBest()
+    public void Run_DivergedTrials_AreNeverPromotedNorBest()
     {
         var space = new SearchSpace { LearningRateMin = 1e-4, LearningRateMax = 1e-1 };
         var objective = new FakeObjective { DivergeAbove = 2e-3 };
@@ -195,7 +195,7 @@ public sealed class TuningSearchTests : IDisposable
     }
 
     [Fact]
-    public void EveryTrialDivergingEndsWithoutBest()
+    public void Run_EveryTrialDiverging_EndsWithoutBest()
     {
         var space = new SearchSpace { LearningRateMin = 0.5, LearningRateMax = 1 };
         var (state, outcome, _) = Search(Settings(trials: 3, minEpochs: 2, maxEpochs: 6, space: space), objective: new FakeObjective { DivergeAbove = 0.1 });
@@ -215,7 +215,7 @@ public sealed class TuningSearchTests : IDisposable
     [InlineData(11, 0)]
     [InlineData(12, 0)]
     [InlineData(13, 3)]
-    public void ResumeAfterInterruptionEndsLikeAnUninterruptedSearch(int cancelOnCall, int epochsBeforeCancel)
+    public void Run_ResumedAfterInterruption_EndsLikeAnUninterruptedSearch(int cancelOnCall, int epochsBeforeCancel)
     {
         var settings = Settings(trials: 9, eta: 3, minEpochs: 1, maxEpochs: 9);
         string straightDir = Path.Combine(dir.Path, "straight"), resumedDir = Path.Combine(dir.Path, "resumed");
@@ -248,7 +248,7 @@ public sealed class TuningSearchTests : IDisposable
     }
 
     [Fact]
-    public void ResumingAFinishedSearchRunsNothing()
+    public void Run_FinishedSearch_RunsNothing()
     {
         var settings = Settings(trials: 4, eta: 2, minEpochs: 1, maxEpochs: 2);
         string path = Path.Combine(dir.Path, "done");
@@ -262,7 +262,7 @@ public sealed class TuningSearchTests : IDisposable
     }
 
     [Fact]
-    public void AnObjectiveReturningOtherEpochsIsAnError()
+    public void Run_ObjectiveReturningOtherEpochs_IsAnError()
     {
         var state = TuningSearch.Create(Settings(trials: 2, maxEpochs: 3));
         var error = Assert.Throws<InvalidOperationException>(() => new TuningSearch(state, new SkippingObjective()).Run(TestContext.Current.CancellationToken));
@@ -270,7 +270,7 @@ public sealed class TuningSearchTests : IDisposable
     }
 
     [Fact]
-    public void WorstIsTheLowestValidationAccuracy()
+    public void Run_AnySearch_WorstIsTheLowestValidationAccuracy()
     {
         var (state, outcome, _) = Search(Settings(trials: 9));
         double lowest = state.Trials.Min(t => t.Best()!.ValAccuracy);
