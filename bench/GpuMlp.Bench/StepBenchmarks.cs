@@ -56,8 +56,7 @@ public class StepBenchmarks
         hostLabels = Synthetic.Labels(Batch, shape.Classes, 5);
         // Every method must find valid rows and labels (BenchmarkDotNet gives each method a fresh
         // instance, and the softmax kernel indexes the logits by label).
-        network.Input.SubView(0, hostBatch.Length).CopyFromCPU(ref hostBatch[0], hostBatch.Length);
-        network.Labels.SubView(0, hostLabels.Length).CopyFromCPU(ref hostLabels[0], hostLabels.Length);
+        UploadHostBatch(network);
         device.Synchronize();
     }
 
@@ -69,6 +68,13 @@ public class StepBenchmarks
         adam?.Dispose();
         dataset?.Dispose();
         device?.Dispose();
+    }
+
+    /// <summary>Copies the float batch and its labels from host memory into the network's input.</summary>
+    private void UploadHostBatch(MlpNetwork net)
+    {
+        net.Input.SubView(0, hostBatch.Length).CopyFromCPU(ref hostBatch[0], hostBatch.Length);
+        net.Labels.SubView(0, hostLabels.Length).CopyFromCPU(ref hostLabels[0], hostLabels.Length);
     }
 
     private void ForwardBackwardAdam(MlpNetwork net)
@@ -100,8 +106,7 @@ public class StepBenchmarks
     {
         var d = device!;
         var net = network!;
-        net.Input.SubView(0, hostBatch.Length).CopyFromCPU(ref hostBatch[0], hostBatch.Length);
-        net.Labels.SubView(0, hostLabels.Length).CopyFromCPU(ref hostLabels[0], hostLabels.Length);
+        UploadHostBatch(net);
         ForwardBackwardAdam(net);
         d.Synchronize();
     }
@@ -112,8 +117,7 @@ public class StepBenchmarks
     {
         var d = device!;
         var net = network!;
-        net.Input.SubView(0, hostBatch.Length).CopyFromCPU(ref hostBatch[0], hostBatch.Length);
-        net.Labels.SubView(0, hostLabels.Length).CopyFromCPU(ref hostLabels[0], hostLabels.Length);
+        UploadHostBatch(net);
         d.Synchronize();
     }
 

@@ -15,7 +15,7 @@ public sealed partial class SampleTests
     [Fact]
     public void Sample_OnTheTestDevice_TrainsPredictsAndWritesSafetensorsAndOnnx()
     {
-        using var dir = new GpuMlp.Tests.Runs.TempDir();
+        using var dir = new TempDir();
         string sample = Path.Combine(AppContext.BaseDirectory, "GpuMlp.Sample.dll");
         var result = DotnetCli.Run(DotnetCli.Host(), [sample, RealMnist.RealMnistDir(), TestDevice.RequestedName, dir.Path], dir.Path, TimeSpan.FromMinutes(5));
         Assert.True(result.ExitCode == 0, DotnetCli.Describe(result));

@@ -5,7 +5,7 @@ namespace GpuMlp.Tests.Data;
 /// <summary>Which folders may be fetched into: the default one, or any with --download.</summary>
 public sealed class MnistFolderTests : IDisposable
 {
-    private readonly GpuMlp.Tests.Runs.TempDir dir = new();
+    private readonly TempDir dir = new();
 
     public void Dispose() => dir.Dispose();
 

@@ -3,33 +3,6 @@ using System.IO.Compression;
 
 namespace GpuMlp.Tests.Data;
 
-/// <summary>A fresh temp directory, deleted on dispose.</summary>
-internal sealed class TempDir : IDisposable
-{
-    public TempDir() => Path = Directory.CreateTempSubdirectory("gpumlp-test-").FullName;
-
-    public string Path { get; }
-
-    public string Write(string name, byte[] bytes, bool gzip = false)
-    {
-        string path = System.IO.Path.Combine(Path, name);
-        File.WriteAllBytes(path, gzip ? Idx.Gzip(bytes) : bytes);
-        return path;
-    }
-
-    public void Dispose()
-    {
-        try
-        {
-            Directory.Delete(Path, recursive: true);
-        }
-        catch (IOException)
-        {
-            // Best effort.
-        }
-    }
-}
-
 /// <summary>Builds IDX byte images, valid or deliberately broken.</summary>
 internal static class Idx
 {

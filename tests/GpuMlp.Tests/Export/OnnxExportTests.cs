@@ -222,7 +222,7 @@ public sealed class OnnxExportTests(ExportedRunFixture run, DeviceFixture fixtur
         var prediction = model.Predict(MnistModel.TestImage(data, 0));
         Assert.Equal(prediction.Probability, prediction.Probabilities.Max());
 
-        using var dir = new GpuMlp.Tests.Runs.TempDir();
+        using var dir = new TempDir();
         string path = Path.Combine(dir.Path, "api.onnx");
         model.ExportOnnx(path);
         var fromApi = ModelProto.Parser.ParseFrom(File.ReadAllBytes(path)).Graph;
@@ -241,7 +241,7 @@ public sealed class OnnxExportTests(ExportedRunFixture run, DeviceFixture fixtur
         const int rows = 6;
         var random = new Random(5);
         float[] x = [.. Enumerable.Range(0, rows * 5).Select(_ => (float)((random.NextDouble() * 2) - 1))];
-        using var dir = new GpuMlp.Tests.Runs.TempDir();
+        using var dir = new TempDir();
         string path = Path.Combine(dir.Path, "small.onnx");
         OnnxExporter.Write(path, NetworkDescription.FromMlp(shape, parameters, dropout: 0.5f), null, replace: false);
 
@@ -262,7 +262,7 @@ public sealed class OnnxExportTests(ExportedRunFixture run, DeviceFixture fixtur
         var nothing = new NetworkDescription([3], [new LayerDescription.Dropout(0.1f)], "x");
         Assert.Throws<ArgumentException>(() => OnnxExporter.Serialize(nothing));
 
-        using var dir = new GpuMlp.Tests.Runs.TempDir();
+        using var dir = new TempDir();
         string path = Path.Combine(dir.Path, "bad.onnx");
         Assert.Throws<ArgumentException>(() => OnnxExporter.Write(path, wrongWidth, null, replace: false));
         Assert.Empty(dir.Files());

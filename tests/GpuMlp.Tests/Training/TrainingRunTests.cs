@@ -2,7 +2,6 @@ using GpuMlp.Models;
 using GpuMlp.Runs;
 using GpuMlp.Tests.Data;
 using GpuMlp.Training;
-using TempDir = GpuMlp.Tests.Runs.TempDir;
 
 namespace GpuMlp.Tests.Training;
 

@@ -1,5 +1,4 @@
 using GpuMlp.Tests.Data;
-using TempDir = GpuMlp.Tests.Runs.TempDir;
 using GpuMlp.Training;
 using GpuMlp.Tuning;
 

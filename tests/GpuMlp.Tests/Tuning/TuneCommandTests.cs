@@ -3,7 +3,6 @@ using GpuMlp.Imaging;
 using GpuMlp.Runs;
 using GpuMlp.Tests.Cli;
 using GpuMlp.Tests.Data;
-using TempDir = GpuMlp.Tests.Runs.TempDir;
 using GpuMlp.Tuning;
 
 namespace GpuMlp.Tests.Tuning;
