@@ -9,7 +9,6 @@ using System.IO.Compression;
 using System.Security.Cryptography;
 using System.Text;
 using GpuMlp.Tests.Data;
-using TempDir = GpuMlp.Tests.Runs.TempDir;
 
 namespace GpuMlp.Tests.Bundle;
 
@@ -55,11 +54,11 @@ public sealed class DeviceRunnerTests : IDisposable
     // The train step's row in summary.md (a Markdown table, or steps.tsv as columns without Python).
     private static readonly System.Text.RegularExpressions.Regex TrainRunning = new(@"train\s*\|?\s*running");
 
-    private readonly TempDir _root = new();
+    private readonly TempDir root = new();
 
-    private string BundleDir => Path.Combine(_root.Path, ".bundle");
-    private string OutDir => Path.Combine(_root.Path, "out");
-    private string WorkDir => Path.Combine(_root.Path, "work");
+    private string BundleDir => Path.Combine(root.Path, ".bundle");
+    private string OutDir => Path.Combine(root.Path, "out");
+    private string WorkDir => Path.Combine(root.Path, "work");
 
     public DeviceRunnerTests()
     {
@@ -92,7 +91,7 @@ public sealed class DeviceRunnerTests : IDisposable
         WriteSha256Sums();
     }
 
-    public void Dispose() => _root.Dispose();
+    public void Dispose() => root.Dispose();
 
     [Fact]
     public void Plan_DefaultLimits_AreInPriorityOrderAndFitTheBudget()
@@ -130,7 +129,7 @@ public sealed class DeviceRunnerTests : IDisposable
             Assert.True(status[step] == "ok", $"{step}: {status[step]}\n{result.Output}");
         Assert.Contains("PyTorch is not installed", files["steps.tsv"], StringComparison.Ordinal);
         // The tests found the MNIST .gz files where RealMnist looks: <repo root>/data/mnist.
-        Assert.True(File.Exists(Path.Combine(_root.Path, "data", "mnist", "train-images-idx3-ubyte.gz")));
+        Assert.True(File.Exists(Path.Combine(root.Path, "data", "mnist", "train-images-idx3-ubyte.gz")));
     }
 
     [Fact]
@@ -240,7 +239,7 @@ public sealed class DeviceRunnerTests : IDisposable
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
-            WorkingDirectory = _root.Path,
+            WorkingDirectory = root.Path,
         };
         info.ArgumentList.Add(Path.Combine(BundleDir, "run-on-gpu.sh"));
         foreach (string argument in arguments)
@@ -277,7 +276,7 @@ public sealed class DeviceRunnerTests : IDisposable
     /// <summary>A folder whose python3 reports no torch and passes everything else to the real python3.</summary>
     private string FakePythonWithoutTorch()
     {
-        string bin = Directory.CreateDirectory(Path.Combine(_root.Path, "no-torch-bin")).FullName;
+        string bin = Directory.CreateDirectory(Path.Combine(root.Path, "no-torch-bin")).FullName;
         string python = Path.Combine(bin, "python3");
         string real = Environment.GetEnvironmentVariable("PATH")!.Split(':')
             .Select(dir => Path.Combine(dir, "python3")).FirstOrDefault(File.Exists) ?? "/nonexistent/python3";

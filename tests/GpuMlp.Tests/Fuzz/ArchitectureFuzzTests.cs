@@ -47,5 +47,5 @@ public sealed class ArchitectureFuzzTests
     }
 
     [Fact]
-    public void RandomTexts() => Texts.Sample(Check, iter: Cases);
+    public void ArchitectureText_RandomTexts_ParseOrFailWithOneLine() => Texts.Sample(Check, iter: Cases);
 }

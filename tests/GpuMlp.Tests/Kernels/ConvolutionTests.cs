@@ -82,7 +82,7 @@ public class ConvolutionTests(DeviceFixture fixture)
 
     [Theory]
     [MemberData(nameof(Shapes))]
-    public void Forward_MatchesDirectDefinition(int batch, int channels, int height, int width, int outChannels, int kernelH, int kernelW, int padding)
+    public void Forward_TinyShapes_MatchDirectDefinition(int batch, int channels, int height, int width, int outChannels, int kernelH, int kernelW, int padding)
     {
         KernelSet set = Set;
         ConvShape s = ShapeOf(batch, channels, height, width, outChannels, kernelH, kernelW, padding);
@@ -106,8 +106,8 @@ public class ConvolutionTests(DeviceFixture fixture)
     {
         KernelSet set = Set;
         ConvShape s = ShapeOf(batch, channels, height, width, outChannels, kernelH, kernelW, padding);
-        float[] ones(int n) => Enumerable.Repeat(1f, n).ToArray();
-        ConvRun run = Run(set, s, relu: false, ones(s.InputLength), ones(s.WeightLength), new float[s.OutChannels], new float[s.OutputLength]);
+        float[] Ones(int n) => Enumerable.Repeat(1f, n).ToArray();
+        ConvRun run = Run(set, s, relu: false, Ones(s.InputLength), Ones(s.WeightLength), new float[s.OutChannels], new float[s.OutputLength]);
         var expected = new double[s.OutputLength];
         for (int i = 0; i < expected.Length; i++)
         {
@@ -121,7 +121,7 @@ public class ConvolutionTests(DeviceFixture fixture)
 
     [Theory]
     [MemberData(nameof(Shapes))]
-    public void Backward_MatchesFiniteDifferences(int batch, int channels, int height, int width, int outChannels, int kernelH, int kernelW, int padding)
+    public void Backward_TinyShapes_MatchFiniteDifferences(int batch, int channels, int height, int width, int outChannels, int kernelH, int kernelW, int padding)
     {
         KernelSet set = Set;
         ConvShape s = ShapeOf(batch, channels, height, width, outChannels, kernelH, kernelW, padding);
@@ -151,7 +151,7 @@ public class ConvolutionTests(DeviceFixture fixture)
     /// input gradient written through the forward's cols buffer (allowed by ConvInputGradient) is
     /// the one written through a buffer of its own.</summary>
     [Fact]
-    public void ForwardAndBackward_RepeatBitForBit()
+    public void ForwardAndBackward_RunTwice_RepeatBitForBit()
     {
         KernelSet set = Set;
         ConvShape s = ShapeOf(2, 3, 7, 5, 4, 5, 5, 2);

@@ -68,7 +68,7 @@ public class PoolingTests(DeviceFixture fixture)
     /// first-maximum rule on many windows.</summary>
     [Theory]
     [MemberData(nameof(Shapes))]
-    public void Forward_MatchesReferenceExactlyWithTies(int batch, int channels, int height, int width)
+    public void Forward_WithTies_MatchesReferenceExactly(int batch, int channels, int height, int width)
     {
         var s = new PoolShape(batch, channels, height, width);
         var random = new Random((batch * 1000) + (channels * 100) + (height * 10) + width);
@@ -102,7 +102,7 @@ public class PoolingTests(DeviceFixture fixture)
     /// argmax), and the dropped last row/column of odd sizes gets 0.</summary>
     [Theory]
     [MemberData(nameof(Shapes))]
-    public void Backward_RoutesToArgmaxOnlyExactly(int batch, int channels, int height, int width)
+    public void Backward_AnyInput_RoutesToArgmaxOnlyExactly(int batch, int channels, int height, int width)
     {
         var s = new PoolShape(batch, channels, height, width);
         var random = new Random((batch * 1000) + (channels * 100) + (height * 10) + width + 1);
@@ -115,7 +115,7 @@ public class PoolingTests(DeviceFixture fixture)
 
     [Theory]
     [MemberData(nameof(Shapes))]
-    public void Backward_MatchesFiniteDifferences(int batch, int channels, int height, int width)
+    public void Backward_TinyShapes_MatchFiniteDifferences(int batch, int channels, int height, int width)
     {
         var s = new PoolShape(batch, channels, height, width);
         var random = new Random((batch * 1000) + (channels * 100) + (height * 10) + width + 2);

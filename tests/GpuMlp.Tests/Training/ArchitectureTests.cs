@@ -184,7 +184,7 @@ public sealed class ArchitectureTests
     }
 
     [Fact]
-    public void InitialParameters_SeededAndWithinPyTorchBounds()
+    public void InitialParameters_Seeded_WithinPyTorchBounds()
     {
         Architecture cnn = Architecture.Cnn;
         float[] parameters = cnn.InitialParameters(7);
@@ -201,7 +201,7 @@ public sealed class ArchitectureTests
     }
 
     [Fact]
-    public void Summary_ListsEveryLayerAndTheTotal()
+    public void Summary_AnyStack_ListsEveryLayerAndTheTotal()
     {
         IReadOnlyList<string> lines = Architecture.Cnn.Summary();
         Assert.Equal(Architecture.Cnn.Layers.Count + 3, lines.Count);
