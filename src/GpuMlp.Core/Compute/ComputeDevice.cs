@@ -37,15 +37,15 @@ public sealed record DeviceInfo(string Kind, string Name, bool Usable, string De
 /// <summary>An ILGPU context plus the one accelerator training runs on.</summary>
 public sealed class ComputeDevice : IDisposable
 {
-    /// <summary>Shape of the simulated CPU device used for training. Every real thread of a
-    /// simulated multiprocessor is woken for each launch, so the fewest allowed (a warp of 2, one
-    /// warp) is fastest; one multiprocessor per core runs groups in parallel. Measured on 2 cores
-    /// (128x512x784 GEMM, register-tiled): this shape 28 ms and 0.12 ms per empty launch; 4x4
-    /// threads on one multiprocessor 76 ms and 0.65 ms; 4x4 threads on two 106 ms and 6.6 ms.</summary>
+    /// <summary>Shape of the simulated CPU device used for training: one multiprocessor whose one warp
+    /// holds a thread per core (at least 2, ILGPU's smallest warp), and MlpKernels launches one group
+    /// of that many threads, so a launch wakes exactly one OS thread per core and each worker owns a
+    /// fixed share of the work (the CPU SIMD kernels are persistent: one launch index per worker).
+    /// Measured shapes and launch costs: bench/results/2026-11-30-cpu-device-shape.md.</summary>
     public static CPUDevice CpuDeviceShape { get; } = new(
-        numThreadsPerWarp: 2,
+        numThreadsPerWarp: Math.Max(2, Environment.ProcessorCount),
         numWarpsPerMultiprocessor: 1,
-        numMultiprocessors: Math.Max(1, Environment.ProcessorCount));
+        numMultiprocessors: 1);
 
     /// <summary>A CPU device whose groups can hold 4 threads in 2 warps, so the shared-memory GEMM
     /// with 2x2-thread tiles (GemmVariant.SharedTiled2) runs with real barriers in tests.</summary>

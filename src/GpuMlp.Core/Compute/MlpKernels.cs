@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using GpuMlp.Kernels;
+using GpuMlp.Kernels.Cpu;
 using ILGPU;
 using ILGPU.Runtime;
 using GemmKernel = System.Action<GpuMlp.Kernels.GemmShape, GpuMlp.Kernels.DenseEpilogue,
@@ -18,6 +19,9 @@ public enum GemmVariant
     SharedTiled16,
     /// <summary>The shared-memory kernel with 2x2-thread groups: the GPU logic at CPU-test size.</summary>
     SharedTiled2,
+    /// <summary>The CPU accelerator's SIMD kernel set (kernels/Cpu; see MlpKernels.CpuSimd.cs): what
+    /// Auto picks on the CPU unless the SIMD path is off.</summary>
+    CpuSimd,
 }
 
 /// <summary>Which block size the GPU GEMM (GemmVariant.SharedTiled16) uses. Auto picks per launch;
@@ -56,24 +60,27 @@ public sealed partial class MlpKernels
     /// <summary>Partial sums of the GPU evaluation reduction (SumPartials).</summary>
     public const int GpuPartialCount = 1024;
 
-    private readonly GemmLauncher gemm;
+    // The portable kernels (every launcher below is null when the CPU SIMD set runs instead).
+    private readonly GemmLauncher? gemm;
     // GPU only: the same kernel with 32x32 blocks, for shapes whose 64x64 blocks cannot fill the
     // device (chosen per launch in GemmLaunch).
     private readonly GemmLauncher? gemmSmallBlocks;
-    private readonly Action<KernelConfig, ArrayView<float>, int, int, ArrayView<float>> biasGradient;
-    private readonly Action<KernelConfig, ArrayView<byte>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<float>, ArrayView<int>> gather;
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<int>, int, int, float, int, ArrayView<float>, int, ArrayView<float>, ArrayView<int>> softmaxCrossEntropy;
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, AdamStep> adam;
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<double>, ArrayView<int>> sumPartials;
-    private readonly Action<KernelConfig, ArrayView<int>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<int>> confusion;
+    private readonly Action<KernelConfig, ArrayView<float>, int, int, ArrayView<float>>? biasGradient;
+    private readonly Action<KernelConfig, ArrayView<byte>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<float>, ArrayView<int>>? gather;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<int>, int, int, float, int, ArrayView<float>, int, ArrayView<float>, ArrayView<int>>? softmaxCrossEntropy;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, AdamStep>? adam;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<double>, ArrayView<int>>? sumPartials;
+    private readonly Action<KernelConfig, ArrayView<int>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<int>>? confusion;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> unused;
 
     /// <param name="accelerator">Where the kernels run.</param>
     /// <param name="variant">The GEMM implementation (Auto: per launch profile).</param>
     /// <param name="gemmBlock">The GPU GEMM block size; null reads GPUMLP_GEMM_BLOCK (default auto).</param>
     /// <param name="profile">Launch shapes; Gpu on a CPU accelerator needs groups of at least 256 threads.</param>
+    /// <param name="cpuSimd">The CPU SIMD path; null reads GPUMLP_CPU_SIMD (default auto). Used only on
+    /// the CPU accelerator with the CPU launch profile and GemmVariant Auto or CpuSimd.</param>
     public MlpKernels(Accelerator accelerator, GemmVariant variant = GemmVariant.Auto,
-        GpuGemmBlock? gemmBlock = null, LaunchProfile profile = LaunchProfile.Auto)
+        GpuGemmBlock? gemmBlock = null, LaunchProfile profile = LaunchProfile.Auto, CpuSimdRequest? cpuSimd = null)
     {
         Accelerator = accelerator;
         IsCpu = profile == LaunchProfile.Auto
@@ -82,19 +89,36 @@ public sealed partial class MlpKernels
         if (!IsCpu && accelerator.MaxNumThreadsPerGroup < GpuElementwiseGroupSize)
             throw new ArgumentException(
                 $"the GPU launch profile needs groups of {GpuElementwiseGroupSize} threads; this accelerator allows {accelerator.MaxNumThreadsPerGroup}");
-        Variant = variant == GemmVariant.Auto
-            ? IsCpu ? GemmVariant.RegisterTiled : GemmVariant.SharedTiled16
-            : variant;
+        CpuSimd = IsCpu && accelerator.AcceleratorType == ILGPU.Runtime.AcceleratorType.CPU
+            && variant is GemmVariant.Auto or GemmVariant.CpuSimd
+            ? CpuSimdChoice.Resolve(cpuSimd ?? CpuSimdChoice.FromEnvironment())
+            : null;
+        if (variant == GemmVariant.CpuSimd && CpuSimd is null)
+            throw new ArgumentException("the CPU SIMD kernels need the CPU accelerator, the CPU launch profile and a SIMD path other than off");
+        Variant = CpuSimd is not null
+            ? GemmVariant.CpuSimd
+            : variant == GemmVariant.Auto
+                ? IsCpu ? GemmVariant.RegisterTiled : GemmVariant.SharedTiled16
+                : variant;
         GemmBlock = gemmBlock ?? GemmBlockFromEnvironment();
-        // Groups of one thread on the CPU accelerator (each simulated thread costs ~µs, a group
-        // barrier syncs OS threads), as many groups as worker groups; wide groups and enough of
-        // them to fill every multiprocessor on a GPU.
-        ElementwiseGroupSize = IsCpu ? 1 : GpuElementwiseGroupSize;
+        // On the CPU accelerator one group of as many threads as it has workers (a worker is an OS
+        // thread; ComputeDevice.CpuDeviceShape puts them all in one multiprocessor, whose launches
+        // are the cheapest); wide groups and enough of them to fill every multiprocessor on a GPU.
+        ElementwiseGroupSize = IsCpu ? accelerator.MaxNumThreadsPerGroup : GpuElementwiseGroupSize;
         MaxElementwiseGroups = IsCpu
             ? accelerator.NumMultiprocessors
             : accelerator.NumMultiprocessors * Math.Max(1, accelerator.MaxNumThreadsPerMultiprocessor / ElementwiseGroupSize) * 2;
 
         var watch = Stopwatch.StartNew();
+        unused = accelerator.Allocate1D<float>(1);
+        // The optimisers other than Adam are portable kernels on every accelerator.
+        optimizerKernels = new OptimizerKernels(accelerator);
+        if (CpuSimd is CpuSimdWidth width)
+        {
+            simd = new CpuSimdLaunchers(accelerator, width, ElementwiseGroupSize * MaxElementwiseGroups);
+            CompileSeconds = watch.Elapsed.TotalSeconds;
+            return;
+        }
         gemm = Variant switch
         {
             GemmVariant.RegisterTiled => LoadGemm(accelerator, DenseLayer.DenseGemmRegisterTiledKernel),
@@ -110,9 +134,7 @@ public sealed partial class MlpKernels
         adam = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, AdamStep>(AdamOptimizer.AdamKernel);
         sumPartials = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<double>, ArrayView<int>>(EvaluationLayer.SumPartialsKernel);
         confusion = accelerator.LoadStreamKernel<ArrayView<int>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<int>>(EvaluationLayer.ConfusionKernel);
-        optimizerKernels = new OptimizerKernels(accelerator);
         CompileSeconds = watch.Elapsed.TotalSeconds;
-        unused = accelerator.Allocate1D<float>(1);
     }
 
     public Accelerator Accelerator { get; }
@@ -127,8 +149,9 @@ public sealed partial class MlpKernels
     /// <summary>Wall time spent compiling (loading) every kernel.</summary>
     public double CompileSeconds { get; }
 
-    /// <summary>The number of partial sums SumPartials produces; the host adds them in order.</summary>
-    public int PartialCount => IsCpu ? Accelerator.NumMultiprocessors : GpuPartialCount;
+    /// <summary>The number of partial sums SumPartials produces (one per CPU worker thread); the
+    /// host adds them in order.</summary>
+    public int PartialCount => IsCpu ? ElementwiseGroupSize * MaxElementwiseGroups : GpuPartialCount;
 
     /// <summary>Parses GPUMLP_GEMM_BLOCK: unset, empty or "auto" is Auto; "64" and "32" force a size.</summary>
     public static GpuGemmBlock GemmBlockFromEnvironment() =>
@@ -185,14 +208,14 @@ public sealed partial class MlpKernels
             case GemmVariant.RegisterTiled:
                 int tiles = (shape.M + DenseLayer.RegisterTileRows - 1) / DenseLayer.RegisterTileRows
                     * ((shape.N + DenseLayer.RegisterTileColumns - 1) / DenseLayer.RegisterTileColumns);
-                return (gemm, Elementwise(tiles));
+                return (gemm!, Elementwise(tiles));
             case GemmVariant.SharedTiled2:
-                return (gemm, BlockConfig<GemmTile2x2x4>(shape));
+                return (gemm!, BlockConfig<GemmTile2x2x4>(shape));
             default:
                 // Fewer 64x64 blocks than multiprocessors: 32x32 blocks keep more of them busy.
                 return ChooseGpuBlock(GemmBlock, shape, Accelerator.NumMultiprocessors) == GpuGemmBlock.Block32
                     ? (gemmSmallBlocks!, BlockConfig<GemmTile8x8x16>(shape))
-                    : (gemm, BlockConfig<GemmTile16x16x16>(shape));
+                    : (gemm!, BlockConfig<GemmTile16x16x16>(shape));
         }
     }
 
@@ -202,34 +225,92 @@ public sealed partial class MlpKernels
     {
         if (shape.M <= 0 || shape.N <= 0 || shape.K <= 0)
             throw new ArgumentException($"empty GEMM {shape.M}x{shape.N}x{shape.K}");
+        if (simd is not null)
+        {
+            simd.Gemm(shape, epilogue, a, b, c, bias, aux, Unused, sumBColumns: false);
+            return;
+        }
         var (kernel, config) = GemmLaunch(shape);
         kernel(config, shape, epilogue, a, b, c, bias, aux);
     }
 
-    public void BiasGradient(ArrayView<float> dz, int rows, int columns, ArrayView<float> db) =>
-        biasGradient(Elementwise(columns), dz, rows, columns, db);
+    /// <summary>dW = op(A) * op(B) (Store) and db[n] = sum over k of op(B)[k, n], the weight and bias
+    /// gradients of a layer (dW = X^T dZ with GemmShape.TransposedA, db = column sums of dZ). B must be
+    /// dense [K, N] row-major. One launch on the CPU SIMD path, a GEMM and a bias-gradient launch
+    /// otherwise.</summary>
+    public void WeightGradient(GemmShape shape, ArrayView<float> a, ArrayView<float> b, ArrayView<float> dW, ArrayView<float> db)
+    {
+        if (shape.BStrideK != shape.N || shape.BStrideN != 1)
+            throw new ArgumentException("WeightGradient needs B dense [K, N] row-major");
+        if (simd is not null)
+        {
+            if (shape.M <= 0 || shape.N <= 0 || shape.K <= 0)
+                throw new ArgumentException($"empty GEMM {shape.M}x{shape.N}x{shape.K}");
+            simd.Gemm(shape, DenseEpilogue.Of(EpilogueMode.Store), a, b, dW, Unused, Unused, db, sumBColumns: true);
+            return;
+        }
+        Gemm(shape, DenseEpilogue.Of(EpilogueMode.Store), a, b, dW, Unused, Unused);
+        BiasGradient(b, shape.K, shape.N, db);
+    }
+
+    public void BiasGradient(ArrayView<float> dz, int rows, int columns, ArrayView<float> db)
+    {
+        if (simd is not null)
+            simd.BiasGradient(dz, rows, columns, db);
+        else
+            biasGradient!(Elementwise(columns), dz, rows, columns, db);
+    }
 
     public void Gather(ArrayView<byte> images, ArrayView<byte> labels, ArrayView<int> order,
-        int first, int rows, int features, ArrayView<float> x, ArrayView<int> y) =>
-        gather(Elementwise(rows * features), images, labels, order, first, rows, features, x, y);
+        int first, int rows, int features, ArrayView<float> x, ArrayView<int> y)
+    {
+        if (simd is not null)
+            simd.Gather(images, labels, order, first, rows, features, x, y);
+        else
+            gather!(Elementwise(rows * features), images, labels, order, first, rows, features, x, y);
+    }
 
     public void SoftmaxCrossEntropy(ArrayView<float> logits, ArrayView<int> labels, int rows, int classes,
-        bool writeGradient, ArrayView<float> dLogits, int first, ArrayView<float> loss, ArrayView<int> prediction) =>
-        softmaxCrossEntropy(Elementwise(rows), logits, labels, rows, classes, 1f / rows,
+        bool writeGradient, ArrayView<float> dLogits, int first, ArrayView<float> loss, ArrayView<int> prediction)
+    {
+        if (simd is not null)
+        {
+            simd.SoftmaxCrossEntropy(logits, labels, rows, classes, 1f / rows, writeGradient ? 1 : 0, dLogits, first, loss, prediction);
+            return;
+        }
+        softmaxCrossEntropy!(Elementwise(rows), logits, labels, rows, classes, 1f / rows,
             writeGradient ? 1 : 0, dLogits, first, loss, prediction);
+    }
 
     public void Adam(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> firstMoment,
-        ArrayView<float> secondMoment, int count, AdamStep step) =>
-        adam(Elementwise(count), parameters, gradients, firstMoment, secondMoment, count, step);
+        ArrayView<float> secondMoment, int count, AdamStep step)
+    {
+        if (simd is not null)
+            simd.Adam(parameters, gradients, firstMoment, secondMoment, count, step);
+        else
+            adam!(Elementwise(count), parameters, gradients, firstMoment, secondMoment, count, step);
+    }
 
     public void SumPartials(ArrayView<float> losses, ArrayView<int> predictions, ArrayView<byte> labels,
-        ArrayView<int> order, int first, int count, ArrayView<double> lossPartials, ArrayView<int> correctPartials) =>
-        sumPartials(Elementwise(PartialCount), losses, predictions, labels, order, first, count, PartialCount,
+        ArrayView<int> order, int first, int count, ArrayView<double> lossPartials, ArrayView<int> correctPartials)
+    {
+        if (simd is not null)
+        {
+            simd.SumPartials(losses, predictions, labels, order, first, count, PartialCount, lossPartials, correctPartials);
+            return;
+        }
+        sumPartials!(Elementwise(PartialCount), losses, predictions, labels, order, first, count, PartialCount,
             lossPartials, correctPartials);
+    }
 
     public void Confusion(ArrayView<int> predictions, ArrayView<byte> labels, ArrayView<int> order,
-        int first, int count, int classes, ArrayView<int> matrix) =>
-        confusion(Elementwise(classes * classes), predictions, labels, order, first, count, classes, matrix);
+        int first, int count, int classes, ArrayView<int> matrix)
+    {
+        if (simd is not null)
+            simd.Confusion(predictions, labels, order, first, count, classes, matrix);
+        else
+            confusion!(Elementwise(classes * classes), predictions, labels, order, first, count, classes, matrix);
+    }
 }
 
 /// <summary>Host-side description of one dropout mask (see kernels/DropoutLayer.cs).</summary>

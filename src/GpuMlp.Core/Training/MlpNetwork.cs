@@ -124,8 +124,11 @@ public sealed class MlpNetwork : IDisposable
         float keepScale = dropout > 0f ? DropoutMask.For(dropout, 0, 0, 0).KeepScale : 1f;
         foreach (var layer in Shape.Layers.Reverse())
         {
-            Launch(layer.WeightGradient(rows), DenseEpilogue.Of(EpilogueMode.Store));
-            kernels.BiasGradient(deltas[layer.Index].View, rows, layer.Outputs, BiasGradient(layer));
+            // The weight gradient's GEMM and the bias gradient (column sums of the same deltas): one
+            // launch on the CPU SIMD kernels, two elsewhere.
+            var weightGradient = layer.WeightGradient(rows);
+            kernels.WeightGradient(weightGradient.Shape, LayerInput(layer.Index), deltas[layer.Index].View,
+                WeightGradient(layer), BiasGradient(layer));
             if (layer.InputGradient(rows) is GemmLaunch inputGradient)
             {
                 var mask = DenseEpilogue.Of(inputGradient.Mode);

@@ -1,5 +1,6 @@
 using System.Reflection;
 using GpuMlp.Kernels;
+using GpuMlp.Kernels.Cpu;
 using ILGPU;
 using ILGPU.Backends;
 using ILGPU.Backends.EntryPoints;
@@ -17,8 +18,9 @@ namespace GpuMlp.Tests.Codegen;
 /// call) is caught before anyone reaches a GPU.</summary>
 public sealed class KernelCodegenTests
 {
-    /// <summary>Every kernel entry point: public static methods named *Kernel in the kernels
-    /// assembly, the shared-memory GEMM instantiated with both tile shapes.</summary>
+    /// <summary>Every portable kernel entry point: public static methods named *Kernel in the kernels
+    /// assembly, the shared-memory GEMM instantiated with each tile shape, except the CPU-only SIMD
+    /// kernels ([CpuOnlyKernel], kernels/Cpu), whose [External] helpers no GPU backend can compile.</summary>
     public static TheoryData<string> KernelNames()
     {
         var data = new TheoryData<string>();
@@ -27,7 +29,17 @@ public sealed class KernelCodegenTests
         return data;
     }
 
-    internal static IEnumerable<MethodInfo> AllKernels()
+    internal static IEnumerable<MethodInfo> AllKernels() =>
+        KernelMethods().Where(method => !IsCpuOnly(method));
+
+    /// <summary>The kernels the GPU codegen tests skip: exactly those marked [CpuOnlyKernel].</summary>
+    internal static IEnumerable<MethodInfo> CpuOnlyKernels() => KernelMethods().Where(IsCpuOnly);
+
+    private static bool IsCpuOnly(MethodInfo method) =>
+        (method.IsGenericMethod ? method.GetGenericMethodDefinition() : method).IsDefined(typeof(CpuOnlyKernelAttribute), inherit: false);
+
+    /// <summary>Every public static *Kernel method of the kernels assembly.</summary>
+    private static IEnumerable<MethodInfo> KernelMethods()
     {
         foreach (var type in typeof(DenseLayer).Assembly.GetTypes())
         {
@@ -73,6 +85,39 @@ public sealed class KernelCodegenTests
             "PoolingLayer.MaxPool2ForwardKernel", "PoolingLayer.MaxPool2BackwardKernel",
         })
             Assert.Contains(expected, names);
+    }
+
+    /// <summary>The exclusion from the GPU codegen tests is explicit: the skipped kernels are exactly
+    /// the CPU SIMD set, every one of them lives in kernels/Cpu (GpuMlp.Kernels.Cpu), and nothing
+    /// outside that namespace is skipped.</summary>
+    [Fact]
+    public void CpuOnlyKernels_AreExactlyTheCpuSimdSet()
+    {
+        string[] skipped = CpuOnlyKernels().Select(Describe).Order(StringComparer.Ordinal).ToArray();
+        Assert.Equal(
+        [
+            "CpuAdamOptimizer.AdamSimdKernel",
+            "CpuDenseLayer.DenseBiasGradientSimdKernel",
+            "CpuDenseLayer.DenseGemmSimdKernel",
+            "CpuEvaluationLayer.ConfusionSimdKernel",
+            "CpuEvaluationLayer.SumPartialsSimdKernel",
+            "CpuInputLayer.GatherBatchSimdKernel",
+            "CpuSoftmaxCrossEntropyLayer.SoftmaxCrossEntropySimdKernel",
+        ], skipped);
+        Assert.All(CpuOnlyKernels(), m => Assert.Equal("GpuMlp.Kernels.Cpu", m.DeclaringType!.Namespace));
+        Assert.All(AllKernels(), m => Assert.NotEqual("GpuMlp.Kernels.Cpu", m.DeclaringType!.Namespace));
+    }
+
+    /// <summary>Why they are skipped: the PTX backend rejects the [External] SIMD helper a CPU-only
+    /// kernel calls (so were one of them launched on a GPU by mistake, it would fail to load, not run
+    /// wrongly).</summary>
+    [Fact]
+    public void CpuOnlyKernel_DoesNotCompileToPtx()
+    {
+        MethodInfo gemm = CpuOnlyKernels().Single(m => m.Name == nameof(CpuDenseLayer.DenseGemmSimdKernel));
+        using var context = CreateContext();
+        using var backend = new PTXBackend(context, CudaArchitecture.SM_90, TargetInstructionSet, nvvmAPI: null!);
+        Assert.Throws<InternalCompilerException>(() => backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(gemm), default));
     }
 
     /// <summary>The driver the GPU machines run (CUDA 13.0) and the instruction set ILGPU picks for

@@ -1,0 +1,76 @@
+// Input layer on the CPU accelerator: InputLayer.GatherBatchKernel with a SIMD inner loop.
+//
+// Shapes as in InputLayer.cs: images [samples, features] uint8, labels [samples] uint8, order
+// [samples] int32; OVERWRITES x [rows, features] float32 = images[order[first + row]] / 255 (the
+// float nearest b / 255: an exact int-to-float conversion and one correctly rounded division,
+// which for every byte equals the double-then-float rounding of the portable kernel) and
+// y [rows] int32. Rows are split into contiguous ranges, one per worker.
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using ILGPU;
+
+namespace GpuMlp.Kernels.Cpu;
+
+public static class CpuInputLayer
+{
+    [CpuOnlyKernel]
+    public static void GatherBatchSimdKernel(
+        CpuSimdWidth width, ArrayView<byte> images, ArrayView<byte> labels, ArrayView<int> order,
+        int first, int rows, int features, ArrayView<float> x, ArrayView<int> y)
+    {
+        CpuInputSimd.Gather(Grid.GlobalIndex.X, Grid.DimX * Group.DimX, width, images, labels, order,
+            first, rows, features, x, y);
+    }
+}
+
+internal static class CpuInputSimd
+{
+    [ILGPU.Frontend.External("gpumlp_cpu_gather")]
+    public static void Gather(
+        int worker, int workers, CpuSimdWidth width, ArrayView<byte> images, ArrayView<byte> labels,
+        ArrayView<int> order, int first, int rows, int features, ArrayView<float> x, ArrayView<int> y)
+    {
+        var batch = new Batch(ref Simd.Ref(images), ref Simd.Ref(labels), ref Simd.Ref(order), ref Simd.Ref(x), ref Simd.Ref(y));
+        switch (width)
+        {
+            case CpuSimdWidth.Vector512:
+                Gather<Vector512Ops, Vector512<float>>(worker, workers, batch, first, rows, features);
+                break;
+            case CpuSimdWidth.Vector256:
+                Gather<Vector256Ops, Vector256<float>>(worker, workers, batch, first, rows, features);
+                break;
+            default:
+                Gather<ScalarOps, float>(worker, workers, batch, first, rows, features);
+                break;
+        }
+    }
+
+    private readonly ref struct Batch(ref byte images, ref byte labels, ref int order, ref float x, ref int y)
+    {
+        public readonly ref byte Images = ref images;
+        public readonly ref byte Labels = ref labels;
+        public readonly ref int Order = ref order;
+        public readonly ref float X = ref x;
+        public readonly ref int Y = ref y;
+    }
+
+    private static void Gather<TOps, TV>(int worker, int workers, in Batch batch, int first, int rows, int features)
+        where TOps : struct, ISimdOps<TV>
+        where TV : struct
+    {
+        int end = Simd.RangeStart(rows, worker + 1, workers);
+        int vectorEnd = features - (features % TOps.Lanes);
+        for (int row = Simd.RangeStart(rows, worker, workers); row < end; row++)
+        {
+            int sample = Unsafe.Add(ref batch.Order, first + row);
+            ref byte source = ref Unsafe.Add(ref batch.Images, (nint)sample * features);
+            ref float destination = ref Unsafe.Add(ref batch.X, (nint)row * features);
+            int f = 0;
+            for (; f < vectorEnd; f += TOps.Lanes)
+                TOps.Store(TOps.BytesOver255(ref Unsafe.Add(ref source, f)), ref Unsafe.Add(ref destination, f));
+            for (; f < features; f++)
+                Unsafe.Add(ref destination, f) = Unsafe.Add(ref source, f) / 255f;
+            Unsafe.Add(ref batch.Y, row) = Unsafe.Add(ref batch.Labels, sample);
+        }
+    }
+}
