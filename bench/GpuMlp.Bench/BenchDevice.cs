@@ -53,6 +53,28 @@ public sealed class SharedDevice
     /// <summary>The standalone ReLU and dropout kernels, compiled on first use.</summary>
     public UnfusedKernels Unfused => unfused.Value;
 
+    private readonly Dictionary<GpuMlp.Kernels.Cpu.CpuSimdWidth, MlpKernels> bySimdWidth = [];
+
+    /// <summary>The CPU SIMD kernel set of one width on this (CPU) device, compiled on first use.</summary>
+    public MlpKernels KernelsFor(GpuMlp.Kernels.Cpu.CpuSimdWidth width)
+    {
+        lock (bySimdWidth)
+        {
+            if (!bySimdWidth.TryGetValue(width, out var kernels))
+            {
+                var request = width switch
+                {
+                    GpuMlp.Kernels.Cpu.CpuSimdWidth.Vector512 => CpuSimdRequest.Vector512,
+                    GpuMlp.Kernels.Cpu.CpuSimdWidth.Vector256 => CpuSimdRequest.Vector256,
+                    _ => CpuSimdRequest.Scalar,
+                };
+                kernels = new MlpKernels(Device.Accelerator, cpuSimd: request);
+                bySimdWidth.Add(width, kernels);
+            }
+            return kernels;
+        }
+    }
+
     public static SharedDevice Get(string kind)
     {
         lock (Opened)

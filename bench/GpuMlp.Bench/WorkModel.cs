@@ -19,6 +19,8 @@ public readonly record struct Work(double Flops, double Bytes)
             var problem = GemmProblem.For((string)parameters["Case"], batch);
             return new Work(problem.Flops, 0);
         }
+        if (type == typeof(CpuSimdGemmBenchmarks))
+            return new Work(CpuSimdGemmBenchmarks.Flops(batch), 0);
         if (type == typeof(LayerBenchmarks))
         {
             const int hidden = LayerBenchmarks.Hidden, classes = LayerBenchmarks.Classes, features = LayerBenchmarks.Features;

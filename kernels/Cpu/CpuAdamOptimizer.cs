@@ -54,6 +54,7 @@ internal static class CpuAdamSimd
         public readonly ref float Second = ref second;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Run<TOps, TV>(int worker, int workers, in State state, int count, in AdamStep step)
         where TOps : struct, ISimdOps<TV>
         where TV : struct

@@ -42,6 +42,7 @@ public static class CpuEvaluationLayer
 internal static class CpuEvaluationSimd
 {
     [ILGPU.Frontend.External("gpumlp_cpu_sum_partials")]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void SumPartials(
         int worker, int workers, CpuSimdWidth width, ArrayView<float> losses, ArrayView<int> predictions, ArrayView<byte> labels,
         ArrayView<int> order, int first, int count, int partialCount,
@@ -70,6 +71,7 @@ internal static class CpuEvaluationSimd
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static double SumLosses<TOps, TV>(ref float losses, int length)
         where TOps : struct, ISimdOps<TV>
         where TV : struct
@@ -86,6 +88,7 @@ internal static class CpuEvaluationSimd
     }
 
     [ILGPU.Frontend.External("gpumlp_cpu_confusion")]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Confusion(
         int worker, int workers, ArrayView<int> predictions, ArrayView<byte> labels, ArrayView<int> order,
         int first, int count, int classes, ArrayView<int> confusion)

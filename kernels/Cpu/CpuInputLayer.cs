@@ -54,6 +54,7 @@ internal static class CpuInputSimd
         public readonly ref int Y = ref y;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Gather<TOps, TV>(int worker, int workers, in Batch batch, int first, int rows, int features)
         where TOps : struct, ISimdOps<TV>
         where TV : struct

@@ -59,6 +59,7 @@ internal static class CpuSoftmaxSimd
         public readonly bool WriteGradient = writeGradient;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Run<TOps, TV>(int worker, int workers, in Buffers buffers, int rows, int classes, float gradientScale)
         where TOps : struct, ISimdOps<TV>
         where TV : struct

@@ -41,6 +41,19 @@ public enum GemmPath
     /// <summary>The GPU GEMM forced to 32x32 blocks of 8x8 threads (GemmTile8x8x16), the block an
     /// H200 uses for every batch-128 training GEMM; on the CPU as for GpuBlock64.</summary>
     GpuBlock32,
+
+    /// <summary>The CPU SIMD GEMM (kernels/Cpu) forced to Vector512, on a CPU accelerator shaped like
+    /// training's, whatever GPUMLP_TEST_DEVICE names (it exists only there).</summary>
+    CpuVector512,
+
+    /// <summary>The CPU SIMD GEMM forced to Vector256.</summary>
+    CpuVector256,
+
+    /// <summary>The CPU SIMD GEMM forced to its scalar path.</summary>
+    CpuScalar,
+
+    /// <summary>The portable register-tiled GEMM with CPU launches (--cpu-simd off).</summary>
+    CpuPortable,
 }
 
 /// <summary>Reads GPUMLP_TEST_DEVICE and opens the accelerator it names.</summary>
@@ -138,9 +151,12 @@ public sealed class KernelSet : IDisposable
     public Backend Backend => TestDevice.BackendOf(Accelerator);
 
     /// <summary>"cpu: CPUAccelerator [RegisterTiled]" and the like, for failure messages.</summary>
-    public string Name => Kernels.Variant == GemmVariant.SharedTiled16
-        ? $"{Device.Description} [{Kernels.Variant}, {Kernels.GemmBlock}, {(Kernels.IsCpu ? "cpu" : "gpu")} launches]"
-        : $"{Device.Description} [{Kernels.Variant}]";
+    public string Name => Kernels.Variant switch
+    {
+        GemmVariant.SharedTiled16 => $"{Device.Description} [{Kernels.Variant}, {Kernels.GemmBlock}, {(Kernels.IsCpu ? "cpu" : "gpu")} launches]",
+        GemmVariant.CpuSimd => $"{Device.Description} [{Kernels.Variant} {CpuSimdChoice.Describe(Kernels.CpuSimd)}, {Kernels.CpuWorkers} workers]",
+        _ => $"{Device.Description} [{Kernels.Variant}]",
+    };
 
     /// <summary>Makes this accelerator current on the calling thread. CUDA contexts are bound per
     /// thread and xunit runs tests on pool threads, so every accessor of the fixture binds.</summary>
@@ -151,11 +167,11 @@ public sealed class KernelSet : IDisposable
     }
 
     internal static KernelSet Create(ComputeDevice device, GemmVariant variant,
-        GpuGemmBlock block = GpuGemmBlock.Auto, LaunchProfile profile = LaunchProfile.Auto)
+        GpuGemmBlock block = GpuGemmBlock.Auto, LaunchProfile profile = LaunchProfile.Auto, CpuSimdRequest? cpuSimd = null)
     {
         try
         {
-            return new KernelSet(device, new MlpKernels(device.Accelerator, variant, block, profile), ownsDevice: true);
+            return new KernelSet(device, new MlpKernels(device.Accelerator, variant, block, profile, cpuSimd), ownsDevice: true);
         }
         catch
         {
@@ -223,11 +239,39 @@ public sealed class DeviceFixture : IDisposable
         GemmPath.SharedTiled => SharedTiled,
         GemmPath.GpuBlock64 => gpuBlock64.Value.Bind(),
         GemmPath.GpuBlock32 => gpuBlock32.Value.Bind(),
+        GemmPath.CpuVector512 => Cpu(CpuSimdRequest.Vector512),
+        GemmPath.CpuVector256 => Cpu(CpuSimdRequest.Vector256),
+        GemmPath.CpuScalar => Cpu(CpuSimdRequest.Scalar),
+        GemmPath.CpuPortable => Cpu(CpuSimdRequest.Off),
         _ => throw new ArgumentOutOfRangeException(nameof(path)),
     };
 
+    private readonly Dictionary<CpuSimdRequest, KernelSet> cpuSets = [];
+
+    /// <summary>The CPU accelerator's kernels with one SIMD request forced (Vector512, Vector256,
+    /// Scalar, or Off: the portable kernels with CPU launches), on a CPU accelerator shaped like
+    /// training's (ComputeDevice.CpuDeviceShape), whatever GPUMLP_TEST_DEVICE names; created on first
+    /// use. Forcing a path the hardware lacks still runs it (.NET emulates the vectors), so every path
+    /// is tested on every machine.</summary>
+    public KernelSet Cpu(CpuSimdRequest request)
+    {
+        if (request == CpuSimdRequest.Auto)
+            throw new ArgumentException("name the path", nameof(request));
+        lock (cpuSets)
+        {
+            if (!cpuSets.TryGetValue(request, out var set))
+            {
+                set = KernelSet.Create(ComputeDevice.Open(DeviceRequest.Cpu), GemmVariant.Auto, cpuSimd: request);
+                cpuSets.Add(request, set);
+            }
+            return set.Bind();
+        }
+    }
+
     public void Dispose()
     {
+        foreach (var set in cpuSets.Values)
+            set.Dispose();
         if (gpuBlock64.IsValueCreated)
             gpuBlock64.Value.Dispose();
         if (gpuBlock32.IsValueCreated)

@@ -31,11 +31,31 @@ public sealed class DenseGemmTests(DeviceFixture fixture)
     /// its 8x8 blocks at 33x70x19 and would pay ~0.5 s per case here.</summary>
     private static readonly (int M, int N, int K) GpuBlocksShape = (65, 129, 33);
 
+    /// <summary>Shapes for the CPU SIMD paths: no dimension a multiple of any tile (6 rows, 64/32/16
+    /// columns) or vector width (16, 8), one-element and one-vector edges, N narrow enough for the
+    /// one- and two-vector tiles, several row blocks and panels, K = 1.</summary>
+    private static readonly (int M, int N, int K)[] SimdShapes =
+        [(1, 1, 1), (7, 33, 129), (129, 7, 33), (33, 129, 7), (130, 65, 17), (97, 20, 5), (200, 3, 1)];
+
+    private static bool IsCpuSimd(GemmPath path) => path is GemmPath.CpuVector512 or GemmPath.CpuVector256 or GemmPath.CpuScalar;
+
     public static TheoryData<GemmPath, GemmLayout, EpilogueMode, int, int, int> Cases()
     {
         var data = new TheoryData<GemmPath, GemmLayout, EpilogueMode, int, int, int>();
         foreach (GemmPath path in Enum.GetValues<GemmPath>())
         {
+            if (IsCpuSimd(path))
+            {
+                foreach (GemmLayout layout in Enum.GetValues<GemmLayout>())
+                {
+                    foreach (EpilogueMode mode in Enum.GetValues<EpilogueMode>())
+                    {
+                        foreach ((int m, int n, int k) in SimdShapes)
+                            data.Add(path, layout, mode, m, n, k);
+                    }
+                }
+                continue;
+            }
             foreach (GemmLayout layout in Enum.GetValues<GemmLayout>())
             {
                 foreach (EpilogueMode mode in Enum.GetValues<EpilogueMode>())
@@ -119,6 +139,10 @@ public sealed class DenseGemmTests(DeviceFixture fixture)
     [InlineData(GemmPath.SharedTiled)]
     [InlineData(GemmPath.GpuBlock64)]
     [InlineData(GemmPath.GpuBlock32)]
+    [InlineData(GemmPath.CpuVector512)]
+    [InlineData(GemmPath.CpuVector256)]
+    [InlineData(GemmPath.CpuScalar)]
+    [InlineData(GemmPath.CpuPortable)]
     public void Gemm_RepeatedLaunch_OverwritesAndIsDeterministic(GemmPath path)
     {
         KernelSet set = fixture.Gemm(path);

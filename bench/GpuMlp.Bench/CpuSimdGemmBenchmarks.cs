@@ -1,0 +1,75 @@
+using BenchmarkDotNet.Attributes;
+using GpuMlp.Compute;
+using GpuMlp.Kernels;
+using GpuMlp.Kernels.Cpu;
+using ILGPU;
+
+namespace GpuMlp.Bench;
+
+/// <summary>The CPU accelerator's SIMD GEMM (CpuDenseLayer.DenseGemmSimdKernel through MlpKernels)
+/// against its ceiling, a plain C# Parallel.For SIMD GEMM of the same width with no ILGPU
+/// (HostSimdGemm; baseline, so Ratio = kernel time / ceiling time). Shape: the first forward GEMM,
+/// M x K x N = Batch x 784 x 512, plain layout. Cases: the kernel with the Store epilogue (what the
+/// ceiling computes) and with the training epilogue bias+ReLU+dropout; Width picks the path of both
+/// (the scalar ceiling is a plain i-k-j loop per row range).</summary>
+[BenchmarkCategory("CpuSimdGemm")]
+public class CpuSimdGemmBenchmarks
+{
+    private const int K = 784, N = 512;
+
+    private BenchDevice? device;
+    private MlpKernels? kernels;
+    private ArrayView<float> a, b, c, bias;
+    private float[] hostA = [], hostB = [], hostC = [];
+
+    [Params(128, 1024)]
+    public int Batch { get; set; } = 128;
+
+    [Params(CpuSimdWidth.Vector512, CpuSimdWidth.Vector256, CpuSimdWidth.Scalar)]
+    public CpuSimdWidth Width { get; set; } = CpuSimdWidth.Vector512;
+
+    public static long Flops(int batch) => 2L * batch * K * N;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        device = new BenchDevice("cpu");
+        kernels = SharedDevice.Get("cpu").KernelsFor(Width);
+        hostA = Synthetic.Floats((long)Batch * K, 1, 0.1f);
+        hostB = Synthetic.Floats((long)K * N, 2, 0.1f);
+        hostC = new float[Batch * N];
+        a = device.Upload(hostA);
+        b = device.Upload(hostB);
+        bias = device.Upload(Synthetic.Floats(N, 3, 0.1f));
+        c = device.Allocate<float>((long)Batch * N);
+        device.Synchronize();
+    }
+
+    [GlobalCleanup]
+    public void Cleanup() => device?.Dispose();
+
+    [Benchmark(Baseline = true, Description = "ParallelForCeiling")]
+    public float ParallelForCeiling()
+    {
+        if (Width == CpuSimdWidth.Scalar)
+            HostSimdGemm.MultiplyScalar(Batch, N, K, hostA, hostB, hostC);
+        else
+            HostSimdGemm.Multiply(Width == CpuSimdWidth.Vector512, Batch, N, K, hostA, hostB, hostC);
+        return hostC[0];
+    }
+
+    [Benchmark(Description = "IlgpuSimdKernel")]
+    public void IlgpuSimdKernel()
+    {
+        kernels!.Gemm(GemmShape.Plain(Batch, N, K), DenseEpilogue.Of(EpilogueMode.Store), a, b, c, kernels.Unused, kernels.Unused);
+        device!.Synchronize();
+    }
+
+    [Benchmark(Description = "IlgpuSimdKernelBiasReluDropout")]
+    public void IlgpuSimdKernelBiasReluDropout()
+    {
+        kernels!.Gemm(GemmShape.Plain(Batch, N, K), DropoutMask.For(0.2f, 1, 0, 0).Epilogue(EpilogueMode.BiasReluDropout),
+            a, b, c, bias, kernels.Unused);
+        device!.Synchronize();
+    }
+}
