@@ -53,7 +53,7 @@ public static class BenchCommand
 
         var command = new Command("bench", "Measure kernel compile time and training/evaluation throughput (samples/s) per device")
         {
-            CommonOptions.Data, CommonOptions.Download, devices, batchSize, steps, warmup, repeats, seed, json,
+            CommonOptions.Data, CommonOptions.Download, devices, CommonOptions.CpuSimd, batchSize, steps, warmup, repeats, seed, json,
         };
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
@@ -62,7 +62,7 @@ public static class BenchCommand
                 parse.GetValue(seed));
             settings.Validate();
             var requests = (parse.GetValue(devices) ?? []).Select(CommonOptions.ParseDevice).ToList();
-            return Run(settings, requests, CommonOptions.DataFolder(parse), parse.GetValue(json));
+            return Run(settings, requests, CommonOptions.ParseCpuSimd(parse), CommonOptions.DataFolder(parse), parse.GetValue(json));
         }));
         return command;
     }
@@ -75,7 +75,7 @@ public static class BenchCommand
         .Distinct()
         .ToList();
 
-    private static int Run(BenchSettings settings, List<DeviceRequest> requests, MnistFolder dataFolder, string? jsonPath)
+    private static int Run(BenchSettings settings, List<DeviceRequest> requests, CpuSimdRequest simd, MnistFolder dataFolder, string? jsonPath)
     {
         if (requests.Count == 0)
             requests.AddRange(DefaultDevices());
@@ -96,7 +96,7 @@ public static class BenchCommand
         {
             try
             {
-                var result = Measure(request, settings, mnist, measured);
+                var result = Measure(request, settings, simd, mnist, measured);
                 if (result is not null)
                     results.Add(result);
             }
@@ -122,9 +122,9 @@ public static class BenchCommand
         return results.Any(r => r.Error is not null) ? ExitCodes.Device : ExitCodes.Success;
     }
 
-    private static BenchResult? Measure(DeviceRequest request, BenchSettings settings, MnistDataset mnist, HashSet<string> measured)
+    private static BenchResult? Measure(DeviceRequest request, BenchSettings settings, CpuSimdRequest simd, MnistDataset mnist, HashSet<string> measured)
     {
-        using var opened = CommonOptions.OpenDevice(request);
+        using var opened = CommonOptions.OpenDevice(request, simd);
         var device = opened.Device;
         var kernels = opened.Kernels;
         string kind = ComputeDevice.KindName(device.Type);
@@ -190,6 +190,8 @@ public static class BenchCommand
             Device: device.Description,
             Kind: kind,
             GemmVariant: kernels.Variant.ToString(),
+            CpuSimd: CpuSimdChoice.Record(kernels),
+            CpuWorkers: kernels.CpuWorkers > 0 ? kernels.CpuWorkers : null,
             BatchSize: settings.BatchSize,
             Steps: timedPlan.Steps,
             Epochs: timedPlan.Epochs,
@@ -277,6 +279,8 @@ public sealed record BenchResult(
     string Device,
     string Kind,
     string? GemmVariant,
+    string? CpuSimd,
+    int? CpuWorkers,
     int BatchSize,
     int Steps,
     int Epochs,
@@ -293,7 +297,7 @@ public sealed record BenchResult(
     string? Error)
 {
     public static BenchResult Failed(string kind, BenchSettings settings, string error) => new(
-        kind, kind, null, settings.BatchSize, 0, 0, 0, settings.Repeats, settings.Seed, null, null, [], 0,
+        kind, kind, null, null, null, settings.BatchSize, 0, 0, 0, settings.Repeats, settings.Seed, null, null, [], 0,
         null, [], BenchCommand.UtcNowText(), error);
 }
 

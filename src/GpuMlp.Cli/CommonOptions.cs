@@ -26,6 +26,12 @@ public static class CommonOptions
         DefaultValueFactory = _ => "auto",
     };
 
+    public static Option<string?> CpuSimd { get; } = new("--cpu-simd")
+    {
+        Description = "CPU accelerator kernels: auto (Vector512 where the CPU has it, else Vector256, else scalar), 512, 256, "
+            + "scalar, or off (the portable kernels the GPUs run); default: GPUMLP_CPU_SIMD, else auto",
+    };
+
     public static Option<bool> Debug { get; } = new("--debug")
     {
         Description = "Show a stack trace on errors",
@@ -53,17 +59,31 @@ public static class CommonOptions
         }
     }
 
+    /// <summary>--cpu-simd, else GPUMLP_CPU_SIMD, else auto; a bad value is a usage error naming its source.</summary>
+    public static CpuSimdRequest ParseCpuSimd(ParseResult parse)
+    {
+        string? text = parse.GetValue(CpuSimd);
+        try
+        {
+            return text is null ? CpuSimdChoice.FromEnvironment() : CpuSimdChoice.Parse(text);
+        }
+        catch (ArgumentException error)
+        {
+            throw new OptionException(text is null ? error.Message : $"--cpu-simd: {error.Message}");
+        }
+    }
+
     /// <summary>The --data folder (the default one when not given), fetchable with --download.</summary>
     public static MnistFolder DataFolder(ParseResult parse) => MnistFolder.For(parse.GetValue(Data), parse.GetValue(Download));
 
     public static MnistDataset LoadData(MnistFolder folder) => folder.Load(Output.Info);
 
-    /// <summary>Opens the device, compiles the kernels and says so.</summary>
-    public static KernelDevice OpenDevice(DeviceRequest request, string compiled = "kernels compiled")
+    /// <summary>Opens the device, compiles the kernels and says so (with the CPU SIMD path on the CPU).</summary>
+    public static KernelDevice OpenDevice(DeviceRequest request, CpuSimdRequest cpuSimd, string compiled = "kernels compiled")
     {
-        var opened = KernelDevice.Open(request);
+        var opened = KernelDevice.Open(request, cpuSimd);
         AnsiConsole.MarkupLineInterpolated($"device [bold]{opened.Description}[/]");
-        Output.Info($"{compiled} in {opened.Kernels.CompileSeconds:F2} s ({opened.Kernels.Variant} GEMM)");
+        Output.Info($"{compiled} in {opened.Kernels.CompileSeconds:F2} s ({opened.Kernels.Variant} GEMM{CpuSimdChoice.Summary(opened.Kernels)})");
         return opened;
     }
 

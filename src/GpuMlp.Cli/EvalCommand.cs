@@ -16,15 +16,16 @@ public static class EvalCommand
         var json = new Option<bool>("--json") { Description = "Print the metrics as JSON instead of a table" };
         var command = new Command("eval", "Evaluate a trained model on the 10,000 MNIST test images")
         {
-            CommonOptions.Model, CommonOptions.Data, CommonOptions.Download, CommonOptions.Device, json,
+            CommonOptions.Model, CommonOptions.Data, CommonOptions.Download, CommonOptions.Device, CommonOptions.CpuSimd, json,
         };
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
             var request = CommonOptions.ParseDevice(parse.GetValue(CommonOptions.Device)!);
+            var simd = CommonOptions.ParseCpuSimd(parse);
             var model = TrainedModel.Load(parse.GetValue(CommonOptions.Model)!);
             var data = CommonOptions.LoadData(CommonOptions.DataFolder(parse));
             // No device lines here: --json output is the JSON document alone.
-            using var device = KernelDevice.Open(request);
+            using var device = KernelDevice.Open(request, simd);
             using var test = new DeviceDataset(device.Device.Accelerator, data.TestImages, data.TestLabels, data.TestImages.Count);
             using var onDevice = model.Upload(device.Kernels, TrainingOptions.DefaultEvaluationBatchSize);
             var result = onDevice.Evaluate(test);

@@ -18,7 +18,7 @@ public static class PredictCommand
         var top = new Option<int>("--top") { Description = "How many of the most probable digits to show", DefaultValueFactory = _ => 3 };
         var command = new Command("predict", "Recognise handwritten digits in images with a trained model")
         {
-            CommonOptions.Model, CommonOptions.Device, json, top, images,
+            CommonOptions.Model, CommonOptions.Device, CommonOptions.CpuSimd, json, top, images,
         };
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
@@ -26,10 +26,11 @@ public static class PredictCommand
             if (topCount is < 1 or > 10)
                 throw new OptionException($"--top must be in 1..10 (got {topCount})");
             var request = CommonOptions.ParseDevice(parse.GetValue(CommonOptions.Device)!);
+            var simd = CommonOptions.ParseCpuSimd(parse);
             var model = TrainedModel.Load(parse.GetValue(CommonOptions.Model)!);
             string[] paths = parse.GetValue(images) ?? [];
             var inputs = paths.Select(DigitImage.LoadAsMnist).ToList();
-            using var device = KernelDevice.Open(request);
+            using var device = KernelDevice.Open(request, simd);
             using var onDevice = model.Upload(device.Kernels, Math.Min(256, Math.Max(1, inputs.Count)));
             var probabilities = onDevice.Predict(inputs);
             var results = paths.Select((path, i) => new Prediction(path, ArgMax(probabilities[i]),

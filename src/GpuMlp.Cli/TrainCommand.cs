@@ -29,12 +29,13 @@ public static class TrainCommand
 
         var command = new Command("train", "Train the MLP and write a run folder with config, history, metrics, model and plots")
         {
-            CommonOptions.Data, CommonOptions.Download, CommonOptions.Device, epochs, batchSize, learningRate, dropout, hidden, seed,
+            CommonOptions.Data, CommonOptions.Download, CommonOptions.Device, CommonOptions.CpuSimd, epochs, batchSize, learningRate, dropout, hidden, seed,
             valSplit, limitTrain, outDir, earlyStop, schedule, resume,
         };
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
             var request = CommonOptions.ParseDevice(parse.GetValue(CommonOptions.Device)!);
+            var simd = CommonOptions.ParseCpuSimd(parse);
             var dataFolder = CommonOptions.DataFolder(parse);
             if (parse.GetValue(resume) is string resumeDir)
             {
@@ -43,7 +44,7 @@ public static class TrainCommand
                 var checkpoint = Checkpoint.Load(Path.Combine(resumeDir, Checkpoint.FileName));
                 var resumeData = CommonOptions.LoadData(dataFolder);
                 checkpoint.State.Options.Validate(resumeData.TrainImages.Count);
-                using var resumeDevice = CommonOptions.OpenDevice(request);
+                using var resumeDevice = CommonOptions.OpenDevice(request, simd);
                 using var resumeUpload = new DeviceMnist(resumeDevice.Device.Accelerator, resumeData);
                 using var resumed = TrainingRun.Resume(resumeDir, checkpoint, resumeDevice.Device, resumeDevice.Kernels, resumeUpload);
                 return Train(resumed);
@@ -69,7 +70,7 @@ public static class TrainCommand
             RunArtifacts.RequireNewOrEmptyFolder(runDir, "--out", "choose another folder");
             var data = CommonOptions.LoadData(dataFolder);
             options.Validate(data.TrainImages.Count);
-            using var device = CommonOptions.OpenDevice(request);
+            using var device = CommonOptions.OpenDevice(request, simd);
             using var upload = new DeviceMnist(device.Device.Accelerator, data);
             using var run = TrainingRun.Start(runDir, options, device.Device, device.Kernels, upload);
             return Train(run);

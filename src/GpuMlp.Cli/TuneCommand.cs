@@ -35,7 +35,7 @@ public static class TuneCommand
 
         var command = new Command("tune", "Search hyperparameters on the validation split (random search + successive halving), then retrain the best and test it once")
         {
-            CommonOptions.Data, CommonOptions.Download, CommonOptions.Device, trials, budget, eta, minEpochs, maxEpochs, seed, limitTrain, valSplit, space, lrRange, dropoutRange,
+            CommonOptions.Data, CommonOptions.Download, CommonOptions.Device, CommonOptions.CpuSimd, trials, budget, eta, minEpochs, maxEpochs, seed, limitTrain, valSplit, space, lrRange, dropoutRange,
             batchSizes, hiddenChoices, finalFull, outDir, resume,
         };
         command.SetAction(parse => CliErrors.Run(parse, () =>
@@ -59,7 +59,7 @@ public static class TuneCommand
                 if (!requested.Equals(state.Settings.Device, StringComparison.OrdinalIgnoreCase))
                     Console.WriteLine($"note: the search ran with --device {state.Settings.Device}; continuing on {requested} (scores may differ in the last digits)");
                 var folder = MnistFolder.For(parse.GetValue(CommonOptions.Data) ?? state.Settings.Data, parse.GetValue(CommonOptions.Download));
-                return Run(state, CommonOptions.ParseDevice(requested), folder, resumeDir, resuming: true);
+                return Run(state, CommonOptions.ParseDevice(requested), CommonOptions.ParseCpuSimd(parse), folder, resumeDir, resuming: true);
             }
 
             var (budgetEpochs, budgetMinutes) = parse.GetValue(budget) is string b ? TuningSettings.ParseBudget(b) : (null, null);
@@ -99,12 +99,12 @@ public static class TuneCommand
             var request = CommonOptions.ParseDevice(settings.Device);
             string dir = parse.GetValue(outDir) ?? CommonOptions.Timestamped("tunes");
             RunArtifacts.RequireNewOrEmptyFolder(dir, "--out", "choose another folder, or --resume it");
-            return Run(TuningSearch.Create(settings), request, CommonOptions.DataFolder(parse), dir, resuming: false);
+            return Run(TuningSearch.Create(settings), request, CommonOptions.ParseCpuSimd(parse), CommonOptions.DataFolder(parse), dir, resuming: false);
         }));
         return command;
     }
 
-    private static int Run(TuningState state, DeviceRequest request, MnistFolder dataFolder, string dir, bool resuming)
+    private static int Run(TuningState state, DeviceRequest request, CpuSimdRequest simd, MnistFolder dataFolder, string dir, bool resuming)
     {
         var settings = state.Settings;
         if (resuming && File.Exists(Path.Combine(dir, TuningFiles.BestFileName)))
@@ -124,7 +124,7 @@ public static class TuneCommand
             throw new OptionException($"--val-split {settings.ValidationSplit.ToString(CultureInfo.InvariantCulture)} of {available} images leaves no validation images to score trials on");
         SearchSpace.FromDocument(settings.Space).CheckBatchSizes(template.TrainCount(available), "--batch-sizes");
 
-        using var opened = CommonOptions.OpenDevice(request, compiled: "kernels compiled once");
+        using var opened = CommonOptions.OpenDevice(request, simd, compiled: "kernels compiled once");
         var device = opened.Device;
         var kernels = opened.Kernels;
         using var deviceData = new DeviceMnist(device.Accelerator, mnist);

@@ -169,7 +169,7 @@ public sealed class ComputeDevice : IDisposable
         foreach (var device in context)
         {
             string detail = device.AcceleratorType == AcceleratorType.CPU
-                ? $"ILGPU CPU accelerator, {CpuDeviceShape.NumMultiprocessors} worker groups"
+                ? $"ILGPU CPU accelerator, {CpuDeviceShape.MaxNumThreadsPerGroup} worker threads"
                 : $"{device.MemorySize / (1024 * 1024)} MiB, {device.NumMultiprocessors} multiprocessors";
             result.Add(new DeviceInfo(KindName(device.AcceleratorType), device.Name, true, detail));
         }

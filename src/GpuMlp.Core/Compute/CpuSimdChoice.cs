@@ -63,6 +63,26 @@ public static class CpuSimdChoice
         ? CpuSimd.IsHardwareAccelerated(w) ? CpuSimd.Name(w) : $"{CpuSimd.Name(w)} (not hardware-accelerated here: emulated, slow)"
         : "off (portable kernels)";
 
+    /// <summary>What config.json and the bench JSON record: "vector512", "vector256", "scalar", or
+    /// "off" on the CPU accelerator without the SIMD kernels; null on a GPU.</summary>
+    public static string? Record(MlpKernels kernels)
+    {
+        ArgumentNullException.ThrowIfNull(kernels);
+        return kernels.CpuSimd is CpuSimdWidth width
+            ? CpuSimd.Name(width)
+            : kernels.Accelerator.AcceleratorType == ILGPU.Runtime.AcceleratorType.CPU ? "off" : null;
+    }
+
+    /// <summary>"; CPU SIMD vector512, 2 worker threads", "; CPU SIMD off", or "" on a GPU: what the
+    /// kernels line of train, tune and bench adds.</summary>
+    public static string Summary(MlpKernels kernels)
+    {
+        ArgumentNullException.ThrowIfNull(kernels);
+        return kernels.CpuSimd is not null
+            ? $"; CPU SIMD {Describe(kernels.CpuSimd)}, {kernels.CpuWorkers} worker threads"
+            : Record(kernels) is string off ? $"; CPU SIMD {off}" : "";
+    }
+
     /// <summary>What the hardware offers, e.g. "vector512, vector256 and scalar in hardware".</summary>
     public static string HardwareSummary()
     {

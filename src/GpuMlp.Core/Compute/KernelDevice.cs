@@ -16,14 +16,15 @@ public sealed class KernelDevice : IDisposable
     /// <summary>"cuda: NVIDIA H200" and the like.</summary>
     public string Description => Device.Description;
 
-    /// <summary>Opens the requested accelerator and compiles the kernels; a compilation failure
+    /// <summary>Opens the requested accelerator and compiles the kernels (on the CPU accelerator with
+    /// the SIMD path <paramref name="cpuSimd"/>; null reads GPUMLP_CPU_SIMD); a compilation failure
     /// closes the device again.</summary>
-    public static KernelDevice Open(DeviceRequest request)
+    public static KernelDevice Open(DeviceRequest request, CpuSimdRequest? cpuSimd = null)
     {
         var device = ComputeDevice.Open(request);
         try
         {
-            return new KernelDevice(device, new MlpKernels(device.Accelerator));
+            return new KernelDevice(device, new MlpKernels(device.Accelerator, cpuSimd: cpuSimd));
         }
         catch
         {

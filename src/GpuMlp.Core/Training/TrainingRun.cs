@@ -160,7 +160,7 @@ public sealed class TrainingRun : IDisposable
     private void WriteConfig()
     {
         Directory.CreateDirectory(Folder);
-        RunArtifacts.WriteConfig(Folder, RunConfig.From(Options, Trainer, Device));
+        RunArtifacts.WriteConfig(Folder, RunConfig.From(Options, Trainer, Device, CpuSimdChoice.Record(kernels)));
     }
 
     private static string Where(int epochsDone, PartialEpoch? partial) => partial is null
