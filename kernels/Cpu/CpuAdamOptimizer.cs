@@ -31,7 +31,12 @@ internal static class CpuAdamSimd
         int worker, int workers, CpuSimdWidth width, ArrayView<float> parameters, ArrayView<float> gradients,
         ArrayView<float> firstMoment, ArrayView<float> secondMoment, int count, AdamStep step)
     {
-        var state = new State(ref Simd.Ref(parameters), ref Simd.Ref(gradients), ref Simd.Ref(firstMoment), ref Simd.Ref(secondMoment));
+        Run(worker, workers, width, new State(ref Simd.Ref(parameters), ref Simd.Ref(gradients), ref Simd.Ref(firstMoment), ref Simd.Ref(secondMoment)),
+            count, step);
+    }
+
+    internal static void Run(int worker, int workers, CpuSimdWidth width, in State state, int count, in AdamStep step)
+    {
         switch (width)
         {
             case CpuSimdWidth.Vector512:
@@ -46,7 +51,7 @@ internal static class CpuAdamSimd
         }
     }
 
-    private readonly ref struct State(ref float parameters, ref float gradients, ref float first, ref float second)
+    internal readonly ref struct State(ref float parameters, ref float gradients, ref float first, ref float second)
     {
         public readonly ref float Parameters = ref parameters;
         public readonly ref float Gradients = ref gradients;

@@ -91,9 +91,14 @@ internal static class CpuDenseSimd
         ArrayView<float> a, ArrayView<float> b, ArrayView<float> c,
         ArrayView<float> bias, ArrayView<float> aux, int sumBColumns, ArrayView<float> bColumnSums)
     {
-        var operands = new GemmOperands(
+        Gemm(worker, workers, shape, epilogue, width, new GemmOperands(
             ref Simd.Ref(a), ref Simd.Ref(b), ref Simd.Ref(c), ref Simd.Ref(bias), ref Simd.Ref(aux),
-            ref Simd.Ref(bColumnSums), sumBColumns != 0);
+            ref Simd.Ref(bColumnSums), sumBColumns != 0));
+    }
+
+    /// <summary>The GEMM on memory given as references (the [External] entry and CpuProgram share it).</summary>
+    internal static void Gemm(int worker, int workers, in GemmShape shape, in DenseEpilogue epilogue, CpuSimdWidth width, in GemmOperands operands)
+    {
         switch (width)
         {
             case CpuSimdWidth.Vector512:
@@ -110,24 +115,27 @@ internal static class CpuDenseSimd
 
     [ILGPU.Frontend.External("gpumlp_cpu_dense_bias_gradient")]
     public static void BiasGradient(
-        int worker, int workers, CpuSimdWidth width, ArrayView<float> dz, int rows, int columns, ArrayView<float> db)
+        int worker, int workers, CpuSimdWidth width, ArrayView<float> dz, int rows, int columns, ArrayView<float> db) =>
+        BiasGradient(worker, workers, width, ref Simd.Ref(dz), rows, columns, ref Simd.Ref(db));
+
+    internal static void BiasGradient(int worker, int workers, CpuSimdWidth width, ref float dz, int rows, int columns, ref float db)
     {
         switch (width)
         {
             case CpuSimdWidth.Vector512:
-                ColumnSums<Vector512Ops, Vector512<float>>(worker, workers, ref Simd.Ref(dz), rows, columns, ref Simd.Ref(db));
+                ColumnSums<Vector512Ops, Vector512<float>>(worker, workers, ref dz, rows, columns, ref db);
                 break;
             case CpuSimdWidth.Vector256:
-                ColumnSums<Vector256Ops, Vector256<float>>(worker, workers, ref Simd.Ref(dz), rows, columns, ref Simd.Ref(db));
+                ColumnSums<Vector256Ops, Vector256<float>>(worker, workers, ref dz, rows, columns, ref db);
                 break;
             default:
-                ColumnSums<ScalarOps, float>(worker, workers, ref Simd.Ref(dz), rows, columns, ref Simd.Ref(db));
+                ColumnSums<ScalarOps, float>(worker, workers, ref dz, rows, columns, ref db);
                 break;
         }
     }
 
     /// <summary>The GEMM's memory, as managed references.</summary>
-    private readonly ref struct GemmOperands(
+    internal readonly ref struct GemmOperands(
         ref float a, ref float b, ref float c, ref float bias, ref float aux, ref float columnSums, bool sumColumns)
     {
         public readonly ref float A = ref a;

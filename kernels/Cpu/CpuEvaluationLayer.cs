@@ -42,32 +42,38 @@ public static class CpuEvaluationLayer
 internal static class CpuEvaluationSimd
 {
     [ILGPU.Frontend.External("gpumlp_cpu_sum_partials")]
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void SumPartials(
         int worker, int workers, CpuSimdWidth width, ArrayView<float> losses, ArrayView<int> predictions, ArrayView<byte> labels,
         ArrayView<int> order, int first, int count, int partialCount,
-        ArrayView<double> lossPartials, ArrayView<int> correctPartials)
+        ArrayView<double> lossPartials, ArrayView<int> correctPartials) =>
+        SumPartials(worker, workers, width, ref Simd.Ref(losses), ref Simd.Ref(predictions), ref Simd.Ref(labels),
+            ref Simd.Ref(order), first, count, partialCount, ref Simd.Ref(lossPartials), ref Simd.Ref(correctPartials));
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void SumPartials(
+        int worker, int workers, CpuSimdWidth width, ref float losses, ref int predictions, ref byte labels,
+        ref int order, int first, int count, int partialCount, ref double lossPartials, ref int correctPartials)
     {
         for (int p = worker; p < partialCount; p += workers)
         {
             int start = Simd.RangeStart(count, p, partialCount), end = Simd.RangeStart(count, p + 1, partialCount);
-            ref float lossRun = ref Unsafe.Add(ref Simd.Ref(losses), start);
-            Unsafe.Add(ref Simd.Ref(lossPartials), p) = width switch
+            ref float lossRun = ref Unsafe.Add(ref losses, start);
+            Unsafe.Add(ref lossPartials, p) = width switch
             {
                 CpuSimdWidth.Vector512 => SumLosses<Vector512Ops, Vector512<float>>(ref lossRun, end - start),
                 CpuSimdWidth.Vector256 => SumLosses<Vector256Ops, Vector256<float>>(ref lossRun, end - start),
                 _ => SumLosses<ScalarOps, float>(ref lossRun, end - start),
             };
-            ref int prediction = ref Simd.Ref(predictions);
-            ref byte label = ref Simd.Ref(labels);
-            ref int sample = ref Unsafe.Add(ref Simd.Ref(order), first);
+            ref int prediction = ref predictions;
+            ref byte label = ref labels;
+            ref int sample = ref Unsafe.Add(ref order, first);
             int correct = 0;
             for (int i = start; i < end; i++)
             {
                 if (Unsafe.Add(ref prediction, i) == Unsafe.Add(ref label, Unsafe.Add(ref sample, i)))
                     correct++;
             }
-            Unsafe.Add(ref Simd.Ref(correctPartials), p) = correct;
+            Unsafe.Add(ref correctPartials, p) = correct;
         }
     }
 
@@ -88,19 +94,24 @@ internal static class CpuEvaluationSimd
     }
 
     [ILGPU.Frontend.External("gpumlp_cpu_confusion")]
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Confusion(
         int worker, int workers, ArrayView<int> predictions, ArrayView<byte> labels, ArrayView<int> order,
-        int first, int count, int classes, ArrayView<int> confusion)
+        int first, int count, int classes, ArrayView<int> confusion) =>
+        Confusion(worker, workers, ref Simd.Ref(predictions), ref Simd.Ref(labels), ref Simd.Ref(order), first, count, classes, ref Simd.Ref(confusion));
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Confusion(
+        int worker, int workers, ref int predictions, ref byte labels, ref int order,
+        int first, int count, int classes, ref int confusion)
     {
         int cells = classes * classes;
         int firstCell = Simd.RangeStart(cells, worker, workers), endCell = Simd.RangeStart(cells, worker + 1, workers);
         if (firstCell >= endCell)
             return;
-        ref int prediction = ref Simd.Ref(predictions);
-        ref byte label = ref Simd.Ref(labels);
-        ref int sample = ref Unsafe.Add(ref Simd.Ref(order), first);
-        var hits = MemoryMarshal.CreateSpan(ref Unsafe.Add(ref Simd.Ref(confusion), firstCell), endCell - firstCell);
+        ref int prediction = ref predictions;
+        ref byte label = ref labels;
+        ref int sample = ref Unsafe.Add(ref order, first);
+        var hits = MemoryMarshal.CreateSpan(ref Unsafe.Add(ref confusion, firstCell), endCell - firstCell);
         hits.Clear();
         for (int i = 0; i < count; i++)
         {

@@ -30,7 +30,12 @@ internal static class CpuInputSimd
         int worker, int workers, CpuSimdWidth width, ArrayView<byte> images, ArrayView<byte> labels,
         ArrayView<int> order, int first, int rows, int features, ArrayView<float> x, ArrayView<int> y)
     {
-        var batch = new Batch(ref Simd.Ref(images), ref Simd.Ref(labels), ref Simd.Ref(order), ref Simd.Ref(x), ref Simd.Ref(y));
+        Gather(worker, workers, width, new Batch(ref Simd.Ref(images), ref Simd.Ref(labels), ref Simd.Ref(order), ref Simd.Ref(x), ref Simd.Ref(y)),
+            first, rows, features);
+    }
+
+    internal static void Gather(int worker, int workers, CpuSimdWidth width, in Batch batch, int first, int rows, int features)
+    {
         switch (width)
         {
             case CpuSimdWidth.Vector512:
@@ -45,7 +50,7 @@ internal static class CpuInputSimd
         }
     }
 
-    private readonly ref struct Batch(ref byte images, ref byte labels, ref int order, ref float x, ref int y)
+    internal readonly ref struct Batch(ref byte images, ref byte labels, ref int order, ref float x, ref int y)
     {
         public readonly ref byte Images = ref images;
         public readonly ref byte Labels = ref labels;

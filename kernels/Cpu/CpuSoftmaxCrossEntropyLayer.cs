@@ -33,8 +33,14 @@ internal static class CpuSoftmaxSimd
         float gradientScale, int writeGradient, ArrayView<float> dLogits,
         int first, ArrayView<float> loss, ArrayView<int> prediction)
     {
-        var buffers = new Buffers(ref Simd.Ref(logits), ref Simd.Ref(labels), ref Simd.Ref(dLogits),
-            ref Unsafe.Add(ref Simd.Ref(loss), first), ref Unsafe.Add(ref Simd.Ref(prediction), first), writeGradient != 0);
+        Run(worker, workers, width, new Buffers(ref Simd.Ref(logits), ref Simd.Ref(labels), ref Simd.Ref(dLogits),
+            ref Unsafe.Add(ref Simd.Ref(loss), first), ref Unsafe.Add(ref Simd.Ref(prediction), first), writeGradient != 0),
+            rows, classes, gradientScale);
+    }
+
+    /// <summary>Loss and Prediction refer to element `first` of their buffers.</summary>
+    internal static void Run(int worker, int workers, CpuSimdWidth width, in Buffers buffers, int rows, int classes, float gradientScale)
+    {
         switch (width)
         {
             case CpuSimdWidth.Vector512:
@@ -49,7 +55,7 @@ internal static class CpuSoftmaxSimd
         }
     }
 
-    private readonly ref struct Buffers(ref float logits, ref int labels, ref float dLogits, ref float loss, ref int prediction, bool writeGradient)
+    internal readonly ref struct Buffers(ref float logits, ref int labels, ref float dLogits, ref float loss, ref int prediction, bool writeGradient)
     {
         public readonly ref float Logits = ref logits;
         public readonly ref int Labels = ref labels;

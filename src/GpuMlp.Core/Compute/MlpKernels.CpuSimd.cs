@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using GpuMlp.Kernels;
 using GpuMlp.Kernels.Cpu;
 using ILGPU;
@@ -9,7 +10,9 @@ namespace GpuMlp.Compute;
 // Vector512, Vector256 or scalar inner loop in an [External] helper. These kernels are persistent:
 // one launch index per worker thread (KernelConfig(groups, group size) = the accelerator's worker
 // threads), each worker owning a fixed share of the outputs, so a launch costs one wake-up of the
-// workers whatever the problem size, and results never depend on scheduling.
+// workers whatever the problem size, and results never depend on scheduling. Inside a
+// FuseLaunches() scope the launches are recorded instead and run as one CpuProgram launch (group
+// barriers between them) when the scope ends.
 public sealed partial class MlpKernels
 {
     private readonly CpuSimdLaunchers? simd;
@@ -20,6 +23,41 @@ public sealed partial class MlpKernels
 
     /// <summary>Worker threads of one CPU SIMD launch (0 when the SIMD set is not used).</summary>
     public int CpuWorkers => simd?.Workers ?? 0;
+
+    /// <summary>Kernel launches issued so far on the CPU SIMD kernel set (a fused program counts as
+    /// one; portable kernels launched beside it, such as UnfusedKernels and the optimisers other
+    /// than Adam, count too); 0 off that set.</summary>
+    public long CpuLaunches => simd?.Launches ?? 0;
+
+    /// <summary>Whether FuseLaunches() fuses here: the CPU SIMD set on an accelerator whose workers form
+    /// one group (ComputeDevice.CpuDeviceShape), so a group barrier orders the recorded launches.</summary>
+    public bool FusesLaunches => simd?.CanFuse ?? false;
+
+    /// <summary>Until the returned scope is disposed, the CPU SIMD launches are recorded (arguments and
+    /// operand addresses by value) and then run, in order, as ONE launch of CpuProgram.ProgramSimdKernel;
+    /// results are bit-identical to launching them one by one. The device memory the launches touch
+    /// must not be read or written by the host inside the scope. Scopes nest (the outermost runs the
+    /// program); a no-op where FusesLaunches is false.</summary>
+    public FusedLaunches FuseLaunches()
+    {
+        simd?.BeginFusing();
+        return new FusedLaunches(this);
+    }
+
+    /// <summary>The scope of MlpKernels.FuseLaunches.</summary>
+    public readonly struct FusedLaunches(MlpKernels kernels) : IDisposable
+    {
+        public void Dispose() => kernels.simd?.EndFusing();
+    }
+
+    /// <summary>Called before every launch of a portable kernel on this accelerator (the optimisers
+    /// other than Adam, UnfusedKernels): a portable launch cannot join a recorded program, so what a
+    /// fused scope recorded so far runs first, in order; the launch is counted in CpuLaunches.</summary>
+    internal void BeforePortableLaunch()
+    {
+        simd?.RunPending();
+        simd?.CountLaunch();
+    }
 
     private sealed class CpuSimdLaunchers
     {
@@ -37,12 +75,20 @@ public sealed partial class MlpKernels
         private readonly Action<KernelConfig, CpuSimdWidth, ArrayView<float>, ArrayView<int>, ArrayView<byte>, ArrayView<int>,
             int, int, int, ArrayView<double>, ArrayView<int>> sumPartials;
         private readonly Action<KernelConfig, ArrayView<int>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<int>> confusion;
+        private readonly Action<KernelConfig, CpuSimdWidth, ArrayView<CpuCommand>, int> program;
+        private readonly Accelerator accelerator;
+        private readonly List<CpuCommand> pending = [];
+        private MemoryBuffer1D<CpuCommand, Stride1D.Dense>? programBuffer;
+        private int fusingDepth;
 
         public CpuSimdLaunchers(Accelerator accelerator, CpuSimdWidth width, int workers)
         {
+            this.accelerator = accelerator;
             this.width = width;
             Workers = workers;
             config = new KernelConfig(accelerator.NumMultiprocessors, workers / accelerator.NumMultiprocessors);
+            CanFuse = accelerator.NumMultiprocessors == 1;
+            program = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<CpuCommand>, int>(CpuProgram.ProgramSimdKernel);
             gemm = accelerator.LoadStreamKernel<GemmShape, DenseEpilogue, CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>,
                 ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(CpuDenseLayer.DenseGemmSimdKernel);
             biasGradient = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<float>, int, int, ArrayView<float>>(
@@ -60,32 +106,160 @@ public sealed partial class MlpKernels
         }
 
         public int Workers { get; }
+        public bool CanFuse { get; }
+        public long Launches { get; private set; }
+
+        private bool Recording => fusingDepth > 0 && CanFuse;
+
+        public void CountLaunch() => Launches++;
+
+        public void BeginFusing() => fusingDepth++;
+
+        public void EndFusing()
+        {
+            if (fusingDepth > 0 && --fusingDepth == 0)
+                RunPending();
+        }
+
+        /// <summary>Runs the recorded commands as one program launch.</summary>
+        public void RunPending()
+        {
+            if (pending.Count == 0)
+                return;
+            if (programBuffer is null || programBuffer.Length < pending.Count)
+            {
+                programBuffer?.Dispose();
+                programBuffer = accelerator.Allocate1D<CpuCommand>(Math.Max(32, 2 * pending.Count));
+            }
+            Span<CpuCommand> commands = CollectionsMarshal.AsSpan(pending);
+            programBuffer.View.SubView(0, commands.Length).CopyFromCPU(ref commands[0], commands.Length);
+            program(new KernelConfig(1, Workers), width, programBuffer.View, commands.Length);
+            pending.Clear();
+            Launches++;
+        }
+
+        private static long Address<T>(ArrayView<T> view)
+            where T : unmanaged => view.LoadEffectiveAddressAsPtr().ToInt64();
 
         public void Gemm(in GemmShape shape, in DenseEpilogue epilogue, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c,
-            ArrayView<float> bias, ArrayView<float> aux, ArrayView<float> bColumnSums, bool sumBColumns) =>
+            ArrayView<float> bias, ArrayView<float> aux, ArrayView<float> bColumnSums, bool sumBColumns)
+        {
+            if (Recording)
+            {
+                pending.Add(new CpuCommand
+                {
+                    Operation = CpuOperation.Gemm,
+                    Shape = shape,
+                    Epilogue = epilogue,
+                    Flag = sumBColumns ? 1 : 0,
+                    A = Address(a),
+                    B = Address(b),
+                    C = Address(c),
+                    Bias = Address(bias),
+                    Aux = Address(aux),
+                    ColumnSums = Address(bColumnSums),
+                });
+                return;
+            }
             gemm(config, shape, epilogue, width, a, b, c, bias, aux, sumBColumns ? 1 : 0, bColumnSums);
+            Launches++;
+        }
 
-        public void BiasGradient(ArrayView<float> dz, int rows, int columns, ArrayView<float> db) =>
+        public void BiasGradient(ArrayView<float> dz, int rows, int columns, ArrayView<float> db)
+        {
+            if (Recording)
+            {
+                pending.Add(new CpuCommand { Operation = CpuOperation.BiasGradient, Rows = rows, Columns = columns, A = Address(dz), C = Address(db) });
+                return;
+            }
             biasGradient(config, width, dz, rows, columns, db);
+            Launches++;
+        }
 
         public void Gather(ArrayView<byte> images, ArrayView<byte> labels, ArrayView<int> order,
-            int first, int rows, int features, ArrayView<float> x, ArrayView<int> y) =>
+            int first, int rows, int features, ArrayView<float> x, ArrayView<int> y)
+        {
+            if (Recording)
+            {
+                pending.Add(new CpuCommand
+                {
+                    Operation = CpuOperation.Gather,
+                    First = first,
+                    Rows = rows,
+                    Columns = features,
+                    A = Address(images),
+                    B = Address(labels),
+                    Aux = Address(order),
+                    C = Address(x),
+                    Bias = Address(y),
+                });
+                return;
+            }
             gather(config, width, images, labels, order, first, rows, features, x, y);
+            Launches++;
+        }
 
         public void SoftmaxCrossEntropy(ArrayView<float> logits, ArrayView<int> labels, int rows, int classes, float gradientScale,
-            int writeGradient, ArrayView<float> dLogits, int first, ArrayView<float> loss, ArrayView<int> prediction) =>
+            int writeGradient, ArrayView<float> dLogits, int first, ArrayView<float> loss, ArrayView<int> prediction)
+        {
+            if (Recording)
+            {
+                pending.Add(new CpuCommand
+                {
+                    Operation = CpuOperation.SoftmaxCrossEntropy,
+                    Rows = rows,
+                    Columns = classes,
+                    Scale = gradientScale,
+                    Flag = writeGradient,
+                    First = first,
+                    A = Address(logits),
+                    B = Address(labels),
+                    C = Address(dLogits),
+                    Bias = Address(loss),
+                    Aux = Address(prediction),
+                });
+                return;
+            }
             softmaxCrossEntropy(config, width, logits, labels, rows, classes, gradientScale, writeGradient, dLogits, first, loss, prediction);
+            Launches++;
+        }
 
         public void Adam(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> firstMoment,
-            ArrayView<float> secondMoment, int count, AdamStep step) =>
+            ArrayView<float> secondMoment, int count, AdamStep step)
+        {
+            if (Recording)
+            {
+                pending.Add(new CpuCommand
+                {
+                    Operation = CpuOperation.Adam,
+                    Count = count,
+                    Step = step,
+                    A = Address(parameters),
+                    B = Address(gradients),
+                    C = Address(firstMoment),
+                    Aux = Address(secondMoment),
+                });
+                return;
+            }
             adam(config, width, parameters, gradients, firstMoment, secondMoment, count, step);
+            Launches++;
+        }
 
+        // The evaluation reductions are read back by the host right away: never recorded.
         public void SumPartials(ArrayView<float> losses, ArrayView<int> predictions, ArrayView<byte> labels, ArrayView<int> order,
-            int first, int count, int partialCount, ArrayView<double> lossPartials, ArrayView<int> correctPartials) =>
+            int first, int count, int partialCount, ArrayView<double> lossPartials, ArrayView<int> correctPartials)
+        {
+            RunPending();
             sumPartials(config, width, losses, predictions, labels, order, first, count, partialCount, lossPartials, correctPartials);
+            Launches++;
+        }
 
         public void Confusion(ArrayView<int> predictions, ArrayView<byte> labels, ArrayView<int> order,
-            int first, int count, int classes, ArrayView<int> matrix) =>
+            int first, int count, int classes, ArrayView<int> matrix)
+        {
+            RunPending();
             confusion(config, predictions, labels, order, first, count, classes, matrix);
+            Launches++;
+        }
     }
 }

@@ -12,21 +12,30 @@ public sealed partial class MlpKernels
 
     /// <summary>AdamW: parameters, firstMoment and secondMoment updated in place (all `count` long).</summary>
     public void AdamW(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> firstMoment,
-        ArrayView<float> secondMoment, int count, AdamWStep step) =>
+        ArrayView<float> secondMoment, int count, AdamWStep step)
+    {
+        BeforePortableLaunch();
         optimizerKernels.AdamW(Elementwise(count), parameters, gradients, firstMoment, secondMoment, count, step);
+    }
 
     /// <summary>SGD: parameters and (with momentum) momentumBuffer updated in place; with momentum 0
     /// pass <see cref="Unused"/> as the buffer.</summary>
     public void Sgd(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> momentumBuffer,
-        int count, SgdStep step) =>
+        int count, SgdStep step)
+    {
+        BeforePortableLaunch();
         optimizerKernels.Sgd(Elementwise(count), parameters, gradients, momentumBuffer, count, step);
+    }
 
     /// <summary>RMSprop: parameters, squareAverage and the buffers in use updated in place; pass
     /// <see cref="Unused"/> for momentumBuffer without momentum and gradientAverage when not centered.</summary>
     public void Rmsprop(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> squareAverage,
-        ArrayView<float> momentumBuffer, ArrayView<float> gradientAverage, int count, RmspropStep step) =>
+        ArrayView<float> momentumBuffer, ArrayView<float> gradientAverage, int count, RmspropStep step)
+    {
+        BeforePortableLaunch();
         optimizerKernels.Rmsprop(Elementwise(count), parameters, gradients, squareAverage, momentumBuffer,
             gradientAverage, count, step);
+    }
 
     /// <summary>Loaded with every other kernel when MlpKernels is built, so their compile time is
     /// part of CompileSeconds and no training step pays for a first-use compilation.</summary>

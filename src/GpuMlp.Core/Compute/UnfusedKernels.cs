@@ -25,14 +25,23 @@ public sealed class UnfusedKernels
         dropoutMask = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, uint, uint, uint, uint, float>(DropoutLayer.DropoutMaskKernel);
     }
 
-    public void ReluForward(ArrayView<float> z, ArrayView<float> h, int count) =>
+    public void ReluForward(ArrayView<float> z, ArrayView<float> h, int count)
+    {
+        kernels.BeforePortableLaunch();
         reluForward(kernels.Elementwise(count), z, h, count);
+    }
 
-    public void ReluBackward(ArrayView<float> h, ArrayView<float> dh, ArrayView<float> dz, int count) =>
+    public void ReluBackward(ArrayView<float> h, ArrayView<float> dh, ArrayView<float> dz, int count)
+    {
+        kernels.BeforePortableLaunch();
         reluBackward(kernels.Elementwise(count), h, dh, dz, count);
+    }
 
     /// <summary>output = mask(input): dropout forward on activations (y = mask(x)) and backward on
     /// their gradients (dx = mask(dy)) alike.</summary>
-    public void Dropout(ArrayView<float> input, ArrayView<float> output, int count, DropoutMask mask) =>
+    public void Dropout(ArrayView<float> input, ArrayView<float> output, int count, DropoutMask mask)
+    {
+        kernels.BeforePortableLaunch();
         dropoutMask(kernels.Elementwise(count), input, output, count, mask.Seed, mask.Step, mask.Layer, mask.DropThreshold, mask.KeepScale);
+    }
 }

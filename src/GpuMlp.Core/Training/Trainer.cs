@@ -246,9 +246,11 @@ public sealed class Trainer : IDisposable
     }
 
     /// <summary>One optimisation step on order[first .. first + rows); no host synchronisation.
-    /// The dropout masks are drawn for the optimizer's step count.</summary>
+    /// The dropout masks are drawn for the optimizer's step count. On the CPU SIMD kernels the
+    /// step's launches run as one fused launch (MlpKernels.FuseLaunches).</summary>
     private void TrainStep(int first, int rows)
     {
+        using var fused = kernels.FuseLaunches();
         uint step = (uint)Optimizer.Steps;
         kernels.Gather(train.Images, train.Labels, order.View, first, rows, Shape.Inputs, Network.Input, Network.Labels);
         Network.Forward(rows, options.Dropout, (uint)options.Seed, step);

@@ -12,6 +12,7 @@ using GpuMlp.Tests.Data;
 using GpuMlp.Tests.Reference;
 using GpuMlp.Tests.Training;
 using GpuMlp.Training;
+using ILGPU.Runtime;
 using ILGPU.Runtime.CPU;
 
 namespace GpuMlp.Tests.Kernels;
@@ -272,6 +273,108 @@ public sealed class CpuSimdKernelTests(DeviceFixture fixture)
         double[] portable = NaiveReference.ToDouble(Run(CpuSimdRequest.Off));
         foreach (CpuSimdRequest path in Paths())
             Compare.AllClose(Run(path), portable, 2e-5, 1e-3, $"{path} weights vs the portable kernels' after 6 steps");
+    }
+}
+
+/// <summary>MlpKernels.FuseLaunches: a training step's launches recorded and run as one
+/// CpuProgram launch, with the bits of the launches run one by one.</summary>
+[Collection(DeviceCollection.Name)]
+public sealed class CpuFusedLaunchTests(DeviceFixture fixture)
+{
+    private static readonly NetworkShape Shape = new(29, [33, 17], 10);
+    private const int Rows = 13;
+
+    /// <summary>One whole step (gather, forward with dropout, loss, backward, Adam) from the same
+    /// state, fused and unfused: identical parameters, moments and per-sample results; the fused step
+    /// is ONE launch, the unfused one 11 (gather, 3 forward GEMMs, softmax, 3 weight+bias gradients,
+    /// 2 input gradients, Adam).</summary>
+    [Theory]
+    [MemberData(nameof(CpuSimdKernelTests.Paths), MemberType = typeof(CpuSimdKernelTests))]
+    public void TrainingStep_FusedIsOneLaunchWithTheUnfusedBits(CpuSimdRequest path)
+    {
+        KernelSet set = fixture.Cpu(path);
+        MlpKernels kernels = set.Kernels;
+        Assert.True(kernels.FusesLaunches);
+        var random = new Random(3);
+        const int samples = 40;
+        byte[] images = TestData.Bytes(random, samples * Shape.Inputs);
+        byte[] labels = TestData.Bytes(random, samples, Shape.Classes);
+        int[] order = TestData.Permutation(random, samples);
+        using var imagesBuffer = set.Accelerator.Upload(images);
+        using var labelsBuffer = set.Accelerator.Upload(labels);
+        using var orderBuffer = set.Accelerator.Upload(order);
+
+        (float[] Parameters, float[] First, float[] Second, float[] Loss, int[] Prediction, long Launches) Step(bool fused)
+        {
+            using var network = new MlpNetwork(kernels, Shape, Rows);
+            using var adam = new DeviceOptimizer(kernels, new OptimizerSettings(OptimizerKind.Adam), Shape.ParameterCount);
+            network.SetParameters(Shape.InitialParameters(9));
+            using var loss = set.Accelerator.Allocate1D<float>(Rows + 5);
+            using var prediction = set.Accelerator.Allocate1D<int>(Rows + 5);
+            loss.MemSetToZero();
+            prediction.MemSetToZero();
+            long before = kernels.CpuLaunches;
+            using (fused ? kernels.FuseLaunches() : default(MlpKernels.FusedLaunches?))
+            {
+                kernels.Gather(imagesBuffer.View, labelsBuffer.View, orderBuffer.View, 7, Rows, Shape.Inputs, network.Input, network.Labels);
+                network.Forward(Rows, dropout: 0.25f, seed: 4, step: 2);
+                network.Loss(Rows, writeGradient: true, 5, loss.View, prediction.View);
+                network.Backward(Rows, dropout: 0.25f);
+                adam.Step(network.Parameters, network.Gradients, 1e-2f);
+            }
+            long launches = kernels.CpuLaunches - before;
+            return (network.GetParameters(), adam.GetState(Optimizers.ExpAvg), adam.GetState(Optimizers.ExpAvgSq),
+                loss.GetAsArray1D(), prediction.GetAsArray1D(), launches);
+        }
+
+        var unfused = Step(fused: false);
+        var fused = Step(fused: true);
+        Assert.Equal(11, unfused.Launches);
+        Assert.Equal(1, fused.Launches);
+        Assert.Equal(unfused.Parameters, fused.Parameters);
+        Assert.Equal(unfused.First, fused.First);
+        Assert.Equal(unfused.Second, fused.Second);
+        Assert.Equal(unfused.Loss, fused.Loss);
+        Assert.Equal(unfused.Prediction, fused.Prediction);
+        Assert.NotEqual(Shape.InitialParameters(9), fused.Parameters);
+    }
+
+    /// <summary>A portable kernel called inside a fused scope (the standalone ReLU) runs after what was
+    /// recorded before it, so it reads the GEMM's output; nested scopes run one program at the end.</summary>
+    [Fact]
+    public void PortableLaunchInsideScope_RunsAfterTheRecordedOnes()
+    {
+        KernelSet set = fixture.Cpu(CpuSimdRequest.Vector256);
+        MlpKernels kernels = set.Kernels;
+        const int m = 9, n = 21, k = 5;
+        var random = new Random(8);
+        float[] a = TestData.Uniform(random, m * k);
+        float[] b = TestData.Uniform(random, k * n);
+        double[] expected = NaiveReference.ReluForward(NaiveReference.MatMul(NaiveReference.ToDouble(a), NaiveReference.ToDouble(b), m, n, k));
+        using var aBuffer = set.Accelerator.Input(a);
+        using var bBuffer = set.Accelerator.Input(b);
+        using var c = set.Accelerator.Output(m * n);
+        using var h = set.Accelerator.Output(m * n);
+        long before = kernels.CpuLaunches;
+        using (kernels.FuseLaunches())
+        {
+            using (kernels.FuseLaunches())
+                kernels.Gemm(GemmShape.Plain(m, n, k), DenseEpilogue.Of(EpilogueMode.Store), aBuffer.View, bBuffer.View, c.View, kernels.Unused, kernels.Unused);
+            Assert.Equal(before, kernels.CpuLaunches); // still recorded: the outer scope is open
+            set.Unfused.ReluForward(c.View, h.View, m * n);
+        }
+        Assert.Equal(before + 2, kernels.CpuLaunches); // the program (one GEMM), then the ReLU
+        Compare.AllClose(h.Download("h"), expected, Tolerance.Gemm(Backend.Cpu, k), "ReLU of the fused GEMM's output", n);
+    }
+
+    /// <summary>The portable kernels do not fuse: the scope is a no-op there.</summary>
+    [Fact]
+    public void PortableKernels_DoNotFuse()
+    {
+        MlpKernels portable = fixture.Cpu(CpuSimdRequest.Off).Kernels;
+        Assert.False(portable.FusesLaunches);
+        using (portable.FuseLaunches())
+            Assert.Equal(0, portable.CpuLaunches);
     }
 }
 

@@ -1,0 +1,111 @@
+// A recorded sequence of CPU SIMD launches run as ONE launch (the CPU accelerator's answer to launch
+// overhead: a launch wakes every worker thread and waits for all of them, ~25-50 µs, while a group
+// barrier between two steps of the same launch costs a few µs).
+//
+// program [length] CpuCommand, read only. Each command is one of the CPU SIMD kernels of this folder
+// with its arguments, its operands given as addresses in the CPU accelerator's memory (taken on the
+// host from the views when the command was recorded). ProgramSimdKernel runs the commands in order;
+// every worker runs its share of command i (the same share the kernel's own launch would give it),
+// then waits at a group barrier, so command i + 1 sees everything command i wrote. The launch must be
+// ONE group holding every worker (Group.Barrier synchronises a group, not the grid); MlpKernels only
+// records programs on such an accelerator. What each command writes and accumulates is that of its
+// kernel (see the other files of this folder).
+using System.Runtime.CompilerServices;
+using ILGPU;
+
+namespace GpuMlp.Kernels.Cpu;
+
+/// <summary>Which kernel a CpuCommand runs.</summary>
+public enum CpuOperation
+{
+    /// <summary>CpuDenseLayer.DenseGemmSimdKernel: Operands A, B, C, Bias, Aux, ColumnSums; Flag = sumBColumns.</summary>
+    Gemm = 1,
+    /// <summary>CpuDenseLayer.DenseBiasGradientSimdKernel: A = dz, C = db; Rows, Columns.</summary>
+    BiasGradient = 2,
+    /// <summary>CpuInputLayer.GatherBatchSimdKernel: A = images, B = labels, Aux = order, C = x, Bias = y; First, Rows, Columns = features.</summary>
+    Gather = 3,
+    /// <summary>CpuSoftmaxCrossEntropyLayer.SoftmaxCrossEntropySimdKernel: A = logits, B = labels, C = dLogits,
+    /// Bias = loss, Aux = prediction; Rows, Columns = classes, Scale, Flag = writeGradient, First.</summary>
+    SoftmaxCrossEntropy = 4,
+    /// <summary>CpuAdamOptimizer.AdamSimdKernel: A = parameters, B = gradients, C = first moment, Aux = second moment; Count, Step.</summary>
+    Adam = 5,
+}
+
+/// <summary>One recorded launch. Operand addresses are in the CPU accelerator's memory; which field
+/// holds which operand is listed per CpuOperation.</summary>
+public struct CpuCommand
+{
+    public CpuOperation Operation;
+    public GemmShape Shape;
+    public DenseEpilogue Epilogue;
+    public AdamStep Step;
+    public int Rows;
+    public int Columns;
+    public int First;
+    public int Count;
+    public int Flag;
+    public float Scale;
+    public long A;
+    public long B;
+    public long C;
+    public long Bias;
+    public long Aux;
+    public long ColumnSums;
+}
+
+public static class CpuProgram
+{
+    [CpuOnlyKernel]
+    public static void ProgramSimdKernel(CpuSimdWidth width, ArrayView<CpuCommand> program, int length)
+    {
+        for (int i = 0; i < length; i++)
+        {
+            CpuProgramSimd.Execute(Group.IdxX, Group.DimX, width, program, i);
+            Group.Barrier();
+        }
+    }
+}
+
+internal static class CpuProgramSimd
+{
+    [ILGPU.Frontend.External("gpumlp_cpu_program_step")]
+    public static void Execute(int worker, int workers, CpuSimdWidth width, ArrayView<CpuCommand> program, int index)
+    {
+        ref CpuCommand command = ref Unsafe.Add(ref Simd.Ref(program), index);
+        switch (command.Operation)
+        {
+            case CpuOperation.Gemm:
+                CpuDenseSimd.Gemm(worker, workers, command.Shape, command.Epilogue, width, new CpuDenseSimd.GemmOperands(
+                    ref At<float>(command.A), ref At<float>(command.B), ref At<float>(command.C), ref At<float>(command.Bias),
+                    ref At<float>(command.Aux), ref At<float>(command.ColumnSums), command.Flag != 0));
+                break;
+            case CpuOperation.BiasGradient:
+                CpuDenseSimd.BiasGradient(worker, workers, width, ref At<float>(command.A), command.Rows, command.Columns, ref At<float>(command.C));
+                break;
+            case CpuOperation.Gather:
+                CpuInputSimd.Gather(worker, workers, width, new CpuInputSimd.Batch(
+                    ref At<byte>(command.A), ref At<byte>(command.B), ref At<int>(command.Aux), ref At<float>(command.C), ref At<int>(command.Bias)),
+                    command.First, command.Rows, command.Columns);
+                break;
+            case CpuOperation.SoftmaxCrossEntropy:
+                CpuSoftmaxSimd.Run(worker, workers, width, new CpuSoftmaxSimd.Buffers(
+                    ref At<float>(command.A), ref At<int>(command.B), ref At<float>(command.C),
+                    ref Unsafe.Add(ref At<float>(command.Bias), command.First), ref Unsafe.Add(ref At<int>(command.Aux), command.First),
+                    command.Flag != 0), command.Rows, command.Columns, command.Scale);
+                break;
+            case CpuOperation.Adam:
+                CpuAdamSimd.Run(worker, workers, width, new CpuAdamSimd.State(
+                    ref At<float>(command.A), ref At<float>(command.B), ref At<float>(command.C), ref At<float>(command.Aux)),
+                    command.Count, command.Step);
+                break;
+            default:
+                throw new InvalidOperationException($"unknown CPU command {command.Operation}");
+        }
+    }
+
+    /// <summary>The element at an address of the CPU accelerator's (unmanaged) memory as a managed
+    /// reference: the null reference moved by that many bytes (no unsafe code; the garbage collector
+    /// ignores references outside its heap).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ref T At<T>(long address) => ref Unsafe.AddByteOffset(ref Unsafe.NullRef<T>(), (nint)address);
+}
