@@ -11,7 +11,7 @@ namespace GpuMlp.Bench;
 /// runs on every device (seconds, not minutes); the times are single calls, not measurements.</summary>
 public static class Smoke
 {
-    public static readonly Type[] Types = [typeof(GemmBenchmarks), typeof(CpuSimdGemmBenchmarks), typeof(LayerBenchmarks), typeof(AdamBenchmarks), typeof(StepBenchmarks), typeof(ConvBenchmarks)];
+    public static readonly Type[] Types = [typeof(GemmBenchmarks), typeof(CpuSimdGemmBenchmarks), typeof(CpuDeviceShapeBenchmarks), typeof(LayerBenchmarks), typeof(AdamBenchmarks), typeof(StepBenchmarks), typeof(ConvBenchmarks)];
 
     public static int Run(TextWriter output)
     {

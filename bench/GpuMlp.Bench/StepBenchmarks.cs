@@ -86,17 +86,34 @@ public class StepBenchmarks
         adam.Step(net.Parameters, net.Gradients, LearningRate);
     }
 
-    /// <summary>Weights and data resident: gather + forward + loss + backward + Adam.</summary>
+    /// <summary>Weights and data resident: gather + forward + loss + backward + Adam, as Trainer runs it
+    /// (on the CPU SIMD kernels: one fused launch, MlpKernels.FuseLaunches).</summary>
     [Benchmark(Baseline = true)]
     public void TrainStep()
     {
         var d = device!;
+        using (d.Kernels.FuseLaunches())
+            GatherForwardBackwardAdam(d);
+        d.Synchronize();
+    }
+
+    /// <summary>The same step with every kernel launched on its own (11 launches on the CPU SIMD
+    /// kernels; identical to TrainStep on a GPU, where nothing fuses).</summary>
+    [Benchmark]
+    public void TrainStepUnfused()
+    {
+        var d = device!;
+        GatherForwardBackwardAdam(d);
+        d.Synchronize();
+    }
+
+    private void GatherForwardBackwardAdam(BenchDevice d)
+    {
         var net = network!;
         int first = next * Batch;
         next = (next + 1) % batchesInDataset;
         d.Kernels.Gather(dataset!.Images, dataset.Labels, order, first, Batch, net.Shape.Inputs, net.Input, net.Labels);
         ForwardBackwardAdam(net);
-        d.Synchronize();
     }
 
     /// <summary>The same step fed the classic way: the float batch and its labels are uploaded

@@ -21,6 +21,15 @@ public readonly record struct Work(double Flops, double Bytes)
         }
         if (type == typeof(CpuSimdGemmBenchmarks))
             return new Work(CpuSimdGemmBenchmarks.Flops(batch), 0);
+        if (type == typeof(CpuDeviceShapeBenchmarks))
+        {
+            return method switch
+            {
+                nameof(CpuDeviceShapeBenchmarks.Gemm) => new Work(CpuSimdGemmBenchmarks.Flops(CpuDeviceShapeBenchmarks.Batch), 0),
+                nameof(CpuDeviceShapeBenchmarks.TrainStep) => new Work(StepWork.TrainFlops(CpuDeviceShapeBenchmarks.Batch), 0),
+                _ => None,
+            };
+        }
         if (type == typeof(LayerBenchmarks))
         {
             const int hidden = LayerBenchmarks.Hidden, classes = LayerBenchmarks.Classes, features = LayerBenchmarks.Features;
@@ -43,6 +52,7 @@ public readonly record struct Work(double Flops, double Bytes)
             return method switch
             {
                 nameof(StepBenchmarks.TrainStep) => new Work(StepWork.TrainFlops(batch), 0),
+                nameof(StepBenchmarks.TrainStepUnfused) => new Work(StepWork.TrainFlops(batch), 0),
                 // GB/s of the upload alone is UploadBatch's column; here it would be diluted by the step.
                 nameof(StepBenchmarks.TrainStepWithUpload) => new Work(StepWork.TrainFlops(batch), 0),
                 nameof(StepBenchmarks.UploadBatch) => new Work(0, upload),
