@@ -17,9 +17,9 @@ namespace GpuMlp.Cli;
 public static class BenchCommand
 {
     private const int DefaultGpuSteps = 100;
-    private const int DefaultCpuSteps = 30;
+    private const int DefaultCpuSteps = 200;
     private const int DefaultGpuWarmup = 10;
-    private const int DefaultCpuWarmup = 3;
+    private const int DefaultCpuWarmup = 20;
 
     private static readonly JsonSerializerOptions Json = new()
     {
