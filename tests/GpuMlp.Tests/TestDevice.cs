@@ -306,6 +306,14 @@ public readonly record struct Tol(double Atol, double Rtol);
 /// and doubles stay doubles (MathMode.Default; KernelPrecisionCodegenTests pin this on the
 /// generated code). GPU tolerances are therefore a small multiple of the CPU ones.
 ///
+/// The CPU accelerator's SIMD kernels (kernels/Cpu) differ from its portable kernels in the same
+/// direction as the GPUs, but less: the Vector512/Vector256 GEMMs use fused multiply-adds (the
+/// scalar path does not), the softmax's exp is .NET's vectorised exp (a few ulp, the same on every
+/// row), and the lanes of a vector sum are added pairwise. Division, square root, the dropout hash
+/// and the order of every GEMM's k-sum are unchanged, and Adam, the bias gradient and the gather
+/// are the portable kernels' exact bits (CpuSimdKernelTests). The CPU tolerances below hold for
+/// all three paths unchanged.
+///
 /// All are still far below what a real bug produces: a stride off by one, a missing bias, a
 /// missing 1/rows or bias correction changes results by 1e-2 .. 1, not by 1e-5.</summary>
 public static class Tolerance

@@ -41,7 +41,7 @@ public sealed class ComputeDevice : IDisposable
     /// holds a thread per core (at least 2, ILGPU's smallest warp), and MlpKernels launches one group
     /// of that many threads, so a launch wakes exactly one OS thread per core and each worker owns a
     /// fixed share of the work (the CPU SIMD kernels are persistent: one launch index per worker).
-    /// Measured shapes and launch costs: bench/results/2026-11-30-cpu-device-shape.md.</summary>
+    /// Measured shapes and launch costs: bench/results/2026-11-30-cpu-simd/README.md.</summary>
     public static CPUDevice CpuDeviceShape { get; } = new(
         numThreadsPerWarp: Math.Max(2, Environment.ProcessorCount),
         numWarpsPerMultiprocessor: 1,
