@@ -7,7 +7,9 @@ namespace GpuMlp.Compute;
 
 /// <summary>Launches of the convolution and pooling kernels (kernels/ConvolutionLayer.cs,
 /// kernels/PoolingLayer.cs). Callers pass shapes and views; every buffer, scratch included, is the
-/// caller's, sized by the shape's *Length members.</summary>
+/// caller's, sized by the shape's *Length members. These kernels are portable on every accelerator;
+/// each launch calls BeforePortableLaunch, so inside a FuseLaunches scope it still runs after the
+/// GEMMs recorded before it.</summary>
 public sealed partial class MlpKernels
 {
     private ConvolutionKernels? convolution;
@@ -47,10 +49,12 @@ public sealed partial class MlpKernels
         Require(nhwc, shape.OutputLength, "nhwc");
         Require(y, shape.OutputLength, "y");
         var kernels = Convolution;
+        BeforePortableLaunch();
         kernels.Im2Col(Elementwise(shape.ColumnsLength), shape, x, cols);
         // [Rows, O] = cols [Rows, K] x weights^T, weights stored [O, K]: bias per column = per channel.
         Gemm(GemmShape.TransposedB(shape.Rows, shape.OutChannels, shape.Patch),
             DenseEpilogue.Of(relu ? EpilogueMode.BiasRelu : EpilogueMode.Bias), cols, weights, nhwc, bias, Unused);
+        BeforePortableLaunch();
         kernels.NhwcToNchw(Elementwise(shape.OutputLength), shape, nhwc, y);
     }
 
@@ -60,6 +64,7 @@ public sealed partial class MlpKernels
         CheckShape(shape);
         Require(x, shape.InputLength, "x");
         Require(cols, shape.ColumnsLength, "cols");
+        BeforePortableLaunch();
         Convolution.Im2Col(Elementwise(shape.ColumnsLength), shape, x, cols);
     }
 
@@ -81,10 +86,12 @@ public sealed partial class MlpKernels
         Require(dWeights, shape.WeightLength, "dWeights");
         Require(dBias, shape.OutChannels, "dBias");
         var kernels = Convolution;
+        BeforePortableLaunch();
         kernels.NchwToNhwc(Elementwise(shape.OutputLength), shape, dy, relu ? y : Unused, relu ? 1 : 0, dz);
         // dW [O, K] = dz^T [O, Rows] x cols [Rows, K]: the GEMM's k loop runs over the whole batch in order.
         Gemm(GemmShape.TransposedA(shape.OutChannels, shape.Patch, shape.Rows),
             DenseEpilogue.Of(EpilogueMode.Store), dz, cols, dWeights, Unused, Unused);
+        BeforePortableLaunch();
         kernels.BiasPartials(Elementwise(shape.Batch * shape.OutChannels), shape, dz, biasPartials);
         BiasGradient(biasPartials, shape.Batch, shape.OutChannels, dBias);
     }
@@ -104,6 +111,7 @@ public sealed partial class MlpKernels
         // dCols [Rows, K] = dz [Rows, O] x weights [O, K].
         Gemm(GemmShape.Plain(shape.Rows, shape.Patch, shape.OutChannels),
             DenseEpilogue.Of(EpilogueMode.Store), dz, weights, dCols, Unused, Unused);
+        BeforePortableLaunch();
         kernels.Col2Im(Elementwise(shape.InputLength), shape, dCols, dx);
     }
 
@@ -114,6 +122,7 @@ public sealed partial class MlpKernels
         Require(x, shape.InputLength, "x");
         Require(y, shape.OutputLength, "y");
         Require(argmax, shape.OutputLength, "argmax");
+        BeforePortableLaunch();
         Convolution.PoolForward(Elementwise(shape.OutputLength), shape, x, y, argmax);
     }
 
@@ -124,6 +133,7 @@ public sealed partial class MlpKernels
         Require(dy, shape.OutputLength, "dy");
         Require(argmax, shape.OutputLength, "argmax");
         Require(dx, shape.InputLength, "dx");
+        BeforePortableLaunch();
         Convolution.PoolBackward(Elementwise(shape.InputLength), shape, dy, argmax, dx);
     }
 
