@@ -30,7 +30,7 @@ public sealed class CpuSimdCliTests
     }
 
     [Fact]
-    public void Devices_ShowsTheChosenAndTheForcedPath()
+    public void Devices_AutoOrForced_ShowsThePath()
     {
         var auto = Run(null, "devices");
         Assert.True(auto.ExitCode == 0, auto.StandardError);
@@ -61,7 +61,7 @@ public sealed class CpuSimdCliTests
     [Theory]
     [InlineData(null, "--cpu-simd", "128", "--cpu-simd")]
     [InlineData("avx", null, null, CpuSimdChoice.VariableName)]
-    public void BadValue_IsAUsageErrorNamingItsSource(string? variable, string? option, string? value, string mention)
+    public void CpuSimd_BadValue_IsAUsageErrorNamingItsSource(string? variable, string? option, string? value, string mention)
     {
         string[] arguments = option is null ? ["devices"] : ["devices", option, value!];
         var result = Run(variable, arguments);

@@ -91,7 +91,7 @@ public sealed class KernelCodegenTests
     /// the CPU SIMD set, every one of them lives in kernels/Cpu (GpuMlp.Kernels.Cpu), and nothing
     /// outside that namespace is skipped.</summary>
     [Fact]
-    public void CpuOnlyKernels_AreExactlyTheCpuSimdSet()
+    public void CodegenDiscovery_CpuOnlyKernels_AreExactlyTheCpuSimdSet()
     {
         string[] skipped = CpuOnlyKernels().Select(Describe).Order(StringComparer.Ordinal).ToArray();
         Assert.Equal(
@@ -113,7 +113,7 @@ public sealed class KernelCodegenTests
     /// kernel calls (so were one of them launched on a GPU by mistake, it would fail to load, not run
     /// wrongly).</summary>
     [Fact]
-    public void CpuOnlyKernel_DoesNotCompileToPtx()
+    public void CpuOnlyKernel_PtxBackend_DoesNotCompile()
     {
         MethodInfo gemm = CpuOnlyKernels().Single(m => m.Name == nameof(CpuDenseLayer.DenseGemmSimdKernel));
         using var context = CreateContext();

@@ -160,7 +160,7 @@ public sealed class CpuSimdKernelTests(DeviceFixture fixture)
     /// portable DenseBiasGradientKernel on the CPU accelerator (both add the rows in order).</summary>
     [Theory]
     [MemberData(nameof(WeightGradientCases))]
-    public void WeightGradient_MatchesReferenceAndPortableBiasGradientBits(CpuSimdRequest path, int fanIn, int fanOut, int rows)
+    public void WeightGradient_AnyPath_MatchesReferenceAndPortableBiasGradientBits(CpuSimdRequest path, int fanIn, int fanOut, int rows)
     {
         KernelSet set = fixture.Cpu(path);
         var random = new Random((fanIn * 1000) + (fanOut * 10) + rows);
@@ -197,7 +197,7 @@ public sealed class CpuSimdKernelTests(DeviceFixture fixture)
     /// produces the portable kernel's bits (the tolerance tests are AdamOnCpu*Tests).</summary>
     [Theory]
     [MemberData(nameof(Paths))]
-    public void Adam_GivesThePortableKernelsBits(CpuSimdRequest path)
+    public void Adam_AnyPath_GivesThePortableKernelsBits(CpuSimdRequest path)
     {
         const int count = 1001;
         var random = new Random(5);
@@ -225,7 +225,7 @@ public sealed class CpuSimdKernelTests(DeviceFixture fixture)
     /// <summary>The gather's vector conversion (exact int-to-float, one correctly rounded division by
     /// 255) and the portable kernel's (divide in double, round once) agree on every byte.</summary>
     [Fact]
-    public void ByteOver255InFloat_EqualsTheDoubleRoundedValueForEveryByte()
+    public void ByteOver255_InFloat_EqualsTheDoubleRoundedValueForEveryByte()
     {
         for (int b = 0; b < 256; b++)
             Assert.Equal((float)(b / 255.0), b / 255f);
@@ -259,7 +259,7 @@ public sealed class CpuSimdKernelTests(DeviceFixture fixture)
     /// <summary>Different paths round differently (fused multiply-add, vector exp) but train the same
     /// model: after 6 steps the weights agree to float32 noise, far below what a wrong kernel moves.</summary>
     [Fact]
-    public void Training_PathsAgreeToRounding()
+    public void Training_DifferentPaths_AgreeToRounding()
     {
         var options = new TrainingOptions { Epochs = 1, BatchSize = 50, LimitTrain = 300, ValidationSplit = 0, Seed = 7, Hidden = [40, 24] };
         var data = RealMnist.Load();
@@ -290,7 +290,7 @@ public sealed class CpuFusedLaunchTests(DeviceFixture fixture)
     /// 2 input gradients, Adam).</summary>
     [Theory]
     [MemberData(nameof(CpuSimdKernelTests.Paths), MemberType = typeof(CpuSimdKernelTests))]
-    public void TrainingStep_FusedIsOneLaunchWithTheUnfusedBits(CpuSimdRequest path)
+    public void TrainingStep_Fused_IsOneLaunchWithTheUnfusedBits(CpuSimdRequest path)
     {
         KernelSet set = fixture.Cpu(path);
         MlpKernels kernels = set.Kernels;
@@ -342,7 +342,7 @@ public sealed class CpuFusedLaunchTests(DeviceFixture fixture)
     /// <summary>A portable kernel called inside a fused scope (the standalone ReLU) runs after what was
     /// recorded before it, so it reads the GEMM's output; nested scopes run one program at the end.</summary>
     [Fact]
-    public void PortableLaunchInsideScope_RunsAfterTheRecordedOnes()
+    public void PortableLaunch_InsideAFusedScope_RunsAfterTheRecordedOnes()
     {
         KernelSet set = fixture.Cpu(CpuSimdRequest.Vector256);
         MlpKernels kernels = set.Kernels;
@@ -369,7 +369,7 @@ public sealed class CpuFusedLaunchTests(DeviceFixture fixture)
 
     /// <summary>The portable kernels do not fuse: the scope is a no-op there.</summary>
     [Fact]
-    public void PortableKernels_DoNotFuse()
+    public void FuseLaunches_PortableKernels_IsANoOp()
     {
         MlpKernels portable = fixture.Cpu(CpuSimdRequest.Off).Kernels;
         Assert.False(portable.FusesLaunches);
@@ -413,7 +413,7 @@ public sealed class CpuSimdChoiceTests
     }
 
     [Fact]
-    public void Describe_NamesThePathAndEmulation()
+    public void Describe_AnyPath_NamesThePathAndEmulation()
     {
         Assert.Equal("off (portable kernels)", CpuSimdChoice.Describe(null));
         Assert.Equal("scalar", CpuSimdChoice.Describe(CpuSimdWidth.Scalar));
@@ -425,7 +425,7 @@ public sealed class CpuSimdChoiceTests
     /// <summary>The SIMD set runs only where it can: the CPU accelerator with CPU launches and the
     /// Auto (or CpuSimd) GEMM; a forced portable GEMM variant keeps every portable kernel.</summary>
     [Fact]
-    public void MlpKernels_UsesTheSimdSetOnlyOnTheCpuWithAutoVariant()
+    public void MlpKernels_CpuWithAutoVariant_IsTheOnlyPlaceTheSimdSetRuns()
     {
         using var device = ComputeDevice.Open(DeviceRequest.Cpu);
         var simd = new MlpKernels(device.Accelerator, cpuSimd: CpuSimdRequest.Vector256);
