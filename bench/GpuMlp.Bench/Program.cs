@@ -11,6 +11,7 @@ using Perfolizer.Horology;
 //   dotnet run -c Release --project bench/GpuMlp.Bench -- --job short --filter '*'
 // Own flags, removed before BenchmarkDotNet parses the rest:
 //   --quick          1 launch, 2 warm-up and 3 measured iterations of ~250 ms (at least 1 call each)
+//   --iterations N   with --quick: N measured iterations instead of 3 (medians that hold on a busy machine)
 //   --device KIND    cuda | opencl | cpu; repeatable; default every usable kind ComputeDevice.List() reports
 //   --smoke          run every case a few times without BenchmarkDotNet (a seconds-long sanity check)
 // Benchmarks always run in-process (no generated project, no SDK needed at run time), and with no
@@ -18,6 +19,7 @@ using Perfolizer.Horology;
 var rest = new List<string>();
 var devices = new List<string>();
 bool quick = false, smoke = false;
+int iterations = 3;
 for (int i = 0; i < args.Length; i++)
 {
     switch (args[i])
@@ -25,6 +27,13 @@ for (int i = 0; i < args.Length; i++)
         case "--quick":
             quick = true;
             break;
+        case "--iterations" when i + 1 < args.Length && int.TryParse(args[i + 1], out int count) && count > 0:
+            iterations = count;
+            i++;
+            break;
+        case "--iterations":
+            Console.Error.WriteLine("--iterations needs a positive count");
+            return 2;
         case "--smoke":
             smoke = true;
             break;
@@ -60,7 +69,7 @@ if (quick)
         .WithToolchain(new InProcessEmitToolchain(TimeSpan.FromMinutes(10), logOutput: true))
         .WithLaunchCount(1)
         .WithWarmupCount(2)
-        .WithIterationCount(3)
+        .WithIterationCount(iterations)
         .WithIterationTime(TimeInterval.FromMilliseconds(250))
         .WithUnrollFactor(1)
         .WithMinInvokeCount(1)
