@@ -7,6 +7,16 @@ namespace GpuMlp.Tests.Kernels;
 /// runs and platforms of the same .NET).</summary>
 internal static class TestData
 {
+    /// <summary>A seed that depends only on the values (HashCode.Combine is randomised per process,
+    /// so a test seeded with it sees different data in every run).</summary>
+    public static int StableSeed(params int[] values)
+    {
+        uint hash = 2166136261;
+        foreach (int value in values)
+            hash = (hash ^ (uint)value) * 16777619;
+        return (int)(hash & 0x7fffffff);
+    }
+
     public static float[] Uniform(Random random, int count, float low = -1f, float high = 1f)
     {
         var values = new float[count];
