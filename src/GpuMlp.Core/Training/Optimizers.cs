@@ -54,6 +54,29 @@ public static class Optimizers
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown optimizer"),
     };
 
+    /// <summary>The hyperparameter flags each optimiser uses (--lr applies to all). Giving any other
+    /// is a usage error, even with a value that changes nothing.</summary>
+    public static IReadOnlyList<string> FlagsUsedBy(OptimizerKind kind) => kind switch
+    {
+        OptimizerKind.Adam or OptimizerKind.AdamW => ["--weight-decay", "--betas", "--eps"],
+        OptimizerKind.Sgd => ["--weight-decay", "--momentum", "--dampening", "--nesterov"],
+        _ => ["--weight-decay", "--alpha", "--eps", "--momentum", "--centered"],
+    };
+
+    /// <summary>"--momentum applies to sgd and rmsprop, not adam": the one-line refusal of a flag
+    /// the chosen optimiser does not use (the same words <see cref="OptimizerSettings.Validate"/> uses).</summary>
+    public static string NotUsedMessage(string flag, OptimizerKind kind)
+    {
+        var users = All.Where(k => FlagsUsedBy(k).Contains(flag, StringComparer.Ordinal)).Select(k => k.Name()).ToList();
+        string list = users.Count switch
+        {
+            0 => "no optimizer",
+            1 => users[0],
+            _ => string.Join(", ", users.Take(users.Count - 1)) + " and " + users[^1],
+        };
+        return $"{flag} applies to {list}, not {kind.Name()}";
+    }
+
     /// <summary>Parses a command-line name (case-insensitive); the error is a one-line usage message.</summary>
     public static OptimizerKind Parse(string text)
     {
@@ -143,6 +166,7 @@ public sealed record OptimizerSettings
     /// <summary>The state tensors this optimiser keeps, each as long as the parameters, in torch's
     /// state_dict names and order: adam/adamw exp_avg, exp_avg_sq; sgd momentum_buffer (only with
     /// momentum); rmsprop square_avg, then momentum_buffer (momentum &gt; 0) and grad_avg (centered).</summary>
+    [JsonIgnore]
     public IReadOnlyList<string> StateNames => Kind switch
     {
         OptimizerKind.Adam or OptimizerKind.AdamW => [Optimizers.ExpAvg, Optimizers.ExpAvgSq],

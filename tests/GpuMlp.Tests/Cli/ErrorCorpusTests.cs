@@ -503,7 +503,7 @@ public sealed class ErrorCorpusTests(ErrorCorpusFixture fx) : IClassFixture<Erro
             {
                 Options = o ?? options,
                 EpochsCompleted = 1,
-                AdamSteps = 9,
+                OptimizerSteps = 9,
                 History = [new EpochRecord(1, 2.3, 0.1, 2.3, 0.1, 0.1, 1000)],
                 Device = "cpu: CPUAccelerator",
             },
