@@ -4,6 +4,7 @@ using System.Text.Json.Serialization;
 namespace GpuMlp.Training;
 
 /// <summary>The parameter update rule, each as the torch.optim class of the same name.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<OptimizerKind>))]
 public enum OptimizerKind
 {
     /// <summary>torch.optim.Adam: weight decay is an L2 term added to the gradient.</summary>
@@ -265,6 +266,34 @@ public sealed record OptimizerSettings
                 $"lr {Format(LearningRate)}, alpha {Format(Alpha)}, eps {Format(Epsilon)}, weight_decay {Format(WeightDecay)}, momentum {Format(Momentum)}, centered {(Centered ? "true" : "false")}",
         };
         return $"{Kind.Name()} ({details})";
+    }
+
+    /// <summary>The train flags that reproduce these settings, the learning rate aside: nothing for
+    /// Adam with torch's defaults, else "--optimizer sgd --momentum 0.9 ..." with every hyperparameter
+    /// that differs from the kind's default.</summary>
+    public string CommandLineFlags()
+    {
+        var defaults = new OptimizerSettings(Kind);
+        var flags = new List<string>();
+        if (Kind != OptimizerKind.Adam)
+            flags.Add($"--optimizer {Kind.Name()}");
+        if (!WeightDecay.Equals(defaults.WeightDecay))
+            flags.Add($"--weight-decay {Format(WeightDecay)}");
+        if (!Beta1.Equals(defaults.Beta1) || !Beta2.Equals(defaults.Beta2))
+            flags.Add($"--betas {Format(Beta1)},{Format(Beta2)}");
+        if (!Epsilon.Equals(defaults.Epsilon))
+            flags.Add($"--eps {Format(Epsilon)}");
+        if (!Momentum.Equals(defaults.Momentum))
+            flags.Add($"--momentum {Format(Momentum)}");
+        if (!Dampening.Equals(defaults.Dampening))
+            flags.Add($"--dampening {Format(Dampening)}");
+        if (Nesterov)
+            flags.Add("--nesterov");
+        if (!Alpha.Equals(defaults.Alpha))
+            flags.Add($"--alpha {Format(Alpha)}");
+        if (Centered)
+            flags.Add("--centered");
+        return string.Join(" ", flags);
     }
 
     private static string Format(float value) => value.ToString(CultureInfo.InvariantCulture);
