@@ -130,7 +130,7 @@ public sealed class OptimizerOptions
             }
             if (requested != saved.Kind)
                 throw new OptionException(
-                    $"--resume {folder} holds a {saved.Kind.Name()} run; it cannot continue with --optimizer {requested.Name()} (start a new run instead)");
+                    $"--resume {folder}: the run trains with {saved.Kind.Name()}; it cannot continue with --optimizer {requested.Name()} (start a new run instead)");
         }
         var given = Hyperparameters.Append(LearningRate).Where(o => CommonOptions.Given(parse, o)).Select(o => o.Name).ToList();
         if (given.Count > 0)

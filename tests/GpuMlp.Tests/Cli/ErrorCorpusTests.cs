@@ -560,6 +560,7 @@ public sealed class ErrorCorpusTests(ErrorCorpusFixture fx) : IClassFixture<Erro
             ("history-null", WithJson(ReplaceJson(json, "history", "null")), []),
             ("nan-weights", Bytes(Make(Values(float.NaN))), ["NaN"]),
             ("no-checkpoint", null, [Checkpoint.FileName]),
+            ("optimizer-settings-unlike-state", WithJson(json.Replace("\"optimizer_tensors\":[\"exp_avg\",\"exp_avg_sq\"]", "\"optimizer_tensors\":[\"exp_avg\"]", StringComparison.Ordinal)), ["keeps [exp_avg, exp_avg_sq]"]),
         };
         var corpus = new List<Case>();
         foreach (var (name, bytes, mentions) in checkpoints)
@@ -569,6 +570,13 @@ public sealed class ErrorCorpusTests(ErrorCorpusFixture fx) : IClassFixture<Erro
                 File.WriteAllBytes(Path.Combine(run, Checkpoint.FileName), bytes);
             corpus.Add(new Case(name, ["train", "--resume", run, "--device", TestDevice.RequestedName, "--data", fx.ValidData], 3, ["resume-" + name, .. mentions]));
         }
+
+        // A valid Adam checkpoint: another --optimizer, or optimiser flags, are usage errors.
+        string adamRun = fx.NewDir("resume-adam");
+        File.WriteAllBytes(Path.Combine(adamRun, Checkpoint.FileName), valid);
+        string[] Resume(params string[] extra) => ["train", "--resume", adamRun, "--device", TestDevice.RequestedName, "--data", fx.ValidData, .. extra];
+        corpus.Add(new Case("resume-other-optimizer", Resume("--optimizer", "sgd"), 2, ["resume-adam: the run trains with adam; it cannot continue with --optimizer sgd"]));
+        corpus.Add(new Case("resume-optimizer-flag", Resume("--weight-decay", "0.1"), 2, ["saved optimizer, adam (lr 0.001", "--weight-decay"]));
         RunCorpus(corpus);
     }
 
