@@ -209,7 +209,8 @@ public sealed class Checkpoint
                 if (state.OptimizerTensors is null || state.Version2AdamSteps is not null
                     || !state.OptimizerTensors.SequenceEqual(names, StringComparer.Ordinal))
                     throw new CheckpointFormatException(
-                        $"{path}: invalid checkpoint state: {state.Options.Optimizer.Kind.Name()} with these settings keeps [{string.Join(", ", names)}], the file lists [{string.Join(", ", state.OptimizerTensors ?? [])}]");
+                        // The file's names are not quoted: they may be any bytes.
+                        $"{path}: invalid checkpoint state: {state.Options.Optimizer.Kind.Name()} with these settings keeps [{string.Join(", ", names)}], but optimizer_tensors lists {(state.OptimizerTensors is null ? "none" : $"{state.OptimizerTensors.Count} other names")}");
                 foreach (string name in names)
                     tensors[name] = ReadArray($"optimizer {name}");
             }
