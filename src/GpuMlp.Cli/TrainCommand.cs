@@ -16,7 +16,7 @@ public static class TrainCommand
     {
         var epochs = new Option<int>("--epochs") { Description = "Training epochs", DefaultValueFactory = _ => 20 };
         var batchSize = new Option<int>("--batch-size") { Description = "Mini-batch size", DefaultValueFactory = _ => 128 };
-        var learningRate = new Option<float>("--lr") { Description = "Adam learning rate", DefaultValueFactory = _ => 0.001f };
+        var optimizer = new OptimizerOptions();
         var dropout = new Option<float>("--dropout") { Description = "Dropout rate after each hidden ReLU, in [0, 1)", DefaultValueFactory = _ => 0.2f };
         var hidden = new Option<string>("--hidden") { Description = "Hidden layer widths, comma separated", DefaultValueFactory = _ => "512,256" };
         var seed = new Option<int>("--seed") { Description = "Seed for initialisation, shuffling and dropout", DefaultValueFactory = _ => 1 };
@@ -29,9 +29,11 @@ public static class TrainCommand
 
         var command = new Command("train", "Train the MLP and write a run folder with config, history, metrics, model and plots")
         {
-            CommonOptions.Data, CommonOptions.Download, CommonOptions.Device, CommonOptions.CpuSimd, epochs, batchSize, learningRate, dropout, hidden, seed,
+            CommonOptions.Data, CommonOptions.Download, CommonOptions.Device, CommonOptions.CpuSimd, epochs, batchSize, dropout, hidden, seed,
             valSplit, limitTrain, outDir, earlyStop, schedule, resume,
         };
+        foreach (var option in optimizer.All)
+            command.Options.Add(option);
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
             var request = CommonOptions.ParseDevice(parse.GetValue(CommonOptions.Device)!);
@@ -42,6 +44,7 @@ public static class TrainCommand
                 if (parse.GetValue(outDir) is not null)
                     throw new OptionException("--resume continues in its own folder; do not combine it with --out");
                 var checkpoint = Checkpoint.Load(Path.Combine(resumeDir, Checkpoint.FileName));
+                optimizer.CheckResume(parse, checkpoint.State.Options.Optimizer, resumeDir);
                 var resumeData = CommonOptions.LoadData(dataFolder);
                 checkpoint.State.Options.Validate(resumeData.TrainImages.Count);
                 using var resumeDevice = CommonOptions.OpenDevice(request, simd);
@@ -50,11 +53,13 @@ public static class TrainCommand
                 return Train(resumed);
             }
 
+            var optimizerSettings = optimizer.Parse(parse);
             var options = new TrainingOptions
             {
                 Epochs = parse.GetValue(epochs),
                 BatchSize = parse.GetValue(batchSize),
-                LearningRate = parse.GetValue(learningRate),
+                LearningRate = optimizerSettings.LearningRate,
+                Optimizer = optimizerSettings,
                 Dropout = parse.GetValue(dropout),
                 Hidden = ParseHidden(parse.GetValue(hidden) ?? ""),
                 Seed = parse.GetValue(seed),
@@ -105,6 +110,7 @@ public static class TrainCommand
         var trainer = run.Trainer;
         if (run.ResumedAt is string where)
             Output.Info($"resuming {run.Folder} {where} of {options.Epochs}");
+        Output.Info($"optimizer {options.Optimizer.Describe()}");
         Output.Info($"training {trainer.Shape} on {trainer.TrainCount} images, validating on {trainer.ValidationCount}, {trainer.StepsPerEpoch} steps per epoch; run folder {run.Folder}");
 
         using var interrupt = InterruptSignal.Listen();

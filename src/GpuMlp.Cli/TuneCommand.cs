@@ -10,7 +10,7 @@ using GpuMlp.Tuning;
 namespace GpuMlp.Cli;
 
 /// <summary><c>gpumlp tune</c>: random search plus successive halving over batch size, learning
-/// rate, dropout, epochs (and optionally hidden widths), scored on the validation split only; then
+/// rate, dropout, epochs (and optionally hidden widths, the optimiser, its momentum and weight decay), scored on the validation split only; then
 /// one retrain of the best configuration and one test evaluation.</summary>
 public static class TuneCommand
 {
@@ -29,6 +29,9 @@ public static class TuneCommand
         var dropoutRange = new Option<string?>("--dropout-range") { Description = "Dropout range MIN,MAX, uniform (default 0,0.5)" };
         var batchSizes = new Option<string?>("--batch-sizes") { Description = "Batch sizes to choose from (default 64,128,256)" };
         var hiddenChoices = new Option<string?>("--hidden-choices") { Description = "Networks to choose from, ';'-separated (default 512,256)" };
+        var optimizers = new Option<string?>("--optimizers") { Description = "Optimizers to choose from, e.g. adam,adamw,sgd,rmsprop (default adam)" };
+        var momentumRange = new Option<string?>("--momentum-range") { Description = "sgd, rmsprop: momentum range MIN,MAX, uniform (default 0)" };
+        var weightDecays = new Option<string?>("--weight-decays") { Description = "Weight decay values to choose from, e.g. 0,1e-4,1e-2 (default: each optimizer's, 0.01 for adamw, else 0)" };
         var finalFull = new Option<bool>("--final-full") { Description = "Retrain the best configuration on the whole training file, not only --limit-train images" };
         var outDir = new Option<string?>("--out") { Description = "Tuning folder (default tunes/<timestamp>); must not exist or be empty" };
         var resume = new Option<string?>("--resume") { Description = "Continue the search in this folder with its saved settings" };
@@ -36,13 +39,13 @@ public static class TuneCommand
         var command = new Command("tune", "Search hyperparameters on the validation split (random search + successive halving), then retrain the best and test it once")
         {
             CommonOptions.Data, CommonOptions.Download, CommonOptions.Device, CommonOptions.CpuSimd, trials, budget, eta, minEpochs, maxEpochs, seed, limitTrain, valSplit, space, lrRange, dropoutRange,
-            batchSizes, hiddenChoices, finalFull, outDir, resume,
+            batchSizes, hiddenChoices, optimizers, momentumRange, weightDecays, finalFull, outDir, resume,
         };
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
             if (parse.GetValue(resume) is string resumeDir)
             {
-                Option[] searchFlags = [trials, budget, eta, minEpochs, maxEpochs, seed, limitTrain, valSplit, space, lrRange, dropoutRange, batchSizes, hiddenChoices, finalFull, outDir];
+                Option[] searchFlags = [trials, budget, eta, minEpochs, maxEpochs, seed, limitTrain, valSplit, space, lrRange, dropoutRange, batchSizes, hiddenChoices, optimizers, momentumRange, weightDecays, finalFull, outDir];
                 var given = searchFlags.Where(o => CommonOptions.Given(parse, o)).Select(o => o.Name).ToList();
                 if (given.Count > 0)
                     throw new OptionException($"--resume continues with the search's saved settings; do not combine it with {string.Join(", ", given)}");
@@ -78,6 +81,15 @@ public static class TuneCommand
                 searchSpace = searchSpace with { BatchSizes = SearchSpace.ParseIntList(bs, "--batch-sizes") };
             if (parse.GetValue(hiddenChoices) is string hc)
                 searchSpace = searchSpace with { Hidden = SearchSpace.ParseHiddenChoices(hc, "--hidden-choices") };
+            if (parse.GetValue(optimizers) is string op)
+                searchSpace = searchSpace with { Optimizers = SearchSpace.ParseOptimizers(op.Split(',', StringSplitOptions.TrimEntries), "--optimizers") };
+            if (parse.GetValue(momentumRange) is string mr)
+            {
+                var (min, max) = SearchSpace.ParseRange(mr, "--momentum-range");
+                searchSpace = searchSpace with { MomentumMin = min, MomentumMax = max };
+            }
+            if (parse.GetValue(weightDecays) is string wd)
+                searchSpace = searchSpace with { WeightDecays = SearchSpace.ParseNumberList(wd, "--weight-decays") };
             searchSpace.Validate(parse.GetValue(space) is string f ? $"--space {f}" : "search space flags");
             var settings = new TuningSettings
             {
@@ -225,7 +237,7 @@ public static class TuneCommand
     private static void PrintTrials(TuningState state)
     {
         var culture = CultureInfo.InvariantCulture;
-        var rows = new List<string[]> { new[] { "rank", "trial", "batch", "lr", "dropout", "hidden", "epochs", "status", "best_epoch", "val_loss", "val_acc", "seconds" } };
+        var rows = new List<string[]> { new[] { "rank", "trial", "batch", "lr", "dropout", "hidden", "epochs", "status", "best_epoch", "val_loss", "val_acc", "seconds", "optimizer" } };
         var ranked = Ranking.Order(state.Trials.Where(t => !t.HasDiverged)).Concat(state.Trials.Where(t => t.HasDiverged)).ToList();
         for (int i = 0; i < ranked.Count; i++)
         {
@@ -238,6 +250,7 @@ public static class TuneCommand
                 t.EpochsRun.ToString(culture), JsonNamingPolicy.SnakeCaseLower.ConvertName(t.Status.ToString()),
                 best?.Epoch.ToString(culture) ?? "-", best?.ValLoss.ToString("F4", culture) ?? "-",
                 best is null ? "-" : (100 * best.ValAccuracy).ToString("F2", culture) + "%", t.Seconds.ToString("F1", culture),
+                t.Config.OptimizerText,
             ]);
         }
         var widths = Enumerable.Range(0, rows[0].Length).Select(c => rows.Max(r => r[c].Length)).ToArray();

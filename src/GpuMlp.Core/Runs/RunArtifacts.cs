@@ -80,13 +80,14 @@ public static class RunArtifacts
         IReadOnlyList<EpochRecord> epochs,
         ClassificationReport test,
         double testLoss,
-        TimingRecord timing)
+        TimingRecord timing,
+        string? optimizer = null)
     {
         ArgumentNullException.ThrowIfNull(device);
         ArgumentNullException.ThrowIfNull(epochs);
         ArgumentNullException.ThrowIfNull(test);
         ArgumentNullException.ThrowIfNull(timing);
-        var doc = new MetricsDocument(device, epochs, TestMetrics.From(test, testLoss), timing);
+        var doc = new MetricsDocument(device, epochs, TestMetrics.From(test, testLoss), timing, optimizer);
         AtomicFile.WriteAllText(PathIn(runDir, MetricsFileName), JsonSerializer.Serialize(doc, Json) + "\n");
     }
 

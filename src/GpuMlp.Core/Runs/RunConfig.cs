@@ -4,11 +4,12 @@ namespace GpuMlp.Runs;
 
 /// <summary>What config.json records about a run: every setting, the device (and on the CPU
 /// accelerator its SIMD path: vector512, vector256, scalar or off), the split sizes, the network,
-/// the initialisation and the optimizer.</summary>
+/// the initialisation, the optimizer (described, and its settings with the effective learning rate:
+/// the optimiser's default when --lr was not given) and the loss.</summary>
 public sealed record RunConfig(
     string Device, string? CpuSimd, int Epochs, int BatchSize, float LearningRate, float Dropout, IReadOnlyList<int> Hidden,
     int Seed, double ValSplit, int? LimitTrain, int? EarlyStop, string LrSchedule, int TrainImages, int ValidationImages, string Network,
-    string Initialisation, string Optimizer)
+    string Initialisation, string Optimizer, OptimizerSettings OptimizerSettings, string Loss)
 {
     public static RunConfig From(TrainingOptions o, Trainer trainer, string device, string? cpuSimd)
     {
@@ -18,6 +19,6 @@ public sealed record RunConfig(
             device, cpuSimd, o.Epochs, o.BatchSize, o.LearningRate, o.Dropout, o.Hidden, o.Seed, o.ValidationSplit, o.LimitTrain,
             o.EarlyStopPatience, o.Schedule.ToString().ToLowerInvariant(), trainer.TrainCount, trainer.ValidationCount, trainer.Shape.ToString(),
             "PyTorch nn.Linear default: W, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))",
-            "Adam(beta1=0.9, beta2=0.999, eps=1e-8), softmax cross-entropy");
+            o.Optimizer.Describe(), o.Optimizer, "softmax cross-entropy");
     }
 }

@@ -13,14 +13,23 @@ public sealed class CheckpointFormatException : Exception
 }
 
 /// <summary>Everything but the tensors: enough to continue a run exactly where it stopped. This is
-/// the file's JSON; AdamSteps and StepsIntoEpoch are written from the checkpoint's optimizer state
-/// and partial epoch when it is saved.</summary>
+/// the file's JSON; OptimizerSteps, OptimizerTensors and StepsIntoEpoch are written from the
+/// checkpoint's optimizer state and partial epoch when it is saved.</summary>
 public sealed record CheckpointState
 {
+    /// <summary>The run's options, the optimiser's kind and hyperparameters included (format 2 files
+    /// have none there: they are Adam's, the default).</summary>
     public required TrainingOptions Options { get; init; }
     public required int EpochsCompleted { get; init; }
     /// <summary>The optimizer's step count (Checkpoint.Optimizer.Steps).</summary>
-    public long AdamSteps { get; init; }
+    public long OptimizerSteps { get; init; }
+    /// <summary>The optimizer's state tensors in the order the file stores them after the fixed
+    /// arrays (format 3; their names are torch's, see OptimizerSettings.StateNames).</summary>
+    public IReadOnlyList<string>? OptimizerTensors { get; init; }
+    /// <summary>Format 2's name for the step count; read from old files only.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    [JsonPropertyName("adam_steps")]
+    public long? Version2AdamSteps { get; init; }
     public double? BestValidationLoss { get; init; }
     public int BestEpoch { get; init; }
     public int EpochsWithoutImprovement { get; init; }
@@ -39,17 +48,19 @@ public sealed record CheckpointState
 /// that move this state between a trainer and a checkpoint; Continues decides whether a
 /// checkpoint belongs to a run.
 ///
-/// Layout (little-endian): "GPUMLPC2", int32 JSON length, UTF-8 JSON state, then six float32 arrays
-/// each preceded by its int32 length: parameters, Adam first moment, Adam second moment, best
-/// parameters (empty when not kept), and the interrupted epoch's per-sample losses and
-/// predictions so far (empty at an epoch boundary). Version 2 stores Adam's state only (exp_avg
-/// and exp_avg_sq in fixed places); an optimizer with other state needs the next version, which
-/// would store the optimizer kind and its named tensors (OptimizerState already holds both).
+/// Layout (little-endian), format 3: "GPUMLPC3", int32 JSON length, UTF-8 JSON state (the options
+/// name the optimiser and its hyperparameters; optimizer_tensors lists its state tensors), then
+/// float32 arrays each preceded by its int32 length: parameters, best parameters (empty when not
+/// kept), the interrupted epoch's per-sample losses and predictions so far (empty at an epoch
+/// boundary), then one array per optimizer state tensor in optimizer_tensors order (none for plain
+/// SGD; Adam: exp_avg, exp_avg_sq). Format 2 ("GPUMLPC2", Adam only) is still read: parameters,
+/// exp_avg, exp_avg_sq, best parameters, epoch losses, epoch predictions.
 /// Written atomically, so a crash leaves the previous checkpoint intact.</summary>
 public sealed class Checkpoint
 {
     public const string FileName = "checkpoint.bin";
-    private static readonly byte[] Magic = "GPUMLPC2"u8.ToArray();
+    private static readonly byte[] Magic = "GPUMLPC3"u8.ToArray();
+    private static readonly byte[] MagicVersion2 = "GPUMLPC2"u8.ToArray();
     private static readonly JsonSerializerOptions Json = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
@@ -80,7 +91,7 @@ public sealed class Checkpoint
         var optimizer = trainer.Optimizer.Capture();
         return new Checkpoint
         {
-            State = state with { AdamSteps = optimizer.Steps, StepsIntoEpoch = partial?.Steps ?? 0 },
+            State = state with { OptimizerSteps = optimizer.Steps, OptimizerTensors = trainer.Optimizer.StateNames, StepsIntoEpoch = partial?.Steps ?? 0 },
             Parameters = trainer.Network.GetParameters(),
             Optimizer = optimizer,
             BestParameters = bestParameters,
@@ -88,12 +99,24 @@ public sealed class Checkpoint
         };
     }
 
-    /// <summary>Puts the parameters and the optimizer state back into <paramref name="trainer"/>.</summary>
+    /// <summary>Puts the parameters and the optimizer state back into <paramref name="trainer"/>.
+    /// A trainer with another optimiser (or other settings of its state) is refused with a one-line
+    /// <see cref="CheckpointFormatException"/> and nothing changed.</summary>
     public void RestoreInto(Trainer trainer)
     {
         ArgumentNullException.ThrowIfNull(trainer);
+        if (Optimizer.Kind != trainer.Optimizer.Kind)
+            throw new CheckpointFormatException(
+                $"the checkpoint holds {Optimizer.Kind.Name()} state; it cannot continue a run that uses {trainer.Optimizer.Kind.Name()}");
+        try
+        {
+            trainer.Optimizer.Restore(Optimizer);
+        }
+        catch (ArgumentException error)
+        {
+            throw new CheckpointFormatException($"the checkpoint does not fit this run: {error.Message}", error);
+        }
         trainer.Network.SetParameters(Parameters);
-        trainer.Optimizer.Restore(Optimizer);
     }
 
     /// <summary>Whether a run with <paramref name="options"/> continues this checkpoint: the same
@@ -106,10 +129,17 @@ public sealed class Checkpoint
 
     public void Save(string path)
     {
-        if (Optimizer.Kind != OptimizerKind.Adam)
-            throw new NotSupportedException($"checkpoint format {Encoding.ASCII.GetString(Magic)} stores Adam state only, not {Optimizer.Kind.Name()}'s");
-        var state = State with { AdamSteps = Optimizer.Steps, StepsIntoEpoch = Partial?.Steps ?? 0 };
-        float[] first = Optimizer.Tensors[Optimizers.ExpAvg], second = Optimizer.Tensors[Optimizers.ExpAvgSq];
+        var names = State.Options.Optimizer.StateNames;
+        if (Optimizer.Kind != State.Options.Optimizer.Kind
+            || !names.Order(StringComparer.Ordinal).SequenceEqual(Optimizer.Tensors.Keys.Order(StringComparer.Ordinal), StringComparer.Ordinal))
+            throw new ArgumentException($"the optimizer state ({Optimizer.Kind.Name()}: {string.Join(", ", Optimizer.Tensors.Keys)}) is not what {State.Options.Optimizer.Describe()} keeps");
+        var state = State with
+        {
+            OptimizerSteps = Optimizer.Steps,
+            OptimizerTensors = names,
+            Version2AdamSteps = null,
+            StepsIntoEpoch = Partial?.Steps ?? 0,
+        };
         float[] epochLoss = Partial?.SampleLoss ?? [];
         float[] predictions = (Partial?.SamplePrediction ?? []).Select(p => (float)p).ToArray();
         AtomicFile.Write(path, stream =>
@@ -119,7 +149,7 @@ public sealed class Checkpoint
             byte[] json = JsonSerializer.SerializeToUtf8Bytes(state, Json);
             writer.Write(json.Length);
             writer.Write(json);
-            foreach (var array in new[] { Parameters, first, second, BestParameters ?? [], epochLoss, predictions })
+            foreach (var array in new[] { Parameters, BestParameters ?? [], epochLoss, predictions }.Concat(names.Select(n => Optimizer.Tensors[n])))
             {
                 writer.Write(array.Length);
                 writer.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(array.AsSpan()));
@@ -135,7 +165,9 @@ public sealed class Checkpoint
         {
             using var stream = File.OpenRead(path);
             using var reader = new BinaryReader(stream);
-            if (!reader.ReadBytes(Magic.Length).AsSpan().SequenceEqual(Magic))
+            byte[] magic = reader.ReadBytes(Magic.Length);
+            bool version2 = magic.AsSpan().SequenceEqual(MagicVersion2);
+            if (!version2 && !magic.AsSpan().SequenceEqual(Magic))
                 throw new CheckpointFormatException($"{path}: not a GpuMlp checkpoint (bad magic)");
             int jsonLength = reader.ReadInt32();
             if (jsonLength <= 0 || jsonLength > stream.Length - stream.Position)
@@ -151,26 +183,56 @@ public sealed class Checkpoint
                 stream.ReadExactly(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()));
                 return values;
             }
-            var parameters = ReadArray("parameters");
-            var first = ReadArray("first moment");
-            var second = ReadArray("second moment");
-            var best = ReadArray("best parameters");
-            var epochLoss = ReadArray("epoch losses");
-            var epochPrediction = ReadArray("epoch predictions");
+            float[] parameters, best, epochLoss, epochPrediction;
+            var tensors = new Dictionary<string, float[]>(StringComparer.Ordinal);
+            if (version2)
+            {
+                parameters = ReadArray("parameters");
+                tensors[Optimizers.ExpAvg] = ReadArray("first moment");
+                tensors[Optimizers.ExpAvgSq] = ReadArray("second moment");
+                best = ReadArray("best parameters");
+                epochLoss = ReadArray("epoch losses");
+                epochPrediction = ReadArray("epoch predictions");
+                ValidateState(state, path);
+                if (state.Options.Optimizer.Kind != OptimizerKind.Adam || state.OptimizerTensors is not null)
+                    throw new CheckpointFormatException($"{path}: invalid checkpoint state: format 2 stores Adam state only");
+                state = state with { OptimizerSteps = state.Version2AdamSteps ?? 0, Version2AdamSteps = null, OptimizerTensors = state.Options.Optimizer.StateNames };
+            }
+            else
+            {
+                parameters = ReadArray("parameters");
+                best = ReadArray("best parameters");
+                epochLoss = ReadArray("epoch losses");
+                epochPrediction = ReadArray("epoch predictions");
+                ValidateState(state, path);
+                var names = state.Options.Optimizer.StateNames;
+                if (state.OptimizerTensors is null || state.Version2AdamSteps is not null
+                    || !state.OptimizerTensors.SequenceEqual(names, StringComparer.Ordinal))
+                    throw new CheckpointFormatException(
+                        // The file's names are not quoted: they may be any bytes.
+                        $"{path}: invalid checkpoint state: {state.Options.Optimizer.Kind.Name()} with these settings keeps [{string.Join(", ", names)}], but optimizer_tensors lists {(state.OptimizerTensors is null ? "none" : $"{state.OptimizerTensors.Count} other names")}");
+                foreach (string name in names)
+                    tensors[name] = ReadArray($"optimizer {name}");
+            }
             if (stream.Position != stream.Length)
                 throw new CheckpointFormatException($"{path}: {stream.Length - stream.Position} unexpected trailing bytes");
-            ValidateState(state, path);
-            if (Array.FindIndex(second, v => v < 0) is int negative and >= 0)
-                throw new CheckpointFormatException($"{path}: Adam second moment is negative ({second[negative]}) at index {negative}");
+            Require(state.OptimizerSteps >= 0, path, "negative step counters");
             int expected = NetworkShape.Mnist(state.Options.Hidden).ParameterCount;
-            if (parameters.Length != expected || first.Length != expected || second.Length != expected
+            if (parameters.Length != expected || tensors.Values.Any(t => t.Length != expected)
                 || (best.Length != 0 && best.Length != expected))
                 throw new CheckpointFormatException($"{path}: tensor sizes do not match the {NetworkShape.Mnist(state.Options.Hidden)} network it describes");
-            foreach (var (values, what) in new[] { (parameters, "weights"), (first, "Adam first moment"), (second, "Adam second moment"), (best, "best weights"), (epochLoss, "epoch losses") })
+            foreach (var (values, what) in new[] { (parameters, "weights"), (best, "best weights"), (epochLoss, "epoch losses") }
+                .Concat(tensors.Select(t => (t.Value, $"optimizer {t.Key}"))))
             {
                 int bad = Array.FindIndex(values, v => !float.IsFinite(v));
                 if (bad >= 0)
                     throw new CheckpointFormatException($"{path}: {what} contain {values[bad]} at index {bad}");
+            }
+            // Averages of squares are never negative; a negative one would put a NaN into every step.
+            foreach (string name in new[] { Optimizers.ExpAvgSq, Optimizers.SquareAvg })
+            {
+                if (tensors.TryGetValue(name, out var squares) && Array.FindIndex(squares, v => v < 0) is int negative and >= 0)
+                    throw new CheckpointFormatException($"{path}: optimizer {name} is negative ({squares[negative]}) at index {negative}");
             }
             if (state.StepsIntoEpoch < 0 || epochLoss.Length != epochPrediction.Length
                 || (state.StepsIntoEpoch == 0) != (epochLoss.Length == 0)
@@ -180,7 +242,7 @@ public sealed class Checkpoint
             {
                 State = state,
                 Parameters = parameters,
-                Optimizer = AdamState(state.AdamSteps, first, second),
+                Optimizer = new OptimizerState(state.Options.Optimizer.Kind, state.OptimizerSteps, tensors),
                 BestParameters = best.Length == 0 ? null : best,
                 Partial = state.StepsIntoEpoch == 0
                     ? null
@@ -192,7 +254,7 @@ public sealed class Checkpoint
             // JsonException messages quote the offending text, which may be binary garbage.
             throw new CheckpointFormatException($"{path}: corrupt checkpoint (invalid state JSON at byte {error.BytePositionInLine})", error);
         }
-        catch (Exception error) when (error is EndOfStreamException or NotSupportedException or InvalidOperationException)
+        catch (Exception error) when (error is EndOfStreamException or NotSupportedException or InvalidOperationException or ArgumentException)
         {
             throw new CheckpointFormatException($"{path}: corrupt checkpoint ({error.GetType().Name.Replace("Exception", "", StringComparison.Ordinal)})", error);
         }
@@ -200,13 +262,15 @@ public sealed class Checkpoint
 
     /// <summary>The JSON state can be syntactically valid and still meaningless (nulls, negative
     /// counters, an impossible network): refuse it before anything is allocated from it.</summary>
+    private static void Require(bool condition, string path, string what)
+    {
+        if (!condition)
+            throw new CheckpointFormatException($"{path}: invalid checkpoint state: {what}");
+    }
+
     private static void ValidateState(CheckpointState state, string path)
     {
-        void Require(bool condition, string what)
-        {
-            if (!condition)
-                throw new CheckpointFormatException($"{path}: invalid checkpoint state: {what}");
-        }
+        void Require(bool condition, string what) => Checkpoint.Require(condition, path, what);
         Require(state.Options is not null, "no options");
         var options = state.Options!;
         Require(options.Hidden is not null && options.Hidden.Count > 0 && options.Hidden.All(h => h is >= 1 and <= 65536), "bad hidden layer widths");
@@ -214,7 +278,7 @@ public sealed class Checkpoint
         Require(state.Device is not null, "no device");
         Require(options.Epochs >= 1 && state.EpochsCompleted >= 0 && state.EpochsCompleted <= options.Epochs, "epoch counters out of range");
         Require(state.History!.Count == state.EpochsCompleted, "history length differs from the epochs completed");
-        Require(state.AdamSteps >= 0 && state.StepsIntoEpoch >= 0, "negative step counters");
+        Require(state.OptimizerSteps >= 0 && state.Version2AdamSteps is null or >= 0 && state.StepsIntoEpoch >= 0, "negative step counters");
         try
         {
             options.Validate(int.MaxValue);

@@ -4,6 +4,7 @@ using System.Text.Json.Serialization;
 namespace GpuMlp.Training;
 
 /// <summary>The parameter update rule, each as the torch.optim class of the same name.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<OptimizerKind>))]
 public enum OptimizerKind
 {
     /// <summary>torch.optim.Adam: weight decay is an L2 term added to the gradient.</summary>
@@ -53,6 +54,29 @@ public static class Optimizers
         OptimizerKind.Rmsprop => "rmsprop",
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown optimizer"),
     };
+
+    /// <summary>The hyperparameter flags each optimiser uses (--lr applies to all). Giving any other
+    /// is a usage error, even with a value that changes nothing.</summary>
+    public static IReadOnlyList<string> FlagsUsedBy(OptimizerKind kind) => kind switch
+    {
+        OptimizerKind.Adam or OptimizerKind.AdamW => ["--weight-decay", "--betas", "--eps"],
+        OptimizerKind.Sgd => ["--weight-decay", "--momentum", "--dampening", "--nesterov"],
+        _ => ["--weight-decay", "--alpha", "--eps", "--momentum", "--centered"],
+    };
+
+    /// <summary>"--momentum applies to sgd and rmsprop, not adam": the one-line refusal of a flag
+    /// the chosen optimiser does not use (the same words <see cref="OptimizerSettings.Validate"/> uses).</summary>
+    public static string NotUsedMessage(string flag, OptimizerKind kind)
+    {
+        var users = All.Where(k => FlagsUsedBy(k).Contains(flag, StringComparer.Ordinal)).Select(k => k.Name()).ToList();
+        string list = users.Count switch
+        {
+            0 => "no optimizer",
+            1 => users[0],
+            _ => string.Join(", ", users.Take(users.Count - 1)) + " and " + users[^1],
+        };
+        return $"{flag} applies to {list}, not {kind.Name()}";
+    }
 
     /// <summary>Parses a command-line name (case-insensitive); the error is a one-line usage message.</summary>
     public static OptimizerKind Parse(string text)
@@ -143,6 +167,7 @@ public sealed record OptimizerSettings
     /// <summary>The state tensors this optimiser keeps, each as long as the parameters, in torch's
     /// state_dict names and order: adam/adamw exp_avg, exp_avg_sq; sgd momentum_buffer (only with
     /// momentum); rmsprop square_avg, then momentum_buffer (momentum &gt; 0) and grad_avg (centered).</summary>
+    [JsonIgnore]
     public IReadOnlyList<string> StateNames => Kind switch
     {
         OptimizerKind.Adam or OptimizerKind.AdamW => [Optimizers.ExpAvg, Optimizers.ExpAvgSq],
@@ -241,6 +266,34 @@ public sealed record OptimizerSettings
                 $"lr {Format(LearningRate)}, alpha {Format(Alpha)}, eps {Format(Epsilon)}, weight_decay {Format(WeightDecay)}, momentum {Format(Momentum)}, centered {(Centered ? "true" : "false")}",
         };
         return $"{Kind.Name()} ({details})";
+    }
+
+    /// <summary>The train flags that reproduce these settings, the learning rate aside: nothing for
+    /// Adam with torch's defaults, else "--optimizer sgd --momentum 0.9 ..." with every hyperparameter
+    /// that differs from the kind's default.</summary>
+    public string CommandLineFlags()
+    {
+        var defaults = new OptimizerSettings(Kind);
+        var flags = new List<string>();
+        if (Kind != OptimizerKind.Adam)
+            flags.Add($"--optimizer {Kind.Name()}");
+        if (!WeightDecay.Equals(defaults.WeightDecay))
+            flags.Add($"--weight-decay {Format(WeightDecay)}");
+        if (!Beta1.Equals(defaults.Beta1) || !Beta2.Equals(defaults.Beta2))
+            flags.Add($"--betas {Format(Beta1)},{Format(Beta2)}");
+        if (!Epsilon.Equals(defaults.Epsilon))
+            flags.Add($"--eps {Format(Epsilon)}");
+        if (!Momentum.Equals(defaults.Momentum))
+            flags.Add($"--momentum {Format(Momentum)}");
+        if (!Dampening.Equals(defaults.Dampening))
+            flags.Add($"--dampening {Format(Dampening)}");
+        if (Nesterov)
+            flags.Add("--nesterov");
+        if (!Alpha.Equals(defaults.Alpha))
+            flags.Add($"--alpha {Format(Alpha)}");
+        if (Centered)
+            flags.Add("--centered");
+        return string.Join(" ", flags);
     }
 
     private static string Format(float value) => value.ToString(CultureInfo.InvariantCulture);

@@ -103,12 +103,12 @@ public sealed class Trainer : IDisposable
     /// <summary>Rows the network holds buffers for: a training batch or an evaluation batch.</summary>
     private static int MaxRows(TrainingOptions options) => Math.Max(options.BatchSize, options.EvaluationBatchSize);
 
-    /// <summary>The optimiser training uses: Adam with torch's defaults at the options' learning
+    /// <summary>The optimiser training uses: the options' kind and hyperparameters at their learning
     /// rate (a schedule passes each epoch's rate to every step).</summary>
     public static OptimizerSettings OptimizerFor(TrainingOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        return new OptimizerSettings(OptimizerKind.Adam) { LearningRate = options.LearningRate };
+        return options.Optimizer;
     }
 
     /// <summary>Device bytes a trainer allocates on top of the uploaded dataset, summed from what

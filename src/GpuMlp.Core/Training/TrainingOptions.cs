@@ -5,7 +5,20 @@ public sealed record TrainingOptions
 {
     public int Epochs { get; init; } = 20;
     public int BatchSize { get; init; } = 128;
+    /// <summary>The base learning rate of the optimiser (a schedule scales it per epoch). The report's
+    /// 0.001 is Adam's default; the CLI uses each optimiser's default when --lr is not given.</summary>
     public float LearningRate { get; init; } = 0.001f;
+
+    private readonly OptimizerSettings optimizer = new(OptimizerKind.Adam);
+
+    /// <summary>The update rule and its hyperparameters (default: Adam with torch's defaults, the
+    /// report's setup). Its learning rate is always <see cref="LearningRate"/>: the one set here is
+    /// replaced on reading, so the two can never disagree.</summary>
+    public OptimizerSettings Optimizer
+    {
+        get => optimizer with { LearningRate = LearningRate };
+        init => optimizer = value ?? throw new ArgumentNullException(nameof(value));
+    }
     public float Dropout { get; init; } = 0.2f;
     public IReadOnlyList<int> Hidden { get; init; } = [512, 256];
     public int Seed { get; init; } = 1;
@@ -31,6 +44,14 @@ public sealed record TrainingOptions
             throw new OptionException($"--epochs must be at least 1 (got {Epochs})");
         if (!(LearningRate > 0f) || float.IsInfinity(LearningRate))
             throw new OptionException($"--lr must be a positive number (got {LearningRate})");
+        try
+        {
+            Optimizer.Validate();
+        }
+        catch (ArgumentException error) when (error is not OptionException)
+        {
+            throw new OptionException(error.Message);
+        }
         if (!(Dropout >= 0f && Dropout < 1f))
             throw new OptionException($"--dropout must be in [0, 1) (got {Dropout})");
         if (Hidden.Count == 0 || Hidden.Any(h => h < 1 || h > 65536))
@@ -72,14 +93,16 @@ public sealed record TrainingOptions
 
     /// <summary>Whether training with <paramref name="other"/> from the same state gives the same
     /// weights epoch by epoch as with these options: every setting that shapes the updates must
-    /// agree (batch, learning rate and schedule, dropout, network, seed, data split, early stopping).
+    /// agree (batch, learning rate and schedule, the optimiser and every hyperparameter of it, dropout,
+    /// network, seed, data split, early stopping).
     /// The epoch count only says where to stop, so it may differ, except under the cosine schedule
     /// whose rates depend on it; the evaluation batch size and progress read-backs never matter.
     /// This is the one test of "is this the same run?" (a resumed run, a restored trial).</summary>
     public bool SameTrajectory(TrainingOptions other)
     {
         ArgumentNullException.ThrowIfNull(other);
-        return BatchSize == other.BatchSize && LearningRate.Equals(other.LearningRate) && Dropout.Equals(other.Dropout)
+        return BatchSize == other.BatchSize && LearningRate.Equals(other.LearningRate) && Optimizer.Equals(other.Optimizer)
+            && Dropout.Equals(other.Dropout)
             && Hidden.SequenceEqual(other.Hidden) && Seed == other.Seed && ValidationSplit.Equals(other.ValidationSplit)
             && LimitTrain == other.LimitTrain && Schedule == other.Schedule && EarlyStopPatience == other.EarlyStopPatience
             && (Schedule != LearningRateSchedule.Cosine || Epochs == other.Epochs);

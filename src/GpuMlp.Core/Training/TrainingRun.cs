@@ -140,11 +140,12 @@ public sealed class TrainingRun : IDisposable
         ArgumentNullException.ThrowIfNull(outcome);
         var test = Trainer.EvaluateTest();
         RunArtifacts.WriteMetrics(Folder, Device, outcome.History, test.Report, test.Loss,
-            new TimingRecord(kernels.CompileSeconds, outcome.TrainSeconds));
+            new TimingRecord(kernels.CompileSeconds, outcome.TrainSeconds), Options.Optimizer.Describe());
         var metadata = new Dictionary<string, string>
         {
             [TrainedModel.DropoutKey] = Options.Dropout.ToString("R", CultureInfo.InvariantCulture),
             ["gpumlp.seed"] = Options.Seed.ToString(CultureInfo.InvariantCulture),
+            ["gpumlp.optimizer"] = Options.Optimizer.Describe(),
             ["gpumlp.epochs"] = outcome.History.Count.ToString(CultureInfo.InvariantCulture),
             ["gpumlp.test_accuracy"] = test.Accuracy.ToString("R", CultureInfo.InvariantCulture),
             ["gpumlp.input"] = "28x28 grayscale, row-major, pixel / 255 (white ink on black)",

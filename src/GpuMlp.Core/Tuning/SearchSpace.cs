@@ -1,13 +1,18 @@
 using System.Globalization;
 using System.Text.Json;
+using GpuMlp.Training;
 
 namespace GpuMlp.Tuning;
 
 /// <summary>The ranges a search samples from: learning rate log-uniform in [min, max], dropout
 /// uniform in [min, max], batch size and hidden widths chosen uniformly from lists. The JSON file
 /// form (every key optional; a missing key keeps the default):
-/// <code>{"lr": [1e-4, 3e-3], "dropout": [0.0, 0.5], "batch_size": [64, 128, 256], "hidden": ["512,256", "256,128"]}</code>
+/// <code>{"lr": [1e-4, 3e-3], "dropout": [0.0, 0.5], "batch_size": [64, 128, 256], "hidden": ["512,256", "256,128"],
+///  "optimizer": ["adam", "sgd"], "momentum": [0.5, 0.95], "weight_decay": [0, 1e-4]}</code>
 /// A range may also be a single number (fixed); a hidden entry may be "512,256" or [512, 256].
+/// The optimiser is chosen uniformly from its list (default adam alone), momentum (sgd and rmsprop
+/// only; other optimisers keep 0) uniformly from its range (default 0), and weight decay from its
+/// list of values (default: each optimiser's torch default, 0.01 for adamw and 0 otherwise).
 /// Invalid input throws <see cref="OptionException"/> whose message starts with the source
 /// (a flag name or the file), ready to be shown as a usage error.</summary>
 public sealed record SearchSpace
@@ -21,6 +26,11 @@ public sealed record SearchSpace
     public double DropoutMax { get; init; } = 0.5;
     public IReadOnlyList<int> BatchSizes { get; init; } = [64, 128, 256];
     public IReadOnlyList<IReadOnlyList<int>> Hidden { get; init; } = [[512, 256]];
+    public IReadOnlyList<OptimizerKind> Optimizers { get; init; } = [OptimizerKind.Adam];
+    public double MomentumMin { get; init; }
+    public double MomentumMax { get; init; }
+    /// <summary>Weight decay values to choose from; null: each optimiser's default.</summary>
+    public IReadOnlyList<double>? WeightDecays { get; init; }
 
     /// <summary>Checks every range; the message starts with <paramref name="source"/>.</summary>
     public SearchSpace Validate(string source = "search space")
@@ -42,6 +52,18 @@ public sealed record SearchSpace
         var hiddenTexts = Hidden.Select(h => string.Join(",", h)).ToList();
         if (hiddenTexts.Distinct(StringComparer.Ordinal).Count() != hiddenTexts.Count)
             throw new OptionException($"{source}: hidden lists a network twice");
+        if (Optimizers.Count == 0 || Optimizers.Distinct().Count() != Optimizers.Count)
+            throw new OptionException($"{source}: optimizer must list one or more of adam, adamw, sgd, rmsprop, each once");
+        if (!double.IsFinite(MomentumMin) || !double.IsFinite(MomentumMax) || MomentumMin < 0 || MomentumMax >= 1)
+            throw new OptionException($"{source}: momentum must lie in [0, 1) (got [{Num(MomentumMin)}, {Num(MomentumMax)}])");
+        if (MomentumMin > MomentumMax)
+            throw new OptionException($"{source}: momentum range [{Num(MomentumMin)}, {Num(MomentumMax)}] has min > max");
+        if (MomentumMax > 0 && !Optimizers.Any(UsesMomentum))
+            throw new OptionException($"{source}: momentum applies to sgd and rmsprop; the optimizer list has neither");
+        if (WeightDecays is not null && (WeightDecays.Count == 0 || WeightDecays.Any(w => !double.IsFinite(w) || w < 0)))
+            throw new OptionException($"{source}: weight_decay must list one or more values >= 0");
+        if (WeightDecays is not null && WeightDecays.Distinct().Count() != WeightDecays.Count)
+            throw new OptionException($"{source}: weight_decay lists a value twice");
         return this;
     }
 
@@ -53,8 +75,11 @@ public sealed record SearchSpace
             throw new OptionException($"{source}: batch size {string.Join(",", tooLarge)} exceeds the {trainImages} training images left after the validation split");
     }
 
-    /// <summary>One configuration. Always draws lr, dropout, batch size, hidden in this order (also
-    /// for fixed dimensions), so a seed gives the same sequence whatever is fixed.</summary>
+    private static bool UsesMomentum(OptimizerKind kind) => kind is OptimizerKind.Sgd or OptimizerKind.Rmsprop;
+
+    /// <summary>One configuration. Always draws lr, dropout, batch size, hidden, optimizer, momentum,
+    /// weight decay in this order (also for fixed dimensions), so a seed gives the same sequence
+    /// whatever is fixed, and the same first four as before the optimiser could be searched.</summary>
     public TrialConfig Sample(Random random)
     {
         ArgumentNullException.ThrowIfNull(random);
@@ -65,7 +90,16 @@ public sealed record SearchSpace
         double dropout = Math.Clamp(Math.Round(DropoutMin + (v * (DropoutMax - DropoutMin)), 2), DropoutMin, DropoutMax);
         int batch = BatchSizes[random.Next(BatchSizes.Count)];
         var hidden = Hidden[random.Next(Hidden.Count)];
-        return new TrialConfig(batch, (float)lr, (float)dropout, hidden.ToArray());
+        var kind = Optimizers[random.Next(Optimizers.Count)];
+        double w = random.NextDouble();
+        double momentum = Math.Clamp(Math.Round(MomentumMin + (w * (MomentumMax - MomentumMin)), 2), MomentumMin, MomentumMax);
+        int decay = random.Next(WeightDecays?.Count ?? 1);
+        var optimizer = new OptimizerSettings(kind) { LearningRate = (float)lr };
+        if (UsesMomentum(kind))
+            optimizer = optimizer with { Momentum = (float)momentum };
+        if (WeightDecays is not null)
+            optimizer = optimizer with { WeightDecay = (float)WeightDecays[decay] };
+        return new TrialConfig(batch, (float)lr, (float)dropout, hidden.ToArray(), optimizer);
     }
 
     /// <summary>x rounded to <paramref name="digits"/> significant digits.</summary>
@@ -82,7 +116,10 @@ public sealed record SearchSpace
         [LearningRateMin, LearningRateMax],
         [DropoutMin, DropoutMax],
         BatchSizes.ToArray(),
-        Hidden.Select(h => string.Join(",", h)).ToArray());
+        Hidden.Select(h => string.Join(",", h)).ToArray(),
+        Optimizers.Select(k => k.Name()).ToArray(),
+        [MomentumMin, MomentumMax],
+        WeightDecays?.ToArray());
 
     public static SearchSpace FromDocument(SearchSpaceDocument document, string source = "search space")
     {
@@ -97,6 +134,10 @@ public sealed record SearchSpace
             DropoutMax = document.Dropout[^1],
             BatchSizes = document.BatchSize.ToArray(),
             Hidden = document.Hidden.Select(h => ParseWidths(h, source)).ToArray(),
+            Optimizers = document.Optimizer is null ? [OptimizerKind.Adam] : ParseOptimizers(document.Optimizer, source),
+            MomentumMin = document.Momentum is { Count: 1 or 2 } m ? m[0] : 0,
+            MomentumMax = document.Momentum is { Count: 1 or 2 } n ? n[^1] : 0,
+            WeightDecays = document.WeightDecay?.ToArray(),
         }.Validate(source);
     }
 
@@ -148,8 +189,31 @@ public sealed record SearchSpace
                     case "hidden":
                         space = space with { Hidden = Items(value, "hidden", source).Select(e => HiddenEntry(e, source)).ToArray() };
                         break;
+                    case "optimizer":
+                        space = space with
+                        {
+                            Optimizers = ParseOptimizers(Items(value, "optimizer", source).Select(e => e.ValueKind == JsonValueKind.String
+                                ? e.GetString() ?? ""
+                                : throw new OptionException($"{source}: optimizer entries must be names like \"sgd\" (got {e.GetRawText()})")).ToArray(), source),
+                        };
+                        break;
+                    case "momentum":
+                        var (mMin, mMax) = Range(value, "momentum", source);
+                        space = space with { MomentumMin = mMin, MomentumMax = mMax };
+                        break;
+                    case "weight_decay":
+                        space = space with
+                        {
+                            // null (as tune.json stores the default): each optimiser's own.
+                            WeightDecays = value.ValueKind == JsonValueKind.Null
+                                ? null
+                                : value.ValueKind == JsonValueKind.Number
+                                ? [Number(value, "weight_decay", source)]
+                                : Items(value, "weight_decay", source).Select(e => Number(e, "weight_decay", source)).ToArray(),
+                        };
+                        break;
                     default:
-                        throw new OptionException($"{source}: unknown key '{property.Name}' (use lr, dropout, batch_size, hidden)");
+                        throw new OptionException($"{source}: unknown key '{property.Name}' (use lr, dropout, batch_size, hidden, optimizer, momentum, weight_decay)");
                 }
             }
             return space.Validate(source);
@@ -170,6 +234,39 @@ public sealed record SearchSpace
                 throw new OptionException($"{source} must be MIN,MAX or one value (got '{text}')");
         }
         return (values[0], values[^1]);
+    }
+
+    /// <summary>A list of optimiser names: "adam,sgd" (a flag) or the file's entries.</summary>
+    public static IReadOnlyList<OptimizerKind> ParseOptimizers(IEnumerable<string> names, string source)
+    {
+        ArgumentNullException.ThrowIfNull(names);
+        var kinds = new List<OptimizerKind>();
+        foreach (string name in names)
+        {
+            try
+            {
+                kinds.Add(GpuMlp.Training.Optimizers.Parse(name));
+            }
+            catch (ArgumentException)
+            {
+                throw new OptionException($"{source}: optimizer must be adam, adamw, sgd or rmsprop (got '{name}')");
+            }
+        }
+        return kinds;
+    }
+
+    /// <summary>A flag's list of numbers: "0,1e-4,1e-2".</summary>
+    public static IReadOnlyList<double> ParseNumberList(string text, string source)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var result = new List<double>();
+        foreach (var part in text.Split(',', StringSplitOptions.TrimEntries))
+        {
+            if (!double.TryParse(part, NumberStyles.Float, CultureInfo.InvariantCulture, out double value) || !double.IsFinite(value))
+                throw new OptionException($"{source} must be numbers separated by commas (got '{text}')");
+            result.Add(value);
+        }
+        return result;
     }
 
     /// <summary>A flag's list of positive integers: "64,128,256".</summary>
@@ -252,9 +349,14 @@ public sealed record SearchSpace
     private static string Num(double value) => value.ToString(CultureInfo.InvariantCulture);
 }
 
-/// <summary>The search space as stored: lr and dropout [min, max], batch sizes, hidden "512,256".</summary>
+/// <summary>The search space as stored: lr and dropout [min, max], batch sizes, hidden "512,256",
+/// optimiser names, momentum [min, max] and weight decay values (null in searches saved before the
+/// optimiser could be searched: adam, no momentum, the default weight decay).</summary>
 public sealed record SearchSpaceDocument(
     IReadOnlyList<double> Lr,
     IReadOnlyList<double> Dropout,
     IReadOnlyList<int> BatchSize,
-    IReadOnlyList<string> Hidden);
+    IReadOnlyList<string> Hidden,
+    IReadOnlyList<string>? Optimizer = null,
+    IReadOnlyList<double>? Momentum = null,
+    IReadOnlyList<double>? WeightDecay = null);

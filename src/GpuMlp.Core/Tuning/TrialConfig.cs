@@ -6,9 +6,27 @@ namespace GpuMlp.Tuning;
 
 /// <summary>The hyperparameters one trial trains with (epochs are the search's to choose).
 /// Values are rounded when sampled (lr to 3 significant digits, dropout to 2 decimals), so they
-/// print exactly and a <c>gpumlp train</c> command line reproduces them.</summary>
-public sealed record TrialConfig(int BatchSize, float LearningRate, float Dropout, IReadOnlyList<int> Hidden)
+/// print exactly and a <c>gpumlp train</c> command line reproduces them. Optimizer holds the update
+/// rule and its hyperparameters (its learning rate is ignored: LearningRate is the trial's); null, as
+/// in searches saved before the optimiser could be searched, is Adam with torch's defaults.</summary>
+public sealed record TrialConfig(int BatchSize, float LearningRate, float Dropout, IReadOnlyList<int> Hidden, OptimizerSettings? Optimizer = null)
 {
+    /// <summary>The trial's optimiser at its learning rate.</summary>
+    [JsonIgnore]
+    public OptimizerSettings Settings => (Optimizer ?? new OptimizerSettings(OptimizerKind.Adam)) with { LearningRate = LearningRate };
+
+    /// <summary>"adam", or "sgd --momentum 0.9": the kind and the flags of its non-default hyperparameters.</summary>
+    [JsonIgnore]
+    public string OptimizerText
+    {
+        get
+        {
+            string flags = Settings.CommandLineFlags();
+            string kind = Settings.Kind.Name();
+            return flags.Length == 0 ? kind : flags.Replace($"--optimizer {kind}", kind, StringComparison.Ordinal).Trim();
+        }
+    }
+
     /// <summary>"512,256": the <c>--hidden</c> flag's form.</summary>
     [JsonIgnore]
     public string HiddenText => string.Join(",", Hidden.Select(h => h.ToString(CultureInfo.InvariantCulture)));
@@ -23,6 +41,7 @@ public sealed record TrialConfig(int BatchSize, float LearningRate, float Dropou
             Epochs = epochs,
             BatchSize = BatchSize,
             LearningRate = LearningRate,
+            Optimizer = Settings,
             Dropout = Dropout,
             Hidden = Hidden.ToArray(),
             Schedule = LearningRateSchedule.Constant,
@@ -34,12 +53,13 @@ public sealed record TrialConfig(int BatchSize, float LearningRate, float Dropou
     public static string Format(float value) => value.ToString(CultureInfo.InvariantCulture);
 
     public override string ToString() =>
-        $"batch {BatchSize.ToString(CultureInfo.InvariantCulture)}, lr {Format(LearningRate)}, dropout {Format(Dropout)}, hidden {HiddenText}";
+        $"batch {BatchSize.ToString(CultureInfo.InvariantCulture)}, lr {Format(LearningRate)}, dropout {Format(Dropout)}, hidden {HiddenText}"
+        + (Settings.CommandLineFlags().Length == 0 ? "" : $", optimizer {OptimizerText}");
 
     // Value equality over the hidden widths too (the generated one compares the list reference).
     public bool Equals(TrialConfig? other) =>
         other is not null && BatchSize == other.BatchSize && LearningRate.Equals(other.LearningRate)
-        && Dropout.Equals(other.Dropout) && Hidden.SequenceEqual(other.Hidden);
+        && Dropout.Equals(other.Dropout) && Hidden.SequenceEqual(other.Hidden) && Settings.Equals(other.Settings);
 
     public override int GetHashCode()
     {
@@ -47,6 +67,7 @@ public sealed record TrialConfig(int BatchSize, float LearningRate, float Dropou
         hash.Add(BatchSize);
         hash.Add(LearningRate);
         hash.Add(Dropout);
+        hash.Add(Settings);
         foreach (int h in Hidden)
             hash.Add(h);
         return hash.ToHashCode();

@@ -20,7 +20,7 @@ public static class TuningFiles
     public const string TrialCheckpointDirName = "trials";
 
     public const string CsvHeader =
-        "trial,status,batch_size,learning_rate,dropout,hidden,epochs,rung,best_epoch,val_loss,val_accuracy,last_val_loss,last_val_accuracy,seconds";
+        "trial,status,batch_size,learning_rate,dropout,hidden,epochs,rung,best_epoch,val_loss,val_accuracy,last_val_loss,last_val_accuracy,seconds,optimizer";
 
     internal static readonly JsonSerializerOptions Json = new()
     {
@@ -94,7 +94,8 @@ public static class TuningFiles
               .Append(Num(best?.ValAccuracy)).Append(',')
               .Append(Num(lastEpoch?.ValLoss)).Append(',')
               .Append(Num(lastEpoch?.ValAccuracy)).Append(',')
-              .Append(t.EpochsRun > 0 ? Num(t.Seconds) : "").Append('\n');
+              .Append(t.EpochsRun > 0 ? Num(t.Seconds) : "").Append(',')
+              .Append('"').Append(t.Config.OptimizerText).Append('"').Append('\n');
         }
         return sb.ToString();
     }

@@ -82,6 +82,7 @@ public static class TuningTraining
         sb.Append(" --epochs ").Append(options.Epochs.ToString(culture))
           .Append(" --batch-size ").Append(options.BatchSize.ToString(culture))
           .Append(" --lr ").Append(TrialConfig.Format(options.LearningRate))
+          .Append(options.Optimizer.CommandLineFlags() is { Length: > 0 } flags ? " " + flags : "")
           .Append(" --dropout ").Append(TrialConfig.Format(options.Dropout))
           .Append(" --hidden ").Append(string.Join(",", options.Hidden.Select(h => h.ToString(culture))))
           .Append(" --seed ").Append(options.Seed.ToString(culture))

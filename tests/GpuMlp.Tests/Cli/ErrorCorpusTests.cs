@@ -408,6 +408,21 @@ public sealed class ErrorCorpusTests(ErrorCorpusFixture fx) : IClassFixture<Erro
             Flag("lr-schedule", "--lr-schedule", "--lr-schedule", "bogus"),
             Flag("unknown-flag", "--bogus", "--bogus"),
             Flag("resume-with-out", "--resume", "--resume", fx.Root),
+            Flag("optimizer-unknown", "--optimizer must be adam, adamw, sgd or rmsprop", "--optimizer", "lbfgs"),
+            Flag("momentum-for-adam", "--momentum applies to sgd and rmsprop, not adam", "--momentum", "0.9"),
+            Flag("momentum-0-for-adam", "--momentum applies to sgd and rmsprop, not adam", "--momentum", "0"),
+            Flag("betas-for-sgd", "--betas applies to adam and adamw, not sgd", "--optimizer", "sgd", "--betas", "0.9,0.99"),
+            Flag("eps-for-sgd", "--eps applies to adam, adamw and rmsprop, not sgd", "--optimizer", "sgd", "--eps", "1e-8"),
+            Flag("alpha-for-adamw", "--alpha applies to rmsprop, not adamw", "--optimizer", "adamw", "--alpha", "0.9"),
+            Flag("centered-for-sgd", "--centered applies to rmsprop, not sgd", "--optimizer", "sgd", "--centered"),
+            Flag("nesterov-for-rmsprop", "--nesterov applies to sgd, not rmsprop", "--optimizer", "rmsprop", "--nesterov"),
+            Flag("dampening-for-adam", "--dampening applies to sgd, not adam", "--dampening", "0.1"),
+            Flag("nesterov-without-momentum", "--nesterov needs --momentum above 0", "--optimizer", "sgd", "--nesterov"),
+            Flag("momentum-1", "--momentum must be in [0, 1)", "--optimizer", "sgd", "--momentum", "1"),
+            Flag("betas-one-value", "--betas must be two numbers", "--betas", "0.9"),
+            Flag("betas-1", "--betas must both be in [0, 1)", "--betas", "0.9,1"),
+            Flag("weight-decay-negative", "--weight-decay", "--weight-decay", "-0.1"),
+            Flag("eps-0", "--eps must be a positive number", "--optimizer", "rmsprop", "--eps", "0"),
             new Case("eval-without-model", ["eval", "--device", TestDevice.RequestedName, "--data", data], 2, ["--model"]) { AllowHelpHint = true },
         ]);
     }
@@ -503,7 +518,7 @@ public sealed class ErrorCorpusTests(ErrorCorpusFixture fx) : IClassFixture<Erro
             {
                 Options = o ?? options,
                 EpochsCompleted = 1,
-                AdamSteps = 9,
+                OptimizerSteps = 9,
                 History = [new EpochRecord(1, 2.3, 0.1, 2.3, 0.1, 0.1, 1000)],
                 Device = "cpu: CPUAccelerator",
             },
@@ -545,6 +560,7 @@ public sealed class ErrorCorpusTests(ErrorCorpusFixture fx) : IClassFixture<Erro
             ("history-null", WithJson(ReplaceJson(json, "history", "null")), []),
             ("nan-weights", Bytes(Make(Values(float.NaN))), ["NaN"]),
             ("no-checkpoint", null, [Checkpoint.FileName]),
+            ("optimizer-settings-unlike-state", WithJson(json.Replace("\"optimizer_tensors\":[\"exp_avg\",\"exp_avg_sq\"]", "\"optimizer_tensors\":[\"exp_avg\"]", StringComparison.Ordinal)), ["keeps [exp_avg, exp_avg_sq]"]),
         };
         var corpus = new List<Case>();
         foreach (var (name, bytes, mentions) in checkpoints)
@@ -554,6 +570,13 @@ public sealed class ErrorCorpusTests(ErrorCorpusFixture fx) : IClassFixture<Erro
                 File.WriteAllBytes(Path.Combine(run, Checkpoint.FileName), bytes);
             corpus.Add(new Case(name, ["train", "--resume", run, "--device", TestDevice.RequestedName, "--data", fx.ValidData], 3, ["resume-" + name, .. mentions]));
         }
+
+        // A valid Adam checkpoint: another --optimizer, or optimiser flags, are usage errors.
+        string adamRun = fx.NewDir("resume-adam");
+        File.WriteAllBytes(Path.Combine(adamRun, Checkpoint.FileName), valid);
+        string[] Resume(params string[] extra) => ["train", "--resume", adamRun, "--device", TestDevice.RequestedName, "--data", fx.ValidData, .. extra];
+        corpus.Add(new Case("resume-other-optimizer", Resume("--optimizer", "sgd"), 2, ["resume-adam: the run trains with adam; it cannot continue with --optimizer sgd"]));
+        corpus.Add(new Case("resume-optimizer-flag", Resume("--weight-decay", "0.1"), 2, ["saved optimizer, adam (lr 0.001", "--weight-decay"]));
         RunCorpus(corpus);
     }
 

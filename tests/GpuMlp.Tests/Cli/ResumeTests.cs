@@ -50,7 +50,7 @@ public sealed class ResumeTests : IDisposable
         var a = Checkpoint.Load(Path.Combine(straight, Checkpoint.FileName));
         var b = Checkpoint.Load(Path.Combine(killed, Checkpoint.FileName));
         Assert.Equal(5, b.State.EpochsCompleted);
-        Assert.Equal(a.State.AdamSteps, b.State.AdamSteps);
+        Assert.Equal(a.State.OptimizerSteps, b.State.OptimizerSteps);
         Assert.True(a.Parameters.AsSpan().SequenceEqual(b.Parameters), "resumed weights differ from the uninterrupted run");
         Assert.True(a.Optimizer.Tensors[Optimizers.ExpAvg].AsSpan().SequenceEqual(b.Optimizer.Tensors[Optimizers.ExpAvg])
             && a.Optimizer.Tensors[Optimizers.ExpAvgSq].AsSpan().SequenceEqual(b.Optimizer.Tensors[Optimizers.ExpAvgSq]));

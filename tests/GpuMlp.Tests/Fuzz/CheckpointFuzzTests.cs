@@ -25,9 +25,12 @@ public sealed class CheckpointFuzzTests : IDisposable
         Directory.Delete(dir, recursive: true);
     }
 
-    private static readonly Gen<Mutation> Kinds = Gen.Frequency(
+    /// <summary>Cases for each of the other seeds (format 3 RMSprop, format 2 Adam).</summary>
+    public const int OtherSeedCases = 3_000;
+
+    private static Gen<Mutation> Kinds(byte[] seed) => Gen.Frequency(
         (3, Mutate.Generic),
-        (1, Gen.OneOf([.. FuzzSeeds.CheckpointFields().Select(f => Mutate.Field(f.Name, f.Offset, 4))])),
+        (1, Gen.OneOf([.. FuzzSeeds.CheckpointFields(seed).Select(f => Mutate.Field(f.Name, f.Offset, 4))])),
         (4, Mutate.Json(new JsonFrame(LengthOffset: 8, LengthWidth: 4, JsonOffset: 12))));
 
     private void Check(byte[] bytes)
@@ -48,7 +51,7 @@ public sealed class CheckpointFuzzTests : IDisposable
         Outcome.Require(state.Device is not null, "the device is null");
         Outcome.Require(state.EpochsCompleted >= 0 && state.History!.Count == state.EpochsCompleted,
             $"{state.EpochsCompleted} epochs completed but {state.History!.Count} history rows");
-        Outcome.Require(state.AdamSteps >= 0, $"adam_steps is {state.AdamSteps}");
+        Outcome.Require(state.OptimizerSteps >= 0, $"optimizer_steps is {state.OptimizerSteps}");
         try
         {
             state.Options!.Validate(int.MaxValue);
@@ -59,19 +62,54 @@ public sealed class CheckpointFuzzTests : IDisposable
         }
         Outcome.Require(state.Options.EvaluationBatchSize >= 1, $"evaluation_batch_size is {state.Options.EvaluationBatchSize}");
         int expected = NetworkShape.Mnist(state.Options.Hidden!).ParameterCount;
-        float[] firstMoment = checkpoint.Optimizer.Tensors[Optimizers.ExpAvg], secondMoment = checkpoint.Optimizer.Tensors[Optimizers.ExpAvgSq];
-        Outcome.Require(checkpoint.Parameters.Length == expected && firstMoment.Length == expected
-            && secondMoment.Length == expected && (checkpoint.BestParameters is null || checkpoint.BestParameters.Length == expected),
+        var tensors = checkpoint.Optimizer.Tensors;
+        Outcome.Require(checkpoint.Optimizer.Kind == state.Options.Optimizer.Kind
+            && tensors.Keys.Order(StringComparer.Ordinal).SequenceEqual(state.Options.Optimizer.StateNames.Order(StringComparer.Ordinal)),
+            "the optimizer tensors are not the ones its settings keep");
+        Outcome.Require(checkpoint.Parameters.Length == expected && tensors.Values.All(t => t.Length == expected)
+            && (checkpoint.BestParameters is null || checkpoint.BestParameters.Length == expected),
             "tensor sizes do not match the network");
-        Outcome.Require(checkpoint.Parameters.All(float.IsFinite) && firstMoment.All(float.IsFinite)
-            && (checkpoint.BestParameters ?? []).All(float.IsFinite), "a parameter or first moment is NaN or infinite");
-        Outcome.Require(secondMoment.All(v => float.IsFinite(v) && v >= 0), "a second moment is negative, NaN or infinite");
+        Outcome.Require(checkpoint.Parameters.All(float.IsFinite) && tensors.Values.All(t => t.All(float.IsFinite))
+            && (checkpoint.BestParameters ?? []).All(float.IsFinite), "a parameter or optimizer value is NaN or infinite");
+        foreach (string squares in new[] { Optimizers.ExpAvgSq, Optimizers.SquareAvg })
+            Outcome.Require(!tensors.TryGetValue(squares, out var values) || values.All(v => v >= 0), $"{squares} is negative");
     }
 
     [Fact]
     public void CheckpointLoad_MutatedFiles_LoadUsablyOrFailWithAFormatError()
     {
-        Mutate.Some(Kinds).Sample(mutations => Check(Mutation.ApplyAll(FuzzSeeds.Checkpoint, mutations)), iter: Cases, print: Mutate.Print);
+        Mutate.Some(Kinds(FuzzSeeds.Checkpoint)).Sample(mutations => Check(Mutation.ApplyAll(FuzzSeeds.Checkpoint, mutations)), iter: Cases, print: Mutate.Print);
+    }
+
+    [Fact]
+    public void CheckpointLoad_MutatedRmspropFiles_LoadUsablyOrFailWithAFormatError()
+    {
+        Mutate.Some(Kinds(FuzzSeeds.RmspropCheckpoint)).Sample(mutations => Check(Mutation.ApplyAll(FuzzSeeds.RmspropCheckpoint, mutations)), iter: OtherSeedCases, print: Mutate.Print);
+    }
+
+    [Fact]
+    public void CheckpointLoad_MutatedVersion2Files_LoadUsablyOrFailWithAFormatError()
+    {
+        Mutate.Some(Kinds(FuzzSeeds.Version2Checkpoint)).Sample(mutations => Check(Mutation.ApplyAll(FuzzSeeds.Version2Checkpoint, mutations)), iter: OtherSeedCases, print: Mutate.Print);
+    }
+
+    [Fact]
+    public void CheckpointLoad_UnmutatedOtherSeeds_LoadWithTheirOptimizers()
+    {
+        string file = path.Value!;
+        Check(FuzzSeeds.RmspropCheckpoint);
+        var rmsprop = Checkpoint.Load(file);
+        Assert.Equal(OptimizerKind.Rmsprop, rmsprop.Optimizer.Kind);
+        Assert.Equal([Optimizers.SquareAvg, Optimizers.MomentumBuffer, Optimizers.GradAvg], rmsprop.State.OptimizerTensors);
+        Assert.Equal(12, rmsprop.Optimizer.Steps);
+        Check(FuzzSeeds.Version2Checkpoint);
+        var adam = Checkpoint.Load(file);
+        Assert.Equal(OptimizerKind.Adam, adam.Optimizer.Kind);
+        Assert.Equal(12, adam.Optimizer.Steps);
+        File.WriteAllBytes(file, FuzzSeeds.Checkpoint);
+        var version3 = Checkpoint.Load(file);
+        Assert.Equal(version3.Parameters, adam.Parameters);
+        Assert.Equal(version3.Optimizer.Tensors[Optimizers.ExpAvgSq], adam.Optimizer.Tensors[Optimizers.ExpAvgSq]);
     }
 
     [Fact]

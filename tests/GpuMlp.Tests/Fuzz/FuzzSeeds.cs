@@ -27,22 +27,55 @@ internal static class FuzzSeeds
     /// <summary>The hidden widths of the checkpoint's network (784-1-10: 805 parameters).</summary>
     public static readonly int[] CheckpointHidden = [1];
 
-    /// <summary>A checkpoint.bin after epoch 1 of 3, as TrainingRun writes it.</summary>
-    public static readonly byte[] Checkpoint = SaveCheckpoint();
+    /// <summary>A checkpoint.bin (format 3, Adam) after epoch 1 of 3, as TrainingRun writes it.</summary>
+    public static readonly byte[] Checkpoint = SaveCheckpoint(new OptimizerSettings(OptimizerKind.Adam));
 
-    /// <summary>Offsets of the checkpoint's length fields: the JSON length, then each float array's
-    /// (parameters, Adam moments, best parameters, ...: however many the format has).</summary>
-    public static IReadOnlyList<(string Name, int Offset)> CheckpointFields()
+    /// <summary>The same run with centered RMSprop with momentum: three state tensors of format 3.</summary>
+    public static readonly byte[] RmspropCheckpoint = SaveCheckpoint(
+        new OptimizerSettings(OptimizerKind.Rmsprop) { Momentum = 0.5f, Centered = true, WeightDecay = 1e-4f });
+
+    /// <summary>The Adam checkpoint as format 2 ("GPUMLPC2", adam_steps, the moments in fixed places)
+    /// wrote it, which Load still reads.</summary>
+    public static readonly byte[] Version2Checkpoint = Version2(Checkpoint);
+
+    /// <summary>Offsets of a checkpoint's length fields: the JSON length, then each float array's
+    /// (parameters, best parameters, ..., optimizer tensors: however many the format has).</summary>
+    public static IReadOnlyList<(string Name, int Offset)> CheckpointFields(byte[] checkpoint)
     {
-        int json = BitConverter.ToInt32(Checkpoint, 8);
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        int json = BitConverter.ToInt32(checkpoint, 8);
         int at = 12 + json;
         var fields = new List<(string, int)> { ("json length", 8) };
-        for (int array = 0; at + 4 <= Checkpoint.Length; array++)
+        for (int array = 0; at + 4 <= checkpoint.Length; array++)
         {
             fields.Add(($"array {array} length", at));
-            at += 4 + (4 * BitConverter.ToInt32(Checkpoint, at));
+            at += 4 + (4 * BitConverter.ToInt32(checkpoint, at));
         }
         return fields;
+    }
+
+    /// <summary>Rewrites a format-3 Adam checkpoint in format 2's layout.</summary>
+    private static byte[] Version2(byte[] version3)
+    {
+        int jsonLength = BitConverter.ToInt32(version3, 8);
+        var state = System.Text.Json.Nodes.JsonNode.Parse(version3.AsSpan(12, jsonLength))!.AsObject();
+        long steps = state["optimizer_steps"]!.GetValue<long>();
+        state.Remove("optimizer_steps");
+        state.Remove("optimizer_tensors");
+        state["adam_steps"] = steps;
+        state["options"]!.AsObject().Remove("optimizer");
+        var arrays = new List<byte[]>();
+        for (int at = 12 + jsonLength; at < version3.Length;)
+        {
+            int length = BitConverter.ToInt32(version3, at);
+            arrays.Add(version3[at..(at + 4 + (4 * length))]);
+            at += 4 + (4 * length);
+        }
+        // Format 3: parameters, best, losses, predictions, exp_avg, exp_avg_sq;
+        // format 2: parameters, exp_avg, exp_avg_sq, best, losses, predictions.
+        byte[] json = System.Text.Encoding.UTF8.GetBytes(state.ToJsonString());
+        return [.. "GPUMLPC2"u8, .. BitConverter.GetBytes(json.Length), .. json,
+            .. arrays[0], .. arrays[4], .. arrays[5], .. arrays[1], .. arrays[2], .. arrays[3]];
     }
 
     private static byte[] SaveModel()
@@ -60,9 +93,9 @@ internal static class FuzzSeeds
         }
     }
 
-    private static byte[] SaveCheckpoint()
+    private static byte[] SaveCheckpoint(OptimizerSettings optimizer)
     {
-        var options = new TrainingOptions { Hidden = CheckpointHidden, Epochs = 3, BatchSize = 4, Seed = 5 };
+        var options = new TrainingOptions { Hidden = CheckpointHidden, Epochs = 3, BatchSize = 4, Seed = 5, Optimizer = optimizer };
         var shape = NetworkShape.Mnist(CheckpointHidden);
         var checkpoint = new Checkpoint
         {
@@ -70,7 +103,7 @@ internal static class FuzzSeeds
             {
                 Options = options,
                 EpochsCompleted = 1,
-                AdamSteps = 12,
+                OptimizerSteps = 12,
                 BestValidationLoss = 2.25,
                 BestEpoch = 1,
                 History = [new EpochRecord(1, 2.3, 0.11, 2.25, 0.125, 0.5, 1000)],
@@ -79,9 +112,12 @@ internal static class FuzzSeeds
                 CompileSeconds = 1.5,
             },
             Parameters = shape.InitialParameters(5),
-            Optimizer = GpuMlp.Training.Checkpoint.AdamState(12,
-                [.. Enumerable.Range(0, shape.ParameterCount).Select(i => (i % 7 - 3) * 1e-3f)],
-                [.. Enumerable.Range(0, shape.ParameterCount).Select(i => (i % 5) * 1e-6f)]),
+            Optimizer = new OptimizerState(optimizer.Kind, 12, optimizer.StateNames.ToDictionary(
+                name => name,
+                name => name is Optimizers.ExpAvgSq or Optimizers.SquareAvg
+                    ? Enumerable.Range(0, shape.ParameterCount).Select(i => (i % 5) * 1e-6f).ToArray()
+                    : Enumerable.Range(0, shape.ParameterCount).Select(i => (i % 7 - 3) * 1e-3f).ToArray(),
+                StringComparer.Ordinal)),
         };
         string path = Path.Combine(Path.GetTempPath(), $"gpumlp-fuzz-{Guid.NewGuid():N}.bin");
         try

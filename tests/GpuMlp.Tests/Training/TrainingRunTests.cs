@@ -123,6 +123,98 @@ public sealed class TrainingRunTests(DeviceFixture fixture) : IDisposable
     }
 }
 
+/// <summary>Every optimiser's state goes through a checkpoint (format 3): a run stopped mid-epoch and
+/// resumed from its checkpoint ends with the uninterrupted run's weights and state bit for bit, and a
+/// checkpoint of one optimiser does not continue a run of another.</summary>
+[Collection(DeviceCollection.Name)]
+public sealed class OptimizerResumeTests(DeviceFixture fixture) : IDisposable
+{
+    private readonly TempDir dir = new();
+
+    public void Dispose() => dir.Dispose();
+
+    private static readonly TrainingOptions Tiny = new()
+    {
+        Epochs = 2,
+        BatchSize = 50,
+        LimitTrain = 400,
+        ValidationSplit = 0.25,
+        Hidden = [12],
+        Seed = 6,
+    };
+
+    public static TheoryData<string> Optimizers() => ["sgd-momentum", "sgd-nesterov", "rmsprop", "adamw"];
+
+    private static OptimizerSettings Settings(string name) => name switch
+    {
+        "sgd-momentum" => new OptimizerSettings(OptimizerKind.Sgd) { Momentum = 0.9f, Dampening = 0.1f, WeightDecay = 1e-3f },
+        "sgd-nesterov" => new OptimizerSettings(OptimizerKind.Sgd) { Momentum = 0.8f, Nesterov = true },
+        "rmsprop" => new OptimizerSettings(OptimizerKind.Rmsprop) { Momentum = 0.5f, Centered = true, WeightDecay = 1e-4f },
+        _ => new OptimizerSettings(OptimizerKind.AdamW),
+    };
+
+    [Theory]
+    [MemberData(nameof(Optimizers))]
+    public void TrainingRun_InterruptedMidEpochAndResumed_IsBitIdenticalToAnUninterruptedRun(string name)
+    {
+        var settings = Settings(name);
+        var options = Tiny with { Optimizer = settings, LearningRate = settings.LearningRate };
+        var cancel = TestContext.Current.CancellationToken;
+        using var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load());
+        string straight = Path.Combine(dir.Path, "straight"), stopped = Path.Combine(dir.Path, "stopped");
+        using (var run = TrainingRun.Start(straight, options, fixture.Device, fixture.Kernels, data))
+            run.Train(cancel: cancel);
+
+        using (var run = TrainingRun.Start(stopped, options, fixture.Device, fixture.Kernels, data))
+        {
+            using var stop = new CancellationTokenSource();
+            Assert.Throws<TrainingInterruptedException>(() => run.Train(progress: p =>
+            {
+                if (p.Epoch == 2 && p.SamplesDone == 2 * options.BatchSize)
+                    stop.Cancel();
+            }, cancel: stop.Token));
+        }
+        var interrupted = Checkpoint.Load(Path.Combine(stopped, Checkpoint.FileName));
+        Assert.Equal((1, 2), (interrupted.State.EpochsCompleted, interrupted.State.StepsIntoEpoch));
+        Assert.Equal(settings.StateNames, interrupted.State.OptimizerTensors);
+        Assert.Equal(settings, interrupted.State.Options.Optimizer);
+        using (var resumed = TrainingRun.Resume(stopped, interrupted, fixture.Device, fixture.Kernels, data))
+            resumed.Train(cancel: cancel);
+
+        var a = Checkpoint.Load(Path.Combine(straight, Checkpoint.FileName));
+        var b = Checkpoint.Load(Path.Combine(stopped, Checkpoint.FileName));
+        Assert.Equal(a.Optimizer.Steps, b.Optimizer.Steps);
+        Assert.True(a.Parameters.AsSpan().SequenceEqual(b.Parameters), $"{name}: resumed weights differ from the uninterrupted run");
+        foreach (string tensor in settings.StateNames)
+            Assert.True(a.Optimizer.Tensors[tensor].AsSpan().SequenceEqual(b.Optimizer.Tensors[tensor]), $"{name}: {tensor} differs");
+        Assert.Equal(a.State.History.Select(e => (e.TrainLoss, e.ValLoss)), b.State.History.Select(e => (e.TrainLoss, e.ValLoss)));
+    }
+
+    [Fact]
+    public void RestoreInto_CheckpointOfAnotherOptimizer_IsRefusedWithAOneLineFormatError()
+    {
+        var cancel = TestContext.Current.CancellationToken;
+        using var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load());
+        var sgd = Tiny with { Epochs = 1, Optimizer = Settings("sgd-momentum"), LearningRate = 0.01f };
+        string folder = Path.Combine(dir.Path, "sgd");
+        using (var run = TrainingRun.Start(folder, sgd, fixture.Device, fixture.Kernels, data))
+            run.Train(cancel: cancel);
+        var checkpoint = Checkpoint.Load(Path.Combine(folder, Checkpoint.FileName));
+        Assert.False(checkpoint.Continues(sgd with { Optimizer = new OptimizerSettings(OptimizerKind.Adam), LearningRate = 0.01f }));
+        Assert.False(checkpoint.Continues(sgd with { Optimizer = Settings("sgd-momentum") with { Momentum = 0.5f } }));
+        Assert.True(checkpoint.Continues(sgd with { Epochs = 3 }));
+
+        using var adam = new Trainer(fixture.Device, fixture.Kernels, data, Tiny);
+        float[] before = adam.Network.GetParameters();
+        var error = Assert.Throws<CheckpointFormatException>(() => checkpoint.RestoreInto(adam));
+        Assert.Equal("the checkpoint holds sgd state; it cannot continue a run that uses adam", error.Message);
+        Assert.Equal(before, adam.Network.GetParameters());
+
+        using var other = TrainingRun.StartOrResume(folder, Tiny with { Epochs = 1 }, fixture.Device, fixture.Kernels, data);
+        Assert.Null(other.ResumedAt);
+    }
+}
+
 /// <summary>The one "is this the same run?" rule.</summary>
 public sealed class RunCompatibilityTests
 {
@@ -142,8 +234,27 @@ public sealed class RunCompatibilityTests
             Options with { BatchSize = 64 }, Options with { LearningRate = 0.002f }, Options with { Dropout = 0.1f },
             Options with { Hidden = [32, 8] }, Options with { Seed = 5 }, Options with { ValidationSplit = 0.2 },
             Options with { LimitTrain = 1000 }, Options with { Schedule = LearningRateSchedule.Step }, Options with { EarlyStopPatience = 2 },
+            Options with { Optimizer = new OptimizerSettings(OptimizerKind.AdamW) },
+            Options with { Optimizer = new OptimizerSettings(OptimizerKind.Adam) { WeightDecay = 1e-4f } },
+            Options with { Optimizer = new OptimizerSettings(OptimizerKind.Adam) { Beta2 = 0.99f } },
         })
             Assert.False(Options.SameTrajectory(other), other.ToString());
+    }
+
+    [Fact]
+    public void Optimizer_LearningRate_IsAlwaysTheOptions()
+    {
+        var options = Options with { Optimizer = new OptimizerSettings(OptimizerKind.Sgd) { LearningRate = 0.5f }, LearningRate = 0.05f };
+        Assert.Equal(0.05f, options.Optimizer.LearningRate);
+        Assert.True(options.SameTrajectory(options with { Optimizer = new OptimizerSettings(OptimizerKind.Sgd) }));
+    }
+
+    [Fact]
+    public void Validate_OptimizerSettingOutOfRange_IsAOneLineOptionError()
+    {
+        var error = Assert.Throws<OptionException>(() =>
+            (Options with { Optimizer = new OptimizerSettings(OptimizerKind.Adam) { Momentum = 0.9f } }).Validate(60000));
+        Assert.Equal("--momentum applies to sgd and rmsprop, not adam", error.Message);
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using GpuMlp.Tests.Runs;
+using GpuMlp.Training;
 using GpuMlp.Tuning;
 
 namespace GpuMlp.Tests.Tuning;
@@ -28,6 +29,71 @@ public sealed class SearchSpaceTests
         Assert.Equal(new SearchSpace().BatchSizes, space.BatchSizes);
         Assert.Equal((0.25, 0.25), (space.DropoutMin, space.DropoutMax));
         Assert.Equal(["1024,512", "300", "64"], space.Hidden.Select(h => string.Join(",", h)));
+    }
+
+    [Fact]
+    public void Parse_OptimizerKeys_GiveTheOptimizersMomentumAndWeightDecays()
+    {
+        var space = SearchSpace.Parse("""{"optimizer": ["adam", "SGD", "rmsprop"], "momentum": [0.5, 0.95], "weight_decay": [0, 1e-4]}""");
+        Assert.Equal([OptimizerKind.Adam, OptimizerKind.Sgd, OptimizerKind.Rmsprop], space.Optimizers);
+        Assert.Equal((0.5, 0.95), (space.MomentumMin, space.MomentumMax));
+        Assert.Equal([0, 1e-4], space.WeightDecays!);
+        var back = SearchSpace.FromDocument(space.ToDocument());
+        Assert.Equal(space.Optimizers, back.Optimizers);
+        Assert.Equal((space.MomentumMin, space.MomentumMax), (back.MomentumMin, back.MomentumMax));
+        Assert.Equal(space.WeightDecays, back.WeightDecays!);
+    }
+
+    [Fact]
+    public void FromDocument_SavedBeforeOptimizersWereSearched_IsAdamWithDefaults()
+    {
+        var space = SearchSpace.FromDocument(new SearchSpaceDocument([1e-4, 1e-3], [0, 0.5], [128], ["512,256"]));
+        Assert.Equal([OptimizerKind.Adam], space.Optimizers);
+        Assert.Equal((0.0, 0.0), (space.MomentumMin, space.MomentumMax));
+        Assert.Null(space.WeightDecays);
+    }
+
+    [Fact]
+    public void Sample_OptimizerSpace_DrawsEveryOptimizerWithItsOwnHyperparameters()
+    {
+        var space = new SearchSpace { Optimizers = [OptimizerKind.Adam, OptimizerKind.AdamW, OptimizerKind.Sgd, OptimizerKind.Rmsprop], MomentumMin = 0.5, MomentumMax = 0.9 };
+        var random = new Random(3);
+        var configs = Enumerable.Range(0, 200).Select(_ => space.Sample(random)).ToList();
+        Assert.Equal(4, configs.Select(c => c.Settings.Kind).Distinct().Count());
+        foreach (var config in configs)
+        {
+            var settings = config.Settings;
+            settings.Validate();
+            Assert.Equal(config.LearningRate, settings.LearningRate);
+            bool momentum = settings.Kind is OptimizerKind.Sgd or OptimizerKind.Rmsprop;
+            Assert.True(momentum ? settings.Momentum is >= 0.5f and <= 0.9f : settings.Momentum == 0f, config.ToString());
+            Assert.Equal(settings.Kind == OptimizerKind.AdamW ? 0.01f : 0f, settings.WeightDecay);
+            var options = config.ToOptions(new TrainingOptions(), 3);
+            Assert.Equal(settings, options.Optimizer);
+        }
+        var decays = (space with { WeightDecays = [0, 1e-3] }).Sample(new Random(5)).Settings.WeightDecay;
+        Assert.Contains(decays, new[] { 0f, 1e-3f });
+    }
+
+    [Fact]
+    public void Sample_OptimizerDimensions_LeaveTheFirstFourDrawsAsBefore()
+    {
+        var plain = new SearchSpace();
+        var searched = plain with { Optimizers = [OptimizerKind.Sgd, OptimizerKind.Adam], MomentumMin = 0.1, MomentumMax = 0.9, WeightDecays = [0, 1e-4, 1e-2] };
+        var a = plain.Sample(new Random(11));
+        var b = searched.Sample(new Random(11));
+        Assert.Equal((a.BatchSize, a.LearningRate, a.Dropout, a.HiddenText), (b.BatchSize, b.LearningRate, b.Dropout, b.HiddenText));
+        Assert.Equal("adam", a.OptimizerText);
+        Assert.Equal(a, a with { Optimizer = null });
+    }
+
+    [Fact]
+    public void ToString_SgdTrial_NamesTheOptimizerAndItsFlags()
+    {
+        var config = new TrialConfig(64, 0.05f, 0.1f, [32], new OptimizerSettings(OptimizerKind.Sgd) { Momentum = 0.9f });
+        Assert.Equal("batch 64, lr 0.05, dropout 0.1, hidden 32, optimizer sgd --momentum 0.9", config.ToString());
+        Assert.Equal("gpumlp train --epochs 3 --batch-size 64 --lr 0.05 --optimizer sgd --momentum 0.9 --dropout 0.1 --hidden 32 --seed 1 --val-split 0.1",
+            TuningTraining.TrainCommandLine(config.ToOptions(new TrainingOptions(), 3)));
     }
 
     [Fact]

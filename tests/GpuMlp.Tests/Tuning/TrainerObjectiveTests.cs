@@ -17,9 +17,21 @@ public sealed class TrainerObjectiveTests(DeviceFixture fixture) : IDisposable
     private static readonly TrainingOptions Template = new() { Seed = 5, ValidationSplit = 0.2, LimitTrain = 600 };
     private static readonly TrialConfig Config = new(50, 0.002f, 0.1f, [24]);
 
-    [Fact]
-    public void Run_LiveCheckpointedOrReplayedTrial_GivesTheSameResults()
+    /// <summary>Each optimiser's state goes through the trial checkpoint.</summary>
+    private static TrialConfig ConfigFor(string optimizer) => optimizer switch
     {
+        "sgd" => Config with { LearningRate = 0.05f, Optimizer = new OptimizerSettings(OptimizerKind.Sgd) { Momentum = 0.9f, Nesterov = true } },
+        "rmsprop" => Config with { LearningRate = 0.001f, Optimizer = new OptimizerSettings(OptimizerKind.Rmsprop) { Momentum = 0.5f, Centered = true } },
+        _ => Config,
+    };
+
+    [Theory]
+    [InlineData("adam")]
+    [InlineData("sgd")]
+    [InlineData("rmsprop")]
+    public void Run_LiveCheckpointedOrReplayedTrial_GivesTheSameResults(string optimizer)
+    {
+        var config = ConfigFor(optimizer);
         var cancel = TestContext.Current.CancellationToken;
         using var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load());
         string checkpoints = Path.Combine(dir.Path, "trials");
@@ -28,10 +40,10 @@ public sealed class TrainerObjectiveTests(DeviceFixture fixture) : IDisposable
         List<TrialEpoch> live;
         using (var objective = new TrainerObjective(fixture.Device, fixture.Kernels, data, Template, checkpoints))
         {
-            live = [.. objective.Run(new TrialRun(0, Config, 1, 1, KeepState: true), cancel)];
+            live = [.. objective.Run(new TrialRun(0, config, 1, 1, KeepState: true), cancel)];
             Assert.True(File.Exists(objective.CheckpointPath(0)));
             Assert.Equal(1, objective.LiveTrials);
-            live.AddRange(objective.Run(new TrialRun(0, Config, 2, 3, KeepState: false), cancel));
+            live.AddRange(objective.Run(new TrialRun(0, config, 2, 3, KeepState: false), cancel));
             Assert.Equal(0, objective.Restored + objective.ReplayedEpochs);
         }
         Assert.Equal([1, 2, 3], live.Select(e => e.Epoch));
@@ -41,7 +53,7 @@ public sealed class TrainerObjectiveTests(DeviceFixture fixture) : IDisposable
         // A new process: restores epoch 1 from the checkpoint.
         using (var objective = new TrainerObjective(fixture.Device, fixture.Kernels, data, Template, checkpoints))
         {
-            var restored = objective.Run(new TrialRun(0, Config, 2, 3, KeepState: false), cancel);
+            var restored = objective.Run(new TrialRun(0, config, 2, 3, KeepState: false), cancel);
             Assert.Equal((1, 0), (objective.Restored, objective.ReplayedEpochs));
             Assert.Equal(live.Skip(1).Select(e => (e.ValLoss, e.ValAccuracy, e.TrainLoss)), restored.Select(e => (e.ValLoss, e.ValAccuracy, e.TrainLoss)));
             objective.Release(0);
@@ -52,7 +64,7 @@ public sealed class TrainerObjectiveTests(DeviceFixture fixture) : IDisposable
         // No checkpoint: epoch 1 is trained again from scratch.
         using (var objective = new TrainerObjective(fixture.Device, fixture.Kernels, data, Template, checkpoints))
         {
-            var replayed = objective.Run(new TrialRun(0, Config, 2, 3, KeepState: false), cancel);
+            var replayed = objective.Run(new TrialRun(0, config, 2, 3, KeepState: false), cancel);
             Assert.Equal((0, 1), (objective.Restored, objective.ReplayedEpochs));
             Assert.Equal(live.Skip(1).Select(e => (e.ValLoss, e.ValAccuracy)), replayed.Select(e => (e.ValLoss, e.ValAccuracy)));
         }

@@ -28,6 +28,10 @@ public sealed class TuneCommandTests : IDisposable
     [InlineData("--hidden-choices", "512,x", "--hidden-choices")]
     [InlineData("--space", "/nonexistent/space.json", "--space /nonexistent/space.json: no such file")]
     [InlineData("--device", "tpu", "--device")]
+    [InlineData("--optimizers", "adam,lbfgs", "--optimizers: optimizer must be adam, adamw, sgd or rmsprop (got 'lbfgs')")]
+    [InlineData("--momentum-range", "0.5,1", "momentum must lie in [0, 1)")]
+    [InlineData("--momentum-range", "0.5,0.9", "momentum applies to sgd and rmsprop; the optimizer list has neither")]
+    [InlineData("--weight-decays", "0,-1", "weight_decay must list one or more values >= 0")]
     public void Tune_BadFlags_AreUsageErrors(string flag, string value, string message)
     {
         var result = CliProcess.Run(TimeSpan.FromMinutes(1), "tune", flag, value, "--out", Path.Combine(dir.Path, "t"));

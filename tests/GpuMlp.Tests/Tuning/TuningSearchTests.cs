@@ -1,4 +1,5 @@
 using GpuMlp.Tests.Runs;
+using GpuMlp.Training;
 using GpuMlp.Tuning;
 
 namespace GpuMlp.Tests.Tuning;
@@ -73,6 +74,23 @@ public sealed class TuningSearchTests : IDisposable
         Assert.Equal(6, stoppedAtRung0.Count);
         Assert.All(stoppedAtRung0, id => Assert.InRange(objective.Events.IndexOf($"release {id}"), 0, firstRung1 - 1));
         Assert.Equal(Enumerable.Range(0, 9), objective.Released.Order());
+    }
+
+    [Fact]
+    public void Run_OptimizerSpace_TrialsCarryTheirOptimizerThroughRungsAndTheSavedState()
+    {
+        var space = new SearchSpace { Optimizers = [OptimizerKind.Adam, OptimizerKind.Sgd, OptimizerKind.Rmsprop], MomentumMin = 0.5, MomentumMax = 0.9 };
+        var (state, outcome, objective) = Search(Settings(trials: 9, eta: 3, space: space), dir.Path);
+        Assert.Equal("completed", outcome.StopReason);
+        Assert.True(state.Trials.Select(t => t.Config.Settings.Kind).Distinct().Count() > 1);
+        foreach (var run in objective.Runs)
+            Assert.Equal(state.Trials[run.Trial].Config, run.Config);
+        var loaded = TuningFiles.Load(dir.Path);
+        Assert.Equal(state.Trials.Select(t => t.Config), loaded.Trials.Select(t => t.Config));
+        Assert.Equal(space.Optimizers, SearchSpace.FromDocument(loaded.Settings.Space).Optimizers);
+        string csv = TuningFiles.Csv(loaded);
+        Assert.EndsWith(",optimizer", csv.Split('\n')[0], StringComparison.Ordinal);
+        Assert.Contains("\"sgd --momentum 0.", csv, StringComparison.Ordinal);
     }
 
     [Fact]
