@@ -7,7 +7,8 @@ namespace GpuMlp.Runs;
 public sealed record RunConfig(
     string Device, int Epochs, int BatchSize, float LearningRate, float Dropout, IReadOnlyList<int> Hidden,
     int Seed, double ValSplit, int? LimitTrain, int? EarlyStop, string LrSchedule, int TrainImages, int ValidationImages, string Network,
-    string Initialisation, string Optimizer)
+    string Initialisation, string Optimizer,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? Architecture = null)
 {
     public static RunConfig From(TrainingOptions o, Trainer trainer, string device)
     {
@@ -15,8 +16,10 @@ public sealed record RunConfig(
         ArgumentNullException.ThrowIfNull(trainer);
         return new(
             device, o.Epochs, o.BatchSize, o.LearningRate, o.Dropout, o.Hidden, o.Seed, o.ValidationSplit, o.LimitTrain,
-            o.EarlyStopPatience, o.Schedule.ToString().ToLowerInvariant(), trainer.TrainCount, trainer.ValidationCount, trainer.Shape.ToString(),
-            "PyTorch nn.Linear default: W, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))",
-            "Adam(beta1=0.9, beta2=0.999, eps=1e-8), softmax cross-entropy");
+            o.EarlyStopPatience, o.Schedule.ToString().ToLowerInvariant(), trainer.TrainCount, trainer.ValidationCount, trainer.NetworkName,
+            o.IsMlp ? "PyTorch nn.Linear default: W, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))"
+                : "PyTorch nn.Conv2d/nn.Linear default: W, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))",
+            "Adam(beta1=0.9, beta2=0.999, eps=1e-8), softmax cross-entropy",
+            o.ArchitectureText);
     }
 }

@@ -162,10 +162,11 @@ public sealed class Checkpoint
             ValidateState(state, path);
             if (Array.FindIndex(second, v => v < 0) is int negative and >= 0)
                 throw new CheckpointFormatException($"{path}: Adam second moment is negative ({second[negative]}) at index {negative}");
-            int expected = NetworkShape.Mnist(state.Options.Hidden).ParameterCount;
+            var network = state.Options.Network();
+            int expected = network.ParameterCount;
             if (parameters.Length != expected || first.Length != expected || second.Length != expected
                 || (best.Length != 0 && best.Length != expected))
-                throw new CheckpointFormatException($"{path}: tensor sizes do not match the {NetworkShape.Mnist(state.Options.Hidden)} network it describes");
+                throw new CheckpointFormatException($"{path}: tensor sizes do not match the {(state.Options.IsMlp ? NetworkShape.Mnist(state.Options.Hidden).ToString() : network.Text)} network it describes");
             foreach (var (values, what) in new[] { (parameters, "weights"), (first, "Adam first moment"), (second, "Adam second moment"), (best, "best weights"), (epochLoss, "epoch losses") })
             {
                 int bad = Array.FindIndex(values, v => !float.IsFinite(v));
