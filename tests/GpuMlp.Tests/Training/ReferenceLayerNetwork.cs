@@ -4,7 +4,7 @@ using GpuMlp.Training;
 
 namespace GpuMlp.Tests.Training;
 
-/// <summary>Any layer stack without dropout in double precision, module by module as PyTorch's
+/// <summary>Any layer stack at inference (dropout is the identity) in double precision, module by module as PyTorch's
 /// nn.Sequential runs it (conv, relu, max-pool, flatten, linear; no fusion), from the flat buffer
 /// the device uses (dense weights [in, out], conv weights [O, C, KH, KW]), with the mean softmax
 /// cross-entropy. Its gradient is taken by central finite differences. Tests only.</summary>
@@ -48,7 +48,8 @@ internal sealed class ReferenceLayerNetwork(Architecture architecture, double[] 
                     }
                     a = y;
                     break;
-                case FlattenSpec:
+                case FlattenSpec or DropoutSpec:
+                    // Flatten keeps the NCHW values in order; dropout is the identity at inference.
                     break;
                 default:
                     throw new NotSupportedException($"the reference has no {layer.Spec}");
