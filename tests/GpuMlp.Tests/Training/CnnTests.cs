@@ -1,3 +1,4 @@
+using GpuMlp.Models;
 using GpuMlp.Runs;
 using GpuMlp.Tests.Data;
 using GpuMlp.Tests.Reference;
@@ -103,5 +104,62 @@ public sealed class CnnTests(DeviceFixture fixture)
         using var again = new Trainer(fixture.Device, fixture.Kernels, RealMnist.Load(), SmallCnn);
         again.TrainEpoch(1, cancel: TestContext.Current.CancellationToken);
         Assert.Equal(afterFirstEpoch, again.Network.GetParameters());
+    }
+}
+
+/// <summary>A CNN through the run layer: artifacts that name the stack, the model read back for
+/// evaluation, and a checkpoint continued to the same weights as an uninterrupted run.</summary>
+[Collection(DeviceCollection.Name)]
+public sealed class CnnRunTests(DeviceFixture fixture) : IDisposable
+{
+    private readonly TempDir dir = new();
+
+    public void Dispose() => dir.Dispose();
+
+    private static readonly TrainingOptions Tiny = new()
+    {
+        ArchitectureText = "conv3x3x4,relu,pool2,flatten,dense16,relu,dropout0.25,dense10",
+        Epochs = 2,
+        BatchSize = 50,
+        LimitTrain = 400,
+        ValidationSplit = 0,
+        Seed = 5,
+    };
+
+    [Fact]
+    public void TrainingRun_CnnStack_RecordsTheStackAndResumesBitIdentically()
+    {
+        var cancel = TestContext.Current.CancellationToken;
+        using var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load());
+        string straight = Path.Combine(dir.Path, "straight"), split = Path.Combine(dir.Path, "split");
+        EvaluationResult test;
+        using (var run = TrainingRun.Start(straight, Tiny, fixture.Device, fixture.Kernels, data))
+            test = run.Finish(run.Train(cancel: cancel));
+
+        Assert.Contains("\"architecture\": \"" + Tiny.ArchitectureText + "\"", File.ReadAllText(Path.Combine(straight, RunArtifacts.ConfigFileName)), StringComparison.Ordinal);
+        var model = TrainedModel.Load(straight);
+        Assert.Null(model.MlpShape);
+        Assert.Equal(Tiny.ArchitectureText, model.Network.Text);
+        Assert.Equal(Tiny.ArchitectureText, model.Metadata[ModelFile.ArchitectureKey]);
+        using (var onDevice = model.Upload(fixture.Kernels, TrainingOptions.DefaultEvaluationBatchSize))
+        {
+            var again = onDevice.Evaluate(data.Test);
+            Assert.Equal(test.Accuracy, again.Accuracy);
+            Assert.Equal(test.Loss, again.Loss);
+        }
+
+        // One epoch, then the same options with two continue the checkpoint.
+        using (var first = TrainingRun.Start(split, Tiny with { Epochs = 1 }, fixture.Device, fixture.Kernels, data))
+            first.Finish(first.Train(cancel: cancel));
+        using (var second = TrainingRun.StartOrResume(split, Tiny, fixture.Device, fixture.Kernels, data))
+        {
+            Assert.NotNull(second.ResumedAt);
+            second.Finish(second.Train(cancel: cancel));
+        }
+        var a = Checkpoint.Load(Path.Combine(straight, Checkpoint.FileName));
+        var b = Checkpoint.Load(Path.Combine(split, Checkpoint.FileName));
+        Assert.Equal(Tiny.ArchitectureText, b.State.Options.ArchitectureText);
+        Assert.Equal(a.Parameters, b.Parameters);
+        Assert.Equal(a.Optimizer.Tensors[Optimizers.ExpAvgSq], b.Optimizer.Tensors[Optimizers.ExpAvgSq]);
     }
 }
