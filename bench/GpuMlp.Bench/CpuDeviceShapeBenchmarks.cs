@@ -20,7 +20,7 @@ public class CpuDeviceShapeBenchmarks
 
     private ComputeDevice? device;
     private MlpKernels? kernels;
-    private MlpNetwork? network;
+    private LayerNetwork? network;
     private DeviceOptimizer? adam;
     private ArrayView<float> a, b, c, one, loss;
     private ArrayView<int> prediction;
@@ -57,7 +57,7 @@ public class CpuDeviceShapeBenchmarks
         buffers.Add(predictions);
         prediction = predictions.View;
         var shape = GemmProblem.Model;
-        network = new MlpNetwork(kernels, shape, Batch);
+        network = new LayerNetwork(kernels, shape.ToArchitecture(0.2f), Batch);
         adam = new DeviceOptimizer(kernels, new OptimizerSettings(OptimizerKind.Adam), shape.ParameterCount);
         network.SetParameters(shape.InitialParameters(1));
         float[] input = Synthetic.Bytes((long)Batch * shape.Inputs, 4).Select(v => v / 255f).ToArray();
@@ -107,9 +107,9 @@ public class CpuDeviceShapeBenchmarks
         using (kernels!.FuseLaunches())
         {
             uint step = (uint)adam!.Steps;
-            net.Forward(Batch, 0.2f, 1, step);
+            net.Forward(Batch, training: true, 1, step);
             net.Loss(Batch, writeGradient: true, 0, loss, prediction);
-            net.Backward(Batch, 0.2f);
+            net.Backward(Batch);
             adam.Step(net.Parameters, net.Gradients, 1e-3f);
         }
         device!.Synchronize();

@@ -4,7 +4,7 @@ using GpuMlp.Training;
 namespace GpuMlp.Bench;
 
 /// <summary>A GEMM of one training step of the 784-512-256-10 model, taken from the list
-/// MlpNetwork launches (MlpNetwork.StepGemms), so the benchmarks time exactly those launches.
+/// LayerNetwork launches for the MLP (NetworkShape.StepGemms), so the benchmarks time exactly those launches.
 /// Case names keep the benchmarks' history: Fwd1_784x512 (forward of layer 1), DW1_784x512 (its
 /// weight gradient), DX2_256to512 (the input gradient of layer 2).</summary>
 public readonly record struct GemmProblem(string Case, GemmLaunch Launch)
@@ -28,7 +28,7 @@ public readonly record struct GemmProblem(string Case, GemmLaunch Launch)
     /// <summary>Every GEMM of a training step at <paramref name="batch"/> rows (dropout on), forward
     /// products first, then weight gradients, then input gradients, each by layer.</summary>
     public static IReadOnlyList<GemmProblem> Step(int batch) =>
-        MlpNetwork.StepGemms(Model, batch, dropout: true)
+        Model.StepGemms(batch, dropout: true)
             .OrderBy(l => l.Pass).ThenBy(l => l.Layer)
             .Select(l => new GemmProblem(Name(l), l))
             .ToArray();

@@ -6,7 +6,7 @@ using ILGPU.Runtime;
 
 namespace GpuMlp.Bench;
 
-/// <summary>One whole training step through MlpNetwork, as Trainer runs it: gather from the
+/// <summary>One whole training step through LayerNetwork, as Trainer runs it: gather from the
 /// device-resident dataset, forward (dropout 0.2), softmax-CE, backward, Adam. Weights and data
 /// stay on the device; only TrainStepWithUpload and UploadBatch move a batch host -> device.</summary>
 [BenchmarkCategory("Step")]
@@ -17,7 +17,7 @@ public class StepBenchmarks
     private const uint Seed = 1;
 
     private BenchDevice? device;
-    private MlpNetwork? network;
+    private LayerNetwork? network;
     private DeviceOptimizer? adam;
     private DeviceDataset? dataset;
     private ArrayView<int> order;
@@ -49,7 +49,7 @@ public class StepBenchmarks
         order = device.Upload(Synthetic.Permutation(rows, 3));
         sampleLoss = device.Allocate<float>(Batch);
         samplePrediction = device.Allocate<int>(Batch);
-        network = new MlpNetwork(device.Kernels, shape, Batch);
+        network = new LayerNetwork(device.Kernels, shape.ToArchitecture(DropoutRate), Batch);
         adam = new DeviceOptimizer(device.Kernels, new OptimizerSettings(OptimizerKind.Adam), shape.ParameterCount);
         network.SetParameters(shape.InitialParameters(1));
         hostBatch = Synthetic.Bytes((long)Batch * shape.Inputs, 4).Select(v => v / 255f).ToArray();
@@ -71,18 +71,18 @@ public class StepBenchmarks
     }
 
     /// <summary>Copies the float batch and its labels from host memory into the network's input.</summary>
-    private void UploadHostBatch(MlpNetwork net)
+    private void UploadHostBatch(LayerNetwork net)
     {
         net.Input.SubView(0, hostBatch.Length).CopyFromCPU(ref hostBatch[0], hostBatch.Length);
         net.Labels.SubView(0, hostLabels.Length).CopyFromCPU(ref hostLabels[0], hostLabels.Length);
     }
 
-    private void ForwardBackwardAdam(MlpNetwork net)
+    private void ForwardBackwardAdam(LayerNetwork net)
     {
         uint step = (uint)adam!.Steps;
-        net.Forward(Batch, DropoutRate, Seed, step);
+        net.Forward(Batch, training: true, Seed, step);
         net.Loss(Batch, writeGradient: true, 0, sampleLoss, samplePrediction);
-        net.Backward(Batch, DropoutRate);
+        net.Backward(Batch);
         adam.Step(net.Parameters, net.Gradients, LearningRate);
     }
 
@@ -112,7 +112,7 @@ public class StepBenchmarks
         var net = network!;
         int first = next * Batch;
         next = (next + 1) % batchesInDataset;
-        d.Kernels.Gather(dataset!.Images, dataset.Labels, order, first, Batch, net.Shape.Inputs, net.Input, net.Labels);
+        d.Kernels.Gather(dataset!.Images, dataset.Labels, order, first, Batch, net.Inputs, net.Input, net.Labels);
         ForwardBackwardAdam(net);
     }
 
@@ -144,7 +144,7 @@ public class StepBenchmarks
     {
         var d = device!;
         var net = network!;
-        net.Forward(Batch, dropout: 0f, 0, 0);
+        net.Forward(Batch, training: false, 0, 0);
         net.Loss(Batch, writeGradient: false, 0, sampleLoss, samplePrediction);
         d.Synchronize();
     }

@@ -36,7 +36,7 @@ public static class EvalCommand
             }
             else
             {
-                AnsiConsole.MarkupLineInterpolated($"model [bold]{model.Path}[/] ({model.Shape}) on {device.Description}");
+                AnsiConsole.MarkupLineInterpolated($"model [bold]{model.Path}[/] ({model.Name}) on {device.Description}");
                 Output.PrintReport(result);
             }
             return ExitCodes.Success;

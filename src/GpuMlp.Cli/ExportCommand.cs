@@ -34,19 +34,20 @@ public static class ExportCommand
             string outPath = parse.GetValue(output) ?? "";
             CheckNewFile(outPath);
             var model = TrainedModel.Load(parse.GetValue(CommonOptions.Model)!);
-            var shape = model.Shape;
-            var network = NetworkDescription.FromMlp(shape, model.Parameters, model.Dropout);
+            var network = model.MlpShape is { } shape
+                ? NetworkDescription.FromMlp(shape, model.Parameters, model.Dropout)
+                : NetworkDescription.FromArchitecture(model.Network, model.Parameters);
             try
             {
-                OnnxExporter.Write(outPath, network, OnnxMetadata(shape, model.Metadata), replace: false);
+                OnnxExporter.Write(outPath, network, OnnxMetadata(model, network), replace: false);
             }
             catch (IOException) when (File.Exists(outPath))
             {
                 // Created by someone else between the check above and the write.
                 throw new OptionException($"--out {outPath} appeared while exporting; it was left as it is");
             }
-            Console.WriteLine($"wrote {outPath}: ONNX opset {OnnxExporter.OpsetVersion}, input '{OnnxExporter.InputName}' float32 [batch, {shape.Inputs}], " +
-                $"outputs '{OnnxExporter.LogitsName}' and '{OnnxExporter.ProbabilitiesName}' float32 [batch, {shape.Classes}] ({shape})");
+            Console.WriteLine($"wrote {outPath}: ONNX opset {OnnxExporter.OpsetVersion}, input '{OnnxExporter.InputName}' float32 [batch, {string.Join(", ", network.SampleShape)}], " +
+                $"outputs '{OnnxExporter.LogitsName}' and '{OnnxExporter.ProbabilitiesName}' float32 [batch, {model.Network.Classes}] ({model.Name})");
             return ExitCodes.Success;
         }));
         return command;
@@ -69,13 +70,16 @@ public static class ExportCommand
 
     /// <summary>The model's own gpumlp.* metadata (widths, seed, epochs, test accuracy), and what the
     /// input and outputs are.</summary>
-    private static Dictionary<string, string> OnnxMetadata(GpuMlp.Training.NetworkShape shape, IReadOnlyDictionary<string, string> metadata)
+    private static Dictionary<string, string> OnnxMetadata(TrainedModel model, NetworkDescription network)
     {
-        var result = metadata
+        var result = model.Metadata
             .Where(p => p.Key.StartsWith("gpumlp.", StringComparison.Ordinal))
             .ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
-        result[ModelFile.WidthsKey] = ModelFile.FormatWidths(shape);
-        result["gpumlp.input"] = NetworkDescription.MnistInputDescription;
+        if (model.MlpShape is { } shape)
+            result[ModelFile.WidthsKey] = ModelFile.FormatWidths(shape);
+        else
+            result[ModelFile.ArchitectureKey] = model.Network.Text;
+        result["gpumlp.input"] = network.InputDescription;
         result["gpumlp.outputs"] = $"{OnnxExporter.LogitsName}: raw scores [batch, 10]; {OnnxExporter.ProbabilitiesName}: softmax of the logits [batch, 10]";
         return result;
     }

@@ -26,11 +26,12 @@ public static class TrainCommand
         var earlyStop = new Option<int?>("--early-stop") { Description = "Stop after N epochs without a lower validation loss; restore the best weights" };
         var schedule = new Option<string>("--lr-schedule") { Description = "constant, step (halve every 5 epochs) or cosine", DefaultValueFactory = _ => "constant" };
         var resume = new Option<string?>("--resume") { Description = "Continue the run in this folder from its last checkpoint" };
+        var arch = new Option<string>("--arch") { Description = "mlp (the report's MLP of --hidden and --dropout), cnn (" + Architecture.CnnText + "), or a layer stack such as conv3x3x16p1,relu,pool2,flatten,dense10", DefaultValueFactory = _ => "mlp" };
 
         var command = new Command("train", "Train the MLP and write a run folder with config, history, metrics, model and plots")
         {
             CommonOptions.Data, CommonOptions.Download, CommonOptions.Device, CommonOptions.CpuSimd, epochs, batchSize, dropout, hidden, seed,
-            valSplit, limitTrain, outDir, earlyStop, schedule, resume,
+            valSplit, limitTrain, outDir, earlyStop, schedule, resume, arch,
         };
         foreach (var option in optimizer.All)
             command.Options.Add(option);
@@ -67,6 +68,7 @@ public static class TrainCommand
                 LimitTrain = parse.GetValue(limitTrain),
                 EarlyStopPatience = parse.GetValue(earlyStop),
                 Schedule = ParseSchedule(parse.GetValue(schedule) ?? "constant"),
+                ArchitectureText = ParseArchitecture(parse.GetValue(arch) ?? "mlp"),
             };
             // Everything that needs neither the data nor the device is checked first: a bad flag or
             // --out must not cost a download, a kernel compilation or a file.
@@ -96,6 +98,28 @@ public static class TrainCommand
         return widths;
     }
 
+    /// <summary>--arch: "mlp" is null (the MLP of --hidden and --dropout), "cnn" the CNN preset,
+    /// anything else a layer stack in the text form; the result is the canonical text.</summary>
+    public static string? ParseArchitecture(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        string trimmed = text.Trim();
+        if (trimmed.Equals("mlp", StringComparison.OrdinalIgnoreCase))
+            return null;
+        if (trimmed.Equals("cnn", StringComparison.OrdinalIgnoreCase))
+            return Architecture.CnnText;
+        try
+        {
+            var network = Architecture.Parse(trimmed);
+            _ = LayerNetwork.Plan(network);
+            return network.Text;
+        }
+        catch (ArchitectureException error)
+        {
+            throw new OptionException($"--arch: {error.Message} (or give a preset: mlp, cnn)");
+        }
+    }
+
     public static LearningRateSchedule ParseSchedule(string text) => text.Trim().ToLowerInvariant() switch
     {
         "constant" => LearningRateSchedule.Constant,
@@ -111,7 +135,7 @@ public static class TrainCommand
         if (run.ResumedAt is string where)
             Output.Info($"resuming {run.Folder} {where} of {options.Epochs}");
         Output.Info($"optimizer {options.Optimizer.Describe()}");
-        Output.Info($"training {trainer.Shape} on {trainer.TrainCount} images, validating on {trainer.ValidationCount}, {trainer.StepsPerEpoch} steps per epoch; run folder {run.Folder}");
+        Output.Info($"training {trainer.NetworkName} on {trainer.TrainCount} images, validating on {trainer.ValidationCount}, {trainer.StepsPerEpoch} steps per epoch; run folder {run.Folder}");
 
         using var interrupt = InterruptSignal.Listen();
         TrainingOutcome outcome;

@@ -35,11 +35,12 @@ public sealed class MnistModel : IDisposable
     {
         this.device = device;
         this.dropout = dropout;
+        Shape = shape;
         model = new DeviceModel(device.Kernels, shape, parameters, TrainingOptions.DefaultEvaluationBatchSize);
     }
 
     /// <summary>The layer widths, e.g. 784-512-256-10.</summary>
-    public NetworkShape Shape => model.Shape;
+    public NetworkShape Shape { get; }
 
     /// <summary>The accelerator the model runs on, e.g. "cpu: CPUAccelerator".</summary>
     public string Device => device.Description;

@@ -45,4 +45,41 @@ public sealed record NetworkDescription(IReadOnlyList<int> SampleShape, IReadOnl
             : $"float32 [batch, {shape.Inputs}]: the values the network was trained on";
         return new NetworkDescription([shape.Inputs], layers, input);
     }
+
+    /// <summary>What an exported network with convolutions takes: the same pixels as a map.</summary>
+    public const string MnistImageInputDescription =
+        "float32 [batch, 1, 28, 28]: 28x28 grayscale digits (NCHW, one channel), each value pixel / 255 in [0, 1], " +
+        "white ink on black as in MNIST; gpumlp predict also crops the ink, fits it in a 20x20 box and centres its centre of mass in 28x28, as MNIST was made";
+
+    /// <summary>Any layer stack as PyTorch's nn.Sequential of its modules, one description per
+    /// module, carrying the tensors named and shaped as in model.safetensors.</summary>
+    /// <param name="network">The stack.</param>
+    /// <param name="flatParameters">The parameters in the stack's flat-buffer layout.</param>
+    public static NetworkDescription FromArchitecture(Architecture network, float[] flatParameters)
+    {
+        ArgumentNullException.ThrowIfNull(network);
+        var tensors = ModelFile.ToTensors(network, flatParameters).ToDictionary(t => t.Name, StringComparer.Ordinal);
+        var layers = new List<LayerDescription>(network.Layers.Count);
+        foreach (var layer in network.Layers)
+        {
+            layers.Add(layer.Spec switch
+            {
+                ConvSpec conv => new LayerDescription.Conv2d(layer.Parameters[0].Name, layer.Parameters[1].Name, layer.Input.Channels,
+                    conv.OutChannels, conv.KernelH, conv.KernelW, conv.Padding, tensors[layer.Parameters[0].Name].Data, tensors[layer.Parameters[1].Name].Data),
+                MaxPool2Spec => new LayerDescription.MaxPool2(),
+                FlattenSpec => new LayerDescription.Flatten(),
+                DenseSpec dense => new LayerDescription.Dense(layer.Parameters[0].Name, layer.Parameters[1].Name, (int)layer.Input.Elements,
+                    dense.Outputs, tensors[layer.Parameters[0].Name].Data, tensors[layer.Parameters[1].Name].Data),
+                ReluSpec => new LayerDescription.Relu(),
+                DropoutSpec dropout => new LayerDescription.Dropout(dropout.Rate),
+                _ => throw new ArgumentException($"layer {layer.Index} ({layer.Spec}) has no description", nameof(network)),
+            });
+        }
+        var input = network.Input;
+        IReadOnlyList<int> sample = input.IsMap ? [input.Channels, input.Height, input.Width] : [input.Channels];
+        string description = input == Architecture.MnistImage ? MnistImageInputDescription
+            : input == Architecture.MnistVector ? MnistInputDescription
+            : $"float32 [batch, {string.Join(", ", sample)}]: the values the network was trained on";
+        return new NetworkDescription(sample, layers, description);
+    }
 }

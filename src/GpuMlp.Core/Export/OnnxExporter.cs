@@ -17,8 +17,9 @@ namespace GpuMlp.Export;
 /// <item>initializers: the trained tensors, float32 little-endian in raw_data, bit-for-bit the trained
 /// values, under the layer descriptions' names.</item>
 /// </list>
-/// Dense is Gemm(x, W, b, transB = 1) (W stays [out, in] as trained), Relu is Relu, Dropout adds no
-/// node (the identity at inference). The messages are the ONNX specification's (Export/onnx.proto,
+/// Dense is Gemm(x, W, b, transB = 1) (W stays [out, in] as trained), Conv2d is Conv (W [O, C, KH, KW],
+/// pads, stride 1), MaxPool2 is MaxPool (2x2, stride 2), Flatten is Flatten (axis 1), Relu is Relu,
+/// Dropout adds no node (the identity at inference). The messages are the ONNX specification's (Export/onnx.proto,
 /// compiled by protoc), serialised by Google.Protobuf.
 /// </summary>
 public static class OnnxExporter
@@ -76,12 +77,20 @@ public static class OnnxExporter
         var graph = new GraphBuilder(network.SampleShape);
         for (int index = 0; index < network.Layers.Count; index++)
         {
-            // The one place that maps layer kinds to ONNX operators: a Conv2d, MaxPool or Flatten
-            // description becomes one more case (Conv, MaxPool, Flatten nodes).
+            // The one place that maps layer kinds to ONNX operators.
             switch (network.Layers[index])
             {
                 case LayerDescription.Dense dense:
                     graph.AddDense(index, dense);
+                    break;
+                case LayerDescription.Conv2d conv:
+                    graph.AddConv(index, conv);
+                    break;
+                case LayerDescription.MaxPool2:
+                    graph.AddMaxPool2(index);
+                    break;
+                case LayerDescription.Flatten:
+                    graph.AddFlatten(index);
                     break;
                 case LayerDescription.Relu:
                     graph.AddElementwise(index, "Relu");
@@ -154,6 +163,54 @@ public static class OnnxExporter
             var node = Node(index, "Gemm", [current, dense.WeightName, dense.BiasName]);
             node.Attribute.Add(new AttributeProto { Name = "transB", Type = AttributeProto.Types.AttributeType.Int, I = 1 });
             sampleShape = [dense.Outputs];
+        }
+
+        /// <summary>Conv(x [N, C, H, W], W [O, C, KH, KW], b [O], pads = P on all sides, stride 1).</summary>
+        public void AddConv(int index, LayerDescription.Conv2d conv)
+        {
+            if (sampleShape.Count != 3 || sampleShape[0] != conv.InChannels)
+            {
+                throw new ArgumentException(
+                    $"layer {index} (conv {conv.WeightName}) takes [batch, {conv.InChannels}, H, W] but receives [batch, {string.Join(", ", sampleShape)}]");
+            }
+            int outH = sampleShape[1] + (2 * conv.Padding) - conv.KernelH + 1, outW = sampleShape[2] + (2 * conv.Padding) - conv.KernelW + 1;
+            if (outH < 1 || outW < 1)
+                throw new ArgumentException($"layer {index} (conv {conv.WeightName}): the kernel does not fit its input");
+            graph.Initializer.Add(FloatTensor(conv.WeightName, [conv.OutChannels, conv.InChannels, conv.KernelH, conv.KernelW], conv.Weight));
+            graph.Initializer.Add(FloatTensor(conv.BiasName, [conv.OutChannels], conv.Bias));
+            var node = Node(index, "Conv", [current, conv.WeightName, conv.BiasName]);
+            node.Attribute.Add(Ints("kernel_shape", conv.KernelH, conv.KernelW));
+            node.Attribute.Add(Ints("pads", conv.Padding, conv.Padding, conv.Padding, conv.Padding));
+            node.Attribute.Add(Ints("strides", 1, 1));
+            sampleShape = [conv.OutChannels, outH, outW];
+        }
+
+        /// <summary>MaxPool(kernel 2x2, stride 2, floor), as nn.MaxPool2d(2).</summary>
+        public void AddMaxPool2(int index)
+        {
+            if (sampleShape.Count != 3 || sampleShape[1] < 2 || sampleShape[2] < 2)
+                throw new ArgumentException($"layer {index} (max-pool) takes [batch, C, H, W] with H, W >= 2 but receives [batch, {string.Join(", ", sampleShape)}]");
+            var node = Node(index, "MaxPool", [current]);
+            node.Attribute.Add(Ints("kernel_shape", 2, 2));
+            node.Attribute.Add(Ints("strides", 2, 2));
+            sampleShape = [sampleShape[0], sampleShape[1] / 2, sampleShape[2] / 2];
+        }
+
+        /// <summary>Flatten(axis = 1): [N, C, H, W] to [N, C·H·W], row-major as nn.Flatten().</summary>
+        public void AddFlatten(int index)
+        {
+            if (sampleShape.Count < 2)
+                throw new ArgumentException($"layer {index} (flatten) receives [batch, {string.Join(", ", sampleShape)}], already flat");
+            var node = Node(index, "Flatten", [current]);
+            node.Attribute.Add(new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = 1 });
+            sampleShape = [sampleShape.Aggregate(1, (product, d) => product * d)];
+        }
+
+        private static AttributeProto Ints(string name, params long[] values)
+        {
+            var attribute = new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Ints };
+            attribute.Ints.AddRange(values);
+            return attribute;
         }
 
         /// <summary>A node that keeps the shape (Relu).</summary>

@@ -16,6 +16,104 @@ public static class ModelFile
     public const string FormatKey = "format";
     public const string WidthsKey = "gpumlp.widths";
 
+    /// <summary>The metadata key of a layer stack's canonical text (absent for the MLP, whose
+    /// widths say everything).</summary>
+    public const string ArchitectureKey = "gpumlp.architecture";
+
+    /// <summary>Atomically writes any layer stack: every tensor of <paramref name="network"/> under
+    /// PyTorch's state_dict name and shape (conv weights [out, in, kh, kw], dense weights [out, in]),
+    /// so <c>nn.Sequential</c> of the stack's modules loads it unchanged, and the canonical text
+    /// under <see cref="ArchitectureKey"/>. An MLP stack is written exactly as <see cref="Save"/>
+    /// writes it, with its widths instead of the text.</summary>
+    public static void Save(string path, Architecture network, float[] flatParameters, IReadOnlyDictionary<string, string> metadata)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        ArgumentNullException.ThrowIfNull(network);
+        ArgumentNullException.ThrowIfNull(metadata);
+        var merged = new Dictionary<string, string>(metadata, StringComparer.Ordinal)
+        {
+            [FormatKey] = "pt",
+            [ArchitectureKey] = network.Text,
+        };
+        merged.Remove(WidthsKey);
+        SafeTensorsFile.Write(path, ToTensors(network, flatParameters), merged);
+    }
+
+    /// <summary>The tensors of a layer stack in state_dict order, in PyTorch's layouts.</summary>
+    public static IReadOnlyList<SafeTensor> ToTensors(Architecture network, float[] flatParameters)
+    {
+        ArgumentNullException.ThrowIfNull(network);
+        ArgumentNullException.ThrowIfNull(flatParameters);
+        if (flatParameters.Length != network.ParameterCount)
+            throw new ArgumentException($"network {network} has {network.ParameterCount} parameters but {flatParameters.Length} were given", nameof(flatParameters));
+        var tensors = new List<SafeTensor>(network.Tensors.Count);
+        foreach (ParameterTensor tensor in network.Tensors)
+        {
+            var data = new float[tensor.Length];
+            if (tensor.StoredTransposed)
+            {
+                int outputs = tensor.Shape[0], inputs = tensor.Shape[1];
+                for (int i = 0; i < inputs; i++)
+                    for (int o = 0; o < outputs; o++)
+                        data[(o * inputs) + i] = flatParameters[tensor.Offset + (i * outputs) + o];
+            }
+            else
+            {
+                flatParameters.AsSpan(tensor.Offset, tensor.Length).CopyTo(data);
+            }
+            tensors.Add(new SafeTensor(tensor.Name, [.. tensor.Shape], data));
+        }
+        return tensors;
+    }
+
+    /// <summary>Loads any model: a file with <see cref="ArchitectureKey"/> is read as that stack
+    /// (every tensor by its PyTorch name and shape), any other as the MLP its tensors describe.</summary>
+    /// <exception cref="FileNotFoundException">There is no such file.</exception>
+    /// <exception cref="ModelFormatException">The file is not a valid model.</exception>
+    public static LoadedModel LoadAny(string path)
+    {
+        SafeTensorsContent content = SafeTensorsFile.Read(path);
+        if (!content.Metadata.TryGetValue(ArchitectureKey, out string? text))
+        {
+            var (shape, parameters, metadata) = FromContent(content, path);
+            return new LoadedModel(shape.ToArchitecture(0f), shape, parameters, metadata);
+        }
+        Architecture network;
+        try
+        {
+            network = Architecture.Parse(text);
+        }
+        catch (ArchitectureException error)
+        {
+            throw new ModelFormatException($"{path}: metadata {ArchitectureKey}: {error.Message}", error);
+        }
+        var flat = new float[network.ParameterCount];
+        var expectedNames = network.Tensors.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        foreach (SafeTensor t in content.Tensors)
+        {
+            if (!expectedNames.Contains(t.Name))
+                throw new ModelFormatException($"{path}: unexpected tensor {SafeTensorsFile.Quote(t.Name)} for the architecture {network}");
+        }
+        foreach (ParameterTensor tensor in network.Tensors)
+        {
+            SafeTensor t = content.Find(tensor.Name) ?? throw new ModelFormatException($"{path}: missing tensor {tensor.Name}");
+            if (!t.Shape.SequenceEqual(tensor.Shape))
+                throw new ModelFormatException($"{path}: tensor {t.Name} has shape {Dims(t.Shape)}; the architecture needs {Dims(tensor.Shape)}");
+            if (tensor.StoredTransposed)
+            {
+                int outputs = tensor.Shape[0], inputs = tensor.Shape[1];
+                for (int o = 0; o < outputs; o++)
+                    for (int i = 0; i < inputs; i++)
+                        flat[tensor.Offset + (i * outputs) + o] = t.Data[(o * inputs) + i];
+            }
+            else
+            {
+                t.Data.CopyTo(flat, tensor.Offset);
+            }
+        }
+        return new LoadedModel(network, null, flat, content.Metadata);
+    }
+
     /// <summary>Atomically writes the model. <paramref name="flatParameters"/> is in
     /// <see cref="NetworkShape"/>'s layout. <c>format</c> and <c>gpumlp.widths</c> are set by this
     /// method and override any value the caller passes under those keys.</summary>
@@ -247,5 +345,10 @@ public static class ModelFile
         return index / 3;
     }
 
-    private static string Dims(IReadOnlyList<int> shape) => "[" + string.Join(", ", shape) + "]";
+    internal static string Dims(IReadOnlyList<int> shape) => "[" + string.Join(", ", shape) + "]";
 }
+
+/// <summary>A model file read by <see cref="ModelFile.LoadAny"/>: its layer stack, its MLP widths
+/// when it is the report's MLP (no architecture metadata), the parameters in the flat buffer's
+/// layout and the metadata.</summary>
+public sealed record LoadedModel(Architecture Network, NetworkShape? MlpShape, float[] Parameters, IReadOnlyDictionary<string, string> Metadata);

@@ -10,17 +10,30 @@ namespace GpuMlp.Models;
 /// 28x28 images (784 inputs) and predict 10 digits.</summary>
 public sealed class TrainedModel
 {
-    private TrainedModel(string path, NetworkShape shape, float[] parameters, IReadOnlyDictionary<string, string> metadata)
+    private TrainedModel(string path, LoadedModel loaded)
     {
         Path = path;
-        Shape = shape;
-        Parameters = parameters;
-        Metadata = metadata;
+        Network = loaded.Network;
+        MlpShape = loaded.MlpShape;
+        Parameters = loaded.Parameters;
+        Metadata = loaded.Metadata;
     }
 
     /// <summary>The model file read.</summary>
     public string Path { get; }
-    public NetworkShape Shape { get; }
+
+    /// <summary>The layer stack (from gpumlp.architecture, or the MLP the tensors describe).</summary>
+    public Architecture Network { get; }
+
+    /// <summary>The MLP's widths when the file is the report's MLP (no architecture metadata); null otherwise.</summary>
+    public NetworkShape? MlpShape { get; }
+
+    /// <summary>The MLP's widths, e.g. 784-512-256-10.</summary>
+    /// <exception cref="ModelFormatException">The model is not an MLP.</exception>
+    public NetworkShape Shape => MlpShape ?? throw new ModelFormatException($"{Path}: the model is the layer stack {Network}, not an MLP");
+
+    /// <summary>How messages name the network: the MLP's widths or the stack's text.</summary>
+    public string Name => MlpShape?.ToString() ?? Network.Text;
     public float[] Parameters { get; }
     public IReadOnlyDictionary<string, string> Metadata { get; }
 
@@ -42,10 +55,18 @@ public sealed class TrainedModel
     public static TrainedModel Load(string runFolderOrFile)
     {
         string path = Resolve(runFolderOrFile);
-        var (shape, parameters, metadata) = ModelFile.Load(path);
-        if (shape.Inputs != 28 * 28 || shape.Classes != 10)
+        var loaded = ModelFile.LoadAny(path);
+        if (loaded.MlpShape is { } shape && (shape.Inputs != 28 * 28 || shape.Classes != 10))
             throw new ModelFormatException($"{path}: the model has widths {shape}, but an MNIST model takes 784 inputs and has 10 outputs");
-        return new TrainedModel(path, shape, parameters, metadata);
+        try
+        {
+            _ = LayerNetwork.Plan(loaded.Network);
+        }
+        catch (ArchitectureException error)
+        {
+            throw new ModelFormatException($"{path}: {error.Message}", error);
+        }
+        return new TrainedModel(path, loaded);
     }
 
     /// <summary>A run folder's model.safetensors, or the file itself.</summary>
@@ -64,8 +85,10 @@ public sealed class TrainedModel
         return path;
     }
 
-    /// <summary>The model on a device, with room for <paramref name="maxRows"/> rows per launch.</summary>
-    public DeviceModel Upload(MlpKernels kernels, int maxRows) => new(kernels, Shape, Parameters, maxRows);
+    /// <summary>The model on a device, with room for <paramref name="maxRows"/> rows per launch
+    /// (capped at <see cref="TrainingOptions.ConvolutionEvaluationBatchSize"/> for stacks with convolutions).</summary>
+    public DeviceModel Upload(MlpKernels kernels, int maxRows) =>
+        new(kernels, Network, Parameters, Network.HasConvolution ? Math.Min(maxRows, TrainingOptions.ConvolutionEvaluationBatchSize) : maxRows);
 }
 
 /// <summary>A trained model on a device: forward passes only, the same kernels and reductions
@@ -74,14 +97,20 @@ public sealed class TrainedModel
 public sealed class DeviceModel : IDisposable
 {
     private readonly MlpKernels kernels;
-    private readonly MlpNetwork network;
+    private readonly LayerNetwork network;
 
     /// <param name="maxRows">Rows per forward launch (the evaluation batch).</param>
     public DeviceModel(MlpKernels kernels, NetworkShape shape, float[] parameters, int maxRows)
+        : this(kernels, (shape ?? throw new ArgumentNullException(nameof(shape))).ToArchitecture(0f), parameters, maxRows)
+    {
+    }
+
+    /// <param name="maxRows">Rows per forward launch (the evaluation batch).</param>
+    public DeviceModel(MlpKernels kernels, Architecture architecture, float[] parameters, int maxRows)
     {
         ArgumentNullException.ThrowIfNull(kernels);
         this.kernels = kernels;
-        network = new MlpNetwork(kernels, shape, maxRows);
+        network = new LayerNetwork(kernels, architecture, maxRows);
         try
         {
             network.SetParameters(parameters);
@@ -93,7 +122,7 @@ public sealed class DeviceModel : IDisposable
         }
     }
 
-    public NetworkShape Shape => network.Shape;
+    public Architecture Network => network.Architecture;
 
     public float[] GetParameters() => network.GetParameters();
 

@@ -9,7 +9,8 @@ namespace GpuMlp.Runs;
 public sealed record RunConfig(
     string Device, string? CpuSimd, int Epochs, int BatchSize, float LearningRate, float Dropout, IReadOnlyList<int> Hidden,
     int Seed, double ValSplit, int? LimitTrain, int? EarlyStop, string LrSchedule, int TrainImages, int ValidationImages, string Network,
-    string Initialisation, string Optimizer, OptimizerSettings OptimizerSettings, string Loss)
+    string Initialisation, string Optimizer, OptimizerSettings OptimizerSettings, string Loss,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? Architecture = null)
 {
     public static RunConfig From(TrainingOptions o, Trainer trainer, string device, string? cpuSimd)
     {
@@ -17,8 +18,10 @@ public sealed record RunConfig(
         ArgumentNullException.ThrowIfNull(trainer);
         return new(
             device, cpuSimd, o.Epochs, o.BatchSize, o.LearningRate, o.Dropout, o.Hidden, o.Seed, o.ValidationSplit, o.LimitTrain,
-            o.EarlyStopPatience, o.Schedule.ToString().ToLowerInvariant(), trainer.TrainCount, trainer.ValidationCount, trainer.Shape.ToString(),
-            "PyTorch nn.Linear default: W, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))",
-            o.Optimizer.Describe(), o.Optimizer, "softmax cross-entropy");
+            o.EarlyStopPatience, o.Schedule.ToString().ToLowerInvariant(), trainer.TrainCount, trainer.ValidationCount, trainer.NetworkName,
+            o.IsMlp ? "PyTorch nn.Linear default: W, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))"
+                : "PyTorch nn.Conv2d/nn.Linear default: W, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))",
+            o.Optimizer.Describe(), o.Optimizer, "softmax cross-entropy",
+            o.ArchitectureText);
     }
 }

@@ -217,10 +217,11 @@ public sealed class Checkpoint
             if (stream.Position != stream.Length)
                 throw new CheckpointFormatException($"{path}: {stream.Length - stream.Position} unexpected trailing bytes");
             Require(state.OptimizerSteps >= 0, path, "negative step counters");
-            int expected = NetworkShape.Mnist(state.Options.Hidden).ParameterCount;
+            var network = state.Options.Network();
+            int expected = network.ParameterCount;
             if (parameters.Length != expected || tensors.Values.Any(t => t.Length != expected)
                 || (best.Length != 0 && best.Length != expected))
-                throw new CheckpointFormatException($"{path}: tensor sizes do not match the {NetworkShape.Mnist(state.Options.Hidden)} network it describes");
+                throw new CheckpointFormatException($"{path}: tensor sizes do not match the {(state.Options.IsMlp ? NetworkShape.Mnist(state.Options.Hidden).ToString() : network.Text)} network it describes");
             foreach (var (values, what) in new[] { (parameters, "weights"), (best, "best weights"), (epochLoss, "epoch losses") }
                 .Concat(tensors.Select(t => (t.Value, $"optimizer {t.Key}"))))
             {

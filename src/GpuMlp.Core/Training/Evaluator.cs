@@ -16,14 +16,14 @@ public sealed record EvaluationResult(double Loss, ClassificationReport Report)
 public sealed class Evaluator : IDisposable
 {
     private readonly MlpKernels kernels;
-    private readonly MlpNetwork network;
+    private readonly LayerNetwork network;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> sampleLoss;
     private readonly MemoryBuffer1D<int, Stride1D.Dense> samplePrediction;
     private readonly MemoryBuffer1D<double, Stride1D.Dense> lossPartials;
     private readonly MemoryBuffer1D<int, Stride1D.Dense> correctPartials;
     private readonly MemoryBuffer1D<int, Stride1D.Dense> confusion;
 
-    public Evaluator(MlpKernels kernels, MlpNetwork network, int maxSamples)
+    public Evaluator(MlpKernels kernels, LayerNetwork network, int maxSamples)
     {
         this.kernels = kernels;
         this.network = network;
@@ -34,7 +34,7 @@ public sealed class Evaluator : IDisposable
             samplePrediction = accelerator.Allocate1D<int>(Math.Max(1, maxSamples));
             lossPartials = accelerator.Allocate1D<double>(kernels.PartialCount);
             correctPartials = accelerator.Allocate1D<int>(kernels.PartialCount);
-            int classes = network.Shape.Classes;
+            int classes = network.Classes;
             confusion = accelerator.Allocate1D<int>(classes * classes);
         }
         catch
@@ -79,7 +79,7 @@ public sealed class Evaluator : IDisposable
     {
         if (count < 1)
             throw new ArgumentOutOfRangeException(nameof(count), "nothing to evaluate");
-        var shape = network.Shape;
+        int classes = network.Classes;
         batchRows = Math.Min(batchRows, network.MaxRows);
         // Nothing is read back until every batch is done: on the CPU SIMD kernels one fused launch.
         using (kernels.FuseLaunches())
@@ -87,18 +87,18 @@ public sealed class Evaluator : IDisposable
             for (int done = 0; done < count; done += batchRows)
             {
                 int rows = Math.Min(batchRows, count - done);
-                kernels.Gather(split.Images, split.Labels, split.Identity, first + done, rows, shape.Inputs, network.Input, network.Labels);
-                network.Forward(rows, dropout: 0f, 0, 0);
+                kernels.Gather(split.Images, split.Labels, split.Identity, first + done, rows, network.Inputs, network.Input, network.Labels);
+                network.Forward(rows, training: false, 0, 0);
                 network.Loss(rows, writeGradient: false, done, sampleLoss.View, samplePrediction.View);
             }
         }
         var (loss, _) = Reduce(split.Labels, split.Identity, first, count);
-        kernels.Confusion(samplePrediction.View, split.Labels, split.Identity, first, count, shape.Classes, confusion.View);
+        kernels.Confusion(samplePrediction.View, split.Labels, split.Identity, first, count, classes, confusion.View);
         int[] cells = confusion.GetAsArray1D();
-        var matrix = new long[shape.Classes, shape.Classes];
-        for (int t = 0; t < shape.Classes; t++)
-            for (int p = 0; p < shape.Classes; p++)
-                matrix[t, p] = cells[t * shape.Classes + p];
+        var matrix = new long[classes, classes];
+        for (int t = 0; t < classes; t++)
+            for (int p = 0; p < classes; p++)
+                matrix[t, p] = cells[t * classes + p];
         return new EvaluationResult(loss, ClassificationReport.FromConfusion(matrix));
     }
 
@@ -106,25 +106,25 @@ public sealed class Evaluator : IDisposable
     /// the forward kernels; softmax of the logits on the host.</summary>
     public float[][] Predict(IReadOnlyList<float[]> images)
     {
-        var shape = network.Shape;
+        int inputs = network.Inputs, classes = network.Classes;
         var result = new float[images.Count][];
         for (int start = 0; start < images.Count; start += network.MaxRows)
         {
             int rows = Math.Min(network.MaxRows, images.Count - start);
-            var input = new float[rows * shape.Inputs];
+            var input = new float[rows * inputs];
             for (int r = 0; r < rows; r++)
             {
-                if (images[start + r].Length != shape.Inputs)
-                    throw new ArgumentException($"image {start + r} has {images[start + r].Length} values, the model takes {shape.Inputs}");
-                images[start + r].CopyTo(input, r * shape.Inputs);
+                if (images[start + r].Length != inputs)
+                    throw new ArgumentException($"image {start + r} has {images[start + r].Length} values, the model takes {inputs}");
+                images[start + r].CopyTo(input, r * inputs);
             }
             network.Input.SubView(0, input.Length).CopyFromCPU(ref input[0], input.Length);
-            network.Forward(rows, dropout: 0f, 0, 0);
-            var logits = new float[rows * shape.Classes];
+            network.Forward(rows, training: false, 0, 0);
+            var logits = new float[rows * classes];
             network.Logits.SubView(0, logits.Length).CopyToCPU(ref logits[0], logits.Length);
             for (int r = 0; r < rows; r++)
             {
-                var row = logits.AsSpan(r * shape.Classes, shape.Classes);
+                var row = logits.AsSpan(r * classes, classes);
                 float max = float.NegativeInfinity;
                 foreach (float v in row)
                     max = Math.Max(max, v);

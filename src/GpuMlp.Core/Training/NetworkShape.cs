@@ -79,6 +79,27 @@ public sealed class NetworkShape
 
     public static NetworkShape Mnist(IReadOnlyList<int> hidden) => new(28 * 28, hidden, 10);
 
+    /// <summary>This MLP as a layer stack (dense{h},relu,dropout{p} per hidden layer, then the
+    /// output layer), the form <see cref="LayerNetwork"/> runs.</summary>
+    public Architecture ToArchitecture(float dropout) =>
+        new([.. Hidden.SelectMany(h => new LayerSpec[] { LayerSpec.Dense(h), LayerSpec.Relu, LayerSpec.Dropout(dropout) }), LayerSpec.Dense(Classes)],
+            ActivationShape.Vector(Inputs), Classes);
+
+    /// <summary>Every GEMM of one training step of this MLP over <paramref name="rows"/> rows, in
+    /// the order <see cref="LayerNetwork"/> launches them: each layer's forward product, then from
+    /// the last layer back its weight gradient and (but for the first layer) its input gradient.</summary>
+    public IReadOnlyList<GemmLaunch> StepGemms(int rows, bool dropout)
+    {
+        var launches = Layers.Select(layer => layer.Forward(rows, dropout)).ToList();
+        foreach (var layer in Layers.Reverse())
+        {
+            launches.Add(layer.WeightGradient(rows));
+            if (layer.InputGradient(rows) is GemmLaunch inputGradient)
+                launches.Add(inputGradient);
+        }
+        return launches;
+    }
+
     public override string ToString() => string.Join("-", Widths);
 
     /// <summary>PyTorch nn.Linear's default initialisation: W and b uniform in

@@ -83,10 +83,10 @@ public sealed class Trainer : IDisposable
             // The CPU accelerator reports long.MaxValue: the host's allocator is the judge there.
             if (!device.IsCpu)
                 EnsureFits(needed, accelerator.MemorySize);
-            Shape = NetworkShape.Mnist(options.Hidden);
-            Network = new MlpNetwork(kernels, Shape, MaxRows(options));
-            Network.SetParameters(Shape.InitialParameters(options.Seed));
-            Optimizer = new DeviceOptimizer(kernels, OptimizerFor(options), Shape.ParameterCount);
+            Architecture = options.Network();
+            Network = new LayerNetwork(kernels, Architecture, MaxRows(options, Architecture));
+            Network.SetParameters(Architecture.InitialParameters(options.Seed));
+            Optimizer = new DeviceOptimizer(kernels, OptimizerFor(options), Architecture.ParameterCount);
             LearningRate = options.LearningRate;
             order = accelerator.Allocate1D<int>(TrainCount);
             evaluator = new Evaluator(kernels, Network, Math.Max(available, test.Count));
@@ -101,7 +101,8 @@ public sealed class Trainer : IDisposable
     }
 
     /// <summary>Rows the network holds buffers for: a training batch or an evaluation batch.</summary>
-    private static int MaxRows(TrainingOptions options) => Math.Max(options.BatchSize, options.EvaluationBatchSize);
+    private static int MaxRows(TrainingOptions options, Architecture network) =>
+        Math.Max(options.BatchSize, options.EvaluationRows(network));
 
     /// <summary>The optimiser training uses: the options' kind and hyperparameters at their learning
     /// rate (a schedule passes each epoch's rate to every step).</summary>
@@ -119,11 +120,11 @@ public sealed class Trainer : IDisposable
     public static long DeviceBytes(TrainingOptions options, int availableImages, int testImages, int partialSums)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var shape = NetworkShape.Mnist(options.Hidden);
+        var network = options.Network();
         int available = Math.Min(availableImages, options.LimitTrain ?? int.MaxValue);
-        return MlpNetwork.DeviceBytes(shape, MaxRows(options))
-            + DeviceOptimizer.DeviceBytesFor(OptimizerFor(options), shape.ParameterCount)
-            + Evaluator.DeviceBytes(Math.Max(available, testImages), shape.Classes, partialSums)
+        return LayerNetwork.DeviceBytes(network, MaxRows(options, network))
+            + DeviceOptimizer.DeviceBytesFor(OptimizerFor(options), network.ParameterCount)
+            + Evaluator.DeviceBytes(Math.Max(available, testImages), network.Classes, partialSums)
             + (sizeof(int) * (long)options.TrainCount(available));
     }
 
@@ -136,7 +137,7 @@ public sealed class Trainer : IDisposable
 
     private static DeviceOutOfMemoryException OutOfMemory(long needed, long available, Exception? inner)
     {
-        string message = $"the device ran out of memory: this run needs about {needed / (1024 * 1024)} MiB besides the dataset and the device has {available / (1024 * 1024)} MiB; try a smaller --batch-size or --hidden";
+        string message = $"the device ran out of memory: this run needs about {needed / (1024 * 1024)} MiB besides the dataset and the device has {available / (1024 * 1024)} MiB; try a smaller --batch-size, --hidden or --arch";
         return inner is null ? new DeviceOutOfMemoryException(message) : new DeviceOutOfMemoryException(message, inner);
     }
 
@@ -146,14 +147,18 @@ public sealed class Trainer : IDisposable
         return new DeviceMnist(device.Accelerator, data);
     }
 
-    public NetworkShape Shape { get; } = null!;
+    /// <summary>The layer stack trained (the MLP's is dense,relu,dropout,...,dense).</summary>
+    public Architecture Architecture { get; } = null!;
+
+    /// <summary>How progress lines name the network: the MLP's widths (784-512-256-10) or the stack's text.</summary>
+    public string NetworkName => options.IsMlp ? NetworkShape.Mnist(options.Hidden).ToString() : Architecture.Text;
 
     /// <summary>The uploaded dataset this trainer reads (owned only when the trainer uploaded it).</summary>
     public DeviceMnist SharedData { get; }
 
     /// <summary>The learning rate of the next steps (a schedule changes it per epoch).</summary>
     public float LearningRate { get; set; }
-    public MlpNetwork Network { get; } = null!;
+    public LayerNetwork Network { get; } = null!;
     public DeviceOptimizer Optimizer { get; } = null!;
     public int TrainCount { get; }
     public int ValidationCount { get; }
@@ -252,17 +257,17 @@ public sealed class Trainer : IDisposable
     {
         using var fused = kernels.FuseLaunches();
         uint step = (uint)Optimizer.Steps;
-        kernels.Gather(train.Images, train.Labels, order.View, first, rows, Shape.Inputs, Network.Input, Network.Labels);
-        Network.Forward(rows, options.Dropout, (uint)options.Seed, step);
+        kernels.Gather(train.Images, train.Labels, order.View, first, rows, Network.Inputs, Network.Input, Network.Labels);
+        Network.Forward(rows, training: true, (uint)options.Seed, step);
         Network.Loss(rows, writeGradient: true, first, evaluator.SampleLoss, evaluator.SamplePrediction);
-        Network.Backward(rows, options.Dropout);
+        Network.Backward(rows);
         Optimizer.Step(Network.Parameters, Network.Gradients, LearningRate);
     }
 
-    public EvaluationResult EvaluateTest() => evaluator.Evaluate(test, 0, test.Count, options.EvaluationBatchSize);
+    public EvaluationResult EvaluateTest() => evaluator.Evaluate(test, 0, test.Count, options.EvaluationRows(Architecture));
 
     public EvaluationResult EvaluateValidation() =>
-        evaluator.Evaluate(train, TrainCount, ValidationCount, options.EvaluationBatchSize);
+        evaluator.Evaluate(train, TrainCount, ValidationCount, options.EvaluationRows(Architecture));
 
     public void Dispose()
     {

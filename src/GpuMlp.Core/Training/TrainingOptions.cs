@@ -21,6 +21,10 @@ public sealed record TrainingOptions
     }
     public float Dropout { get; init; } = 0.2f;
     public IReadOnlyList<int> Hidden { get; init; } = [512, 256];
+    /// <summary>The layer stack in the architecture text form (canonical, see
+    /// <see cref="Training.Architecture"/>); null is the report's MLP of <see cref="Hidden"/> and
+    /// <see cref="Dropout"/>, which then ignore this.</summary>
+    public string? ArchitectureText { get; init; }
     public int Seed { get; init; } = 1;
     /// <summary>Fraction of the (possibly limited) training file held out, from its end.</summary>
     public double ValidationSplit { get; init; } = 0.1;
@@ -64,6 +68,19 @@ public sealed record TrainingOptions
         {
             throw new OptionException($"--hidden {string.Join(",", Hidden)} needs more than 2^31 parameters; use smaller layers");
         }
+        Architecture network;
+        try
+        {
+            network = Network();
+            _ = LayerNetwork.Plan(network);
+        }
+        catch (ArchitectureException error)
+        {
+            throw new OptionException($"--arch: {error.Message}");
+        }
+        int rowLimit = LayerNetwork.MaxRowsFor(network);
+        if (BatchSize > rowLimit)
+            throw new OptionException($"--batch-size {BatchSize} is too large for this architecture (at most {rowLimit})");
         if (EvaluationBatchSize < 1)
             throw new OptionException($"the evaluation batch size must be at least 1 (got {EvaluationBatchSize})");
         if (!(ValidationSplit >= 0 && ValidationSplit < 1))
@@ -81,6 +98,27 @@ public sealed record TrainingOptions
         if (BatchSize < 1 || BatchSize > train)
             throw new OptionException($"--batch-size must be in 1..{train} (the training set size), got {BatchSize}");
     }
+
+    /// <summary>The network these options train: the parsed <see cref="ArchitectureText"/>, or the
+    /// MLP of <see cref="Hidden"/> with <see cref="Dropout"/> after each hidden ReLU.</summary>
+    /// <exception cref="ArchitectureException">The text does not parse or its shapes do not chain.</exception>
+    public Architecture Network() =>
+        ArchitectureText is null ? NetworkShape.Mnist(Hidden).ToArchitecture(Dropout) : Architecture.Parse(ArchitectureText);
+
+    /// <summary>True for the report's MLP (no architecture text).</summary>
+    public bool IsMlp => ArchitectureText is null;
+
+    /// <summary>Rows per evaluation launch: <see cref="EvaluationBatchSize"/>, capped for networks
+    /// with convolutions, whose im2col buffers grow with rows x pixels x patch.</summary>
+    public int EvaluationRows(Architecture network)
+    {
+        ArgumentNullException.ThrowIfNull(network);
+        return network.HasConvolution ? Math.Min(EvaluationBatchSize, ConvolutionEvaluationBatchSize) : EvaluationBatchSize;
+    }
+
+    /// <summary>The evaluation batch cap of networks with convolutions (the CNN preset's second
+    /// convolution needs 627 KiB of im2col columns per row).</summary>
+    public const int ConvolutionEvaluationBatchSize = 500;
 
     /// <summary>The learning rate for a 1-based epoch. step: halved every 5 epochs; cosine:
     /// lr * (1 + cos(pi * (epoch - 1) / epochs)) / 2, from lr at the first epoch towards 0.</summary>
@@ -103,7 +141,7 @@ public sealed record TrainingOptions
         ArgumentNullException.ThrowIfNull(other);
         return BatchSize == other.BatchSize && LearningRate.Equals(other.LearningRate) && Optimizer.Equals(other.Optimizer)
             && Dropout.Equals(other.Dropout)
-            && Hidden.SequenceEqual(other.Hidden) && Seed == other.Seed && ValidationSplit.Equals(other.ValidationSplit)
+            && Hidden.SequenceEqual(other.Hidden) && ArchitectureText == other.ArchitectureText && Seed == other.Seed && ValidationSplit.Equals(other.ValidationSplit)
             && LimitTrain == other.LimitTrain && Schedule == other.Schedule && EarlyStopPatience == other.EarlyStopPatience
             && (Schedule != LearningRateSchedule.Cosine || Epochs == other.Epochs);
     }

@@ -150,7 +150,11 @@ public sealed class TrainingRun : IDisposable
             ["gpumlp.test_accuracy"] = test.Accuracy.ToString("R", CultureInfo.InvariantCulture),
             ["gpumlp.input"] = "28x28 grayscale, row-major, pixel / 255 (white ink on black)",
         };
-        ModelFile.Save(Path.Combine(Folder, RunArtifacts.ModelFileName), Trainer.Shape, Trainer.Network.GetParameters(), metadata);
+        string modelPath = Path.Combine(Folder, RunArtifacts.ModelFileName);
+        if (Options.IsMlp)
+            ModelFile.Save(modelPath, NetworkShape.Mnist(Options.Hidden), Trainer.Network.GetParameters(), metadata);
+        else
+            ModelFile.Save(modelPath, Trainer.Architecture, Trainer.Network.GetParameters(), metadata);
         RunPlots.WriteCurves(Path.Combine(Folder, RunArtifacts.CurvesFileName), outcome.History);
         RunPlots.WriteConfusion(Path.Combine(Folder, RunArtifacts.ConfusionFileName), test.Report);
         return test;

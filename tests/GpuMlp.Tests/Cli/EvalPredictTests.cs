@@ -66,7 +66,7 @@ public sealed class EvalPredictTests(TrainedRunFixture run, DeviceFixture fixtur
         Assert.True(run.TrainOutput.ExitCode == 0, run.TrainOutput.StandardError);
         var data = RealMnist.Load();
         var (shape, parameters, _) = ModelFile.Load(Path.Combine(run.RunDir, "model.safetensors"));
-        using var network = new MlpNetwork(fixture.Kernels, shape, 100);
+        using var network = new LayerNetwork(fixture.Kernels, shape.ToArchitecture(0f), 100);
         network.SetParameters(parameters);
         using var evaluator = new Evaluator(fixture.Kernels, network, 1);
 

@@ -74,7 +74,7 @@ public sealed class OnnxExportTests(ExportedRunFixture run, DeviceFixture fixtur
         var (shape, parameters, _) = ModelFile.Load(run.ModelPath);
         var kernels = fixture.Kernels;
         using var test = new DeviceDataset(kernels.Accelerator, data.TestImages, data.TestLabels, count);
-        using var network = new MlpNetwork(kernels, shape, TrainingOptions.DefaultEvaluationBatchSize);
+        using var network = new LayerNetwork(kernels, shape.ToArchitecture(0f), TrainingOptions.DefaultEvaluationBatchSize);
         network.SetParameters(parameters);
         using var evaluator = new Evaluator(kernels, network, count);
         var evaluation = evaluator.Evaluate(test, 0, count, network.MaxRows);
@@ -85,7 +85,7 @@ public sealed class OnnxExportTests(ExportedRunFixture run, DeviceFixture fixtur
         {
             int rows = Math.Min(network.MaxRows, count - done);
             kernels.Gather(test.Images, test.Labels, test.Identity, done, rows, Pixels, network.Input, network.Labels);
-            network.Forward(rows, dropout: 0f, 0, 0);
+            network.Forward(rows, training: false, 0, 0);
             network.Logits.SubView(0, rows * Classes).CopyToCPU(ref evalLogits[done * Classes], rows * Classes);
         }
 

@@ -306,7 +306,7 @@ public sealed class CpuFusedLaunchTests(DeviceFixture fixture)
 
         (float[] Parameters, float[] First, float[] Second, float[] Loss, int[] Prediction, long Launches) Step(bool fused)
         {
-            using var network = new MlpNetwork(kernels, Shape, Rows);
+            using var network = new LayerNetwork(kernels, Shape.ToArchitecture(0.25f), Rows);
             using var adam = new DeviceOptimizer(kernels, new OptimizerSettings(OptimizerKind.Adam), Shape.ParameterCount);
             network.SetParameters(Shape.InitialParameters(9));
             using var loss = set.Accelerator.Allocate1D<float>(Rows + 5);
@@ -317,9 +317,9 @@ public sealed class CpuFusedLaunchTests(DeviceFixture fixture)
             using (fused ? kernels.FuseLaunches() : default(MlpKernels.FusedLaunches?))
             {
                 kernels.Gather(imagesBuffer.View, labelsBuffer.View, orderBuffer.View, 7, Rows, Shape.Inputs, network.Input, network.Labels);
-                network.Forward(Rows, dropout: 0.25f, seed: 4, step: 2);
+                network.Forward(Rows, training: true, seed: 4, step: 2);
                 network.Loss(Rows, writeGradient: true, 5, loss.View, prediction.View);
-                network.Backward(Rows, dropout: 0.25f);
+                network.Backward(Rows);
                 adam.Step(network.Parameters, network.Gradients, 1e-2f);
             }
             long launches = kernels.CpuLaunches - before;

@@ -35,23 +35,23 @@ public class NetworkGradientTests(DeviceFixture fixture)
 
     private static double[] ToDouble(float[] values) => values.Select(v => (double)v).ToArray();
 
-    private MlpNetwork Upload(float[] parameters, float[] input, int[] labels)
+    private LayerNetwork Upload(float[] parameters, float[] input, int[] labels, float dropout)
     {
-        var network = new MlpNetwork(Set.Kernels, TinyShape, Rows);
+        var network = new LayerNetwork(Set.Kernels, TinyShape.ToArchitecture(dropout), Rows);
         network.SetParameters(parameters);
         network.Input.SubView(0, input.Length).CopyFromCPU(ref input[0], input.Length);
         network.Labels.SubView(0, labels.Length).CopyFromCPU(ref labels[0], labels.Length);
         return network;
     }
 
-    private float[] DeviceGradient(MlpNetwork network, float dropout, uint step)
+    private float[] DeviceGradient(LayerNetwork network, uint step)
     {
         var accelerator = Set.Accelerator;
         using var loss = accelerator.Allocate1D<float>(Rows);
         using var prediction = accelerator.Allocate1D<int>(Rows);
-        network.Forward(Rows, dropout, Seed, step);
+        network.Forward(Rows, training: true, Seed, step);
         network.Loss(Rows, writeGradient: true, 0, loss.View, prediction.View);
-        network.Backward(Rows, dropout);
+        network.Backward(Rows);
         return network.GetGradients();
     }
 
@@ -89,8 +89,8 @@ public class NetworkGradientTests(DeviceFixture fixture)
         Compare.AllClose(reference.Gradient(x, labels, Rows, dropout, Seed, step).Select(v => (float)v).ToArray(),
             numeric, 1e-6, 1e-5, "reference analytic gradient vs finite differences");
 
-        using var network = Upload(parameters, input, labels);
-        float[] device = DeviceGradient(network, dropout, step);
+        using var network = Upload(parameters, input, labels, dropout);
+        float[] device = DeviceGradient(network, step);
         // float32 kernels: every gradient is a sum of at most 7 products of O(1) terms, so its
         // rounding error is a few ulps of O(1) values; 1e-5 absolute leaves a wide margin while a
         // wrong stride, missing mask or missing 1/batch factor is off by >= 1e-2.
@@ -104,13 +104,13 @@ public class NetworkGradientTests(DeviceFixture fixture)
         var (parameters, input, labels) = TinyProblem(5);
         var reference = new ReferenceMlp(TinyShape, ToDouble(parameters));
         var x = ToDouble(input);
-        using var network = Upload(parameters, input, labels);
-        using var adam = new DeviceOptimizer(Set.Kernels, new OptimizerSettings(OptimizerKind.Adam), TinyShape.ParameterCount);
         const float dropout = 0.2f, learningRate = 0.01f;
+        using var network = Upload(parameters, input, labels, dropout);
+        using var adam = new DeviceOptimizer(Set.Kernels, new OptimizerSettings(OptimizerKind.Adam), TinyShape.ParameterCount);
         for (int step = 0; step < 5; step++)
         {
             uint dropoutStep = (uint)adam.Steps;
-            DeviceGradient(network, dropout, dropoutStep);
+            DeviceGradient(network, dropoutStep);
             adam.Step(network.Parameters, network.Gradients, learningRate);
             reference.Adam(reference.Gradient(x, labels, Rows, dropout, Seed, dropoutStep), learningRate);
             // Each Adam step moves a parameter by at most ~lr = 1e-2 along m/sqrt(v), which is

@@ -271,7 +271,7 @@ public sealed class StepGemmsTests
     [Fact]
     public void StepGemms_ReportModel_AreForwardThenWeightAndInputGradientsFromTheLastLayer()
     {
-        var launches = MlpNetwork.StepGemms(NetworkShape.Mnist([512, 256]), rows: 128, dropout: true);
+        var launches = NetworkShape.Mnist([512, 256]).StepGemms(rows: 128, dropout: true);
         Assert.Equal(
             [
                 "Forward 0 128x512x784 BiasReluDropout", "Forward 1 128x256x512 BiasReluDropout", "Forward 2 128x10x256 Bias",
@@ -280,7 +280,7 @@ public sealed class StepGemmsTests
                 "WeightGradient 0 784x512x128 Store",
             ],
             launches.Select(l => $"{l.Pass} {l.Layer} {l.Shape.M}x{l.Shape.N}x{l.Shape.K} {l.Mode}"));
-        Assert.All(MlpNetwork.StepGemms(NetworkShape.Mnist([512, 256]), 128, dropout: false).Take(2),
+        Assert.All(NetworkShape.Mnist([512, 256]).StepGemms(128, dropout: false).Take(2),
             l => Assert.Equal(GpuMlp.Kernels.EpilogueMode.BiasRelu, l.Mode));
     }
 }
