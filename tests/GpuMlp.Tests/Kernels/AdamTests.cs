@@ -26,27 +26,6 @@ public class AdamTests(DeviceFixture fixture)
         BiasCorrection2 = 1f - MathF.Pow(Beta2, t),
     };
 
-    /// <summary>Gradients of several magnitudes: ordinary (0.1), large (10), zero (the moments only
-    /// decay) and tiny (1e-9, where eps dominates the denominator, so eps inside vs outside the sqrt or
-    /// a missing bias correction of v shows).</summary>
-    private static float[] Gradients(Random random, int count)
-    {
-        float[] g = TestData.Uniform(random, count, -0.1f, 0.1f);
-        for (int i = 0; i < count; i++)
-        {
-            switch (i % 4)
-            {
-                case 1:
-                    g[i] *= 100f;
-                    break;
-                case 2:
-                    g[i] = i % 8 == 2 ? 0f : g[i] * 1e-8f;
-                    break;
-            }
-        }
-        return g;
-    }
-
     /// <summary>Five steps on one flat buffer of 1001 parameters (not a multiple of any group size),
     /// each with new gradients, against torch.optim.Adam semantics in float64; parameters and both
     /// moments are compared after every step.</summary>
@@ -64,7 +43,7 @@ public class AdamTests(DeviceFixture fixture)
         using var v = set.Accelerator.Input(new float[count]);
         for (int t = 1; t <= 5; t++)
         {
-            float[] gradients = Gradients(random, count);
+            float[] gradients = TestData.Gradients(random, count);
             using var g = set.Accelerator.Input(gradients);
             set.Kernels.Adam(p.View, g.View, m.View, v.View, count, StepFor(t));
             reference.Step(NaiveReference.ToDouble(gradients), LearningRate, Beta1, Beta2, Epsilon);

@@ -52,27 +52,6 @@ public class OptimizerTests(DeviceFixture fixture)
     /// that used the base rate (or last step's) instead of the one it is given would show.</summary>
     private static float LearningRateAt(OptimizerSettings settings, int t) => settings.LearningRate * (1f - (0.1f * (t - 1)));
 
-    /// <summary>Gradients of several magnitudes, as the Adam tests use: ordinary (0.1), large (10),
-    /// zero (the state only decays) and tiny (1e-9, where eps dominates the denominator, so eps
-    /// inside vs outside the square root shows).</summary>
-    private static float[] Gradients(Random random)
-    {
-        float[] g = TestData.Uniform(random, Count, -0.1f, 0.1f);
-        for (int i = 0; i < Count; i++)
-        {
-            switch (i % 4)
-            {
-                case 1:
-                    g[i] *= 100f;
-                    break;
-                case 2:
-                    g[i] = i % 8 == 2 ? 0f : g[i] * 1e-8f;
-                    break;
-            }
-        }
-        return g;
-    }
-
     /// <summary>Six steps, each with new gradients and its own learning rate, against the float64
     /// torch.optim reference: parameters and every state tensor after every step (from the first),
     /// the state names against those torch creates, the gradients unchanged, nothing written outside
@@ -90,7 +69,7 @@ public class OptimizerTests(DeviceFixture fixture)
         using var p = set.Accelerator.Input(initial);
         for (int t = 1; t <= Steps; t++)
         {
-            float[] gradients = Gradients(random);
+            float[] gradients = TestData.Gradients(random, Count);
             float learningRate = LearningRateAt(settings, t);
             using var g = set.Accelerator.Input(gradients);
             optimizer.Step(p.View, g.View, learningRate);
@@ -145,7 +124,7 @@ public class OptimizerTests(DeviceFixture fixture)
         {
             for (int t = 1; t <= steps; t++)
             {
-                using var g = set.Accelerator.Upload(Gradients(random));
+                using var g = set.Accelerator.Upload(TestData.Gradients(random, Count));
                 optimizer.Step(p.View, g.View, LearningRateAt(settings, t));
                 if (t == restoreAfter)
                 {

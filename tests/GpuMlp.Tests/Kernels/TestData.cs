@@ -17,6 +17,27 @@ internal static class TestData
         return (int)(hash & 0x7fffffff);
     }
 
+    /// <summary>Optimiser-test gradients of several magnitudes: ordinary (0.1), large (10), zero (the
+    /// state only decays) and tiny (1e-9, where eps dominates the denominator, so eps inside vs
+    /// outside the square root, or a missing bias correction, shows).</summary>
+    public static float[] Gradients(Random random, int count)
+    {
+        float[] g = Uniform(random, count, -0.1f, 0.1f);
+        for (int i = 0; i < count; i++)
+        {
+            switch (i % 4)
+            {
+                case 1:
+                    g[i] *= 100f;
+                    break;
+                case 2:
+                    g[i] = i % 8 == 2 ? 0f : g[i] * 1e-8f;
+                    break;
+            }
+        }
+        return g;
+    }
+
     public static float[] Uniform(Random random, int count, float low = -1f, float high = 1f)
     {
         var values = new float[count];
