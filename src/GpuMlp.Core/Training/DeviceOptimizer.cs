@@ -86,8 +86,6 @@ public sealed class DeviceOptimizer : IDisposable
         switch (Kind)
         {
             case OptimizerKind.Adam:
-                // Bias corrections in double from the float betas, rounded once: the arithmetic
-                // MlpNetwork.AdamUpdate has always used, so Adam runs stay bit-identical.
                 kernels.Adam(parameters, gradients, State(Optimizers.ExpAvg), State(Optimizers.ExpAvgSq), ParameterCount,
                     new AdamStep
                     {
@@ -95,8 +93,8 @@ public sealed class DeviceOptimizer : IDisposable
                         Beta1 = s.Beta1,
                         Beta2 = s.Beta2,
                         Epsilon = s.Epsilon,
-                        BiasCorrection1 = (float)(1.0 - Math.Pow(s.Beta1, Steps)),
-                        BiasCorrection2 = (float)(1.0 - Math.Pow(s.Beta2, Steps)),
+                        BiasCorrection1 = BiasCorrection(s.Beta1, Steps),
+                        BiasCorrection2 = BiasCorrection(s.Beta2, Steps),
                         WeightDecay = s.WeightDecay,
                     });
                 break;
@@ -108,8 +106,8 @@ public sealed class DeviceOptimizer : IDisposable
                         Beta1 = s.Beta1,
                         Beta2 = s.Beta2,
                         Epsilon = s.Epsilon,
-                        BiasCorrection1 = (float)(1.0 - Math.Pow(s.Beta1, Steps)),
-                        BiasCorrection2 = (float)(1.0 - Math.Pow(s.Beta2, Steps)),
+                        BiasCorrection1 = BiasCorrection(s.Beta1, Steps),
+                        BiasCorrection2 = BiasCorrection(s.Beta2, Steps),
                         DecayFactor = (float)(1.0 - ((double)learningRate * s.WeightDecay)),
                     });
                 break;
@@ -140,6 +138,10 @@ public sealed class DeviceOptimizer : IDisposable
                 break;
         }
     }
+
+    /// <summary>Adam's and AdamW's bias correction 1 - beta^t, in double from the float beta and
+    /// rounded once: the arithmetic Adam has always used, so Adam runs stay bit-identical.</summary>
+    private static float BiasCorrection(float beta, long steps) => (float)(1.0 - Math.Pow(beta, steps));
 
     /// <summary>Copies one state tensor to the host (synchronises).</summary>
     public float[] GetState(string name) => buffers[IndexOf(name)].GetAsArray1D();
