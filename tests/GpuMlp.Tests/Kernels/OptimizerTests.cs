@@ -178,7 +178,7 @@ public class OptimizerTests(DeviceFixture fixture)
     }
 
     /// <summary>Adam through DeviceOptimizer (weight decay 0) is the update training used before it
-    /// (MlpNetwork.AdamUpdate, reproduced here: the Adam kernel with torch's defaults and the bias
+    /// (the former MlpNetwork.AdamUpdate, reproduced here: the Adam kernel with torch's defaults and the bias
     /// corrections in double from the float betas) bit for bit: parameters and both moments after
     /// five steps, so the trainer on DeviceOptimizer leaves recorded Adam runs unchanged.</summary>
     [Fact]
