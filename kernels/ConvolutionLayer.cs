@@ -33,7 +33,7 @@
 // NCHW GEMMs without their bias/ReLU pass (bench/GpuMlp.Bench ConvBenchmarks).
 //
 // Every kernel OVERWRITES its whole output; nothing accumulates across launches, no atomics are
-// used, and every sum runs in a fixed order (the GEMM's k order; col2im's (ky, kx) order; bias
+// used, and every sum runs in a fixed order (the GEMM's k order; col2im's (ky, kx) descending order; bias
 // partials in pixel order, then images in order), so results do not depend on launch shape or
 // scheduling and repeat bit for bit. Work is split over elements with grid-stride loops.
 using ILGPU;
@@ -168,10 +168,12 @@ public static class ConvolutionLayer
         }
     }
 
-    /// <summary>dx[b, c, iy, ix] = sum over (ky, kx), ky then kx ascending, of
+    /// <summary>dx[b, c, iy, ix] = sum over (ky, kx), ky then kx DEscending, of
     /// dCols[b * P + oy * OutW + ox, (c * KH + ky) * KW + kx] with oy = iy + P - ky, ox = ix + P - kx
     /// inside the output. A gather: each input element sums its own contributions (no atomics);
-    /// overwrites dx [B, C, H, W].</summary>
+    /// overwrites dx [B, C, H, W]. The descending order is the order of the contributing rows
+    /// (oy, ox) ascending, which the CPU variant's row-by-row scatter (kernels/Cpu) produces, so the
+    /// two give the same bits.</summary>
     public static void ConvCol2ImKernel(ConvShape shape, ArrayView<float> dCols, ArrayView<float> dx)
     {
         int height = shape.Height, width = shape.Width, planeSize = height * width;
@@ -187,13 +189,13 @@ public static class ConvolutionLayer
             int c = plane - b * shape.Channels;
             int rowBase = b * outH * outW;
             float sum = 0f;
-            for (int ky = 0; ky < shape.KernelH; ky++)
+            for (int ky = shape.KernelH - 1; ky >= 0; ky--)
             {
                 int oy = iy + shape.Padding - ky;
                 if (oy < 0 || oy >= outH)
                     continue;
                 int columnBase = (c * shape.KernelH + ky) * shape.KernelW;
-                for (int kx = 0; kx < shape.KernelW; kx++)
+                for (int kx = shape.KernelW - 1; kx >= 0; kx--)
                 {
                     int ox = ix + shape.Padding - kx;
                     if (ox >= 0 && ox < outW)

@@ -130,4 +130,21 @@ public class ConvBenchmarks
         k.Gemm(GemmShape.TransposedA(64, conv2.Patch, conv2.Rows), DenseEpilogue.Of(EpilogueMode.Store), dz2, cols2, dW2, k.Unused, k.Unused);
         device.Synchronize();
     }
+    /// <summary>conv2's input-gradient GEMM alone: dCols [B*196, 800] = dz [B*196, 64] x W [64, 800].</summary>
+    [Benchmark]
+    public void Conv2InputGradientGemm()
+    {
+        var k = device!.Kernels;
+        k.Gemm(GemmShape.Plain(conv2.Rows, conv2.Patch, 64), DenseEpilogue.Of(EpilogueMode.Store), dz2, w2, cols2, k.Unused, k.Unused);
+        device.Synchronize();
+    }
+
+    /// <summary>conv1's weight-gradient GEMM alone: [32, 25] with K = B*784 (a long-K, tiny-output GEMM).</summary>
+    [Benchmark]
+    public void Conv1WeightGradientGemm()
+    {
+        var k = device!.Kernels;
+        k.Gemm(GemmShape.TransposedA(32, conv1.Patch, conv1.Rows), DenseEpilogue.Of(EpilogueMode.Store), dz1, cols1, dW1, k.Unused, k.Unused);
+        device.Synchronize();
+    }
 }

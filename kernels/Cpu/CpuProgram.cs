@@ -29,6 +29,20 @@ public enum CpuOperation
     SoftmaxCrossEntropy = 4,
     /// <summary>CpuAdamOptimizer.AdamSimdKernel: A = parameters, B = gradients, C = first moment, Aux = second moment; Count, Step.</summary>
     Adam = 5,
+    /// <summary>CpuConvolutionLayer.ConvIm2ColCpuKernel: Conv; A = x, C = cols.</summary>
+    ConvIm2Col = 6,
+    /// <summary>CpuConvolutionLayer.ConvNhwcToNchwCpuKernel: Conv; A = nhwc, C = y.</summary>
+    ConvNhwcToNchw = 7,
+    /// <summary>CpuConvolutionLayer.ConvNchwToNhwcCpuKernel: Conv; A = dy, B = y, C = dz; Flag = reluMask.</summary>
+    ConvNchwToNhwc = 8,
+    /// <summary>CpuConvolutionLayer.ConvBiasPartialsSimdKernel: Conv; A = dz, C = partials.</summary>
+    ConvBiasPartials = 9,
+    /// <summary>CpuConvolutionLayer.ConvCol2ImCpuKernel: Conv; A = dCols, C = dx.</summary>
+    ConvCol2Im = 10,
+    /// <summary>CpuPoolingLayer.MaxPool2ForwardCpuKernel: Pool; A = x, C = y, Aux = argmax.</summary>
+    MaxPool2Forward = 11,
+    /// <summary>CpuPoolingLayer.MaxPool2BackwardCpuKernel: Pool; A = dy, Aux = argmax, C = dx.</summary>
+    MaxPool2Backward = 12,
 }
 
 /// <summary>One recorded launch. Operand addresses are in the CPU accelerator's memory; which field
@@ -39,6 +53,8 @@ public struct CpuCommand
     public GemmShape Shape;
     public DenseEpilogue Epilogue;
     public AdamStep Step;
+    public ConvShape Conv;
+    public PoolShape Pool;
     public int Rows;
     public int Columns;
     public int First;
@@ -97,6 +113,28 @@ internal static class CpuProgramSimd
                 CpuAdamSimd.Run(worker, workers, width, new CpuAdamSimd.State(
                     ref At<float>(command.A), ref At<float>(command.B), ref At<float>(command.C), ref At<float>(command.Aux)),
                     command.Count, command.Step);
+                break;
+            case CpuOperation.ConvIm2Col:
+                CpuConvolution.Im2Col(worker, workers, command.Conv, ref At<float>(command.A), ref At<float>(command.C));
+                break;
+            case CpuOperation.ConvNhwcToNchw:
+                CpuConvolution.NhwcToNchw(worker, workers, command.Conv, ref At<float>(command.A), ref At<float>(command.C));
+                break;
+            case CpuOperation.ConvNchwToNhwc:
+                CpuConvolution.NchwToNhwc(worker, workers, command.Conv, ref At<float>(command.A), ref At<float>(command.B),
+                    command.Flag != 0, ref At<float>(command.C));
+                break;
+            case CpuOperation.ConvBiasPartials:
+                CpuConvolution.BiasPartials(worker, workers, command.Conv, width, ref At<float>(command.A), ref At<float>(command.C));
+                break;
+            case CpuOperation.ConvCol2Im:
+                CpuConvolution.Col2Im(worker, workers, command.Conv, ref At<float>(command.A), ref At<float>(command.C));
+                break;
+            case CpuOperation.MaxPool2Forward:
+                CpuPooling.Forward(worker, workers, command.Pool, ref At<float>(command.A), ref At<float>(command.C), ref At<int>(command.Aux));
+                break;
+            case CpuOperation.MaxPool2Backward:
+                CpuPooling.Backward(worker, workers, command.Pool, ref At<float>(command.A), ref At<int>(command.Aux), ref At<float>(command.C));
                 break;
             default:
                 throw new InvalidOperationException($"unknown CPU command {command.Operation}");

@@ -5,11 +5,13 @@ using ILGPU.Runtime;
 
 namespace GpuMlp.Compute;
 
-/// <summary>Launches of the convolution and pooling kernels (kernels/ConvolutionLayer.cs,
-/// kernels/PoolingLayer.cs). Callers pass shapes and views; every buffer, scratch included, is the
-/// caller's, sized by the shape's *Length members. These kernels are portable on every accelerator;
-/// each launch calls BeforePortableLaunch, so inside a FuseLaunches scope it still runs after the
-/// GEMMs recorded before it.</summary>
+/// <summary>Launches of the convolution and pooling kernels. Callers pass shapes and views; every
+/// buffer, scratch included, is the caller's, sized by the shape's *Length members. Two kernel sets,
+/// chosen here: with the CPU SIMD set (CpuSimd not null) the CPU ones (kernels/Cpu/
+/// CpuConvolutionLayer.cs, CpuPoolingLayer.cs), recorded into a FuseLaunches program like the
+/// GEMMs between them and bit-identical to the portable ones; otherwise the portable kernels
+/// (kernels/ConvolutionLayer.cs, kernels/PoolingLayer.cs), each launch calling BeforePortableLaunch
+/// so that inside a FuseLaunches scope it still runs after the launches recorded before it.</summary>
 public sealed partial class MlpKernels
 {
     private ConvolutionKernels? convolution;
@@ -20,7 +22,19 @@ public sealed partial class MlpKernels
     /// <summary>Compiles the convolution and pooling kernels now (idempotent). They otherwise load on
     /// first use, so a network without convolutions never pays for them; a network with them calls
     /// this before training so no step includes compilation.</summary>
-    public void LoadConvolution() => _ = Convolution;
+    public void LoadConvolution()
+    {
+        if (simd is not null)
+        {
+            var watch = Stopwatch.StartNew();
+            simd.LoadConvolution();
+            ConvolutionCompileSeconds = watch.Elapsed.TotalSeconds;
+        }
+        else
+        {
+            _ = Convolution;
+        }
+    }
 
     private ConvolutionKernels Convolution
     {
@@ -48,14 +62,17 @@ public sealed partial class MlpKernels
         Require(cols, shape.ColumnsLength, "cols");
         Require(nhwc, shape.OutputLength, "nhwc");
         Require(y, shape.OutputLength, "y");
-        var kernels = Convolution;
-        BeforePortableLaunch();
-        kernels.Im2Col(Elementwise(shape.ColumnsLength), shape, x, cols);
+        Im2Col(shape, x, cols);
         // [Rows, O] = cols [Rows, K] x weights^T, weights stored [O, K]: bias per column = per channel.
         Gemm(GemmShape.TransposedB(shape.Rows, shape.OutChannels, shape.Patch),
             DenseEpilogue.Of(relu ? EpilogueMode.BiasRelu : EpilogueMode.Bias), cols, weights, nhwc, bias, Unused);
+        if (simd is not null)
+        {
+            simd.ConvNhwcToNchw(shape, nhwc, y);
+            return;
+        }
         BeforePortableLaunch();
-        kernels.NhwcToNchw(Elementwise(shape.OutputLength), shape, nhwc, y);
+        Convolution.NhwcToNchw(Elementwise(shape.OutputLength), shape, nhwc, y);
     }
 
     /// <summary>cols [Rows, Patch] = im2col(x) alone (ConvForward's first launch).</summary>
@@ -64,6 +81,16 @@ public sealed partial class MlpKernels
         CheckShape(shape);
         Require(x, shape.InputLength, "x");
         Require(cols, shape.ColumnsLength, "cols");
+        Im2Col(shape, x, cols);
+    }
+
+    private void Im2Col(in ConvShape shape, ArrayView<float> x, ArrayView<float> cols)
+    {
+        if (simd is not null)
+        {
+            simd.ConvIm2Col(shape, x, cols);
+            return;
+        }
         BeforePortableLaunch();
         Convolution.Im2Col(Elementwise(shape.ColumnsLength), shape, x, cols);
     }
@@ -85,14 +112,27 @@ public sealed partial class MlpKernels
         Require(biasPartials, shape.Batch * shape.OutChannels, "biasPartials");
         Require(dWeights, shape.WeightLength, "dWeights");
         Require(dBias, shape.OutChannels, "dBias");
-        var kernels = Convolution;
-        BeforePortableLaunch();
-        kernels.NchwToNhwc(Elementwise(shape.OutputLength), shape, dy, relu ? y : Unused, relu ? 1 : 0, dz);
+        if (simd is not null)
+        {
+            simd.ConvNchwToNhwc(shape, dy, relu ? y : Unused, relu ? 1 : 0, dz);
+        }
+        else
+        {
+            BeforePortableLaunch();
+            Convolution.NchwToNhwc(Elementwise(shape.OutputLength), shape, dy, relu ? y : Unused, relu ? 1 : 0, dz);
+        }
         // dW [O, K] = dz^T [O, Rows] x cols [Rows, K]: the GEMM's k loop runs over the whole batch in order.
         Gemm(GemmShape.TransposedA(shape.OutChannels, shape.Patch, shape.Rows),
             DenseEpilogue.Of(EpilogueMode.Store), dz, cols, dWeights, Unused, Unused);
-        BeforePortableLaunch();
-        kernels.BiasPartials(Elementwise(shape.Batch * shape.OutChannels), shape, dz, biasPartials);
+        if (simd is not null)
+        {
+            simd.ConvBiasPartials(shape, dz, biasPartials);
+        }
+        else
+        {
+            BeforePortableLaunch();
+            Convolution.BiasPartials(Elementwise(shape.Batch * shape.OutChannels), shape, dz, biasPartials);
+        }
         BiasGradient(biasPartials, shape.Batch, shape.OutChannels, dBias);
     }
 
@@ -107,12 +147,16 @@ public sealed partial class MlpKernels
         Require(weights, shape.WeightLength, "weights");
         Require(dCols, shape.ColumnsLength, "dCols");
         Require(dx, shape.InputLength, "dx");
-        var kernels = Convolution;
         // dCols [Rows, K] = dz [Rows, O] x weights [O, K].
         Gemm(GemmShape.Plain(shape.Rows, shape.Patch, shape.OutChannels),
             DenseEpilogue.Of(EpilogueMode.Store), dz, weights, dCols, Unused, Unused);
+        if (simd is not null)
+        {
+            simd.ConvCol2Im(shape, dCols, dx);
+            return;
+        }
         BeforePortableLaunch();
-        kernels.Col2Im(Elementwise(shape.InputLength), shape, dCols, dx);
+        Convolution.Col2Im(Elementwise(shape.InputLength), shape, dCols, dx);
     }
 
     /// <summary>2x2/stride-2 max-pooling: y and argmax [B, C, H/2, W/2] overwritten.</summary>
@@ -122,6 +166,11 @@ public sealed partial class MlpKernels
         Require(x, shape.InputLength, "x");
         Require(y, shape.OutputLength, "y");
         Require(argmax, shape.OutputLength, "argmax");
+        if (simd is not null)
+        {
+            simd.MaxPool2Forward(shape, x, y, argmax);
+            return;
+        }
         BeforePortableLaunch();
         Convolution.PoolForward(Elementwise(shape.OutputLength), shape, x, y, argmax);
     }
@@ -133,6 +182,11 @@ public sealed partial class MlpKernels
         Require(dy, shape.OutputLength, "dy");
         Require(argmax, shape.OutputLength, "argmax");
         Require(dx, shape.InputLength, "dx");
+        if (simd is not null)
+        {
+            simd.MaxPool2Backward(shape, dy, argmax, dx);
+            return;
+        }
         BeforePortableLaunch();
         Convolution.PoolBackward(Elementwise(shape.InputLength), shape, dy, argmax, dx);
     }

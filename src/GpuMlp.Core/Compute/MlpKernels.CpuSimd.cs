@@ -245,6 +245,89 @@ public sealed partial class MlpKernels
             Launches++;
         }
 
+        private CpuConvolutionKernels? convolution;
+
+        /// <summary>The convolution and pooling kernels' standalone launches, compiled on first use
+        /// (a network without convolutions never loads them; inside a fused scope they are recorded
+        /// and run by the program kernel, which needs no more compiling).</summary>
+        private CpuConvolutionKernels Convolution => convolution ??= new CpuConvolutionKernels(accelerator);
+
+        public void LoadConvolution() => _ = Convolution;
+
+        /// <summary>Records the command inside a fused scope (true), or leaves it to the caller to
+        /// launch now (false).</summary>
+        private bool TryRecord(in CpuCommand command)
+        {
+            if (!Recording)
+                return false;
+            pending.Add(command);
+            return true;
+        }
+
+        public void ConvIm2Col(in ConvShape shape, ArrayView<float> x, ArrayView<float> cols)
+        {
+            if (TryRecord(new CpuCommand { Operation = CpuOperation.ConvIm2Col, Conv = shape, A = Address(x), C = Address(cols) }))
+                return;
+            Convolution.Im2Col(config, shape, x, cols);
+            Launches++;
+        }
+
+        public void ConvNhwcToNchw(in ConvShape shape, ArrayView<float> nhwc, ArrayView<float> y)
+        {
+            if (TryRecord(new CpuCommand { Operation = CpuOperation.ConvNhwcToNchw, Conv = shape, A = Address(nhwc), C = Address(y) }))
+                return;
+            Convolution.NhwcToNchw(config, shape, nhwc, y);
+            Launches++;
+        }
+
+        public void ConvNchwToNhwc(in ConvShape shape, ArrayView<float> dy, ArrayView<float> y, int reluMask, ArrayView<float> dz)
+        {
+            if (TryRecord(new CpuCommand
+            {
+                Operation = CpuOperation.ConvNchwToNhwc,
+                Conv = shape,
+                Flag = reluMask,
+                A = Address(dy),
+                B = Address(y),
+                C = Address(dz),
+            }))
+                return;
+            Convolution.NchwToNhwc(config, shape, dy, y, reluMask, dz);
+            Launches++;
+        }
+
+        public void ConvBiasPartials(in ConvShape shape, ArrayView<float> dz, ArrayView<float> partials)
+        {
+            if (TryRecord(new CpuCommand { Operation = CpuOperation.ConvBiasPartials, Conv = shape, A = Address(dz), C = Address(partials) }))
+                return;
+            Convolution.BiasPartials(config, shape, width, dz, partials);
+            Launches++;
+        }
+
+        public void ConvCol2Im(in ConvShape shape, ArrayView<float> dCols, ArrayView<float> dx)
+        {
+            if (TryRecord(new CpuCommand { Operation = CpuOperation.ConvCol2Im, Conv = shape, A = Address(dCols), C = Address(dx) }))
+                return;
+            Convolution.Col2Im(config, shape, dCols, dx);
+            Launches++;
+        }
+
+        public void MaxPool2Forward(in PoolShape shape, ArrayView<float> x, ArrayView<float> y, ArrayView<int> argmax)
+        {
+            if (TryRecord(new CpuCommand { Operation = CpuOperation.MaxPool2Forward, Pool = shape, A = Address(x), C = Address(y), Aux = Address(argmax) }))
+                return;
+            Convolution.PoolForward(config, shape, x, y, argmax);
+            Launches++;
+        }
+
+        public void MaxPool2Backward(in PoolShape shape, ArrayView<float> dy, ArrayView<int> argmax, ArrayView<float> dx)
+        {
+            if (TryRecord(new CpuCommand { Operation = CpuOperation.MaxPool2Backward, Pool = shape, A = Address(dy), Aux = Address(argmax), C = Address(dx) }))
+                return;
+            Convolution.PoolBackward(config, shape, dy, argmax, dx);
+            Launches++;
+        }
+
         // The evaluation reductions are read back by the host right away: never recorded.
         public void SumPartials(ArrayView<float> losses, ArrayView<int> predictions, ArrayView<byte> labels, ArrayView<int> order,
             int first, int count, int partialCount, ArrayView<double> lossPartials, ArrayView<int> correctPartials)
@@ -261,5 +344,31 @@ public sealed partial class MlpKernels
             confusion(config, predictions, labels, order, first, count, classes, matrix);
             Launches++;
         }
+    }
+
+    /// <summary>The CPU convolution and pooling kernels (kernels/Cpu/CpuConvolutionLayer.cs,
+    /// CpuPoolingLayer.cs) of one accelerator.</summary>
+    private sealed class CpuConvolutionKernels(Accelerator accelerator)
+    {
+        public readonly Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>> Im2Col =
+            accelerator.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>>(CpuConvolutionLayer.ConvIm2ColCpuKernel);
+
+        public readonly Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>> NhwcToNchw =
+            accelerator.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>>(CpuConvolutionLayer.ConvNhwcToNchwCpuKernel);
+
+        public readonly Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>> NchwToNhwc =
+            accelerator.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(CpuConvolutionLayer.ConvNchwToNhwcCpuKernel);
+
+        public readonly Action<KernelConfig, ConvShape, CpuSimdWidth, ArrayView<float>, ArrayView<float>> BiasPartials =
+            accelerator.LoadStreamKernel<ConvShape, CpuSimdWidth, ArrayView<float>, ArrayView<float>>(CpuConvolutionLayer.ConvBiasPartialsSimdKernel);
+
+        public readonly Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>> Col2Im =
+            accelerator.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>>(CpuConvolutionLayer.ConvCol2ImCpuKernel);
+
+        public readonly Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<float>, ArrayView<int>> PoolForward =
+            accelerator.LoadStreamKernel<PoolShape, ArrayView<float>, ArrayView<float>, ArrayView<int>>(CpuPoolingLayer.MaxPool2ForwardCpuKernel);
+
+        public readonly Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<int>, ArrayView<float>> PoolBackward =
+            accelerator.LoadStreamKernel<PoolShape, ArrayView<float>, ArrayView<int>, ArrayView<float>>(CpuPoolingLayer.MaxPool2BackwardCpuKernel);
     }
 }

@@ -97,11 +97,18 @@ public sealed class KernelCodegenTests
         Assert.Equal(
         [
             "CpuAdamOptimizer.AdamSimdKernel",
+            "CpuConvolutionLayer.ConvBiasPartialsSimdKernel",
+            "CpuConvolutionLayer.ConvCol2ImCpuKernel",
+            "CpuConvolutionLayer.ConvIm2ColCpuKernel",
+            "CpuConvolutionLayer.ConvNchwToNhwcCpuKernel",
+            "CpuConvolutionLayer.ConvNhwcToNchwCpuKernel",
             "CpuDenseLayer.DenseBiasGradientSimdKernel",
             "CpuDenseLayer.DenseGemmSimdKernel",
             "CpuEvaluationLayer.ConfusionSimdKernel",
             "CpuEvaluationLayer.SumPartialsSimdKernel",
             "CpuInputLayer.GatherBatchSimdKernel",
+            "CpuPoolingLayer.MaxPool2BackwardCpuKernel",
+            "CpuPoolingLayer.MaxPool2ForwardCpuKernel",
             "CpuProgram.ProgramSimdKernel",
             "CpuSoftmaxCrossEntropyLayer.SoftmaxCrossEntropySimdKernel",
         ], skipped);

@@ -41,12 +41,12 @@ public class ConvolutionTests(DeviceFixture fixture)
     internal static ConvShape ShapeOf(int batch, int channels, int height, int width, int outChannels, int kernelH, int kernelW, int padding) =>
         new(batch, channels, height, width, outChannels, kernelH, kernelW, padding);
 
-    private sealed record ConvRun(float[] Y, float[] Dx, float[] DWeights, float[] DBias);
+    internal sealed record ConvRun(float[] Y, float[] Dx, float[] DWeights, float[] DBias);
 
     /// <summary>Forward, parameter gradients and input gradient, every buffer guarded (NaN inside
     /// the outputs and scratch, so an element left unwritten shows; sentinels around, so a write
     /// past the end shows). With reuseColumns the input gradient's dCols is the forward's cols.</summary>
-    private static ConvRun Run(KernelSet set, ConvShape s, bool relu, float[] x, float[] w, float[] bias, float[] g,
+    internal static ConvRun Run(KernelSet set, ConvShape s, bool relu, float[] x, float[] w, float[] bias, float[] g,
         bool reuseColumns = false)
     {
         var accelerator = set.Accelerator;

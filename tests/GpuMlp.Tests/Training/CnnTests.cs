@@ -20,8 +20,22 @@ public sealed class CnnTests(DeviceFixture fixture)
     private const string TinyStack = "conv3x3x2p1,pool2,relu,conv2x2x3,relu,flatten,dense5,relu,dense3";
     private const int Rows = 4;
 
-    [Fact]
-    public void Backward_TinyCnn_MatchesFiniteDifferencesOfTheDoubleReference()
+    /// <summary>The kernel sets a whole-CNN gradient runs on: the test device's (on the CPU the SIMD
+    /// set with the CPU convolution kernels), the portable kernels with CPU launches, and the GPU
+    /// launch profile.</summary>
+    public static TheoryData<string> KernelSets() => ["main", "cpu-portable", "gpu-profile"];
+
+    private KernelSet SetNamed(string name) => name switch
+    {
+        "main" => fixture.Main,
+        "cpu-portable" => fixture.Cpu(GpuMlp.Compute.CpuSimdRequest.Off),
+        "gpu-profile" => fixture.GpuProfile,
+        _ => throw new ArgumentOutOfRangeException(nameof(name)),
+    };
+
+    [Theory]
+    [MemberData(nameof(KernelSets))]
+    public void Backward_TinyCnn_MatchesFiniteDifferencesOfTheDoubleReference(string kernelSet)
     {
         var architecture = Architecture.Parse(TinyStack, ActivationShape.Map(1, 6, 6), classes: 3);
         var random = new Random(7);
@@ -34,7 +48,8 @@ public sealed class CnnTests(DeviceFixture fixture)
         var reference = new ReferenceLayerNetwork(architecture, parameters.Select(v => (double)v).ToArray());
         double[] numeric = reference.FiniteDifferenceGradient(input.Select(v => (double)v).ToArray(), labels, Rows);
 
-        var kernels = fixture.Kernels;
+        var set = SetNamed(kernelSet);
+        var kernels = set.Kernels;
         using var network = new LayerNetwork(kernels, architecture, Rows);
         network.SetParameters(parameters);
         network.Input.SubView(0, input.Length).CopyFromCPU(ref input[0], input.Length);
@@ -48,7 +63,7 @@ public sealed class CnnTests(DeviceFixture fixture)
 
         // float32 sums of at most 4 rows x 18 products of O(1) terms against FD with h = 1e-6
         // (truncation ~1e-12, rounding ~1e-10): a wrong stride, route or mask is off by >= 1e-2.
-        Compare.AllClose(device, numeric, 2e-5, 1e-4, "CNN device gradient vs finite differences");
+        Compare.AllClose(device, numeric, 2e-5, 1e-4, $"{set.Name} CNN device gradient vs finite differences");
         foreach (var tensor in architecture.Tensors)
             Assert.Contains(device.AsSpan(tensor.Offset, tensor.Length).ToArray(), g => Math.Abs(g) > 1e-3f);
     }

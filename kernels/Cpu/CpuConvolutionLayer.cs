@@ -1,0 +1,242 @@
+// Convolution layer on the CPU accelerator: the five non-GEMM kernels of ConvolutionLayer.cs
+// (im2col, the two layout changes, bias partials, col2im) as plain .NET loops in [External]
+// helpers, split over the worker threads of one persistent launch. The GEMMs between them are
+// CpuDenseLayer's.
+//
+// Shapes and what each kernel OVERWRITES are those of ConvolutionLayer.cs (ConvShape; P = OutH *
+// OutW, K = C * KH * KW, R = B * P): cols [R, K] = im2col(x [B, C, H, W]); y [B, O, P] from nhwc
+// [R, O]; dz [R, O] from dy [B, O, P] (times [y > 0] with the fused ReLU); partials [B, O] =
+// per-image sums of dz; dx [B, C, H, W] = col2im(dCols [R, K]). Nothing accumulates across
+// launches and no atomics are used.
+//
+// Why they exist: the portable kernels decode every element's indices with 6-8 integer divisions
+// and run one grid-stride element per loop iteration; on the CPU accelerator that made im2col,
+// col2im and the transposes cost ~3x conv2's GEMMs (bench/GpuMlp.Bench ConvBenchmarks). Here each
+// worker walks rows, planes or images in order and decodes nothing per element.
+//
+// Every result is bit-identical to the portable kernel's, on every CpuSimdWidth: im2col, the layout
+// changes and the ReLU mask move values without arithmetic; the bias partials sum each (image,
+// channel) over p ascending from 0 (vector lanes add exactly like scalars); col2im adds each input
+// element's contributions starting from 0 in the order of their rows (oy, ox) ascending, i.e.
+// (ky, kx) descending, the portable gather's order: it zeroes an image's dx, then scatters the
+// image's rows of dCols one after the other (each row read once, in memory order, into a
+// [C, H, W] block that stays in L1/L2; a gather per input element reads dCols at a stride of K
+// floats instead and took ~3x longer).
+//
+// Work split: im2col over rows of cols; the layout changes, bias partials and col2im over images.
+// Contiguous ranges per worker (Simd.RangeStart): every output element has one writer, whatever
+// the worker count.
+using System.Runtime.CompilerServices;
+using ILGPU;
+
+namespace GpuMlp.Kernels.Cpu;
+
+public static class CpuConvolutionLayer
+{
+    [CpuOnlyKernel]
+    public static void ConvIm2ColCpuKernel(ConvShape shape, ArrayView<float> x, ArrayView<float> cols) =>
+        CpuConvolution.Im2Col(Grid.GlobalIndex.X, Grid.DimX * Group.DimX, shape, x, cols);
+
+    [CpuOnlyKernel]
+    public static void ConvNhwcToNchwCpuKernel(ConvShape shape, ArrayView<float> nhwc, ArrayView<float> y) =>
+        CpuConvolution.NhwcToNchw(Grid.GlobalIndex.X, Grid.DimX * Group.DimX, shape, nhwc, y);
+
+    [CpuOnlyKernel]
+    public static void ConvNchwToNhwcCpuKernel(
+        ConvShape shape, ArrayView<float> dy, ArrayView<float> y, int reluMask, ArrayView<float> dz) =>
+        CpuConvolution.NchwToNhwc(Grid.GlobalIndex.X, Grid.DimX * Group.DimX, shape, dy, y, reluMask, dz);
+
+    [CpuOnlyKernel]
+    public static void ConvBiasPartialsSimdKernel(
+        ConvShape shape, CpuSimdWidth width, ArrayView<float> dz, ArrayView<float> partials) =>
+        CpuConvolution.BiasPartials(Grid.GlobalIndex.X, Grid.DimX * Group.DimX, shape, width, dz, partials);
+
+    [CpuOnlyKernel]
+    public static void ConvCol2ImCpuKernel(ConvShape shape, ArrayView<float> dCols, ArrayView<float> dx) =>
+        CpuConvolution.Col2Im(Grid.GlobalIndex.X, Grid.DimX * Group.DimX, shape, dCols, dx);
+}
+
+/// <summary>The [External] bodies of the CpuConvolutionLayer kernels (plain .NET, run by RyuJIT).</summary>
+internal static class CpuConvolution
+{
+    /// <summary>Pixels per tile of the layout changes: a tile of 16 pixel rows x O channels
+    /// (4 KB at O = 64) stays in L1 while it is read across and written down.</summary>
+    private const int TransposeTile = 16;
+
+    [ILGPU.Frontend.External("gpumlp_cpu_conv_im2col")]
+    public static void Im2Col(int worker, int workers, ConvShape shape, ArrayView<float> x, ArrayView<float> cols) =>
+        Im2Col(worker, workers, shape, ref Simd.Ref(x), ref Simd.Ref(cols));
+
+    [ILGPU.Frontend.External("gpumlp_cpu_conv_nhwc_to_nchw")]
+    public static void NhwcToNchw(int worker, int workers, ConvShape shape, ArrayView<float> nhwc, ArrayView<float> y) =>
+        NhwcToNchw(worker, workers, shape, ref Simd.Ref(nhwc), ref Simd.Ref(y));
+
+    [ILGPU.Frontend.External("gpumlp_cpu_conv_nchw_to_nhwc")]
+    public static void NchwToNhwc(int worker, int workers, ConvShape shape, ArrayView<float> dy, ArrayView<float> y,
+        int reluMask, ArrayView<float> dz) =>
+        NchwToNhwc(worker, workers, shape, ref Simd.Ref(dy), ref Simd.Ref(y), reluMask != 0, ref Simd.Ref(dz));
+
+    [ILGPU.Frontend.External("gpumlp_cpu_conv_bias_partials")]
+    public static void BiasPartials(int worker, int workers, ConvShape shape, CpuSimdWidth width,
+        ArrayView<float> dz, ArrayView<float> partials) =>
+        BiasPartials(worker, workers, shape, width, ref Simd.Ref(dz), ref Simd.Ref(partials));
+
+    [ILGPU.Frontend.External("gpumlp_cpu_conv_col2im")]
+    public static void Col2Im(int worker, int workers, ConvShape shape, ArrayView<float> dCols, ArrayView<float> dx) =>
+        Col2Im(worker, workers, shape, ref Simd.Ref(dCols), ref Simd.Ref(dx));
+
+    /// <summary>cols[r, (c, ky, kx)] = x[b, c, oy + ky - P, ox + kx - P] or 0 in the padding; rows
+    /// of cols split over workers.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Im2Col(int worker, int workers, in ConvShape shape, ref float x, ref float cols)
+    {
+        int channels = shape.Channels, height = shape.Height, width = shape.Width, padding = shape.Padding;
+        int kernelH = shape.KernelH, kernelW = shape.KernelW, outW = shape.OutW, outPixels = shape.OutPixels;
+        int patch = shape.Patch, plane = height * width;
+        int end = Simd.RangeStart(shape.Rows, worker + 1, workers);
+        for (int row = Simd.RangeStart(shape.Rows, worker, workers); row < end; row++)
+        {
+            int b = row / outPixels, pixel = row - b * outPixels;
+            int oy = pixel / outW, ox = pixel - oy * outW;
+            // The taps kx in [kxFirst, kxEnd) fall inside the row; the others are padding.
+            int left = ox - padding;
+            int kxFirst = Math.Max(0, -left), kxEnd = Math.Min(kernelW, width - left);
+            ref float destination = ref Unsafe.Add(ref cols, (nint)row * patch);
+            ref float image = ref Unsafe.Add(ref x, (nint)b * channels * plane);
+            for (int c = 0; c < channels; c++)
+            {
+                ref float channel = ref Unsafe.Add(ref image, (nint)c * plane);
+                for (int ky = 0; ky < kernelH; ky++)
+                {
+                    int iy = oy + ky - padding;
+                    if (iy < 0 || iy >= height || kxFirst >= kxEnd)
+                    {
+                        for (int kx = 0; kx < kernelW; kx++)
+                            Unsafe.Add(ref destination, kx) = 0f;
+                    }
+                    else
+                    {
+                        ref float source = ref Unsafe.Add(ref channel, iy * width + left);
+                        for (int kx = 0; kx < kxFirst; kx++)
+                            Unsafe.Add(ref destination, kx) = 0f;
+                        for (int kx = kxFirst; kx < kxEnd; kx++)
+                            Unsafe.Add(ref destination, kx) = Unsafe.Add(ref source, kx);
+                        for (int kx = kxEnd; kx < kernelW; kx++)
+                            Unsafe.Add(ref destination, kx) = 0f;
+                    }
+                    destination = ref Unsafe.Add(ref destination, kernelW);
+                }
+            }
+        }
+    }
+
+    /// <summary>y[b, o, p] = nhwc[b * P + p, o]; images split over workers, each transposed in
+    /// tiles of TransposeTile pixels.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void NhwcToNchw(int worker, int workers, in ConvShape shape, ref float nhwc, ref float y)
+    {
+        int outChannels = shape.OutChannels, outPixels = shape.OutPixels, image = outChannels * outPixels;
+        int end = Simd.RangeStart(shape.Batch, worker + 1, workers);
+        for (int b = Simd.RangeStart(shape.Batch, worker, workers); b < end; b++)
+        {
+            ref float source = ref Unsafe.Add(ref nhwc, (nint)b * image);
+            ref float destination = ref Unsafe.Add(ref y, (nint)b * image);
+            for (int first = 0; first < outPixels; first += TransposeTile)
+            {
+                int last = Math.Min(outPixels, first + TransposeTile);
+                for (int o = 0; o < outChannels; o++)
+                {
+                    ref float column = ref Unsafe.Add(ref destination, o * outPixels);
+                    for (int p = first; p < last; p++)
+                        Unsafe.Add(ref column, p) = Unsafe.Add(ref source, p * outChannels + o);
+                }
+            }
+        }
+    }
+
+    /// <summary>dz[b * P + p, o] = dy[b, o, p], or 0 where the ReLU mask is on and y[b, o, p] is not
+    /// positive; images split over workers, tiled like NhwcToNchw.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void NchwToNhwc(int worker, int workers, in ConvShape shape, ref float dy, ref float y, bool reluMask,
+        ref float dz)
+    {
+        int outChannels = shape.OutChannels, outPixels = shape.OutPixels, image = outChannels * outPixels;
+        int end = Simd.RangeStart(shape.Batch, worker + 1, workers);
+        for (int b = Simd.RangeStart(shape.Batch, worker, workers); b < end; b++)
+        {
+            ref float gradient = ref Unsafe.Add(ref dy, (nint)b * image);
+            ref float output = ref Unsafe.Add(ref y, reluMask ? (nint)b * image : 0);
+            ref float destination = ref Unsafe.Add(ref dz, (nint)b * image);
+            for (int first = 0; first < outPixels; first += TransposeTile)
+            {
+                int last = Math.Min(outPixels, first + TransposeTile);
+                for (int p = first; p < last; p++)
+                {
+                    ref float row = ref Unsafe.Add(ref destination, p * outChannels);
+                    for (int o = 0; o < outChannels; o++)
+                    {
+                        int source = o * outPixels + p;
+                        Unsafe.Add(ref row, o) = !reluMask || Unsafe.Add(ref output, source) > 0f ? Unsafe.Add(ref gradient, source) : 0f;
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>partials[b, o] = sum over p ascending of dz[b * P + p, o]: per image, the column sums
+    /// of its [P, O] block (vectors across o); images split over workers.</summary>
+    internal static void BiasPartials(int worker, int workers, in ConvShape shape, CpuSimdWidth width, ref float dz,
+        ref float partials)
+    {
+        int outChannels = shape.OutChannels, outPixels = shape.OutPixels;
+        int end = Simd.RangeStart(shape.Batch, worker + 1, workers);
+        for (int b = Simd.RangeStart(shape.Batch, worker, workers); b < end; b++)
+        {
+            ref float block = ref Unsafe.Add(ref dz, (nint)b * outPixels * outChannels);
+            ref float sums = ref Unsafe.Add(ref partials, (nint)b * outChannels);
+            // One worker's call of the dense bias gradient: every column, rows in order.
+            CpuDenseSimd.BiasGradient(0, 1, width, ref block, outPixels, outChannels, ref sums);
+        }
+    }
+
+    /// <summary>dx[b, c, iy, ix] = sum over the rows (oy, ox) ascending, i.e. (ky, kx) descending, of
+    /// dCols[b * P + oy * OutW + ox, (c, ky, kx)] with iy = oy + ky - P, ix = ox + kx - P inside the
+    /// image: each image's dx is zeroed, then every row of its [P, K] block of dCols is added at its
+    /// window, row after row. Images split over workers.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Col2Im(int worker, int workers, in ConvShape shape, ref float dCols, ref float dx)
+    {
+        int channels = shape.Channels, height = shape.Height, width = shape.Width, padding = shape.Padding;
+        int kernelH = shape.KernelH, kernelW = shape.KernelW, outW = shape.OutW, outPixels = shape.OutPixels;
+        int patch = shape.Patch, plane = height * width, image = channels * plane;
+        int end = Simd.RangeStart(shape.Batch, worker + 1, workers);
+        for (int b = Simd.RangeStart(shape.Batch, worker, workers); b < end; b++)
+        {
+            ref float target = ref Unsafe.Add(ref dx, (nint)b * image);
+            for (int i = 0; i < image; i++)
+                Unsafe.Add(ref target, i) = 0f;
+            ref float source = ref Unsafe.Add(ref dCols, (nint)b * outPixels * patch);
+            for (int pixel = 0; pixel < outPixels; pixel++)
+            {
+                int oy = pixel / outW, ox = pixel - oy * outW;
+                // Taps kx in [kxFirst, kxEnd) and ky in [kyFirst, kyEnd) land inside the image.
+                int left = ox - padding, top = oy - padding;
+                int kxFirst = Math.Max(0, -left), kxEnd = Math.Min(kernelW, width - left);
+                int kyFirst = Math.Max(0, -top), kyEnd = Math.Min(kernelH, height - top);
+                for (int c = 0; c < channels; c++)
+                {
+                    ref float channel = ref Unsafe.Add(ref target, c * plane + top * width + left);
+                    ref float taps = ref Unsafe.Add(ref source, c * kernelH * kernelW);
+                    for (int ky = kyFirst; ky < kyEnd; ky++)
+                    {
+                        ref float targetRow = ref Unsafe.Add(ref channel, ky * width);
+                        ref float tapRow = ref Unsafe.Add(ref taps, ky * kernelW);
+                        for (int kx = kxFirst; kx < kxEnd; kx++)
+                            Unsafe.Add(ref targetRow, kx) += Unsafe.Add(ref tapRow, kx);
+                    }
+                }
+                source = ref Unsafe.Add(ref source, patch);
+            }
+        }
+    }
+}

@@ -1,0 +1,134 @@
+// The CPU accelerator's convolution and pooling kernels (kernels/Cpu/CpuConvolutionLayer.cs,
+// CpuPoolingLayer.cs). ConvolutionTests and PoolingTests run them already (the test device's
+// kernel set on the CPU is the SIMD set); here: the portable kernels with CPU launches
+// (--cpu-simd off) still tested as they were, the CPU kernels' bits against the portable kernels'
+// where a sum's order matters (col2im, bias partials), and a CNN training step recorded into one
+// CpuProgram launch with the bits of its launches run one by one.
+using GpuMlp.Compute;
+using GpuMlp.Kernels;
+using GpuMlp.Tests.Reference;
+using GpuMlp.Training;
+using ILGPU.Runtime;
+
+namespace GpuMlp.Tests.Kernels;
+
+[Collection(DeviceCollection.Name)]
+public sealed class ConvolutionOnCpuPortableTests(DeviceFixture fixture) : ConvolutionTests(fixture)
+{
+    protected override KernelSet Set => Fixture.Cpu(CpuSimdRequest.Off);
+}
+
+[Collection(DeviceCollection.Name)]
+public sealed class PoolingOnCpuPortableTests(DeviceFixture fixture) : PoolingTests(fixture)
+{
+    protected override KernelSet Set => Fixture.Cpu(CpuSimdRequest.Off);
+}
+
+[Collection(DeviceCollection.Name)]
+public sealed class CpuConvolutionKernelTests(DeviceFixture fixture)
+{
+    /// <summary>B, C, H, W, O, KH, KW, padding: odd sizes, every padding edge, a 1x1 kernel, and the
+    /// CNN preset's second convolution at batch 3.</summary>
+    public static TheoryData<CpuSimdRequest, int, int, int, int, int, int, int, int> Cases()
+    {
+        var data = new TheoryData<CpuSimdRequest, int, int, int, int, int, int, int, int>();
+        foreach (CpuSimdRequest path in CpuSimdKernelTests.Paths())
+        {
+            data.Add(path, 2, 3, 7, 5, 4, 5, 5, 2);
+            data.Add(path, 3, 2, 6, 9, 5, 3, 2, 1);
+            data.Add(path, 1, 4, 5, 5, 3, 1, 1, 0);
+            data.Add(path, 3, 32, 14, 14, 64, 5, 5, 2);
+        }
+        return data;
+    }
+
+    /// <summary>col2im and the bias partials sum in a fixed order that the CPU kernels share with the
+    /// portable ones, so both give the same bits. The input gradient's GEMM differs between the paths
+    /// (FMA, blocking), so dz is made one-hot per row: dCols = rows of the weights exactly, on every
+    /// path, and dx then depends on col2im's order alone. The bias gradient sees random dz.</summary>
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Col2ImAndBiasPartials_AnyCpuPath_GiveThePortableKernelsBits(
+        CpuSimdRequest path, int batch, int channels, int height, int width, int outChannels, int kernelH, int kernelW, int padding)
+    {
+        ConvShape s = ConvolutionTests.ShapeOf(batch, channels, height, width, outChannels, kernelH, kernelW, padding);
+        var random = new Random(TestData.StableSeed(batch, channels, height, width, outChannels, kernelH, kernelW, padding));
+        float[] x = TestData.Uniform(random, s.InputLength);
+        float[] w = TestData.Uniform(random, s.WeightLength);
+        float[] bias = TestData.Uniform(random, s.OutChannels);
+        float[] randomGradient = TestData.Uniform(random, s.OutputLength);
+        // dy [B, O, P] with exactly one 1 per (image, pixel): the GEMM dCols = dz W adds one product.
+        var oneHot = new float[s.OutputLength];
+        for (int b = 0; b < batch; b++)
+        {
+            for (int p = 0; p < s.OutPixels; p++)
+                oneHot[((b * outChannels) + random.Next(outChannels)) * s.OutPixels + p] = 1f;
+        }
+
+        KernelSet simd = fixture.Cpu(path), portable = fixture.Cpu(CpuSimdRequest.Off);
+        string what = $"{simd.Name} conv {ConvolutionTests.Describe(s)}";
+        var expected = ConvolutionTests.Run(portable, s, relu: false, x, w, bias, oneHot);
+        var actual = ConvolutionTests.Run(simd, s, relu: false, x, w, bias, oneHot);
+        Compare.AllClose(actual.Dx, NaiveReference.ToDouble(expected.Dx), 0, 0, $"{what} dx vs the portable col2im", width);
+        expected = ConvolutionTests.Run(portable, s, relu: true, x, w, bias, randomGradient);
+        actual = ConvolutionTests.Run(simd, s, relu: true, x, w, bias, randomGradient);
+        Compare.AllClose(actual.DBias, NaiveReference.ToDouble(expected.DBias), 0, 0, $"{what} db vs the portable bias partials");
+    }
+
+    /// <summary>A CNN step (gather, two conv+ReLU+pool blocks, the second without padding and with an
+    /// odd map, dense, loss, backward, Adam) fused and unfused from the same state: identical
+    /// parameters, moments and per-sample results; the fused step is ONE launch, the unfused one 26.</summary>
+    [Theory]
+    [MemberData(nameof(CpuSimdKernelTests.Paths), MemberType = typeof(CpuSimdKernelTests))]
+    public void CnnTrainingStep_Fused_IsOneLaunchWithTheUnfusedBits(CpuSimdRequest path)
+    {
+        const int rows = 13, samples = 30, features = 28 * 28;
+        KernelSet set = fixture.Cpu(path);
+        MlpKernels kernels = set.Kernels;
+        Assert.True(kernels.FusesLaunches);
+        var architecture = Architecture.Parse("conv3x3x4p1,relu,pool2,conv4x4x5,relu,pool2,flatten,dense10");
+        var random = new Random(5);
+        byte[] images = TestData.Bytes(random, samples * features);
+        byte[] labels = TestData.Bytes(random, samples, 10);
+        int[] order = TestData.Permutation(random, samples);
+        using var imagesBuffer = set.Accelerator.Upload(images);
+        using var labelsBuffer = set.Accelerator.Upload(labels);
+        using var orderBuffer = set.Accelerator.Upload(order);
+
+        (float[] Parameters, float[] First, float[] Second, float[] Loss, int[] Prediction, long Launches) Step(bool fused)
+        {
+            using var network = new LayerNetwork(kernels, architecture, rows);
+            using var adam = new DeviceOptimizer(kernels, new OptimizerSettings(OptimizerKind.Adam), architecture.ParameterCount);
+            network.SetParameters(architecture.InitialParameters(9));
+            using var loss = set.Accelerator.Allocate1D<float>(rows + 5);
+            using var prediction = set.Accelerator.Allocate1D<int>(rows + 5);
+            loss.MemSetToZero();
+            prediction.MemSetToZero();
+            long before = kernels.CpuLaunches;
+            using (fused ? kernels.FuseLaunches() : default(MlpKernels.FusedLaunches?))
+            {
+                kernels.Gather(imagesBuffer.View, labelsBuffer.View, orderBuffer.View, 11, rows, features, network.Input, network.Labels);
+                network.Forward(rows, training: true, seed: 4, step: 2);
+                network.Loss(rows, writeGradient: true, 5, loss.View, prediction.View);
+                network.Backward(rows);
+                adam.Step(network.Parameters, network.Gradients, 1e-2f);
+            }
+            long launches = kernels.CpuLaunches - before;
+            return (network.GetParameters(), adam.GetState(Optimizers.ExpAvg), adam.GetState(Optimizers.ExpAvgSq),
+                loss.GetAsArray1D(), prediction.GetAsArray1D(), launches);
+        }
+
+        var unfused = Step(fused: false);
+        var fused = Step(fused: true);
+        // gather; per conv im2col, GEMM, transpose, then pool; dense; softmax | dense dW+db, dense dx;
+        // pool2'; conv2 transpose, dW, bias partials, db, dCols, col2im; pool1'; conv1 4 | Adam.
+        Assert.Equal(26, unfused.Launches);
+        Assert.Equal(1, fused.Launches);
+        Assert.Equal(unfused.Parameters, fused.Parameters);
+        Assert.Equal(unfused.First, fused.First);
+        Assert.Equal(unfused.Second, fused.Second);
+        Assert.Equal(unfused.Loss, fused.Loss);
+        Assert.Equal(unfused.Prediction, fused.Prediction);
+        Assert.NotEqual(architecture.InitialParameters(9), fused.Parameters);
+    }
+}
