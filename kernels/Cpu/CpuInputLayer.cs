@@ -5,6 +5,9 @@
 // float nearest b / 255: an exact int-to-float conversion and one correctly rounded division,
 // which for every byte equals the double-then-float rounding of the portable kernel) and
 // y [rows] int32. Rows are split into contiguous ranges, one per worker.
+//
+// GatherShiftedBatchCpuKernel: InputLayer.GatherShiftedBatchKernel (each row's [height, width]
+// image moved by InputLayer.Shift's (sx, sy), zeros moved in) with the same bits, row by row.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using ILGPU;
@@ -23,8 +26,68 @@ public static class CpuInputLayer
     }
 }
 
+public static class CpuInputShifted
+{
+    [CpuOnlyKernel]
+    public static void GatherShiftedBatchCpuKernel(
+        ArrayView<byte> images, ArrayView<byte> labels, ArrayView<int> order,
+        int first, int rows, int height, int width, int maxShift, uint seed, uint step,
+        ArrayView<float> x, ArrayView<int> y)
+    {
+        CpuInputSimd.GatherShifted(Grid.GlobalIndex.X, Grid.DimX * Group.DimX, images, labels, order,
+            first, rows, height, width, maxShift, seed, step, x, y);
+    }
+}
+
 internal static class CpuInputSimd
 {
+    [ILGPU.Frontend.External("gpumlp_cpu_gather_shifted")]
+    public static void GatherShifted(
+        int worker, int workers, ArrayView<byte> images, ArrayView<byte> labels, ArrayView<int> order,
+        int first, int rows, int height, int width, int maxShift, uint seed, uint step, ArrayView<float> x, ArrayView<int> y)
+    {
+        GatherShifted(worker, workers, new Batch(ref Simd.Ref(images), ref Simd.Ref(labels), ref Simd.Ref(order), ref Simd.Ref(x), ref Simd.Ref(y)),
+            first, rows, new ShiftedImages(height, width, maxShift, seed, step));
+    }
+
+    /// <summary>The image size and the shift draw of one shifted gather.</summary>
+    internal readonly record struct ShiftedImages(int Height, int Width, int MaxShift, uint Seed, uint Step);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void GatherShifted(int worker, int workers, in Batch batch, int first, int rows, in ShiftedImages shifted)
+    {
+        int height = shifted.Height, width = shifted.Width, features = height * width;
+        int end = Simd.RangeStart(rows, worker + 1, workers);
+        for (int row = Simd.RangeStart(rows, worker, workers); row < end; row++)
+        {
+            int sample = Unsafe.Add(ref batch.Order, first + row);
+            InputLayer.Shift(shifted.Seed, shifted.Step, row, shifted.MaxShift, out int sx, out int sy);
+            ref byte source = ref Unsafe.Add(ref batch.Images, (nint)sample * features);
+            ref float destination = ref Unsafe.Add(ref batch.X, (nint)row * features);
+            // Columns xx in [xFirst, xEnd) read source column xx - sx; the others are 0.
+            int xFirst = Math.Max(0, sx), xEnd = Math.Min(width, width + sx);
+            for (int yy = 0; yy < height; yy++)
+            {
+                ref float target = ref Unsafe.Add(ref destination, yy * width);
+                int sourceY = yy - sy;
+                if (sourceY < 0 || sourceY >= height || xFirst >= xEnd)
+                {
+                    for (int xx = 0; xx < width; xx++)
+                        Unsafe.Add(ref target, xx) = 0f;
+                    continue;
+                }
+                ref byte sourceRow = ref Unsafe.Add(ref source, sourceY * width - sx);
+                for (int xx = 0; xx < xFirst; xx++)
+                    Unsafe.Add(ref target, xx) = 0f;
+                for (int xx = xFirst; xx < xEnd; xx++)
+                    Unsafe.Add(ref target, xx) = Unsafe.Add(ref sourceRow, xx) / 255f;
+                for (int xx = xEnd; xx < width; xx++)
+                    Unsafe.Add(ref target, xx) = 0f;
+            }
+            Unsafe.Add(ref batch.Y, row) = Unsafe.Add(ref batch.Labels, sample);
+        }
+    }
+
     [ILGPU.Frontend.External("gpumlp_cpu_gather")]
     public static void Gather(
         int worker, int workers, CpuSimdWidth width, ArrayView<byte> images, ArrayView<byte> labels,

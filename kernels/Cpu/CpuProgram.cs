@@ -43,6 +43,9 @@ public enum CpuOperation
     MaxPool2Forward = 11,
     /// <summary>CpuPoolingLayer.MaxPool2BackwardCpuKernel: Pool; A = dy, Aux = argmax, C = dx.</summary>
     MaxPool2Backward = 12,
+    /// <summary>CpuInputShifted.GatherShiftedBatchCpuKernel: A = images, B = labels, Aux = order, C = x, Bias = y;
+    /// First, Rows, Count = height, Columns = width, Flag = maxShift, HashSeed, HashStep.</summary>
+    GatherShifted = 13,
 }
 
 /// <summary>One recorded launch. Operand addresses are in the CPU accelerator's memory; which field
@@ -55,6 +58,8 @@ public struct CpuCommand
     public AdamStep Step;
     public ConvShape Conv;
     public PoolShape Pool;
+    public uint HashSeed;
+    public uint HashStep;
     public int Rows;
     public int Columns;
     public int First;
@@ -135,6 +140,11 @@ internal static class CpuProgramSimd
                 break;
             case CpuOperation.MaxPool2Backward:
                 CpuPooling.Backward(worker, workers, command.Pool, ref At<float>(command.A), ref At<int>(command.Aux), ref At<float>(command.C));
+                break;
+            case CpuOperation.GatherShifted:
+                CpuInputSimd.GatherShifted(worker, workers, new CpuInputSimd.Batch(
+                    ref At<byte>(command.A), ref At<byte>(command.B), ref At<int>(command.Aux), ref At<float>(command.C), ref At<int>(command.Bias)),
+                    command.First, command.Rows, new CpuInputSimd.ShiftedImages(command.Count, command.Columns, command.Flag, command.HashSeed, command.HashStep));
                 break;
             default:
                 throw new InvalidOperationException($"unknown CPU command {command.Operation}");

@@ -26,12 +26,13 @@ public static class TrainCommand
         var earlyStop = new Option<int?>("--early-stop") { Description = "Stop after N epochs without a lower validation loss; restore the best weights" };
         var schedule = new Option<string>("--lr-schedule") { Description = "constant, step (halve every 5 epochs) or cosine", DefaultValueFactory = _ => "constant" };
         var resume = new Option<string?>("--resume") { Description = "Continue the run in this folder from its last checkpoint" };
+        var augmentShift = new Option<int>("--augment-shift") { Description = $"Move every training image by a random -N..N pixels in x and y, drawn per image and step on the device (0..{TrainingOptions.MaxAugmentShift}; 0: no augmentation)", DefaultValueFactory = _ => 0 };
         var arch = new Option<string>("--arch") { Description = "mlp (the report's MLP of --hidden and --dropout), cnn (" + Architecture.CnnText + "), or a layer stack such as conv3x3x16p1,relu,pool2,flatten,dense10", DefaultValueFactory = _ => "mlp" };
 
         var command = new Command("train", "Train the MLP and write a run folder with config, history, metrics, model and plots")
         {
             CommonOptions.Data, CommonOptions.Download, CommonOptions.Device, CommonOptions.CpuSimd, epochs, batchSize, dropout, hidden, seed,
-            valSplit, limitTrain, outDir, earlyStop, schedule, resume, arch,
+            valSplit, limitTrain, outDir, earlyStop, schedule, resume, arch, augmentShift,
         };
         foreach (var option in optimizer.All)
             command.Options.Add(option);
@@ -69,6 +70,7 @@ public static class TrainCommand
                 EarlyStopPatience = parse.GetValue(earlyStop),
                 Schedule = ParseSchedule(parse.GetValue(schedule) ?? "constant"),
                 ArchitectureText = ParseArchitecture(parse.GetValue(arch) ?? "mlp"),
+                AugmentShift = parse.GetValue(augmentShift),
             };
             // Everything that needs neither the data nor the device is checked first: a bad flag or
             // --out must not cost a download, a kernel compilation or a file.
@@ -135,6 +137,8 @@ public static class TrainCommand
         if (run.ResumedAt is string where)
             Output.Info($"resuming {run.Folder} {where} of {options.Epochs}");
         Output.Info($"optimizer {options.Optimizer.Describe()}");
+        if (options.AugmentShift > 0)
+            Output.Info($"augmentation: every training image moved by -{options.AugmentShift}..{options.AugmentShift} pixels in x and y");
         Output.Info($"training {trainer.NetworkName} on {trainer.TrainCount} images, validating on {trainer.ValidationCount}, {trainer.StepsPerEpoch} steps per epoch; run folder {run.Folder}");
 
         using var interrupt = InterruptSignal.Listen();

@@ -328,6 +328,38 @@ public sealed partial class MlpKernels
             Launches++;
         }
 
+        private Action<KernelConfig, ArrayView<byte>, ArrayView<byte>, ArrayView<int>, int, int, int, int, int, uint, uint,
+            ArrayView<float>, ArrayView<int>>? gatherShifted;
+
+        public void LoadGatherShifted() =>
+            gatherShifted ??= accelerator.LoadStreamKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<int>, int, int, int, int, int, uint, uint,
+                ArrayView<float>, ArrayView<int>>(CpuInputShifted.GatherShiftedBatchCpuKernel);
+
+        public void GatherShifted(ArrayView<byte> images, ArrayView<byte> labels, ArrayView<int> order, int first, int rows,
+            int height, int width, int maxShift, uint seed, uint step, ArrayView<float> x, ArrayView<int> y)
+        {
+            if (TryRecord(new CpuCommand
+            {
+                Operation = CpuOperation.GatherShifted,
+                First = first,
+                Rows = rows,
+                Count = height,
+                Columns = width,
+                Flag = maxShift,
+                HashSeed = seed,
+                HashStep = step,
+                A = Address(images),
+                B = Address(labels),
+                Aux = Address(order),
+                C = Address(x),
+                Bias = Address(y),
+            }))
+                return;
+            LoadGatherShifted();
+            gatherShifted!(config, images, labels, order, first, rows, height, width, maxShift, seed, step, x, y);
+            Launches++;
+        }
+
         // The evaluation reductions are read back by the host right away: never recorded.
         public void SumPartials(ArrayView<float> losses, ArrayView<int> predictions, ArrayView<byte> labels, ArrayView<int> order,
             int first, int count, int partialCount, ArrayView<double> lossPartials, ArrayView<int> correctPartials)

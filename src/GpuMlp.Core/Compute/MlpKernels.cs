@@ -270,6 +270,37 @@ public sealed partial class MlpKernels
             gather!(Elementwise(rows * features), images, labels, order, first, rows, features, x, y);
     }
 
+    private Action<KernelConfig, ArrayView<byte>, ArrayView<byte>, ArrayView<int>, int, int, int, int, int, uint, uint,
+        ArrayView<float>, ArrayView<int>>? gatherShifted;
+
+    /// <summary>Compiles the shifted gather now (idempotent), so that no training step includes it.</summary>
+    public void LoadAugmentation()
+    {
+        if (simd is not null)
+            simd.LoadGatherShifted();
+        else
+            gatherShifted ??= Accelerator.LoadStreamKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<int>, int, int, int, int, int, uint, uint,
+                ArrayView<float>, ArrayView<int>>(InputLayer.GatherShiftedBatchKernel);
+    }
+
+    /// <summary>Gather with random shifts (InputLayer.GatherShiftedBatchKernel): each row's
+    /// [height, width] image moved by up to maxShift pixels in x and y, drawn from (seed, step, row).
+    /// Compiled on first use; used by training with augmentation only.</summary>
+    public void GatherShifted(ArrayView<byte> images, ArrayView<byte> labels, ArrayView<int> order, int first, int rows,
+        int height, int width, int maxShift, uint seed, uint step, ArrayView<float> x, ArrayView<int> y)
+    {
+        if (maxShift < 0 || height < 1 || width < 1)
+            throw new ArgumentOutOfRangeException(nameof(maxShift), $"shifted gather of {height}x{width} images by {maxShift}");
+        if (simd is not null)
+        {
+            simd.GatherShifted(images, labels, order, first, rows, height, width, maxShift, seed, step, x, y);
+            return;
+        }
+        BeforePortableLaunch();
+        LoadAugmentation();
+        gatherShifted!(Elementwise(rows * height * width), images, labels, order, first, rows, height, width, maxShift, seed, step, x, y);
+    }
+
     public void SoftmaxCrossEntropy(ArrayView<float> logits, ArrayView<int> labels, int rows, int classes,
         bool writeGradient, ArrayView<float> dLogits, int first, ArrayView<float> loss, ArrayView<int> prediction)
     {

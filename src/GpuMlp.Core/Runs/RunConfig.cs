@@ -5,12 +5,14 @@ namespace GpuMlp.Runs;
 /// <summary>What config.json records about a run: every setting, the device (and on the CPU
 /// accelerator its SIMD path: vector512, vector256, scalar or off), the split sizes, the network,
 /// the initialisation, the optimizer (described, and its settings with the effective learning rate:
-/// the optimiser's default when --lr was not given) and the loss.</summary>
+/// the optimiser's default when --lr was not given) and the loss; the architecture text and the
+/// augmentation shift only when set (an MLP run without augmentation writes what it always did).</summary>
 public sealed record RunConfig(
     string Device, string? CpuSimd, int Epochs, int BatchSize, float LearningRate, float Dropout, IReadOnlyList<int> Hidden,
     int Seed, double ValSplit, int? LimitTrain, int? EarlyStop, string LrSchedule, int TrainImages, int ValidationImages, string Network,
     string Initialisation, string Optimizer, OptimizerSettings OptimizerSettings, string Loss,
-    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? Architecture = null)
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? Architecture = null,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)] int AugmentShift = 0)
 {
     public static RunConfig From(TrainingOptions o, Trainer trainer, string device, string? cpuSimd)
     {
@@ -22,6 +24,6 @@ public sealed record RunConfig(
             o.IsMlp ? "PyTorch nn.Linear default: W, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))"
                 : "PyTorch nn.Conv2d/nn.Linear default: W, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))",
             o.Optimizer.Describe(), o.Optimizer, "softmax cross-entropy",
-            o.ArchitectureText);
+            o.ArchitectureText, o.AugmentShift);
     }
 }

@@ -17,6 +17,8 @@ public sealed class DeviceDataset : IDisposable
         if (count < 0 || count > source.Count || count > sourceLabels.Length)
             throw new ArgumentOutOfRangeException(nameof(count));
         Count = count;
+        ImageHeight = source.Rows;
+        ImageWidth = source.Columns;
         Features = source.Rows * source.Columns;
         try
         {
@@ -40,6 +42,9 @@ public sealed class DeviceDataset : IDisposable
 
     public int Count { get; }
     public int Features { get; }
+    /// <summary>Rows and columns of one image (Features = ImageHeight * ImageWidth).</summary>
+    public int ImageHeight { get; }
+    public int ImageWidth { get; }
     public ArrayView<byte> Images => images.View;
     public ArrayView<byte> Labels => labels.View;
     public ArrayView<int> Identity => identity.View;

@@ -86,6 +86,8 @@ public sealed class Trainer : IDisposable
             Architecture = options.Network();
             Network = new LayerNetwork(kernels, Architecture, MaxRows(options, Architecture));
             Network.SetParameters(Architecture.InitialParameters(options.Seed));
+            if (options.AugmentShift > 0)
+                kernels.LoadAugmentation();
             Optimizer = new DeviceOptimizer(kernels, OptimizerFor(options), Architecture.ParameterCount);
             LearningRate = options.LearningRate;
             order = accelerator.Allocate1D<int>(TrainCount);
@@ -251,13 +253,21 @@ public sealed class Trainer : IDisposable
     }
 
     /// <summary>One optimisation step on order[first .. first + rows); no host synchronisation.
-    /// The dropout masks are drawn for the optimizer's step count. On the CPU SIMD kernels the
+    /// The dropout masks (and with augmentation the image shifts) are drawn for the optimizer's step count. On the CPU SIMD kernels the
     /// step's launches run as one fused launch (MlpKernels.FuseLaunches).</summary>
     private void TrainStep(int first, int rows)
     {
         using var fused = kernels.FuseLaunches();
         uint step = (uint)Optimizer.Steps;
-        kernels.Gather(train.Images, train.Labels, order.View, first, rows, Network.Inputs, Network.Input, Network.Labels);
+        if (options.AugmentShift > 0)
+        {
+            kernels.GatherShifted(train.Images, train.Labels, order.View, first, rows, train.ImageHeight, train.ImageWidth,
+                options.AugmentShift, (uint)options.Seed, step, Network.Input, Network.Labels);
+        }
+        else
+        {
+            kernels.Gather(train.Images, train.Labels, order.View, first, rows, Network.Inputs, Network.Input, Network.Labels);
+        }
         Network.Forward(rows, training: true, (uint)options.Seed, step);
         Network.Loss(rows, writeGradient: true, first, evaluator.SampleLoss, evaluator.SamplePrediction);
         Network.Backward(rows);

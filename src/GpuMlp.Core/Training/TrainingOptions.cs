@@ -38,6 +38,14 @@ public sealed record TrainingOptions
     public int? EarlyStopPatience { get; init; }
     public LearningRateSchedule Schedule { get; init; } = LearningRateSchedule.Constant;
 
+    /// <summary>Data augmentation: every training image is moved by up to this many pixels in x and
+    /// in y (each drawn uniformly from -N..N per image and step by the device's gather kernel, zeros
+    /// moved in); 0 trains on the images as they are. Validation and test images are never moved.</summary>
+    public int AugmentShift { get; init; }
+
+    /// <summary>The largest --augment-shift: a third of an MNIST digit's 20-pixel box.</summary>
+    public const int MaxAugmentShift = 6;
+
     /// <summary>How many times per epoch the running loss/accuracy is read back for progress.</summary>
     public int ProgressUpdatesPerEpoch { get; init; } = 4;
 
@@ -85,6 +93,8 @@ public sealed record TrainingOptions
             throw new OptionException($"the evaluation batch size must be at least 1 (got {EvaluationBatchSize})");
         if (!(ValidationSplit >= 0 && ValidationSplit < 1))
             throw new OptionException($"--val-split must be in [0, 1) (got {ValidationSplit})");
+        if (AugmentShift is < 0 or > MaxAugmentShift)
+            throw new OptionException($"--augment-shift must be in 0..{MaxAugmentShift} pixels (got {AugmentShift})");
         if (EarlyStopPatience is < 1)
             throw new OptionException($"--early-stop must be at least 1 (got {EarlyStopPatience})");
         if (EarlyStopPatience is not null && ValidationSplit <= 0)
@@ -132,7 +142,7 @@ public sealed record TrainingOptions
     /// <summary>Whether training with <paramref name="other"/> from the same state gives the same
     /// weights epoch by epoch as with these options: every setting that shapes the updates must
     /// agree (batch, learning rate and schedule, the optimiser and every hyperparameter of it, dropout,
-    /// network, seed, data split, early stopping).
+    /// network, seed, data split, early stopping, augmentation).
     /// The epoch count only says where to stop, so it may differ, except under the cosine schedule
     /// whose rates depend on it; the evaluation batch size and progress read-backs never matter.
     /// This is the one test of "is this the same run?" (a resumed run, a restored trial).</summary>
@@ -143,6 +153,7 @@ public sealed record TrainingOptions
             && Dropout.Equals(other.Dropout)
             && Hidden.SequenceEqual(other.Hidden) && ArchitectureText == other.ArchitectureText && Seed == other.Seed && ValidationSplit.Equals(other.ValidationSplit)
             && LimitTrain == other.LimitTrain && Schedule == other.Schedule && EarlyStopPatience == other.EarlyStopPatience
+            && AugmentShift == other.AugmentShift
             && (Schedule != LearningRateSchedule.Cosine || Epochs == other.Epochs);
     }
 

@@ -113,12 +113,13 @@ public sealed partial class KernelPrecisionCodegenTests
         Assert.DoesNotMatch(@"\b(native|half)_(exp|log|divide|recip|sqrt)", source);
     }
 
-    /// <summary>The gather promises exactly the float nearest b / 255 (as PyTorch): the division is
+    /// <summary>The gathers promise exactly the float nearest b / 255 (as PyTorch): the division is
     /// done in double, correctly rounded, and rounded to float once.</summary>
-    [Fact]
-    public void GatherKernel_Ptx_DividesExactlyInDouble()
+    [Theory]
+    [InlineData("InputLayer.GatherBatchKernel")]
+    [InlineData("InputLayer.GatherShiftedBatchKernel")]
+    public void GatherKernel_Ptx_DividesExactlyInDouble(string kernel)
     {
-        const string kernel = "InputLayer.GatherBatchKernel";
         string ptx = KernelCodegenTests.Ptx(kernel);
         Assert.Contains("div.rn.f64", ptx, StringComparison.Ordinal);
         Assert.Contains("cvt.rn.f32.f64", ptx, StringComparison.Ordinal);

@@ -75,7 +75,7 @@ public sealed class CpuConvolutionKernelTests(DeviceFixture fixture)
         Compare.AllClose(actual.DBias, NaiveReference.ToDouble(expected.DBias), 0, 0, $"{what} db vs the portable bias partials");
     }
 
-    /// <summary>A CNN step (gather, two conv+ReLU+pool blocks, the second without padding and with an
+    /// <summary>A CNN step (gather with ±2-pixel shifts, two conv+ReLU+pool blocks, the second without padding and with an
     /// odd map, dense, loss, backward, Adam) fused and unfused from the same state: identical
     /// parameters, moments and per-sample results; the fused step is ONE launch, the unfused one 26.</summary>
     [Theory]
@@ -107,7 +107,8 @@ public sealed class CpuConvolutionKernelTests(DeviceFixture fixture)
             long before = kernels.CpuLaunches;
             using (fused ? kernels.FuseLaunches() : default(MlpKernels.FusedLaunches?))
             {
-                kernels.Gather(imagesBuffer.View, labelsBuffer.View, orderBuffer.View, 11, rows, features, network.Input, network.Labels);
+                kernels.GatherShifted(imagesBuffer.View, labelsBuffer.View, orderBuffer.View, 11, rows, 28, 28, 2, 4, 2,
+                    network.Input, network.Labels);
                 network.Forward(rows, training: true, seed: 4, step: 2);
                 network.Loss(rows, writeGradient: true, 5, loss.View, prediction.View);
                 network.Backward(rows);
@@ -120,7 +121,7 @@ public sealed class CpuConvolutionKernelTests(DeviceFixture fixture)
 
         var unfused = Step(fused: false);
         var fused = Step(fused: true);
-        // gather; per conv im2col, GEMM, transpose, then pool; dense; softmax | dense dW+db, dense dx;
+        // shifted gather; per conv im2col, GEMM, transpose, then pool; dense; softmax | dense dW+db, dense dx;
         // pool2'; conv2 transpose, dW, bias partials, db, dCols, col2im; pool1'; conv1 4 | Adam.
         Assert.Equal(26, unfused.Launches);
         Assert.Equal(1, fused.Launches);

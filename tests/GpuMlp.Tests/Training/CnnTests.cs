@@ -120,6 +120,27 @@ public sealed class CnnTests(DeviceFixture fixture)
         again.TrainEpoch(1, cancel: TestContext.Current.CancellationToken);
         Assert.Equal(afterFirstEpoch, again.Network.GetParameters());
     }
+
+    /// <summary>Shifted training images give other weights than the plain ones, the same weights
+    /// again for the same seed, and still learn (the shifts are ±2 pixels, the digit stays whole).</summary>
+    [Fact]
+    public void Trainer_AugmentShift_ChangesTheTrajectoryAndRepeatsPerSeed()
+    {
+        var cancel = TestContext.Current.CancellationToken;
+        var shifted = SmallCnn with { AugmentShift = 2, Epochs = 1 };
+        float[] Train(TrainingOptions options, out EpochRecord record)
+        {
+            using var trainer = new Trainer(fixture.Device, fixture.Kernels, RealMnist.Load(), options);
+            record = trainer.TrainEpoch(1, cancel: cancel);
+            return trainer.Network.GetParameters();
+        }
+        float[] plain = Train(SmallCnn with { Epochs = 1 }, out _);
+        float[] first = Train(shifted, out var record);
+        float[] second = Train(shifted, out _);
+        Assert.NotEqual(plain, first);
+        Assert.Equal(first, second);
+        Assert.True(record.ValAccuracy >= 0.6, $"validation accuracy {record.ValAccuracy:P2} after one shifted epoch");
+    }
 }
 
 /// <summary>A CNN through the run layer: artifacts that name the stack, the model read back for
@@ -139,8 +160,12 @@ public sealed class CnnRunTests(DeviceFixture fixture) : IDisposable
         LimitTrain = 400,
         ValidationSplit = 0,
         Seed = 5,
+        AugmentShift = 2,
     };
 
+    /// <summary>With ±2-pixel shifts (the augmentation a CNN run is expected to use): the stack and
+    /// the shift in config.json, the model evaluated to the run's figures, a resumed run continuing
+    /// the shifts' draws to the same weights.</summary>
     [Fact]
     public void TrainingRun_CnnStack_RecordsTheStackAndResumesBitIdentically()
     {
@@ -151,7 +176,9 @@ public sealed class CnnRunTests(DeviceFixture fixture) : IDisposable
         using (var run = TrainingRun.Start(straight, Tiny, fixture.Device, fixture.Kernels, data))
             test = run.Finish(run.Train(cancel: cancel));
 
-        Assert.Contains("\"architecture\": \"" + Tiny.ArchitectureText + "\"", File.ReadAllText(Path.Combine(straight, RunArtifacts.ConfigFileName)), StringComparison.Ordinal);
+        string config = File.ReadAllText(Path.Combine(straight, RunArtifacts.ConfigFileName));
+        Assert.Contains("\"architecture\": \"" + Tiny.ArchitectureText + "\"", config, StringComparison.Ordinal);
+        Assert.Contains("\"augment_shift\": 2", config, StringComparison.Ordinal);
         var model = TrainedModel.Load(straight);
         Assert.Null(model.MlpShape);
         Assert.Equal(Tiny.ArchitectureText, model.Network.Text);

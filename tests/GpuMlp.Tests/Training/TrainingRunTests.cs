@@ -237,6 +237,7 @@ public sealed class RunCompatibilityTests
             Options with { Optimizer = new OptimizerSettings(OptimizerKind.AdamW) },
             Options with { Optimizer = new OptimizerSettings(OptimizerKind.Adam) { WeightDecay = 1e-4f } },
             Options with { Optimizer = new OptimizerSettings(OptimizerKind.Adam) { Beta2 = 0.99f } },
+            Options with { AugmentShift = 2 },
         })
             Assert.False(Options.SameTrajectory(other), other.ToString());
     }
@@ -255,6 +256,15 @@ public sealed class RunCompatibilityTests
         var error = Assert.Throws<OptionException>(() =>
             (Options with { Optimizer = new OptimizerSettings(OptimizerKind.Adam) { Momentum = 0.9f } }).Validate(60000));
         Assert.Equal("--momentum applies to sgd and rmsprop, not adam", error.Message);
+    }
+
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(TrainingOptions.MaxAugmentShift + 1)]
+    public void Validate_AugmentShiftOutOfRange_IsAOneLineOptionError(int shift)
+    {
+        var error = Assert.Throws<OptionException>(() => (Options with { AugmentShift = shift }).Validate(60000));
+        Assert.Equal($"--augment-shift must be in 0..{TrainingOptions.MaxAugmentShift} pixels (got {shift})", error.Message);
     }
 
     [Fact]
