@@ -26,7 +26,7 @@ public static class TrainCommand
         var earlyStop = new Option<int?>("--early-stop") { Description = "Stop after N epochs without a lower validation loss; restore the best weights" };
         var schedule = new Option<string>("--lr-schedule") { Description = "constant, step (halve every 5 epochs) or cosine", DefaultValueFactory = _ => "constant" };
         var resume = new Option<string?>("--resume") { Description = "Continue the run in this folder from its last checkpoint" };
-        var augmentShift = new Option<int>("--augment-shift") { Description = $"Move every training image by a random -N..N pixels in x and y, drawn per image and step on the device (0..{TrainingOptions.MaxAugmentShift}; 0: no augmentation)", DefaultValueFactory = _ => 0 };
+        var augmentShift = new Option<int?>("--augment-shift") { Description = $"Move every training image by a random -N..N pixels in x and y, drawn per image and step on the device (0..{TrainingOptions.MaxAugmentShift}; 0: no augmentation); default {TrainingOptions.CnnPresetAugmentShift} with --arch cnn, else 0" };
         var arch = new Option<string>("--arch") { Description = "mlp (the report's MLP of --hidden and --dropout), cnn (" + Architecture.CnnText + "), or a layer stack such as conv3x3x16p1,relu,pool2,flatten,dense10", DefaultValueFactory = _ => "mlp" };
 
         var command = new Command("train", "Train the MLP and write a run folder with config, history, metrics, model and plots")
@@ -70,7 +70,7 @@ public static class TrainCommand
                 EarlyStopPatience = parse.GetValue(earlyStop),
                 Schedule = ParseSchedule(parse.GetValue(schedule) ?? "constant"),
                 ArchitectureText = ParseArchitecture(parse.GetValue(arch) ?? "mlp"),
-                AugmentShift = parse.GetValue(augmentShift),
+                AugmentShift = parse.GetValue(augmentShift) ?? DefaultAugmentShift(parse.GetValue(arch) ?? "mlp"),
             };
             // Everything that needs neither the data nor the device is checked first: a bad flag or
             // --out must not cost a download, a kernel compilation or a file.
@@ -121,6 +121,11 @@ public static class TrainCommand
             throw new OptionException($"--arch: {error.Message} (or give a preset: mlp, cnn)");
         }
     }
+
+    /// <summary>--augment-shift when not given: the CNN preset trains with its shifts
+    /// (TrainingOptions.CnnPresetAugmentShift); every other network without augmentation.</summary>
+    public static int DefaultAugmentShift(string arch) =>
+        arch.Trim().Equals("cnn", StringComparison.OrdinalIgnoreCase) ? TrainingOptions.CnnPresetAugmentShift : 0;
 
     public static LearningRateSchedule ParseSchedule(string text) => text.Trim().ToLowerInvariant() switch
     {

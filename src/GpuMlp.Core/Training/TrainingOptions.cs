@@ -46,6 +46,10 @@ public sealed record TrainingOptions
     /// <summary>The largest --augment-shift: a third of an MNIST digit's 20-pixel box.</summary>
     public const int MaxAugmentShift = 6;
 
+    /// <summary>The shift `gpumlp train --arch cnn` trains with unless --augment-shift says otherwise:
+    /// the preset is the stack plus this recipe (see README, "The CNN").</summary>
+    public const int CnnPresetAugmentShift = 2;
+
     /// <summary>How many times per epoch the running loss/accuracy is read back for progress.</summary>
     public int ProgressUpdatesPerEpoch { get; init; } = 4;
 
