@@ -12,7 +12,9 @@ namespace GpuMlp;
 public sealed record DigitPrediction(int Digit, float Probability, IReadOnlyList<float> Probabilities);
 
 /// <summary>
-/// The short way in to the library: train an MNIST MLP (or load one), evaluate it on the test set,
+/// The short way in to the library: train an MNIST MLP or any layer stack, such as the CNN preset
+/// (<c>new TrainingOptions { ArchitectureText = Architecture.CnnText, AugmentShift = 2 }</c>), or load
+/// one, evaluate it on the test set,
 /// recognise digits, save it as safetensors and export it as ONNX, in a few lines:
 /// <code>
 /// var mnist = MnistModel.LoadData("data/mnist");
@@ -30,17 +32,29 @@ public sealed class MnistModel : IDisposable
     private readonly KernelDevice device;
     private readonly DeviceModel model;
     private readonly float dropout;
+    private readonly NetworkShape? mlpShape;
 
-    private MnistModel(KernelDevice device, NetworkShape shape, float[] parameters, float dropout)
+    /// <param name="mlpShape">The MLP's widths when the network is the report's MLP (saved and
+    /// exported under its widths, as gpumlp train does); null for any other stack.</param>
+    private MnistModel(KernelDevice device, Architecture network, NetworkShape? mlpShape, float[] parameters, float dropout)
     {
         this.device = device;
         this.dropout = dropout;
-        Shape = shape;
-        model = new DeviceModel(device.Kernels, shape, parameters, TrainingOptions.DefaultEvaluationBatchSize);
+        this.mlpShape = mlpShape;
+        int rows = network.HasConvolution ? TrainingOptions.ConvolutionEvaluationBatchSize : TrainingOptions.DefaultEvaluationBatchSize;
+        model = new DeviceModel(device.Kernels, network, parameters, rows);
     }
 
-    /// <summary>The layer widths, e.g. 784-512-256-10.</summary>
-    public NetworkShape Shape { get; }
+    /// <summary>The layer widths of an MLP, e.g. 784-512-256-10.</summary>
+    /// <exception cref="InvalidOperationException">The model is a layer stack with convolutions or
+    /// pooling, not an MLP (see <see cref="Network"/>).</exception>
+    public NetworkShape Shape => mlpShape ?? throw new InvalidOperationException($"the model is the layer stack {Network.Text}, not an MLP");
+
+    /// <summary>The layer stack (an MLP is a stack too: dense, relu, dropout, ..., dense10).</summary>
+    public Architecture Network => model.Network;
+
+    /// <summary>How to name the network: the MLP's widths or the stack's text.</summary>
+    public string Name => mlpShape?.ToString() ?? Network.Text;
 
     /// <summary>The accelerator the model runs on, e.g. "cpu: CPUAccelerator".</summary>
     public string Device => device.Description;
@@ -69,12 +83,14 @@ public sealed class MnistModel : IDisposable
         try
         {
             float[] parameters;
+            Architecture network;
             using (var trainer = new Trainer(opened.Device, opened.Kernels, data, options))
             {
                 new EpochLoop(trainer, options).Run(onEpoch);
                 parameters = trainer.Network.GetParameters();
+                network = trainer.Architecture;
             }
-            return new MnistModel(opened, NetworkShape.Mnist(options.Hidden), parameters, options.Dropout);
+            return new MnistModel(opened, network, options.IsMlp ? NetworkShape.Mnist(options.Hidden) : null, parameters, options.Dropout);
         }
         catch
         {
@@ -92,7 +108,7 @@ public sealed class MnistModel : IDisposable
         var opened = KernelDevice.Open(ComputeDevice.ParseRequest(device));
         try
         {
-            return new MnistModel(opened, trained.Shape, trained.Parameters, trained.Dropout);
+            return new MnistModel(opened, trained.Network, trained.MlpShape, trained.Parameters, trained.Dropout);
         }
         catch
         {
@@ -135,23 +151,40 @@ public sealed class MnistModel : IDisposable
         return [.. data.TestImages.Pixels.AsSpan(index * pixels, pixels).ToArray().Select(p => p / 255f)];
     }
 
-    /// <summary>The weights and biases in <see cref="NetworkShape"/>'s layout.</summary>
+    /// <summary>The weights and biases in the network's flat layout (<see cref="NetworkShape"/>'s for
+    /// an MLP; <see cref="Architecture.Tensors"/> in order for a stack).</summary>
     public float[] GetParameters() => model.GetParameters();
 
-    /// <summary>Writes the model as safetensors (PyTorch's layout; see <see cref="ModelFile"/>),
-    /// atomically, replacing the file if it exists.</summary>
-    public void Save(string path) =>
-        ModelFile.Save(path, Shape, GetParameters(), new Dictionary<string, string>
+    /// <summary>Writes the model as safetensors (PyTorch's names and layouts, a stack's text in
+    /// gpumlp.architecture; see <see cref="ModelFile"/>), atomically, replacing the file if it exists.</summary>
+    public void Save(string path)
+    {
+        var metadata = new Dictionary<string, string>
         {
             [TrainedModel.DropoutKey] = dropout.ToString("R", CultureInfo.InvariantCulture),
-        });
+        };
+        if (mlpShape is { } shape)
+            ModelFile.Save(path, shape, GetParameters(), metadata);
+        else
+            ModelFile.Save(path, Network, GetParameters(), metadata);
+    }
 
     /// <summary>Writes the model as ONNX (see <see cref="OnnxExporter"/>: input "input" float32
-    /// [batch, 784], outputs "logits" and "probabilities" [batch, 10]), atomically, replacing the
-    /// file if it exists.</summary>
-    public void ExportOnnx(string path) =>
-        OnnxExporter.Write(path, NetworkDescription.FromMlp(Shape, GetParameters(), dropout),
-            new Dictionary<string, string> { [ModelFile.WidthsKey] = ModelFile.FormatWidths(Shape) }, replace: true);
+    /// [batch, 784] for an MLP, [batch, 1, 28, 28] for a stack with convolutions; outputs "logits"
+    /// and "probabilities" [batch, 10]), atomically, replacing the file if it exists.</summary>
+    public void ExportOnnx(string path)
+    {
+        if (mlpShape is { } shape)
+        {
+            OnnxExporter.Write(path, NetworkDescription.FromMlp(shape, GetParameters(), dropout),
+                new Dictionary<string, string> { [ModelFile.WidthsKey] = ModelFile.FormatWidths(shape) }, replace: true);
+        }
+        else
+        {
+            OnnxExporter.Write(path, NetworkDescription.FromArchitecture(Network, GetParameters()),
+                new Dictionary<string, string> { [ModelFile.ArchitectureKey] = Network.Text }, replace: true);
+        }
+    }
 
     public void Dispose()
     {
