@@ -5,10 +5,14 @@ namespace GpuMlp.Runs;
 /// <summary>What config.json records about a run: every setting, the device (and on the CPU
 /// accelerator its SIMD path: vector512, vector256, scalar or off), the split sizes, the network,
 /// the initialisation, the optimizer (described, and its settings with the effective learning rate:
-/// the optimiser's default when --lr was not given) and the loss; the architecture text and the
-/// augmentation shift only when set (an MLP run without augmentation writes what it always did).</summary>
+/// the optimiser's default when --lr was not given) and the loss. The MLP's dropout and hidden
+/// widths only for the MLP (a layer stack has its own, in architecture and network), the
+/// architecture text and the augmentation shift only when set: an MLP run without augmentation
+/// writes what it always did.</summary>
 public sealed record RunConfig(
-    string Device, string? CpuSimd, int Epochs, int BatchSize, float LearningRate, float Dropout, IReadOnlyList<int> Hidden,
+    string Device, string? CpuSimd, int Epochs, int BatchSize, float LearningRate,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] float? Dropout,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<int>? Hidden,
     int Seed, double ValSplit, int? LimitTrain, int? EarlyStop, string LrSchedule, int TrainImages, int ValidationImages, string Network,
     string Initialisation, string Optimizer, OptimizerSettings OptimizerSettings, string Loss,
     [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? Architecture = null,
@@ -19,7 +23,7 @@ public sealed record RunConfig(
         ArgumentNullException.ThrowIfNull(o);
         ArgumentNullException.ThrowIfNull(trainer);
         return new(
-            device, cpuSimd, o.Epochs, o.BatchSize, o.LearningRate, o.Dropout, o.Hidden, o.Seed, o.ValidationSplit, o.LimitTrain,
+            device, cpuSimd, o.Epochs, o.BatchSize, o.LearningRate, o.IsMlp ? o.Dropout : null, o.IsMlp ? o.Hidden : null, o.Seed, o.ValidationSplit, o.LimitTrain,
             o.EarlyStopPatience, o.Schedule.ToString().ToLowerInvariant(), trainer.TrainCount, trainer.ValidationCount, trainer.NetworkName,
             o.IsMlp ? "PyTorch nn.Linear default: W, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))"
                 : "PyTorch nn.Conv2d/nn.Linear default: W, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))",

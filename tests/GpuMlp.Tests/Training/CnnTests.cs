@@ -179,6 +179,8 @@ public sealed class CnnRunTests(DeviceFixture fixture) : IDisposable
         string config = File.ReadAllText(Path.Combine(straight, RunArtifacts.ConfigFileName));
         Assert.Contains("\"architecture\": \"" + Tiny.ArchitectureText + "\"", config, StringComparison.Ordinal);
         Assert.Contains("\"augment_shift\": 2", config, StringComparison.Ordinal);
+        Assert.DoesNotContain("\"hidden\"", config, StringComparison.Ordinal);
+        Assert.DoesNotContain("\"dropout\"", config, StringComparison.Ordinal);
         var model = TrainedModel.Load(straight);
         Assert.Null(model.MlpShape);
         Assert.Equal(Tiny.ArchitectureText, model.Network.Text);
