@@ -144,9 +144,13 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.d
     return correct.item() / n, loss_sum.item() / n, n / seconds
 
 
-def train(model: nn.Module, data: dict, args, device: torch.device, label: str, progress=lambda partial: None) -> dict:
+def train(model: nn.Module, data: dict, args, device: torch.device, label: str, progress=lambda partial: None,
+          transform=None, eval_batch: int = 1000, train_accuracy: bool = False) -> dict:
     """Trains `model` for args.epochs epochs; returns the per-epoch timings and final accuracies.
-    `progress` receives a partial result ({"epochs": [...], "complete": False}) after every epoch."""
+    `progress` receives a partial result ({"epochs": [...], "complete": False}) after every epoch.
+    `transform` (optional) maps each gathered uint8 batch [B, 784] to another on the device (data
+    augmentation), inside the timed steps; `eval_batch` is the rows per evaluation forward pass;
+    with `train_accuracy` each epoch also records the accuracy of its training forward passes."""
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     loss_fn = nn.CrossEntropyLoss()
     train_x, train_y = data["train_x"], data["train_y"]
@@ -157,12 +161,16 @@ def train(model: nn.Module, data: dict, args, device: torch.device, label: str, 
     model.train()
     for epoch in range(1, args.epochs + 1):
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        correct = torch.zeros((), dtype=torch.long, device=device)
         synchronize(device)
         start = time.perf_counter()
         order = torch.randperm(n, device=device, generator=generator)
         for first in range(0, n, args.batch_size):
             index = order[first:first + args.batch_size]
-            xb = train_x[index].float().div_(255.0)
+            xb = train_x[index]
+            if transform is not None:
+                xb = transform(xb)
+            xb = xb.float().div_(255.0)
             yb = train_y[index]
             logits = model(xb)
             loss = loss_fn(logits, yb)
@@ -170,6 +178,8 @@ def train(model: nn.Module, data: dict, args, device: torch.device, label: str, 
             loss.backward()
             optimizer.step()
             loss_sum += loss.detach().double() * yb.shape[0]
+            if train_accuracy:
+                correct += (logits.detach().argmax(dim=1) == yb).sum()
         synchronize(device)
         seconds = time.perf_counter() - start
         record = {
@@ -178,18 +188,25 @@ def train(model: nn.Module, data: dict, args, device: torch.device, label: str, 
             "samples_per_second": n / seconds,
             "train_loss": loss_sum.item() / n,
         }
+        if train_accuracy:
+            record["train_accuracy"] = correct.item() / n
         if data["val_x"].shape[0] > 0 and (epoch == args.epochs or args.validate_every_epoch):
-            val_accuracy, val_loss, _ = evaluate(model, data["val_x"], data["val_y"], device)
+            val_accuracy, val_loss, _ = evaluate(model, data["val_x"], data["val_y"], device, eval_batch)
             record["val_accuracy"] = val_accuracy
             record["val_loss"] = val_loss
         epochs.append(record)
+        extra = ""
+        if train_accuracy:
+            extra = f", train accuracy {record['train_accuracy']:.4f}"
+            if "val_accuracy" in record:
+                extra += f", val loss {record['val_loss']:.4f}, val accuracy {record['val_accuracy']:.4f}"
         log(f"[{label}] epoch {epoch}/{args.epochs}: {seconds:.3f} s, {n / seconds:,.0f} samples/s, "
-            f"train loss {record['train_loss']:.4f}")
+            f"train loss {record['train_loss']:.4f}{extra}")
         progress({"epochs": epochs, "epoch_seconds": [e["seconds"] for e in epochs], "complete": False, "error": None})
 
-    test_accuracy, test_loss, eval_rate = evaluate(model, data["test_x"], data["test_y"], device)
+    test_accuracy, test_loss, eval_rate = evaluate(model, data["test_x"], data["test_y"], device, eval_batch)
     # A second, warm evaluation gives the steady-state forward-only throughput.
-    _, _, eval_rate_warm = evaluate(model, data["test_x"], data["test_y"], device)
+    _, _, eval_rate_warm = evaluate(model, data["test_x"], data["test_y"], device, eval_batch)
     seconds = [e["seconds"] for e in epochs]
     total = sum(seconds)
     steady = seconds[1:]
@@ -211,25 +228,31 @@ def train(model: nn.Module, data: dict, args, device: torch.device, label: str, 
     }
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_common_arguments(parser: argparse.ArgumentParser, dropout: float, validate_every_epoch_option: bool = True) -> None:
+    """The options every reference script shares (pytorch_cnn.py too), in this script's order."""
     parser.add_argument("--data", default=os.path.join("data", "mnist"), help="folder with the four IDX files (raw or .gz)")
     parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--dropout", type=float, default=0.2)
+    parser.add_argument("--dropout", type=float, default=dropout)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--val-split", type=float, default=0.1, help="fraction of the training file held out, from its end")
     parser.add_argument("--limit-train", type=int, default=None, help="use only the first N training images")
     parser.add_argument("--compile", action="store_true", help="also train a torch.compile'd copy (if it works)")
-    parser.add_argument("--validate-every-epoch", action="store_true", help="evaluate the validation split after every epoch")
+    if validate_every_epoch_option:
+        parser.add_argument("--validate-every-epoch", action="store_true", help="evaluate the validation split after every epoch")
     parser.add_argument("--out", default=None, help="also write the JSON to this file, rewritten after every epoch and evaluation")
-    args = parser.parse_args()
+
+
+def check_common_arguments(parser: argparse.ArgumentParser, args) -> None:
     if args.epochs < 1 or args.batch_size < 1:
         parser.error("--epochs and --batch-size must be at least 1")
 
-    result: dict = {
+
+def base_result(args, model: str) -> dict:
+    """The JSON's header: versions, settings, machine (torch's thread count as set now)."""
+    return {
         "device": args.device,
         "device_name": None,
         "torch_version": torch.__version__,
@@ -237,7 +260,7 @@ def main() -> int:
         "python_version": platform.python_version(),
         "float32_matmul_precision": torch.get_float32_matmul_precision(),
         "cuda_matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
-        "model": "784-512-256-10, ReLU, dropout 0.2",
+        "model": model,
         "optimizer": f"Adam(lr={args.lr})",
         "batch_size": args.batch_size,
         "epochs": args.epochs,
@@ -246,10 +269,16 @@ def main() -> int:
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "status": "running",
     }
+
+
+def run(args, result: dict, build, train_options=lambda device: {}) -> int:
+    """Writes the header, then measures; a failure is recorded in the JSON ("failed") and re-raised.
+    `build(device)` returns a freshly seeded model; `train_options(device)` the extra keyword
+    arguments of train() for one training run (called once per run)."""
     writer = JsonWriter(args.out)
     writer.write(result)
     try:
-        return measure(args, result, writer)
+        return measure(args, result, writer, build, train_options)
     except Exception as error:  # noqa: BLE001 - recorded in the JSON, then re-raised
         result["status"] = "failed"
         result["error"] = f"{type(error).__name__}: {error}"
@@ -257,7 +286,16 @@ def main() -> int:
         raise
 
 
-def measure(args, result: dict, writer: JsonWriter) -> int:
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_common_arguments(parser, dropout=0.2)
+    args = parser.parse_args()
+    check_common_arguments(parser, args)
+    result = base_result(args, f"784-512-256-10, ReLU, dropout {args.dropout:g}")
+    return run(args, result, lambda device: build_model(args.seed, args.dropout, device))
+
+
+def measure(args, result: dict, writer: JsonWriter, build, train_options) -> int:
     """Loads the data, trains eager (and compiled) models; rewrites the JSON after every phase."""
     if args.device == "cuda" and not torch.cuda.is_available():
         result["error"] = "torch.cuda.is_available() is False"
@@ -288,14 +326,14 @@ def measure(args, result: dict, writer: JsonWriter) -> int:
             writer.write(result)
         return record
 
-    result["eager"] = train(build_model(args.seed, args.dropout, device), data, args, device, "eager", progress("eager"))
+    result["eager"] = train(build(device), data, args, device, "eager", progress("eager"), **train_options(device))
     writer.write(result)
 
     if args.compile:
         try:
-            model = build_model(args.seed, args.dropout, device)
+            model = build(device)
             compiled = torch.compile(model)
-            result["compiled"] = train(compiled, data, args, device, "compiled", progress("compiled"))
+            result["compiled"] = train(compiled, data, args, device, "compiled", progress("compiled"), **train_options(device))
             result["compiled"]["note"] = "torch.compile(model), default mode; epoch 1 includes compilation"
         except Exception as error:  # noqa: BLE001 - any compile/inductor failure is reported, not fatal
             log(traceback.format_exc())
