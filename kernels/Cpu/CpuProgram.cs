@@ -104,9 +104,7 @@ internal static class CpuProgramSimd
                 CpuDenseSimd.BiasGradient(worker, workers, width, ref At<float>(command.A), command.Rows, command.Columns, ref At<float>(command.C));
                 break;
             case CpuOperation.Gather:
-                CpuInputSimd.Gather(worker, workers, width, new CpuInputSimd.Batch(
-                    ref At<byte>(command.A), ref At<byte>(command.B), ref At<int>(command.Aux), ref At<float>(command.C), ref At<int>(command.Bias)),
-                    command.First, command.Rows, command.Columns);
+                CpuInputSimd.Gather(worker, workers, width, BatchOf(command), command.First, command.Rows, command.Columns);
                 break;
             case CpuOperation.SoftmaxCrossEntropy:
                 CpuSoftmaxSimd.Run(worker, workers, width, new CpuSoftmaxSimd.Buffers(
@@ -142,14 +140,16 @@ internal static class CpuProgramSimd
                 CpuPooling.Backward(worker, workers, command.Pool, ref At<float>(command.A), ref At<int>(command.Aux), ref At<float>(command.C));
                 break;
             case CpuOperation.GatherShifted:
-                CpuInputSimd.GatherShifted(worker, workers, new CpuInputSimd.Batch(
-                    ref At<byte>(command.A), ref At<byte>(command.B), ref At<int>(command.Aux), ref At<float>(command.C), ref At<int>(command.Bias)),
-                    command.First, command.Rows, new CpuInputSimd.ShiftedImages(command.Count, command.Columns, command.Flag, command.HashSeed, command.HashStep));
+                CpuInputSimd.GatherShifted(worker, workers, BatchOf(command), command.First, command.Rows, new CpuInputSimd.ShiftedImages(command.Count, command.Columns, command.Flag, command.HashSeed, command.HashStep));
                 break;
             default:
                 throw new InvalidOperationException($"unknown CPU command {command.Operation}");
         }
     }
+
+    /// <summary>A gather command's operands (images A, labels B, order Aux, x C, y Bias).</summary>
+    private static CpuInputSimd.Batch BatchOf(in CpuCommand command) => new(
+        ref At<byte>(command.A), ref At<byte>(command.B), ref At<int>(command.Aux), ref At<float>(command.C), ref At<int>(command.Bias));
 
     /// <summary>The element at an address of the CPU accelerator's (unmanaged) memory as a managed
     /// reference: the null reference moved by that many bytes (no unsafe code; the garbage collector

@@ -179,22 +179,8 @@ public sealed partial class MlpKernels
         public void Gather(ArrayView<byte> images, ArrayView<byte> labels, ArrayView<int> order,
             int first, int rows, int features, ArrayView<float> x, ArrayView<int> y)
         {
-            if (Recording)
-            {
-                pending.Add(new CpuCommand
-                {
-                    Operation = CpuOperation.Gather,
-                    First = first,
-                    Rows = rows,
-                    Columns = features,
-                    A = Address(images),
-                    B = Address(labels),
-                    Aux = Address(order),
-                    C = Address(x),
-                    Bias = Address(y),
-                });
+            if (TryRecord(BatchCommand(CpuOperation.Gather, images, labels, order, first, rows, x, y) with { Columns = features }))
                 return;
-            }
             gather(config, width, images, labels, order, first, rows, features, x, y);
             Launches++;
         }
@@ -331,6 +317,20 @@ public sealed partial class MlpKernels
         private Action<KernelConfig, ArrayView<byte>, ArrayView<byte>, ArrayView<int>, int, int, int, int, int, uint, uint,
             ArrayView<float>, ArrayView<int>>? gatherShifted;
 
+        /// <summary>A gather's command: the batch operands and rows (CpuProgram's Gather layout).</summary>
+        private static CpuCommand BatchCommand(CpuOperation operation, ArrayView<byte> images, ArrayView<byte> labels, ArrayView<int> order,
+            int first, int rows, ArrayView<float> x, ArrayView<int> y) => new()
+            {
+                Operation = operation,
+                First = first,
+                Rows = rows,
+                A = Address(images),
+                B = Address(labels),
+                Aux = Address(order),
+                C = Address(x),
+                Bias = Address(y),
+            };
+
         public void LoadGatherShifted() =>
             gatherShifted ??= accelerator.LoadStreamKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<int>, int, int, int, int, int, uint, uint,
                 ArrayView<float>, ArrayView<int>>(CpuInputShifted.GatherShiftedBatchCpuKernel);
@@ -338,22 +338,15 @@ public sealed partial class MlpKernels
         public void GatherShifted(ArrayView<byte> images, ArrayView<byte> labels, ArrayView<int> order, int first, int rows,
             int height, int width, int maxShift, uint seed, uint step, ArrayView<float> x, ArrayView<int> y)
         {
-            if (TryRecord(new CpuCommand
+            var command = BatchCommand(CpuOperation.GatherShifted, images, labels, order, first, rows, x, y) with
             {
-                Operation = CpuOperation.GatherShifted,
-                First = first,
-                Rows = rows,
                 Count = height,
                 Columns = width,
                 Flag = maxShift,
                 HashSeed = seed,
                 HashStep = step,
-                A = Address(images),
-                B = Address(labels),
-                Aux = Address(order),
-                C = Address(x),
-                Bias = Address(y),
-            }))
+            };
+            if (TryRecord(command))
                 return;
             LoadGatherShifted();
             gatherShifted!(config, images, labels, order, first, rows, height, width, maxShift, seed, step, x, y);

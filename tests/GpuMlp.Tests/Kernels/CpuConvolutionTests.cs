@@ -8,7 +8,6 @@ using GpuMlp.Compute;
 using GpuMlp.Kernels;
 using GpuMlp.Tests.Reference;
 using GpuMlp.Training;
-using ILGPU.Runtime;
 
 namespace GpuMlp.Tests.Kernels;
 
@@ -84,52 +83,21 @@ public sealed class CpuConvolutionKernelTests(DeviceFixture fixture)
     {
         const int rows = 13, samples = 30, features = 28 * 28;
         KernelSet set = fixture.Cpu(path);
-        MlpKernels kernels = set.Kernels;
-        Assert.True(kernels.FusesLaunches);
+        Assert.True(set.Kernels.FusesLaunches);
         var architecture = Architecture.Parse("conv3x3x4p1,relu,pool2,conv4x4x5,relu,pool2,flatten,dense10");
         var random = new Random(5);
         byte[] images = TestData.Bytes(random, samples * features);
         byte[] labels = TestData.Bytes(random, samples, 10);
         int[] order = TestData.Permutation(random, samples);
-        using var imagesBuffer = set.Accelerator.Upload(images);
-        using var labelsBuffer = set.Accelerator.Upload(labels);
-        using var orderBuffer = set.Accelerator.Upload(order);
-
-        (float[] Parameters, float[] First, float[] Second, float[] Loss, int[] Prediction, long Launches) Step(bool fused)
-        {
-            using var network = new LayerNetwork(kernels, architecture, rows);
-            using var adam = new DeviceOptimizer(kernels, new OptimizerSettings(OptimizerKind.Adam), architecture.ParameterCount);
-            network.SetParameters(architecture.InitialParameters(9));
-            using var loss = set.Accelerator.Allocate1D<float>(rows + 5);
-            using var prediction = set.Accelerator.Allocate1D<int>(rows + 5);
-            loss.MemSetToZero();
-            prediction.MemSetToZero();
-            long before = kernels.CpuLaunches;
-            using (fused ? kernels.FuseLaunches() : default(MlpKernels.FusedLaunches?))
-            {
-                kernels.GatherShifted(imagesBuffer.View, labelsBuffer.View, orderBuffer.View, 11, rows, 28, 28, 2, 4, 2,
-                    network.Input, network.Labels);
-                network.Forward(rows, training: true, seed: 4, step: 2);
-                network.Loss(rows, writeGradient: true, 5, loss.View, prediction.View);
-                network.Backward(rows);
-                adam.Step(network.Parameters, network.Gradients, 1e-2f);
-            }
-            long launches = kernels.CpuLaunches - before;
-            return (network.GetParameters(), adam.GetState(Optimizers.ExpAvg), adam.GetState(Optimizers.ExpAvgSq),
-                loss.GetAsArray1D(), prediction.GetAsArray1D(), launches);
-        }
-
-        var unfused = Step(fused: false);
-        var fused = Step(fused: true);
+        void GatherShifted(MlpKernels k, LayerNetwork network, FusedStep.Batch batch) =>
+            k.GatherShifted(batch.Images, batch.Labels, batch.Order, 11, rows, 28, 28, 2, 4, 2, network.Input, network.Labels);
+        var unfused = FusedStep.Run(set, architecture, rows, images, labels, order, fused: false, GatherShifted);
+        var fused = FusedStep.Run(set, architecture, rows, images, labels, order, fused: true, GatherShifted);
         // shifted gather; per conv im2col, GEMM, transpose, then pool; dense; softmax | dense dW+db, dense dx;
         // pool2'; conv2 transpose, dW, bias partials, db, dCols, col2im; pool1'; conv1 4 | Adam.
         Assert.Equal(26, unfused.Launches);
         Assert.Equal(1, fused.Launches);
-        Assert.Equal(unfused.Parameters, fused.Parameters);
-        Assert.Equal(unfused.First, fused.First);
-        Assert.Equal(unfused.Second, fused.Second);
-        Assert.Equal(unfused.Loss, fused.Loss);
-        Assert.Equal(unfused.Prediction, fused.Prediction);
+        FusedStep.AssertSameBits(unfused, fused);
         Assert.NotEqual(architecture.InitialParameters(9), fused.Parameters);
     }
 }

@@ -12,6 +12,7 @@ using GpuMlp.Tests.Data;
 using GpuMlp.Tests.Reference;
 using GpuMlp.Tests.Training;
 using GpuMlp.Training;
+using ILGPU;
 using ILGPU.Runtime;
 using ILGPU.Runtime.CPU;
 
@@ -295,47 +296,19 @@ public sealed class CpuFusedLaunchTests(DeviceFixture fixture)
         KernelSet set = fixture.Cpu(path);
         MlpKernels kernels = set.Kernels;
         Assert.True(kernels.FusesLaunches);
+        var architecture = Shape.ToArchitecture(0.25f);
         var random = new Random(3);
         const int samples = 40;
         byte[] images = TestData.Bytes(random, samples * Shape.Inputs);
         byte[] labels = TestData.Bytes(random, samples, Shape.Classes);
         int[] order = TestData.Permutation(random, samples);
-        using var imagesBuffer = set.Accelerator.Upload(images);
-        using var labelsBuffer = set.Accelerator.Upload(labels);
-        using var orderBuffer = set.Accelerator.Upload(order);
-
-        (float[] Parameters, float[] First, float[] Second, float[] Loss, int[] Prediction, long Launches) Step(bool fused)
-        {
-            using var network = new LayerNetwork(kernels, Shape.ToArchitecture(0.25f), Rows);
-            using var adam = new DeviceOptimizer(kernels, new OptimizerSettings(OptimizerKind.Adam), Shape.ParameterCount);
-            network.SetParameters(Shape.InitialParameters(9));
-            using var loss = set.Accelerator.Allocate1D<float>(Rows + 5);
-            using var prediction = set.Accelerator.Allocate1D<int>(Rows + 5);
-            loss.MemSetToZero();
-            prediction.MemSetToZero();
-            long before = kernels.CpuLaunches;
-            using (fused ? kernels.FuseLaunches() : default(MlpKernels.FusedLaunches?))
-            {
-                kernels.Gather(imagesBuffer.View, labelsBuffer.View, orderBuffer.View, 7, Rows, Shape.Inputs, network.Input, network.Labels);
-                network.Forward(Rows, training: true, seed: 4, step: 2);
-                network.Loss(Rows, writeGradient: true, 5, loss.View, prediction.View);
-                network.Backward(Rows);
-                adam.Step(network.Parameters, network.Gradients, 1e-2f);
-            }
-            long launches = kernels.CpuLaunches - before;
-            return (network.GetParameters(), adam.GetState(Optimizers.ExpAvg), adam.GetState(Optimizers.ExpAvgSq),
-                loss.GetAsArray1D(), prediction.GetAsArray1D(), launches);
-        }
-
-        var unfused = Step(fused: false);
-        var fused = Step(fused: true);
+        void Gather(MlpKernels k, LayerNetwork network, FusedStep.Batch batch) =>
+            k.Gather(batch.Images, batch.Labels, batch.Order, 7, Rows, Shape.Inputs, network.Input, network.Labels);
+        var unfused = FusedStep.Run(set, architecture, Rows, images, labels, order, fused: false, Gather);
+        var fused = FusedStep.Run(set, architecture, Rows, images, labels, order, fused: true, Gather);
         Assert.Equal(11, unfused.Launches);
         Assert.Equal(1, fused.Launches);
-        Assert.Equal(unfused.Parameters, fused.Parameters);
-        Assert.Equal(unfused.First, fused.First);
-        Assert.Equal(unfused.Second, fused.Second);
-        Assert.Equal(unfused.Loss, fused.Loss);
-        Assert.Equal(unfused.Prediction, fused.Prediction);
+        FusedStep.AssertSameBits(unfused, fused);
         Assert.NotEqual(Shape.InitialParameters(9), fused.Parameters);
     }
 
@@ -441,5 +414,54 @@ public sealed class CpuSimdChoiceTests
         var forced = new MlpKernels(device.Accelerator, GemmVariant.RegisterTiled, cpuSimd: CpuSimdRequest.Vector512);
         Assert.Null(forced.CpuSimd);
         Assert.Throws<ArgumentException>(() => new MlpKernels(device.Accelerator, GemmVariant.CpuSimd, cpuSimd: CpuSimdRequest.Off));
+    }
+}
+/// <summary>One training step (gather, forward, loss, backward, Adam) from a fixed state, inside a
+/// FuseLaunches scope or launch by launch: what the fused-launch tests compare.</summary>
+internal static class FusedStep
+{
+    /// <summary>The device copies of the step's data set, for the gather.</summary>
+    internal sealed record Batch(ArrayView<byte> Images, ArrayView<byte> Labels, ArrayView<int> Order);
+
+    internal sealed record Result(float[] Parameters, float[] First, float[] Second, float[] Loss, int[] Prediction, long Launches);
+
+    /// <summary>Parameters start from architecture.InitialParameters(9); the step is drawn for seed 4,
+    /// step 2, and writes its per-sample results at offset 5.</summary>
+    public static Result Run(KernelSet set, Architecture architecture, int rows, byte[] images, byte[] labels, int[] order, bool fused,
+        Action<MlpKernels, LayerNetwork, Batch> gather)
+    {
+        MlpKernels kernels = set.Kernels;
+        using var imagesBuffer = set.Accelerator.Upload(images);
+        using var labelsBuffer = set.Accelerator.Upload(labels);
+        using var orderBuffer = set.Accelerator.Upload(order);
+        using var network = new LayerNetwork(kernels, architecture, rows);
+        using var adam = new DeviceOptimizer(kernels, new OptimizerSettings(OptimizerKind.Adam), architecture.ParameterCount);
+        network.SetParameters(architecture.InitialParameters(9));
+        using var loss = set.Accelerator.Allocate1D<float>(rows + 5);
+        using var prediction = set.Accelerator.Allocate1D<int>(rows + 5);
+        loss.MemSetToZero();
+        prediction.MemSetToZero();
+        long before = kernels.CpuLaunches;
+        using (fused ? kernels.FuseLaunches() : default(MlpKernels.FusedLaunches?))
+        {
+            gather(kernels, network, new Batch(imagesBuffer.View, labelsBuffer.View, orderBuffer.View));
+            network.Forward(rows, training: true, seed: 4, step: 2);
+            network.Loss(rows, writeGradient: true, 5, loss.View, prediction.View);
+            network.Backward(rows);
+            adam.Step(network.Parameters, network.Gradients, 1e-2f);
+        }
+        long launches = kernels.CpuLaunches - before;
+        return new Result(network.GetParameters(), adam.GetState(Optimizers.ExpAvg), adam.GetState(Optimizers.ExpAvgSq),
+            loss.GetAsArray1D(), prediction.GetAsArray1D(), launches);
+    }
+
+    /// <summary>Identical parameters, moments and per-sample results, and a step that moved the parameters.</summary>
+    public static void AssertSameBits(Result unfused, Result fused)
+    {
+        Assert.Equal(unfused.Parameters, fused.Parameters);
+        Assert.Equal(unfused.First, fused.First);
+        Assert.Equal(unfused.Second, fused.Second);
+        Assert.Equal(unfused.Loss, fused.Loss);
+        Assert.Equal(unfused.Prediction, fused.Prediction);
     }
 }
