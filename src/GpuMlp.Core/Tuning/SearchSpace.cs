@@ -125,10 +125,12 @@ public sealed record SearchSpace
     public static IReadOnlyList<string> ParseArchitectureChoices(string text, string source)
     {
         ArgumentNullException.ThrowIfNull(text);
-        return text.Split(';', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
-            .Select(part => ResolveArchitecture(part, source)).ToArray() is { Length: > 0 } list
-            ? list
-            : throw new OptionException($"{source} must list architectures separated by ';', e.g. mlp;cnn");
+        var list = text.Split(';', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+            .Select(part => ResolveArchitecture(part, source)).ToArray();
+        if (list.Length == 0)
+            throw new OptionException($"{source} must list architectures separated by ';', e.g. mlp;cnn");
+        // Duplicates ("cnn" and its text) are named with the flag, not the whole space.
+        return new SearchSpace { Architectures = list }.Validate(source).Architectures;
     }
 
     private static bool UsesMomentum(OptimizerKind kind) => kind is OptimizerKind.Sgd or OptimizerKind.Rmsprop;
