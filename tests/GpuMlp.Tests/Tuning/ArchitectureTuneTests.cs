@@ -50,14 +50,19 @@ public sealed class ArchitectureTuneTests(DeviceFixture fixture) : IDisposable
         Assert.Contains($" --arch {TinyConv} --seed 3 --val-split 0 --limit-train 600", best.Command, StringComparison.Ordinal);
         Assert.DoesNotContain("--hidden", best.Command, StringComparison.Ordinal);
 
-        // final/ is a stack run folder: config.json and the model name the stack; eval reproduces
-        // the search's one test evaluation.
+        // final/ is a stack run folder: config.json and the model name the stack (and leave out
+        // the MLP's dropout and hidden); eval reproduces the search's one test evaluation.
         string final = Path.Combine(outDir, TuningFiles.FinalDirName);
         using (var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(final, RunArtifacts.ConfigFileName))))
+        {
             Assert.Equal(TinyConv, config.RootElement.GetProperty("architecture").GetString());
+            Assert.False(config.RootElement.TryGetProperty("dropout", out _));
+            Assert.False(config.RootElement.TryGetProperty("hidden", out _));
+        }
         var model = TrainedModel.Load(final);
         Assert.Equal(TinyConv, model.Network.Text);
         Assert.Equal(TinyConv, model.Metadata[ModelFile.ArchitectureKey]);
+        Assert.False(model.Metadata.ContainsKey(TrainedModel.DropoutKey));
         var eval = CliProcess.Run(TimeSpan.FromMinutes(2), "eval", "--model", final, "--device", TestDevice.RequestedName, "--data", RealMnist.RealMnistDir(), "--json");
         Assert.True(eval.ExitCode == 0, eval.StandardError);
         using var evaluated = JsonDocument.Parse(eval.StandardOutput);
