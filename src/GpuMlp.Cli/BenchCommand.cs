@@ -75,9 +75,10 @@ public static class BenchCommand
         };
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
+            string archText = parse.GetValue(arch) ?? ArchitectureChoice.Mlp;
             var settings = new BenchSettings(
                 parse.GetValue(batchSize), parse.GetValue(steps), parse.GetValue(warmup), parse.GetValue(repeats),
-                parse.GetValue(seed), TrainCommand.ParseArchitecture(parse.GetValue(arch) ?? ArchitectureChoice.Mlp), parse.GetValue(evalImages));
+                parse.GetValue(seed), TrainCommand.ParseArchitecture(archText), parse.GetValue(evalImages), TrainCommand.DefaultAugmentShift(archText));
             settings.Validate();
             var requests = (parse.GetValue(devices) ?? []).Select(CommonOptions.ParseDevice).ToList();
             return Run(settings, requests, CommonOptions.ParseCpuSimd(parse), CommonOptions.DataFolder(parse), parse.GetValue(json));
@@ -111,7 +112,8 @@ public static class BenchCommand
             throw new OptionException($"--eval-images must be in 1..{mnist.TestImages.Count} (the test set size), got {settings.EvalImages}");
         var network = settings.Options(1).Network();
         // Plain, not a wrapped info line: the stack's text is one token to copy.
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"architecture {settings.ArchName}: {network.Text}, {network.ParameterCount:N0} parameters"));
+        string shifts = settings.AugmentShift > 0 ? $", training images shifted by -{settings.AugmentShift}..{settings.AugmentShift} pixels as train does" : "";
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"architecture {settings.ArchName}: {network.Text}, {network.ParameterCount:N0} parameters{shifts}"));
 
         var results = new List<BenchResult>();
         var measured = new HashSet<string>(StringComparer.Ordinal);
@@ -131,7 +133,7 @@ public static class BenchCommand
             }
         }
 
-        PrintTable(results);
+        PrintTable(results, settings.ArchName);
         var document = new BenchDocument(
             UtcNowText(),
             BenchMachine.Current(),
@@ -205,6 +207,7 @@ public static class BenchCommand
             Device: device.Description,
             Kind: kind,
             Arch: settings.ArchRecord,
+            AugmentShift: settings.AugmentShift,
             GemmVariant: kernels.Variant.ToString(),
             CpuSimd: CpuSimdChoice.Record(kernels),
             CpuWorkers: kernels.CpuWorkers > 0 ? kernels.CpuWorkers : null,
@@ -247,10 +250,10 @@ public static class BenchCommand
         return sorted.Length % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
     }
 
-    private static void PrintTable(IReadOnlyList<BenchResult> results)
+    private static void PrintTable(IReadOnlyList<BenchResult> results, string archName)
     {
         var culture = CultureInfo.InvariantCulture;
-        var table = new Table().Title($"gpumlp bench (medians, {(results.Count > 0 ? results[0].ArchName : "mlp")})")
+        var table = new Table().Title($"gpumlp bench (medians, {archName})")
             .AddColumns("device", "batch", "steps", "compile s", "train samples/s", "eval samples/s");
         foreach (var r in results)
         {
@@ -272,11 +275,13 @@ public static class BenchCommand
 }
 
 /// <summary>Validated command-line settings of one bench run. ArchitectureText is
-/// <see cref="TrainingOptions.ArchitectureText"/>'s: null for the report's MLP, else a stack's canonical text.</summary>
-public sealed record BenchSettings(int BatchSize, int? Steps, int? Warmup, int Repeats, int Seed, string? ArchitectureText = null, int? EvalImages = null)
+/// <see cref="TrainingOptions.ArchitectureText"/>'s: null for the report's MLP, else a stack's
+/// canonical text; AugmentShift is what `train` would use for the same --arch (the CNN preset's
+/// shifts for "cnn", else 0), so the step measured is the step train runs.</summary>
+public sealed record BenchSettings(int BatchSize, int? Steps, int? Warmup, int Repeats, int Seed, string? ArchitectureText = null, int? EvalImages = null, int AugmentShift = 0)
 {
     /// <summary>"mlp", "cnn" or the stack's text, as printed.</summary>
-    public string ArchName => ArchitectureChoice.Name(ArchitectureText);
+    public string ArchName => ArchitectureChoice.Name(ArchitectureText, AugmentShift);
 
     /// <summary>What the JSON's "arch" holds: "mlp" or the stack's canonical text.</summary>
     public string ArchRecord => ArchitectureText ?? ArchitectureChoice.Mlp;
@@ -289,6 +294,7 @@ public sealed record BenchSettings(int BatchSize, int? Steps, int? Warmup, int R
         ValidationSplit = 0,
         Epochs = epochs,
         ArchitectureText = ArchitectureText,
+        AugmentShift = AugmentShift,
     };
 
     public void Validate()
@@ -327,11 +333,12 @@ public readonly record struct EpochPlan(int Epochs, int StepsPerEpoch)
 }
 
 /// <summary>One device's measurements (or its failure) as written to --json. Arch: "mlp" or the
-/// measured stack's canonical text.</summary>
+/// measured stack's canonical text; AugmentShift (written when not 0): the training images' shift.</summary>
 public sealed record BenchResult(
     string Device,
     string Kind,
     string Arch,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] int AugmentShift,
     string? GemmVariant,
     string? CpuSimd,
     int? CpuWorkers,
@@ -350,12 +357,8 @@ public sealed record BenchResult(
     string Date,
     string? Error)
 {
-    /// <summary>"mlp", "cnn" or the stack's text, as printed.</summary>
-    [JsonIgnore]
-    public string ArchName => ArchitectureChoice.Name(Arch == ArchitectureChoice.Mlp ? null : Arch);
-
     public static BenchResult Failed(string kind, BenchSettings settings, string error) => new(
-        kind, kind, settings.ArchRecord, null, null, null, settings.BatchSize, 0, 0, 0, settings.Repeats, settings.Seed, null, null, [], 0,
+        kind, kind, settings.ArchRecord, settings.AugmentShift, null, null, null, settings.BatchSize, 0, 0, 0, settings.Repeats, settings.Seed, null, null, [], 0,
         null, [], BenchCommand.UtcNowText(), error);
 }
 

@@ -116,8 +116,7 @@ public static class TrainCommand
 
     /// <summary>--augment-shift when not given: the CNN preset trains with its shifts
     /// (TrainingOptions.CnnPresetAugmentShift); every other network without augmentation.</summary>
-    public static int DefaultAugmentShift(string arch) =>
-        arch.Trim().Equals("cnn", StringComparison.OrdinalIgnoreCase) ? TrainingOptions.CnnPresetAugmentShift : 0;
+    public static int DefaultAugmentShift(string arch) => ArchitectureChoice.DefaultAugmentShift(arch);
 
     public static LearningRateSchedule ParseSchedule(string text) => text.Trim().ToLowerInvariant() switch
     {

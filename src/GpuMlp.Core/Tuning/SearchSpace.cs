@@ -15,9 +15,10 @@ namespace GpuMlp.Tuning;
 /// only; other optimisers keep 0) uniformly from its range (default 0), and weight decay from its
 /// list of values (default: each optimiser's torch default, 0.01 for adamw and 0 otherwise).
 /// The architecture is chosen uniformly from its list (default "mlp" alone): "mlp" is the report's
-/// MLP, whose dropout and hidden widths are the sampled ones; "cnn" or a layer stack trains that
-/// stack as written (its own dropout layers apply; the sampled dropout and hidden are not used and
-/// not recorded for it).
+/// MLP, whose dropout and hidden widths are the sampled ones; "cnn" is the CNN preset as
+/// <c>gpumlp train --arch cnn</c> trains it (its stack, training images shifted by ±2 pixels); a
+/// layer stack trains as written, without shifts. A stack's own dropout layers apply; the sampled
+/// dropout and hidden are not used and not recorded for it.
 /// Invalid input throws <see cref="OptionException"/> whose message starts with the source
 /// (a flag name or the file), ready to be shown as a usage error.</summary>
 public sealed record SearchSpace
@@ -36,8 +37,8 @@ public sealed record SearchSpace
     public double MomentumMax { get; init; }
     /// <summary>Weight decay values to choose from; null: each optimiser's default.</summary>
     public IReadOnlyList<double>? WeightDecays { get; init; }
-    /// <summary>Architectures to choose from, resolved (<see cref="ArchitectureChoice.Resolve"/>):
-    /// "mlp" for the report's MLP, else a stack's canonical text ("cnn" becomes the preset's text).</summary>
+    /// <summary>Architectures to choose from, resolved (<see cref="ResolveArchitecture"/>): "mlp",
+    /// "cnn" (the preset with its recipe) or a stack's canonical text.</summary>
     public IReadOnlyList<string> Architectures { get; init; } = [ArchitectureChoice.Mlp];
 
     /// <summary>Checks every range; the message starts with <paramref name="source"/>.</summary>
@@ -76,11 +77,11 @@ public sealed record SearchSpace
             throw new OptionException($"{source}: arch must list one or more of mlp, cnn or layer stacks");
         foreach (string choice in Architectures)
         {
-            if (ArchitectureText(choice) is string text && ResolveArchitecture(text, source) != text)
-                throw new OptionException($"{source}: arch entry '{choice}' is not resolved (expected mlp or a stack's canonical text)");
+            if (ResolveArchitecture(choice, source) != choice)
+                throw new OptionException($"{source}: arch entry '{choice}' is not resolved (expected mlp, cnn or a stack's canonical text)");
         }
         if (Architectures.Distinct(StringComparer.Ordinal).Count() != Architectures.Count)
-            throw new OptionException($"{source}: arch lists a network twice ({string.Join("; ", Architectures.Select(ArchitectureChoice.Name))})");
+            throw new OptionException($"{source}: arch lists a network twice ({string.Join("; ", Architectures)})");
         return this;
     }
 
@@ -98,22 +99,31 @@ public sealed record SearchSpace
             int rowLimit = LayerNetwork.MaxRowsFor(Architecture.Parse(text));
             var overLimit = BatchSizes.Where(b => b > rowLimit).ToList();
             if (overLimit.Count > 0)
-                throw new OptionException($"{source}: batch size {string.Join(",", overLimit)} is too large for {ArchitectureChoice.Name(text)} (at most {rowLimit})");
+                throw new OptionException($"{source}: batch size {string.Join(",", overLimit)} is too large for {choice} (at most {rowLimit})");
         }
     }
 
-    /// <summary>The <see cref="TrainingOptions.ArchitectureText"/> of a resolved choice: null for "mlp".</summary>
-    public static string? ArchitectureText(string choice) =>
-        choice == ArchitectureChoice.Mlp ? null : choice;
+    /// <summary>The <see cref="TrainingOptions.ArchitectureText"/> of a resolved choice: null for
+    /// "mlp", the preset's stack for "cnn", else the choice itself.</summary>
+    public static string? ArchitectureText(string choice) => choice switch
+    {
+        ArchitectureChoice.Mlp => null,
+        ArchitectureChoice.Cnn => Architecture.CnnText,
+        _ => choice,
+    };
 
-    /// <summary>One architecture entry ("mlp", "cnn" or a stack) resolved; a bad one is a usage
-    /// error starting with <paramref name="source"/>.</summary>
+    /// <summary>One architecture entry resolved: "mlp" and "cnn" (case ignored) as themselves, a
+    /// stack as its canonical text (also when it is the CNN preset's stack: then it trains without
+    /// the preset's shifts). A bad one is a usage error starting with <paramref name="source"/>.</summary>
     public static string ResolveArchitecture(string text, string source)
     {
         ArgumentNullException.ThrowIfNull(text);
         try
         {
-            return ArchitectureChoice.Resolve(text) ?? ArchitectureChoice.Mlp;
+            string? resolved = ArchitectureChoice.Resolve(text);
+            return resolved is null ? ArchitectureChoice.Mlp
+                : ArchitectureChoice.DefaultAugmentShift(text) > 0 ? ArchitectureChoice.Cnn
+                : resolved;
         }
         catch (ArchitectureException error)
         {
@@ -162,7 +172,7 @@ public sealed record SearchSpace
             optimizer = optimizer with { WeightDecay = (float)WeightDecays[decay] };
         string architecture = Architectures.Count > 1 ? Architectures[random.Next(Architectures.Count)] : Architectures[0];
         return ArchitectureText(architecture) is string stack
-            ? TrialConfig.Stack(batch, (float)lr, stack, optimizer)
+            ? TrialConfig.Stack(batch, (float)lr, stack, optimizer, ArchitectureChoice.DefaultAugmentShift(architecture))
             : TrialConfig.Mlp(batch, (float)lr, (float)dropout, hidden.ToArray(), optimizer);
     }
 
@@ -426,7 +436,7 @@ public sealed record SearchSpace
 /// <summary>The search space as stored: lr and dropout [min, max], batch sizes, hidden "512,256",
 /// optimiser names, momentum [min, max] and weight decay values (null in searches saved before the
 /// optimiser could be searched: adam, no momentum, the default weight decay), and the architectures
-/// ("mlp" or a stack's canonical text; null in searches saved before architectures could be
+/// ("mlp", "cnn" or a stack's canonical text; null in searches saved before architectures could be
 /// searched: the MLP alone).</summary>
 public sealed record SearchSpaceDocument(
     IReadOnlyList<double> Lr,

@@ -13,30 +13,35 @@ namespace GpuMlp.Tuning;
 /// Architecture is the network: null (and absent from the JSON) is the report's MLP of Hidden
 /// with Dropout after each hidden ReLU; otherwise the canonical text of a layer stack
 /// (<see cref="Training.Architecture"/>), whose own dropout layers apply. Dropout and Hidden
-/// describe the MLP alone, so a stack trial has neither (null: not applicable).</summary>
+/// describe the MLP alone, so a stack trial has neither (null: not applicable). AugmentShift is
+/// the training images' random shift in pixels (<see cref="TrainingOptions.AugmentShift"/>): the
+/// CNN preset's for a "cnn" choice, else 0 (absent from the JSON).</summary>
 public sealed record TrialConfig(
     int BatchSize,
     float LearningRate,
     float? Dropout,
     IReadOnlyList<int>? Hidden,
     OptimizerSettings? Optimizer = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Architecture = null)
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Architecture = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] int AugmentShift = 0)
 {
     /// <summary>A trial of the report's MLP.</summary>
     public static TrialConfig Mlp(int batchSize, float learningRate, float dropout, IReadOnlyList<int> hidden, OptimizerSettings? optimizer = null) =>
         new(batchSize, learningRate, dropout, hidden, optimizer);
 
-    /// <summary>A trial of a layer stack (canonical text).</summary>
-    public static TrialConfig Stack(int batchSize, float learningRate, string architectureText, OptimizerSettings? optimizer = null) =>
-        new(batchSize, learningRate, null, null, optimizer, architectureText ?? throw new ArgumentNullException(nameof(architectureText)));
+    /// <summary>A trial of a layer stack (canonical text), its training images shifted by up to
+    /// <paramref name="augmentShift"/> pixels.</summary>
+    public static TrialConfig Stack(int batchSize, float learningRate, string architectureText, OptimizerSettings? optimizer = null, int augmentShift = 0) =>
+        new(batchSize, learningRate, null, null, optimizer, architectureText ?? throw new ArgumentNullException(nameof(architectureText)), augmentShift);
 
     /// <summary>True for the report's MLP (Dropout and Hidden apply).</summary>
     [JsonIgnore]
     public bool IsMlp => Architecture is null;
 
-    /// <summary>"mlp", "cnn" (the preset) or the stack's text: the leaderboard's and log lines' name.</summary>
+    /// <summary>"mlp", "cnn" (the preset: its stack with its shifts) or the stack's text: the
+    /// choice as the search space lists it, and the name tune.csv and the printed table show.</summary>
     [JsonIgnore]
-    public string ArchitectureName => ArchitectureChoice.Name(Architecture);
+    public string ArchitectureName => ArchitectureChoice.Name(Architecture, AugmentShift);
 
     /// <summary>The trial's optimiser at its learning rate.</summary>
     [JsonIgnore]
@@ -63,6 +68,8 @@ public sealed record TrialConfig(
     /// <exception cref="InvalidDataException">The configuration is inconsistent.</exception>
     public void Check()
     {
+        if (AugmentShift is < 0 or > TrainingOptions.MaxAugmentShift)
+            throw new InvalidDataException($"augment_shift must be in 0..{TrainingOptions.MaxAugmentShift} (got {AugmentShift})");
         if (IsMlp)
         {
             if (Dropout is null || Hidden is not { Count: > 0 })
@@ -97,6 +104,7 @@ public sealed record TrialConfig(
             Dropout = Dropout ?? template.Dropout,
             Hidden = Hidden?.ToArray() ?? template.Hidden,
             ArchitectureText = Architecture,
+            AugmentShift = AugmentShift,
             Schedule = LearningRateSchedule.Constant,
             EarlyStopPatience = null,
         };
@@ -111,6 +119,7 @@ public sealed record TrialConfig(
     public override string ToString() =>
         $"batch {BatchSize.ToString(CultureInfo.InvariantCulture)}, lr {Format(LearningRate)}, "
         + (IsMlp ? $"dropout {Format(Dropout.GetValueOrDefault())}, hidden {HiddenText}" : $"arch {ArchitectureName}")
+        + (AugmentShift > 0 && ArchitectureName != ArchitectureChoice.Cnn ? $", shift {AugmentShift.ToString(CultureInfo.InvariantCulture)}" : "")
         + (Settings.CommandLineFlags().Length == 0 ? "" : $", optimizer {OptimizerText}");
 
     // Value equality over the hidden widths too (the generated one compares the list reference).
@@ -118,7 +127,7 @@ public sealed record TrialConfig(
         other is not null && BatchSize == other.BatchSize && LearningRate.Equals(other.LearningRate)
         && Nullable.Equals(Dropout, other.Dropout)
         && (Hidden is null ? other.Hidden is null : other.Hidden is not null && Hidden.SequenceEqual(other.Hidden))
-        && Settings.Equals(other.Settings) && Architecture == other.Architecture;
+        && Settings.Equals(other.Settings) && Architecture == other.Architecture && AugmentShift == other.AugmentShift;
 
     public override int GetHashCode()
     {
@@ -128,6 +137,7 @@ public sealed record TrialConfig(
         hash.Add(Dropout);
         hash.Add(Settings);
         hash.Add(Architecture);
+        hash.Add(AugmentShift);
         foreach (int h in Hidden ?? [])
             hash.Add(h);
         return hash.ToHashCode();

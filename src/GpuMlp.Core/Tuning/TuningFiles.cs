@@ -80,7 +80,7 @@ public static class TuningFiles
 
     /// <summary>One row per trial: configuration, status, epochs run, highest rung, the best
     /// epoch's validation loss and accuracy (the ranking), the last epoch's, seconds trained, the
-    /// optimiser and the architecture ("mlp" or the stack's text). Empty cells where a trial has not
+    /// optimiser and the architecture ("mlp", "cnn" for the preset with its shifts, or the stack's text). Empty cells where a trial has not
     /// trained, and dropout and hidden empty for a stack (they describe the MLP only).</summary>
     public static string Csv(TuningState state)
     {
@@ -106,7 +106,7 @@ public static class TuningFiles
               .Append(Num(lastEpoch?.ValAccuracy)).Append(',')
               .Append(t.EpochsRun > 0 ? Num(t.Seconds) : "").Append(',')
               .Append('"').Append(t.Config.OptimizerText).Append('"').Append(',')
-              .Append('"').Append(t.Config.Architecture ?? ArchitectureChoice.Mlp).Append('"').Append('\n');
+              .Append('"').Append(t.Config.ArchitectureName).Append('"').Append('\n');
         }
         return sb.ToString();
     }

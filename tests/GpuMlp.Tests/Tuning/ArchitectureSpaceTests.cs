@@ -18,10 +18,10 @@ public sealed class ArchitectureSpaceTests : IDisposable
     public void Dispose() => dir.Dispose();
 
     [Fact]
-    public void Parse_ArchKey_ResolvesPresetsAndCanonicalisesStacks()
+    public void Parse_ArchKey_KeepsPresetsAndCanonicalisesStacks()
     {
-        var space = SearchSpace.Parse("""{"arch": ["MLP", "cnn", " Conv3x3x4P1, ReLU,pool2,flatten,dense10 "]}""", "--space s.json");
-        Assert.Equal([ArchitectureChoice.Mlp, Architecture.CnnText, TinyConv], space.Architectures);
+        var space = SearchSpace.Parse("""{"arch": ["MLP", " CNN", " Conv3x3x4P1, ReLU,pool2,flatten,dense10 "]}""", "--space s.json");
+        Assert.Equal([ArchitectureChoice.Mlp, ArchitectureChoice.Cnn, TinyConv], space.Architectures);
         Assert.Equal(space.Architectures, SearchSpace.FromDocument(space.ToDocument()).Architectures);
         Assert.Equal([ArchitectureChoice.Mlp], new SearchSpace().Architectures);
         Assert.Equal([ArchitectureChoice.Mlp, TinyConv], SearchSpace.ParseArchitectureChoices($"mlp; {TinyConv};", "--arch-choices"));
@@ -32,7 +32,8 @@ public sealed class ArchitectureSpaceTests : IDisposable
     [InlineData("""{"arch": "mlp"}""", "arch must be a JSON array")]
     [InlineData("""{"arch": [3]}""", "arch entries must be strings")]
     [InlineData("""{"arch": ["mlp", "MLP"]}""", "arch lists a network twice")]
-    [InlineData("""{"arch": ["cnn", "conv5x5x32p2,relu,pool2,conv5x5x64p2,relu,pool2,flatten,dense512,relu,dropout0.5,dense10"]}""", "arch lists a network twice")]
+    [InlineData("""{"arch": ["cnn", "CNN"]}""", "arch lists a network twice")]
+    [InlineData("""{"arch": ["conv3x3x4p1,relu,pool2,flatten,dense10", "CONV3x3x4p1,relu,pool2,flatten,dense10"]}""", "arch lists a network twice")]
     [InlineData("""{"arch": ["resnet"]}""", "arch: architecture: layer 1 'resnet' is not a layer")]
     [InlineData("""{"arch": ["conv3x3x4,relu,dense10"]}""", "put flatten before it")]
     [InlineData("""{"arch": ["conv3x3x4p1,pool2"]}""", "must end in a vector of 10 class scores")]
@@ -84,7 +85,7 @@ public sealed class ArchitectureSpaceTests : IDisposable
     [Fact]
     public void Sample_MixedSpace_StackTrialsHaveNoDropoutOrHidden()
     {
-        var space = new SearchSpace { Architectures = [ArchitectureChoice.Mlp, TinyConv, Architecture.CnnText] };
+        var space = new SearchSpace { Architectures = [ArchitectureChoice.Mlp, TinyConv, ArchitectureChoice.Cnn] };
         var configs = TuningSearch.SampleConfigs(space, 300, seed: 2);
         Assert.Equal(3, configs.Select(c => c.ArchitectureName).Distinct().Count());
         Assert.InRange(configs.Count(c => c.IsMlp) / 300.0, 0.25, 0.42);
@@ -95,10 +96,32 @@ public sealed class ArchitectureSpaceTests : IDisposable
             Assert.Equal(config.IsMlp, config.Hidden is not null);
             var options = config.ToOptions(new TrainingOptions(), 2);
             Assert.Equal(config.Architecture, options.ArchitectureText);
+            Assert.Equal(config.AugmentShift, options.AugmentShift);
             if (!config.IsMlp)
                 Assert.Equal(config.Architecture, options.Network().Text);
         }
-        Assert.Contains(configs, c => c.ArchitectureName == ArchitectureChoice.Cnn);
+        Assert.All(configs.Where(c => c.ArchitectureName == ArchitectureChoice.Cnn),
+            c => Assert.Equal((Architecture.CnnText, TrainingOptions.CnnPresetAugmentShift), (c.Architecture, c.AugmentShift)));
+        Assert.All(configs.Where(c => c.ArchitectureName != ArchitectureChoice.Cnn), c => Assert.Equal(0, c.AugmentShift));
+    }
+
+    [Fact]
+    public void Sample_CnnAndItsStackText_AreTwoChoicesWithAndWithoutThePresetsShifts()
+    {
+        // As for train: --arch cnn is the stack plus its recipe, the stack's text alone trains unshifted.
+        var space = SearchSpace.Parse($$"""{"arch": ["cnn", "{{Architecture.CnnText}}"]}""");
+        Assert.Equal([ArchitectureChoice.Cnn, Architecture.CnnText], space.Architectures);
+        var configs = TuningSearch.SampleConfigs(space, 40, seed: 1);
+        var preset = configs.First(c => c.AugmentShift > 0);
+        var plain = configs.First(c => c.AugmentShift == 0);
+        Assert.Equal(Architecture.CnnText, preset.Architecture);
+        Assert.Equal(Architecture.CnnText, plain.Architecture);
+        Assert.Equal((ArchitectureChoice.Cnn, Architecture.CnnText), (preset.ArchitectureName, plain.ArchitectureName));
+        Assert.Equal(TrainingOptions.CnnPresetAugmentShift, preset.ToOptions(new TrainingOptions(), 1).AugmentShift);
+        Assert.EndsWith($" --arch {Architecture.CnnText} --augment-shift 2 --seed 1 --val-split 0.1",
+            TuningTraining.TrainCommandLine(preset.ToOptions(new TrainingOptions(), 1)), StringComparison.Ordinal);
+        Assert.EndsWith($" --arch {Architecture.CnnText} --seed 1 --val-split 0.1",
+            TuningTraining.TrainCommandLine(plain.ToOptions(new TrainingOptions(), 1)), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -106,7 +129,9 @@ public sealed class ArchitectureSpaceTests : IDisposable
     {
         var config = TrialConfig.Stack(64, 0.002f, TinyConv);
         Assert.Equal($"batch 64, lr 0.002, arch {TinyConv}", config.ToString());
-        Assert.Equal("batch 32, lr 0.001, arch cnn", TrialConfig.Stack(32, 0.001f, Architecture.CnnText).ToString());
+        Assert.Equal("batch 32, lr 0.001, arch cnn", TrialConfig.Stack(32, 0.001f, Architecture.CnnText, augmentShift: 2).ToString());
+        Assert.Equal($"batch 32, lr 0.001, arch {Architecture.CnnText}", TrialConfig.Stack(32, 0.001f, Architecture.CnnText).ToString());
+        Assert.Equal($"batch 32, lr 0.001, arch {TinyConv}, shift 1", TrialConfig.Stack(32, 0.001f, TinyConv, augmentShift: 1).ToString());
         Assert.Equal($"gpumlp train --epochs 3 --batch-size 64 --lr 0.002 --arch {TinyConv} --seed 1 --val-split 0.1",
             TuningTraining.TrainCommandLine(config.ToOptions(new TrainingOptions(), 3)));
         Assert.NotEqual(config, config with { Architecture = Architecture.CnnText });
@@ -181,6 +206,7 @@ public sealed class ArchitectureSpaceTests : IDisposable
     [InlineData(TinyConv, "{}", "dropout and hidden apply to the MLP only")]
     [InlineData("conv3x3x4p1,relu", "{\"dropout\": null, \"hidden\": null}", "must end in a vector of 10 class scores")]
     [InlineData("CONV3x3x4p1,relu,pool2,flatten,dense10", "{\"dropout\": null, \"hidden\": null}", "not in its canonical form")]
+    [InlineData(TinyConv, "{\"dropout\": null, \"hidden\": null, \"augment_shift\": 7}", "augment_shift must be in 0..6")]
     public void Load_InconsistentTrialConfig_IsCorruptNamingTheTrial(string? architecture, string edits, string expected)
     {
         var state = TuningSearch.Create(TuningSearchTests.Settings(trials: 2, eta: 2, minEpochs: 1, maxEpochs: 2));
