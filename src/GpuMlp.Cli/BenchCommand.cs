@@ -13,13 +13,23 @@ using Spectre.Console;
 namespace GpuMlp.Cli;
 
 /// <summary>`gpumlp bench`: kernel compile time, training and evaluation throughput per device on
-/// real MNIST, printed as a table and optionally written as JSON.</summary>
+/// real MNIST for the MLP or a layer stack (--arch), printed as a table and optionally written as JSON.</summary>
 public static class BenchCommand
 {
     private const int DefaultGpuSteps = 100;
     private const int DefaultCpuSteps = 200;
     private const int DefaultGpuWarmup = 10;
     private const int DefaultCpuWarmup = 20;
+
+    /// <summary>CPU defaults for stacks with convolutions: a CNN preset step takes 0.2-0.7 s on 2
+    /// cores (a hundred MLP steps' time), so 200 steps would take minutes per repeat.</summary>
+    private const int DefaultCpuConvolutionSteps = 10;
+    private const int DefaultCpuConvolutionWarmup = 2;
+
+    /// <summary>Test images evaluated by default for a stack with convolutions on the CPU (the CNN
+    /// preset evaluates about 900 a second on 2 cores, so 10,000 would take over 10 s per repeat;
+    /// elsewhere the whole test file).</summary>
+    private const int DefaultCpuConvolutionEvalImages = 1000;
 
     private static readonly JsonSerializerOptions Json = new()
     {
@@ -48,18 +58,28 @@ public static class BenchCommand
             Description = "Timed repeats of training and of evaluation; the median is reported",
             DefaultValueFactory = _ => 3,
         };
+        var evalImages = new Option<int?>("--eval-images")
+        {
+            Description = $"Test images per timed evaluation, the first N (default all; {DefaultCpuConvolutionEvalImages} for a stack with convolutions on the CPU)",
+        };
         var seed = new Option<int>("--seed") { Description = "Seed for initialisation, shuffling and dropout", DefaultValueFactory = _ => 1 };
         var json = new Option<string?>("--json") { Description = "Also write the results as JSON to this file" };
+        var arch = new Option<string>("--arch")
+        {
+            Description = "mlp (the report's MLP), cnn (" + GpuMlp.Training.Architecture.CnnText + "), or a layer stack such as conv3x3x16p1,relu,pool2,flatten,dense10",
+            DefaultValueFactory = _ => ArchitectureChoice.Mlp,
+        };
 
         var command = new Command("bench", "Measure kernel compile time and training/evaluation throughput (samples/s) per device")
         {
-            CommonOptions.Data, CommonOptions.Download, devices, CommonOptions.CpuSimd, batchSize, steps, warmup, repeats, seed, json,
+            CommonOptions.Data, CommonOptions.Download, devices, CommonOptions.CpuSimd, batchSize, steps, warmup, repeats, evalImages, seed, json, arch,
         };
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
+            string archText = parse.GetValue(arch) ?? ArchitectureChoice.Mlp;
             var settings = new BenchSettings(
                 parse.GetValue(batchSize), parse.GetValue(steps), parse.GetValue(warmup), parse.GetValue(repeats),
-                parse.GetValue(seed));
+                parse.GetValue(seed), TrainCommand.ParseArchitecture(archText), parse.GetValue(evalImages), TrainCommand.DefaultAugmentShift(archText));
             settings.Validate();
             var requests = (parse.GetValue(devices) ?? []).Select(CommonOptions.ParseDevice).ToList();
             return Run(settings, requests, CommonOptions.ParseCpuSimd(parse), CommonOptions.DataFolder(parse), parse.GetValue(json));
@@ -89,6 +109,12 @@ public static class BenchCommand
         var mnist = CommonOptions.LoadData(dataFolder);
         if (settings.BatchSize > mnist.TrainImages.Count)
             throw new OptionException($"--batch-size must be in 1..{mnist.TrainImages.Count} (the training set size), got {settings.BatchSize}");
+        if (settings.EvalImages > mnist.TestImages.Count)
+            throw new OptionException($"--eval-images must be in 1..{mnist.TestImages.Count} (the test set size), got {settings.EvalImages}");
+        var network = settings.Options(1).Network();
+        // Plain, not a wrapped info line: the stack's text is one token to copy.
+        string shifts = settings.AugmentShift > 0 ? $", training images shifted by -{settings.AugmentShift}..{settings.AugmentShift} pixels as train does" : "";
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"architecture {settings.ArchName}: {network.Text}, {network.ParameterCount:N0} parameters{shifts}"));
 
         var results = new List<BenchResult>();
         var measured = new HashSet<string>(StringComparer.Ordinal);
@@ -108,7 +134,7 @@ public static class BenchCommand
             }
         }
 
-        PrintTable(results);
+        PrintTable(results, settings.ArchName);
         var document = new BenchDocument(
             UtcNowText(),
             BenchMachine.Current(),
@@ -134,17 +160,10 @@ public static class BenchCommand
             return null;
         }
 
-        int steps = settings.Steps ?? (device.IsCpu ? DefaultCpuSteps : DefaultGpuSteps);
-        int warmup = settings.Warmup ?? (device.IsCpu ? DefaultCpuWarmup : DefaultGpuWarmup);
+        var (steps, warmup, evalImages) = DefaultSteps(settings, device.IsCpu, mnist.TestImages.Count);
         int trainImages = mnist.TrainImages.Count;
         var timedPlan = EpochPlan.For(steps, settings.BatchSize, trainImages);
-        var options = new TrainingOptions
-        {
-            BatchSize = settings.BatchSize,
-            Seed = settings.Seed,
-            ValidationSplit = 0,
-            Epochs = timedPlan.Epochs,
-        };
+        var options = settings.Options(timedPlan.Epochs);
 
         if (warmup > 0)
         {
@@ -154,7 +173,7 @@ public static class BenchCommand
             {
                 for (int epoch = 1; epoch <= warmPlan.Epochs; epoch++)
                     warm.TrainEpoch(epoch);
-                warm.EvaluateTest();
+                warm.EvaluateTest(evalImages);
             });
             Output.Info($"warm-up: {warmPlan.Steps} steps and one evaluation in {seconds:F2} s");
         }
@@ -177,18 +196,19 @@ public static class BenchCommand
         }
 
         var evalRuns = new List<double>();
-        int testImages = mnist.TestImages.Count;
         for (int repeat = 0; repeat < settings.Repeats; repeat++)
         {
             // EvaluateTest reads the confusion matrix back, so it returns after the device finished.
-            double seconds = ComputeDevice.Seconds(() => trainer.EvaluateTest());
-            evalRuns.Add(testImages / seconds);
-            Output.Info($"eval repeat {repeat + 1}/{settings.Repeats}: {testImages} images in {seconds:F3} s, {evalRuns[^1]:F0} samples/s");
+            double seconds = ComputeDevice.Seconds(() => trainer.EvaluateTest(evalImages));
+            evalRuns.Add(evalImages / seconds);
+            Output.Info($"eval repeat {repeat + 1}/{settings.Repeats}: {evalImages} images in {seconds:F3} s, {evalRuns[^1]:F0} samples/s");
         }
 
         return new BenchResult(
             Device: device.Description,
             Kind: kind,
+            Arch: settings.ArchRecord,
+            AugmentShift: settings.AugmentShift,
             GemmVariant: kernels.Variant.ToString(),
             CpuSimd: CpuSimdChoice.Record(kernels),
             CpuWorkers: kernels.CpuWorkers > 0 ? kernels.CpuWorkers : null,
@@ -201,11 +221,24 @@ public static class BenchCommand
             CompileSeconds: kernels.CompileSeconds,
             TrainSamplesPerSecond: Median(trainRuns),
             TrainSamplesPerSecondRuns: trainRuns,
-            EvalSamples: testImages,
+            EvalSamples: evalImages,
             EvalSamplesPerSecond: Median(evalRuns),
             EvalSamplesPerSecondRuns: evalRuns,
             Date: UtcNowText(),
             Error: null);
+    }
+
+    /// <summary>The timed and warm-up steps and the test images per evaluation: the flags when
+    /// given, else the defaults of the device kind, and on the CPU smaller ones for a stack with
+    /// convolutions (a CNN bench there takes well under a minute instead of several).</summary>
+    public static (int Steps, int Warmup, int EvalImages) DefaultSteps(BenchSettings settings, bool isCpu, int testImages)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        bool convolutionOnCpu = isCpu && settings.Options(1).Network().HasConvolution;
+        int steps = settings.Steps ?? (convolutionOnCpu ? DefaultCpuConvolutionSteps : isCpu ? DefaultCpuSteps : DefaultGpuSteps);
+        int warmup = settings.Warmup ?? (convolutionOnCpu ? DefaultCpuConvolutionWarmup : isCpu ? DefaultCpuWarmup : DefaultGpuWarmup);
+        int evalImages = settings.EvalImages ?? (convolutionOnCpu ? Math.Min(DefaultCpuConvolutionEvalImages, testImages) : testImages);
+        return (steps, warmup, evalImages);
     }
 
     internal static string UtcNowText() =>
@@ -218,10 +251,10 @@ public static class BenchCommand
         return sorted.Length % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
     }
 
-    private static void PrintTable(IReadOnlyList<BenchResult> results)
+    private static void PrintTable(IReadOnlyList<BenchResult> results, string archName)
     {
         var culture = CultureInfo.InvariantCulture;
-        var table = new Table().Title("gpumlp bench (medians)")
+        var table = new Table().Title($"gpumlp bench (medians, {archName})")
             .AddColumns("device", "batch", "steps", "compile s", "train samples/s", "eval samples/s");
         foreach (var r in results)
         {
@@ -242,9 +275,29 @@ public static class BenchCommand
     }
 }
 
-/// <summary>Validated command-line settings of one bench run.</summary>
-public sealed record BenchSettings(int BatchSize, int? Steps, int? Warmup, int Repeats, int Seed)
+/// <summary>Validated command-line settings of one bench run. ArchitectureText is
+/// <see cref="TrainingOptions.ArchitectureText"/>'s: null for the report's MLP, else a stack's
+/// canonical text; AugmentShift is what `train` would use for the same --arch (the CNN preset's
+/// shifts for "cnn", else 0), so the step measured is the step train runs.</summary>
+public sealed record BenchSettings(int BatchSize, int? Steps, int? Warmup, int Repeats, int Seed, string? ArchitectureText = null, int? EvalImages = null, int AugmentShift = 0)
 {
+    /// <summary>"mlp", "cnn" or the stack's text, as printed.</summary>
+    public string ArchName => ArchitectureChoice.Name(ArchitectureText, AugmentShift);
+
+    /// <summary>What the JSON's "arch" holds: "mlp" or the stack's canonical text.</summary>
+    public string ArchRecord => ArchitectureText ?? ArchitectureChoice.Mlp;
+
+    /// <summary>The options every trainer of the bench shares (the report's MLP settings, or the stack).</summary>
+    public TrainingOptions Options(int epochs) => new()
+    {
+        BatchSize = BatchSize,
+        Seed = Seed,
+        ValidationSplit = 0,
+        Epochs = epochs,
+        ArchitectureText = ArchitectureText,
+        AugmentShift = AugmentShift,
+    };
+
     public void Validate()
     {
         if (BatchSize < 1)
@@ -255,6 +308,12 @@ public sealed record BenchSettings(int BatchSize, int? Steps, int? Warmup, int R
             throw new OptionException($"--warmup must be 0 or more (got {Warmup})");
         if (Repeats < 1)
             throw new OptionException($"--repeats must be at least 1 (got {Repeats})");
+        if (EvalImages is < 1)
+            throw new OptionException($"--eval-images must be at least 1 (got {EvalImages})");
+        var network = Options(1).Network();
+        int rowLimit = LayerNetwork.MaxRowsFor(network);
+        if (BatchSize > rowLimit)
+            throw new OptionException($"--batch-size {BatchSize} is too large for this architecture (at most {rowLimit})");
     }
 }
 
@@ -274,10 +333,13 @@ public readonly record struct EpochPlan(int Epochs, int StepsPerEpoch)
     }
 }
 
-/// <summary>One device's measurements (or its failure) as written to --json.</summary>
+/// <summary>One device's measurements (or its failure) as written to --json. Arch: "mlp" or the
+/// measured stack's canonical text; AugmentShift (written when not 0): the training images' shift.</summary>
 public sealed record BenchResult(
     string Device,
     string Kind,
+    string Arch,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] int AugmentShift,
     string? GemmVariant,
     string? CpuSimd,
     int? CpuWorkers,
@@ -297,7 +359,7 @@ public sealed record BenchResult(
     string? Error)
 {
     public static BenchResult Failed(string kind, BenchSettings settings, string error) => new(
-        kind, kind, null, null, null, settings.BatchSize, 0, 0, 0, settings.Repeats, settings.Seed, null, null, [], 0,
+        kind, kind, settings.ArchRecord, settings.AugmentShift, null, null, null, settings.BatchSize, 0, 0, 0, settings.Repeats, settings.Seed, null, null, [], 0,
         null, [], BenchCommand.UtcNowText(), error);
 }
 

@@ -104,17 +104,9 @@ public static class TrainCommand
     /// anything else a layer stack in the text form; the result is the canonical text.</summary>
     public static string? ParseArchitecture(string text)
     {
-        ArgumentNullException.ThrowIfNull(text);
-        string trimmed = text.Trim();
-        if (trimmed.Equals("mlp", StringComparison.OrdinalIgnoreCase))
-            return null;
-        if (trimmed.Equals("cnn", StringComparison.OrdinalIgnoreCase))
-            return Architecture.CnnText;
         try
         {
-            var network = Architecture.Parse(trimmed);
-            _ = LayerNetwork.Plan(network);
-            return network.Text;
+            return ArchitectureChoice.Resolve(text);
         }
         catch (ArchitectureException error)
         {
@@ -124,8 +116,7 @@ public static class TrainCommand
 
     /// <summary>--augment-shift when not given: the CNN preset trains with its shifts
     /// (TrainingOptions.CnnPresetAugmentShift); every other network without augmentation.</summary>
-    public static int DefaultAugmentShift(string arch) =>
-        arch.Trim().Equals("cnn", StringComparison.OrdinalIgnoreCase) ? TrainingOptions.CnnPresetAugmentShift : 0;
+    public static int DefaultAugmentShift(string arch) => ArchitectureChoice.DefaultAugmentShift(arch);
 
     public static LearningRateSchedule ParseSchedule(string text) => text.Trim().ToLowerInvariant() switch
     {

@@ -10,8 +10,9 @@ using GpuMlp.Tuning;
 namespace GpuMlp.Cli;
 
 /// <summary><c>gpumlp tune</c>: random search plus successive halving over batch size, learning
-/// rate, dropout, epochs (and optionally hidden widths, the optimiser, its momentum and weight decay), scored on the validation split only; then
-/// one retrain of the best configuration and one test evaluation.</summary>
+/// rate, dropout, epochs (and optionally hidden widths, the optimiser, its momentum and weight
+/// decay, and the architecture: the MLP, the CNN or layer stacks), scored on the validation split
+/// only; then one retrain of the best configuration and one test evaluation.</summary>
 public static class TuneCommand
 {
     public static Command Create()
@@ -24,11 +25,15 @@ public static class TuneCommand
         var seed = new Option<int>("--seed") { Description = "Seeds the sampling and every trial's training", DefaultValueFactory = _ => 1 };
         var limitTrain = new Option<int?>("--limit-train") { Description = "Use only the first N training images (the split applies to those)" };
         var valSplit = new Option<double>("--val-split") { Description = "Fraction held out to score trials, from the end; must be > 0", DefaultValueFactory = _ => 0.1 };
-        var space = new Option<string?>("--space") { Description = "JSON search space: {\"lr\": [1e-4, 3e-3], \"dropout\": [0.0, 0.5], \"batch_size\": [64,128,256], \"hidden\": [\"512,256\"]}" };
+        var space = new Option<string?>("--space") { Description = "JSON search space: {\"lr\": [1e-4, 3e-3], \"dropout\": [0.0, 0.5], \"batch_size\": [64,128,256], \"hidden\": [\"512,256\"], \"arch\": [\"mlp\", \"cnn\"]}" };
         var lrRange = new Option<string?>("--lr-range") { Description = "Learning-rate range MIN,MAX, log-uniform (default 1e-4,3e-3)" };
         var dropoutRange = new Option<string?>("--dropout-range") { Description = "Dropout range MIN,MAX, uniform (default 0,0.5)" };
         var batchSizes = new Option<string?>("--batch-sizes") { Description = "Batch sizes to choose from (default 64,128,256)" };
-        var hiddenChoices = new Option<string?>("--hidden-choices") { Description = "Networks to choose from, ';'-separated (default 512,256)" };
+        var hiddenChoices = new Option<string?>("--hidden-choices") { Description = "MLP hidden widths to choose from, ';'-separated (default 512,256)" };
+        var archChoices = new Option<string?>("--arch-choices")
+        {
+            Description = "Architectures to choose from, ';'-separated: mlp (the MLP of the sampled --hidden-choices and dropout), cnn, or layer stacks such as conv3x3x8p1,relu,pool2,flatten,dense10, trained as written (default mlp)",
+        };
         var optimizers = new Option<string?>("--optimizers") { Description = "Optimizers to choose from, e.g. adam,adamw,sgd,rmsprop (default adam)" };
         var momentumRange = new Option<string?>("--momentum-range") { Description = "sgd, rmsprop: momentum range MIN,MAX, uniform (default 0)" };
         var weightDecays = new Option<string?>("--weight-decays") { Description = "Weight decay values to choose from, e.g. 0,1e-4,1e-2 (default: each optimizer's, 0.01 for adamw, else 0)" };
@@ -39,13 +44,13 @@ public static class TuneCommand
         var command = new Command("tune", "Search hyperparameters on the validation split (random search + successive halving), then retrain the best and test it once")
         {
             CommonOptions.Data, CommonOptions.Download, CommonOptions.Device, CommonOptions.CpuSimd, trials, budget, eta, minEpochs, maxEpochs, seed, limitTrain, valSplit, space, lrRange, dropoutRange,
-            batchSizes, hiddenChoices, optimizers, momentumRange, weightDecays, finalFull, outDir, resume,
+            batchSizes, hiddenChoices, archChoices, optimizers, momentumRange, weightDecays, finalFull, outDir, resume,
         };
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
             if (parse.GetValue(resume) is string resumeDir)
             {
-                Option[] searchFlags = [trials, budget, eta, minEpochs, maxEpochs, seed, limitTrain, valSplit, space, lrRange, dropoutRange, batchSizes, hiddenChoices, optimizers, momentumRange, weightDecays, finalFull, outDir];
+                Option[] searchFlags = [trials, budget, eta, minEpochs, maxEpochs, seed, limitTrain, valSplit, space, lrRange, dropoutRange, batchSizes, hiddenChoices, archChoices, optimizers, momentumRange, weightDecays, finalFull, outDir];
                 var given = searchFlags.Where(o => CommonOptions.Given(parse, o)).Select(o => o.Name).ToList();
                 if (given.Count > 0)
                     throw new OptionException($"--resume continues with the search's saved settings; do not combine it with {string.Join(", ", given)}");
@@ -81,6 +86,8 @@ public static class TuneCommand
                 searchSpace = searchSpace with { BatchSizes = SearchSpace.ParseIntList(bs, "--batch-sizes") };
             if (parse.GetValue(hiddenChoices) is string hc)
                 searchSpace = searchSpace with { Hidden = SearchSpace.ParseHiddenChoices(hc, "--hidden-choices") };
+            if (parse.GetValue(archChoices) is string ac)
+                searchSpace = searchSpace with { Architectures = SearchSpace.ParseArchitectureChoices(ac, "--arch-choices") };
             if (parse.GetValue(optimizers) is string op)
                 searchSpace = searchSpace with { Optimizers = SearchSpace.ParseOptimizers(op.Split(',', StringSplitOptions.TrimEntries), "--optimizers") };
             if (parse.GetValue(momentumRange) is string mr)
@@ -237,7 +244,7 @@ public static class TuneCommand
     private static void PrintTrials(TuningState state)
     {
         var culture = CultureInfo.InvariantCulture;
-        var rows = new List<string[]> { new[] { "rank", "trial", "batch", "lr", "dropout", "hidden", "epochs", "status", "best_epoch", "val_loss", "val_acc", "seconds", "optimizer" } };
+        var rows = new List<string[]> { new[] { "rank", "trial", "batch", "lr", "dropout", "hidden", "epochs", "status", "best_epoch", "val_loss", "val_acc", "seconds", "optimizer", "arch" } };
         var ranked = Ranking.Order(state.Trials.Where(t => !t.HasDiverged)).Concat(state.Trials.Where(t => t.HasDiverged)).ToList();
         for (int i = 0; i < ranked.Count; i++)
         {
@@ -246,17 +253,19 @@ public static class TuneCommand
             rows.Add(
             [
                 best is null ? "-" : (i + 1).ToString(culture), t.Id.ToString(culture), t.Config.BatchSize.ToString(culture),
-                TrialConfig.Format(t.Config.LearningRate), TrialConfig.Format(t.Config.Dropout), t.Config.HiddenText,
+                TrialConfig.Format(t.Config.LearningRate), t.Config.Dropout is float dropout ? TrialConfig.Format(dropout) : "-", t.Config.IsMlp ? t.Config.HiddenText : "-",
                 t.EpochsRun.ToString(culture), JsonNamingPolicy.SnakeCaseLower.ConvertName(t.Status.ToString()),
                 best?.Epoch.ToString(culture) ?? "-", best?.ValLoss.ToString("F4", culture) ?? "-",
                 best is null ? "-" : (100 * best.ValAccuracy).ToString("F2", culture) + "%", t.Seconds.ToString("F1", culture),
-                t.Config.OptimizerText,
+                t.Config.OptimizerText, t.Config.ArchitectureName,
             ]);
         }
         var widths = Enumerable.Range(0, rows[0].Length).Select(c => rows.Max(r => r[c].Length)).ToArray();
-        Console.WriteLine("trials, best first (scored on the validation split):");
+        Console.WriteLine(state.Trials.All(t => t.Config.IsMlp)
+            ? "trials, best first (scored on the validation split):"
+            : "trials, best first (scored on the validation split; dropout and hidden are the MLP's: - for a layer stack, whose own layers apply):");
         foreach (var row in rows)
-            Console.WriteLine("  " + string.Join("  ", row.Select((cell, c) => c is 3 or 4 or 5 or 7 ? cell.PadRight(widths[c]) : cell.PadLeft(widths[c]))).TrimEnd());
+            Console.WriteLine("  " + string.Join("  ", row.Select((cell, c) => c is 3 or 4 or 5 or 7 or 12 or 13 ? cell.PadRight(widths[c]) : cell.PadLeft(widths[c]))).TrimEnd());
     }
 
     /// <summary>Retrains the best configuration without a validation split for its best epoch

@@ -276,6 +276,15 @@ public sealed class Trainer : IDisposable
 
     public EvaluationResult EvaluateTest() => evaluator.Evaluate(test, 0, test.Count, options.EvaluationRows(Architecture));
 
+    /// <summary>The first <paramref name="images"/> test images only (gpumlp bench: on 2 CPU cores
+    /// the CNN preset evaluates about 900 images a second, so all 10,000 take over 10 s).</summary>
+    public EvaluationResult EvaluateTest(int images)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(images, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(images, test.Count);
+        return evaluator.Evaluate(test, 0, images, options.EvaluationRows(Architecture));
+    }
+
     public EvaluationResult EvaluateValidation() =>
         evaluator.Evaluate(train, TrainCount, ValidationCount, options.EvaluationRows(Architecture));
 

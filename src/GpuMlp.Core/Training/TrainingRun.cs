@@ -150,6 +150,9 @@ public sealed class TrainingRun : IDisposable
             ["gpumlp.test_accuracy"] = test.Accuracy.ToString("R", CultureInfo.InvariantCulture),
             ["gpumlp.input"] = "28x28 grayscale, row-major, pixel / 255 (white ink on black)",
         };
+        // A stack's dropout rates are in its gpumlp.architecture; --dropout never applied to it.
+        if (!Options.IsMlp)
+            metadata.Remove(TrainedModel.DropoutKey);
         string modelPath = Path.Combine(Folder, RunArtifacts.ModelFileName);
         if (Options.IsMlp)
             ModelFile.Save(modelPath, NetworkShape.Mnist(Options.Hidden), Trainer.Network.GetParameters(), metadata);

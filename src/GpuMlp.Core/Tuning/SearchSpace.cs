@@ -8,11 +8,17 @@ namespace GpuMlp.Tuning;
 /// uniform in [min, max], batch size and hidden widths chosen uniformly from lists. The JSON file
 /// form (every key optional; a missing key keeps the default):
 /// <code>{"lr": [1e-4, 3e-3], "dropout": [0.0, 0.5], "batch_size": [64, 128, 256], "hidden": ["512,256", "256,128"],
-///  "optimizer": ["adam", "sgd"], "momentum": [0.5, 0.95], "weight_decay": [0, 1e-4]}</code>
+///  "optimizer": ["adam", "sgd"], "momentum": [0.5, 0.95], "weight_decay": [0, 1e-4],
+///  "arch": ["mlp", "cnn", "conv3x3x8p1,relu,pool2,flatten,dense10"]}</code>
 /// A range may also be a single number (fixed); a hidden entry may be "512,256" or [512, 256].
 /// The optimiser is chosen uniformly from its list (default adam alone), momentum (sgd and rmsprop
 /// only; other optimisers keep 0) uniformly from its range (default 0), and weight decay from its
 /// list of values (default: each optimiser's torch default, 0.01 for adamw and 0 otherwise).
+/// The architecture is chosen uniformly from its list (default "mlp" alone): "mlp" is the report's
+/// MLP, whose dropout and hidden widths are the sampled ones; "cnn" is the CNN preset as
+/// <c>gpumlp train --arch cnn</c> trains it (its stack, training images shifted by ±2 pixels); a
+/// layer stack trains as written, without shifts. A stack's own dropout layers apply; the sampled
+/// dropout and hidden are not used and not recorded for it.
 /// Invalid input throws <see cref="OptionException"/> whose message starts with the source
 /// (a flag name or the file), ready to be shown as a usage error.</summary>
 public sealed record SearchSpace
@@ -31,6 +37,9 @@ public sealed record SearchSpace
     public double MomentumMax { get; init; }
     /// <summary>Weight decay values to choose from; null: each optimiser's default.</summary>
     public IReadOnlyList<double>? WeightDecays { get; init; }
+    /// <summary>Architectures to choose from, resolved (<see cref="ResolveArchitecture"/>): "mlp",
+    /// "cnn" (the preset with its recipe) or a stack's canonical text.</summary>
+    public IReadOnlyList<string> Architectures { get; init; } = [ArchitectureChoice.Mlp];
 
     /// <summary>Checks every range; the message starts with <paramref name="source"/>.</summary>
     public SearchSpace Validate(string source = "search space")
@@ -64,22 +73,84 @@ public sealed record SearchSpace
             throw new OptionException($"{source}: weight_decay must list one or more values >= 0");
         if (WeightDecays is not null && WeightDecays.Distinct().Count() != WeightDecays.Count)
             throw new OptionException($"{source}: weight_decay lists a value twice");
+        if (Architectures.Count == 0)
+            throw new OptionException($"{source}: arch must list one or more of mlp, cnn or layer stacks");
+        foreach (string choice in Architectures)
+        {
+            if (ResolveArchitecture(choice, source) != choice)
+                throw new OptionException($"{source}: arch entry '{choice}' is not resolved (expected mlp, cnn or a stack's canonical text)");
+        }
+        if (Architectures.Distinct(StringComparer.Ordinal).Count() != Architectures.Count)
+            throw new OptionException($"{source}: arch lists a network twice ({string.Join("; ", Architectures)})");
         return this;
     }
 
-    /// <summary>Fails when a batch size exceeds the training images left after the split.</summary>
+    /// <summary>Fails when a batch size exceeds the training images left after the split, or the
+    /// rows one launch of an architecture choice can hold.</summary>
     public void CheckBatchSizes(int trainImages, string source = "search space")
     {
         var tooLarge = BatchSizes.Where(b => b > trainImages).ToList();
         if (tooLarge.Count > 0)
             throw new OptionException($"{source}: batch size {string.Join(",", tooLarge)} exceeds the {trainImages} training images left after the validation split");
+        foreach (string choice in Architectures)
+        {
+            if (ArchitectureText(choice) is not string text)
+                continue;
+            int rowLimit = LayerNetwork.MaxRowsFor(Architecture.Parse(text));
+            var overLimit = BatchSizes.Where(b => b > rowLimit).ToList();
+            if (overLimit.Count > 0)
+                throw new OptionException($"{source}: batch size {string.Join(",", overLimit)} is too large for {choice} (at most {rowLimit})");
+        }
+    }
+
+    /// <summary>The <see cref="TrainingOptions.ArchitectureText"/> of a resolved choice: null for
+    /// "mlp", the preset's stack for "cnn", else the choice itself.</summary>
+    public static string? ArchitectureText(string choice) => choice switch
+    {
+        ArchitectureChoice.Mlp => null,
+        ArchitectureChoice.Cnn => Architecture.CnnText,
+        _ => choice,
+    };
+
+    /// <summary>One architecture entry resolved: "mlp" and "cnn" (case ignored) as themselves, a
+    /// stack as its canonical text (also when it is the CNN preset's stack: then it trains without
+    /// the preset's shifts). A bad one is a usage error starting with <paramref name="source"/>.</summary>
+    public static string ResolveArchitecture(string text, string source)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        try
+        {
+            string? resolved = ArchitectureChoice.Resolve(text);
+            return resolved is null ? ArchitectureChoice.Mlp
+                : ArchitectureChoice.DefaultAugmentShift(text) > 0 ? ArchitectureChoice.Cnn
+                : resolved;
+        }
+        catch (ArchitectureException error)
+        {
+            throw new OptionException($"{source}: {error.Message} (or give a preset: mlp, cnn)");
+        }
+    }
+
+    /// <summary>A flag's list of architectures: "mlp;cnn;conv3x3x8p1,relu,pool2,flatten,dense10".</summary>
+    public static IReadOnlyList<string> ParseArchitectureChoices(string text, string source)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var list = text.Split(';', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+            .Select(part => ResolveArchitecture(part, source)).ToArray();
+        if (list.Length == 0)
+            throw new OptionException($"{source} must list architectures separated by ';', e.g. mlp;cnn");
+        // Duplicates ("cnn" and its text) are named with the flag, not the whole space.
+        return new SearchSpace { Architectures = list }.Validate(source).Architectures;
     }
 
     private static bool UsesMomentum(OptimizerKind kind) => kind is OptimizerKind.Sgd or OptimizerKind.Rmsprop;
 
     /// <summary>One configuration. Always draws lr, dropout, batch size, hidden, optimizer, momentum,
     /// weight decay in this order (also for fixed dimensions), so a seed gives the same sequence
-    /// whatever is fixed, and the same first four as before the optimiser could be searched.</summary>
+    /// whatever is fixed, and the same first four as before the optimiser could be searched. The
+    /// architecture is drawn last and only from a list of two or more, so a search with the MLP
+    /// alone (the default) samples exactly what it did before architectures could be searched.
+    /// A stack trial draws dropout and hidden too (the sequence stays aligned) but does not use them.</summary>
     public TrialConfig Sample(Random random)
     {
         ArgumentNullException.ThrowIfNull(random);
@@ -99,7 +170,10 @@ public sealed record SearchSpace
             optimizer = optimizer with { Momentum = (float)momentum };
         if (WeightDecays is not null)
             optimizer = optimizer with { WeightDecay = (float)WeightDecays[decay] };
-        return new TrialConfig(batch, (float)lr, (float)dropout, hidden.ToArray(), optimizer);
+        string architecture = Architectures.Count > 1 ? Architectures[random.Next(Architectures.Count)] : Architectures[0];
+        return ArchitectureText(architecture) is string stack
+            ? TrialConfig.Stack(batch, (float)lr, stack, optimizer, ArchitectureChoice.DefaultAugmentShift(architecture))
+            : TrialConfig.Mlp(batch, (float)lr, (float)dropout, hidden.ToArray(), optimizer);
     }
 
     /// <summary>x rounded to <paramref name="digits"/> significant digits.</summary>
@@ -119,7 +193,8 @@ public sealed record SearchSpace
         Hidden.Select(h => string.Join(",", h)).ToArray(),
         Optimizers.Select(k => k.Name()).ToArray(),
         [MomentumMin, MomentumMax],
-        WeightDecays?.ToArray());
+        WeightDecays?.ToArray(),
+        Architectures.ToArray());
 
     public static SearchSpace FromDocument(SearchSpaceDocument document, string source = "search space")
     {
@@ -138,6 +213,7 @@ public sealed record SearchSpace
             MomentumMin = document.Momentum is { Count: 1 or 2 } m ? m[0] : 0,
             MomentumMax = document.Momentum is { Count: 1 or 2 } n ? n[^1] : 0,
             WeightDecays = document.WeightDecay?.ToArray(),
+            Architectures = document.Arch is null ? [ArchitectureChoice.Mlp] : document.Arch.Select(a => ResolveArchitecture(a, $"{source}: arch")).ToArray(),
         }.Validate(source);
     }
 
@@ -212,8 +288,16 @@ public sealed record SearchSpace
                                 : Items(value, "weight_decay", source).Select(e => Number(e, "weight_decay", source)).ToArray(),
                         };
                         break;
+                    case "arch":
+                        space = space with
+                        {
+                            Architectures = Items(value, "arch", source).Select(e => e.ValueKind == JsonValueKind.String
+                                ? ResolveArchitecture(e.GetString() ?? "", $"{source}: arch")
+                                : throw new OptionException($"{source}: arch entries must be strings like \"mlp\", \"cnn\" or \"conv3x3x8p1,relu,pool2,flatten,dense10\" (got {e.GetRawText()})")).ToArray(),
+                        };
+                        break;
                     default:
-                        throw new OptionException($"{source}: unknown key '{property.Name}' (use lr, dropout, batch_size, hidden, optimizer, momentum, weight_decay)");
+                        throw new OptionException($"{source}: unknown key '{property.Name}' (use lr, dropout, batch_size, hidden, optimizer, momentum, weight_decay, arch)");
                 }
             }
             return space.Validate(source);
@@ -351,7 +435,9 @@ public sealed record SearchSpace
 
 /// <summary>The search space as stored: lr and dropout [min, max], batch sizes, hidden "512,256",
 /// optimiser names, momentum [min, max] and weight decay values (null in searches saved before the
-/// optimiser could be searched: adam, no momentum, the default weight decay).</summary>
+/// optimiser could be searched: adam, no momentum, the default weight decay), and the architectures
+/// ("mlp", "cnn" or a stack's canonical text; null in searches saved before architectures could be
+/// searched: the MLP alone).</summary>
 public sealed record SearchSpaceDocument(
     IReadOnlyList<double> Lr,
     IReadOnlyList<double> Dropout,
@@ -359,4 +445,5 @@ public sealed record SearchSpaceDocument(
     IReadOnlyList<string> Hidden,
     IReadOnlyList<string>? Optimizer = null,
     IReadOnlyList<double>? Momentum = null,
-    IReadOnlyList<double>? WeightDecay = null);
+    IReadOnlyList<double>? WeightDecay = null,
+    IReadOnlyList<string>? Arch = null);

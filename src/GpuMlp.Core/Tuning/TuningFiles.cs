@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using GpuMlp.Runs;
+using GpuMlp.Training;
 
 namespace GpuMlp.Tuning;
 
@@ -20,7 +21,7 @@ public static class TuningFiles
     public const string TrialCheckpointDirName = "trials";
 
     public const string CsvHeader =
-        "trial,status,batch_size,learning_rate,dropout,hidden,epochs,rung,best_epoch,val_loss,val_accuracy,last_val_loss,last_val_accuracy,seconds,optimizer";
+        "trial,status,batch_size,learning_rate,dropout,hidden,epochs,rung,best_epoch,val_loss,val_accuracy,last_val_loss,last_val_accuracy,seconds,optimizer,arch";
 
     internal static readonly JsonSerializerOptions Json = new()
     {
@@ -65,13 +66,22 @@ public static class TuningFiles
         {
             if (state.Trials[i].Id != i)
                 throw new InvalidDataException($"{path}: trial {i} has id {state.Trials[i].Id}");
+            try
+            {
+                state.Trials[i].Config.Check();
+            }
+            catch (InvalidDataException error)
+            {
+                throw new InvalidDataException($"{path}: trial {i}: {error.Message}", error);
+            }
         }
         return state;
     }
 
     /// <summary>One row per trial: configuration, status, epochs run, highest rung, the best
-    /// epoch's validation loss and accuracy (the ranking), the last epoch's, and seconds trained.
-    /// Empty cells where a trial has not trained.</summary>
+    /// epoch's validation loss and accuracy (the ranking), the last epoch's, seconds trained, the
+    /// optimiser and the architecture ("mlp", "cnn" for the preset with its shifts, or the stack's text). Empty cells where a trial has not
+    /// trained, and dropout and hidden empty for a stack (they describe the MLP only).</summary>
     public static string Csv(TuningState state)
     {
         ArgumentNullException.ThrowIfNull(state);
@@ -85,8 +95,8 @@ public static class TuningFiles
               .Append(JsonNamingPolicy.SnakeCaseLower.ConvertName(t.Status.ToString())).Append(',')
               .Append(Int(t.Config.BatchSize)).Append(',')
               .Append(TrialConfig.Format(t.Config.LearningRate)).Append(',')
-              .Append(TrialConfig.Format(t.Config.Dropout)).Append(',')
-              .Append('"').Append(t.Config.HiddenText).Append('"').Append(',')
+              .Append(t.Config.Dropout is float dropout ? TrialConfig.Format(dropout) : "").Append(',')
+              .Append(t.Config.IsMlp ? $"\"{t.Config.HiddenText}\"" : "").Append(',')
               .Append(Int(t.EpochsRun)).Append(',')
               .Append(t.Rung >= 0 ? Int(t.Rung) : "").Append(',')
               .Append(best is null ? "" : Int(best.Epoch)).Append(',')
@@ -95,7 +105,8 @@ public static class TuningFiles
               .Append(Num(lastEpoch?.ValLoss)).Append(',')
               .Append(Num(lastEpoch?.ValAccuracy)).Append(',')
               .Append(t.EpochsRun > 0 ? Num(t.Seconds) : "").Append(',')
-              .Append('"').Append(t.Config.OptimizerText).Append('"').Append('\n');
+              .Append('"').Append(t.Config.OptimizerText).Append('"').Append(',')
+              .Append('"').Append(t.Config.ArchitectureName).Append('"').Append('\n');
         }
         return sb.ToString();
     }

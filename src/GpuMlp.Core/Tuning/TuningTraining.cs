@@ -73,7 +73,9 @@ public static class TuningTraining
 
     /// <summary>"gpumlp train --epochs 9 --batch-size 128 --lr 0.00123 --dropout 0.27 --hidden 512,256
     /// --seed 1 --val-split 0 [--limit-train N] [--device cpu] [--data DIR]": every setting that
-    /// differs from nothing is spelled out; device "auto" and a null data folder are left out.</summary>
+    /// differs from nothing is spelled out; device "auto" and a null data folder are left out. A
+    /// layer stack is "--arch TEXT" in place of --dropout and --hidden (with "--augment-shift N" when
+    /// it trains with shifts: the text alone trains without).</summary>
     public static string TrainCommandLine(TrainingOptions options, string? device = null, string? data = null)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -83,8 +85,10 @@ public static class TuningTraining
           .Append(" --batch-size ").Append(options.BatchSize.ToString(culture))
           .Append(" --lr ").Append(TrialConfig.Format(options.LearningRate))
           .Append(options.Optimizer.CommandLineFlags() is { Length: > 0 } flags ? " " + flags : "")
-          .Append(" --dropout ").Append(TrialConfig.Format(options.Dropout))
-          .Append(" --hidden ").Append(string.Join(",", options.Hidden.Select(h => h.ToString(culture))))
+          .Append(options.IsMlp
+              ? " --dropout " + TrialConfig.Format(options.Dropout) + " --hidden " + string.Join(",", options.Hidden.Select(h => h.ToString(culture)))
+              : " --arch " + Quote(options.ArchitectureText!)
+                + (options.AugmentShift > 0 ? " --augment-shift " + options.AugmentShift.ToString(culture) : ""))
           .Append(" --seed ").Append(options.Seed.ToString(culture))
           .Append(" --val-split ").Append(options.ValidationSplit.ToString(culture));
         if (options.LimitTrain is int limit)

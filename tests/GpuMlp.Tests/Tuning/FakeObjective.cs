@@ -79,9 +79,9 @@ internal sealed class FakeObjective : ITrialObjective
         if (config.LearningRate > DivergeAbove && epoch >= 2)
             return new TrialEpoch(epoch, double.NaN, 0.1, double.NaN, 0.1, seconds);
         double lrDistance = Math.Abs(Math.Log10(config.LearningRate) + 3);
-        double floor = 0.05 + (0.08 * lrDistance) + (0.2 * Math.Abs(config.Dropout - 0.2)) + (0.01 * Math.Abs(Math.Log2(config.BatchSize / 128.0)));
+        double floor = 0.05 + (0.08 * lrDistance) + (0.2 * Math.Abs((config.Dropout ?? 0.2f) - 0.2)) + (0.01 * Math.Abs(Math.Log2(config.BatchSize / 128.0)));
         double speed = 0.25 + (0.5 * Math.Min(1, config.LearningRate / 1e-3));
-        var noise = new Random(unchecked((noiseSeed * 1_000_003) + (config.BatchSize * 7919) + (int)(config.LearningRate * 1e7f) * 31 + (int)(config.Dropout * 1000) * 131 + (epoch * 17)));
+        var noise = new Random(unchecked((noiseSeed * 1_000_003) + (config.BatchSize * 7919) + (int)(config.LearningRate * 1e7f) * 31 + (int)(config.Dropout.GetValueOrDefault() * 1000) * 131 + (epoch * 17)));
         double loss = floor + (1.5 * Math.Exp(-speed * epoch)) + (0.01 * noise.NextDouble());
         double accuracy = Math.Clamp(1 - (loss / 4), 0, 1);
         return new TrialEpoch(epoch, loss * 0.8, accuracy + 0.01, loss, accuracy, seconds);

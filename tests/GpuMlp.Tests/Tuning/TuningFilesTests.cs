@@ -23,15 +23,16 @@ public sealed class TuningFilesTests : IDisposable
     {
         var state = Finished();
         var lines = File.ReadAllText(Path.Combine(dir.Path, TuningFiles.CsvFileName)).TrimEnd('\n').Split('\n');
-        Assert.Equal("trial,status,batch_size,learning_rate,dropout,hidden,epochs,rung,best_epoch,val_loss,val_accuracy,last_val_loss,last_val_accuracy,seconds,optimizer", lines[0]);
+        Assert.Equal("trial,status,batch_size,learning_rate,dropout,hidden,epochs,rung,best_epoch,val_loss,val_accuracy,last_val_loss,last_val_accuracy,seconds,optimizer,arch", lines[0]);
         Assert.Equal(6, lines.Length);
         var best = state.Trials[state.BestTrial!.Value];
         string row = lines[1 + best.Id];
-        Assert.StartsWith($"{best.Id},completed,{best.Config.BatchSize},{TrialConfig.Format(best.Config.LearningRate)},{TrialConfig.Format(best.Config.Dropout)},\"{best.Config.HiddenText}\",4,2,", row, StringComparison.Ordinal);
+        Assert.StartsWith($"{best.Id},completed,{best.Config.BatchSize},{TrialConfig.Format(best.Config.LearningRate)},{TrialConfig.Format(best.Config.Dropout!.Value)},\"{best.Config.HiddenText}\",4,2,", row, StringComparison.Ordinal);
         var cells = row.Split(',');
-        // The quoted hidden "512,256" splits in two here: 16 raw cells for 15 columns.
-        Assert.Equal(16, cells.Length);
+        // The quoted hidden "512,256" splits in two here: 17 raw cells for 16 columns.
+        Assert.Equal(17, cells.Length);
         Assert.Equal("\"adam\"", cells[15]);
+        Assert.Equal("\"mlp\"", cells[16]);
         Assert.Equal(best.Best()!.ValLoss, double.Parse(cells[10], System.Globalization.CultureInfo.InvariantCulture), 1e-8);
         Assert.Equal(best.Seconds, double.Parse(cells[14], System.Globalization.CultureInfo.InvariantCulture), 1e-8);
         Assert.Contains(lines.Skip(1), l => l.Contains(",stopped,", StringComparison.Ordinal));
@@ -49,7 +50,7 @@ public sealed class TuningFilesTests : IDisposable
         foreach (string key in new[] { "trials", "eta", "min_epochs", "max_epochs", "seed", "budget_epochs", "budget_minutes", "validation_split", "limit_train", "final_full", "space", "device", "data" })
             Assert.True(settings.TryGetProperty(key, out _), key);
         var space = settings.GetProperty("space");
-        Assert.Equal(["lr", "dropout", "batch_size", "hidden", "optimizer", "momentum", "weight_decay"], space.EnumerateObject().Select(p => p.Name));
+        Assert.Equal(["lr", "dropout", "batch_size", "hidden", "optimizer", "momentum", "weight_decay", "arch"], space.EnumerateObject().Select(p => p.Name));
         var trial = root.GetProperty("trials")[0];
         Assert.Equal(["id", "config", "status", "rung", "epochs"], trial.EnumerateObject().Select(p => p.Name));
         Assert.Equal(["batch_size", "learning_rate", "dropout", "hidden", "optimizer"], trial.GetProperty("config").EnumerateObject().Select(p => p.Name));

@@ -89,7 +89,7 @@ public sealed class TuningSearchTests : IDisposable
         Assert.Equal(state.Trials.Select(t => t.Config), loaded.Trials.Select(t => t.Config));
         Assert.Equal(space.Optimizers, SearchSpace.FromDocument(loaded.Settings.Space).Optimizers);
         string csv = TuningFiles.Csv(loaded);
-        Assert.EndsWith(",optimizer", csv.Split('\n')[0], StringComparison.Ordinal);
+        Assert.EndsWith(",optimizer,arch", csv.Split('\n')[0], StringComparison.Ordinal);
         Assert.Contains("\"sgd --momentum 0.", csv, StringComparison.Ordinal);
     }
 
@@ -130,16 +130,16 @@ public sealed class TuningSearchTests : IDisposable
         Assert.All(configs, c =>
         {
             Assert.InRange(c.LearningRate, 1e-4f, 1e-2f);
-            Assert.InRange(c.Dropout, 0.1f, 0.3f);
+            Assert.InRange(c.Dropout!.Value, 0.1f, 0.3f);
             Assert.Contains(c.BatchSize, space.BatchSizes);
             Assert.Equal(SearchSpace.RoundSignificant(c.LearningRate, 3), c.LearningRate, 1e-9);
-            Assert.Equal(Math.Round(c.Dropout, 2), c.Dropout, 1e-6);
+            Assert.Equal(Math.Round(c.Dropout!.Value, 2), c.Dropout!.Value, 1e-6);
         });
         // Log-uniform: about half below the geometric midpoint 1e-3 (uniform would give ~9 %).
         double below = configs.Count(c => c.LearningRate < 1e-3) / 2000.0;
         Assert.InRange(below, 0.45, 0.55);
         Assert.InRange(configs.Count(c => c.BatchSize == 64) / 2000.0, 0.45, 0.55);
-        Assert.InRange(configs.Count(c => c.Hidden.Count == 2) / 2000.0, 0.45, 0.55);
+        Assert.InRange(configs.Count(c => c.Hidden!.Count == 2) / 2000.0, 0.45, 0.55);
         Assert.InRange(configs.Count(c => c.Dropout < 0.2f) / 2000.0, 0.42, 0.58);
     }
 

@@ -1,0 +1,48 @@
+namespace GpuMlp.Training;
+
+/// <summary>What <c>--arch</c> (train, bench) and each entry of tune's architecture list read:
+/// "mlp" (the report's MLP of --hidden and --dropout), "cnn" (the CNN preset: the stack
+/// <see cref="Architecture.CnnText"/> plus its recipe, training images shifted by
+/// ±<see cref="TrainingOptions.CnnPresetAugmentShift"/> pixels) or a layer stack in the text form,
+/// trained as written (no shifts, even when it is the preset's stack). The resolved text is
+/// <see cref="TrainingOptions.ArchitectureText"/>'s: null for the MLP, else the stack's canonical text.</summary>
+public static class ArchitectureChoice
+{
+    public const string Mlp = "mlp";
+    public const string Cnn = "cnn";
+
+    /// <summary>Null for "mlp", <see cref="Architecture.CnnText"/> for "cnn" (case and surrounding
+    /// blanks ignored), else the canonical text of the stack, checked to parse, chain and plan.</summary>
+    /// <exception cref="ArchitectureException">The text is no preset and no valid stack; one line.</exception>
+    public static string? Resolve(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        string trimmed = text.Trim();
+        if (trimmed.Equals(Mlp, StringComparison.OrdinalIgnoreCase))
+            return null;
+        if (IsCnnPreset(trimmed))
+            return Architecture.CnnText;
+        var network = Architecture.Parse(trimmed);
+        _ = LayerNetwork.Plan(network);
+        return network.Text;
+    }
+
+    /// <summary>The augmentation shift a choice trains with unless told otherwise: the CNN preset's
+    /// recipe for "cnn", none for everything else.</summary>
+    public static int DefaultAugmentShift(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        return IsCnnPreset(text.Trim()) ? TrainingOptions.CnnPresetAugmentShift : 0;
+    }
+
+    /// <summary>The short name of a resolved choice: "mlp" for null, "cnn" for the preset (its
+    /// stack with its shift), else the stack's text.</summary>
+    public static string Name(string? architectureText, int augmentShift) => architectureText switch
+    {
+        null => Mlp,
+        Architecture.CnnText when augmentShift == TrainingOptions.CnnPresetAugmentShift => Cnn,
+        _ => architectureText,
+    };
+
+    private static bool IsCnnPreset(string trimmed) => trimmed.Equals(Cnn, StringComparison.OrdinalIgnoreCase);
+}
