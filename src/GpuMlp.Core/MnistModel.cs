@@ -159,14 +159,19 @@ public sealed class MnistModel : IDisposable
     /// gpumlp.architecture; see <see cref="ModelFile"/>), atomically, replacing the file if it exists.</summary>
     public void Save(string path)
     {
-        var metadata = new Dictionary<string, string>
-        {
-            [TrainedModel.DropoutKey] = dropout.ToString("R", CultureInfo.InvariantCulture),
-        };
+        // The MLP's training dropout rate (gpumlp.dropout) only for the MLP: a stack's own dropout
+        // layers are in its architecture text.
         if (mlpShape is { } shape)
-            ModelFile.Save(path, shape, GetParameters(), metadata);
+        {
+            ModelFile.Save(path, shape, GetParameters(), new Dictionary<string, string>
+            {
+                [TrainedModel.DropoutKey] = dropout.ToString("R", CultureInfo.InvariantCulture),
+            });
+        }
         else
-            ModelFile.Save(path, Network, GetParameters(), metadata);
+        {
+            ModelFile.Save(path, Network, GetParameters(), new Dictionary<string, string>());
+        }
     }
 
     /// <summary>Writes the model as ONNX (see <see cref="OnnxExporter"/>: input "input" float32

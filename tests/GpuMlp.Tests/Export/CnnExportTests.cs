@@ -131,6 +131,7 @@ public sealed class CnnExportTests(DeviceFixture fixture) : IDisposable
         string path = Path.Combine(root, "api-cnn.safetensors");
         model.Save(path);
         Assert.Equal(options.ArchitectureText, TrainedModel.Load(path).Metadata[ModelFile.ArchitectureKey]);
+        Assert.False(TrainedModel.Load(path).Metadata.ContainsKey(TrainedModel.DropoutKey));
         using (var loaded = MnistModel.Load(path, TestDevice.RequestedName))
         {
             Assert.Equal(model.GetParameters(), loaded.GetParameters());
