@@ -4,9 +4,9 @@
 Shipped in the device bundle as .bundle/summarize.py; .bundle/run-on-gpu.sh runs it after every
 step, so it must cope with any step missing, running, cut off or failed: every section says what
 it found and never raises on partial files. Reads (all optional): runner.tsv, steps.tsv, gpu.csv,
-smi.log, devices.log, tests.log / tests.xml, gemm32.log / gemm32.xml, run-<device>/metrics.json
-(or history.csv while a run is unfinished), bench.json, pytorch.json, bdn/results/gpumlp-rates.md,
-left-out.txt. Standard library only.
+smi.log, devices.log, tests.log / tests.xml, gemm32.log / gemm32.xml, run-<device>/metrics.json and
+run-cnn-<device>/metrics.json (or history.csv while a run is unfinished), bench.json, pytorch.json,
+pytorch-cnn.json, bdn/results/gpumlp-rates.md, left-out.txt. Standard library only.
 
 Usage: python3 summarize.py WORK_DIR > summary.md
 """
@@ -105,8 +105,9 @@ class Summary:
         in_flight = [s.get("step") for s in self.steps if s.get("status") == "running"]
         if r.get("state") == "running" and in_flight:
             self.add(f"- step in flight: `{in_flight[0]}` (if this is the file that came back, the run was cut off during it)")
-        self.add(f"- device: `{self.device}` (tests, train, bench); PyTorch on `{r.get('pytorch_device', '?')}`; "
-                 f"{r.get('epochs', '20')} epochs" + (f", --limit-train {r['limit_train']}" if r.get("limit_train") else ""))
+        self.add(f"- device: `{self.device}` (tests, train, bench, cnn); PyTorch on `{r.get('pytorch_device', '?')}`; "
+                 f"{r.get('epochs', '20')} epochs (MLP), {r.get('cnn_epochs', '20')} epochs (CNN)"
+                 + (f", --limit-train {r['limit_train']}" if r.get("limit_train") else ""))
         gpu = self.gpu()
         self.add(f"- GPU: {gpu}", "")
 
@@ -213,9 +214,11 @@ class Summary:
             "source": "cut off",
         }
 
-    def train(self) -> dict | None:
-        self.add(f"## Default run: `gpumlp train --device {self.device}`", "")
-        run = self.path(f"run-{self.device}")
+    def train(self, step: str = "train", title: str | None = None, folder: str | None = None) -> dict | None:
+        """A `gpumlp train` run's section: the default run (step train, run-<device>) or the CNN
+        preset's (step cnn, run-cnn-<device>); returns its median epoch samples/s."""
+        self.add(title or f"## Default run: `gpumlp train --device {self.device}`", "")
+        run = self.path(folder or f"run-{self.device}")
         metrics = read_json(os.path.join(run, "metrics.json"))
         epochs = None
         if metrics:
@@ -225,15 +228,15 @@ class Summary:
             self.add(f"{metrics.get('device')}: **test accuracy {percent(test.get('accuracy'))}**, macro F1 "
                      f"{percent(test.get('macro_f1'))}, test loss {number(test.get('loss'), 4)}; {len(epochs)} epochs; "
                      f"kernel compile {number(timing.get('compile_seconds'), 2)} s, training {number(timing.get('train_seconds'), 1)} s; "
-                     f"{self.step_note('train')}.", "")
+                     f"{self.step_note(step)}.", "")
         else:
             history = read_text(os.path.join(run, "history.csv"))
             if history:
                 epochs = [{k: self.to_float(v) for k, v in row.items()} for row in csv.DictReader(history.splitlines())]
                 self.add(f"No metrics.json (the run did not finish): {len(epochs)} epochs from history.csv; "
-                         f"{self.step_note('train')}.", "")
+                         f"{self.step_note(step)}.", "")
             else:
-                self.add(f"No results ({self.step_note('train')}).", "")
+                self.add(f"No results ({self.step_note(step)}).", "")
                 return None
         if epochs:
             rates = [e.get("samples_per_second") for e in epochs]
@@ -273,15 +276,19 @@ class Summary:
         self.add("", f"{self.step_note('bench')}.", "")
         return rate
 
-    def pytorch(self) -> float | None:
-        self.add("## PyTorch eager reference (same model, batch 128, data resident on the device)", "")
-        data = read_json(self.path("pytorch.json"))
+    def pytorch(self, step: str = "pytorch", title: str | None = None, file: str = "pytorch.json") -> float | None:
+        """A reference script's section: pytorch_mlp.py (step pytorch, pytorch.json) or
+        pytorch_cnn.py (step pytorch-cnn, pytorch-cnn.json); returns its median epoch samples/s."""
+        self.add(title or "## PyTorch eager reference (same model, batch 128, data resident on the device)", "")
+        data = read_json(self.path(file))
         if not data:
-            self.add(f"No results ({self.step_note('pytorch')}).", "")
+            self.add(f"No results ({self.step_note(step)}).", "")
             return None
         self.add(f"{data.get('device_name')} ({data.get('device')}), torch {data.get('torch_version')}, CUDA {data.get('cuda_version')}, "
-                 f"TF32 matmul {data.get('cuda_matmul_allow_tf32')}; status **{data.get('status')}**"
-                 + (f", error: {data['error']}" if data.get("error") else "") + f"; {self.step_note('pytorch')}.", "")
+                 f"TF32 matmul {data.get('cuda_matmul_allow_tf32')}"
+                 + (f"; ±{data['augment_shift']}-pixel shifts" if data.get("augment_shift") is not None else "")
+                 + f"; status **{data.get('status')}**"
+                 + (f", error: {data['error']}" if data.get("error") else "") + f"; {self.step_note(step)}.", "")
         eager = data.get("eager") or {}
         epochs = eager.get("epochs") or []
         rates = [e.get("samples_per_second") for e in epochs]
@@ -294,16 +301,21 @@ class Summary:
                      f"Epoch seconds: {seconds}", "")
         return rate
 
-    def ratio(self, train: dict | None, bench_rate: float | None, torch_rate: float | None) -> None:
+    def ratio(self, train: dict | None, bench_rate: float | None, torch_rate: float | None,
+              cnn: dict | None = None, torch_cnn_rate: float | None = None) -> None:
         self.add("## gpumlp / PyTorch throughput", "")
         rows = []
         gpumlp_rate = (train or {}).get("median_rate")
+        cnn_rate = (cnn or {}).get("median_rate")
         if gpumlp_rate and torch_rate:
             rows.append(("default run, median epoch samples/s", gpumlp_rate, torch_rate))
         if bench_rate and torch_rate:
             rows.append(("`gpumlp bench` train samples/s vs PyTorch median epoch", bench_rate, torch_rate))
+        if cnn_rate and torch_cnn_rate:
+            rows.append(("CNN run (`--arch cnn`), median epoch samples/s", cnn_rate, torch_cnn_rate))
         if not rows:
-            self.add(f"Not available (gpumlp: {number(gpumlp_rate)}, PyTorch: {number(torch_rate)} samples/s).", "")
+            self.add(f"Not available (gpumlp: {number(gpumlp_rate)}, PyTorch: {number(torch_rate)} samples/s; "
+                     f"CNN gpumlp: {number(cnn_rate)}, PyTorch: {number(torch_cnn_rate)} samples/s).", "")
             return
         self.add("| measure | gpumlp | PyTorch eager | gpumlp / PyTorch |", "| --- | ---: | ---: | ---: |")
         for what, ours, theirs in rows:
@@ -327,8 +339,8 @@ class Summary:
 
     def files(self) -> None:
         self.add("## results.tar.gz", "")
-        self.add("Logs (`STEP.log`), `runner.log`, `steps.tsv`, `run-*/`, `bench.json`, `pytorch.json`, `tests.xml`, "
-                 "`gemm32.xml`, `bdn/` as far as their steps ran.")
+        self.add("Logs (`STEP.log`), `runner.log`, `steps.tsv`, `run-*/` (`run-cnn-*/` for the CNN), `bench.json`, "
+                 "`pytorch.json`, `pytorch-cnn.json`, `tests.xml`, `gemm32.xml`, `bdn/` as far as their steps ran.")
         left_out = read_text(self.path("left-out.txt"))
         if left_out:
             self.add("", "Left out (over 4 MiB, bytes and path):", "", "```text", *left_out.strip().splitlines(), "```")
@@ -341,7 +353,11 @@ class Summary:
         train = self.train()
         bench_rate = self.bench()
         torch_rate = self.pytorch()
-        self.ratio(train, bench_rate, torch_rate)
+        cnn = self.train("cnn", f"## CNN run: `gpumlp train --arch cnn --device {self.device}`", f"run-cnn-{self.device}")
+        torch_cnn_rate = self.pytorch(
+            "pytorch-cnn", "## PyTorch eager CNN reference (same network and shifts, batch 128, data resident on the device)",
+            "pytorch-cnn.json")
+        self.ratio(train, bench_rate, torch_rate, cnn, torch_cnn_rate)
         self.devices()
         self.tests("gemm32", f"GEMM tests with GPUMLP_GEMM_BLOCK=32 (GPUMLP_TEST_DEVICE={self.device})", "gemm32_test_args")
         self.bdn()
