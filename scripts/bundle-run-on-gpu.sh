@@ -8,8 +8,9 @@
 #     bash .bundle/run-on-gpu.sh
 #
 # Steps, in priority order. Each has its own time limit, and the limits add up to less than the
-# budget (GPU_BUDGET_S, 420 s), so the whole run ends inside it; a step that would not fit in the
-# time left is skipped and marked so, and a failure does not stop the next step:
+# budget (GPU_BUDGET_S, 540 s), so the whole run ends inside it (the device call gives it
+# timeout_s=600); a step that would not fit in the time left is skipped and marked so, and a
+# failure does not stop the next step:
 #     step       limit  what
 #     checksums    10   sha256 of every bundled file (SHA256SUMS), and of the decompressed content of
 #                       every mnist/*.gz against the published hashes of the raw MNIST files
@@ -21,30 +22,36 @@
 #     bench        40   gpumlp bench --device $GPU_DEVICE
 #     pytorch      45   bench/reference/pytorch_mlp.py, eager, batch 128, data resident on the device
 #                       (skipped, not failed, where python3 has no torch)
+#     cnn          75   gpumlp train --arch cnn --device $GPU_DEVICE (the CNN preset, ±2-pixel shifts,
+#                       GPU_CNN_EPOCHS epochs, default 20), run folder run-cnn-$GPU_DEVICE
+#     pytorch-cnn  45   bench/reference/pytorch_cnn.py, eager, the same network, shifts and epochs
+#                       (skipped, not failed, where python3 has no torch)
 #     gemm32       20   extra: the GEMM kernel tests again with GPUMLP_GEMM_BLOCK=32 (32x32-block GEMM)
 #     bdn-gemm     40   extra: BenchmarkDotNet --quick, the GEMM kernel cases
 #
 # Everything a step writes goes to a work folder outside $OUT ($GPU_WORK, default .bundle/work).
 # After every step the runner rewrites exactly two files in $OUT, each atomically (written beside
 # $OUT on the same file system, then renamed): summary.md (GPU, test totals and failing tests,
-# default-run accuracy and epoch times, bench and PyTorch numbers and their ratio, every step's
-# status and seconds) and results.tar.gz (the whole work folder: logs, run folder, JSON; files
-# over 4 MiB are left out and listed). summary.md is also rewritten when a step starts, so a run
-# cut off at any moment still leaves both files and loses only the step in flight.
+# default-run and CNN-run accuracy and epoch times, bench and PyTorch numbers and the gpumlp/PyTorch
+# ratios, every step's status and seconds) and results.tar.gz (the whole work folder: logs, run
+# folders, JSON; files over 4 MiB are left out and listed). summary.md is also rewritten when a
+# step starts, so a run cut off at any moment still leaves both files and loses only the step in
+# flight.
 #
 # Environment knobs:
 #     GPU_STEPS=tests,train,...  run only these steps (others are marked "not selected")
-#     GPU_BUDGET_S=420           wall-clock budget of the whole run, unpacking and packing included
+#     GPU_BUDGET_S=540           wall-clock budget of the whole run, unpacking and packing included
 #     LIMIT_<STEP>=S             a step's limit in seconds (LIMIT_TESTS=155, LIMIT_BDN_GEMM=40, ...)
-#     GPU_DEVICE=cuda            device of tests, train, bench, gemm32, bdn-gemm (cpu for a dry run)
-#     PYTORCH_DEVICE=cuda        --device of pytorch_mlp.py (default: GPU_DEVICE)
+#     GPU_DEVICE=cuda            device of tests, train, bench, cnn, gemm32, bdn-gemm (cpu for a dry run)
+#     PYTORCH_DEVICE=cuda        --device of pytorch_mlp.py and pytorch_cnn.py (default: GPU_DEVICE)
 #     GPU_EPOCHS=N               epochs of train and pytorch (default: gpumlp's 20)
-#     GPU_LIMIT_TRAIN=N          --limit-train of train and pytorch (default: the whole file)
+#     GPU_CNN_EPOCHS=N           epochs of cnn and pytorch-cnn (default 20, the preset's)
+#     GPU_LIMIT_TRAIN=N          --limit-train of train, pytorch, cnn and pytorch-cnn (default: the whole file)
 #     TEST_ARGS, GEMM32_TEST_ARGS  extra xunit.v3 console-runner arguments (-class, -namespace,
 #                              -method filters); GEMM32_TEST_ARGS defaults to the DenseGemmTests and
 #                              DenseBackwardTests classes
-#     TRAIN_ARGS, BENCH_ARGS, PYTORCH_ARGS, BDN_ARGS  extra arguments of those steps (BDN_ARGS
-#                              defaults to --filter *GemmBenchmarks.Kernel*)
+#     TRAIN_ARGS, BENCH_ARGS, PYTORCH_ARGS, CNN_ARGS, PYTORCH_CNN_ARGS, BDN_ARGS  extra arguments of
+#                              those steps (BDN_ARGS defaults to --filter *GemmBenchmarks.Kernel*)
 #     GPU_WORK=DIR               the work folder (emptied first)
 # Options:
 #     --plan         print the steps, their limits and the budget, then exit (runs nothing)
@@ -54,13 +61,13 @@ set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 start=$(date +%s)
-budget="${GPU_BUDGET_S:-420}"
+budget="${GPU_BUDGET_S:-540}"
 # Seconds kept back for the last summary and tarball (each takes about a second).
 reserve=5
 
-steps=(checksums unpack smi devices tests train bench pytorch gemm32 bdn-gemm)
+steps=(checksums unpack smi devices tests train bench pytorch cnn pytorch-cnn gemm32 bdn-gemm)
 declare -A limit=([checksums]=10 [unpack]=20 [smi]=10 [devices]=15 [tests]=155 [train]=60
-  [bench]=40 [pytorch]=45 [gemm32]=20 [bdn-gemm]=40)
+  [bench]=40 [pytorch]=45 [cnn]=75 [pytorch-cnn]=45 [gemm32]=20 [bdn-gemm]=40)
 declare -A what=(
   [checksums]="sha256 of the bundle files and of the MNIST .gz content"
   [unpack]="unpack the runtime and apps; MNIST .gz into data/mnist"
@@ -70,6 +77,8 @@ declare -A what=(
   [train]="gpumlp train (default run)"
   [bench]="gpumlp bench"
   [pytorch]="PyTorch eager reference"
+  [cnn]="gpumlp train --arch cnn (CNN preset)"
+  [pytorch-cnn]="PyTorch eager CNN reference"
   [gemm32]="GEMM tests, GPUMLP_GEMM_BLOCK=32"
   [bdn-gemm]="BenchmarkDotNet --quick GEMM cases")
 for s in "${steps[@]}"; do
@@ -82,10 +91,10 @@ want() { case ",$selected," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 
 plan() {
   local s total=0
-  printf '%-10s %6s  %s\n' step limit what
+  printf '%-11s %6s  %s\n' step limit what
   for s in "${steps[@]}"; do
     want "$s" || continue
-    printf '%-10s %5ss  %s\n' "$s" "${limit[$s]}" "${what[$s]}"
+    printf '%-11s %5ss  %s\n' "$s" "${limit[$s]}" "${what[$s]}"
     total=$((total + limit[$s]))
   done
   printf 'limits %ss + reserve %ss = %ss of a %ss budget\n' "$total" "$reserve" "$((total + reserve))" "$budget"
@@ -97,8 +106,9 @@ fi
 
 export GPU_DEVICE="${GPU_DEVICE:-cuda}"
 export PYTORCH_DEVICE="${PYTORCH_DEVICE:-$GPU_DEVICE}"
-export GPU_EPOCHS="${GPU_EPOCHS:-}" GPU_LIMIT_TRAIN="${GPU_LIMIT_TRAIN:-}"
+export GPU_EPOCHS="${GPU_EPOCHS:-}" GPU_CNN_EPOCHS="${GPU_CNN_EPOCHS:-20}" GPU_LIMIT_TRAIN="${GPU_LIMIT_TRAIN:-}"
 export TEST_ARGS="${TEST_ARGS:-}" TRAIN_ARGS="${TRAIN_ARGS:-}" BENCH_ARGS="${BENCH_ARGS:-}" PYTORCH_ARGS="${PYTORCH_ARGS:-}"
+export CNN_ARGS="${CNN_ARGS:-}" PYTORCH_CNN_ARGS="${PYTORCH_CNN_ARGS:-}"
 export GEMM32_TEST_ARGS="${GEMM32_TEST_ARGS:--class GpuMlp.Tests.Kernels.DenseGemmTests -class GpuMlp.Tests.Kernels.DenseBackwardTests}"
 export BDN_ARGS="${BDN_ARGS:---filter *GemmBenchmarks.Kernel*}"
 export here root
@@ -194,16 +204,36 @@ step_bench() {
   read -r -a args <<<"$BENCH_ARGS"
   "$dotnet" "$here/cli/gpumlp.dll" bench --device "$GPU_DEVICE" --data "$here/mnist" --json "$work/bench.json" "${args[@]}"
 }
-step_pytorch() {
+need_torch() {
   command -v python3 >/dev/null 2>&1 || skip "python3 not found"
   python3 -c 'import importlib.util, sys; sys.exit(0 if importlib.util.find_spec("torch") else 1)' \
     || skip "PyTorch is not installed ($(command -v python3) has no torch)"
+}
+step_pytorch() {
+  need_torch
   local args extra=()
   read -r -a args <<<"$PYTORCH_ARGS"
   [ -n "$GPU_LIMIT_TRAIN" ] && extra+=(--limit-train "$GPU_LIMIT_TRAIN")
   # stdout repeats the JSON that --out rewrites after every epoch and evaluation.
   python3 "$here/reference/pytorch_mlp.py" --device "$PYTORCH_DEVICE" --epochs "${GPU_EPOCHS:-20}" --batch-size 128 \
     --data "$here/mnist" --out "$work/pytorch.json" "${extra[@]}" "${args[@]}" >/dev/null
+}
+step_cnn() {
+  local args extra=()
+  read -r -a args <<<"$CNN_ARGS"
+  [ -n "$GPU_LIMIT_TRAIN" ] && extra+=(--limit-train "$GPU_LIMIT_TRAIN")
+  rm -rf "$work/run-cnn-$GPU_DEVICE"
+  "$dotnet" "$here/cli/gpumlp.dll" train --arch cnn --device "$GPU_DEVICE" --epochs "$GPU_CNN_EPOCHS" --data "$here/mnist" \
+    --out "$work/run-cnn-$GPU_DEVICE" "${extra[@]}" "${args[@]}"
+}
+step_pytorch_cnn() {
+  need_torch
+  local args extra=()
+  read -r -a args <<<"$PYTORCH_CNN_ARGS"
+  [ -n "$GPU_LIMIT_TRAIN" ] && extra+=(--limit-train "$GPU_LIMIT_TRAIN")
+  # pytorch_cnn.py imports pytorch_mlp.py from its own folder; --out is rewritten after every epoch.
+  python3 "$here/reference/pytorch_cnn.py" --device "$PYTORCH_DEVICE" --epochs "$GPU_CNN_EPOCHS" --batch-size 128 \
+    --data "$here/mnist" --out "$work/pytorch-cnn.json" "${extra[@]}" "${args[@]}" >/dev/null
 }
 step_gemm32() {
   local args
@@ -215,8 +245,8 @@ step_bdn_gemm() {
   read -r -a args <<<"$BDN_ARGS"
   "$dotnet" "$here/bench/GpuMlp.Bench.dll" --quick --device "$GPU_DEVICE" --artifacts "$work/bdn" "${args[@]}"
 }
-export -f skip step_checksums step_unpack step_smi step_devices step_tests step_train step_bench step_pytorch \
-  step_gemm32 step_bdn_gemm
+export -f skip need_torch step_checksums step_unpack step_smi step_devices step_tests step_train step_bench \
+  step_pytorch step_cnn step_pytorch_cnn step_gemm32 step_bdn_gemm
 
 # ILGPU opens the CUDA driver as "cuda", i.e. dlopen("libcuda.so"). Containers often carry only
 # libcuda.so.1 (what PyTorch opens); then link libcuda.so to it in .bundle/libshim.
@@ -264,6 +294,7 @@ write_state() { # steps.tsv and runner.tsv, read by summarize.py
     printf 'device\t%s\n' "$GPU_DEVICE"
     printf 'pytorch_device\t%s\n' "$PYTORCH_DEVICE"
     printf 'epochs\t%s\n' "${GPU_EPOCHS:-20}"
+    printf 'cnn_epochs\t%s\n' "$GPU_CNN_EPOCHS"
     printf 'limit_train\t%s\n' "${GPU_LIMIT_TRAIN:-}"
     printf 'host\t%s\n' "$(uname -srm)"
     printf 'test_args\t%s\n' "$TEST_ARGS"
@@ -271,6 +302,8 @@ write_state() { # steps.tsv and runner.tsv, read by summarize.py
     printf 'train_args\t%s\n' "$TRAIN_ARGS"
     printf 'bench_args\t%s\n' "$BENCH_ARGS"
     printf 'pytorch_args\t%s\n' "$PYTORCH_ARGS"
+    printf 'cnn_args\t%s\n' "$CNN_ARGS"
+    printf 'pytorch_cnn_args\t%s\n' "$PYTORCH_CNN_ARGS"
     printf 'bdn_args\t%s\n' "$BDN_ARGS"
   } >"$work/runner.tsv"
 }
@@ -368,7 +401,7 @@ run_step() {
   fi
   case "$name" in
     unpack | checksums | smi) ;;
-    pytorch) ;;
+    pytorch | pytorch-cnn) ;;
     *) if [ ! -x "$dotnet" ]; then
          status[$name]="skipped"
          detail[$name]="no .NET runtime (the unpack step failed)"

@@ -12,7 +12,7 @@
 #   .bundle/mnist/PUBLISHED-SHA256SUMS  the published sha256 of the raw files (from MnistFiles.cs);
 #                            the runner checks the decompressed content of every .gz against it
 #   .bundle/SHA256SUMS       sha256 of every other bundled file, checked first on the GPU machine
-#   .bundle/reference/pytorch_mlp.py
+#   .bundle/reference/pytorch_mlp.py, pytorch_cnn.py (the CNN reference; it imports pytorch_mlp.py)
 #   .bundle/run-on-gpu.sh    the runner (source: scripts/bundle-run-on-gpu.sh)
 #   .bundle/summarize.py     writes summary.md from the runner's work folder (scripts/bundle-summary.py)
 #
@@ -22,7 +22,9 @@
 #                                         .NET SDK hidden (a private mount namespace with empty folders
 #                                         over every dotnet install; needs root for unshare), at
 #                                         reduced sizes; ends with "self-test results: DIR", DIR holding
-#                                         exactly what the GPU run returns (summary.md, results.tar.gz)
+#                                         exactly what the GPU run returns (summary.md, results.tar.gz);
+#                                         GPU_STEPS, GPU_EPOCHS, GPU_CNN_EPOCHS, GPU_LIMIT_TRAIN and
+#                                         TEST_ARGS from the environment replace its reduced sizes
 #   scripts/device-check.sh --self-test --reuse   the same, reusing an existing payload.tar.xz
 #                                         (only the scripts, MNIST files and checksums are refreshed)
 #   scripts/device-check.sh --assemble    refresh the scripts, MNIST files and checksums of a built bundle
@@ -44,10 +46,11 @@ print_call() {
   cat <<'EOF'
 
 Device-tool call (from the repository root, with .bundle/ built by scripts/device-check.sh):
-  run(command="bash .bundle/run-on-gpu.sh", carry=[".bundle"], timeout_s=480)
-The runner ends within its 420 s budget (GPU_BUDGET_S): its steps' limits add up to 415 s, in
+  run(command="bash .bundle/run-on-gpu.sh", carry=[".bundle"], timeout_s=600)
+The runner ends within its 540 s budget (GPU_BUDGET_S): its steps' limits add up to 535 s, in
 priority order checksums, unpack, nvidia-smi, gpumlp devices, CUDA tests, default train, bench,
-PyTorch eager, then the extras (GEMM tests with GPUMLP_GEMM_BLOCK=32, BenchmarkDotNet GEMM).
+PyTorch eager, CNN train (--arch cnn), PyTorch eager CNN, then the extras (GEMM tests with
+GPUMLP_GEMM_BLOCK=32, BenchmarkDotNet GEMM).
 $OUT receives exactly summary.md and results.tar.gz, both rewritten after every step.
 Only some steps:  command="GPU_STEPS=bench,pytorch bash .bundle/run-on-gpu.sh"
 Plan (limits):    bash .bundle/run-on-gpu.sh --plan
@@ -159,12 +162,12 @@ assemble() {
     fi
   done
   published_mnist_sums >"$bundle/mnist/PUBLISHED-SHA256SUMS" || die "could not read the published MNIST hashes"
-  cp "$root/bench/reference/pytorch_mlp.py" "$bundle/reference/"
+  cp "$root/bench/reference/pytorch_mlp.py" "$root/bench/reference/pytorch_cnn.py" "$bundle/reference/"
   cp "$root/scripts/bundle-run-on-gpu.sh" "$bundle/run-on-gpu.sh"
   cp "$root/scripts/bundle-summary.py" "$bundle/summarize.py"
   chmod +x "$bundle/run-on-gpu.sh" "$bundle/summarize.py"
   (cd "$bundle" && sha256sum payload.tar.xz mnist/*.gz mnist/PUBLISHED-SHA256SUMS reference/pytorch_mlp.py \
-    run-on-gpu.sh summarize.py >SHA256SUMS)
+    reference/pytorch_cnn.py run-on-gpu.sh summarize.py >SHA256SUMS)
   {
     echo "GpuMlp device bundle, assembled $(date -u +%Y-%m-%dT%H:%M:%SZ) by scripts/device-check.sh"
     cat "$bundle/PAYLOAD.txt" 2>/dev/null || true
@@ -207,13 +210,29 @@ self_test() {
   say "hiding: ${hide[*]}"
 
   # Reduced sizes for 2 CPU cores: a few minutes in all. The tests step runs the CLI tests (which
-  # start gpumlp as a child process) and the MNIST checksum test; gemm32 runs the GEMM kernel tests.
+  # start gpumlp as a child process) and the MNIST checksum test; gemm32 runs the GEMM kernel tests;
+  # cnn trains the CNN preset for one epoch.
   local knobs=(
-    OUT="$scratch/out" GPU_DEVICE=cpu GPU_EPOCHS=2 GPU_LIMIT_TRAIN=2000 GPU_BUDGET_S=1000
+    OUT="$scratch/out" GPU_DEVICE=cpu GPU_EPOCHS=2 GPU_CNN_EPOCHS=1 GPU_LIMIT_TRAIN=2000 GPU_BUDGET_S=1800
     "TEST_ARGS=-filter /*/GpuMlp.Tests.Cli/*/* -filter /*/GpuMlp.Tests.Data/RealMnistTests/*"
     "BENCH_ARGS=--steps 2 --warmup 1 --repeats 1" "BDN_ARGS=--filter *AdamBenchmarks*"
-    LIMIT_UNPACK=90 LIMIT_DEVICES=40 LIMIT_TESTS=360 LIMIT_TRAIN=120 LIMIT_BENCH=90 LIMIT_GEMM32=90 LIMIT_BDN_GEMM=120
+    LIMIT_UNPACK=90 LIMIT_DEVICES=40 LIMIT_TESTS=360 LIMIT_TRAIN=120 LIMIT_BENCH=90 LIMIT_PYTORCH=180
+    LIMIT_CNN=300 LIMIT_PYTORCH_CNN=300 LIMIT_GEMM32=90 LIMIT_BDN_GEMM=120
   )
+  # The caller's choice of steps and sizes wins (env keeps the last of two assignments).
+  local knob
+  for knob in GPU_STEPS GPU_EPOCHS GPU_CNN_EPOCHS GPU_LIMIT_TRAIN TEST_ARGS; do
+    [ -n "${!knob:-}" ] && knobs+=("$knob=${!knob}")
+  done
+  local all_steps="checksums,unpack,smi,devices,tests,train,bench,pytorch,cnn,pytorch-cnn,gemm32,bdn-gemm"
+  local selected="${GPU_STEPS:-$all_steps}"
+  picked() { case ",$selected," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+  # The PyTorch steps run where the runner's python3 has torch, and are skipped otherwise.
+  local torch_status=skipped
+  if PATH="$scratch/no-npm:$PATH" python3 -c 'import importlib.util, sys; sys.exit(0 if importlib.util.find_spec("torch") else 1)' 2>/dev/null; then
+    torch_status=ok
+  fi
+  say "steps: $selected (PyTorch steps expected: $torch_status)"
   local inner="$scratch/inside.sh"
   cat >"$inner" <<'EOF'
 set -u
@@ -246,19 +265,30 @@ EOF
   [ "$returned" = "results.tar.gz summary.md " ] || fail "\$OUT holds [$returned], not exactly summary.md and results.tar.gz"
   local listing="$scratch/results.list"
   tar -tzf "$scratch/out/results.tar.gz" >"$listing" || fail "results.tar.gz is not a readable tarball"
-  local expected
-  for expected in runner.log steps.tsv summary.md checksums.log unpack.log devices.log tests.log tests.xml \
-    run-cpu/metrics.json bench.json gemm32.xml bdn/results/gpumlp-rates.md; do
+  local expected step_files=(runner.log steps.tsv summary.md)
+  picked checksums && step_files+=(checksums.log)
+  picked unpack && step_files+=(unpack.log)
+  picked devices && step_files+=(devices.log)
+  picked tests && step_files+=(tests.log tests.xml)
+  picked train && step_files+=(run-cpu/metrics.json)
+  picked bench && step_files+=(bench.json)
+  picked pytorch && [ "$torch_status" = ok ] && step_files+=(pytorch.json)
+  picked cnn && step_files+=(run-cnn-cpu/metrics.json)
+  picked pytorch-cnn && [ "$torch_status" = ok ] && step_files+=(pytorch-cnn.json)
+  picked gemm32 && step_files+=(gemm32.xml)
+  picked bdn-gemm && step_files+=(bdn/results/gpumlp-rates.md)
+  for expected in "${step_files[@]}"; do
     grep -qx "./$expected" "$listing" || fail "results.tar.gz lacks $expected"
   done
   mkdir -p "$scratch/results"
   tar -C "$scratch/results" -xzf "$scratch/out/results.tar.gz" 2>/dev/null || true
   local step want_status
   while IFS=: read -r step want_status; do
+    picked "$step" || want_status="not selected"
     awk -F'\t' -v s="$step" -v w="$want_status" '$1 == s && $2 == w { found = 1 } END { exit !found }' \
       "$scratch/results/steps.tsv" 2>/dev/null \
       || fail "step $step is not '$want_status': $(awk -F'\t' -v s="$step" '$1 == s' "$scratch/results/steps.tsv" 2>/dev/null)"
-  done <<'EOF'
+  done <<EOF
 checksums:ok
 unpack:ok
 smi:skipped
@@ -266,16 +296,26 @@ devices:ok
 tests:ok
 train:ok
 bench:ok
-pytorch:skipped
+pytorch:$torch_status
+cnn:ok
+pytorch-cnn:$torch_status
 gemm32:ok
 bdn-gemm:ok
 EOF
-  [ "$(grep -c '\.gz: content OK' "$scratch/results/checksums.log" 2>/dev/null)" -eq 4 ] \
-    || fail "checksums.log does not show the content of all four MNIST .gz files checked"
-  grep -q 'RealMnist_RawOrGzipped_ContentMatchesPublishedSha256' "$scratch/results/tests.log" 2>/dev/null \
-    || fail "the MNIST checksum test did not run"
-  grep -q 'GpuMlp.Tests.Cli\.' "$scratch/results/tests.log" 2>/dev/null || fail "the CLI tests did not run"
-  grep -q 'failed 0,' "$scratch/out/summary.md" || fail "summary.md does not report 0 failed tests"
+  if picked checksums; then
+    [ "$(grep -c '\.gz: content OK' "$scratch/results/checksums.log" 2>/dev/null)" -eq 4 ] \
+      || fail "checksums.log does not show the content of all four MNIST .gz files checked"
+  fi
+  if picked tests; then
+    grep -q 'RealMnist_RawOrGzipped_ContentMatchesPublishedSha256' "$scratch/results/tests.log" 2>/dev/null \
+      || fail "the MNIST checksum test did not run"
+    grep -q 'GpuMlp.Tests.Cli\.' "$scratch/results/tests.log" 2>/dev/null || fail "the CLI tests did not run"
+    grep -q 'failed 0,' "$scratch/out/summary.md" || fail "summary.md does not report 0 failed tests"
+  fi
+  if picked cnn; then
+    grep -A 2 '^## CNN run: .*--arch cnn' "$scratch/out/summary.md" | grep -q 'test accuracy [0-9]' \
+      || fail "summary.md does not give the CNN run's test accuracy"
+  fi
   # The tests' data folder must still hold only the .gz files: nothing was fetched or unpacked.
   local raw
   raw="$(find "$scratch/data/mnist" -type f ! -name '*.gz' 2>/dev/null | wc -l)"

@@ -2,7 +2,8 @@
 // a fake bundle: a bash script stands in for the dotnet host and answers the runner's calls in
 // milliseconds, so these tests check the runner's own promises without a GPU or a built bundle:
 // exactly summary.md and results.tar.gz in $OUT, each step's status, limits, the budget, a kill at
-// any moment, and the checksum step on gzipped MNIST files. Needs bash, coreutils, tar and gzip.
+// any moment, the checksum step on gzipped MNIST files, and the summary's CNN and PyTorch sections
+// (a fake python3 stands in for the reference scripts). Needs bash, coreutils, tar, gzip, python3.
 using System.Diagnostics;
 using System.Formats.Tar;
 using System.IO.Compression;
@@ -16,10 +17,14 @@ namespace GpuMlp.Tests.Bundle;
 public sealed class DeviceRunnerTests : IDisposable
 {
     private static readonly string[] StepOrder =
-        ["checksums", "unpack", "smi", "devices", "tests", "train", "bench", "pytorch", "gemm32", "bdn-gemm"];
+        ["checksums", "unpack", "smi", "devices", "tests", "train", "bench", "pytorch", "cnn", "pytorch-cnn", "gemm32", "bdn-gemm"];
+
+    private const int Budget = 540;
 
     // The fake dotnet host: answers what the runner asks of the CLI, the test exe and the
-    // BenchmarkDotNet suite. FAKE_TRAIN_SLEEP makes `train` slow (for limits and kills).
+    // BenchmarkDotNet suite. FAKE_TRAIN_SLEEP makes `train` slow (for limits and kills). A CNN run
+    // (--arch cnn) writes history.csv first, then waits FAKE_CNN_SLEEP before metrics.json, as a
+    // run cut off mid-way leaves it. Each run records its arguments in args.txt.
     private const string FakeDotnet = """
         #!/usr/bin/env bash
         case "$*" in
@@ -33,11 +38,18 @@ public sealed class DeviceRunnerTests : IDisposable
             echo "   GpuMlp.Tests  Total: 1, Errors: 0, Failed: 0, Skipped: 0, Not Run: 0, Time: 0.01s"
             echo '<assemblies><assembly total="1" passed="1" failed="0" skipped="0" not-run="0" errors="0" time="0.01"><collection><test name="GpuMlp.Tests.Fake.One" result="Pass"/></collection></assembly></assemblies>' >"$xml" ;;
           *gpumlp.dll\ devices*) echo "cpu CPUAccelerator yes (fake)" ;;
+          *gpumlp.dll\ train\ --arch\ cnn*)
+            out=""; prev=""
+            for a in "$@"; do [ "$prev" = "--out" ] && out="$a"; prev="$a"; done
+            mkdir -p "$out" && echo "$*" >"$out/args.txt"
+            printf 'epoch,train_loss,train_accuracy,val_loss,val_accuracy,seconds,samples_per_second\n1,0.4,0.88,0.2,0.95,2,300\n2,0.2,0.94,0.1,0.97,1,500\n' >"$out/history.csv"
+            sleep "${FAKE_CNN_SLEEP:-0}"
+            echo '{"device":"fake-cnn","epochs":[{"epoch":1,"seconds":2.0,"samples_per_second":300.0,"train_loss":0.4,"val_accuracy":0.95},{"epoch":2,"seconds":1.0,"samples_per_second":500.0,"train_loss":0.2,"val_accuracy":0.97},{"epoch":3,"seconds":1.0,"samples_per_second":600.0,"train_loss":0.1,"val_accuracy":0.98}],"test":{"accuracy":0.9876,"macro_f1":0.9871,"loss":0.04},"timing":{"compile_seconds":0.2,"train_seconds":4.0}}' >"$out/metrics.json" ;;
           *gpumlp.dll\ train*)
             out=""; prev=""
             for a in "$@"; do [ "$prev" = "--out" ] && out="$a"; prev="$a"; done
             sleep "${FAKE_TRAIN_SLEEP:-0}"
-            mkdir -p "$out"
+            mkdir -p "$out" && echo "$*" >"$out/args.txt"
             echo '{"device":"fake","epochs":[{"epoch":1,"seconds":1.0,"samples_per_second":1000.0,"train_loss":0.5,"val_accuracy":0.9}],"test":{"accuracy":0.9,"macro_f1":0.9,"loss":0.3},"timing":{"compile_seconds":0.1,"train_seconds":1.0}}' >"$out/metrics.json" ;;
           *gpumlp.dll\ bench*)
             json=""; prev=""
@@ -102,8 +114,21 @@ public sealed class DeviceRunnerTests : IDisposable
         string[] rows = result.Output.Split('\n').Where(l => StepOrder.Any(s => l.StartsWith(s + " ", StringComparison.Ordinal))).ToArray();
         Assert.Equal(StepOrder, rows.Select(r => r.Split(' ')[0]));
         int sum = rows.Sum(r => int.Parse(r.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1].TrimEnd('s'), System.Globalization.CultureInfo.InvariantCulture));
-        Assert.True(sum + 5 <= 420, $"step limits add up to {sum} s, over the 420 s budget less its 5 s reserve");
-        Assert.Contains($"limits {sum}s + reserve 5s = {sum + 5}s of a 420s budget", result.Output, StringComparison.Ordinal);
+        Assert.True(sum + 5 <= Budget, $"step limits add up to {sum} s, over the {Budget} s budget less its 5 s reserve");
+        Assert.Contains($"limits {sum}s + reserve 5s = {sum + 5}s of a {Budget}s budget", result.Output, StringComparison.Ordinal);
+        // The CNN steps come after the MLP's PyTorch reference and before the extras.
+        Assert.Contains(rows, r => r.StartsWith("cnn ", StringComparison.Ordinal) && r.Contains(" 75s ", StringComparison.Ordinal));
+        Assert.Contains(rows, r => r.StartsWith("pytorch-cnn ", StringComparison.Ordinal) && r.Contains(" 45s ", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Plan_SomeStepsSelected_ListsOnlyThoseAndTheirLimits()
+    {
+        var result = RunRunner(new() { ["GPU_STEPS"] = "cnn,pytorch-cnn", ["LIMIT_CNN"] = "90" }, "--plan");
+
+        Assert.True(result.ExitCode == 0, result.Output);
+        Assert.Contains("limits 135s + reserve 5s = 140s of a 540s budget", result.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("\ntrain ", result.Output, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -111,7 +136,7 @@ public sealed class DeviceRunnerTests : IDisposable
     {
         var result = RunRunner(new()
         {
-            ["GPU_STEPS"] = "checksums,unpack,devices,tests,train,bench,pytorch,gemm32,bdn-gemm",
+            ["GPU_STEPS"] = "checksums,unpack,devices,tests,train,bench,pytorch,cnn,pytorch-cnn,gemm32,bdn-gemm",
             ["PATH"] = FakePythonWithoutTorch() + ":" + Environment.GetEnvironmentVariable("PATH"),
         });
 
@@ -120,14 +145,18 @@ public sealed class DeviceRunnerTests : IDisposable
         Assert.StartsWith("# GpuMlp device check", File.ReadAllText(Path.Combine(OutDir, "summary.md")), StringComparison.Ordinal);
         Dictionary<string, string> files = ReadTarball();
         foreach (string name in new[] { "runner.log", "steps.tsv", "summary.md", "checksums.log", "unpack.log", "tests.log",
-                     "tests.xml", "run-cpu/metrics.json", "bench.json", "gemm32.xml", "bdn/results/gpumlp-rates.md" })
+                     "tests.xml", "run-cpu/metrics.json", "run-cnn-cpu/metrics.json", "bench.json", "gemm32.xml", "bdn/results/gpumlp-rates.md" })
             Assert.True(files.ContainsKey(name), $"results.tar.gz lacks {name}; it has {string.Join(", ", files.Keys)}");
         Dictionary<string, string> status = Statuses(files["steps.tsv"]);
         Assert.Equal("not selected", status["smi"]);
         Assert.Equal("skipped", status["pytorch"]);
-        foreach (string step in new[] { "checksums", "unpack", "devices", "tests", "train", "bench", "gemm32", "bdn-gemm" })
+        Assert.Equal("skipped", status["pytorch-cnn"]);
+        foreach (string step in new[] { "checksums", "unpack", "devices", "tests", "train", "bench", "cnn", "gemm32", "bdn-gemm" })
             Assert.True(status[step] == "ok", $"{step}: {status[step]}\n{result.Output}");
         Assert.Contains("PyTorch is not installed", files["steps.tsv"], StringComparison.Ordinal);
+        // The CNN preset, 20 epochs by default, in its own run folder; the default run stays as it was.
+        Assert.Contains("train --arch cnn --device cpu --epochs 20 ", files["run-cnn-cpu/args.txt"], StringComparison.Ordinal);
+        Assert.DoesNotContain("--arch", files["run-cpu/args.txt"], StringComparison.Ordinal);
         // The tests found the MNIST .gz files where RealMnist looks: <repo root>/data/mnist.
         Assert.True(File.Exists(Path.Combine(root.Path, "data", "mnist", "train-images-idx3-ubyte.gz")));
     }
@@ -167,6 +196,71 @@ public sealed class DeviceRunnerTests : IDisposable
         Assert.Equal("skipped", status["tests"]);
         Assert.Contains("needs 60s", steps, StringComparison.Ordinal);
         Assert.Equal("ok", status["bench"]);
+    }
+
+    [Fact]
+    public void Runner_CnnAndPytorchSteps_PassEpochsAndLimitAndSummarizeBothSides()
+    {
+        var result = RunRunner(new()
+        {
+            ["GPU_STEPS"] = "train,pytorch,cnn,pytorch-cnn",
+            ["GPU_EPOCHS"] = "2",
+            ["GPU_CNN_EPOCHS"] = "3",
+            ["GPU_LIMIT_TRAIN"] = "500",
+            ["CNN_ARGS"] = "--seed 7",
+            ["PYTORCH_CNN_ARGS"] = "--augment-shift 1",
+            ["PATH"] = FakePythonWithTorch() + ":" + Environment.GetEnvironmentVariable("PATH"),
+        });
+
+        Assert.True(result.ExitCode == 0, result.Output);
+        Dictionary<string, string> files = ReadTarball();
+        Dictionary<string, string> status = Statuses(files["steps.tsv"]);
+        foreach (string step in new[] { "train", "pytorch", "cnn", "pytorch-cnn" })
+            Assert.True(status[step] == "ok", $"{step}: {status[step]}\n{result.Output}");
+        Assert.Contains("train --arch cnn --device cpu --epochs 3 ", files["run-cnn-cpu/args.txt"], StringComparison.Ordinal);
+        Assert.Contains("--limit-train 500 --seed 7", files["run-cnn-cpu/args.txt"], StringComparison.Ordinal);
+        Assert.Contains("--epochs 2 ", files["run-cpu/args.txt"], StringComparison.Ordinal);
+        Assert.Contains("reference/pytorch_cnn.py --device cpu --epochs 3 --batch-size 128", files["pytorch-cnn.json.args"], StringComparison.Ordinal);
+        Assert.Contains("--limit-train 500 --augment-shift 1", files["pytorch-cnn.json.args"], StringComparison.Ordinal);
+        Assert.Contains("reference/pytorch_mlp.py --device cpu --epochs 2 ", files["pytorch.json.args"], StringComparison.Ordinal);
+
+        string summary = File.ReadAllText(Path.Combine(OutDir, "summary.md"));
+        Assert.Contains("2 epochs (MLP), 3 epochs (CNN), --limit-train 500", summary, StringComparison.Ordinal);
+        string cnn = Section(summary, "## CNN run: `gpumlp train --arch cnn --device cpu`");
+        Assert.Contains("fake-cnn: **test accuracy 98.76%**, macro F1 98.71%", cnn, StringComparison.Ordinal);
+        Assert.Contains("kernel compile 0.20 s, training 4.0 s; step `cnn`: ok", cnn, StringComparison.Ordinal);
+        Assert.Contains("median **500**", cnn, StringComparison.Ordinal);
+        Assert.Contains("| 3 | 1.000 | 600 | 0.1000 | 98.00% |", cnn, StringComparison.Ordinal);
+        string torchCnn = Section(summary, "## PyTorch eager CNN reference");
+        Assert.Contains("±1-pixel shifts; status **done**", torchCnn, StringComparison.Ordinal);
+        Assert.Contains("3 of 3 epochs; samples/s per epoch: median **1,000**", torchCnn, StringComparison.Ordinal);
+        Assert.Contains("test accuracy 99.10%", torchCnn, StringComparison.Ordinal);
+        string ratio = Section(summary, "## gpumlp / PyTorch throughput");
+        Assert.Contains("| default run, median epoch samples/s | 1,000 | 4,000 | **0.25** |", ratio, StringComparison.Ordinal);
+        Assert.Contains("| CNN run (`--arch cnn`), median epoch samples/s | 500 | 1,000 | **0.50** |", ratio, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Runner_CnnStepPastItsLimit_SummaryGivesTheFinishedEpochsFromHistory()
+    {
+        var result = RunRunner(new()
+        {
+            ["GPU_STEPS"] = "cnn,pytorch-cnn",
+            ["LIMIT_CNN"] = "4",
+            ["FAKE_CNN_SLEEP"] = "60",
+            ["PATH"] = FakePythonWithoutTorch() + ":" + Environment.GetEnvironmentVariable("PATH"),
+        });
+
+        Assert.True(result.ExitCode == 0, result.Output);
+        Dictionary<string, string> status = Statuses(ReadTarball()["steps.tsv"]);
+        Assert.Equal("timed out", status["cnn"]);
+        Assert.Equal("skipped", status["pytorch-cnn"]);
+        string summary = File.ReadAllText(Path.Combine(OutDir, "summary.md"));
+        string cnn = Section(summary, "## CNN run:");
+        Assert.Contains("No metrics.json (the run did not finish): 2 epochs from history.csv; step `cnn`: timed out", cnn, StringComparison.Ordinal);
+        Assert.Contains("| 2 | 1.000 | 500 | 0.2000 | 97.00% |", cnn, StringComparison.Ordinal);
+        Assert.Contains("No results (step `pytorch-cnn`: skipped", Section(summary, "## PyTorch eager CNN reference"), StringComparison.Ordinal);
+        Assert.Contains("Not available", Section(summary, "## gpumlp / PyTorch throughput"), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -283,6 +377,51 @@ public sealed class DeviceRunnerTests : IDisposable
         File.WriteAllText(python, $"#!/bin/sh\ncase \"$*\" in *'find_spec(\"torch\")'*) exit 1 ;; esac\nexec '{real}' \"$@\"\n");
         File.SetUnixFileMode(python, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         return bin;
+    }
+
+    /// <summary>
+    /// A folder whose python3 has "torch": pytorch_mlp.py and pytorch_cnn.py write a finished JSON
+    /// (median epoch 4,000 and 1,000 samples/s) to --out and their arguments to OUT.args; anything
+    /// else (summarize.py) goes to the real python3.
+    /// </summary>
+    private string FakePythonWithTorch()
+    {
+        string bin = Directory.CreateDirectory(Path.Combine(root.Path, "torch-bin")).FullName;
+        string python = Path.Combine(bin, "python3");
+        string real = Environment.GetEnvironmentVariable("PATH")!.Split(':')
+            .Select(dir => Path.Combine(dir, "python3")).FirstOrDefault(File.Exists) ?? "/nonexistent/python3";
+        const string mlpJson = """
+            {"device":"cpu","device_name":"fake-cpu","torch_version":"0.0-fake","cuda_version":null,"cuda_matmul_allow_tf32":false,"status":"done","epochs":2,"eager":{"complete":true,"epochs":[{"epoch":1,"seconds":1.0,"samples_per_second":3000.0},{"epoch":2,"seconds":1.0,"samples_per_second":5000.0}],"test_accuracy":0.97,"eval_samples_per_second":9000.0}}
+            """;
+        const string cnnJson = """
+            {"device":"cpu","device_name":"fake-cpu","torch_version":"0.0-fake","cuda_version":null,"cuda_matmul_allow_tf32":false,"augment_shift":1,"status":"done","epochs":3,"eager":{"complete":true,"epochs":[{"epoch":1,"seconds":2.0,"samples_per_second":800.0},{"epoch":2,"seconds":1.0,"samples_per_second":1000.0},{"epoch":3,"seconds":1.0,"samples_per_second":1100.0}],"test_accuracy":0.991,"eval_samples_per_second":5000.0}}
+            """;
+        // $$"""...""": braces are literal, {{...}} interpolates.
+        string script = $$"""
+            #!/bin/sh
+            case "$*" in *'find_spec("torch")'*) exit 0 ;; esac
+            case "$*" in *pytorch_mlp.py*|*pytorch_cnn.py*)
+              out=''; prev=''
+              for a in "$@"; do [ "$prev" = '--out' ] && out="$a"; prev="$a"; done
+              echo "$*" >"$out.args"
+              case "$*" in *pytorch_cnn.py*) echo '{{cnnJson}}' >"$out" ;; *) echo '{{mlpJson}}' >"$out" ;; esac
+              exit 0 ;;
+            esac
+            exec '{{real}}' "$@"
+
+            """;
+        File.WriteAllText(python, script);
+        File.SetUnixFileMode(python, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        return bin;
+    }
+
+    /// <summary>summary.md from the line starting with <paramref name="heading"/> to the next "## " heading.</summary>
+    private static string Section(string summary, string heading)
+    {
+        int start = summary.IndexOf("\n" + heading, StringComparison.Ordinal);
+        Assert.True(start >= 0, $"summary.md has no section {heading}:\n{summary}");
+        int end = summary.IndexOf("\n## ", start + 1, StringComparison.Ordinal);
+        return end < 0 ? summary[start..] : summary[start..end];
     }
 
     private void WriteSha256Sums()
