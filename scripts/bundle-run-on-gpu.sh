@@ -8,7 +8,7 @@
 #     bash .bundle/run-on-gpu.sh
 #
 # Steps, in priority order. Each has its own time limit, and the limits add up to less than the
-# budget (GPU_BUDGET_S, 540 s), so the whole run ends inside it (the device call gives it
+# budget (GPU_BUDGET_S, 565 s), so the whole run ends inside it (the device call gives it
 # timeout_s=600); a step that would not fit in the time left is skipped and marked so, and a
 # failure does not stop the next step:
 #     step       limit  what
@@ -26,6 +26,8 @@
 #                       GPU_CNN_EPOCHS epochs, default 20), run folder run-cnn-$GPU_DEVICE
 #     pytorch-cnn  45   bench/reference/pytorch_cnn.py, eager, the same network, shifts and epochs
 #                       (skipped, not failed, where python3 has no torch)
+#     bench-cnn    25   gpumlp bench --arch cnn --device $GPU_DEVICE (the CNN preset's steady-state
+#                       training and evaluation samples/s)
 #     gemm32       20   extra: the GEMM kernel tests again with GPUMLP_GEMM_BLOCK=32 (32x32-block GEMM)
 #     bdn-gemm     40   extra: BenchmarkDotNet --quick, the GEMM kernel cases
 #
@@ -40,9 +42,10 @@
 #
 # Environment knobs:
 #     GPU_STEPS=tests,train,...  run only these steps (others are marked "not selected")
-#     GPU_BUDGET_S=540           wall-clock budget of the whole run, unpacking and packing included
+#     GPU_BUDGET_S=565           wall-clock budget of the whole run, unpacking and packing included
 #     LIMIT_<STEP>=S             a step's limit in seconds (LIMIT_TESTS=155, LIMIT_BDN_GEMM=40, ...)
-#     GPU_DEVICE=cuda            device of tests, train, bench, cnn, gemm32, bdn-gemm (cpu for a dry run)
+#     GPU_DEVICE=cuda            device of tests, train, bench, cnn, bench-cnn, gemm32, bdn-gemm (cpu for
+#                              a dry run)
 #     PYTORCH_DEVICE=cuda        --device of pytorch_mlp.py and pytorch_cnn.py (default: GPU_DEVICE)
 #     GPU_EPOCHS=N               epochs of train and pytorch (default: gpumlp's 20)
 #     GPU_CNN_EPOCHS=N           epochs of cnn and pytorch-cnn (default 20, the preset's)
@@ -50,8 +53,9 @@
 #     TEST_ARGS, GEMM32_TEST_ARGS  extra xunit.v3 console-runner arguments (-class, -namespace,
 #                              -method filters); GEMM32_TEST_ARGS defaults to the DenseGemmTests and
 #                              DenseBackwardTests classes
-#     TRAIN_ARGS, BENCH_ARGS, PYTORCH_ARGS, CNN_ARGS, PYTORCH_CNN_ARGS, BDN_ARGS  extra arguments of
-#                              those steps (BDN_ARGS defaults to --filter *GemmBenchmarks.Kernel*)
+#     TRAIN_ARGS, BENCH_ARGS, PYTORCH_ARGS, CNN_ARGS, PYTORCH_CNN_ARGS, BENCH_CNN_ARGS, BDN_ARGS
+#                              extra arguments of those steps (BDN_ARGS defaults to
+#                              --filter *GemmBenchmarks.Kernel*)
 #     GPU_WORK=DIR               the work folder (emptied first)
 # Options:
 #     --plan         print the steps, their limits and the budget, then exit (runs nothing)
@@ -61,13 +65,13 @@ set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 start=$(date +%s)
-budget="${GPU_BUDGET_S:-540}"
+budget="${GPU_BUDGET_S:-565}"
 # Seconds kept back for the last summary and tarball (each takes about a second).
 reserve=5
 
-steps=(checksums unpack smi devices tests train bench pytorch cnn pytorch-cnn gemm32 bdn-gemm)
+steps=(checksums unpack smi devices tests train bench pytorch cnn pytorch-cnn bench-cnn gemm32 bdn-gemm)
 declare -A limit=([checksums]=10 [unpack]=20 [smi]=10 [devices]=15 [tests]=155 [train]=60
-  [bench]=40 [pytorch]=45 [cnn]=75 [pytorch-cnn]=45 [gemm32]=20 [bdn-gemm]=40)
+  [bench]=40 [pytorch]=45 [cnn]=75 [pytorch-cnn]=45 [bench-cnn]=25 [gemm32]=20 [bdn-gemm]=40)
 declare -A what=(
   [checksums]="sha256 of the bundle files and of the MNIST .gz content"
   [unpack]="unpack the runtime and apps; MNIST .gz into data/mnist"
@@ -79,6 +83,7 @@ declare -A what=(
   [pytorch]="PyTorch eager reference"
   [cnn]="gpumlp train --arch cnn (CNN preset)"
   [pytorch-cnn]="PyTorch eager CNN reference"
+  [bench-cnn]="gpumlp bench --arch cnn"
   [gemm32]="GEMM tests, GPUMLP_GEMM_BLOCK=32"
   [bdn-gemm]="BenchmarkDotNet --quick GEMM cases")
 for s in "${steps[@]}"; do
@@ -108,7 +113,7 @@ export GPU_DEVICE="${GPU_DEVICE:-cuda}"
 export PYTORCH_DEVICE="${PYTORCH_DEVICE:-$GPU_DEVICE}"
 export GPU_EPOCHS="${GPU_EPOCHS:-}" GPU_CNN_EPOCHS="${GPU_CNN_EPOCHS:-20}" GPU_LIMIT_TRAIN="${GPU_LIMIT_TRAIN:-}"
 export TEST_ARGS="${TEST_ARGS:-}" TRAIN_ARGS="${TRAIN_ARGS:-}" BENCH_ARGS="${BENCH_ARGS:-}" PYTORCH_ARGS="${PYTORCH_ARGS:-}"
-export CNN_ARGS="${CNN_ARGS:-}" PYTORCH_CNN_ARGS="${PYTORCH_CNN_ARGS:-}"
+export CNN_ARGS="${CNN_ARGS:-}" PYTORCH_CNN_ARGS="${PYTORCH_CNN_ARGS:-}" BENCH_CNN_ARGS="${BENCH_CNN_ARGS:-}"
 export GEMM32_TEST_ARGS="${GEMM32_TEST_ARGS:--class GpuMlp.Tests.Kernels.DenseGemmTests -class GpuMlp.Tests.Kernels.DenseBackwardTests}"
 export BDN_ARGS="${BDN_ARGS:---filter *GemmBenchmarks.Kernel*}"
 export here root
@@ -235,6 +240,12 @@ step_pytorch_cnn() {
   python3 "$here/reference/pytorch_cnn.py" --device "$PYTORCH_DEVICE" --epochs "$GPU_CNN_EPOCHS" --batch-size 128 \
     --data "$here/mnist" --out "$work/pytorch-cnn.json" "${extra[@]}" "${args[@]}" >/dev/null
 }
+step_bench_cnn() {
+  local args
+  read -r -a args <<<"$BENCH_CNN_ARGS"
+  "$dotnet" "$here/cli/gpumlp.dll" bench --arch cnn --device "$GPU_DEVICE" --data "$here/mnist" --json "$work/bench-cnn.json" \
+    "${args[@]}"
+}
 step_gemm32() {
   local args
   read -r -a args <<<"$GEMM32_TEST_ARGS"
@@ -246,7 +257,7 @@ step_bdn_gemm() {
   "$dotnet" "$here/bench/GpuMlp.Bench.dll" --quick --device "$GPU_DEVICE" --artifacts "$work/bdn" "${args[@]}"
 }
 export -f skip need_torch step_checksums step_unpack step_smi step_devices step_tests step_train step_bench \
-  step_pytorch step_cnn step_pytorch_cnn step_gemm32 step_bdn_gemm
+  step_pytorch step_cnn step_pytorch_cnn step_bench_cnn step_gemm32 step_bdn_gemm
 
 # ILGPU opens the CUDA driver as "cuda", i.e. dlopen("libcuda.so"). Containers often carry only
 # libcuda.so.1 (what PyTorch opens); then link libcuda.so to it in .bundle/libshim.
@@ -304,6 +315,7 @@ write_state() { # steps.tsv and runner.tsv, read by summarize.py
     printf 'pytorch_args\t%s\n' "$PYTORCH_ARGS"
     printf 'cnn_args\t%s\n' "$CNN_ARGS"
     printf 'pytorch_cnn_args\t%s\n' "$PYTORCH_CNN_ARGS"
+    printf 'bench_cnn_args\t%s\n' "$BENCH_CNN_ARGS"
     printf 'bdn_args\t%s\n' "$BDN_ARGS"
   } >"$work/runner.tsv"
 }

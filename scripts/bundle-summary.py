@@ -5,8 +5,8 @@ Shipped in the device bundle as .bundle/summarize.py; .bundle/run-on-gpu.sh runs
 step, so it must cope with any step missing, running, cut off or failed: every section says what
 it found and never raises on partial files. Reads (all optional): runner.tsv, steps.tsv, gpu.csv,
 smi.log, devices.log, tests.log / tests.xml, gemm32.log / gemm32.xml, run-<device>/metrics.json and
-run-cnn-<device>/metrics.json (or history.csv while a run is unfinished), bench.json, pytorch.json,
-pytorch-cnn.json, bdn/results/gpumlp-rates.md, left-out.txt. Standard library only.
+run-cnn-<device>/metrics.json (or history.csv while a run is unfinished), bench.json, bench-cnn.json,
+pytorch.json, pytorch-cnn.json, bdn/results/gpumlp-rates.md, left-out.txt. Standard library only.
 
 Usage: python3 summarize.py WORK_DIR > summary.md
 """
@@ -256,24 +256,26 @@ class Summary:
         except (TypeError, ValueError):
             return None
 
-    def bench(self) -> float | None:
-        self.add(f"## `gpumlp bench --device {self.device}`", "")
-        data = read_json(self.path("bench.json"))
+    def bench(self, step: str = "bench", title: str | None = None, file: str = "bench.json") -> float | None:
+        """`gpumlp bench`'s section: the MLP (step bench, bench.json) or the CNN preset (step
+        bench-cnn, bench-cnn.json); returns the first device's median training samples/s."""
+        self.add(title or f"## `gpumlp bench --device {self.device}`", "")
+        data = read_json(self.path(file))
         if not data:
-            self.add(f"No results ({self.step_note('bench')}).", "")
+            self.add(f"No results ({self.step_note(step)}).", "")
             return None
-        self.add("| device | GEMM variant | batch | steps × repeats | compile s | train samples/s (median) | eval samples/s (median) |",
-                 "| --- | --- | ---: | --- | ---: | ---: | ---: |")
+        self.add("| device | GEMM variant | batch | steps × repeats | compile s | train samples/s (median) | eval images | eval samples/s (median) |",
+                 "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: |")
         rate = None
         for r in data.get("results", []):
             if r.get("error"):
-                self.add(f"| {r.get('device')} | FAILED: {r['error']} | | | | | |")
+                self.add(f"| {r.get('device')} | FAILED: {r['error']} | | | | | | |")
                 continue
             self.add(f"| {r.get('device')} | {r.get('gemm_variant')} | {r.get('batch_size')} | {r.get('steps')} × {r.get('repeats')} | "
                      f"{number(r.get('compile_seconds'), 2)} | {number(r.get('train_samples_per_second'))} | "
-                     f"{number(r.get('eval_samples_per_second'))} |")
+                     f"{number(r.get('eval_samples'))} | {number(r.get('eval_samples_per_second'))} |")
             rate = rate or r.get("train_samples_per_second")
-        self.add("", f"{self.step_note('bench')}.", "")
+        self.add("", f"{self.step_note(step)}.", "")
         return rate
 
     def pytorch(self, step: str = "pytorch", title: str | None = None, file: str = "pytorch.json") -> float | None:
@@ -302,7 +304,7 @@ class Summary:
         return rate
 
     def ratio(self, train: dict | None, bench_rate: float | None, torch_rate: float | None,
-              cnn: dict | None = None, torch_cnn_rate: float | None = None) -> None:
+              cnn: dict | None = None, torch_cnn_rate: float | None = None, bench_cnn_rate: float | None = None) -> None:
         self.add("## gpumlp / PyTorch throughput", "")
         rows = []
         gpumlp_rate = (train or {}).get("median_rate")
@@ -313,6 +315,8 @@ class Summary:
             rows.append(("`gpumlp bench` train samples/s vs PyTorch median epoch", bench_rate, torch_rate))
         if cnn_rate and torch_cnn_rate:
             rows.append(("CNN run (`--arch cnn`), median epoch samples/s", cnn_rate, torch_cnn_rate))
+        if bench_cnn_rate and torch_cnn_rate:
+            rows.append(("`gpumlp bench --arch cnn` train samples/s vs PyTorch CNN median epoch", bench_cnn_rate, torch_cnn_rate))
         if not rows:
             self.add(f"Not available (gpumlp: {number(gpumlp_rate)}, PyTorch: {number(torch_rate)} samples/s; "
                      f"CNN gpumlp: {number(cnn_rate)}, PyTorch: {number(torch_cnn_rate)} samples/s).", "")
@@ -340,7 +344,8 @@ class Summary:
     def files(self) -> None:
         self.add("## results.tar.gz", "")
         self.add("Logs (`STEP.log`), `runner.log`, `steps.tsv`, `run-*/` (`run-cnn-*/` for the CNN), `bench.json`, "
-                 "`pytorch.json`, `pytorch-cnn.json`, `tests.xml`, `gemm32.xml`, `bdn/` as far as their steps ran.")
+                 "`bench-cnn.json`, `pytorch.json`, `pytorch-cnn.json`, `tests.xml`, `gemm32.xml`, `bdn/` as far as their "
+                 "steps ran.")
         left_out = read_text(self.path("left-out.txt"))
         if left_out:
             self.add("", "Left out (over 4 MiB, bytes and path):", "", "```text", *left_out.strip().splitlines(), "```")
@@ -357,7 +362,8 @@ class Summary:
         torch_cnn_rate = self.pytorch(
             "pytorch-cnn", "## PyTorch eager CNN reference (same network and shifts, batch 128, data resident on the device)",
             "pytorch-cnn.json")
-        self.ratio(train, bench_rate, torch_rate, cnn, torch_cnn_rate)
+        bench_cnn_rate = self.bench("bench-cnn", f"## `gpumlp bench --arch cnn --device {self.device}`", "bench-cnn.json")
+        self.ratio(train, bench_rate, torch_rate, cnn, torch_cnn_rate, bench_cnn_rate)
         self.devices()
         self.tests("gemm32", f"GEMM tests with GPUMLP_GEMM_BLOCK=32 (GPUMLP_TEST_DEVICE={self.device})", "gemm32_test_args")
         self.bdn()

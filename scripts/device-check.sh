@@ -47,10 +47,10 @@ print_call() {
 
 Device-tool call (from the repository root, with .bundle/ built by scripts/device-check.sh):
   run(command="bash .bundle/run-on-gpu.sh", carry=[".bundle"], timeout_s=600)
-The runner ends within its 540 s budget (GPU_BUDGET_S): its steps' limits add up to 535 s, in
+The runner ends within its 565 s budget (GPU_BUDGET_S): its steps' limits add up to 560 s, in
 priority order checksums, unpack, nvidia-smi, gpumlp devices, CUDA tests, default train, bench,
-PyTorch eager, CNN train (--arch cnn), PyTorch eager CNN, then the extras (GEMM tests with
-GPUMLP_GEMM_BLOCK=32, BenchmarkDotNet GEMM).
+PyTorch eager, CNN train (--arch cnn), PyTorch eager CNN, bench --arch cnn, then the extras (GEMM
+tests with GPUMLP_GEMM_BLOCK=32, BenchmarkDotNet GEMM).
 $OUT receives exactly summary.md and results.tar.gz, both rewritten after every step.
 Only some steps:  command="GPU_STEPS=bench,pytorch bash .bundle/run-on-gpu.sh"
 Plan (limits):    bash .bundle/run-on-gpu.sh --plan
@@ -217,14 +217,15 @@ self_test() {
     "TEST_ARGS=-filter /*/GpuMlp.Tests.Cli/*/* -filter /*/GpuMlp.Tests.Data/RealMnistTests/*"
     "BENCH_ARGS=--steps 2 --warmup 1 --repeats 1" "BDN_ARGS=--filter *AdamBenchmarks*"
     LIMIT_UNPACK=90 LIMIT_DEVICES=40 LIMIT_TESTS=360 LIMIT_TRAIN=120 LIMIT_BENCH=90 LIMIT_PYTORCH=180
-    LIMIT_CNN=300 LIMIT_PYTORCH_CNN=300 LIMIT_GEMM32=90 LIMIT_BDN_GEMM=120
+    LIMIT_CNN=300 LIMIT_PYTORCH_CNN=300 LIMIT_BENCH_CNN=120 LIMIT_GEMM32=90 LIMIT_BDN_GEMM=120
+    "BENCH_CNN_ARGS=--steps 2 --warmup 1 --repeats 1 --eval-images 500"
   )
   # The caller's choice of steps and sizes wins (env keeps the last of two assignments).
   local knob
   for knob in GPU_STEPS GPU_EPOCHS GPU_CNN_EPOCHS GPU_LIMIT_TRAIN TEST_ARGS; do
     [ -n "${!knob:-}" ] && knobs+=("$knob=${!knob}")
   done
-  local all_steps="checksums,unpack,smi,devices,tests,train,bench,pytorch,cnn,pytorch-cnn,gemm32,bdn-gemm"
+  local all_steps="checksums,unpack,smi,devices,tests,train,bench,pytorch,cnn,pytorch-cnn,bench-cnn,gemm32,bdn-gemm"
   local selected="${GPU_STEPS:-$all_steps}"
   picked() { case ",$selected," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
   # The PyTorch steps run where the runner's python3 has torch, and are skipped otherwise.
@@ -275,6 +276,7 @@ EOF
   picked pytorch && [ "$torch_status" = ok ] && step_files+=(pytorch.json)
   picked cnn && step_files+=(run-cnn-cpu/metrics.json)
   picked pytorch-cnn && [ "$torch_status" = ok ] && step_files+=(pytorch-cnn.json)
+  picked bench-cnn && step_files+=(bench-cnn.json)
   picked gemm32 && step_files+=(gemm32.xml)
   picked bdn-gemm && step_files+=(bdn/results/gpumlp-rates.md)
   for expected in "${step_files[@]}"; do
@@ -299,6 +301,7 @@ bench:ok
 pytorch:$torch_status
 cnn:ok
 pytorch-cnn:$torch_status
+bench-cnn:ok
 gemm32:ok
 bdn-gemm:ok
 EOF

@@ -17,9 +17,9 @@ namespace GpuMlp.Tests.Bundle;
 public sealed class DeviceRunnerTests : IDisposable
 {
     private static readonly string[] StepOrder =
-        ["checksums", "unpack", "smi", "devices", "tests", "train", "bench", "pytorch", "cnn", "pytorch-cnn", "gemm32", "bdn-gemm"];
+        ["checksums", "unpack", "smi", "devices", "tests", "train", "bench", "pytorch", "cnn", "pytorch-cnn", "bench-cnn", "gemm32", "bdn-gemm"];
 
-    private const int Budget = 540;
+    private const int Budget = 565;
 
     // The fake dotnet host: answers what the runner asks of the CLI, the test exe and the
     // BenchmarkDotNet suite. FAKE_TRAIN_SLEEP makes `train` slow (for limits and kills). A CNN run
@@ -51,6 +51,11 @@ public sealed class DeviceRunnerTests : IDisposable
             sleep "${FAKE_TRAIN_SLEEP:-0}"
             mkdir -p "$out" && echo "$*" >"$out/args.txt"
             echo '{"device":"fake","epochs":[{"epoch":1,"seconds":1.0,"samples_per_second":1000.0,"train_loss":0.5,"val_accuracy":0.9}],"test":{"accuracy":0.9,"macro_f1":0.9,"loss":0.3},"timing":{"compile_seconds":0.1,"train_seconds":1.0}}' >"$out/metrics.json" ;;
+          *gpumlp.dll\ bench\ --arch\ cnn*)
+            json=""; prev=""
+            for a in "$@"; do [ "$prev" = "--json" ] && json="$a"; prev="$a"; done
+            echo "$*" >"$json.args"
+            echo '{"results":[{"device":"fake","arch":"conv5x5x32p2,relu,pool2,conv5x5x64p2,relu,pool2,flatten,dense512,relu,dropout0.5,dense10","augment_shift":2,"gemm_variant":"Fake","batch_size":128,"steps":100,"repeats":3,"compile_seconds":0.3,"train_samples_per_second":750.0,"eval_samples":10000,"eval_samples_per_second":3000.0,"error":null}]}' >"$json" ;;
           *gpumlp.dll\ bench*)
             json=""; prev=""
             for a in "$@"; do [ "$prev" = "--json" ] && json="$a"; prev="$a"; done
@@ -119,15 +124,16 @@ public sealed class DeviceRunnerTests : IDisposable
         // The CNN steps come after the MLP's PyTorch reference and before the extras.
         Assert.Contains(rows, r => r.StartsWith("cnn ", StringComparison.Ordinal) && r.Contains(" 75s ", StringComparison.Ordinal));
         Assert.Contains(rows, r => r.StartsWith("pytorch-cnn ", StringComparison.Ordinal) && r.Contains(" 45s ", StringComparison.Ordinal));
+        Assert.Contains(rows, r => r.StartsWith("bench-cnn ", StringComparison.Ordinal) && r.Contains(" 25s ", StringComparison.Ordinal));
     }
 
     [Fact]
     public void Plan_SomeStepsSelected_ListsOnlyThoseAndTheirLimits()
     {
-        var result = RunRunner(new() { ["GPU_STEPS"] = "cnn,pytorch-cnn", ["LIMIT_CNN"] = "90" }, "--plan");
+        var result = RunRunner(new() { ["GPU_STEPS"] = "cnn,pytorch-cnn,bench-cnn", ["LIMIT_CNN"] = "90" }, "--plan");
 
         Assert.True(result.ExitCode == 0, result.Output);
-        Assert.Contains("limits 135s + reserve 5s = 140s of a 540s budget", result.Output, StringComparison.Ordinal);
+        Assert.Contains("limits 160s + reserve 5s = 165s of a 565s budget", result.Output, StringComparison.Ordinal);
         Assert.DoesNotContain("\ntrain ", result.Output, StringComparison.Ordinal);
     }
 
@@ -136,7 +142,7 @@ public sealed class DeviceRunnerTests : IDisposable
     {
         var result = RunRunner(new()
         {
-            ["GPU_STEPS"] = "checksums,unpack,devices,tests,train,bench,pytorch,cnn,pytorch-cnn,gemm32,bdn-gemm",
+            ["GPU_STEPS"] = "checksums,unpack,devices,tests,train,bench,pytorch,cnn,pytorch-cnn,bench-cnn,gemm32,bdn-gemm",
             ["PATH"] = FakePythonWithoutTorch() + ":" + Environment.GetEnvironmentVariable("PATH"),
         });
 
@@ -145,13 +151,14 @@ public sealed class DeviceRunnerTests : IDisposable
         Assert.StartsWith("# GpuMlp device check", File.ReadAllText(Path.Combine(OutDir, "summary.md")), StringComparison.Ordinal);
         Dictionary<string, string> files = ReadTarball();
         foreach (string name in new[] { "runner.log", "steps.tsv", "summary.md", "checksums.log", "unpack.log", "tests.log",
-                     "tests.xml", "run-cpu/metrics.json", "run-cnn-cpu/metrics.json", "bench.json", "gemm32.xml", "bdn/results/gpumlp-rates.md" })
+                     "tests.xml", "run-cpu/metrics.json", "run-cnn-cpu/metrics.json", "bench.json", "bench-cnn.json", "gemm32.xml",
+                     "bdn/results/gpumlp-rates.md" })
             Assert.True(files.ContainsKey(name), $"results.tar.gz lacks {name}; it has {string.Join(", ", files.Keys)}");
         Dictionary<string, string> status = Statuses(files["steps.tsv"]);
         Assert.Equal("not selected", status["smi"]);
         Assert.Equal("skipped", status["pytorch"]);
         Assert.Equal("skipped", status["pytorch-cnn"]);
-        foreach (string step in new[] { "checksums", "unpack", "devices", "tests", "train", "bench", "cnn", "gemm32", "bdn-gemm" })
+        foreach (string step in new[] { "checksums", "unpack", "devices", "tests", "train", "bench", "cnn", "bench-cnn", "gemm32", "bdn-gemm" })
             Assert.True(status[step] == "ok", $"{step}: {status[step]}\n{result.Output}");
         Assert.Contains("PyTorch is not installed", files["steps.tsv"], StringComparison.Ordinal);
         // The CNN preset, 20 epochs by default, in its own run folder; the default run stays as it was.
@@ -199,23 +206,24 @@ public sealed class DeviceRunnerTests : IDisposable
     }
 
     [Fact]
-    public void Runner_CnnAndPytorchSteps_PassEpochsAndLimitAndSummarizeBothSides()
+    public void Runner_CnnSteps_PassTheirArgumentsAndSummarizeBothSides()
     {
         var result = RunRunner(new()
         {
-            ["GPU_STEPS"] = "train,pytorch,cnn,pytorch-cnn",
+            ["GPU_STEPS"] = "train,pytorch,cnn,pytorch-cnn,bench-cnn",
             ["GPU_EPOCHS"] = "2",
             ["GPU_CNN_EPOCHS"] = "3",
             ["GPU_LIMIT_TRAIN"] = "500",
             ["CNN_ARGS"] = "--seed 7",
             ["PYTORCH_CNN_ARGS"] = "--augment-shift 1",
+            ["BENCH_CNN_ARGS"] = "--steps 20",
             ["PATH"] = FakePythonWithTorch() + ":" + Environment.GetEnvironmentVariable("PATH"),
         });
 
         Assert.True(result.ExitCode == 0, result.Output);
         Dictionary<string, string> files = ReadTarball();
         Dictionary<string, string> status = Statuses(files["steps.tsv"]);
-        foreach (string step in new[] { "train", "pytorch", "cnn", "pytorch-cnn" })
+        foreach (string step in new[] { "train", "pytorch", "cnn", "pytorch-cnn", "bench-cnn" })
             Assert.True(status[step] == "ok", $"{step}: {status[step]}\n{result.Output}");
         Assert.Contains("train --arch cnn --device cpu --epochs 3 ", files["run-cnn-cpu/args.txt"], StringComparison.Ordinal);
         Assert.Contains("--limit-train 500 --seed 7", files["run-cnn-cpu/args.txt"], StringComparison.Ordinal);
@@ -223,6 +231,8 @@ public sealed class DeviceRunnerTests : IDisposable
         Assert.Contains("reference/pytorch_cnn.py --device cpu --epochs 3 --batch-size 128", files["pytorch-cnn.json.args"], StringComparison.Ordinal);
         Assert.Contains("--limit-train 500 --augment-shift 1", files["pytorch-cnn.json.args"], StringComparison.Ordinal);
         Assert.Contains("reference/pytorch_mlp.py --device cpu --epochs 2 ", files["pytorch.json.args"], StringComparison.Ordinal);
+        Assert.Contains("gpumlp.dll bench --arch cnn --device cpu ", files["bench-cnn.json.args"], StringComparison.Ordinal);
+        Assert.EndsWith("--steps 20", files["bench-cnn.json.args"].TrimEnd(), StringComparison.Ordinal);
 
         string summary = File.ReadAllText(Path.Combine(OutDir, "summary.md"));
         Assert.Contains("2 epochs (MLP), 3 epochs (CNN), --limit-train 500", summary, StringComparison.Ordinal);
@@ -235,9 +245,12 @@ public sealed class DeviceRunnerTests : IDisposable
         Assert.Contains("±1-pixel shifts; status **done**", torchCnn, StringComparison.Ordinal);
         Assert.Contains("3 of 3 epochs; samples/s per epoch: median **1,000**", torchCnn, StringComparison.Ordinal);
         Assert.Contains("test accuracy 99.10%", torchCnn, StringComparison.Ordinal);
+        Assert.Contains("| fake | Fake | 128 | 100 × 3 | 0.30 | 750 | 10,000 | 3,000 |",
+            Section(summary, "## `gpumlp bench --arch cnn --device cpu`"), StringComparison.Ordinal);
         string ratio = Section(summary, "## gpumlp / PyTorch throughput");
         Assert.Contains("| default run, median epoch samples/s | 1,000 | 4,000 | **0.25** |", ratio, StringComparison.Ordinal);
         Assert.Contains("| CNN run (`--arch cnn`), median epoch samples/s | 500 | 1,000 | **0.50** |", ratio, StringComparison.Ordinal);
+        Assert.Contains("| `gpumlp bench --arch cnn` train samples/s vs PyTorch CNN median epoch | 750 | 1,000 | **0.75** |", ratio, StringComparison.Ordinal);
     }
 
     [Fact]
