@@ -100,6 +100,9 @@ build_payload() {
   dotnet publish "$src/tests/GpuMlp.Tests/GpuMlp.Tests.csproj" "${publish[@]}" -o "$stage/tests" || die "publishing the tests failed"
   [ -f "$stage/tests/gpumlp.dll" ] && [ -f "$stage/tests/gpumlp.runtimeconfig.json" ] \
     || die "the test publish lacks gpumlp.dll/gpumlp.runtimeconfig.json, which the CLI tests start"
+  # Microsoft.ML.OnnxRuntime leaves its Windows DLLs beside libonnxruntime.so even in a linux-x64
+  # publish; Linux never loads them, and they would take ~4.5 MB of the 64 MiB the bundle may weigh.
+  rm -f "$stage/tests/onnxruntime.dll" "$stage/tests/onnxruntime_providers_shared.dll"
   say "publishing the benchmarks"
   dotnet publish "$src/bench/GpuMlp.Bench/GpuMlp.Bench.csproj" "${publish[@]}" -o "$stage/bench" || die "publishing the benchmarks failed"
 
