@@ -250,19 +250,20 @@ public sealed partial class MlpKernels
             return true;
         }
 
-        public void ConvIm2Col(in ConvShape shape, ArrayView<float> x, ArrayView<float> cols)
-        {
-            if (TryRecord(new CpuCommand { Operation = CpuOperation.ConvIm2Col, Conv = shape, A = Address(x), C = Address(cols) }))
-                return;
-            Convolution.Im2Col(config, shape, x, cols);
-            Launches++;
-        }
+        public void ConvIm2Col(in ConvShape shape, ArrayView<float> x, ArrayView<float> cols) =>
+            ConvLayoutChange(CpuOperation.ConvIm2Col, shape, x, cols, Convolution.Im2Col);
 
-        public void ConvNhwcToNchw(in ConvShape shape, ArrayView<float> nhwc, ArrayView<float> y)
+        public void ConvNhwcToNchw(in ConvShape shape, ArrayView<float> nhwc, ArrayView<float> y) =>
+            ConvLayoutChange(CpuOperation.ConvNhwcToNchw, shape, nhwc, y, Convolution.NhwcToNchw);
+
+        /// <summary>A convolution kernel that reads one view (A) and overwrites another (C): recorded,
+        /// or launched now with `kernel`.</summary>
+        private void ConvLayoutChange(CpuOperation operation, in ConvShape shape, ArrayView<float> source, ArrayView<float> target,
+            Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>> kernel)
         {
-            if (TryRecord(new CpuCommand { Operation = CpuOperation.ConvNhwcToNchw, Conv = shape, A = Address(nhwc), C = Address(y) }))
+            if (TryRecord(new CpuCommand { Operation = operation, Conv = shape, A = Address(source), C = Address(target) }))
                 return;
-            Convolution.NhwcToNchw(config, shape, nhwc, y);
+            kernel(config, shape, source, target);
             Launches++;
         }
 
@@ -290,13 +291,8 @@ public sealed partial class MlpKernels
             Launches++;
         }
 
-        public void ConvCol2Im(in ConvShape shape, ArrayView<float> dCols, ArrayView<float> dx)
-        {
-            if (TryRecord(new CpuCommand { Operation = CpuOperation.ConvCol2Im, Conv = shape, A = Address(dCols), C = Address(dx) }))
-                return;
-            Convolution.Col2Im(config, shape, dCols, dx);
-            Launches++;
-        }
+        public void ConvCol2Im(in ConvShape shape, ArrayView<float> dCols, ArrayView<float> dx) =>
+            ConvLayoutChange(CpuOperation.ConvCol2Im, shape, dCols, dx, Convolution.Col2Im);
 
         public void MaxPool2Forward(in PoolShape shape, ArrayView<float> x, ArrayView<float> y, ArrayView<int> argmax)
         {
