@@ -4,12 +4,12 @@
 # network: the bundle carries the .NET runtime, the published CLI, tests and benchmarks, gzipped
 # MNIST and the PyTorch reference.
 #
-# On the GPU machine, from the repository root, with the device tool's $OUT folder:
+# On the GPU machine, from the repository root, with $OUT naming the folder whose files come back:
 #     bash .bundle/run-on-gpu.sh
 #
 # Steps, in priority order. Each has its own time limit, and the limits add up to less than the
-# budget (GPU_BUDGET_S, 565 s), so the whole run ends inside it (the device call gives it
-# timeout_s=600); a step that would not fit in the time left is skipped and marked so, and a
+# budget (GPU_BUDGET_S, 565 s), so the whole run ends inside it (and inside the 600 s one command
+# may run on the GPU machine); a step that would not fit in the time left is skipped and marked so, and a
 # failure does not stop the next step:
 #     step       limit  what
 #     checksums    10   sha256 of every bundled file (SHA256SUMS), and of the decompressed content of

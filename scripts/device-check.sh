@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Builds the GPU-machine bundle in .bundle/ (git-ignored) and prints the device-tool call that
-# runs it. The GPU machine has no .NET and no network, so the bundle carries everything:
+# Builds the GPU-machine bundle in .bundle/ (git-ignored) and prints how to run it on the GPU
+# machine. The GPU machine has no .NET and no network, so the bundle carries everything:
 #
 #   .bundle/payload.tar.xz   dotnet host + host/fxr + shared/Microsoft.NETCore.App/<version> (copied
 #                            from this machine's install), and framework-dependent Release publishes
 #                            of the CLI (cli/gpumlp.dll), the test project (tests/GpuMlp.Tests.dll,
 #                            an xunit.v3 exe that also holds gpumlp.dll for the CLI tests) and the
 #                            BenchmarkDotNet suite (bench/GpuMlp.Bench.dll); xz-compressed because
-#                            the runtime alone is ~80 MB and the device tool carries at most 64 MiB
+#                            the runtime alone is ~80 MB and at most 64 MiB may travel to the GPU machine
 #   .bundle/mnist/*.gz       the four MNIST IDX files, gzip -9 (the code reads NAME.gz)
 #   .bundle/mnist/PUBLISHED-SHA256SUMS  the published sha256 of the raw files (from MnistFiles.cs);
 #                            the runner checks the decompressed content of every .gz against it
@@ -28,7 +28,7 @@
 #   scripts/device-check.sh --self-test --reuse   the same, reusing an existing payload.tar.xz
 #                                         (only the scripts, MNIST files and checksums are refreshed)
 #   scripts/device-check.sh --assemble    refresh the scripts, MNIST files and checksums of a built bundle
-#   scripts/device-check.sh --print       only print the device-tool call
+#   scripts/device-check.sh --print       only print how to run it on the GPU machine
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -45,14 +45,15 @@ die() { printf '[device-check] ERROR: %s\n' "$*" >&2; exit 1; }
 print_call() {
   cat <<'EOF'
 
-Device-tool call (from the repository root, with .bundle/ built by scripts/device-check.sh):
-  run(command="bash .bundle/run-on-gpu.sh", carry=[".bundle"], timeout_s=600)
+On the GPU machine (the repository root, with .bundle/ built by scripts/device-check.sh copied
+along; allow the command 600 s):
+  bash .bundle/run-on-gpu.sh
 The runner ends within its 565 s budget (GPU_BUDGET_S): its steps' limits add up to 560 s, in
 priority order checksums, unpack, nvidia-smi, gpumlp devices, CUDA tests, default train, bench,
 PyTorch eager, CNN train (--arch cnn), PyTorch eager CNN, bench --arch cnn, then the extras (GEMM
 tests with GPUMLP_GEMM_BLOCK=32, BenchmarkDotNet GEMM).
 $OUT receives exactly summary.md and results.tar.gz, both rewritten after every step.
-Only some steps:  command="GPU_STEPS=bench,pytorch bash .bundle/run-on-gpu.sh"
+Only some steps:  GPU_STEPS=bench,pytorch bash .bundle/run-on-gpu.sh
 Plan (limits):    bash .bundle/run-on-gpu.sh --plan
 EOF
 }
@@ -183,7 +184,7 @@ assemble() {
   bytes="$(du -sb "$bundle" | cut -f1)"
   say "bundle: $(du -sh "$bundle" | cut -f1) ($bytes bytes; limit $limit_bytes)"
   du -sh "$bundle"/* | sed 's/^/    /'
-  [ "$bytes" -le "$limit_bytes" ] || die "the bundle is $bytes bytes, over the device tool's 64 MiB carry limit"
+  [ "$bytes" -le "$limit_bytes" ] || die "the bundle is $bytes bytes, over the 64 MiB that may travel to the GPU machine"
 }
 
 # --- self-test: the whole bundle, here, on the CPU, with the SDK hidden --------------------------
