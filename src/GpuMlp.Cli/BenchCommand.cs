@@ -79,7 +79,7 @@ public static class BenchCommand
             string archText = parse.GetValue(arch) ?? ArchitectureChoice.Mlp;
             var settings = new BenchSettings(
                 parse.GetValue(batchSize), parse.GetValue(steps), parse.GetValue(warmup), parse.GetValue(repeats),
-                parse.GetValue(seed), TrainCommand.ParseArchitecture(archText), parse.GetValue(evalImages), TrainCommand.DefaultAugmentShift(archText));
+                parse.GetValue(seed), TrainCommand.ParseArchitecture(archText), parse.GetValue(evalImages), ArchitectureChoice.DefaultAugmentShift(archText));
             settings.Validate();
             var requests = (parse.GetValue(devices) ?? []).Select(CommonOptions.ParseDevice).ToList();
             return Run(settings, requests, CommonOptions.ParseCpuSimd(parse), CommonOptions.DataFolder(parse), parse.GetValue(json));

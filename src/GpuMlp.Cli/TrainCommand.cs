@@ -70,7 +70,7 @@ public static class TrainCommand
                 EarlyStopPatience = parse.GetValue(earlyStop),
                 Schedule = ParseSchedule(parse.GetValue(schedule) ?? "constant"),
                 ArchitectureText = ParseArchitecture(parse.GetValue(arch) ?? "mlp"),
-                AugmentShift = parse.GetValue(augmentShift) ?? DefaultAugmentShift(parse.GetValue(arch) ?? "mlp"),
+                AugmentShift = parse.GetValue(augmentShift) ?? ArchitectureChoice.DefaultAugmentShift(parse.GetValue(arch) ?? ArchitectureChoice.Mlp),
             };
             // Everything that needs neither the data nor the device is checked first: a bad flag or
             // --out must not cost a download, a kernel compilation or a file.
@@ -113,10 +113,6 @@ public static class TrainCommand
             throw new OptionException($"--arch: {error.Message} (or give a preset: mlp, cnn)");
         }
     }
-
-    /// <summary>--augment-shift when not given: the CNN preset trains with its shifts
-    /// (TrainingOptions.CnnPresetAugmentShift); every other network without augmentation.</summary>
-    public static int DefaultAugmentShift(string arch) => ArchitectureChoice.DefaultAugmentShift(arch);
 
     public static LearningRateSchedule ParseSchedule(string text) => text.Trim().ToLowerInvariant() switch
     {

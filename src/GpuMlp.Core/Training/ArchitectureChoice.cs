@@ -29,11 +29,7 @@ public static class ArchitectureChoice
 
     /// <summary>The augmentation shift a choice trains with unless told otherwise: the CNN preset's
     /// recipe for "cnn", none for everything else.</summary>
-    public static int DefaultAugmentShift(string text)
-    {
-        ArgumentNullException.ThrowIfNull(text);
-        return IsCnnPreset(text.Trim()) ? TrainingOptions.CnnPresetAugmentShift : 0;
-    }
+    public static int DefaultAugmentShift(string text) => IsCnnPreset(text) ? TrainingOptions.CnnPresetAugmentShift : 0;
 
     /// <summary>The short name of a resolved choice: "mlp" for null, "cnn" for the preset (its
     /// stack with its shift), else the stack's text.</summary>
@@ -44,5 +40,11 @@ public static class ArchitectureChoice
         _ => architectureText,
     };
 
-    private static bool IsCnnPreset(string trimmed) => trimmed.Equals(Cnn, StringComparison.OrdinalIgnoreCase);
+    /// <summary>Whether the text names the CNN preset ("cnn", case and surrounding blanks ignored),
+    /// not a stack: the preset's own stack text written out is a stack.</summary>
+    public static bool IsCnnPreset(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        return text.Trim().Equals(Cnn, StringComparison.OrdinalIgnoreCase);
+    }
 }

@@ -122,7 +122,7 @@ public sealed record SearchSpace
         {
             string? resolved = ArchitectureChoice.Resolve(text);
             return resolved is null ? ArchitectureChoice.Mlp
-                : ArchitectureChoice.DefaultAugmentShift(text) > 0 ? ArchitectureChoice.Cnn
+                : ArchitectureChoice.IsCnnPreset(text) ? ArchitectureChoice.Cnn
                 : resolved;
         }
         catch (ArchitectureException error)

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using GpuMlp.Cli;
 using GpuMlp.Runs;
 using GpuMlp.Tests.Data;
 using GpuMlp.Training;
@@ -22,7 +21,7 @@ public sealed class AugmentCliTests : IDisposable
     [InlineData("conv5x5x32p2,relu,pool2,conv5x5x64p2,relu,pool2,flatten,dense512,relu,dropout0.5,dense10", 0)]
     public void DefaultAugmentShift_Arch_IsThePresetsRecipeOnlyForCnn(string arch, int expected)
     {
-        Assert.Equal(expected, TrainCommand.DefaultAugmentShift(arch));
+        Assert.Equal(expected, ArchitectureChoice.DefaultAugmentShift(arch));
     }
 
     [Fact]
