@@ -144,34 +144,28 @@ public sealed partial class MlpKernels
         public void Gemm(in GemmShape shape, in DenseEpilogue epilogue, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c,
             ArrayView<float> bias, ArrayView<float> aux, ArrayView<float> bColumnSums, bool sumBColumns)
         {
-            if (Recording)
+            if (TryRecord(new CpuCommand
             {
-                pending.Add(new CpuCommand
-                {
-                    Operation = CpuOperation.Gemm,
-                    Shape = shape,
-                    Epilogue = epilogue,
-                    Flag = sumBColumns ? 1 : 0,
-                    A = Address(a),
-                    B = Address(b),
-                    C = Address(c),
-                    Bias = Address(bias),
-                    Aux = Address(aux),
-                    ColumnSums = Address(bColumnSums),
-                });
+                Operation = CpuOperation.Gemm,
+                Shape = shape,
+                Epilogue = epilogue,
+                Flag = sumBColumns ? 1 : 0,
+                A = Address(a),
+                B = Address(b),
+                C = Address(c),
+                Bias = Address(bias),
+                Aux = Address(aux),
+                ColumnSums = Address(bColumnSums),
+            }))
                 return;
-            }
             gemm(config, shape, epilogue, width, a, b, c, bias, aux, sumBColumns ? 1 : 0, bColumnSums);
             Launches++;
         }
 
         public void BiasGradient(ArrayView<float> dz, int rows, int columns, ArrayView<float> db)
         {
-            if (Recording)
-            {
-                pending.Add(new CpuCommand { Operation = CpuOperation.BiasGradient, Rows = rows, Columns = columns, A = Address(dz), C = Address(db) });
+            if (TryRecord(new CpuCommand { Operation = CpuOperation.BiasGradient, Rows = rows, Columns = columns, A = Address(dz), C = Address(db) }))
                 return;
-            }
             biasGradient(config, width, dz, rows, columns, db);
             Launches++;
         }
@@ -188,24 +182,21 @@ public sealed partial class MlpKernels
         public void SoftmaxCrossEntropy(ArrayView<float> logits, ArrayView<int> labels, int rows, int classes, float gradientScale,
             int writeGradient, ArrayView<float> dLogits, int first, ArrayView<float> loss, ArrayView<int> prediction)
         {
-            if (Recording)
+            if (TryRecord(new CpuCommand
             {
-                pending.Add(new CpuCommand
-                {
-                    Operation = CpuOperation.SoftmaxCrossEntropy,
-                    Rows = rows,
-                    Columns = classes,
-                    Scale = gradientScale,
-                    Flag = writeGradient,
-                    First = first,
-                    A = Address(logits),
-                    B = Address(labels),
-                    C = Address(dLogits),
-                    Bias = Address(loss),
-                    Aux = Address(prediction),
-                });
+                Operation = CpuOperation.SoftmaxCrossEntropy,
+                Rows = rows,
+                Columns = classes,
+                Scale = gradientScale,
+                Flag = writeGradient,
+                First = first,
+                A = Address(logits),
+                B = Address(labels),
+                C = Address(dLogits),
+                Bias = Address(loss),
+                Aux = Address(prediction),
+            }))
                 return;
-            }
             softmaxCrossEntropy(config, width, logits, labels, rows, classes, gradientScale, writeGradient, dLogits, first, loss, prediction);
             Launches++;
         }
@@ -213,20 +204,17 @@ public sealed partial class MlpKernels
         public void Adam(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> firstMoment,
             ArrayView<float> secondMoment, int count, AdamStep step)
         {
-            if (Recording)
+            if (TryRecord(new CpuCommand
             {
-                pending.Add(new CpuCommand
-                {
-                    Operation = CpuOperation.Adam,
-                    Count = count,
-                    Step = step,
-                    A = Address(parameters),
-                    B = Address(gradients),
-                    C = Address(firstMoment),
-                    Aux = Address(secondMoment),
-                });
+                Operation = CpuOperation.Adam,
+                Count = count,
+                Step = step,
+                A = Address(parameters),
+                B = Address(gradients),
+                C = Address(firstMoment),
+                Aux = Address(secondMoment),
+            }))
                 return;
-            }
             adam(config, width, parameters, gradients, firstMoment, secondMoment, count, step);
             Launches++;
         }
