@@ -214,15 +214,17 @@ need_torch() {
   python3 -c 'import importlib.util, sys; sys.exit(0 if importlib.util.find_spec("torch") else 1)' \
     || skip "PyTorch is not installed ($(command -v python3) has no torch)"
 }
-step_pytorch() {
+run_reference() { # SCRIPT EPOCHS OUT_JSON EXTRA_ARGS: a PyTorch reference script on PYTORCH_DEVICE
   need_torch
   local args extra=()
-  read -r -a args <<<"$PYTORCH_ARGS"
+  read -r -a args <<<"$4"
   [ -n "$GPU_LIMIT_TRAIN" ] && extra+=(--limit-train "$GPU_LIMIT_TRAIN")
-  # stdout repeats the JSON that --out rewrites after every epoch and evaluation.
-  python3 "$here/reference/pytorch_mlp.py" --device "$PYTORCH_DEVICE" --epochs "${GPU_EPOCHS:-20}" --batch-size 128 \
-    --data "$here/mnist" --out "$work/pytorch.json" "${extra[@]}" "${args[@]}" >/dev/null
+  # stdout repeats the JSON that --out rewrites after every epoch and evaluation (pytorch_cnn.py
+  # imports pytorch_mlp.py from its own folder).
+  python3 "$here/reference/$1" --device "$PYTORCH_DEVICE" --epochs "$2" --batch-size 128 \
+    --data "$here/mnist" --out "$work/$3" "${extra[@]}" "${args[@]}" >/dev/null
 }
+step_pytorch() { run_reference pytorch_mlp.py "${GPU_EPOCHS:-20}" pytorch.json "$PYTORCH_ARGS"; }
 step_cnn() {
   local args extra=()
   read -r -a args <<<"$CNN_ARGS"
@@ -231,15 +233,7 @@ step_cnn() {
   "$dotnet" "$here/cli/gpumlp.dll" train --arch cnn --device "$GPU_DEVICE" --epochs "$GPU_CNN_EPOCHS" --data "$here/mnist" \
     --out "$work/run-cnn-$GPU_DEVICE" "${extra[@]}" "${args[@]}"
 }
-step_pytorch_cnn() {
-  need_torch
-  local args extra=()
-  read -r -a args <<<"$PYTORCH_CNN_ARGS"
-  [ -n "$GPU_LIMIT_TRAIN" ] && extra+=(--limit-train "$GPU_LIMIT_TRAIN")
-  # pytorch_cnn.py imports pytorch_mlp.py from its own folder; --out is rewritten after every epoch.
-  python3 "$here/reference/pytorch_cnn.py" --device "$PYTORCH_DEVICE" --epochs "$GPU_CNN_EPOCHS" --batch-size 128 \
-    --data "$here/mnist" --out "$work/pytorch-cnn.json" "${extra[@]}" "${args[@]}" >/dev/null
-}
+step_pytorch_cnn() { run_reference pytorch_cnn.py "$GPU_CNN_EPOCHS" pytorch-cnn.json "$PYTORCH_CNN_ARGS"; }
 step_bench_cnn() {
   local args
   read -r -a args <<<"$BENCH_CNN_ARGS"
@@ -256,7 +250,7 @@ step_bdn_gemm() {
   read -r -a args <<<"$BDN_ARGS"
   "$dotnet" "$here/bench/GpuMlp.Bench.dll" --quick --device "$GPU_DEVICE" --artifacts "$work/bdn" "${args[@]}"
 }
-export -f skip need_torch step_checksums step_unpack step_smi step_devices step_tests step_train step_bench \
+export -f skip need_torch run_reference step_checksums step_unpack step_smi step_devices step_tests step_train step_bench \
   step_pytorch step_cnn step_pytorch_cnn step_bench_cnn step_gemm32 step_bdn_gemm
 
 # ILGPU opens the CUDA driver as "cuda", i.e. dlopen("libcuda.so"). Containers often carry only
