@@ -27,12 +27,13 @@ public static class TrainCommand
         var schedule = new Option<string>("--lr-schedule") { Description = "constant, step (halve every 5 epochs) or cosine", DefaultValueFactory = _ => "constant" };
         var resume = new Option<string?>("--resume") { Description = "Continue the run in this folder from its last checkpoint" };
         var augmentShift = new Option<int?>("--augment-shift") { Description = $"Move every training image by a random -N..N pixels in x and y, drawn per image and step on the device (0..{TrainingOptions.MaxAugmentShift}; 0: no augmentation); default {TrainingOptions.CnnPresetAugmentShift} with --arch cnn, else 0" };
+        var noTest = new Option<bool>("--no-test") { Description = "Do not evaluate the test set (for choosing models and recipes on validation data): writes the model, history and curves, no metrics.json" };
         var arch = new Option<string>("--arch") { Description = "mlp (the report's MLP of --hidden and --dropout), cnn (" + Architecture.CnnText + "), or a layer stack such as conv3x3x16p1,relu,pool2,flatten,dense10", DefaultValueFactory = _ => "mlp" };
 
         var command = new Command("train", "Train the MLP and write a run folder with config, history, metrics, model and plots")
         {
             CommonOptions.Data, CommonOptions.Download, CommonOptions.Device, CommonOptions.CpuSimd, epochs, batchSize, dropout, hidden, seed,
-            valSplit, limitTrain, outDir, earlyStop, schedule, resume, arch, augmentShift,
+            valSplit, limitTrain, outDir, earlyStop, schedule, resume, arch, augmentShift, noTest,
         };
         foreach (var option in optimizer.All)
             command.Options.Add(option);
@@ -52,7 +53,7 @@ public static class TrainCommand
                 using var resumeDevice = CommonOptions.OpenDevice(request, simd);
                 using var resumeUpload = new DeviceMnist(resumeDevice.Device.Accelerator, resumeData);
                 using var resumed = TrainingRun.Resume(resumeDir, checkpoint, resumeDevice.Device, resumeDevice.Kernels, resumeUpload);
-                return Train(resumed);
+                return Train(resumed, parse.GetValue(noTest));
             }
 
             var optimizerSettings = optimizer.Parse(parse);
@@ -82,7 +83,7 @@ public static class TrainCommand
             using var device = CommonOptions.OpenDevice(request, simd);
             using var upload = new DeviceMnist(device.Device.Accelerator, data);
             using var run = TrainingRun.Start(runDir, options, device.Device, device.Kernels, upload);
-            return Train(run);
+            return Train(run, parse.GetValue(noTest));
         }));
         return command;
     }
@@ -122,7 +123,7 @@ public static class TrainCommand
         _ => throw new OptionException($"--lr-schedule must be constant, step or cosine (got '{text}')"),
     };
 
-    private static int Train(TrainingRun run)
+    private static int Train(TrainingRun run, bool skipTest)
     {
         var options = run.Options;
         var trainer = run.Trainer;
@@ -148,6 +149,13 @@ public static class TrainCommand
         if (outcome.StoppedEarly)
             Output.Info($"early stop: no lower validation loss for {options.EarlyStopPatience} epochs; restored the weights of epoch {outcome.BestEpoch}");
 
+        if (skipTest)
+        {
+            run.FinishWithoutTest(outcome);
+            Output.Info("test set not evaluated (--no-test)");
+            AnsiConsole.MarkupLineInterpolated($"wrote {run.Folder}");
+            return ExitCodes.Success;
+        }
         var test = run.Finish(outcome);
         Output.PrintReport(test);
         AnsiConsole.MarkupLineInterpolated($"wrote {run.Folder}");

@@ -141,15 +141,32 @@ public sealed class TrainingRun : IDisposable
         var test = Trainer.EvaluateTest();
         RunArtifacts.WriteMetrics(Folder, Device, outcome.History, test.Report, test.Loss,
             new TimingRecord(kernels.CompileSeconds, outcome.TrainSeconds), Options.Optimizer.Describe());
+        SaveModelAndCurves(outcome, test.Accuracy);
+        RunPlots.WriteConfusion(Path.Combine(Folder, RunArtifacts.ConfusionFileName), test.Report);
+        return test;
+    }
+
+    /// <summary>The end of a run that must not look at the test set (choosing a model or a recipe
+    /// on validation data): model.safetensors and curves.png only; no test evaluation, so no
+    /// metrics.json and no confusion.png.</summary>
+    public void FinishWithoutTest(TrainingOutcome outcome)
+    {
+        ArgumentNullException.ThrowIfNull(outcome);
+        SaveModelAndCurves(outcome, testAccuracy: null);
+    }
+
+    private void SaveModelAndCurves(TrainingOutcome outcome, double? testAccuracy)
+    {
         var metadata = new Dictionary<string, string>
         {
             [TrainedModel.DropoutKey] = Options.Dropout.ToString("R", CultureInfo.InvariantCulture),
             ["gpumlp.seed"] = Options.Seed.ToString(CultureInfo.InvariantCulture),
             ["gpumlp.optimizer"] = Options.Optimizer.Describe(),
             ["gpumlp.epochs"] = outcome.History.Count.ToString(CultureInfo.InvariantCulture),
-            ["gpumlp.test_accuracy"] = test.Accuracy.ToString("R", CultureInfo.InvariantCulture),
             ["gpumlp.input"] = "28x28 grayscale, row-major, pixel / 255 (white ink on black)",
         };
+        if (testAccuracy is double accuracy)
+            metadata["gpumlp.test_accuracy"] = accuracy.ToString("R", CultureInfo.InvariantCulture);
         // A stack's dropout rates are in its gpumlp.architecture; --dropout never applied to it.
         if (!Options.IsMlp)
             metadata.Remove(TrainedModel.DropoutKey);
@@ -159,8 +176,6 @@ public sealed class TrainingRun : IDisposable
         else
             ModelFile.Save(modelPath, Trainer.Architecture, Trainer.Network.GetParameters(), metadata);
         RunPlots.WriteCurves(Path.Combine(Folder, RunArtifacts.CurvesFileName), outcome.History);
-        RunPlots.WriteConfusion(Path.Combine(Folder, RunArtifacts.ConfusionFileName), test.Report);
-        return test;
     }
 
     public void Dispose() => Trainer.Dispose();
