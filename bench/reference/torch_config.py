@@ -4,7 +4,6 @@ it was built with, the ATen CPU capability it dispatches to, its thread count, a
 library actually loaded with the core type it chose (read through ctypes from the library itself:
 OPENBLAS_CORETYPE=Haswell makes an AVX-512 CPU run AVX2 kernels). side-by-side.sh runs it in the
 same environment as each PyTorch configuration it measures and records the result."""
-import ctypes
 import json
 import os
 import platform
@@ -12,52 +11,13 @@ import re
 
 import torch
 
-
-def is_blas(path: str) -> bool:
-    """OpenBLAS itself, or the libblas.so.3 that Debian's alternatives point at OpenBLAS."""
-    name = os.path.basename(path).lower()
-    return "openblas" in path.lower() or name.startswith(("libblas.so", "libcblas.so"))
+from blas_info import loaded_blas
 
 
 def openblas() -> dict:
-    """The OpenBLAS shared library this process has mapped (torch links it for its dense layers
-    when BLAS_INFO is not MKL), with its own report of the core it runs and how it was built."""
-    paths = set()
-    try:
-        with open("/proc/self/maps") as maps:
-            for line in maps:
-                path = line.split()[-1]
-                if path.startswith("/") and is_blas(path):
-                    paths.add(path)
-    except OSError:
-        pass
     # A matmul makes torch load its BLAS if it has not yet.
     torch.ones(64, 64) @ torch.ones(64, 64)
-    try:
-        with open("/proc/self/maps") as maps:
-            for line in maps:
-                path = line.split()[-1]
-                if path.startswith("/") and is_blas(path):
-                    paths.add(path)
-    except OSError:
-        pass
-    result = {"libraries": sorted(paths)}
-    for path in sorted(paths):
-        try:
-            library = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for name in ("openblas_get_corename", "openblas_get_config"):
-            function = getattr(library, name, None)
-            if function is not None:
-                function.restype = ctypes.c_char_p
-                result[name.removeprefix("openblas_get_")] = function().decode(errors="replace").strip()
-        threads = getattr(library, "openblas_get_num_threads", None)
-        if threads is not None:
-            result["num_threads"] = threads()
-        if "corename" in result:
-            break
-    return result
+    return loaded_blas()
 
 
 def main() -> None:
