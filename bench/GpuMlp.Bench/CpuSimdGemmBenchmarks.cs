@@ -7,12 +7,13 @@ using ILGPU;
 namespace GpuMlp.Bench;
 
 /// <summary>The CPU accelerator's SIMD GEMM (CpuDenseLayer.DenseGemmSimdKernel through MlpKernels)
-/// against two plain C# ceilings with no ILGPU, all of the same width. ParallelForSameCode
+/// against two plain C# GEMMs with no ILGPU, all of the same width. ParallelForSameCode
 /// (baseline, so Ratio = time / its time) runs the kernel's own worker body, one Parallel.For index
-/// per worker: what is left is the cost of an ILGPU launch. ParallelForPlain is an independent,
+/// per worker: the ratio isolates what an ILGPU launch adds to the same code; it is NOT a ceiling
+/// for a GEMM on this CPU (a real BLAS sgemm at the same shapes is bench/reference/sgemm.py). ParallelForPlain is an independent,
 /// straightforward Parallel.For SIMD GEMM (HostSimdGemm: register tiles, B read in place; scalar: an
 /// i-k-j loop). Shape: the first forward GEMM, M x K x N = Batch x 784 x 512, plain layout. The
-/// kernel runs with the Store epilogue (what the ceilings compute) and with the training epilogue
+/// kernel runs with the Store epilogue (what the plain GEMMs compute) and with the training epilogue
 /// bias+ReLU+dropout.</summary>
 [BenchmarkCategory("CpuSimdGemm")]
 public class CpuSimdGemmBenchmarks

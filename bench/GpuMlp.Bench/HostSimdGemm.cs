@@ -4,7 +4,8 @@ using System.Runtime.Intrinsics;
 
 namespace GpuMlp.Bench;
 
-/// <summary>The ceiling the CPU SIMD kernels are measured against: a plain C# GEMM
+/// <summary>An independent hand-written comparison for the CPU SIMD kernels (not a ceiling: a real
+/// BLAS sgemm is bench/reference/sgemm.py): a plain C# GEMM
 /// C[M,N] = A[M,K] B[K,N] (row-major, no epilogue) run by Parallel.For on the thread pool, no ILGPU.
 /// Each of ProcessorCount workers takes a contiguous range of 64-column panels (or of 6-row tiles
 /// when there are fewer panels than workers) and computes 6 x 64 register tiles (24 Vector512
@@ -45,7 +46,7 @@ public static class HostSimdGemm
         });
     }
 
-    /// <summary>The scalar ceiling: each worker a contiguous range of rows, c[m, :] accumulated
+    /// <summary>The scalar comparison: each worker a contiguous range of rows, c[m, :] accumulated
     /// row by row of B (i-k-j order, every loop scalar; RyuJIT does not auto-vectorise).</summary>
     public static void MultiplyScalar(int m, int n, int k, float[] a, float[] b, float[] c)
     {
