@@ -27,7 +27,7 @@ public sealed class NoTestCliTests : IDisposable
 
         Assert.True(File.Exists(Path.Combine(run, RunArtifacts.ModelFileName)));
         Assert.True(File.Exists(Path.Combine(run, RunArtifacts.CurvesFileName)));
-        Assert.True(File.Exists(Path.Combine(run, Training.Checkpoint.FileName)));
+        Assert.True(File.Exists(Path.Combine(run, GpuMlp.Training.Checkpoint.FileName)));
         Assert.Equal(!noTest, File.Exists(Path.Combine(run, RunArtifacts.MetricsFileName)));
         Assert.Equal(!noTest, File.Exists(Path.Combine(run, RunArtifacts.ConfusionFileName)));
         var metadata = ModelFile.Load(Path.Combine(run, RunArtifacts.ModelFileName)).Metadata;
