@@ -11,7 +11,7 @@
 #   bench-mlp.json, bench-cnn.json   gpumlp bench --device cpu (warm training steps and evaluation)
 #   optimizers/*.json           scripts/optimizer-step-rates.sh: the step rate per optimiser
 #   sgemm.json                  bench/reference/sgemm.py: OpenBLAS sgemm at gpumlp's GEMM shapes
-#   gemm-rates.md               BenchmarkDotNet: gpumlp's CPU GEMM kernel at the same shapes
+#   gemm-rates.md               BenchmarkDotNet: gpumlp's CPU GEMM kernel at the same shapes, and the CNN's conv blocks (ConvBenchmarks)
 #   steps.log                   what ran, when, at which load
 # Usage: bench/reference/cpu-fair.sh [OUT]
 # Environment: MLP_PAIRS=5 MLP_EPOCHS=2 CNN_PAIRS=3 CNN_EPOCHS=1 CNN_LIMIT=12000 SKIP="" (steps to skip:
@@ -70,7 +70,7 @@ fi
 if wanted gemm; then
   step "BenchmarkDotNet GEMMs"
   dotnet run -c Release --project bench/GpuMlp.Bench -- --quick --device cpu --artifacts "$scratch/bdn" \
-    --filter '*GemmBenchmarks.Kernel*' '*CpuSimdGemmBenchmarks*' > "$scratch/bdn.log" 2>&1 || { tail -30 "$scratch/bdn.log" >&2; exit 1; }
+    --filter '*GemmBenchmarks.Kernel*' '*CpuSimdGemmBenchmarks*' '*ConvBenchmarks*' > "$scratch/bdn.log" 2>&1 || { tail -30 "$scratch/bdn.log" >&2; exit 1; }
   cp "$scratch/bdn/results/gpumlp-rates.md" "$out/gemm-rates.md"
 fi
 echo "load after: $(load)" >> "$out/machine.txt"
