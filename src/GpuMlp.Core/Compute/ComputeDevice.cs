@@ -119,9 +119,7 @@ public sealed class ComputeDevice : IDisposable
             };
             if (device is null)
             {
-                string found = string.Join(", ", List().Where(d => d.Usable).Select(d => $"{d.Kind} ({d.Name})"));
-                throw new DeviceUnavailableException(
-                    $"no usable {request.ToString().ToLowerInvariant()} device: found {found}; try --device cpu");
+                throw new DeviceUnavailableException(UnavailableMessage(request, List()));
             }
             return new ComputeDevice(context, device.CreateAccelerator(context));
         }
@@ -130,6 +128,17 @@ public sealed class ComputeDevice : IDisposable
             context.Dispose();
             throw;
         }
+    }
+
+    /// <summary>The one-line error for a requested accelerator that is missing: what was found, and
+    /// for OpenCL why each OpenCL device was passed over (the user may see it in clinfo).</summary>
+    public static string UnavailableMessage(DeviceRequest request, IReadOnlyList<DeviceInfo> devices)
+    {
+        string found = string.Join(", ", devices.Where(d => d.Usable).Select(d => $"{d.Kind} ({d.Name})"));
+        string skipped = request == DeviceRequest.OpenCL
+            ? string.Concat(devices.Where(d => !d.Usable).Select(d => d == NoOpenCLRuntime ? $"; {d.Detail}" : $"; skipped {d.Name}: {d.Detail}"))
+            : "";
+        return $"no usable {request.ToString().ToLowerInvariant()} device: found {found}{skipped}; try --device cpu";
     }
 
     /// <summary>Compiler settings shared by every context: optimised, IEEE math, and the Algorithms

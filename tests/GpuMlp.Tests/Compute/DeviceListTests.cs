@@ -97,4 +97,27 @@ public sealed class DeviceListTests
             Assert.False(string.IsNullOrWhiteSpace(row.Detail));
         });
     }
+
+    [Fact]
+    public void UnavailableMessage_OpenCLWithSkippedDevice_SaysWhyOnOneLine()
+    {
+        DeviceInfo[] rows =
+        [
+            new("cpu", "CPUAccelerator", true, "2 worker threads"),
+            new("opencl", "pthread", false, "OpenCL C 3.0 without generic address space support (ILGPU requires it); platform PoCL"),
+        ];
+        Assert.Equal(
+            "no usable opencl device: found cpu (CPUAccelerator); skipped pthread: OpenCL C 3.0 without generic address space " +
+            "support (ILGPU requires it); platform PoCL; try --device cpu",
+            ComputeDevice.UnavailableMessage(DeviceRequest.OpenCL, rows));
+        Assert.Equal("no usable cuda device: found cpu (CPUAccelerator); try --device cpu", ComputeDevice.UnavailableMessage(DeviceRequest.Cuda, rows));
+    }
+
+    [Fact]
+    public void UnavailableMessage_OpenCLWithoutRuntime_SaysNoPlatform()
+    {
+        DeviceInfo[] rows = [new("cpu", "CPUAccelerator", true, "2 worker threads"), ComputeDevice.NoOpenCLRuntime];
+        Assert.Equal($"no usable opencl device: found cpu (CPUAccelerator); {ComputeDevice.NoOpenCLRuntime.Detail}; try --device cpu",
+            ComputeDevice.UnavailableMessage(DeviceRequest.OpenCL, rows));
+    }
 }
