@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using ILGPU;
 using ILGPU.Algorithms;
+using ILGPU.Backends.OpenCL;
 using ILGPU.Runtime;
 using ILGPU.Runtime.CPU;
 using ILGPU.Runtime.Cuda;
@@ -95,6 +96,7 @@ public sealed class ComputeDevice : IDisposable
     /// <summary>Opens the requested accelerator (auto: CUDA, then OpenCL, then CPU).</summary>
     public static ComputeDevice Open(DeviceRequest request, CPUDevice? cpuShape = null)
     {
+        OpenCLLibrary.EnsureResolvable();
         var context = Context.Create(builder =>
         {
             Configure(builder);
@@ -117,9 +119,7 @@ public sealed class ComputeDevice : IDisposable
             };
             if (device is null)
             {
-                string found = string.Join(", ", List().Where(d => d.Usable).Select(d => $"{d.Kind} ({d.Name})"));
-                throw new DeviceUnavailableException(
-                    $"no usable {request.ToString().ToLowerInvariant()} device: found {found}; try --device cpu");
+                throw new DeviceUnavailableException(UnavailableMessage(request, List()));
             }
             return new ComputeDevice(context, device.CreateAccelerator(context));
         }
@@ -128,6 +128,17 @@ public sealed class ComputeDevice : IDisposable
             context.Dispose();
             throw;
         }
+    }
+
+    /// <summary>The one-line error for a requested accelerator that is missing: what was found, and
+    /// for OpenCL why each OpenCL device was passed over (the user may see it in clinfo).</summary>
+    public static string UnavailableMessage(DeviceRequest request, IReadOnlyList<DeviceInfo> devices)
+    {
+        string found = string.Join(", ", devices.Where(d => d.Usable).Select(d => $"{d.Kind} ({d.Name})"));
+        string skipped = request == DeviceRequest.OpenCL
+            ? string.Concat(devices.Where(d => !d.Usable).Select(d => d == NoOpenCLRuntime ? $"; {d.Detail}" : $"; skipped {d.Name}: {d.Detail}"))
+            : "";
+        return $"no usable {request.ToString().ToLowerInvariant()} device: found {found}{skipped}; try --device cpu";
     }
 
     /// <summary>Compiler settings shared by every context: optimised, IEEE math, and the Algorithms
@@ -145,23 +156,22 @@ public sealed class ComputeDevice : IDisposable
         builder.Optimize(OptimizationLevel.O2).Math(MathMode.Default).EnableAlgorithms();
 
     /// <summary>Every accelerator ILGPU sees, including OpenCL devices it cannot use, with the
-    /// reason they were skipped.</summary>
+    /// reason they were skipped, or one row saying no OpenCL runtime could be loaded.</summary>
     public static IReadOnlyList<DeviceInfo> List()
     {
+        OpenCLLibrary.EnsureResolvable();
         var result = new List<DeviceInfo>();
         var skipped = new List<DeviceInfo>();
         using var context = Context.Create(builder =>
         {
             builder.Cuda();
+            // The same test as ILGPU's default OpenCL predicate (the one Open uses), so what is listed
+            // usable here is what --device opencl can open.
             builder.OpenCL(device =>
             {
-                string? problem = device.CLStdVersion < ILGPU.Backends.OpenCL.CLBackend.MinimumVersion
-                    ? $"OpenCL C {device.CLStdVersion} is older than the {ILGPU.Backends.OpenCL.CLBackend.MinimumVersion} ILGPU needs"
-                    : !device.Capabilities.GenericAddressSpace
-                        ? "no generic address space support (ILGPU requires it)"
-                        : null;
+                string? problem = OpenCLSkipReason(device.CLStdVersion, device.Capabilities.GenericAddressSpace);
                 if (problem is not null)
-                    skipped.Add(new DeviceInfo("opencl", device.Name, false, problem));
+                    skipped.Add(new DeviceInfo("opencl", device.Name, false, $"{problem}; platform {device.PlatformName}"));
                 return problem is null;
             });
             builder.CPU(CpuDeviceShape);
@@ -173,9 +183,32 @@ public sealed class ComputeDevice : IDisposable
                 : $"{device.MemorySize / (1024 * 1024)} MiB, {device.NumMultiprocessors} multiprocessors";
             result.Add(new DeviceInfo(KindName(device.AcceleratorType), device.Name, true, detail));
         }
-        result.AddRange(skipped);
-        return result;
+        return Rows(result, skipped, openCLPlatformFound: CLAPI.CurrentAPI.IsSupported);
     }
+
+    /// <summary>The devices table: usable accelerators, then skipped OpenCL devices, then, when ILGPU
+    /// found no OpenCL platform at all, the NoOpenCLRuntime row.</summary>
+    public static IReadOnlyList<DeviceInfo> Rows(IEnumerable<DeviceInfo> usable, IEnumerable<DeviceInfo> skipped, bool openCLPlatformFound) =>
+        [.. usable, .. skipped, .. openCLPlatformFound ? Array.Empty<DeviceInfo>() : [NoOpenCLRuntime]];
+
+    /// <summary>The row shown when ILGPU finds no OpenCL platform (no ICD loader such as
+    /// libOpenCL.so.1 or OpenCL.dll, or one with no driver registered), so a missing OpenCL line has
+    /// a stated cause rather than none.</summary>
+    public static DeviceInfo NoOpenCLRuntime { get; } = new("opencl", "-", false,
+        "no OpenCL platform found: no OpenCL runtime (libOpenCL.so.1, OpenCL.dll) or no driver installed");
+
+    /// <summary>Why ILGPU cannot use an OpenCL device, or null when it can: ILGPU compiles for
+    /// OpenCL C 2.0 or later and needs the generic address space (CLContextExtensions.OpenCL's
+    /// default predicate).</summary>
+    public static string? OpenCLSkipReason(CLCVersion standard, bool genericAddressSpace) =>
+        standard < CLBackend.MinimumVersion
+            ? $"OpenCL C {Show(standard)} is older than the {Show(CLBackend.MinimumVersion)} ILGPU needs"
+            : !genericAddressSpace
+                ? $"OpenCL C {Show(standard)} without generic address space support (ILGPU requires it)"
+                : null;
+
+    // CLCVersion.ToString() gives "CL2.0"; after "OpenCL C" the number alone reads right.
+    private static string Show(CLCVersion version) => $"{version.Major}.{version.Minor}";
 
     public void Synchronize() => Accelerator.Synchronize();
 

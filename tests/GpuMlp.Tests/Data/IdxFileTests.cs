@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using GpuMlp.Data;
 
 namespace GpuMlp.Tests.Data;
@@ -189,11 +188,9 @@ public sealed class IdxFileTests : IDisposable
         // 100000 x 4096 x 4096 = 1.6 TB declared by a 16-byte file.
         string path = dir.Write("huge", Idx.Header(0x08, 3, 100_000, 4096, 4096), gzip);
         long before = GC.GetAllocatedBytesForCurrentThread();
-        Stopwatch sw = Stopwatch.StartNew();
 
         AssertFormatError(() => IdxFile.ReadImages(path), path, "declares 1677721600000 bytes", "1 GiB limit");
 
-        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(2), $"took {sw.Elapsed}");
         Assert.True(GC.GetAllocatedBytesForCurrentThread() - before < 16 << 20, "allocated the declared payload");
     }
 

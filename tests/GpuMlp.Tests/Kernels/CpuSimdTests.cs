@@ -340,14 +340,28 @@ public sealed class CpuFusedLaunchTests(DeviceFixture fixture)
         Compare.AllClose(h.Download("h"), expected, Tolerance.Gemm(Backend.Cpu, k), "ReLU of the fused GEMM's output", n);
     }
 
-    /// <summary>The portable kernels do not fuse: the scope is a no-op there.</summary>
+    /// <summary>The portable kernels do not fuse: inside the scope a launch runs at once, so the host
+    /// can read its output before the scope ends (a recorded launch would leave the NaN the output
+    /// starts with).</summary>
     [Fact]
-    public void FuseLaunches_PortableKernels_IsANoOp()
+    public void FuseLaunches_PortableKernels_RunEachLaunchAtOnce()
     {
-        MlpKernels portable = fixture.Cpu(CpuSimdRequest.Off).Kernels;
+        KernelSet set = fixture.Cpu(CpuSimdRequest.Off);
+        MlpKernels portable = set.Kernels;
         Assert.False(portable.FusesLaunches);
+        const int m = 9, n = 21, k = 5;
+        var random = new Random(8);
+        float[] a = TestData.Uniform(random, m * k);
+        float[] b = TestData.Uniform(random, k * n);
+        double[] expected = NaiveReference.MatMul(NaiveReference.ToDouble(a), NaiveReference.ToDouble(b), m, n, k);
+        using var aBuffer = set.Accelerator.Input(a);
+        using var bBuffer = set.Accelerator.Input(b);
+        using var c = set.Accelerator.Output(m * n);
         using (portable.FuseLaunches())
-            Assert.Equal(0, portable.CpuLaunches);
+        {
+            portable.Gemm(GemmShape.Plain(m, n, k), DenseEpilogue.Of(EpilogueMode.Store), aBuffer.View, bBuffer.View, c.View, portable.Unused, portable.Unused);
+            Compare.AllClose(c.Download("c"), expected, Tolerance.Gemm(Backend.Cpu, k), "GEMM read inside the scope", n);
+        }
     }
 }
 
