@@ -29,6 +29,7 @@ public sealed class BenchCommandTests : IDisposable
         using var document = JsonDocument.Parse(File.ReadAllText(json));
         var measured = Assert.Single(document.RootElement.GetProperty("results").EnumerateArray());
         Assert.Equal(TinyConv, measured.GetProperty("arch").GetString());
+        Assert.Equal("adam", measured.GetProperty("optimizer").GetString());
         Assert.Equal(2, measured.GetProperty("steps").GetInt32());
         Assert.Equal(1, measured.GetProperty("warmup_steps").GetInt32());
         Assert.Equal(TestDevice.Request == DeviceRequest.Cpu ? 1000 : 10000, measured.GetProperty("eval_samples").GetInt32());
