@@ -25,8 +25,7 @@ public sealed partial class MlpKernels
     public int CpuWorkers => simd?.Workers ?? 0;
 
     /// <summary>Kernel launches issued so far on the CPU SIMD kernel set (a fused program counts as
-    /// one; portable kernels launched beside it, such as UnfusedKernels and the optimisers other
-    /// than Adam, count too); 0 off that set.</summary>
+    /// one; portable kernels launched beside it, such as UnfusedKernels, count too); 0 off that set.</summary>
     public long CpuLaunches => simd?.Launches ?? 0;
 
     /// <summary>Whether FuseLaunches() fuses here: the CPU SIMD set on an accelerator whose workers form
@@ -50,8 +49,8 @@ public sealed partial class MlpKernels
         public void Dispose() => kernels.simd?.EndFusing();
     }
 
-    /// <summary>Called before every launch of a portable kernel on this accelerator (the optimisers
-    /// other than Adam, UnfusedKernels): a portable launch cannot join a recorded program, so what a
+    /// <summary>Called before every launch of a portable kernel on this accelerator (UnfusedKernels):
+    /// a portable launch cannot join a recorded program, so what a
     /// fused scope recorded so far runs first, in order; the launch is counted in CpuLaunches.</summary>
     internal void BeforePortableLaunch()
     {
@@ -72,6 +71,11 @@ public sealed partial class MlpKernels
             int, ArrayView<float>, ArrayView<int>> softmaxCrossEntropy;
         private readonly Action<KernelConfig, CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
             int, AdamStep> adam;
+        private readonly Action<KernelConfig, CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            int, AdamWStep> adamW;
+        private readonly Action<KernelConfig, CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, SgdStep> sgd;
+        private readonly Action<KernelConfig, CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, int, RmspropStep> rmsprop;
         private readonly Action<KernelConfig, CpuSimdWidth, ArrayView<float>, ArrayView<int>, ArrayView<byte>, ArrayView<int>,
             int, int, int, ArrayView<double>, ArrayView<int>> sumPartials;
         private readonly Action<KernelConfig, ArrayView<int>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<int>> confusion;
@@ -98,7 +102,13 @@ public sealed partial class MlpKernels
             softmaxCrossEntropy = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<float>, ArrayView<int>, int, int, float, int,
                 ArrayView<float>, int, ArrayView<float>, ArrayView<int>>(CpuSoftmaxCrossEntropyLayer.SoftmaxCrossEntropySimdKernel);
             adam = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-                int, AdamStep>(CpuAdamOptimizer.AdamSimdKernel);
+                int, AdamStep>(CpuOptimizers.AdamSimdKernel);
+            adamW = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                int, AdamWStep>(CpuOptimizers.AdamWSimdKernel);
+            sgd = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, SgdStep>(
+                CpuOptimizers.SgdSimdKernel);
+            rmsprop = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                ArrayView<float>, int, RmspropStep>(CpuOptimizers.RmspropSimdKernel);
             sumPartials = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<float>, ArrayView<int>, ArrayView<byte>, ArrayView<int>,
                 int, int, int, ArrayView<double>, ArrayView<int>>(CpuEvaluationLayer.SumPartialsSimdKernel);
             confusion = accelerator.LoadStreamKernel<ArrayView<int>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<int>>(
@@ -208,7 +218,7 @@ public sealed partial class MlpKernels
             {
                 Operation = CpuOperation.Adam,
                 Count = count,
-                Step = step,
+                AdamStep = step,
                 A = Address(parameters),
                 B = Address(gradients),
                 C = Address(firstMoment),
@@ -216,6 +226,59 @@ public sealed partial class MlpKernels
             }))
                 return;
             adam(config, width, parameters, gradients, firstMoment, secondMoment, count, step);
+            Launches++;
+        }
+
+        public void AdamW(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> firstMoment,
+            ArrayView<float> secondMoment, int count, AdamWStep step)
+        {
+            if (TryRecord(new CpuCommand
+            {
+                Operation = CpuOperation.AdamW,
+                Count = count,
+                AdamWStep = step,
+                A = Address(parameters),
+                B = Address(gradients),
+                C = Address(firstMoment),
+                Aux = Address(secondMoment),
+            }))
+                return;
+            adamW(config, width, parameters, gradients, firstMoment, secondMoment, count, step);
+            Launches++;
+        }
+
+        public void Sgd(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> momentumBuffer, int count, SgdStep step)
+        {
+            if (TryRecord(new CpuCommand
+            {
+                Operation = CpuOperation.Sgd,
+                Count = count,
+                SgdStep = step,
+                A = Address(parameters),
+                B = Address(gradients),
+                C = Address(momentumBuffer),
+            }))
+                return;
+            sgd(config, width, parameters, gradients, momentumBuffer, count, step);
+            Launches++;
+        }
+
+        public void Rmsprop(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> squareAverage,
+            ArrayView<float> momentumBuffer, ArrayView<float> gradientAverage, int count, RmspropStep step)
+        {
+            if (TryRecord(new CpuCommand
+            {
+                Operation = CpuOperation.Rmsprop,
+                Count = count,
+                RmspropStep = step,
+                A = Address(parameters),
+                B = Address(gradients),
+                C = Address(squareAverage),
+                Aux = Address(momentumBuffer),
+                Bias = Address(gradientAverage),
+            }))
+                return;
+            rmsprop(config, width, parameters, gradients, squareAverage, momentumBuffer, gradientAverage, count, step);
             Launches++;
         }
 

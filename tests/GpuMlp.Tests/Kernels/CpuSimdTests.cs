@@ -223,6 +223,88 @@ public sealed class CpuSimdKernelTests(DeviceFixture fixture)
         Assert.Equal(portable.P, simd.P);
     }
 
+    /// <summary>Every optimiser option that changes the arithmetic: weight decay (coupled and
+    /// decoupled), momentum with and without dampening, Nesterov, centering, RMSprop momentum.</summary>
+    private static readonly Dictionary<string, OptimizerSettings> OptimizerConfigurations = new(StringComparer.Ordinal)
+    {
+        ["adam-weight-decay"] = new(OptimizerKind.Adam) { LearningRate = 1e-2f, WeightDecay = 0.5f },
+        ["adamw"] = new(OptimizerKind.AdamW),
+        ["adamw-strong-decay"] = new(OptimizerKind.AdamW) { LearningRate = 1e-2f, WeightDecay = 0.5f, Beta1 = 0.8f, Beta2 = 0.99f },
+        ["sgd"] = new(OptimizerKind.Sgd) { LearningRate = 0.05f },
+        ["sgd-weight-decay"] = new(OptimizerKind.Sgd) { LearningRate = 0.05f, WeightDecay = 0.3f },
+        ["sgd-momentum"] = new(OptimizerKind.Sgd) { LearningRate = 0.05f, Momentum = 0.9f },
+        ["sgd-momentum-dampening-weight-decay"] = new(OptimizerKind.Sgd) { LearningRate = 0.05f, Momentum = 0.8f, Dampening = 0.3f, WeightDecay = 0.2f },
+        ["sgd-nesterov-weight-decay"] = new(OptimizerKind.Sgd) { LearningRate = 0.05f, Momentum = 0.9f, Nesterov = true, WeightDecay = 0.1f },
+        ["rmsprop"] = new(OptimizerKind.Rmsprop),
+        ["rmsprop-momentum-weight-decay"] = new(OptimizerKind.Rmsprop) { Alpha = 0.9f, Momentum = 0.9f, WeightDecay = 0.3f },
+        ["rmsprop-centered"] = new(OptimizerKind.Rmsprop) { Centered = true },
+        ["rmsprop-centered-momentum-weight-decay"] = new(OptimizerKind.Rmsprop) { Alpha = 0.9f, Centered = true, Momentum = 0.5f, WeightDecay = 0.1f, Epsilon = 1e-6f },
+    };
+
+    public static TheoryData<CpuSimdRequest, string> OptimizerCases()
+    {
+        var data = new TheoryData<CpuSimdRequest, string>();
+        foreach (CpuSimdRequest path in Paths())
+        {
+            foreach (string name in OptimizerConfigurations.Keys)
+                data.Add(path, name);
+        }
+        return data;
+    }
+
+    /// <summary>AdamW, SGD and RMSprop (and Adam with weight decay) on the SIMD kernels do the portable
+    /// kernels' operations in their order, none fused, with the per-launch branches (decay, momentum,
+    /// first step, Nesterov, centered) taken for every element: four steps from the first, each with
+    /// new gradients and its own learning rate, over 1001 parameters (not a multiple of any vector,
+    /// so the last vector is partial), give the portable kernels' parameters and state bit for bit.
+    /// Odd steps run standalone, even ones recorded in a fused scope (the CpuProgram command); the
+    /// parameter views sit between NaN guards, so a write past the end fails the download.</summary>
+    [Theory]
+    [MemberData(nameof(OptimizerCases))]
+    public void Optimizer_AnyPathStandaloneAndFused_GivesThePortableKernelsBits(CpuSimdRequest path, string configuration)
+    {
+        const int count = 1001, steps = 4;
+        OptimizerSettings settings = OptimizerConfigurations[configuration];
+        var random = new Random(17);
+        float[] start = TestData.Uniform(random, count);
+        float[][] gradients = [.. Enumerable.Range(0, steps).Select(_ => TestData.Gradients(random, count))];
+        (float[] Parameters, OptimizerState State, long Launches) Run(KernelSet set)
+        {
+            using var optimizer = new DeviceOptimizer(set.Kernels, settings, count);
+            using var p = set.Accelerator.Input(start);
+            long before = set.Kernels.CpuLaunches;
+            for (int t = 1; t <= steps; t++)
+            {
+                using var g = set.Accelerator.Input(gradients[t - 1]);
+                float learningRate = settings.LearningRate * (1f - (0.1f * (t - 1)));
+                using (t % 2 == 0 ? set.Kernels.FuseLaunches() : default(MlpKernels.FusedLaunches?))
+                    optimizer.Step(p.View, g.View, learningRate);
+            }
+            long launches = set.Kernels.CpuLaunches - before;
+            return (p.Download("parameters"), optimizer.Capture(), launches);
+        }
+        var simd = Run(fixture.Cpu(path));
+        var portable = Run(fixture.Cpu(CpuSimdRequest.Off));
+        Assert.Equal(steps, simd.Launches); // one SIMD launch (or one-command program) per step
+        Assert.Equal(portable.State.Steps, simd.State.Steps);
+        foreach (var (name, values) in portable.State.Tensors)
+            AssertSameBits(values, simd.State.Tensors[name], $"{path} {configuration} {name}");
+        AssertSameBits(portable.Parameters, simd.Parameters, $"{path} {configuration} parameters");
+        Assert.NotEqual(start, simd.Parameters);
+    }
+
+    /// <summary>Equal bit patterns (so -0 differs from +0 and NaNs must match); the failure names the
+    /// first index that differs and both values.</summary>
+    private static void AssertSameBits(float[] expected, float[] actual, string what)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+        {
+            if (BitConverter.SingleToInt32Bits(expected[i]) != BitConverter.SingleToInt32Bits(actual[i]))
+                Assert.Fail($"{what}: element {i} is {actual[i]:R}, the portable kernel's {expected[i]:R}");
+        }
+    }
+
     /// <summary>The gather's vector conversion (exact int-to-float, one correctly rounded division by
     /// 255) and the portable kernel's (divide in double, round once) agree on every byte.</summary>
     [Fact]
