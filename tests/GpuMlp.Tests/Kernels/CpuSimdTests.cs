@@ -394,6 +394,65 @@ public sealed class CpuFusedLaunchTests(DeviceFixture fixture)
         Assert.NotEqual(Shape.InitialParameters(9), fused.Parameters);
     }
 
+    public static TheoryData<string, string?, int> TrainerCases() => new()
+    {
+        { "adam", null, 0 },
+        { "adamw", null, 0 },
+        { "sgd", null, 0 },
+        { "rmsprop", null, 0 },
+        // The convolution, pooling and shifted-gather launches join the step as well.
+        { "adam", "conv3x3x4p1,relu,pool2,flatten,dense10", 2 },
+    };
+
+    /// <summary>The real Trainer's training step (Trainer.TrainEpoch through the public API, not a copy
+    /// of its step) is ONE launch on the CPU SIMD path for every optimiser: the progress callback runs
+    /// after each step, and between two callbacks (and from before the epoch to the first) exactly one
+    /// launch happened. Momentum and centering are on, so every optimiser state buffer is in use; the
+    /// last batch is partial (280 = 5 x 50 + 30).</summary>
+    [Theory]
+    [MemberData(nameof(TrainerCases))]
+    public void TrainerStep_AnyOptimizer_IsOneLaunch(string optimizer, string? architecture, int augmentShift)
+    {
+        KernelSet set = fixture.Cpu(CpuSimdRequest.Vector256);
+        Assert.True(set.Kernels.FusesLaunches);
+        OptimizerKind kind = Optimizers.Parse(optimizer);
+        var settings = kind switch
+        {
+            OptimizerKind.Adam => new OptimizerSettings(kind),
+            OptimizerKind.AdamW => new OptimizerSettings(kind),
+            OptimizerKind.Sgd => new OptimizerSettings(kind) { Momentum = 0.9f, Nesterov = true },
+            OptimizerKind.Rmsprop => new OptimizerSettings(kind) { Momentum = 0.5f, Centered = true },
+            _ => throw new ArgumentOutOfRangeException(nameof(optimizer), optimizer, "not an optimiser"),
+        };
+        var options = new TrainingOptions
+        {
+            Epochs = 1,
+            BatchSize = 50,
+            LimitTrain = 280,
+            ValidationSplit = 0,
+            Seed = 5,
+            Hidden = [24],
+            ArchitectureText = architecture,
+            AugmentShift = augmentShift,
+            ProgressUpdatesPerEpoch = 1,
+            Optimizer = settings,
+            LearningRate = settings.LearningRate,
+        };
+        using var trainer = new Trainer(set.Device, set.Kernels, RealMnist.Load(), options);
+        var launchesPerStep = new List<long>();
+        long last = set.Kernels.CpuLaunches;
+        trainer.TrainEpoch(1, progress: p =>
+        {
+            if (p.SamplesDone == p.SamplesPerEpoch && launchesPerStep.Count == trainer.StepsPerEpoch)
+                return; // the end-of-epoch report, after the loss reduction's launch
+            launchesPerStep.Add(set.Kernels.CpuLaunches - last);
+            last = set.Kernels.CpuLaunches;
+        }, cancel: TestContext.Current.CancellationToken);
+        Assert.Equal(6, trainer.StepsPerEpoch);
+        Assert.Equal(Enumerable.Repeat(1L, trainer.StepsPerEpoch), launchesPerStep);
+        Assert.Equal(6, trainer.Optimizer.Steps);
+    }
+
     /// <summary>A portable kernel called inside a fused scope (the standalone ReLU) runs after what was
     /// recorded before it, so it reads the GEMM's output; nested scopes run one program at the end.</summary>
     [Fact]
