@@ -58,7 +58,12 @@ public sealed partial class MlpKernels
         simd?.CountLaunch();
     }
 
-    private sealed class CpuSimdLaunchers
+    /// <summary>The launchers themselves, for the tests of their operand checks (null off the SIMD set).</summary>
+    internal CpuSimdLaunchers? SimdLaunchers => simd;
+
+    /// <summary>The CPU SIMD launches: each checks its operands' lengths against its shape on the host
+    /// (CpuOperandLengths), then records a CpuCommand inside a fused scope or launches its kernel.</summary>
+    internal sealed class CpuSimdLaunchers
     {
         private readonly CpuSimdWidth width;
         private readonly KernelConfig config;
@@ -154,6 +159,7 @@ public sealed partial class MlpKernels
         public void Gemm(in GemmShape shape, in DenseEpilogue epilogue, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c,
             ArrayView<float> bias, ArrayView<float> aux, ArrayView<float> bColumnSums, bool sumBColumns)
         {
+            CpuOperandLengths.Gemm(shape, epilogue, a, b, c, bias, aux, bColumnSums, sumBColumns);
             if (TryRecord(new CpuCommand
             {
                 Operation = CpuOperation.Gemm,
@@ -174,6 +180,7 @@ public sealed partial class MlpKernels
 
         public void BiasGradient(ArrayView<float> dz, int rows, int columns, ArrayView<float> db)
         {
+            CpuOperandLengths.BiasGradient(dz, rows, columns, db);
             if (TryRecord(new CpuCommand { Operation = CpuOperation.BiasGradient, Rows = rows, Columns = columns, A = Address(dz), C = Address(db) }))
                 return;
             biasGradient(config, width, dz, rows, columns, db);
@@ -183,6 +190,7 @@ public sealed partial class MlpKernels
         public void Gather(ArrayView<byte> images, ArrayView<byte> labels, ArrayView<int> order,
             int first, int rows, int features, ArrayView<float> x, ArrayView<int> y)
         {
+            CpuOperandLengths.Gather("gather", images, labels, order, first, rows, features, x, y);
             if (TryRecord(BatchCommand(CpuOperation.Gather, images, labels, order, first, rows, x, y) with { Columns = features }))
                 return;
             gather(config, width, images, labels, order, first, rows, features, x, y);
@@ -192,6 +200,7 @@ public sealed partial class MlpKernels
         public void SoftmaxCrossEntropy(ArrayView<float> logits, ArrayView<int> labels, int rows, int classes, float gradientScale,
             int writeGradient, ArrayView<float> dLogits, int first, ArrayView<float> loss, ArrayView<int> prediction)
         {
+            CpuOperandLengths.SoftmaxCrossEntropy(logits, labels, rows, classes, writeGradient != 0, dLogits, first, loss, prediction);
             if (TryRecord(new CpuCommand
             {
                 Operation = CpuOperation.SoftmaxCrossEntropy,
@@ -214,6 +223,9 @@ public sealed partial class MlpKernels
         public void Adam(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> firstMoment,
             ArrayView<float> secondMoment, int count, AdamStep step)
         {
+            CpuOperandLengths.Optimizer("Adam", count, parameters, gradients);
+            CpuOperandLengths.Require(firstMoment, count, "firstMoment", "Adam");
+            CpuOperandLengths.Require(secondMoment, count, "secondMoment", "Adam");
             if (TryRecord(new CpuCommand
             {
                 Operation = CpuOperation.Adam,
@@ -232,6 +244,9 @@ public sealed partial class MlpKernels
         public void AdamW(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> firstMoment,
             ArrayView<float> secondMoment, int count, AdamWStep step)
         {
+            CpuOperandLengths.Optimizer("AdamW", count, parameters, gradients);
+            CpuOperandLengths.Require(firstMoment, count, "firstMoment", "AdamW");
+            CpuOperandLengths.Require(secondMoment, count, "secondMoment", "AdamW");
             if (TryRecord(new CpuCommand
             {
                 Operation = CpuOperation.AdamW,
@@ -249,6 +264,9 @@ public sealed partial class MlpKernels
 
         public void Sgd(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> momentumBuffer, int count, SgdStep step)
         {
+            CpuOperandLengths.Optimizer("SGD", count, parameters, gradients);
+            if (step.Momentum != 0f)
+                CpuOperandLengths.Require(momentumBuffer, count, "momentumBuffer", "SGD with momentum");
             if (TryRecord(new CpuCommand
             {
                 Operation = CpuOperation.Sgd,
@@ -266,6 +284,12 @@ public sealed partial class MlpKernels
         public void Rmsprop(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> squareAverage,
             ArrayView<float> momentumBuffer, ArrayView<float> gradientAverage, int count, RmspropStep step)
         {
+            CpuOperandLengths.Optimizer("RMSprop", count, parameters, gradients);
+            CpuOperandLengths.Require(squareAverage, count, "squareAverage", "RMSprop");
+            if (step.Momentum > 0f)
+                CpuOperandLengths.Require(momentumBuffer, count, "momentumBuffer", "RMSprop with momentum");
+            if (step.Centered != 0)
+                CpuOperandLengths.Require(gradientAverage, count, "gradientAverage", "centered RMSprop");
             if (TryRecord(new CpuCommand
             {
                 Operation = CpuOperation.Rmsprop,
@@ -301,11 +325,17 @@ public sealed partial class MlpKernels
             return true;
         }
 
-        public void ConvIm2Col(in ConvShape shape, ArrayView<float> x, ArrayView<float> cols) =>
+        public void ConvIm2Col(in ConvShape shape, ArrayView<float> x, ArrayView<float> cols)
+        {
+            CpuOperandLengths.Conv("im2col", x, shape.InputLength, "x", cols, shape.ColumnsLength, "cols");
             ConvLayoutChange(CpuOperation.ConvIm2Col, shape, x, cols, Convolution.Im2Col);
+        }
 
-        public void ConvNhwcToNchw(in ConvShape shape, ArrayView<float> nhwc, ArrayView<float> y) =>
+        public void ConvNhwcToNchw(in ConvShape shape, ArrayView<float> nhwc, ArrayView<float> y)
+        {
+            CpuOperandLengths.Conv("NHWC to NCHW", nhwc, shape.OutputLength, "nhwc", y, shape.OutputLength, "y");
             ConvLayoutChange(CpuOperation.ConvNhwcToNchw, shape, nhwc, y, Convolution.NhwcToNchw);
+        }
 
         /// <summary>A convolution kernel that reads one view (A) and overwrites another (C): recorded,
         /// or launched now with `kernel`.</summary>
@@ -320,6 +350,9 @@ public sealed partial class MlpKernels
 
         public void ConvNchwToNhwc(in ConvShape shape, ArrayView<float> dy, ArrayView<float> y, int reluMask, ArrayView<float> dz)
         {
+            CpuOperandLengths.Conv("NCHW to NHWC", dy, shape.OutputLength, "dy", dz, shape.OutputLength, "dz");
+            if (reluMask != 0)
+                CpuOperandLengths.Require(y, shape.OutputLength, "y", "NCHW to NHWC with the ReLU mask");
             if (TryRecord(new CpuCommand
             {
                 Operation = CpuOperation.ConvNchwToNhwc,
@@ -336,17 +369,22 @@ public sealed partial class MlpKernels
 
         public void ConvBiasPartials(in ConvShape shape, ArrayView<float> dz, ArrayView<float> partials)
         {
+            CpuOperandLengths.Conv("bias partials", dz, shape.OutputLength, "dz", partials, (long)shape.Batch * shape.OutChannels, "partials");
             if (TryRecord(new CpuCommand { Operation = CpuOperation.ConvBiasPartials, Conv = shape, A = Address(dz), C = Address(partials) }))
                 return;
             Convolution.BiasPartials(config, shape, width, dz, partials);
             Launches++;
         }
 
-        public void ConvCol2Im(in ConvShape shape, ArrayView<float> dCols, ArrayView<float> dx) =>
+        public void ConvCol2Im(in ConvShape shape, ArrayView<float> dCols, ArrayView<float> dx)
+        {
+            CpuOperandLengths.Conv("col2im", dCols, shape.ColumnsLength, "dCols", dx, shape.InputLength, "dx");
             ConvLayoutChange(CpuOperation.ConvCol2Im, shape, dCols, dx, Convolution.Col2Im);
+        }
 
         public void MaxPool2Forward(in PoolShape shape, ArrayView<float> x, ArrayView<float> y, ArrayView<int> argmax)
         {
+            CpuOperandLengths.Pool(shape, "max-pool forward", x, shape.InputLength, "x", argmax, y, shape.OutputLength, "y");
             if (TryRecord(new CpuCommand { Operation = CpuOperation.MaxPool2Forward, Pool = shape, A = Address(x), C = Address(y), Aux = Address(argmax) }))
                 return;
             Convolution.PoolForward(config, shape, x, y, argmax);
@@ -355,6 +393,7 @@ public sealed partial class MlpKernels
 
         public void MaxPool2Backward(in PoolShape shape, ArrayView<float> dy, ArrayView<int> argmax, ArrayView<float> dx)
         {
+            CpuOperandLengths.Pool(shape, "max-pool backward", dy, shape.OutputLength, "dy", argmax, dx, shape.InputLength, "dx");
             if (TryRecord(new CpuCommand { Operation = CpuOperation.MaxPool2Backward, Pool = shape, A = Address(dy), Aux = Address(argmax), C = Address(dx) }))
                 return;
             Convolution.PoolBackward(config, shape, dy, argmax, dx);
@@ -385,6 +424,7 @@ public sealed partial class MlpKernels
         public void GatherShifted(ArrayView<byte> images, ArrayView<byte> labels, ArrayView<int> order, int first, int rows,
             int height, int width, int maxShift, uint seed, uint step, ArrayView<float> x, ArrayView<int> y)
         {
+            CpuOperandLengths.Gather("shifted gather", images, labels, order, first, rows, (long)height * width, x, y);
             var command = BatchCommand(CpuOperation.GatherShifted, images, labels, order, first, rows, x, y) with
             {
                 Count = height,
@@ -404,6 +444,14 @@ public sealed partial class MlpKernels
         public void SumPartials(ArrayView<float> losses, ArrayView<int> predictions, ArrayView<byte> labels, ArrayView<int> order,
             int first, int count, int partialCount, ArrayView<double> lossPartials, ArrayView<int> correctPartials)
         {
+            const string launch = "evaluation sums";
+            CpuOperandLengths.Require(losses, count, "losses", launch);
+            CpuOperandLengths.Require(predictions, count, "predictions", launch);
+            CpuOperandLengths.Require(order, (long)first + count, "order", launch);
+            if (count > 0)
+                CpuOperandLengths.Require(labels, 1, "labels", launch);
+            CpuOperandLengths.Require(lossPartials, partialCount, "lossPartials", launch);
+            CpuOperandLengths.Require(correctPartials, partialCount, "correctPartials", launch);
             RunPending();
             sumPartials(config, width, losses, predictions, labels, order, first, count, partialCount, lossPartials, correctPartials);
             Launches++;
@@ -412,6 +460,12 @@ public sealed partial class MlpKernels
         public void Confusion(ArrayView<int> predictions, ArrayView<byte> labels, ArrayView<int> order,
             int first, int count, int classes, ArrayView<int> matrix)
         {
+            const string launch = "confusion matrix";
+            CpuOperandLengths.Require(predictions, count, "predictions", launch);
+            CpuOperandLengths.Require(order, (long)first + count, "order", launch);
+            if (count > 0)
+                CpuOperandLengths.Require(labels, 1, "labels", launch);
+            CpuOperandLengths.Require(matrix, (long)classes * classes, "matrix", launch);
             RunPending();
             confusion(config, predictions, labels, order, first, count, classes, matrix);
             Launches++;
