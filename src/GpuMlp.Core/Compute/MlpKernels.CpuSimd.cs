@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using GpuMlp.Kernels;
 using GpuMlp.Kernels.Cpu;
 using ILGPU;
@@ -86,7 +85,12 @@ public sealed partial class MlpKernels
         private readonly Action<KernelConfig, ArrayView<int>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<int>> confusion;
         private readonly Action<KernelConfig, CpuSimdWidth, ArrayView<CpuCommand>, int> program;
         private readonly Accelerator accelerator;
-        private readonly List<CpuCommand> pending = [];
+        // The recorded commands, pending[0 .. pendingCount). On the pinned object heap: ILGPU's
+        // CopyFromCPU(ref T, length) copies from the raw address of its source without pinning it, so
+        // a garbage collection that moved an ordinary array during the copy would hand the program
+        // whatever then lay at the old address.
+        private CpuCommand[] pending = GC.AllocateArray<CpuCommand>(32, pinned: true);
+        private int pendingCount;
         private MemoryBuffer1D<CpuCommand, Stride1D.Dense>? programBuffer;
         private int fusingDepth;
 
@@ -139,17 +143,16 @@ public sealed partial class MlpKernels
         /// <summary>Runs the recorded commands as one program launch.</summary>
         public void RunPending()
         {
-            if (pending.Count == 0)
+            if (pendingCount == 0)
                 return;
-            if (programBuffer is null || programBuffer.Length < pending.Count)
+            if (programBuffer is null || programBuffer.Length < pendingCount)
             {
                 programBuffer?.Dispose();
-                programBuffer = accelerator.Allocate1D<CpuCommand>(Math.Max(32, 2 * pending.Count));
+                programBuffer = accelerator.Allocate1D<CpuCommand>(Math.Max(32, 2 * pendingCount));
             }
-            Span<CpuCommand> commands = CollectionsMarshal.AsSpan(pending);
-            programBuffer.View.SubView(0, commands.Length).CopyFromCPU(ref commands[0], commands.Length);
-            program(new KernelConfig(1, Workers), width, programBuffer.View, commands.Length);
-            pending.Clear();
+            programBuffer.View.SubView(0, pendingCount).CopyFromCPU(ref pending[0], pendingCount);
+            program(new KernelConfig(1, Workers), width, programBuffer.View, pendingCount);
+            pendingCount = 0;
             Launches++;
         }
 
@@ -321,7 +324,13 @@ public sealed partial class MlpKernels
         {
             if (!Recording)
                 return false;
-            pending.Add(command);
+            if (pendingCount == pending.Length)
+            {
+                var larger = GC.AllocateArray<CpuCommand>(2 * pending.Length, pinned: true);
+                pending.AsSpan().CopyTo(larger);
+                pending = larger;
+            }
+            pending[pendingCount++] = command;
             return true;
         }
 
