@@ -27,7 +27,7 @@ public enum CpuOperation
     /// <summary>CpuSoftmaxCrossEntropyLayer.SoftmaxCrossEntropySimdKernel: A = logits, B = labels, C = dLogits,
     /// Bias = loss, Aux = prediction; Rows, Columns = classes, Scale, Flag = writeGradient, First.</summary>
     SoftmaxCrossEntropy = 4,
-    /// <summary>CpuAdamOptimizer.AdamSimdKernel: A = parameters, B = gradients, C = first moment, Aux = second moment; Count, Step.</summary>
+    /// <summary>CpuOptimizers.AdamSimdKernel: A = parameters, B = gradients, C = first moment, Aux = second moment; Count, AdamStep.</summary>
     Adam = 5,
     /// <summary>CpuConvolutionLayer.ConvIm2ColCpuKernel: Conv; A = x, C = cols.</summary>
     ConvIm2Col = 6,
@@ -46,6 +46,13 @@ public enum CpuOperation
     /// <summary>CpuInputShifted.GatherShiftedBatchCpuKernel: A = images, B = labels, Aux = order, C = x, Bias = y;
     /// First, Rows, Count = height, Columns = width, Flag = maxShift, HashSeed, HashStep.</summary>
     GatherShifted = 13,
+    /// <summary>CpuOptimizers.AdamWSimdKernel: A = parameters, B = gradients, C = first moment, Aux = second moment; Count, AdamWStep.</summary>
+    AdamW = 14,
+    /// <summary>CpuOptimizers.SgdSimdKernel: A = parameters, B = gradients, C = momentum buffer; Count, SgdStep.</summary>
+    Sgd = 15,
+    /// <summary>CpuOptimizers.RmspropSimdKernel: A = parameters, B = gradients, C = square average, Aux = momentum buffer,
+    /// Bias = gradient average; Count, RmspropStep.</summary>
+    Rmsprop = 16,
 }
 
 /// <summary>One recorded launch. Operand addresses are in the CPU accelerator's memory; which field
@@ -55,7 +62,12 @@ public struct CpuCommand
     public CpuOperation Operation;
     public GemmShape Shape;
     public DenseEpilogue Epilogue;
-    public AdamStep Step;
+    /// <summary>The optimiser commands' per-step scalars, one typed field per optimiser (only the
+    /// command's own is read).</summary>
+    public AdamStep AdamStep;
+    public AdamWStep AdamWStep;
+    public SgdStep SgdStep;
+    public RmspropStep RmspropStep;
     public ConvShape Conv;
     public PoolShape Pool;
     public uint HashSeed;
@@ -113,9 +125,20 @@ internal static class CpuProgramSimd
                     command.Flag != 0), command.Rows, command.Columns, command.Scale);
                 break;
             case CpuOperation.Adam:
-                CpuAdamSimd.Run(worker, workers, width, new CpuAdamSimd.State(
-                    ref At<float>(command.A), ref At<float>(command.B), ref At<float>(command.C), ref At<float>(command.Aux)),
-                    command.Count, command.Step);
+                CpuOptimizerSimd.Run<CpuOptimizerSimd.AdamUpdate, AdamStep>(worker, workers, width, OptimizerStateOf(command),
+                    command.Count, command.AdamStep);
+                break;
+            case CpuOperation.AdamW:
+                CpuOptimizerSimd.Run<CpuOptimizerSimd.AdamWUpdate, AdamWStep>(worker, workers, width, OptimizerStateOf(command),
+                    command.Count, command.AdamWStep);
+                break;
+            case CpuOperation.Sgd:
+                CpuOptimizerSimd.Run<CpuOptimizerSimd.SgdUpdate, SgdStep>(worker, workers, width, OptimizerStateOf(command),
+                    command.Count, command.SgdStep);
+                break;
+            case CpuOperation.Rmsprop:
+                CpuOptimizerSimd.Run<CpuOptimizerSimd.RmspropUpdate, RmspropStep>(worker, workers, width, OptimizerStateOf(command),
+                    command.Count, command.RmspropStep);
                 break;
             case CpuOperation.ConvIm2Col:
                 CpuConvolution.Im2Col(worker, workers, command.Conv, ref At<float>(command.A), ref At<float>(command.C));
@@ -150,6 +173,11 @@ internal static class CpuProgramSimd
     /// <summary>A gather command's operands (images A, labels B, order Aux, x C, y Bias).</summary>
     private static CpuInputSimd.Batch BatchOf(in CpuCommand command) => new(
         ref At<byte>(command.A), ref At<byte>(command.B), ref At<int>(command.Aux), ref At<float>(command.C), ref At<int>(command.Bias));
+
+    /// <summary>An optimiser command's operands (parameters A, gradients B, state buffers C, Aux, Bias;
+    /// an address of 0 for a buffer the optimiser does not use is never dereferenced).</summary>
+    private static CpuOptimizerSimd.State OptimizerStateOf(in CpuCommand command) => new(
+        ref At<float>(command.A), ref At<float>(command.B), ref At<float>(command.C), ref At<float>(command.Aux), ref At<float>(command.Bias));
 
     /// <summary>The element at an address of the CPU accelerator's (unmanaged) memory as a managed
     /// reference: the null reference moved by that many bytes (no unsafe code; the garbage collector

@@ -69,22 +69,40 @@ public static class BenchCommand
             Description = "mlp (the report's MLP), cnn (" + GpuMlp.Training.Architecture.CnnText + "), or a layer stack such as conv3x3x16p1,relu,pool2,flatten,dense10",
             DefaultValueFactory = _ => ArchitectureChoice.Mlp,
         };
+        var optimizer = new Option<string>("--optimizer")
+        {
+            Description = "The optimiser of the timed steps at its torch.optim defaults: adam (the report's), adamw, sgd or rmsprop",
+            DefaultValueFactory = _ => "adam",
+        };
 
         var command = new Command("bench", "Measure kernel compile time and training/evaluation throughput (samples/s) per device")
         {
-            CommonOptions.Data, CommonOptions.Download, devices, CommonOptions.CpuSimd, batchSize, steps, warmup, repeats, evalImages, seed, json, arch,
+            CommonOptions.Data, CommonOptions.Download, devices, CommonOptions.CpuSimd, batchSize, steps, warmup, repeats, evalImages, seed, json, arch, optimizer,
         };
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
             string archText = parse.GetValue(arch) ?? ArchitectureChoice.Mlp;
             var settings = new BenchSettings(
                 parse.GetValue(batchSize), parse.GetValue(steps), parse.GetValue(warmup), parse.GetValue(repeats),
-                parse.GetValue(seed), TrainCommand.ParseArchitecture(archText), parse.GetValue(evalImages), ArchitectureChoice.DefaultAugmentShift(archText));
+                parse.GetValue(seed), TrainCommand.ParseArchitecture(archText), parse.GetValue(evalImages), ArchitectureChoice.DefaultAugmentShift(archText),
+                ParseOptimizer(parse.GetValue(optimizer) ?? "adam"));
             settings.Validate();
             var requests = (parse.GetValue(devices) ?? []).Select(CommonOptions.ParseDevice).ToList();
             return Run(settings, requests, CommonOptions.ParseCpuSimd(parse), CommonOptions.DataFolder(parse), parse.GetValue(json));
         }));
         return command;
+    }
+
+    private static OptimizerKind ParseOptimizer(string text)
+    {
+        try
+        {
+            return Optimizers.Parse(text);
+        }
+        catch (ArgumentException error)
+        {
+            throw new OptionException(error.Message);
+        }
     }
 
     /// <summary>The requested devices, or every usable kind ComputeDevice.List() reports, one per
@@ -115,6 +133,7 @@ public static class BenchCommand
         // Plain, not a wrapped info line: the stack's text is one token to copy.
         string shifts = settings.AugmentShift > 0 ? $", training images shifted by -{settings.AugmentShift}..{settings.AugmentShift} pixels as train does" : "";
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"architecture {settings.ArchName}: {network.Text}, {network.ParameterCount:N0} parameters{shifts}"));
+        Console.WriteLine($"optimizer {settings.Options(1).Optimizer.Describe()}");
 
         var results = new List<BenchResult>();
         var measured = new HashSet<string>(StringComparer.Ordinal);
@@ -208,6 +227,7 @@ public static class BenchCommand
             Device: device.Description,
             Kind: kind,
             Arch: settings.ArchRecord,
+            Optimizer: settings.Optimizer.Name(),
             AugmentShift: settings.AugmentShift,
             GemmVariant: kernels.Variant.ToString(),
             CpuSimd: CpuSimdChoice.Record(kernels),
@@ -278,8 +298,10 @@ public static class BenchCommand
 /// <summary>Validated command-line settings of one bench run. ArchitectureText is
 /// <see cref="TrainingOptions.ArchitectureText"/>'s: null for the report's MLP, else a stack's
 /// canonical text; AugmentShift is what `train` would use for the same --arch (the CNN preset's
-/// shifts for "cnn", else 0), so the step measured is the step train runs.</summary>
-public sealed record BenchSettings(int BatchSize, int? Steps, int? Warmup, int Repeats, int Seed, string? ArchitectureText = null, int? EvalImages = null, int AugmentShift = 0)
+/// shifts for "cnn", else 0), so the step measured is the step train runs. Optimizer is the update
+/// rule of the timed steps, at torch.optim's defaults for its kind (learning rate included).</summary>
+public sealed record BenchSettings(int BatchSize, int? Steps, int? Warmup, int Repeats, int Seed, string? ArchitectureText = null, int? EvalImages = null, int AugmentShift = 0,
+    OptimizerKind Optimizer = OptimizerKind.Adam)
 {
     /// <summary>"mlp", "cnn" or the stack's text, as printed.</summary>
     public string ArchName => ArchitectureChoice.Name(ArchitectureText, AugmentShift);
@@ -296,6 +318,8 @@ public sealed record BenchSettings(int BatchSize, int? Steps, int? Warmup, int R
         Epochs = epochs,
         ArchitectureText = ArchitectureText,
         AugmentShift = AugmentShift,
+        Optimizer = new OptimizerSettings(Optimizer),
+        LearningRate = new OptimizerSettings(Optimizer).LearningRate,
     };
 
     public void Validate()
@@ -339,6 +363,7 @@ public sealed record BenchResult(
     string Device,
     string Kind,
     string Arch,
+    string Optimizer,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] int AugmentShift,
     string? GemmVariant,
     string? CpuSimd,
@@ -359,7 +384,7 @@ public sealed record BenchResult(
     string? Error)
 {
     public static BenchResult Failed(string kind, BenchSettings settings, string error) => new(
-        kind, kind, settings.ArchRecord, settings.AugmentShift, null, null, null, settings.BatchSize, 0, 0, 0, settings.Repeats, settings.Seed, null, null, [], 0,
+        kind, kind, settings.ArchRecord, settings.Optimizer.Name(), settings.AugmentShift, null, null, null, settings.BatchSize, 0, 0, 0, settings.Repeats, settings.Seed, null, null, [], 0,
         null, [], BenchCommand.UtcNowText(), error);
 }
 

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using GpuMlp.Kernels;
 using GpuMlp.Kernels.Cpu;
 using ILGPU;
@@ -25,8 +24,7 @@ public sealed partial class MlpKernels
     public int CpuWorkers => simd?.Workers ?? 0;
 
     /// <summary>Kernel launches issued so far on the CPU SIMD kernel set (a fused program counts as
-    /// one; portable kernels launched beside it, such as UnfusedKernels and the optimisers other
-    /// than Adam, count too); 0 off that set.</summary>
+    /// one; portable kernels launched beside it, such as UnfusedKernels, count too); 0 off that set.</summary>
     public long CpuLaunches => simd?.Launches ?? 0;
 
     /// <summary>Whether FuseLaunches() fuses here: the CPU SIMD set on an accelerator whose workers form
@@ -50,8 +48,8 @@ public sealed partial class MlpKernels
         public void Dispose() => kernels.simd?.EndFusing();
     }
 
-    /// <summary>Called before every launch of a portable kernel on this accelerator (the optimisers
-    /// other than Adam, UnfusedKernels): a portable launch cannot join a recorded program, so what a
+    /// <summary>Called before every launch of a portable kernel on this accelerator (UnfusedKernels):
+    /// a portable launch cannot join a recorded program, so what a
     /// fused scope recorded so far runs first, in order; the launch is counted in CpuLaunches.</summary>
     internal void BeforePortableLaunch()
     {
@@ -59,7 +57,12 @@ public sealed partial class MlpKernels
         simd?.CountLaunch();
     }
 
-    private sealed class CpuSimdLaunchers
+    /// <summary>The launchers themselves, for the tests of their operand checks (null off the SIMD set).</summary>
+    internal CpuSimdLaunchers? SimdLaunchers => simd;
+
+    /// <summary>The CPU SIMD launches: each checks its operands' lengths against its shape on the host
+    /// (CpuOperandLengths), then records a CpuCommand inside a fused scope or launches its kernel.</summary>
+    internal sealed class CpuSimdLaunchers
     {
         private readonly CpuSimdWidth width;
         private readonly KernelConfig config;
@@ -72,12 +75,22 @@ public sealed partial class MlpKernels
             int, ArrayView<float>, ArrayView<int>> softmaxCrossEntropy;
         private readonly Action<KernelConfig, CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
             int, AdamStep> adam;
+        private readonly Action<KernelConfig, CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            int, AdamWStep> adamW;
+        private readonly Action<KernelConfig, CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, SgdStep> sgd;
+        private readonly Action<KernelConfig, CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, int, RmspropStep> rmsprop;
         private readonly Action<KernelConfig, CpuSimdWidth, ArrayView<float>, ArrayView<int>, ArrayView<byte>, ArrayView<int>,
             int, int, int, ArrayView<double>, ArrayView<int>> sumPartials;
         private readonly Action<KernelConfig, ArrayView<int>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<int>> confusion;
         private readonly Action<KernelConfig, CpuSimdWidth, ArrayView<CpuCommand>, int> program;
         private readonly Accelerator accelerator;
-        private readonly List<CpuCommand> pending = [];
+        // The recorded commands, pending[0 .. pendingCount). On the pinned object heap: ILGPU's
+        // CopyFromCPU(ref T, length) copies from the raw address of its source without pinning it, so
+        // a garbage collection that moved an ordinary array during the copy would hand the program
+        // whatever then lay at the old address.
+        private CpuCommand[] pending = GC.AllocateArray<CpuCommand>(32, pinned: true);
+        private int pendingCount;
         private MemoryBuffer1D<CpuCommand, Stride1D.Dense>? programBuffer;
         private int fusingDepth;
 
@@ -98,7 +111,13 @@ public sealed partial class MlpKernels
             softmaxCrossEntropy = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<float>, ArrayView<int>, int, int, float, int,
                 ArrayView<float>, int, ArrayView<float>, ArrayView<int>>(CpuSoftmaxCrossEntropyLayer.SoftmaxCrossEntropySimdKernel);
             adam = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-                int, AdamStep>(CpuAdamOptimizer.AdamSimdKernel);
+                int, AdamStep>(CpuOptimizers.AdamSimdKernel);
+            adamW = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                int, AdamWStep>(CpuOptimizers.AdamWSimdKernel);
+            sgd = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, SgdStep>(
+                CpuOptimizers.SgdSimdKernel);
+            rmsprop = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                ArrayView<float>, int, RmspropStep>(CpuOptimizers.RmspropSimdKernel);
             sumPartials = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<float>, ArrayView<int>, ArrayView<byte>, ArrayView<int>,
                 int, int, int, ArrayView<double>, ArrayView<int>>(CpuEvaluationLayer.SumPartialsSimdKernel);
             confusion = accelerator.LoadStreamKernel<ArrayView<int>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<int>>(
@@ -124,17 +143,16 @@ public sealed partial class MlpKernels
         /// <summary>Runs the recorded commands as one program launch.</summary>
         public void RunPending()
         {
-            if (pending.Count == 0)
+            if (pendingCount == 0)
                 return;
-            if (programBuffer is null || programBuffer.Length < pending.Count)
+            if (programBuffer is null || programBuffer.Length < pendingCount)
             {
                 programBuffer?.Dispose();
-                programBuffer = accelerator.Allocate1D<CpuCommand>(Math.Max(32, 2 * pending.Count));
+                programBuffer = accelerator.Allocate1D<CpuCommand>(Math.Max(32, 2 * pendingCount));
             }
-            Span<CpuCommand> commands = CollectionsMarshal.AsSpan(pending);
-            programBuffer.View.SubView(0, commands.Length).CopyFromCPU(ref commands[0], commands.Length);
-            program(new KernelConfig(1, Workers), width, programBuffer.View, commands.Length);
-            pending.Clear();
+            programBuffer.View.SubView(0, pendingCount).CopyFromCPU(ref pending[0], pendingCount);
+            program(new KernelConfig(1, Workers), width, programBuffer.View, pendingCount);
+            pendingCount = 0;
             Launches++;
         }
 
@@ -144,6 +162,7 @@ public sealed partial class MlpKernels
         public void Gemm(in GemmShape shape, in DenseEpilogue epilogue, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c,
             ArrayView<float> bias, ArrayView<float> aux, ArrayView<float> bColumnSums, bool sumBColumns)
         {
+            CpuOperandLengths.Gemm(shape, epilogue, a, b, c, bias, aux, bColumnSums, sumBColumns);
             if (TryRecord(new CpuCommand
             {
                 Operation = CpuOperation.Gemm,
@@ -164,6 +183,7 @@ public sealed partial class MlpKernels
 
         public void BiasGradient(ArrayView<float> dz, int rows, int columns, ArrayView<float> db)
         {
+            CpuOperandLengths.BiasGradient(dz, rows, columns, db);
             if (TryRecord(new CpuCommand { Operation = CpuOperation.BiasGradient, Rows = rows, Columns = columns, A = Address(dz), C = Address(db) }))
                 return;
             biasGradient(config, width, dz, rows, columns, db);
@@ -173,6 +193,7 @@ public sealed partial class MlpKernels
         public void Gather(ArrayView<byte> images, ArrayView<byte> labels, ArrayView<int> order,
             int first, int rows, int features, ArrayView<float> x, ArrayView<int> y)
         {
+            CpuOperandLengths.Gather("gather", images, labels, order, first, rows, features, x, y);
             if (TryRecord(BatchCommand(CpuOperation.Gather, images, labels, order, first, rows, x, y) with { Columns = features }))
                 return;
             gather(config, width, images, labels, order, first, rows, features, x, y);
@@ -182,6 +203,7 @@ public sealed partial class MlpKernels
         public void SoftmaxCrossEntropy(ArrayView<float> logits, ArrayView<int> labels, int rows, int classes, float gradientScale,
             int writeGradient, ArrayView<float> dLogits, int first, ArrayView<float> loss, ArrayView<int> prediction)
         {
+            CpuOperandLengths.SoftmaxCrossEntropy(logits, labels, rows, classes, writeGradient != 0, dLogits, first, loss, prediction);
             if (TryRecord(new CpuCommand
             {
                 Operation = CpuOperation.SoftmaxCrossEntropy,
@@ -204,11 +226,14 @@ public sealed partial class MlpKernels
         public void Adam(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> firstMoment,
             ArrayView<float> secondMoment, int count, AdamStep step)
         {
+            CpuOperandLengths.Optimizer("Adam", count, parameters, gradients);
+            CpuOperandLengths.Require(firstMoment, count, "firstMoment", "Adam");
+            CpuOperandLengths.Require(secondMoment, count, "secondMoment", "Adam");
             if (TryRecord(new CpuCommand
             {
                 Operation = CpuOperation.Adam,
                 Count = count,
-                Step = step,
+                AdamStep = step,
                 A = Address(parameters),
                 B = Address(gradients),
                 C = Address(firstMoment),
@@ -216,6 +241,71 @@ public sealed partial class MlpKernels
             }))
                 return;
             adam(config, width, parameters, gradients, firstMoment, secondMoment, count, step);
+            Launches++;
+        }
+
+        public void AdamW(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> firstMoment,
+            ArrayView<float> secondMoment, int count, AdamWStep step)
+        {
+            CpuOperandLengths.Optimizer("AdamW", count, parameters, gradients);
+            CpuOperandLengths.Require(firstMoment, count, "firstMoment", "AdamW");
+            CpuOperandLengths.Require(secondMoment, count, "secondMoment", "AdamW");
+            if (TryRecord(new CpuCommand
+            {
+                Operation = CpuOperation.AdamW,
+                Count = count,
+                AdamWStep = step,
+                A = Address(parameters),
+                B = Address(gradients),
+                C = Address(firstMoment),
+                Aux = Address(secondMoment),
+            }))
+                return;
+            adamW(config, width, parameters, gradients, firstMoment, secondMoment, count, step);
+            Launches++;
+        }
+
+        public void Sgd(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> momentumBuffer, int count, SgdStep step)
+        {
+            CpuOperandLengths.Optimizer("SGD", count, parameters, gradients);
+            if (step.Momentum != 0f)
+                CpuOperandLengths.Require(momentumBuffer, count, "momentumBuffer", "SGD with momentum");
+            if (TryRecord(new CpuCommand
+            {
+                Operation = CpuOperation.Sgd,
+                Count = count,
+                SgdStep = step,
+                A = Address(parameters),
+                B = Address(gradients),
+                C = Address(momentumBuffer),
+            }))
+                return;
+            sgd(config, width, parameters, gradients, momentumBuffer, count, step);
+            Launches++;
+        }
+
+        public void Rmsprop(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> squareAverage,
+            ArrayView<float> momentumBuffer, ArrayView<float> gradientAverage, int count, RmspropStep step)
+        {
+            CpuOperandLengths.Optimizer("RMSprop", count, parameters, gradients);
+            CpuOperandLengths.Require(squareAverage, count, "squareAverage", "RMSprop");
+            if (step.Momentum > 0f)
+                CpuOperandLengths.Require(momentumBuffer, count, "momentumBuffer", "RMSprop with momentum");
+            if (step.Centered != 0)
+                CpuOperandLengths.Require(gradientAverage, count, "gradientAverage", "centered RMSprop");
+            if (TryRecord(new CpuCommand
+            {
+                Operation = CpuOperation.Rmsprop,
+                Count = count,
+                RmspropStep = step,
+                A = Address(parameters),
+                B = Address(gradients),
+                C = Address(squareAverage),
+                Aux = Address(momentumBuffer),
+                Bias = Address(gradientAverage),
+            }))
+                return;
+            rmsprop(config, width, parameters, gradients, squareAverage, momentumBuffer, gradientAverage, count, step);
             Launches++;
         }
 
@@ -234,15 +324,27 @@ public sealed partial class MlpKernels
         {
             if (!Recording)
                 return false;
-            pending.Add(command);
+            if (pendingCount == pending.Length)
+            {
+                var larger = GC.AllocateArray<CpuCommand>(2 * pending.Length, pinned: true);
+                pending.AsSpan().CopyTo(larger);
+                pending = larger;
+            }
+            pending[pendingCount++] = command;
             return true;
         }
 
-        public void ConvIm2Col(in ConvShape shape, ArrayView<float> x, ArrayView<float> cols) =>
+        public void ConvIm2Col(in ConvShape shape, ArrayView<float> x, ArrayView<float> cols)
+        {
+            CpuOperandLengths.Conv("im2col", x, shape.InputLength, "x", cols, shape.ColumnsLength, "cols");
             ConvLayoutChange(CpuOperation.ConvIm2Col, shape, x, cols, Convolution.Im2Col);
+        }
 
-        public void ConvNhwcToNchw(in ConvShape shape, ArrayView<float> nhwc, ArrayView<float> y) =>
+        public void ConvNhwcToNchw(in ConvShape shape, ArrayView<float> nhwc, ArrayView<float> y)
+        {
+            CpuOperandLengths.Conv("NHWC to NCHW", nhwc, shape.OutputLength, "nhwc", y, shape.OutputLength, "y");
             ConvLayoutChange(CpuOperation.ConvNhwcToNchw, shape, nhwc, y, Convolution.NhwcToNchw);
+        }
 
         /// <summary>A convolution kernel that reads one view (A) and overwrites another (C): recorded,
         /// or launched now with `kernel`.</summary>
@@ -257,6 +359,9 @@ public sealed partial class MlpKernels
 
         public void ConvNchwToNhwc(in ConvShape shape, ArrayView<float> dy, ArrayView<float> y, int reluMask, ArrayView<float> dz)
         {
+            CpuOperandLengths.Conv("NCHW to NHWC", dy, shape.OutputLength, "dy", dz, shape.OutputLength, "dz");
+            if (reluMask != 0)
+                CpuOperandLengths.Require(y, shape.OutputLength, "y", "NCHW to NHWC with the ReLU mask");
             if (TryRecord(new CpuCommand
             {
                 Operation = CpuOperation.ConvNchwToNhwc,
@@ -273,17 +378,22 @@ public sealed partial class MlpKernels
 
         public void ConvBiasPartials(in ConvShape shape, ArrayView<float> dz, ArrayView<float> partials)
         {
+            CpuOperandLengths.Conv("bias partials", dz, shape.OutputLength, "dz", partials, (long)shape.Batch * shape.OutChannels, "partials");
             if (TryRecord(new CpuCommand { Operation = CpuOperation.ConvBiasPartials, Conv = shape, A = Address(dz), C = Address(partials) }))
                 return;
             Convolution.BiasPartials(config, shape, width, dz, partials);
             Launches++;
         }
 
-        public void ConvCol2Im(in ConvShape shape, ArrayView<float> dCols, ArrayView<float> dx) =>
+        public void ConvCol2Im(in ConvShape shape, ArrayView<float> dCols, ArrayView<float> dx)
+        {
+            CpuOperandLengths.Conv("col2im", dCols, shape.ColumnsLength, "dCols", dx, shape.InputLength, "dx");
             ConvLayoutChange(CpuOperation.ConvCol2Im, shape, dCols, dx, Convolution.Col2Im);
+        }
 
         public void MaxPool2Forward(in PoolShape shape, ArrayView<float> x, ArrayView<float> y, ArrayView<int> argmax)
         {
+            CpuOperandLengths.Pool(shape, "max-pool forward", x, shape.InputLength, "x", argmax, y, shape.OutputLength, "y");
             if (TryRecord(new CpuCommand { Operation = CpuOperation.MaxPool2Forward, Pool = shape, A = Address(x), C = Address(y), Aux = Address(argmax) }))
                 return;
             Convolution.PoolForward(config, shape, x, y, argmax);
@@ -292,6 +402,7 @@ public sealed partial class MlpKernels
 
         public void MaxPool2Backward(in PoolShape shape, ArrayView<float> dy, ArrayView<int> argmax, ArrayView<float> dx)
         {
+            CpuOperandLengths.Pool(shape, "max-pool backward", dy, shape.OutputLength, "dy", argmax, dx, shape.InputLength, "dx");
             if (TryRecord(new CpuCommand { Operation = CpuOperation.MaxPool2Backward, Pool = shape, A = Address(dy), Aux = Address(argmax), C = Address(dx) }))
                 return;
             Convolution.PoolBackward(config, shape, dy, argmax, dx);
@@ -322,6 +433,7 @@ public sealed partial class MlpKernels
         public void GatherShifted(ArrayView<byte> images, ArrayView<byte> labels, ArrayView<int> order, int first, int rows,
             int height, int width, int maxShift, uint seed, uint step, ArrayView<float> x, ArrayView<int> y)
         {
+            CpuOperandLengths.Gather("shifted gather", images, labels, order, first, rows, (long)height * width, x, y);
             var command = BatchCommand(CpuOperation.GatherShifted, images, labels, order, first, rows, x, y) with
             {
                 Count = height,
@@ -341,6 +453,14 @@ public sealed partial class MlpKernels
         public void SumPartials(ArrayView<float> losses, ArrayView<int> predictions, ArrayView<byte> labels, ArrayView<int> order,
             int first, int count, int partialCount, ArrayView<double> lossPartials, ArrayView<int> correctPartials)
         {
+            const string launch = "evaluation sums";
+            CpuOperandLengths.Require(losses, count, "losses", launch);
+            CpuOperandLengths.Require(predictions, count, "predictions", launch);
+            CpuOperandLengths.Require(order, (long)first + count, "order", launch);
+            if (count > 0)
+                CpuOperandLengths.Require(labels, 1, "labels", launch);
+            CpuOperandLengths.Require(lossPartials, partialCount, "lossPartials", launch);
+            CpuOperandLengths.Require(correctPartials, partialCount, "correctPartials", launch);
             RunPending();
             sumPartials(config, width, losses, predictions, labels, order, first, count, partialCount, lossPartials, correctPartials);
             Launches++;
@@ -349,6 +469,12 @@ public sealed partial class MlpKernels
         public void Confusion(ArrayView<int> predictions, ArrayView<byte> labels, ArrayView<int> order,
             int first, int count, int classes, ArrayView<int> matrix)
         {
+            const string launch = "confusion matrix";
+            CpuOperandLengths.Require(predictions, count, "predictions", launch);
+            CpuOperandLengths.Require(order, (long)first + count, "order", launch);
+            if (count > 0)
+                CpuOperandLengths.Require(labels, 1, "labels", launch);
+            CpuOperandLengths.Require(matrix, (long)classes * classes, "matrix", launch);
             RunPending();
             confusion(config, predictions, labels, order, first, count, classes, matrix);
             Launches++;

@@ -5,17 +5,22 @@ using ILGPU.Runtime;
 namespace GpuMlp.Compute;
 
 // The optimiser updates other than plain Adam (which MlpKernels.cs launches): AdamW, SGD and
-// RMSprop, each one element-wise launch over the flat parameter buffer (see kernels/*Optimizer.cs).
+// RMSprop, each one element-wise launch over the flat parameter buffer: the portable kernels of
+// kernels/*Optimizer.cs, or on the CPU SIMD set kernels/Cpu/CpuOptimizers.cs (same bits, recorded
+// into a fused step like every other SIMD launch).
 public sealed partial class MlpKernels
 {
-    private readonly OptimizerKernels optimizerKernels;
+    // Null on the CPU SIMD set, whose own optimiser kernels run instead.
+    private readonly OptimizerKernels? optimizerKernels;
 
     /// <summary>AdamW: parameters, firstMoment and secondMoment updated in place (all `count` long).</summary>
     public void AdamW(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> firstMoment,
         ArrayView<float> secondMoment, int count, AdamWStep step)
     {
-        BeforePortableLaunch();
-        optimizerKernels.AdamW(Elementwise(count), parameters, gradients, firstMoment, secondMoment, count, step);
+        if (simd is not null)
+            simd.AdamW(parameters, gradients, firstMoment, secondMoment, count, step);
+        else
+            optimizerKernels!.AdamW(Elementwise(count), parameters, gradients, firstMoment, secondMoment, count, step);
     }
 
     /// <summary>SGD: parameters and (with momentum) momentumBuffer updated in place; with momentum 0
@@ -23,8 +28,10 @@ public sealed partial class MlpKernels
     public void Sgd(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> momentumBuffer,
         int count, SgdStep step)
     {
-        BeforePortableLaunch();
-        optimizerKernels.Sgd(Elementwise(count), parameters, gradients, momentumBuffer, count, step);
+        if (simd is not null)
+            simd.Sgd(parameters, gradients, momentumBuffer, count, step);
+        else
+            optimizerKernels!.Sgd(Elementwise(count), parameters, gradients, momentumBuffer, count, step);
     }
 
     /// <summary>RMSprop: parameters, squareAverage and the buffers in use updated in place; pass
@@ -32,9 +39,10 @@ public sealed partial class MlpKernels
     public void Rmsprop(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> squareAverage,
         ArrayView<float> momentumBuffer, ArrayView<float> gradientAverage, int count, RmspropStep step)
     {
-        BeforePortableLaunch();
-        optimizerKernels.Rmsprop(Elementwise(count), parameters, gradients, squareAverage, momentumBuffer,
-            gradientAverage, count, step);
+        if (simd is not null)
+            simd.Rmsprop(parameters, gradients, squareAverage, momentumBuffer, gradientAverage, count, step);
+        else
+            optimizerKernels!.Rmsprop(Elementwise(count), parameters, gradients, squareAverage, momentumBuffer, gradientAverage, count, step);
     }
 
     /// <summary>Loaded with every other kernel when MlpKernels is built, so their compile time is

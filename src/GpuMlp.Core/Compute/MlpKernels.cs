@@ -111,8 +111,6 @@ public sealed partial class MlpKernels
 
         var watch = Stopwatch.StartNew();
         unused = accelerator.Allocate1D<float>(1);
-        // The optimisers other than Adam are portable kernels on every accelerator.
-        optimizerKernels = new OptimizerKernels(accelerator);
         if (CpuSimd is CpuSimdWidth width)
         {
             simd = new CpuSimdLaunchers(accelerator, width, ElementwiseGroupSize * MaxElementwiseGroups);
@@ -134,6 +132,7 @@ public sealed partial class MlpKernels
         adam = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, AdamStep>(AdamOptimizer.AdamKernel);
         sumPartials = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<double>, ArrayView<int>>(EvaluationLayer.SumPartialsKernel);
         confusion = accelerator.LoadStreamKernel<ArrayView<int>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<int>>(EvaluationLayer.ConfusionKernel);
+        optimizerKernels = new OptimizerKernels(accelerator);
         CompileSeconds = watch.Elapsed.TotalSeconds;
     }
 

@@ -13,7 +13,7 @@ public sealed record OptimizerState(OptimizerKind Kind, long Steps, IReadOnlyDic
 /// <summary>One optimiser on the device: its state tensors (one flat buffer each, as long as the
 /// parameters, zero at first) live on the accelerator for the object's lifetime, and each
 /// <see cref="Step"/> is a single kernel launch over the flat parameter buffer with no host
-/// synchronisation. The host keeps the step counter and computes the per-step scalars (bias
+/// synchronisation (on the CPU SIMD set, a command of the training step's fused launch). The host keeps the step counter and computes the per-step scalars (bias
 /// corrections, AdamW's decay factor, SGD's first-step flag), exactly as torch.optim does for
 /// one parameter group.</summary>
 public sealed class DeviceOptimizer : IDisposable
@@ -123,7 +123,7 @@ public sealed class DeviceOptimizer : IDisposable
                         FirstStep = Steps == 1 ? 1 : 0,
                     });
                 break;
-            default:
+            case OptimizerKind.Rmsprop:
                 kernels.Rmsprop(parameters, gradients, State(Optimizers.SquareAvg), OptionalState(Optimizers.MomentumBuffer),
                     OptionalState(Optimizers.GradAvg), ParameterCount,
                     new RmspropStep
@@ -136,6 +136,8 @@ public sealed class DeviceOptimizer : IDisposable
                         Centered = s.Centered ? 1 : 0,
                     });
                 break;
+            default:
+                throw new InvalidOperationException($"unknown optimizer kind {Kind}");
         }
     }
 

@@ -29,6 +29,7 @@ public sealed class BenchCommandTests : IDisposable
         using var document = JsonDocument.Parse(File.ReadAllText(json));
         var measured = Assert.Single(document.RootElement.GetProperty("results").EnumerateArray());
         Assert.Equal(TinyConv, measured.GetProperty("arch").GetString());
+        Assert.Equal("adam", measured.GetProperty("optimizer").GetString());
         Assert.Equal(2, measured.GetProperty("steps").GetInt32());
         Assert.Equal(1, measured.GetProperty("warmup_steps").GetInt32());
         Assert.Equal(TestDevice.Request == DeviceRequest.Cpu ? 1000 : 10000, measured.GetProperty("eval_samples").GetInt32());
@@ -49,11 +50,27 @@ public sealed class BenchCommandTests : IDisposable
         Assert.Equal((7, 0, 500), BenchCommand.DefaultSteps(settings with { Steps = 7, Warmup = 0, EvalImages = 500 }, isCpu, 10000));
     }
 
+    /// <summary>bench --optimizer trains with that optimiser at torch.optim's defaults, its own
+    /// learning rate included; without it, Adam at 0.001 as before.</summary>
+    [Theory]
+    [InlineData(OptimizerKind.Adam, 1e-3f)]
+    [InlineData(OptimizerKind.AdamW, 1e-3f)]
+    [InlineData(OptimizerKind.Sgd, 1e-2f)]
+    [InlineData(OptimizerKind.Rmsprop, 1e-2f)]
+    public void Options_Optimizer_IsThatOptimizerAtTorchDefaults(OptimizerKind kind, float learningRate)
+    {
+        var options = new BenchSettings(128, null, null, 3, 1, Optimizer: kind).Options(1);
+        Assert.Equal(new OptimizerSettings(kind), options.Optimizer);
+        Assert.Equal(learningRate, options.LearningRate);
+        Assert.Equal(OptimizerKind.Adam, new BenchSettings(128, null, null, 3, 1).Options(1).Optimizer.Kind);
+    }
+
     [Theory]
     [InlineData("--arch", "conv3x3x4,relu,dense10", "--arch: architecture: layer 3 'dense10': a dense layer needs a vector; put flatten before it")]
     [InlineData("--arch", "rnn", "--arch: architecture: layer 1 'rnn' is not a layer")]
     [InlineData("--eval-images", "0", "--eval-images must be at least 1")]
-    public void Bench_BadArchOrEvalImages_AreOneLineUsageErrors(string flag, string value, string message)
+    [InlineData("--optimizer", "adagrad", "--optimizer must be adam, adamw, sgd or rmsprop (got 'adagrad')")]
+    public void Bench_BadArchEvalImagesOrOptimizer_AreOneLineUsageErrors(string flag, string value, string message)
     {
         var result = CliProcess.Run(TimeSpan.FromMinutes(1), "bench", "--device", "cpu", "--data", Path.Combine(dir.Path, "none"), flag, value);
         Assert.True(result.ExitCode == 2, $"exit {result.ExitCode}: {result.StandardError}");

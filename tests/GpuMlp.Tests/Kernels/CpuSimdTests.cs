@@ -223,6 +223,88 @@ public sealed class CpuSimdKernelTests(DeviceFixture fixture)
         Assert.Equal(portable.P, simd.P);
     }
 
+    /// <summary>Every optimiser option that changes the arithmetic: weight decay (coupled and
+    /// decoupled), momentum with and without dampening, Nesterov, centering, RMSprop momentum.</summary>
+    private static readonly Dictionary<string, OptimizerSettings> OptimizerConfigurations = new(StringComparer.Ordinal)
+    {
+        ["adam-weight-decay"] = new(OptimizerKind.Adam) { LearningRate = 1e-2f, WeightDecay = 0.5f },
+        ["adamw"] = new(OptimizerKind.AdamW),
+        ["adamw-strong-decay"] = new(OptimizerKind.AdamW) { LearningRate = 1e-2f, WeightDecay = 0.5f, Beta1 = 0.8f, Beta2 = 0.99f },
+        ["sgd"] = new(OptimizerKind.Sgd) { LearningRate = 0.05f },
+        ["sgd-weight-decay"] = new(OptimizerKind.Sgd) { LearningRate = 0.05f, WeightDecay = 0.3f },
+        ["sgd-momentum"] = new(OptimizerKind.Sgd) { LearningRate = 0.05f, Momentum = 0.9f },
+        ["sgd-momentum-dampening-weight-decay"] = new(OptimizerKind.Sgd) { LearningRate = 0.05f, Momentum = 0.8f, Dampening = 0.3f, WeightDecay = 0.2f },
+        ["sgd-nesterov-weight-decay"] = new(OptimizerKind.Sgd) { LearningRate = 0.05f, Momentum = 0.9f, Nesterov = true, WeightDecay = 0.1f },
+        ["rmsprop"] = new(OptimizerKind.Rmsprop),
+        ["rmsprop-momentum-weight-decay"] = new(OptimizerKind.Rmsprop) { Alpha = 0.9f, Momentum = 0.9f, WeightDecay = 0.3f },
+        ["rmsprop-centered"] = new(OptimizerKind.Rmsprop) { Centered = true },
+        ["rmsprop-centered-momentum-weight-decay"] = new(OptimizerKind.Rmsprop) { Alpha = 0.9f, Centered = true, Momentum = 0.5f, WeightDecay = 0.1f, Epsilon = 1e-6f },
+    };
+
+    public static TheoryData<CpuSimdRequest, string> OptimizerCases()
+    {
+        var data = new TheoryData<CpuSimdRequest, string>();
+        foreach (CpuSimdRequest path in Paths())
+        {
+            foreach (string name in OptimizerConfigurations.Keys)
+                data.Add(path, name);
+        }
+        return data;
+    }
+
+    /// <summary>AdamW, SGD and RMSprop (and Adam with weight decay) on the SIMD kernels do the portable
+    /// kernels' operations in their order, none fused, with the per-launch branches (decay, momentum,
+    /// first step, Nesterov, centered) taken for every element: four steps from the first, each with
+    /// new gradients and its own learning rate, over 1001 parameters (not a multiple of any vector,
+    /// so the last vector is partial), give the portable kernels' parameters and state bit for bit.
+    /// Odd steps run standalone, even ones recorded in a fused scope (the CpuProgram command); the
+    /// parameter views sit between NaN guards, so a write past the end fails the download.</summary>
+    [Theory]
+    [MemberData(nameof(OptimizerCases))]
+    public void Optimizer_AnyPathStandaloneAndFused_GivesThePortableKernelsBits(CpuSimdRequest path, string configuration)
+    {
+        const int count = 1001, steps = 4;
+        OptimizerSettings settings = OptimizerConfigurations[configuration];
+        var random = new Random(17);
+        float[] start = TestData.Uniform(random, count);
+        float[][] gradients = [.. Enumerable.Range(0, steps).Select(_ => TestData.Gradients(random, count))];
+        (float[] Parameters, OptimizerState State, long Launches) Run(KernelSet set)
+        {
+            using var optimizer = new DeviceOptimizer(set.Kernels, settings, count);
+            using var p = set.Accelerator.Input(start);
+            long before = set.Kernels.CpuLaunches;
+            for (int t = 1; t <= steps; t++)
+            {
+                using var g = set.Accelerator.Input(gradients[t - 1]);
+                float learningRate = settings.LearningRate * (1f - (0.1f * (t - 1)));
+                using (t % 2 == 0 ? set.Kernels.FuseLaunches() : default(MlpKernels.FusedLaunches?))
+                    optimizer.Step(p.View, g.View, learningRate);
+            }
+            long launches = set.Kernels.CpuLaunches - before;
+            return (p.Download("parameters"), optimizer.Capture(), launches);
+        }
+        var simd = Run(fixture.Cpu(path));
+        var portable = Run(fixture.Cpu(CpuSimdRequest.Off));
+        Assert.Equal(steps, simd.Launches); // one SIMD launch (or one-command program) per step
+        Assert.Equal(portable.State.Steps, simd.State.Steps);
+        foreach (var (name, values) in portable.State.Tensors)
+            AssertSameBits(values, simd.State.Tensors[name], $"{path} {configuration} {name}");
+        AssertSameBits(portable.Parameters, simd.Parameters, $"{path} {configuration} parameters");
+        Assert.NotEqual(start, simd.Parameters);
+    }
+
+    /// <summary>Equal bit patterns (so -0 differs from +0 and NaNs must match); the failure names the
+    /// first index that differs and both values.</summary>
+    private static void AssertSameBits(float[] expected, float[] actual, string what)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+        {
+            if (BitConverter.SingleToInt32Bits(expected[i]) != BitConverter.SingleToInt32Bits(actual[i]))
+                Assert.Fail($"{what}: element {i} is {actual[i]:R}, the portable kernel's {expected[i]:R}");
+        }
+    }
+
     /// <summary>The gather's vector conversion (exact int-to-float, one correctly rounded division by
     /// 255) and the portable kernel's (divide in double, round once) agree on every byte.</summary>
     [Fact]
@@ -310,6 +392,65 @@ public sealed class CpuFusedLaunchTests(DeviceFixture fixture)
         Assert.Equal(1, fused.Launches);
         FusedStep.AssertSameBits(unfused, fused);
         Assert.NotEqual(Shape.InitialParameters(9), fused.Parameters);
+    }
+
+    public static TheoryData<string, string?, int> TrainerCases() => new()
+    {
+        { "adam", null, 0 },
+        { "adamw", null, 0 },
+        { "sgd", null, 0 },
+        { "rmsprop", null, 0 },
+        // The convolution, pooling and shifted-gather launches join the step as well.
+        { "adam", "conv3x3x4p1,relu,pool2,flatten,dense10", 2 },
+    };
+
+    /// <summary>The real Trainer's training step (Trainer.TrainEpoch through the public API, not a copy
+    /// of its step) is ONE launch on the CPU SIMD path for every optimiser: the progress callback runs
+    /// after each step, and between two callbacks (and from before the epoch to the first) exactly one
+    /// launch happened. Momentum and centering are on, so every optimiser state buffer is in use; the
+    /// last batch is partial (280 = 5 x 50 + 30).</summary>
+    [Theory]
+    [MemberData(nameof(TrainerCases))]
+    public void TrainerStep_AnyOptimizer_IsOneLaunch(string optimizer, string? architecture, int augmentShift)
+    {
+        KernelSet set = fixture.Cpu(CpuSimdRequest.Vector256);
+        Assert.True(set.Kernels.FusesLaunches);
+        OptimizerKind kind = Optimizers.Parse(optimizer);
+        var settings = kind switch
+        {
+            OptimizerKind.Adam => new OptimizerSettings(kind),
+            OptimizerKind.AdamW => new OptimizerSettings(kind),
+            OptimizerKind.Sgd => new OptimizerSettings(kind) { Momentum = 0.9f, Nesterov = true },
+            OptimizerKind.Rmsprop => new OptimizerSettings(kind) { Momentum = 0.5f, Centered = true },
+            _ => throw new ArgumentOutOfRangeException(nameof(optimizer), optimizer, "not an optimiser"),
+        };
+        var options = new TrainingOptions
+        {
+            Epochs = 1,
+            BatchSize = 50,
+            LimitTrain = 280,
+            ValidationSplit = 0,
+            Seed = 5,
+            Hidden = [24],
+            ArchitectureText = architecture,
+            AugmentShift = augmentShift,
+            ProgressUpdatesPerEpoch = 1,
+            Optimizer = settings,
+            LearningRate = settings.LearningRate,
+        };
+        using var trainer = new Trainer(set.Device, set.Kernels, RealMnist.Load(), options);
+        var launchesPerStep = new List<long>();
+        long last = set.Kernels.CpuLaunches;
+        trainer.TrainEpoch(1, progress: p =>
+        {
+            if (p.SamplesDone == p.SamplesPerEpoch && launchesPerStep.Count == trainer.StepsPerEpoch)
+                return; // the end-of-epoch report, after the loss reduction's launch
+            launchesPerStep.Add(set.Kernels.CpuLaunches - last);
+            last = set.Kernels.CpuLaunches;
+        }, cancel: TestContext.Current.CancellationToken);
+        Assert.Equal(6, trainer.StepsPerEpoch);
+        Assert.Equal(Enumerable.Repeat(1L, trainer.StepsPerEpoch), launchesPerStep);
+        Assert.Equal(6, trainer.Optimizer.Steps);
     }
 
     /// <summary>A portable kernel called inside a fused scope (the standalone ReLU) runs after what was
