@@ -1,3 +1,4 @@
+using GpuMlp.Compute;
 using GpuMlp.Data;
 using ILGPU;
 using ILGPU.Runtime;
@@ -27,10 +28,10 @@ public sealed class DeviceDataset : IDisposable
             identity = accelerator.Allocate1D<int>(Math.Max(1, count));
             if (count > 0)
             {
-                images.View.SubView(0, (long)count * Features).CopyFromCPU(ref source.Pixels[0], (long)count * Features);
-                labels.View.SubView(0, count).CopyFromCPU(ref sourceLabels[0], count);
+                HostCopy.ToDevice(images.View, source.Pixels, (long)count * Features);
+                HostCopy.ToDevice(labels.View, sourceLabels, count);
                 int[] order = Enumerable.Range(0, count).ToArray();
-                identity.View.SubView(0, count).CopyFromCPU(ref order[0], count);
+                HostCopy.ToDevice(identity.View, order, count);
             }
         }
         catch

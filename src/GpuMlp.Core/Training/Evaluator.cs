@@ -118,10 +118,10 @@ public sealed class Evaluator : IDisposable
                     throw new ArgumentException($"image {start + r} has {images[start + r].Length} values, the model takes {inputs}");
                 images[start + r].CopyTo(input, r * inputs);
             }
-            network.Input.SubView(0, input.Length).CopyFromCPU(ref input[0], input.Length);
+            HostCopy.ToDevice(network.Input, input, input.Length);
             network.Forward(rows, training: false, 0, 0);
             var logits = new float[rows * classes];
-            network.Logits.SubView(0, logits.Length).CopyToCPU(ref logits[0], logits.Length);
+            HostCopy.ToHost(network.Logits, logits, logits.Length);
             for (int r = 0; r < rows; r++)
             {
                 var row = logits.AsSpan(r * classes, classes);

@@ -192,7 +192,7 @@ public sealed class Trainer : IDisposable
     {
         var watch = Stopwatch.StartNew();
         int[] epochOrder = EpochOrder(TrainCount, options.Seed, epoch);
-        order.View.CopyFromCPU(ref epochOrder[0], TrainCount);
+        HostCopy.ToDevice(order.View, epochOrder, TrainCount);
         int steps = StepsPerEpoch;
         int startStep = resume?.Steps ?? 0;
         if (resume is not null)
@@ -237,8 +237,8 @@ public sealed class Trainer : IDisposable
         int done = SamplesAfter(resume.Steps);
         if (resume.SampleLoss.Length != done || resume.SamplePrediction.Length != done)
             throw new ArgumentException($"continuing after step {resume.Steps} needs the {done} per-sample results so far", nameof(resume));
-        evaluator.SampleLoss.SubView(0, done).CopyFromCPU(ref resume.SampleLoss[0], done);
-        evaluator.SamplePrediction.SubView(0, done).CopyFromCPU(ref resume.SamplePrediction[0], done);
+        HostCopy.ToDevice(evaluator.SampleLoss, resume.SampleLoss, done);
+        HostCopy.ToDevice(evaluator.SamplePrediction, resume.SamplePrediction, done);
     }
 
     /// <summary>The per-sample results of the current epoch's first `steps` steps.</summary>
@@ -247,8 +247,8 @@ public sealed class Trainer : IDisposable
         int samples = SamplesAfter(steps);
         var loss = new float[samples];
         var prediction = new int[samples];
-        evaluator.SampleLoss.SubView(0, samples).CopyToCPU(ref loss[0], samples);
-        evaluator.SamplePrediction.SubView(0, samples).CopyToCPU(ref prediction[0], samples);
+        HostCopy.ToHost(evaluator.SampleLoss, loss, samples);
+        HostCopy.ToHost(evaluator.SamplePrediction, prediction, samples);
         return new PartialEpoch(epoch, steps, loss, prediction);
     }
 
