@@ -143,6 +143,40 @@ internal static class CpuOptimizerSimd
         return (Simd.RangeStart(vectors, worker, workers), Simd.RangeStart(vectors, worker + 1, workers));
     }
 
+    /// <summary>The moment update and parameter step Adam and AdamW share, in the portable kernels'
+    /// order: m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g g (both stored); returns
+    /// p - lr (m / c1) / (sqrt(v / c2) + eps).</summary>
+    private readonly struct AdamMoments<TOps, TV>
+        where TOps : struct, ISimdOps<TV>
+        where TV : struct
+    {
+        private readonly TV beta1, oneMinusBeta1, beta2, oneMinusBeta2, correction1, correction2, learningRate, epsilon;
+
+        public AdamMoments(float beta1, float beta2, float correction1, float correction2, float learningRate, float epsilon)
+        {
+            this.beta1 = TOps.Broadcast(beta1);
+            oneMinusBeta1 = TOps.Broadcast(1f - beta1);
+            this.beta2 = TOps.Broadcast(beta2);
+            oneMinusBeta2 = TOps.Broadcast(1f - beta2);
+            this.correction1 = TOps.Broadcast(correction1);
+            this.correction2 = TOps.Broadcast(correction2);
+            this.learningRate = TOps.Broadcast(learningRate);
+            this.epsilon = TOps.Broadcast(epsilon);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public TV Step(ref float first, ref float second, int left, TV g, TV p)
+        {
+            TV m = TOps.Add(TOps.Multiply(beta1, Simd.LoadPartial<TOps, TV>(ref first, left, 0f)), TOps.Multiply(oneMinusBeta1, g));
+            TV s = TOps.Add(TOps.Multiply(beta2, Simd.LoadPartial<TOps, TV>(ref second, left, 0f)), TOps.Multiply(TOps.Multiply(oneMinusBeta2, g), g));
+            Simd.StorePartial<TOps, TV>(m, ref first, left);
+            Simd.StorePartial<TOps, TV>(s, ref second, left);
+            TV denominator = TOps.Add(TOps.Sqrt(TOps.Divide(s, correction2)), epsilon);
+            TV update = TOps.Divide(TOps.Multiply(learningRate, TOps.Divide(m, correction1)), denominator);
+            return TOps.Subtract(p, update);
+        }
+    }
+
     /// <summary>AdamKernel: g += wd * p (wd != 0); m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g g;
     /// p -= lr (m / c1) / (sqrt(v / c2) + eps).</summary>
     internal readonly struct AdamUpdate : IUpdate<AdamStep>
@@ -152,10 +186,7 @@ internal static class CpuOptimizerSimd
             where TOps : struct, ISimdOps<TV>
             where TV : struct
         {
-            TV beta1 = TOps.Broadcast(step.Beta1), oneMinusBeta1 = TOps.Broadcast(1f - step.Beta1);
-            TV beta2 = TOps.Broadcast(step.Beta2), oneMinusBeta2 = TOps.Broadcast(1f - step.Beta2);
-            TV correction1 = TOps.Broadcast(step.BiasCorrection1), correction2 = TOps.Broadcast(step.BiasCorrection2);
-            TV learningRate = TOps.Broadcast(step.LearningRate), epsilon = TOps.Broadcast(step.Epsilon);
+            var moments = new AdamMoments<TOps, TV>(step.Beta1, step.Beta2, step.BiasCorrection1, step.BiasCorrection2, step.LearningRate, step.Epsilon);
             bool decay = step.WeightDecay != 0f;
             TV weightDecay = TOps.Broadcast(step.WeightDecay);
             var (firstVector, end) = Range<TOps, TV>(worker, workers, count);
@@ -163,19 +194,12 @@ internal static class CpuOptimizerSimd
             {
                 int i = v * TOps.Lanes, left = count - i;
                 ref float parameter = ref Unsafe.Add(ref state.Parameters, i);
-                ref float first = ref Unsafe.Add(ref state.State0, i);
-                ref float second = ref Unsafe.Add(ref state.State1, i);
                 TV p = Simd.LoadPartial<TOps, TV>(ref parameter, left, 0f);
                 TV g = Simd.LoadPartial<TOps, TV>(ref Unsafe.Add(ref state.Gradients, i), left, 0f);
                 if (decay)
                     g = TOps.Add(g, TOps.Multiply(weightDecay, p));
-                TV m = TOps.Add(TOps.Multiply(beta1, Simd.LoadPartial<TOps, TV>(ref first, left, 0f)), TOps.Multiply(oneMinusBeta1, g));
-                TV s = TOps.Add(TOps.Multiply(beta2, Simd.LoadPartial<TOps, TV>(ref second, left, 0f)), TOps.Multiply(TOps.Multiply(oneMinusBeta2, g), g));
-                Simd.StorePartial<TOps, TV>(m, ref first, left);
-                Simd.StorePartial<TOps, TV>(s, ref second, left);
-                TV denominator = TOps.Add(TOps.Sqrt(TOps.Divide(s, correction2)), epsilon);
-                TV update = TOps.Divide(TOps.Multiply(learningRate, TOps.Divide(m, correction1)), denominator);
-                Simd.StorePartial<TOps, TV>(TOps.Subtract(p, update), ref parameter, left);
+                TV updated = moments.Step(ref Unsafe.Add(ref state.State0, i), ref Unsafe.Add(ref state.State1, i), left, g, p);
+                Simd.StorePartial<TOps, TV>(updated, ref parameter, left);
             }
         }
     }
@@ -189,27 +213,17 @@ internal static class CpuOptimizerSimd
             where TOps : struct, ISimdOps<TV>
             where TV : struct
         {
-            TV beta1 = TOps.Broadcast(step.Beta1), oneMinusBeta1 = TOps.Broadcast(1f - step.Beta1);
-            TV beta2 = TOps.Broadcast(step.Beta2), oneMinusBeta2 = TOps.Broadcast(1f - step.Beta2);
-            TV correction1 = TOps.Broadcast(step.BiasCorrection1), correction2 = TOps.Broadcast(step.BiasCorrection2);
-            TV learningRate = TOps.Broadcast(step.LearningRate), epsilon = TOps.Broadcast(step.Epsilon);
+            var moments = new AdamMoments<TOps, TV>(step.Beta1, step.Beta2, step.BiasCorrection1, step.BiasCorrection2, step.LearningRate, step.Epsilon);
             TV decayFactor = TOps.Broadcast(step.DecayFactor);
             var (firstVector, end) = Range<TOps, TV>(worker, workers, count);
             for (int v = firstVector; v < end; v++)
             {
                 int i = v * TOps.Lanes, left = count - i;
                 ref float parameter = ref Unsafe.Add(ref state.Parameters, i);
-                ref float first = ref Unsafe.Add(ref state.State0, i);
-                ref float second = ref Unsafe.Add(ref state.State1, i);
                 TV g = Simd.LoadPartial<TOps, TV>(ref Unsafe.Add(ref state.Gradients, i), left, 0f);
                 TV p = TOps.Multiply(Simd.LoadPartial<TOps, TV>(ref parameter, left, 0f), decayFactor);
-                TV m = TOps.Add(TOps.Multiply(beta1, Simd.LoadPartial<TOps, TV>(ref first, left, 0f)), TOps.Multiply(oneMinusBeta1, g));
-                TV s = TOps.Add(TOps.Multiply(beta2, Simd.LoadPartial<TOps, TV>(ref second, left, 0f)), TOps.Multiply(TOps.Multiply(oneMinusBeta2, g), g));
-                Simd.StorePartial<TOps, TV>(m, ref first, left);
-                Simd.StorePartial<TOps, TV>(s, ref second, left);
-                TV denominator = TOps.Add(TOps.Sqrt(TOps.Divide(s, correction2)), epsilon);
-                TV update = TOps.Divide(TOps.Multiply(learningRate, TOps.Divide(m, correction1)), denominator);
-                Simd.StorePartial<TOps, TV>(TOps.Subtract(p, update), ref parameter, left);
+                TV updated = moments.Step(ref Unsafe.Add(ref state.State0, i), ref Unsafe.Add(ref state.State1, i), left, g, p);
+                Simd.StorePartial<TOps, TV>(updated, ref parameter, left);
             }
         }
     }
