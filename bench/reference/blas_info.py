@@ -1,8 +1,22 @@
-"""The BLAS library this process has loaded, as it reports itself: for OpenBLAS the core type it
+"""Facts about the machine for the benchmark records: the CPU model, and the BLAS library this
+process has loaded, as it reports itself: for OpenBLAS the core type it
 runs (OPENBLAS_CORETYPE=Haswell makes an AVX-512 CPU run AVX2 kernels), its build configuration and
 thread count, read through ctypes from the library. Shared by torch_config.py and sgemm.py."""
 import ctypes
 import os
+import platform
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (platform.processor() elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
 
 
 def is_blas(path: str) -> bool:

@@ -53,15 +53,8 @@ python3 - "$out" "$candidates" "$seeds" "$train" "$validation" "$epochs" "$devic
 import csv, json, os, platform, statistics, sys
 out, candidates, seeds, train, validation, epochs, device = sys.argv[1:8]
 seeds = seeds.split()
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
+sys.path.insert(0, "bench/reference")
+from blas_info import cpu_model
 rows, summary = [], []
 for entry in candidates.split(";"):
     name, stack = entry.split("=", 1)

@@ -18,7 +18,6 @@ Usage: python3 bench/reference/sgemm.py [--batch 128 1024] [--repeats 30] [--jso
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -89,7 +88,7 @@ def main() -> int:
 
     import numpy as np
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from blas_info import loaded_blas
+    from blas_info import cpu_model, loaded_blas
 
     cases = [case for batch in args.batch for case in shapes(batch)] + CNN
     results = {}
@@ -97,7 +96,7 @@ def main() -> int:
         results[name] = measure(np, m, n, k, a_t, b_t, args.repeats)
         r = results[name]
         print(f"{name:28} {m:6} x {n:5} x {k:6}  {r['gflops']:8.1f} GFLOP/s (median), {r['best_gflops']:8.1f} best", flush=True)
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), platform.processor())
+    cpu = cpu_model()
     document = {"what": "numpy float32 matmul (the loaded BLAS's sgemm) at gpumlp's GEMM shapes",
                 "numpy_version": np.__version__, "blas": loaded_blas(),
                 "openblas_env": {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_")},

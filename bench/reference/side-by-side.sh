@@ -145,15 +145,8 @@ done
 "$python" - "$out" "$repeats" "$arch" "$openblas_env" "$simd" "${configurations[@]}" <<'PY'
 import json, os, platform, statistics, sys
 out, repeats, arch, openblas_env, simd, configurations = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6:]
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
+sys.path.insert(0, "bench/reference")
+from blas_info import cpu_model
 def spread(values):
     ordered = sorted(values)
     return {"median": statistics.median(ordered), "min": ordered[0], "max": ordered[-1]}
