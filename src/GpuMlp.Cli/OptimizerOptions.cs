@@ -10,59 +10,61 @@ public sealed class OptimizerOptions
 {
     public Option<string> Optimizer { get; } = new("--optimizer")
     {
-        Description = "adam (the report's), adamw, sgd or rmsprop; the update rules are torch.optim's",
+        Description = Optimizers.JoinNames(Optimizers.Names.Select(n => n == "adam" ? "adam (the report's)" : n).ToList(), "or")
+            + "; the update rules are torch.optim's",
         DefaultValueFactory = _ => "adam",
     };
 
     public Option<float?> LearningRate { get; } = new("--lr")
     {
-        Description = "Learning rate (default: 0.001 for adam and adamw, 0.01 for sgd and rmsprop)",
+        Description = $"Learning rate (default: {DefaultLearningRates()})",
     };
 
-    public Option<float?> WeightDecay { get; } = new("--weight-decay")
+    public Option<float?> WeightDecay { get; } = new(OptimizerFlags.WeightDecay)
     {
         Description = "adam, sgd, rmsprop: L2 penalty added to the gradient (default 0); adamw: decoupled decay (default 0.01)",
     };
 
-    public Option<string?> Betas { get; } = new("--betas")
+    public Option<string?> Betas { get; } = new(OptimizerFlags.Betas)
     {
-        Description = "adam, adamw: BETA1,BETA2 (default 0.9,0.999)",
+        Description = $"{UsedBy(OptimizerFlags.Betas)}: BETA1,BETA2 (default 0.9,0.999)",
     };
 
-    public Option<float?> Epsilon { get; } = new("--eps")
+    public Option<float?> Epsilon { get; } = new(OptimizerFlags.Eps)
     {
-        Description = "adam, adamw, rmsprop: added to the denominator (default 1e-8)",
+        Description = $"{UsedBy(OptimizerFlags.Eps)}: added to the denominator (default 1e-8)",
     };
 
-    public Option<float?> Momentum { get; } = new("--momentum")
+    public Option<float?> Momentum { get; } = new(OptimizerFlags.Momentum)
     {
-        Description = "sgd, rmsprop: momentum factor (default 0)",
+        Description = $"{UsedBy(OptimizerFlags.Momentum)}: momentum factor (default 0)",
     };
 
-    public Option<float?> Dampening { get; } = new("--dampening")
+    public Option<float?> Dampening { get; } = new(OptimizerFlags.Dampening)
     {
-        Description = "sgd: dampening of the momentum (default 0)",
+        Description = $"{UsedBy(OptimizerFlags.Dampening)}: dampening of the momentum (default 0)",
     };
 
-    public Option<bool> Nesterov { get; } = new("--nesterov")
+    public Option<bool> Nesterov { get; } = new(OptimizerFlags.Nesterov)
     {
-        Description = "sgd: Nesterov momentum (needs --momentum > 0 and --dampening 0)",
+        Description = $"{UsedBy(OptimizerFlags.Nesterov)}: Nesterov momentum (needs --momentum > 0 and --dampening 0)",
     };
 
-    public Option<float?> Alpha { get; } = new("--alpha")
+    public Option<float?> Alpha { get; } = new(OptimizerFlags.Alpha)
     {
-        Description = "rmsprop: smoothing constant (default 0.99)",
+        Description = $"{UsedBy(OptimizerFlags.Alpha)}: smoothing constant (default 0.99)",
     };
 
-    public Option<bool> Centered { get; } = new("--centered")
+    public Option<bool> Centered { get; } = new(OptimizerFlags.Centered)
     {
-        Description = "rmsprop: normalise by the estimated variance of the gradient",
+        Description = $"{UsedBy(OptimizerFlags.Centered)}: normalise by the estimated variance of the gradient",
     };
 
     public IEnumerable<Option> All => [Optimizer, LearningRate, WeightDecay, Betas, Epsilon, Momentum, Dampening, Nesterov, Alpha, Centered];
 
-    /// <summary>The hyperparameter flags (all but --optimizer and --lr).</summary>
-    private IEnumerable<Option> Hyperparameters => [WeightDecay, Betas, Epsilon, Momentum, Dampening, Nesterov, Alpha, Centered];
+    /// <summary>The hyperparameter flags (all but --optimizer and --lr), one per
+    /// <see cref="OptimizerFlags.All"/>.</summary>
+    public IReadOnlyList<Option> Hyperparameters => [WeightDecay, Betas, Epsilon, Momentum, Dampening, Nesterov, Alpha, Centered];
 
     /// <summary>The settings the flags ask for: torch's defaults for the kind, overridden by the flags
     /// given, the learning rate included. Throws <see cref="OptionException"/> for a flag the kind does
@@ -137,6 +139,14 @@ public sealed class OptimizerOptions
             throw new OptionException(
                 $"--resume continues with the run's saved optimizer, {saved.Describe()}; do not combine it with {string.Join(", ", given)}");
     }
+
+    // "sgd, rmsprop": the optimisers that accept the flag, from their definitions.
+    private static string UsedBy(string flag) => string.Join(", ", Optimizers.NamesUsing(flag));
+
+    // "0.001 for adam and adamw, 0.01 for sgd and rmsprop", from the definitions' defaults.
+    private static string DefaultLearningRates() => string.Join(", ", Optimizers.All
+        .GroupBy(kind => new OptimizerSettings(kind).LearningRate)
+        .Select(group => $"{group.Key.ToString(CultureInfo.InvariantCulture)} for {Optimizers.JoinNames(group.Select(k => k.Name()).ToList(), "and")}"));
 
     private static (float Beta1, float Beta2) ParseBetas(string text)
     {

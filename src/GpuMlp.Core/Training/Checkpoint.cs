@@ -230,7 +230,7 @@ public sealed class Checkpoint
                     throw new CheckpointFormatException($"{path}: {what} contain {values[bad]} at index {bad}");
             }
             // Averages of squares are never negative; a negative one would put a NaN into every step.
-            foreach (string name in new[] { Optimizers.ExpAvgSq, Optimizers.SquareAvg })
+            foreach (string name in state.Options.Optimizer.Definition.NonNegativeStateNames)
             {
                 if (tensors.TryGetValue(name, out var squares) && Array.FindIndex(squares, v => v < 0) is int negative and >= 0)
                     throw new CheckpointFormatException($"{path}: optimizer {name} is negative ({squares[negative]}) at index {negative}");

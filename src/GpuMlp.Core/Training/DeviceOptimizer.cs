@@ -13,12 +13,12 @@ public sealed record OptimizerState(OptimizerKind Kind, long Steps, IReadOnlyDic
 /// <summary>One optimiser on the device: its state tensors (one flat buffer each, as long as the
 /// parameters, zero at first) live on the accelerator for the object's lifetime, and each
 /// <see cref="Step"/> is a single kernel launch over the flat parameter buffer with no host
-/// synchronisation (on the CPU SIMD set, a command of the training step's fused launch). The host keeps the step counter and computes the per-step scalars (bias
-/// corrections, AdamW's decay factor, SGD's first-step flag), exactly as torch.optim does for
-/// one parameter group.</summary>
+/// synchronisation (on the CPU SIMD set, a command of the training step's fused launch). The host keeps
+/// the step counter; the optimiser's definition (<see cref="OptimizerDefinition.Step"/>) computes the
+/// per-step scalars (bias corrections, AdamW's decay factor, SGD's first-step flag), exactly as
+/// torch.optim does for one parameter group.</summary>
 public sealed class DeviceOptimizer : IDisposable
 {
-    private readonly MlpKernels kernels;
     // In StateNames order.
     private readonly MemoryBuffer1D<float, Stride1D.Dense>[] buffers;
 
@@ -31,7 +31,7 @@ public sealed class DeviceOptimizer : IDisposable
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentOutOfRangeException.ThrowIfLessThan(parameterCount, 1);
         settings.Validate();
-        this.kernels = kernels;
+        Kernels = kernels;
         Settings = settings;
         ParameterCount = parameterCount;
         StateNames = settings.StateNames;
@@ -52,6 +52,9 @@ public sealed class DeviceOptimizer : IDisposable
     }
 
     public OptimizerSettings Settings { get; }
+
+    /// <summary>The kernels the definition's step launches.</summary>
+    internal MlpKernels Kernels { get; }
     public OptimizerKind Kind => Settings.Kind;
     public int ParameterCount { get; }
 
@@ -82,68 +85,8 @@ public sealed class DeviceOptimizer : IDisposable
         if (!(learningRate >= 0f) || float.IsInfinity(learningRate))
             throw new ArgumentOutOfRangeException(nameof(learningRate), learningRate, "the learning rate must be a finite number >= 0");
         Steps++;
-        var s = Settings;
-        switch (Kind)
-        {
-            case OptimizerKind.Adam:
-                kernels.Adam(parameters, gradients, State(Optimizers.ExpAvg), State(Optimizers.ExpAvgSq), ParameterCount,
-                    new AdamStep
-                    {
-                        LearningRate = learningRate,
-                        Beta1 = s.Beta1,
-                        Beta2 = s.Beta2,
-                        Epsilon = s.Epsilon,
-                        BiasCorrection1 = BiasCorrection(s.Beta1, Steps),
-                        BiasCorrection2 = BiasCorrection(s.Beta2, Steps),
-                        WeightDecay = s.WeightDecay,
-                    });
-                break;
-            case OptimizerKind.AdamW:
-                kernels.AdamW(parameters, gradients, State(Optimizers.ExpAvg), State(Optimizers.ExpAvgSq), ParameterCount,
-                    new AdamWStep
-                    {
-                        LearningRate = learningRate,
-                        Beta1 = s.Beta1,
-                        Beta2 = s.Beta2,
-                        Epsilon = s.Epsilon,
-                        BiasCorrection1 = BiasCorrection(s.Beta1, Steps),
-                        BiasCorrection2 = BiasCorrection(s.Beta2, Steps),
-                        DecayFactor = (float)(1.0 - ((double)learningRate * s.WeightDecay)),
-                    });
-                break;
-            case OptimizerKind.Sgd:
-                kernels.Sgd(parameters, gradients, OptionalState(Optimizers.MomentumBuffer), ParameterCount,
-                    new SgdStep
-                    {
-                        LearningRate = learningRate,
-                        Momentum = s.Momentum,
-                        Dampening = s.Dampening,
-                        WeightDecay = s.WeightDecay,
-                        Nesterov = s.Nesterov ? 1 : 0,
-                        FirstStep = Steps == 1 ? 1 : 0,
-                    });
-                break;
-            case OptimizerKind.Rmsprop:
-                kernels.Rmsprop(parameters, gradients, State(Optimizers.SquareAvg), OptionalState(Optimizers.MomentumBuffer),
-                    OptionalState(Optimizers.GradAvg), ParameterCount,
-                    new RmspropStep
-                    {
-                        LearningRate = learningRate,
-                        Alpha = s.Alpha,
-                        Epsilon = s.Epsilon,
-                        WeightDecay = s.WeightDecay,
-                        Momentum = s.Momentum,
-                        Centered = s.Centered ? 1 : 0,
-                    });
-                break;
-            default:
-                throw new InvalidOperationException($"unknown optimizer kind {Kind}");
-        }
+        Settings.Definition.Step(this, parameters, gradients, learningRate, Steps);
     }
-
-    /// <summary>Adam's and AdamW's bias correction 1 - beta^t, in double from the float beta and
-    /// rounded once: the arithmetic Adam has always used, so Adam runs stay bit-identical.</summary>
-    private static float BiasCorrection(float beta, long steps) => (float)(1.0 - Math.Pow(beta, steps));
 
     /// <summary>Copies one state tensor to the host (synchronises).</summary>
     public float[] GetState(string name) => buffers[IndexOf(name)].GetAsArray1D();
@@ -217,17 +160,17 @@ public sealed class DeviceOptimizer : IDisposable
             $"{Settings.Describe()} keeps no state '{name}' (it keeps [{string.Join(", ", StateNames)}])");
     }
 
-    private ArrayView<float> State(string name) => buffers[IndexOf(name)].View;
+    internal ArrayView<float> State(string name) => buffers[IndexOf(name)].View;
 
     // A buffer the current settings may not keep (SGD/RMSprop momentum, RMSprop grad_avg): the
     // kernel does not touch it then, so the one-element placeholder stands in.
-    private ArrayView<float> OptionalState(string name)
+    internal ArrayView<float> OptionalState(string name)
     {
         for (int s = 0; s < StateNames.Count; s++)
         {
             if (StateNames[s] == name)
                 return buffers[s].View;
         }
-        return kernels.Unused;
+        return Kernels.Unused;
     }
 }

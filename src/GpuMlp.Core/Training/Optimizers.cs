@@ -43,63 +43,92 @@ public static class Optimizers
     /// <summary>Centered RMSprop's running average of gradients.</summary>
     public const string GradAvg = "grad_avg";
 
-    public static IReadOnlyList<OptimizerKind> All { get; } =
-        [OptimizerKind.Adam, OptimizerKind.AdamW, OptimizerKind.Sgd, OptimizerKind.Rmsprop];
+    /// <summary>Every optimiser, in the enum's order (adam, adamw, sgd, rmsprop).</summary>
+    public static IReadOnlyList<OptimizerKind> All { get; } = Enum.GetValues<OptimizerKind>();
 
-    public static string Name(this OptimizerKind kind) => kind switch
+    /// <summary>The registry: the one definition of each optimiser. The switch has no discard arm on
+    /// purpose, so an enum member without a definition is a compile error (CS8509, warnings are
+    /// errors); CS8524, the warning for unnamed values such as (OptimizerKind)99, is silenced
+    /// because the guard above the switch refuses those.</summary>
+    public static OptimizerDefinition Definition(this OptimizerKind kind)
     {
-        OptimizerKind.Adam => "adam",
-        OptimizerKind.AdamW => "adamw",
-        OptimizerKind.Sgd => "sgd",
-        OptimizerKind.Rmsprop => "rmsprop",
-        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown optimizer"),
-    };
+        if (!Enum.IsDefined(kind))
+            throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown optimizer");
+#pragma warning disable CS8524
+        return kind switch
+        {
+            OptimizerKind.Adam => AdamDefinition.Instance,
+            OptimizerKind.AdamW => AdamWDefinition.Instance,
+            OptimizerKind.Sgd => SgdDefinition.Instance,
+            OptimizerKind.Rmsprop => RmspropDefinition.Instance,
+        };
+#pragma warning restore CS8524
+    }
+
+    public static string Name(this OptimizerKind kind) => kind.Definition().Name;
 
     /// <summary>The hyperparameter flags each optimiser uses (--lr applies to all). Giving any other
     /// is a usage error, even with a value that changes nothing.</summary>
-    public static IReadOnlyList<string> FlagsUsedBy(OptimizerKind kind) => kind switch
-    {
-        OptimizerKind.Adam or OptimizerKind.AdamW => ["--weight-decay", "--betas", "--eps"],
-        OptimizerKind.Sgd => ["--weight-decay", "--momentum", "--dampening", "--nesterov"],
-        _ => ["--weight-decay", "--alpha", "--eps", "--momentum", "--centered"],
-    };
+    public static IReadOnlyList<string> FlagsUsedBy(OptimizerKind kind) => kind.Definition().Flags;
 
     /// <summary>"--momentum applies to sgd and rmsprop, not adam": the one-line refusal of a flag
     /// the chosen optimiser does not use (the same words <see cref="OptimizerSettings.Validate"/> uses).</summary>
     public static string NotUsedMessage(string flag, OptimizerKind kind)
     {
-        var users = All.Where(k => FlagsUsedBy(k).Contains(flag, StringComparer.Ordinal)).Select(k => k.Name()).ToList();
-        string list = users.Count switch
-        {
-            0 => "no optimizer",
-            1 => users[0],
-            _ => string.Join(", ", users.Take(users.Count - 1)) + " and " + users[^1],
-        };
+        var users = NamesUsing(flag);
+        string list = users.Count == 0 ? "no optimizer" : JoinNames(users, "and");
         return $"{flag} applies to {list}, not {kind.Name()}";
     }
 
     /// <summary>Parses a command-line name (case-insensitive); the error is a one-line usage message.</summary>
     public static OptimizerKind Parse(string text)
     {
+        ArgumentNullException.ThrowIfNull(text);
         string name = text.Trim().ToLowerInvariant();
         foreach (var kind in All)
         {
             if (kind.Name() == name)
                 return kind;
         }
-        throw new ArgumentException($"--optimizer must be adam, adamw, sgd or rmsprop (got '{text}')");
+        throw new ArgumentException($"--optimizer must be {JoinNames(Names, "or")} (got '{text}')");
     }
+
+    /// <summary>Every optimiser's name, in <see cref="All"/>'s order.</summary>
+    public static IReadOnlyList<string> Names => All.Select(k => k.Name()).ToList();
+
+    /// <summary>The names of the optimisers that accept <paramref name="flag"/>.</summary>
+    public static IReadOnlyList<string> NamesUsing(string flag) =>
+        All.Where(k => k.Definition().Uses(flag)).Select(k => k.Name()).ToList();
+
+    /// <summary>"adam, adamw, sgd or rmsprop": a list in prose.</summary>
+    public static string JoinNames(IReadOnlyList<string> names, string conjunction) => names.Count switch
+    {
+        0 => "",
+        1 => names[0],
+        _ => string.Join(", ", names.Take(names.Count - 1)) + $" {conjunction} " + names[^1],
+    };
+}
+
+/// <summary>The hyperparameter flags, one per hyperparameter of <see cref="OptimizerSettings"/> but
+/// the learning rate; each definition lists those it accepts.</summary>
+public static class OptimizerFlags
+{
+    public const string WeightDecay = "--weight-decay";
+    public const string Betas = "--betas";
+    public const string Eps = "--eps";
+    public const string Momentum = "--momentum";
+    public const string Dampening = "--dampening";
+    public const string Nesterov = "--nesterov";
+    public const string Alpha = "--alpha";
+    public const string Centered = "--centered";
+
+    /// <summary>Every flag, in the order Validate checks them.</summary>
+    public static IReadOnlyList<string> All { get; } = [WeightDecay, Betas, Eps, Momentum, Dampening, Nesterov, Alpha, Centered];
 }
 
 /// <summary>One optimiser's hyperparameters. <c>new OptimizerSettings(kind)</c> holds PyTorch's
-/// defaults for that kind (torch.optim, 2.x):
-/// <list type="bullet">
-/// <item>adam: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight_decay 0</item>
-/// <item>adamw: the same with weight_decay 1e-2</item>
-/// <item>sgd: lr 1e-2 (our choice: torch once required lr, and its 2.x default of 1e-3 is too small for
-/// plain SGD on this network), momentum 0, dampening 0, nesterov off, weight_decay 0</item>
-/// <item>rmsprop: lr 1e-2, alpha 0.99, eps 1e-8, weight_decay 0, momentum 0, centered off</item>
-/// </list>
+/// defaults for that kind (torch.optim, 2.x), as its definition (AdamDefinition, AdamWDefinition,
+/// SgdDefinition, RmspropDefinition) fills them in.
 /// A hyperparameter the kind does not use is 0 (false) and must stay so (Validate refuses it, so a
 /// flag given to the wrong optimiser is an error rather than silently ignored). Override with an
 /// initializer or <c>with</c>: <c>new OptimizerSettings(OptimizerKind.Sgd) { Momentum = 0.9f }</c>.
@@ -107,29 +136,15 @@ public static class Optimizers
 public sealed record OptimizerSettings
 {
     public OptimizerSettings(OptimizerKind kind)
+        : this(kind.Definition().WithDefaults(new OptimizerSettings(kind, blank: true)))
     {
+    }
+
+    // Every hyperparameter 0 or false: what a definition fills its defaults into.
+    private OptimizerSettings(OptimizerKind kind, bool blank)
+    {
+        _ = blank;
         Kind = kind;
-        switch (kind)
-        {
-            case OptimizerKind.Adam:
-            case OptimizerKind.AdamW:
-                LearningRate = 1e-3f;
-                Beta1 = 0.9f;
-                Beta2 = 0.999f;
-                Epsilon = 1e-8f;
-                WeightDecay = kind == OptimizerKind.AdamW ? 1e-2f : 0f;
-                break;
-            case OptimizerKind.Sgd:
-                LearningRate = 1e-2f;
-                break;
-            case OptimizerKind.Rmsprop:
-                LearningRate = 1e-2f;
-                Alpha = 0.99f;
-                Epsilon = 1e-8f;
-                break;
-            default:
-                throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown optimizer");
-        }
     }
 
     public OptimizerKind Kind { get; }
@@ -168,13 +183,11 @@ public sealed record OptimizerSettings
     /// state_dict names and order: adam/adamw exp_avg, exp_avg_sq; sgd momentum_buffer (only with
     /// momentum); rmsprop square_avg, then momentum_buffer (momentum &gt; 0) and grad_avg (centered).</summary>
     [JsonIgnore]
-    public IReadOnlyList<string> StateNames => Kind switch
-    {
-        OptimizerKind.Adam or OptimizerKind.AdamW => [Optimizers.ExpAvg, Optimizers.ExpAvgSq],
-        OptimizerKind.Sgd => Momentum != 0f ? [Optimizers.MomentumBuffer] : [],
-        _ => [Optimizers.SquareAvg, .. Momentum > 0f ? new[] { Optimizers.MomentumBuffer } : [],
-            .. Centered ? new[] { Optimizers.GradAvg } : []],
-    };
+    public IReadOnlyList<string> StateNames => Definition.StateNames(this);
+
+    /// <summary>The optimiser's one definition (defaults, flags, state, step).</summary>
+    [JsonIgnore]
+    public OptimizerDefinition Definition => Kind.Definition();
 
     /// <summary>Checks every hyperparameter; the message is a one-line usage error naming the flag.
     /// The ranges are torch's (lr, eps, weight_decay, momentum, alpha &gt;= 0, betas in [0, 1), Nesterov
@@ -183,90 +196,76 @@ public sealed record OptimizerSettings
     /// momentum) or at most (dampening) 1.</summary>
     public void Validate()
     {
-        string name = Kind.Name();
+        var definition = Definition;
         if (!(LearningRate > 0f) || float.IsInfinity(LearningRate))
             throw new ArgumentException($"--lr must be a positive number (got {Format(LearningRate)})");
-        if (!(WeightDecay >= 0f) || float.IsInfinity(WeightDecay))
-            throw new ArgumentException($"--weight-decay must be zero or a positive number (got {Format(WeightDecay)})");
+        // In OptimizerFlags.All's order: a flag the optimiser uses is range-checked, any other must
+        // keep its 0 (false).
+        foreach (string flag in OptimizerFlags.All)
+        {
+            if (definition.Uses(flag))
+                CheckRange(flag);
+            else if (IsSet(flag))
+                throw new ArgumentException(Optimizers.NotUsedMessage(flag, Kind));
+        }
+    }
 
-        bool adamFamily = Kind is OptimizerKind.Adam or OptimizerKind.AdamW;
-        if (adamFamily)
-        {
-            if (!(Beta1 is >= 0f and < 1f) || !(Beta2 is >= 0f and < 1f))
-                throw new ArgumentException($"--betas must both be in [0, 1) (got {Format(Beta1)},{Format(Beta2)})");
-        }
-        else if (Beta1 != 0f || Beta2 != 0f)
-        {
-            throw new ArgumentException($"--betas applies to adam and adamw, not {name}");
-        }
+    private bool IsSet(string flag) => flag switch
+    {
+        OptimizerFlags.WeightDecay => WeightDecay != 0f,
+        OptimizerFlags.Betas => Beta1 != 0f || Beta2 != 0f,
+        OptimizerFlags.Eps => Epsilon != 0f,
+        OptimizerFlags.Momentum => Momentum != 0f,
+        OptimizerFlags.Dampening => Dampening != 0f,
+        OptimizerFlags.Nesterov => Nesterov,
+        OptimizerFlags.Alpha => Alpha != 0f,
+        OptimizerFlags.Centered => Centered,
+        _ => throw new ArgumentOutOfRangeException(nameof(flag), flag, "not a hyperparameter flag"),
+    };
 
-        if (Kind != OptimizerKind.Sgd)
+    private void CheckRange(string flag)
+    {
+        switch (flag)
         {
-            if (!(Epsilon > 0f) || float.IsInfinity(Epsilon))
-                throw new ArgumentException($"--eps must be a positive number (got {Format(Epsilon)})");
-        }
-        else if (Epsilon != 0f)
-        {
-            throw new ArgumentException($"--eps applies to adam, adamw and rmsprop, not {name}");
-        }
-
-        if (Kind is OptimizerKind.Sgd or OptimizerKind.Rmsprop)
-        {
-            if (!(Momentum is >= 0f and < 1f))
-                throw new ArgumentException($"--momentum must be in [0, 1) (got {Format(Momentum)})");
-        }
-        else if (Momentum != 0f)
-        {
-            throw new ArgumentException($"--momentum applies to sgd and rmsprop, not {name}");
-        }
-
-        if (Kind == OptimizerKind.Sgd)
-        {
-            if (!(Dampening is >= 0f and <= 1f))
-                throw new ArgumentException($"--dampening must be in [0, 1] (got {Format(Dampening)})");
-            if (Nesterov && (Momentum <= 0f || Dampening != 0f))
-                throw new ArgumentException(
-                    $"--nesterov needs --momentum above 0 and --dampening 0 (got momentum {Format(Momentum)}, dampening {Format(Dampening)})");
-        }
-        else if (Dampening != 0f)
-        {
-            throw new ArgumentException($"--dampening applies to sgd, not {name}");
-        }
-        else if (Nesterov)
-        {
-            throw new ArgumentException($"--nesterov applies to sgd, not {name}");
-        }
-
-        if (Kind == OptimizerKind.Rmsprop)
-        {
-            if (!(Alpha is >= 0f and < 1f))
-                throw new ArgumentException($"--alpha must be in [0, 1) (got {Format(Alpha)})");
-        }
-        else if (Alpha != 0f)
-        {
-            throw new ArgumentException($"--alpha applies to rmsprop, not {name}");
-        }
-        else if (Centered)
-        {
-            throw new ArgumentException($"--centered applies to rmsprop, not {name}");
+            case OptimizerFlags.WeightDecay:
+                if (!(WeightDecay >= 0f) || float.IsInfinity(WeightDecay))
+                    throw new ArgumentException($"--weight-decay must be zero or a positive number (got {Format(WeightDecay)})");
+                break;
+            case OptimizerFlags.Betas:
+                if (!(Beta1 is >= 0f and < 1f) || !(Beta2 is >= 0f and < 1f))
+                    throw new ArgumentException($"--betas must both be in [0, 1) (got {Format(Beta1)},{Format(Beta2)})");
+                break;
+            case OptimizerFlags.Eps:
+                if (!(Epsilon > 0f) || float.IsInfinity(Epsilon))
+                    throw new ArgumentException($"--eps must be a positive number (got {Format(Epsilon)})");
+                break;
+            case OptimizerFlags.Momentum:
+                if (!(Momentum is >= 0f and < 1f))
+                    throw new ArgumentException($"--momentum must be in [0, 1) (got {Format(Momentum)})");
+                break;
+            case OptimizerFlags.Dampening:
+                if (!(Dampening is >= 0f and <= 1f))
+                    throw new ArgumentException($"--dampening must be in [0, 1] (got {Format(Dampening)})");
+                break;
+            case OptimizerFlags.Nesterov:
+                if (Nesterov && (Momentum <= 0f || Dampening != 0f))
+                    throw new ArgumentException(
+                        $"--nesterov needs --momentum above 0 and --dampening 0 (got momentum {Format(Momentum)}, dampening {Format(Dampening)})");
+                break;
+            case OptimizerFlags.Alpha:
+                if (!(Alpha is >= 0f and < 1f))
+                    throw new ArgumentException($"--alpha must be in [0, 1) (got {Format(Alpha)})");
+                break;
+            case OptimizerFlags.Centered:
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(flag), flag, "not a hyperparameter flag");
         }
     }
 
     /// <summary>"sgd (lr 0.01, momentum 0.9, dampening 0, nesterov true, weight_decay 0)": the kind and
     /// the hyperparameters it uses, in torch's names, for logs and result tables.</summary>
-    public string Describe()
-    {
-        string details = Kind switch
-        {
-            OptimizerKind.Adam or OptimizerKind.AdamW =>
-                $"lr {Format(LearningRate)}, betas {Format(Beta1)}/{Format(Beta2)}, eps {Format(Epsilon)}, weight_decay {Format(WeightDecay)}",
-            OptimizerKind.Sgd =>
-                $"lr {Format(LearningRate)}, momentum {Format(Momentum)}, dampening {Format(Dampening)}, nesterov {(Nesterov ? "true" : "false")}, weight_decay {Format(WeightDecay)}",
-            _ =>
-                $"lr {Format(LearningRate)}, alpha {Format(Alpha)}, eps {Format(Epsilon)}, weight_decay {Format(WeightDecay)}, momentum {Format(Momentum)}, centered {(Centered ? "true" : "false")}",
-        };
-        return $"{Kind.Name()} ({details})";
-    }
+    public string Describe() => $"{Kind.Name()} ({Definition.DescribeHyperparameters(this)})";
 
     /// <summary>The train flags that reproduce these settings, the learning rate aside: nothing for
     /// Adam with torch's defaults, else "--optimizer sgd --momentum 0.9 ..." with every hyperparameter

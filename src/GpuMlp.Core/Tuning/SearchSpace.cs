@@ -62,13 +62,14 @@ public sealed record SearchSpace
         if (hiddenTexts.Distinct(StringComparer.Ordinal).Count() != hiddenTexts.Count)
             throw new OptionException($"{source}: hidden lists a network twice");
         if (Optimizers.Count == 0 || Optimizers.Distinct().Count() != Optimizers.Count)
-            throw new OptionException($"{source}: optimizer must list one or more of adam, adamw, sgd, rmsprop, each once");
+            throw new OptionException($"{source}: optimizer must list one or more of {string.Join(", ", GpuMlp.Training.Optimizers.Names)}, each once");
         if (!double.IsFinite(MomentumMin) || !double.IsFinite(MomentumMax) || MomentumMin < 0 || MomentumMax >= 1)
             throw new OptionException($"{source}: momentum must lie in [0, 1) (got [{Num(MomentumMin)}, {Num(MomentumMax)}])");
         if (MomentumMin > MomentumMax)
             throw new OptionException($"{source}: momentum range [{Num(MomentumMin)}, {Num(MomentumMax)}] has min > max");
         if (MomentumMax > 0 && !Optimizers.Any(UsesMomentum))
-            throw new OptionException($"{source}: momentum applies to sgd and rmsprop; the optimizer list has neither");
+            throw new OptionException(
+                $"{source}: momentum applies to {GpuMlp.Training.Optimizers.JoinNames(MomentumUsers, "and")}; the optimizer list has {(MomentumUsers.Count == 2 ? "neither" : "none of them")}");
         if (WeightDecays is not null && (WeightDecays.Count == 0 || WeightDecays.Any(w => !double.IsFinite(w) || w < 0)))
             throw new OptionException($"{source}: weight_decay must list one or more values >= 0");
         if (WeightDecays is not null && WeightDecays.Distinct().Count() != WeightDecays.Count)
@@ -143,7 +144,9 @@ public sealed record SearchSpace
         return new SearchSpace { Architectures = list }.Validate(source).Architectures;
     }
 
-    private static bool UsesMomentum(OptimizerKind kind) => kind is OptimizerKind.Sgd or OptimizerKind.Rmsprop;
+    private static IReadOnlyList<string> MomentumUsers => GpuMlp.Training.Optimizers.NamesUsing(OptimizerFlags.Momentum);
+
+    private static bool UsesMomentum(OptimizerKind kind) => kind.Definition().Uses(OptimizerFlags.Momentum);
 
     /// <summary>One configuration. Always draws lr, dropout, batch size, hidden, optimizer, momentum,
     /// weight decay in this order (also for fixed dimensions), so a seed gives the same sequence
@@ -333,7 +336,7 @@ public sealed record SearchSpace
             }
             catch (ArgumentException)
             {
-                throw new OptionException($"{source}: optimizer must be adam, adamw, sgd or rmsprop (got '{name}')");
+                throw new OptionException($"{source}: optimizer must be {GpuMlp.Training.Optimizers.JoinNames(GpuMlp.Training.Optimizers.Names, "or")} (got '{name}')");
             }
         }
         return kinds;

@@ -48,6 +48,20 @@ public class OptimizerTests(DeviceFixture fixture)
 
     public static TheoryData<string> ConfigurationNames() => new(Configurations.Keys);
 
+    /// <summary>A new optimiser is not tested against torch until a configuration here uses it, and
+    /// every state tensor it may keep is kept by one of them.</summary>
+    [Fact]
+    public void Configurations_EveryOptimizer_IsCoveredWithEveryStateTensor()
+    {
+        foreach (var kind in Optimizers.All)
+        {
+            var kept = Configurations.Values.Where(c => c.Kind == kind).SelectMany(c => c.StateNames).ToHashSet(StringComparer.Ordinal);
+            Assert.True(kept.Count > 0 || kind.Definition().PossibleStateNames.Count == 0, $"{kind.Name()} has no configuration");
+            Assert.Equal(kind.Definition().PossibleStateNames.Order(StringComparer.Ordinal), kept.Order(StringComparer.Ordinal));
+        }
+        Assert.Equal(Optimizers.All, Configurations.Values.Select(c => c.Kind).Distinct().Order());
+    }
+
     /// <summary>This step's learning rate: the base rate, lowered a little every step, so that a step
     /// that used the base rate (or last step's) instead of the one it is given would show.</summary>
     private static float LearningRateAt(OptimizerSettings settings, int t) => settings.LearningRate * (1f - (0.1f * (t - 1)));

@@ -38,9 +38,12 @@ public sealed class TorchOptimizerReference
             case OptimizerKind.Sgd:
                 Sgd(gradients, learningRate);
                 break;
-            default:
+            case OptimizerKind.Rmsprop:
                 Rmsprop(gradients, learningRate);
                 break;
+            default:
+                // A new optimiser needs its reference here before OptimizerTests can check it.
+                throw new ArgumentOutOfRangeException(nameof(settings), settings.Kind, "no torch reference for this optimizer");
         }
     }
 
