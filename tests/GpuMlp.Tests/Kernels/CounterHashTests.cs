@@ -12,10 +12,10 @@ public sealed class CounterHashTests
     [InlineData(0U, 0U)]
     [InlineData(1U, 0x688990c0U)]
     [InlineData(0xdeadbeefU, 0xe628c683U)]
-    public void Mix_IsLowbias32(uint x, uint expected) => Assert.Equal(expected, CounterHash.Mix(x));
+    public void Mix_KnownInputs_AreLowbias32(uint x, uint expected) => Assert.Equal(expected, CounterHash.Mix(x));
 
     [Fact]
-    public void Bits_IsMixOfElementXorKey()
+    public void Bits_AnyElement_IsMixOfElementXorKey()
     {
         Assert.Equal(0xe9ce431bU, CounterHash.Bits(1, 2, 3, 7));
         for (uint element = 0; element < 64; element++)
@@ -36,7 +36,7 @@ public sealed class CounterHashTests
     }
 
     [Fact]
-    public void EpochSeed_SeedsTheEpochShuffle()
+    public void EpochSeed_OfSeedAndEpoch_SeedsTheEpochShuffle()
     {
         Assert.Equal(805312484, CounterHash.EpochSeed(1, 0));
         Assert.Equal(78648433, CounterHash.EpochSeed(42, 3));
