@@ -3,10 +3,10 @@
 // Shapes: input and output are [rows, features] row-major, `count = rows * features` elements.
 // DropoutMaskKernel overwrites output; nothing accumulates.
 //
-// The keep/drop decision is a stateless counter-based hash of (seed, step, layer, element),
-// so any backend (CUDA, OpenCL, CPU) and any launch shape draws the identical mask, and the
-// backward pass recomputes the mask instead of storing it. An element is kept when its
-// 32-bit hash is >= dropThreshold, where dropThreshold = round(p * 2^32); kept elements are
+// The keep/drop decision is the stateless counter-based hash of (seed, step, layer, element)
+// (CounterHash.cs), so any backend (CUDA, OpenCL, CPU) and any launch shape draws the
+// identical mask, and the backward pass recomputes the mask instead of storing it. An element
+// is kept when its 32-bit hash is >= dropThreshold, where dropThreshold = round(p * 2^32); kept elements are
 // scaled by keepScale = 1 / (1 - p) so the expected activation is unchanged.
 //
 // Forward (y = mask(x)) and backward (dx = mask(dy)) are the same elementwise map, so one
@@ -19,25 +19,12 @@ namespace GpuMlp.Kernels;
 
 public static class DropoutLayer
 {
-    /// <summary>A 32-bit finaliser with full avalanche (lowbias32, Wellons): every input bit
-    /// flips each output bit with probability close to 1/2.</summary>
-    public static uint Mix(uint x)
-    {
-        x ^= x >> 16;
-        x *= 0x7feb352dU;
-        x ^= x >> 15;
-        x *= 0x846ca68bU;
-        x ^= x >> 16;
-        return x;
-    }
-
-    /// <summary>The hash that decides one element's fate; shared by every kernel that applies
-    /// dropout (this file and the fused GEMM epilogue in DenseLayer.cs).</summary>
-    public static uint Bits(uint seed, uint step, uint layer, uint element) =>
-        Mix(element ^ Mix(step ^ Mix(seed ^ Mix(layer + 0x9E3779B9U))));
-
+    /// <summary>Whether one element survives: its CounterHash.Bits with the layer's index as the
+    /// stream is >= dropThreshold. Shared by every kernel that applies dropout (this file, the
+    /// fused GEMM epilogue in DenseLayer.cs; the SIMD epilogues hash CounterHash.Key once per
+    /// row and Mix(element ^ key) per lane, the same bits).</summary>
     public static bool Keep(uint seed, uint step, uint layer, uint element, uint dropThreshold) =>
-        Bits(seed, step, layer, element) >= dropThreshold;
+        CounterHash.Bits(seed, step, layer, element) >= dropThreshold;
 
     /// <summary>output[i] = input[i] * keepScale where element i is kept, else 0.</summary>
     public static void DropoutMaskKernel(

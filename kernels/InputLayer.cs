@@ -37,17 +37,17 @@ public static class InputLayer
         }
     }
 
-    /// <summary>The hash's layer id of the shift draws (no dense layer has it: their ids are
-    /// 0, 1, ..., so the shifts are independent of every dropout mask).</summary>
+    /// <summary>The CounterHash stream of the shift draws (no dense layer has it: dropout's streams
+    /// are the layer ids 0, 1, ..., so the shifts are independent of every dropout mask).</summary>
     public const uint ShiftStream = 0x53484654U;
 
     /// <summary>The shift of one row: sx = (bits mod n) - maxShift, sy = ((bits / n) mod n) -
-    /// maxShift with n = 2 maxShift + 1 and bits = DropoutLayer.Bits(seed, step, ShiftStream, row).
+    /// maxShift with n = 2 maxShift + 1 and bits = CounterHash.Bits(seed, step, ShiftStream, row).
     /// The image moves right by sx and down by sy.</summary>
     public static void Shift(uint seed, uint step, int row, int maxShift, out int sx, out int sy)
     {
         uint span = (uint)(2 * maxShift + 1);
-        uint bits = DropoutLayer.Bits(seed, step, ShiftStream, (uint)row);
+        uint bits = CounterHash.Bits(seed, step, ShiftStream, (uint)row);
         sx = (int)(bits % span) - maxShift;
         sy = (int)(bits / span % span) - maxShift;
     }

@@ -188,7 +188,7 @@ internal static class CpuDenseSimd
         Span<float> tile = stackalloc float[TileRows * 64];
         ref float tileStart = ref MemoryMarshal.GetReference(tile);
         uint dropoutKey = epilogue.Mode == EpilogueMode.BiasReluDropout
-            ? Simd.DropoutKey(epilogue.Seed, epilogue.Step, epilogue.Layer)
+            ? CounterHash.Key(epilogue.Seed, epilogue.Step, epilogue.Layer)
             : 0u;
 
         int packedIndex = -1;

@@ -50,8 +50,9 @@ internal interface ISimdOps<TV>
     static abstract TV AddAtLane(TV value, int index, float addend);
 
     /// <summary>Inverted dropout of `Lanes` consecutive elements firstElement, firstElement + 1, ...:
-    /// a lane is kept (and scaled) when DropoutLayer.Mix(element ^ key) &gt;= dropThreshold, where
-    /// key = DropoutLayer's hash of (seed, step, layer); the mask of DropoutLayer.Keep.</summary>
+    /// a lane is kept (and scaled) when CounterHash.Mix(element ^ key) &gt;= dropThreshold, where
+    /// key = CounterHash.Key(seed, step, layer); the mask of DropoutLayer.Keep. The vector
+    /// implementations repeat CounterHash.Mix's steps lane-wise.</summary>
     static abstract TV Dropout(TV value, uint key, uint firstElement, uint dropThreshold, float keepScale);
 
     /// <summary>The sum of the lanes, in a fixed order.</summary>
@@ -123,10 +124,6 @@ internal static class Simd
     /// owns when `items` items are split into contiguous, nearly equal ranges.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static int RangeStart(int items, int worker, int workers) => (int)((long)items * worker / workers);
-
-    /// <summary>DropoutLayer.Bits(seed, step, layer, element) = Mix(element ^ key) with this key.</summary>
-    public static uint DropoutKey(uint seed, uint step, uint layer) =>
-        DropoutLayer.Mix(step ^ DropoutLayer.Mix(seed ^ DropoutLayer.Mix(layer + 0x9E3779B9U)));
 }
 
 internal readonly struct Vector512Ops : ISimdOps<Vector512<float>>
@@ -370,7 +367,7 @@ internal readonly struct ScalarOps : ISimdOps<float>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Dropout(float value, uint key, uint firstElement, uint dropThreshold, float keepScale) =>
-        DropoutLayer.Mix(firstElement ^ key) >= dropThreshold ? value * keepScale : 0f;
+        CounterHash.Mix(firstElement ^ key) >= dropThreshold ? value * keepScale : 0f;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Sum(float value) => value;

@@ -167,11 +167,12 @@ public sealed class Trainer : IDisposable
     public int StepsPerEpoch => (TrainCount + options.BatchSize - 1) / options.BatchSize;
 
     /// <summary>The epoch's sample order: a Fisher-Yates shuffle from (seed, epoch). The generator
-    /// seed is mixed with the dropout hash, not HashCode, whose seed changes every process.</summary>
+    /// seed is CounterHash.EpochSeed(seed, epoch) (kernels/CounterHash.cs), not HashCode, whose
+    /// seed changes every process.</summary>
     public static int[] EpochOrder(int count, int seed, int epoch)
     {
         var indices = Enumerable.Range(0, count).ToArray();
-        var random = new Random((int)(DropoutLayer.Mix((uint)seed ^ DropoutLayer.Mix((uint)epoch + 0x5eedU)) & int.MaxValue));
+        var random = new Random(CounterHash.EpochSeed(seed, epoch));
         for (int i = count - 1; i > 0; i--)
         {
             int j = random.Next(i + 1);

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace GpuMlp.Training;
 
 /// <summary>Everything that determines a training run. Defaults are the report's setup.</summary>
@@ -53,8 +55,41 @@ public sealed record TrainingOptions
     /// <summary>How many times per epoch the running loss/accuracy is read back for progress.</summary>
     public int ProgressUpdatesPerEpoch { get; init; } = 4;
 
-    /// <summary>Checks ranges against the dataset size; the message is a one-line usage error.</summary>
+    /// <summary>Checks ranges against the dataset size; the message is a one-line usage error.
+    /// A run validates its options once: the settings are checked on the first call for this
+    /// options object (entry points call it where options come in: the CLI, MnistModel.Train,
+    /// Checkpoint.Load), and a later call (the Trainer's, which must still refuse options a library
+    /// caller never validated) only repeats the dataset-size checks, and not even those for a
+    /// dataset at least as large as one already passed.</summary>
     public void Validate(int trainingImages)
+    {
+        bool settingsPassed = Validated.TryGetValue(this, out var done) && done.Hidden.SequenceEqual(Hidden);
+        if (settingsPassed && trainingImages >= done!.TrainingImages)
+            return;
+        if (!settingsPassed)
+        {
+            SettingsChecksOnThisThread++;
+            ValidateSettings();
+        }
+        ValidateSize(trainingImages);
+        // Hidden is copied: a list changed in place after validation is validated again.
+        int smallest = settingsPassed ? Math.Min(done!.TrainingImages, trainingImages) : trainingImages;
+        Validated.AddOrUpdate(this, new ValidatedFor([.. Hidden], smallest));
+    }
+
+    /// <summary>The options objects (by reference: records compare by value, and a copy made with
+    /// `with` is a new object, validated afresh) whose settings passed, with the smallest training
+    /// set their sizes passed against (a larger one passes too: it only adds training images).</summary>
+    private static readonly ConditionalWeakTable<TrainingOptions, ValidatedFor> Validated = new();
+
+    /// <summary>How often this thread has run the settings checks (for the tests that pin "once").</summary>
+    [ThreadStatic]
+    internal static int SettingsChecksOnThisThread;
+
+    private sealed record ValidatedFor(int[] Hidden, int TrainingImages);
+
+    /// <summary>Every check that does not depend on the dataset's size.</summary>
+    private void ValidateSettings()
     {
         if (Epochs < 1)
             throw new OptionException($"--epochs must be at least 1 (got {Epochs})");
@@ -105,6 +140,11 @@ public sealed record TrainingOptions
             throw new OptionException("--early-stop needs a validation split (--val-split > 0)");
         if (LimitTrain is < 1)
             throw new OptionException($"--limit-train must be at least 1 (got {LimitTrain})");
+    }
+
+    /// <summary>The checks against the training file's size (after ValidateSettings).</summary>
+    private void ValidateSize(int trainingImages)
+    {
         int available = Math.Min(trainingImages, LimitTrain ?? int.MaxValue);
         int train = TrainCount(available);
         if (train < 1)

@@ -72,6 +72,45 @@ public sealed class TrainerTests(DeviceFixture fixture)
         Assert.Throws<OptionException>(() => new TrainingOptions { ValidationSplit = 1 }.Validate(60000));
         new TrainingOptions().Validate(60000);
     }
+
+    /// <summary>A run validates its options once: the settings are checked on the first call for an
+    /// options object, later calls only repeat the dataset-size checks against a smaller dataset.</summary>
+    [Fact]
+    public void Validate_TheSameOptionsTwice_ChecksTheSettingsOnce()
+    {
+        var options = new TrainingOptions { BatchSize = 500, LimitTrain = 1000, ValidationSplit = 0.5 };
+        int before = TrainingOptions.SettingsChecksOnThisThread;
+        options.Validate(int.MaxValue);
+        options.Validate(60000);
+        options.Validate(1000);
+        Assert.Equal(before + 1, TrainingOptions.SettingsChecksOnThisThread);
+        // The size checks still run against a smaller dataset, with today's message.
+        var error = Assert.Throws<OptionException>(() => options.Validate(990));
+        Assert.Equal("--batch-size must be in 1..495 (the training set size), got 500", error.Message);
+        // A copy is a new object: validated afresh.
+        Assert.Throws<OptionException>(() => (options with { Epochs = 0 }).Validate(60000));
+        Assert.Equal(before + 2, TrainingOptions.SettingsChecksOnThisThread);
+    }
+
+    [Fact]
+    public void Validate_HiddenChangedInPlaceAfterValidation_IsCheckedAgain()
+    {
+        int[] hidden = [64, 32];
+        var options = new TrainingOptions { Hidden = hidden };
+        options.Validate(60000);
+        hidden[1] = 0;
+        Assert.Throws<OptionException>(() => options.Validate(60000));
+    }
+
+    /// <summary>The Trainer trusts nothing it was not told: options a library caller never
+    /// validated are refused there with the same one-line message.</summary>
+    [Fact]
+    public void Trainer_UnvalidatedInvalidOptions_AreRefused()
+    {
+        var error = Assert.Throws<OptionException>(() =>
+            new Trainer(fixture.Device, fixture.Kernels, RealMnist.Load(), new TrainingOptions { Dropout = 1f, LimitTrain = 1000 }));
+        Assert.Equal("--dropout must be in [0, 1) (got 1)", error.Message);
+    }
 }
 
 /// <summary>The real 784-512-256-10 model over its first three Adam steps (seed 1, batch 128,
