@@ -109,6 +109,16 @@ internal static class CpuOperandLengths
         Require(target, targetLength, targetName, launch);
     }
 
+    /// <summary>The rows an evaluation reduction reads: predictions [count] and order[first .. first +
+    /// count), labels indexed through order (at least one when count > 0).</summary>
+    public static void EvaluationRows(string launch, ArrayView<int> predictions, ArrayView<byte> labels, ArrayView<int> order, int first, int count)
+    {
+        Require(predictions, count, "predictions", launch);
+        Require(order, (long)first + count, "order", launch);
+        if (count > 0)
+            Require(labels, 1, "labels", launch);
+    }
+
     /// <summary>Throws unless `view` holds at least `required` elements.</summary>
     public static void Require<T>(ArrayView<T> view, long required, string operand, string launch)
         where T : unmanaged

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -19,15 +18,8 @@ public static class HostCopy
         Check(view, source.Length, count);
         if (count == 0)
             return;
-        var handle = GCHandle.Alloc(source, GCHandleType.Pinned);
-        try
-        {
-            view.SubView(0, count).CopyFromCPU(ref source[0], count);
-        }
-        finally
-        {
-            handle.Free();
-        }
+        using var pin = source.AsMemory().Pin();
+        view.SubView(0, count).CopyFromCPU(ref source[0], count);
     }
 
     /// <summary>target[0 .. count) = view[0 .. count) (synchronises).</summary>
@@ -38,15 +30,8 @@ public static class HostCopy
         Check(view, target.Length, count);
         if (count == 0)
             return;
-        var handle = GCHandle.Alloc(target, GCHandleType.Pinned);
-        try
-        {
-            view.SubView(0, count).CopyToCPU(ref target[0], count);
-        }
-        finally
-        {
-            handle.Free();
-        }
+        using var pin = target.AsMemory().Pin();
+        view.SubView(0, count).CopyToCPU(ref target[0], count);
     }
 
     private static void Check<T>(ArrayView<T> view, long arrayLength, long count)

@@ -85,11 +85,8 @@ public sealed partial class MlpKernels
         private readonly Action<KernelConfig, ArrayView<int>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<int>> confusion;
         private readonly Action<KernelConfig, CpuSimdWidth, ArrayView<CpuCommand>, int> program;
         private readonly Accelerator accelerator;
-        // The recorded commands, pending[0 .. pendingCount). On the pinned object heap: ILGPU's
-        // CopyFromCPU(ref T, length) copies from the raw address of its source without pinning it, so
-        // a garbage collection that moved an ordinary array during the copy would hand the program
-        // whatever then lay at the old address.
-        private CpuCommand[] pending = GC.AllocateArray<CpuCommand>(32, pinned: true);
+        // The recorded commands, pending[0 .. pendingCount); copied to the device pinned (HostCopy).
+        private CpuCommand[] pending = new CpuCommand[32];
         private int pendingCount;
         private MemoryBuffer1D<CpuCommand, Stride1D.Dense>? programBuffer;
         private int fusingDepth;
@@ -150,7 +147,7 @@ public sealed partial class MlpKernels
                 programBuffer?.Dispose();
                 programBuffer = accelerator.Allocate1D<CpuCommand>(Math.Max(32, 2 * pendingCount));
             }
-            programBuffer.View.SubView(0, pendingCount).CopyFromCPU(ref pending[0], pendingCount);
+            HostCopy.ToDevice(programBuffer.View, pending, pendingCount);
             program(new KernelConfig(1, Workers), width, programBuffer.View, pendingCount);
             pendingCount = 0;
             Launches++;
@@ -325,11 +322,7 @@ public sealed partial class MlpKernels
             if (!Recording)
                 return false;
             if (pendingCount == pending.Length)
-            {
-                var larger = GC.AllocateArray<CpuCommand>(2 * pending.Length, pinned: true);
-                pending.AsSpan().CopyTo(larger);
-                pending = larger;
-            }
+                Array.Resize(ref pending, 2 * pending.Length);
             pending[pendingCount++] = command;
             return true;
         }
@@ -455,10 +448,7 @@ public sealed partial class MlpKernels
         {
             const string launch = "evaluation sums";
             CpuOperandLengths.Require(losses, count, "losses", launch);
-            CpuOperandLengths.Require(predictions, count, "predictions", launch);
-            CpuOperandLengths.Require(order, (long)first + count, "order", launch);
-            if (count > 0)
-                CpuOperandLengths.Require(labels, 1, "labels", launch);
+            CpuOperandLengths.EvaluationRows(launch, predictions, labels, order, first, count);
             CpuOperandLengths.Require(lossPartials, partialCount, "lossPartials", launch);
             CpuOperandLengths.Require(correctPartials, partialCount, "correctPartials", launch);
             RunPending();
@@ -470,10 +460,7 @@ public sealed partial class MlpKernels
             int first, int count, int classes, ArrayView<int> matrix)
         {
             const string launch = "confusion matrix";
-            CpuOperandLengths.Require(predictions, count, "predictions", launch);
-            CpuOperandLengths.Require(order, (long)first + count, "order", launch);
-            if (count > 0)
-                CpuOperandLengths.Require(labels, 1, "labels", launch);
+            CpuOperandLengths.EvaluationRows(launch, predictions, labels, order, first, count);
             CpuOperandLengths.Require(matrix, (long)classes * classes, "matrix", launch);
             RunPending();
             confusion(config, predictions, labels, order, first, count, classes, matrix);
