@@ -310,17 +310,21 @@ public sealed record BenchSettings(int BatchSize, int? Steps, int? Warmup, int R
     public string ArchRecord => ArchitectureText ?? ArchitectureChoice.Mlp;
 
     /// <summary>The options every trainer of the bench shares (the report's MLP settings, or the stack).</summary>
-    public TrainingOptions Options(int epochs) => new()
+    public TrainingOptions Options(int epochs)
     {
-        BatchSize = BatchSize,
-        Seed = Seed,
-        ValidationSplit = 0,
-        Epochs = epochs,
-        ArchitectureText = ArchitectureText,
-        AugmentShift = AugmentShift,
-        Optimizer = new OptimizerSettings(Optimizer),
-        LearningRate = new OptimizerSettings(Optimizer).LearningRate,
-    };
+        var optimizer = new OptimizerSettings(Optimizer);
+        return new()
+        {
+            BatchSize = BatchSize,
+            Seed = Seed,
+            ValidationSplit = 0,
+            Epochs = epochs,
+            ArchitectureText = ArchitectureText,
+            AugmentShift = AugmentShift,
+            Optimizer = optimizer,
+            LearningRate = optimizer.LearningRate,
+        };
+    }
 
     public void Validate()
     {
