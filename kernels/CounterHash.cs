@@ -4,11 +4,11 @@
 // state, so any backend (CUDA, OpenCL, CPU, the SIMD kernels) and any launch shape or thread
 // count draws the identical bits, and a backward pass can recompute what its forward pass drew.
 // Its users:
-//   - dropout masks (DropoutLayer.cs, the fused GEMM epilogue in DenseLayer.cs, the SIMD
+//   - dropout masks (DropoutKernels.cs, the fused GEMM epilogue in DenseKernels.cs, the SIMD
 //     epilogues in Cpu/SimdOps.cs): Bits(seed, step, layer, element) with the layer's index
 //     as the stream;
-//   - the random shifts of the shifted gather (InputLayer.Shift, Cpu/CpuInputLayer.cs):
-//     Bits(seed, step, InputLayer.ShiftStream, row);
+//   - the random shifts of the shifted gather (BatchGatherKernels.Shift, Cpu/CpuBatchGatherKernels.cs):
+//     Bits(seed, step, BatchGatherKernels.ShiftStream, row);
 //   - the host's epoch shuffle (Trainer.EpochOrder): EpochSeed(seed, epoch) seeds the
 //     shuffle's generator.
 //

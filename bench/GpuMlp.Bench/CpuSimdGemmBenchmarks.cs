@@ -6,7 +6,7 @@ using ILGPU;
 
 namespace GpuMlp.Bench;
 
-/// <summary>The CPU accelerator's SIMD GEMM (CpuDenseLayer.DenseGemmSimdKernel through MlpKernels)
+/// <summary>The CPU accelerator's SIMD GEMM (CpuDenseKernels.DenseGemmSimdKernel through MlpKernels)
 /// against two plain C# GEMMs with no ILGPU, all of the same width. ParallelForSameCode
 /// (baseline, so Ratio = time / its time) runs the kernel's own worker body, one Parallel.For index
 /// per worker: the ratio isolates what an ILGPU launch adds to the same code; it is NOT a ceiling

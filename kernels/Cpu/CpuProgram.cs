@@ -18,39 +18,39 @@ namespace GpuMlp.Kernels.Cpu;
 /// <summary>Which kernel a CpuCommand runs.</summary>
 public enum CpuOperation
 {
-    /// <summary>CpuDenseLayer.DenseGemmSimdKernel: Operands A, B, C, Bias, Aux, ColumnSums; Flag = sumBColumns.</summary>
+    /// <summary>CpuDenseKernels.DenseGemmSimdKernel: Operands A, B, C, Bias, Aux, ColumnSums; Flag = sumBColumns.</summary>
     Gemm = 1,
-    /// <summary>CpuDenseLayer.DenseBiasGradientSimdKernel: A = dz, C = db; Rows, Columns.</summary>
+    /// <summary>CpuDenseKernels.DenseBiasGradientSimdKernel: A = dz, C = db; Rows, Columns.</summary>
     BiasGradient = 2,
-    /// <summary>CpuInputLayer.GatherBatchSimdKernel: A = images, B = labels, Aux = order, C = x, Bias = y; First, Rows, Columns = features.</summary>
+    /// <summary>CpuBatchGatherKernels.GatherBatchSimdKernel: A = images, B = labels, Aux = order, C = x, Bias = y; First, Rows, Columns = features.</summary>
     Gather = 3,
-    /// <summary>CpuSoftmaxCrossEntropyLayer.SoftmaxCrossEntropySimdKernel: A = logits, B = labels, C = dLogits,
+    /// <summary>CpuSoftmaxCrossEntropyKernels.SoftmaxCrossEntropySimdKernel: A = logits, B = labels, C = dLogits,
     /// Bias = loss, Aux = prediction; Rows, Columns = classes, Scale, Flag = writeGradient, First.</summary>
     SoftmaxCrossEntropy = 4,
-    /// <summary>CpuOptimizers.AdamSimdKernel: A = parameters, B = gradients, C = first moment, Aux = second moment; Count, AdamStep.</summary>
+    /// <summary>CpuOptimizerKernels.AdamSimdKernel: A = parameters, B = gradients, C = first moment, Aux = second moment; Count, AdamStep.</summary>
     Adam = 5,
-    /// <summary>CpuConvolutionLayer.ConvIm2ColCpuKernel: Conv; A = x, C = cols.</summary>
+    /// <summary>CpuConvolutionKernels.ConvIm2ColCpuKernel: Conv; A = x, C = cols.</summary>
     ConvIm2Col = 6,
-    /// <summary>CpuConvolutionLayer.ConvNhwcToNchwCpuKernel: Conv; A = nhwc, C = y.</summary>
+    /// <summary>CpuConvolutionKernels.ConvNhwcToNchwCpuKernel: Conv; A = nhwc, C = y.</summary>
     ConvNhwcToNchw = 7,
-    /// <summary>CpuConvolutionLayer.ConvNchwToNhwcCpuKernel: Conv; A = dy, B = y, C = dz; Flag = reluMask.</summary>
+    /// <summary>CpuConvolutionKernels.ConvNchwToNhwcCpuKernel: Conv; A = dy, B = y, C = dz; Flag = reluMask.</summary>
     ConvNchwToNhwc = 8,
-    /// <summary>CpuConvolutionLayer.ConvBiasPartialsSimdKernel: Conv; A = dz, C = partials.</summary>
+    /// <summary>CpuConvolutionKernels.ConvBiasPartialsSimdKernel: Conv; A = dz, C = partials.</summary>
     ConvBiasPartials = 9,
-    /// <summary>CpuConvolutionLayer.ConvCol2ImCpuKernel: Conv; A = dCols, C = dx.</summary>
+    /// <summary>CpuConvolutionKernels.ConvCol2ImCpuKernel: Conv; A = dCols, C = dx.</summary>
     ConvCol2Im = 10,
-    /// <summary>CpuPoolingLayer.MaxPool2ForwardCpuKernel: Pool; A = x, C = y, Aux = argmax.</summary>
+    /// <summary>CpuPoolingKernels.MaxPool2ForwardCpuKernel: Pool; A = x, C = y, Aux = argmax.</summary>
     MaxPool2Forward = 11,
-    /// <summary>CpuPoolingLayer.MaxPool2BackwardCpuKernel: Pool; A = dy, Aux = argmax, C = dx.</summary>
+    /// <summary>CpuPoolingKernels.MaxPool2BackwardCpuKernel: Pool; A = dy, Aux = argmax, C = dx.</summary>
     MaxPool2Backward = 12,
-    /// <summary>CpuInputShifted.GatherShiftedBatchCpuKernel: A = images, B = labels, Aux = order, C = x, Bias = y;
+    /// <summary>CpuBatchGatherKernels.GatherShiftedBatchCpuKernel: A = images, B = labels, Aux = order, C = x, Bias = y;
     /// First, Rows, Count = height, Columns = width, Flag = maxShift, HashSeed, HashStep.</summary>
     GatherShifted = 13,
-    /// <summary>CpuOptimizers.AdamWSimdKernel: A = parameters, B = gradients, C = first moment, Aux = second moment; Count, AdamWStep.</summary>
+    /// <summary>CpuOptimizerKernels.AdamWSimdKernel: A = parameters, B = gradients, C = first moment, Aux = second moment; Count, AdamWStep.</summary>
     AdamW = 14,
-    /// <summary>CpuOptimizers.SgdSimdKernel: A = parameters, B = gradients, C = momentum buffer; Count, SgdStep.</summary>
+    /// <summary>CpuOptimizerKernels.SgdSimdKernel: A = parameters, B = gradients, C = momentum buffer; Count, SgdStep.</summary>
     Sgd = 15,
-    /// <summary>CpuOptimizers.RmspropSimdKernel: A = parameters, B = gradients, C = square average, Aux = momentum buffer,
+    /// <summary>CpuOptimizerKernels.RmspropSimdKernel: A = parameters, B = gradients, C = square average, Aux = momentum buffer,
     /// Bias = gradient average; Count, RmspropStep.</summary>
     Rmsprop = 16,
 }
@@ -116,7 +116,7 @@ internal static class CpuProgramSimd
                 CpuDenseSimd.BiasGradient(worker, workers, width, ref At<float>(command.A), command.Rows, command.Columns, ref At<float>(command.C));
                 break;
             case CpuOperation.Gather:
-                CpuInputSimd.Gather(worker, workers, width, BatchOf(command), command.First, command.Rows, command.Columns);
+                CpuBatchGatherSimd.Gather(worker, workers, width, BatchOf(command), command.First, command.Rows, command.Columns);
                 break;
             case CpuOperation.SoftmaxCrossEntropy:
                 CpuSoftmaxSimd.Run(worker, workers, width, new CpuSoftmaxSimd.Buffers(
@@ -163,7 +163,7 @@ internal static class CpuProgramSimd
                 CpuPooling.Backward(worker, workers, command.Pool, ref At<float>(command.A), ref At<int>(command.Aux), ref At<float>(command.C));
                 break;
             case CpuOperation.GatherShifted:
-                CpuInputSimd.GatherShifted(worker, workers, BatchOf(command), command.First, command.Rows, new CpuInputSimd.ShiftedImages(command.Count, command.Columns, command.Flag, command.HashSeed, command.HashStep));
+                CpuBatchGatherSimd.GatherShifted(worker, workers, BatchOf(command), command.First, command.Rows, new CpuBatchGatherSimd.ShiftedImages(command.Count, command.Columns, command.Flag, command.HashSeed, command.HashStep));
                 break;
             default:
                 throw new InvalidOperationException($"unknown CPU command {command.Operation}");
@@ -171,7 +171,7 @@ internal static class CpuProgramSimd
     }
 
     /// <summary>A gather command's operands (images A, labels B, order Aux, x C, y Bias).</summary>
-    private static CpuInputSimd.Batch BatchOf(in CpuCommand command) => new(
+    private static CpuBatchGatherSimd.Batch BatchOf(in CpuCommand command) => new(
         ref At<byte>(command.A), ref At<byte>(command.B), ref At<int>(command.Aux), ref At<float>(command.C), ref At<int>(command.Bias));
 
     /// <summary>An optimiser command's operands (parameters A, gradients B, state buffers C, Aux, Bias;

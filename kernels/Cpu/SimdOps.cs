@@ -51,7 +51,7 @@ internal interface ISimdOps<TV>
 
     /// <summary>Inverted dropout of `Lanes` consecutive elements firstElement, firstElement + 1, ...:
     /// a lane is kept (and scaled) when CounterHash.Mix(element ^ key) &gt;= dropThreshold, where
-    /// key = CounterHash.Key(seed, step, layer); the mask of DropoutLayer.Keep. The vector
+    /// key = CounterHash.Key(seed, step, layer); the mask of DropoutKernels.Keep. The vector
     /// implementations repeat CounterHash.Mix's steps lane-wise.</summary>
     static abstract TV Dropout(TV value, uint key, uint firstElement, uint dropThreshold, float keepScale);
 

@@ -8,13 +8,13 @@ namespace GpuMlp.Compute;
 /// <summary>Launches of the convolution and pooling kernels. Callers pass shapes and views; every
 /// buffer, scratch included, is the caller's, sized by the shape's *Length members. Two kernel sets,
 /// chosen here: with the CPU SIMD set (CpuSimd not null) the CPU ones (kernels/Cpu/
-/// CpuConvolutionLayer.cs, CpuPoolingLayer.cs), recorded into a FuseLaunches program like the
+/// CpuConvolutionKernels.cs, CpuPoolingKernels.cs), recorded into a FuseLaunches program like the
 /// GEMMs between them and bit-identical to the portable ones; otherwise the portable kernels
-/// (kernels/ConvolutionLayer.cs, kernels/PoolingLayer.cs), each launch calling BeforePortableLaunch
+/// (kernels/ConvolutionKernels.cs, kernels/PoolingKernels.cs), each launch calling BeforePortableLaunch
 /// so that inside a FuseLaunches scope it still runs after the launches recorded before it.</summary>
 public sealed partial class MlpKernels
 {
-    private ConvolutionKernels? convolution;
+    private PortableConvolutionLaunchers? convolution;
 
     /// <summary>Wall time spent compiling the convolution and pooling kernels; 0 until they load.</summary>
     public double ConvolutionCompileSeconds { get; private set; }
@@ -36,14 +36,14 @@ public sealed partial class MlpKernels
         }
     }
 
-    private ConvolutionKernels Convolution
+    private PortableConvolutionLaunchers Convolution
     {
         get
         {
             if (convolution is null)
             {
                 var watch = Stopwatch.StartNew();
-                convolution = new ConvolutionKernels(Accelerator);
+                convolution = new PortableConvolutionLaunchers(Accelerator);
                 ConvolutionCompileSeconds = watch.Elapsed.TotalSeconds;
             }
             return convolution;
@@ -230,27 +230,27 @@ public sealed partial class MlpKernels
     }
 
     /// <summary>The convolution and pooling kernels of one accelerator.</summary>
-    private sealed class ConvolutionKernels(Accelerator accelerator)
+    private sealed class PortableConvolutionLaunchers(Accelerator accelerator)
     {
         public readonly Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>> Im2Col =
-            accelerator.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>>(ConvolutionLayer.ConvIm2ColKernel);
+            accelerator.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>>(ConvolutionKernels.ConvIm2ColKernel);
 
         public readonly Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>> NhwcToNchw =
-            accelerator.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>>(ConvolutionLayer.ConvNhwcToNchwKernel);
+            accelerator.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>>(ConvolutionKernels.ConvNhwcToNchwKernel);
 
         public readonly Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>> NchwToNhwc =
-            accelerator.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(ConvolutionLayer.ConvNchwToNhwcKernel);
+            accelerator.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(ConvolutionKernels.ConvNchwToNhwcKernel);
 
         public readonly Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>> BiasPartials =
-            accelerator.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>>(ConvolutionLayer.ConvBiasPartialsKernel);
+            accelerator.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>>(ConvolutionKernels.ConvBiasPartialsKernel);
 
         public readonly Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>> Col2Im =
-            accelerator.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>>(ConvolutionLayer.ConvCol2ImKernel);
+            accelerator.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>>(ConvolutionKernels.ConvCol2ImKernel);
 
         public readonly Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<float>, ArrayView<int>> PoolForward =
-            accelerator.LoadStreamKernel<PoolShape, ArrayView<float>, ArrayView<float>, ArrayView<int>>(PoolingLayer.MaxPool2ForwardKernel);
+            accelerator.LoadStreamKernel<PoolShape, ArrayView<float>, ArrayView<float>, ArrayView<int>>(PoolingKernels.MaxPool2ForwardKernel);
 
         public readonly Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<int>, ArrayView<float>> PoolBackward =
-            accelerator.LoadStreamKernel<PoolShape, ArrayView<float>, ArrayView<int>, ArrayView<float>>(PoolingLayer.MaxPool2BackwardKernel);
+            accelerator.LoadStreamKernel<PoolShape, ArrayView<float>, ArrayView<int>, ArrayView<float>>(PoolingKernels.MaxPool2BackwardKernel);
     }
 }

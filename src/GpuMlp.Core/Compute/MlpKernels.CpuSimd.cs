@@ -100,25 +100,25 @@ public sealed partial class MlpKernels
             CanFuse = accelerator.NumMultiprocessors == 1;
             program = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<CpuCommand>, int>(CpuProgram.ProgramSimdKernel);
             gemm = accelerator.LoadStreamKernel<GemmShape, DenseEpilogue, CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-                ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(CpuDenseLayer.DenseGemmSimdKernel);
+                ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(CpuDenseKernels.DenseGemmSimdKernel);
             biasGradient = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<float>, int, int, ArrayView<float>>(
-                CpuDenseLayer.DenseBiasGradientSimdKernel);
+                CpuDenseKernels.DenseBiasGradientSimdKernel);
             gather = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<byte>, ArrayView<byte>, ArrayView<int>, int, int, int,
-                ArrayView<float>, ArrayView<int>>(CpuInputLayer.GatherBatchSimdKernel);
+                ArrayView<float>, ArrayView<int>>(CpuBatchGatherKernels.GatherBatchSimdKernel);
             softmaxCrossEntropy = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<float>, ArrayView<int>, int, int, float, int,
-                ArrayView<float>, int, ArrayView<float>, ArrayView<int>>(CpuSoftmaxCrossEntropyLayer.SoftmaxCrossEntropySimdKernel);
+                ArrayView<float>, int, ArrayView<float>, ArrayView<int>>(CpuSoftmaxCrossEntropyKernels.SoftmaxCrossEntropySimdKernel);
             adam = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-                int, AdamStep>(CpuOptimizers.AdamSimdKernel);
+                int, AdamStep>(CpuOptimizerKernels.AdamSimdKernel);
             adamW = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-                int, AdamWStep>(CpuOptimizers.AdamWSimdKernel);
+                int, AdamWStep>(CpuOptimizerKernels.AdamWSimdKernel);
             sgd = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, SgdStep>(
-                CpuOptimizers.SgdSimdKernel);
+                CpuOptimizerKernels.SgdSimdKernel);
             rmsprop = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-                ArrayView<float>, int, RmspropStep>(CpuOptimizers.RmspropSimdKernel);
+                ArrayView<float>, int, RmspropStep>(CpuOptimizerKernels.RmspropSimdKernel);
             sumPartials = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<float>, ArrayView<int>, ArrayView<byte>, ArrayView<int>,
-                int, int, int, ArrayView<double>, ArrayView<int>>(CpuEvaluationLayer.SumPartialsSimdKernel);
+                int, int, int, ArrayView<double>, ArrayView<int>>(CpuEvaluationKernels.SumPartialsSimdKernel);
             confusion = accelerator.LoadStreamKernel<ArrayView<int>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<int>>(
-                CpuEvaluationLayer.ConfusionSimdKernel);
+                CpuEvaluationKernels.ConfusionSimdKernel);
         }
 
         public int Workers { get; }
@@ -306,12 +306,12 @@ public sealed partial class MlpKernels
             Launches++;
         }
 
-        private CpuConvolutionKernels? convolution;
+        private CpuConvolutionLaunchers? convolution;
 
         /// <summary>The convolution and pooling kernels' standalone launches, compiled on first use
         /// (a network without convolutions never loads them; inside a fused scope they are recorded
         /// and run by the program kernel, which needs no more compiling).</summary>
-        private CpuConvolutionKernels Convolution => convolution ??= new CpuConvolutionKernels(accelerator);
+        private CpuConvolutionLaunchers Convolution => convolution ??= new CpuConvolutionLaunchers(accelerator);
 
         public void LoadConvolution() => _ = Convolution;
 
@@ -421,7 +421,7 @@ public sealed partial class MlpKernels
 
         public void LoadGatherShifted() =>
             gatherShifted ??= accelerator.LoadStreamKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<int>, int, int, int, int, int, uint, uint,
-                ArrayView<float>, ArrayView<int>>(CpuInputShifted.GatherShiftedBatchCpuKernel);
+                ArrayView<float>, ArrayView<int>>(CpuBatchGatherKernels.GatherShiftedBatchCpuKernel);
 
         public void GatherShifted(ArrayView<byte> images, ArrayView<byte> labels, ArrayView<int> order, int first, int rows,
             int height, int width, int maxShift, uint seed, uint step, ArrayView<float> x, ArrayView<int> y)
@@ -468,29 +468,29 @@ public sealed partial class MlpKernels
         }
     }
 
-    /// <summary>The CPU convolution and pooling kernels (kernels/Cpu/CpuConvolutionLayer.cs,
-    /// CpuPoolingLayer.cs) of one accelerator.</summary>
-    private sealed class CpuConvolutionKernels(Accelerator accelerator)
+    /// <summary>The CPU convolution and pooling kernels (kernels/Cpu/CpuConvolutionKernels.cs,
+    /// CpuPoolingKernels.cs) of one accelerator.</summary>
+    private sealed class CpuConvolutionLaunchers(Accelerator accelerator)
     {
         public readonly Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>> Im2Col =
-            accelerator.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>>(CpuConvolutionLayer.ConvIm2ColCpuKernel);
+            accelerator.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>>(CpuConvolutionKernels.ConvIm2ColCpuKernel);
 
         public readonly Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>> NhwcToNchw =
-            accelerator.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>>(CpuConvolutionLayer.ConvNhwcToNchwCpuKernel);
+            accelerator.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>>(CpuConvolutionKernels.ConvNhwcToNchwCpuKernel);
 
         public readonly Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>> NchwToNhwc =
-            accelerator.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(CpuConvolutionLayer.ConvNchwToNhwcCpuKernel);
+            accelerator.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(CpuConvolutionKernels.ConvNchwToNhwcCpuKernel);
 
         public readonly Action<KernelConfig, ConvShape, CpuSimdWidth, ArrayView<float>, ArrayView<float>> BiasPartials =
-            accelerator.LoadStreamKernel<ConvShape, CpuSimdWidth, ArrayView<float>, ArrayView<float>>(CpuConvolutionLayer.ConvBiasPartialsSimdKernel);
+            accelerator.LoadStreamKernel<ConvShape, CpuSimdWidth, ArrayView<float>, ArrayView<float>>(CpuConvolutionKernels.ConvBiasPartialsSimdKernel);
 
         public readonly Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>> Col2Im =
-            accelerator.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>>(CpuConvolutionLayer.ConvCol2ImCpuKernel);
+            accelerator.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>>(CpuConvolutionKernels.ConvCol2ImCpuKernel);
 
         public readonly Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<float>, ArrayView<int>> PoolForward =
-            accelerator.LoadStreamKernel<PoolShape, ArrayView<float>, ArrayView<float>, ArrayView<int>>(CpuPoolingLayer.MaxPool2ForwardCpuKernel);
+            accelerator.LoadStreamKernel<PoolShape, ArrayView<float>, ArrayView<float>, ArrayView<int>>(CpuPoolingKernels.MaxPool2ForwardCpuKernel);
 
         public readonly Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<int>, ArrayView<float>> PoolBackward =
-            accelerator.LoadStreamKernel<PoolShape, ArrayView<float>, ArrayView<int>, ArrayView<float>>(CpuPoolingLayer.MaxPool2BackwardCpuKernel);
+            accelerator.LoadStreamKernel<PoolShape, ArrayView<float>, ArrayView<int>, ArrayView<float>>(CpuPoolingKernels.MaxPool2BackwardCpuKernel);
     }
 }

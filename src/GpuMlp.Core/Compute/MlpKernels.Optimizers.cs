@@ -6,7 +6,7 @@ namespace GpuMlp.Compute;
 
 // The optimiser updates other than plain Adam (which MlpKernels.cs launches): AdamW, SGD and
 // RMSprop, each one element-wise launch over the flat parameter buffer: the portable kernels of
-// kernels/*Optimizer.cs, or on the CPU SIMD set kernels/Cpu/CpuOptimizers.cs (same bits, recorded
+// kernels/{Adam,Sgd,Rmsprop}Kernels.cs, or on the CPU SIMD set kernels/Cpu/CpuOptimizerKernels.cs (same bits, recorded
 // into a fused step like every other SIMD launch).
 public sealed partial class MlpKernels
 {
@@ -51,14 +51,14 @@ public sealed partial class MlpKernels
     {
         public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, AdamWStep> AdamW { get; } =
             accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, AdamWStep>(
-                AdamOptimizer.AdamWKernel);
+                AdamKernels.AdamWKernel);
 
         public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, SgdStep> Sgd { get; } =
             accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, SgdStep>(
-                SgdOptimizer.SgdKernel);
+                SgdKernels.SgdKernel);
 
         public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, RmspropStep> Rmsprop { get; } =
             accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, RmspropStep>(
-                RmspropOptimizer.RmspropKernel);
+                RmspropKernels.RmspropKernel);
     }
 }

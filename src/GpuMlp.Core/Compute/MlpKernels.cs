@@ -10,7 +10,7 @@ using GemmLauncher = System.Action<ILGPU.KernelConfig, GpuMlp.Kernels.GemmShape,
 
 namespace GpuMlp.Compute;
 
-/// <summary>Which dense GEMM implementation runs (see kernels/DenseLayer.cs).</summary>
+/// <summary>Which dense GEMM implementation runs (see kernels/DenseKernels.cs).</summary>
 public enum GemmVariant
 {
     /// <summary>Pick per accelerator: register tiles on the CPU, 16x16 shared tiles on GPUs.</summary>
@@ -119,19 +119,19 @@ public sealed partial class MlpKernels
         }
         gemm = Variant switch
         {
-            GemmVariant.RegisterTiled => LoadGemm(accelerator, DenseLayer.DenseGemmRegisterTiledKernel),
-            GemmVariant.SharedTiled16 => LoadGemm(accelerator, DenseLayer.DenseGemmSharedTiledKernel<GemmTile16x16x16>),
-            GemmVariant.SharedTiled2 => LoadGemm(accelerator, DenseLayer.DenseGemmSharedTiledKernel<GemmTile2x2x4>),
+            GemmVariant.RegisterTiled => LoadGemm(accelerator, DenseKernels.DenseGemmRegisterTiledKernel),
+            GemmVariant.SharedTiled16 => LoadGemm(accelerator, DenseKernels.DenseGemmSharedTiledKernel<GemmTile16x16x16>),
+            GemmVariant.SharedTiled2 => LoadGemm(accelerator, DenseKernels.DenseGemmSharedTiledKernel<GemmTile2x2x4>),
             _ => throw new ArgumentOutOfRangeException(nameof(variant)),
         };
         if (Variant == GemmVariant.SharedTiled16 && GemmBlock != GpuGemmBlock.Block64)
-            gemmSmallBlocks = LoadGemm(accelerator, DenseLayer.DenseGemmSharedTiledKernel<GemmTile8x8x16>);
-        biasGradient = accelerator.LoadStreamKernel<ArrayView<float>, int, int, ArrayView<float>>(DenseLayer.DenseBiasGradientKernel);
-        gather = accelerator.LoadStreamKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<float>, ArrayView<int>>(InputLayer.GatherBatchKernel);
-        softmaxCrossEntropy = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<int>, int, int, float, int, ArrayView<float>, int, ArrayView<float>, ArrayView<int>>(SoftmaxCrossEntropyLayer.SoftmaxCrossEntropyKernel);
-        adam = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, AdamStep>(AdamOptimizer.AdamKernel);
-        sumPartials = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<double>, ArrayView<int>>(EvaluationLayer.SumPartialsKernel);
-        confusion = accelerator.LoadStreamKernel<ArrayView<int>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<int>>(EvaluationLayer.ConfusionKernel);
+            gemmSmallBlocks = LoadGemm(accelerator, DenseKernels.DenseGemmSharedTiledKernel<GemmTile8x8x16>);
+        biasGradient = accelerator.LoadStreamKernel<ArrayView<float>, int, int, ArrayView<float>>(DenseKernels.DenseBiasGradientKernel);
+        gather = accelerator.LoadStreamKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<float>, ArrayView<int>>(BatchGatherKernels.GatherBatchKernel);
+        softmaxCrossEntropy = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<int>, int, int, float, int, ArrayView<float>, int, ArrayView<float>, ArrayView<int>>(SoftmaxCrossEntropyKernels.SoftmaxCrossEntropyKernel);
+        adam = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, AdamStep>(AdamKernels.AdamKernel);
+        sumPartials = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<double>, ArrayView<int>>(EvaluationKernels.SumPartialsKernel);
+        confusion = accelerator.LoadStreamKernel<ArrayView<int>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<int>>(EvaluationKernels.ConfusionKernel);
         optimizerKernels = new OptimizerKernels(accelerator);
         CompileSeconds = watch.Elapsed.TotalSeconds;
     }
@@ -189,11 +189,11 @@ public sealed partial class MlpKernels
     private static GemmLauncher LoadGemm(Accelerator accelerator, GemmKernel kernel) => accelerator.LoadStreamKernel(kernel);
 
     /// <summary>One group per block of the shared-memory GEMM with tile TTile: the block is
-    /// DenseLayer.SharedMicroTile times the group's threads in each dimension.</summary>
+    /// DenseKernels.SharedMicroTile times the group's threads in each dimension.</summary>
     private static KernelConfig BlockConfig<TTile>(in GemmShape shape) where TTile : struct, IGemmTile
     {
         var tile = default(TTile);
-        int blockRows = DenseLayer.SharedMicroTile * tile.ThreadsY, blockColumns = DenseLayer.SharedMicroTile * tile.ThreadsX;
+        int blockRows = DenseKernels.SharedMicroTile * tile.ThreadsY, blockColumns = DenseKernels.SharedMicroTile * tile.ThreadsX;
         return new KernelConfig(
             new Index2D((shape.N + blockColumns - 1) / blockColumns, (shape.M + blockRows - 1) / blockRows),
             new Index2D(tile.ThreadsX, tile.ThreadsY));
@@ -205,8 +205,8 @@ public sealed partial class MlpKernels
         switch (Variant)
         {
             case GemmVariant.RegisterTiled:
-                int tiles = (shape.M + DenseLayer.RegisterTileRows - 1) / DenseLayer.RegisterTileRows
-                    * ((shape.N + DenseLayer.RegisterTileColumns - 1) / DenseLayer.RegisterTileColumns);
+                int tiles = (shape.M + DenseKernels.RegisterTileRows - 1) / DenseKernels.RegisterTileRows
+                    * ((shape.N + DenseKernels.RegisterTileColumns - 1) / DenseKernels.RegisterTileColumns);
                 return (gemm!, Elementwise(tiles));
             case GemmVariant.SharedTiled2:
                 return (gemm!, BlockConfig<GemmTile2x2x4>(shape));
@@ -218,7 +218,7 @@ public sealed partial class MlpKernels
         }
     }
 
-    /// <summary>C[M,N] = epilogue(op(A) * op(B)); see DenseLayer.cs for the modes.</summary>
+    /// <summary>C[M,N] = epilogue(op(A) * op(B)); see DenseKernels.cs for the modes.</summary>
     public void Gemm(GemmShape shape, DenseEpilogue epilogue, ArrayView<float> a, ArrayView<float> b,
         ArrayView<float> c, ArrayView<float> bias, ArrayView<float> aux)
     {
@@ -279,10 +279,10 @@ public sealed partial class MlpKernels
             simd.LoadGatherShifted();
         else
             gatherShifted ??= Accelerator.LoadStreamKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<int>, int, int, int, int, int, uint, uint,
-                ArrayView<float>, ArrayView<int>>(InputLayer.GatherShiftedBatchKernel);
+                ArrayView<float>, ArrayView<int>>(BatchGatherKernels.GatherShiftedBatchKernel);
     }
 
-    /// <summary>Gather with random shifts (InputLayer.GatherShiftedBatchKernel): each row's
+    /// <summary>Gather with random shifts (BatchGatherKernels.GatherShiftedBatchKernel): each row's
     /// [height, width] image moved by up to maxShift pixels in x and y, drawn from (seed, step, row).
     /// Compiled on first use; used by training with augmentation only.</summary>
     public void GatherShifted(ArrayView<byte> images, ArrayView<byte> labels, ArrayView<int> order, int first, int rows,
@@ -343,7 +343,7 @@ public sealed partial class MlpKernels
     }
 }
 
-/// <summary>Host-side description of one dropout mask (see kernels/DropoutLayer.cs).</summary>
+/// <summary>Host-side description of one dropout mask (see kernels/DropoutKernels.cs).</summary>
 public readonly record struct DropoutMask(uint Seed, uint Step, uint Layer, uint DropThreshold, float KeepScale)
 {
     public static DropoutMask For(float rate, uint seed, uint step, uint layer)

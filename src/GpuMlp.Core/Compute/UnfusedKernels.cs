@@ -20,9 +20,9 @@ public sealed class UnfusedKernels
         ArgumentNullException.ThrowIfNull(kernels);
         this.kernels = kernels;
         var accelerator = kernels.Accelerator;
-        reluForward = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int>(ReluLayer.ReluForwardKernel);
-        reluBackward = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(ReluLayer.ReluBackwardKernel);
-        dropoutMask = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, uint, uint, uint, uint, float>(DropoutLayer.DropoutMaskKernel);
+        reluForward = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int>(ReluKernels.ReluForwardKernel);
+        reluBackward = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(ReluKernels.ReluBackwardKernel);
+        dropoutMask = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, uint, uint, uint, uint, float>(DropoutKernels.DropoutMaskKernel);
     }
 
     public void ReluForward(ArrayView<float> z, ArrayView<float> h, int count)

@@ -41,7 +41,7 @@ public sealed class KernelCodegenTests
     /// <summary>Every public static *Kernel method of the kernels assembly.</summary>
     private static IEnumerable<MethodInfo> KernelMethods()
     {
-        foreach (var type in typeof(DenseLayer).Assembly.GetTypes())
+        foreach (var type in typeof(DenseKernels).Assembly.GetTypes())
         {
             foreach (var method in type.GetMethods(BindingFlags.Public | BindingFlags.Static))
             {
@@ -75,14 +75,14 @@ public sealed class KernelCodegenTests
         var names = AllKernels().Select(Describe).ToArray();
         foreach (var expected in new[]
         {
-            "DenseLayer.DenseGemmRegisterTiledKernel", "DenseLayer.DenseGemmSharedTiledKernel<GemmTile16x16x16>",
-            "DenseLayer.DenseBiasGradientKernel", "ReluLayer.ReluBackwardKernel", "DropoutLayer.DropoutMaskKernel",
-            "SoftmaxCrossEntropyLayer.SoftmaxCrossEntropyKernel",
-            "AdamOptimizer.AdamKernel", "AdamOptimizer.AdamWKernel", "SgdOptimizer.SgdKernel", "RmspropOptimizer.RmspropKernel",
-            "InputLayer.GatherBatchKernel", "InputLayer.GatherShiftedBatchKernel", "EvaluationLayer.ConfusionKernel",
-            "ConvolutionLayer.ConvIm2ColKernel", "ConvolutionLayer.ConvCol2ImKernel", "ConvolutionLayer.ConvNhwcToNchwKernel",
-            "ConvolutionLayer.ConvNchwToNhwcKernel", "ConvolutionLayer.ConvBiasPartialsKernel",
-            "PoolingLayer.MaxPool2ForwardKernel", "PoolingLayer.MaxPool2BackwardKernel",
+            "DenseKernels.DenseGemmRegisterTiledKernel", "DenseKernels.DenseGemmSharedTiledKernel<GemmTile16x16x16>",
+            "DenseKernels.DenseBiasGradientKernel", "ReluKernels.ReluBackwardKernel", "DropoutKernels.DropoutMaskKernel",
+            "SoftmaxCrossEntropyKernels.SoftmaxCrossEntropyKernel",
+            "AdamKernels.AdamKernel", "AdamKernels.AdamWKernel", "SgdKernels.SgdKernel", "RmspropKernels.RmspropKernel",
+            "BatchGatherKernels.GatherBatchKernel", "BatchGatherKernels.GatherShiftedBatchKernel", "EvaluationKernels.ConfusionKernel",
+            "ConvolutionKernels.ConvIm2ColKernel", "ConvolutionKernels.ConvCol2ImKernel", "ConvolutionKernels.ConvNhwcToNchwKernel",
+            "ConvolutionKernels.ConvNchwToNhwcKernel", "ConvolutionKernels.ConvBiasPartialsKernel",
+            "PoolingKernels.MaxPool2ForwardKernel", "PoolingKernels.MaxPool2BackwardKernel",
         })
             Assert.Contains(expected, names);
     }
@@ -96,25 +96,25 @@ public sealed class KernelCodegenTests
         string[] skipped = CpuOnlyKernels().Select(Describe).Order(StringComparer.Ordinal).ToArray();
         Assert.Equal(
         [
-            "CpuConvolutionLayer.ConvBiasPartialsSimdKernel",
-            "CpuConvolutionLayer.ConvCol2ImCpuKernel",
-            "CpuConvolutionLayer.ConvIm2ColCpuKernel",
-            "CpuConvolutionLayer.ConvNchwToNhwcCpuKernel",
-            "CpuConvolutionLayer.ConvNhwcToNchwCpuKernel",
-            "CpuDenseLayer.DenseBiasGradientSimdKernel",
-            "CpuDenseLayer.DenseGemmSimdKernel",
-            "CpuEvaluationLayer.ConfusionSimdKernel",
-            "CpuEvaluationLayer.SumPartialsSimdKernel",
-            "CpuInputLayer.GatherBatchSimdKernel",
-            "CpuInputShifted.GatherShiftedBatchCpuKernel",
-            "CpuOptimizers.AdamSimdKernel",
-            "CpuOptimizers.AdamWSimdKernel",
-            "CpuOptimizers.RmspropSimdKernel",
-            "CpuOptimizers.SgdSimdKernel",
-            "CpuPoolingLayer.MaxPool2BackwardCpuKernel",
-            "CpuPoolingLayer.MaxPool2ForwardCpuKernel",
+            "CpuBatchGatherKernels.GatherBatchSimdKernel",
+            "CpuBatchGatherKernels.GatherShiftedBatchCpuKernel",
+            "CpuConvolutionKernels.ConvBiasPartialsSimdKernel",
+            "CpuConvolutionKernels.ConvCol2ImCpuKernel",
+            "CpuConvolutionKernels.ConvIm2ColCpuKernel",
+            "CpuConvolutionKernels.ConvNchwToNhwcCpuKernel",
+            "CpuConvolutionKernels.ConvNhwcToNchwCpuKernel",
+            "CpuDenseKernels.DenseBiasGradientSimdKernel",
+            "CpuDenseKernels.DenseGemmSimdKernel",
+            "CpuEvaluationKernels.ConfusionSimdKernel",
+            "CpuEvaluationKernels.SumPartialsSimdKernel",
+            "CpuOptimizerKernels.AdamSimdKernel",
+            "CpuOptimizerKernels.AdamWSimdKernel",
+            "CpuOptimizerKernels.RmspropSimdKernel",
+            "CpuOptimizerKernels.SgdSimdKernel",
+            "CpuPoolingKernels.MaxPool2BackwardCpuKernel",
+            "CpuPoolingKernels.MaxPool2ForwardCpuKernel",
             "CpuProgram.ProgramSimdKernel",
-            "CpuSoftmaxCrossEntropyLayer.SoftmaxCrossEntropySimdKernel",
+            "CpuSoftmaxCrossEntropyKernels.SoftmaxCrossEntropySimdKernel",
         ], skipped);
         Assert.All(CpuOnlyKernels(), m => Assert.Equal("GpuMlp.Kernels.Cpu", m.DeclaringType!.Namespace));
         Assert.All(AllKernels(), m => Assert.NotEqual("GpuMlp.Kernels.Cpu", m.DeclaringType!.Namespace));
@@ -126,7 +126,7 @@ public sealed class KernelCodegenTests
     [Fact]
     public void CpuOnlyKernel_PtxBackend_DoesNotCompile()
     {
-        MethodInfo gemm = CpuOnlyKernels().Single(m => m.Name == nameof(CpuDenseLayer.DenseGemmSimdKernel));
+        MethodInfo gemm = CpuOnlyKernels().Single(m => m.Name == nameof(CpuDenseKernels.DenseGemmSimdKernel));
         using var context = CreateContext();
         using var backend = new PTXBackend(context, CudaArchitecture.SM_90, TargetInstructionSet, nvvmAPI: null!);
         Assert.Throws<InternalCompilerException>(() => backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(gemm), default));
@@ -167,7 +167,7 @@ public sealed class KernelCodegenTests
     public void TargetInstructionSet_ForSm90WithDriver13_IsIsa88()
     {
         Assert.Equal(CudaInstructionSet.ISA_88, TargetInstructionSet);
-        Assert.Contains(".version 8.8", Ptx("AdamOptimizer.AdamKernel"), StringComparison.Ordinal);
+        Assert.Contains(".version 8.8", Ptx("AdamKernels.AdamKernel"), StringComparison.Ordinal);
     }
 
     [Theory]

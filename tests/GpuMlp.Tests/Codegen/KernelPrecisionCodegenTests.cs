@@ -36,7 +36,7 @@ public sealed partial class KernelPrecisionCodegenTests
         // Exactly this set: it guards the discovery (had it found nothing, the double tests below would
         // pass vacuously), and a kernel that starts declaring a double must be looked at here (is the
         // double meant, and is it kept f64 on PTX and OpenCL?) before it joins the list.
-        Assert.Equal(["EvaluationLayer.SumPartialsKernel"], DoubleKernels().Select(row => (string)row.Data).Order(StringComparer.Ordinal));
+        Assert.Equal(["EvaluationKernels.SumPartialsKernel"], DoubleKernels().Select(row => (string)row.Data).Order(StringComparer.Ordinal));
     }
 
     /// <summary>Every double a kernel declares stays a 64-bit float: f64 registers and arithmetic,
@@ -62,7 +62,7 @@ public sealed partial class KernelPrecisionCodegenTests
     [Fact]
     public void SumPartialsKernel_Ptx_StoresNoFloat()
     {
-        string ptx = KernelCodegenTests.Ptx("EvaluationLayer.SumPartialsKernel");
+        string ptx = KernelCodegenTests.Ptx("EvaluationKernels.SumPartialsKernel");
         Assert.DoesNotMatch(@"\bst\.global\.f32\b", ptx);
         Assert.Matches(@"\bst\.global\.f64\b", ptx);
     }
@@ -88,7 +88,7 @@ public sealed partial class KernelPrecisionCodegenTests
     {
         string ptx = KernelCodegenTests.Ptx(kernel);
         var approximate = ApproximateOps().Matches(ptx).Select(m => m.Value).Distinct().ToArray();
-        string[] allowed = kernel.StartsWith("SoftmaxCrossEntropyLayer.", StringComparison.Ordinal)
+        string[] allowed = kernel.StartsWith("SoftmaxCrossEntropyKernels.", StringComparison.Ordinal)
             ? ["ex2.approx.f32", "lg2.approx.f32"]
             : [];
         Assert.Empty(approximate.Except(allowed));
@@ -103,7 +103,7 @@ public sealed partial class KernelPrecisionCodegenTests
     [Fact]
     public void SoftmaxKernel_Ptx_UsesExpAndLogOfTheDocumentedPrecision()
     {
-        const string kernel = "SoftmaxCrossEntropyLayer.SoftmaxCrossEntropyKernel";
+        const string kernel = "SoftmaxCrossEntropyKernels.SoftmaxCrossEntropyKernel";
         string ptx = KernelCodegenTests.Ptx(kernel);
         Assert.Contains("ex2.approx.f32", ptx, StringComparison.Ordinal);
         Assert.Contains("lg2.approx.f32", ptx, StringComparison.Ordinal);
@@ -118,8 +118,8 @@ public sealed partial class KernelPrecisionCodegenTests
     /// <summary>The gathers promise exactly the float nearest b / 255 (as PyTorch): the division is
     /// done in double, correctly rounded, and rounded to float once.</summary>
     [Theory]
-    [InlineData("InputLayer.GatherBatchKernel")]
-    [InlineData("InputLayer.GatherShiftedBatchKernel")]
+    [InlineData("BatchGatherKernels.GatherBatchKernel")]
+    [InlineData("BatchGatherKernels.GatherShiftedBatchKernel")]
     public void GatherKernel_Ptx_DividesExactlyInDouble(string kernel)
     {
         string ptx = KernelCodegenTests.Ptx(kernel);
@@ -133,9 +133,9 @@ public sealed partial class KernelPrecisionCodegenTests
     /// <summary>The optimisers' square roots and divisions are IEEE (sqrt.rn, div.rn on PTX; the
     /// full-precision builtins, never native_*/half_*, in OpenCL C), as on the CPU.</summary>
     [Theory]
-    [InlineData("AdamOptimizer.AdamKernel")]
-    [InlineData("AdamOptimizer.AdamWKernel")]
-    [InlineData("RmspropOptimizer.RmspropKernel")]
+    [InlineData("AdamKernels.AdamKernel")]
+    [InlineData("AdamKernels.AdamWKernel")]
+    [InlineData("RmspropKernels.RmspropKernel")]
     public void OptimizerKernel_Ptx_UsesCorrectlyRoundedSqrtAndDivision(string kernel)
     {
         string ptx = KernelCodegenTests.Ptx(kernel);
@@ -150,7 +150,7 @@ public sealed partial class KernelPrecisionCodegenTests
     [Fact]
     public void SgdKernel_Ptx_HasNoDivisionSqrtOrDouble()
     {
-        string ptx = KernelCodegenTests.Ptx("SgdOptimizer.SgdKernel");
+        string ptx = KernelCodegenTests.Ptx("SgdKernels.SgdKernel");
         Assert.DoesNotMatch(@"\b(div|sqrt|rcp|rsqrt)\.", ptx);
         Assert.DoesNotContain(".f64", ptx, StringComparison.Ordinal);
     }

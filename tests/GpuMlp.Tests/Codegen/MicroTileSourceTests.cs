@@ -4,9 +4,9 @@ using GpuMlp.Tests.Data;
 
 namespace GpuMlp.Tests.Codegen;
 
-/// <summary>The unrolled micro-tiles of kernels/DenseLayer.cs are generated text: every
+/// <summary>The unrolled micro-tiles of kernels/DenseKernels.cs are generated text: every
 /// `// &lt;generated: NAME&gt;` ... `// &lt;/generated&gt;` region is regenerated here from the tile
-/// constants (DenseLayer.RegisterTileRows/Columns, DenseLayer.SharedMicroTile) and must match.
+/// constants (DenseKernels.RegisterTileRows/Columns, DenseKernels.SharedMicroTile) and must match.
 /// To change a tile shape, change the constant and paste the text this test prints.</summary>
 public sealed class MicroTileSourceTests
 {
@@ -16,11 +16,11 @@ public sealed class MicroTileSourceTests
     /// <summary>The body of each named region, unindented.</summary>
     private static IReadOnlyList<string> Generate(string name) => name switch
     {
-        "register tile" => RegisterTile(DenseLayer.RegisterTileRows, DenseLayer.RegisterTileColumns),
-        "shared accumulators" => Accumulators(DenseLayer.SharedMicroTile, DenseLayer.SharedMicroTile),
-        "shared products" => SharedProducts(DenseLayer.SharedMicroTile),
-        "shared stores" => SharedStores(DenseLayer.SharedMicroTile),
-        _ => throw new InvalidOperationException($"DenseLayer.cs has a generated region '{name}' this test cannot generate"),
+        "register tile" => RegisterTile(DenseKernels.RegisterTileRows, DenseKernels.RegisterTileColumns),
+        "shared accumulators" => Accumulators(DenseKernels.SharedMicroTile, DenseKernels.SharedMicroTile),
+        "shared products" => SharedProducts(DenseKernels.SharedMicroTile),
+        "shared stores" => SharedStores(DenseKernels.SharedMicroTile),
+        _ => throw new InvalidOperationException($"DenseKernels.cs has a generated region '{name}' this test cannot generate"),
     };
 
     private static string Offset(string name, int i) => i == 0 ? name : $"{name} + {i}";
@@ -102,13 +102,13 @@ public sealed class MicroTileSourceTests
     [Fact]
     public void DenseLayerSource_GeneratedRegions_MatchTheGeneratorForTheTileConstants()
     {
-        string path = Path.Combine(RealMnist.RepoRoot(), "kernels", "DenseLayer.cs");
+        string path = Path.Combine(RealMnist.RepoRoot(), "kernels", "DenseKernels.cs");
         string source = File.ReadAllText(path).ReplaceLineEndings("\n");
         var (regenerated, regions) = Regenerate(source);
         Assert.Equal(["register tile", "shared accumulators", "shared products", "shared stores"], regions);
         if (regenerated != source)
         {
-            string written = Path.Combine(Path.GetTempPath(), "DenseLayer.regenerated.cs");
+            string written = Path.Combine(Path.GetTempPath(), "DenseKernels.regenerated.cs");
             File.WriteAllText(written, regenerated);
             Assert.Fail($"{path}: a generated micro-tile region differs from what the tile constants give; the regenerated file is {written}");
         }

@@ -26,11 +26,11 @@ public sealed class CounterHashTests
     public void DropoutKeep_AndShift_DrawCounterHashBits()
     {
         uint bits = CounterHash.Bits(11, 4, 1, 300);
-        Assert.True(DropoutLayer.Keep(11, 4, 1, 300, bits));
-        Assert.False(DropoutLayer.Keep(11, 4, 1, 300, bits + 1));
+        Assert.True(DropoutKernels.Keep(11, 4, 1, 300, bits));
+        Assert.False(DropoutKernels.Keep(11, 4, 1, 300, bits + 1));
 
-        uint shiftBits = CounterHash.Bits(11, 4, InputLayer.ShiftStream, 6);
-        InputLayer.Shift(11, 4, 6, 2, out int sx, out int sy);
+        uint shiftBits = CounterHash.Bits(11, 4, BatchGatherKernels.ShiftStream, 6);
+        BatchGatherKernels.Shift(11, 4, 6, 2, out int sx, out int sy);
         Assert.Equal((int)(shiftBits % 5) - 2, sx);
         Assert.Equal((int)(shiftBits / 5 % 5) - 2, sy);
     }

@@ -1,5 +1,5 @@
-// The CPU accelerator's convolution and pooling kernels (kernels/Cpu/CpuConvolutionLayer.cs,
-// CpuPoolingLayer.cs). ConvolutionTests and PoolingTests run them already (the test device's
+// The CPU accelerator's convolution and pooling kernels (kernels/Cpu/CpuConvolutionKernels.cs,
+// CpuPoolingKernels.cs). ConvolutionTests and PoolingTests run them already (the test device's
 // kernel set on the CPU is the SIMD set); here: the portable kernels with CPU launches
 // (--cpu-simd off) still tested as they were, the CPU kernels' bits against the portable kernels'
 // where a sum's order matters (col2im, bias partials), and a CNN training step recorded into one

@@ -25,7 +25,7 @@ public sealed class DropoutTests(DeviceFixture fixture)
 
     /// <summary>Over 2^20 elements the dropped fraction is within ±0.01 of p (the binomial standard
     /// deviation is ~5e-4, so this only fails for a biased hash or a wrong threshold), every element
-    /// follows DropoutLayer.Keep, and kept values are x * (1 / (1 - p)) bit for bit.</summary>
+    /// follows DropoutKernels.Keep, and kept values are x * (1 / (1 - p)) bit for bit.</summary>
     [Theory]
     [InlineData(0.2f)]
     [InlineData(0.5f)]
@@ -52,7 +52,7 @@ public sealed class DropoutTests(DeviceFixture fixture)
             }
         }
         Assert.True(wrong == 0,
-            $"{set.Name}: {wrong} elements are not x * keepScale or 0 as DropoutLayer.Keep says; first [{firstWrong}]: " +
+            $"{set.Name}: {wrong} elements are not x * keepScale or 0 as DropoutKernels.Keep says; first [{firstWrong}]: " +
             $"{(firstWrong >= 0 ? $"x {x[firstWrong]}, y {y[firstWrong]}, keep {keep[firstWrong]}" : "")}");
         double fraction = dropped / (double)Million;
         Assert.InRange(fraction, rate - 0.01, rate + 0.01);
@@ -141,8 +141,8 @@ public sealed class DropoutTests(DeviceFixture fixture)
         for (int i = 0; i < m * n; i++)
         {
             Assert.True(z[i] >= 1f, $"pre-dropout value [{i}] = {z[i]} should be >= 1");
-            Assert.True((fused[i] != 0f) == keep[i], $"{set.Name}: fused epilogue [{i / n}, {i % n}] kept = {fused[i] != 0f}, DropoutLayer.Keep = {keep[i]}");
-            Assert.True((unfused[i] != 0f) == keep[i], $"{set.Name}: DropoutForward [{i}] kept = {unfused[i] != 0f}, DropoutLayer.Keep = {keep[i]}");
+            Assert.True((fused[i] != 0f) == keep[i], $"{set.Name}: fused epilogue [{i / n}, {i % n}] kept = {fused[i] != 0f}, DropoutKernels.Keep = {keep[i]}");
+            Assert.True((unfused[i] != 0f) == keep[i], $"{set.Name}: DropoutForward [{i}] kept = {unfused[i] != 0f}, DropoutKernels.Keep = {keep[i]}");
         }
         Compare.AllClose(fused, NaiveReference.ToDouble(unfused), 0, 4.0 / (1 << 24), $"{set.Name} fused vs unfused dropout", n);
     }

@@ -82,7 +82,7 @@ public class GatherTests(DeviceFixture fixture)
     }
 
     /// <summary>The float64 definition of the shifted gather: row r's image moved right by sx and
-    /// down by sy (InputLayer.Shift of the row), zeros where the source pixel is outside.</summary>
+    /// down by sy (BatchGatherKernels.Shift of the row), zeros where the source pixel is outside.</summary>
     private static double[] ShiftedReference(byte[] images, int[] order, int first, int rows, int height, int width,
         int maxShift, uint seed, uint step)
     {
@@ -90,7 +90,7 @@ public class GatherTests(DeviceFixture fixture)
         var x = new double[rows * features];
         for (int row = 0; row < rows; row++)
         {
-            InputLayer.Shift(seed, step, row, maxShift, out int sx, out int sy);
+            BatchGatherKernels.Shift(seed, step, row, maxShift, out int sx, out int sy);
             int sample = order[first + row];
             for (int yy = 0; yy < height; yy++)
             {
@@ -144,7 +144,7 @@ public class GatherTests(DeviceFixture fixture)
     }
 }
 
-/// <summary>InputLayer.Shift, the augmentation's draw (host code the kernels share).</summary>
+/// <summary>BatchGatherKernels.Shift, the augmentation's draw (host code the kernels share).</summary>
 public sealed class ShiftDrawTests
 {
     /// <summary>Over 2,500 rows every one of the 25 shifts of maxShift 2 appears close to 1/25 of the
@@ -157,11 +157,11 @@ public sealed class ShiftDrawTests
         int same = 0;
         for (int row = 0; row < 2500; row++)
         {
-            InputLayer.Shift(1, 7, row, 2, out int sx, out int sy);
+            BatchGatherKernels.Shift(1, 7, row, 2, out int sx, out int sy);
             Assert.InRange(sx, -2, 2);
             Assert.InRange(sy, -2, 2);
             counts[sx + 2, sy + 2]++;
-            InputLayer.Shift(1, 8, row, 2, out int otherX, out int otherY);
+            BatchGatherKernels.Shift(1, 8, row, 2, out int otherX, out int otherY);
             if (otherX == sx && otherY == sy)
                 same++;
         }
@@ -175,7 +175,7 @@ public sealed class ShiftDrawTests
     {
         for (int row = 0; row < 100; row++)
         {
-            InputLayer.Shift(3, 4, row, 0, out int sx, out int sy);
+            BatchGatherKernels.Shift(3, 4, row, 0, out int sx, out int sy);
             Assert.Equal((0, 0), (sx, sy));
         }
     }

@@ -1,4 +1,4 @@
-// Every optimiser (kernels/AdamOptimizer.cs, SgdOptimizer.cs, RmspropOptimizer.cs, launched through
+// Every optimiser (kernels/AdamKernels.cs, SgdKernels.cs, RmspropKernels.cs, launched through
 // DeviceOptimizer) against torch.optim's update rules in float64 (Reference/TorchOptimizerReference.cs),
 // step by step from the first, with weight decay, momentum, dampening, Nesterov and centering; plus
 // determinism, checkpoint capture/restore and the refusals. OptimizerOnGpuLaunchShapesTests (bottom)

@@ -19,7 +19,7 @@ public static class NaiveReference
     // ---------------------------------------------------------------- dense layer
 
     /// <summary>C[M,N] = epilogue(op(A) * op(B)) with A read at a[m * AStrideM + k * AStrideK] and B at
-    /// b[k * BStrideK + n * BStrideN] (kernels/DenseLayer.cs). bias is read by Bias, BiasRelu and
+    /// b[k * BStrideK + n * BStrideN] (kernels/DenseKernels.cs). bias is read by Bias, BiasRelu and
     /// BiasReluDropout, aux by ActiveMask; pass empty spans otherwise.</summary>
     public static double[] Gemm(
         GemmShape shape, DenseEpilogue epilogue,
@@ -58,7 +58,7 @@ public static class NaiveReference
                 return Math.Max(acc + bias[n], 0);
             case EpilogueMode.BiasReluDropout:
                 double h = Math.Max(acc + bias[n], 0);
-                return DropoutLayer.Keep(epilogue.Seed, epilogue.Step, epilogue.Layer, (uint)index, epilogue.DropThreshold)
+                return DropoutKernels.Keep(epilogue.Seed, epilogue.Step, epilogue.Layer, (uint)index, epilogue.DropThreshold)
                     ? h * epilogue.KeepScale
                     : 0;
             case EpilogueMode.ActiveMask:
@@ -194,12 +194,12 @@ public static class NaiveReference
         return dz;
     }
 
-    /// <summary>Whether element i survives the mask (DropoutLayer.Keep, the kernels' own hash).</summary>
+    /// <summary>Whether element i survives the mask (DropoutKernels.Keep, the kernels' own hash).</summary>
     public static bool[] KeepMask(int count, DropoutMask mask)
     {
         var keep = new bool[count];
         for (int i = 0; i < count; i++)
-            keep[i] = DropoutLayer.Keep(mask.Seed, mask.Step, mask.Layer, (uint)i, mask.DropThreshold);
+            keep[i] = DropoutKernels.Keep(mask.Seed, mask.Step, mask.Layer, (uint)i, mask.DropThreshold);
         return keep;
     }
 
@@ -209,7 +209,7 @@ public static class NaiveReference
         var y = new double[x.Length];
         for (int i = 0; i < x.Length; i++)
         {
-            y[i] = DropoutLayer.Keep(mask.Seed, mask.Step, mask.Layer, (uint)i, mask.DropThreshold)
+            y[i] = DropoutKernels.Keep(mask.Seed, mask.Step, mask.Layer, (uint)i, mask.DropThreshold)
                 ? x[i] * mask.KeepScale
                 : 0;
         }

@@ -48,7 +48,7 @@ internal sealed class ReferenceMlp
                     {
                         z = Math.Max(z, 0.0);
                         if (dropout > 0)
-                            z = DropoutLayer.Keep(seed, step, (uint)l, (uint)(r * fanOut + o), threshold) ? z * keepScale : 0.0;
+                            z = DropoutKernels.Keep(seed, step, (uint)l, (uint)(r * fanOut + o), threshold) ? z * keepScale : 0.0;
                     }
                     output[r * fanOut + o] = z;
                 }

@@ -14,7 +14,7 @@ using ILGPU.Algorithms;
 
 namespace GpuMlp.Kernels;
 
-public static class SoftmaxCrossEntropyLayer
+public static class SoftmaxCrossEntropyKernels
 {
     public static void SoftmaxCrossEntropyKernel(
         ArrayView<float> logits, ArrayView<int> labels, int rows, int classes,

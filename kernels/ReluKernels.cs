@@ -3,7 +3,7 @@
 // Shapes: z, h, dh, dz are flat views of `count` elements ([rows, features] row-major).
 // Forward overwrites h; backward overwrites dz. Nothing accumulates.
 //
-// Training fuses ReLU into the dense GEMM epilogue (DenseLayer.cs); these standalone kernels
+// Training fuses ReLU into the dense GEMM epilogue (DenseKernels.cs); these standalone kernels
 // are the unfused reference the fused one is tested against, loaded by UnfusedKernels, never by
 // training. Backward takes the forward *output* h: relu'(z) = [z > 0] = [h > 0], so z need not
 // be kept.
@@ -11,7 +11,7 @@ using ILGPU;
 
 namespace GpuMlp.Kernels;
 
-public static class ReluLayer
+public static class ReluKernels
 {
     public static void ReluForwardKernel(ArrayView<float> z, ArrayView<float> h, int count)
     {

@@ -1,7 +1,7 @@
-// Dense layer on the CPU accelerator: the strided GEMM of DenseLayer.cs (same GemmShape layouts,
+// Dense layer on the CPU accelerator: the strided GEMM of DenseKernels.cs (same GemmShape layouts,
 // same epilogues, same dropout hash) and the bias gradient, with SIMD inner loops.
 //
-// Shapes are those of DenseLayer.cs: C[M,N] = epilogue(op(A)[M,K] * op(B)[K,N]), A addressed
+// Shapes are those of DenseKernels.cs: C[M,N] = epilogue(op(A)[M,K] * op(B)[K,N]), A addressed
 // a[m * AStrideM + k * AStrideK], B addressed b[k * BStrideK + n * BStrideN]; C is dense row-major
 // and OVERWRITTEN. Optionally (sumBColumns != 0) the same launch OVERWRITES
 // bColumnSums[n] = sum over k of op(B)[k, n]: for dW = X^T dZ that is the bias gradient of the
@@ -25,7 +25,7 @@ using ILGPU;
 
 namespace GpuMlp.Kernels.Cpu;
 
-public static class CpuDenseLayer
+public static class CpuDenseKernels
 {
     /// <summary>Rows of the GEMM register tile.</summary>
     public const int TileRows = 6;
@@ -70,10 +70,10 @@ internal readonly struct FourVectors : ITileColumns
     public static int Vectors => 4;
 }
 
-/// <summary>The [External] bodies of the CpuDenseLayer kernels (plain .NET, run by RyuJIT).</summary>
+/// <summary>The [External] bodies of the CpuDenseKernels kernels (plain .NET, run by RyuJIT).</summary>
 internal static class CpuDenseSimd
 {
-    private const int TileRows = CpuDenseLayer.TileRows;
+    private const int TileRows = CpuDenseKernels.TileRows;
 
     /// <summary>Most 6-row tiles per row block: 144 rows of A (450 KB at K = 784) plus one packed
     /// panel (200 KB) stay in a 1-2 MB L2, and a batch of 128 is one block, so each panel is packed
@@ -384,7 +384,7 @@ internal static class CpuDenseSimd
     }
 
     /// <summary>Applies the epilogue to the valid rows and columns of a tile and stores them in C
-    /// (the operations and their order are those of DenseLayer.StoreOutput).</summary>
+    /// (the operations and their order are those of DenseKernels.StoreOutput).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void StoreTile<TOps, TV>(
         in GemmShape shape, in DenseEpilogue epilogue, uint dropoutKey, in GemmOperands operands,

@@ -10,18 +10,18 @@
 // scaled by keepScale = 1 / (1 - p) so the expected activation is unchanged.
 //
 // Forward (y = mask(x)) and backward (dx = mask(dy)) are the same elementwise map, so one
-// kernel serves both. Training applies dropout inside the dense GEMM epilogues (DenseLayer.cs);
+// kernel serves both. Training applies dropout inside the dense GEMM epilogues (DenseKernels.cs);
 // this standalone kernel is the unfused reference those epilogues are tested against, loaded
 // by UnfusedKernels, never by training.
 using ILGPU;
 
 namespace GpuMlp.Kernels;
 
-public static class DropoutLayer
+public static class DropoutKernels
 {
     /// <summary>Whether one element survives: its CounterHash.Bits with the layer's index as the
     /// stream is >= dropThreshold. Shared by every kernel that applies dropout (this file, the
-    /// fused GEMM epilogue in DenseLayer.cs; the SIMD epilogues hash CounterHash.Key once per
+    /// fused GEMM epilogue in DenseKernels.cs; the SIMD epilogues hash CounterHash.Key once per
     /// row and Mix(element ^ key) per lane, the same bits).</summary>
     public static bool Keep(uint seed, uint step, uint layer, uint element, uint dropThreshold) =>
         CounterHash.Bits(seed, step, layer, element) >= dropThreshold;

@@ -30,7 +30,7 @@ public struct SgdStep
     public int FirstStep;
 }
 
-public static class SgdOptimizer
+public static class SgdKernels
 {
     public static void SgdKernel(
         ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> momentumBuffer,

@@ -1,4 +1,4 @@
-// Evaluation reductions on the CPU accelerator (EvaluationLayer.cs with a different split).
+// Evaluation reductions on the CPU accelerator (EvaluationKernels.cs with a different split).
 //
 // SumPartialsSimdKernel: losses [count] float, predictions [count] int32, labels [samples] uint8
 //   read through order[first + i]. Partial p of partialCount OVERWRITES lossPartials[p] (double)
@@ -17,7 +17,7 @@ using ILGPU;
 
 namespace GpuMlp.Kernels.Cpu;
 
-public static class CpuEvaluationLayer
+public static class CpuEvaluationKernels
 {
     [CpuOnlyKernel]
     public static void SumPartialsSimdKernel(

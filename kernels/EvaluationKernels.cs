@@ -10,7 +10,7 @@ using ILGPU;
 
 namespace GpuMlp.Kernels;
 
-public static class EvaluationLayer
+public static class EvaluationKernels
 {
     public static void SumPartialsKernel(
         ArrayView<float> losses, ArrayView<int> predictions, ArrayView<byte> labels,

@@ -43,7 +43,7 @@ public struct PoolShape
     public readonly int OutputLength => Batch * Channels * OutH * OutW;
 }
 
-public static class PoolingLayer
+public static class PoolingKernels
 {
     public static void MaxPool2ForwardKernel(
         PoolShape shape, ArrayView<float> x, ArrayView<float> y, ArrayView<int> argmax)

@@ -43,7 +43,7 @@ public struct AdamWStep
     public float DecayFactor;
 }
 
-public static class AdamOptimizer
+public static class AdamKernels
 {
     public static void AdamKernel(
         ArrayView<float> parameters, ArrayView<float> gradients,

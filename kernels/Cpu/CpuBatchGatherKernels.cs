@@ -1,45 +1,42 @@
-// Input layer on the CPU accelerator: InputLayer.GatherBatchKernel with a SIMD inner loop.
+// The batch gathers on the CPU accelerator: BatchGatherKernels.GatherBatchKernel with a SIMD inner loop.
 //
-// Shapes as in InputLayer.cs: images [samples, features] uint8, labels [samples] uint8, order
+// Shapes as in BatchGatherKernels.cs: images [samples, features] uint8, labels [samples] uint8, order
 // [samples] int32; OVERWRITES x [rows, features] float32 = images[order[first + row]] / 255 (the
 // float nearest b / 255: an exact int-to-float conversion and one correctly rounded division,
 // which for every byte equals the double-then-float rounding of the portable kernel) and
 // y [rows] int32. Rows are split into contiguous ranges, one per worker.
 //
-// GatherShiftedBatchCpuKernel: InputLayer.GatherShiftedBatchKernel (each row's [height, width]
-// image moved by InputLayer.Shift's (sx, sy), zeros moved in) with the same bits, row by row.
+// GatherShiftedBatchCpuKernel: BatchGatherKernels.GatherShiftedBatchKernel (each row's [height, width]
+// image moved by BatchGatherKernels.Shift's (sx, sy), zeros moved in) with the same bits, row by row.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using ILGPU;
 
 namespace GpuMlp.Kernels.Cpu;
 
-public static class CpuInputLayer
+public static class CpuBatchGatherKernels
 {
     [CpuOnlyKernel]
     public static void GatherBatchSimdKernel(
         CpuSimdWidth width, ArrayView<byte> images, ArrayView<byte> labels, ArrayView<int> order,
         int first, int rows, int features, ArrayView<float> x, ArrayView<int> y)
     {
-        CpuInputSimd.Gather(Grid.GlobalIndex.X, Grid.DimX * Group.DimX, width, images, labels, order,
+        CpuBatchGatherSimd.Gather(Grid.GlobalIndex.X, Grid.DimX * Group.DimX, width, images, labels, order,
             first, rows, features, x, y);
     }
-}
 
-public static class CpuInputShifted
-{
     [CpuOnlyKernel]
     public static void GatherShiftedBatchCpuKernel(
         ArrayView<byte> images, ArrayView<byte> labels, ArrayView<int> order,
         int first, int rows, int height, int width, int maxShift, uint seed, uint step,
         ArrayView<float> x, ArrayView<int> y)
     {
-        CpuInputSimd.GatherShifted(Grid.GlobalIndex.X, Grid.DimX * Group.DimX, images, labels, order,
+        CpuBatchGatherSimd.GatherShifted(Grid.GlobalIndex.X, Grid.DimX * Group.DimX, images, labels, order,
             first, rows, height, width, maxShift, seed, step, x, y);
     }
 }
 
-internal static class CpuInputSimd
+internal static class CpuBatchGatherSimd
 {
     [ILGPU.Frontend.External("gpumlp_cpu_gather_shifted")]
     public static void GatherShifted(
@@ -61,7 +58,7 @@ internal static class CpuInputSimd
         for (int row = Simd.RangeStart(rows, worker, workers); row < end; row++)
         {
             int sample = Unsafe.Add(ref batch.Order, first + row);
-            InputLayer.Shift(shifted.Seed, shifted.Step, row, shifted.MaxShift, out int sx, out int sy);
+            BatchGatherKernels.Shift(shifted.Seed, shifted.Step, row, shifted.MaxShift, out int sx, out int sy);
             ref byte source = ref Unsafe.Add(ref batch.Images, (nint)sample * features);
             ref float destination = ref Unsafe.Add(ref batch.X, (nint)row * features);
             // Columns xx in [xFirst, xEnd) read source column xx - sx; the others are 0.

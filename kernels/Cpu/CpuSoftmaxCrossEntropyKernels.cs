@@ -1,7 +1,7 @@
-// Softmax + cross-entropy on the CPU accelerator: SoftmaxCrossEntropyLayer.SoftmaxCrossEntropyKernel
+// Softmax + cross-entropy on the CPU accelerator: SoftmaxCrossEntropyKernels.SoftmaxCrossEntropyKernel
 // with SIMD exp, sum and gradient loops.
 //
-// Shapes and outputs as in SoftmaxCrossEntropyLayer.cs: logits [rows, classes]; per row r it
+// Shapes and outputs as in SoftmaxCrossEntropyKernels.cs: logits [rows, classes]; per row r it
 // OVERWRITES loss[first + r], prediction[first + r] (argmax, lowest index on ties) and, when
 // writeGradient != 0, dLogits[r, c] = (softmax[c] - [c == label]) * gradientScale. Rows are split
 // into contiguous ranges, one per worker; within a row the classes are processed a vector at a
@@ -12,7 +12,7 @@ using ILGPU;
 
 namespace GpuMlp.Kernels.Cpu;
 
-public static class CpuSoftmaxCrossEntropyLayer
+public static class CpuSoftmaxCrossEntropyKernels
 {
     [CpuOnlyKernel]
     public static void SoftmaxCrossEntropySimdKernel(

@@ -1,7 +1,7 @@
-// The optimisers on the CPU accelerator: AdamOptimizer.AdamKernel and AdamWKernel,
-// SgdOptimizer.SgdKernel and RmspropOptimizer.RmspropKernel with SIMD loops.
+// The optimisers on the CPU accelerator: AdamKernels.AdamKernel and AdamWKernel,
+// SgdKernels.SgdKernel and RmspropKernels.RmspropKernel with SIMD loops.
 //
-// Shapes as in kernels/AdamOptimizer.cs, SgdOptimizer.cs and RmspropOptimizer.cs: parameters,
+// Shapes as in kernels/AdamKernels.cs, SgdKernels.cs and RmspropKernels.cs: parameters,
 // gradients and every state buffer in use hold `count` floats (the whole model's flat buffer);
 // parameters and the state buffers in use are UPDATED IN PLACE (overwritten), gradients is read
 // only, nothing accumulates across launches. State buffers a configuration does not use (SGD's
@@ -21,7 +21,7 @@ using ILGPU;
 
 namespace GpuMlp.Kernels.Cpu;
 
-public static class CpuOptimizers
+public static class CpuOptimizerKernels
 {
     [CpuOnlyKernel]
     public static void AdamSimdKernel(

@@ -1,5 +1,5 @@
 // 2-D convolution layer, stride 1, zero padding P: the kernels around the strided GEMM of
-// DenseLayer.cs that make a convolution out of it (im2col, layout changes, col2im, bias sums).
+// DenseKernels.cs that make a convolution out of it (im2col, layout changes, col2im, bias sums).
 //
 // Shapes (ConvShape; P = OutH * OutW output pixels, K = C * KH * KW patch length, R = B * P):
 //   x        [B, C, H, W]     NCHW input, PyTorch's layout
@@ -82,7 +82,7 @@ public struct ConvShape
     public readonly int ColumnsLength => Rows * Patch;
 }
 
-public static class ConvolutionLayer
+public static class ConvolutionKernels
 {
     /// <summary>cols[r, k] = x[b, c, oy + ky - P, ox + kx - P], or 0 where that falls in the padding.
     /// One element per work item (writes are contiguous); overwrites cols [R, K].</summary>

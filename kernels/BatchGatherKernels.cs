@@ -1,4 +1,4 @@
-// Input layer: gathers one mini-batch from the device-resident uint8 dataset.
+// The batch gathers: one mini-batch gathered from the device-resident uint8 dataset.
 //
 // Shapes: images [samples, features] uint8 row-major; labels [samples] uint8;
 // order [samples] int32 (this epoch's permutation, or the identity for evaluation).
@@ -14,7 +14,7 @@ using ILGPU;
 
 namespace GpuMlp.Kernels;
 
-public static class InputLayer
+public static class BatchGatherKernels
 {
     public static void GatherBatchKernel(
         ArrayView<byte> images, ArrayView<byte> labels, ArrayView<int> order,

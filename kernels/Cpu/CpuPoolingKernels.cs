@@ -1,7 +1,7 @@
-// 2x2 max-pooling on the CPU accelerator: PoolingLayer.cs's two kernels as plain .NET loops in
+// 2x2 max-pooling on the CPU accelerator: PoolingKernels.cs's two kernels as plain .NET loops in
 // [External] helpers, split over the worker threads of one persistent launch.
 //
-// Shapes and rules are PoolingLayer.cs's (PoolShape): forward OVERWRITES y and argmax [B, C, OutH,
+// Shapes and rules are PoolingKernels.cs's (PoolShape): forward OVERWRITES y and argmax [B, C, OutH,
 // OutW] (argmax = iy * W + ix inside the plane; the window scanned row-major from -infinity, an
 // element replaces the maximum when greater or NaN); backward OVERWRITES dx [B, C, H, W]: each
 // element of a window gets dy of the window if it is the window's argmax, else 0, and an odd last
@@ -15,7 +15,7 @@ using ILGPU;
 
 namespace GpuMlp.Kernels.Cpu;
 
-public static class CpuPoolingLayer
+public static class CpuPoolingKernels
 {
     [CpuOnlyKernel]
     public static void MaxPool2ForwardCpuKernel(PoolShape shape, ArrayView<float> x, ArrayView<float> y, ArrayView<int> argmax) =>
@@ -26,7 +26,7 @@ public static class CpuPoolingLayer
         CpuPooling.Backward(Grid.GlobalIndex.X, Grid.DimX * Group.DimX, shape, dy, argmax, dx);
 }
 
-/// <summary>The [External] bodies of the CpuPoolingLayer kernels (plain .NET, run by RyuJIT).</summary>
+/// <summary>The [External] bodies of the CpuPoolingKernels kernels (plain .NET, run by RyuJIT).</summary>
 internal static class CpuPooling
 {
     [ILGPU.Frontend.External("gpumlp_cpu_maxpool2_forward")]
@@ -67,7 +67,7 @@ internal static class CpuPooling
         }
     }
 
-    /// <summary>PoolingLayer's rule: the element replaces the maximum when greater, or NaN.</summary>
+    /// <summary>PoolingKernels's rule: the element replaces the maximum when greater, or NaN.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Consider(ref float input, int index, ref float best, ref int bestIndex)
     {

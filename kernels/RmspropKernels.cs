@@ -30,7 +30,7 @@ public struct RmspropStep
     public int Centered;
 }
 
-public static class RmspropOptimizer
+public static class RmspropKernels
 {
     public static void RmspropKernel(
         ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> squareAverage,

@@ -65,7 +65,7 @@ public enum EpilogueMode
     Bias = 1,
     /// <summary>C = max(acc + bias[n], 0).</summary>
     BiasRelu = 2,
-    /// <summary>C = dropout(max(acc + bias[n], 0)) with the mask of DropoutLayer.Keep.</summary>
+    /// <summary>C = dropout(max(acc + bias[n], 0)) with the mask of DropoutKernels.Keep.</summary>
     BiasReluDropout = 3,
     /// <summary>C = aux[m,n] &gt; 0 ? acc * KeepScale : 0. Backward through ReLU and dropout at
     /// once: aux is the layer's forward output, which is positive exactly where ReLU was active
@@ -121,7 +121,7 @@ public struct GemmTile2x2x4 : IGemmTile
     public readonly int Depth => 4;
 }
 
-public static class DenseLayer
+public static class DenseKernels
 {
     /// <summary>Rows and columns of C one thread of the register-tiled kernel owns.</summary>
     public const int RegisterTileRows = 4;
@@ -151,7 +151,7 @@ public static class DenseLayer
                 value = value > 0f ? value : 0f;
                 if (epilogue.Mode == EpilogueMode.BiasReluDropout)
                 {
-                    value = DropoutLayer.Keep(epilogue.Seed, epilogue.Step, epilogue.Layer,
+                    value = DropoutKernels.Keep(epilogue.Seed, epilogue.Step, epilogue.Layer,
                         (uint)index, epilogue.DropThreshold)
                         ? value * epilogue.KeepScale
                         : 0f;

@@ -1,9 +1,9 @@
-// Convolution layer on the CPU accelerator: the five non-GEMM kernels of ConvolutionLayer.cs
+// Convolution layer on the CPU accelerator: the five non-GEMM kernels of ConvolutionKernels.cs
 // (im2col, the two layout changes, bias partials, col2im) as plain .NET loops in [External]
 // helpers, split over the worker threads of one persistent launch. The GEMMs between them are
-// CpuDenseLayer's.
+// CpuDenseKernels's.
 //
-// Shapes and what each kernel OVERWRITES are those of ConvolutionLayer.cs (ConvShape; P = OutH *
+// Shapes and what each kernel OVERWRITES are those of ConvolutionKernels.cs (ConvShape; P = OutH *
 // OutW, K = C * KH * KW, R = B * P): cols [R, K] = im2col(x [B, C, H, W]); y [B, O, P] from nhwc
 // [R, O]; dz [R, O] from dy [B, O, P] (times [y > 0] with the fused ReLU); partials [B, O] =
 // per-image sums of dz; dx [B, C, H, W] = col2im(dCols [R, K]). Nothing accumulates across
@@ -31,7 +31,7 @@ using ILGPU;
 
 namespace GpuMlp.Kernels.Cpu;
 
-public static class CpuConvolutionLayer
+public static class CpuConvolutionKernels
 {
     [CpuOnlyKernel]
     public static void ConvIm2ColCpuKernel(ConvShape shape, ArrayView<float> x, ArrayView<float> cols) =>
@@ -56,7 +56,7 @@ public static class CpuConvolutionLayer
         CpuConvolution.Col2Im(Grid.GlobalIndex.X, Grid.DimX * Group.DimX, shape, dCols, dx);
 }
 
-/// <summary>The [External] bodies of the CpuConvolutionLayer kernels (plain .NET, run by RyuJIT).</summary>
+/// <summary>The [External] bodies of the CpuConvolutionKernels kernels (plain .NET, run by RyuJIT).</summary>
 internal static class CpuConvolution
 {
     /// <summary>Pixels per tile of the layout changes: a tile of 16 pixel rows x O channels
