@@ -3,8 +3,8 @@
 // barrier between two steps of the same launch costs a few µs).
 //
 // program [length] CpuCommand, read only. Each command is one of the CPU SIMD kernels of this folder
-// with its arguments, its operands given as addresses in the CPU accelerator's memory (taken on the
-// host from the views when the command was recorded). ProgramSimdKernel runs the commands in order;
+// with its arguments, typed per operation (CpuCommand.cs), its operands given as addresses in the CPU
+// accelerator's memory (taken on the host from the views when the command was recorded). ProgramSimdKernel runs the commands in order;
 // every worker runs its share of command i (the same share the kernel's own launch would give it),
 // then waits at a group barrier, so command i + 1 sees everything command i wrote. The launch must be
 // ONE group holding every worker (Group.Barrier synchronises a group, not the grid); MlpKernels only
@@ -14,77 +14,6 @@ using System.Runtime.CompilerServices;
 using ILGPU;
 
 namespace GpuMlp.Kernels.Cpu;
-
-/// <summary>Which kernel a CpuCommand runs.</summary>
-public enum CpuOperation
-{
-    /// <summary>CpuDenseKernels.DenseGemmSimdKernel: Operands A, B, C, Bias, Aux, ColumnSums; Flag = sumBColumns.</summary>
-    Gemm = 1,
-    /// <summary>CpuDenseKernels.DenseBiasGradientSimdKernel: A = dz, C = db; Rows, Columns.</summary>
-    BiasGradient = 2,
-    /// <summary>CpuBatchGatherKernels.GatherBatchSimdKernel: A = images, B = labels, Aux = order, C = x, Bias = y; First, Rows, Columns = features.</summary>
-    Gather = 3,
-    /// <summary>CpuSoftmaxCrossEntropyKernels.SoftmaxCrossEntropySimdKernel: A = logits, B = labels, C = dLogits,
-    /// Bias = loss, Aux = prediction; Rows, Columns = classes, Scale, Flag = writeGradient, First.</summary>
-    SoftmaxCrossEntropy = 4,
-    /// <summary>CpuOptimizerKernels.AdamSimdKernel: A = parameters, B = gradients, C = first moment, Aux = second moment; Count, AdamStep.</summary>
-    Adam = 5,
-    /// <summary>CpuConvolutionKernels.ConvIm2ColCpuKernel: Conv; A = x, C = cols.</summary>
-    ConvIm2Col = 6,
-    /// <summary>CpuConvolutionKernels.ConvNhwcToNchwCpuKernel: Conv; A = nhwc, C = y.</summary>
-    ConvNhwcToNchw = 7,
-    /// <summary>CpuConvolutionKernels.ConvNchwToNhwcCpuKernel: Conv; A = dy, B = y, C = dz; Flag = reluMask.</summary>
-    ConvNchwToNhwc = 8,
-    /// <summary>CpuConvolutionKernels.ConvBiasPartialsSimdKernel: Conv; A = dz, C = partials.</summary>
-    ConvBiasPartials = 9,
-    /// <summary>CpuConvolutionKernels.ConvCol2ImCpuKernel: Conv; A = dCols, C = dx.</summary>
-    ConvCol2Im = 10,
-    /// <summary>CpuPoolingKernels.MaxPool2ForwardCpuKernel: Pool; A = x, C = y, Aux = argmax.</summary>
-    MaxPool2Forward = 11,
-    /// <summary>CpuPoolingKernels.MaxPool2BackwardCpuKernel: Pool; A = dy, Aux = argmax, C = dx.</summary>
-    MaxPool2Backward = 12,
-    /// <summary>CpuBatchGatherKernels.GatherShiftedBatchCpuKernel: A = images, B = labels, Aux = order, C = x, Bias = y;
-    /// First, Rows, Count = height, Columns = width, Flag = maxShift, HashSeed, HashStep.</summary>
-    GatherShifted = 13,
-    /// <summary>CpuOptimizerKernels.AdamWSimdKernel: A = parameters, B = gradients, C = first moment, Aux = second moment; Count, AdamWStep.</summary>
-    AdamW = 14,
-    /// <summary>CpuOptimizerKernels.SgdSimdKernel: A = parameters, B = gradients, C = momentum buffer; Count, SgdStep.</summary>
-    Sgd = 15,
-    /// <summary>CpuOptimizerKernels.RmspropSimdKernel: A = parameters, B = gradients, C = square average, Aux = momentum buffer,
-    /// Bias = gradient average; Count, RmspropStep.</summary>
-    Rmsprop = 16,
-}
-
-/// <summary>One recorded launch. Operand addresses are in the CPU accelerator's memory; which field
-/// holds which operand is listed per CpuOperation.</summary>
-public struct CpuCommand
-{
-    public CpuOperation Operation;
-    public GemmShape Shape;
-    public DenseEpilogue Epilogue;
-    /// <summary>The optimiser commands' per-step scalars, one typed field per optimiser (only the
-    /// command's own is read).</summary>
-    public AdamStep AdamStep;
-    public AdamWStep AdamWStep;
-    public SgdStep SgdStep;
-    public RmspropStep RmspropStep;
-    public ConvShape Conv;
-    public PoolShape Pool;
-    public uint HashSeed;
-    public uint HashStep;
-    public int Rows;
-    public int Columns;
-    public int First;
-    public int Count;
-    public int Flag;
-    public float Scale;
-    public long A;
-    public long B;
-    public long C;
-    public long Bias;
-    public long Aux;
-    public long ColumnSums;
-}
 
 public static class CpuProgram
 {
@@ -108,76 +37,95 @@ internal static class CpuProgramSimd
         switch (command.Operation)
         {
             case CpuOperation.Gemm:
-                CpuDenseSimd.Gemm(worker, workers, command.Shape, command.Epilogue, width, new CpuDenseSimd.GemmOperands(
-                    ref At<float>(command.A), ref At<float>(command.B), ref At<float>(command.C), ref At<float>(command.Bias),
-                    ref At<float>(command.Aux), ref At<float>(command.ColumnSums), command.Flag != 0));
+                ref GemmCommand gemm = ref command.Gemm;
+                CpuDenseSimd.Gemm(worker, workers, gemm.Shape, gemm.Epilogue, width, new CpuDenseSimd.GemmOperands(
+                    ref At<float>(gemm.A), ref At<float>(gemm.B), ref At<float>(gemm.C), ref At<float>(gemm.Bias),
+                    ref At<float>(gemm.Aux), ref At<float>(gemm.ColumnSums), gemm.SumBColumns != 0));
                 break;
             case CpuOperation.BiasGradient:
-                CpuDenseSimd.BiasGradient(worker, workers, width, ref At<float>(command.A), command.Rows, command.Columns, ref At<float>(command.C));
+                ref BiasGradientCommand biasGradient = ref command.BiasGradient;
+                CpuDenseSimd.BiasGradient(worker, workers, width, ref At<float>(biasGradient.Dz), biasGradient.Rows, biasGradient.Columns,
+                    ref At<float>(biasGradient.Db));
                 break;
             case CpuOperation.Gather:
-                CpuBatchGatherSimd.Gather(worker, workers, width, BatchOf(command), command.First, command.Rows, command.Columns);
-                break;
-            case CpuOperation.SoftmaxCrossEntropy:
-                CpuSoftmaxSimd.Run(worker, workers, width, new CpuSoftmaxSimd.Buffers(
-                    ref At<float>(command.A), ref At<int>(command.B), ref At<float>(command.C),
-                    ref Unsafe.Add(ref At<float>(command.Bias), command.First), ref Unsafe.Add(ref At<int>(command.Aux), command.First),
-                    command.Flag != 0), command.Rows, command.Columns, command.Scale);
-                break;
-            case CpuOperation.Adam:
-                CpuOptimizerSimd.Run<CpuOptimizerSimd.AdamUpdate, AdamStep>(worker, workers, width, OptimizerStateOf(command),
-                    command.Count, command.AdamStep);
-                break;
-            case CpuOperation.AdamW:
-                CpuOptimizerSimd.Run<CpuOptimizerSimd.AdamWUpdate, AdamWStep>(worker, workers, width, OptimizerStateOf(command),
-                    command.Count, command.AdamWStep);
-                break;
-            case CpuOperation.Sgd:
-                CpuOptimizerSimd.Run<CpuOptimizerSimd.SgdUpdate, SgdStep>(worker, workers, width, OptimizerStateOf(command),
-                    command.Count, command.SgdStep);
-                break;
-            case CpuOperation.Rmsprop:
-                CpuOptimizerSimd.Run<CpuOptimizerSimd.RmspropUpdate, RmspropStep>(worker, workers, width, OptimizerStateOf(command),
-                    command.Count, command.RmspropStep);
-                break;
-            case CpuOperation.ConvIm2Col:
-                CpuConvolution.Im2Col(worker, workers, command.Conv, ref At<float>(command.A), ref At<float>(command.C));
-                break;
-            case CpuOperation.ConvNhwcToNchw:
-                CpuConvolution.NhwcToNchw(worker, workers, command.Conv, ref At<float>(command.A), ref At<float>(command.C));
-                break;
-            case CpuOperation.ConvNchwToNhwc:
-                CpuConvolution.NchwToNhwc(worker, workers, command.Conv, ref At<float>(command.A), ref At<float>(command.B),
-                    command.Flag != 0, ref At<float>(command.C));
-                break;
-            case CpuOperation.ConvBiasPartials:
-                CpuConvolution.BiasPartials(worker, workers, command.Conv, width, ref At<float>(command.A), ref At<float>(command.C));
-                break;
-            case CpuOperation.ConvCol2Im:
-                CpuConvolution.Col2Im(worker, workers, command.Conv, ref At<float>(command.A), ref At<float>(command.C));
-                break;
-            case CpuOperation.MaxPool2Forward:
-                CpuPooling.Forward(worker, workers, command.Pool, ref At<float>(command.A), ref At<float>(command.C), ref At<int>(command.Aux));
-                break;
-            case CpuOperation.MaxPool2Backward:
-                CpuPooling.Backward(worker, workers, command.Pool, ref At<float>(command.A), ref At<int>(command.Aux), ref At<float>(command.C));
+                ref GatherCommand gather = ref command.Gather;
+                CpuBatchGatherSimd.Gather(worker, workers, width, BatchOf(gather.Batch), gather.First, gather.Rows, gather.Features);
                 break;
             case CpuOperation.GatherShifted:
-                CpuBatchGatherSimd.GatherShifted(worker, workers, BatchOf(command), command.First, command.Rows, new CpuBatchGatherSimd.ShiftedImages(command.Count, command.Columns, command.Flag, command.HashSeed, command.HashStep));
+                ref GatherShiftedCommand shifted = ref command.GatherShifted;
+                CpuBatchGatherSimd.GatherShifted(worker, workers, BatchOf(shifted.Batch), shifted.First, shifted.Rows,
+                    new CpuBatchGatherSimd.ShiftedImages(shifted.Height, shifted.Width, shifted.MaxShift, shifted.Seed, shifted.Step));
+                break;
+            case CpuOperation.SoftmaxCrossEntropy:
+                ref SoftmaxCrossEntropyCommand softmax = ref command.SoftmaxCrossEntropy;
+                CpuSoftmaxSimd.Run(worker, workers, width, new CpuSoftmaxSimd.Buffers(
+                    ref At<float>(softmax.Logits), ref At<int>(softmax.Labels), ref At<float>(softmax.DLogits),
+                    ref Unsafe.Add(ref At<float>(softmax.Loss), softmax.First), ref Unsafe.Add(ref At<int>(softmax.Prediction), softmax.First),
+                    softmax.WriteGradient != 0), softmax.Rows, softmax.Classes, softmax.GradientScale);
+                break;
+            case CpuOperation.Adam:
+                ref AdamCommand adam = ref command.Adam;
+                CpuOptimizerSimd.Run<CpuOptimizerSimd.AdamUpdate, AdamStep>(worker, workers, width, new CpuOptimizerSimd.State(
+                    ref At<float>(adam.Parameters), ref At<float>(adam.Gradients), ref At<float>(adam.FirstMoment),
+                    ref At<float>(adam.SecondMoment), ref Unsafe.NullRef<float>()), adam.Count, adam.Step);
+                break;
+            case CpuOperation.AdamW:
+                ref AdamWCommand adamW = ref command.AdamW;
+                CpuOptimizerSimd.Run<CpuOptimizerSimd.AdamWUpdate, AdamWStep>(worker, workers, width, new CpuOptimizerSimd.State(
+                    ref At<float>(adamW.Parameters), ref At<float>(adamW.Gradients), ref At<float>(adamW.FirstMoment),
+                    ref At<float>(adamW.SecondMoment), ref Unsafe.NullRef<float>()), adamW.Count, adamW.Step);
+                break;
+            case CpuOperation.Sgd:
+                ref SgdCommand sgd = ref command.Sgd;
+                CpuOptimizerSimd.Run<CpuOptimizerSimd.SgdUpdate, SgdStep>(worker, workers, width, new CpuOptimizerSimd.State(
+                    ref At<float>(sgd.Parameters), ref At<float>(sgd.Gradients), ref At<float>(sgd.MomentumBuffer),
+                    ref Unsafe.NullRef<float>(), ref Unsafe.NullRef<float>()), sgd.Count, sgd.Step);
+                break;
+            case CpuOperation.Rmsprop:
+                ref RmspropCommand rmsprop = ref command.Rmsprop;
+                CpuOptimizerSimd.Run<CpuOptimizerSimd.RmspropUpdate, RmspropStep>(worker, workers, width, new CpuOptimizerSimd.State(
+                    ref At<float>(rmsprop.Parameters), ref At<float>(rmsprop.Gradients), ref At<float>(rmsprop.SquareAverage),
+                    ref At<float>(rmsprop.MomentumBuffer), ref At<float>(rmsprop.GradientAverage)), rmsprop.Count, rmsprop.Step);
+                break;
+            case CpuOperation.ConvIm2Col:
+                ref ConvLayoutCommand im2col = ref command.ConvIm2Col;
+                CpuConvolution.Im2Col(worker, workers, im2col.Shape, ref At<float>(im2col.Source), ref At<float>(im2col.Target));
+                break;
+            case CpuOperation.ConvNhwcToNchw:
+                ref ConvLayoutCommand toNchw = ref command.ConvNhwcToNchw;
+                CpuConvolution.NhwcToNchw(worker, workers, toNchw.Shape, ref At<float>(toNchw.Source), ref At<float>(toNchw.Target));
+                break;
+            case CpuOperation.ConvNchwToNhwc:
+                ref ConvNchwToNhwcCommand toNhwc = ref command.ConvNchwToNhwc;
+                CpuConvolution.NchwToNhwc(worker, workers, toNhwc.Shape, ref At<float>(toNhwc.Dy), ref At<float>(toNhwc.Y),
+                    toNhwc.ReluMask != 0, ref At<float>(toNhwc.Dz));
+                break;
+            case CpuOperation.ConvBiasPartials:
+                ref ConvLayoutCommand partials = ref command.ConvBiasPartials;
+                CpuConvolution.BiasPartials(worker, workers, partials.Shape, width, ref At<float>(partials.Source), ref At<float>(partials.Target));
+                break;
+            case CpuOperation.ConvCol2Im:
+                ref ConvLayoutCommand col2im = ref command.ConvCol2Im;
+                CpuConvolution.Col2Im(worker, workers, col2im.Shape, ref At<float>(col2im.Source), ref At<float>(col2im.Target));
+                break;
+            case CpuOperation.MaxPool2Forward:
+                ref MaxPool2ForwardCommand poolForward = ref command.MaxPool2Forward;
+                CpuPooling.Forward(worker, workers, poolForward.Shape, ref At<float>(poolForward.X), ref At<float>(poolForward.Y),
+                    ref At<int>(poolForward.Argmax));
+                break;
+            case CpuOperation.MaxPool2Backward:
+                ref MaxPool2BackwardCommand poolBackward = ref command.MaxPool2Backward;
+                CpuPooling.Backward(worker, workers, poolBackward.Shape, ref At<float>(poolBackward.Dy), ref At<int>(poolBackward.Argmax),
+                    ref At<float>(poolBackward.Dx));
                 break;
             default:
                 throw new InvalidOperationException($"unknown CPU command {command.Operation}");
         }
     }
 
-    /// <summary>A gather command's operands (images A, labels B, order Aux, x C, y Bias).</summary>
-    private static CpuBatchGatherSimd.Batch BatchOf(in CpuCommand command) => new(
-        ref At<byte>(command.A), ref At<byte>(command.B), ref At<int>(command.Aux), ref At<float>(command.C), ref At<int>(command.Bias));
-
-    /// <summary>An optimiser command's operands (parameters A, gradients B, state buffers C, Aux, Bias;
-    /// an address of 0 for a buffer the optimiser does not use is never dereferenced).</summary>
-    private static CpuOptimizerSimd.State OptimizerStateOf(in CpuCommand command) => new(
-        ref At<float>(command.A), ref At<float>(command.B), ref At<float>(command.C), ref At<float>(command.Aux), ref At<float>(command.Bias));
+    /// <summary>A gather command's batch operands as references.</summary>
+    private static CpuBatchGatherSimd.Batch BatchOf(in BatchOperands batch) => new(
+        ref At<byte>(batch.Images), ref At<byte>(batch.Labels), ref At<int>(batch.Order), ref At<float>(batch.X), ref At<int>(batch.Y));
 
     /// <summary>The element at an address of the CPU accelerator's (unmanaged) memory as a managed
     /// reference: the null reference moved by that many bytes (no unsafe code; the garbage collector

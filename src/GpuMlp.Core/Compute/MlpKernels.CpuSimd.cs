@@ -127,6 +127,9 @@ public sealed partial class MlpKernels
 
         private bool Recording => fusingDepth > 0 && CanFuse;
 
+        /// <summary>The commands recorded in the open fused scope and not yet run (for the tests).</summary>
+        internal ReadOnlySpan<CpuCommand> Recorded => pending.AsSpan(0, pendingCount);
+
         public void CountLaunch() => Launches++;
 
         public void BeginFusing() => fusingDepth++;
@@ -160,19 +163,18 @@ public sealed partial class MlpKernels
             ArrayView<float> bias, ArrayView<float> aux, ArrayView<float> bColumnSums, bool sumBColumns)
         {
             CpuOperandLengths.Gemm(shape, epilogue, a, b, c, bias, aux, bColumnSums, sumBColumns);
-            if (TryRecord(new CpuCommand
+            if (TryRecord(CpuCommand.Of(new GemmCommand
             {
-                Operation = CpuOperation.Gemm,
                 Shape = shape,
                 Epilogue = epilogue,
-                Flag = sumBColumns ? 1 : 0,
                 A = Address(a),
                 B = Address(b),
                 C = Address(c),
                 Bias = Address(bias),
                 Aux = Address(aux),
                 ColumnSums = Address(bColumnSums),
-            }))
+                SumBColumns = sumBColumns ? 1 : 0,
+            })))
                 return;
             gemm(config, shape, epilogue, width, a, b, c, bias, aux, sumBColumns ? 1 : 0, bColumnSums);
             Launches++;
@@ -181,7 +183,7 @@ public sealed partial class MlpKernels
         public void BiasGradient(ArrayView<float> dz, int rows, int columns, ArrayView<float> db)
         {
             CpuOperandLengths.BiasGradient(dz, rows, columns, db);
-            if (TryRecord(new CpuCommand { Operation = CpuOperation.BiasGradient, Rows = rows, Columns = columns, A = Address(dz), C = Address(db) }))
+            if (TryRecord(CpuCommand.Of(new BiasGradientCommand { Dz = Address(dz), Db = Address(db), Rows = rows, Columns = columns })))
                 return;
             biasGradient(config, width, dz, rows, columns, db);
             Launches++;
@@ -191,7 +193,13 @@ public sealed partial class MlpKernels
             int first, int rows, int features, ArrayView<float> x, ArrayView<int> y)
         {
             CpuOperandLengths.Gather("gather", images, labels, order, first, rows, features, x, y);
-            if (TryRecord(BatchCommand(CpuOperation.Gather, images, labels, order, first, rows, x, y) with { Columns = features }))
+            if (TryRecord(CpuCommand.Of(new GatherCommand
+            {
+                Batch = BatchOperandsOf(images, labels, order, x, y),
+                First = first,
+                Rows = rows,
+                Features = features,
+            })))
                 return;
             gather(config, width, images, labels, order, first, rows, features, x, y);
             Launches++;
@@ -201,20 +209,19 @@ public sealed partial class MlpKernels
             int writeGradient, ArrayView<float> dLogits, int first, ArrayView<float> loss, ArrayView<int> prediction)
         {
             CpuOperandLengths.SoftmaxCrossEntropy(logits, labels, rows, classes, writeGradient != 0, dLogits, first, loss, prediction);
-            if (TryRecord(new CpuCommand
+            if (TryRecord(CpuCommand.Of(new SoftmaxCrossEntropyCommand
             {
-                Operation = CpuOperation.SoftmaxCrossEntropy,
+                Logits = Address(logits),
+                Labels = Address(labels),
+                DLogits = Address(dLogits),
+                Loss = Address(loss),
+                Prediction = Address(prediction),
                 Rows = rows,
-                Columns = classes,
-                Scale = gradientScale,
-                Flag = writeGradient,
+                Classes = classes,
                 First = first,
-                A = Address(logits),
-                B = Address(labels),
-                C = Address(dLogits),
-                Bias = Address(loss),
-                Aux = Address(prediction),
-            }))
+                GradientScale = gradientScale,
+                WriteGradient = writeGradient,
+            })))
                 return;
             softmaxCrossEntropy(config, width, logits, labels, rows, classes, gradientScale, writeGradient, dLogits, first, loss, prediction);
             Launches++;
@@ -226,16 +233,15 @@ public sealed partial class MlpKernels
             CpuOperandLengths.Optimizer("Adam", count, parameters, gradients);
             CpuOperandLengths.Require(firstMoment, count, "firstMoment", "Adam");
             CpuOperandLengths.Require(secondMoment, count, "secondMoment", "Adam");
-            if (TryRecord(new CpuCommand
+            if (TryRecord(CpuCommand.Of(new AdamCommand
             {
-                Operation = CpuOperation.Adam,
+                Parameters = Address(parameters),
+                Gradients = Address(gradients),
+                FirstMoment = Address(firstMoment),
+                SecondMoment = Address(secondMoment),
                 Count = count,
-                AdamStep = step,
-                A = Address(parameters),
-                B = Address(gradients),
-                C = Address(firstMoment),
-                Aux = Address(secondMoment),
-            }))
+                Step = step,
+            })))
                 return;
             adam(config, width, parameters, gradients, firstMoment, secondMoment, count, step);
             Launches++;
@@ -247,16 +253,15 @@ public sealed partial class MlpKernels
             CpuOperandLengths.Optimizer("AdamW", count, parameters, gradients);
             CpuOperandLengths.Require(firstMoment, count, "firstMoment", "AdamW");
             CpuOperandLengths.Require(secondMoment, count, "secondMoment", "AdamW");
-            if (TryRecord(new CpuCommand
+            if (TryRecord(CpuCommand.Of(new AdamWCommand
             {
-                Operation = CpuOperation.AdamW,
+                Parameters = Address(parameters),
+                Gradients = Address(gradients),
+                FirstMoment = Address(firstMoment),
+                SecondMoment = Address(secondMoment),
                 Count = count,
-                AdamWStep = step,
-                A = Address(parameters),
-                B = Address(gradients),
-                C = Address(firstMoment),
-                Aux = Address(secondMoment),
-            }))
+                Step = step,
+            })))
                 return;
             adamW(config, width, parameters, gradients, firstMoment, secondMoment, count, step);
             Launches++;
@@ -267,15 +272,14 @@ public sealed partial class MlpKernels
             CpuOperandLengths.Optimizer("SGD", count, parameters, gradients);
             if (step.Momentum != 0f)
                 CpuOperandLengths.Require(momentumBuffer, count, "momentumBuffer", "SGD with momentum");
-            if (TryRecord(new CpuCommand
+            if (TryRecord(CpuCommand.Of(new SgdCommand
             {
-                Operation = CpuOperation.Sgd,
+                Parameters = Address(parameters),
+                Gradients = Address(gradients),
+                MomentumBuffer = Address(momentumBuffer),
                 Count = count,
-                SgdStep = step,
-                A = Address(parameters),
-                B = Address(gradients),
-                C = Address(momentumBuffer),
-            }))
+                Step = step,
+            })))
                 return;
             sgd(config, width, parameters, gradients, momentumBuffer, count, step);
             Launches++;
@@ -290,17 +294,16 @@ public sealed partial class MlpKernels
                 CpuOperandLengths.Require(momentumBuffer, count, "momentumBuffer", "RMSprop with momentum");
             if (step.Centered != 0)
                 CpuOperandLengths.Require(gradientAverage, count, "gradientAverage", "centered RMSprop");
-            if (TryRecord(new CpuCommand
+            if (TryRecord(CpuCommand.Of(new RmspropCommand
             {
-                Operation = CpuOperation.Rmsprop,
+                Parameters = Address(parameters),
+                Gradients = Address(gradients),
+                SquareAverage = Address(squareAverage),
+                MomentumBuffer = Address(momentumBuffer),
+                GradientAverage = Address(gradientAverage),
                 Count = count,
-                RmspropStep = step,
-                A = Address(parameters),
-                B = Address(gradients),
-                C = Address(squareAverage),
-                Aux = Address(momentumBuffer),
-                Bias = Address(gradientAverage),
-            }))
+                Step = step,
+            })))
                 return;
             rmsprop(config, width, parameters, gradients, squareAverage, momentumBuffer, gradientAverage, count, step);
             Launches++;
@@ -344,7 +347,7 @@ public sealed partial class MlpKernels
         private void ConvLayoutChange(CpuOperation operation, in ConvShape shape, ArrayView<float> source, ArrayView<float> target,
             Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>> kernel)
         {
-            if (TryRecord(new CpuCommand { Operation = operation, Conv = shape, A = Address(source), C = Address(target) }))
+            if (TryRecord(CpuCommand.Of(operation, new ConvLayoutCommand { Shape = shape, Source = Address(source), Target = Address(target) })))
                 return;
             kernel(config, shape, source, target);
             Launches++;
@@ -355,15 +358,14 @@ public sealed partial class MlpKernels
             CpuOperandLengths.Conv("NCHW to NHWC", dy, shape.OutputLength, "dy", dz, shape.OutputLength, "dz");
             if (reluMask != 0)
                 CpuOperandLengths.Require(y, shape.OutputLength, "y", "NCHW to NHWC with the ReLU mask");
-            if (TryRecord(new CpuCommand
+            if (TryRecord(CpuCommand.Of(new ConvNchwToNhwcCommand
             {
-                Operation = CpuOperation.ConvNchwToNhwc,
-                Conv = shape,
-                Flag = reluMask,
-                A = Address(dy),
-                B = Address(y),
-                C = Address(dz),
-            }))
+                Shape = shape,
+                Dy = Address(dy),
+                Y = Address(y),
+                Dz = Address(dz),
+                ReluMask = reluMask,
+            })))
                 return;
             Convolution.NchwToNhwc(config, shape, dy, y, reluMask, dz);
             Launches++;
@@ -372,7 +374,7 @@ public sealed partial class MlpKernels
         public void ConvBiasPartials(in ConvShape shape, ArrayView<float> dz, ArrayView<float> partials)
         {
             CpuOperandLengths.Conv("bias partials", dz, shape.OutputLength, "dz", partials, (long)shape.Batch * shape.OutChannels, "partials");
-            if (TryRecord(new CpuCommand { Operation = CpuOperation.ConvBiasPartials, Conv = shape, A = Address(dz), C = Address(partials) }))
+            if (TryRecord(CpuCommand.Of(CpuOperation.ConvBiasPartials, new ConvLayoutCommand { Shape = shape, Source = Address(dz), Target = Address(partials) })))
                 return;
             Convolution.BiasPartials(config, shape, width, dz, partials);
             Launches++;
@@ -387,7 +389,7 @@ public sealed partial class MlpKernels
         public void MaxPool2Forward(in PoolShape shape, ArrayView<float> x, ArrayView<float> y, ArrayView<int> argmax)
         {
             CpuOperandLengths.Pool(shape, "max-pool forward", x, shape.InputLength, "x", argmax, y, shape.OutputLength, "y");
-            if (TryRecord(new CpuCommand { Operation = CpuOperation.MaxPool2Forward, Pool = shape, A = Address(x), C = Address(y), Aux = Address(argmax) }))
+            if (TryRecord(CpuCommand.Of(new MaxPool2ForwardCommand { Shape = shape, X = Address(x), Y = Address(y), Argmax = Address(argmax) })))
                 return;
             Convolution.PoolForward(config, shape, x, y, argmax);
             Launches++;
@@ -396,7 +398,7 @@ public sealed partial class MlpKernels
         public void MaxPool2Backward(in PoolShape shape, ArrayView<float> dy, ArrayView<int> argmax, ArrayView<float> dx)
         {
             CpuOperandLengths.Pool(shape, "max-pool backward", dy, shape.OutputLength, "dy", argmax, dx, shape.InputLength, "dx");
-            if (TryRecord(new CpuCommand { Operation = CpuOperation.MaxPool2Backward, Pool = shape, A = Address(dy), Aux = Address(argmax), C = Address(dx) }))
+            if (TryRecord(CpuCommand.Of(new MaxPool2BackwardCommand { Shape = shape, Dy = Address(dy), Argmax = Address(argmax), Dx = Address(dx) })))
                 return;
             Convolution.PoolBackward(config, shape, dy, argmax, dx);
             Launches++;
@@ -405,18 +407,15 @@ public sealed partial class MlpKernels
         private Action<KernelConfig, ArrayView<byte>, ArrayView<byte>, ArrayView<int>, int, int, int, int, int, uint, uint,
             ArrayView<float>, ArrayView<int>>? gatherShifted;
 
-        /// <summary>A gather's command: the batch operands and rows (CpuProgram's Gather layout).</summary>
-        private static CpuCommand BatchCommand(CpuOperation operation, ArrayView<byte> images, ArrayView<byte> labels, ArrayView<int> order,
-            int first, int rows, ArrayView<float> x, ArrayView<int> y) => new()
+        /// <summary>The operands both gathers share.</summary>
+        private static BatchOperands BatchOperandsOf(ArrayView<byte> images, ArrayView<byte> labels, ArrayView<int> order,
+            ArrayView<float> x, ArrayView<int> y) => new()
             {
-                Operation = operation,
-                First = first,
-                Rows = rows,
-                A = Address(images),
-                B = Address(labels),
-                Aux = Address(order),
-                C = Address(x),
-                Bias = Address(y),
+                Images = Address(images),
+                Labels = Address(labels),
+                Order = Address(order),
+                X = Address(x),
+                Y = Address(y),
             };
 
         public void LoadGatherShifted() =>
@@ -427,15 +426,17 @@ public sealed partial class MlpKernels
             int height, int width, int maxShift, uint seed, uint step, ArrayView<float> x, ArrayView<int> y)
         {
             CpuOperandLengths.Gather("shifted gather", images, labels, order, first, rows, (long)height * width, x, y);
-            var command = BatchCommand(CpuOperation.GatherShifted, images, labels, order, first, rows, x, y) with
+            if (TryRecord(CpuCommand.Of(new GatherShiftedCommand
             {
-                Count = height,
-                Columns = width,
-                Flag = maxShift,
-                HashSeed = seed,
-                HashStep = step,
-            };
-            if (TryRecord(command))
+                Batch = BatchOperandsOf(images, labels, order, x, y),
+                First = first,
+                Rows = rows,
+                Height = height,
+                Width = width,
+                MaxShift = maxShift,
+                Seed = seed,
+                Step = step,
+            })))
                 return;
             LoadGatherShifted();
             gatherShifted!(config, images, labels, order, first, rows, height, width, maxShift, seed, step, x, y);

@@ -1,0 +1,268 @@
+// The commands of a fused CPU program (CpuProgram.cs): one recorded launch of a CPU SIMD kernel.
+//
+// A CpuCommand names its operation and carries that operation's operands in the field of the same
+// name, a small struct whose members are named for the kernel parameters they stand for (no member
+// changes meaning from one operation to another; the other operations' fields stay zero). Every
+// operand is an address in the CPU accelerator's memory, taken on the host from the view when the
+// command was recorded; an operand the operation does not read (bias in Store mode, the momentum
+// buffer without momentum) may be any address and is never dereferenced. Shapes and what each
+// operation overwrites and accumulates are those of its kernel (see the other files of this folder).
+namespace GpuMlp.Kernels.Cpu;
+
+/// <summary>Which kernel a CpuCommand runs; its operands are in the CpuCommand field of the same name.</summary>
+public enum CpuOperation
+{
+    /// <summary>CpuDenseKernels.DenseGemmSimdKernel.</summary>
+    Gemm = 1,
+    /// <summary>CpuDenseKernels.DenseBiasGradientSimdKernel.</summary>
+    BiasGradient = 2,
+    /// <summary>CpuBatchGatherKernels.GatherBatchSimdKernel.</summary>
+    Gather = 3,
+    /// <summary>CpuSoftmaxCrossEntropyKernels.SoftmaxCrossEntropySimdKernel.</summary>
+    SoftmaxCrossEntropy = 4,
+    /// <summary>CpuOptimizerKernels.AdamSimdKernel.</summary>
+    Adam = 5,
+    /// <summary>CpuConvolutionKernels.ConvIm2ColCpuKernel.</summary>
+    ConvIm2Col = 6,
+    /// <summary>CpuConvolutionKernels.ConvNhwcToNchwCpuKernel.</summary>
+    ConvNhwcToNchw = 7,
+    /// <summary>CpuConvolutionKernels.ConvNchwToNhwcCpuKernel.</summary>
+    ConvNchwToNhwc = 8,
+    /// <summary>CpuConvolutionKernels.ConvBiasPartialsSimdKernel.</summary>
+    ConvBiasPartials = 9,
+    /// <summary>CpuConvolutionKernels.ConvCol2ImCpuKernel.</summary>
+    ConvCol2Im = 10,
+    /// <summary>CpuPoolingKernels.MaxPool2ForwardCpuKernel.</summary>
+    MaxPool2Forward = 11,
+    /// <summary>CpuPoolingKernels.MaxPool2BackwardCpuKernel.</summary>
+    MaxPool2Backward = 12,
+    /// <summary>CpuBatchGatherKernels.GatherShiftedBatchCpuKernel.</summary>
+    GatherShifted = 13,
+    /// <summary>CpuOptimizerKernels.AdamWSimdKernel.</summary>
+    AdamW = 14,
+    /// <summary>CpuOptimizerKernels.SgdSimdKernel.</summary>
+    Sgd = 15,
+    /// <summary>CpuOptimizerKernels.RmspropSimdKernel.</summary>
+    Rmsprop = 16,
+}
+
+/// <summary>One recorded launch: Operation, and its operands in the field named after it. Built
+/// through the static factories, which set both together.</summary>
+public struct CpuCommand
+{
+    public CpuOperation Operation;
+    public GemmCommand Gemm;
+    public BiasGradientCommand BiasGradient;
+    public GatherCommand Gather;
+    public GatherShiftedCommand GatherShifted;
+    public SoftmaxCrossEntropyCommand SoftmaxCrossEntropy;
+    public AdamCommand Adam;
+    public AdamWCommand AdamW;
+    public SgdCommand Sgd;
+    public RmspropCommand Rmsprop;
+    public ConvLayoutCommand ConvIm2Col;
+    public ConvLayoutCommand ConvNhwcToNchw;
+    public ConvNchwToNhwcCommand ConvNchwToNhwc;
+    public ConvLayoutCommand ConvBiasPartials;
+    public ConvLayoutCommand ConvCol2Im;
+    public MaxPool2ForwardCommand MaxPool2Forward;
+    public MaxPool2BackwardCommand MaxPool2Backward;
+
+    public static CpuCommand Of(in GemmCommand operands) => new() { Operation = CpuOperation.Gemm, Gemm = operands };
+
+    public static CpuCommand Of(in BiasGradientCommand operands) => new() { Operation = CpuOperation.BiasGradient, BiasGradient = operands };
+
+    public static CpuCommand Of(in GatherCommand operands) => new() { Operation = CpuOperation.Gather, Gather = operands };
+
+    public static CpuCommand Of(in GatherShiftedCommand operands) => new() { Operation = CpuOperation.GatherShifted, GatherShifted = operands };
+
+    public static CpuCommand Of(in SoftmaxCrossEntropyCommand operands) =>
+        new() { Operation = CpuOperation.SoftmaxCrossEntropy, SoftmaxCrossEntropy = operands };
+
+    public static CpuCommand Of(in AdamCommand operands) => new() { Operation = CpuOperation.Adam, Adam = operands };
+
+    public static CpuCommand Of(in AdamWCommand operands) => new() { Operation = CpuOperation.AdamW, AdamW = operands };
+
+    public static CpuCommand Of(in SgdCommand operands) => new() { Operation = CpuOperation.Sgd, Sgd = operands };
+
+    public static CpuCommand Of(in RmspropCommand operands) => new() { Operation = CpuOperation.Rmsprop, Rmsprop = operands };
+
+    public static CpuCommand Of(in ConvNchwToNhwcCommand operands) =>
+        new() { Operation = CpuOperation.ConvNchwToNhwc, ConvNchwToNhwc = operands };
+
+    public static CpuCommand Of(in MaxPool2ForwardCommand operands) =>
+        new() { Operation = CpuOperation.MaxPool2Forward, MaxPool2Forward = operands };
+
+    public static CpuCommand Of(in MaxPool2BackwardCommand operands) =>
+        new() { Operation = CpuOperation.MaxPool2Backward, MaxPool2Backward = operands };
+
+    /// <summary>One of the four convolution commands that read one view and overwrite another.</summary>
+    public static CpuCommand Of(CpuOperation operation, in ConvLayoutCommand operands) => operation switch
+    {
+        CpuOperation.ConvIm2Col => new() { Operation = operation, ConvIm2Col = operands },
+        CpuOperation.ConvNhwcToNchw => new() { Operation = operation, ConvNhwcToNchw = operands },
+        CpuOperation.ConvBiasPartials => new() { Operation = operation, ConvBiasPartials = operands },
+        CpuOperation.ConvCol2Im => new() { Operation = operation, ConvCol2Im = operands },
+        _ => throw new ArgumentOutOfRangeException(nameof(operation), operation, "not a convolution layout command"),
+    };
+}
+
+/// <summary>C [M, N] = epilogue(op(A) * op(B)) (bias [N], aux the epilogue's mask input); with
+/// SumBColumns also ColumnSums [N] = the column sums of B [K, N].</summary>
+public struct GemmCommand
+{
+    public GemmShape Shape;
+    public DenseEpilogue Epilogue;
+    public long A;
+    public long B;
+    public long C;
+    public long Bias;
+    public long Aux;
+    public long ColumnSums;
+    /// <summary>Nonzero: also the column sums. The flags here are ints: ILGPU takes only blittable
+    /// element types, and bool is not one.</summary>
+    public int SumBColumns;
+}
+
+/// <summary>Db [Columns] = the column sums of Dz [Rows, Columns].</summary>
+public struct BiasGradientCommand
+{
+    public long Dz;
+    public long Db;
+    public int Rows;
+    public int Columns;
+}
+
+/// <summary>The operands every batch gather reads and writes: images [samples, features] and labels
+/// [samples] uint8, order [samples] int32; X [rows, features] float and Y [rows] int32 overwritten.</summary>
+public struct BatchOperands
+{
+    public long Images;
+    public long Labels;
+    public long Order;
+    public long X;
+    public long Y;
+}
+
+/// <summary>Rows rows of Features features from order[First ..].</summary>
+public struct GatherCommand
+{
+    public BatchOperands Batch;
+    public int First;
+    public int Rows;
+    public int Features;
+}
+
+/// <summary>Rows [Height, Width] images from order[First ..], each moved by up to MaxShift pixels
+/// drawn from (Seed, Step, row).</summary>
+public struct GatherShiftedCommand
+{
+    public BatchOperands Batch;
+    public int First;
+    public int Rows;
+    public int Height;
+    public int Width;
+    public int MaxShift;
+    public uint Seed;
+    public uint Step;
+}
+
+/// <summary>Logits [Rows, Classes], Labels [Rows] int32; Loss and Prediction written at [First ..
+/// First + Rows); DLogits [Rows, Classes] = GradientScale * (softmax - onehot) when WriteGradient.</summary>
+public struct SoftmaxCrossEntropyCommand
+{
+    public long Logits;
+    public long Labels;
+    public long DLogits;
+    public long Loss;
+    public long Prediction;
+    public int Rows;
+    public int Classes;
+    public int First;
+    public float GradientScale;
+    /// <summary>Nonzero: DLogits is written.</summary>
+    public int WriteGradient;
+}
+
+/// <summary>Adam over Count elements: Parameters, FirstMoment, SecondMoment updated in place.</summary>
+public struct AdamCommand
+{
+    public long Parameters;
+    public long Gradients;
+    public long FirstMoment;
+    public long SecondMoment;
+    public int Count;
+    public AdamStep Step;
+}
+
+/// <summary>AdamW over Count elements: Parameters, FirstMoment, SecondMoment updated in place.</summary>
+public struct AdamWCommand
+{
+    public long Parameters;
+    public long Gradients;
+    public long FirstMoment;
+    public long SecondMoment;
+    public int Count;
+    public AdamWStep Step;
+}
+
+/// <summary>SGD over Count elements: Parameters and (with momentum) MomentumBuffer updated in place.</summary>
+public struct SgdCommand
+{
+    public long Parameters;
+    public long Gradients;
+    public long MomentumBuffer;
+    public int Count;
+    public SgdStep Step;
+}
+
+/// <summary>RMSprop over Count elements: Parameters, SquareAverage and the buffers in use
+/// (MomentumBuffer with momentum, GradientAverage when centered) updated in place.</summary>
+public struct RmspropCommand
+{
+    public long Parameters;
+    public long Gradients;
+    public long SquareAverage;
+    public long MomentumBuffer;
+    public long GradientAverage;
+    public int Count;
+    public RmspropStep Step;
+}
+
+/// <summary>A convolution kernel that reads Source and overwrites Target: im2col (x → cols),
+/// NHWC to NCHW (nhwc → y), bias partials (dz → partials [Batch, OutChannels]), col2im (dCols → dx).</summary>
+public struct ConvLayoutCommand
+{
+    public ConvShape Shape;
+    public long Source;
+    public long Target;
+}
+
+/// <summary>Dz [Rows, OutChannels] = Dy (NCHW) in NHWC order, times the ReLU mask of Y when ReluMask.</summary>
+public struct ConvNchwToNhwcCommand
+{
+    public ConvShape Shape;
+    public long Dy;
+    public long Y;
+    public long Dz;
+    /// <summary>Nonzero: through the ReLU mask of Y.</summary>
+    public int ReluMask;
+}
+
+/// <summary>Y and Argmax [B, C, H/2, W/2] = the 2x2 maxima of X [B, C, H, W] and where they are.</summary>
+public struct MaxPool2ForwardCommand
+{
+    public PoolShape Shape;
+    public long X;
+    public long Y;
+    public long Argmax;
+}
+
+/// <summary>Dx [B, C, H, W] = Dy routed to each window's Argmax, 0 elsewhere.</summary>
+public struct MaxPool2BackwardCommand
+{
+    public PoolShape Shape;
+    public long Dy;
+    public long Argmax;
+    public long Dx;
+}

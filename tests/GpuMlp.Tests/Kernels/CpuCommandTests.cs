@@ -1,0 +1,58 @@
+// A fused CPU program's commands (kernels/Cpu/CpuCommand.cs) carry each operation's operands in the
+// field named after it, under the names of the kernel's parameters: what the launcher recorded is
+// checked against the views' own addresses before the program runs.
+using GpuMlp.Compute;
+using GpuMlp.Kernels;
+using GpuMlp.Kernels.Cpu;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace GpuMlp.Tests.Kernels;
+
+[Collection(DeviceCollection.Name)]
+public sealed class CpuCommandTests(DeviceFixture fixture)
+{
+    private static long Address(ArrayView<float> view) => view.LoadEffectiveAddressAsPtr().ToInt64();
+
+    [Fact]
+    public void RecordedCommands_FusedScope_CarryEachOperandUnderItsName()
+    {
+        KernelSet set = fixture.Cpu(CpuSimdRequest.Vector256);
+        MlpKernels kernels = set.Kernels;
+        MlpKernels.CpuSimdLaunchers launchers = kernels.SimdLaunchers!;
+        Assert.True(kernels.FusesLaunches);
+        using var a = set.Accelerator.Filled(12, 1f);
+        using var b = set.Accelerator.Filled(15, 2f);
+        using var c = set.Accelerator.Filled(20, 0f);
+        using var db = set.Accelerator.Filled(5, 0f);
+        using var parameters = set.Accelerator.Filled(7, 1f);
+        using var gradients = set.Accelerator.Filled(7, 0.5f);
+        using var momentum = set.Accelerator.Filled(7, 0f);
+        var shape = GemmShape.TransposedA(4, 5, 3);
+        var step = new SgdStep { LearningRate = 0.1f, Momentum = 0.9f };
+        using (kernels.FuseLaunches())
+        {
+            kernels.WeightGradient(shape, a.View, b.View, c.View, db.View);
+            kernels.Sgd(parameters.View, gradients.View, momentum.View, 7, step);
+
+            ReadOnlySpan<CpuCommand> recorded = launchers.Recorded;
+            Assert.Equal(2, recorded.Length);
+            Assert.Equal(CpuOperation.Gemm, recorded[0].Operation);
+            GemmCommand gemm = recorded[0].Gemm;
+            Assert.Equal((Address(a.View), Address(b.View), Address(c.View), Address(db.View)), (gemm.A, gemm.B, gemm.C, gemm.ColumnSums));
+            Assert.Equal(1, gemm.SumBColumns);
+            Assert.Equal(shape, gemm.Shape);
+            Assert.Equal(default, recorded[0].Sgd);
+
+            Assert.Equal(CpuOperation.Sgd, recorded[1].Operation);
+            SgdCommand sgd = recorded[1].Sgd;
+            Assert.Equal((Address(parameters.View), Address(gradients.View), Address(momentum.View), 7),
+                (sgd.Parameters, sgd.Gradients, sgd.MomentumBuffer, sgd.Count));
+            Assert.Equal(step, sgd.Step);
+            Assert.Equal(default, recorded[1].Gemm);
+        }
+        Assert.Equal(0, launchers.Recorded.Length);
+        // db = column sums of B [3, 5] of 2s.
+        Assert.All(db.Download(), value => Assert.Equal(6f, value));
+    }
+}
