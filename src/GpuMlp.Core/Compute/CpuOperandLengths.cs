@@ -3,7 +3,7 @@ using ILGPU;
 
 namespace GpuMlp.Compute;
 
-/// <summary>The host-side length checks of the CPU SIMD launches (MlpKernels.CpuSimd.cs). Those
+/// <summary>The host-side length checks of the CPU SIMD launches (CpuSimdKernelSet.cs). Those
 /// kernels get raw addresses (a recorded CpuCommand holds only the operands' addresses; the
 /// standalone kernels turn views into references in their [External] helpers), so nothing checks an
 /// index on the way: a buffer shorter than its shape would be read or written past its end. Each

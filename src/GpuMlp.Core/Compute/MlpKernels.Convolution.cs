@@ -5,16 +5,16 @@ using ILGPU.Runtime;
 
 namespace GpuMlp.Compute;
 
-/// <summary>Launches of the convolution and pooling kernels. Callers pass shapes and views; every
-/// buffer, scratch included, is the caller's, sized by the shape's *Length members. Two kernel sets,
-/// chosen here: with the CPU SIMD set (CpuSimd not null) the CPU ones (kernels/Cpu/
-/// CpuConvolutionKernels.cs, CpuPoolingKernels.cs), recorded into a FuseLaunches program like the
-/// GEMMs between them and bit-identical to the portable ones; otherwise the portable kernels
-/// (kernels/ConvolutionKernels.cs, kernels/PoolingKernels.cs), each launch calling BeforePortableLaunch
-/// so that inside a FuseLaunches scope it still runs after the launches recorded before it.</summary>
+/// <summary>The convolution and pooling launches. Callers pass shapes and views; every buffer,
+/// scratch included, is the caller's, sized by the shape's *Length members. Each operation checks its
+/// shape and its views' lengths here, then runs on the kernel set (PortableKernelSet: kernels/
+/// ConvolutionKernels.cs, PoolingKernels.cs; CpuSimdKernelSet: kernels/Cpu/CpuConvolutionKernels.cs,
+/// CpuPoolingKernels.cs, bit-identical and recorded into a FuseLaunches program like the GEMMs
+/// between them). The composite operations (forward, parameter and input gradients) are written once
+/// here over the set's primitives.</summary>
 public sealed partial class MlpKernels
 {
-    private PortableConvolutionLaunchers? convolution;
+    private bool convolutionLoaded;
 
     /// <summary>Wall time spent compiling the convolution and pooling kernels; 0 until they load.</summary>
     public double ConvolutionCompileSeconds { get; private set; }
@@ -24,30 +24,12 @@ public sealed partial class MlpKernels
     /// this before training so no step includes compilation.</summary>
     public void LoadConvolution()
     {
-        if (simd is not null)
-        {
-            var watch = Stopwatch.StartNew();
-            simd.LoadConvolution();
-            ConvolutionCompileSeconds = watch.Elapsed.TotalSeconds;
-        }
-        else
-        {
-            _ = Convolution;
-        }
-    }
-
-    private PortableConvolutionLaunchers Convolution
-    {
-        get
-        {
-            if (convolution is null)
-            {
-                var watch = Stopwatch.StartNew();
-                convolution = new PortableConvolutionLaunchers(Accelerator);
-                ConvolutionCompileSeconds = watch.Elapsed.TotalSeconds;
-            }
-            return convolution;
-        }
+        if (convolutionLoaded)
+            return;
+        var watch = Stopwatch.StartNew();
+        set.LoadConvolution();
+        ConvolutionCompileSeconds = watch.Elapsed.TotalSeconds;
+        convolutionLoaded = true;
     }
 
     /// <summary>y = relu?(conv(x, weights) + bias), NCHW in and out. cols [Rows, Patch] and nhwc
@@ -66,13 +48,7 @@ public sealed partial class MlpKernels
         // [Rows, O] = cols [Rows, K] x weights^T, weights stored [O, K]: bias per column = per channel.
         Gemm(GemmShape.TransposedB(shape.Rows, shape.OutChannels, shape.Patch),
             DenseEpilogue.Of(relu ? EpilogueMode.BiasRelu : EpilogueMode.Bias), cols, weights, nhwc, bias, Unused);
-        if (simd is not null)
-        {
-            simd.ConvNhwcToNchw(shape, nhwc, y);
-            return;
-        }
-        BeforePortableLaunch();
-        Convolution.NhwcToNchw(Elementwise(shape.OutputLength), shape, nhwc, y);
+        set.ConvNhwcToNchw(shape, nhwc, y);
     }
 
     /// <summary>cols [Rows, Patch] = im2col(x) alone (ConvForward's first launch).</summary>
@@ -86,13 +62,8 @@ public sealed partial class MlpKernels
 
     private void Im2Col(in ConvShape shape, ArrayView<float> x, ArrayView<float> cols)
     {
-        if (simd is not null)
-        {
-            simd.ConvIm2Col(shape, x, cols);
-            return;
-        }
-        BeforePortableLaunch();
-        Convolution.Im2Col(Elementwise(shape.ColumnsLength), shape, x, cols);
+        LoadConvolution();
+        set.ConvIm2Col(shape, x, cols);
     }
 
     /// <summary>From dy = dLoss/dy (NCHW): dz = dLoss/d(pre-activation) in [Rows, OutChannels]
@@ -112,27 +83,12 @@ public sealed partial class MlpKernels
         Require(biasPartials, shape.Batch * shape.OutChannels, "biasPartials");
         Require(dWeights, shape.WeightLength, "dWeights");
         Require(dBias, shape.OutChannels, "dBias");
-        if (simd is not null)
-        {
-            simd.ConvNchwToNhwc(shape, dy, relu ? y : Unused, relu ? 1 : 0, dz);
-        }
-        else
-        {
-            BeforePortableLaunch();
-            Convolution.NchwToNhwc(Elementwise(shape.OutputLength), shape, dy, relu ? y : Unused, relu ? 1 : 0, dz);
-        }
+        LoadConvolution();
+        set.ConvNchwToNhwc(shape, dy, relu ? y : Unused, relu, dz);
         // dW [O, K] = dz^T [O, Rows] x cols [Rows, K]: the GEMM's k loop runs over the whole batch in order.
         Gemm(GemmShape.TransposedA(shape.OutChannels, shape.Patch, shape.Rows),
             DenseEpilogue.Of(EpilogueMode.Store), dz, cols, dWeights, Unused, Unused);
-        if (simd is not null)
-        {
-            simd.ConvBiasPartials(shape, dz, biasPartials);
-        }
-        else
-        {
-            BeforePortableLaunch();
-            Convolution.BiasPartials(Elementwise(shape.Batch * shape.OutChannels), shape, dz, biasPartials);
-        }
+        set.ConvBiasPartials(shape, dz, biasPartials);
         BiasGradient(biasPartials, shape.Batch, shape.OutChannels, dBias);
     }
 
@@ -148,15 +104,10 @@ public sealed partial class MlpKernels
         Require(dCols, shape.ColumnsLength, "dCols");
         Require(dx, shape.InputLength, "dx");
         // dCols [Rows, K] = dz [Rows, O] x weights [O, K].
+        LoadConvolution();
         Gemm(GemmShape.Plain(shape.Rows, shape.Patch, shape.OutChannels),
             DenseEpilogue.Of(EpilogueMode.Store), dz, weights, dCols, Unused, Unused);
-        if (simd is not null)
-        {
-            simd.ConvCol2Im(shape, dCols, dx);
-            return;
-        }
-        BeforePortableLaunch();
-        Convolution.Col2Im(Elementwise(shape.InputLength), shape, dCols, dx);
+        set.ConvCol2Im(shape, dCols, dx);
     }
 
     /// <summary>2x2/stride-2 max-pooling: y and argmax [B, C, H/2, W/2] overwritten.</summary>
@@ -166,13 +117,8 @@ public sealed partial class MlpKernels
         Require(x, shape.InputLength, "x");
         Require(y, shape.OutputLength, "y");
         Require(argmax, shape.OutputLength, "argmax");
-        if (simd is not null)
-        {
-            simd.MaxPool2Forward(shape, x, y, argmax);
-            return;
-        }
-        BeforePortableLaunch();
-        Convolution.PoolForward(Elementwise(shape.OutputLength), shape, x, y, argmax);
+        LoadConvolution();
+        set.MaxPool2Forward(shape, x, y, argmax);
     }
 
     /// <summary>dx [B, C, H, W] overwritten: dy routed to each window's argmax, 0 elsewhere.</summary>
@@ -182,13 +128,8 @@ public sealed partial class MlpKernels
         Require(dy, shape.OutputLength, "dy");
         Require(argmax, shape.OutputLength, "argmax");
         Require(dx, shape.InputLength, "dx");
-        if (simd is not null)
-        {
-            simd.MaxPool2Backward(shape, dy, argmax, dx);
-            return;
-        }
-        BeforePortableLaunch();
-        Convolution.PoolBackward(Elementwise(shape.InputLength), shape, dy, argmax, dx);
+        LoadConvolution();
+        set.MaxPool2Backward(shape, dy, argmax, dx);
     }
 
     /// <summary>Rejects shapes with an empty output or an element count beyond int (the kernels
@@ -227,30 +168,5 @@ public sealed partial class MlpKernels
     {
         if (view.Length < length)
             throw new ArgumentException($"{name} holds {view.Length} elements; the shape needs {length}");
-    }
-
-    /// <summary>The convolution and pooling kernels of one accelerator.</summary>
-    private sealed class PortableConvolutionLaunchers(Accelerator accelerator)
-    {
-        public readonly Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>> Im2Col =
-            accelerator.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>>(ConvolutionKernels.ConvIm2ColKernel);
-
-        public readonly Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>> NhwcToNchw =
-            accelerator.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>>(ConvolutionKernels.ConvNhwcToNchwKernel);
-
-        public readonly Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>> NchwToNhwc =
-            accelerator.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(ConvolutionKernels.ConvNchwToNhwcKernel);
-
-        public readonly Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>> BiasPartials =
-            accelerator.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>>(ConvolutionKernels.ConvBiasPartialsKernel);
-
-        public readonly Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>> Col2Im =
-            accelerator.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>>(ConvolutionKernels.ConvCol2ImKernel);
-
-        public readonly Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<float>, ArrayView<int>> PoolForward =
-            accelerator.LoadStreamKernel<PoolShape, ArrayView<float>, ArrayView<float>, ArrayView<int>>(PoolingKernels.MaxPool2ForwardKernel);
-
-        public readonly Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<int>, ArrayView<float>> PoolBackward =
-            accelerator.LoadStreamKernel<PoolShape, ArrayView<float>, ArrayView<int>, ArrayView<float>>(PoolingKernels.MaxPool2BackwardKernel);
     }
 }

@@ -3,10 +3,6 @@ using GpuMlp.Kernels;
 using GpuMlp.Kernels.Cpu;
 using ILGPU;
 using ILGPU.Runtime;
-using GemmKernel = System.Action<GpuMlp.Kernels.GemmShape, GpuMlp.Kernels.DenseEpilogue,
-    ILGPU.ArrayView<float>, ILGPU.ArrayView<float>, ILGPU.ArrayView<float>, ILGPU.ArrayView<float>, ILGPU.ArrayView<float>>;
-using GemmLauncher = System.Action<ILGPU.KernelConfig, GpuMlp.Kernels.GemmShape, GpuMlp.Kernels.DenseEpilogue,
-    ILGPU.ArrayView<float>, ILGPU.ArrayView<float>, ILGPU.ArrayView<float>, ILGPU.ArrayView<float>, ILGPU.ArrayView<float>>;
 
 namespace GpuMlp.Compute;
 
@@ -19,7 +15,7 @@ public enum GemmVariant
     SharedTiled16,
     /// <summary>The shared-memory kernel with 2x2-thread groups: the GPU logic at CPU-test size.</summary>
     SharedTiled2,
-    /// <summary>The CPU accelerator's SIMD kernel set (kernels/Cpu; see MlpKernels.CpuSimd.cs): what
+    /// <summary>The CPU accelerator's SIMD kernel set (kernels/Cpu; see CpuSimdKernelSet.cs): what
     /// Auto picks on the CPU unless the SIMD path is off.</summary>
     CpuSimd,
 }
@@ -47,8 +43,10 @@ public enum LaunchProfile
     Gpu,
 }
 
-/// <summary>Loads every kernel once and owns all launch math: callers pass problem sizes and
-/// views, never grid or group sizes.</summary>
+/// <summary>The single entry point for every launch. It chooses the kernel set once, when it is built
+/// (IKernelSet: the portable kernels or the CPU SIMD ones), which loads its kernels then; after that
+/// it checks shapes and delegates, and writes the composite operations (the convolutions) once over
+/// the set. Callers pass problem sizes and views, never grid or group sizes.</summary>
 public sealed partial class MlpKernels
 {
     /// <summary>Environment variable that forces the GPU GEMM block size: auto (default), 64 or 32.</summary>
@@ -60,17 +58,9 @@ public sealed partial class MlpKernels
     /// <summary>Partial sums of the GPU evaluation reduction (SumPartials).</summary>
     public const int GpuPartialCount = 1024;
 
-    // The portable kernels (every launcher below is null when the CPU SIMD set runs instead).
-    private readonly GemmLauncher? gemm;
-    // GPU only: the same kernel with 32x32 blocks, for shapes whose 64x64 blocks cannot fill the
-    // device (chosen per launch in GemmLaunch).
-    private readonly GemmLauncher? gemmSmallBlocks;
-    private readonly Action<KernelConfig, ArrayView<float>, int, int, ArrayView<float>>? biasGradient;
-    private readonly Action<KernelConfig, ArrayView<byte>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<float>, ArrayView<int>>? gather;
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<int>, int, int, float, int, ArrayView<float>, int, ArrayView<float>, ArrayView<int>>? softmaxCrossEntropy;
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, AdamStep>? adam;
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<double>, ArrayView<int>>? sumPartials;
-    private readonly Action<KernelConfig, ArrayView<int>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<int>>? confusion;
+    // The kernel set, chosen in the constructor and never again.
+    private readonly IKernelSet set;
+    private readonly ElementwiseShape elementwise;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> unused;
 
     /// <param name="accelerator">Where the kernels run.</param>
@@ -109,36 +99,22 @@ public sealed partial class MlpKernels
             ? accelerator.NumMultiprocessors
             : accelerator.NumMultiprocessors * Math.Max(1, accelerator.MaxNumThreadsPerMultiprocessor / ElementwiseGroupSize) * 2;
 
+        elementwise = new ElementwiseShape(ElementwiseGroupSize, MaxElementwiseGroups);
+
         var watch = Stopwatch.StartNew();
         unused = accelerator.Allocate1D<float>(1);
-        if (CpuSimd is CpuSimdWidth width)
-        {
-            simd = new CpuSimdLaunchers(accelerator, width, ElementwiseGroupSize * MaxElementwiseGroups);
-            CompileSeconds = watch.Elapsed.TotalSeconds;
-            return;
-        }
-        gemm = Variant switch
-        {
-            GemmVariant.RegisterTiled => LoadGemm(accelerator, DenseKernels.DenseGemmRegisterTiledKernel),
-            GemmVariant.SharedTiled16 => LoadGemm(accelerator, DenseKernels.DenseGemmSharedTiledKernel<GemmTile16x16x16>),
-            GemmVariant.SharedTiled2 => LoadGemm(accelerator, DenseKernels.DenseGemmSharedTiledKernel<GemmTile2x2x4>),
-            _ => throw new ArgumentOutOfRangeException(nameof(variant)),
-        };
-        if (Variant == GemmVariant.SharedTiled16 && GemmBlock != GpuGemmBlock.Block64)
-            gemmSmallBlocks = LoadGemm(accelerator, DenseKernels.DenseGemmSharedTiledKernel<GemmTile8x8x16>);
-        biasGradient = accelerator.LoadStreamKernel<ArrayView<float>, int, int, ArrayView<float>>(DenseKernels.DenseBiasGradientKernel);
-        gather = accelerator.LoadStreamKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<float>, ArrayView<int>>(BatchGatherKernels.GatherBatchKernel);
-        softmaxCrossEntropy = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<int>, int, int, float, int, ArrayView<float>, int, ArrayView<float>, ArrayView<int>>(SoftmaxCrossEntropyKernels.SoftmaxCrossEntropyKernel);
-        adam = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, AdamStep>(AdamKernels.AdamKernel);
-        sumPartials = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<double>, ArrayView<int>>(EvaluationKernels.SumPartialsKernel);
-        confusion = accelerator.LoadStreamKernel<ArrayView<int>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<int>>(EvaluationKernels.ConfusionKernel);
-        optimizerKernels = new OptimizerKernels(accelerator);
+        set = CpuSimd is CpuSimdWidth width
+            ? new CpuSimdKernelSet(accelerator, width, ElementwiseGroupSize * MaxElementwiseGroups, unused.View)
+            : new PortableKernelSet(accelerator, Variant, GemmBlock, elementwise, unused.View);
         CompileSeconds = watch.Elapsed.TotalSeconds;
     }
 
     public Accelerator Accelerator { get; }
     public bool IsCpu { get; }
     public GemmVariant Variant { get; }
+
+    /// <summary>Which kernel set runs every launch (chosen once, in the constructor).</summary>
+    public KernelSetKind KernelSetKind => set.Kind;
 
     /// <summary>The GPU GEMM block choice (only used by GemmVariant.SharedTiled16).</summary>
     public GpuGemmBlock GemmBlock { get; }
@@ -170,7 +146,7 @@ public sealed partial class MlpKernels
     {
         if (forced != GpuGemmBlock.Auto)
             return forced;
-        return BlockConfig<GemmTile16x16x16>(shape).GridDim.Size < multiprocessors
+        return PortableKernelSet.BlockConfig<GemmTile16x16x16>(shape).GridDim.Size < multiprocessors
             ? GpuGemmBlock.Block32
             : GpuGemmBlock.Block64;
     }
@@ -180,107 +156,43 @@ public sealed partial class MlpKernels
     public ArrayView<float> Unused => unused.View;
 
     /// <summary>Grid-stride launch shape for `count` independent work items.</summary>
-    public KernelConfig Elementwise(int count)
-    {
-        int groups = (int)Math.Min(MaxElementwiseGroups, Math.Max(1L, ((long)count + ElementwiseGroupSize - 1) / ElementwiseGroupSize));
-        return new KernelConfig(groups, ElementwiseGroupSize);
-    }
-
-    private static GemmLauncher LoadGemm(Accelerator accelerator, GemmKernel kernel) => accelerator.LoadStreamKernel(kernel);
-
-    /// <summary>One group per block of the shared-memory GEMM with tile TTile: the block is
-    /// DenseKernels.SharedMicroTile times the group's threads in each dimension.</summary>
-    private static KernelConfig BlockConfig<TTile>(in GemmShape shape) where TTile : struct, IGemmTile
-    {
-        var tile = default(TTile);
-        int blockRows = DenseKernels.SharedMicroTile * tile.ThreadsY, blockColumns = DenseKernels.SharedMicroTile * tile.ThreadsX;
-        return new KernelConfig(
-            new Index2D((shape.N + blockColumns - 1) / blockColumns, (shape.M + blockRows - 1) / blockRows),
-            new Index2D(tile.ThreadsX, tile.ThreadsY));
-    }
-
-    /// <summary>The GEMM kernel and launch shape for one problem size.</summary>
-    private (GemmLauncher Kernel, KernelConfig Config) GemmLaunch(in GemmShape shape)
-    {
-        switch (Variant)
-        {
-            case GemmVariant.RegisterTiled:
-                int tiles = (shape.M + DenseKernels.RegisterTileRows - 1) / DenseKernels.RegisterTileRows
-                    * ((shape.N + DenseKernels.RegisterTileColumns - 1) / DenseKernels.RegisterTileColumns);
-                return (gemm!, Elementwise(tiles));
-            case GemmVariant.SharedTiled2:
-                return (gemm!, BlockConfig<GemmTile2x2x4>(shape));
-            default:
-                // Fewer 64x64 blocks than multiprocessors: 32x32 blocks keep more of them busy.
-                return ChooseGpuBlock(GemmBlock, shape, Accelerator.NumMultiprocessors) == GpuGemmBlock.Block32
-                    ? (gemmSmallBlocks!, BlockConfig<GemmTile8x8x16>(shape))
-                    : (gemm!, BlockConfig<GemmTile16x16x16>(shape));
-        }
-    }
+    public KernelConfig Elementwise(int count) => elementwise.For(count);
 
     /// <summary>C[M,N] = epilogue(op(A) * op(B)); see DenseKernels.cs for the modes.</summary>
     public void Gemm(GemmShape shape, DenseEpilogue epilogue, ArrayView<float> a, ArrayView<float> b,
         ArrayView<float> c, ArrayView<float> bias, ArrayView<float> aux)
     {
-        if (shape.M <= 0 || shape.N <= 0 || shape.K <= 0)
-            throw new ArgumentException($"empty GEMM {shape.M}x{shape.N}x{shape.K}");
-        if (simd is not null)
-        {
-            simd.Gemm(shape, epilogue, a, b, c, bias, aux, Unused, sumBColumns: false);
-            return;
-        }
-        var (kernel, config) = GemmLaunch(shape);
-        kernel(config, shape, epilogue, a, b, c, bias, aux);
+        CheckNotEmpty(shape);
+        set.Gemm(shape, epilogue, a, b, c, bias, aux);
     }
 
     /// <summary>dW = op(A) * op(B) (Store) and db[n] = sum over k of op(B)[k, n], the weight and bias
     /// gradients of a layer (dW = X^T dZ with GemmShape.TransposedA, db = column sums of dZ). B must be
-    /// dense [K, N] row-major. One launch on the CPU SIMD path, a GEMM and a bias-gradient launch
-    /// otherwise.</summary>
+    /// dense [K, N] row-major. One launch on the CPU SIMD set, a GEMM and a bias-gradient launch on the
+    /// portable one.</summary>
     public void WeightGradient(GemmShape shape, ArrayView<float> a, ArrayView<float> b, ArrayView<float> dW, ArrayView<float> db)
     {
         if (shape.BStrideK != shape.N || shape.BStrideN != 1)
             throw new ArgumentException("WeightGradient needs B dense [K, N] row-major");
-        if (simd is not null)
-        {
-            if (shape.M <= 0 || shape.N <= 0 || shape.K <= 0)
-                throw new ArgumentException($"empty GEMM {shape.M}x{shape.N}x{shape.K}");
-            simd.Gemm(shape, DenseEpilogue.Of(EpilogueMode.Store), a, b, dW, Unused, Unused, db, sumBColumns: true);
-            return;
-        }
-        Gemm(shape, DenseEpilogue.Of(EpilogueMode.Store), a, b, dW, Unused, Unused);
-        BiasGradient(b, shape.K, shape.N, db);
+        CheckNotEmpty(shape);
+        set.WeightGradient(shape, a, b, dW, db);
     }
 
-    public void BiasGradient(ArrayView<float> dz, int rows, int columns, ArrayView<float> db)
+    private static void CheckNotEmpty(in GemmShape shape)
     {
-        if (simd is not null)
-            simd.BiasGradient(dz, rows, columns, db);
-        else
-            biasGradient!(Elementwise(columns), dz, rows, columns, db);
+        if (shape.M <= 0 || shape.N <= 0 || shape.K <= 0)
+            throw new ArgumentException($"empty GEMM {shape.M}x{shape.N}x{shape.K}");
     }
+
+    public void BiasGradient(ArrayView<float> dz, int rows, int columns, ArrayView<float> db) =>
+        set.BiasGradient(dz, rows, columns, db);
 
     public void Gather(ArrayView<byte> images, ArrayView<byte> labels, ArrayView<int> order,
-        int first, int rows, int features, ArrayView<float> x, ArrayView<int> y)
-    {
-        if (simd is not null)
-            simd.Gather(images, labels, order, first, rows, features, x, y);
-        else
-            gather!(Elementwise(rows * features), images, labels, order, first, rows, features, x, y);
-    }
-
-    private Action<KernelConfig, ArrayView<byte>, ArrayView<byte>, ArrayView<int>, int, int, int, int, int, uint, uint,
-        ArrayView<float>, ArrayView<int>>? gatherShifted;
+        int first, int rows, int features, ArrayView<float> x, ArrayView<int> y) =>
+        set.Gather(images, labels, order, first, rows, features, x, y);
 
     /// <summary>Compiles the shifted gather now (idempotent), so that no training step includes it.</summary>
-    public void LoadAugmentation()
-    {
-        if (simd is not null)
-            simd.LoadGatherShifted();
-        else
-            gatherShifted ??= Accelerator.LoadStreamKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<int>, int, int, int, int, int, uint, uint,
-                ArrayView<float>, ArrayView<int>>(BatchGatherKernels.GatherShiftedBatchKernel);
-    }
+    public void LoadAugmentation() => set.LoadShiftedGather();
 
     /// <summary>Gather with random shifts (BatchGatherKernels.GatherShiftedBatchKernel): each row's
     /// [height, width] image moved by up to maxShift pixels in x and y, drawn from (seed, step, row).
@@ -290,57 +202,20 @@ public sealed partial class MlpKernels
     {
         if (maxShift < 0 || height < 1 || width < 1)
             throw new ArgumentOutOfRangeException(nameof(maxShift), $"shifted gather of {height}x{width} images by {maxShift}");
-        if (simd is not null)
-        {
-            simd.GatherShifted(images, labels, order, first, rows, height, width, maxShift, seed, step, x, y);
-            return;
-        }
-        BeforePortableLaunch();
-        LoadAugmentation();
-        gatherShifted!(Elementwise(rows * height * width), images, labels, order, first, rows, height, width, maxShift, seed, step, x, y);
+        set.GatherShifted(images, labels, order, first, rows, height, width, maxShift, seed, step, x, y);
     }
 
     public void SoftmaxCrossEntropy(ArrayView<float> logits, ArrayView<int> labels, int rows, int classes,
-        bool writeGradient, ArrayView<float> dLogits, int first, ArrayView<float> loss, ArrayView<int> prediction)
-    {
-        if (simd is not null)
-        {
-            simd.SoftmaxCrossEntropy(logits, labels, rows, classes, 1f / rows, writeGradient ? 1 : 0, dLogits, first, loss, prediction);
-            return;
-        }
-        softmaxCrossEntropy!(Elementwise(rows), logits, labels, rows, classes, 1f / rows,
-            writeGradient ? 1 : 0, dLogits, first, loss, prediction);
-    }
-
-    public void Adam(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> firstMoment,
-        ArrayView<float> secondMoment, int count, AdamStep step)
-    {
-        if (simd is not null)
-            simd.Adam(parameters, gradients, firstMoment, secondMoment, count, step);
-        else
-            adam!(Elementwise(count), parameters, gradients, firstMoment, secondMoment, count, step);
-    }
+        bool writeGradient, ArrayView<float> dLogits, int first, ArrayView<float> loss, ArrayView<int> prediction) =>
+        set.SoftmaxCrossEntropy(logits, labels, rows, classes, 1f / rows, writeGradient, dLogits, first, loss, prediction);
 
     public void SumPartials(ArrayView<float> losses, ArrayView<int> predictions, ArrayView<byte> labels,
-        ArrayView<int> order, int first, int count, ArrayView<double> lossPartials, ArrayView<int> correctPartials)
-    {
-        if (simd is not null)
-        {
-            simd.SumPartials(losses, predictions, labels, order, first, count, PartialCount, lossPartials, correctPartials);
-            return;
-        }
-        sumPartials!(Elementwise(PartialCount), losses, predictions, labels, order, first, count, PartialCount,
-            lossPartials, correctPartials);
-    }
+        ArrayView<int> order, int first, int count, ArrayView<double> lossPartials, ArrayView<int> correctPartials) =>
+        set.SumPartials(losses, predictions, labels, order, first, count, PartialCount, lossPartials, correctPartials);
 
     public void Confusion(ArrayView<int> predictions, ArrayView<byte> labels, ArrayView<int> order,
-        int first, int count, int classes, ArrayView<int> matrix)
-    {
-        if (simd is not null)
-            simd.Confusion(predictions, labels, order, first, count, classes, matrix);
-        else
-            confusion!(Elementwise(classes * classes), predictions, labels, order, first, count, classes, matrix);
-    }
+        int first, int count, int classes, ArrayView<int> matrix) =>
+        set.Confusion(predictions, labels, order, first, count, classes, matrix);
 }
 
 /// <summary>Host-side description of one dropout mask (see kernels/DropoutKernels.cs).</summary>

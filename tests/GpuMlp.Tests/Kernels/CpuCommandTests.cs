@@ -19,7 +19,7 @@ public sealed class CpuCommandTests(DeviceFixture fixture)
     {
         KernelSet set = fixture.Cpu(CpuSimdRequest.Vector256);
         MlpKernels kernels = set.Kernels;
-        MlpKernels.CpuSimdLaunchers launchers = kernels.SimdLaunchers!;
+        CpuSimdKernelSet simdSet = kernels.CpuSimdSet!;
         Assert.True(kernels.FusesLaunches);
         using var a = set.Accelerator.Filled(12, 1f);
         using var b = set.Accelerator.Filled(15, 2f);
@@ -35,7 +35,7 @@ public sealed class CpuCommandTests(DeviceFixture fixture)
             kernels.WeightGradient(shape, a.View, b.View, c.View, db.View);
             kernels.Sgd(parameters.View, gradients.View, momentum.View, 7, step);
 
-            ReadOnlySpan<CpuCommand> recorded = launchers.Recorded;
+            ReadOnlySpan<CpuCommand> recorded = simdSet.Recorded;
             Assert.Equal(2, recorded.Length);
             Assert.Equal(CpuOperation.Gemm, recorded[0].Operation);
             GemmCommand gemm = recorded[0].Gemm;
@@ -51,7 +51,7 @@ public sealed class CpuCommandTests(DeviceFixture fixture)
             Assert.Equal(step, sgd.Step);
             Assert.Equal(default, recorded[1].Gemm);
         }
-        Assert.Equal(0, launchers.Recorded.Length);
+        Assert.Equal(0, simdSet.Recorded.Length);
         // db = column sums of B [3, 5] of 2s.
         Assert.All(db.Download(), value => Assert.Equal(6f, value));
     }

@@ -1,4 +1,4 @@
-// The CPU SIMD launchers (MlpKernels.CpuSimd.cs) hand raw addresses to kernels/Cpu, where nothing
+// The CPU SIMD kernel set (CpuSimdKernelSet.cs) hands raw addresses to kernels/Cpu, where nothing
 // checks an index, so each launcher checks its operands' lengths against its shape on the host
 // (CpuOperandLengths). Here every launcher gets one operand one element too short, standalone and
 // inside a fused scope: an ArgumentException naming the operand and both lengths, and nothing
@@ -63,7 +63,7 @@ public sealed class CpuOperandLengthTests(DeviceFixture fixture)
 
     /// <summary>Launch name -> (its operands, the launch given the views). Every operand listed is
     /// used by that launch (so each one, made short, must be refused).</summary>
-    private static readonly Dictionary<string, (string[] Operands, Action<MlpKernels.CpuSimdLaunchers, Views> Launch)> Launches =
+    private static readonly Dictionary<string, (string[] Operands, Action<CpuSimdKernelSet, Views> Launch)> Launches =
         new(StringComparer.Ordinal)
         {
             ["gemm-plain-bias"] = (["a", "b", "c", "bias"], (l, v) => l.Gemm(GemmShape.Plain(4, 5, 3), Mode(EpilogueMode.BiasRelu),
@@ -81,7 +81,7 @@ public sealed class CpuOperandLengthTests(DeviceFixture fixture)
             ["gather-shifted"] = (["images", "order", "x", "y"], (l, v) => l.GatherShifted(v.B("images", 12), v.B("labels", 4), v.I("order", 5), 2, 3,
                 3, 4, 1, 1u, 2u, v.F("x", 36), v.I("y", 3))),
             ["softmax-cross-entropy"] = (["logits", "labels", "dLogits", "loss", "prediction"], (l, v) => l.SoftmaxCrossEntropy(
-                v.F("logits", 30), v.I("labels", 3), 3, 10, 1f / 3, 1, v.F("dLogits", 30), 5, v.F("loss", 8), v.I("prediction", 8))),
+                v.F("logits", 30), v.I("labels", 3), 3, 10, 1f / 3, true, v.F("dLogits", 30), 5, v.F("loss", 8), v.I("prediction", 8))),
             ["adam"] = (["parameters", "gradients", "firstMoment", "secondMoment"], (l, v) => l.Adam(v.F("parameters", 33), v.F("gradients", 33),
                 v.F("firstMoment", 33), v.F("secondMoment", 33), 33, new AdamStep { LearningRate = 1e-3f, Beta1 = 0.9f, Beta2 = 0.999f, BiasCorrection1 = 1f, BiasCorrection2 = 1f })),
             ["adamw"] = (["parameters", "gradients", "firstMoment", "secondMoment"], (l, v) => l.AdamW(v.F("parameters", 33), v.F("gradients", 33),
@@ -93,7 +93,7 @@ public sealed class CpuOperandLengthTests(DeviceFixture fixture)
                 new RmspropStep { LearningRate = 0.01f, Alpha = 0.99f, Epsilon = 1e-8f, Momentum = 0.5f, Centered = 1 })),
             ["conv-im2col"] = (["x", "cols"], (l, v) => l.ConvIm2Col(Conv, v.F("x", Conv.InputLength), v.F("cols", Conv.ColumnsLength))),
             ["conv-nhwc-to-nchw"] = (["nhwc", "y"], (l, v) => l.ConvNhwcToNchw(Conv, v.F("nhwc", Conv.OutputLength), v.F("y", Conv.OutputLength))),
-            ["conv-nchw-to-nhwc-relu"] = (["dy", "y", "dz"], (l, v) => l.ConvNchwToNhwc(Conv, v.F("dy", Conv.OutputLength), v.F("y", Conv.OutputLength), 1,
+            ["conv-nchw-to-nhwc-relu"] = (["dy", "y", "dz"], (l, v) => l.ConvNchwToNhwc(Conv, v.F("dy", Conv.OutputLength), v.F("y", Conv.OutputLength), true,
                 v.F("dz", Conv.OutputLength))),
             ["conv-bias-partials"] = (["dz", "partials"], (l, v) => l.ConvBiasPartials(Conv, v.F("dz", Conv.OutputLength), v.F("partials", Conv.Batch * Conv.OutChannels))),
             ["conv-col2im"] = (["dCols", "dx"], (l, v) => l.ConvCol2Im(Conv, v.F("dCols", Conv.ColumnsLength), v.F("dx", Conv.InputLength))),
@@ -127,7 +127,7 @@ public sealed class CpuOperandLengthTests(DeviceFixture fixture)
     {
         KernelSet set = fixture.Cpu(CpuSimdRequest.Vector256);
         MlpKernels kernels = set.Kernels;
-        MlpKernels.CpuSimdLaunchers launchers = kernels.SimdLaunchers!;
+        CpuSimdKernelSet launchers = kernels.CpuSimdSet!;
         using var views = new Views(set.Accelerator) { Short = operand };
         long before = kernels.CpuLaunches;
         using (fused ? kernels.FuseLaunches() : default(MlpKernels.FusedLaunches?))
@@ -145,12 +145,12 @@ public sealed class CpuOperandLengthTests(DeviceFixture fixture)
     {
         KernelSet set = fixture.Cpu(CpuSimdRequest.Vector256);
         MlpKernels kernels = set.Kernels;
-        kernels.SimdLaunchers!.LoadConvolution();
+        kernels.CpuSimdSet!.LoadConvolution();
         using var views = new Views(set.Accelerator);
         foreach (var (launch, (_, run)) in Launches)
         {
             long before = kernels.CpuLaunches;
-            run(kernels.SimdLaunchers!, views);
+            run(kernels.CpuSimdSet!, views);
             Assert.True(kernels.CpuLaunches == before + 1, launch);
         }
     }

@@ -1,0 +1,475 @@
+using GpuMlp.Kernels;
+using GpuMlp.Kernels.Cpu;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace GpuMlp.Compute;
+
+/// <summary>The CPU accelerator's SIMD kernel set (kernels/Cpu): every kernel of a training step with a
+/// Vector512, Vector256 or scalar inner loop in an [External] helper. These kernels are persistent:
+/// one launch index per worker thread (KernelConfig(groups, group size) = the accelerator's worker
+/// threads), each worker owning a fixed share of the outputs, so a launch costs one wake-up of the
+/// workers whatever the problem size, and results never depend on scheduling. Each launch checks its
+/// operands' lengths against its shape on the host (CpuOperandLengths: the kernels get raw addresses
+/// and check no index), then, inside a fused scope, records a CpuCommand; the recorded commands run
+/// as one CpuProgram launch (group barriers between them) when the outermost scope ends. Otherwise
+/// it launches its kernel now.</summary>
+internal sealed class CpuSimdKernelSet : IKernelSet
+{
+    private readonly CpuSimdWidth width;
+    private readonly KernelConfig config;
+    private readonly Action<KernelConfig, CpuSimdWidth, ArrayView<CpuCommand>, int> program;
+    private readonly Accelerator accelerator;
+    // A placeholder for the views a launch does not read.
+    private readonly ArrayView<float> unused;
+    // The recorded commands, pending[0 .. pendingCount); copied to the device pinned (HostCopy).
+    private CpuCommand[] pending = new CpuCommand[32];
+    private int pendingCount;
+    private MemoryBuffer1D<CpuCommand, Stride1D.Dense>? programBuffer;
+    private int fusingDepth;
+
+    public CpuSimdKernelSet(Accelerator accelerator, CpuSimdWidth width, int workers, ArrayView<float> unused)
+    {
+        this.accelerator = accelerator;
+        this.unused = unused;
+        this.width = width;
+        Workers = workers;
+        config = new KernelConfig(accelerator.NumMultiprocessors, workers / accelerator.NumMultiprocessors);
+        // A group barrier orders the recorded commands only when every worker is in one group.
+        FusesLaunches = accelerator.NumMultiprocessors == 1;
+        program = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<CpuCommand>, int>(CpuProgram.ProgramSimdKernel);
+        gemm = accelerator.LoadStreamKernel<GemmShape, DenseEpilogue, CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(CpuDenseKernels.DenseGemmSimdKernel);
+        biasGradient = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<float>, int, int, ArrayView<float>>(
+            CpuDenseKernels.DenseBiasGradientSimdKernel);
+        gather = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<byte>, ArrayView<byte>, ArrayView<int>, int, int, int,
+            ArrayView<float>, ArrayView<int>>(CpuBatchGatherKernels.GatherBatchSimdKernel);
+        softmaxCrossEntropy = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<float>, ArrayView<int>, int, int, float, int,
+            ArrayView<float>, int, ArrayView<float>, ArrayView<int>>(CpuSoftmaxCrossEntropyKernels.SoftmaxCrossEntropySimdKernel);
+        adam = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            int, AdamStep>(CpuOptimizerKernels.AdamSimdKernel);
+        adamW = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            int, AdamWStep>(CpuOptimizerKernels.AdamWSimdKernel);
+        sgd = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, SgdStep>(
+            CpuOptimizerKernels.SgdSimdKernel);
+        rmsprop = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, int, RmspropStep>(CpuOptimizerKernels.RmspropSimdKernel);
+        sumPartials = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<float>, ArrayView<int>, ArrayView<byte>, ArrayView<int>,
+            int, int, int, ArrayView<double>, ArrayView<int>>(CpuEvaluationKernels.SumPartialsSimdKernel);
+        confusion = accelerator.LoadStreamKernel<ArrayView<int>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<int>>(
+            CpuEvaluationKernels.ConfusionSimdKernel);
+    }
+
+    public KernelSetKind Kind => KernelSetKind.CpuSimd;
+
+    public int Workers { get; }
+
+    public bool FusesLaunches { get; }
+
+    public long Launches { get; private set; }
+
+    private bool Recording => fusingDepth > 0 && FusesLaunches;
+
+    /// <summary>The commands recorded in the open fused scope and not yet run (for the tests).</summary>
+    internal ReadOnlySpan<CpuCommand> Recorded => pending.AsSpan(0, pendingCount);
+
+    public void BeforeForeignLaunch()
+    {
+        RunPending();
+        Launches++;
+    }
+
+    public void BeginFusing() => fusingDepth++;
+
+    public void EndFusing()
+    {
+        if (fusingDepth > 0 && --fusingDepth == 0)
+            RunPending();
+    }
+
+    /// <summary>Runs the recorded commands as one program launch.</summary>
+    private void RunPending()
+    {
+        if (pendingCount == 0)
+            return;
+        if (programBuffer is null || programBuffer.Length < pendingCount)
+        {
+            programBuffer?.Dispose();
+            programBuffer = accelerator.Allocate1D<CpuCommand>(Math.Max(32, 2 * pendingCount));
+        }
+        HostCopy.ToDevice(programBuffer.View, pending, pendingCount);
+        program(new KernelConfig(1, Workers), width, programBuffer.View, pendingCount);
+        pendingCount = 0;
+        Launches++;
+    }
+
+    private static long Address<T>(ArrayView<T> view)
+        where T : unmanaged => view.LoadEffectiveAddressAsPtr().ToInt64();
+
+    private readonly Action<KernelConfig, GemmShape, DenseEpilogue, CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        ArrayView<float>, ArrayView<float>, int, ArrayView<float>> gemm;
+
+    public void Gemm(in GemmShape shape, in DenseEpilogue epilogue, ArrayView<float> a, ArrayView<float> b,
+        ArrayView<float> c, ArrayView<float> bias, ArrayView<float> aux) =>
+        Gemm(shape, epilogue, a, b, c, bias, aux, unused, sumBColumns: false);
+
+    /// <summary>One launch: the GEMM's k loop also sums B's columns into db.</summary>
+    public void WeightGradient(in GemmShape shape, ArrayView<float> a, ArrayView<float> b, ArrayView<float> dW, ArrayView<float> db) =>
+        Gemm(shape, DenseEpilogue.Of(EpilogueMode.Store), a, b, dW, unused, unused, db, sumBColumns: true);
+
+    /// <summary>The GEMM kernel's own launch: with sumBColumns, bColumnSums [N] = the column sums of B.</summary>
+    public void Gemm(in GemmShape shape, in DenseEpilogue epilogue, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c,
+        ArrayView<float> bias, ArrayView<float> aux, ArrayView<float> bColumnSums, bool sumBColumns)
+    {
+        CpuOperandLengths.Gemm(shape, epilogue, a, b, c, bias, aux, bColumnSums, sumBColumns);
+        if (TryRecord(CpuCommand.Of(new GemmCommand
+        {
+            Shape = shape,
+            Epilogue = epilogue,
+            A = Address(a),
+            B = Address(b),
+            C = Address(c),
+            Bias = Address(bias),
+            Aux = Address(aux),
+            ColumnSums = Address(bColumnSums),
+            SumBColumns = sumBColumns ? 1 : 0,
+        })))
+            return;
+        gemm(config, shape, epilogue, width, a, b, c, bias, aux, sumBColumns ? 1 : 0, bColumnSums);
+        Launches++;
+    }
+
+    private readonly Action<KernelConfig, CpuSimdWidth, ArrayView<float>, int, int, ArrayView<float>> biasGradient;
+
+    public void BiasGradient(ArrayView<float> dz, int rows, int columns, ArrayView<float> db)
+    {
+        CpuOperandLengths.BiasGradient(dz, rows, columns, db);
+        if (TryRecord(CpuCommand.Of(new BiasGradientCommand { Dz = Address(dz), Db = Address(db), Rows = rows, Columns = columns })))
+            return;
+        biasGradient(config, width, dz, rows, columns, db);
+        Launches++;
+    }
+
+    private readonly Action<KernelConfig, CpuSimdWidth, ArrayView<byte>, ArrayView<byte>, ArrayView<int>, int, int, int,
+        ArrayView<float>, ArrayView<int>> gather;
+
+    public void Gather(ArrayView<byte> images, ArrayView<byte> labels, ArrayView<int> order,
+        int first, int rows, int features, ArrayView<float> x, ArrayView<int> y)
+    {
+        CpuOperandLengths.Gather("gather", images, labels, order, first, rows, features, x, y);
+        if (TryRecord(CpuCommand.Of(new GatherCommand
+        {
+            Batch = BatchOperandsOf(images, labels, order, x, y),
+            First = first,
+            Rows = rows,
+            Features = features,
+        })))
+            return;
+        gather(config, width, images, labels, order, first, rows, features, x, y);
+        Launches++;
+    }
+
+    private readonly Action<KernelConfig, CpuSimdWidth, ArrayView<float>, ArrayView<int>, int, int, float, int, ArrayView<float>,
+        int, ArrayView<float>, ArrayView<int>> softmaxCrossEntropy;
+
+    public void SoftmaxCrossEntropy(ArrayView<float> logits, ArrayView<int> labels, int rows, int classes, float gradientScale,
+        bool writeGradient, ArrayView<float> dLogits, int first, ArrayView<float> loss, ArrayView<int> prediction)
+    {
+        CpuOperandLengths.SoftmaxCrossEntropy(logits, labels, rows, classes, writeGradient, dLogits, first, loss, prediction);
+        if (TryRecord(CpuCommand.Of(new SoftmaxCrossEntropyCommand
+        {
+            Logits = Address(logits),
+            Labels = Address(labels),
+            DLogits = Address(dLogits),
+            Loss = Address(loss),
+            Prediction = Address(prediction),
+            Rows = rows,
+            Classes = classes,
+            First = first,
+            GradientScale = gradientScale,
+            WriteGradient = writeGradient ? 1 : 0,
+        })))
+            return;
+        softmaxCrossEntropy(config, width, logits, labels, rows, classes, gradientScale, writeGradient ? 1 : 0, dLogits, first, loss, prediction);
+        Launches++;
+    }
+
+    private readonly Action<KernelConfig, CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        int, AdamStep> adam;
+    private readonly Action<KernelConfig, CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        int, AdamWStep> adamW;
+    private readonly Action<KernelConfig, CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, SgdStep> sgd;
+    private readonly Action<KernelConfig, CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        ArrayView<float>, int, RmspropStep> rmsprop;
+
+    public void Adam(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> firstMoment,
+        ArrayView<float> secondMoment, int count, AdamStep step)
+    {
+        CpuOperandLengths.Optimizer("Adam", count, parameters, gradients);
+        CpuOperandLengths.Require(firstMoment, count, "firstMoment", "Adam");
+        CpuOperandLengths.Require(secondMoment, count, "secondMoment", "Adam");
+        if (TryRecord(CpuCommand.Of(new AdamCommand
+        {
+            Parameters = Address(parameters),
+            Gradients = Address(gradients),
+            FirstMoment = Address(firstMoment),
+            SecondMoment = Address(secondMoment),
+            Count = count,
+            Step = step,
+        })))
+            return;
+        adam(config, width, parameters, gradients, firstMoment, secondMoment, count, step);
+        Launches++;
+    }
+
+    public void AdamW(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> firstMoment,
+        ArrayView<float> secondMoment, int count, AdamWStep step)
+    {
+        CpuOperandLengths.Optimizer("AdamW", count, parameters, gradients);
+        CpuOperandLengths.Require(firstMoment, count, "firstMoment", "AdamW");
+        CpuOperandLengths.Require(secondMoment, count, "secondMoment", "AdamW");
+        if (TryRecord(CpuCommand.Of(new AdamWCommand
+        {
+            Parameters = Address(parameters),
+            Gradients = Address(gradients),
+            FirstMoment = Address(firstMoment),
+            SecondMoment = Address(secondMoment),
+            Count = count,
+            Step = step,
+        })))
+            return;
+        adamW(config, width, parameters, gradients, firstMoment, secondMoment, count, step);
+        Launches++;
+    }
+
+    public void Sgd(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> momentumBuffer, int count, SgdStep step)
+    {
+        CpuOperandLengths.Optimizer("SGD", count, parameters, gradients);
+        if (step.Momentum != 0f)
+            CpuOperandLengths.Require(momentumBuffer, count, "momentumBuffer", "SGD with momentum");
+        if (TryRecord(CpuCommand.Of(new SgdCommand
+        {
+            Parameters = Address(parameters),
+            Gradients = Address(gradients),
+            MomentumBuffer = Address(momentumBuffer),
+            Count = count,
+            Step = step,
+        })))
+            return;
+        sgd(config, width, parameters, gradients, momentumBuffer, count, step);
+        Launches++;
+    }
+
+    public void Rmsprop(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> squareAverage,
+        ArrayView<float> momentumBuffer, ArrayView<float> gradientAverage, int count, RmspropStep step)
+    {
+        CpuOperandLengths.Optimizer("RMSprop", count, parameters, gradients);
+        CpuOperandLengths.Require(squareAverage, count, "squareAverage", "RMSprop");
+        if (step.Momentum > 0f)
+            CpuOperandLengths.Require(momentumBuffer, count, "momentumBuffer", "RMSprop with momentum");
+        if (step.Centered != 0)
+            CpuOperandLengths.Require(gradientAverage, count, "gradientAverage", "centered RMSprop");
+        if (TryRecord(CpuCommand.Of(new RmspropCommand
+        {
+            Parameters = Address(parameters),
+            Gradients = Address(gradients),
+            SquareAverage = Address(squareAverage),
+            MomentumBuffer = Address(momentumBuffer),
+            GradientAverage = Address(gradientAverage),
+            Count = count,
+            Step = step,
+        })))
+            return;
+        rmsprop(config, width, parameters, gradients, squareAverage, momentumBuffer, gradientAverage, count, step);
+        Launches++;
+    }
+
+    private CpuConvolutionLaunchers? convolution;
+
+    /// <summary>The convolution and pooling kernels' standalone launches, compiled on first use
+    /// (a network without convolutions never loads them; inside a fused scope they are recorded
+    /// and run by the program kernel, which needs no more compiling).</summary>
+    private CpuConvolutionLaunchers Convolution => convolution ??= new CpuConvolutionLaunchers(accelerator);
+
+    public void LoadConvolution() => _ = Convolution;
+
+    /// <summary>Records the command inside a fused scope (true), or leaves it to the caller to
+    /// launch now (false).</summary>
+    private bool TryRecord(in CpuCommand command)
+    {
+        if (!Recording)
+            return false;
+        if (pendingCount == pending.Length)
+            Array.Resize(ref pending, 2 * pending.Length);
+        pending[pendingCount++] = command;
+        return true;
+    }
+
+    public void ConvIm2Col(in ConvShape shape, ArrayView<float> x, ArrayView<float> cols)
+    {
+        CpuOperandLengths.Conv("im2col", x, shape.InputLength, "x", cols, shape.ColumnsLength, "cols");
+        ConvLayoutChange(CpuOperation.ConvIm2Col, shape, x, cols, Convolution.Im2Col);
+    }
+
+    public void ConvNhwcToNchw(in ConvShape shape, ArrayView<float> nhwc, ArrayView<float> y)
+    {
+        CpuOperandLengths.Conv("NHWC to NCHW", nhwc, shape.OutputLength, "nhwc", y, shape.OutputLength, "y");
+        ConvLayoutChange(CpuOperation.ConvNhwcToNchw, shape, nhwc, y, Convolution.NhwcToNchw);
+    }
+
+    /// <summary>A convolution kernel that reads one view (source) and overwrites another (target):
+    /// recorded, or launched now with `kernel`.</summary>
+    private void ConvLayoutChange(CpuOperation operation, in ConvShape shape, ArrayView<float> source, ArrayView<float> target,
+        Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>> kernel)
+    {
+        if (TryRecord(CpuCommand.Of(operation, new ConvLayoutCommand { Shape = shape, Source = Address(source), Target = Address(target) })))
+            return;
+        kernel(config, shape, source, target);
+        Launches++;
+    }
+
+    public void ConvNchwToNhwc(in ConvShape shape, ArrayView<float> dy, ArrayView<float> y, bool relu, ArrayView<float> dz)
+    {
+        CpuOperandLengths.Conv("NCHW to NHWC", dy, shape.OutputLength, "dy", dz, shape.OutputLength, "dz");
+        if (relu)
+            CpuOperandLengths.Require(y, shape.OutputLength, "y", "NCHW to NHWC with the ReLU mask");
+        if (TryRecord(CpuCommand.Of(new ConvNchwToNhwcCommand
+        {
+            Shape = shape,
+            Dy = Address(dy),
+            Y = Address(y),
+            Dz = Address(dz),
+            ReluMask = relu ? 1 : 0,
+        })))
+            return;
+        Convolution.NchwToNhwc(config, shape, dy, y, relu ? 1 : 0, dz);
+        Launches++;
+    }
+
+    public void ConvBiasPartials(in ConvShape shape, ArrayView<float> dz, ArrayView<float> partials)
+    {
+        CpuOperandLengths.Conv("bias partials", dz, shape.OutputLength, "dz", partials, (long)shape.Batch * shape.OutChannels, "partials");
+        if (TryRecord(CpuCommand.Of(CpuOperation.ConvBiasPartials, new ConvLayoutCommand { Shape = shape, Source = Address(dz), Target = Address(partials) })))
+            return;
+        Convolution.BiasPartials(config, shape, width, dz, partials);
+        Launches++;
+    }
+
+    public void ConvCol2Im(in ConvShape shape, ArrayView<float> dCols, ArrayView<float> dx)
+    {
+        CpuOperandLengths.Conv("col2im", dCols, shape.ColumnsLength, "dCols", dx, shape.InputLength, "dx");
+        ConvLayoutChange(CpuOperation.ConvCol2Im, shape, dCols, dx, Convolution.Col2Im);
+    }
+
+    public void MaxPool2Forward(in PoolShape shape, ArrayView<float> x, ArrayView<float> y, ArrayView<int> argmax)
+    {
+        CpuOperandLengths.Pool(shape, "max-pool forward", x, shape.InputLength, "x", argmax, y, shape.OutputLength, "y");
+        if (TryRecord(CpuCommand.Of(new MaxPool2ForwardCommand { Shape = shape, X = Address(x), Y = Address(y), Argmax = Address(argmax) })))
+            return;
+        Convolution.PoolForward(config, shape, x, y, argmax);
+        Launches++;
+    }
+
+    public void MaxPool2Backward(in PoolShape shape, ArrayView<float> dy, ArrayView<int> argmax, ArrayView<float> dx)
+    {
+        CpuOperandLengths.Pool(shape, "max-pool backward", dy, shape.OutputLength, "dy", argmax, dx, shape.InputLength, "dx");
+        if (TryRecord(CpuCommand.Of(new MaxPool2BackwardCommand { Shape = shape, Dy = Address(dy), Argmax = Address(argmax), Dx = Address(dx) })))
+            return;
+        Convolution.PoolBackward(config, shape, dy, argmax, dx);
+        Launches++;
+    }
+
+    private Action<KernelConfig, ArrayView<byte>, ArrayView<byte>, ArrayView<int>, int, int, int, int, int, uint, uint,
+        ArrayView<float>, ArrayView<int>>? gatherShifted;
+
+    /// <summary>The operands both gathers share.</summary>
+    private static BatchOperands BatchOperandsOf(ArrayView<byte> images, ArrayView<byte> labels, ArrayView<int> order,
+        ArrayView<float> x, ArrayView<int> y) => new()
+        {
+            Images = Address(images),
+            Labels = Address(labels),
+            Order = Address(order),
+            X = Address(x),
+            Y = Address(y),
+        };
+
+    public void LoadShiftedGather() =>
+        gatherShifted ??= accelerator.LoadStreamKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<int>, int, int, int, int, int, uint, uint,
+            ArrayView<float>, ArrayView<int>>(CpuBatchGatherKernels.GatherShiftedBatchCpuKernel);
+
+    public void GatherShifted(ArrayView<byte> images, ArrayView<byte> labels, ArrayView<int> order, int first, int rows,
+        int height, int width, int maxShift, uint seed, uint step, ArrayView<float> x, ArrayView<int> y)
+    {
+        CpuOperandLengths.Gather("shifted gather", images, labels, order, first, rows, (long)height * width, x, y);
+        if (TryRecord(CpuCommand.Of(new GatherShiftedCommand
+        {
+            Batch = BatchOperandsOf(images, labels, order, x, y),
+            First = first,
+            Rows = rows,
+            Height = height,
+            Width = width,
+            MaxShift = maxShift,
+            Seed = seed,
+            Step = step,
+        })))
+            return;
+        LoadShiftedGather();
+        gatherShifted!(config, images, labels, order, first, rows, height, width, maxShift, seed, step, x, y);
+        Launches++;
+    }
+
+    private readonly Action<KernelConfig, CpuSimdWidth, ArrayView<float>, ArrayView<int>, ArrayView<byte>, ArrayView<int>,
+        int, int, int, ArrayView<double>, ArrayView<int>> sumPartials;
+    private readonly Action<KernelConfig, ArrayView<int>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<int>> confusion;
+
+    // The evaluation reductions are read back by the host right away: never recorded.
+    public void SumPartials(ArrayView<float> losses, ArrayView<int> predictions, ArrayView<byte> labels, ArrayView<int> order,
+        int first, int count, int partialCount, ArrayView<double> lossPartials, ArrayView<int> correctPartials)
+    {
+        const string launch = "evaluation sums";
+        CpuOperandLengths.Require(losses, count, "losses", launch);
+        CpuOperandLengths.EvaluationRows(launch, predictions, labels, order, first, count);
+        CpuOperandLengths.Require(lossPartials, partialCount, "lossPartials", launch);
+        CpuOperandLengths.Require(correctPartials, partialCount, "correctPartials", launch);
+        RunPending();
+        sumPartials(config, width, losses, predictions, labels, order, first, count, partialCount, lossPartials, correctPartials);
+        Launches++;
+    }
+
+    public void Confusion(ArrayView<int> predictions, ArrayView<byte> labels, ArrayView<int> order,
+        int first, int count, int classes, ArrayView<int> matrix)
+    {
+        const string launch = "confusion matrix";
+        CpuOperandLengths.EvaluationRows(launch, predictions, labels, order, first, count);
+        CpuOperandLengths.Require(matrix, (long)classes * classes, "matrix", launch);
+        RunPending();
+        confusion(config, predictions, labels, order, first, count, classes, matrix);
+        Launches++;
+    }
+
+    /// <summary>The CPU convolution and pooling kernels (kernels/Cpu/CpuConvolutionKernels.cs,
+    /// CpuPoolingKernels.cs) of one accelerator.</summary>
+    private sealed class CpuConvolutionLaunchers(Accelerator accelerator)
+    {
+        public readonly Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>> Im2Col =
+            accelerator.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>>(CpuConvolutionKernels.ConvIm2ColCpuKernel);
+
+        public readonly Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>> NhwcToNchw =
+            accelerator.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>>(CpuConvolutionKernels.ConvNhwcToNchwCpuKernel);
+
+        public readonly Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>> NchwToNhwc =
+            accelerator.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(CpuConvolutionKernels.ConvNchwToNhwcCpuKernel);
+
+        public readonly Action<KernelConfig, ConvShape, CpuSimdWidth, ArrayView<float>, ArrayView<float>> BiasPartials =
+            accelerator.LoadStreamKernel<ConvShape, CpuSimdWidth, ArrayView<float>, ArrayView<float>>(CpuConvolutionKernels.ConvBiasPartialsSimdKernel);
+
+        public readonly Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>> Col2Im =
+            accelerator.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>>(CpuConvolutionKernels.ConvCol2ImCpuKernel);
+
+        public readonly Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<float>, ArrayView<int>> PoolForward =
+            accelerator.LoadStreamKernel<PoolShape, ArrayView<float>, ArrayView<float>, ArrayView<int>>(CpuPoolingKernels.MaxPool2ForwardCpuKernel);
+
+        public readonly Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<int>, ArrayView<float>> PoolBackward =
+            accelerator.LoadStreamKernel<PoolShape, ArrayView<float>, ArrayView<int>, ArrayView<float>>(CpuPoolingKernels.MaxPool2BackwardCpuKernel);
+    }
+}

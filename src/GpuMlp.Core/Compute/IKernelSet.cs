@@ -1,0 +1,123 @@
+using GpuMlp.Kernels;
+using ILGPU;
+
+namespace GpuMlp.Compute;
+
+/// <summary>Which kernel set an MlpKernels runs (chosen once, when it is built).</summary>
+public enum KernelSetKind
+{
+    /// <summary>The portable kernels of kernels/*.cs: what the GPUs run, and the CPU accelerator
+    /// with the GPU launch profile, a forced GEMM variant or --cpu-simd off.</summary>
+    Portable,
+    /// <summary>The CPU accelerator's SIMD kernels of kernels/Cpu, recorded into one fused program
+    /// inside a FuseLaunches scope.</summary>
+    CpuSimd,
+}
+
+/// <summary>Every primitive launch of training and evaluation, declared once. The two sets are
+/// PortableKernelSet (kernels/*.cs with their launch shapes) and CpuSimdKernelSet (kernels/Cpu, with
+/// host checks of every operand's length and recording into a fused program). MlpKernels chooses one
+/// when it is built, checks shapes, and writes the composite operations (the convolutions, the
+/// weight gradient's contract) over this interface. Each operation's shapes, and what it overwrites
+/// and accumulates, are those of its kernels (see the kernel files named on each member). Callers
+/// pass problem sizes and views; launch shapes are the set's.</summary>
+internal interface IKernelSet
+{
+    KernelSetKind Kind { get; }
+
+    // ---- launch fusion (a CPU SIMD concern; the portable set's members do nothing)
+
+    /// <summary>Worker threads of one launch (CPU SIMD set; 0 on the portable set).</summary>
+    int Workers { get; }
+
+    /// <summary>Launches issued so far, a fused program counting as one (CPU SIMD set; 0 on the portable set).</summary>
+    long Launches { get; }
+
+    /// <summary>Whether BeginFusing/EndFusing record and fuse launches here.</summary>
+    bool FusesLaunches { get; }
+
+    /// <summary>Opens a fused scope (scopes nest).</summary>
+    void BeginFusing();
+
+    /// <summary>Closes a fused scope; the outermost runs what it recorded.</summary>
+    void EndFusing();
+
+    /// <summary>Called before a kernel from outside the set (UnfusedKernels) is launched beside it:
+    /// what was recorded so far runs first, and the launch is counted.</summary>
+    void BeforeForeignLaunch();
+
+    // ---- lazily compiled groups (idempotent; no training step should include a compilation)
+
+    /// <summary>Compiles the convolution and pooling kernels.</summary>
+    void LoadConvolution();
+
+    /// <summary>Compiles the shifted batch gather.</summary>
+    void LoadShiftedGather();
+
+    // ---- dense (kernels/DenseKernels.cs, kernels/Cpu/CpuDenseKernels.cs)
+
+    /// <summary>C[M,N] = epilogue(op(A) * op(B)).</summary>
+    void Gemm(in GemmShape shape, in DenseEpilogue epilogue, ArrayView<float> a, ArrayView<float> b,
+        ArrayView<float> c, ArrayView<float> bias, ArrayView<float> aux);
+
+    /// <summary>dW = op(A) * op(B) (Store) and db[n] = the column sums of B, dense [K, N].</summary>
+    void WeightGradient(in GemmShape shape, ArrayView<float> a, ArrayView<float> b, ArrayView<float> dW, ArrayView<float> db);
+
+    /// <summary>db [columns] = the column sums of dz [rows, columns].</summary>
+    void BiasGradient(ArrayView<float> dz, int rows, int columns, ArrayView<float> db);
+
+    // ---- batch gathers (kernels/BatchGatherKernels.cs, kernels/Cpu/CpuBatchGatherKernels.cs)
+
+    void Gather(ArrayView<byte> images, ArrayView<byte> labels, ArrayView<int> order,
+        int first, int rows, int features, ArrayView<float> x, ArrayView<int> y);
+
+    void GatherShifted(ArrayView<byte> images, ArrayView<byte> labels, ArrayView<int> order, int first, int rows,
+        int height, int width, int maxShift, uint seed, uint step, ArrayView<float> x, ArrayView<int> y);
+
+    // ---- loss (kernels/SoftmaxCrossEntropyKernels.cs, kernels/Cpu/CpuSoftmaxCrossEntropyKernels.cs)
+
+    void SoftmaxCrossEntropy(ArrayView<float> logits, ArrayView<int> labels, int rows, int classes, float gradientScale,
+        bool writeGradient, ArrayView<float> dLogits, int first, ArrayView<float> loss, ArrayView<int> prediction);
+
+    // ---- optimisers (kernels/{Adam,Sgd,Rmsprop}Kernels.cs, kernels/Cpu/CpuOptimizerKernels.cs)
+
+    void Adam(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> firstMoment,
+        ArrayView<float> secondMoment, int count, AdamStep step);
+
+    void AdamW(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> firstMoment,
+        ArrayView<float> secondMoment, int count, AdamWStep step);
+
+    void Sgd(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> momentumBuffer, int count, SgdStep step);
+
+    void Rmsprop(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> squareAverage,
+        ArrayView<float> momentumBuffer, ArrayView<float> gradientAverage, int count, RmspropStep step);
+
+    // ---- evaluation (kernels/EvaluationKernels.cs, kernels/Cpu/CpuEvaluationKernels.cs); read back right away
+
+    void SumPartials(ArrayView<float> losses, ArrayView<int> predictions, ArrayView<byte> labels, ArrayView<int> order,
+        int first, int count, int partialCount, ArrayView<double> lossPartials, ArrayView<int> correctPartials);
+
+    void Confusion(ArrayView<int> predictions, ArrayView<byte> labels, ArrayView<int> order,
+        int first, int count, int classes, ArrayView<int> matrix);
+
+    // ---- convolution and pooling (kernels/{Convolution,Pooling}Kernels.cs, kernels/Cpu/Cpu{Convolution,Pooling}Kernels.cs)
+
+    /// <summary>cols [Rows, Patch] = im2col(x).</summary>
+    void ConvIm2Col(in ConvShape shape, ArrayView<float> x, ArrayView<float> cols);
+
+    /// <summary>y (NCHW) = nhwc [Rows, OutChannels] reordered.</summary>
+    void ConvNhwcToNchw(in ConvShape shape, ArrayView<float> nhwc, ArrayView<float> y);
+
+    /// <summary>dz [Rows, OutChannels] = dy (NCHW) reordered, through the ReLU mask of y when relu.</summary>
+    void ConvNchwToNhwc(in ConvShape shape, ArrayView<float> dy, ArrayView<float> y, bool relu, ArrayView<float> dz);
+
+    /// <summary>partials [Batch, OutChannels] = per-image channel sums of dz.</summary>
+    void ConvBiasPartials(in ConvShape shape, ArrayView<float> dz, ArrayView<float> partials);
+
+    /// <summary>dx [B, C, H, W] = col2im(dCols).</summary>
+    void ConvCol2Im(in ConvShape shape, ArrayView<float> dCols, ArrayView<float> dx);
+
+    void MaxPool2Forward(in PoolShape shape, ArrayView<float> x, ArrayView<float> y, ArrayView<int> argmax);
+
+    void MaxPool2Backward(in PoolShape shape, ArrayView<float> dy, ArrayView<int> argmax, ArrayView<float> dx);
+}

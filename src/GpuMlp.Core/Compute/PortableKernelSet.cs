@@ -1,0 +1,283 @@
+using GpuMlp.Kernels;
+using ILGPU;
+using ILGPU.Runtime;
+using GemmKernel = System.Action<GpuMlp.Kernels.GemmShape, GpuMlp.Kernels.DenseEpilogue,
+    ILGPU.ArrayView<float>, ILGPU.ArrayView<float>, ILGPU.ArrayView<float>, ILGPU.ArrayView<float>, ILGPU.ArrayView<float>>;
+using GemmLauncher = System.Action<ILGPU.KernelConfig, GpuMlp.Kernels.GemmShape, GpuMlp.Kernels.DenseEpilogue,
+    ILGPU.ArrayView<float>, ILGPU.ArrayView<float>, ILGPU.ArrayView<float>, ILGPU.ArrayView<float>, ILGPU.ArrayView<float>>;
+
+namespace GpuMlp.Compute;
+
+/// <summary>Grid-stride launch shape of the element-wise kernels: groups of GroupSize threads, at
+/// most MaxGroups of them.</summary>
+internal readonly record struct ElementwiseShape(int GroupSize, int MaxGroups)
+{
+    /// <summary>The launch for `count` independent work items.</summary>
+    public KernelConfig For(int count)
+    {
+        int groups = (int)Math.Min(MaxGroups, Math.Max(1L, ((long)count + GroupSize - 1) / GroupSize));
+        return new KernelConfig(groups, GroupSize);
+    }
+}
+
+/// <summary>The portable kernel set (kernels/*.cs): plain ILGPU kernels that compile to PTX and OpenCL
+/// C, each launched with its launch shape. Everything but the convolution/pooling kernels and the
+/// shifted gather is compiled when the set is built; those two groups on first use or their Load
+/// call. Launches go straight to the accelerator's stream (nothing is recorded or fused).</summary>
+internal sealed class PortableKernelSet : IKernelSet
+{
+    private readonly Accelerator accelerator;
+    private readonly ElementwiseShape elementwise;
+    private readonly GemmVariant variant;
+    private readonly GpuGemmBlock gemmBlock;
+    private readonly ArrayView<float> unused;
+
+    /// <param name="variant">RegisterTiled, SharedTiled16 or SharedTiled2 (Auto resolved by the caller).</param>
+    /// <param name="unused">A placeholder for the views a launch does not read.</param>
+    public PortableKernelSet(Accelerator accelerator, GemmVariant variant, GpuGemmBlock gemmBlock, ElementwiseShape elementwise,
+        ArrayView<float> unused)
+    {
+        this.accelerator = accelerator;
+        this.unused = unused;
+        this.variant = variant;
+        this.gemmBlock = gemmBlock;
+        this.elementwise = elementwise;
+        switch (variant)
+        {
+            case GemmVariant.RegisterTiled:
+                gemm = LoadGemm(DenseKernels.DenseGemmRegisterTiledKernel);
+                break;
+            case GemmVariant.SharedTiled16:
+                gemm = LoadGemm(DenseKernels.DenseGemmSharedTiledKernel<GemmTile16x16x16>);
+                if (gemmBlock != GpuGemmBlock.Block64)
+                    gemmSmallBlocks = LoadGemm(DenseKernels.DenseGemmSharedTiledKernel<GemmTile8x8x16>);
+                break;
+            case GemmVariant.SharedTiled2:
+                gemm = LoadGemm(DenseKernels.DenseGemmSharedTiledKernel<GemmTile2x2x4>);
+                break;
+            case GemmVariant.Auto:
+            case GemmVariant.CpuSimd:
+            default:
+                throw new ArgumentOutOfRangeException(nameof(variant), variant, "the portable set needs a resolved portable GEMM variant");
+        }
+        biasGradient = accelerator.LoadStreamKernel<ArrayView<float>, int, int, ArrayView<float>>(DenseKernels.DenseBiasGradientKernel);
+        gather = accelerator.LoadStreamKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<float>, ArrayView<int>>(
+            BatchGatherKernels.GatherBatchKernel);
+        softmaxCrossEntropy = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<int>, int, int, float, int, ArrayView<float>, int,
+            ArrayView<float>, ArrayView<int>>(SoftmaxCrossEntropyKernels.SoftmaxCrossEntropyKernel);
+        adam = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, AdamStep>(
+            AdamKernels.AdamKernel);
+        adamW = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, AdamWStep>(
+            AdamKernels.AdamWKernel);
+        sgd = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, SgdStep>(SgdKernels.SgdKernel);
+        rmsprop = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int,
+            RmspropStep>(RmspropKernels.RmspropKernel);
+        sumPartials = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<byte>, ArrayView<int>, int, int, int,
+            ArrayView<double>, ArrayView<int>>(EvaluationKernels.SumPartialsKernel);
+        confusion = accelerator.LoadStreamKernel<ArrayView<int>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<int>>(
+            EvaluationKernels.ConfusionKernel);
+    }
+
+    public KernelSetKind Kind => KernelSetKind.Portable;
+
+    // Launches are not recorded here: nothing to fuse, count or run first.
+    public int Workers => 0;
+
+    public long Launches => 0;
+
+    public bool FusesLaunches => false;
+
+    public void BeginFusing()
+    {
+    }
+
+    public void EndFusing()
+    {
+    }
+
+    public void BeforeForeignLaunch()
+    {
+    }
+
+    // ---- dense
+
+    private readonly GemmLauncher gemm;
+    // SharedTiled16 only: the same kernel with 32x32 blocks, for shapes whose 64x64 blocks cannot
+    // fill the device (chosen per launch in GemmLaunch).
+    private readonly GemmLauncher? gemmSmallBlocks;
+    private readonly Action<KernelConfig, ArrayView<float>, int, int, ArrayView<float>> biasGradient;
+
+    private GemmLauncher LoadGemm(GemmKernel kernel) => accelerator.LoadStreamKernel(kernel);
+
+    /// <summary>One group per block of the shared-memory GEMM with tile TTile: the block is
+    /// DenseKernels.SharedMicroTile times the group's threads in each dimension.</summary>
+    internal static KernelConfig BlockConfig<TTile>(in GemmShape shape) where TTile : struct, IGemmTile
+    {
+        var tile = default(TTile);
+        int blockRows = DenseKernels.SharedMicroTile * tile.ThreadsY, blockColumns = DenseKernels.SharedMicroTile * tile.ThreadsX;
+        return new KernelConfig(
+            new Index2D((shape.N + blockColumns - 1) / blockColumns, (shape.M + blockRows - 1) / blockRows),
+            new Index2D(tile.ThreadsX, tile.ThreadsY));
+    }
+
+    /// <summary>The GEMM kernel and launch shape for one problem size.</summary>
+    private (GemmLauncher Kernel, KernelConfig Config) GemmLaunch(in GemmShape shape)
+    {
+        switch (variant)
+        {
+            case GemmVariant.RegisterTiled:
+                int tiles = (shape.M + DenseKernels.RegisterTileRows - 1) / DenseKernels.RegisterTileRows
+                    * ((shape.N + DenseKernels.RegisterTileColumns - 1) / DenseKernels.RegisterTileColumns);
+                return (gemm, elementwise.For(tiles));
+            case GemmVariant.SharedTiled2:
+                return (gemm, BlockConfig<GemmTile2x2x4>(shape));
+            case GemmVariant.SharedTiled16:
+                // Fewer 64x64 blocks than multiprocessors: 32x32 blocks keep more of them busy.
+                return MlpKernels.ChooseGpuBlock(gemmBlock, shape, accelerator.NumMultiprocessors) == GpuGemmBlock.Block32
+                    ? (gemmSmallBlocks!, BlockConfig<GemmTile8x8x16>(shape))
+                    : (gemm, BlockConfig<GemmTile16x16x16>(shape));
+            case GemmVariant.Auto:
+            case GemmVariant.CpuSimd:
+            default:
+                throw new InvalidOperationException($"GEMM variant {variant} is not a portable one");
+        }
+    }
+
+    public void Gemm(in GemmShape shape, in DenseEpilogue epilogue, ArrayView<float> a, ArrayView<float> b,
+        ArrayView<float> c, ArrayView<float> bias, ArrayView<float> aux)
+    {
+        var (kernel, config) = GemmLaunch(shape);
+        kernel(config, shape, epilogue, a, b, c, bias, aux);
+    }
+
+    /// <summary>Two launches here: the GEMM, then the bias gradient over B.</summary>
+    public void WeightGradient(in GemmShape shape, ArrayView<float> a, ArrayView<float> b, ArrayView<float> dW, ArrayView<float> db)
+    {
+        Gemm(shape, DenseEpilogue.Of(EpilogueMode.Store), a, b, dW, unused, unused);
+        BiasGradient(b, shape.K, shape.N, db);
+    }
+
+    public void BiasGradient(ArrayView<float> dz, int rows, int columns, ArrayView<float> db) =>
+        biasGradient(elementwise.For(columns), dz, rows, columns, db);
+
+    // ---- batch gathers
+
+    private readonly Action<KernelConfig, ArrayView<byte>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<float>, ArrayView<int>> gather;
+    private Action<KernelConfig, ArrayView<byte>, ArrayView<byte>, ArrayView<int>, int, int, int, int, int, uint, uint,
+        ArrayView<float>, ArrayView<int>>? gatherShifted;
+
+    public void Gather(ArrayView<byte> images, ArrayView<byte> labels, ArrayView<int> order,
+        int first, int rows, int features, ArrayView<float> x, ArrayView<int> y) =>
+        gather(elementwise.For(rows * features), images, labels, order, first, rows, features, x, y);
+
+    public void LoadShiftedGather() =>
+        gatherShifted ??= accelerator.LoadStreamKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<int>, int, int, int, int, int, uint, uint,
+            ArrayView<float>, ArrayView<int>>(BatchGatherKernels.GatherShiftedBatchKernel);
+
+    public void GatherShifted(ArrayView<byte> images, ArrayView<byte> labels, ArrayView<int> order, int first, int rows,
+        int height, int width, int maxShift, uint seed, uint step, ArrayView<float> x, ArrayView<int> y)
+    {
+        LoadShiftedGather();
+        gatherShifted!(elementwise.For(rows * height * width), images, labels, order, first, rows, height, width, maxShift, seed, step, x, y);
+    }
+
+    // ---- loss
+
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<int>, int, int, float, int, ArrayView<float>, int,
+        ArrayView<float>, ArrayView<int>> softmaxCrossEntropy;
+
+    public void SoftmaxCrossEntropy(ArrayView<float> logits, ArrayView<int> labels, int rows, int classes, float gradientScale,
+        bool writeGradient, ArrayView<float> dLogits, int first, ArrayView<float> loss, ArrayView<int> prediction) =>
+        softmaxCrossEntropy(elementwise.For(rows), logits, labels, rows, classes, gradientScale, writeGradient ? 1 : 0, dLogits, first, loss, prediction);
+
+    // ---- optimisers: one element-wise launch over the flat parameter buffer each
+
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, AdamStep> adam;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, AdamWStep> adamW;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, SgdStep> sgd;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int,
+        RmspropStep> rmsprop;
+
+    public void Adam(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> firstMoment,
+        ArrayView<float> secondMoment, int count, AdamStep step) =>
+        adam(elementwise.For(count), parameters, gradients, firstMoment, secondMoment, count, step);
+
+    public void AdamW(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> firstMoment,
+        ArrayView<float> secondMoment, int count, AdamWStep step) =>
+        adamW(elementwise.For(count), parameters, gradients, firstMoment, secondMoment, count, step);
+
+    public void Sgd(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> momentumBuffer, int count, SgdStep step) =>
+        sgd(elementwise.For(count), parameters, gradients, momentumBuffer, count, step);
+
+    public void Rmsprop(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> squareAverage,
+        ArrayView<float> momentumBuffer, ArrayView<float> gradientAverage, int count, RmspropStep step) =>
+        rmsprop(elementwise.For(count), parameters, gradients, squareAverage, momentumBuffer, gradientAverage, count, step);
+
+    // ---- evaluation
+
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<byte>, ArrayView<int>, int, int, int,
+        ArrayView<double>, ArrayView<int>> sumPartials;
+    private readonly Action<KernelConfig, ArrayView<int>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<int>> confusion;
+
+    public void SumPartials(ArrayView<float> losses, ArrayView<int> predictions, ArrayView<byte> labels, ArrayView<int> order,
+        int first, int count, int partialCount, ArrayView<double> lossPartials, ArrayView<int> correctPartials) =>
+        sumPartials(elementwise.For(partialCount), losses, predictions, labels, order, first, count, partialCount, lossPartials, correctPartials);
+
+    public void Confusion(ArrayView<int> predictions, ArrayView<byte> labels, ArrayView<int> order,
+        int first, int count, int classes, ArrayView<int> matrix) =>
+        confusion(elementwise.For(classes * classes), predictions, labels, order, first, count, classes, matrix);
+
+    // ---- convolution and pooling, compiled on first use (a network without them never pays for them)
+
+    private ConvolutionLaunchers? convolution;
+
+    private ConvolutionLaunchers Convolution => convolution ??= new ConvolutionLaunchers(accelerator);
+
+    public void LoadConvolution() => _ = Convolution;
+
+    public void ConvIm2Col(in ConvShape shape, ArrayView<float> x, ArrayView<float> cols) =>
+        Convolution.Im2Col(elementwise.For(shape.ColumnsLength), shape, x, cols);
+
+    public void ConvNhwcToNchw(in ConvShape shape, ArrayView<float> nhwc, ArrayView<float> y) =>
+        Convolution.NhwcToNchw(elementwise.For(shape.OutputLength), shape, nhwc, y);
+
+    public void ConvNchwToNhwc(in ConvShape shape, ArrayView<float> dy, ArrayView<float> y, bool relu, ArrayView<float> dz) =>
+        Convolution.NchwToNhwc(elementwise.For(shape.OutputLength), shape, dy, y, relu ? 1 : 0, dz);
+
+    public void ConvBiasPartials(in ConvShape shape, ArrayView<float> dz, ArrayView<float> partials) =>
+        Convolution.BiasPartials(elementwise.For(shape.Batch * shape.OutChannels), shape, dz, partials);
+
+    public void ConvCol2Im(in ConvShape shape, ArrayView<float> dCols, ArrayView<float> dx) =>
+        Convolution.Col2Im(elementwise.For(shape.InputLength), shape, dCols, dx);
+
+    public void MaxPool2Forward(in PoolShape shape, ArrayView<float> x, ArrayView<float> y, ArrayView<int> argmax) =>
+        Convolution.PoolForward(elementwise.For(shape.OutputLength), shape, x, y, argmax);
+
+    public void MaxPool2Backward(in PoolShape shape, ArrayView<float> dy, ArrayView<int> argmax, ArrayView<float> dx) =>
+        Convolution.PoolBackward(elementwise.For(shape.InputLength), shape, dy, argmax, dx);
+
+    /// <summary>The convolution and pooling kernels of one accelerator.</summary>
+    private sealed class ConvolutionLaunchers(Accelerator accelerator)
+    {
+        public readonly Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>> Im2Col =
+            accelerator.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>>(ConvolutionKernels.ConvIm2ColKernel);
+
+        public readonly Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>> NhwcToNchw =
+            accelerator.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>>(ConvolutionKernels.ConvNhwcToNchwKernel);
+
+        public readonly Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>> NchwToNhwc =
+            accelerator.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(ConvolutionKernels.ConvNchwToNhwcKernel);
+
+        public readonly Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>> BiasPartials =
+            accelerator.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>>(ConvolutionKernels.ConvBiasPartialsKernel);
+
+        public readonly Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>> Col2Im =
+            accelerator.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>>(ConvolutionKernels.ConvCol2ImKernel);
+
+        public readonly Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<float>, ArrayView<int>> PoolForward =
+            accelerator.LoadStreamKernel<PoolShape, ArrayView<float>, ArrayView<float>, ArrayView<int>>(PoolingKernels.MaxPool2ForwardKernel);
+
+        public readonly Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<int>, ArrayView<float>> PoolBackward =
+            accelerator.LoadStreamKernel<PoolShape, ArrayView<float>, ArrayView<int>, ArrayView<float>>(PoolingKernels.MaxPool2BackwardKernel);
+    }
+}
