@@ -62,18 +62,7 @@ public sealed record NetworkDescription(IReadOnlyList<int> SampleShape, IReadOnl
         var layers = new List<LayerDescription>(network.Layers.Count);
         foreach (var layer in network.Layers)
         {
-            layers.Add(layer.Spec switch
-            {
-                ConvSpec conv => new LayerDescription.Conv2d(layer.Parameters[0].Name, layer.Parameters[1].Name, layer.Input.Channels,
-                    conv.OutChannels, conv.KernelH, conv.KernelW, conv.Padding, tensors[layer.Parameters[0].Name].Data, tensors[layer.Parameters[1].Name].Data),
-                MaxPool2Spec => new LayerDescription.MaxPool2(),
-                FlattenSpec => new LayerDescription.Flatten(),
-                DenseSpec dense => new LayerDescription.Dense(layer.Parameters[0].Name, layer.Parameters[1].Name, (int)layer.Input.Elements,
-                    dense.Outputs, tensors[layer.Parameters[0].Name].Data, tensors[layer.Parameters[1].Name].Data),
-                ReluSpec => new LayerDescription.Relu(),
-                DropoutSpec dropout => new LayerDescription.Dropout(dropout.Rate),
-                _ => throw new ArgumentException($"layer {layer.Index} ({layer.Spec}) has no description", nameof(network)),
-            });
+            layers.Add(layer.Spec.Describe(layer, tensors));
         }
         var input = network.Input;
         IReadOnlyList<int> sample = input.IsMap ? [input.Channels, input.Height, input.Width] : [input.Channels];

@@ -161,6 +161,20 @@ public sealed class ArchitectureTests
         Assert.Equal(message, error.Message);
     }
 
+    /// <summary>A layer kind is one spec record with its parser in LayerSpec.Kinds: every concrete
+    /// spec type has a parser, and the text of each kind reads back as its type.</summary>
+    [Fact]
+    public void Kinds_EveryConcreteLayerSpec_HasOneRegisteredParser()
+    {
+        var specTypes = typeof(LayerSpec).Assembly.GetTypes()
+            .Where(t => t.IsSubclassOf(typeof(LayerSpec)) && !t.IsAbstract).ToHashSet();
+        var parsed = Architecture.ParseLayers("conv3x3x4p1,pool2,flatten,dense8,relu,dropout0.5");
+
+        Assert.Equal(specTypes.Count, LayerSpec.Kinds.Count);
+        Assert.Equal(specTypes, parsed.Select(l => l.GetType()).ToHashSet());
+        Assert.All(parsed, spec => Assert.Equal(spec, Assert.Single(Architecture.ParseLayers(spec.Token))));
+    }
+
     [Fact]
     public void Constructor_TinyInput_InfersShapesAndCounts()
     {
