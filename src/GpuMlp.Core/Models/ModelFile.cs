@@ -25,7 +25,14 @@ public static class ModelFile
     /// so <c>nn.Sequential</c> of the stack's modules loads it unchanged, and the canonical text
     /// under <see cref="ArchitectureKey"/>. An MLP stack is written exactly as <see cref="Save"/>
     /// writes it, with its widths instead of the text.</summary>
-    public static void Save(string path, Architecture network, float[] flatParameters, IReadOnlyDictionary<string, string> metadata)
+    public static void Save(string path, Architecture network, float[] flatParameters, IReadOnlyDictionary<string, string> metadata) =>
+        Save(path, network, flatParameters, [], metadata);
+
+    /// <summary>As <see cref="Save(string, Architecture, float[], IReadOnlyDictionary{string, string})"/>,
+    /// with the layers' non-trained state (flat, in <see cref="Architecture.StateTensors"/> order)
+    /// written beside each layer's parameters under its buffer names, as torch's state_dict holds
+    /// them; a stack without state is written byte for byte as without this argument.</summary>
+    public static void Save(string path, Architecture network, float[] flatParameters, float[] flatState, IReadOnlyDictionary<string, string> metadata)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentNullException.ThrowIfNull(network);
@@ -36,32 +43,45 @@ public static class ModelFile
             [ArchitectureKey] = network.Text,
         };
         merged.Remove(WidthsKey);
-        SafeTensorsFile.Write(path, ToTensors(network, flatParameters), merged);
+        SafeTensorsFile.Write(path, ToTensors(network, flatParameters, flatState), merged);
     }
 
     /// <summary>The tensors of a layer stack in state_dict order, in PyTorch's layouts.</summary>
-    public static IReadOnlyList<SafeTensor> ToTensors(Architecture network, float[] flatParameters)
+    public static IReadOnlyList<SafeTensor> ToTensors(Architecture network, float[] flatParameters) =>
+        ToTensors(network, flatParameters, []);
+
+    /// <summary>The tensors of a layer stack and its state in state_dict order (layer by layer: its
+    /// parameters, then its state tensors), in PyTorch's layouts.</summary>
+    public static IReadOnlyList<SafeTensor> ToTensors(Architecture network, float[] flatParameters, float[] flatState)
     {
         ArgumentNullException.ThrowIfNull(network);
         ArgumentNullException.ThrowIfNull(flatParameters);
+        ArgumentNullException.ThrowIfNull(flatState);
         if (flatParameters.Length != network.ParameterCount)
             throw new ArgumentException($"network {network} has {network.ParameterCount} parameters but {flatParameters.Length} were given", nameof(flatParameters));
-        var tensors = new List<SafeTensor>(network.Tensors.Count);
-        foreach (ParameterTensor tensor in network.Tensors)
+        if (flatState.Length != network.StateCount)
+            throw new ArgumentException($"network {network} has {network.StateCount} state values but {flatState.Length} were given", nameof(flatState));
+        var tensors = new List<SafeTensor>(network.Tensors.Count + network.StateTensors.Count);
+        foreach (ArchitectureLayer layer in network.Layers)
         {
-            var data = new float[tensor.Length];
-            if (tensor.StoredTransposed)
+            foreach (ParameterTensor tensor in layer.Parameters)
             {
-                int outputs = tensor.Shape[0], inputs = tensor.Shape[1];
-                for (int i = 0; i < inputs; i++)
-                    for (int o = 0; o < outputs; o++)
-                        data[(o * inputs) + i] = flatParameters[tensor.Offset + (i * outputs) + o];
+                var data = new float[tensor.Length];
+                if (tensor.StoredTransposed)
+                {
+                    int outputs = tensor.Shape[0], inputs = tensor.Shape[1];
+                    for (int i = 0; i < inputs; i++)
+                        for (int o = 0; o < outputs; o++)
+                            data[(o * inputs) + i] = flatParameters[tensor.Offset + (i * outputs) + o];
+                }
+                else
+                {
+                    flatParameters.AsSpan(tensor.Offset, tensor.Length).CopyTo(data);
+                }
+                tensors.Add(new SafeTensor(tensor.Name, [.. tensor.Shape], data));
             }
-            else
-            {
-                flatParameters.AsSpan(tensor.Offset, tensor.Length).CopyTo(data);
-            }
-            tensors.Add(new SafeTensor(tensor.Name, [.. tensor.Shape], data));
+            foreach (StateTensor tensor in layer.State)
+                tensors.Add(new SafeTensor(tensor.Name, [.. tensor.Shape], flatState.AsSpan(tensor.Offset, tensor.Length).ToArray()));
         }
         return tensors;
     }
@@ -87,8 +107,24 @@ public static class ModelFile
         {
             throw new ModelFormatException($"{path}: metadata {ArchitectureKey}: {error.Message}", error);
         }
+        return FromContent(content, network, path);
+    }
+
+    /// <summary>Loads a model of a known stack: every parameter and state tensor of
+    /// <paramref name="network"/> by its PyTorch name and shape, nothing else.</summary>
+    /// <exception cref="FileNotFoundException">There is no such file.</exception>
+    /// <exception cref="ModelFormatException">The file is not a valid model of this stack.</exception>
+    public static LoadedModel Load(string path, Architecture network)
+    {
+        ArgumentNullException.ThrowIfNull(network);
+        return FromContent(SafeTensorsFile.Read(path), network, path);
+    }
+
+    private static LoadedModel FromContent(SafeTensorsContent content, Architecture network, string path)
+    {
         var flat = new float[network.ParameterCount];
-        var expectedNames = network.Tensors.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        var state = new float[network.StateCount];
+        var expectedNames = network.Tensors.Select(t => t.Name).Concat(network.StateTensors.Select(t => t.Name)).ToHashSet(StringComparer.Ordinal);
         foreach (SafeTensor t in content.Tensors)
         {
             if (!expectedNames.Contains(t.Name))
@@ -96,9 +132,7 @@ public static class ModelFile
         }
         foreach (ParameterTensor tensor in network.Tensors)
         {
-            SafeTensor t = content.Find(tensor.Name) ?? throw new ModelFormatException($"{path}: missing tensor {tensor.Name}");
-            if (!t.Shape.SequenceEqual(tensor.Shape))
-                throw new ModelFormatException($"{path}: tensor {t.Name} has shape {Dims(t.Shape)}; the architecture needs {Dims(tensor.Shape)}");
+            SafeTensor t = Require(content, tensor.Name, tensor.Shape, path);
             if (tensor.StoredTransposed)
             {
                 int outputs = tensor.Shape[0], inputs = tensor.Shape[1];
@@ -111,7 +145,17 @@ public static class ModelFile
                 t.Data.CopyTo(flat, tensor.Offset);
             }
         }
-        return new LoadedModel(network, null, flat, content.Metadata);
+        foreach (StateTensor tensor in network.StateTensors)
+            Require(content, tensor.Name, tensor.Shape, path).Data.CopyTo(state, tensor.Offset);
+        return new LoadedModel(network, null, flat, content.Metadata) { State = state };
+    }
+
+    private static SafeTensor Require(SafeTensorsContent content, string name, IReadOnlyList<int> shape, string path)
+    {
+        SafeTensor t = content.Find(name) ?? throw new ModelFormatException($"{path}: missing tensor {name}");
+        if (!t.Shape.SequenceEqual(shape))
+            throw new ModelFormatException($"{path}: tensor {t.Name} has shape {Dims(t.Shape)}; the architecture needs {Dims(shape)}");
+        return t;
     }
 
     /// <summary>Atomically writes the model. <paramref name="flatParameters"/> is in
@@ -351,4 +395,9 @@ public static class ModelFile
 /// <summary>A model file read by <see cref="ModelFile.LoadAny"/>: its layer stack, its MLP widths
 /// when it is the report's MLP (no architecture metadata), the parameters in the flat buffer's
 /// layout and the metadata.</summary>
-public sealed record LoadedModel(Architecture Network, NetworkShape? MlpShape, float[] Parameters, IReadOnlyDictionary<string, string> Metadata);
+public sealed record LoadedModel(Architecture Network, NetworkShape? MlpShape, float[] Parameters, IReadOnlyDictionary<string, string> Metadata)
+{
+    /// <summary>The layers' non-trained state, flat, in <see cref="Architecture.StateTensors"/>
+    /// order (empty for stacks without state).</summary>
+    public float[] State { get; init; } = [];
+}

@@ -16,6 +16,7 @@ public sealed class TrainedModel
         Network = loaded.Network;
         MlpShape = loaded.MlpShape;
         Parameters = loaded.Parameters;
+        State = loaded.State;
         Metadata = loaded.Metadata;
     }
 
@@ -35,6 +36,9 @@ public sealed class TrainedModel
     /// <summary>How messages name the network: the MLP's widths or the stack's text.</summary>
     public string Name => MlpShape?.ToString() ?? Network.Text;
     public float[] Parameters { get; }
+
+    /// <summary>The layers' non-trained state (empty for stacks without state).</summary>
+    public float[] State { get; }
     public IReadOnlyDictionary<string, string> Metadata { get; }
 
     /// <summary>The training dropout rate recorded in the metadata (gpumlp.dropout; 0 when absent
@@ -88,7 +92,7 @@ public sealed class TrainedModel
     /// <summary>The model on a device, with room for <paramref name="maxRows"/> rows per launch
     /// (capped at <see cref="TrainingOptions.ConvolutionEvaluationBatchSize"/> for stacks with convolutions).</summary>
     public DeviceModel Upload(MlpKernels kernels, int maxRows) =>
-        new(kernels, Network, Parameters, Network.HasConvolution ? Math.Min(maxRows, TrainingOptions.ConvolutionEvaluationBatchSize) : maxRows);
+        new(kernels, Network, Parameters, Network.HasConvolution ? Math.Min(maxRows, TrainingOptions.ConvolutionEvaluationBatchSize) : maxRows, State);
 }
 
 /// <summary>A trained model on a device: forward passes only, the same kernels and reductions
@@ -106,7 +110,8 @@ public sealed class DeviceModel : IDisposable
     }
 
     /// <param name="maxRows">Rows per forward launch (the evaluation batch).</param>
-    public DeviceModel(MlpKernels kernels, Architecture architecture, float[] parameters, int maxRows)
+    /// <param name="state">The layers' non-trained state; null leaves each tensor at its initial value.</param>
+    public DeviceModel(MlpKernels kernels, Architecture architecture, float[] parameters, int maxRows, float[]? state = null)
     {
         ArgumentNullException.ThrowIfNull(kernels);
         this.kernels = kernels;
@@ -114,6 +119,8 @@ public sealed class DeviceModel : IDisposable
         try
         {
             network.SetParameters(parameters);
+            if (state is not null)
+                network.SetState(state);
         }
         catch
         {

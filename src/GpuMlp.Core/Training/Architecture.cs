@@ -40,12 +40,27 @@ public sealed record ParameterTensor(string Name, IReadOnlyList<int> Shape, int 
     public int Length => Shape.Aggregate(1, (product, d) => product * d);
 }
 
-/// <summary>A layer of a resolved stack: its shapes and parameters.</summary>
+/// <summary>One tensor of a layer's non-trained state (what BatchNorm's running statistics are): held
+/// in the network's flat state buffer, never touched by the optimiser, saved in checkpoints and
+/// model files beside the parameters.</summary>
+/// <param name="Name">PyTorch's state_dict key, e.g. "{index}.running_mean".</param>
+/// <param name="Shape">PyTorch's shape; stored in its row-major layout.</param>
+/// <param name="Offset">First element in the flat state buffer.</param>
+/// <param name="InitialValue">Every element's value before training (torch's buffer initialisation).</param>
+public sealed record StateTensor(string Name, IReadOnlyList<int> Shape, int Offset, float InitialValue)
+{
+    public int Length => Shape.Aggregate(1, (product, d) => product * d);
+}
+
+/// <summary>A layer of a resolved stack: its shapes, parameters and state.</summary>
 /// <param name="Index">Position in the stack, 0-based: the module's index in PyTorch's nn.Sequential.</param>
 public sealed record ArchitectureLayer(
     int Index, LayerSpec Spec, ActivationShape Input, ActivationShape Output, IReadOnlyList<ParameterTensor> Parameters)
 {
     public int ParameterCount => Parameters.Sum(p => p.Length);
+
+    /// <summary>The layer's non-trained state tensors, with their places in the flat state buffer.</summary>
+    public IReadOnlyList<StateTensor> State { get; init; } = [];
 
     /// <summary>The equivalent PyTorch module, e.g. "nn.Conv2d(1, 32, kernel_size=(5, 5), padding=2)".</summary>
     public string PyTorchModule => Spec.PyTorchModule(Input);
@@ -91,8 +106,9 @@ public sealed class Architecture
         Classes = classes;
         var resolved = new List<ArchitectureLayer>(layers.Count);
         var tensors = new List<ParameterTensor>();
+        var stateTensors = new List<StateTensor>();
         ActivationShape shape = input;
-        long offset = 0;
+        long offset = 0, stateOffset = 0;
         for (int i = 0; i < layers.Count; i++)
         {
             LayerSpec spec = layers[i];
@@ -108,7 +124,17 @@ public sealed class Architecture
                 offset += length;
             }
             tensors.AddRange(parameters);
-            resolved.Add(new ArchitectureLayer(i, spec, shape, output, parameters));
+            var state = spec.State(i, shape).ToList();
+            for (int t = 0; t < state.Count; t++)
+            {
+                long length = state[t].Shape.Aggregate(1L, (product, d) => product * d);
+                if (stateOffset + length > int.MaxValue)
+                    throw Error(i, spec, $"the stack would have more than {int.MaxValue} state values");
+                state[t] = state[t] with { Offset = (int)stateOffset };
+                stateOffset += length;
+            }
+            stateTensors.AddRange(state);
+            resolved.Add(new ArchitectureLayer(i, spec, shape, output, parameters) { State = state });
             shape = output;
         }
         if (shape.IsMap || shape.Channels != classes)
@@ -119,6 +145,8 @@ public sealed class Architecture
         Layers = resolved;
         Tensors = tensors;
         ParameterCount = (int)offset;
+        StateTensors = stateTensors;
+        StateCount = (int)stateOffset;
     }
 
     /// <summary>One MNIST image as a map (the input of stacks with conv, pool2 or flatten).</summary>
@@ -139,6 +167,22 @@ public sealed class Architecture
     public ActivationShape Output => Layers[^1].Output;
     public int Classes { get; }
     public int ParameterCount { get; }
+
+    /// <summary>Every layer's non-trained state tensor in buffer order (layer by layer); none for
+    /// the kinds that exist today.</summary>
+    public IReadOnlyList<StateTensor> StateTensors { get; }
+
+    /// <summary>Values in the flat state buffer.</summary>
+    public int StateCount { get; }
+
+    /// <summary>The state before training: each tensor filled with its initial value.</summary>
+    public float[] InitialState()
+    {
+        var state = new float[StateCount];
+        foreach (StateTensor tensor in StateTensors)
+            state.AsSpan(tensor.Offset, tensor.Length).Fill(tensor.InitialValue);
+        return state;
+    }
 
     public IReadOnlyList<LayerSpec> Specs => Layers.Select(l => l.Spec).ToArray();
 

@@ -23,6 +23,7 @@ public sealed class LayerNetwork : IDisposable
     private readonly MlpKernels kernels;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> parameters;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> gradients;
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> state;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> input;
     private readonly MemoryBuffer1D<int, Stride1D.Dense> labels;
     private readonly List<DeviceLayer> layers = [];
@@ -45,6 +46,7 @@ public sealed class LayerNetwork : IDisposable
         {
             parameters = Allocate<float>(architecture.ParameterCount);
             gradients = Allocate<float>(architecture.ParameterCount);
+            state = Allocate<float>(architecture.StateCount);
             input = Allocate<float>((long)maxRows * architecture.Input.Elements);
             labels = Allocate<int>(maxRows);
             DeviceLayer? previous = null;
@@ -65,6 +67,8 @@ public sealed class LayerNetwork : IDisposable
             throw;
         }
         gradients.MemSetToZero();
+        if (architecture.StateCount > 0)
+            state.CopyFromCPU(architecture.InitialState());
     }
 
     public Architecture Architecture { get; }
@@ -80,6 +84,10 @@ public sealed class LayerNetwork : IDisposable
     public ArrayView<float> LogitGradient => layers[^1].OutputGradient;
     public ArrayView<float> Parameters => parameters.View;
     public ArrayView<float> Gradients => gradients.View;
+
+    /// <summary>The layers' non-trained state (<see cref="Architecture.StateTensors"/>), one flat
+    /// buffer beside the parameters that the optimiser never sees.</summary>
+    public ArrayView<float> State => state.View.SubView(0, Architecture.StateCount);
 
     /// <summary>One layer of the device sequence: an architecture layer with parameters or a shape
     /// change (conv, pool2, flatten, dense), and what is fused into it (the relu and dropout that
@@ -176,7 +184,7 @@ public sealed class LayerNetwork : IDisposable
         long perRow = architecture.Input.Elements + 1;
         foreach (var step in Plan(architecture))
             perRow += step.Layer.Spec.DeviceValuesPerRow(step.Layer);
-        return sizeof(float) * ((2L * architecture.ParameterCount) + (maxRows * perRow));
+        return sizeof(float) * ((2L * architecture.ParameterCount) + architecture.StateCount + (maxRows * perRow));
     }
 
     public void SetParameters(float[] values)
@@ -189,6 +197,19 @@ public sealed class LayerNetwork : IDisposable
 
     public float[] GetParameters() => parameters.GetAsArray1D();
     public float[] GetGradients() => gradients.GetAsArray1D();
+
+    /// <summary>Replaces the layers' state (flat, in <see cref="Architecture.StateTensors"/> order).</summary>
+    public void SetState(float[] values)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        if (values.Length != Architecture.StateCount)
+            throw new ArgumentException($"expected {Architecture.StateCount} state values, got {values.Length}");
+        if (values.Length > 0)
+            state.CopyFromCPU(values);
+    }
+
+    /// <summary>The layers' state, flat, in <see cref="Architecture.StateTensors"/> order.</summary>
+    public float[] GetState() => Architecture.StateCount == 0 ? [] : state.GetAsArray1D();
 
     /// <summary>Forward pass over the first `rows` rows of <see cref="Input"/>. When training, each
     /// dropout layer masks with the (seed, step, dense layer) mask; otherwise no dropout.</summary>
@@ -236,6 +257,7 @@ public sealed class LayerNetwork : IDisposable
 
     internal ArrayView<float> ParameterSlice(ParameterTensor tensor) => parameters.View.SubView(tensor.Offset, tensor.Length);
     internal ArrayView<float> GradientSlice(ParameterTensor tensor) => gradients.View.SubView(tensor.Offset, tensor.Length);
+    internal ArrayView<float> StateSlice(StateTensor tensor) => state.View.SubView(tensor.Offset, tensor.Length);
 
     private void CheckRows(int rows)
     {

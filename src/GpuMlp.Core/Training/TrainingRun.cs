@@ -174,7 +174,7 @@ public sealed class TrainingRun : IDisposable
         if (Options.IsMlp)
             ModelFile.Save(modelPath, NetworkShape.Mnist(Options.Hidden), Trainer.Network.GetParameters(), metadata);
         else
-            ModelFile.Save(modelPath, Trainer.Architecture, Trainer.Network.GetParameters(), metadata);
+            ModelFile.Save(modelPath, Trainer.Architecture, Trainer.Network.GetParameters(), Trainer.Network.GetState(), metadata);
         RunPlots.WriteCurves(Path.Combine(Folder, RunArtifacts.CurvesFileName), outcome.History);
     }
 

@@ -46,6 +46,11 @@ public abstract record LayerSpec
     /// them in the flat buffer).</summary>
     public abstract IReadOnlyList<ParameterTensor> Parameters(int index, ActivationShape input);
 
+    /// <summary>The layer's non-trained state tensors (PyTorch's buffer names, e.g.
+    /// "{index}.running_mean"), with offset 0 (the stack places them in the flat state buffer);
+    /// none unless a kind overrides this.</summary>
+    public virtual IReadOnlyList<StateTensor> State(int index, ActivationShape input) => [];
+
     /// <summary>The equivalent PyTorch module, e.g. "nn.Conv2d(1, 32, kernel_size=(5, 5), padding=2)".</summary>
     public abstract string PyTorchModule(ActivationShape input);
 
