@@ -198,17 +198,53 @@ public sealed class Architecture
 
     public static string BiasName(int index) => string.Create(CultureInfo.InvariantCulture, $"{index}.bias");
 
-    /// <summary>The MLP of <see cref="NetworkShape"/> as a stack: dense{h},relu,dropout{p} per hidden
-    /// layer, then dense10, reading the 784-pixel vector. Same buffer layout and tensor names
-    /// (0.weight, 3.weight, ...) as the MLP model files.</summary>
-    public static Architecture Mlp(IReadOnlyList<int> hidden, float dropout)
+    /// <summary>The report's MLP for MNIST: dense{h},relu,dropout{p} per hidden layer, then dense10,
+    /// reading the 784-pixel vector. Its tensors are named 0.weight, 0.bias, 3.weight, ... and its
+    /// dense weights stored [in, out], the layout of the MLP model files and checkpoints.</summary>
+    public static Architecture Mlp(IReadOnlyList<int> hidden, float dropout) =>
+        Mlp(MnistVector.Channels, hidden, MnistClasses, dropout);
+
+    /// <summary>An MLP of any widths: a vector of <paramref name="inputs"/>, dense{h},relu,dropout{p}
+    /// per hidden layer, then dense{classes}.</summary>
+    public static Architecture Mlp(int inputs, IReadOnlyList<int> hidden, int classes, float dropout)
     {
+        ArgumentNullException.ThrowIfNull(hidden);
         var layers = new List<LayerSpec>();
         foreach (int width in hidden)
             layers.AddRange([LayerSpec.Dense(width), LayerSpec.Relu, LayerSpec.Dropout(dropout)]);
-        layers.Add(LayerSpec.Dense(MnistClasses));
-        return new Architecture(layers, MnistVector);
+        layers.Add(LayerSpec.Dense(classes));
+        return new Architecture(layers, ActivationShape.Vector(inputs), classes);
     }
+
+    /// <summary>The widths, input first and classes last (784, 512, 256, 10), when the stack is an
+    /// MLP of <see cref="Mlp(int, IReadOnlyList{int}, int, float)"/>'s form (any dropout rate);
+    /// null for any other stack.</summary>
+    public IReadOnlyList<int>? MlpWidths
+    {
+        get
+        {
+            if (Input.IsMap || Layers.Count % 3 != 1)
+                return null;
+            var widths = new List<int> { Input.Channels };
+            for (int i = 0; i < Layers.Count; i++)
+            {
+                bool expected = (i % 3) switch
+                {
+                    0 => Layers[i].Spec is DenseSpec,
+                    1 => Layers[i].Spec is ReluSpec,
+                    _ => Layers[i].Spec is DropoutSpec,
+                };
+                if (!expected)
+                    return null;
+                if (i % 3 == 0)
+                    widths.Add(Layers[i].Output.Channels);
+            }
+            return widths;
+        }
+    }
+
+    /// <summary>An MLP's widths as the report writes them, "784-512-256-10"; null for any other stack.</summary>
+    public string? MlpName => MlpWidths is { } widths ? string.Join("-", widths) : null;
 
     /// <summary>Parses the text form for MNIST: the input is <see cref="MnistVector"/> for a stack
     /// with no conv, pool2 or flatten and <see cref="MnistImage"/> otherwise; 10 classes.</summary>
@@ -273,7 +309,7 @@ public sealed class Architecture
 
     /// <summary>PyTorch's default initialisation of Conv2d and Linear: weights and biases uniform in
     /// ±1/sqrt(fan_in) (kaiming_uniform with a = sqrt(5)), drawn from one seeded generator in buffer
-    /// order; for an MLP stack exactly <see cref="NetworkShape.InitialParameters"/>.</summary>
+    /// order; for an MLP stack the draws the MLP has always made (W then b, layer by layer).</summary>
     public float[] InitialParameters(int seed)
     {
         var parameters = new float[ParameterCount];

@@ -261,7 +261,7 @@ public sealed class Checkpoint
             int expected = network.ParameterCount;
             if (parameters.Length != expected || tensors.Values.Any(t => t.Length != expected)
                 || (best.Length != 0 && best.Length != expected))
-                throw new CheckpointFormatException($"{path}: tensor sizes do not match the {(state.Options.IsMlp ? NetworkShape.Mnist(state.Options.Hidden).ToString() : network.Text)} network it describes");
+                throw new CheckpointFormatException($"{path}: tensor sizes do not match the {state.Options.NetworkName(network)} network it describes");
             foreach (var (values, what) in new[] { (parameters, "weights"), (best, "best weights"), (epochLoss, "epoch losses"), (layerState, "layer state") }
                 .Concat(tensors.Select(t => (t.Value, $"optimizer {t.Key}"))))
             {

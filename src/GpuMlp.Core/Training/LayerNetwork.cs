@@ -272,3 +272,44 @@ public sealed class LayerNetwork : IDisposable
         allocated.Clear();
     }
 }
+
+/// <summary>Which product of a dense layer a GEMM computes.</summary>
+public enum GemmPass
+{
+    /// <summary>Z[rows, out] = X[rows, in] * W[in, out], bias/ReLU/dropout in the epilogue.</summary>
+    Forward,
+    /// <summary>dW[in, out] = X^T * dZ (K = rows).</summary>
+    WeightGradient,
+    /// <summary>dZ_prev[rows, in] = dZ[rows, out] * W^T, the ReLU'/dropout mask in the epilogue.</summary>
+    InputGradient,
+}
+
+/// <summary>One GEMM launch of a training step: the dense layer (0-based among dense layers), which
+/// product, its problem size and strides, and its epilogue (dropout parameters are filled in per step).</summary>
+public readonly record struct GemmLaunch(int Layer, GemmPass Pass, GemmShape Shape, EpilogueMode Mode)
+{
+    /// <summary>Every GEMM of one training step of an MLP (<see cref="Architecture.MlpWidths"/>) over
+    /// <paramref name="rows"/> rows, in the order <see cref="LayerNetwork"/> launches them: each
+    /// layer's forward product, then from the last layer back its weight gradient and (but for the
+    /// first layer, whose input gradient is never needed) its input gradient.</summary>
+    /// <exception cref="ArgumentException">The stack is not an MLP.</exception>
+    public static IReadOnlyList<GemmLaunch> StepOf(Architecture mlp, int rows, bool dropout)
+    {
+        ArgumentNullException.ThrowIfNull(mlp);
+        IReadOnlyList<int> widths = mlp.MlpWidths ?? throw new ArgumentException($"{mlp} is not an MLP", nameof(mlp));
+        int layers = widths.Count - 1;
+        var launches = new List<GemmLaunch>(3 * layers);
+        for (int l = 0; l < layers; l++)
+        {
+            EpilogueMode mode = l == layers - 1 ? EpilogueMode.Bias : dropout ? EpilogueMode.BiasReluDropout : EpilogueMode.BiasRelu;
+            launches.Add(new(l, GemmPass.Forward, GemmShape.Plain(rows, widths[l + 1], widths[l]), mode));
+        }
+        for (int l = layers - 1; l >= 0; l--)
+        {
+            launches.Add(new(l, GemmPass.WeightGradient, GemmShape.TransposedA(widths[l], widths[l + 1], rows), EpilogueMode.Store));
+            if (l > 0)
+                launches.Add(new(l, GemmPass.InputGradient, GemmShape.TransposedB(rows, widths[l], widths[l + 1]), EpilogueMode.ActiveMask));
+        }
+        return launches;
+    }
+}
