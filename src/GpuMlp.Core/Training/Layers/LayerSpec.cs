@@ -11,8 +11,9 @@ namespace GpuMlp.Training;
 /// A layer kind is one file in Training/Layers: its spec record (this class's abstract members:
 /// text token, output shape and its checks, parameter tensors with their PyTorch names, PyTorch
 /// module, export description, device layer) and its parser, registered in <see cref="Kinds"/>.
-/// The compiler asks a new kind for each abstract member; <see cref="LayerNetwork.Plan"/> holds
-/// the only rules that name kinds (what relu and dropout fuse into).</summary>
+/// The compiler asks a new kind for each abstract member. Outside these files only two places name
+/// kinds: <see cref="LayerNetwork.Plan"/>'s fusion rules (what relu and dropout fuse into) and
+/// <see cref="Architecture.MlpWidths"/>, which recognises the MLP that keeps its own file format.</summary>
 public abstract record LayerSpec
 {
     /// <summary>Every layer kind's parser, in the order the architecture parser tries them. A
