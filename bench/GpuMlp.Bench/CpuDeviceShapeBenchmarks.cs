@@ -57,10 +57,10 @@ public class CpuDeviceShapeBenchmarks
         buffers.Add(predictions);
         prediction = predictions.View;
         var shape = GemmProblem.Model;
-        network = new LayerNetwork(kernels, shape.ToArchitecture(0.2f), Batch);
+        network = new LayerNetwork(kernels, Architecture.Mlp([512, 256], 0.2f), Batch);
         adam = new DeviceOptimizer(kernels, new OptimizerSettings(OptimizerKind.Adam), shape.ParameterCount);
         network.SetParameters(shape.InitialParameters(1));
-        float[] input = Synthetic.Bytes((long)Batch * shape.Inputs, 4).Select(v => v / 255f).ToArray();
+        float[] input = Synthetic.Bytes((long)Batch * shape.Input.Elements, 4).Select(v => v / 255f).ToArray();
         int[] labels = Synthetic.Labels(Batch, shape.Classes, 5);
         network.Input.SubView(0, input.Length).CopyFromCPU(ref input[0], input.Length);
         network.Labels.SubView(0, labels.Length).CopyFromCPU(ref labels[0], labels.Length);

@@ -4,12 +4,12 @@ using GpuMlp.Training;
 namespace GpuMlp.Bench;
 
 /// <summary>A GEMM of one training step of the 784-512-256-10 model, taken from the list
-/// LayerNetwork launches for the MLP (NetworkShape.StepGemms), so the benchmarks time exactly those launches.
+/// LayerNetwork launches for the MLP (GemmLaunch.StepOf), so the benchmarks time exactly those launches.
 /// Case names keep the benchmarks' history: Fwd1_784x512 (forward of layer 1), DW1_784x512 (its
 /// weight gradient), DX2_256to512 (the input gradient of layer 2).</summary>
 public readonly record struct GemmProblem(string Case, GemmLaunch Launch)
 {
-    public static NetworkShape Model { get; } = NetworkShape.Mnist([512, 256]);
+    public static Architecture Model { get; } = Architecture.Mlp([512, 256], 0f);
 
     public GemmShape Shape => Launch.Shape;
     public EpilogueMode Mode => Launch.Mode;
@@ -28,7 +28,7 @@ public readonly record struct GemmProblem(string Case, GemmLaunch Launch)
     /// <summary>Every GEMM of a training step at <paramref name="batch"/> rows (dropout on), forward
     /// products first, then weight gradients, then input gradients, each by layer.</summary>
     public static IReadOnlyList<GemmProblem> Step(int batch) =>
-        Model.StepGemms(batch, dropout: true)
+        GemmLaunch.StepOf(Model, batch, dropout: true)
             .OrderBy(l => l.Pass).ThenBy(l => l.Layer)
             .Select(l => new GemmProblem(Name(l), l))
             .ToArray();
@@ -43,13 +43,14 @@ public readonly record struct GemmProblem(string Case, GemmLaunch Launch)
 
     private static string Name(GemmLaunch launch)
     {
-        var layer = Model.Layers[launch.Layer];
+        IReadOnlyList<int> widths = Model.MlpWidths!;
+        int inputs = widths[launch.Layer], outputs = widths[launch.Layer + 1];
         int number = launch.Layer + 1;
         return launch.Pass switch
         {
-            GemmPass.Forward => $"Fwd{number}_{layer.Inputs}x{layer.Outputs}",
-            GemmPass.WeightGradient => $"DW{number}_{layer.Inputs}x{layer.Outputs}",
-            _ => $"DX{number}_{layer.Outputs}to{layer.Inputs}",
+            GemmPass.Forward => $"Fwd{number}_{inputs}x{outputs}",
+            GemmPass.WeightGradient => $"DW{number}_{inputs}x{outputs}",
+            _ => $"DX{number}_{outputs}to{inputs}",
         };
     }
 

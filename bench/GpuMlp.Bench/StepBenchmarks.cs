@@ -43,16 +43,16 @@ public class StepBenchmarks
         var shape = GemmProblem.Model;
         int rows = Math.Max(8192, 8 * Batch);
         batchesInDataset = rows / Batch;
-        var images = new IdxImages(rows, 28, 28, Synthetic.Bytes((long)rows * shape.Inputs, 1));
+        var images = new IdxImages(rows, 28, 28, Synthetic.Bytes((long)rows * shape.Input.Elements, 1));
         byte[] labels = Synthetic.Bytes(rows, 2).Select(v => (byte)(v % shape.Classes)).ToArray();
         dataset = new DeviceDataset(device.Accelerator, images, labels, rows);
         order = device.Upload(Synthetic.Permutation(rows, 3));
         sampleLoss = device.Allocate<float>(Batch);
         samplePrediction = device.Allocate<int>(Batch);
-        network = new LayerNetwork(device.Kernels, shape.ToArchitecture(DropoutRate), Batch);
+        network = new LayerNetwork(device.Kernels, Architecture.Mlp([512, 256], DropoutRate), Batch);
         adam = new DeviceOptimizer(device.Kernels, new OptimizerSettings(OptimizerKind.Adam), shape.ParameterCount);
         network.SetParameters(shape.InitialParameters(1));
-        hostBatch = Synthetic.Bytes((long)Batch * shape.Inputs, 4).Select(v => v / 255f).ToArray();
+        hostBatch = Synthetic.Bytes((long)Batch * shape.Input.Elements, 4).Select(v => v / 255f).ToArray();
         hostLabels = Synthetic.Labels(Batch, shape.Classes, 5);
         // Every method must find valid rows and labels (BenchmarkDotNet gives each method a fresh
         // instance, and the softmax kernel indexes the logits by label).

@@ -48,7 +48,7 @@ public readonly record struct Work(double Flops, double Bytes)
             return new Work(0, AdamBenchmarks.ParameterCount * 28.0); // p, g, m, v read; p, m, v written
         if (type == typeof(StepBenchmarks))
         {
-            double upload = batch * (GemmProblem.Model.Inputs + 1) * 4.0;
+            double upload = batch * (GemmProblem.Model.Input.Elements + 1) * 4.0;
             return method switch
             {
                 nameof(StepBenchmarks.TrainStep) => new Work(StepWork.TrainFlops(batch), 0),

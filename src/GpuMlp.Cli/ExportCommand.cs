@@ -34,8 +34,8 @@ public static class ExportCommand
             string outPath = parse.GetValue(output) ?? "";
             CheckNewFile(outPath);
             var model = TrainedModel.Load(parse.GetValue(CommonOptions.Model)!);
-            var network = model.MlpShape is { } shape
-                ? NetworkDescription.FromMlp(shape, model.Parameters, model.Dropout)
+            var network = model.IsMlp
+                ? NetworkDescription.FromMlp(model.Network, model.Parameters, model.Dropout)
                 : NetworkDescription.FromArchitecture(model.Network, model.Parameters);
             try
             {
@@ -75,8 +75,8 @@ public static class ExportCommand
         var result = model.Metadata
             .Where(p => p.Key.StartsWith("gpumlp.", StringComparison.Ordinal))
             .ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
-        if (model.MlpShape is { } shape)
-            result[ModelFile.WidthsKey] = ModelFile.FormatWidths(shape);
+        if (model.IsMlp)
+            result[ModelFile.WidthsKey] = ModelFile.FormatWidths(model.Network.MlpWidths!);
         else
             result[ModelFile.ArchitectureKey] = model.Network.Text;
         result["gpumlp.input"] = network.InputDescription;

@@ -32,15 +32,15 @@ public sealed class MnistModel : IDisposable
     private readonly KernelDevice device;
     private readonly DeviceModel model;
     private readonly float dropout;
-    private readonly NetworkShape? mlpShape;
+    private readonly bool isMlp;
 
-    /// <param name="mlpShape">The MLP's widths when the network is the report's MLP (saved and
-    /// exported under its widths, as gpumlp train does); null for any other stack.</param>
-    private MnistModel(KernelDevice device, Architecture network, NetworkShape? mlpShape, float[] parameters, float dropout)
+    /// <param name="isMlp">True when the network is the report's MLP (saved and exported under its
+    /// widths, as gpumlp train does); false for any other stack.</param>
+    private MnistModel(KernelDevice device, Architecture network, bool isMlp, float[] parameters, float dropout)
     {
         this.device = device;
         this.dropout = dropout;
-        this.mlpShape = mlpShape;
+        this.isMlp = isMlp;
         int rows = network.HasConvolution ? TrainingOptions.ConvolutionEvaluationBatchSize : TrainingOptions.DefaultEvaluationBatchSize;
         model = new DeviceModel(device.Kernels, network, parameters, rows);
     }
@@ -48,13 +48,13 @@ public sealed class MnistModel : IDisposable
     /// <summary>The layer widths of an MLP, e.g. 784-512-256-10.</summary>
     /// <exception cref="InvalidOperationException">The model is a layer stack with convolutions or
     /// pooling, not an MLP (see <see cref="Network"/>).</exception>
-    public NetworkShape Shape => mlpShape ?? throw new InvalidOperationException($"the model is the layer stack {Network.Text}, not an MLP");
+    public string Shape => isMlp ? Network.MlpName! : throw new InvalidOperationException($"the model is the layer stack {Network.Text}, not an MLP");
 
     /// <summary>The layer stack (an MLP is a stack too: dense, relu, dropout, ..., dense10).</summary>
     public Architecture Network => model.Network;
 
     /// <summary>How to name the network: the MLP's widths or the stack's text.</summary>
-    public string Name => mlpShape?.ToString() ?? Network.Text;
+    public string Name => isMlp ? Network.MlpName! : Network.Text;
 
     /// <summary>The accelerator the model runs on, e.g. "cpu: CPUAccelerator".</summary>
     public string Device => device.Description;
@@ -90,7 +90,7 @@ public sealed class MnistModel : IDisposable
                 parameters = trainer.Network.GetParameters();
                 network = trainer.Architecture;
             }
-            return new MnistModel(opened, network, options.IsMlp ? NetworkShape.Mnist(options.Hidden) : null, parameters, options.Dropout);
+            return new MnistModel(opened, network, options.IsMlp, parameters, options.Dropout);
         }
         catch
         {
@@ -108,7 +108,7 @@ public sealed class MnistModel : IDisposable
         var opened = KernelDevice.Open(ComputeDevice.ParseRequest(device));
         try
         {
-            return new MnistModel(opened, trained.Network, trained.MlpShape, trained.Parameters, trained.Dropout);
+            return new MnistModel(opened, trained.Network, trained.IsMlp, trained.Parameters, trained.Dropout);
         }
         catch
         {
@@ -151,8 +151,7 @@ public sealed class MnistModel : IDisposable
         return [.. data.TestImages.Pixels.AsSpan(index * pixels, pixels).ToArray().Select(p => p / 255f)];
     }
 
-    /// <summary>The weights and biases in the network's flat layout (<see cref="NetworkShape"/>'s for
-    /// an MLP; <see cref="Architecture.Tensors"/> in order for a stack).</summary>
+    /// <summary>The weights and biases in the network's flat layout (<see cref="Architecture.Tensors"/> in order).</summary>
     public float[] GetParameters() => model.GetParameters();
 
     /// <summary>Writes the model as safetensors (PyTorch's names and layouts, a stack's text in
@@ -161,9 +160,9 @@ public sealed class MnistModel : IDisposable
     {
         // The MLP's training dropout rate (gpumlp.dropout) only for the MLP: a stack's own dropout
         // layers are in its architecture text.
-        if (mlpShape is { } shape)
+        if (isMlp)
         {
-            ModelFile.Save(path, shape, GetParameters(), new Dictionary<string, string>
+            ModelFile.SaveMlp(path, Network, GetParameters(), new Dictionary<string, string>
             {
                 [TrainedModel.DropoutKey] = dropout.ToString("R", CultureInfo.InvariantCulture),
             });
@@ -179,10 +178,10 @@ public sealed class MnistModel : IDisposable
     /// and "probabilities" [batch, 10]), atomically, replacing the file if it exists.</summary>
     public void ExportOnnx(string path)
     {
-        if (mlpShape is { } shape)
+        if (isMlp)
         {
-            OnnxExporter.Write(path, NetworkDescription.FromMlp(shape, GetParameters(), dropout),
-                new Dictionary<string, string> { [ModelFile.WidthsKey] = ModelFile.FormatWidths(shape) }, replace: true);
+            OnnxExporter.Write(path, NetworkDescription.FromMlp(Network, GetParameters(), dropout),
+                new Dictionary<string, string> { [ModelFile.WidthsKey] = ModelFile.FormatWidths(Network.MlpWidths!) }, replace: true);
         }
         else
         {

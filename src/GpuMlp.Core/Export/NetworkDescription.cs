@@ -21,29 +21,15 @@ public sealed record NetworkDescription(IReadOnlyList<int> SampleShape, IReadOnl
     /// <summary>The MLP as PyTorch's <c>nn.Sequential(Linear, ReLU, Dropout, ..., Linear)</c>:
     /// Dense layer l carries the tensors named as in model.safetensors (<c>"{3l}.weight"</c> [out, in],
     /// <c>"{3l}.bias"</c> [out]), each hidden Dense layer is followed by ReLU and Dropout.</summary>
-    /// <param name="shape">The layer widths.</param>
-    /// <param name="flatParameters">The parameters in <see cref="NetworkShape"/>'s layout.</param>
-    /// <param name="dropout">The training dropout rate (documentation only: dropout is the identity at inference).</param>
-    public static NetworkDescription FromMlp(NetworkShape shape, float[] flatParameters, float dropout = 0f)
+    /// <param name="mlp">An MLP (<see cref="Architecture.MlpWidths"/>).</param>
+    /// <param name="flatParameters">The parameters in the stack's flat layout.</param>
+    /// <param name="dropout">The training dropout rate (documentation only: dropout is the identity at
+    /// inference), in place of the stack's own (an MLP file's stack has 0).</param>
+    public static NetworkDescription FromMlp(Architecture mlp, float[] flatParameters, float dropout = 0f)
     {
-        ArgumentNullException.ThrowIfNull(shape);
-        var tensors = ModelFile.ToTensors(shape, flatParameters);
-        var layers = new List<LayerDescription>(3 * shape.LayerCount);
-        for (int l = 0; l < shape.LayerCount; l++)
-        {
-            SafeTensor weight = tensors[2 * l], bias = tensors[(2 * l) + 1];
-            layers.Add(new LayerDescription.Dense(weight.Name, bias.Name, shape.In(l), shape.Out(l), weight.Data, bias.Data));
-            if (l < shape.LayerCount - 1)
-            {
-                layers.Add(new LayerDescription.Relu());
-                layers.Add(new LayerDescription.Dropout(dropout));
-            }
-        }
-
-        string input = shape.Inputs == 28 * 28
-            ? MnistInputDescription
-            : $"float32 [batch, {shape.Inputs}]: the values the network was trained on";
-        return new NetworkDescription([shape.Inputs], layers, input);
+        ArgumentNullException.ThrowIfNull(mlp);
+        IReadOnlyList<int> widths = mlp.MlpWidths ?? throw new ArgumentException($"{mlp} is not an MLP", nameof(mlp));
+        return FromArchitecture(Architecture.Mlp(widths[0], [.. widths.Skip(1).SkipLast(1)], widths[^1], dropout), flatParameters);
     }
 
     /// <summary>What an exported network with convolutions takes: the same pixels as a map.</summary>
@@ -62,18 +48,7 @@ public sealed record NetworkDescription(IReadOnlyList<int> SampleShape, IReadOnl
         var layers = new List<LayerDescription>(network.Layers.Count);
         foreach (var layer in network.Layers)
         {
-            layers.Add(layer.Spec switch
-            {
-                ConvSpec conv => new LayerDescription.Conv2d(layer.Parameters[0].Name, layer.Parameters[1].Name, layer.Input.Channels,
-                    conv.OutChannels, conv.KernelH, conv.KernelW, conv.Padding, tensors[layer.Parameters[0].Name].Data, tensors[layer.Parameters[1].Name].Data),
-                MaxPool2Spec => new LayerDescription.MaxPool2(),
-                FlattenSpec => new LayerDescription.Flatten(),
-                DenseSpec dense => new LayerDescription.Dense(layer.Parameters[0].Name, layer.Parameters[1].Name, (int)layer.Input.Elements,
-                    dense.Outputs, tensors[layer.Parameters[0].Name].Data, tensors[layer.Parameters[1].Name].Data),
-                ReluSpec => new LayerDescription.Relu(),
-                DropoutSpec dropout => new LayerDescription.Dropout(dropout.Rate),
-                _ => throw new ArgumentException($"layer {layer.Index} ({layer.Spec}) has no description", nameof(network)),
-            });
+            layers.Add(layer.Spec.Describe(layer, tensors));
         }
         var input = network.Input;
         IReadOnlyList<int> sample = input.IsMap ? [input.Channels, input.Height, input.Width] : [input.Channels];

@@ -4,7 +4,9 @@ using GpuMlp.Training;
 namespace GpuMlp.Models;
 
 /// <summary>
-/// The trained MLP as a safetensors file that PyTorch can load into
+/// A trained network as a safetensors file. A layer stack is written with its canonical text
+/// (<see cref="ArchitectureKey"/>) and every tensor under PyTorch's state_dict name; the report's
+/// MLP keeps the format older readers know (<see cref="SaveMlp"/>). The MLP format: a file that PyTorch can load into
 /// <c>nn.Sequential(Linear, ReLU, Dropout, Linear, ReLU, Dropout, Linear)</c> with
 /// <c>load_state_dict(safetensors.torch.load_file(path))</c>: layer l's tensors are named
 /// <c>"{3l}.weight"</c> (F32, [out, in], PyTorch's layout, i.e. our [in, out] weights transposed) and
@@ -23,9 +25,15 @@ public static class ModelFile
     /// <summary>Atomically writes any layer stack: every tensor of <paramref name="network"/> under
     /// PyTorch's state_dict name and shape (conv weights [out, in, kh, kw], dense weights [out, in]),
     /// so <c>nn.Sequential</c> of the stack's modules loads it unchanged, and the canonical text
-    /// under <see cref="ArchitectureKey"/>. An MLP stack is written exactly as <see cref="Save"/>
-    /// writes it, with its widths instead of the text.</summary>
-    public static void Save(string path, Architecture network, float[] flatParameters, IReadOnlyDictionary<string, string> metadata)
+    /// under <see cref="ArchitectureKey"/> (the report's MLP keeps its own format: <see cref="SaveMlp"/>).</summary>
+    public static void Save(string path, Architecture network, float[] flatParameters, IReadOnlyDictionary<string, string> metadata) =>
+        Save(path, network, flatParameters, [], metadata);
+
+    /// <summary>As <see cref="Save(string, Architecture, float[], IReadOnlyDictionary{string, string})"/>,
+    /// with the layers' non-trained state (flat, in <see cref="Architecture.StateTensors"/> order)
+    /// written beside each layer's parameters under its buffer names, as torch's state_dict holds
+    /// them; a stack without state is written byte for byte as without this argument.</summary>
+    public static void Save(string path, Architecture network, float[] flatParameters, float[] flatState, IReadOnlyDictionary<string, string> metadata)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentNullException.ThrowIfNull(network);
@@ -36,32 +44,45 @@ public static class ModelFile
             [ArchitectureKey] = network.Text,
         };
         merged.Remove(WidthsKey);
-        SafeTensorsFile.Write(path, ToTensors(network, flatParameters), merged);
+        SafeTensorsFile.Write(path, ToTensors(network, flatParameters, flatState), merged);
     }
 
     /// <summary>The tensors of a layer stack in state_dict order, in PyTorch's layouts.</summary>
-    public static IReadOnlyList<SafeTensor> ToTensors(Architecture network, float[] flatParameters)
+    public static IReadOnlyList<SafeTensor> ToTensors(Architecture network, float[] flatParameters) =>
+        ToTensors(network, flatParameters, []);
+
+    /// <summary>The tensors of a layer stack and its state in state_dict order (layer by layer: its
+    /// parameters, then its state tensors), in PyTorch's layouts.</summary>
+    public static IReadOnlyList<SafeTensor> ToTensors(Architecture network, float[] flatParameters, float[] flatState)
     {
         ArgumentNullException.ThrowIfNull(network);
         ArgumentNullException.ThrowIfNull(flatParameters);
+        ArgumentNullException.ThrowIfNull(flatState);
         if (flatParameters.Length != network.ParameterCount)
             throw new ArgumentException($"network {network} has {network.ParameterCount} parameters but {flatParameters.Length} were given", nameof(flatParameters));
-        var tensors = new List<SafeTensor>(network.Tensors.Count);
-        foreach (ParameterTensor tensor in network.Tensors)
+        if (flatState.Length != network.StateCount)
+            throw new ArgumentException($"network {network} has {network.StateCount} state values but {flatState.Length} were given", nameof(flatState));
+        var tensors = new List<SafeTensor>(network.Tensors.Count + network.StateTensors.Count);
+        foreach (ArchitectureLayer layer in network.Layers)
         {
-            var data = new float[tensor.Length];
-            if (tensor.StoredTransposed)
+            foreach (ParameterTensor tensor in layer.Parameters)
             {
-                int outputs = tensor.Shape[0], inputs = tensor.Shape[1];
-                for (int i = 0; i < inputs; i++)
-                    for (int o = 0; o < outputs; o++)
-                        data[(o * inputs) + i] = flatParameters[tensor.Offset + (i * outputs) + o];
+                var data = new float[tensor.Length];
+                if (tensor.StoredTransposed)
+                {
+                    int outputs = tensor.Shape[0], inputs = tensor.Shape[1];
+                    for (int i = 0; i < inputs; i++)
+                        for (int o = 0; o < outputs; o++)
+                            data[(o * inputs) + i] = flatParameters[tensor.Offset + (i * outputs) + o];
+                }
+                else
+                {
+                    flatParameters.AsSpan(tensor.Offset, tensor.Length).CopyTo(data);
+                }
+                tensors.Add(new SafeTensor(tensor.Name, [.. tensor.Shape], data));
             }
-            else
-            {
-                flatParameters.AsSpan(tensor.Offset, tensor.Length).CopyTo(data);
-            }
-            tensors.Add(new SafeTensor(tensor.Name, [.. tensor.Shape], data));
+            foreach (StateTensor tensor in layer.State)
+                tensors.Add(new SafeTensor(tensor.Name, [.. tensor.Shape], flatState.AsSpan(tensor.Offset, tensor.Length).ToArray()));
         }
         return tensors;
     }
@@ -74,10 +95,7 @@ public static class ModelFile
     {
         SafeTensorsContent content = SafeTensorsFile.Read(path);
         if (!content.Metadata.TryGetValue(ArchitectureKey, out string? text))
-        {
-            var (shape, parameters, metadata) = FromContent(content, path);
-            return new LoadedModel(shape.ToArchitecture(0f), shape, parameters, metadata);
-        }
+            return FromMlpContent(content, path);
         Architecture network;
         try
         {
@@ -87,8 +105,31 @@ public static class ModelFile
         {
             throw new ModelFormatException($"{path}: metadata {ArchitectureKey}: {error.Message}", error);
         }
+        return FromContent(content, network, path);
+    }
+
+    /// <summary>Loads a model of a known stack: every parameter and state tensor of
+    /// <paramref name="network"/> by its PyTorch name and shape, nothing else.
+    /// <exception cref="FileNotFoundException">There is no such file.</exception>
+    /// <exception cref="ModelFormatException">The file is not a valid model of this stack.</exception>
+    /// An MLP file (no <see cref="ArchitectureKey"/>) read for an MLP stack must have its widths.</summary>
+    public static LoadedModel Load(string path, Architecture network)
+    {
+        ArgumentNullException.ThrowIfNull(network);
+        SafeTensorsContent content = SafeTensorsFile.Read(path);
+        if (network.MlpName is not { } expected || content.Metadata.ContainsKey(ArchitectureKey))
+            return FromContent(content, network, path);
+        LoadedModel loaded = FromMlpContent(content, path);
+        if (loaded.Network.MlpName != expected)
+            throw new ModelFormatException($"{path}: model has widths {loaded.Network.MlpName} but the configuration expects {expected}");
+        return loaded;
+    }
+
+    private static LoadedModel FromContent(SafeTensorsContent content, Architecture network, string path)
+    {
         var flat = new float[network.ParameterCount];
-        var expectedNames = network.Tensors.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        var state = new float[network.StateCount];
+        var expectedNames = network.Tensors.Select(t => t.Name).Concat(network.StateTensors.Select(t => t.Name)).ToHashSet(StringComparer.Ordinal);
         foreach (SafeTensor t in content.Tensors)
         {
             if (!expectedNames.Contains(t.Name))
@@ -96,9 +137,7 @@ public static class ModelFile
         }
         foreach (ParameterTensor tensor in network.Tensors)
         {
-            SafeTensor t = content.Find(tensor.Name) ?? throw new ModelFormatException($"{path}: missing tensor {tensor.Name}");
-            if (!t.Shape.SequenceEqual(tensor.Shape))
-                throw new ModelFormatException($"{path}: tensor {t.Name} has shape {Dims(t.Shape)}; the architecture needs {Dims(tensor.Shape)}");
+            SafeTensor t = Require(content, tensor.Name, tensor.Shape, path);
             if (tensor.StoredTransposed)
             {
                 int outputs = tensor.Shape[0], inputs = tensor.Shape[1];
@@ -111,52 +150,52 @@ public static class ModelFile
                 t.Data.CopyTo(flat, tensor.Offset);
             }
         }
-        return new LoadedModel(network, null, flat, content.Metadata);
+        foreach (StateTensor tensor in network.StateTensors)
+            Require(content, tensor.Name, tensor.Shape, path).Data.CopyTo(state, tensor.Offset);
+        return new LoadedModel(network, flat, content.Metadata) { State = state };
     }
 
-    /// <summary>Atomically writes the model. <paramref name="flatParameters"/> is in
-    /// <see cref="NetworkShape"/>'s layout. <c>format</c> and <c>gpumlp.widths</c> are set by this
-    /// method and override any value the caller passes under those keys.</summary>
-    /// <exception cref="ArgumentException">The parameter count does not match the shape, or a value
-    /// is NaN or infinite.</exception>
-    public static void Save(string path, NetworkShape shape, float[] flatParameters, IReadOnlyDictionary<string, string> metadata)
+    private static SafeTensor Require(SafeTensorsContent content, string name, IReadOnlyList<int> shape, string path)
+    {
+        SafeTensor t = content.Find(name) ?? throw new ModelFormatException($"{path}: missing tensor {name}");
+        if (!t.Shape.SequenceEqual(shape))
+            throw new ModelFormatException($"{path}: tensor {t.Name} has shape {Dims(t.Shape)}; the architecture needs {Dims(shape)}");
+        return t;
+    }
+
+    /// <summary>Atomically writes an MLP (<see cref="Architecture.MlpWidths"/>) as the MLP model
+    /// files have always been written, for the readers that know only them: its tensors (as
+    /// <see cref="ToTensors(Architecture, float[])"/>), <c>format</c> and <c>gpumlp.widths</c>, set
+    /// by this method and overriding any value the caller passes under those keys, and no
+    /// architecture text.</summary>
+    /// <exception cref="ArgumentException">The stack is not an MLP, the parameter count does not
+    /// match it, or a value is NaN or infinite.</exception>
+    public static void SaveMlp(string path, Architecture mlp, float[] flatParameters, IReadOnlyDictionary<string, string> metadata)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        SafeTensorsFile.Write(path, ToTensors(shape, flatParameters), MergeMetadata(shape, metadata));
+        ArgumentNullException.ThrowIfNull(mlp);
+        ArgumentNullException.ThrowIfNull(metadata);
+        IReadOnlyList<int> widths = mlp.MlpWidths ?? throw new ArgumentException($"{mlp} is not an MLP; save it with its architecture text", nameof(mlp));
+        var merged = new Dictionary<string, string>(metadata, StringComparer.Ordinal)
+        {
+            [FormatKey] = "pt",
+            [WidthsKey] = FormatWidths(widths),
+        };
+        SafeTensorsFile.Write(path, ToTensors(mlp, flatParameters), merged);
     }
 
-    /// <summary>Loads a model written by <see cref="Save"/> (or by PyTorch with the same module
-    /// layout), returning the shape read from the tensor shapes, the parameters in
-    /// <see cref="NetworkShape"/>'s layout, and the metadata.</summary>
+    /// <summary>Loads an MLP model file (one <see cref="SaveMlp"/> wrote, or PyTorch with the same
+    /// module layout): its stack, read from the tensor shapes (dropout 0: the rate is metadata),
+    /// the parameters in the stack's flat layout, and the metadata.</summary>
     /// <exception cref="FileNotFoundException">There is no such file.</exception>
-    /// <exception cref="ModelFormatException">The file is not a valid model.</exception>
-    public static (NetworkShape Shape, float[] Parameters, IReadOnlyDictionary<string, string> Metadata) Load(string path)
-    {
-        SafeTensorsContent content = SafeTensorsFile.Read(path);
-        return FromContent(content, path);
-    }
+    /// <exception cref="ModelFormatException">The file is not a valid MLP model.</exception>
+    public static LoadedModel Load(string path) => FromMlpContent(SafeTensorsFile.Read(path), path);
 
     /// <summary>As <see cref="Load(string)"/>, from the bytes of a file; <paramref name="nameForMessages"/>
     /// starts every error message.</summary>
-    /// <exception cref="ModelFormatException">The bytes are not a valid model.</exception>
-    public static (NetworkShape Shape, float[] Parameters, IReadOnlyDictionary<string, string> Metadata) Parse(ReadOnlySpan<byte> file, string nameForMessages)
-    {
-        SafeTensorsContent content = SafeTensorsFile.Parse(file, nameForMessages);
-        return FromContent(content, nameForMessages);
-    }
-
-    /// <summary>As <see cref="Load(string)"/>, and the model's widths must equal <paramref name="expected"/>'s.</summary>
-    /// <exception cref="ModelFormatException">The file is not a valid model, or has other widths.</exception>
-    public static (NetworkShape Shape, float[] Parameters, IReadOnlyDictionary<string, string> Metadata) Load(string path, NetworkShape expected)
-    {
-        ArgumentNullException.ThrowIfNull(expected);
-        var loaded = Load(path);
-        if (!loaded.Shape.Widths.SequenceEqual(expected.Widths))
-        {
-            throw new ModelFormatException($"{path}: model has widths {loaded.Shape} but the configuration expects {expected}");
-        }
-        return loaded;
-    }
+    /// <exception cref="ModelFormatException">The bytes are not a valid MLP model.</exception>
+    public static LoadedModel Parse(ReadOnlySpan<byte> file, string nameForMessages) =>
+        FromMlpContent(SafeTensorsFile.Parse(file, nameForMessages), nameForMessages);
 
     /// <summary>PyTorch's name of layer <paramref name="layer"/>'s weight in the nn.Sequential.</summary>
     public static string WeightName(int layer) => $"{3 * layer}.weight";
@@ -165,56 +204,15 @@ public static class ModelFile
     public static string BiasName(int layer) => $"{3 * layer}.bias";
 
     /// <summary>The widths as written in the metadata: "784,512,256,10".</summary>
-    public static string FormatWidths(NetworkShape shape)
+    public static string FormatWidths(IReadOnlyList<int> widths)
     {
-        ArgumentNullException.ThrowIfNull(shape);
-        return string.Join(",", shape.Widths.Select(w => w.ToString(CultureInfo.InvariantCulture)));
+        ArgumentNullException.ThrowIfNull(widths);
+        return string.Join(",", widths.Select(w => w.ToString(CultureInfo.InvariantCulture)));
     }
 
-    /// <summary>The tensors <see cref="Save"/> writes, weights transposed to [out, in].</summary>
-    public static IReadOnlyList<SafeTensor> ToTensors(NetworkShape shape, float[] flatParameters)
-    {
-        ArgumentNullException.ThrowIfNull(shape);
-        ArgumentNullException.ThrowIfNull(flatParameters);
-        if (flatParameters.Length != shape.ParameterCount)
-        {
-            throw new ArgumentException(
-                $"network {shape} has {shape.ParameterCount} parameters but {flatParameters.Length} were given", nameof(flatParameters));
-        }
-
-        var tensors = new List<SafeTensor>(2 * shape.LayerCount);
-        for (int l = 0; l < shape.LayerCount; l++)
-        {
-            int inputs = shape.In(l), outputs = shape.Out(l);
-            int w = shape.WeightOffsets[l];
-            var weight = new float[inputs * outputs];
-            for (int i = 0; i < inputs; i++)
-            {
-                for (int o = 0; o < outputs; o++)
-                {
-                    weight[(o * inputs) + i] = flatParameters[w + (i * outputs) + o];
-                }
-            }
-
-            float[] bias = flatParameters.AsSpan(shape.BiasOffsets[l], outputs).ToArray();
-            tensors.Add(new SafeTensor(WeightName(l), [outputs, inputs], weight));
-            tensors.Add(new SafeTensor(BiasName(l), [outputs], bias));
-        }
-        return tensors;
-    }
-
-    private static Dictionary<string, string> MergeMetadata(NetworkShape shape, IReadOnlyDictionary<string, string> metadata)
-    {
-        ArgumentNullException.ThrowIfNull(metadata);
-        var merged = new Dictionary<string, string>(metadata, StringComparer.Ordinal)
-        {
-            [FormatKey] = "pt",
-            [WidthsKey] = FormatWidths(shape),
-        };
-        return merged;
-    }
-
-    private static (NetworkShape, float[], IReadOnlyDictionary<string, string>) FromContent(SafeTensorsContent content, string path)
+    /// <summary>An MLP file: the widths come from the tensors "{3l}.weight" [out, in] and "{3l}.bias"
+    /// [out] (and must agree with gpumlp.widths when present); the stack is the MLP of those widths.</summary>
+    private static LoadedModel FromMlpContent(SafeTensorsContent content, string path)
     {
         int count = content.Tensors.Count;
         if (count == 0)
@@ -290,39 +288,23 @@ public static class ModelFile
             throw new ModelFormatException($"{path}: the last layer has {widths[^1]} output; a classifier needs at least two classes");
         }
 
-        NetworkShape shape;
+        if (content.Metadata.TryGetValue(WidthsKey, out string? declared) && declared != FormatWidths(widths))
+        {
+            throw new ModelFormatException(
+                $"{path}: metadata {WidthsKey} says {SafeTensorsFile.Quote(declared)} but the tensors have widths {FormatWidths(widths)}");
+        }
+
+        Architecture network;
         try
         {
-            shape = new NetworkShape(widths[0], widths[1..^1], widths[^1]);
+            network = Architecture.Mlp(widths[0], widths[1..^1], widths[^1], 0f);
         }
-        catch (OverflowException ex)
+        catch (ArchitectureException ex)
         {
             throw new ModelFormatException($"{path}: widths {string.Join("-", widths)} need more parameters than one buffer can hold", ex);
         }
-        if (content.Metadata.TryGetValue(WidthsKey, out string? declared) && declared != FormatWidths(shape))
-        {
-            throw new ModelFormatException(
-                $"{path}: metadata {WidthsKey} says {SafeTensorsFile.Quote(declared)} but the tensors have widths {FormatWidths(shape)}");
-        }
-
-        var parameters = new float[shape.ParameterCount];
-        for (int l = 0; l < layers; l++)
-        {
-            int inputs = shape.In(l), outputs = shape.Out(l);
-            float[] weight = content.Find(WeightName(l))!.Data;
-            int offset = shape.WeightOffsets[l];
-            for (int o = 0; o < outputs; o++)
-            {
-                for (int i = 0; i < inputs; i++)
-                {
-                    parameters[offset + (i * outputs) + o] = weight[(o * inputs) + i];
-                }
-            }
-
-            content.Find(BiasName(l))!.Data.CopyTo(parameters, shape.BiasOffsets[l]);
-        }
-
-        return (shape, parameters, content.Metadata);
+        // Every tensor is known and shaped now: read them as any stack's.
+        return FromContent(content, network, path) with { IsMlp = true };
     }
 
     /// <summary>The layer of a tensor named "{3l}.weight" or "{3l}.bias" (canonical decimal), else -1.</summary>
@@ -348,7 +330,15 @@ public static class ModelFile
     internal static string Dims(IReadOnlyList<int> shape) => "[" + string.Join(", ", shape) + "]";
 }
 
-/// <summary>A model file read by <see cref="ModelFile.LoadAny"/>: its layer stack, its MLP widths
-/// when it is the report's MLP (no architecture metadata), the parameters in the flat buffer's
-/// layout and the metadata.</summary>
-public sealed record LoadedModel(Architecture Network, NetworkShape? MlpShape, float[] Parameters, IReadOnlyDictionary<string, string> Metadata);
+/// <summary>A model file read by <see cref="ModelFile"/>: its layer stack, the parameters in the
+/// flat buffer's layout and the metadata.</summary>
+public sealed record LoadedModel(Architecture Network, float[] Parameters, IReadOnlyDictionary<string, string> Metadata)
+{
+    /// <summary>True for a file in the MLP format (gpumlp.widths, no architecture text): the report's
+    /// MLP, saved and exported under its widths.</summary>
+    public bool IsMlp { get; init; }
+
+    /// <summary>The layers' non-trained state, flat, in <see cref="Architecture.StateTensors"/>
+    /// order (empty for stacks without state).</summary>
+    public float[] State { get; init; } = [];
+}

@@ -14,8 +14,9 @@ public sealed class TrainedModel
     {
         Path = path;
         Network = loaded.Network;
-        MlpShape = loaded.MlpShape;
+        IsMlp = loaded.IsMlp;
         Parameters = loaded.Parameters;
+        State = loaded.State;
         Metadata = loaded.Metadata;
     }
 
@@ -25,16 +26,16 @@ public sealed class TrainedModel
     /// <summary>The layer stack (from gpumlp.architecture, or the MLP the tensors describe).</summary>
     public Architecture Network { get; }
 
-    /// <summary>The MLP's widths when the file is the report's MLP (no architecture metadata); null otherwise.</summary>
-    public NetworkShape? MlpShape { get; }
+    /// <summary>True when the file is the report's MLP (gpumlp.widths, no architecture metadata):
+    /// it is named, saved and exported under its widths.</summary>
+    public bool IsMlp { get; }
 
-    /// <summary>The MLP's widths, e.g. 784-512-256-10.</summary>
-    /// <exception cref="ModelFormatException">The model is not an MLP.</exception>
-    public NetworkShape Shape => MlpShape ?? throw new ModelFormatException($"{Path}: the model is the layer stack {Network}, not an MLP");
-
-    /// <summary>How messages name the network: the MLP's widths or the stack's text.</summary>
-    public string Name => MlpShape?.ToString() ?? Network.Text;
+    /// <summary>How messages name the network: the MLP's widths (784-512-256-10) or the stack's text.</summary>
+    public string Name => IsMlp ? Network.MlpName! : Network.Text;
     public float[] Parameters { get; }
+
+    /// <summary>The layers' non-trained state (empty for stacks without state).</summary>
+    public float[] State { get; }
     public IReadOnlyDictionary<string, string> Metadata { get; }
 
     /// <summary>The training dropout rate recorded in the metadata (gpumlp.dropout; 0 when absent
@@ -56,8 +57,8 @@ public sealed class TrainedModel
     {
         string path = Resolve(runFolderOrFile);
         var loaded = ModelFile.LoadAny(path);
-        if (loaded.MlpShape is { } shape && (shape.Inputs != 28 * 28 || shape.Classes != 10))
-            throw new ModelFormatException($"{path}: the model has widths {shape}, but an MNIST model takes 784 inputs and has 10 outputs");
+        if (loaded.IsMlp && (loaded.Network.Input != Architecture.MnistVector || loaded.Network.Classes != Architecture.MnistClasses))
+            throw new ModelFormatException($"{path}: the model has widths {loaded.Network.MlpName}, but an MNIST model takes 784 inputs and has 10 outputs");
         try
         {
             _ = LayerNetwork.Plan(loaded.Network);
@@ -88,7 +89,7 @@ public sealed class TrainedModel
     /// <summary>The model on a device, with room for <paramref name="maxRows"/> rows per launch
     /// (capped at <see cref="TrainingOptions.ConvolutionEvaluationBatchSize"/> for stacks with convolutions).</summary>
     public DeviceModel Upload(MlpKernels kernels, int maxRows) =>
-        new(kernels, Network, Parameters, Network.HasConvolution ? Math.Min(maxRows, TrainingOptions.ConvolutionEvaluationBatchSize) : maxRows);
+        new(kernels, Network, Parameters, Network.HasConvolution ? Math.Min(maxRows, TrainingOptions.ConvolutionEvaluationBatchSize) : maxRows, State);
 }
 
 /// <summary>A trained model on a device: forward passes only, the same kernels and reductions
@@ -100,13 +101,8 @@ public sealed class DeviceModel : IDisposable
     private readonly LayerNetwork network;
 
     /// <param name="maxRows">Rows per forward launch (the evaluation batch).</param>
-    public DeviceModel(MlpKernels kernels, NetworkShape shape, float[] parameters, int maxRows)
-        : this(kernels, (shape ?? throw new ArgumentNullException(nameof(shape))).ToArchitecture(0f), parameters, maxRows)
-    {
-    }
-
-    /// <param name="maxRows">Rows per forward launch (the evaluation batch).</param>
-    public DeviceModel(MlpKernels kernels, Architecture architecture, float[] parameters, int maxRows)
+    /// <param name="state">The layers' non-trained state; null leaves each tensor at its initial value.</param>
+    public DeviceModel(MlpKernels kernels, Architecture architecture, float[] parameters, int maxRows, float[]? state = null)
     {
         ArgumentNullException.ThrowIfNull(kernels);
         this.kernels = kernels;
@@ -114,6 +110,8 @@ public sealed class DeviceModel : IDisposable
         try
         {
             network.SetParameters(parameters);
+            if (state is not null)
+                network.SetState(state);
         }
         catch
         {

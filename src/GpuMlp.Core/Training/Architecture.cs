@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text;
-using System.Text.RegularExpressions;
 
 namespace GpuMlp.Training;
 
@@ -26,76 +25,6 @@ public readonly record struct ActivationShape(int Channels, int Height, int Widt
         IsMap ? string.Create(CultureInfo.InvariantCulture, $"{Channels}x{Height}x{Width}") : Channels.ToString(CultureInfo.InvariantCulture);
 }
 
-/// <summary>One layer of a stack, as written in the architecture text (see <see cref="Architecture"/>).
-/// Each is one module of PyTorch's nn.Sequential, so its position is its index there.</summary>
-public abstract record LayerSpec
-{
-    /// <summary>The canonical text of the layer (what <see cref="Architecture.Parse(string)"/> reads).</summary>
-    public abstract string Token { get; }
-
-    public static ConvSpec Conv(int outChannels, int kernel, int padding = 0) => new(outChannels, kernel, kernel, padding);
-
-    public static MaxPool2Spec MaxPool2 { get; } = new();
-
-    public static FlattenSpec Flatten { get; } = new();
-
-    public static DenseSpec Dense(int outputs) => new(outputs);
-
-    public static ReluSpec Relu { get; } = new();
-
-    public static DropoutSpec Dropout(float rate) => new(rate);
-
-    public sealed override string ToString() => Token;
-}
-
-/// <summary>nn.Conv2d(C, OutChannels, (KernelH, KernelW), stride 1, padding=Padding): zero padding
-/// on all four sides. Text: conv{KernelH}x{KernelW}x{OutChannels}[p{Padding}].</summary>
-public sealed record ConvSpec(int OutChannels, int KernelH, int KernelW, int Padding) : LayerSpec
-{
-    public override string Token => string.Create(CultureInfo.InvariantCulture,
-        $"conv{KernelH}x{KernelW}x{OutChannels}{(Padding > 0 ? $"p{Padding}" : "")}");
-}
-
-/// <summary>nn.MaxPool2d(2): 2x2 windows, stride 2, odd last row/column dropped. Text: pool2.</summary>
-public sealed record MaxPool2Spec : LayerSpec
-{
-    public override string Token => "pool2";
-}
-
-/// <summary>nn.Flatten(): a C x H x W map to the vector of its C * H * W values in NCHW order (no
-/// kernel: the dense layer reads the map's buffer as [batch, C * H * W]). Text: flatten.</summary>
-public sealed record FlattenSpec : LayerSpec
-{
-    public override string Token => "flatten";
-}
-
-/// <summary>nn.Linear(in, Outputs). Text: dense{Outputs}.</summary>
-public sealed record DenseSpec(int Outputs) : LayerSpec
-{
-    public override string Token => string.Create(CultureInfo.InvariantCulture, $"dense{Outputs}");
-}
-
-/// <summary>nn.ReLU(). Text: relu.</summary>
-public sealed record ReluSpec : LayerSpec
-{
-    public override string Token => "relu";
-}
-
-/// <summary>nn.Dropout(Rate), 0 &lt;= Rate &lt; 1. Text: dropout{Rate}, e.g. dropout0.5.</summary>
-public sealed record DropoutSpec(float Rate) : LayerSpec
-{
-    public override string Token => "dropout" + FormatRate(Rate);
-
-    /// <summary>The shortest decimal that reads back as the same float, never in exponent form.</summary>
-    internal static string FormatRate(float rate)
-    {
-        string shortest = rate.ToString("R", CultureInfo.InvariantCulture);
-        return shortest.Contains('E', StringComparison.Ordinal)
-            ? rate.ToString("0.##############################", CultureInfo.InvariantCulture)
-            : shortest;
-    }
-}
-
 /// <summary>One tensor in the flat parameter buffer.</summary>
 /// <param name="Name">PyTorch's state_dict key: "{index in the nn.Sequential}.weight" or ".bias".</param>
 /// <param name="Shape">PyTorch's shape: [O, C, KH, KW] for a convolution weight, [out, in] for a
@@ -111,25 +40,30 @@ public sealed record ParameterTensor(string Name, IReadOnlyList<int> Shape, int 
     public int Length => Shape.Aggregate(1, (product, d) => product * d);
 }
 
-/// <summary>A layer of a resolved stack: its shapes and parameters.</summary>
+/// <summary>One tensor of a layer's non-trained state (what BatchNorm's running statistics are): held
+/// in the network's flat state buffer, never touched by the optimiser, saved in checkpoints and
+/// model files beside the parameters.</summary>
+/// <param name="Name">PyTorch's state_dict key, e.g. "{index}.running_mean".</param>
+/// <param name="Shape">PyTorch's shape; stored in its row-major layout.</param>
+/// <param name="Offset">First element in the flat state buffer.</param>
+/// <param name="InitialValue">Every element's value before training (torch's buffer initialisation).</param>
+public sealed record StateTensor(string Name, IReadOnlyList<int> Shape, int Offset, float InitialValue)
+{
+    public int Length => Shape.Aggregate(1, (product, d) => product * d);
+}
+
+/// <summary>A layer of a resolved stack: its shapes, parameters and state.</summary>
 /// <param name="Index">Position in the stack, 0-based: the module's index in PyTorch's nn.Sequential.</param>
 public sealed record ArchitectureLayer(
     int Index, LayerSpec Spec, ActivationShape Input, ActivationShape Output, IReadOnlyList<ParameterTensor> Parameters)
 {
     public int ParameterCount => Parameters.Sum(p => p.Length);
 
+    /// <summary>The layer's non-trained state tensors, with their places in the flat state buffer.</summary>
+    public IReadOnlyList<StateTensor> State { get; init; } = [];
+
     /// <summary>The equivalent PyTorch module, e.g. "nn.Conv2d(1, 32, kernel_size=(5, 5), padding=2)".</summary>
-    public string PyTorchModule => Spec switch
-    {
-        ConvSpec c => string.Create(CultureInfo.InvariantCulture,
-            $"nn.Conv2d({Input.Channels}, {c.OutChannels}, kernel_size=({c.KernelH}, {c.KernelW}), padding={c.Padding})"),
-        MaxPool2Spec => "nn.MaxPool2d(2)",
-        FlattenSpec => "nn.Flatten()",
-        DenseSpec d => string.Create(CultureInfo.InvariantCulture, $"nn.Linear({Input.Elements}, {d.Outputs})"),
-        ReluSpec => "nn.ReLU()",
-        DropoutSpec p => "nn.Dropout(" + DropoutSpec.FormatRate(p.Rate) + ")",
-        _ => throw new InvalidOperationException($"unknown layer {Spec}"),
-    };
+    public string PyTorchModule => Spec.PyTorchModule(Input);
 }
 
 /// <summary>A network as a stack of layers, from the input to the class scores: the shape of every
@@ -149,7 +83,7 @@ public sealed record ArchitectureLayer(
 /// A stack with no conv, pool2 or flatten is an MLP and reads each image as the vector of its 784
 /// pixels (row-major, as x.view(-1, 784) does); any other stack reads it as a 1x28x28 map and needs
 /// flatten before its first dense layer. The stack must end in a vector of 10 class scores.</summary>
-public sealed partial class Architecture
+public sealed class Architecture
 {
     public const int MnistClasses = 10;
 
@@ -157,12 +91,8 @@ public sealed partial class Architecture
     /// dropout 0.5, 10 classes); padding 2 keeps the maps at 28x28 and 14x14 before pooling.</summary>
     public const string CnnText = "conv5x5x32p2,relu,pool2,conv5x5x64p2,relu,pool2,flatten,dense512,relu,dropout0.5,dense10";
 
-    private const int MaxChannels = 1 << 16;
-    private const int MaxKernel = 64;
-    private const int MaxDenseOutputs = 1 << 20;
-
-    private const string ConvForm = "conv<kh>x<kw>x<out>[p<pad>], e.g. conv5x5x32p2";
-    private const string LayerForms = "conv<kh>x<kw>x<out>[p<pad>], pool2, flatten, dense<out>, relu, dropout<p>";
+    /// <summary>Every kind's text form, for the parser's messages.</summary>
+    private static string LayerForms => string.Join(", ", LayerSpec.Kinds.Select(k => k.Form));
 
     /// <param name="layers">The stack, input first.</param>
     /// <param name="input">What one sample is: <see cref="MnistImage"/>, <see cref="MnistVector"/> or
@@ -176,26 +106,15 @@ public sealed partial class Architecture
         Classes = classes;
         var resolved = new List<ArchitectureLayer>(layers.Count);
         var tensors = new List<ParameterTensor>();
+        var stateTensors = new List<StateTensor>();
         ActivationShape shape = input;
-        long offset = 0;
+        long offset = 0, stateOffset = 0;
         for (int i = 0; i < layers.Count; i++)
         {
             LayerSpec spec = layers[i];
-            ActivationShape output = OutputOf(spec, shape, i, layers.Count);
-            var parameters = new List<ParameterTensor>(2);
-            switch (spec)
-            {
-                case ConvSpec conv:
-                    int fanIn = checked(shape.Channels * conv.KernelH * conv.KernelW);
-                    parameters.Add(new ParameterTensor(WeightName(i), [conv.OutChannels, shape.Channels, conv.KernelH, conv.KernelW], 0, false, fanIn));
-                    parameters.Add(new ParameterTensor(BiasName(i), [conv.OutChannels], 0, false, fanIn));
-                    break;
-                case DenseSpec dense:
-                    int inputs = (int)shape.Elements;
-                    parameters.Add(new ParameterTensor(WeightName(i), [dense.Outputs, inputs], 0, true, inputs));
-                    parameters.Add(new ParameterTensor(BiasName(i), [dense.Outputs], 0, false, inputs));
-                    break;
-            }
+            ArgumentNullException.ThrowIfNull(spec);
+            ActivationShape output = spec.OutputShape(shape, i);
+            var parameters = spec.Parameters(i, shape).ToList();
             for (int p = 0; p < parameters.Count; p++)
             {
                 long length = parameters[p].Shape.Aggregate(1L, (product, d) => product * d);
@@ -205,7 +124,17 @@ public sealed partial class Architecture
                 offset += length;
             }
             tensors.AddRange(parameters);
-            resolved.Add(new ArchitectureLayer(i, spec, shape, output, parameters));
+            var state = spec.State(i, shape).ToList();
+            for (int t = 0; t < state.Count; t++)
+            {
+                long length = state[t].Shape.Aggregate(1L, (product, d) => product * d);
+                if (stateOffset + length > int.MaxValue)
+                    throw Error(i, spec, $"the stack would have more than {int.MaxValue} state values");
+                state[t] = state[t] with { Offset = (int)stateOffset };
+                stateOffset += length;
+            }
+            stateTensors.AddRange(state);
+            resolved.Add(new ArchitectureLayer(i, spec, shape, output, parameters) { State = state });
             shape = output;
         }
         if (shape.IsMap || shape.Channels != classes)
@@ -216,6 +145,8 @@ public sealed partial class Architecture
         Layers = resolved;
         Tensors = tensors;
         ParameterCount = (int)offset;
+        StateTensors = stateTensors;
+        StateCount = (int)stateOffset;
     }
 
     /// <summary>One MNIST image as a map (the input of stacks with conv, pool2 or flatten).</summary>
@@ -237,10 +168,26 @@ public sealed partial class Architecture
     public int Classes { get; }
     public int ParameterCount { get; }
 
+    /// <summary>Every layer's non-trained state tensor in buffer order (layer by layer); none for
+    /// the kinds that exist today.</summary>
+    public IReadOnlyList<StateTensor> StateTensors { get; }
+
+    /// <summary>Values in the flat state buffer.</summary>
+    public int StateCount { get; }
+
+    /// <summary>The state before training: each tensor filled with its initial value.</summary>
+    public float[] InitialState()
+    {
+        var state = new float[StateCount];
+        foreach (StateTensor tensor in StateTensors)
+            state.AsSpan(tensor.Offset, tensor.Length).Fill(tensor.InitialValue);
+        return state;
+    }
+
     public IReadOnlyList<LayerSpec> Specs => Layers.Select(l => l.Spec).ToArray();
 
     /// <summary>True when any layer needs the convolution or pooling kernels.</summary>
-    public bool HasConvolution => Layers.Any(l => l.Spec is ConvSpec or MaxPool2Spec);
+    public bool HasConvolution => Layers.Any(l => l.Spec.UsesConvolutionKernels);
 
     /// <summary>The canonical text: Parse(Text) gives this architecture back.</summary>
     public string Text => string.Join(",", Layers.Select(l => l.Spec.Token));
@@ -251,24 +198,60 @@ public sealed partial class Architecture
 
     public static string BiasName(int index) => string.Create(CultureInfo.InvariantCulture, $"{index}.bias");
 
-    /// <summary>The MLP of <see cref="NetworkShape"/> as a stack: dense{h},relu,dropout{p} per hidden
-    /// layer, then dense10, reading the 784-pixel vector. Same buffer layout and tensor names
-    /// (0.weight, 3.weight, ...) as the MLP model files.</summary>
-    public static Architecture Mlp(IReadOnlyList<int> hidden, float dropout)
+    /// <summary>The report's MLP for MNIST: dense{h},relu,dropout{p} per hidden layer, then dense10,
+    /// reading the 784-pixel vector. Its tensors are named 0.weight, 0.bias, 3.weight, ... and its
+    /// dense weights stored [in, out], the layout of the MLP model files and checkpoints.</summary>
+    public static Architecture Mlp(IReadOnlyList<int> hidden, float dropout) =>
+        Mlp(MnistVector.Channels, hidden, MnistClasses, dropout);
+
+    /// <summary>An MLP of any widths: a vector of <paramref name="inputs"/>, dense{h},relu,dropout{p}
+    /// per hidden layer, then dense{classes}.</summary>
+    public static Architecture Mlp(int inputs, IReadOnlyList<int> hidden, int classes, float dropout)
     {
+        ArgumentNullException.ThrowIfNull(hidden);
         var layers = new List<LayerSpec>();
         foreach (int width in hidden)
             layers.AddRange([LayerSpec.Dense(width), LayerSpec.Relu, LayerSpec.Dropout(dropout)]);
-        layers.Add(LayerSpec.Dense(MnistClasses));
-        return new Architecture(layers, MnistVector);
+        layers.Add(LayerSpec.Dense(classes));
+        return new Architecture(layers, ActivationShape.Vector(inputs), classes);
     }
+
+    /// <summary>The widths, input first and classes last (784, 512, 256, 10), when the stack is an
+    /// MLP of <see cref="Mlp(int, IReadOnlyList{int}, int, float)"/>'s form (any dropout rate);
+    /// null for any other stack.</summary>
+    public IReadOnlyList<int>? MlpWidths
+    {
+        get
+        {
+            if (Input.IsMap || Layers.Count % 3 != 1)
+                return null;
+            var widths = new List<int> { Input.Channels };
+            for (int i = 0; i < Layers.Count; i++)
+            {
+                bool expected = (i % 3) switch
+                {
+                    0 => Layers[i].Spec is DenseSpec,
+                    1 => Layers[i].Spec is ReluSpec,
+                    _ => Layers[i].Spec is DropoutSpec,
+                };
+                if (!expected)
+                    return null;
+                if (i % 3 == 0)
+                    widths.Add(Layers[i].Output.Channels);
+            }
+            return widths;
+        }
+    }
+
+    /// <summary>An MLP's widths as the report writes them, "784-512-256-10"; null for any other stack.</summary>
+    public string? MlpName => MlpWidths is { } widths ? string.Join("-", widths) : null;
 
     /// <summary>Parses the text form for MNIST: the input is <see cref="MnistVector"/> for a stack
     /// with no conv, pool2 or flatten and <see cref="MnistImage"/> otherwise; 10 classes.</summary>
     public static Architecture Parse(string text)
     {
         IReadOnlyList<LayerSpec> layers = ParseLayers(text);
-        bool isMlp = !layers.Any(l => l is ConvSpec or MaxPool2Spec or FlattenSpec);
+        bool isMlp = !layers.Any(l => l.TakesMap);
         return new Architecture(layers, isMlp ? MnistVector : MnistImage);
     }
 
@@ -298,51 +281,12 @@ public sealed partial class Architecture
         }
         string lower = token.ToLowerInvariant();
         string quoted = $"{position} '{Printable(token)}'";
-        Match match;
-        if ((match = ConvPattern().Match(lower)).Success)
+        foreach (LayerKind kind in LayerSpec.Kinds)
         {
-            int kernelH = Number(match.Groups[1].Value, 1, MaxKernel, quoted, "kernel height");
-            int kernelW = Number(match.Groups[2].Value, 1, MaxKernel, quoted, "kernel width");
-            int outChannels = Number(match.Groups[3].Value, 1, MaxChannels, quoted, "output channels");
-            int padding = match.Groups[4].Success
-                ? Number(match.Groups[4].Value, 0, Math.Min(kernelH, kernelW) - 1, quoted, "padding")
-                : 0;
-            return new ConvSpec(outChannels, kernelH, kernelW, padding);
+            if (kind.TryParse(lower, quoted) is LayerSpec spec)
+                return spec;
         }
-        if (lower.StartsWith("conv", StringComparison.Ordinal))
-            throw new ArchitectureException($"architecture: {quoted}: expected {ConvForm}");
-        if ((match = DensePattern().Match(lower)).Success)
-            return new DenseSpec(Number(match.Groups[1].Value, 1, MaxDenseOutputs, quoted, "width"));
-        if (lower.StartsWith("dense", StringComparison.Ordinal))
-            throw new ArchitectureException($"architecture: {quoted}: expected dense<out>, e.g. dense512");
-        if ((match = DropoutPattern().Match(lower)).Success)
-        {
-            float rate = float.Parse(match.Groups[1].Value, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture);
-            if (rate >= 1f)
-                throw new ArchitectureException($"architecture: {quoted}: the dropout rate must be below 1");
-            return new DropoutSpec(rate);
-        }
-        if (lower.StartsWith("dropout", StringComparison.Ordinal))
-            throw new ArchitectureException($"architecture: {quoted}: expected dropout<p> with p in [0, 1), e.g. dropout0.5");
-        return lower switch
-        {
-            "pool2" => LayerSpec.MaxPool2,
-            "flatten" => LayerSpec.Flatten,
-            "relu" => LayerSpec.Relu,
-            _ when lower.StartsWith("pool", StringComparison.Ordinal) =>
-                throw new ArchitectureException($"architecture: {quoted}: only 2x2 max-pooling exists, written pool2"),
-            _ => throw new ArchitectureException($"architecture: {quoted} is not a layer; layers are {LayerForms}"),
-        };
-    }
-
-    private static int Number(string digits, int min, int max, string quoted, string what)
-    {
-        if (!int.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out int value) || value < min || value > max)
-        {
-            throw new ArchitectureException(string.Create(CultureInfo.InvariantCulture,
-                $"architecture: {quoted}: {what} must be {min}..{max}"));
-        }
-        return value;
+        throw new ArchitectureException($"architecture: {quoted} is not a layer; layers are {LayerForms}");
     }
 
     /// <summary>A token as shown in a message: control characters, surrogates and U+FFFD escaped
@@ -363,64 +307,9 @@ public sealed partial class Architecture
     private static ArchitectureException Error(int index, LayerSpec spec, string problem) =>
         new(string.Create(CultureInfo.InvariantCulture, $"architecture: layer {index + 1} '{spec.Token}': {problem}"));
 
-    private static ActivationShape OutputOf(LayerSpec spec, ActivationShape input, int index, int count)
-    {
-        switch (spec)
-        {
-            case ConvSpec conv:
-                if (conv.OutChannels < 1 || conv.KernelH < 1 || conv.KernelW < 1)
-                    throw Error(index, spec, "channels and kernel sizes must be positive");
-                if (!input.IsMap)
-                    throw Error(index, spec, $"a convolution needs a CxHxW map, but its input is a vector of {input.Channels}");
-                if (conv.Padding >= conv.KernelH || conv.Padding >= conv.KernelW || conv.Padding < 0)
-                    throw Error(index, spec, "the padding must be below the kernel size");
-                int outH = input.Height + (2 * conv.Padding) - conv.KernelH + 1;
-                int outW = input.Width + (2 * conv.Padding) - conv.KernelW + 1;
-                if (outH < 1 || outW < 1)
-                {
-                    throw Error(index, spec, string.Create(CultureInfo.InvariantCulture,
-                        $"a {conv.KernelH}x{conv.KernelW} kernel with padding {conv.Padding} does not fit its {input} input"));
-                }
-                return CheckedMap(index, spec, conv.OutChannels, outH, outW);
-            case MaxPool2Spec:
-                if (!input.IsMap)
-                    throw Error(index, spec, $"2x2 pooling needs a CxHxW map, but its input is a vector of {input.Channels}");
-                if (input.Height < 2 || input.Width < 2)
-                    throw Error(index, spec, $"2x2 pooling needs a map of at least 2x2, but its input is {input}");
-                return ActivationShape.Map(input.Channels, input.Height / 2, input.Width / 2);
-            case FlattenSpec:
-                if (!input.IsMap)
-                    throw Error(index, spec, $"its input is already a vector ({input.Channels})");
-                return ActivationShape.Vector((int)input.Elements);
-            case DenseSpec dense:
-                if (dense.Outputs < 1)
-                    throw Error(index, spec, "the width must be positive");
-                if (input.IsMap)
-                    throw Error(index, spec, $"a dense layer needs a vector; put flatten before it (its input is {input})");
-                if ((long)input.Channels * dense.Outputs > int.MaxValue)
-                    throw Error(index, spec, $"the stack would have more than {int.MaxValue} parameters");
-                return ActivationShape.Vector(dense.Outputs);
-            case ReluSpec:
-                return input;
-            case DropoutSpec dropout:
-                if (!(dropout.Rate >= 0f && dropout.Rate < 1f))
-                    throw Error(index, spec, "the dropout rate must be in [0, 1)");
-                return input;
-            default:
-                throw new ArchitectureException($"architecture: layer {index + 1} of {count}: unknown layer type {spec.GetType().Name}");
-        }
-    }
-
-    private static ActivationShape CheckedMap(int index, LayerSpec spec, int channels, int height, int width)
-    {
-        if ((long)channels * height * width > int.MaxValue)
-            throw Error(index, spec, $"its output {channels}x{height}x{width} exceeds {int.MaxValue} values per sample");
-        return ActivationShape.Map(channels, height, width);
-    }
-
     /// <summary>PyTorch's default initialisation of Conv2d and Linear: weights and biases uniform in
     /// ±1/sqrt(fan_in) (kaiming_uniform with a = sqrt(5)), drawn from one seeded generator in buffer
-    /// order; for an MLP stack exactly <see cref="NetworkShape.InitialParameters"/>.</summary>
+    /// order; for an MLP stack the draws the MLP has always made (W then b, layer by layer).</summary>
     public float[] InitialParameters(int seed)
     {
         var parameters = new float[ParameterCount];
@@ -444,13 +333,4 @@ public sealed partial class Architecture
         lines.Add(string.Create(CultureInfo.InvariantCulture, $"{"",3}  {"total",-16}{"",-12}{ParameterCount,12:N0}"));
         return lines;
     }
-
-    [GeneratedRegex(@"^conv([0-9]+)x([0-9]+)x([0-9]+)(?:p([0-9]+))?$", RegexOptions.CultureInvariant)]
-    private static partial Regex ConvPattern();
-
-    [GeneratedRegex(@"^dense([0-9]+)$", RegexOptions.CultureInvariant)]
-    private static partial Regex DensePattern();
-
-    [GeneratedRegex(@"^dropout([0-9]+(?:\.[0-9]+)?|\.[0-9]+)$", RegexOptions.CultureInvariant)]
-    private static partial Regex DropoutPattern();
 }

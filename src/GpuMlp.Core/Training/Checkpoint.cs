@@ -40,6 +40,11 @@ public sealed record CheckpointState
     /// checkpoint then also holds that epoch's per-sample losses and predictions so far.</summary>
     public int StepsIntoEpoch { get; init; }
     public double CompileSeconds { get; init; }
+    /// <summary>The layers' non-trained state tensors (Architecture.StateTensors names, torch's
+    /// buffer names), stored as one flat array after the optimizer's; absent, and the file's bytes
+    /// those of a stack without state, when the network keeps none.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<string>? LayerStateTensors { get; init; }
 }
 
 /// <summary>The full training state after an epoch, or after a step when training was interrupted:
@@ -53,7 +58,8 @@ public sealed record CheckpointState
 /// float32 arrays each preceded by its int32 length: parameters, best parameters (empty when not
 /// kept), the interrupted epoch's per-sample losses and predictions so far (empty at an epoch
 /// boundary), then one array per optimizer state tensor in optimizer_tensors order (none for plain
-/// SGD; Adam: exp_avg, exp_avg_sq). Format 2 ("GPUMLPC2", Adam only) is still read: parameters,
+/// SGD; Adam: exp_avg, exp_avg_sq), then, only when layer_state_tensors is present, the layers'
+/// non-trained state as one array in that order. Format 2 ("GPUMLPC2", Adam only) is still read: parameters,
 /// exp_avg, exp_avg_sq, best parameters, epoch losses, epoch predictions.
 /// Written atomically, so a crash leaves the previous checkpoint intact.</summary>
 public sealed class Checkpoint
@@ -75,6 +81,10 @@ public sealed class Checkpoint
     /// <summary>The interrupted epoch so far; null at an epoch boundary.</summary>
     public PartialEpoch? Partial { get; init; }
 
+    /// <summary>The layers' non-trained state, flat, in the order State.LayerStateTensors names
+    /// (Architecture.StateTensors'); empty for stacks without state.</summary>
+    public float[] LayerState { get; init; } = [];
+
     /// <summary>Adam's state as version 2 stores it: its first and second moments.</summary>
     public static OptimizerState AdamState(long steps, float[] firstMoment, float[] secondMoment) =>
         new(OptimizerKind.Adam, steps, new Dictionary<string, float[]>(StringComparer.Ordinal)
@@ -89,10 +99,18 @@ public sealed class Checkpoint
         ArgumentNullException.ThrowIfNull(trainer);
         ArgumentNullException.ThrowIfNull(state);
         var optimizer = trainer.Optimizer.Capture();
+        var layerState = trainer.Network.Architecture.StateTensors;
         return new Checkpoint
         {
-            State = state with { OptimizerSteps = optimizer.Steps, OptimizerTensors = trainer.Optimizer.StateNames, StepsIntoEpoch = partial?.Steps ?? 0 },
+            State = state with
+            {
+                OptimizerSteps = optimizer.Steps,
+                OptimizerTensors = trainer.Optimizer.StateNames,
+                StepsIntoEpoch = partial?.Steps ?? 0,
+                LayerStateTensors = layerState.Count == 0 ? null : layerState.Select(t => t.Name).ToArray(),
+            },
             Parameters = trainer.Network.GetParameters(),
+            LayerState = trainer.Network.GetState(),
             Optimizer = optimizer,
             BestParameters = bestParameters,
             Partial = partial,
@@ -116,7 +134,20 @@ public sealed class Checkpoint
         {
             throw new CheckpointFormatException($"the checkpoint does not fit this run: {error.Message}", error);
         }
+        CheckLayerState(trainer.Network.Architecture, "the checkpoint");
         trainer.Network.SetParameters(Parameters);
+        trainer.Network.SetState(LayerState);
+    }
+
+    /// <summary>The layer state's names and length must be <paramref name="network"/>'s.</summary>
+    private void CheckLayerState(Architecture network, string where)
+    {
+        var expected = network.StateTensors.Select(t => t.Name).ToArray();
+        var stored = State.LayerStateTensors ?? [];
+        if (!stored.SequenceEqual(expected, StringComparer.Ordinal) || LayerState.Length != network.StateCount)
+            throw new CheckpointFormatException(
+                // The file's names are not quoted: they may be any bytes.
+                $"{where} holds {stored.Count} layer state tensors ({LayerState.Length} values); the {network.Text} network keeps [{string.Join(", ", expected)}] ({network.StateCount} values)");
     }
 
     /// <summary>Whether a run with <paramref name="options"/> continues this checkpoint: the same
@@ -133,6 +164,8 @@ public sealed class Checkpoint
         if (Optimizer.Kind != State.Options.Optimizer.Kind
             || !names.Order(StringComparer.Ordinal).SequenceEqual(Optimizer.Tensors.Keys.Order(StringComparer.Ordinal), StringComparer.Ordinal))
             throw new ArgumentException($"the optimizer state ({Optimizer.Kind.Name()}: {string.Join(", ", Optimizer.Tensors.Keys)}) is not what {State.Options.Optimizer.Describe()} keeps");
+        if (State.LayerStateTensors is null && LayerState.Length != 0)
+            throw new ArgumentException($"the layer state ({LayerState.Length} values) has no tensor names");
         var state = State with
         {
             OptimizerSteps = Optimizer.Steps,
@@ -149,7 +182,8 @@ public sealed class Checkpoint
             byte[] json = JsonSerializer.SerializeToUtf8Bytes(state, Json);
             writer.Write(json.Length);
             writer.Write(json);
-            foreach (var array in new[] { Parameters, BestParameters ?? [], epochLoss, predictions }.Concat(names.Select(n => Optimizer.Tensors[n])))
+            var layerState = state.LayerStateTensors is null ? [] : new[] { LayerState };
+            foreach (var array in new[] { Parameters, BestParameters ?? [], epochLoss, predictions }.Concat(names.Select(n => Optimizer.Tensors[n])).Concat(layerState))
             {
                 writer.Write(array.Length);
                 writer.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(array.AsSpan()));
@@ -157,7 +191,12 @@ public sealed class Checkpoint
         });
     }
 
-    public static Checkpoint Load(string path)
+    /// <summary>Reads a checkpoint and checks its tensors against the network its options describe.</summary>
+    public static Checkpoint Load(string path) => Load(path, null);
+
+    /// <summary>Reads a checkpoint and checks its tensors against <paramref name="network"/>, or,
+    /// when null, against the network its options describe.</summary>
+    public static Checkpoint Load(string path, Architecture? network)
     {
         if (!File.Exists(path))
             throw new FileNotFoundException($"no checkpoint at {path}", path);
@@ -214,15 +253,16 @@ public sealed class Checkpoint
                 foreach (string name in names)
                     tensors[name] = ReadArray($"optimizer {name}");
             }
+            float[] layerState = state.LayerStateTensors is null ? [] : ReadArray("layer state");
             if (stream.Position != stream.Length)
                 throw new CheckpointFormatException($"{path}: {stream.Length - stream.Position} unexpected trailing bytes");
             Require(state.OptimizerSteps >= 0, path, "negative step counters");
-            var network = state.Options.Network();
+            network ??= state.Options.Network();
             int expected = network.ParameterCount;
             if (parameters.Length != expected || tensors.Values.Any(t => t.Length != expected)
                 || (best.Length != 0 && best.Length != expected))
-                throw new CheckpointFormatException($"{path}: tensor sizes do not match the {(state.Options.IsMlp ? NetworkShape.Mnist(state.Options.Hidden).ToString() : network.Text)} network it describes");
-            foreach (var (values, what) in new[] { (parameters, "weights"), (best, "best weights"), (epochLoss, "epoch losses") }
+                throw new CheckpointFormatException($"{path}: tensor sizes do not match the {state.Options.NetworkName(network)} network it describes");
+            foreach (var (values, what) in new[] { (parameters, "weights"), (best, "best weights"), (epochLoss, "epoch losses"), (layerState, "layer state") }
                 .Concat(tensors.Select(t => (t.Value, $"optimizer {t.Key}"))))
             {
                 int bad = Array.FindIndex(values, v => !float.IsFinite(v));
@@ -239,16 +279,19 @@ public sealed class Checkpoint
                 || (state.StepsIntoEpoch == 0) != (epochLoss.Length == 0)
                 || epochPrediction.Any(p => p is < 0 or > 9 || p != MathF.Floor(p)))
                 throw new CheckpointFormatException($"{path}: inconsistent mid-epoch state");
-            return new Checkpoint
+            var checkpoint = new Checkpoint
             {
                 State = state,
                 Parameters = parameters,
+                LayerState = layerState,
                 Optimizer = new OptimizerState(state.Options.Optimizer.Kind, state.OptimizerSteps, tensors),
                 BestParameters = best.Length == 0 ? null : best,
                 Partial = state.StepsIntoEpoch == 0
                     ? null
                     : new PartialEpoch(state.EpochsCompleted + 1, state.StepsIntoEpoch, epochLoss, epochPrediction.Select(p => (int)p).ToArray()),
             };
+            checkpoint.CheckLayerState(network, path);
+            return checkpoint;
         }
         catch (JsonException error)
         {

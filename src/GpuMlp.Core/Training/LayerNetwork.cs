@@ -11,7 +11,7 @@ namespace GpuMlp.Training;
 /// one flat parameter (and gradient) buffer, so the optimiser still updates everything in one
 /// launch. Parameters, gradients and activations for up to <see cref="MaxRows"/> rows live on the
 /// accelerator for the object's lifetime; a training step is a fixed sequence of launches with no
-/// host synchronisation.
+/// host synchronisation. Each kind's device layer lives in its spec's file (Training/Layers).
 ///
 /// ReLU and dropout have no launches of their own: they are fused into the layer before them
 /// (the dense GEMM's epilogue, the convolution's bias/ReLU epilogue). An MLP stack
@@ -23,6 +23,7 @@ public sealed class LayerNetwork : IDisposable
     private readonly MlpKernels kernels;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> parameters;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> gradients;
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> state;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> input;
     private readonly MemoryBuffer1D<int, Stride1D.Dense> labels;
     private readonly List<DeviceLayer> layers = [];
@@ -45,19 +46,14 @@ public sealed class LayerNetwork : IDisposable
         {
             parameters = Allocate<float>(architecture.ParameterCount);
             gradients = Allocate<float>(architecture.ParameterCount);
+            state = Allocate<float>(architecture.StateCount);
             input = Allocate<float>((long)maxRows * architecture.Input.Elements);
             labels = Allocate<int>(maxRows);
             DeviceLayer? previous = null;
             bool parametersBefore = false;
             foreach (var step in plan)
             {
-                DeviceLayer layer = step.Layer.Spec switch
-                {
-                    ConvSpec => new ConvLayer(this, step, previous, parametersBefore),
-                    MaxPool2Spec => new PoolLayer(this, step, previous, parametersBefore),
-                    FlattenSpec => new FlattenLayer(step, previous),
-                    _ => new DenseLayer(this, step, previous, parametersBefore),
-                };
+                DeviceLayer layer = step.Layer.Spec.CreateDeviceLayer(this, step, previous, parametersBefore);
                 layers.Add(layer);
                 parametersBefore |= step.Layer.Parameters.Count > 0;
                 previous = layer;
@@ -71,6 +67,8 @@ public sealed class LayerNetwork : IDisposable
             throw;
         }
         gradients.MemSetToZero();
+        if (architecture.StateCount > 0)
+            state.CopyFromCPU(architecture.InitialState());
     }
 
     public Architecture Architecture { get; }
@@ -87,6 +85,10 @@ public sealed class LayerNetwork : IDisposable
     public ArrayView<float> Parameters => parameters.View;
     public ArrayView<float> Gradients => gradients.View;
 
+    /// <summary>The layers' non-trained state (<see cref="Architecture.StateTensors"/>), one flat
+    /// buffer beside the parameters that the optimiser never sees.</summary>
+    public ArrayView<float> State => state.View.SubView(0, Architecture.StateCount);
+
     /// <summary>One layer of the device sequence: an architecture layer with parameters or a shape
     /// change (conv, pool2, flatten, dense), and what is fused into it (the relu and dropout that
     /// follow it in the text).</summary>
@@ -96,10 +98,12 @@ public sealed class LayerNetwork : IDisposable
         public ActivationShape Output => Layer.Output;
     }
 
-    /// <summary>The device sequence of a stack: each conv, pool2, flatten and dense layer with the
-    /// relu and dropout after it fused in. relu may follow conv, dense, or pool2 (relu after
-    /// max-pooling equals max-pooling after relu, so it moves into the convolution feeding the
-    /// pool); dropout may follow a dense layer's relu; the stack must end in a dense layer.</summary>
+    /// <summary>The device sequence of a stack: each layer with launches of its own (conv, pool2,
+    /// flatten, dense) with the relu and dropout after it fused in. These are the only rules that
+    /// name layer kinds: relu may follow conv, dense, or pool2 (relu after max-pooling equals
+    /// max-pooling after relu, so it moves into the convolution feeding the pool); dropout may
+    /// follow a dense layer's relu, and draws its mask for the dense layer's ordinal; the stack must
+    /// end in a dense layer.</summary>
     /// <exception cref="ArchitectureException">Any other order.</exception>
     public static IReadOnlyList<PlannedLayer> Plan(Architecture architecture)
     {
@@ -108,14 +112,13 @@ public sealed class LayerNetwork : IDisposable
         int dense = 0;
         foreach (var layer in architecture.Layers)
         {
+            if (!layer.Spec.FusesIntoPrevious)
+            {
+                plan.Add(new PlannedLayer(layer, false, 0f, layer.Spec is DenseSpec ? dense++ : -1));
+                continue;
+            }
             switch (layer.Spec)
             {
-                case ConvSpec or MaxPool2Spec or FlattenSpec:
-                    plan.Add(new PlannedLayer(layer, false, 0f, -1));
-                    break;
-                case DenseSpec:
-                    plan.Add(new PlannedLayer(layer, false, 0f, dense++));
-                    break;
                 case ReluSpec:
                     if (plan.Count == 0 || plan[^1].Relu || plan[^1].Layer.Spec is FlattenSpec)
                         throw Unsupported(architecture, layer, "relu must follow conv, pool2 or dense (once)");
@@ -140,7 +143,8 @@ public sealed class LayerNetwork : IDisposable
                     plan[^1] = plan[^1] with { DropoutRate = dropout.Rate };
                     break;
                 default:
-                    throw Unsupported(architecture, layer, "unknown layer");
+                    // A kind that says it fuses but has no rule here: a programming error, never a fallback.
+                    throw Unsupported(architecture, layer, "no fusion rule for this layer kind");
             }
         }
         if (plan[^1].Layer.Spec is not DenseSpec || plan[^1].Relu)
@@ -159,11 +163,7 @@ public sealed class LayerNetwork : IDisposable
         ArgumentNullException.ThrowIfNull(architecture);
         long perRow = architecture.Input.Elements;
         foreach (var layer in architecture.Layers)
-        {
-            perRow = Math.Max(perRow, layer.Output.Elements);
-            if (layer.Spec is ConvSpec conv)
-                perRow = Math.Max(perRow, (long)layer.Output.Height * layer.Output.Width * layer.Input.Channels * conv.KernelH * conv.KernelW);
-        }
+            perRow = Math.Max(perRow, layer.Spec.LargestBufferPerRow(layer));
         return (int)Math.Min(int.MaxValue, int.MaxValue / perRow);
     }
 
@@ -183,19 +183,8 @@ public sealed class LayerNetwork : IDisposable
         ArgumentNullException.ThrowIfNull(architecture);
         long perRow = architecture.Input.Elements + 1;
         foreach (var step in Plan(architecture))
-        {
-            long output = step.Output.Elements;
-            perRow += step.Layer.Spec switch
-            {
-                // cols, nhwc (also the output gradient), y, dz, bias partials
-                ConvSpec conv => ((long)step.Output.Height * step.Output.Width * step.Layer.Input.Channels * conv.KernelH * conv.KernelW)
-                    + (3 * output) + step.Output.Channels,
-                MaxPool2Spec => 3 * output,
-                FlattenSpec => 0,
-                _ => 2 * output,
-            };
-        }
-        return sizeof(float) * ((2L * architecture.ParameterCount) + (maxRows * perRow));
+            perRow += step.Layer.Spec.DeviceValuesPerRow(step.Layer);
+        return sizeof(float) * ((2L * architecture.ParameterCount) + architecture.StateCount + (maxRows * perRow));
     }
 
     public void SetParameters(float[] values)
@@ -208,6 +197,19 @@ public sealed class LayerNetwork : IDisposable
 
     public float[] GetParameters() => parameters.GetAsArray1D();
     public float[] GetGradients() => gradients.GetAsArray1D();
+
+    /// <summary>Replaces the layers' state (flat, in <see cref="Architecture.StateTensors"/> order).</summary>
+    public void SetState(float[] values)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        if (values.Length != Architecture.StateCount)
+            throw new ArgumentException($"expected {Architecture.StateCount} state values, got {values.Length}");
+        if (values.Length > 0)
+            state.CopyFromCPU(values);
+    }
+
+    /// <summary>The layers' state, flat, in <see cref="Architecture.StateTensors"/> order.</summary>
+    public float[] GetState() => Architecture.StateCount == 0 ? [] : state.GetAsArray1D();
 
     /// <summary>Forward pass over the first `rows` rows of <see cref="Input"/>. When training, each
     /// dropout layer masks with the (seed, step, dense layer) mask; otherwise no dropout.</summary>
@@ -247,8 +249,15 @@ public sealed class LayerNetwork : IDisposable
         return buffer;
     }
 
-    private ArrayView<float> ParameterSlice(ParameterTensor tensor) => parameters.View.SubView(tensor.Offset, tensor.Length);
-    private ArrayView<float> GradientSlice(ParameterTensor tensor) => gradients.View.SubView(tensor.Offset, tensor.Length);
+    /// <summary>A buffer a device layer owns for the network's lifetime.</summary>
+    internal ArrayView<T> Buffer<T>(long length) where T : unmanaged => Allocate<T>(length).View;
+
+    /// <summary>The kernels every device layer launches through.</summary>
+    internal MlpKernels Kernels => kernels;
+
+    internal ArrayView<float> ParameterSlice(ParameterTensor tensor) => parameters.View.SubView(tensor.Offset, tensor.Length);
+    internal ArrayView<float> GradientSlice(ParameterTensor tensor) => gradients.View.SubView(tensor.Offset, tensor.Length);
+    internal ArrayView<float> StateSlice(StateTensor tensor) => state.View.SubView(tensor.Offset, tensor.Length);
 
     private void CheckRows(int rows)
     {
@@ -262,200 +271,45 @@ public sealed class LayerNetwork : IDisposable
             buffer.Dispose();
         allocated.Clear();
     }
+}
 
-    /// <summary>One device layer. Output: [rows, output elements] (NCHW for maps). OutputGradient:
-    /// where the next layer's backward writes dLoss/d(Output) — for a dense layer with relu,
-    /// dLoss/dZ (its writer applies the ReLU'/dropout mask, as the MLP always has).</summary>
-    private abstract class DeviceLayer
+/// <summary>Which product of a dense layer a GEMM computes.</summary>
+public enum GemmPass
+{
+    /// <summary>Z[rows, out] = X[rows, in] * W[in, out], bias/ReLU/dropout in the epilogue.</summary>
+    Forward,
+    /// <summary>dW[in, out] = X^T * dZ (K = rows).</summary>
+    WeightGradient,
+    /// <summary>dZ_prev[rows, in] = dZ[rows, out] * W^T, the ReLU'/dropout mask in the epilogue.</summary>
+    InputGradient,
+}
+
+/// <summary>One GEMM launch of a training step: the dense layer (0-based among dense layers), which
+/// product, its problem size and strides, and its epilogue (dropout parameters are filled in per step).</summary>
+public readonly record struct GemmLaunch(int Layer, GemmPass Pass, GemmShape Shape, EpilogueMode Mode)
+{
+    /// <summary>Every GEMM of one training step of an MLP (<see cref="Architecture.MlpWidths"/>) over
+    /// <paramref name="rows"/> rows, in the order <see cref="LayerNetwork"/> launches them: each
+    /// layer's forward product, then from the last layer back its weight gradient and (but for the
+    /// first layer, whose input gradient is never needed) its input gradient.</summary>
+    /// <exception cref="ArgumentException">The stack is not an MLP.</exception>
+    public static IReadOnlyList<GemmLaunch> StepOf(Architecture mlp, int rows, bool dropout)
     {
-        public ArrayView<float> Output { get; protected set; }
-        public ArrayView<float> OutputGradient { get; protected set; }
-
-        /// <summary>True when the output is a dense layer's masked activation (relu, maybe dropout),
-        /// so the next dense layer's input gradient applies the mask in its epilogue.</summary>
-        public bool MasksInputGradient { get; protected init; }
-
-        /// <summary>1/(1-p) of the dropout fused into this layer (1 without).</summary>
-        public float KeepScale { get; protected init; } = 1f;
-
-        public abstract void Forward(int rows, ArrayView<float> x, bool training, uint seed, uint step);
-
-        /// <summary>Parameter gradients (overwritten) and, when needed, the previous layer's
-        /// OutputGradient; x is this layer's forward input.</summary>
-        public abstract void Backward(int rows, ArrayView<float> x);
-    }
-
-    /// <summary>dense{out}[,relu[,dropout{p}]]: Z = X W + b through the GEMM epilogue (W stored
-    /// [in, out] at the weight tensor's offset).</summary>
-    private sealed class DenseLayer : DeviceLayer
-    {
-        private readonly LayerNetwork network;
-        private readonly DeviceLayer? previous;
-        private readonly bool needsInputGradient;
-        private readonly int inputs, outputs, ordinal;
-        private readonly bool relu;
-        private readonly float dropout;
-        private readonly ParameterTensor weight, bias;
-
-        public DenseLayer(LayerNetwork network, PlannedLayer step, DeviceLayer? previous, bool needsInputGradient)
+        ArgumentNullException.ThrowIfNull(mlp);
+        IReadOnlyList<int> widths = mlp.MlpWidths ?? throw new ArgumentException($"{mlp} is not an MLP", nameof(mlp));
+        int layers = widths.Count - 1;
+        var launches = new List<GemmLaunch>(3 * layers);
+        for (int l = 0; l < layers; l++)
         {
-            this.network = network;
-            this.previous = previous;
-            this.needsInputGradient = needsInputGradient && previous is not null;
-            inputs = (int)step.Layer.Input.Elements;
-            outputs = step.Output.Channels;
-            ordinal = step.DenseOrdinal;
-            relu = step.Relu;
-            dropout = step.DropoutRate;
-            weight = step.Layer.Parameters[0];
-            bias = step.Layer.Parameters[1];
-            MasksInputGradient = relu;
-            KeepScale = dropout > 0f ? DropoutMask.For(dropout, 0, 0, 0).KeepScale : 1f;
-            Output = network.Allocate<float>((long)network.MaxRows * outputs).View;
-            OutputGradient = network.Allocate<float>((long)network.MaxRows * outputs).View;
+            EpilogueMode mode = l == layers - 1 ? EpilogueMode.Bias : dropout ? EpilogueMode.BiasReluDropout : EpilogueMode.BiasRelu;
+            launches.Add(new(l, GemmPass.Forward, GemmShape.Plain(rows, widths[l + 1], widths[l]), mode));
         }
-
-        public override void Forward(int rows, ArrayView<float> x, bool training, uint seed, uint step)
+        for (int l = layers - 1; l >= 0; l--)
         {
-            var shape = GemmShape.Plain(rows, outputs, inputs);
-            DenseEpilogue epilogue = !relu ? DenseEpilogue.Of(EpilogueMode.Bias)
-                : training && dropout > 0f ? DropoutMask.For(dropout, seed, step, (uint)ordinal).Epilogue(EpilogueMode.BiasReluDropout)
-                : DenseEpilogue.Of(EpilogueMode.BiasRelu);
-            network.kernels.Gemm(shape, epilogue, x, network.ParameterSlice(weight), Output, network.ParameterSlice(bias), network.kernels.Unused);
+            launches.Add(new(l, GemmPass.WeightGradient, GemmShape.TransposedA(widths[l], widths[l + 1], rows), EpilogueMode.Store));
+            if (l > 0)
+                launches.Add(new(l, GemmPass.InputGradient, GemmShape.TransposedB(rows, widths[l], widths[l + 1]), EpilogueMode.ActiveMask));
         }
-
-        public override void Backward(int rows, ArrayView<float> x)
-        {
-            var kernels = network.kernels;
-            // The weight gradient's GEMM and the bias gradient (column sums of the same deltas): one
-            // launch on the CPU SIMD kernels, two elsewhere.
-            kernels.WeightGradient(GemmShape.TransposedA(inputs, outputs, rows), x, OutputGradient,
-                network.GradientSlice(weight), network.GradientSlice(bias));
-            if (!needsInputGradient)
-                return;
-            var shape = GemmShape.TransposedB(rows, inputs, outputs);
-            if (previous!.MasksInputGradient)
-            {
-                var mask = DenseEpilogue.Of(EpilogueMode.ActiveMask);
-                mask.KeepScale = previous.KeepScale;
-                kernels.Gemm(shape, mask, OutputGradient, network.ParameterSlice(weight), previous.OutputGradient, kernels.Unused, previous.Output);
-            }
-            else
-            {
-                kernels.Gemm(shape, DenseEpilogue.Of(EpilogueMode.Store), OutputGradient, network.ParameterSlice(weight),
-                    previous.OutputGradient, kernels.Unused, kernels.Unused);
-            }
-        }
-    }
-
-    /// <summary>conv{kh}x{kw}x{out}[p{pad}][,relu]: im2col + one GEMM (MlpKernels.ConvForward).
-    /// Owns cols (the forward's im2col, reused as the input gradient's scratch), nhwc (forward
-    /// scratch, then the output gradient dy: both are [rows, O] values), y, dz and bias partials.</summary>
-    private sealed class ConvLayer : DeviceLayer
-    {
-        private readonly LayerNetwork network;
-        private readonly DeviceLayer? previous;
-        private readonly bool needsInputGradient, relu;
-        private readonly ConvSpec spec;
-        private readonly ActivationShape inputShape;
-        private readonly ParameterTensor weight, bias;
-        private readonly ArrayView<float> cols, dz, biasPartials;
-
-        public ConvLayer(LayerNetwork network, PlannedLayer step, DeviceLayer? previous, bool needsInputGradient)
-        {
-            this.network = network;
-            this.previous = previous;
-            this.needsInputGradient = needsInputGradient && previous is not null;
-            relu = step.Relu;
-            spec = (ConvSpec)step.Layer.Spec;
-            inputShape = step.Layer.Input;
-            weight = step.Layer.Parameters[0];
-            bias = step.Layer.Parameters[1];
-            var full = Shape(network.MaxRows);
-            cols = network.Allocate<float>(full.ColumnsLength).View;
-            OutputGradient = network.Allocate<float>(full.OutputLength).View;
-            Output = network.Allocate<float>(full.OutputLength).View;
-            dz = network.Allocate<float>(full.OutputLength).View;
-            biasPartials = network.Allocate<float>((long)full.Batch * full.OutChannels).View;
-        }
-
-        private ConvShape Shape(int rows) => new(rows, inputShape.Channels, inputShape.Height, inputShape.Width,
-            spec.OutChannels, spec.KernelH, spec.KernelW, spec.Padding);
-
-        public override void Forward(int rows, ArrayView<float> x, bool training, uint seed, uint step) =>
-            network.kernels.ConvForward(Shape(rows), relu, x, network.ParameterSlice(weight), network.ParameterSlice(bias),
-                cols, OutputGradient, Output);
-
-        public override void Backward(int rows, ArrayView<float> x)
-        {
-            var shape = Shape(rows);
-            network.kernels.ConvParameterGradients(shape, relu, OutputGradient, Output, cols, dz, biasPartials,
-                network.GradientSlice(weight), network.GradientSlice(bias));
-            if (needsInputGradient)
-                network.kernels.ConvInputGradient(shape, dz, network.ParameterSlice(weight), cols, previous!.OutputGradient);
-        }
-    }
-
-    /// <summary>pool2: 2x2 max-pooling; owns y, argmax and the output gradient.</summary>
-    private sealed class PoolLayer : DeviceLayer
-    {
-        private readonly LayerNetwork network;
-        private readonly DeviceLayer? previous;
-        private readonly bool needsInputGradient;
-        private readonly ActivationShape inputShape;
-        private readonly ArrayView<int> argmax;
-
-        public PoolLayer(LayerNetwork network, PlannedLayer step, DeviceLayer? previous, bool needsInputGradient)
-        {
-            this.network = network;
-            this.previous = previous;
-            this.needsInputGradient = needsInputGradient && previous is not null;
-            inputShape = step.Layer.Input;
-            var full = Shape(network.MaxRows);
-            Output = network.Allocate<float>(full.OutputLength).View;
-            OutputGradient = network.Allocate<float>(full.OutputLength).View;
-            argmax = network.Allocate<int>(full.OutputLength).View;
-        }
-
-        private PoolShape Shape(int rows) => new(rows, inputShape.Channels, inputShape.Height, inputShape.Width);
-
-        public override void Forward(int rows, ArrayView<float> x, bool training, uint seed, uint step) =>
-            network.kernels.MaxPool2Forward(Shape(rows), x, Output, argmax);
-
-        public override void Backward(int rows, ArrayView<float> x)
-        {
-            if (needsInputGradient)
-                network.kernels.MaxPool2Backward(Shape(rows), OutputGradient, argmax, previous!.OutputGradient);
-        }
-    }
-
-    /// <summary>flatten: no launch; the NCHW map is already [rows, C*H*W] row-major, so its output
-    /// and output gradient are the previous layer's (or the input's) buffers.</summary>
-    private sealed class FlattenLayer : DeviceLayer
-    {
-        private readonly bool hasPrevious;
-
-        public FlattenLayer(PlannedLayer step, DeviceLayer? previous)
-        {
-            _ = step;
-            hasPrevious = previous is not null;
-            if (previous is not null)
-            {
-                Output = previous.Output;
-                OutputGradient = previous.OutputGradient;
-                MasksInputGradient = previous.MasksInputGradient;
-                KeepScale = previous.KeepScale;
-            }
-        }
-
-        public override void Forward(int rows, ArrayView<float> x, bool training, uint seed, uint step)
-        {
-            if (!hasPrevious)
-                Output = x;
-        }
-
-        public override void Backward(int rows, ArrayView<float> x)
-        {
-        }
+        return launches;
     }
 }

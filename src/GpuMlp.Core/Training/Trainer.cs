@@ -153,7 +153,7 @@ public sealed class Trainer : IDisposable
     public Architecture Architecture { get; } = null!;
 
     /// <summary>How progress lines name the network: the MLP's widths (784-512-256-10) or the stack's text.</summary>
-    public string NetworkName => options.IsMlp ? NetworkShape.Mnist(options.Hidden).ToString() : Architecture.Text;
+    public string NetworkName => options.NetworkName(Architecture);
 
     /// <summary>The uploaded dataset this trainer reads (owned only when the trainer uploaded it).</summary>
     public DeviceMnist SharedData { get; }

@@ -109,9 +109,9 @@ public sealed record TrainingOptions
             throw new OptionException("--hidden must list one or more layer widths in 1..65536, e.g. 512,256");
         try
         {
-            _ = NetworkShape.Mnist(Hidden);
+            _ = Architecture.Mlp(Hidden, 0f);
         }
-        catch (OverflowException)
+        catch (ArchitectureException)
         {
             throw new OptionException($"--hidden {string.Join(",", Hidden)} needs more than 2^31 parameters; use smaller layers");
         }
@@ -157,10 +157,18 @@ public sealed record TrainingOptions
     /// MLP of <see cref="Hidden"/> with <see cref="Dropout"/> after each hidden ReLU.</summary>
     /// <exception cref="ArchitectureException">The text does not parse or its shapes do not chain.</exception>
     public Architecture Network() =>
-        ArchitectureText is null ? NetworkShape.Mnist(Hidden).ToArchitecture(Dropout) : Architecture.Parse(ArchitectureText);
+        ArchitectureText is null ? Architecture.Mlp(Hidden, Dropout) : Architecture.Parse(ArchitectureText);
 
     /// <summary>True for the report's MLP (no architecture text).</summary>
     public bool IsMlp => ArchitectureText is null;
+
+    /// <summary>How messages name <paramref name="network"/>, these options' network: the MLP's
+    /// widths (784-512-256-10) for the report's MLP, else the stack's text.</summary>
+    public string NetworkName(Architecture network)
+    {
+        ArgumentNullException.ThrowIfNull(network);
+        return IsMlp ? network.MlpName! : network.Text;
+    }
 
     /// <summary>Rows per evaluation launch: <see cref="EvaluationBatchSize"/>, capped for networks
     /// with convolutions, whose im2col buffers grow with rows x pixels x patch.</summary>

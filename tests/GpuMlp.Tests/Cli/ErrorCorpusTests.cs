@@ -312,21 +312,21 @@ public sealed class ErrorCorpusTests(ErrorCorpusFixture fx) : IClassFixture<Erro
     [Fact]
     public void Eval_BadModelFiles_AreDataErrors()
     {
-        var shape = NetworkShape.Mnist([8]);
+        var shape = Architecture.Mlp([8], 0f);
         float[] parameters = shape.InitialParameters(3);
         string validPath = Path.Combine(fx.NewDir("models"), "valid.safetensors");
-        ModelFile.Save(validPath, shape, parameters, new Dictionary<string, string>());
+        ModelFile.SaveMlp(validPath, shape, parameters, new Dictionary<string, string>());
         byte[] valid = File.ReadAllBytes(validPath);
         int headerLength = (int)BinaryPrimitives.ReadUInt64LittleEndian(valid);
         var tensors = ModelFile.ToTensors(shape, parameters);
-        var metadata = new Dictionary<string, string> { [ModelFile.FormatKey] = "pt", [ModelFile.WidthsKey] = ModelFile.FormatWidths(shape) };
+        var metadata = new Dictionary<string, string> { [ModelFile.FormatKey] = "pt", [ModelFile.WidthsKey] = ModelFile.FormatWidths(shape.MlpWidths!) };
         byte[] ReplaceInHeader(string from, string to) => With(valid, b =>
         {
             int at = Encoding.UTF8.GetString(b, 8, headerLength).IndexOf(from, StringComparison.Ordinal);
             Assert.True(at >= 0 && from.Length == to.Length);
             Encoding.UTF8.GetBytes(to).CopyTo(b, 8 + at);
         });
-        var small = new NetworkShape(4, [3], 2);
+        var small = Architecture.Mlp(4, [3], 2, 0f);
 
         var models = new List<(string Name, byte[] Bytes, string[] Mentions)>
         {
@@ -510,7 +510,7 @@ public sealed class ErrorCorpusTests(ErrorCorpusFixture fx) : IClassFixture<Erro
     public void Resume_CorruptCheckpoint_IsADataError()
     {
         var options = new TrainingOptions { Hidden = [8], Epochs = 2, BatchSize = 20, Seed = 3 };
-        var shape = NetworkShape.Mnist(options.Hidden);
+        var shape = Architecture.Mlp(options.Hidden, 0f);
         float[] Values(float v) => [.. Enumerable.Repeat(v, shape.ParameterCount)];
         Checkpoint Make(float[] parameters, TrainingOptions? o = null) => new()
         {
@@ -542,7 +542,7 @@ public sealed class ErrorCorpusTests(ErrorCorpusFixture fx) : IClassFixture<Erro
             byte[] length = BitConverter.GetBytes(j.Length);
             return [.. valid.AsSpan(0, 8), .. length, .. j, .. valid.AsSpan(12 + jsonLength)];
         }
-        var otherShape = NetworkShape.Mnist([16]);
+        var otherShape = Architecture.Mlp([16], 0f);
 
         var checkpoints = new List<(string Name, byte[]? Bytes, string[] Mentions)>
         {
@@ -624,15 +624,15 @@ public sealed class ErrorCorpusTests(ErrorCorpusFixture fx) : IClassFixture<Erro
     [Fact]
     public void Export_BadRequests_AreOneLineErrorsAndTouchNothing()
     {
-        var shape = NetworkShape.Mnist([8]);
+        var shape = Architecture.Mlp([8], 0f);
         string models = fx.NewDir("export-models");
         string valid = Path.Combine(models, "valid.safetensors");
-        ModelFile.Save(valid, shape, shape.InitialParameters(5), new Dictionary<string, string>());
+        ModelFile.SaveMlp(valid, shape, shape.InitialParameters(5), new Dictionary<string, string>());
         string empty = Path.Combine(models, "empty.safetensors");
         File.WriteAllBytes(empty, []);
-        var small = new NetworkShape(4, [3], 2);
+        var small = Architecture.Mlp(4, [3], 2, 0f);
         string other = Path.Combine(models, "other-network.safetensors");
-        ModelFile.Save(other, small, small.InitialParameters(1), new Dictionary<string, string>());
+        ModelFile.SaveMlp(other, small, small.InitialParameters(1), new Dictionary<string, string>());
 
         string outDir = fx.NewDir("export-out");
         string existing = Path.Combine(outDir, "mine.onnx");

@@ -36,7 +36,7 @@ public sealed class EvalPredictTests(TrainedRunFixture run, DeviceFixture fixtur
         foreach (var name in new[] { "config.json", "history.csv", "metrics.json", "checkpoint.bin", "model.safetensors", "curves.png", "confusion.png" })
             Assert.True(File.Exists(Path.Combine(run.RunDir, name)), $"{name} missing from the run folder");
         var (shape, parameters, metadata) = ModelFile.Load(Path.Combine(run.RunDir, "model.safetensors"));
-        Assert.Equal("784-128-64-10", shape.ToString());
+        Assert.Equal("784-128-64-10", shape.MlpName);
         Assert.Equal("784,128,64,10", metadata[ModelFile.WidthsKey]);
         Assert.Equal(Checkpoint.Load(Path.Combine(run.RunDir, Checkpoint.FileName)).Parameters, parameters);
     }
@@ -66,7 +66,7 @@ public sealed class EvalPredictTests(TrainedRunFixture run, DeviceFixture fixtur
         Assert.True(run.TrainOutput.ExitCode == 0, run.TrainOutput.StandardError);
         var data = RealMnist.Load();
         var (shape, parameters, _) = ModelFile.Load(Path.Combine(run.RunDir, "model.safetensors"));
-        using var network = new LayerNetwork(fixture.Kernels, shape.ToArchitecture(0f), 100);
+        using var network = new LayerNetwork(fixture.Kernels, shape, 100);
         network.SetParameters(parameters);
         using var evaluator = new Evaluator(fixture.Kernels, network, 1);
 

@@ -50,7 +50,7 @@ public sealed class CnnExportTests(DeviceFixture fixture) : IDisposable
         Assert.False(content.Metadata.ContainsKey(ModelFile.WidthsKey));
 
         var loaded = ModelFile.LoadAny(path);
-        Assert.Null(loaded.MlpShape);
+        Assert.False(loaded.IsMlp);
         Assert.Equal(Stack, loaded.Network.Text);
         Assert.Equal(parameters, loaded.Parameters);
     }
@@ -58,12 +58,13 @@ public sealed class CnnExportTests(DeviceFixture fixture) : IDisposable
     [Fact]
     public void ModelFile_MlpWithoutArchitectureMetadata_LoadsAsTheMlp()
     {
-        var shape = NetworkShape.Mnist([8]);
+        var shape = Architecture.Mlp([8], 0f);
         string path = Path.Combine(root, "mlp.safetensors");
         float[] parameters = shape.InitialParameters(1);
-        ModelFile.Save(path, shape, parameters, new Dictionary<string, string>());
+        ModelFile.SaveMlp(path, shape, parameters, new Dictionary<string, string>());
         var loaded = ModelFile.LoadAny(path);
-        Assert.Equal([784, 8, 10], loaded.MlpShape!.Widths);
+        Assert.True(loaded.IsMlp);
+        Assert.Equal([784, 8, 10], loaded.Network.MlpWidths);
         Assert.Equal("dense8,relu,dropout0,dense10", loaded.Network.Text);
         Assert.Equal(parameters, loaded.Parameters);
     }

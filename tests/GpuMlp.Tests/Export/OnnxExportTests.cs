@@ -74,7 +74,7 @@ public sealed class OnnxExportTests(ExportedRunFixture run, DeviceFixture fixtur
         var (shape, parameters, _) = ModelFile.Load(run.ModelPath);
         var kernels = fixture.Kernels;
         using var test = new DeviceDataset(kernels.Accelerator, data.TestImages, data.TestLabels, count);
-        using var network = new LayerNetwork(kernels, shape.ToArchitecture(0f), TrainingOptions.DefaultEvaluationBatchSize);
+        using var network = new LayerNetwork(kernels, shape, TrainingOptions.DefaultEvaluationBatchSize);
         network.SetParameters(parameters);
         using var evaluator = new Evaluator(kernels, network, count);
         var evaluation = evaluator.Evaluate(test, 0, count, network.MaxRows);
@@ -214,7 +214,7 @@ public sealed class OnnxExportTests(ExportedRunFixture run, DeviceFixture fixtur
         var options = new TrainingOptions { Epochs = 1, LimitTrain = 2000, Hidden = [64, 32], Seed = 7 };
         using var model = MnistModel.Train(data, options, TestDevice.RequestedName);
         var (shape, parameters, _) = ModelFile.Load(run.ModelPath);
-        Assert.Equal(shape.ToString(), model.Shape.ToString());
+        Assert.Equal(shape.MlpName, model.Shape);
         Assert.True(parameters.AsSpan().SequenceEqual(model.GetParameters()), "MnistModel.Train and gpumlp train gave different weights");
 
         var recorded = GpuMlp.Runs.RunArtifacts.ReadMetrics(Path.Combine(run.RunDir, "metrics.json")).Test;
@@ -236,7 +236,7 @@ public sealed class OnnxExportTests(ExportedRunFixture run, DeviceFixture fixtur
     [Fact]
     public void OnnxExporter_SmallNetwork_OnnxRuntimeMatchesTheDoubleReference()
     {
-        var shape = new NetworkShape(5, [4, 3], 2);
+        var shape = Architecture.Mlp(5, [4, 3], 2, 0f);
         float[] parameters = shape.InitialParameters(11);
         const int rows = 6;
         var random = new Random(5);

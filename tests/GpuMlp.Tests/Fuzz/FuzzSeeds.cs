@@ -19,9 +19,9 @@ internal static class FuzzSeeds
     public static readonly byte[] LabelsGz = Mutate.Gzip(Labels);
 
     /// <summary>A 4-3-2 network's parameters.</summary>
-    public static readonly NetworkShape ModelShape = new(4, [3], 2);
+    public static readonly Architecture ModelShape = Architecture.Mlp(4, [3], 2, 0f);
 
-    /// <summary>A model.safetensors of <see cref="ModelShape"/> as ModelFile.Save writes it.</summary>
+    /// <summary>A model.safetensors of <see cref="ModelShape"/> as ModelFile.SaveMlp writes it.</summary>
     public static readonly byte[] Model = SaveModel();
 
     /// <summary>The hidden widths of the checkpoint's network (784-1-10: 805 parameters).</summary>
@@ -84,7 +84,7 @@ internal static class FuzzSeeds
         string path = Path.Combine(Path.GetTempPath(), $"gpumlp-fuzz-{Guid.NewGuid():N}.safetensors");
         try
         {
-            ModelFile.Save(path, ModelShape, parameters, new Dictionary<string, string> { ["gpumlp.seed"] = "7" });
+            ModelFile.SaveMlp(path, ModelShape, parameters, new Dictionary<string, string> { ["gpumlp.seed"] = "7" });
             return File.ReadAllBytes(path);
         }
         finally
@@ -96,7 +96,7 @@ internal static class FuzzSeeds
     private static byte[] SaveCheckpoint(OptimizerSettings optimizer)
     {
         var options = new TrainingOptions { Hidden = CheckpointHidden, Epochs = 3, BatchSize = 4, Seed = 5, Optimizer = optimizer };
-        var shape = NetworkShape.Mnist(CheckpointHidden);
+        var shape = Architecture.Mlp(CheckpointHidden, 0f);
         var checkpoint = new Checkpoint
         {
             State = new CheckpointState

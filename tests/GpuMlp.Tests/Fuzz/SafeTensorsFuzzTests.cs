@@ -36,16 +36,17 @@ public sealed class SafeTensorsFuzzTests
             Outcome.Require(8 + (long)headerLength + (4 * values) == bytes.Length, "the tensors do not cover the data buffer exactly");
         }
 
-        (GpuMlp.Training.NetworkShape Shape, float[] Parameters, IReadOnlyDictionary<string, string> Metadata)? model = null;
+        LoadedModel? model = null;
         var error = Outcome.Of<ModelFormatException>(Name, () => model = ModelFile.Parse(bytes, Name));
         Outcome.Require(error is not null || content is not null, "ModelFile accepts what SafeTensorsFile rejects");
         if (model is { } m)
         {
-            Outcome.Require(m.Parameters.Length == m.Shape.ParameterCount, $"{m.Parameters.Length} parameters for a {m.Shape} network");
+            IReadOnlyList<int> shape = m.Network.MlpWidths!;
+            Outcome.Require(m.Parameters.Length == m.Network.ParameterCount, $"{m.Parameters.Length} parameters for a {m.Network.MlpName} network");
             Outcome.Require(m.Parameters.All(float.IsFinite), "a parameter is not finite");
-            Outcome.Require(m.Shape.Inputs >= 1 && m.Shape.Classes >= 2 && m.Shape.Hidden.All(h => h >= 1), $"network {m.Shape}");
-            Outcome.Require(!m.Metadata.TryGetValue(ModelFile.WidthsKey, out string? widths) || widths == ModelFile.FormatWidths(m.Shape),
-                $"metadata widths {widths} for a {m.Shape} network");
+            Outcome.Require(shape[0] >= 1 && shape[^1] >= 2 && shape.Skip(1).SkipLast(1).All(h => h >= 1), $"network {m.Network.MlpName}");
+            Outcome.Require(!m.Metadata.TryGetValue(ModelFile.WidthsKey, out string? widths) || widths == ModelFile.FormatWidths(shape),
+                $"metadata widths {widths} for a {m.Network.MlpName} network");
         }
     }
 
@@ -58,8 +59,8 @@ public sealed class SafeTensorsFuzzTests
     [Fact]
     public void ModelParse_UnmutatedSeed_Parses()
     {
-        var (shape, parameters, _) = ModelFile.Parse(FuzzSeeds.Model, Name);
-        Assert.Equal("4-3-2", shape.ToString());
+        var (network, parameters, _) = ModelFile.Parse(FuzzSeeds.Model, Name);
+        Assert.Equal("4-3-2", network.MlpName);
         Assert.Equal(FuzzSeeds.ModelShape.InitialParameters(7), parameters);
     }
 

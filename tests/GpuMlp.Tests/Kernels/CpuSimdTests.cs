@@ -364,7 +364,8 @@ public sealed class CpuSimdKernelTests(DeviceFixture fixture)
 [Collection(DeviceCollection.Name)]
 public sealed class CpuFusedLaunchTests(DeviceFixture fixture)
 {
-    private static readonly NetworkShape Shape = new(29, [33, 17], 10);
+    private static readonly Architecture Shape = Architecture.Mlp(29, [33, 17], 10, 0.25f);
+    private const int Inputs = 29;
     private const int Rows = 13;
 
     /// <summary>One whole step (gather, forward with dropout, loss, backward, Adam) from the same
@@ -378,14 +379,14 @@ public sealed class CpuFusedLaunchTests(DeviceFixture fixture)
         KernelSet set = fixture.Cpu(path);
         MlpKernels kernels = set.Kernels;
         Assert.True(kernels.FusesLaunches);
-        var architecture = Shape.ToArchitecture(0.25f);
+        var architecture = Shape;
         var random = new Random(3);
         const int samples = 40;
-        byte[] images = TestData.Bytes(random, samples * Shape.Inputs);
+        byte[] images = TestData.Bytes(random, samples * Inputs);
         byte[] labels = TestData.Bytes(random, samples, Shape.Classes);
         int[] order = TestData.Permutation(random, samples);
         void Gather(MlpKernels k, LayerNetwork network, FusedStep.Batch batch) =>
-            k.Gather(batch.Images, batch.Labels, batch.Order, 7, Rows, Shape.Inputs, network.Input, network.Labels);
+            k.Gather(batch.Images, batch.Labels, batch.Order, 7, Rows, Inputs, network.Input, network.Labels);
         var unfused = FusedStep.Run(set, architecture, Rows, images, labels, order, fused: false, Gather);
         var fused = FusedStep.Run(set, architecture, Rows, images, labels, order, fused: true, Gather);
         Assert.Equal(11, unfused.Launches);

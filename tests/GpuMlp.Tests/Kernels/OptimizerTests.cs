@@ -199,10 +199,10 @@ public class OptimizerTests(DeviceFixture fixture)
     public void AdamDefaults_FiveSteps_MatchTheFormerNetworkAdamUpdateBitForBit()
     {
         KernelSet set = Set;
-        var shape = new NetworkShape(7, [6, 5], 3);
+        var shape = Architecture.Mlp(7, [6, 5], 3, 0f);
         float[] initial = shape.InitialParameters(3);
         var random = new Random(61);
-        using var network = new LayerNetwork(set.Kernels, shape.ToArchitecture(0f), 1);
+        using var network = new LayerNetwork(set.Kernels, shape, 1);
         network.SetParameters(initial);
         using var optimizer = new DeviceOptimizer(set.Kernels, new OptimizerSettings(OptimizerKind.Adam), shape.ParameterCount);
         using var p = set.Accelerator.Upload(initial);

@@ -39,27 +39,27 @@ public sealed class ModelFileTests : IDisposable
     [Fact]
     public void SaveThenLoad_DefaultModel_RoundTrips()
     {
-        NetworkShape shape = NetworkShape.Mnist([512, 256]);
+        Architecture shape = Architecture.Mlp([512, 256], 0f);
         float[] parameters = shape.InitialParameters(seed: 7);
         string path = PathOf("model.safetensors");
 
-        ModelFile.Save(path, shape, parameters, Config);
+        ModelFile.SaveMlp(path, shape, parameters, Config);
         var (loadedShape, loaded, metadata) = ModelFile.Load(path);
 
-        Assert.Equal([784, 512, 256, 10], loadedShape.Widths);
+        Assert.Equal([784, 512, 256, 10], loadedShape.MlpWidths);
         Assert.Equal(parameters, loaded);
         Assert.Equal("pt", metadata["format"]);
         Assert.Equal("784,512,256,10", metadata["gpumlp.widths"]);
         Assert.Equal(Config["gpumlp.config"], metadata["gpumlp.config"]);
-        Assert.Equal(parameters, ModelFile.Load(path, NetworkShape.Mnist([512, 256])).Parameters);
+        Assert.Equal(parameters, ModelFile.Load(path, Architecture.Mlp([512, 256], 0f)).Parameters);
     }
 
     [Fact]
     public void Save_DefaultModel_WritesPyTorchSequentialNamesAndShapes()
     {
-        NetworkShape shape = new(5, [4, 3], 2);
+        Architecture shape = Architecture.Mlp(5, [4, 3], 2, 0f);
         string path = PathOf("m.safetensors");
-        ModelFile.Save(path, shape, shape.InitialParameters(1), new Dictionary<string, string>());
+        ModelFile.SaveMlp(path, shape, shape.InitialParameters(1), new Dictionary<string, string>());
 
         SafeTensorsContent content = SafeTensorsFile.Read(path);
 
@@ -75,7 +75,7 @@ public sealed class ModelFileTests : IDisposable
     public void Save_Weights_AreTransposedToOutByIn()
     {
         // One layer, 3 inputs, 2 outputs: ours is W[in, out] row-major, PyTorch's is [out, in].
-        NetworkShape shape = new(3, [], 2);
+        Architecture shape = Architecture.Mlp(3, [], 2, 0f);
         float[] parameters = new float[shape.ParameterCount];
         for (int i = 0; i < 3; i++)
         {
@@ -88,7 +88,7 @@ public sealed class ModelFileTests : IDisposable
         parameters[7] = 101;
         string path = PathOf("t.safetensors");
 
-        ModelFile.Save(path, shape, parameters, new Dictionary<string, string>());
+        ModelFile.SaveMlp(path, shape, parameters, new Dictionary<string, string>());
         SafeTensor w = SafeTensorsFile.Read(path).Find("0.weight")!;
 
         for (int i = 0; i < 3; i++)
@@ -105,9 +105,9 @@ public sealed class ModelFileTests : IDisposable
     [Fact]
     public void Save_ReservedMetadataKeys_AreOverridden()
     {
-        NetworkShape shape = new(2, [], 2);
+        Architecture shape = Architecture.Mlp(2, [], 2, 0f);
         string path = PathOf("m.safetensors");
-        ModelFile.Save(path, shape, new float[shape.ParameterCount], new Dictionary<string, string> { ["format"] = "np", ["gpumlp.widths"] = "1,1" });
+        ModelFile.SaveMlp(path, shape, new float[shape.ParameterCount], new Dictionary<string, string> { ["format"] = "np", ["gpumlp.widths"] = "1,1" });
         var metadata = ModelFile.Load(path).Metadata;
         Assert.Equal("pt", metadata["format"]);
         Assert.Equal("2,2", metadata["gpumlp.widths"]);
@@ -116,11 +116,11 @@ public sealed class ModelFileTests : IDisposable
     [Fact]
     public void Save_RejectsWrongParameterCount_AndNaN()
     {
-        NetworkShape shape = new(2, [], 2);
-        Assert.Throws<ArgumentException>(() => ModelFile.Save(PathOf("a"), shape, new float[5], Config));
+        Architecture shape = Architecture.Mlp(2, [], 2, 0f);
+        Assert.Throws<ArgumentException>(() => ModelFile.SaveMlp(PathOf("a"), shape, new float[5], Config));
         float[] nan = new float[shape.ParameterCount];
         nan[3] = float.NaN;
-        Assert.Throws<ArgumentException>(() => ModelFile.Save(PathOf("b"), shape, nan, Config));
+        Assert.Throws<ArgumentException>(() => ModelFile.SaveMlp(PathOf("b"), shape, nan, Config));
         Assert.False(File.Exists(PathOf("a")));
         Assert.False(File.Exists(PathOf("b")));
     }
@@ -130,17 +130,17 @@ public sealed class ModelFileTests : IDisposable
     {
         // As written by safetensors.torch.save_file(model.state_dict()) with no metadata.
         string path = WriteTensors("torch.safetensors", Zeros("0.weight", 3, 4), Zeros("0.bias", 3), Zeros("3.weight", 2, 3), Zeros("3.bias", 2));
-        Assert.Equal([4, 3, 2], ModelFile.Load(path).Shape.Widths);
+        Assert.Equal([4, 3, 2], ModelFile.Load(path).Network.MlpWidths);
     }
 
     [Fact]
     public void Load_WrongExpectedShape_IsRejected()
     {
-        NetworkShape small = NetworkShape.Mnist([128]);
+        Architecture small = Architecture.Mlp([128], 0f);
         string path = PathOf("small.safetensors");
-        ModelFile.Save(path, small, small.InitialParameters(3), Config);
+        ModelFile.SaveMlp(path, small, small.InitialParameters(3), Config);
 
-        AssertModelError(() => ModelFile.Load(path, NetworkShape.Mnist([512, 256])), path,
+        AssertModelError(() => ModelFile.Load(path, Architecture.Mlp([512, 256], 0f)), path,
             "model has widths 784-128-10 but the configuration expects 784-512-256-10");
     }
 

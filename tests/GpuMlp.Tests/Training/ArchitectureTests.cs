@@ -56,27 +56,50 @@ public sealed class ArchitectureTests
         Assert.True(Architecture.Cnn.HasConvolution);
     }
 
-    /// <summary>The MLP preset is NetworkShape's network: same buffer layout, same PyTorch names as
-    /// the MLP model files, same initial parameters, so MLP checkpoints and models stay valid.</summary>
+    /// <summary>The MLP preset has the MLP files' layout: W_l [in, out] then b_l [out], layer by
+    /// layer, the same PyTorch names as the MLP model files, the same initial parameters (each layer's
+    /// W then b uniform in ±1/sqrt(in) from one seeded generator), so MLP checkpoints and models stay valid.</summary>
     [Fact]
-    public void Mlp_Preset_MatchesNetworkShapeLayoutNamesAndInitialisation()
+    public void Mlp_Preset_MatchesTheMlpFilesLayoutNamesAndInitialisation()
     {
         Architecture mlp = Architecture.Mlp([512, 256], 0.2f);
-        NetworkShape shape = NetworkShape.Mnist([512, 256]);
+        int[] widths = [784, 512, 256, 10];
+        int layers = widths.Length - 1;
+        var weightOffsets = new int[layers];
+        var biasOffsets = new int[layers];
+        int offset = 0;
+        for (int l = 0; l < layers; l++)
+        {
+            weightOffsets[l] = offset;
+            offset += widths[l] * widths[l + 1];
+            biasOffsets[l] = offset;
+            offset += widths[l + 1];
+        }
+        var initial = new float[offset];
+        var random = new Random(42);
+        for (int l = 0; l < layers; l++)
+        {
+            double bound = 1.0 / Math.Sqrt(widths[l]);
+            for (int i = weightOffsets[l]; i < biasOffsets[l] + widths[l + 1]; i++)
+                initial[i] = (float)((random.NextDouble() * 2.0 - 1.0) * bound);
+        }
 
         Assert.Equal(MlpText, mlp.Text);
         Assert.Equal(Architecture.MnistVector, mlp.Input);
         Assert.False(mlp.HasConvolution);
-        Assert.Equal(shape.ParameterCount, mlp.ParameterCount);
+        Assert.Equal(widths, mlp.MlpWidths);
+        Assert.Equal("784-512-256-10", mlp.MlpName);
+        Assert.Equal(offset, mlp.ParameterCount);
         var weights = mlp.Tensors.Where(t => t.Name.EndsWith(".weight", StringComparison.Ordinal)).ToArray();
         var biases = mlp.Tensors.Where(t => t.Name.EndsWith(".bias", StringComparison.Ordinal)).ToArray();
-        Assert.Equal(shape.WeightOffsets, weights.Select(t => t.Offset));
-        Assert.Equal(shape.BiasOffsets, biases.Select(t => t.Offset));
-        Assert.Equal(Enumerable.Range(0, shape.LayerCount).Select(ModelFile.WeightName), weights.Select(t => t.Name));
-        Assert.Equal(Enumerable.Range(0, shape.LayerCount).Select(ModelFile.BiasName), biases.Select(t => t.Name));
+        Assert.Equal(weightOffsets, weights.Select(t => t.Offset));
+        Assert.Equal(biasOffsets, biases.Select(t => t.Offset));
+        Assert.Equal(Enumerable.Range(0, layers).Select(ModelFile.WeightName), weights.Select(t => t.Name));
+        Assert.Equal(Enumerable.Range(0, layers).Select(ModelFile.BiasName), biases.Select(t => t.Name));
         Assert.Equal([512, 784], weights[0].Shape);
         Assert.All(weights, w => Assert.True(w.StoredTransposed));
-        Assert.Equal(shape.InitialParameters(42), mlp.InitialParameters(42));
+        Assert.Equal(initial, mlp.InitialParameters(42));
+        Assert.Null(Architecture.Cnn.MlpWidths);
         Assert.Equal(mlp.Text, Architecture.Parse(MlpText).Text);
         Assert.Equal(Architecture.MnistVector, Architecture.Parse(MlpText).Input);
     }
@@ -159,6 +182,20 @@ public sealed class ArchitectureTests
     {
         var error = Assert.Throws<ArchitectureException>(() => Architecture.Parse(text));
         Assert.Equal(message, error.Message);
+    }
+
+    /// <summary>A layer kind is one spec record with its parser in LayerSpec.Kinds: every concrete
+    /// spec type has a parser, and the text of each kind reads back as its type.</summary>
+    [Fact]
+    public void Kinds_EveryConcreteLayerSpec_HasOneRegisteredParser()
+    {
+        var specTypes = typeof(LayerSpec).Assembly.GetTypes()
+            .Where(t => t.IsSubclassOf(typeof(LayerSpec)) && !t.IsAbstract).ToHashSet();
+        var parsed = Architecture.ParseLayers("conv3x3x4p1,pool2,flatten,dense8,relu,dropout0.5");
+
+        Assert.Equal(specTypes.Count, LayerSpec.Kinds.Count);
+        Assert.Equal(specTypes, parsed.Select(l => l.GetType()).ToHashSet());
+        Assert.All(parsed, spec => Assert.Equal(spec, Assert.Single(Architecture.ParseLayers(spec.Token))));
     }
 
     [Fact]

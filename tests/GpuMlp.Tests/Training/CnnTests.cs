@@ -182,7 +182,7 @@ public sealed class CnnRunTests(DeviceFixture fixture) : IDisposable
         Assert.DoesNotContain("\"hidden\"", config, StringComparison.Ordinal);
         Assert.DoesNotContain("\"dropout\"", config, StringComparison.Ordinal);
         var model = TrainedModel.Load(straight);
-        Assert.Null(model.MlpShape);
+        Assert.False(model.IsMlp);
         Assert.Equal(Tiny.ArchitectureText, model.Network.Text);
         Assert.Equal(Tiny.ArchitectureText, model.Metadata[ModelFile.ArchitectureKey]);
         using (var onDevice = model.Upload(fixture.Kernels, TrainingOptions.DefaultEvaluationBatchSize))

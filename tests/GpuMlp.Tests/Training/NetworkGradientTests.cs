@@ -16,7 +16,7 @@ public class NetworkGradientTests(DeviceFixture fixture)
 
     protected virtual KernelSet Set => fixture.Main;
 
-    private static readonly NetworkShape TinyShape = new(7, [6, 5], 3);
+    private static readonly Architecture TinyShape = Architecture.Mlp(7, [6, 5], 3, 0f);
     private const int Rows = 5;
     private const uint Seed = 42;
 
@@ -28,7 +28,7 @@ public class NetworkGradientTests(DeviceFixture fixture)
         // relative to the finite-difference step, and the loss is far from flat.
         for (int i = 0; i < parameters.Length; i++)
             parameters[i] *= 2.5f;
-        var input = Enumerable.Range(0, Rows * TinyShape.Inputs).Select(_ => (float)random.NextDouble()).ToArray();
+        var input = Enumerable.Range(0, Rows * (int)TinyShape.Input.Elements).Select(_ => (float)random.NextDouble()).ToArray();
         var labels = Enumerable.Range(0, Rows).Select(_ => random.Next(TinyShape.Classes)).ToArray();
         return (parameters, input, labels);
     }
@@ -37,7 +37,7 @@ public class NetworkGradientTests(DeviceFixture fixture)
 
     private LayerNetwork Upload(float[] parameters, float[] input, int[] labels, float dropout)
     {
-        var network = new LayerNetwork(Set.Kernels, TinyShape.ToArchitecture(dropout), Rows);
+        var network = new LayerNetwork(Set.Kernels, Architecture.Mlp(7, [6, 5], 3, dropout), Rows);
         network.SetParameters(parameters);
         network.Input.SubView(0, input.Length).CopyFromCPU(ref input[0], input.Length);
         network.Labels.SubView(0, labels.Length).CopyFromCPU(ref labels[0], labels.Length);

@@ -8,34 +8,43 @@ namespace GpuMlp.Tests.Training;
 /// Adam. Tests only.</summary>
 internal sealed class ReferenceMlp
 {
-    public ReferenceMlp(NetworkShape shape, double[] parameters)
+    /// <param name="mlp">An MLP stack (<see cref="Architecture.MlpWidths"/>).</param>
+    public ReferenceMlp(Architecture mlp, double[] parameters)
     {
-        Shape = shape;
+        widths = mlp.MlpWidths ?? throw new ArgumentException($"{mlp} is not an MLP", nameof(mlp));
+        weightOffsets = [.. mlp.Tensors.Where(t => t.Name.EndsWith(".weight", StringComparison.Ordinal)).Select(t => t.Offset)];
+        biasOffsets = [.. mlp.Tensors.Where(t => t.Name.EndsWith(".bias", StringComparison.Ordinal)).Select(t => t.Offset)];
         Parameters = parameters;
         First = new double[parameters.Length];
         Second = new double[parameters.Length];
     }
 
-    public NetworkShape Shape { get; }
+    private readonly IReadOnlyList<int> widths;
+    private readonly int[] weightOffsets, biasOffsets;
+
+    private int LayerCount => widths.Count - 1;
+    private int Classes => widths[^1];
+    private int In(int layer) => widths[layer];
+    private int Out(int layer) => widths[layer + 1];
     public double[] Parameters { get; }
     public double[] First { get; }
     public double[] Second { get; }
     public int Steps { get; private set; }
 
-    private double W(int layer, int i, int o) => Parameters[Shape.WeightOffsets[layer] + i * Shape.Out(layer) + o];
-    private double B(int layer, int o) => Parameters[Shape.BiasOffsets[layer] + o];
+    private double W(int layer, int i, int o) => Parameters[weightOffsets[layer] + i * Out(layer) + o];
+    private double B(int layer, int o) => Parameters[biasOffsets[layer] + o];
 
     /// <summary>Layer outputs: [0] is the input, [l + 1] layer l's output (post ReLU/dropout, logits last).</summary>
     public double[][] Forward(double[] x, int rows, double dropout, uint seed, uint step)
     {
-        var activations = new double[Shape.LayerCount + 1][];
+        var activations = new double[LayerCount + 1][];
         activations[0] = x;
         double keepScale = 1.0 / (1.0 - dropout);
         uint threshold = dropout > 0 ? GpuMlp.Compute.DropoutMask.Threshold((float)dropout) : 0;
-        for (int l = 0; l < Shape.LayerCount; l++)
+        for (int l = 0; l < LayerCount; l++)
         {
-            int fanIn = Shape.In(l), fanOut = Shape.Out(l);
-            bool last = l == Shape.LayerCount - 1;
+            int fanIn = In(l), fanOut = Out(l);
+            bool last = l == LayerCount - 1;
             var output = new double[rows * fanOut];
             for (int r = 0; r < rows; r++)
             {
@@ -61,7 +70,7 @@ internal sealed class ReferenceMlp
     /// <summary>Mean cross-entropy of the logits and its gradient with respect to them.</summary>
     public double Loss(double[] logits, int[] labels, int rows, out double[] dLogits)
     {
-        int classes = Shape.Classes;
+        int classes = Classes;
         dLogits = new double[rows * classes];
         double total = 0;
         for (int r = 0; r < rows; r++)
@@ -95,23 +104,23 @@ internal sealed class ReferenceMlp
         Loss(activations[^1], labels, rows, out var delta);
         var gradient = new double[Parameters.Length];
         double keepScale = 1.0 / (1.0 - dropout);
-        for (int l = Shape.LayerCount - 1; l >= 0; l--)
+        for (int l = LayerCount - 1; l >= 0; l--)
         {
-            int fanIn = Shape.In(l), fanOut = Shape.Out(l);
+            int fanIn = In(l), fanOut = Out(l);
             for (int i = 0; i < fanIn; i++)
                 for (int o = 0; o < fanOut; o++)
                 {
                     double sum = 0;
                     for (int r = 0; r < rows; r++)
                         sum += activations[l][r * fanIn + i] * delta[r * fanOut + o];
-                    gradient[Shape.WeightOffsets[l] + i * fanOut + o] = sum;
+                    gradient[weightOffsets[l] + i * fanOut + o] = sum;
                 }
             for (int o = 0; o < fanOut; o++)
             {
                 double sum = 0;
                 for (int r = 0; r < rows; r++)
                     sum += delta[r * fanOut + o];
-                gradient[Shape.BiasOffsets[l] + o] = sum;
+                gradient[biasOffsets[l] + o] = sum;
             }
             if (l == 0)
                 break;

@@ -47,7 +47,8 @@ public sealed class TrainingRunTests(DeviceFixture fixture) : IDisposable
         Assert.Equal(test.Accuracy, recorded.Accuracy);
 
         var model = TrainedModel.Load(folder);
-        Assert.Equal("784-16-10", model.Shape.ToString());
+        Assert.Equal("784-16-10", model.Name);
+        Assert.True(model.IsMlp);
         Assert.Equal(Checkpoint.Load(Path.Combine(folder, Checkpoint.FileName)).Parameters, model.Parameters);
         using var onDevice = model.Upload(fixture.Kernels, TrainingOptions.DefaultEvaluationBatchSize);
         var again = onDevice.Evaluate(data.Test);
@@ -281,7 +282,7 @@ public sealed class StepGemmsTests
     [Fact]
     public void StepGemms_ReportModel_AreForwardThenWeightAndInputGradientsFromTheLastLayer()
     {
-        var launches = NetworkShape.Mnist([512, 256]).StepGemms(rows: 128, dropout: true);
+        var launches = GemmLaunch.StepOf(Architecture.Mlp([512, 256], 0f), rows: 128, dropout: true);
         Assert.Equal(
             [
                 "Forward 0 128x512x784 BiasReluDropout", "Forward 1 128x256x512 BiasReluDropout", "Forward 2 128x10x256 Bias",
@@ -290,7 +291,7 @@ public sealed class StepGemmsTests
                 "WeightGradient 0 784x512x128 Store",
             ],
             launches.Select(l => $"{l.Pass} {l.Layer} {l.Shape.M}x{l.Shape.N}x{l.Shape.K} {l.Mode}"));
-        Assert.All(NetworkShape.Mnist([512, 256]).StepGemms(128, dropout: false).Take(2),
+        Assert.All(GemmLaunch.StepOf(Architecture.Mlp([512, 256], 0f), 128, dropout: false).Take(2),
             l => Assert.Equal(GpuMlp.Kernels.EpilogueMode.BiasRelu, l.Mode));
     }
 }
