@@ -76,7 +76,7 @@ public static class CommonOptions
     /// <summary>The --data folder (the default one when not given), fetchable with --download.</summary>
     public static MnistFolder DataFolder(ParseResult parse) => MnistFolder.For(parse.GetValue(Data), parse.GetValue(Download));
 
-    public static MnistDataset LoadData(MnistFolder folder) => folder.Load(Output.Info);
+    public static ImageDataset LoadData(MnistFolder folder) => folder.Load(Output.Info);
 
     /// <summary>Opens the device, compiles the kernels and says so (with the CPU SIMD path on the CPU).</summary>
     public static KernelDevice OpenDevice(DeviceRequest request, CpuSimdRequest cpuSimd, string compiled = "kernels compiled")

@@ -134,11 +134,11 @@ public static class TuneCommand
             return ExitCodes.Success;
         }
 
-        var mnist = CommonOptions.LoadData(dataFolder);
+        var data = CommonOptions.LoadData(dataFolder);
         var template = TuningTraining.TrialTemplate(settings);
-        int available = Math.Min(mnist.TrainImages.Count, settings.LimitTrain ?? int.MaxValue);
+        int available = Math.Min(data.Train.Count, settings.LimitTrain ?? int.MaxValue);
         // Batch sizes are the search's; they are checked against the split below.
-        (template with { BatchSize = 1 }).Validate(mnist.TrainImages.Count);
+        (template with { BatchSize = 1 }).Validate(data.Schema, data.Train.Count);
         if (template.ValidationCount(available) < 1)
             throw new OptionException($"--val-split {settings.ValidationSplit.ToString(CultureInfo.InvariantCulture)} of {available} images leaves no validation images to score trials on");
         SearchSpace.FromDocument(settings.Space).CheckBatchSizes(template.TrainCount(available), "--batch-sizes");
@@ -146,8 +146,8 @@ public static class TuneCommand
         using var opened = CommonOptions.OpenDevice(request, simd, compiled: "kernels compiled once");
         var device = opened.Device;
         var kernels = opened.Kernels;
-        using var deviceData = new DeviceMnist(device.Accelerator, mnist);
-        Console.WriteLine($"dataset uploaded once: {mnist.TrainImages.Count} training and {mnist.TestImages.Count} test images; trials train on {template.TrainCount(available)} and are scored on {template.ValidationCount(available)} validation images");
+        using var deviceData = new DeviceImageDataset(device.Accelerator, data);
+        Console.WriteLine($"dataset uploaded once: {data.Train.Count} training and {data.Test.Count} test images; trials train on {template.TrainCount(available)} and are scored on {template.ValidationCount(available)} validation images");
         Directory.CreateDirectory(dir);
         state.DeviceDescription ??= device.Description;
 
@@ -271,7 +271,7 @@ public static class TuneCommand
     /// <summary>Retrains the best configuration without a validation split for its best epoch
     /// count in final/ (a regular run folder), evaluates the test set once, and writes best.json.</summary>
     private static int Final(TuningState state, TuningOutcome outcome, ComputeDevice device, MlpKernels kernels,
-        DeviceMnist deviceData, string dir, CancellationToken cancel)
+        DeviceImageDataset deviceData, string dir, CancellationToken cancel)
     {
         var best = outcome.Best!;
         var culture = CultureInfo.InvariantCulture;

@@ -9,7 +9,8 @@ namespace GpuMlp.Models;
 /// <c>load_state_dict(safetensors.torch.load_file(path))</c>: layer l's tensors are named
 /// <c>"{3l}.weight"</c> (F32, [out, in], PyTorch's layout, i.e. our [in, out] weights transposed) and
 /// <c>"{3l}.bias"</c> (F32, [out]). The metadata holds <c>"format": "pt"</c>,
-/// <c>"gpumlp.widths"</c> (e.g. "784,512,256,10") and whatever the caller adds.
+/// <c>"gpumlp.widths"</c> (inputs, hidden widths, classes) and whatever the caller adds (the dataset
+/// schema: <see cref="ModelSchema"/>).
 /// </summary>
 public static class ModelFile
 {
@@ -73,15 +74,17 @@ public static class ModelFile
     public static LoadedModel LoadAny(string path)
     {
         SafeTensorsContent content = SafeTensorsFile.Read(path);
+        var schema = ModelSchema.Read(content.Metadata, path);
         if (!content.Metadata.TryGetValue(ArchitectureKey, out string? text))
         {
             var (shape, parameters, metadata) = FromContent(content, path);
-            return new LoadedModel(shape.ToArchitecture(0f), shape, parameters, metadata);
+            ModelSchema.RequireFits(shape, schema, path);
+            return new LoadedModel(shape.ToArchitecture(0f), shape, parameters, metadata, schema);
         }
         Architecture network;
         try
         {
-            network = Architecture.Parse(text);
+            network = NetworkInput.Parse(text, schema);
         }
         catch (ArchitectureException error)
         {
@@ -111,7 +114,7 @@ public static class ModelFile
                 t.Data.CopyTo(flat, tensor.Offset);
             }
         }
-        return new LoadedModel(network, null, flat, content.Metadata);
+        return new LoadedModel(network, null, flat, content.Metadata, schema);
     }
 
     /// <summary>Atomically writes the model. <paramref name="flatParameters"/> is in
@@ -164,7 +167,7 @@ public static class ModelFile
     /// <summary>PyTorch's name of layer <paramref name="layer"/>'s bias in the nn.Sequential.</summary>
     public static string BiasName(int layer) => $"{3 * layer}.bias";
 
-    /// <summary>The widths as written in the metadata: "784,512,256,10".</summary>
+    /// <summary>The widths as written in the metadata: inputs, hidden widths, classes, comma-separated.</summary>
     public static string FormatWidths(NetworkShape shape)
     {
         ArgumentNullException.ThrowIfNull(shape);
@@ -350,5 +353,5 @@ public static class ModelFile
 
 /// <summary>A model file read by <see cref="ModelFile.LoadAny"/>: its layer stack, its MLP widths
 /// when it is the report's MLP (no architecture metadata), the parameters in the flat buffer's
-/// layout and the metadata.</summary>
-public sealed record LoadedModel(Architecture Network, NetworkShape? MlpShape, float[] Parameters, IReadOnlyDictionary<string, string> Metadata);
+/// layout, the metadata and the dataset schema the model was trained on (<see cref="ModelSchema"/>).</summary>
+public sealed record LoadedModel(Architecture Network, NetworkShape? MlpShape, float[] Parameters, IReadOnlyDictionary<string, string> Metadata, Data.ImageSchema Schema);

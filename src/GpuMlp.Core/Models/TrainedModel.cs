@@ -1,13 +1,14 @@
 using System.Globalization;
 using GpuMlp.Compute;
+using GpuMlp.Data;
 using GpuMlp.Runs;
 using GpuMlp.Training;
 
 namespace GpuMlp.Models;
 
-/// <summary>A trained MNIST classifier read for inference, from a finished run folder (its
-/// model.safetensors; a tune's final/ folder is one) or from a .safetensors file. It must take
-/// 28x28 images (784 inputs) and predict 10 digits.</summary>
+/// <summary>A trained image classifier read for inference, from a finished run folder (its
+/// model.safetensors; a tune's final/ folder is one) or from a .safetensors file, with the dataset
+/// schema it was trained on (the images it takes and the classes it predicts).</summary>
 public sealed class TrainedModel
 {
     private TrainedModel(string path, LoadedModel loaded)
@@ -17,6 +18,7 @@ public sealed class TrainedModel
         MlpShape = loaded.MlpShape;
         Parameters = loaded.Parameters;
         Metadata = loaded.Metadata;
+        Schema = loaded.Schema;
     }
 
     /// <summary>The model file read.</summary>
@@ -28,7 +30,7 @@ public sealed class TrainedModel
     /// <summary>The MLP's widths when the file is the report's MLP (no architecture metadata); null otherwise.</summary>
     public NetworkShape? MlpShape { get; }
 
-    /// <summary>The MLP's widths, e.g. 784-512-256-10.</summary>
+    /// <summary>The MLP's widths: inputs, hidden widths, classes.</summary>
     /// <exception cref="ModelFormatException">The model is not an MLP.</exception>
     public NetworkShape Shape => MlpShape ?? throw new ModelFormatException($"{Path}: the model is the layer stack {Network}, not an MLP");
 
@@ -36,6 +38,9 @@ public sealed class TrainedModel
     public string Name => MlpShape?.ToString() ?? Network.Text;
     public float[] Parameters { get; }
     public IReadOnlyDictionary<string, string> Metadata { get; }
+
+    /// <summary>The images the model takes and the names of the classes it scores.</summary>
+    public ImageSchema Schema { get; }
 
     /// <summary>The training dropout rate recorded in the metadata (gpumlp.dropout; 0 when absent
     /// or not a rate in [0, 1)).</summary>
@@ -51,13 +56,12 @@ public sealed class TrainedModel
 
     /// <summary>Reads the model of a run folder or a model file.</summary>
     /// <exception cref="FileNotFoundException">No such file, or a folder without model.safetensors.</exception>
-    /// <exception cref="ModelFormatException">The file is not a valid model, or not an MNIST one.</exception>
+    /// <exception cref="ModelFormatException">The file is not a valid model, or its network does not
+    /// fit the schema it records.</exception>
     public static TrainedModel Load(string runFolderOrFile)
     {
         string path = Resolve(runFolderOrFile);
         var loaded = ModelFile.LoadAny(path);
-        if (loaded.MlpShape is { } shape && (shape.Inputs != 28 * 28 || shape.Classes != 10))
-            throw new ModelFormatException($"{path}: the model has widths {shape}, but an MNIST model takes 784 inputs and has 10 outputs");
         try
         {
             _ = LayerNetwork.Plan(loaded.Network);
@@ -67,6 +71,15 @@ public sealed class TrainedModel
             throw new ModelFormatException($"{path}: {error.Message}", error);
         }
         return new TrainedModel(path, loaded);
+    }
+
+    /// <summary>Refuses data of another schema than the model's (other images or other classes).</summary>
+    /// <exception cref="OptionException">One line naming both schemas.</exception>
+    public void RequireSchema(ImageSchema data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        if (!Schema.Equals(data))
+            throw new OptionException($"{Path} was trained on {Schema.Summary}; the data holds {data.Summary}");
     }
 
     /// <summary>A run folder's model.safetensors, or the file itself.</summary>
@@ -127,14 +140,14 @@ public sealed class DeviceModel : IDisposable
     public float[] GetParameters() => network.GetParameters();
 
     /// <summary>Loss, accuracy and confusion over a whole split, MaxRows rows per launch.</summary>
-    public EvaluationResult Evaluate(DeviceDataset split)
+    public EvaluationResult Evaluate(DeviceImageSet split)
     {
         ArgumentNullException.ThrowIfNull(split);
         using var evaluator = new Evaluator(kernels, network, split.Count);
         return evaluator.Evaluate(split, 0, split.Count, network.MaxRows);
     }
 
-    /// <summary>Class probabilities for host images of 784 values in [0, 1] each.</summary>
+    /// <summary>Class probabilities for host images of the network's input size (C*H*W values in [0, 1]) each.</summary>
     public float[][] Predict(IReadOnlyList<float[]> images)
     {
         using var evaluator = new Evaluator(kernels, network, 1);

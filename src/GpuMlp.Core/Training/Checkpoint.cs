@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using GpuMlp.Data;
 using GpuMlp.Runs;
 
 namespace GpuMlp.Training;
@@ -40,6 +41,12 @@ public sealed record CheckpointState
     /// checkpoint then also holds that epoch's per-sample losses and predictions so far.</summary>
     public int StepsIntoEpoch { get; init; }
     public double CompileSeconds { get; init; }
+    /// <summary>The dataset's image shape, "CxHxW", and its class names (absent from files written
+    /// before they were recorded: MNIST's, see <see cref="RecordedSchema"/>).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? InputShape { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<string>? ClassNames { get; init; }
 }
 
 /// <summary>The full training state after an epoch, or after a step when training was interrupted:
@@ -91,7 +98,14 @@ public sealed class Checkpoint
         var optimizer = trainer.Optimizer.Capture();
         return new Checkpoint
         {
-            State = state with { OptimizerSteps = optimizer.Steps, OptimizerTensors = trainer.Optimizer.StateNames, StepsIntoEpoch = partial?.Steps ?? 0 },
+            State = state with
+            {
+                OptimizerSteps = optimizer.Steps,
+                OptimizerTensors = trainer.Optimizer.StateNames,
+                StepsIntoEpoch = partial?.Steps ?? 0,
+                InputShape = trainer.Schema.Shape.ToString(),
+                ClassNames = trainer.Schema.ClassNames,
+            },
             Parameters = trainer.Network.GetParameters(),
             Optimizer = optimizer,
             BestParameters = bestParameters,
@@ -118,6 +132,9 @@ public sealed class Checkpoint
         }
         trainer.Network.SetParameters(Parameters);
     }
+
+    /// <summary>The dataset schema the run trains on (checked when the checkpoint is loaded).</summary>
+    public ImageSchema Schema => RecordedSchema.Read(State.InputShape, State.ClassNames);
 
     /// <summary>Whether a run with <paramref name="options"/> continues this checkpoint: the same
     /// training trajectory (TrainingOptions.SameTrajectory) and no more epochs done than it trains.</summary>
@@ -217,11 +234,12 @@ public sealed class Checkpoint
             if (stream.Position != stream.Length)
                 throw new CheckpointFormatException($"{path}: {stream.Length - stream.Position} unexpected trailing bytes");
             Require(state.OptimizerSteps >= 0, path, "negative step counters");
-            var network = state.Options.Network();
+            var schema = RecordedSchema.Read(state.InputShape, state.ClassNames);
+            var network = state.Options.Network(schema);
             int expected = network.ParameterCount;
             if (parameters.Length != expected || tensors.Values.Any(t => t.Length != expected)
                 || (best.Length != 0 && best.Length != expected))
-                throw new CheckpointFormatException($"{path}: tensor sizes do not match the {(state.Options.IsMlp ? NetworkShape.Mnist(state.Options.Hidden).ToString() : network.Text)} network it describes");
+                throw new CheckpointFormatException($"{path}: tensor sizes do not match the {(state.Options.IsMlp ? NetworkInput.MlpShape(state.Options.Hidden, schema).ToString() : network.Text)} network it describes");
             foreach (var (values, what) in new[] { (parameters, "weights"), (best, "best weights"), (epochLoss, "epoch losses") }
                 .Concat(tensors.Select(t => (t.Value, $"optimizer {t.Key}"))))
             {
@@ -237,7 +255,7 @@ public sealed class Checkpoint
             }
             if (state.StepsIntoEpoch < 0 || epochLoss.Length != epochPrediction.Length
                 || (state.StepsIntoEpoch == 0) != (epochLoss.Length == 0)
-                || epochPrediction.Any(p => p is < 0 or > 9 || p != MathF.Floor(p)))
+                || epochPrediction.Any(p => p < 0 || p >= schema.Classes || p != MathF.Floor(p)))
                 throw new CheckpointFormatException($"{path}: inconsistent mid-epoch state");
             return new Checkpoint
             {
@@ -280,9 +298,18 @@ public sealed class Checkpoint
         Require(options.Epochs >= 1 && state.EpochsCompleted >= 0 && state.EpochsCompleted <= options.Epochs, "epoch counters out of range");
         Require(state.History!.Count == state.EpochsCompleted, "history length differs from the epochs completed");
         Require(state.OptimizerSteps >= 0 && state.Version2AdamSteps is null or >= 0 && state.StepsIntoEpoch >= 0, "negative step counters");
+        ImageSchema schema;
         try
         {
-            options.Validate(int.MaxValue);
+            schema = RecordedSchema.Read(state.InputShape, state.ClassNames);
+        }
+        catch (DataFormatException error)
+        {
+            throw new CheckpointFormatException($"{path}: invalid checkpoint state: {error.Message}");
+        }
+        try
+        {
+            options.Validate(schema, int.MaxValue);
         }
         catch (ArgumentException error)
         {

@@ -75,7 +75,7 @@ public sealed class Evaluator : IDisposable
 
     /// <summary>Forward-only pass (no dropout) over samples [first, first + count) of a split,
     /// `batchRows` rows per launch.</summary>
-    public EvaluationResult Evaluate(DeviceDataset split, int first, int count, int batchRows)
+    public EvaluationResult Evaluate(DeviceImageSet split, int first, int count, int batchRows)
     {
         if (count < 1)
             throw new ArgumentOutOfRangeException(nameof(count), "nothing to evaluate");

@@ -24,7 +24,7 @@ public sealed class TrainingRun : IDisposable
     private readonly MlpKernels kernels;
     private readonly EpochLoop loop;
 
-    private TrainingRun(string folder, TrainingOptions options, ComputeDevice device, MlpKernels kernels, DeviceMnist data, Checkpoint? resume)
+    private TrainingRun(string folder, TrainingOptions options, ComputeDevice device, MlpKernels kernels, DeviceImageDataset data, Checkpoint? resume)
     {
         ArgumentException.ThrowIfNullOrEmpty(folder);
         ArgumentNullException.ThrowIfNull(device);
@@ -64,7 +64,7 @@ public sealed class TrainingRun : IDisposable
     /// <summary>A new run in <paramref name="folder"/>, which must not exist or be empty; writes
     /// config.json once the trainer exists (a run the device cannot hold writes nothing).</summary>
     /// <exception cref="OptionException">The folder is a file or not empty.</exception>
-    public static TrainingRun Start(string folder, TrainingOptions options, ComputeDevice device, MlpKernels kernels, DeviceMnist data)
+    public static TrainingRun Start(string folder, TrainingOptions options, ComputeDevice device, MlpKernels kernels, DeviceImageDataset data)
     {
         RunArtifacts.RequireNewOrEmptyFolder(folder, "--out");
         var run = new TrainingRun(folder, options, device, kernels, data, resume: null);
@@ -74,18 +74,23 @@ public sealed class TrainingRun : IDisposable
 
     /// <summary>Continues the run in <paramref name="folder"/> from its <paramref name="checkpoint"/>,
     /// with the checkpoint's options.</summary>
-    public static TrainingRun Resume(string folder, Checkpoint checkpoint, ComputeDevice device, MlpKernels kernels, DeviceMnist data)
+    /// <exception cref="OptionException">The checkpoint's run trains on data of another schema.</exception>
+    public static TrainingRun Resume(string folder, Checkpoint checkpoint, ComputeDevice device, MlpKernels kernels, DeviceImageDataset data)
     {
         ArgumentNullException.ThrowIfNull(checkpoint);
+        ArgumentNullException.ThrowIfNull(data);
+        if (!checkpoint.Schema.Equals(data.Schema))
+            throw new OptionException($"the run in {folder} trains on {checkpoint.Schema.Summary}; the data holds {data.Schema.Summary}");
         return new TrainingRun(folder, checkpoint.State.Options, device, kernels, data, checkpoint);
     }
 
     /// <summary>For a folder the caller owns (tune's final/): continues the checkpoint there when
     /// it <see cref="Checkpoint.Continues"/> <paramref name="options"/>, otherwise starts afresh in
     /// it (an unreadable or foreign checkpoint is replaced).</summary>
-    public static TrainingRun StartOrResume(string folder, TrainingOptions options, ComputeDevice device, MlpKernels kernels, DeviceMnist data)
+    public static TrainingRun StartOrResume(string folder, TrainingOptions options, ComputeDevice device, MlpKernels kernels, DeviceImageDataset data)
     {
         ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(data);
         Checkpoint? resume = null;
         string checkpointPath = Path.Combine(folder, Checkpoint.FileName);
         if (File.Exists(checkpointPath))
@@ -93,7 +98,7 @@ public sealed class TrainingRun : IDisposable
             try
             {
                 var checkpoint = Checkpoint.Load(checkpointPath);
-                if (checkpoint.Continues(options))
+                if (checkpoint.Continues(options) && checkpoint.Schema.Equals(data.Schema))
                     resume = checkpoint;
             }
             catch (CheckpointFormatException)
@@ -163,8 +168,8 @@ public sealed class TrainingRun : IDisposable
             ["gpumlp.seed"] = Options.Seed.ToString(CultureInfo.InvariantCulture),
             ["gpumlp.optimizer"] = Options.Optimizer.Describe(),
             ["gpumlp.epochs"] = outcome.History.Count.ToString(CultureInfo.InvariantCulture),
-            ["gpumlp.input"] = "28x28 grayscale, row-major, pixel / 255 (white ink on black)",
         };
+        ModelSchema.Record(metadata, Trainer.Schema);
         if (testAccuracy is double accuracy)
             metadata["gpumlp.test_accuracy"] = accuracy.ToString("R", CultureInfo.InvariantCulture);
         // A stack's dropout rates are in its gpumlp.architecture; --dropout never applied to it.
@@ -172,7 +177,7 @@ public sealed class TrainingRun : IDisposable
             metadata.Remove(TrainedModel.DropoutKey);
         string modelPath = Path.Combine(Folder, RunArtifacts.ModelFileName);
         if (Options.IsMlp)
-            ModelFile.Save(modelPath, NetworkShape.Mnist(Options.Hidden), Trainer.Network.GetParameters(), metadata);
+            ModelFile.Save(modelPath, NetworkInput.MlpShape(Options.Hidden, Trainer.Schema), Trainer.Network.GetParameters(), metadata);
         else
             ModelFile.Save(modelPath, Trainer.Architecture, Trainer.Network.GetParameters(), metadata);
         RunPlots.WriteCurves(Path.Combine(Folder, RunArtifacts.CurvesFileName), outcome.History);

@@ -19,7 +19,7 @@ public static class TuningTraining
     /// test set for the only time in the search, writes the run folder's artifacts and best.json,
     /// and returns what best.json holds. <paramref name="starting"/> sees the run before it trains.</summary>
     public static BestResult RetrainBest(TuningState state, TuningOutcome outcome, ComputeDevice device, MlpKernels kernels,
-        DeviceMnist data, string directory, Action<TrainingRun>? starting, Action<EpochRecord>? onEpoch, CancellationToken cancel)
+        DeviceImageDataset data, string directory, Action<TrainingRun>? starting, Action<EpochRecord>? onEpoch, CancellationToken cancel)
     {
         ArgumentNullException.ThrowIfNull(state);
         ArgumentNullException.ThrowIfNull(outcome);

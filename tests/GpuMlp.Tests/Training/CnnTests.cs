@@ -170,7 +170,7 @@ public sealed class CnnRunTests(DeviceFixture fixture) : IDisposable
     public void TrainingRun_CnnStack_RecordsTheStackAndResumesBitIdentically()
     {
         var cancel = TestContext.Current.CancellationToken;
-        using var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load());
+        using var data = new DeviceImageDataset(fixture.Device.Accelerator, RealMnist.Load());
         string straight = Path.Combine(dir.Path, "straight"), split = Path.Combine(dir.Path, "split");
         EvaluationResult test;
         using (var run = TrainingRun.Start(straight, Tiny, fixture.Device, fixture.Kernels, data))

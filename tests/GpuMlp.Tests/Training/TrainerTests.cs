@@ -1,3 +1,4 @@
+using GpuMlp.Data;
 using GpuMlp.Tests.Data;
 using GpuMlp.Training;
 
@@ -64,13 +65,13 @@ public sealed class TrainerTests(DeviceFixture fixture)
     [Fact]
     public void Validate_OutOfRangeOptions_AreRejected()
     {
-        Assert.Throws<OptionException>(() => new TrainingOptions { Dropout = 1f }.Validate(60000));
-        Assert.Throws<OptionException>(() => new TrainingOptions { LearningRate = 0f }.Validate(60000));
-        Assert.Throws<OptionException>(() => new TrainingOptions { BatchSize = 0 }.Validate(60000));
-        Assert.Throws<OptionException>(() => new TrainingOptions { BatchSize = 5000, LimitTrain = 1000 }.Validate(60000));
-        Assert.Throws<OptionException>(() => new TrainingOptions { Hidden = [] }.Validate(60000));
-        Assert.Throws<OptionException>(() => new TrainingOptions { ValidationSplit = 1 }.Validate(60000));
-        new TrainingOptions().Validate(60000);
+        Assert.Throws<OptionException>(() => new TrainingOptions { Dropout = 1f }.Validate(MnistDataset.Schema, 60000));
+        Assert.Throws<OptionException>(() => new TrainingOptions { LearningRate = 0f }.Validate(MnistDataset.Schema, 60000));
+        Assert.Throws<OptionException>(() => new TrainingOptions { BatchSize = 0 }.Validate(MnistDataset.Schema, 60000));
+        Assert.Throws<OptionException>(() => new TrainingOptions { BatchSize = 5000, LimitTrain = 1000 }.Validate(MnistDataset.Schema, 60000));
+        Assert.Throws<OptionException>(() => new TrainingOptions { Hidden = [] }.Validate(MnistDataset.Schema, 60000));
+        Assert.Throws<OptionException>(() => new TrainingOptions { ValidationSplit = 1 }.Validate(MnistDataset.Schema, 60000));
+        new TrainingOptions().Validate(MnistDataset.Schema, 60000);
     }
 
     /// <summary>A run validates its options once: the settings are checked on the first call for an
@@ -80,15 +81,15 @@ public sealed class TrainerTests(DeviceFixture fixture)
     {
         var options = new TrainingOptions { BatchSize = 500, LimitTrain = 1000, ValidationSplit = 0.5 };
         int before = TrainingOptions.SettingsChecksOnThisThread;
-        options.Validate(int.MaxValue);
-        options.Validate(60000);
-        options.Validate(1000);
+        options.Validate(MnistDataset.Schema, int.MaxValue);
+        options.Validate(MnistDataset.Schema, 60000);
+        options.Validate(MnistDataset.Schema, 1000);
         Assert.Equal(before + 1, TrainingOptions.SettingsChecksOnThisThread);
         // The size checks still run against a smaller dataset, with today's message.
-        var error = Assert.Throws<OptionException>(() => options.Validate(990));
+        var error = Assert.Throws<OptionException>(() => options.Validate(MnistDataset.Schema, 990));
         Assert.Equal("--batch-size must be in 1..495 (the training set size), got 500", error.Message);
         // A copy is a new object: validated afresh.
-        Assert.Throws<OptionException>(() => (options with { Epochs = 0 }).Validate(60000));
+        Assert.Throws<OptionException>(() => (options with { Epochs = 0 }).Validate(MnistDataset.Schema, 60000));
         Assert.Equal(before + 2, TrainingOptions.SettingsChecksOnThisThread);
     }
 
@@ -97,9 +98,9 @@ public sealed class TrainerTests(DeviceFixture fixture)
     {
         int[] hidden = [64, 32];
         var options = new TrainingOptions { Hidden = hidden };
-        options.Validate(60000);
+        options.Validate(MnistDataset.Schema, 60000);
         hidden[1] = 0;
-        Assert.Throws<OptionException>(() => options.Validate(60000));
+        Assert.Throws<OptionException>(() => options.Validate(MnistDataset.Schema, 60000));
     }
 
     /// <summary>The Trainer trusts nothing it was not told: options a library caller never
@@ -149,8 +150,8 @@ public sealed class DeviceMemoryTests
     {
         var small = new TrainingOptions();
         var large = new TrainingOptions { BatchSize = 8192, Hidden = [16384, 16384] };
-        long smallBytes = Trainer.DeviceBytes(small, 60000, 10000, partialSums: 1024);
-        long largeBytes = Trainer.DeviceBytes(large, 60000, 10000, partialSums: 1024);
+        long smallBytes = Trainer.DeviceBytes(small, MnistDataset.Schema, 60000, 10000, partialSums: 1024);
+        long largeBytes = Trainer.DeviceBytes(large, MnistDataset.Schema, 60000, 10000, partialSums: 1024);
         // 535,818 parameters x 4 buffers x 4 bytes alone are 8.6 MB.
         Assert.InRange(smallBytes, 8_500_000, 40_000_000);
         Assert.True(largeBytes > 4L * 4 * 16384 * 16384);

@@ -1,3 +1,4 @@
+using GpuMlp.Data;
 using GpuMlp.Models;
 using GpuMlp.Runs;
 using GpuMlp.Tests.Data;
@@ -29,7 +30,7 @@ public sealed class TrainingRunTests(DeviceFixture fixture) : IDisposable
     public void TrainingRun_StartTrainFinish_WritesEveryArtifactAndTheModelReproducesTheTest()
     {
         var cancel = TestContext.Current.CancellationToken;
-        using var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load());
+        using var data = new DeviceImageDataset(fixture.Device.Accelerator, RealMnist.Load());
         string folder = Path.Combine(dir.Path, "run");
         EvaluationResult test;
         using (var run = TrainingRun.Start(folder, Tiny, fixture.Device, fixture.Kernels, data))
@@ -58,7 +59,7 @@ public sealed class TrainingRunTests(DeviceFixture fixture) : IDisposable
     [Fact]
     public void TrainingRun_InAnOccupiedFolder_IsRefusedAsAnOption()
     {
-        using var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load());
+        using var data = new DeviceImageDataset(fixture.Device.Accelerator, RealMnist.Load());
         File.WriteAllText(Path.Combine(dir.Path, "notes.txt"), "mine");
         var error = Assert.Throws<OptionException>(() => TrainingRun.Start(dir.Path, Tiny, fixture.Device, fixture.Kernels, data));
         Assert.Contains("not empty", error.Message, StringComparison.Ordinal);
@@ -69,7 +70,7 @@ public sealed class TrainingRunTests(DeviceFixture fixture) : IDisposable
     public void TrainEpoch_InterruptedBetweenSteps_CarriesThePartialEpochOutAndResumesBitIdentically()
     {
         var options = Tiny with { Epochs = 1, ValidationSplit = 0, Hidden = [24, 12], Dropout = 0.3f };
-        using var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load());
+        using var data = new DeviceImageDataset(fixture.Device.Accelerator, RealMnist.Load());
         using var straight = new Trainer(fixture.Device, fixture.Kernels, data, options);
         var uninterrupted = straight.TrainEpoch(1, cancel: TestContext.Current.CancellationToken);
 
@@ -94,7 +95,7 @@ public sealed class TrainingRunTests(DeviceFixture fixture) : IDisposable
     [Fact]
     public void TrainEpoch_CancelledBeforeItsFirstStep_CarriesNoPartialEpoch()
     {
-        using var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load());
+        using var data = new DeviceImageDataset(fixture.Device.Accelerator, RealMnist.Load());
         using var trainer = new Trainer(fixture.Device, fixture.Kernels, data, Tiny);
         var interrupted = Assert.Throws<TrainingInterruptedException>(() => trainer.TrainEpoch(1, cancel: new CancellationToken(canceled: true)));
         Assert.Null(interrupted.Partial);
@@ -105,7 +106,7 @@ public sealed class TrainingRunTests(DeviceFixture fixture) : IDisposable
     public void StartOrResume_OwnOrForeignCheckpoint_ContinuesOrStartsAfresh()
     {
         var cancel = TestContext.Current.CancellationToken;
-        using var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load());
+        using var data = new DeviceImageDataset(fixture.Device.Accelerator, RealMnist.Load());
         string folder = Path.Combine(dir.Path, "final");
         using (var first = TrainingRun.StartOrResume(folder, Tiny with { Epochs = 1 }, fixture.Device, fixture.Kernels, data))
             first.Train(cancel: cancel);
@@ -160,7 +161,7 @@ public sealed class OptimizerResumeTests(DeviceFixture fixture) : IDisposable
         var settings = Settings(name);
         var options = Tiny with { Optimizer = settings, LearningRate = settings.LearningRate };
         var cancel = TestContext.Current.CancellationToken;
-        using var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load());
+        using var data = new DeviceImageDataset(fixture.Device.Accelerator, RealMnist.Load());
         string straight = Path.Combine(dir.Path, "straight"), stopped = Path.Combine(dir.Path, "stopped");
         using (var run = TrainingRun.Start(straight, options, fixture.Device, fixture.Kernels, data))
             run.Train(cancel: cancel);
@@ -194,7 +195,7 @@ public sealed class OptimizerResumeTests(DeviceFixture fixture) : IDisposable
     public void RestoreInto_CheckpointOfAnotherOptimizer_IsRefusedWithAOneLineFormatError()
     {
         var cancel = TestContext.Current.CancellationToken;
-        using var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load());
+        using var data = new DeviceImageDataset(fixture.Device.Accelerator, RealMnist.Load());
         var sgd = Tiny with { Epochs = 1, Optimizer = Settings("sgd-momentum"), LearningRate = 0.01f };
         string folder = Path.Combine(dir.Path, "sgd");
         using (var run = TrainingRun.Start(folder, sgd, fixture.Device, fixture.Kernels, data))
@@ -254,7 +255,7 @@ public sealed class RunCompatibilityTests
     public void Validate_OptimizerSettingOutOfRange_IsAOneLineOptionError()
     {
         var error = Assert.Throws<OptionException>(() =>
-            (Options with { Optimizer = new OptimizerSettings(OptimizerKind.Adam) { Momentum = 0.9f } }).Validate(60000));
+            (Options with { Optimizer = new OptimizerSettings(OptimizerKind.Adam) { Momentum = 0.9f } }).Validate(MnistDataset.Schema, 60000));
         Assert.Equal("--momentum applies to sgd and rmsprop, not adam", error.Message);
     }
 
@@ -263,7 +264,7 @@ public sealed class RunCompatibilityTests
     [InlineData(TrainingOptions.MaxAugmentShift + 1)]
     public void Validate_AugmentShiftOutOfRange_IsAOneLineOptionError(int shift)
     {
-        var error = Assert.Throws<OptionException>(() => (Options with { AugmentShift = shift }).Validate(60000));
+        var error = Assert.Throws<OptionException>(() => (Options with { AugmentShift = shift }).Validate(MnistDataset.Schema, 60000));
         Assert.Equal($"--augment-shift must be in 0..{TrainingOptions.MaxAugmentShift} pixels (got {shift})", error.Message);
     }
 

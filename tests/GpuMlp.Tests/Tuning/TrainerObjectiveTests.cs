@@ -33,7 +33,7 @@ public sealed class TrainerObjectiveTests(DeviceFixture fixture) : IDisposable
     {
         var config = ConfigFor(optimizer);
         var cancel = TestContext.Current.CancellationToken;
-        using var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load());
+        using var data = new DeviceImageDataset(fixture.Device.Accelerator, RealMnist.Load());
         string checkpoints = Path.Combine(dir.Path, "trials");
 
         // Live: epochs 1, then 2-3 on the same trainer.
@@ -74,7 +74,7 @@ public sealed class TrainerObjectiveTests(DeviceFixture fixture) : IDisposable
     public void Run_InterleavedTrials_DoNotInterfere()
     {
         var cancel = TestContext.Current.CancellationToken;
-        using var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load());
+        using var data = new DeviceImageDataset(fixture.Device.Accelerator, RealMnist.Load());
         var other = new TrialConfig(30, 0.004f, 0.3f, [40, 20]);
         List<TrialEpoch> interleaved;
         using (var objective = new TrainerObjective(fixture.Device, fixture.Kernels, data, Template, null))
@@ -96,7 +96,7 @@ public sealed class TrainerObjectiveTests(DeviceFixture fixture) : IDisposable
     [Fact]
     public void Release_UnknownTrial_IsANoOp()
     {
-        using var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load());
+        using var data = new DeviceImageDataset(fixture.Device.Accelerator, RealMnist.Load());
         using var objective = new TrainerObjective(fixture.Device, fixture.Kernels, data, Template, Path.Combine(dir.Path, "never-created"));
         objective.Release(3);
         Assert.Equal(0, objective.LiveTrials);
@@ -105,7 +105,7 @@ public sealed class TrainerObjectiveTests(DeviceFixture fixture) : IDisposable
     [Fact]
     public void Constructor_TemplateWithoutValidation_IsRefused()
     {
-        using var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load());
+        using var data = new DeviceImageDataset(fixture.Device.Accelerator, RealMnist.Load());
         var error = Assert.Throws<OptionException>(() =>
             new TrainerObjective(fixture.Device, fixture.Kernels, data, Template with { ValidationSplit = 0 }, null));
         Assert.StartsWith("--val-split", error.Message, StringComparison.Ordinal);
