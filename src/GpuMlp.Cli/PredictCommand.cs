@@ -23,11 +23,13 @@ public static class PredictCommand
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
             int topCount = parse.GetValue(top);
-            if (topCount is < 1 or > 10)
-                throw new OptionException($"--top must be in 1..10 (got {topCount})");
+            if (topCount < 1)
+                throw new OptionException($"--top must be at least 1 (got {topCount})");
             var request = CommonOptions.ParseDevice(parse.GetValue(CommonOptions.Device)!);
             var simd = CommonOptions.ParseCpuSimd(parse);
             var model = TrainedModel.Load(parse.GetValue(CommonOptions.Model)!);
+            if (topCount > model.Network.Classes)
+                throw new OptionException($"--top must be in 1..{model.Network.Classes}, the model's classes (got {topCount})");
             string[] paths = parse.GetValue(images) ?? [];
             var inputs = paths.Select(DigitImage.LoadAsMnist).ToList();
             using var device = KernelDevice.Open(request, simd);

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
+using GpuMlp.Data;
 
 namespace GpuMlp.Training;
 
@@ -151,7 +152,7 @@ public sealed record ArchitectureLayer(
 /// flatten before its first dense layer. The stack must end in a vector of 10 class scores.</summary>
 public sealed partial class Architecture
 {
-    public const int MnistClasses = 10;
+    public const int MnistClasses = MnistDataset.ClassCount;
 
     /// <summary>The CNN preset, calibrated in PyTorch (conv 5x5x32, pool, conv 5x5x64, pool, dense 512,
     /// dropout 0.5, 10 classes); padding 2 keeps the maps at 28x28 and 14x14 before pooling.</summary>
@@ -219,10 +220,10 @@ public sealed partial class Architecture
     }
 
     /// <summary>One MNIST image as a map (the input of stacks with conv, pool2 or flatten).</summary>
-    public static ActivationShape MnistImage => ActivationShape.Map(1, 28, 28);
+    public static ActivationShape MnistImage => ActivationShape.Map(MnistDataset.Shape.Channels, MnistDataset.Shape.Height, MnistDataset.Shape.Width);
 
     /// <summary>One MNIST image as the vector of its pixels (the input of MLP stacks).</summary>
-    public static ActivationShape MnistVector => ActivationShape.Vector(28 * 28);
+    public static ActivationShape MnistVector => ActivationShape.Vector(MnistDataset.Shape.Pixels);
 
     /// <summary>The CNN preset (<see cref="CnnText"/>).</summary>
     public static Architecture Cnn => Parse(CnnText);
@@ -265,12 +266,7 @@ public sealed partial class Architecture
 
     /// <summary>Parses the text form for MNIST: the input is <see cref="MnistVector"/> for a stack
     /// with no conv, pool2 or flatten and <see cref="MnistImage"/> otherwise; 10 classes.</summary>
-    public static Architecture Parse(string text)
-    {
-        IReadOnlyList<LayerSpec> layers = ParseLayers(text);
-        bool isMlp = !layers.Any(l => l is ConvSpec or MaxPool2Spec or FlattenSpec);
-        return new Architecture(layers, isMlp ? MnistVector : MnistImage);
-    }
+    public static Architecture Parse(string text) => NetworkInput.Parse(text, MnistDataset.Schema);
 
     public static Architecture Parse(string text, ActivationShape input, int classes) => new(ParseLayers(text), input, classes);
 

@@ -1,3 +1,4 @@
+using GpuMlp.Data;
 using GpuMlp.Kernels;
 
 namespace GpuMlp.Training;
@@ -77,7 +78,7 @@ public sealed class NetworkShape
     public int In(int layer) => Widths[layer];
     public int Out(int layer) => Widths[layer + 1];
 
-    public static NetworkShape Mnist(IReadOnlyList<int> hidden) => new(28 * 28, hidden, 10);
+    public static NetworkShape Mnist(IReadOnlyList<int> hidden) => new(MnistDataset.Shape.Pixels, hidden, MnistDataset.ClassCount);
 
     /// <summary>This MLP as a layer stack (dense{h},relu,dropout{p} per hidden layer, then the
     /// output layer), the form <see cref="LayerNetwork"/> runs.</summary>
