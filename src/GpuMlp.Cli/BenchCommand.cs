@@ -188,7 +188,7 @@ public static class BenchCommand
         if (warmup > 0)
         {
             var warmPlan = EpochPlan.For(warmup, settings.BatchSize, trainImages);
-            using var warm = new Trainer(device, kernels, data, options with { LimitTrain = warmPlan.StepsPerEpoch * settings.BatchSize });
+            using var warm = new Trainer(opened, data, options with { LimitTrain = warmPlan.StepsPerEpoch * settings.BatchSize });
             double seconds = ComputeDevice.Seconds(() =>
             {
                 for (int epoch = 1; epoch <= warmPlan.Epochs; epoch++)
@@ -198,7 +198,7 @@ public static class BenchCommand
             Output.Info($"warm-up: {warmPlan.Steps} steps and one evaluation in {seconds:F2} s");
         }
 
-        using var trainer = new Trainer(device, kernels, data, options with { LimitTrain = timedPlan.StepsPerEpoch * settings.BatchSize });
+        using var trainer = new Trainer(opened, data, options with { LimitTrain = timedPlan.StepsPerEpoch * settings.BatchSize });
         var trainRuns = new List<double>();
         int epochNumber = 0;
         for (int repeat = 0; repeat < settings.Repeats; repeat++)

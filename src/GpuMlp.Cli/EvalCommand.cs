@@ -30,7 +30,7 @@ public static class EvalCommand
             // No device lines here: --json output is the JSON document alone.
             using var device = KernelDevice.Open(request, simd);
             using var test = new DeviceImageSet(device.Device.Accelerator, data.Test);
-            using var onDevice = model.Upload(device.Kernels, TrainingOptions.DefaultEvaluationBatchSize);
+            using var onDevice = model.Upload(device, TrainingOptions.DefaultEvaluationBatchSize);
             var result = onDevice.Evaluate(test);
             if (parse.GetValue(json))
             {

@@ -33,7 +33,7 @@ public static class PredictCommand
             string[] paths = parse.GetValue(images) ?? [];
             var inputs = paths.Select(DigitImage.LoadAsMnist).ToList();
             using var device = KernelDevice.Open(request, simd);
-            using var onDevice = model.Upload(device.Kernels, Math.Min(256, Math.Max(1, inputs.Count)));
+            using var onDevice = model.Upload(device, Math.Min(256, Math.Max(1, inputs.Count)));
             var probabilities = onDevice.Predict(inputs);
             var results = paths.Select((path, i) => new Prediction(path, ArgMax(probabilities[i]),
                 probabilities[i].Select((p, digit) => new DigitProbability(digit, p))

@@ -52,7 +52,7 @@ public static class TrainCommand
                 checkpoint.State.Options.Validate(resumeData.Schema, resumeData.Train.Count);
                 using var resumeDevice = CommonOptions.OpenDevice(request, simd);
                 using var resumeUpload = new DeviceImageDataset(resumeDevice.Device.Accelerator, resumeData);
-                using var resumed = TrainingRun.Resume(resumeDir, checkpoint, resumeDevice.Device, resumeDevice.Kernels, resumeUpload);
+                using var resumed = TrainingRun.Resume(resumeDir, checkpoint, resumeDevice, resumeUpload);
                 return Train(resumed, parse.GetValue(noTest));
             }
 
@@ -82,7 +82,7 @@ public static class TrainCommand
             options.Validate(data.Schema, data.Train.Count);
             using var device = CommonOptions.OpenDevice(request, simd);
             using var upload = new DeviceImageDataset(device.Device.Accelerator, data);
-            using var run = TrainingRun.Start(runDir, options, device.Device, device.Kernels, upload);
+            using var run = TrainingRun.Start(runDir, options, device, upload);
             return Train(run, parse.GetValue(noTest));
         }));
         return command;

@@ -144,18 +144,16 @@ public static class TuneCommand
         SearchSpace.FromDocument(settings.Space).CheckBatchSizes(template.TrainCount(available), "--batch-sizes");
 
         using var opened = CommonOptions.OpenDevice(request, simd, compiled: "kernels compiled once");
-        var device = opened.Device;
-        var kernels = opened.Kernels;
-        using var deviceData = new DeviceImageDataset(device.Accelerator, data);
+        using var deviceData = new DeviceImageDataset(opened.Device.Accelerator, data);
         Console.WriteLine($"dataset uploaded once: {data.Train.Count} training and {data.Test.Count} test images; trials train on {template.TrainCount(available)} and are scored on {template.ValidationCount(available)} validation images");
         Directory.CreateDirectory(dir);
-        state.DeviceDescription ??= device.Description;
+        state.DeviceDescription ??= opened.Description;
 
         using var interrupt = InterruptSignal.Listen();
         try
         {
             TuningOutcome outcome;
-            using (var objective = new TrainerObjective(device, kernels, deviceData, template, Path.Combine(dir, TuningFiles.TrialCheckpointDirName)))
+            using (var objective = new TrainerObjective(opened, deviceData, template, Path.Combine(dir, TuningFiles.TrialCheckpointDirName)))
             {
                 var search = new TuningSearch(state, objective, dir);
                 if (!state.Finished)
@@ -185,7 +183,7 @@ public static class TuneCommand
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"search {outcome.StopReason}: {outcome.SpentEpochs} epochs in {outcome.ElapsedSeconds:F0} s; best trial {best.Id} ({best.Config.ToString()}) val acc {bestEpoch.ValAccuracy:P2} loss {bestEpoch.ValLoss:F4} at epoch {bestEpoch.Epoch}; worst trial {outcome.Worst.Id} val acc {worstEpoch.ValAccuracy:P2}"));
 
-            return Final(state, outcome, device, kernels, deviceData, dir, interrupt.Token);
+            return Final(state, outcome, opened, deviceData, dir, interrupt.Token);
         }
         catch (OperationCanceledException)
         {
@@ -270,12 +268,12 @@ public static class TuneCommand
 
     /// <summary>Retrains the best configuration without a validation split for its best epoch
     /// count in final/ (a regular run folder), evaluates the test set once, and writes best.json.</summary>
-    private static int Final(TuningState state, TuningOutcome outcome, ComputeDevice device, MlpKernels kernels,
+    private static int Final(TuningState state, TuningOutcome outcome, KernelDevice device,
         DeviceImageDataset deviceData, string dir, CancellationToken cancel)
     {
         var best = outcome.Best!;
         var culture = CultureInfo.InvariantCulture;
-        var result = TuningTraining.RetrainBest(state, outcome, device, kernels, deviceData, dir,
+        var result = TuningTraining.RetrainBest(state, outcome, device, deviceData, dir,
             starting: run => Console.WriteLine($"final: retraining trial {best.Id} for {run.Options.Epochs} epochs on all {run.Trainer.TrainCount} training images (no validation split){(run.ResumedAt is string at ? $", resuming {at}" : "")}"),
             onEpoch: r => Console.WriteLine(string.Create(culture,
                 $"  epoch {r.Epoch,2}/{outcome.Best!.Best()!.Epoch}  train loss {r.TrainLoss:F4} acc {r.TrainAccuracy:P2}  {r.Seconds:F1} s")),

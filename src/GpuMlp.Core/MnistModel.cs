@@ -43,7 +43,7 @@ public sealed class MnistModel : IDisposable
         this.mlpShape = mlpShape;
         Schema = schema;
         int rows = network.HasConvolution ? TrainingOptions.ConvolutionEvaluationBatchSize : TrainingOptions.DefaultEvaluationBatchSize;
-        model = new DeviceModel(device.Kernels, network, parameters, rows);
+        model = new DeviceModel(device, network, parameters, rows);
     }
 
     /// <summary>The layer widths of an MLP: inputs (C*H*W), hidden widths, classes.</summary>
@@ -89,7 +89,7 @@ public sealed class MnistModel : IDisposable
         {
             float[] parameters;
             Architecture network;
-            using (var trainer = new Trainer(opened.Device, opened.Kernels, data, options))
+            using (var trainer = new Trainer(opened, data, options))
             {
                 new EpochLoop(trainer, options).Run(onEpoch);
                 parameters = trainer.Network.GetParameters();

@@ -100,8 +100,8 @@ public sealed class TrainedModel
 
     /// <summary>The model on a device, with room for <paramref name="maxRows"/> rows per launch
     /// (capped at <see cref="TrainingOptions.ConvolutionEvaluationBatchSize"/> for stacks with convolutions).</summary>
-    public DeviceModel Upload(MlpKernels kernels, int maxRows) =>
-        new(kernels, Network, Parameters, Network.HasConvolution ? Math.Min(maxRows, TrainingOptions.ConvolutionEvaluationBatchSize) : maxRows);
+    public DeviceModel Upload(KernelDevice device, int maxRows) =>
+        new(device, Network, Parameters, Network.HasConvolution ? Math.Min(maxRows, TrainingOptions.ConvolutionEvaluationBatchSize) : maxRows);
 }
 
 /// <summary>A trained model on a device: forward passes only, the same kernels and reductions
@@ -109,21 +109,21 @@ public sealed class TrainedModel
 /// same device.</summary>
 public sealed class DeviceModel : IDisposable
 {
-    private readonly MlpKernels kernels;
+    private readonly KernelDevice device;
     private readonly LayerNetwork network;
 
     /// <param name="maxRows">Rows per forward launch (the evaluation batch).</param>
-    public DeviceModel(MlpKernels kernels, NetworkShape shape, float[] parameters, int maxRows)
-        : this(kernels, (shape ?? throw new ArgumentNullException(nameof(shape))).ToArchitecture(0f), parameters, maxRows)
+    public DeviceModel(KernelDevice device, NetworkShape shape, float[] parameters, int maxRows)
+        : this(device, (shape ?? throw new ArgumentNullException(nameof(shape))).ToArchitecture(0f), parameters, maxRows)
     {
     }
 
     /// <param name="maxRows">Rows per forward launch (the evaluation batch).</param>
-    public DeviceModel(MlpKernels kernels, Architecture architecture, float[] parameters, int maxRows)
+    public DeviceModel(KernelDevice device, Architecture architecture, float[] parameters, int maxRows)
     {
-        ArgumentNullException.ThrowIfNull(kernels);
-        this.kernels = kernels;
-        network = new LayerNetwork(kernels, architecture, maxRows);
+        ArgumentNullException.ThrowIfNull(device);
+        this.device = device;
+        network = new LayerNetwork(device.Kernels, architecture, maxRows);
         try
         {
             network.SetParameters(parameters);
@@ -143,14 +143,14 @@ public sealed class DeviceModel : IDisposable
     public EvaluationResult Evaluate(DeviceImageSet split)
     {
         ArgumentNullException.ThrowIfNull(split);
-        using var evaluator = new Evaluator(kernels, network, split.Count);
+        using var evaluator = new Evaluator(device, network, split.Count);
         return evaluator.Evaluate(split, 0, split.Count, network.MaxRows);
     }
 
     /// <summary>Class probabilities for host images of the network's input size (C*H*W values in [0, 1]) each.</summary>
     public float[][] Predict(IReadOnlyList<float[]> images)
     {
-        using var evaluator = new Evaluator(kernels, network, 1);
+        using var evaluator = new Evaluator(device, network, 1);
         return evaluator.Predict(images);
     }
 

@@ -23,8 +23,11 @@ public sealed class Evaluator : IDisposable
     private readonly MemoryBuffer1D<int, Stride1D.Dense> correctPartials;
     private readonly MemoryBuffer1D<int, Stride1D.Dense> confusion;
 
-    public Evaluator(MlpKernels kernels, LayerNetwork network, int maxSamples)
+    public Evaluator(KernelDevice device, LayerNetwork network, int maxSamples)
     {
+        ArgumentNullException.ThrowIfNull(device);
+        ArgumentNullException.ThrowIfNull(network);
+        var kernels = device.Kernels;
         this.kernels = kernels;
         this.network = network;
         var accelerator = kernels.Accelerator;

@@ -47,29 +47,29 @@ public sealed class Trainer : IDisposable
     private readonly Evaluator evaluator;
 
     /// <summary>Uploads the dataset for this trainer alone (disposed with it).</summary>
-    public Trainer(ComputeDevice device, MlpKernels kernels, ImageDataset data, TrainingOptions options)
-        : this(device, kernels, Upload(device, data, options), ownsData: true, options)
+    public Trainer(KernelDevice device, ImageDataset data, TrainingOptions options)
+        : this(device, Upload(device, data, options), ownsData: true, options)
     {
     }
 
     /// <summary>Trains on a dataset already on the device (shared, not disposed here).</summary>
-    public Trainer(ComputeDevice device, MlpKernels kernels, DeviceImageDataset data, TrainingOptions options)
-        : this(device, kernels, data, ownsData: false, options)
+    public Trainer(KernelDevice device, DeviceImageDataset data, TrainingOptions options)
+        : this(device, data, ownsData: false, options)
     {
     }
 
     /// <summary>Everything allocated here, and the dataset when owned, is freed again when any
     /// step fails (an invalid option, a device too small, an allocation failure).</summary>
-    private Trainer(ComputeDevice device, MlpKernels kernels, DeviceImageDataset data, bool ownsData, TrainingOptions options)
+    private Trainer(KernelDevice device, DeviceImageDataset data, bool ownsData, TrainingOptions options)
     {
         ArgumentNullException.ThrowIfNull(device);
-        ArgumentNullException.ThrowIfNull(kernels);
         ArgumentNullException.ThrowIfNull(options);
+        var kernels = device.Kernels;
         this.kernels = kernels;
         this.options = options;
         SharedData = data;
         ownedData = ownsData ? data : null;
-        var accelerator = device.Accelerator;
+        var accelerator = device.Device.Accelerator;
         long needed = 0;
         try
         {
@@ -81,7 +81,7 @@ public sealed class Trainer : IDisposable
             test = data.Test;
             needed = DeviceBytes(options, data.Schema, available, test.Count, kernels.PartialCount);
             // The CPU accelerator reports long.MaxValue: the host's allocator is the judge there.
-            if (!device.IsCpu)
+            if (!device.Device.IsCpu)
                 EnsureFits(needed, accelerator.MemorySize);
             Architecture = options.Network(data.Schema);
             Network = new LayerNetwork(kernels, Architecture, MaxRows(options, Architecture));
@@ -91,7 +91,7 @@ public sealed class Trainer : IDisposable
             Optimizer = new DeviceOptimizer(kernels, OptimizerFor(options), Architecture.ParameterCount);
             LearningRate = options.LearningRate;
             order = accelerator.Allocate1D<int>(TrainCount);
-            evaluator = new Evaluator(kernels, Network, Math.Max(available, test.Count));
+            evaluator = new Evaluator(device, Network, Math.Max(available, test.Count));
         }
         catch (Exception error)
         {
@@ -143,11 +143,12 @@ public sealed class Trainer : IDisposable
         return inner is null ? new DeviceOutOfMemoryException(message) : new DeviceOutOfMemoryException(message, inner);
     }
 
-    private static DeviceImageDataset Upload(ComputeDevice device, ImageDataset data, TrainingOptions options)
+    private static DeviceImageDataset Upload(KernelDevice device, ImageDataset data, TrainingOptions options)
     {
+        ArgumentNullException.ThrowIfNull(device);
         ArgumentNullException.ThrowIfNull(data);
         options.Validate(data.Schema, data.Train.Count);
-        return new DeviceImageDataset(device.Accelerator, data);
+        return new DeviceImageDataset(device.Device.Accelerator, data);
     }
 
     /// <summary>The layer stack trained (the MLP's is dense,relu,dropout,...,dense).</summary>

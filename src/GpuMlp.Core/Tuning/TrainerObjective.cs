@@ -15,8 +15,7 @@ namespace GpuMlp.Tuning;
 /// only; the test set is never evaluated here.</summary>
 public sealed class TrainerObjective : ITrialObjective, IDisposable
 {
-    private readonly ComputeDevice device;
-    private readonly MlpKernels kernels;
+    private readonly KernelDevice device;
     private readonly DeviceImageDataset data;
     private readonly TrainingOptions template;
     private readonly string? checkpointDirectory;
@@ -25,16 +24,14 @@ public sealed class TrainerObjective : ITrialObjective, IDisposable
     /// <param name="template">Seed, validation split, LimitTrain and evaluation settings shared by
     /// every trial; the split must be positive.</param>
     /// <param name="checkpointDirectory">Where trial checkpoints go; null writes none.</param>
-    public TrainerObjective(ComputeDevice device, MlpKernels kernels, DeviceImageDataset data, TrainingOptions template, string? checkpointDirectory)
+    public TrainerObjective(KernelDevice device, DeviceImageDataset data, TrainingOptions template, string? checkpointDirectory)
     {
         ArgumentNullException.ThrowIfNull(device);
-        ArgumentNullException.ThrowIfNull(kernels);
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(template);
         if (!(template.ValidationSplit > 0))
             throw new OptionException($"--val-split must be greater than 0 for tuning (got {template.ValidationSplit})");
         this.device = device;
-        this.kernels = kernels;
         this.data = data;
         this.template = template;
         this.checkpointDirectory = checkpointDirectory;
@@ -108,7 +105,7 @@ public sealed class TrainerObjective : ITrialObjective, IDisposable
         if (live.TryGetValue(run.Trial, out var existing) && existing.EpochsDone == run.FromEpoch - 1 && existing.Options.SameTrajectory(options))
             return existing;
         Drop(run.Trial);
-        var trainer = new Trainer(device, kernels, data, options);
+        var trainer = new Trainer(device, data, options);
         var trial = new LiveTrial(options, trainer);
         try
         {
@@ -166,7 +163,7 @@ public sealed class TrainerObjective : ITrialObjective, IDisposable
             History = trial.History.ToArray(),
             Device = device.Description,
             TrainSeconds = trial.History.Sum(e => e.Seconds),
-            CompileSeconds = kernels.CompileSeconds,
+            CompileSeconds = device.Kernels.CompileSeconds,
         };
         Checkpoint.Capture(trial.Trainer, state).Save(CheckpointPath(id));
     }

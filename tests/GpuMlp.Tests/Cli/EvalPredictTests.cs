@@ -68,7 +68,7 @@ public sealed class EvalPredictTests(TrainedRunFixture run, DeviceFixture fixtur
         var (shape, parameters, _) = ModelFile.Load(Path.Combine(run.RunDir, "model.safetensors"));
         using var network = new LayerNetwork(fixture.Kernels, shape.ToArchitecture(0f), 100);
         network.SetParameters(parameters);
-        using var evaluator = new Evaluator(fixture.Kernels, network, 1);
+        using var evaluator = new Evaluator(fixture.KernelDevice, network, 1);
 
         // The model's own prediction on the original 28x28 digits, computed in-process.
         const int digits = 100;

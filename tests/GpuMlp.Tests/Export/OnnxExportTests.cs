@@ -76,7 +76,7 @@ public sealed class OnnxExportTests(ExportedRunFixture run, DeviceFixture fixtur
         using var test = new DeviceImageSet(kernels.Accelerator, data.Test, count);
         using var network = new LayerNetwork(kernels, shape.ToArchitecture(0f), TrainingOptions.DefaultEvaluationBatchSize);
         network.SetParameters(parameters);
-        using var evaluator = new Evaluator(kernels, network, count);
+        using var evaluator = new Evaluator(fixture.KernelDevice, network, count);
         var evaluation = evaluator.Evaluate(test, 0, count, network.MaxRows);
         var evalPrediction = new int[count];
         evaluator.SamplePrediction.SubView(0, count).CopyToCPU(ref evalPrediction[0], count);

@@ -65,7 +65,7 @@ public sealed class ImageDatasetTrainingTests(DeviceFixture fixture) : IDisposab
         using var upload = new DeviceImageDataset(fixture.Device.Accelerator, data);
         string folder = Path.Combine(dir.Path, "run");
         EvaluationResult test;
-        using (var run = TrainingRun.Start(folder, options, fixture.Device, fixture.Kernels, upload))
+        using (var run = TrainingRun.Start(folder, options, fixture.KernelDevice, upload))
         {
             Assert.Equal(architecture is null ? "192-32-4" : architecture, run.Trainer.NetworkName);
             test = run.Finish(run.Train(cancel: cancel));
@@ -78,7 +78,7 @@ public sealed class ImageDatasetTrainingTests(DeviceFixture fixture) : IDisposab
         Assert.Equal(data.Schema, model.Schema);
         Assert.Equal(Compass, model.Schema.ClassNames);
         Assert.Equal("3x8x8", model.Metadata[ModelSchema.InputShapeKey]);
-        using var onDevice = model.Upload(fixture.Kernels, TrainingOptions.DefaultEvaluationBatchSize);
+        using var onDevice = model.Upload(fixture.KernelDevice, TrainingOptions.DefaultEvaluationBatchSize);
         var again = onDevice.Evaluate(upload.Test);
         Assert.Equal(test.Accuracy, again.Accuracy);
         Assert.Equal(test.Loss, again.Loss);

@@ -13,7 +13,7 @@ public sealed class TrainerTests(DeviceFixture fixture)
     public void Trainer_TwoEpochsOnAMnistSubset_ReachesHighAccuracy()
     {
         var options = new TrainingOptions { Epochs = 2, BatchSize = 64, LimitTrain = 3000, ValidationSplit = 0.1, Seed = 3 };
-        using var trainer = new Trainer(fixture.Device, fixture.Kernels, RealMnist.Load(), options);
+        using var trainer = new Trainer(fixture.KernelDevice, RealMnist.Load(), options);
         var first = trainer.TrainEpoch(1, cancel: TestContext.Current.CancellationToken);
         var second = trainer.TrainEpoch(2, cancel: TestContext.Current.CancellationToken);
         var test = trainer.EvaluateTest();
@@ -35,7 +35,7 @@ public sealed class TrainerTests(DeviceFixture fixture)
         var options = new TrainingOptions { Epochs = 1, BatchSize = 100, LimitTrain = 500, ValidationSplit = 0, Seed = 11, Hidden = [32, 16] };
         float[] Run()
         {
-            using var trainer = new Trainer(fixture.Device, fixture.Kernels, RealMnist.Load(), options);
+            using var trainer = new Trainer(fixture.KernelDevice, RealMnist.Load(), options);
             trainer.TrainEpoch(1, cancel: TestContext.Current.CancellationToken);
             return trainer.Network.GetParameters();
         }
@@ -43,7 +43,7 @@ public sealed class TrainerTests(DeviceFixture fixture)
         var b = Run();
         Assert.Equal(a, b);
         var other = new TrainingOptions { Epochs = 1, BatchSize = 100, LimitTrain = 500, ValidationSplit = 0, Seed = 12, Hidden = [32, 16] };
-        using var trainer = new Trainer(fixture.Device, fixture.Kernels, RealMnist.Load(), other);
+        using var trainer = new Trainer(fixture.KernelDevice, RealMnist.Load(), other);
         trainer.TrainEpoch(1, cancel: TestContext.Current.CancellationToken);
         Assert.NotEqual(a, trainer.Network.GetParameters());
     }
@@ -109,7 +109,7 @@ public sealed class TrainerTests(DeviceFixture fixture)
     public void Trainer_UnvalidatedInvalidOptions_AreRefused()
     {
         var error = Assert.Throws<OptionException>(() =>
-            new Trainer(fixture.Device, fixture.Kernels, RealMnist.Load(), new TrainingOptions { Dropout = 1f, LimitTrain = 1000 }));
+            new Trainer(fixture.KernelDevice, RealMnist.Load(), new TrainingOptions { Dropout = 1f, LimitTrain = 1000 }));
         Assert.Equal("--dropout must be in [0, 1) (got 1)", error.Message);
     }
 }
@@ -125,7 +125,7 @@ public sealed class RecordedTrainingTests(DeviceFixture fixture)
     public void Trainer_FirstStepsOfTheReportModel_MatchRecordedValues()
     {
         var options = new TrainingOptions { Epochs = 1, BatchSize = 128, LimitTrain = 384, ValidationSplit = 0, Seed = 1 };
-        using var trainer = new Trainer(fixture.Device, fixture.Kernels, RealMnist.Load(), options);
+        using var trainer = new Trainer(fixture.KernelDevice, RealMnist.Load(), options);
         var epoch = trainer.TrainEpoch(1, cancel: TestContext.Current.CancellationToken);
         var parameters = trainer.Network.GetParameters();
         double sumOfMagnitudes = parameters.Sum(p => Math.Abs((double)p)), sumOfSquares = parameters.Sum(p => (double)p * p);

@@ -33,7 +33,7 @@ public sealed class TrainingRunTests(DeviceFixture fixture) : IDisposable
         using var data = new DeviceImageDataset(fixture.Device.Accelerator, RealMnist.Load());
         string folder = Path.Combine(dir.Path, "run");
         EvaluationResult test;
-        using (var run = TrainingRun.Start(folder, Tiny, fixture.Device, fixture.Kernels, data))
+        using (var run = TrainingRun.Start(folder, Tiny, fixture.KernelDevice, data))
         {
             Assert.Null(run.ResumedAt);
             var outcome = run.Train(cancel: cancel);
@@ -50,7 +50,7 @@ public sealed class TrainingRunTests(DeviceFixture fixture) : IDisposable
         var model = TrainedModel.Load(folder);
         Assert.Equal("784-16-10", model.Shape.ToString());
         Assert.Equal(Checkpoint.Load(Path.Combine(folder, Checkpoint.FileName)).Parameters, model.Parameters);
-        using var onDevice = model.Upload(fixture.Kernels, TrainingOptions.DefaultEvaluationBatchSize);
+        using var onDevice = model.Upload(fixture.KernelDevice, TrainingOptions.DefaultEvaluationBatchSize);
         var again = onDevice.Evaluate(data.Test);
         Assert.Equal(test.Accuracy, again.Accuracy);
         Assert.Equal(test.Loss, again.Loss);
@@ -61,7 +61,7 @@ public sealed class TrainingRunTests(DeviceFixture fixture) : IDisposable
     {
         using var data = new DeviceImageDataset(fixture.Device.Accelerator, RealMnist.Load());
         File.WriteAllText(Path.Combine(dir.Path, "notes.txt"), "mine");
-        var error = Assert.Throws<OptionException>(() => TrainingRun.Start(dir.Path, Tiny, fixture.Device, fixture.Kernels, data));
+        var error = Assert.Throws<OptionException>(() => TrainingRun.Start(dir.Path, Tiny, fixture.KernelDevice, data));
         Assert.Contains("not empty", error.Message, StringComparison.Ordinal);
         Assert.Equal(["notes.txt"], dir.Files());
     }
@@ -71,10 +71,10 @@ public sealed class TrainingRunTests(DeviceFixture fixture) : IDisposable
     {
         var options = Tiny with { Epochs = 1, ValidationSplit = 0, Hidden = [24, 12], Dropout = 0.3f };
         using var data = new DeviceImageDataset(fixture.Device.Accelerator, RealMnist.Load());
-        using var straight = new Trainer(fixture.Device, fixture.Kernels, data, options);
+        using var straight = new Trainer(fixture.KernelDevice, data, options);
         var uninterrupted = straight.TrainEpoch(1, cancel: TestContext.Current.CancellationToken);
 
-        using var stopped = new Trainer(fixture.Device, fixture.Kernels, data, options);
+        using var stopped = new Trainer(fixture.KernelDevice, data, options);
         using var stop = new CancellationTokenSource();
         var interrupted = Assert.Throws<TrainingInterruptedException>(() => stopped.TrainEpoch(1, progress: p =>
         {
@@ -96,7 +96,7 @@ public sealed class TrainingRunTests(DeviceFixture fixture) : IDisposable
     public void TrainEpoch_CancelledBeforeItsFirstStep_CarriesNoPartialEpoch()
     {
         using var data = new DeviceImageDataset(fixture.Device.Accelerator, RealMnist.Load());
-        using var trainer = new Trainer(fixture.Device, fixture.Kernels, data, Tiny);
+        using var trainer = new Trainer(fixture.KernelDevice, data, Tiny);
         var interrupted = Assert.Throws<TrainingInterruptedException>(() => trainer.TrainEpoch(1, cancel: new CancellationToken(canceled: true)));
         Assert.Null(interrupted.Partial);
         Assert.Equal(0, trainer.Optimizer.Steps);
@@ -108,15 +108,15 @@ public sealed class TrainingRunTests(DeviceFixture fixture) : IDisposable
         var cancel = TestContext.Current.CancellationToken;
         using var data = new DeviceImageDataset(fixture.Device.Accelerator, RealMnist.Load());
         string folder = Path.Combine(dir.Path, "final");
-        using (var first = TrainingRun.StartOrResume(folder, Tiny with { Epochs = 1 }, fixture.Device, fixture.Kernels, data))
+        using (var first = TrainingRun.StartOrResume(folder, Tiny with { Epochs = 1 }, fixture.KernelDevice, data))
             first.Train(cancel: cancel);
 
-        using (var same = TrainingRun.StartOrResume(folder, Tiny, fixture.Device, fixture.Kernels, data))
+        using (var same = TrainingRun.StartOrResume(folder, Tiny, fixture.KernelDevice, data))
         {
             Assert.Equal("after epoch 1", same.ResumedAt);
             Assert.Equal(1, same.EpochsCompleted);
         }
-        using (var other = TrainingRun.StartOrResume(folder, Tiny with { Seed = 3 }, fixture.Device, fixture.Kernels, data))
+        using (var other = TrainingRun.StartOrResume(folder, Tiny with { Seed = 3 }, fixture.KernelDevice, data))
         {
             Assert.Null(other.ResumedAt);
             Assert.Equal(0, other.EpochsCompleted);
@@ -163,10 +163,10 @@ public sealed class OptimizerResumeTests(DeviceFixture fixture) : IDisposable
         var cancel = TestContext.Current.CancellationToken;
         using var data = new DeviceImageDataset(fixture.Device.Accelerator, RealMnist.Load());
         string straight = Path.Combine(dir.Path, "straight"), stopped = Path.Combine(dir.Path, "stopped");
-        using (var run = TrainingRun.Start(straight, options, fixture.Device, fixture.Kernels, data))
+        using (var run = TrainingRun.Start(straight, options, fixture.KernelDevice, data))
             run.Train(cancel: cancel);
 
-        using (var run = TrainingRun.Start(stopped, options, fixture.Device, fixture.Kernels, data))
+        using (var run = TrainingRun.Start(stopped, options, fixture.KernelDevice, data))
         {
             using var stop = new CancellationTokenSource();
             Assert.Throws<TrainingInterruptedException>(() => run.Train(progress: p =>
@@ -179,7 +179,7 @@ public sealed class OptimizerResumeTests(DeviceFixture fixture) : IDisposable
         Assert.Equal((1, 2), (interrupted.State.EpochsCompleted, interrupted.State.StepsIntoEpoch));
         Assert.Equal(settings.StateNames, interrupted.State.OptimizerTensors);
         Assert.Equal(settings, interrupted.State.Options.Optimizer);
-        using (var resumed = TrainingRun.Resume(stopped, interrupted, fixture.Device, fixture.Kernels, data))
+        using (var resumed = TrainingRun.Resume(stopped, interrupted, fixture.KernelDevice, data))
             resumed.Train(cancel: cancel);
 
         var a = Checkpoint.Load(Path.Combine(straight, Checkpoint.FileName));
@@ -198,20 +198,20 @@ public sealed class OptimizerResumeTests(DeviceFixture fixture) : IDisposable
         using var data = new DeviceImageDataset(fixture.Device.Accelerator, RealMnist.Load());
         var sgd = Tiny with { Epochs = 1, Optimizer = Settings("sgd-momentum"), LearningRate = 0.01f };
         string folder = Path.Combine(dir.Path, "sgd");
-        using (var run = TrainingRun.Start(folder, sgd, fixture.Device, fixture.Kernels, data))
+        using (var run = TrainingRun.Start(folder, sgd, fixture.KernelDevice, data))
             run.Train(cancel: cancel);
         var checkpoint = Checkpoint.Load(Path.Combine(folder, Checkpoint.FileName));
         Assert.False(checkpoint.Continues(sgd with { Optimizer = new OptimizerSettings(OptimizerKind.Adam), LearningRate = 0.01f }));
         Assert.False(checkpoint.Continues(sgd with { Optimizer = Settings("sgd-momentum") with { Momentum = 0.5f } }));
         Assert.True(checkpoint.Continues(sgd with { Epochs = 3 }));
 
-        using var adam = new Trainer(fixture.Device, fixture.Kernels, data, Tiny);
+        using var adam = new Trainer(fixture.KernelDevice, data, Tiny);
         float[] before = adam.Network.GetParameters();
         var error = Assert.Throws<CheckpointFormatException>(() => checkpoint.RestoreInto(adam));
         Assert.Equal("the checkpoint holds sgd state; it cannot continue a run that uses adam", error.Message);
         Assert.Equal(before, adam.Network.GetParameters());
 
-        using var other = TrainingRun.StartOrResume(folder, Tiny with { Epochs = 1 }, fixture.Device, fixture.Kernels, data);
+        using var other = TrainingRun.StartOrResume(folder, Tiny with { Epochs = 1 }, fixture.KernelDevice, data);
         Assert.Null(other.ResumedAt);
     }
 }
