@@ -114,7 +114,7 @@ public static class BenchCommand
         .Distinct()
         .ToList();
 
-    private static int Run(BenchSettings settings, List<DeviceRequest> requests, CpuSimdRequest simd, MnistFolder dataFolder, string? jsonPath)
+    private static int Run(BenchSettings settings, List<DeviceRequest> requests, CpuSimdRequest simd, IImageSource dataFolder, string? jsonPath)
     {
         if (requests.Count == 0)
             requests.AddRange(DefaultDevices());

@@ -66,7 +66,7 @@ public static class TuneCommand
                 string requested = CommonOptions.Given(parse, CommonOptions.Device) ? parse.GetValue(CommonOptions.Device)! : state.Settings.Device;
                 if (!requested.Equals(state.Settings.Device, StringComparison.OrdinalIgnoreCase))
                     Console.WriteLine($"note: the search ran with --device {state.Settings.Device}; continuing on {requested} (scores may differ in the last digits)");
-                var folder = MnistFolder.For(parse.GetValue(CommonOptions.Data) ?? state.Settings.Data, parse.GetValue(CommonOptions.Download));
+                var folder = CommonOptions.DataSource(parse.GetValue(CommonOptions.Data) ?? state.Settings.Data, parse.GetValue(CommonOptions.Download));
                 return Run(state, CommonOptions.ParseDevice(requested), CommonOptions.ParseCpuSimd(parse), folder, resumeDir, resuming: true);
             }
 
@@ -123,7 +123,7 @@ public static class TuneCommand
         return command;
     }
 
-    private static int Run(TuningState state, DeviceRequest request, CpuSimdRequest simd, MnistFolder dataFolder, string dir, bool resuming)
+    private static int Run(TuningState state, DeviceRequest request, CpuSimdRequest simd, IImageSource dataFolder, string dir, bool resuming)
     {
         var settings = state.Settings;
         if (resuming && File.Exists(Path.Combine(dir, TuningFiles.BestFileName)))

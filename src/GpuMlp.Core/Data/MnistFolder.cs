@@ -4,7 +4,7 @@ namespace GpuMlp.Data;
 /// be fetched into it. Only the default folder, data/mnist, is filled without asking; any other
 /// folder is fetched into only on request (--download), because a mistyped path of another
 /// dataset with the same file names (Fashion-MNIST) must be an error, not a silent MNIST run.</summary>
-public sealed record MnistFolder(string Path, bool FetchMissing)
+public sealed record MnistFolder(string Path, bool FetchMissing) : IImageSource
 {
     /// <summary>data/mnist, relative to the working directory.</summary>
     public static string DefaultPath { get; } = System.IO.Path.Combine("data", "mnist");

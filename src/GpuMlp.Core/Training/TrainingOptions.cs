@@ -92,7 +92,7 @@ public sealed record TrainingOptions
 
     private sealed record ValidatedFor(int[] Hidden, ImageSchema Schema, int TrainingImages);
 
-    /// <summary>Every check that does not depend on the dataset's size.</summary>
+    /// <summary>Every check that does not depend on the dataset's size (the network's depend on its schema).</summary>
     private void ValidateSettings(ImageSchema schema)
     {
         if (Epochs < 1)

@@ -86,6 +86,14 @@ public sealed class ImageDatasetTests
     }
 
     [Fact]
+    public void MnistFolder_AsImageSource_KnowsItsSchemaBeforeReadingAnything()
+    {
+        IImageSource source = MnistFolder.For(Path.Combine(Path.GetTempPath(), "gpumlp-no-such-folder"), download: false);
+        Assert.Equal(MnistDataset.Schema, source.Schema);
+        Assert.Throws<FileNotFoundException>(() => source.Load(_ => { }));
+    }
+
+    [Fact]
     public void RecordedSchema_NothingRecorded_IsMnist()
     {
         Assert.Equal(MnistDataset.Schema, RecordedSchema.Read(null, null));
