@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using GpuMlp.Compute;
+using GpuMlp.Data;
 using GpuMlp.Imaging;
 using GpuMlp.Models;
 using Spectre.Console;
@@ -30,6 +31,10 @@ public static class PredictCommand
             var model = TrainedModel.Load(parse.GetValue(CommonOptions.Model)!);
             if (topCount > model.Network.Classes)
                 throw new OptionException($"--top must be in 1..{model.Network.Classes}, the model's classes (got {topCount})");
+            // The images are prepared as MNIST digits were (DigitImage), so only a model of MNIST's
+            // image shape can read them.
+            if (model.Schema.Shape != MnistDataset.Shape)
+                throw new OptionException($"predict prepares digit images of {MnistDataset.Shape}; {model.Path} takes {model.Schema.Shape} images");
             string[] paths = parse.GetValue(images) ?? [];
             var inputs = paths.Select(DigitImage.LoadAsMnist).ToList();
             using var device = KernelDevice.Open(request, simd);

@@ -12,9 +12,9 @@ namespace GpuMlp;
 public sealed record DigitPrediction(int Digit, float Probability, IReadOnlyList<float> Probabilities);
 
 /// <summary>
-/// The short way in to the library: train an MNIST MLP or any layer stack, such as the CNN preset
-/// (<c>new TrainingOptions { ArchitectureText = Architecture.CnnText, AugmentShift = 2 }</c>), or load
-/// one, evaluate it on the test set,
+/// The short way in to the library: train an MLP or any layer stack, such as the CNN preset
+/// (<c>new TrainingOptions { ArchitectureText = Architecture.CnnText, AugmentShift = 2 }</c>), on MNIST
+/// or any other <see cref="ImageDataset"/>, or load one, evaluate it on the test set,
 /// recognise digits, save it as safetensors and export it as ONNX, in a few lines:
 /// <code>
 /// var mnist = MnistModel.LoadData("data/mnist");
