@@ -19,7 +19,7 @@ public class StepBenchmarks
     private BenchDevice? device;
     private LayerNetwork? network;
     private DeviceOptimizer? adam;
-    private DeviceDataset? dataset;
+    private DeviceImageSet? dataset;
     private ArrayView<int> order;
     private ArrayView<float> sampleLoss;
     private ArrayView<int> samplePrediction;
@@ -43,9 +43,9 @@ public class StepBenchmarks
         var shape = GemmProblem.Model;
         int rows = Math.Max(8192, 8 * Batch);
         batchesInDataset = rows / Batch;
-        var images = new IdxImages(rows, 28, 28, Synthetic.Bytes((long)rows * shape.Input.Elements, 1));
         byte[] labels = Synthetic.Bytes(rows, 2).Select(v => (byte)(v % shape.Classes)).ToArray();
-        dataset = new DeviceDataset(device.Accelerator, images, labels, rows);
+        var images = new ImageSet("synthetic", MnistDataset.Shape, Synthetic.Bytes((long)rows * shape.Input.Elements, 1), labels);
+        dataset = new DeviceImageSet(device.Accelerator, images);
         order = device.Upload(Synthetic.Permutation(rows, 3));
         sampleLoss = device.Allocate<float>(Batch);
         samplePrediction = device.Allocate<int>(Batch);

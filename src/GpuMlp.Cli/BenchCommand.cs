@@ -86,9 +86,10 @@ public static class BenchCommand
                 parse.GetValue(batchSize), parse.GetValue(steps), parse.GetValue(warmup), parse.GetValue(repeats),
                 parse.GetValue(seed), TrainCommand.ParseArchitecture(archText), parse.GetValue(evalImages), ArchitectureChoice.DefaultAugmentShift(archText),
                 ParseOptimizer(parse.GetValue(optimizer) ?? "adam"));
-            settings.Validate();
+            var dataFolder = CommonOptions.DataFolder(parse);
+            settings.Validate(dataFolder.Schema);
             var requests = (parse.GetValue(devices) ?? []).Select(CommonOptions.ParseDevice).ToList();
-            return Run(settings, requests, CommonOptions.ParseCpuSimd(parse), CommonOptions.DataFolder(parse), parse.GetValue(json));
+            return Run(settings, requests, CommonOptions.ParseCpuSimd(parse), dataFolder, parse.GetValue(json));
         }));
         return command;
     }
@@ -113,7 +114,7 @@ public static class BenchCommand
         .Distinct()
         .ToList();
 
-    private static int Run(BenchSettings settings, List<DeviceRequest> requests, CpuSimdRequest simd, MnistFolder dataFolder, string? jsonPath)
+    private static int Run(BenchSettings settings, List<DeviceRequest> requests, CpuSimdRequest simd, IImageSource dataFolder, string? jsonPath)
     {
         if (requests.Count == 0)
             requests.AddRange(DefaultDevices());
@@ -124,12 +125,12 @@ public static class BenchCommand
             if (folder is not null && !Directory.Exists(folder))
                 throw new OptionException($"--json {jsonPath}: folder {folder} does not exist");
         }
-        var mnist = CommonOptions.LoadData(dataFolder);
-        if (settings.BatchSize > mnist.TrainImages.Count)
-            throw new OptionException($"--batch-size must be in 1..{mnist.TrainImages.Count} (the training set size), got {settings.BatchSize}");
-        if (settings.EvalImages > mnist.TestImages.Count)
-            throw new OptionException($"--eval-images must be in 1..{mnist.TestImages.Count} (the test set size), got {settings.EvalImages}");
-        var network = settings.Options(1).Network();
+        var data = CommonOptions.LoadData(dataFolder);
+        if (settings.BatchSize > data.Train.Count)
+            throw new OptionException($"--batch-size must be in 1..{data.Train.Count} (the training set size), got {settings.BatchSize}");
+        if (settings.EvalImages > data.Test.Count)
+            throw new OptionException($"--eval-images must be in 1..{data.Test.Count} (the test set size), got {settings.EvalImages}");
+        var network = settings.Options(1).Network(data.Schema);
         // Plain, not a wrapped info line: the stack's text is one token to copy.
         string shifts = settings.AugmentShift > 0 ? $", training images shifted by -{settings.AugmentShift}..{settings.AugmentShift} pixels as train does" : "";
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"architecture {settings.ArchName}: {network.Text}, {network.ParameterCount:N0} parameters{shifts}"));
@@ -141,7 +142,7 @@ public static class BenchCommand
         {
             try
             {
-                var result = Measure(request, settings, simd, mnist, measured);
+                var result = Measure(request, settings, simd, data, measured);
                 if (result is not null)
                     results.Add(result);
             }
@@ -167,7 +168,7 @@ public static class BenchCommand
         return results.Any(r => r.Error is not null) ? ExitCodes.Device : ExitCodes.Success;
     }
 
-    private static BenchResult? Measure(DeviceRequest request, BenchSettings settings, CpuSimdRequest simd, MnistDataset mnist, HashSet<string> measured)
+    private static BenchResult? Measure(DeviceRequest request, BenchSettings settings, CpuSimdRequest simd, ImageDataset data, HashSet<string> measured)
     {
         using var opened = CommonOptions.OpenDevice(request, simd);
         var device = opened.Device;
@@ -179,15 +180,15 @@ public static class BenchCommand
             return null;
         }
 
-        var (steps, warmup, evalImages) = DefaultSteps(settings, device.IsCpu, mnist.TestImages.Count);
-        int trainImages = mnist.TrainImages.Count;
+        var (steps, warmup, evalImages) = DefaultSteps(settings, device.IsCpu, data.Test.Count);
+        int trainImages = data.Train.Count;
         var timedPlan = EpochPlan.For(steps, settings.BatchSize, trainImages);
         var options = settings.Options(timedPlan.Epochs);
 
         if (warmup > 0)
         {
             var warmPlan = EpochPlan.For(warmup, settings.BatchSize, trainImages);
-            using var warm = new Trainer(device, kernels, mnist, options with { LimitTrain = warmPlan.StepsPerEpoch * settings.BatchSize });
+            using var warm = new Trainer(opened, data, options with { LimitTrain = warmPlan.StepsPerEpoch * settings.BatchSize });
             double seconds = ComputeDevice.Seconds(() =>
             {
                 for (int epoch = 1; epoch <= warmPlan.Epochs; epoch++)
@@ -197,7 +198,7 @@ public static class BenchCommand
             Output.Info($"warm-up: {warmPlan.Steps} steps and one evaluation in {seconds:F2} s");
         }
 
-        using var trainer = new Trainer(device, kernels, mnist, options with { LimitTrain = timedPlan.StepsPerEpoch * settings.BatchSize });
+        using var trainer = new Trainer(opened, data, options with { LimitTrain = timedPlan.StepsPerEpoch * settings.BatchSize });
         var trainRuns = new List<double>();
         int epochNumber = 0;
         for (int repeat = 0; repeat < settings.Repeats; repeat++)
@@ -254,7 +255,8 @@ public static class BenchCommand
     public static (int Steps, int Warmup, int EvalImages) DefaultSteps(BenchSettings settings, bool isCpu, int testImages)
     {
         ArgumentNullException.ThrowIfNull(settings);
-        bool convolutionOnCpu = isCpu && settings.Options(1).Network().HasConvolution;
+        // Whether the stack convolves depends on its layers alone, not on the data's shape.
+        bool convolutionOnCpu = isCpu && settings.ArchitectureText is string text && Training.Architecture.ParseLayers(text).Any(l => l is ConvSpec or MaxPool2Spec);
         int steps = settings.Steps ?? (convolutionOnCpu ? DefaultCpuConvolutionSteps : isCpu ? DefaultCpuSteps : DefaultGpuSteps);
         int warmup = settings.Warmup ?? (convolutionOnCpu ? DefaultCpuConvolutionWarmup : isCpu ? DefaultCpuWarmup : DefaultGpuWarmup);
         int evalImages = settings.EvalImages ?? (convolutionOnCpu ? Math.Min(DefaultCpuConvolutionEvalImages, testImages) : testImages);
@@ -326,7 +328,8 @@ public sealed record BenchSettings(int BatchSize, int? Steps, int? Warmup, int R
         };
     }
 
-    public void Validate()
+    /// <param name="schema">The data's schema, which the network must fit.</param>
+    public void Validate(ImageSchema schema)
     {
         if (BatchSize < 1)
             throw new OptionException($"--batch-size must be at least 1 (got {BatchSize})");
@@ -338,7 +341,7 @@ public sealed record BenchSettings(int BatchSize, int? Steps, int? Warmup, int R
             throw new OptionException($"--repeats must be at least 1 (got {Repeats})");
         if (EvalImages is < 1)
             throw new OptionException($"--eval-images must be at least 1 (got {EvalImages})");
-        var network = Options(1).Network();
+        var network = Options(1).Network(schema);
         int rowLimit = LayerNetwork.MaxRowsFor(network);
         if (BatchSize > rowLimit)
             throw new OptionException($"--batch-size {BatchSize} is too large for this architecture (at most {rowLimit})");

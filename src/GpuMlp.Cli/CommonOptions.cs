@@ -73,10 +73,14 @@ public static class CommonOptions
         }
     }
 
-    /// <summary>The --data folder (the default one when not given), fetchable with --download.</summary>
-    public static MnistFolder DataFolder(ParseResult parse) => MnistFolder.For(parse.GetValue(Data), parse.GetValue(Download));
+    /// <summary>The dataset --data names (see <see cref="DataSource"/>).</summary>
+    public static IImageSource DataFolder(ParseResult parse) => DataSource(parse.GetValue(Data), parse.GetValue(Download));
 
-    public static MnistDataset LoadData(MnistFolder folder) => folder.Load(Output.Info);
+    /// <summary>The dataset at <paramref name="path"/>: the MNIST folder (the default one when null),
+    /// fetchable with <paramref name="download"/>. The one place a command chooses its source.</summary>
+    public static IImageSource DataSource(string? path, bool download) => MnistFolder.For(path, download);
+
+    public static ImageDataset LoadData(IImageSource source) => source.Load(Output.Info);
 
     /// <summary>Opens the device, compiles the kernels and says so (with the CPU SIMD path on the CPU).</summary>
     public static KernelDevice OpenDevice(DeviceRequest request, CpuSimdRequest cpuSimd, string compiled = "kernels compiled")

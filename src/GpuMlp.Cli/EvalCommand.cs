@@ -23,11 +23,14 @@ public static class EvalCommand
             var request = CommonOptions.ParseDevice(parse.GetValue(CommonOptions.Device)!);
             var simd = CommonOptions.ParseCpuSimd(parse);
             var model = TrainedModel.Load(parse.GetValue(CommonOptions.Model)!);
-            var data = CommonOptions.LoadData(CommonOptions.DataFolder(parse));
+            var dataFolder = CommonOptions.DataFolder(parse);
+            // A model of other images or classes is refused before any download.
+            model.RequireSchema(dataFolder.Schema);
+            var data = CommonOptions.LoadData(dataFolder);
             // No device lines here: --json output is the JSON document alone.
             using var device = KernelDevice.Open(request, simd);
-            using var test = new DeviceDataset(device.Device.Accelerator, data.TestImages, data.TestLabels, data.TestImages.Count);
-            using var onDevice = model.Upload(device.Kernels, TrainingOptions.DefaultEvaluationBatchSize);
+            using var test = new DeviceImageSet(device.Device.Accelerator, data.Test);
+            using var onDevice = model.Upload(device, TrainingOptions.DefaultEvaluationBatchSize);
             var result = onDevice.Evaluate(test);
             if (parse.GetValue(json))
             {

@@ -14,7 +14,7 @@ public static class ExportCommand
     {
         var format = new Option<string>("--format")
         {
-            Description = "Output format: onnx (ONNX opset 13; input float32 [batch, 784], outputs logits and probabilities)",
+            Description = "Output format: onnx (ONNX opset 13; input float32 [batch, C*H*W] for an MLP or [batch, C, H, W] for a stack with convolutions, outputs logits and probabilities)",
             DefaultValueFactory = _ => OnnxFormat,
         };
         var output = new Option<string>("--out")
@@ -35,8 +35,8 @@ public static class ExportCommand
             CheckNewFile(outPath);
             var model = TrainedModel.Load(parse.GetValue(CommonOptions.Model)!);
             var network = model.IsMlp
-                ? NetworkDescription.FromMlp(model.Network, model.Parameters, model.Dropout)
-                : NetworkDescription.FromArchitecture(model.Network, model.Parameters);
+                ? NetworkDescription.FromMlp(model.Network, model.Parameters, model.Dropout, model.Schema.Shape)
+                : NetworkDescription.FromArchitecture(model.Network, model.Parameters, model.Schema.Shape);
             try
             {
                 OnnxExporter.Write(outPath, network, OnnxMetadata(model, network), replace: false);
@@ -79,8 +79,10 @@ public static class ExportCommand
             result[ModelFile.WidthsKey] = ModelFile.FormatWidths(model.Network.MlpWidths!);
         else
             result[ModelFile.ArchitectureKey] = model.Network.Text;
-        result["gpumlp.input"] = network.InputDescription;
-        result["gpumlp.outputs"] = $"{OnnxExporter.LogitsName}: raw scores [batch, 10]; {OnnxExporter.ProbabilitiesName}: softmax of the logits [batch, 10]";
+        ModelSchema.Record(result, model.Schema);
+        result[ModelSchema.InputKey] = network.InputDescription;
+        int classes = model.Network.Classes;
+        result["gpumlp.outputs"] = $"{OnnxExporter.LogitsName}: raw scores [batch, {classes}]; {OnnxExporter.ProbabilitiesName}: softmax of the logits [batch, {classes}]";
         return result;
     }
 }

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using GpuMlp.Compute;
+using GpuMlp.Data;
 using GpuMlp.Imaging;
 using GpuMlp.Models;
 using Spectre.Console;
@@ -23,15 +24,21 @@ public static class PredictCommand
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
             int topCount = parse.GetValue(top);
-            if (topCount is < 1 or > 10)
-                throw new OptionException($"--top must be in 1..10 (got {topCount})");
+            if (topCount < 1)
+                throw new OptionException($"--top must be at least 1 (got {topCount})");
             var request = CommonOptions.ParseDevice(parse.GetValue(CommonOptions.Device)!);
             var simd = CommonOptions.ParseCpuSimd(parse);
             var model = TrainedModel.Load(parse.GetValue(CommonOptions.Model)!);
+            if (topCount > model.Network.Classes)
+                throw new OptionException($"--top must be in 1..{model.Network.Classes}, the model's classes (got {topCount})");
+            // The images are prepared as MNIST digits were (DigitImage), so only a model of MNIST's
+            // image shape can read them.
+            if (model.Schema.Shape != MnistDataset.Shape)
+                throw new OptionException($"predict prepares digit images of {MnistDataset.Shape}; {model.Path} takes {model.Schema.Shape} images");
             string[] paths = parse.GetValue(images) ?? [];
             var inputs = paths.Select(DigitImage.LoadAsMnist).ToList();
             using var device = KernelDevice.Open(request, simd);
-            using var onDevice = model.Upload(device.Kernels, Math.Min(256, Math.Max(1, inputs.Count)));
+            using var onDevice = model.Upload(device, Math.Min(256, Math.Max(1, inputs.Count)));
             var probabilities = onDevice.Predict(inputs);
             var results = paths.Select((path, i) => new Prediction(path, ArgMax(probabilities[i]),
                 probabilities[i].Select((p, digit) => new DigitProbability(digit, p))

@@ -49,10 +49,10 @@ public static class TrainCommand
                 var checkpoint = Checkpoint.Load(Path.Combine(resumeDir, Checkpoint.FileName));
                 optimizer.CheckResume(parse, checkpoint.State.Options.Optimizer, resumeDir);
                 var resumeData = CommonOptions.LoadData(dataFolder);
-                checkpoint.State.Options.Validate(resumeData.TrainImages.Count);
+                checkpoint.State.Options.Validate(resumeData.Schema, resumeData.Train.Count);
                 using var resumeDevice = CommonOptions.OpenDevice(request, simd);
-                using var resumeUpload = new DeviceMnist(resumeDevice.Device.Accelerator, resumeData);
-                using var resumed = TrainingRun.Resume(resumeDir, checkpoint, resumeDevice.Device, resumeDevice.Kernels, resumeUpload);
+                using var resumeUpload = new DeviceImageDataset(resumeDevice.Device.Accelerator, resumeData);
+                using var resumed = TrainingRun.Resume(resumeDir, checkpoint, resumeDevice, resumeUpload);
                 return Train(resumed, parse.GetValue(noTest));
             }
 
@@ -75,14 +75,14 @@ public static class TrainCommand
             };
             // Everything that needs neither the data nor the device is checked first: a bad flag or
             // --out must not cost a download, a kernel compilation or a file.
-            options.Validate(int.MaxValue);
+            options.Validate(dataFolder.Schema, int.MaxValue);
             string runDir = parse.GetValue(outDir) ?? CommonOptions.Timestamped("runs");
             RunArtifacts.RequireNewOrEmptyFolder(runDir, "--out", "choose another folder");
             var data = CommonOptions.LoadData(dataFolder);
-            options.Validate(data.TrainImages.Count);
+            options.Validate(data.Schema, data.Train.Count);
             using var device = CommonOptions.OpenDevice(request, simd);
-            using var upload = new DeviceMnist(device.Device.Accelerator, data);
-            using var run = TrainingRun.Start(runDir, options, device.Device, device.Kernels, upload);
+            using var upload = new DeviceImageDataset(device.Device.Accelerator, data);
+            using var run = TrainingRun.Start(runDir, options, device, upload);
             return Train(run, parse.GetValue(noTest));
         }));
         return command;

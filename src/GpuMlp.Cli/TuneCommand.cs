@@ -66,7 +66,7 @@ public static class TuneCommand
                 string requested = CommonOptions.Given(parse, CommonOptions.Device) ? parse.GetValue(CommonOptions.Device)! : state.Settings.Device;
                 if (!requested.Equals(state.Settings.Device, StringComparison.OrdinalIgnoreCase))
                     Console.WriteLine($"note: the search ran with --device {state.Settings.Device}; continuing on {requested} (scores may differ in the last digits)");
-                var folder = MnistFolder.For(parse.GetValue(CommonOptions.Data) ?? state.Settings.Data, parse.GetValue(CommonOptions.Download));
+                var folder = CommonOptions.DataSource(parse.GetValue(CommonOptions.Data) ?? state.Settings.Data, parse.GetValue(CommonOptions.Download));
                 return Run(state, CommonOptions.ParseDevice(requested), CommonOptions.ParseCpuSimd(parse), folder, resumeDir, resuming: true);
             }
 
@@ -123,7 +123,7 @@ public static class TuneCommand
         return command;
     }
 
-    private static int Run(TuningState state, DeviceRequest request, CpuSimdRequest simd, MnistFolder dataFolder, string dir, bool resuming)
+    private static int Run(TuningState state, DeviceRequest request, CpuSimdRequest simd, IImageSource dataFolder, string dir, bool resuming)
     {
         var settings = state.Settings;
         if (resuming && File.Exists(Path.Combine(dir, TuningFiles.BestFileName)))
@@ -134,28 +134,26 @@ public static class TuneCommand
             return ExitCodes.Success;
         }
 
-        var mnist = CommonOptions.LoadData(dataFolder);
+        var data = CommonOptions.LoadData(dataFolder);
         var template = TuningTraining.TrialTemplate(settings);
-        int available = Math.Min(mnist.TrainImages.Count, settings.LimitTrain ?? int.MaxValue);
+        int available = Math.Min(data.Train.Count, settings.LimitTrain ?? int.MaxValue);
         // Batch sizes are the search's; they are checked against the split below.
-        (template with { BatchSize = 1 }).Validate(mnist.TrainImages.Count);
+        (template with { BatchSize = 1 }).Validate(data.Schema, data.Train.Count);
         if (template.ValidationCount(available) < 1)
             throw new OptionException($"--val-split {settings.ValidationSplit.ToString(CultureInfo.InvariantCulture)} of {available} images leaves no validation images to score trials on");
         SearchSpace.FromDocument(settings.Space).CheckBatchSizes(template.TrainCount(available), "--batch-sizes");
 
         using var opened = CommonOptions.OpenDevice(request, simd, compiled: "kernels compiled once");
-        var device = opened.Device;
-        var kernels = opened.Kernels;
-        using var deviceData = new DeviceMnist(device.Accelerator, mnist);
-        Console.WriteLine($"dataset uploaded once: {mnist.TrainImages.Count} training and {mnist.TestImages.Count} test images; trials train on {template.TrainCount(available)} and are scored on {template.ValidationCount(available)} validation images");
+        using var deviceData = new DeviceImageDataset(opened.Device.Accelerator, data);
+        Console.WriteLine($"dataset uploaded once: {data.Train.Count} training and {data.Test.Count} test images; trials train on {template.TrainCount(available)} and are scored on {template.ValidationCount(available)} validation images");
         Directory.CreateDirectory(dir);
-        state.DeviceDescription ??= device.Description;
+        state.DeviceDescription ??= opened.Description;
 
         using var interrupt = InterruptSignal.Listen();
         try
         {
             TuningOutcome outcome;
-            using (var objective = new TrainerObjective(device, kernels, deviceData, template, Path.Combine(dir, TuningFiles.TrialCheckpointDirName)))
+            using (var objective = new TrainerObjective(opened, deviceData, template, Path.Combine(dir, TuningFiles.TrialCheckpointDirName)))
             {
                 var search = new TuningSearch(state, objective, dir);
                 if (!state.Finished)
@@ -185,7 +183,7 @@ public static class TuneCommand
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"search {outcome.StopReason}: {outcome.SpentEpochs} epochs in {outcome.ElapsedSeconds:F0} s; best trial {best.Id} ({best.Config.ToString()}) val acc {bestEpoch.ValAccuracy:P2} loss {bestEpoch.ValLoss:F4} at epoch {bestEpoch.Epoch}; worst trial {outcome.Worst.Id} val acc {worstEpoch.ValAccuracy:P2}"));
 
-            return Final(state, outcome, device, kernels, deviceData, dir, interrupt.Token);
+            return Final(state, outcome, opened, deviceData, dir, interrupt.Token);
         }
         catch (OperationCanceledException)
         {
@@ -270,12 +268,12 @@ public static class TuneCommand
 
     /// <summary>Retrains the best configuration without a validation split for its best epoch
     /// count in final/ (a regular run folder), evaluates the test set once, and writes best.json.</summary>
-    private static int Final(TuningState state, TuningOutcome outcome, ComputeDevice device, MlpKernels kernels,
-        DeviceMnist deviceData, string dir, CancellationToken cancel)
+    private static int Final(TuningState state, TuningOutcome outcome, KernelDevice device,
+        DeviceImageDataset deviceData, string dir, CancellationToken cancel)
     {
         var best = outcome.Best!;
         var culture = CultureInfo.InvariantCulture;
-        var result = TuningTraining.RetrainBest(state, outcome, device, kernels, deviceData, dir,
+        var result = TuningTraining.RetrainBest(state, outcome, device, deviceData, dir,
             starting: run => Console.WriteLine($"final: retraining trial {best.Id} for {run.Options.Epochs} epochs on all {run.Trainer.TrainCount} training images (no validation split){(run.ResumedAt is string at ? $", resuming {at}" : "")}"),
             onEpoch: r => Console.WriteLine(string.Create(culture,
                 $"  epoch {r.Epoch,2}/{outcome.Best!.Best()!.Epoch}  train loss {r.TrainLoss:F4} acc {r.TrainAccuracy:P2}  {r.Seconds:F1} s")),

@@ -12,9 +12,9 @@ namespace GpuMlp;
 public sealed record DigitPrediction(int Digit, float Probability, IReadOnlyList<float> Probabilities);
 
 /// <summary>
-/// The short way in to the library: train an MNIST MLP or any layer stack, such as the CNN preset
-/// (<c>new TrainingOptions { ArchitectureText = Architecture.CnnText, AugmentShift = 2 }</c>), or load
-/// one, evaluate it on the test set,
+/// The short way in to the library: train an MLP or any layer stack, such as the CNN preset
+/// (<c>new TrainingOptions { ArchitectureText = Architecture.CnnText, AugmentShift = 2 }</c>), on MNIST
+/// or any other <see cref="ImageDataset"/>, or load one, evaluate it on the test set,
 /// recognise digits, save it as safetensors and export it as ONNX, in a few lines:
 /// <code>
 /// var mnist = MnistModel.LoadData("data/mnist");
@@ -36,22 +36,27 @@ public sealed class MnistModel : IDisposable
 
     /// <param name="isMlp">True when the network is the report's MLP (saved and exported under its
     /// widths, as gpumlp train does); false for any other stack.</param>
-    private MnistModel(KernelDevice device, Architecture network, bool isMlp, float[] parameters, float dropout)
+    private MnistModel(KernelDevice device, Architecture network, bool isMlp, float[] parameters, float dropout, ImageSchema schema)
     {
         this.device = device;
         this.dropout = dropout;
         this.isMlp = isMlp;
+        Schema = schema;
         int rows = network.HasConvolution ? TrainingOptions.ConvolutionEvaluationBatchSize : TrainingOptions.DefaultEvaluationBatchSize;
-        model = new DeviceModel(device.Kernels, network, parameters, rows);
+        model = new DeviceModel(device, network, parameters, rows);
     }
 
-    /// <summary>The layer widths of an MLP, e.g. 784-512-256-10.</summary>
+    /// <summary>The layer widths of an MLP: inputs (C*H*W), hidden widths, classes.</summary>
     /// <exception cref="InvalidOperationException">The model is a layer stack with convolutions or
     /// pooling, not an MLP (see <see cref="Network"/>).</exception>
     public string Shape => isMlp ? Network.MlpName! : throw new InvalidOperationException($"the model is the layer stack {Network.Text}, not an MLP");
 
     /// <summary>The layer stack (an MLP is a stack too: dense, relu, dropout, ..., dense10).</summary>
     public Architecture Network => model.Network;
+
+    /// <summary>The images the model takes and the names of its classes (MNIST's 1x28x28 digits
+    /// "0".."9" for a model trained on <see cref="LoadData"/>).</summary>
+    public ImageSchema Schema { get; }
 
     /// <summary>How to name the network: the MLP's widths or the stack's text.</summary>
     public string Name => isMlp ? Network.MlpName! : Network.Text;
@@ -64,7 +69,7 @@ public sealed class MnistModel : IDisposable
     /// into any folder with <paramref name="download"/>; elsewhere they are an error naming them
     /// (see <see cref="MnistFolder"/>).</summary>
     /// <exception cref="FileNotFoundException">Files are missing and may not be fetched.</exception>
-    public static MnistDataset LoadData(string dataDir, Action<string>? log = null, bool download = false) =>
+    public static ImageDataset LoadData(string dataDir, Action<string>? log = null, bool download = false) =>
         MnistFolder.For(dataDir, download).Load(log ?? (_ => { }));
 
     /// <summary>Trains a model as <c>gpumlp train</c> does (the options' defaults are the report's
@@ -74,23 +79,23 @@ public sealed class MnistModel : IDisposable
     /// <exception cref="ArgumentException">An option is out of range, or the device name is unknown.</exception>
     /// <exception cref="DeviceUnavailableException">There is no such device.</exception>
     /// <exception cref="TrainingDivergedException">The loss became NaN or infinite.</exception>
-    public static MnistModel Train(MnistDataset data, TrainingOptions? options = null, string device = "auto", Action<EpochRecord>? onEpoch = null)
+    public static MnistModel Train(ImageDataset data, TrainingOptions? options = null, string device = "auto", Action<EpochRecord>? onEpoch = null)
     {
         ArgumentNullException.ThrowIfNull(data);
         options ??= new TrainingOptions();
-        options.Validate(data.TrainImages.Count);
+        options.Validate(data.Schema, data.Train.Count);
         var opened = KernelDevice.Open(ComputeDevice.ParseRequest(device));
         try
         {
             float[] parameters;
             Architecture network;
-            using (var trainer = new Trainer(opened.Device, opened.Kernels, data, options))
+            using (var trainer = new Trainer(opened, data, options))
             {
                 new EpochLoop(trainer, options).Run(onEpoch);
                 parameters = trainer.Network.GetParameters();
                 network = trainer.Architecture;
             }
-            return new MnistModel(opened, network, options.IsMlp, parameters, options.Dropout);
+            return new MnistModel(opened, network, options.IsMlp, parameters, options.Dropout, data.Schema);
         }
         catch
         {
@@ -101,14 +106,15 @@ public sealed class MnistModel : IDisposable
 
     /// <summary>Loads a model.safetensors (a run folder's, or one PyTorch wrote with the same layout).</summary>
     /// <exception cref="FileNotFoundException">There is no such file.</exception>
-    /// <exception cref="ModelFormatException">The file is not an MNIST model (784 inputs, 10 classes).</exception>
+    /// <exception cref="ModelFormatException">The file is not a valid model (a file that records no
+    /// dataset schema is read as an MNIST model).</exception>
     public static MnistModel Load(string path, string device = "auto")
     {
         var trained = TrainedModel.Load(path);
         var opened = KernelDevice.Open(ComputeDevice.ParseRequest(device));
         try
         {
-            return new MnistModel(opened, trained.Network, trained.IsMlp, trained.Parameters, trained.Dropout);
+            return new MnistModel(opened, trained.Network, trained.IsMlp, trained.Parameters, trained.Dropout, trained.Schema);
         }
         catch
         {
@@ -118,16 +124,20 @@ public sealed class MnistModel : IDisposable
     }
 
     /// <summary>Loss, accuracy, per-class precision/recall/F1 and the confusion matrix on the
-    /// 10,000 test images: the same computation as <c>gpumlp eval</c>.</summary>
-    public EvaluationResult Evaluate(MnistDataset data)
+    /// test split: the same computation as <c>gpumlp eval</c>.</summary>
+    /// <exception cref="OptionException">The data is of another schema than the model's.</exception>
+    public EvaluationResult Evaluate(ImageDataset data)
     {
         ArgumentNullException.ThrowIfNull(data);
-        using var test = new DeviceDataset(device.Device.Accelerator, data.TestImages, data.TestLabels, data.TestImages.Count);
+        if (!Schema.Equals(data.Schema))
+            throw new OptionException($"the model takes {Schema.Summary}; the data holds {data.Schema.Summary}");
+        using var test = new DeviceImageSet(device.Device.Accelerator, data.Test);
         return model.Evaluate(test);
     }
 
-    /// <summary>The digit in one image: 784 values, 28x28 row-major, pixel / 255, white ink on black
-    /// (what <see cref="Imaging.DigitImage.LoadAsMnist"/> and <see cref="TestImage"/> return).</summary>
+    /// <summary>The class of one image: C*H*W values of the model's <see cref="Schema"/>, NCHW,
+    /// pixel / 255 (for MNIST white ink on black, what <see cref="Imaging.DigitImage.LoadAsMnist"/>
+    /// and <see cref="TestImage"/> return). The digit is the class index.</summary>
     public DigitPrediction Predict(float[] image) => Predict([image])[0];
 
     /// <summary>The digits in several images (see <see cref="Predict(float[])"/>).</summary>
@@ -142,50 +152,48 @@ public sealed class MnistModel : IDisposable
     }
 
     /// <summary>Test image <paramref name="index"/> as the network takes it (pixel / 255).</summary>
-    public static float[] TestImage(MnistDataset data, int index)
+    public static float[] TestImage(ImageDataset data, int index)
     {
         ArgumentNullException.ThrowIfNull(data);
-        ArgumentOutOfRangeException.ThrowIfNegative(index);
-        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, data.TestImages.Count);
-        int pixels = data.TestImages.Rows * data.TestImages.Columns;
-        return [.. data.TestImages.Pixels.AsSpan(index * pixels, pixels).ToArray().Select(p => p / 255f)];
+        return data.Test.Normalised(index);
     }
 
     /// <summary>The weights and biases in the network's flat layout (<see cref="Architecture.Tensors"/> in order).</summary>
     public float[] GetParameters() => model.GetParameters();
 
     /// <summary>Writes the model as safetensors (PyTorch's names and layouts, a stack's text in
-    /// gpumlp.architecture; see <see cref="ModelFile"/>), atomically, replacing the file if it exists.</summary>
+    /// gpumlp.architecture, the dataset schema; see <see cref="ModelFile"/> and
+    /// <see cref="ModelSchema"/>), atomically, replacing the file if it exists.</summary>
     public void Save(string path)
     {
+        var metadata = new Dictionary<string, string>();
+        ModelSchema.Record(metadata, Schema);
         // The MLP's training dropout rate (gpumlp.dropout) only for the MLP: a stack's own dropout
         // layers are in its architecture text.
         if (isMlp)
         {
-            ModelFile.SaveMlp(path, Network, GetParameters(), new Dictionary<string, string>
-            {
-                [TrainedModel.DropoutKey] = dropout.ToString("R", CultureInfo.InvariantCulture),
-            });
+            metadata[TrainedModel.DropoutKey] = dropout.ToString("R", CultureInfo.InvariantCulture);
+            ModelFile.SaveMlp(path, Network, GetParameters(), metadata);
         }
         else
         {
-            ModelFile.Save(path, Network, GetParameters(), new Dictionary<string, string>());
+            ModelFile.Save(path, Network, GetParameters(), metadata);
         }
     }
 
     /// <summary>Writes the model as ONNX (see <see cref="OnnxExporter"/>: input "input" float32
-    /// [batch, 784] for an MLP, [batch, 1, 28, 28] for a stack with convolutions; outputs "logits"
-    /// and "probabilities" [batch, 10]), atomically, replacing the file if it exists.</summary>
+    /// [batch, C*H*W] for an MLP, [batch, C, H, W] for a stack with convolutions; outputs "logits"
+    /// and "probabilities" [batch, classes]), atomically, replacing the file if it exists.</summary>
     public void ExportOnnx(string path)
     {
         if (isMlp)
         {
-            OnnxExporter.Write(path, NetworkDescription.FromMlp(Network, GetParameters(), dropout),
+            OnnxExporter.Write(path, NetworkDescription.FromMlp(Network, GetParameters(), dropout, Schema.Shape),
                 new Dictionary<string, string> { [ModelFile.WidthsKey] = ModelFile.FormatWidths(Network.MlpWidths!) }, replace: true);
         }
         else
         {
-            OnnxExporter.Write(path, NetworkDescription.FromArchitecture(Network, GetParameters()),
+            OnnxExporter.Write(path, NetworkDescription.FromArchitecture(Network, GetParameters(), Schema.Shape),
                 new Dictionary<string, string> { [ModelFile.ArchitectureKey] = Network.Text }, replace: true);
         }
     }

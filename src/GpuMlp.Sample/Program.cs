@@ -12,7 +12,7 @@ using var model = MnistModel.Train(mnist, options, device, epoch => Console.Writ
 Console.WriteLine($"{model.Shape} on {model.Device}: test accuracy {model.Evaluate(mnist).Accuracy:P2}");
 
 var prediction = model.Predict(MnistModel.TestImage(mnist, 0));
-Console.WriteLine($"test image 0 shows a {mnist.TestLabels[0]}; the model says {prediction.Digit} ({prediction.Probability:P1})");
+Console.WriteLine($"test image 0 shows a {mnist.ClassNames[mnist.Test.Labels[0]]}; the model says {prediction.Digit} ({prediction.Probability:P1})");
 
 model.Save(Path.Combine(outDir, "model.safetensors"));
 model.ExportOnnx(Path.Combine(outDir, "model.onnx"));

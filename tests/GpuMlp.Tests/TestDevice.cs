@@ -138,12 +138,17 @@ public sealed class KernelSet : IDisposable
     {
         Device = device;
         Kernels = kernels;
+        // Never disposed itself: the set (or the fixture) owns the device.
+        KernelDevice = new KernelDevice(device, kernels);
         this.ownsDevice = ownsDevice;
         unfused = new(() => new UnfusedKernels(kernels), LazyThreadSafetyMode.ExecutionAndPublication);
     }
 
     public ComputeDevice Device { get; }
     public MlpKernels Kernels { get; }
+
+    /// <summary>The device and its kernels as the trainer, evaluator and models take them.</summary>
+    public KernelDevice KernelDevice { get; }
 
     /// <summary>Standalone ReLU and dropout: the reference the fused GEMM epilogues are tested against.</summary>
     public UnfusedKernels Unfused => unfused.Value;
@@ -226,6 +231,7 @@ public sealed class DeviceFixture : IDisposable
 
     public ComputeDevice Device => Main.Device;
     public MlpKernels Kernels => Main.Kernels;
+    public KernelDevice KernelDevice => Main.KernelDevice;
     public bool IsCpu => Main.Device.IsCpu;
     public Backend Backend => Main.Backend;
 

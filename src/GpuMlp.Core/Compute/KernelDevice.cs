@@ -1,11 +1,19 @@
 namespace GpuMlp.Compute;
 
 /// <summary>An opened accelerator with every training kernel compiled on it: what train, tune,
-/// eval, predict and bench each start with. Disposing it closes the device.</summary>
+/// eval, predict and bench each start with, and what the trainer, the evaluator, runs, tune's
+/// objective and models take (one object, never the device and its kernels apart). Disposing it
+/// closes the device.</summary>
 public sealed class KernelDevice : IDisposable
 {
-    private KernelDevice(ComputeDevice device, MlpKernels kernels)
+    /// <summary>The device and kernels compiled on it; disposing this closes <paramref name="device"/>.</summary>
+    /// <exception cref="ArgumentException">The kernels were compiled on another accelerator.</exception>
+    public KernelDevice(ComputeDevice device, MlpKernels kernels)
     {
+        ArgumentNullException.ThrowIfNull(device);
+        ArgumentNullException.ThrowIfNull(kernels);
+        if (!ReferenceEquals(kernels.Accelerator, device.Accelerator))
+            throw new ArgumentException("the kernels were compiled on another accelerator than the device's", nameof(kernels));
         Device = device;
         Kernels = kernels;
     }

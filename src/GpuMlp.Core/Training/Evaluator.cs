@@ -23,8 +23,11 @@ public sealed class Evaluator : IDisposable
     private readonly MemoryBuffer1D<int, Stride1D.Dense> correctPartials;
     private readonly MemoryBuffer1D<int, Stride1D.Dense> confusion;
 
-    public Evaluator(MlpKernels kernels, LayerNetwork network, int maxSamples)
+    public Evaluator(KernelDevice device, LayerNetwork network, int maxSamples)
     {
+        ArgumentNullException.ThrowIfNull(device);
+        ArgumentNullException.ThrowIfNull(network);
+        var kernels = device.Kernels;
         this.kernels = kernels;
         this.network = network;
         var accelerator = kernels.Accelerator;
@@ -75,7 +78,7 @@ public sealed class Evaluator : IDisposable
 
     /// <summary>Forward-only pass (no dropout) over samples [first, first + count) of a split,
     /// `batchRows` rows per launch.</summary>
-    public EvaluationResult Evaluate(DeviceDataset split, int first, int count, int batchRows)
+    public EvaluationResult Evaluate(DeviceImageSet split, int first, int count, int batchRows)
     {
         if (count < 1)
             throw new ArgumentOutOfRangeException(nameof(count), "nothing to evaluate");

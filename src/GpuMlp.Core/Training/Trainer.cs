@@ -38,52 +38,52 @@ public sealed class Trainer : IDisposable
 {
     private readonly MlpKernels kernels;
     private readonly TrainingOptions options;
-    private readonly DeviceDataset train;
-    private readonly DeviceDataset test;
-    private readonly DeviceMnist? ownedData;
+    private readonly DeviceImageSet train;
+    private readonly DeviceImageSet test;
+    private readonly DeviceImageDataset? ownedData;
     private readonly MemoryBuffer1D<int, Stride1D.Dense> order;
     // Per-sample results of the current pass (training epoch or evaluation), reduced on the
     // device without atomics.
     private readonly Evaluator evaluator;
 
     /// <summary>Uploads the dataset for this trainer alone (disposed with it).</summary>
-    public Trainer(ComputeDevice device, MlpKernels kernels, MnistDataset data, TrainingOptions options)
-        : this(device, kernels, Upload(device, data, options), ownsData: true, options)
+    public Trainer(KernelDevice device, ImageDataset data, TrainingOptions options)
+        : this(device, Upload(device, data, options), ownsData: true, options)
     {
     }
 
     /// <summary>Trains on a dataset already on the device (shared, not disposed here).</summary>
-    public Trainer(ComputeDevice device, MlpKernels kernels, DeviceMnist data, TrainingOptions options)
-        : this(device, kernels, data, ownsData: false, options)
+    public Trainer(KernelDevice device, DeviceImageDataset data, TrainingOptions options)
+        : this(device, data, ownsData: false, options)
     {
     }
 
     /// <summary>Everything allocated here, and the dataset when owned, is freed again when any
     /// step fails (an invalid option, a device too small, an allocation failure).</summary>
-    private Trainer(ComputeDevice device, MlpKernels kernels, DeviceMnist data, bool ownsData, TrainingOptions options)
+    private Trainer(KernelDevice device, DeviceImageDataset data, bool ownsData, TrainingOptions options)
     {
         ArgumentNullException.ThrowIfNull(device);
-        ArgumentNullException.ThrowIfNull(kernels);
         ArgumentNullException.ThrowIfNull(options);
+        var kernels = device.Kernels;
         this.kernels = kernels;
         this.options = options;
         SharedData = data;
         ownedData = ownsData ? data : null;
-        var accelerator = device.Accelerator;
+        var accelerator = device.Device.Accelerator;
         long needed = 0;
         try
         {
-            options.Validate(data.Train.Count);
+            options.Validate(data.Schema, data.Train.Count);
             int available = Math.Min(data.Train.Count, options.LimitTrain ?? int.MaxValue);
             TrainCount = options.TrainCount(available);
             ValidationCount = options.ValidationCount(available);
             train = data.Train;
             test = data.Test;
-            needed = DeviceBytes(options, available, test.Count, kernels.PartialCount);
+            needed = DeviceBytes(options, data.Schema, available, test.Count, kernels.PartialCount);
             // The CPU accelerator reports long.MaxValue: the host's allocator is the judge there.
-            if (!device.IsCpu)
+            if (!device.Device.IsCpu)
                 EnsureFits(needed, accelerator.MemorySize);
-            Architecture = options.Network();
+            Architecture = options.Network(data.Schema);
             Network = new LayerNetwork(kernels, Architecture, MaxRows(options, Architecture));
             Network.SetParameters(Architecture.InitialParameters(options.Seed));
             if (options.AugmentShift > 0)
@@ -91,7 +91,7 @@ public sealed class Trainer : IDisposable
             Optimizer = new DeviceOptimizer(kernels, OptimizerFor(options), Architecture.ParameterCount);
             LearningRate = options.LearningRate;
             order = accelerator.Allocate1D<int>(TrainCount);
-            evaluator = new Evaluator(kernels, Network, Math.Max(available, test.Count));
+            evaluator = new Evaluator(device, Network, Math.Max(available, test.Count));
         }
         catch (Exception error)
         {
@@ -118,11 +118,11 @@ public sealed class Trainer : IDisposable
     /// each owner reports: the network, the optimizer state, the evaluator (per-sample results
     /// for the larger split) and the epoch order. <paramref name="availableImages"/> is the
     /// training file's size (before --limit-train); <paramref name="partialSums"/> is
-    /// MlpKernels.PartialCount.</summary>
-    public static long DeviceBytes(TrainingOptions options, int availableImages, int testImages, int partialSums)
+    /// MlpKernels.PartialCount; the network is the options' for a dataset of <paramref name="schema"/>.</summary>
+    public static long DeviceBytes(TrainingOptions options, ImageSchema schema, int availableImages, int testImages, int partialSums)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var network = options.Network();
+        var network = options.Network(schema);
         int available = Math.Min(availableImages, options.LimitTrain ?? int.MaxValue);
         return LayerNetwork.DeviceBytes(network, MaxRows(options, network))
             + DeviceOptimizer.DeviceBytesFor(OptimizerFor(options), network.ParameterCount)
@@ -143,20 +143,25 @@ public sealed class Trainer : IDisposable
         return inner is null ? new DeviceOutOfMemoryException(message) : new DeviceOutOfMemoryException(message, inner);
     }
 
-    private static DeviceMnist Upload(ComputeDevice device, MnistDataset data, TrainingOptions options)
+    private static DeviceImageDataset Upload(KernelDevice device, ImageDataset data, TrainingOptions options)
     {
-        options.Validate(data.TrainImages.Count);
-        return new DeviceMnist(device.Accelerator, data);
+        ArgumentNullException.ThrowIfNull(device);
+        ArgumentNullException.ThrowIfNull(data);
+        options.Validate(data.Schema, data.Train.Count);
+        return new DeviceImageDataset(device.Device.Accelerator, data);
     }
 
     /// <summary>The layer stack trained (the MLP's is dense,relu,dropout,...,dense).</summary>
     public Architecture Architecture { get; } = null!;
 
-    /// <summary>How progress lines name the network: the MLP's widths (784-512-256-10) or the stack's text.</summary>
+    /// <summary>How progress lines name the network: the MLP's widths (inputs-hidden...-classes) or the stack's text.</summary>
     public string NetworkName => options.NetworkName(Architecture);
 
     /// <summary>The uploaded dataset this trainer reads (owned only when the trainer uploaded it).</summary>
-    public DeviceMnist SharedData { get; }
+    public DeviceImageDataset SharedData { get; }
+
+    /// <summary>The images' shape and the class names the network is built for.</summary>
+    public ImageSchema Schema => SharedData.Schema;
 
     /// <summary>The learning rate of the next steps (a schedule changes it per epoch).</summary>
     public float LearningRate { get; set; }
@@ -278,7 +283,7 @@ public sealed class Trainer : IDisposable
     public EvaluationResult EvaluateTest() => evaluator.Evaluate(test, 0, test.Count, options.EvaluationRows(Architecture));
 
     /// <summary>The first <paramref name="images"/> test images only (gpumlp bench: on 2 CPU cores
-    /// the CNN preset evaluates about 900 images a second, so all 10,000 take over 10 s).</summary>
+    /// the CNN preset evaluates about 900 MNIST images a second, so a whole test set takes over 10 s).</summary>
     public EvaluationResult EvaluateTest(int images)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(images, 1);

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using GpuMlp.Data;
 
 namespace GpuMlp.Training;
 
@@ -55,41 +56,44 @@ public sealed record TrainingOptions
     /// <summary>How many times per epoch the running loss/accuracy is read back for progress.</summary>
     public int ProgressUpdatesPerEpoch { get; init; } = 4;
 
-    /// <summary>Checks ranges against the dataset size; the message is a one-line usage error.
+    /// <summary>Checks ranges against the dataset's schema (the network must fit its images and
+    /// classes) and size; the message is a one-line usage error.
     /// A run validates its options once: the settings are checked on the first call for this
     /// options object (entry points call it where options come in: the CLI, MnistModel.Train,
     /// Checkpoint.Load), and a later call (the Trainer's, which must still refuse options a library
     /// caller never validated) only repeats the dataset-size checks, and not even those for a
     /// dataset at least as large as one already passed.</summary>
-    public void Validate(int trainingImages)
+    public void Validate(ImageSchema schema, int trainingImages)
     {
-        bool settingsPassed = Validated.TryGetValue(this, out var done) && done.Hidden.SequenceEqual(Hidden);
+        ArgumentNullException.ThrowIfNull(schema);
+        bool settingsPassed = Validated.TryGetValue(this, out var done) && done.Hidden.SequenceEqual(Hidden) && done.Schema.Equals(schema);
         if (settingsPassed && trainingImages >= done!.TrainingImages)
             return;
         if (!settingsPassed)
         {
             SettingsChecksOnThisThread++;
-            ValidateSettings();
+            ValidateSettings(schema);
         }
         ValidateSize(trainingImages);
         // Hidden is copied: a list changed in place after validation is validated again.
         int smallest = settingsPassed ? Math.Min(done!.TrainingImages, trainingImages) : trainingImages;
-        Validated.AddOrUpdate(this, new ValidatedFor([.. Hidden], smallest));
+        Validated.AddOrUpdate(this, new ValidatedFor([.. Hidden], schema, smallest));
     }
 
     /// <summary>The options objects (by reference: records compare by value, and a copy made with
     /// `with` is a new object, validated afresh) whose settings passed, with the smallest training
-    /// set their sizes passed against (a larger one passes too: it only adds training images).</summary>
+    /// set their sizes passed against (a larger one passes too: it only adds training images), for
+    /// the schema they passed with.</summary>
     private static readonly ConditionalWeakTable<TrainingOptions, ValidatedFor> Validated = new();
 
     /// <summary>How often this thread has run the settings checks (for the tests that pin "once").</summary>
     [ThreadStatic]
     internal static int SettingsChecksOnThisThread;
 
-    private sealed record ValidatedFor(int[] Hidden, int TrainingImages);
+    private sealed record ValidatedFor(int[] Hidden, ImageSchema Schema, int TrainingImages);
 
-    /// <summary>Every check that does not depend on the dataset's size.</summary>
-    private void ValidateSettings()
+    /// <summary>Every check that does not depend on the dataset's size (the network's depend on its schema).</summary>
+    private void ValidateSettings(ImageSchema schema)
     {
         if (Epochs < 1)
             throw new OptionException($"--epochs must be at least 1 (got {Epochs})");
@@ -109,7 +113,7 @@ public sealed record TrainingOptions
             throw new OptionException("--hidden must list one or more layer widths in 1..65536, e.g. 512,256");
         try
         {
-            _ = Architecture.Mlp(Hidden, 0f);
+            _ = NetworkInput.Mlp(Hidden, schema, 0f);
         }
         catch (ArchitectureException)
         {
@@ -118,7 +122,7 @@ public sealed record TrainingOptions
         Architecture network;
         try
         {
-            network = Network();
+            network = Network(schema);
             _ = LayerNetwork.Plan(network);
         }
         catch (ArchitectureException error)
@@ -134,6 +138,9 @@ public sealed record TrainingOptions
             throw new OptionException($"--val-split must be in [0, 1) (got {ValidationSplit})");
         if (AugmentShift is < 0 or > MaxAugmentShift)
             throw new OptionException($"--augment-shift must be in 0..{MaxAugmentShift} pixels (got {AugmentShift})");
+        // The shifted gather moves one plane of Height x Width pixels per image.
+        if (AugmentShift > 0 && schema.Shape.Channels != 1)
+            throw new OptionException($"--augment-shift moves one-channel images only; these images are {schema.Shape}");
         if (EarlyStopPatience is < 1)
             throw new OptionException($"--early-stop must be at least 1 (got {EarlyStopPatience})");
         if (EarlyStopPatience is not null && ValidationSplit <= 0)
@@ -153,11 +160,12 @@ public sealed record TrainingOptions
             throw new OptionException($"--batch-size must be in 1..{train} (the training set size), got {BatchSize}");
     }
 
-    /// <summary>The network these options train: the parsed <see cref="ArchitectureText"/>, or the
-    /// MLP of <see cref="Hidden"/> with <see cref="Dropout"/> after each hidden ReLU.</summary>
+    /// <summary>The network these options train on a dataset of <paramref name="schema"/>: the parsed
+    /// <see cref="ArchitectureText"/>, or the MLP of <see cref="Hidden"/> with <see cref="Dropout"/>
+    /// after each hidden ReLU (see <see cref="NetworkInput"/>).</summary>
     /// <exception cref="ArchitectureException">The text does not parse or its shapes do not chain.</exception>
-    public Architecture Network() =>
-        ArchitectureText is null ? Architecture.Mlp(Hidden, Dropout) : Architecture.Parse(ArchitectureText);
+    public Architecture Network(ImageSchema schema) =>
+        ArchitectureText is null ? NetworkInput.Mlp(Hidden, schema, Dropout) : NetworkInput.Parse(ArchitectureText, schema);
 
     /// <summary>True for the report's MLP (no architecture text).</summary>
     public bool IsMlp => ArchitectureText is null;

@@ -24,15 +24,15 @@ public sealed class TrainingRun : IDisposable
     private readonly MlpKernels kernels;
     private readonly EpochLoop loop;
 
-    private TrainingRun(string folder, TrainingOptions options, ComputeDevice device, MlpKernels kernels, DeviceMnist data, Checkpoint? resume)
+    private TrainingRun(string folder, TrainingOptions options, KernelDevice device, DeviceImageDataset data, Checkpoint? resume)
     {
         ArgumentException.ThrowIfNullOrEmpty(folder);
         ArgumentNullException.ThrowIfNull(device);
-        this.kernels = kernels;
+        kernels = device.Kernels;
         Folder = folder;
         Options = options;
         Device = device.Description;
-        Trainer = new Trainer(device, kernels, data, options);
+        Trainer = new Trainer(device, data, options);
         loop = new EpochLoop(Trainer, options)
         {
             EpochFinished = seconds =>
@@ -64,28 +64,33 @@ public sealed class TrainingRun : IDisposable
     /// <summary>A new run in <paramref name="folder"/>, which must not exist or be empty; writes
     /// config.json once the trainer exists (a run the device cannot hold writes nothing).</summary>
     /// <exception cref="OptionException">The folder is a file or not empty.</exception>
-    public static TrainingRun Start(string folder, TrainingOptions options, ComputeDevice device, MlpKernels kernels, DeviceMnist data)
+    public static TrainingRun Start(string folder, TrainingOptions options, KernelDevice device, DeviceImageDataset data)
     {
         RunArtifacts.RequireNewOrEmptyFolder(folder, "--out");
-        var run = new TrainingRun(folder, options, device, kernels, data, resume: null);
+        var run = new TrainingRun(folder, options, device, data, resume: null);
         run.WriteConfig();
         return run;
     }
 
     /// <summary>Continues the run in <paramref name="folder"/> from its <paramref name="checkpoint"/>,
     /// with the checkpoint's options.</summary>
-    public static TrainingRun Resume(string folder, Checkpoint checkpoint, ComputeDevice device, MlpKernels kernels, DeviceMnist data)
+    /// <exception cref="OptionException">The checkpoint's run trains on data of another schema.</exception>
+    public static TrainingRun Resume(string folder, Checkpoint checkpoint, KernelDevice device, DeviceImageDataset data)
     {
         ArgumentNullException.ThrowIfNull(checkpoint);
-        return new TrainingRun(folder, checkpoint.State.Options, device, kernels, data, checkpoint);
+        ArgumentNullException.ThrowIfNull(data);
+        if (!checkpoint.Schema.Equals(data.Schema))
+            throw new OptionException($"the run in {folder} trains on {checkpoint.Schema.Summary}; the data holds {data.Schema.Summary}");
+        return new TrainingRun(folder, checkpoint.State.Options, device, data, checkpoint);
     }
 
     /// <summary>For a folder the caller owns (tune's final/): continues the checkpoint there when
     /// it <see cref="Checkpoint.Continues"/> <paramref name="options"/>, otherwise starts afresh in
     /// it (an unreadable or foreign checkpoint is replaced).</summary>
-    public static TrainingRun StartOrResume(string folder, TrainingOptions options, ComputeDevice device, MlpKernels kernels, DeviceMnist data)
+    public static TrainingRun StartOrResume(string folder, TrainingOptions options, KernelDevice device, DeviceImageDataset data)
     {
         ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(data);
         Checkpoint? resume = null;
         string checkpointPath = Path.Combine(folder, Checkpoint.FileName);
         if (File.Exists(checkpointPath))
@@ -93,7 +98,7 @@ public sealed class TrainingRun : IDisposable
             try
             {
                 var checkpoint = Checkpoint.Load(checkpointPath);
-                if (checkpoint.Continues(options))
+                if (checkpoint.Continues(options) && checkpoint.Schema.Equals(data.Schema))
                     resume = checkpoint;
             }
             catch (CheckpointFormatException)
@@ -101,7 +106,7 @@ public sealed class TrainingRun : IDisposable
                 resume = null;
             }
         }
-        var run = new TrainingRun(folder, options, device, kernels, data, resume);
+        var run = new TrainingRun(folder, options, device, data, resume);
         if (resume is null)
             run.WriteConfig();
         return run;
@@ -163,8 +168,8 @@ public sealed class TrainingRun : IDisposable
             ["gpumlp.seed"] = Options.Seed.ToString(CultureInfo.InvariantCulture),
             ["gpumlp.optimizer"] = Options.Optimizer.Describe(),
             ["gpumlp.epochs"] = outcome.History.Count.ToString(CultureInfo.InvariantCulture),
-            ["gpumlp.input"] = "28x28 grayscale, row-major, pixel / 255 (white ink on black)",
         };
+        ModelSchema.Record(metadata, Trainer.Schema);
         if (testAccuracy is double accuracy)
             metadata["gpumlp.test_accuracy"] = accuracy.ToString("R", CultureInfo.InvariantCulture);
         // A stack's dropout rates are in its gpumlp.architecture; --dropout never applied to it.

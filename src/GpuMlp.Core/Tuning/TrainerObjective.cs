@@ -6,7 +6,7 @@ using GpuMlp.Training;
 namespace GpuMlp.Tuning;
 
 /// <summary>The real objective: trains trials with <see cref="Trainer"/> on one device, sharing the
-/// dataset uploaded once (<see cref="DeviceMnist"/>) and the kernels compiled once. Each live trial
+/// dataset uploaded once (<see cref="DeviceImageDataset"/>) and the kernels compiled once. Each live trial
 /// keeps its own trainer (weights, Adam moments, step counter) between rungs, so a promoted trial
 /// continues where it stopped. After a rung it may continue from, a trial's state is also written
 /// to trials/trial-NNN.ckpt (the regular checkpoint format), so a resumed search restores it instead
@@ -15,9 +15,8 @@ namespace GpuMlp.Tuning;
 /// only; the test set is never evaluated here.</summary>
 public sealed class TrainerObjective : ITrialObjective, IDisposable
 {
-    private readonly ComputeDevice device;
-    private readonly MlpKernels kernels;
-    private readonly DeviceMnist data;
+    private readonly KernelDevice device;
+    private readonly DeviceImageDataset data;
     private readonly TrainingOptions template;
     private readonly string? checkpointDirectory;
     private readonly Dictionary<int, LiveTrial> live = [];
@@ -25,16 +24,14 @@ public sealed class TrainerObjective : ITrialObjective, IDisposable
     /// <param name="template">Seed, validation split, LimitTrain and evaluation settings shared by
     /// every trial; the split must be positive.</param>
     /// <param name="checkpointDirectory">Where trial checkpoints go; null writes none.</param>
-    public TrainerObjective(ComputeDevice device, MlpKernels kernels, DeviceMnist data, TrainingOptions template, string? checkpointDirectory)
+    public TrainerObjective(KernelDevice device, DeviceImageDataset data, TrainingOptions template, string? checkpointDirectory)
     {
         ArgumentNullException.ThrowIfNull(device);
-        ArgumentNullException.ThrowIfNull(kernels);
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(template);
         if (!(template.ValidationSplit > 0))
             throw new OptionException($"--val-split must be greater than 0 for tuning (got {template.ValidationSplit})");
         this.device = device;
-        this.kernels = kernels;
         this.data = data;
         this.template = template;
         this.checkpointDirectory = checkpointDirectory;
@@ -108,7 +105,7 @@ public sealed class TrainerObjective : ITrialObjective, IDisposable
         if (live.TryGetValue(run.Trial, out var existing) && existing.EpochsDone == run.FromEpoch - 1 && existing.Options.SameTrajectory(options))
             return existing;
         Drop(run.Trial);
-        var trainer = new Trainer(device, kernels, data, options);
+        var trainer = new Trainer(device, data, options);
         var trial = new LiveTrial(options, trainer);
         try
         {
@@ -147,7 +144,7 @@ public sealed class TrainerObjective : ITrialObjective, IDisposable
         {
             return false;
         }
-        if (checkpoint.State.EpochsCompleted != run.FromEpoch - 1 || !checkpoint.Continues(trial.Options))
+        if (checkpoint.State.EpochsCompleted != run.FromEpoch - 1 || !checkpoint.Continues(trial.Options) || !checkpoint.Schema.Equals(data.Schema))
             return false;
         checkpoint.RestoreInto(trial.Trainer);
         trial.History.AddRange(checkpoint.State.History);
@@ -166,7 +163,7 @@ public sealed class TrainerObjective : ITrialObjective, IDisposable
             History = trial.History.ToArray(),
             Device = device.Description,
             TrainSeconds = trial.History.Sum(e => e.Seconds),
-            CompileSeconds = kernels.CompileSeconds,
+            CompileSeconds = device.Kernels.CompileSeconds,
         };
         Checkpoint.Capture(trial.Trainer, state).Save(CheckpointPath(id));
     }

@@ -18,17 +18,17 @@ public static class TuningTraining
     /// <paramref name="directory"/>/final (continuing a retrain interrupted before), evaluates the
     /// test set for the only time in the search, writes the run folder's artifacts and best.json,
     /// and returns what best.json holds. <paramref name="starting"/> sees the run before it trains.</summary>
-    public static BestResult RetrainBest(TuningState state, TuningOutcome outcome, ComputeDevice device, MlpKernels kernels,
-        DeviceMnist data, string directory, Action<TrainingRun>? starting, Action<EpochRecord>? onEpoch, CancellationToken cancel)
+    public static BestResult RetrainBest(TuningState state, TuningOutcome outcome, KernelDevice device,
+        DeviceImageDataset data, string directory, Action<TrainingRun>? starting, Action<EpochRecord>? onEpoch, CancellationToken cancel)
     {
         ArgumentNullException.ThrowIfNull(state);
         ArgumentNullException.ThrowIfNull(outcome);
-        ArgumentNullException.ThrowIfNull(kernels);
+        ArgumentNullException.ThrowIfNull(device);
         var best = outcome.Best ?? throw new ArgumentException("the search has no best trial", nameof(outcome));
         var settings = state.Settings;
         var options = FinalOptions(settings, best);
         string finalDir = Path.Combine(directory, TuningFiles.FinalDirName);
-        using var run = TrainingRun.StartOrResume(finalDir, options, device, kernels, data);
+        using var run = TrainingRun.StartOrResume(finalDir, options, device, data);
         starting?.Invoke(run);
         var trained = run.Train(onEpoch, progress: null, cancel);
         var test = run.Finish(trained);

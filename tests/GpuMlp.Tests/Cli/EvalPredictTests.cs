@@ -68,12 +68,12 @@ public sealed class EvalPredictTests(TrainedRunFixture run, DeviceFixture fixtur
         var (shape, parameters, _) = ModelFile.Load(Path.Combine(run.RunDir, "model.safetensors"));
         using var network = new LayerNetwork(fixture.Kernels, shape, 100);
         network.SetParameters(parameters);
-        using var evaluator = new Evaluator(fixture.Kernels, network, 1);
+        using var evaluator = new Evaluator(fixture.KernelDevice, network, 1);
 
         // The model's own prediction on the original 28x28 digits, computed in-process.
         const int digits = 100;
         var originals = Enumerable.Range(0, digits)
-            .Select(i => data.TestImages.Pixels.AsSpan(i * 784, 784).ToArray().Select(p => p / 255f).ToArray())
+            .Select(i => data.Test.Pixels.AsSpan(i * 784, 784).ToArray().Select(p => p / 255f).ToArray())
             .ToList();
         var own = evaluator.Predict(originals);
         var confident = Enumerable.Range(0, digits).Where(i => own[i].Max() > 0.9f).Take(16).ToArray();
@@ -82,7 +82,7 @@ public sealed class EvalPredictTests(TrainedRunFixture run, DeviceFixture fixtur
         var images = new List<string>();
         foreach (int i in confident)
         {
-            var pixels = data.TestImages.Pixels.AsSpan(i * 784, 784);
+            var pixels = data.Test.Pixels.AsSpan(i * 784, 784);
             string large = Path.Combine(run.Root, $"digit{i}-200-black-on-white.png");
             string small = Path.Combine(run.Root, $"digit{i}-56-white-on-black.png");
             DigitImage.SaveMnistDigitAsPng(pixels, large, 200, darkOnLight: true);

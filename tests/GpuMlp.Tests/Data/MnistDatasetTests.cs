@@ -21,13 +21,13 @@ public sealed class MnistDatasetTests : IDisposable
         WriteSplit("train", 5, 5);
         WriteSplit("t10k", 3, 3, gzip: true);
 
-        MnistDataset ds = MnistDataset.Load(dir.Path);
+        ImageDataset ds = MnistDataset.Load(dir.Path);
 
-        Assert.Equal(5, ds.TrainImages.Count);
-        Assert.Equal(5, ds.TrainLabels.Length);
-        Assert.Equal(3, ds.TestImages.Count);
-        Assert.Equal([0, 1, 2], ds.TestLabels);
-        Assert.Equal(3 * 28 * 28, ds.TestImages.Pixels.Length);
+        Assert.Equal(5, ds.Train.Count);
+        Assert.Equal(5, ds.Train.Labels.Length);
+        Assert.Equal(3, ds.Test.Count);
+        Assert.Equal([0, 1, 2], ds.Test.Labels);
+        Assert.Equal(3 * 28 * 28, ds.Test.Pixels.Length);
     }
 
     [Fact]

@@ -9,13 +9,13 @@ namespace GpuMlp.Tests.Data;
 public static class RealMnist
 {
     private static readonly Lazy<string> Dir = new(Prepare, LazyThreadSafetyMode.ExecutionAndPublication);
-    private static readonly Lazy<MnistDataset> Data = new(() => MnistDataset.Load(Dir.Value), LazyThreadSafetyMode.ExecutionAndPublication);
+    private static readonly Lazy<ImageDataset> Data = new(() => MnistDataset.Load(Dir.Value), LazyThreadSafetyMode.ExecutionAndPublication);
 
     /// <summary>The directory holding the four verified MNIST files; throws (never skips) if they cannot be obtained.</summary>
     public static string RealMnistDir() => Dir.Value;
 
     /// <summary>The loaded dataset, shared by all tests (treat as read-only).</summary>
-    public static MnistDataset Load() => Data.Value;
+    public static ImageDataset Load() => Data.Value;
 
     public static string RepoRoot()
     {

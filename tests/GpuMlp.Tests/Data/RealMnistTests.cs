@@ -14,20 +14,20 @@ public sealed class RealMnistTests
             Assert.NotNull(MnistFiles.Locate(dir, name));
         }
 
-        MnistDataset ds = RealMnist.Load();
+        ImageDataset ds = RealMnist.Load();
 
-        Assert.Equal(60000, ds.TrainImages.Count);
-        Assert.Equal(60000, ds.TrainLabels.Length);
-        Assert.Equal(10000, ds.TestImages.Count);
-        Assert.Equal(10000, ds.TestLabels.Length);
-        Assert.Equal((28, 28), (ds.TrainImages.Rows, ds.TrainImages.Columns));
-        Assert.Equal(60000 * 784, ds.TrainImages.Pixels.Length);
+        Assert.Equal(60000, ds.Train.Count);
+        Assert.Equal(60000, ds.Train.Labels.Length);
+        Assert.Equal(10000, ds.Test.Count);
+        Assert.Equal(10000, ds.Test.Labels.Length);
+        Assert.Equal((28, 28), (ds.Train.Shape.Height, ds.Train.Shape.Width));
+        Assert.Equal(60000 * 784, ds.Train.Pixels.Length);
         // Well-known first labels of each split.
-        Assert.Equal(5, ds.TrainLabels[0]);
-        Assert.Equal(7, ds.TestLabels[0]);
+        Assert.Equal(5, ds.Train.Labels[0]);
+        Assert.Equal(7, ds.Test.Labels[0]);
         // Every digit occurs in both splits.
-        Assert.Equal(10, ds.TrainLabels.Distinct().Count());
-        Assert.Equal(10, ds.TestLabels.Distinct().Count());
+        Assert.Equal(10, ds.Train.Labels.Distinct().Count());
+        Assert.Equal(10, ds.Test.Labels.Distinct().Count());
     }
 
     [Fact]

@@ -66,17 +66,17 @@ public sealed class OnnxExportTests(ExportedRunFixture run, DeviceFixture fixtur
     {
         run.AssertReady();
         var data = RealMnist.Load();
-        int count = data.TestImages.Count;
+        int count = data.Test.Count;
         Assert.Equal(10_000, count);
 
         // gpumlp eval's computation on the test device: the gather kernel (pixel / 255), the forward
         // kernels and the evaluation pass whose per-sample predictions make the confusion matrix.
         var (shape, parameters, _) = ModelFile.Load(run.ModelPath);
         var kernels = fixture.Kernels;
-        using var test = new DeviceDataset(kernels.Accelerator, data.TestImages, data.TestLabels, count);
+        using var test = new DeviceImageSet(kernels.Accelerator, data.Test, count);
         using var network = new LayerNetwork(kernels, shape, TrainingOptions.DefaultEvaluationBatchSize);
         network.SetParameters(parameters);
-        using var evaluator = new Evaluator(kernels, network, count);
+        using var evaluator = new Evaluator(fixture.KernelDevice, network, count);
         var evaluation = evaluator.Evaluate(test, 0, count, network.MaxRows);
         var evalPrediction = new int[count];
         evaluator.SamplePrediction.SubView(0, count).CopyToCPU(ref evalPrediction[0], count);
@@ -92,7 +92,7 @@ public sealed class OnnxExportTests(ExportedRunFixture run, DeviceFixture fixtur
         // The exported file in ONNX Runtime (CPU), fed as documented: float32 [N, 784], pixel / 255.
         var input = new float[count * Pixels];
         for (int i = 0; i < input.Length; i++)
-            input[i] = data.TestImages.Pixels[i] / 255f;
+            input[i] = data.Test.Pixels[i] / 255f;
         var (logits, probabilities) = RunOnnx(run.FromFolder, input, count);
 
         int correct = 0;
@@ -102,7 +102,7 @@ public sealed class OnnxExportTests(ExportedRunFixture run, DeviceFixture fixtur
             int onnxClass = ArgMax(row);
             Assert.True(onnxClass == evalPrediction[i],
                 $"image {i}: ONNX Runtime predicts {onnxClass}, gpumlp eval {evalPrediction[i]} (ONNX logits {string.Join(", ", row.ToArray())})");
-            correct += onnxClass == data.TestLabels[i] ? 1 : 0;
+            correct += onnxClass == data.Test.Labels[i] ? 1 : 0;
         }
         Assert.Equal(evaluation.Accuracy, (double)correct / count);
         Compare.AllClose(logits, [.. evalLogits.Select(v => (double)v)], LogitTolerance, 0, "ONNX Runtime logits vs gpumlp eval", Classes);
@@ -197,7 +197,7 @@ public sealed class OnnxExportTests(ExportedRunFixture run, DeviceFixture fixtur
         var data = RealMnist.Load();
         var input = new float[batch * Pixels];
         for (int i = 0; i < input.Length; i++)
-            input[i] = data.TestImages.Pixels[i] / 255f;
+            input[i] = data.Test.Pixels[i] / 255f;
         var (logits, probabilities) = RunOnnx(run.FromFolder, input, batch);
         Assert.Equal(batch * Classes, logits.Length);
         for (int r = 0; r < batch; r++)

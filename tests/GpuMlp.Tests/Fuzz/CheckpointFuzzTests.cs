@@ -1,4 +1,5 @@
 using CsCheck;
+using GpuMlp.Data;
 using GpuMlp.Training;
 
 namespace GpuMlp.Tests.Fuzz;
@@ -54,7 +55,7 @@ public sealed class CheckpointFuzzTests : IDisposable
         Outcome.Require(state.OptimizerSteps >= 0, $"optimizer_steps is {state.OptimizerSteps}");
         try
         {
-            state.Options!.Validate(int.MaxValue);
+            state.Options!.Validate(MnistDataset.Schema, int.MaxValue);
         }
         catch (ArgumentException error)
         {

@@ -15,7 +15,7 @@ public sealed class DigitImageTests : IDisposable
     /// <summary>A few real MNIST test digits (one of each class among the first images).</summary>
     private static IEnumerable<(int Index, byte[] Pixels)> RealDigits(int count = 12)
     {
-        var images = RealMnist.Load().TestImages;
+        var images = RealMnist.Load().Test;
         for (int k = 0; k < count; k++)
         {
             yield return (k, images.Pixels.AsSpan(k * 784, 784).ToArray());

@@ -328,7 +328,7 @@ public sealed class CpuSimdKernelTests(DeviceFixture fixture)
             using var device = ComputeDevice.Open(DeviceRequest.Cpu, shape);
             var kernels = new MlpKernels(device.Accelerator, cpuSimd: path);
             Assert.Equal(GemmVariant.CpuSimd, kernels.Variant);
-            using var trainer = new Trainer(device, kernels, data, options);
+            using var trainer = new Trainer(new KernelDevice(device, kernels), data, options);
             trainer.TrainEpoch(1, cancel: TestContext.Current.CancellationToken);
             return trainer.Network.GetParameters();
         }
@@ -349,7 +349,7 @@ public sealed class CpuSimdKernelTests(DeviceFixture fixture)
         float[] Run(CpuSimdRequest path)
         {
             KernelSet set = fixture.Cpu(path);
-            using var trainer = new Trainer(set.Device, set.Kernels, data, options);
+            using var trainer = new Trainer(set.KernelDevice, data, options);
             trainer.TrainEpoch(1, cancel: TestContext.Current.CancellationToken);
             return trainer.Network.GetParameters();
         }
@@ -439,7 +439,7 @@ public sealed class CpuFusedLaunchTests(DeviceFixture fixture)
             Optimizer = settings,
             LearningRate = settings.LearningRate,
         };
-        using var trainer = new Trainer(set.Device, set.Kernels, RealMnist.Load(), options);
+        using var trainer = new Trainer(set.KernelDevice, RealMnist.Load(), options);
         var launchesPerStep = new List<long>();
         long last = set.Kernels.CpuLaunches;
         trainer.TrainEpoch(1, progress: p =>

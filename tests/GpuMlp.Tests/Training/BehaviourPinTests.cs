@@ -37,7 +37,7 @@ public sealed class BehaviourPinTests
         };
         using var device = ComputeDevice.Open(DeviceRequest.Cpu);
         var kernels = new MlpKernels(device.Accelerator, cpuSimd: CpuSimdChoice.Parse(kernelSet));
-        using var trainer = new Trainer(device, kernels, RealMnist.Load(), options);
+        using var trainer = new Trainer(new KernelDevice(device, kernels), RealMnist.Load(), options);
         trainer.TrainEpoch(1, cancel: TestContext.Current.CancellationToken);
         float[] parameters = trainer.Network.GetParameters();
         byte[] bytes = new byte[parameters.Length * sizeof(float)];

@@ -105,7 +105,7 @@ public sealed class CnnTests(DeviceFixture fixture)
     {
         float[] afterFirstEpoch;
         EpochRecord second;
-        using (var trainer = new Trainer(fixture.Device, fixture.Kernels, RealMnist.Load(), SmallCnn))
+        using (var trainer = new Trainer(fixture.KernelDevice, RealMnist.Load(), SmallCnn))
         {
             trainer.TrainEpoch(1, cancel: TestContext.Current.CancellationToken);
             afterFirstEpoch = trainer.Network.GetParameters();
@@ -116,7 +116,7 @@ public sealed class CnnTests(DeviceFixture fixture)
         Assert.True(second.ValAccuracy >= 0.8, $"validation accuracy {second.ValAccuracy:P2} is below 80 %");
         Assert.True(second.TrainAccuracy > 0.75, $"training accuracy {second.TrainAccuracy:P2}");
 
-        using var again = new Trainer(fixture.Device, fixture.Kernels, RealMnist.Load(), SmallCnn);
+        using var again = new Trainer(fixture.KernelDevice, RealMnist.Load(), SmallCnn);
         again.TrainEpoch(1, cancel: TestContext.Current.CancellationToken);
         Assert.Equal(afterFirstEpoch, again.Network.GetParameters());
     }
@@ -130,7 +130,7 @@ public sealed class CnnTests(DeviceFixture fixture)
         var shifted = SmallCnn with { AugmentShift = 2, Epochs = 1 };
         float[] Train(TrainingOptions options, out EpochRecord record)
         {
-            using var trainer = new Trainer(fixture.Device, fixture.Kernels, RealMnist.Load(), options);
+            using var trainer = new Trainer(fixture.KernelDevice, RealMnist.Load(), options);
             record = trainer.TrainEpoch(1, cancel: cancel);
             return trainer.Network.GetParameters();
         }
@@ -170,10 +170,10 @@ public sealed class CnnRunTests(DeviceFixture fixture) : IDisposable
     public void TrainingRun_CnnStack_RecordsTheStackAndResumesBitIdentically()
     {
         var cancel = TestContext.Current.CancellationToken;
-        using var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load());
+        using var data = new DeviceImageDataset(fixture.Device.Accelerator, RealMnist.Load());
         string straight = Path.Combine(dir.Path, "straight"), split = Path.Combine(dir.Path, "split");
         EvaluationResult test;
-        using (var run = TrainingRun.Start(straight, Tiny, fixture.Device, fixture.Kernels, data))
+        using (var run = TrainingRun.Start(straight, Tiny, fixture.KernelDevice, data))
             test = run.Finish(run.Train(cancel: cancel));
 
         string config = File.ReadAllText(Path.Combine(straight, RunArtifacts.ConfigFileName));
@@ -185,7 +185,7 @@ public sealed class CnnRunTests(DeviceFixture fixture) : IDisposable
         Assert.False(model.IsMlp);
         Assert.Equal(Tiny.ArchitectureText, model.Network.Text);
         Assert.Equal(Tiny.ArchitectureText, model.Metadata[ModelFile.ArchitectureKey]);
-        using (var onDevice = model.Upload(fixture.Kernels, TrainingOptions.DefaultEvaluationBatchSize))
+        using (var onDevice = model.Upload(fixture.KernelDevice, TrainingOptions.DefaultEvaluationBatchSize))
         {
             var again = onDevice.Evaluate(data.Test);
             Assert.Equal(test.Accuracy, again.Accuracy);
@@ -193,9 +193,9 @@ public sealed class CnnRunTests(DeviceFixture fixture) : IDisposable
         }
 
         // One epoch, then the same options with two continue the checkpoint.
-        using (var first = TrainingRun.Start(split, Tiny with { Epochs = 1 }, fixture.Device, fixture.Kernels, data))
+        using (var first = TrainingRun.Start(split, Tiny with { Epochs = 1 }, fixture.KernelDevice, data))
             first.Finish(first.Train(cancel: cancel));
-        using (var second = TrainingRun.StartOrResume(split, Tiny, fixture.Device, fixture.Kernels, data))
+        using (var second = TrainingRun.StartOrResume(split, Tiny, fixture.KernelDevice, data))
         {
             Assert.NotNull(second.ResumedAt);
             second.Finish(second.Train(cancel: cancel));

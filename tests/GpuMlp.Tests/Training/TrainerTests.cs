@@ -1,3 +1,4 @@
+using GpuMlp.Data;
 using GpuMlp.Tests.Data;
 using GpuMlp.Training;
 
@@ -12,7 +13,7 @@ public sealed class TrainerTests(DeviceFixture fixture)
     public void Trainer_TwoEpochsOnAMnistSubset_ReachesHighAccuracy()
     {
         var options = new TrainingOptions { Epochs = 2, BatchSize = 64, LimitTrain = 3000, ValidationSplit = 0.1, Seed = 3 };
-        using var trainer = new Trainer(fixture.Device, fixture.Kernels, RealMnist.Load(), options);
+        using var trainer = new Trainer(fixture.KernelDevice, RealMnist.Load(), options);
         var first = trainer.TrainEpoch(1, cancel: TestContext.Current.CancellationToken);
         var second = trainer.TrainEpoch(2, cancel: TestContext.Current.CancellationToken);
         var test = trainer.EvaluateTest();
@@ -34,7 +35,7 @@ public sealed class TrainerTests(DeviceFixture fixture)
         var options = new TrainingOptions { Epochs = 1, BatchSize = 100, LimitTrain = 500, ValidationSplit = 0, Seed = 11, Hidden = [32, 16] };
         float[] Run()
         {
-            using var trainer = new Trainer(fixture.Device, fixture.Kernels, RealMnist.Load(), options);
+            using var trainer = new Trainer(fixture.KernelDevice, RealMnist.Load(), options);
             trainer.TrainEpoch(1, cancel: TestContext.Current.CancellationToken);
             return trainer.Network.GetParameters();
         }
@@ -42,7 +43,7 @@ public sealed class TrainerTests(DeviceFixture fixture)
         var b = Run();
         Assert.Equal(a, b);
         var other = new TrainingOptions { Epochs = 1, BatchSize = 100, LimitTrain = 500, ValidationSplit = 0, Seed = 12, Hidden = [32, 16] };
-        using var trainer = new Trainer(fixture.Device, fixture.Kernels, RealMnist.Load(), other);
+        using var trainer = new Trainer(fixture.KernelDevice, RealMnist.Load(), other);
         trainer.TrainEpoch(1, cancel: TestContext.Current.CancellationToken);
         Assert.NotEqual(a, trainer.Network.GetParameters());
     }
@@ -64,13 +65,13 @@ public sealed class TrainerTests(DeviceFixture fixture)
     [Fact]
     public void Validate_OutOfRangeOptions_AreRejected()
     {
-        Assert.Throws<OptionException>(() => new TrainingOptions { Dropout = 1f }.Validate(60000));
-        Assert.Throws<OptionException>(() => new TrainingOptions { LearningRate = 0f }.Validate(60000));
-        Assert.Throws<OptionException>(() => new TrainingOptions { BatchSize = 0 }.Validate(60000));
-        Assert.Throws<OptionException>(() => new TrainingOptions { BatchSize = 5000, LimitTrain = 1000 }.Validate(60000));
-        Assert.Throws<OptionException>(() => new TrainingOptions { Hidden = [] }.Validate(60000));
-        Assert.Throws<OptionException>(() => new TrainingOptions { ValidationSplit = 1 }.Validate(60000));
-        new TrainingOptions().Validate(60000);
+        Assert.Throws<OptionException>(() => new TrainingOptions { Dropout = 1f }.Validate(MnistDataset.Schema, 60000));
+        Assert.Throws<OptionException>(() => new TrainingOptions { LearningRate = 0f }.Validate(MnistDataset.Schema, 60000));
+        Assert.Throws<OptionException>(() => new TrainingOptions { BatchSize = 0 }.Validate(MnistDataset.Schema, 60000));
+        Assert.Throws<OptionException>(() => new TrainingOptions { BatchSize = 5000, LimitTrain = 1000 }.Validate(MnistDataset.Schema, 60000));
+        Assert.Throws<OptionException>(() => new TrainingOptions { Hidden = [] }.Validate(MnistDataset.Schema, 60000));
+        Assert.Throws<OptionException>(() => new TrainingOptions { ValidationSplit = 1 }.Validate(MnistDataset.Schema, 60000));
+        new TrainingOptions().Validate(MnistDataset.Schema, 60000);
     }
 
     /// <summary>A run validates its options once: the settings are checked on the first call for an
@@ -80,15 +81,15 @@ public sealed class TrainerTests(DeviceFixture fixture)
     {
         var options = new TrainingOptions { BatchSize = 500, LimitTrain = 1000, ValidationSplit = 0.5 };
         int before = TrainingOptions.SettingsChecksOnThisThread;
-        options.Validate(int.MaxValue);
-        options.Validate(60000);
-        options.Validate(1000);
+        options.Validate(MnistDataset.Schema, int.MaxValue);
+        options.Validate(MnistDataset.Schema, 60000);
+        options.Validate(MnistDataset.Schema, 1000);
         Assert.Equal(before + 1, TrainingOptions.SettingsChecksOnThisThread);
         // The size checks still run against a smaller dataset, with today's message.
-        var error = Assert.Throws<OptionException>(() => options.Validate(990));
+        var error = Assert.Throws<OptionException>(() => options.Validate(MnistDataset.Schema, 990));
         Assert.Equal("--batch-size must be in 1..495 (the training set size), got 500", error.Message);
         // A copy is a new object: validated afresh.
-        Assert.Throws<OptionException>(() => (options with { Epochs = 0 }).Validate(60000));
+        Assert.Throws<OptionException>(() => (options with { Epochs = 0 }).Validate(MnistDataset.Schema, 60000));
         Assert.Equal(before + 2, TrainingOptions.SettingsChecksOnThisThread);
     }
 
@@ -97,9 +98,9 @@ public sealed class TrainerTests(DeviceFixture fixture)
     {
         int[] hidden = [64, 32];
         var options = new TrainingOptions { Hidden = hidden };
-        options.Validate(60000);
+        options.Validate(MnistDataset.Schema, 60000);
         hidden[1] = 0;
-        Assert.Throws<OptionException>(() => options.Validate(60000));
+        Assert.Throws<OptionException>(() => options.Validate(MnistDataset.Schema, 60000));
     }
 
     /// <summary>The Trainer trusts nothing it was not told: options a library caller never
@@ -108,7 +109,7 @@ public sealed class TrainerTests(DeviceFixture fixture)
     public void Trainer_UnvalidatedInvalidOptions_AreRefused()
     {
         var error = Assert.Throws<OptionException>(() =>
-            new Trainer(fixture.Device, fixture.Kernels, RealMnist.Load(), new TrainingOptions { Dropout = 1f, LimitTrain = 1000 }));
+            new Trainer(fixture.KernelDevice, RealMnist.Load(), new TrainingOptions { Dropout = 1f, LimitTrain = 1000 }));
         Assert.Equal("--dropout must be in [0, 1) (got 1)", error.Message);
     }
 }
@@ -124,7 +125,7 @@ public sealed class RecordedTrainingTests(DeviceFixture fixture)
     public void Trainer_FirstStepsOfTheReportModel_MatchRecordedValues()
     {
         var options = new TrainingOptions { Epochs = 1, BatchSize = 128, LimitTrain = 384, ValidationSplit = 0, Seed = 1 };
-        using var trainer = new Trainer(fixture.Device, fixture.Kernels, RealMnist.Load(), options);
+        using var trainer = new Trainer(fixture.KernelDevice, RealMnist.Load(), options);
         var epoch = trainer.TrainEpoch(1, cancel: TestContext.Current.CancellationToken);
         var parameters = trainer.Network.GetParameters();
         double sumOfMagnitudes = parameters.Sum(p => Math.Abs((double)p)), sumOfSquares = parameters.Sum(p => (double)p * p);
@@ -149,8 +150,8 @@ public sealed class DeviceMemoryTests
     {
         var small = new TrainingOptions();
         var large = new TrainingOptions { BatchSize = 8192, Hidden = [16384, 16384] };
-        long smallBytes = Trainer.DeviceBytes(small, 60000, 10000, partialSums: 1024);
-        long largeBytes = Trainer.DeviceBytes(large, 60000, 10000, partialSums: 1024);
+        long smallBytes = Trainer.DeviceBytes(small, MnistDataset.Schema, 60000, 10000, partialSums: 1024);
+        long largeBytes = Trainer.DeviceBytes(large, MnistDataset.Schema, 60000, 10000, partialSums: 1024);
         // 535,818 parameters x 4 buffers x 4 bytes alone are 8.6 MB.
         Assert.InRange(smallBytes, 8_500_000, 40_000_000);
         Assert.True(largeBytes > 4L * 4 * 16384 * 16384);

@@ -1,3 +1,4 @@
+using GpuMlp.Data;
 using GpuMlp.Models;
 using GpuMlp.Runs;
 using GpuMlp.Tests.Data;
@@ -29,10 +30,10 @@ public sealed class TrainingRunTests(DeviceFixture fixture) : IDisposable
     public void TrainingRun_StartTrainFinish_WritesEveryArtifactAndTheModelReproducesTheTest()
     {
         var cancel = TestContext.Current.CancellationToken;
-        using var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load());
+        using var data = new DeviceImageDataset(fixture.Device.Accelerator, RealMnist.Load());
         string folder = Path.Combine(dir.Path, "run");
         EvaluationResult test;
-        using (var run = TrainingRun.Start(folder, Tiny, fixture.Device, fixture.Kernels, data))
+        using (var run = TrainingRun.Start(folder, Tiny, fixture.KernelDevice, data))
         {
             Assert.Null(run.ResumedAt);
             var outcome = run.Train(cancel: cancel);
@@ -50,7 +51,7 @@ public sealed class TrainingRunTests(DeviceFixture fixture) : IDisposable
         Assert.Equal("784-16-10", model.Name);
         Assert.True(model.IsMlp);
         Assert.Equal(Checkpoint.Load(Path.Combine(folder, Checkpoint.FileName)).Parameters, model.Parameters);
-        using var onDevice = model.Upload(fixture.Kernels, TrainingOptions.DefaultEvaluationBatchSize);
+        using var onDevice = model.Upload(fixture.KernelDevice, TrainingOptions.DefaultEvaluationBatchSize);
         var again = onDevice.Evaluate(data.Test);
         Assert.Equal(test.Accuracy, again.Accuracy);
         Assert.Equal(test.Loss, again.Loss);
@@ -59,9 +60,9 @@ public sealed class TrainingRunTests(DeviceFixture fixture) : IDisposable
     [Fact]
     public void TrainingRun_InAnOccupiedFolder_IsRefusedAsAnOption()
     {
-        using var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load());
+        using var data = new DeviceImageDataset(fixture.Device.Accelerator, RealMnist.Load());
         File.WriteAllText(Path.Combine(dir.Path, "notes.txt"), "mine");
-        var error = Assert.Throws<OptionException>(() => TrainingRun.Start(dir.Path, Tiny, fixture.Device, fixture.Kernels, data));
+        var error = Assert.Throws<OptionException>(() => TrainingRun.Start(dir.Path, Tiny, fixture.KernelDevice, data));
         Assert.Contains("not empty", error.Message, StringComparison.Ordinal);
         Assert.Equal(["notes.txt"], dir.Files());
     }
@@ -70,11 +71,11 @@ public sealed class TrainingRunTests(DeviceFixture fixture) : IDisposable
     public void TrainEpoch_InterruptedBetweenSteps_CarriesThePartialEpochOutAndResumesBitIdentically()
     {
         var options = Tiny with { Epochs = 1, ValidationSplit = 0, Hidden = [24, 12], Dropout = 0.3f };
-        using var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load());
-        using var straight = new Trainer(fixture.Device, fixture.Kernels, data, options);
+        using var data = new DeviceImageDataset(fixture.Device.Accelerator, RealMnist.Load());
+        using var straight = new Trainer(fixture.KernelDevice, data, options);
         var uninterrupted = straight.TrainEpoch(1, cancel: TestContext.Current.CancellationToken);
 
-        using var stopped = new Trainer(fixture.Device, fixture.Kernels, data, options);
+        using var stopped = new Trainer(fixture.KernelDevice, data, options);
         using var stop = new CancellationTokenSource();
         var interrupted = Assert.Throws<TrainingInterruptedException>(() => stopped.TrainEpoch(1, progress: p =>
         {
@@ -95,8 +96,8 @@ public sealed class TrainingRunTests(DeviceFixture fixture) : IDisposable
     [Fact]
     public void TrainEpoch_CancelledBeforeItsFirstStep_CarriesNoPartialEpoch()
     {
-        using var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load());
-        using var trainer = new Trainer(fixture.Device, fixture.Kernels, data, Tiny);
+        using var data = new DeviceImageDataset(fixture.Device.Accelerator, RealMnist.Load());
+        using var trainer = new Trainer(fixture.KernelDevice, data, Tiny);
         var interrupted = Assert.Throws<TrainingInterruptedException>(() => trainer.TrainEpoch(1, cancel: new CancellationToken(canceled: true)));
         Assert.Null(interrupted.Partial);
         Assert.Equal(0, trainer.Optimizer.Steps);
@@ -106,17 +107,17 @@ public sealed class TrainingRunTests(DeviceFixture fixture) : IDisposable
     public void StartOrResume_OwnOrForeignCheckpoint_ContinuesOrStartsAfresh()
     {
         var cancel = TestContext.Current.CancellationToken;
-        using var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load());
+        using var data = new DeviceImageDataset(fixture.Device.Accelerator, RealMnist.Load());
         string folder = Path.Combine(dir.Path, "final");
-        using (var first = TrainingRun.StartOrResume(folder, Tiny with { Epochs = 1 }, fixture.Device, fixture.Kernels, data))
+        using (var first = TrainingRun.StartOrResume(folder, Tiny with { Epochs = 1 }, fixture.KernelDevice, data))
             first.Train(cancel: cancel);
 
-        using (var same = TrainingRun.StartOrResume(folder, Tiny, fixture.Device, fixture.Kernels, data))
+        using (var same = TrainingRun.StartOrResume(folder, Tiny, fixture.KernelDevice, data))
         {
             Assert.Equal("after epoch 1", same.ResumedAt);
             Assert.Equal(1, same.EpochsCompleted);
         }
-        using (var other = TrainingRun.StartOrResume(folder, Tiny with { Seed = 3 }, fixture.Device, fixture.Kernels, data))
+        using (var other = TrainingRun.StartOrResume(folder, Tiny with { Seed = 3 }, fixture.KernelDevice, data))
         {
             Assert.Null(other.ResumedAt);
             Assert.Equal(0, other.EpochsCompleted);
@@ -161,12 +162,12 @@ public sealed class OptimizerResumeTests(DeviceFixture fixture) : IDisposable
         var settings = Settings(name);
         var options = Tiny with { Optimizer = settings, LearningRate = settings.LearningRate };
         var cancel = TestContext.Current.CancellationToken;
-        using var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load());
+        using var data = new DeviceImageDataset(fixture.Device.Accelerator, RealMnist.Load());
         string straight = Path.Combine(dir.Path, "straight"), stopped = Path.Combine(dir.Path, "stopped");
-        using (var run = TrainingRun.Start(straight, options, fixture.Device, fixture.Kernels, data))
+        using (var run = TrainingRun.Start(straight, options, fixture.KernelDevice, data))
             run.Train(cancel: cancel);
 
-        using (var run = TrainingRun.Start(stopped, options, fixture.Device, fixture.Kernels, data))
+        using (var run = TrainingRun.Start(stopped, options, fixture.KernelDevice, data))
         {
             using var stop = new CancellationTokenSource();
             Assert.Throws<TrainingInterruptedException>(() => run.Train(progress: p =>
@@ -179,7 +180,7 @@ public sealed class OptimizerResumeTests(DeviceFixture fixture) : IDisposable
         Assert.Equal((1, 2), (interrupted.State.EpochsCompleted, interrupted.State.StepsIntoEpoch));
         Assert.Equal(settings.StateNames, interrupted.State.OptimizerTensors);
         Assert.Equal(settings, interrupted.State.Options.Optimizer);
-        using (var resumed = TrainingRun.Resume(stopped, interrupted, fixture.Device, fixture.Kernels, data))
+        using (var resumed = TrainingRun.Resume(stopped, interrupted, fixture.KernelDevice, data))
             resumed.Train(cancel: cancel);
 
         var a = Checkpoint.Load(Path.Combine(straight, Checkpoint.FileName));
@@ -195,23 +196,23 @@ public sealed class OptimizerResumeTests(DeviceFixture fixture) : IDisposable
     public void RestoreInto_CheckpointOfAnotherOptimizer_IsRefusedWithAOneLineFormatError()
     {
         var cancel = TestContext.Current.CancellationToken;
-        using var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load());
+        using var data = new DeviceImageDataset(fixture.Device.Accelerator, RealMnist.Load());
         var sgd = Tiny with { Epochs = 1, Optimizer = Settings("sgd-momentum"), LearningRate = 0.01f };
         string folder = Path.Combine(dir.Path, "sgd");
-        using (var run = TrainingRun.Start(folder, sgd, fixture.Device, fixture.Kernels, data))
+        using (var run = TrainingRun.Start(folder, sgd, fixture.KernelDevice, data))
             run.Train(cancel: cancel);
         var checkpoint = Checkpoint.Load(Path.Combine(folder, Checkpoint.FileName));
         Assert.False(checkpoint.Continues(sgd with { Optimizer = new OptimizerSettings(OptimizerKind.Adam), LearningRate = 0.01f }));
         Assert.False(checkpoint.Continues(sgd with { Optimizer = Settings("sgd-momentum") with { Momentum = 0.5f } }));
         Assert.True(checkpoint.Continues(sgd with { Epochs = 3 }));
 
-        using var adam = new Trainer(fixture.Device, fixture.Kernels, data, Tiny);
+        using var adam = new Trainer(fixture.KernelDevice, data, Tiny);
         float[] before = adam.Network.GetParameters();
         var error = Assert.Throws<CheckpointFormatException>(() => checkpoint.RestoreInto(adam));
         Assert.Equal("the checkpoint holds sgd state; it cannot continue a run that uses adam", error.Message);
         Assert.Equal(before, adam.Network.GetParameters());
 
-        using var other = TrainingRun.StartOrResume(folder, Tiny with { Epochs = 1 }, fixture.Device, fixture.Kernels, data);
+        using var other = TrainingRun.StartOrResume(folder, Tiny with { Epochs = 1 }, fixture.KernelDevice, data);
         Assert.Null(other.ResumedAt);
     }
 }
@@ -255,7 +256,7 @@ public sealed class RunCompatibilityTests
     public void Validate_OptimizerSettingOutOfRange_IsAOneLineOptionError()
     {
         var error = Assert.Throws<OptionException>(() =>
-            (Options with { Optimizer = new OptimizerSettings(OptimizerKind.Adam) { Momentum = 0.9f } }).Validate(60000));
+            (Options with { Optimizer = new OptimizerSettings(OptimizerKind.Adam) { Momentum = 0.9f } }).Validate(MnistDataset.Schema, 60000));
         Assert.Equal("--momentum applies to sgd and rmsprop, not adam", error.Message);
     }
 
@@ -264,7 +265,7 @@ public sealed class RunCompatibilityTests
     [InlineData(TrainingOptions.MaxAugmentShift + 1)]
     public void Validate_AugmentShiftOutOfRange_IsAOneLineOptionError(int shift)
     {
-        var error = Assert.Throws<OptionException>(() => (Options with { AugmentShift = shift }).Validate(60000));
+        var error = Assert.Throws<OptionException>(() => (Options with { AugmentShift = shift }).Validate(MnistDataset.Schema, 60000));
         Assert.Equal($"--augment-shift must be in 0..{TrainingOptions.MaxAugmentShift} pixels (got {shift})", error.Message);
     }
 

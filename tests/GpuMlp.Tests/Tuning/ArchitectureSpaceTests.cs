@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using GpuMlp.Data;
 using GpuMlp.Tests.Runs;
 using GpuMlp.Training;
 using GpuMlp.Tuning;
@@ -98,7 +99,7 @@ public sealed class ArchitectureSpaceTests : IDisposable
             Assert.Equal(config.Architecture, options.ArchitectureText);
             Assert.Equal(config.AugmentShift, options.AugmentShift);
             if (!config.IsMlp)
-                Assert.Equal(config.Architecture, options.Network().Text);
+                Assert.Equal(config.Architecture, options.Network(MnistDataset.Schema).Text);
         }
         Assert.All(configs.Where(c => c.ArchitectureName == ArchitectureChoice.Cnn),
             c => Assert.Equal((Architecture.CnnText, TrainingOptions.CnnPresetAugmentShift), (c.Architecture, c.AugmentShift)));

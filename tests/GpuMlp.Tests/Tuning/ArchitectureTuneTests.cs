@@ -93,8 +93,8 @@ public sealed class ArchitectureTuneTests(DeviceFixture fixture) : IDisposable
         Assert.Contains(configs, c => !c.IsMlp);
 
         // Stopped after two trials of rung 0, as an interrupt stops it: tune.json holds them.
-        using (var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load()))
-        using (var objective = new TrainerObjective(fixture.Device, fixture.Kernels, data, TuningTraining.TrialTemplate(settings), Path.Combine(outDir, TuningFiles.TrialCheckpointDirName)))
+        using (var data = new DeviceImageDataset(fixture.Device.Accelerator, RealMnist.Load()))
+        using (var objective = new TrainerObjective(fixture.KernelDevice, data, TuningTraining.TrialTemplate(settings), Path.Combine(outDir, TuningFiles.TrialCheckpointDirName)))
         using (var stop = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken))
         {
             var search = new TuningSearch(state, objective, outDir) { TrialFinished = report => { if (report.Trial.Id == 1) stop.Cancel(); } };

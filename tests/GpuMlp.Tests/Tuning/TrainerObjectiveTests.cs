@@ -33,12 +33,12 @@ public sealed class TrainerObjectiveTests(DeviceFixture fixture) : IDisposable
     {
         var config = ConfigFor(optimizer);
         var cancel = TestContext.Current.CancellationToken;
-        using var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load());
+        using var data = new DeviceImageDataset(fixture.Device.Accelerator, RealMnist.Load());
         string checkpoints = Path.Combine(dir.Path, "trials");
 
         // Live: epochs 1, then 2-3 on the same trainer.
         List<TrialEpoch> live;
-        using (var objective = new TrainerObjective(fixture.Device, fixture.Kernels, data, Template, checkpoints))
+        using (var objective = new TrainerObjective(fixture.KernelDevice, data, Template, checkpoints))
         {
             live = [.. objective.Run(new TrialRun(0, config, 1, 1, KeepState: true), cancel)];
             Assert.True(File.Exists(objective.CheckpointPath(0)));
@@ -51,7 +51,7 @@ public sealed class TrainerObjectiveTests(DeviceFixture fixture) : IDisposable
         Assert.True(live[2].ValLoss < live[0].ValLoss);
 
         // A new process: restores epoch 1 from the checkpoint.
-        using (var objective = new TrainerObjective(fixture.Device, fixture.Kernels, data, Template, checkpoints))
+        using (var objective = new TrainerObjective(fixture.KernelDevice, data, Template, checkpoints))
         {
             var restored = objective.Run(new TrialRun(0, config, 2, 3, KeepState: false), cancel);
             Assert.Equal((1, 0), (objective.Restored, objective.ReplayedEpochs));
@@ -62,7 +62,7 @@ public sealed class TrainerObjectiveTests(DeviceFixture fixture) : IDisposable
         }
 
         // No checkpoint: epoch 1 is trained again from scratch.
-        using (var objective = new TrainerObjective(fixture.Device, fixture.Kernels, data, Template, checkpoints))
+        using (var objective = new TrainerObjective(fixture.KernelDevice, data, Template, checkpoints))
         {
             var replayed = objective.Run(new TrialRun(0, config, 2, 3, KeepState: false), cancel);
             Assert.Equal((0, 1), (objective.Restored, objective.ReplayedEpochs));
@@ -74,10 +74,10 @@ public sealed class TrainerObjectiveTests(DeviceFixture fixture) : IDisposable
     public void Run_InterleavedTrials_DoNotInterfere()
     {
         var cancel = TestContext.Current.CancellationToken;
-        using var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load());
+        using var data = new DeviceImageDataset(fixture.Device.Accelerator, RealMnist.Load());
         var other = new TrialConfig(30, 0.004f, 0.3f, [40, 20]);
         List<TrialEpoch> interleaved;
-        using (var objective = new TrainerObjective(fixture.Device, fixture.Kernels, data, Template, null))
+        using (var objective = new TrainerObjective(fixture.KernelDevice, data, Template, null))
         {
             interleaved = [.. objective.Run(new TrialRun(0, Config, 1, 1, KeepState: true), cancel)];
             objective.Run(new TrialRun(1, other, 1, 1, KeepState: true), cancel);
@@ -86,7 +86,7 @@ public sealed class TrainerObjectiveTests(DeviceFixture fixture) : IDisposable
             interleaved.AddRange(objective.Run(new TrialRun(0, Config, 2, 2, KeepState: false), cancel));
             Assert.Equal(0, objective.ReplayedEpochs);
         }
-        using (var objective = new TrainerObjective(fixture.Device, fixture.Kernels, data, Template, null))
+        using (var objective = new TrainerObjective(fixture.KernelDevice, data, Template, null))
         {
             var alone = objective.Run(new TrialRun(0, Config, 1, 2, KeepState: false), cancel);
             Assert.Equal(alone.Select(e => (e.TrainLoss, e.ValLoss, e.ValAccuracy)), interleaved.Select(e => (e.TrainLoss, e.ValLoss, e.ValAccuracy)));
@@ -96,8 +96,8 @@ public sealed class TrainerObjectiveTests(DeviceFixture fixture) : IDisposable
     [Fact]
     public void Release_UnknownTrial_IsANoOp()
     {
-        using var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load());
-        using var objective = new TrainerObjective(fixture.Device, fixture.Kernels, data, Template, Path.Combine(dir.Path, "never-created"));
+        using var data = new DeviceImageDataset(fixture.Device.Accelerator, RealMnist.Load());
+        using var objective = new TrainerObjective(fixture.KernelDevice, data, Template, Path.Combine(dir.Path, "never-created"));
         objective.Release(3);
         Assert.Equal(0, objective.LiveTrials);
     }
@@ -105,9 +105,9 @@ public sealed class TrainerObjectiveTests(DeviceFixture fixture) : IDisposable
     [Fact]
     public void Constructor_TemplateWithoutValidation_IsRefused()
     {
-        using var data = new DeviceMnist(fixture.Device.Accelerator, RealMnist.Load());
+        using var data = new DeviceImageDataset(fixture.Device.Accelerator, RealMnist.Load());
         var error = Assert.Throws<OptionException>(() =>
-            new TrainerObjective(fixture.Device, fixture.Kernels, data, Template with { ValidationSplit = 0 }, null));
+            new TrainerObjective(fixture.KernelDevice, data, Template with { ValidationSplit = 0 }, null));
         Assert.StartsWith("--val-split", error.Message, StringComparison.Ordinal);
     }
 }

@@ -93,7 +93,7 @@ public sealed class TuneCommandTests : IDisposable
         Assert.Equal(best.Test.Accuracy, evaluated.RootElement.GetProperty("test").GetProperty("accuracy").GetDouble());
         Assert.Equal(best.Test.Loss, evaluated.RootElement.GetProperty("test").GetProperty("loss").GetDouble());
         string digit = Path.Combine(dir.Path, "digit.png");
-        DigitImage.SaveMnistDigitAsPng(RealMnist.Load().TestImages.Pixels.AsSpan(0, 784), digit, 56, darkOnLight: true);
+        DigitImage.SaveMnistDigitAsPng(RealMnist.Load().Test.Pixels.AsSpan(0, 784), digit, 56, darkOnLight: true);
         var predict = CliProcess.Run(TimeSpan.FromMinutes(2), "predict", "--model", final, "--device", "cpu", "--json", digit);
         Assert.True(predict.ExitCode == 0, predict.StandardError);
         using var predicted = JsonDocument.Parse(predict.StandardOutput);
