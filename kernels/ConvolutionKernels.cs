@@ -11,7 +11,7 @@
 //   dCols    [R, K]           gradient of cols
 //   partials [B, O]           per-image bias-gradient partial sums
 //
-// One launch sequence (MlpKernels.ConvForward / ConvBackward) per pass, one GEMM each over the
+// One launch sequence (DeviceKernels.ConvForward / ConvBackward) per pass, one GEMM each over the
 // whole batch:
 //   forward   cols = im2col(x)                          ConvIm2ColKernel
 //             nhwc = cols * weights^T  (+ bias, ReLU)   GEMM TransposedB(R, O, K), Bias/BiasRelu epilogue

@@ -48,15 +48,15 @@ public sealed class SharedDevice
     }
 
     public ComputeDevice Device => opened.Device;
-    public MlpKernels Kernels => opened.Kernels;
+    public DeviceKernels Kernels => opened.Kernels;
 
     /// <summary>The standalone ReLU and dropout kernels, compiled on first use.</summary>
     public UnfusedKernels Unfused => unfused.Value;
 
-    private readonly Dictionary<GpuMlp.Kernels.Cpu.CpuSimdWidth, MlpKernels> bySimdWidth = [];
+    private readonly Dictionary<GpuMlp.Kernels.Cpu.CpuSimdWidth, DeviceKernels> bySimdWidth = [];
 
     /// <summary>The CPU SIMD kernel set of one width on this (CPU) device, compiled on first use.</summary>
-    public MlpKernels KernelsFor(GpuMlp.Kernels.Cpu.CpuSimdWidth width)
+    public DeviceKernels KernelsFor(GpuMlp.Kernels.Cpu.CpuSimdWidth width)
     {
         lock (bySimdWidth)
         {
@@ -68,7 +68,7 @@ public sealed class SharedDevice
                     GpuMlp.Kernels.Cpu.CpuSimdWidth.Vector256 => CpuSimdRequest.Vector256,
                     _ => CpuSimdRequest.Scalar,
                 };
-                kernels = new MlpKernels(Device.Accelerator, cpuSimd: request);
+                kernels = new DeviceKernels(Device.Accelerator, cpuSimd: request);
                 bySimdWidth.Add(width, kernels);
             }
             return kernels;
@@ -99,7 +99,7 @@ public sealed class BenchDevice : IDisposable
     public BenchDevice(string kind) => shared = SharedDevice.Get(kind);
 
     public ComputeDevice Device => shared.Device;
-    public MlpKernels Kernels => shared.Kernels;
+    public DeviceKernels Kernels => shared.Kernels;
     public UnfusedKernels Unfused => shared.Unfused;
     public Accelerator Accelerator => Device.Accelerator;
 

@@ -11,7 +11,7 @@ namespace GpuMlp.Bench;
 /// <summary>How to shape ILGPU's simulated CPU device for the CPU SIMD kernels (CPUDevice(threads per
 /// warp, warps per multiprocessor, multiprocessors)): the cost of one launch and wait, the forward
 /// GEMM Batch x 784 x 512 and a whole training step (fused where the shape allows one group of every
-/// worker). MlpKernels launches one group per multiprocessor with all its threads, so a shape's
+/// worker). DeviceKernels launches one group per multiprocessor with all its threads, so a shape's
 /// worker count is its thread count. ComputeDevice.CpuDeviceShape is the first case on a 2-core machine.</summary>
 [BenchmarkCategory("CpuDeviceShape")]
 public class CpuDeviceShapeBenchmarks
@@ -19,7 +19,7 @@ public class CpuDeviceShapeBenchmarks
     public const int Batch = 128;
 
     private ComputeDevice? device;
-    private MlpKernels? kernels;
+    private DeviceKernels? kernels;
     private LayerNetwork? network;
     private DeviceOptimizer? adam;
     private ArrayView<float> a, b, c, one, loss;
@@ -47,7 +47,7 @@ public class CpuDeviceShapeBenchmarks
     public void Setup()
     {
         device = ComputeDevice.Open(DeviceRequest.Cpu, DeviceFor(Shape));
-        kernels = new MlpKernels(device.Accelerator, cpuSimd: CpuSimdRequest.Auto);
+        kernels = new DeviceKernels(device.Accelerator, cpuSimd: CpuSimdRequest.Auto);
         a = Upload(Synthetic.Floats((long)Batch * 784, 1, 0.1f));
         b = Upload(Synthetic.Floats(784L * 512, 2, 0.1f));
         c = Upload(new float[Batch * 512]);

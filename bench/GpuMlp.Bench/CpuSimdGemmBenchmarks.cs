@@ -6,7 +6,7 @@ using ILGPU;
 
 namespace GpuMlp.Bench;
 
-/// <summary>The CPU accelerator's SIMD GEMM (CpuDenseKernels.DenseGemmSimdKernel through MlpKernels)
+/// <summary>The CPU accelerator's SIMD GEMM (CpuDenseKernels.DenseGemmSimdKernel through DeviceKernels)
 /// against two plain C# GEMMs with no ILGPU, all of the same width. ParallelForSameCode
 /// (baseline, so Ratio = time / its time) runs the kernel's own worker body, one Parallel.For index
 /// per worker: the ratio isolates what an ILGPU launch adds to the same code; it is NOT a ceiling
@@ -21,7 +21,7 @@ public class CpuSimdGemmBenchmarks
     private const int K = 784, N = 512;
 
     private BenchDevice? device;
-    private MlpKernels? kernels;
+    private DeviceKernels? kernels;
     private ArrayView<float> a, b, c, bias;
     private float[] hostA = [], hostB = [], hostC = [];
 

@@ -87,7 +87,7 @@ public class StepBenchmarks
     }
 
     /// <summary>Weights and data resident: gather + forward + loss + backward + Adam, as Trainer runs it
-    /// (on the CPU SIMD kernels: one fused launch, MlpKernels.FuseLaunches).</summary>
+    /// (on the CPU SIMD kernels: one fused launch, DeviceKernels.FuseLaunches).</summary>
     [Benchmark(Baseline = true)]
     public void TrainStep()
     {

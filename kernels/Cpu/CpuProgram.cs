@@ -7,7 +7,7 @@
 // accelerator's memory (taken on the host from the views when the command was recorded). ProgramSimdKernel runs the commands in order;
 // every worker runs its share of command i (the same share the kernel's own launch would give it),
 // then waits at a group barrier, so command i + 1 sees everything command i wrote. The launch must be
-// ONE group holding every worker (Group.Barrier synchronises a group, not the grid); MlpKernels only
+// ONE group holding every worker (Group.Barrier synchronises a group, not the grid); DeviceKernels only
 // records programs on such an accelerator. What each command writes and accumulates is that of its
 // kernel (see the other files of this folder).
 using System.Runtime.CompilerServices;

@@ -4,7 +4,7 @@
 // [ILGPU.Frontend.External] is not translated into ILGPU's IR (whose frontend rejects Vector256,
 // Vector512 and hardware intrinsics), so SIMD inside it is real. The PTX and OpenCL backends
 // cannot compile such a helper, which is why every kernel under kernels/Cpu carries
-// [CpuOnlyKernel]: MlpKernels launches them only on the CPU accelerator, and the codegen tests
+// [CpuOnlyKernel]: DeviceKernels launches them only on the CPU accelerator, and the codegen tests
 // skip exactly these.
 using System.Runtime.Intrinsics;
 

@@ -134,7 +134,7 @@ public sealed class KernelSet : IDisposable
     private readonly bool ownsDevice;
     private readonly Lazy<UnfusedKernels> unfused;
 
-    public KernelSet(ComputeDevice device, MlpKernels kernels, bool ownsDevice)
+    public KernelSet(ComputeDevice device, DeviceKernels kernels, bool ownsDevice)
     {
         Device = device;
         Kernels = kernels;
@@ -145,7 +145,7 @@ public sealed class KernelSet : IDisposable
     }
 
     public ComputeDevice Device { get; }
-    public MlpKernels Kernels { get; }
+    public DeviceKernels Kernels { get; }
 
     /// <summary>The device and its kernels as the trainer, evaluator and models take them.</summary>
     public KernelDevice KernelDevice { get; }
@@ -176,7 +176,7 @@ public sealed class KernelSet : IDisposable
     {
         try
         {
-            return new KernelSet(device, new MlpKernels(device.Accelerator, variant, block, profile, cpuSimd), ownsDevice: true);
+            return new KernelSet(device, new DeviceKernels(device.Accelerator, variant, block, profile, cpuSimd), ownsDevice: true);
         }
         catch
         {
@@ -230,7 +230,7 @@ public sealed class DeviceFixture : IDisposable
     public KernelSet GpuProfile => gpuBlock32.Value.Bind();
 
     public ComputeDevice Device => Main.Device;
-    public MlpKernels Kernels => Main.Kernels;
+    public DeviceKernels Kernels => Main.Kernels;
     public KernelDevice KernelDevice => Main.KernelDevice;
     public bool IsCpu => Main.Device.IsCpu;
     public Backend Backend => Main.Backend;

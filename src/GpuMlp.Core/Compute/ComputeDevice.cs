@@ -39,7 +39,7 @@ public sealed record DeviceInfo(string Kind, string Name, bool Usable, string De
 public sealed class ComputeDevice : IDisposable
 {
     /// <summary>Shape of the simulated CPU device used for training: one multiprocessor whose one warp
-    /// holds a thread per core (at least 2, ILGPU's smallest warp), and MlpKernels launches one group
+    /// holds a thread per core (at least 2, ILGPU's smallest warp), and DeviceKernels launches one group
     /// of that many threads, so a launch wakes exactly one OS thread per core and each worker owns a
     /// fixed share of the work (the CPU SIMD kernels are persistent: one launch index per worker).
     /// Measured shapes and launch costs: bench/results/2026-11-30-cpu-simd/README.md.</summary>

@@ -65,7 +65,7 @@ public static class CpuSimdChoice
 
     /// <summary>What config.json and the bench JSON record: "vector512", "vector256", "scalar", or
     /// "off" on the CPU accelerator without the SIMD kernels; null on a GPU.</summary>
-    public static string? Record(MlpKernels kernels)
+    public static string? Record(DeviceKernels kernels)
     {
         ArgumentNullException.ThrowIfNull(kernels);
         return kernels.CpuSimd is CpuSimdWidth width
@@ -75,7 +75,7 @@ public static class CpuSimdChoice
 
     /// <summary>"; CPU SIMD vector512, 2 worker threads", "; CPU SIMD off", or "" on a GPU: what the
     /// kernels line of train, tune and bench adds.</summary>
-    public static string Summary(MlpKernels kernels)
+    public static string Summary(DeviceKernels kernels)
     {
         ArgumentNullException.ThrowIfNull(kernels);
         return kernels.CpuSimd is not null

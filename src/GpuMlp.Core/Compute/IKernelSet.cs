@@ -3,7 +3,7 @@ using ILGPU;
 
 namespace GpuMlp.Compute;
 
-/// <summary>Which kernel set an MlpKernels runs (chosen once, when it is built).</summary>
+/// <summary>Which kernel set an DeviceKernels runs (chosen once, when it is built).</summary>
 public enum KernelSetKind
 {
     /// <summary>The portable kernels of kernels/*.cs: what the GPUs run, and the CPU accelerator
@@ -16,7 +16,7 @@ public enum KernelSetKind
 
 /// <summary>Every primitive launch of training and evaluation, declared once. The two sets are
 /// PortableKernelSet (kernels/*.cs with their launch shapes) and CpuSimdKernelSet (kernels/Cpu, with
-/// host checks of every operand's length and recording into a fused program). MlpKernels chooses one
+/// host checks of every operand's length and recording into a fused program). DeviceKernels chooses one
 /// when it is built, checks shapes, and writes the composite operations (the convolutions, the
 /// weight gradient's contract) over this interface. Each operation's shapes, and what it overwrites
 /// and accumulates, are those of its kernels (see the kernel files named on each member). Callers

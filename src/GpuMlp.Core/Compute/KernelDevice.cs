@@ -8,7 +8,7 @@ public sealed class KernelDevice : IDisposable
 {
     /// <summary>The device and kernels compiled on it; disposing this closes <paramref name="device"/>.</summary>
     /// <exception cref="ArgumentException">The kernels were compiled on another accelerator.</exception>
-    public KernelDevice(ComputeDevice device, MlpKernels kernels)
+    public KernelDevice(ComputeDevice device, DeviceKernels kernels)
     {
         ArgumentNullException.ThrowIfNull(device);
         ArgumentNullException.ThrowIfNull(kernels);
@@ -19,7 +19,7 @@ public sealed class KernelDevice : IDisposable
     }
 
     public ComputeDevice Device { get; }
-    public MlpKernels Kernels { get; }
+    public DeviceKernels Kernels { get; }
 
     /// <summary>"cuda: NVIDIA H200" and the like.</summary>
     public string Description => Device.Description;
@@ -32,7 +32,7 @@ public sealed class KernelDevice : IDisposable
         var device = ComputeDevice.Open(request);
         try
         {
-            return new KernelDevice(device, new MlpKernels(device.Accelerator, cpuSimd: cpuSimd));
+            return new KernelDevice(device, new DeviceKernels(device.Accelerator, cpuSimd: cpuSimd));
         }
         catch
         {

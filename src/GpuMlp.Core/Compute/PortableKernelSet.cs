@@ -133,7 +133,7 @@ internal sealed class PortableKernelSet : IKernelSet
                 return (gemm, BlockConfig<GemmTile2x2x4>(shape));
             case GemmVariant.SharedTiled16:
                 // Fewer 64x64 blocks than multiprocessors: 32x32 blocks keep more of them busy.
-                return MlpKernels.ChooseGpuBlock(gemmBlock, shape, accelerator.NumMultiprocessors) == GpuGemmBlock.Block32
+                return DeviceKernels.ChooseGpuBlock(gemmBlock, shape, accelerator.NumMultiprocessors) == GpuGemmBlock.Block32
                     ? (gemmSmallBlocks!, BlockConfig<GemmTile8x8x16>(shape))
                     : (gemm, BlockConfig<GemmTile16x16x16>(shape));
             case GemmVariant.Auto:

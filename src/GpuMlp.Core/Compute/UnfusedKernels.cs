@@ -5,17 +5,17 @@ using ILGPU.Runtime;
 namespace GpuMlp.Compute;
 
 /// <summary>The reference kernel set: standalone ReLU and dropout. Training fuses both into the
-/// dense GEMM epilogues, so <see cref="MlpKernels"/> never loads these; the tests load them as the
+/// dense GEMM epilogues, so <see cref="DeviceKernels"/> never loads these; the tests load them as the
 /// unfused path the fused epilogues must match, and the layer benchmarks to time them. Launch
-/// shapes come from the MlpKernels they are given.</summary>
+/// shapes come from the DeviceKernels they are given.</summary>
 public sealed class UnfusedKernels
 {
-    private readonly MlpKernels kernels;
+    private readonly DeviceKernels kernels;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, int> reluForward;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> reluBackward;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, uint, uint, uint, uint, float> dropoutMask;
 
-    public UnfusedKernels(MlpKernels kernels)
+    public UnfusedKernels(DeviceKernels kernels)
     {
         ArgumentNullException.ThrowIfNull(kernels);
         this.kernels = kernels;

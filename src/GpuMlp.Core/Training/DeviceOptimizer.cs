@@ -25,7 +25,7 @@ public sealed class DeviceOptimizer : IDisposable
     /// <param name="kernels">The loaded kernels; the state is allocated on their accelerator.</param>
     /// <param name="settings">Hyperparameters; validated here.</param>
     /// <param name="parameterCount">Length of the flat parameter buffer the optimiser updates.</param>
-    public DeviceOptimizer(MlpKernels kernels, OptimizerSettings settings, int parameterCount)
+    public DeviceOptimizer(DeviceKernels kernels, OptimizerSettings settings, int parameterCount)
     {
         ArgumentNullException.ThrowIfNull(kernels);
         ArgumentNullException.ThrowIfNull(settings);
@@ -54,7 +54,7 @@ public sealed class DeviceOptimizer : IDisposable
     public OptimizerSettings Settings { get; }
 
     /// <summary>The kernels the definition's step launches.</summary>
-    internal MlpKernels Kernels { get; }
+    internal DeviceKernels Kernels { get; }
     public OptimizerKind Kind => Settings.Kind;
     public int ParameterCount { get; }
 

@@ -15,7 +15,7 @@ public sealed record EvaluationResult(double Loss, ClassificationReport Report)
 /// evaluation) and their on-device reductions; used by the trainer and by `gpumlp eval`.</summary>
 public sealed class Evaluator : IDisposable
 {
-    private readonly MlpKernels kernels;
+    private readonly DeviceKernels kernels;
     private readonly LayerNetwork network;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> sampleLoss;
     private readonly MemoryBuffer1D<int, Stride1D.Dense> samplePrediction;
@@ -49,7 +49,7 @@ public sealed class Evaluator : IDisposable
 
     /// <summary>Device bytes an evaluator allocates: per-sample loss and prediction for
     /// <paramref name="maxSamples"/> samples, <paramref name="partialSums"/> loss and correct-count
-    /// partial sums (MlpKernels.PartialCount) and the classes x classes confusion matrix.</summary>
+    /// partial sums (DeviceKernels.PartialCount) and the classes x classes confusion matrix.</summary>
     public static long DeviceBytes(int maxSamples, int classes, int partialSums) =>
         ((sizeof(float) + sizeof(int)) * (long)Math.Max(1, maxSamples))
         + ((sizeof(double) + sizeof(int)) * (long)partialSums)

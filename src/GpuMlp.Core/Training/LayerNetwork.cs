@@ -20,7 +20,7 @@ namespace GpuMlp.Training;
 /// training is bit-identical to the MLP's.</summary>
 public sealed class LayerNetwork : IDisposable
 {
-    private readonly MlpKernels kernels;
+    private readonly DeviceKernels kernels;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> parameters;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> gradients;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> state;
@@ -31,7 +31,7 @@ public sealed class LayerNetwork : IDisposable
 
     /// <exception cref="ArchitectureException">The stack has a layer order the device layers do not
     /// run (see <see cref="Plan"/>).</exception>
-    public LayerNetwork(MlpKernels kernels, Architecture architecture, int maxRows)
+    public LayerNetwork(DeviceKernels kernels, Architecture architecture, int maxRows)
     {
         ArgumentNullException.ThrowIfNull(kernels);
         ArgumentNullException.ThrowIfNull(architecture);
@@ -253,7 +253,7 @@ public sealed class LayerNetwork : IDisposable
     internal ArrayView<T> Buffer<T>(long length) where T : unmanaged => Allocate<T>(length).View;
 
     /// <summary>The kernels every device layer launches through.</summary>
-    internal MlpKernels Kernels => kernels;
+    internal DeviceKernels Kernels => kernels;
 
     internal ArrayView<float> ParameterSlice(ParameterTensor tensor) => parameters.View.SubView(tensor.Offset, tensor.Length);
     internal ArrayView<float> GradientSlice(ParameterTensor tensor) => gradients.View.SubView(tensor.Offset, tensor.Length);

@@ -36,7 +36,7 @@ public sealed class TrainingInterruptedException : OperationCanceledException
 /// device, shuffles from the seed, and reads back only per-epoch (and a few progress) reductions.</summary>
 public sealed class Trainer : IDisposable
 {
-    private readonly MlpKernels kernels;
+    private readonly DeviceKernels kernels;
     private readonly TrainingOptions options;
     private readonly DeviceImageSet train;
     private readonly DeviceImageSet test;
@@ -118,7 +118,7 @@ public sealed class Trainer : IDisposable
     /// each owner reports: the network, the optimizer state, the evaluator (per-sample results
     /// for the larger split) and the epoch order. <paramref name="availableImages"/> is the
     /// training file's size (before --limit-train); <paramref name="partialSums"/> is
-    /// MlpKernels.PartialCount; the network is the options' for a dataset of <paramref name="schema"/>.</summary>
+    /// DeviceKernels.PartialCount; the network is the options' for a dataset of <paramref name="schema"/>.</summary>
     public static long DeviceBytes(TrainingOptions options, ImageSchema schema, int availableImages, int testImages, int partialSums)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -260,7 +260,7 @@ public sealed class Trainer : IDisposable
 
     /// <summary>One optimisation step on order[first .. first + rows); no host synchronisation.
     /// The dropout masks (and with augmentation the image shifts) are drawn for the optimizer's step count. On the CPU SIMD kernels the
-    /// step's launches run as one fused launch (MlpKernels.FuseLaunches).</summary>
+    /// step's launches run as one fused launch (DeviceKernels.FuseLaunches).</summary>
     private void TrainStep(int first, int rows)
     {
         using var fused = kernels.FuseLaunches();

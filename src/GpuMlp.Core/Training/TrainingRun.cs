@@ -21,7 +21,7 @@ namespace GpuMlp.Training;
 /// device.</summary>
 public sealed class TrainingRun : IDisposable
 {
-    private readonly MlpKernels kernels;
+    private readonly DeviceKernels kernels;
     private readonly EpochLoop loop;
 
     private TrainingRun(string folder, TrainingOptions options, KernelDevice device, DeviceImageDataset data, Checkpoint? resume)

@@ -1,4 +1,4 @@
-// MlpKernels chooses its kernel set (IKernelSet) once, in its constructor: the CPU SIMD set on the CPU
+// DeviceKernels chooses its kernel set (IKernelSet) once, in its constructor: the CPU SIMD set on the CPU
 // accelerator with the CPU launch profile unless the SIMD path is off or a portable GEMM variant is
 // forced; the portable set everywhere else. Every launch then goes to that set.
 using GpuMlp.Compute;
@@ -11,7 +11,7 @@ public sealed class KernelSetChoiceTests(DeviceFixture fixture)
     [Fact]
     public void CpuAccelerator_SimdOff_UsesThePortableSet()
     {
-        MlpKernels kernels = fixture.Cpu(CpuSimdRequest.Off).Kernels;
+        DeviceKernels kernels = fixture.Cpu(CpuSimdRequest.Off).Kernels;
         Assert.Equal(KernelSetKind.Portable, kernels.KernelSetKind);
         Assert.Equal(GemmVariant.RegisterTiled, kernels.Variant);
         Assert.Null(kernels.CpuSimd);
@@ -24,7 +24,7 @@ public sealed class KernelSetChoiceTests(DeviceFixture fixture)
     public void CpuAccelerator_SimdAuto_UsesTheCpuSimdSet()
     {
         var accelerator = fixture.Cpu(CpuSimdRequest.Off).Accelerator;
-        var kernels = new MlpKernels(accelerator, cpuSimd: CpuSimdRequest.Auto);
+        var kernels = new DeviceKernels(accelerator, cpuSimd: CpuSimdRequest.Auto);
         Assert.Equal(KernelSetKind.CpuSimd, kernels.KernelSetKind);
         Assert.Equal(GemmVariant.CpuSimd, kernels.Variant);
         Assert.NotNull(kernels.CpuSimd);
@@ -39,7 +39,7 @@ public sealed class KernelSetChoiceTests(DeviceFixture fixture)
     [InlineData(CpuSimdRequest.Scalar)]
     public void CpuAccelerator_SimdPathNamed_UsesTheCpuSimdSetAtThatWidth(CpuSimdRequest request)
     {
-        MlpKernels kernels = fixture.Cpu(request).Kernels;
+        DeviceKernels kernels = fixture.Cpu(request).Kernels;
         Assert.Equal(KernelSetKind.CpuSimd, kernels.KernelSetKind);
         Assert.Equal(CpuSimdChoice.Resolve(request), kernels.CpuSimd);
     }
@@ -48,7 +48,7 @@ public sealed class KernelSetChoiceTests(DeviceFixture fixture)
     public void CpuAccelerator_PortableGemmForced_UsesThePortableSet()
     {
         var accelerator = fixture.Cpu(CpuSimdRequest.Off).Accelerator;
-        var kernels = new MlpKernels(accelerator, GemmVariant.SharedTiled2, cpuSimd: CpuSimdRequest.Auto);
+        var kernels = new DeviceKernels(accelerator, GemmVariant.SharedTiled2, cpuSimd: CpuSimdRequest.Auto);
         Assert.Equal(KernelSetKind.Portable, kernels.KernelSetKind);
         Assert.Equal(GemmVariant.SharedTiled2, kernels.Variant);
         Assert.Equal(0L, kernels.CpuLaunches);

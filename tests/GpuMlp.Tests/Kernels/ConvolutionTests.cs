@@ -1,4 +1,4 @@
-// The convolution layer (kernels/ConvolutionKernels.cs through MlpKernels.ConvForward,
+// The convolution layer (kernels/ConvolutionKernels.cs through DeviceKernels.ConvForward,
 // ConvParameterGradients and ConvInputGradient) against the float64 direct definition
 // (Reference/ConvolutionReference.cs: seven loops, no im2col), on tiny odd shapes: every padding
 // from 0 to KH - 1, kernels 1x1, 3x3, 5x5 and non-square, outputs of one column, batch > 1.

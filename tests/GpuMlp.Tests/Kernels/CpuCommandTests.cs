@@ -18,7 +18,7 @@ public sealed class CpuCommandTests(DeviceFixture fixture)
     public void RecordedCommands_FusedScope_CarryEachOperandUnderItsName()
     {
         KernelSet set = fixture.Cpu(CpuSimdRequest.Vector256);
-        MlpKernels kernels = set.Kernels;
+        DeviceKernels kernels = set.Kernels;
         CpuSimdKernelSet simdSet = kernels.CpuSimdSet!;
         Assert.True(kernels.FusesLaunches);
         using var a = set.Accelerator.Filled(12, 1f);

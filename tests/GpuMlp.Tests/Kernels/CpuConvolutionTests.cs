@@ -89,7 +89,7 @@ public sealed class CpuConvolutionKernelTests(DeviceFixture fixture)
         byte[] images = TestData.Bytes(random, samples * features);
         byte[] labels = TestData.Bytes(random, samples, 10);
         int[] order = TestData.Permutation(random, samples);
-        void GatherShifted(MlpKernels k, LayerNetwork network, FusedStep.Batch batch) =>
+        void GatherShifted(DeviceKernels k, LayerNetwork network, FusedStep.Batch batch) =>
             k.GatherShifted(batch.Images, batch.Labels, batch.Order, 11, rows, 28, 28, 2, 4, 2, network.Input, network.Labels);
         var unfused = FusedStep.Run(set, architecture, rows, images, labels, order, fused: false, GatherShifted);
         var fused = FusedStep.Run(set, architecture, rows, images, labels, order, fused: true, GatherShifted);

@@ -126,11 +126,11 @@ public sealed class CpuOperandLengthTests(DeviceFixture fixture)
     public void Launcher_OperandOneElementShort_ThrowsArgumentExceptionNamingIt(string launch, string operand, bool fused)
     {
         KernelSet set = fixture.Cpu(CpuSimdRequest.Vector256);
-        MlpKernels kernels = set.Kernels;
+        DeviceKernels kernels = set.Kernels;
         CpuSimdKernelSet launchers = kernels.CpuSimdSet!;
         using var views = new Views(set.Accelerator) { Short = operand };
         long before = kernels.CpuLaunches;
-        using (fused ? kernels.FuseLaunches() : default(MlpKernels.FusedLaunches?))
+        using (fused ? kernels.FuseLaunches() : default(DeviceKernels.FusedLaunches?))
         {
             var error = Assert.Throws<ArgumentException>(() => Launches[launch].Launch(launchers, views));
             Assert.Equal(operand, error.ParamName);
@@ -144,7 +144,7 @@ public sealed class CpuOperandLengthTests(DeviceFixture fixture)
     public void Launcher_EveryOperandLongEnough_Launches()
     {
         KernelSet set = fixture.Cpu(CpuSimdRequest.Vector256);
-        MlpKernels kernels = set.Kernels;
+        DeviceKernels kernels = set.Kernels;
         kernels.CpuSimdSet!.LoadConvolution();
         using var views = new Views(set.Accelerator);
         foreach (var (launch, (_, run)) in Launches)

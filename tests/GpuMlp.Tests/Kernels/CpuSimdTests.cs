@@ -156,7 +156,7 @@ public sealed class CpuSimdKernelTests(DeviceFixture fixture)
         return data;
     }
 
-    /// <summary>MlpKernels.WeightGradient on the SIMD path is ONE launch computing dW = X^T dZ and
+    /// <summary>DeviceKernels.WeightGradient on the SIMD path is ONE launch computing dW = X^T dZ and
     /// db = column sums of dZ: both against the float64 reference, and db bit-identical to the
     /// portable DenseBiasGradientKernel on the CPU accelerator (both add the rows in order).</summary>
     [Theory]
@@ -277,7 +277,7 @@ public sealed class CpuSimdKernelTests(DeviceFixture fixture)
             {
                 using var g = set.Accelerator.Input(gradients[t - 1]);
                 float learningRate = settings.LearningRate * (1f - (0.1f * (t - 1)));
-                using (t % 2 == 0 ? set.Kernels.FuseLaunches() : default(MlpKernels.FusedLaunches?))
+                using (t % 2 == 0 ? set.Kernels.FuseLaunches() : default(DeviceKernels.FusedLaunches?))
                     optimizer.Step(p.View, g.View, learningRate);
             }
             long launches = set.Kernels.CpuLaunches - before;
@@ -326,7 +326,7 @@ public sealed class CpuSimdKernelTests(DeviceFixture fixture)
         float[] Run(CPUDevice shape)
         {
             using var device = ComputeDevice.Open(DeviceRequest.Cpu, shape);
-            var kernels = new MlpKernels(device.Accelerator, cpuSimd: path);
+            var kernels = new DeviceKernels(device.Accelerator, cpuSimd: path);
             Assert.Equal(GemmVariant.CpuSimd, kernels.Variant);
             using var trainer = new Trainer(new KernelDevice(device, kernels), data, options);
             trainer.TrainEpoch(1, cancel: TestContext.Current.CancellationToken);
@@ -359,7 +359,7 @@ public sealed class CpuSimdKernelTests(DeviceFixture fixture)
     }
 }
 
-/// <summary>MlpKernels.FuseLaunches: a training step's launches recorded and run as one
+/// <summary>DeviceKernels.FuseLaunches: a training step's launches recorded and run as one
 /// CpuProgram launch, with the bits of the launches run one by one.</summary>
 [Collection(DeviceCollection.Name)]
 public sealed class CpuFusedLaunchTests(DeviceFixture fixture)
@@ -377,7 +377,7 @@ public sealed class CpuFusedLaunchTests(DeviceFixture fixture)
     public void TrainingStep_Fused_IsOneLaunchWithTheUnfusedBits(CpuSimdRequest path)
     {
         KernelSet set = fixture.Cpu(path);
-        MlpKernels kernels = set.Kernels;
+        DeviceKernels kernels = set.Kernels;
         Assert.True(kernels.FusesLaunches);
         var architecture = Shape;
         var random = new Random(3);
@@ -385,7 +385,7 @@ public sealed class CpuFusedLaunchTests(DeviceFixture fixture)
         byte[] images = TestData.Bytes(random, samples * Inputs);
         byte[] labels = TestData.Bytes(random, samples, Shape.Classes);
         int[] order = TestData.Permutation(random, samples);
-        void Gather(MlpKernels k, LayerNetwork network, FusedStep.Batch batch) =>
+        void Gather(DeviceKernels k, LayerNetwork network, FusedStep.Batch batch) =>
             k.Gather(batch.Images, batch.Labels, batch.Order, 7, Rows, Inputs, network.Input, network.Labels);
         var unfused = FusedStep.Run(set, architecture, Rows, images, labels, order, fused: false, Gather);
         var fused = FusedStep.Run(set, architecture, Rows, images, labels, order, fused: true, Gather);
@@ -460,7 +460,7 @@ public sealed class CpuFusedLaunchTests(DeviceFixture fixture)
     public void PortableLaunch_InsideAFusedScope_RunsAfterTheRecordedOnes()
     {
         KernelSet set = fixture.Cpu(CpuSimdRequest.Vector256);
-        MlpKernels kernels = set.Kernels;
+        DeviceKernels kernels = set.Kernels;
         const int m = 9, n = 21, k = 5;
         var random = new Random(8);
         float[] a = TestData.Uniform(random, m * k);
@@ -489,7 +489,7 @@ public sealed class CpuFusedLaunchTests(DeviceFixture fixture)
     public void FuseLaunches_PortableKernels_RunEachLaunchAtOnce()
     {
         KernelSet set = fixture.Cpu(CpuSimdRequest.Off);
-        MlpKernels portable = set.Kernels;
+        DeviceKernels portable = set.Kernels;
         Assert.False(portable.FusesLaunches);
         const int m = 9, n = 21, k = 5;
         var random = new Random(8);
@@ -554,22 +554,22 @@ public sealed class CpuSimdChoiceTests
     /// <summary>The SIMD set runs only where it can: the CPU accelerator with CPU launches and the
     /// Auto (or CpuSimd) GEMM; a forced portable GEMM variant keeps every portable kernel.</summary>
     [Fact]
-    public void MlpKernels_CpuWithAutoVariant_IsTheOnlyPlaceTheSimdSetRuns()
+    public void DeviceKernels_CpuWithAutoVariant_IsTheOnlyPlaceTheSimdSetRuns()
     {
         using var device = ComputeDevice.Open(DeviceRequest.Cpu);
-        var simd = new MlpKernels(device.Accelerator, cpuSimd: CpuSimdRequest.Vector256);
+        var simd = new DeviceKernels(device.Accelerator, cpuSimd: CpuSimdRequest.Vector256);
         Assert.Equal(GemmVariant.CpuSimd, simd.Variant);
         Assert.Equal(CpuSimdWidth.Vector256, simd.CpuSimd);
         Assert.Equal(Math.Max(2, Environment.ProcessorCount), simd.CpuWorkers);
         Assert.Equal(simd.CpuWorkers, simd.PartialCount);
 
-        var off = new MlpKernels(device.Accelerator, cpuSimd: CpuSimdRequest.Off);
+        var off = new DeviceKernels(device.Accelerator, cpuSimd: CpuSimdRequest.Off);
         Assert.Equal(GemmVariant.RegisterTiled, off.Variant);
         Assert.Null(off.CpuSimd);
 
-        var forced = new MlpKernels(device.Accelerator, GemmVariant.RegisterTiled, cpuSimd: CpuSimdRequest.Vector512);
+        var forced = new DeviceKernels(device.Accelerator, GemmVariant.RegisterTiled, cpuSimd: CpuSimdRequest.Vector512);
         Assert.Null(forced.CpuSimd);
-        Assert.Throws<ArgumentException>(() => new MlpKernels(device.Accelerator, GemmVariant.CpuSimd, cpuSimd: CpuSimdRequest.Off));
+        Assert.Throws<ArgumentException>(() => new DeviceKernels(device.Accelerator, GemmVariant.CpuSimd, cpuSimd: CpuSimdRequest.Off));
     }
 }
 /// <summary>One training step (gather, forward, loss, backward, Adam) from a fixed state, inside a
@@ -584,9 +584,9 @@ internal static class FusedStep
     /// <summary>Parameters start from architecture.InitialParameters(9); the step is drawn for seed 4,
     /// step 2, and writes its per-sample results at offset 5.</summary>
     public static Result Run(KernelSet set, Architecture architecture, int rows, byte[] images, byte[] labels, int[] order, bool fused,
-        Action<MlpKernels, LayerNetwork, Batch> gather)
+        Action<DeviceKernels, LayerNetwork, Batch> gather)
     {
-        MlpKernels kernels = set.Kernels;
+        DeviceKernels kernels = set.Kernels;
         using var imagesBuffer = set.Accelerator.Upload(images);
         using var labelsBuffer = set.Accelerator.Upload(labels);
         using var orderBuffer = set.Accelerator.Upload(order);
@@ -598,7 +598,7 @@ internal static class FusedStep
         loss.MemSetToZero();
         prediction.MemSetToZero();
         long before = kernels.CpuLaunches;
-        using (fused ? kernels.FuseLaunches() : default(MlpKernels.FusedLaunches?))
+        using (fused ? kernels.FuseLaunches() : default(DeviceKernels.FusedLaunches?))
         {
             gather(kernels, network, new Batch(imagesBuffer.View, labelsBuffer.View, orderBuffer.View));
             network.Forward(rows, training: true, seed: 4, step: 2);

@@ -1,4 +1,4 @@
-// Forward GEMM (DenseKernels.DenseGemm*Kernel through MlpKernels.Gemm) against the float64
+// Forward GEMM (DenseKernels.DenseGemm*Kernel through DeviceKernels.Gemm) against the float64
 // reference, for every operand layout (GemmShape factory), every epilogue mode, odd shapes that
 // leave partial tiles in every dimension, and both GEMM implementations.
 using GpuMlp.Compute;

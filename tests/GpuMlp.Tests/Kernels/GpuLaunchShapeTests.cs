@@ -1,6 +1,6 @@
 // Every GPU launch shape, executed numerically without a GPU.
 //
-// MlpKernels launches differently on a GPU: 256-thread element-wise groups with grid-stride loops,
+// DeviceKernels launches differently on a GPU: 256-thread element-wise groups with grid-stride loops,
 // 1024 evaluation partials, the 16x16- and 8x8-thread shared-memory GEMM with a per-launch block
 // choice. On the CPU these classes rerun the element-wise, evaluation and whole-network tests with
 // LaunchProfile.Gpu on a CPU accelerator whose groups hold 256 threads
@@ -39,10 +39,10 @@ public sealed class EvaluationOnGpuLaunchShapesTests(DeviceFixture fixture) : Ev
     [Fact]
     public void GpuProfile_OnTheTestDevice_UsesGpuLaunchShapes()
     {
-        MlpKernels kernels = Set.Kernels;
+        DeviceKernels kernels = Set.Kernels;
         Assert.False(kernels.IsCpu);
-        Assert.Equal(MlpKernels.GpuPartialCount, kernels.PartialCount);
-        Assert.Equal(MlpKernels.GpuElementwiseGroupSize, kernels.ElementwiseGroupSize);
+        Assert.Equal(DeviceKernels.GpuPartialCount, kernels.PartialCount);
+        Assert.Equal(DeviceKernels.GpuElementwiseGroupSize, kernels.ElementwiseGroupSize);
         Assert.Equal(GemmVariant.SharedTiled16, kernels.Variant);
         Assert.Equal(GpuGemmBlock.Block32, kernels.GemmBlock);
     }
@@ -67,19 +67,19 @@ public sealed class GpuGemmBlockChoiceTests
     [InlineData(512, 256, 128)]
     [InlineData(128, 512, 256)]
     public void ChooseGpuBlock_BatchOf128OnH200_Picks32(int m, int n, int k) =>
-        Assert.Equal(GpuGemmBlock.Block32, MlpKernels.ChooseGpuBlock(GpuGemmBlock.Auto, GemmShape.Plain(m, n, k), 132));
+        Assert.Equal(GpuGemmBlock.Block32, DeviceKernels.ChooseGpuBlock(GpuGemmBlock.Auto, GemmShape.Plain(m, n, k), 132));
 
     [Fact]
     public void ChooseGpuBlock_EnoughBlocksFor64_Picks64() =>
-        Assert.Equal(GpuGemmBlock.Block64, MlpKernels.ChooseGpuBlock(GpuGemmBlock.Auto, GemmShape.Plain(1024, 784, 512), 132));
+        Assert.Equal(GpuGemmBlock.Block64, DeviceKernels.ChooseGpuBlock(GpuGemmBlock.Auto, GemmShape.Plain(1024, 784, 512), 132));
 
     [Theory]
     [InlineData(GpuGemmBlock.Block64)]
     [InlineData(GpuGemmBlock.Block32)]
     public void ChooseGpuBlock_Forced_IsObeyed(GpuGemmBlock forced)
     {
-        Assert.Equal(forced, MlpKernels.ChooseGpuBlock(forced, GemmShape.Plain(128, 10, 256), 132));
-        Assert.Equal(forced, MlpKernels.ChooseGpuBlock(forced, GemmShape.Plain(4096, 4096, 16), 132));
+        Assert.Equal(forced, DeviceKernels.ChooseGpuBlock(forced, GemmShape.Plain(128, 10, 256), 132));
+        Assert.Equal(forced, DeviceKernels.ChooseGpuBlock(forced, GemmShape.Plain(4096, 4096, 16), 132));
     }
 
     [Theory]
@@ -89,12 +89,12 @@ public sealed class GpuGemmBlockChoiceTests
     [InlineData("64", GpuGemmBlock.Block64)]
     [InlineData("32", GpuGemmBlock.Block32)]
     public void ParseGemmBlock_KnownValues_Parse(string? text, GpuGemmBlock expected) =>
-        Assert.Equal(expected, MlpKernels.ParseGemmBlock(text));
+        Assert.Equal(expected, DeviceKernels.ParseGemmBlock(text));
 
     [Fact]
     public void ParseGemmBlock_UnknownValue_NamesTheVariable()
     {
-        var error = Assert.Throws<ArgumentException>(() => MlpKernels.ParseGemmBlock("16"));
-        Assert.Contains(MlpKernels.GemmBlockVariable, error.Message, StringComparison.Ordinal);
+        var error = Assert.Throws<ArgumentException>(() => DeviceKernels.ParseGemmBlock("16"));
+        Assert.Contains(DeviceKernels.GemmBlockVariable, error.Message, StringComparison.Ordinal);
     }
 }

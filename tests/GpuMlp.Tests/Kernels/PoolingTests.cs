@@ -1,4 +1,4 @@
-// 2x2/stride-2 max-pooling (kernels/PoolingKernels.cs through MlpKernels.MaxPool2Forward/Backward)
+// 2x2/stride-2 max-pooling (kernels/PoolingKernels.cs through DeviceKernels.MaxPool2Forward/Backward)
 // against the float64 definition with PyTorch's rule (Reference/ConvolutionReference.MaxPool2).
 // Both directions only select or copy values, so every comparison is exact (zero tolerance):
 // values, argmax indices, tie-breaking, NaN and -infinity, odd sizes whose last row/column is

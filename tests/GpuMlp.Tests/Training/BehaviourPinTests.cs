@@ -36,7 +36,7 @@ public sealed class BehaviourPinTests
             AugmentShift = ArchitectureChoice.DefaultAugmentShift(arch),
         };
         using var device = ComputeDevice.Open(DeviceRequest.Cpu);
-        var kernels = new MlpKernels(device.Accelerator, cpuSimd: CpuSimdChoice.Parse(kernelSet));
+        var kernels = new DeviceKernels(device.Accelerator, cpuSimd: CpuSimdChoice.Parse(kernelSet));
         using var trainer = new Trainer(new KernelDevice(device, kernels), RealMnist.Load(), options);
         trainer.TrainEpoch(1, cancel: TestContext.Current.CancellationToken);
         float[] parameters = trainer.Network.GetParameters();

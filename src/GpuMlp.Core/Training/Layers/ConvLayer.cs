@@ -101,7 +101,7 @@ public sealed partial record ConvSpec(int OutChannels, int KernelH, int KernelW,
     [GeneratedRegex(@"^conv([0-9]+)x([0-9]+)x([0-9]+)(?:p([0-9]+))?$", RegexOptions.CultureInvariant)]
     private static partial Regex Pattern();
 
-    /// <summary>conv{kh}x{kw}x{out}[p{pad}][,relu]: im2col + one GEMM (MlpKernels.ConvForward).
+    /// <summary>conv{kh}x{kw}x{out}[p{pad}][,relu]: im2col + one GEMM (DeviceKernels.ConvForward).
     /// Owns cols (the forward's im2col, reused as the input gradient's scratch), nhwc (forward
     /// scratch, then the output gradient dy: both are [rows, O] values), y, dz and bias partials.</summary>
     private sealed class Device : DeviceLayer
@@ -142,7 +142,7 @@ public sealed partial record ConvSpec(int OutChannels, int KernelH, int KernelW,
         public override void Backward(int rows, ArrayView<float> x)
         {
             var shape = Shape(rows);
-            MlpKernels kernels = network.Kernels;
+            DeviceKernels kernels = network.Kernels;
             kernels.ConvParameterGradients(shape, relu, OutputGradient, Output, cols, dz, biasPartials,
                 network.GradientSlice(weight), network.GradientSlice(bias));
             if (needsInputGradient)

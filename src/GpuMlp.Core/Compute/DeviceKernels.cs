@@ -47,7 +47,7 @@ public enum LaunchProfile
 /// (IKernelSet: the portable kernels or the CPU SIMD ones), which loads its kernels then; after that
 /// it checks shapes and delegates, and writes the composite operations (the convolutions) once over
 /// the set. Callers pass problem sizes and views, never grid or group sizes.</summary>
-public sealed partial class MlpKernels
+public sealed partial class DeviceKernels
 {
     /// <summary>Environment variable that forces the GPU GEMM block size: auto (default), 64 or 32.</summary>
     public const string GemmBlockVariable = "GPUMLP_GEMM_BLOCK";
@@ -69,7 +69,7 @@ public sealed partial class MlpKernels
     /// <param name="profile">Launch shapes; Gpu on a CPU accelerator needs groups of at least 256 threads.</param>
     /// <param name="cpuSimd">The CPU SIMD path; null reads GPUMLP_CPU_SIMD (default auto). Used only on
     /// the CPU accelerator with the CPU launch profile and GemmVariant Auto or CpuSimd.</param>
-    public MlpKernels(Accelerator accelerator, GemmVariant variant = GemmVariant.Auto,
+    public DeviceKernels(Accelerator accelerator, GemmVariant variant = GemmVariant.Auto,
         GpuGemmBlock? gemmBlock = null, LaunchProfile profile = LaunchProfile.Auto, CpuSimdRequest? cpuSimd = null)
     {
         Accelerator = accelerator;

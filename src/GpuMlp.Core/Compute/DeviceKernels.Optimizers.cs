@@ -6,8 +6,8 @@ namespace GpuMlp.Compute;
 // The optimiser updates, each one element-wise launch over the flat parameter buffer (the set's:
 // kernels/{Adam,Sgd,Rmsprop}Kernels.cs, or on the CPU SIMD set kernels/Cpu/CpuOptimizerKernels.cs,
 // same bits, recorded into a fused step like every other SIMD launch). Loaded with every other
-// kernel when MlpKernels is built, so no training step pays for a first-use compilation.
-public sealed partial class MlpKernels
+// kernel when DeviceKernels is built, so no training step pays for a first-use compilation.
+public sealed partial class DeviceKernels
 {
     /// <summary>Adam: parameters, firstMoment and secondMoment updated in place (all `count` long).</summary>
     public void Adam(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> firstMoment,

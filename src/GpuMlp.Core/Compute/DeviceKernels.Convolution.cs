@@ -12,7 +12,7 @@ namespace GpuMlp.Compute;
 /// CpuPoolingKernels.cs, bit-identical and recorded into a FuseLaunches program like the GEMMs
 /// between them). The composite operations (forward, parameter and input gradients) are written once
 /// here over the set's primitives.</summary>
-public sealed partial class MlpKernels
+public sealed partial class DeviceKernels
 {
     private bool convolutionLoaded;
 

@@ -5,7 +5,7 @@ namespace GpuMlp.Compute;
 // Launch fusion, a concern of the CPU SIMD set (CpuSimdKernelSet): inside a FuseLaunches() scope its
 // launches are recorded and then run as one CpuProgram launch. On the portable set every member
 // here is a no-op or 0.
-public sealed partial class MlpKernels
+public sealed partial class DeviceKernels
 {
     /// <summary>The SIMD path of the CPU kernel set; null when the portable kernels run (a GPU, the GPU
     /// launch profile, a forced GEMM variant, or --cpu-simd off).</summary>
@@ -33,8 +33,8 @@ public sealed partial class MlpKernels
         return new FusedLaunches(this);
     }
 
-    /// <summary>The scope of MlpKernels.FuseLaunches.</summary>
-    public readonly struct FusedLaunches(MlpKernels kernels) : IDisposable
+    /// <summary>The scope of DeviceKernels.FuseLaunches.</summary>
+    public readonly struct FusedLaunches(DeviceKernels kernels) : IDisposable
     {
         public void Dispose() => kernels.set.EndFusing();
     }
