@@ -92,6 +92,11 @@ public sealed class Checkpoint
     /// (Architecture.StateTensors'); empty for stacks without state.</summary>
     public float[] LayerState { get; init; } = [];
 
+    /// <summary>The best epoch's layer state, kept with <see cref="BestParameters"/> under early
+    /// stopping (null when there are no best weights or the network keeps no state); stored right
+    /// after <see cref="LayerState"/>.</summary>
+    public float[]? BestLayerState { get; init; }
+
     /// <summary>Adam's state as version 2 stores it: its first and second moments.</summary>
     public static OptimizerState AdamState(long steps, float[] firstMoment, float[] secondMoment) =>
         new(OptimizerKind.Adam, steps, new Dictionary<string, float[]>(StringComparer.Ordinal)
@@ -101,7 +106,8 @@ public sealed class Checkpoint
         });
 
     /// <summary>The trainer's parameters and optimizer state with the run's <paramref name="state"/>.</summary>
-    public static Checkpoint Capture(Trainer trainer, CheckpointState state, float[]? bestParameters = null, PartialEpoch? partial = null)
+    public static Checkpoint Capture(Trainer trainer, CheckpointState state, float[]? bestParameters = null, PartialEpoch? partial = null,
+        float[]? bestLayerState = null)
     {
         ArgumentNullException.ThrowIfNull(trainer);
         ArgumentNullException.ThrowIfNull(state);
@@ -122,6 +128,7 @@ public sealed class Checkpoint
             LayerState = trainer.Network.GetState(),
             Optimizer = optimizer,
             BestParameters = bestParameters,
+            BestLayerState = bestLayerState is { Length: > 0 } ? bestLayerState : null,
             Partial = partial,
         };
     }
@@ -157,6 +164,11 @@ public sealed class Checkpoint
             throw new CheckpointFormatException(
                 // The file's names are not quoted: they may be any bytes.
                 $"{where} holds {stored.Count} layer state tensors ({LayerState.Length} values); the {network.Text} network keeps [{string.Join(", ", expected)}] ({network.StateCount} values)");
+        if (BestLayerState is { } best && best.Length != network.StateCount)
+            throw new CheckpointFormatException(
+                $"{where} holds a best layer state of {best.Length} values; the {network.Text} network keeps {network.StateCount}");
+        if (BestLayerState is not null && BestParameters is null)
+            throw new CheckpointFormatException($"{where} holds a best layer state without best weights");
     }
 
     /// <summary>The dataset schema the run trains on (checked when the checkpoint is loaded).</summary>
@@ -194,7 +206,8 @@ public sealed class Checkpoint
             byte[] json = JsonSerializer.SerializeToUtf8Bytes(state, Json);
             writer.Write(json.Length);
             writer.Write(json);
-            var layerState = state.LayerStateTensors is null ? [] : new[] { LayerState };
+            // A network with state stores its state and then its best state (empty without best weights).
+            var layerState = state.LayerStateTensors is null ? [] : new[] { LayerState, BestLayerState ?? [] };
             foreach (var array in new[] { Parameters, BestParameters ?? [], epochLoss, predictions }.Concat(names.Select(n => Optimizer.Tensors[n])).Concat(layerState))
             {
                 writer.Write(array.Length);
@@ -266,6 +279,7 @@ public sealed class Checkpoint
                     tensors[name] = ReadArray($"optimizer {name}");
             }
             float[] layerState = state.LayerStateTensors is null ? [] : ReadArray("layer state");
+            float[] bestLayerState = state.LayerStateTensors is null ? [] : ReadArray("best layer state");
             if (stream.Position != stream.Length)
                 throw new CheckpointFormatException($"{path}: {stream.Length - stream.Position} unexpected trailing bytes");
             Require(state.OptimizerSteps >= 0, path, "negative step counters");
@@ -275,7 +289,7 @@ public sealed class Checkpoint
             if (parameters.Length != expected || tensors.Values.Any(t => t.Length != expected)
                 || (best.Length != 0 && best.Length != expected))
                 throw new CheckpointFormatException($"{path}: tensor sizes do not match the {state.Options.NetworkName(network)} network it describes");
-            foreach (var (values, what) in new[] { (parameters, "weights"), (best, "best weights"), (epochLoss, "epoch losses"), (layerState, "layer state") }
+            foreach (var (values, what) in new[] { (parameters, "weights"), (best, "best weights"), (epochLoss, "epoch losses"), (layerState, "layer state"), (bestLayerState, "best layer state") }
                 .Concat(tensors.Select(t => (t.Value, $"optimizer {t.Key}"))))
             {
                 int bad = Array.FindIndex(values, v => !float.IsFinite(v));
@@ -299,6 +313,7 @@ public sealed class Checkpoint
                 LayerState = layerState,
                 Optimizer = new OptimizerState(state.Options.Optimizer.Kind, state.OptimizerSteps, tensors),
                 BestParameters = best.Length == 0 ? null : best,
+                BestLayerState = bestLayerState.Length == 0 ? null : bestLayerState,
                 Partial = state.StepsIntoEpoch == 0
                     ? null
                     : new PartialEpoch(state.EpochsCompleted + 1, state.StepsIntoEpoch, epochLoss, epochPrediction.Select(p => (int)p).ToArray()),

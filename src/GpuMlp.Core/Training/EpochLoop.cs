@@ -42,6 +42,10 @@ public sealed class EpochLoop
     /// <summary>The best epoch's weights, kept only with early stopping.</summary>
     public float[]? BestParameters { get; private set; }
 
+    /// <summary>The best epoch's layer state, kept with <see cref="BestParameters"/> (null when the
+    /// network keeps no state).</summary>
+    public float[]? BestLayerState { get; private set; }
+
     /// <summary>Called after each finished epoch's bookkeeping, with the wall seconds of this session.</summary>
     public Action<double>? EpochFinished { get; init; }
 
@@ -65,6 +69,7 @@ public sealed class EpochLoop
         BestEpoch = checkpoint.State.BestEpoch;
         EpochsWithoutImprovement = checkpoint.State.EpochsWithoutImprovement;
         BestParameters = checkpoint.BestParameters;
+        BestLayerState = checkpoint.BestLayerState;
         trainSecondsBefore = checkpoint.State.TrainSeconds;
         resumePartial = checkpoint.Partial;
     }
@@ -108,7 +113,10 @@ public sealed class EpochLoop
                     BestEpoch = epoch;
                     EpochsWithoutImprovement = 0;
                     if (options.EarlyStopPatience is not null)
+                    {
                         BestParameters = trainer.Network.GetParameters();
+                        BestLayerState = trainer.Network.Architecture.StateCount == 0 ? null : trainer.Network.GetState();
+                    }
                 }
                 else
                 {
@@ -120,7 +128,12 @@ public sealed class EpochLoop
             onEpoch?.Invoke(record);
         }
         if (options.EarlyStopPatience is not null && BestParameters is not null)
+        {
+            // The best epoch's weights come back with the statistics its layers had then.
             trainer.Network.SetParameters(BestParameters);
+            if (BestLayerState is not null)
+                trainer.Network.SetState(BestLayerState);
+        }
         return new TrainingOutcome(history, stoppedEarly, BestEpoch, trainSecondsBefore + watch.Elapsed.TotalSeconds);
     }
 }

@@ -210,6 +210,6 @@ public sealed class TrainingRun : IDisposable
             TrainSeconds = loop.TrainSecondsBefore + secondsThisSession,
             CompileSeconds = kernels.CompileSeconds,
         };
-        Checkpoint.Capture(Trainer, state, loop.BestParameters, partial).Save(CheckpointPath);
+        Checkpoint.Capture(Trainer, state, loop.BestParameters, partial, loop.BestLayerState).Save(CheckpointPath);
     }
 }

@@ -151,6 +151,31 @@ public sealed class LayerStateTests(DeviceFixture fixture) : IDisposable
     }
 
     [Fact]
+    public void Checkpoint_BestLayerState_RoundTripsBesideTheBestWeightsAndIsChecked()
+    {
+        Architecture network = WithState();
+        float[] state = SomeState(network);
+        float[] best = [.. state.Select(v => -v)];
+        string path = Path.Combine(dir.Path, Checkpoint.FileName);
+
+        CheckpointOf(network, state, network.InitialParameters(6), best).Save(path);
+        var loaded = Checkpoint.Load(path, network);
+        Assert.Equal(state, loaded.LayerState);
+        Assert.Equal(best, loaded.BestLayerState);
+
+        string alone = Path.Combine(dir.Path, "alone.bin");
+        CheckpointOf(network, state, null, best).Save(alone);
+        var error = Assert.Throws<CheckpointFormatException>(() => Checkpoint.Load(alone, network));
+        Assert.Contains("best layer state without best weights", error.Message, StringComparison.Ordinal);
+
+        string shorter = Path.Combine(dir.Path, "shorter.bin");
+        CheckpointOf(network, state, network.InitialParameters(6), best[1..]).Save(shorter);
+        error = Assert.Throws<CheckpointFormatException>(() => Checkpoint.Load(shorter, network));
+        Assert.Contains("best layer state of", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain('\n', error.Message);
+    }
+
+    [Fact]
     public void Checkpoint_NetworkWithoutState_WritesNoLayerStateField()
     {
         Architecture network = WithoutState();
@@ -164,7 +189,7 @@ public sealed class LayerStateTests(DeviceFixture fixture) : IDisposable
         Assert.Empty(loaded.LayerState);
     }
 
-    private static Checkpoint CheckpointOf(Architecture network, float[] state)
+    private static Checkpoint CheckpointOf(Architecture network, float[] state, float[]? bestParameters = null, float[]? bestState = null)
     {
         var options = new TrainingOptions { Hidden = [4], Epochs = 2, BatchSize = 4, Seed = 5, Optimizer = new OptimizerSettings(OptimizerKind.Sgd) };
         return new Checkpoint
@@ -180,6 +205,8 @@ public sealed class LayerStateTests(DeviceFixture fixture) : IDisposable
             Parameters = network.InitialParameters(5),
             Optimizer = new OptimizerState(options.Optimizer.Kind, 0, new Dictionary<string, float[]>(StringComparer.Ordinal)),
             LayerState = state,
+            BestParameters = bestParameters,
+            BestLayerState = bestState,
         };
     }
 }
