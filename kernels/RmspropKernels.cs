@@ -1,5 +1,6 @@
 // RMSprop (Hinton; centered variant from Graves 2013), exactly as torch.optim.RMSprop
-// (maximize off). eps is added OUTSIDE the square root, as torch does (TensorFlow adds it inside):
+// (maximize off), run by OptimizerKernels.OptimizerStepKernel. eps is added OUTSIDE the square root,
+// as torch does (TensorFlow adds it inside):
 //
 //   g  = grad + wd * p                          (only when wd != 0)
 //   v  = alpha * v + (1 - alpha) * g^2          (square_avg)
@@ -8,17 +9,25 @@
 //   b  = momentum * b + g / d;  p = p - lr * b  (momentum > 0; momentum_buffer starts at 0)
 //   p  = p - lr * g / d                         (momentum = 0)
 //
-// Shapes: parameters, gradients, squareAverage, momentumBuffer, gradientAverage are flat buffers
-// of `count` floats (every layer's weights and biases), so one launch updates the whole model.
-// parameters and the state buffers in use are UPDATED IN PLACE (overwritten); gradients is read
-// only. momentumBuffer is untouched when momentum is 0 and gradientAverage when not centered (any
-// view, e.g. one element, will do for them then).
+// Shapes: parameters, gradients, state1 = squareAverage, state2 = momentumBuffer, state3 =
+// gradientAverage are flat buffers of `count` floats (every layer's weights and biases), so one
+// launch updates the whole model. parameters and the state buffers in use are UPDATED IN PLACE
+// (overwritten); gradients is read only. momentumBuffer is untouched when momentum is 0 and
+// gradientAverage when not centered (any view, e.g. one element, will do for them then).
+//
+// The SIMD update (ApplySimd) does Apply's operations in its order, none fused, so it gives Apply's
+// bits on every CpuSimdWidth; Apply's per-element conditions (weight decay, centered, momentum)
+// depend only on the step's scalars, so ApplySimd tests them once per launch.
+using System.Runtime.CompilerServices;
+using GpuMlp.Kernels.Cpu;
 using ILGPU;
 using ILGPU.Algorithms;
 
 namespace GpuMlp.Kernels;
 
-public struct RmspropStep
+/// <summary>One RMSprop step: g += wd * p (wd != 0); v = a v + (1 - a) g g; centered: ga = a ga + (1 - a) g,
+/// v -= ga ga; s = g / (sqrt(v) + eps); momentum &gt; 0: b = mu b + s, s = b; p -= lr s.</summary>
+public struct RmspropStep : IOptimizerUpdate
 {
     public float LearningRate;
     public float Alpha;
@@ -28,37 +37,81 @@ public struct RmspropStep
 
     /// <summary>1: centered (divide by an estimate of the gradient's variance); 0: plain.</summary>
     public int Centered;
-}
 
-public static class RmspropKernels
-{
-    public static void RmspropKernel(
-        ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> squareAverage,
-        ArrayView<float> momentumBuffer, ArrayView<float> gradientAverage, int count, RmspropStep step)
+    public readonly string Name => "RMSprop";
+
+    /// <summary>Slot 1 squareAverage; slot 2 momentumBuffer with momentum; slot 3 gradientAverage when centered.</summary>
+    public readonly string? StateName(int slot) => slot switch
     {
-        int stride = Grid.DimX * Group.DimX;
-        for (int i = Grid.GlobalIndex.X; i < count; i += stride)
+        1 => "squareAverage",
+        2 when Momentum > 0f => "momentumBuffer",
+        3 when Centered != 0 => "gradientAverage",
+        _ => null,
+    };
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly void Apply(int index, ArrayView<float> parameters, ArrayView<float> gradients,
+        ArrayView<float> state1, ArrayView<float> state2, ArrayView<float> state3)
+    {
+        ArrayView<float> squareAverage = state1, momentumBuffer = state2, gradientAverage = state3;
+        float p = parameters[index];
+        float g = gradients[index];
+        if (WeightDecay != 0f)
+            g += WeightDecay * p;
+        float v = Alpha * squareAverage[index] + (1f - Alpha) * g * g;
+        squareAverage[index] = v;
+        if (Centered != 0)
         {
-            float p = parameters[i];
-            float g = gradients[i];
-            if (step.WeightDecay != 0f)
-                g += step.WeightDecay * p;
-            float v = step.Alpha * squareAverage[i] + (1f - step.Alpha) * g * g;
-            squareAverage[i] = v;
-            if (step.Centered != 0)
+            float ga = Alpha * gradientAverage[index] + (1f - Alpha) * g;
+            gradientAverage[index] = ga;
+            v -= ga * ga;
+        }
+        float scaled = g / (XMath.Sqrt(v) + Epsilon);
+        if (Momentum > 0f)
+        {
+            float b = Momentum * momentumBuffer[index] + scaled;
+            momentumBuffer[index] = b;
+            scaled = b;
+        }
+        parameters[index] = p - LearningRate * scaled;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public readonly void ApplySimd<TOps, TV>(int worker, int workers, in CpuOptimizerBuffers buffers, int count)
+        where TOps : struct, ISimdOps<TV>
+        where TV : struct
+    {
+        bool decay = WeightDecay != 0f, centered = Centered != 0, momentum = Momentum > 0f;
+        TV weightDecay = TOps.Broadcast(WeightDecay), alpha = TOps.Broadcast(Alpha), oneMinusAlpha = TOps.Broadcast(1f - Alpha);
+        TV epsilon = TOps.Broadcast(Epsilon), mu = TOps.Broadcast(Momentum), learningRate = TOps.Broadcast(LearningRate);
+        var (firstVector, end) = buffers.Range<TOps, TV>(worker, workers, count);
+        for (int v = firstVector; v < end; v++)
+        {
+            int i = v * TOps.Lanes, left = count - i;
+            ref float parameter = ref Unsafe.Add(ref buffers.Parameters, i);
+            ref float square = ref Unsafe.Add(ref buffers.State1, i);
+            TV p = Simd.LoadPartial<TOps, TV>(ref parameter, left, 0f);
+            TV g = Simd.LoadPartial<TOps, TV>(ref Unsafe.Add(ref buffers.Gradients, i), left, 0f);
+            if (decay)
+                g = TOps.Add(g, TOps.Multiply(weightDecay, p));
+            TV s = TOps.Add(TOps.Multiply(alpha, Simd.LoadPartial<TOps, TV>(ref square, left, 0f)), TOps.Multiply(TOps.Multiply(oneMinusAlpha, g), g));
+            Simd.StorePartial<TOps, TV>(s, ref square, left);
+            if (centered)
             {
-                float ga = step.Alpha * gradientAverage[i] + (1f - step.Alpha) * g;
-                gradientAverage[i] = ga;
-                v -= ga * ga;
+                ref float average = ref Unsafe.Add(ref buffers.State3, i);
+                TV ga = TOps.Add(TOps.Multiply(alpha, Simd.LoadPartial<TOps, TV>(ref average, left, 0f)), TOps.Multiply(oneMinusAlpha, g));
+                Simd.StorePartial<TOps, TV>(ga, ref average, left);
+                s = TOps.Subtract(s, TOps.Multiply(ga, ga));
             }
-            float scaled = g / (XMath.Sqrt(v) + step.Epsilon);
-            if (step.Momentum > 0f)
+            TV scaled = TOps.Divide(g, TOps.Add(TOps.Sqrt(s), epsilon));
+            if (momentum)
             {
-                float b = step.Momentum * momentumBuffer[i] + scaled;
-                momentumBuffer[i] = b;
+                ref float buffer = ref Unsafe.Add(ref buffers.State2, i);
+                TV b = TOps.Add(TOps.Multiply(mu, Simd.LoadPartial<TOps, TV>(ref buffer, left, 0f)), scaled);
+                Simd.StorePartial<TOps, TV>(b, ref buffer, left);
                 scaled = b;
             }
-            parameters[i] = p - step.LearningRate * scaled;
+            Simd.StorePartial<TOps, TV>(TOps.Subtract(p, TOps.Multiply(learningRate, scaled)), ref parameter, left);
         }
     }
 }

@@ -88,7 +88,7 @@ public class CpuDeviceShapeBenchmarks
     [Benchmark(Baseline = true)]
     public void LaunchAndWait()
     {
-        kernels!.Adam(one, one, one, one, 1, new AdamStep { LearningRate = 0f, Beta1 = 0.9f, Beta2 = 0.999f, Epsilon = 1f, BiasCorrection1 = 1f, BiasCorrection2 = 1f });
+        kernels!.OptimizerStep(new OptimizerOperands(one, one, one, one), 1, new AdamStep { LearningRate = 0f, Beta1 = 0.9f, Beta2 = 0.999f, Epsilon = 1f, BiasCorrection1 = 1f, BiasCorrection2 = 1f });
         device!.Synchronize();
     }
 

@@ -139,7 +139,7 @@ public class AdamBenchmarks
             BiasCorrection1 = (float)(1.0 - Math.Pow(0.9, Math.Min(step, 10_000))),
             BiasCorrection2 = (float)(1.0 - Math.Pow(0.999, Math.Min(step, 10_000))),
         };
-        d.Kernels.Adam(parameters, gradients, first, second, ParameterCount, adam);
+        d.Kernels.OptimizerStep(new OptimizerOperands(parameters, gradients, first, second), ParameterCount, adam);
         d.Synchronize();
     }
 }

@@ -20,8 +20,8 @@ public enum CpuOperation
     Gather = 3,
     /// <summary>CpuSoftmaxCrossEntropyKernels.SoftmaxCrossEntropySimdKernel.</summary>
     SoftmaxCrossEntropy = 4,
-    /// <summary>CpuOptimizerKernels.AdamSimdKernel.</summary>
-    Adam = 5,
+    /// <summary>CpuOptimizerKernels.OptimizerStepSimdKernel: any optimiser's step.</summary>
+    OptimizerStep = 5,
     /// <summary>CpuConvolutionKernels.ConvIm2ColCpuKernel.</summary>
     ConvIm2Col = 6,
     /// <summary>CpuConvolutionKernels.ConvNhwcToNchwCpuKernel.</summary>
@@ -38,12 +38,6 @@ public enum CpuOperation
     MaxPool2Backward = 12,
     /// <summary>CpuBatchGatherKernels.GatherShiftedBatchCpuKernel.</summary>
     GatherShifted = 13,
-    /// <summary>CpuOptimizerKernels.AdamWSimdKernel.</summary>
-    AdamW = 14,
-    /// <summary>CpuOptimizerKernels.SgdSimdKernel.</summary>
-    Sgd = 15,
-    /// <summary>CpuOptimizerKernels.RmspropSimdKernel.</summary>
-    Rmsprop = 16,
 }
 
 /// <summary>One recorded launch: Operation, and its operands in the field named after it. Built
@@ -56,10 +50,7 @@ public struct CpuCommand
     public GatherCommand Gather;
     public GatherShiftedCommand GatherShifted;
     public SoftmaxCrossEntropyCommand SoftmaxCrossEntropy;
-    public AdamCommand Adam;
-    public AdamWCommand AdamW;
-    public SgdCommand Sgd;
-    public RmspropCommand Rmsprop;
+    public OptimizerCommand OptimizerStep;
     public ConvLayoutCommand ConvIm2Col;
     public ConvLayoutCommand ConvNhwcToNchw;
     public ConvNchwToNhwcCommand ConvNchwToNhwc;
@@ -79,13 +70,7 @@ public struct CpuCommand
     public static CpuCommand Of(in SoftmaxCrossEntropyCommand operands) =>
         new() { Operation = CpuOperation.SoftmaxCrossEntropy, SoftmaxCrossEntropy = operands };
 
-    public static CpuCommand Of(in AdamCommand operands) => new() { Operation = CpuOperation.Adam, Adam = operands };
-
-    public static CpuCommand Of(in AdamWCommand operands) => new() { Operation = CpuOperation.AdamW, AdamW = operands };
-
-    public static CpuCommand Of(in SgdCommand operands) => new() { Operation = CpuOperation.Sgd, Sgd = operands };
-
-    public static CpuCommand Of(in RmspropCommand operands) => new() { Operation = CpuOperation.Rmsprop, Rmsprop = operands };
+    public static CpuCommand Of(in OptimizerCommand operands) => new() { Operation = CpuOperation.OptimizerStep, OptimizerStep = operands };
 
     public static CpuCommand Of(in ConvNchwToNhwcCommand operands) =>
         new() { Operation = CpuOperation.ConvNchwToNhwc, ConvNchwToNhwc = operands };
@@ -184,49 +169,35 @@ public struct SoftmaxCrossEntropyCommand
     public int WriteGradient;
 }
 
-/// <summary>Adam over Count elements: Parameters, FirstMoment, SecondMoment updated in place.</summary>
-public struct AdamCommand
+/// <summary>An optimiser step over Count elements: Parameters and the state buffers in use (State1 ..
+/// State3, in the update's slot order) updated in place by the IOptimizerUpdate numbered Update
+/// (CpuOptimizerUpdates.Command makes the command, CpuOptimizerUpdates.Step reads the update back),
+/// whose per-step scalars Step holds.</summary>
+public struct OptimizerCommand
 {
+    /// <summary>Which update: its number in CpuOptimizerUpdates (0 in a zeroed command: none).</summary>
+    public int Update;
     public long Parameters;
     public long Gradients;
-    public long FirstMoment;
-    public long SecondMoment;
+    public long State1;
+    public long State2;
+    public long State3;
     public int Count;
-    public AdamStep Step;
+    public OptimizerStepBlob Step;
 }
 
-/// <summary>AdamW over Count elements: Parameters, FirstMoment, SecondMoment updated in place.</summary>
-public struct AdamWCommand
+/// <summary>An optimiser update struct's bytes (its per-step scalars), at most 64: a larger update is
+/// refused when its first command is made, and the optimiser tests make a command of every one.</summary>
+public struct OptimizerStepBlob
 {
-    public long Parameters;
-    public long Gradients;
-    public long FirstMoment;
-    public long SecondMoment;
-    public int Count;
-    public AdamWStep Step;
-}
-
-/// <summary>SGD over Count elements: Parameters and (with momentum) MomentumBuffer updated in place.</summary>
-public struct SgdCommand
-{
-    public long Parameters;
-    public long Gradients;
-    public long MomentumBuffer;
-    public int Count;
-    public SgdStep Step;
-}
-
-/// <summary>RMSprop over Count elements: Parameters, SquareAverage and the buffers in use
-/// (MomentumBuffer with momentum, GradientAverage when centered) updated in place.</summary>
-public struct RmspropCommand
-{
-    public long Parameters;
-    public long Gradients;
-    public long SquareAverage;
-    public long MomentumBuffer;
-    public long GradientAverage;
-    public int Count;
-    public RmspropStep Step;
+    public long Bytes0;
+    public long Bytes8;
+    public long Bytes16;
+    public long Bytes24;
+    public long Bytes32;
+    public long Bytes40;
+    public long Bytes48;
+    public long Bytes56;
 }
 
 /// <summary>A convolution kernel that reads Source and overwrites Target: im2col (x → cols),

@@ -63,29 +63,8 @@ internal static class CpuProgramSimd
                     ref Unsafe.Add(ref At<float>(softmax.Loss), softmax.First), ref Unsafe.Add(ref At<int>(softmax.Prediction), softmax.First),
                     softmax.WriteGradient != 0), softmax.Rows, softmax.Classes, softmax.GradientScale);
                 break;
-            case CpuOperation.Adam:
-                ref AdamCommand adam = ref command.Adam;
-                CpuOptimizerSimd.Run<CpuOptimizerSimd.AdamUpdate, AdamStep>(worker, workers, width, new CpuOptimizerSimd.State(
-                    ref At<float>(adam.Parameters), ref At<float>(adam.Gradients), ref At<float>(adam.FirstMoment),
-                    ref At<float>(adam.SecondMoment), ref Unsafe.NullRef<float>()), adam.Count, adam.Step);
-                break;
-            case CpuOperation.AdamW:
-                ref AdamWCommand adamW = ref command.AdamW;
-                CpuOptimizerSimd.Run<CpuOptimizerSimd.AdamWUpdate, AdamWStep>(worker, workers, width, new CpuOptimizerSimd.State(
-                    ref At<float>(adamW.Parameters), ref At<float>(adamW.Gradients), ref At<float>(adamW.FirstMoment),
-                    ref At<float>(adamW.SecondMoment), ref Unsafe.NullRef<float>()), adamW.Count, adamW.Step);
-                break;
-            case CpuOperation.Sgd:
-                ref SgdCommand sgd = ref command.Sgd;
-                CpuOptimizerSimd.Run<CpuOptimizerSimd.SgdUpdate, SgdStep>(worker, workers, width, new CpuOptimizerSimd.State(
-                    ref At<float>(sgd.Parameters), ref At<float>(sgd.Gradients), ref At<float>(sgd.MomentumBuffer),
-                    ref Unsafe.NullRef<float>(), ref Unsafe.NullRef<float>()), sgd.Count, sgd.Step);
-                break;
-            case CpuOperation.Rmsprop:
-                ref RmspropCommand rmsprop = ref command.Rmsprop;
-                CpuOptimizerSimd.Run<CpuOptimizerSimd.RmspropUpdate, RmspropStep>(worker, workers, width, new CpuOptimizerSimd.State(
-                    ref At<float>(rmsprop.Parameters), ref At<float>(rmsprop.Gradients), ref At<float>(rmsprop.SquareAverage),
-                    ref At<float>(rmsprop.MomentumBuffer), ref At<float>(rmsprop.GradientAverage)), rmsprop.Count, rmsprop.Step);
+            case CpuOperation.OptimizerStep:
+                CpuOptimizerUpdates.Run(worker, workers, width, ref command.OptimizerStep);
                 break;
             case CpuOperation.ConvIm2Col:
                 ref ConvLayoutCommand im2col = ref command.ConvIm2Col;

@@ -15,7 +15,9 @@ using System.Runtime.Intrinsics.X86;
 
 namespace GpuMlp.Kernels.Cpu;
 
-internal interface ISimdOps<TV>
+/// <summary>The vector operations at one width (Vector512Ops, Vector256Ops, ScalarOps). Public because
+/// IOptimizerUpdate.ApplySimd, which every optimiser implements, is generic over it.</summary>
+public interface ISimdOps<TV>
     where TV : struct
 {
     /// <summary>Floats per vector.</summary>

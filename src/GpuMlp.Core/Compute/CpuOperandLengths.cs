@@ -87,11 +87,20 @@ internal static class CpuOperandLengths
         Require(prediction, (long)first + rows, "prediction", launch);
     }
 
-    /// <summary>An optimiser's parameters and gradients, and each state buffer it uses, of `count`.</summary>
-    public static void Optimizer(string launch, int count, ArrayView<float> parameters, ArrayView<float> gradients)
+    /// <summary>An optimiser's parameters and gradients, and each state slot the update uses with this
+    /// step's scalars (IOptimizerUpdate.StateName), of `count`.</summary>
+    public static void Optimizer<TUpdate>(in TUpdate update, int count, in OptimizerOperands operands)
+        where TUpdate : unmanaged, IOptimizerUpdate
     {
-        Require(parameters, count, "parameters", launch);
-        Require(gradients, count, "gradients", launch);
+        string launch = update.Name;
+        Require(operands.Parameters, count, "parameters", launch);
+        Require(operands.Gradients, count, "gradients", launch);
+        ReadOnlySpan<ArrayView<float>> states = [operands.State1, operands.State2, operands.State3];
+        for (int slot = 1; slot <= states.Length; slot++)
+        {
+            if (update.StateName(slot) is string name)
+                Require(states[slot - 1], count, name, launch);
+        }
     }
 
     public static void Conv(string launch, ArrayView<float> source, long sourceLength, string sourceName,

@@ -46,14 +46,7 @@ internal sealed class CpuSimdKernelSet : IKernelSet
             ArrayView<float>, ArrayView<int>>(CpuBatchGatherKernels.GatherBatchSimdKernel);
         softmaxCrossEntropy = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<float>, ArrayView<int>, int, int, float, int,
             ArrayView<float>, int, ArrayView<float>, ArrayView<int>>(CpuSoftmaxCrossEntropyKernels.SoftmaxCrossEntropySimdKernel);
-        adam = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-            int, AdamStep>(CpuOptimizerKernels.AdamSimdKernel);
-        adamW = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-            int, AdamWStep>(CpuOptimizerKernels.AdamWSimdKernel);
-        sgd = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, SgdStep>(
-            CpuOptimizerKernels.SgdSimdKernel);
-        rmsprop = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, int, RmspropStep>(CpuOptimizerKernels.RmspropSimdKernel);
+        optimizerStep = accelerator.LoadStreamKernel<CpuSimdWidth, OptimizerCommand>(CpuOptimizerKernels.OptimizerStepSimdKernel);
         sumPartials = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<float>, ArrayView<int>, ArrayView<byte>, ArrayView<int>,
             int, int, int, ArrayView<double>, ArrayView<int>>(CpuEvaluationKernels.SumPartialsSimdKernel);
         confusion = accelerator.LoadStreamKernel<ArrayView<int>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<int>>(
@@ -194,93 +187,17 @@ internal sealed class CpuSimdKernelSet : IKernelSet
         Launches++;
     }
 
-    private readonly Action<KernelConfig, CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-        int, AdamStep> adam;
-    private readonly Action<KernelConfig, CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-        int, AdamWStep> adamW;
-    private readonly Action<KernelConfig, CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, SgdStep> sgd;
-    private readonly Action<KernelConfig, CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-        ArrayView<float>, int, RmspropStep> rmsprop;
+    private readonly Action<KernelConfig, CpuSimdWidth, OptimizerCommand> optimizerStep;
 
-    public void Adam(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> firstMoment,
-        ArrayView<float> secondMoment, int count, AdamStep step)
+    public void OptimizerStep<TUpdate>(in OptimizerOperands operands, int count, TUpdate update)
+        where TUpdate : unmanaged, IOptimizerUpdate
     {
-        CpuOperandLengths.Optimizer("Adam", count, parameters, gradients);
-        CpuOperandLengths.Require(firstMoment, count, "firstMoment", "Adam");
-        CpuOperandLengths.Require(secondMoment, count, "secondMoment", "Adam");
-        if (TryRecord(CpuCommand.Of(new AdamCommand
-        {
-            Parameters = Address(parameters),
-            Gradients = Address(gradients),
-            FirstMoment = Address(firstMoment),
-            SecondMoment = Address(secondMoment),
-            Count = count,
-            Step = step,
-        })))
+        CpuOperandLengths.Optimizer(update, count, operands);
+        var command = CpuOptimizerUpdates.Command(update, Address(operands.Parameters), Address(operands.Gradients),
+            Address(operands.State1), Address(operands.State2), Address(operands.State3), count);
+        if (TryRecord(CpuCommand.Of(command)))
             return;
-        adam(config, width, parameters, gradients, firstMoment, secondMoment, count, step);
-        Launches++;
-    }
-
-    public void AdamW(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> firstMoment,
-        ArrayView<float> secondMoment, int count, AdamWStep step)
-    {
-        CpuOperandLengths.Optimizer("AdamW", count, parameters, gradients);
-        CpuOperandLengths.Require(firstMoment, count, "firstMoment", "AdamW");
-        CpuOperandLengths.Require(secondMoment, count, "secondMoment", "AdamW");
-        if (TryRecord(CpuCommand.Of(new AdamWCommand
-        {
-            Parameters = Address(parameters),
-            Gradients = Address(gradients),
-            FirstMoment = Address(firstMoment),
-            SecondMoment = Address(secondMoment),
-            Count = count,
-            Step = step,
-        })))
-            return;
-        adamW(config, width, parameters, gradients, firstMoment, secondMoment, count, step);
-        Launches++;
-    }
-
-    public void Sgd(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> momentumBuffer, int count, SgdStep step)
-    {
-        CpuOperandLengths.Optimizer("SGD", count, parameters, gradients);
-        if (step.Momentum != 0f)
-            CpuOperandLengths.Require(momentumBuffer, count, "momentumBuffer", "SGD with momentum");
-        if (TryRecord(CpuCommand.Of(new SgdCommand
-        {
-            Parameters = Address(parameters),
-            Gradients = Address(gradients),
-            MomentumBuffer = Address(momentumBuffer),
-            Count = count,
-            Step = step,
-        })))
-            return;
-        sgd(config, width, parameters, gradients, momentumBuffer, count, step);
-        Launches++;
-    }
-
-    public void Rmsprop(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> squareAverage,
-        ArrayView<float> momentumBuffer, ArrayView<float> gradientAverage, int count, RmspropStep step)
-    {
-        CpuOperandLengths.Optimizer("RMSprop", count, parameters, gradients);
-        CpuOperandLengths.Require(squareAverage, count, "squareAverage", "RMSprop");
-        if (step.Momentum > 0f)
-            CpuOperandLengths.Require(momentumBuffer, count, "momentumBuffer", "RMSprop with momentum");
-        if (step.Centered != 0)
-            CpuOperandLengths.Require(gradientAverage, count, "gradientAverage", "centered RMSprop");
-        if (TryRecord(CpuCommand.Of(new RmspropCommand
-        {
-            Parameters = Address(parameters),
-            Gradients = Address(gradients),
-            SquareAverage = Address(squareAverage),
-            MomentumBuffer = Address(momentumBuffer),
-            GradientAverage = Address(gradientAverage),
-            Count = count,
-            Step = step,
-        })))
-            return;
-        rmsprop(config, width, parameters, gradients, squareAverage, momentumBuffer, gradientAverage, count, step);
+        optimizerStep(config, width, command);
         Launches++;
     }
 

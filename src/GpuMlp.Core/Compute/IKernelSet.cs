@@ -79,18 +79,12 @@ internal interface IKernelSet
     void SoftmaxCrossEntropy(ArrayView<float> logits, ArrayView<int> labels, int rows, int classes, float gradientScale,
         bool writeGradient, ArrayView<float> dLogits, int first, ArrayView<float> loss, ArrayView<int> prediction);
 
-    // ---- optimisers (kernels/{Adam,Sgd,Rmsprop}Kernels.cs, kernels/Cpu/CpuOptimizerKernels.cs)
+    // ---- optimisers (kernels/OptimizerKernels.cs with each update's file, kernels/Cpu/CpuOptimizerKernels.cs)
 
-    void Adam(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> firstMoment,
-        ArrayView<float> secondMoment, int count, AdamStep step);
-
-    void AdamW(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> firstMoment,
-        ArrayView<float> secondMoment, int count, AdamWStep step);
-
-    void Sgd(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> momentumBuffer, int count, SgdStep step);
-
-    void Rmsprop(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> squareAverage,
-        ArrayView<float> momentumBuffer, ArrayView<float> gradientAverage, int count, RmspropStep step);
+    /// <summary>One step of the optimiser `update` over `count` elements: parameters and the state
+    /// slots the update uses (IOptimizerUpdate.StateName) updated in place.</summary>
+    void OptimizerStep<TUpdate>(in OptimizerOperands operands, int count, TUpdate update)
+        where TUpdate : unmanaged, IOptimizerUpdate;
 
     // ---- evaluation (kernels/EvaluationKernels.cs, kernels/Cpu/CpuEvaluationKernels.cs); read back right away
 

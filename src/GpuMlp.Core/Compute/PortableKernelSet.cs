@@ -1,3 +1,4 @@
+using System.Reflection;
 using GpuMlp.Kernels;
 using ILGPU;
 using ILGPU.Runtime;
@@ -65,13 +66,11 @@ internal sealed class PortableKernelSet : IKernelSet
             BatchGatherKernels.GatherBatchKernel);
         softmaxCrossEntropy = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<int>, int, int, float, int, ArrayView<float>, int,
             ArrayView<float>, ArrayView<int>>(SoftmaxCrossEntropyKernels.SoftmaxCrossEntropyKernel);
-        adam = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, AdamStep>(
-            AdamKernels.AdamKernel);
-        adamW = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, AdamWStep>(
-            AdamKernels.AdamWKernel);
-        sgd = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, SgdStep>(SgdKernels.SgdKernel);
-        rmsprop = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int,
-            RmspropStep>(RmspropKernels.RmspropKernel);
+        foreach (Type update in OptimizerKernels.UpdateTypes)
+        {
+            optimizerSteps[update] = (Delegate)LoadOptimizerStepMethod.MakeGenericMethod(update)
+                .Invoke(this, BindingFlags.DoNotWrapExceptions, binder: null, parameters: null, culture: null)!;
+        }
         sumPartials = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<byte>, ArrayView<int>, int, int, int,
             ArrayView<double>, ArrayView<int>>(EvaluationKernels.SumPartialsKernel);
         confusion = accelerator.LoadStreamKernel<ArrayView<int>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<int>>(
@@ -190,28 +189,28 @@ internal sealed class PortableKernelSet : IKernelSet
         bool writeGradient, ArrayView<float> dLogits, int first, ArrayView<float> loss, ArrayView<int> prediction) =>
         softmaxCrossEntropy(elementwise.For(rows), logits, labels, rows, classes, gradientScale, writeGradient ? 1 : 0, dLogits, first, loss, prediction);
 
-    // ---- optimisers: one element-wise launch over the flat parameter buffer each
+    // ---- optimisers: one element-wise launch over the flat parameter buffer, OptimizerStepKernel
+    // compiled for every update type of the kernels assembly when the set is built
 
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, AdamStep> adam;
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, AdamWStep> adamW;
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, SgdStep> sgd;
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int,
-        RmspropStep> rmsprop;
+    private readonly Dictionary<Type, Delegate> optimizerSteps = [];
 
-    public void Adam(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> firstMoment,
-        ArrayView<float> secondMoment, int count, AdamStep step) =>
-        adam(elementwise.For(count), parameters, gradients, firstMoment, secondMoment, count, step);
+    private static readonly MethodInfo LoadOptimizerStepMethod =
+        typeof(PortableKernelSet).GetMethod(nameof(LoadOptimizerStep), BindingFlags.NonPublic | BindingFlags.Instance)!;
 
-    public void AdamW(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> firstMoment,
-        ArrayView<float> secondMoment, int count, AdamWStep step) =>
-        adamW(elementwise.For(count), parameters, gradients, firstMoment, secondMoment, count, step);
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, TUpdate>
+        LoadOptimizerStep<TUpdate>()
+        where TUpdate : unmanaged, IOptimizerUpdate =>
+        accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, TUpdate>(
+            OptimizerKernels.OptimizerStepKernel);
 
-    public void Sgd(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> momentumBuffer, int count, SgdStep step) =>
-        sgd(elementwise.For(count), parameters, gradients, momentumBuffer, count, step);
-
-    public void Rmsprop(ArrayView<float> parameters, ArrayView<float> gradients, ArrayView<float> squareAverage,
-        ArrayView<float> momentumBuffer, ArrayView<float> gradientAverage, int count, RmspropStep step) =>
-        rmsprop(elementwise.For(count), parameters, gradients, squareAverage, momentumBuffer, gradientAverage, count, step);
+    public void OptimizerStep<TUpdate>(in OptimizerOperands operands, int count, TUpdate update)
+        where TUpdate : unmanaged, IOptimizerUpdate
+    {
+        if (!optimizerSteps.TryGetValue(typeof(TUpdate), out Delegate? loaded))
+            throw new InvalidOperationException($"{typeof(TUpdate).Name} is not an optimizer update of the kernels assembly (none other is compiled)");
+        var step = (Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, TUpdate>)loaded;
+        step(elementwise.For(count), operands.Parameters, operands.Gradients, operands.State1, operands.State2, operands.State3, count, update);
+    }
 
     // ---- evaluation
 

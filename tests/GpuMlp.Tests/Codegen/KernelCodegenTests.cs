@@ -49,9 +49,8 @@ public sealed class KernelCodegenTests
                     continue;
                 if (method.IsGenericMethodDefinition)
                 {
-                    yield return method.MakeGenericMethod(typeof(GemmTile16x16x16));
-                    yield return method.MakeGenericMethod(typeof(GemmTile8x8x16));
-                    yield return method.MakeGenericMethod(typeof(GemmTile2x2x4));
+                    foreach (Type argument in TypeArguments(method))
+                        yield return method.MakeGenericMethod(argument);
                 }
                 else
                 {
@@ -59,6 +58,18 @@ public sealed class KernelCodegenTests
                 }
             }
         }
+    }
+
+    /// <summary>What a generic kernel is compiled with: each GEMM tile shape, or every optimiser
+    /// update of the kernels assembly (by the interface its type parameter is constrained to).</summary>
+    private static IEnumerable<Type> TypeArguments(MethodInfo kernel)
+    {
+        Type[] constraints = kernel.GetGenericArguments().Single().GetGenericParameterConstraints();
+        if (constraints.Contains(typeof(IGemmTile)))
+            return [typeof(GemmTile16x16x16), typeof(GemmTile8x8x16), typeof(GemmTile2x2x4)];
+        if (constraints.Contains(typeof(IOptimizerUpdate)))
+            return OptimizerKernels.UpdateTypes;
+        throw new InvalidOperationException($"no type arguments known for the generic kernel {kernel.DeclaringType!.Name}.{kernel.Name}");
     }
 
     internal static string Describe(MethodInfo method) =>
@@ -78,7 +89,8 @@ public sealed class KernelCodegenTests
             "DenseKernels.DenseGemmRegisterTiledKernel", "DenseKernels.DenseGemmSharedTiledKernel<GemmTile16x16x16>",
             "DenseKernels.DenseBiasGradientKernel", "ReluKernels.ReluBackwardKernel", "DropoutKernels.DropoutMaskKernel",
             "SoftmaxCrossEntropyKernels.SoftmaxCrossEntropyKernel",
-            "AdamKernels.AdamKernel", "AdamKernels.AdamWKernel", "SgdKernels.SgdKernel", "RmspropKernels.RmspropKernel",
+            "OptimizerKernels.OptimizerStepKernel<AdamStep>", "OptimizerKernels.OptimizerStepKernel<AdamWStep>",
+            "OptimizerKernels.OptimizerStepKernel<SgdStep>", "OptimizerKernels.OptimizerStepKernel<RmspropStep>",
             "BatchGatherKernels.GatherBatchKernel", "BatchGatherKernels.GatherShiftedBatchKernel", "EvaluationKernels.ConfusionKernel",
             "ConvolutionKernels.ConvIm2ColKernel", "ConvolutionKernels.ConvCol2ImKernel", "ConvolutionKernels.ConvNhwcToNchwKernel",
             "ConvolutionKernels.ConvNchwToNhwcKernel", "ConvolutionKernels.ConvBiasPartialsKernel",
@@ -107,10 +119,7 @@ public sealed class KernelCodegenTests
             "CpuDenseKernels.DenseGemmSimdKernel",
             "CpuEvaluationKernels.ConfusionSimdKernel",
             "CpuEvaluationKernels.SumPartialsSimdKernel",
-            "CpuOptimizerKernels.AdamSimdKernel",
-            "CpuOptimizerKernels.AdamWSimdKernel",
-            "CpuOptimizerKernels.RmspropSimdKernel",
-            "CpuOptimizerKernels.SgdSimdKernel",
+            "CpuOptimizerKernels.OptimizerStepSimdKernel",
             "CpuPoolingKernels.MaxPool2BackwardCpuKernel",
             "CpuPoolingKernels.MaxPool2ForwardCpuKernel",
             "CpuProgram.ProgramSimdKernel",
@@ -167,7 +176,7 @@ public sealed class KernelCodegenTests
     public void TargetInstructionSet_ForSm90WithDriver13_IsIsa88()
     {
         Assert.Equal(CudaInstructionSet.ISA_88, TargetInstructionSet);
-        Assert.Contains(".version 8.8", Ptx("AdamKernels.AdamKernel"), StringComparison.Ordinal);
+        Assert.Contains(".version 8.8", Ptx("OptimizerKernels.OptimizerStepKernel<AdamStep>"), StringComparison.Ordinal);
     }
 
     [Theory]

@@ -133,9 +133,9 @@ public sealed partial class KernelPrecisionCodegenTests
     /// <summary>The optimisers' square roots and divisions are IEEE (sqrt.rn, div.rn on PTX; the
     /// full-precision builtins, never native_*/half_*, in OpenCL C), as on the CPU.</summary>
     [Theory]
-    [InlineData("AdamKernels.AdamKernel")]
-    [InlineData("AdamKernels.AdamWKernel")]
-    [InlineData("RmspropKernels.RmspropKernel")]
+    [InlineData("OptimizerKernels.OptimizerStepKernel<AdamStep>")]
+    [InlineData("OptimizerKernels.OptimizerStepKernel<AdamWStep>")]
+    [InlineData("OptimizerKernels.OptimizerStepKernel<RmspropStep>")]
     public void OptimizerKernel_Ptx_UsesCorrectlyRoundedSqrtAndDivision(string kernel)
     {
         string ptx = KernelCodegenTests.Ptx(kernel);
@@ -150,7 +150,7 @@ public sealed partial class KernelPrecisionCodegenTests
     [Fact]
     public void SgdKernel_Ptx_HasNoDivisionSqrtOrDouble()
     {
-        string ptx = KernelCodegenTests.Ptx("SgdKernels.SgdKernel");
+        string ptx = KernelCodegenTests.Ptx("OptimizerKernels.OptimizerStepKernel<SgdStep>");
         Assert.DoesNotMatch(@"\b(div|sqrt|rcp|rsqrt)\.", ptx);
         Assert.DoesNotContain(".f64", ptx, StringComparison.Ordinal);
     }

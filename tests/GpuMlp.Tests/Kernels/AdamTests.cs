@@ -45,7 +45,7 @@ public class AdamTests(DeviceFixture fixture)
         {
             float[] gradients = TestData.Gradients(random, count);
             using var g = set.Accelerator.Input(gradients);
-            set.Kernels.Adam(p.View, g.View, m.View, v.View, count, StepFor(t));
+            set.Kernels.OptimizerStep(new OptimizerOperands(p.View, g.View, m.View, v.View), count, StepFor(t));
             reference.Step(NaiveReference.ToDouble(gradients), LearningRate, Beta1, Beta2, Epsilon);
 
             Compare.AllClose(m.Download("m"), reference.FirstMoment, Tolerance.AdamMoments(set.Backend), $"{set.Name} first moment after step {t}");
@@ -70,7 +70,7 @@ public class AdamTests(DeviceFixture fixture)
         using var g = set.Accelerator.Input(gradients);
         using var m = set.Accelerator.Input(new float[count]);
         using var v = set.Accelerator.Input(new float[count]);
-        set.Kernels.Adam(p.View, g.View, m.View, v.View, count, StepFor(1));
+        set.Kernels.OptimizerStep(new OptimizerOperands(p.View, g.View, m.View, v.View), count, StepFor(1));
 
         double[] expected = gradients.Select(x => -LearningRate * Math.Sign(x) * (Math.Abs(x) / (Math.Abs(x) + 1e-8))).ToArray();
         Compare.AllClose(p.Download("parameters"), expected, 1e-9, 1e-4, $"{set.Name} first Adam step");

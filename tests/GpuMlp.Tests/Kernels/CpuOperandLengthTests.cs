@@ -82,14 +82,14 @@ public sealed class CpuOperandLengthTests(DeviceFixture fixture)
                 3, 4, 1, 1u, 2u, v.F("x", 36), v.I("y", 3))),
             ["softmax-cross-entropy"] = (["logits", "labels", "dLogits", "loss", "prediction"], (l, v) => l.SoftmaxCrossEntropy(
                 v.F("logits", 30), v.I("labels", 3), 3, 10, 1f / 3, true, v.F("dLogits", 30), 5, v.F("loss", 8), v.I("prediction", 8))),
-            ["adam"] = (["parameters", "gradients", "firstMoment", "secondMoment"], (l, v) => l.Adam(v.F("parameters", 33), v.F("gradients", 33),
-                v.F("firstMoment", 33), v.F("secondMoment", 33), 33, new AdamStep { LearningRate = 1e-3f, Beta1 = 0.9f, Beta2 = 0.999f, BiasCorrection1 = 1f, BiasCorrection2 = 1f })),
-            ["adamw"] = (["parameters", "gradients", "firstMoment", "secondMoment"], (l, v) => l.AdamW(v.F("parameters", 33), v.F("gradients", 33),
-                v.F("firstMoment", 33), v.F("secondMoment", 33), 33, new AdamWStep { LearningRate = 1e-3f, Beta1 = 0.9f, Beta2 = 0.999f, BiasCorrection1 = 1f, BiasCorrection2 = 1f, DecayFactor = 1f })),
-            ["sgd-momentum"] = (["parameters", "gradients", "momentumBuffer"], (l, v) => l.Sgd(v.F("parameters", 33), v.F("gradients", 33),
-                v.F("momentumBuffer", 33), 33, new SgdStep { LearningRate = 0.1f, Momentum = 0.9f })),
-            ["rmsprop-centered-momentum"] = (["parameters", "gradients", "squareAverage", "momentumBuffer", "gradientAverage"], (l, v) => l.Rmsprop(
-                v.F("parameters", 33), v.F("gradients", 33), v.F("squareAverage", 33), v.F("momentumBuffer", 33), v.F("gradientAverage", 33), 33,
+            ["adam"] = (["parameters", "gradients", "firstMoment", "secondMoment"], (l, v) => l.OptimizerStep(new OptimizerOperands(v.F("parameters", 33), v.F("gradients", 33),
+                v.F("firstMoment", 33), v.F("secondMoment", 33), v.F("unused", 1)), 33, new AdamStep { LearningRate = 1e-3f, Beta1 = 0.9f, Beta2 = 0.999f, BiasCorrection1 = 1f, BiasCorrection2 = 1f })),
+            ["adamw"] = (["parameters", "gradients", "firstMoment", "secondMoment"], (l, v) => l.OptimizerStep(new OptimizerOperands(v.F("parameters", 33), v.F("gradients", 33),
+                v.F("firstMoment", 33), v.F("secondMoment", 33), v.F("unused", 1)), 33, new AdamWStep { LearningRate = 1e-3f, Beta1 = 0.9f, Beta2 = 0.999f, BiasCorrection1 = 1f, BiasCorrection2 = 1f, DecayFactor = 1f })),
+            ["sgd-momentum"] = (["parameters", "gradients", "momentumBuffer"], (l, v) => l.OptimizerStep(new OptimizerOperands(v.F("parameters", 33), v.F("gradients", 33),
+                v.F("momentumBuffer", 33), v.F("unused", 1), v.F("unused", 1)), 33, new SgdStep { LearningRate = 0.1f, Momentum = 0.9f })),
+            ["rmsprop-centered-momentum"] = (["parameters", "gradients", "squareAverage", "momentumBuffer", "gradientAverage"], (l, v) => l.OptimizerStep(new OptimizerOperands(
+                v.F("parameters", 33), v.F("gradients", 33), v.F("squareAverage", 33), v.F("momentumBuffer", 33), v.F("gradientAverage", 33)), 33,
                 new RmspropStep { LearningRate = 0.01f, Alpha = 0.99f, Epsilon = 1e-8f, Momentum = 0.5f, Centered = 1 })),
             ["conv-im2col"] = (["x", "cols"], (l, v) => l.ConvIm2Col(Conv, v.F("x", Conv.InputLength), v.F("cols", Conv.ColumnsLength))),
             ["conv-nhwc-to-nchw"] = (["nhwc", "y"], (l, v) => l.ConvNhwcToNchw(Conv, v.F("nhwc", Conv.OutputLength), v.F("y", Conv.OutputLength))),

@@ -212,7 +212,7 @@ public sealed class CpuSimdKernelTests(DeviceFixture fixture)
             for (int t = 1; t <= gradients.Length; t++)
             {
                 using var g = set.Accelerator.Input(gradients[t - 1]);
-                set.Kernels.Adam(p.View, g.View, m.View, v.View, count, AdamTests.StepFor(t));
+                set.Kernels.OptimizerStep(new OptimizerOperands(p.View, g.View, m.View, v.View), count, AdamTests.StepFor(t));
             }
             return (p.Download("p"), m.Download("m"), v.Download("v"));
         }

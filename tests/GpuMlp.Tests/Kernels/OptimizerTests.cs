@@ -213,7 +213,7 @@ public class OptimizerTests(DeviceFixture fixture)
         void AdamUpdate(float learningRate, float beta1 = 0.9f, float beta2 = 0.999f, float epsilon = 1e-8f)
         {
             adamSteps++;
-            set.Kernels.Adam(network.Parameters, network.Gradients, firstMoment.View, secondMoment.View, shape.ParameterCount, new AdamStep
+            set.Kernels.OptimizerStep(new OptimizerOperands(network.Parameters, network.Gradients, firstMoment.View, secondMoment.View), shape.ParameterCount, new AdamStep
             {
                 LearningRate = learningRate,
                 Beta1 = beta1,

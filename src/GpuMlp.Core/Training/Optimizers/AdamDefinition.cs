@@ -35,7 +35,8 @@ public sealed class AdamDefinition : OptimizerDefinition
         float learningRate, long steps)
     {
         var s = optimizer.Settings;
-        optimizer.Kernels.Adam(parameters, gradients, optimizer.State(Optimizers.ExpAvg), optimizer.State(Optimizers.ExpAvgSq),
+        optimizer.Kernels.OptimizerStep(
+            new OptimizerOperands(parameters, gradients, optimizer.State(Optimizers.ExpAvg), optimizer.State(Optimizers.ExpAvgSq)),
             optimizer.ParameterCount,
             new AdamStep
             {

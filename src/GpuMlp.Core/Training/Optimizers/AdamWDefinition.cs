@@ -31,7 +31,8 @@ public sealed class AdamWDefinition : OptimizerDefinition
         float learningRate, long steps)
     {
         var s = optimizer.Settings;
-        optimizer.Kernels.AdamW(parameters, gradients, optimizer.State(Optimizers.ExpAvg), optimizer.State(Optimizers.ExpAvgSq),
+        optimizer.Kernels.OptimizerStep(
+            new OptimizerOperands(parameters, gradients, optimizer.State(Optimizers.ExpAvg), optimizer.State(Optimizers.ExpAvgSq)),
             optimizer.ParameterCount,
             new AdamWStep
             {

@@ -42,8 +42,9 @@ public sealed class RmspropDefinition : OptimizerDefinition
         float learningRate, long steps)
     {
         var s = optimizer.Settings;
-        optimizer.Kernels.Rmsprop(parameters, gradients, optimizer.State(Optimizers.SquareAvg),
-            optimizer.OptionalState(Optimizers.MomentumBuffer), optimizer.OptionalState(Optimizers.GradAvg), optimizer.ParameterCount,
+        optimizer.Kernels.OptimizerStep(
+            new OptimizerOperands(parameters, gradients, optimizer.State(Optimizers.SquareAvg),
+                optimizer.OptionalState(Optimizers.MomentumBuffer), optimizer.OptionalState(Optimizers.GradAvg)), optimizer.ParameterCount,
             new RmspropStep
             {
                 LearningRate = learningRate,

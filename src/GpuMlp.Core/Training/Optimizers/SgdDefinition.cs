@@ -40,7 +40,8 @@ public sealed class SgdDefinition : OptimizerDefinition
         float learningRate, long steps)
     {
         var s = optimizer.Settings;
-        optimizer.Kernels.Sgd(parameters, gradients, optimizer.OptionalState(Optimizers.MomentumBuffer), optimizer.ParameterCount,
+        optimizer.Kernels.OptimizerStep(
+            new OptimizerOperands(parameters, gradients, optimizer.OptionalState(Optimizers.MomentumBuffer)), optimizer.ParameterCount,
             new SgdStep
             {
                 LearningRate = learningRate,
