@@ -312,10 +312,8 @@ public sealed record BenchSettings(int BatchSize, int? Steps, int? Warmup, int R
     public string ArchRecord => ArchitectureText ?? ArchitectureChoice.Mlp;
 
     /// <summary>The options every trainer of the bench shares (the report's MLP settings, or the stack).</summary>
-    public TrainingOptions Options(int epochs)
-    {
-        var optimizer = new OptimizerSettings(Optimizer);
-        return new()
+    public TrainingOptions Options(int epochs) =>
+        new()
         {
             BatchSize = BatchSize,
             Seed = Seed,
@@ -323,10 +321,8 @@ public sealed record BenchSettings(int BatchSize, int? Steps, int? Warmup, int R
             Epochs = epochs,
             ArchitectureText = ArchitectureText,
             AugmentShift = AugmentShift,
-            Optimizer = optimizer,
-            LearningRate = optimizer.LearningRate,
+            Optimizer = new OptimizerSettings(Optimizer),
         };
-    }
 
     /// <param name="schema">The data's schema, which the network must fit.</param>
     public void Validate(ImageSchema schema)

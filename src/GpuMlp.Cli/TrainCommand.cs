@@ -61,7 +61,6 @@ public static class TrainCommand
             {
                 Epochs = parse.GetValue(epochs),
                 BatchSize = parse.GetValue(batchSize),
-                LearningRate = optimizerSettings.LearningRate,
                 Optimizer = optimizerSettings,
                 Dropout = parse.GetValue(dropout),
                 Hidden = ParseHidden(parse.GetValue(hidden) ?? ""),

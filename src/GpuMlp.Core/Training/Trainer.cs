@@ -89,7 +89,7 @@ public sealed class Trainer : IDisposable
             if (options.AugmentShift > 0)
                 kernels.LoadAugmentation();
             Optimizer = new DeviceOptimizer(kernels, OptimizerFor(options), Architecture.ParameterCount);
-            LearningRate = options.LearningRate;
+            LearningRate = options.Optimizer.LearningRate;
             order = accelerator.Allocate1D<int>(TrainCount);
             evaluator = new Evaluator(device, Network, Math.Max(available, test.Count));
         }

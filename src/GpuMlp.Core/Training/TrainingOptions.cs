@@ -8,20 +8,15 @@ public sealed record TrainingOptions
 {
     public int Epochs { get; init; } = 20;
     public int BatchSize { get; init; } = 128;
-    /// <summary>The base learning rate of the optimiser (a schedule scales it per epoch). The report's
-    /// 0.001 is Adam's default; the CLI uses each optimiser's default when --lr is not given.</summary>
-    public float LearningRate { get; init; } = 0.001f;
-
-    private readonly OptimizerSettings optimizer = new(OptimizerKind.Adam);
-
-    /// <summary>The update rule and its hyperparameters (default: Adam with torch's defaults, the
-    /// report's setup). Its learning rate is always <see cref="LearningRate"/>: the one set here is
-    /// replaced on reading, so the two can never disagree.</summary>
+    /// <summary>The update rule, its hyperparameters and its base learning rate (a schedule scales
+    /// the rate per epoch, see <see cref="LearningRateAt"/>). The default is the report's setup: Adam
+    /// with torch's defaults, lr 0.001; the CLI uses each optimiser's default rate when --lr is not
+    /// given. This is the one place a run's learning rate lives.</summary>
     public OptimizerSettings Optimizer
     {
-        get => optimizer with { LearningRate = LearningRate };
-        init => optimizer = value ?? throw new ArgumentNullException(nameof(value));
-    }
+        get;
+        init => field = value ?? throw new ArgumentNullException(nameof(value));
+    } = new(OptimizerKind.Adam);
     public float Dropout { get; init; } = 0.2f;
     public IReadOnlyList<int> Hidden { get; init; } = [512, 256];
     /// <summary>The layer stack in the architecture text form (canonical, see
@@ -97,8 +92,6 @@ public sealed record TrainingOptions
     {
         if (Epochs < 1)
             throw new OptionException($"--epochs must be at least 1 (got {Epochs})");
-        if (!(LearningRate > 0f) || float.IsInfinity(LearningRate))
-            throw new OptionException($"--lr must be a positive number (got {LearningRate})");
         try
         {
             Optimizer.Validate();
@@ -190,18 +183,24 @@ public sealed record TrainingOptions
     /// convolution needs 627 KiB of im2col columns per row).</summary>
     public const int ConvolutionEvaluationBatchSize = 500;
 
-    /// <summary>The learning rate for a 1-based epoch. step: halved every 5 epochs; cosine:
-    /// lr * (1 + cos(pi * (epoch - 1) / epochs)) / 2, from lr at the first epoch towards 0.</summary>
-    public float LearningRateAt(int epoch) => Schedule switch
+    /// <summary>The learning rate for a 1-based epoch, from the optimiser's base rate lr. step: halved
+    /// every 5 epochs; cosine: lr * (1 + cos(pi * (epoch - 1) / epochs)) / 2, from lr at the first
+    /// epoch towards 0.</summary>
+    public float LearningRateAt(int epoch)
     {
-        LearningRateSchedule.Step => LearningRate * MathF.Pow(0.5f, (epoch - 1) / 5),
-        LearningRateSchedule.Cosine => (float)(LearningRate * 0.5 * (1 + Math.Cos(Math.PI * (epoch - 1) / Epochs))),
-        _ => LearningRate,
-    };
+        float learningRate = Optimizer.LearningRate;
+        return Schedule switch
+        {
+            LearningRateSchedule.Constant => learningRate,
+            LearningRateSchedule.Step => learningRate * MathF.Pow(0.5f, (epoch - 1) / 5),
+            LearningRateSchedule.Cosine => (float)(learningRate * 0.5 * (1 + Math.Cos(Math.PI * (epoch - 1) / Epochs))),
+            _ => throw new ArgumentOutOfRangeException(nameof(Schedule), Schedule, "unknown learning-rate schedule"),
+        };
+    }
 
     /// <summary>Whether training with <paramref name="other"/> from the same state gives the same
     /// weights epoch by epoch as with these options: every setting that shapes the updates must
-    /// agree (batch, learning rate and schedule, the optimiser and every hyperparameter of it, dropout,
+    /// agree (batch, the optimiser with its learning rate and every other hyperparameter, the schedule, dropout,
     /// network, seed, data split, early stopping, augmentation).
     /// The epoch count only says where to stop, so it may differ, except under the cosine schedule
     /// whose rates depend on it; the evaluation batch size and progress read-backs never matter.
@@ -209,7 +208,7 @@ public sealed record TrainingOptions
     public bool SameTrajectory(TrainingOptions other)
     {
         ArgumentNullException.ThrowIfNull(other);
-        return BatchSize == other.BatchSize && LearningRate.Equals(other.LearningRate) && Optimizer.Equals(other.Optimizer)
+        return BatchSize == other.BatchSize && Optimizer.Equals(other.Optimizer)
             && Dropout.Equals(other.Dropout)
             && Hidden.SequenceEqual(other.Hidden) && ArchitectureText == other.ArchitectureText && Seed == other.Seed && ValidationSplit.Equals(other.ValidationSplit)
             && LimitTrain == other.LimitTrain && Schedule == other.Schedule && EarlyStopPatience == other.EarlyStopPatience

@@ -6,9 +6,10 @@ namespace GpuMlp.Tuning;
 
 /// <summary>The hyperparameters one trial trains with (epochs are the search's to choose).
 /// Values are rounded when sampled (lr to 3 significant digits, dropout to 2 decimals), so they
-/// print exactly and a <c>gpumlp train</c> command line reproduces them. Optimizer holds the update
-/// rule and its hyperparameters (its learning rate is ignored: LearningRate is the trial's); null, as
-/// in searches saved before the optimiser could be searched, is Adam with torch's defaults.
+/// print exactly and a <c>gpumlp train</c> command line reproduces them. LearningRate is the
+/// trial's sampled rate, one of the search's axes; Optimizer holds the update rule and its other
+/// hyperparameters (the rate it carries is replaced by LearningRate, see <see cref="Settings"/>);
+/// null, as in searches saved before the optimiser could be searched, is Adam with torch's defaults.
 ///
 /// Architecture is the network: null (and absent from the JSON) is the report's MLP of Hidden
 /// with Dropout after each hidden ReLU; otherwise the canonical text of a layer stack
@@ -99,7 +100,6 @@ public sealed record TrialConfig(
         {
             Epochs = epochs,
             BatchSize = BatchSize,
-            LearningRate = LearningRate,
             Optimizer = Settings,
             Dropout = Dropout ?? template.Dropout,
             Hidden = Hidden?.ToArray() ?? template.Hidden,

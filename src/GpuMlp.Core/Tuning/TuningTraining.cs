@@ -83,7 +83,7 @@ public static class TuningTraining
         var sb = new StringBuilder("gpumlp train");
         sb.Append(" --epochs ").Append(options.Epochs.ToString(culture))
           .Append(" --batch-size ").Append(options.BatchSize.ToString(culture))
-          .Append(" --lr ").Append(TrialConfig.Format(options.LearningRate))
+          .Append(" --lr ").Append(TrialConfig.Format(options.Optimizer.LearningRate))
           .Append(options.Optimizer.CommandLineFlags() is { Length: > 0 } flags ? " " + flags : "")
           .Append(options.IsMlp
               ? " --dropout " + TrialConfig.Format(options.Dropout) + " --hidden " + string.Join(",", options.Hidden.Select(h => h.ToString(culture)))

@@ -61,7 +61,7 @@ public sealed class BenchCommandTests : IDisposable
     {
         var options = new BenchSettings(128, null, null, 3, 1, Optimizer: kind).Options(1);
         Assert.Equal(new OptimizerSettings(kind), options.Optimizer);
-        Assert.Equal(learningRate, options.LearningRate);
+        Assert.Equal(learningRate, options.Optimizer.LearningRate);
         Assert.Equal(OptimizerKind.Adam, new BenchSettings(128, null, null, 3, 1).Options(1).Optimizer.Kind);
     }
 

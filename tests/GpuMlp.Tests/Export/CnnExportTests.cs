@@ -114,7 +114,7 @@ public sealed class CnnExportTests(DeviceFixture fixture) : IDisposable
             Epochs = 1,
             LimitTrain = 600,
             BatchSize = 20,
-            LearningRate = 0.002f,
+            Optimizer = new OptimizerSettings(OptimizerKind.Adam) { LearningRate = 0.002f },
             ValidationSplit = 0,
             Seed = 2,
             AugmentShift = 1,

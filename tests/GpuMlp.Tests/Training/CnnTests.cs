@@ -94,7 +94,7 @@ public sealed class CnnTests(DeviceFixture fixture)
         ArchitectureText = "conv5x5x8p2,relu,pool2,flatten,dense10",
         Epochs = 2,
         BatchSize = 20,
-        LearningRate = 0.002f,
+        Optimizer = new OptimizerSettings(OptimizerKind.Adam) { LearningRate = 0.002f },
         LimitTrain = 1200,
         ValidationSplit = 0.2,
         Seed = 4,

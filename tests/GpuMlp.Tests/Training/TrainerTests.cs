@@ -66,7 +66,7 @@ public sealed class TrainerTests(DeviceFixture fixture)
     public void Validate_OutOfRangeOptions_AreRejected()
     {
         Assert.Throws<OptionException>(() => new TrainingOptions { Dropout = 1f }.Validate(MnistDataset.Schema, 60000));
-        Assert.Throws<OptionException>(() => new TrainingOptions { LearningRate = 0f }.Validate(MnistDataset.Schema, 60000));
+        Assert.Throws<OptionException>(() => new TrainingOptions { Optimizer = new OptimizerSettings(OptimizerKind.Adam) { LearningRate = 0f } }.Validate(MnistDataset.Schema, 60000));
         Assert.Throws<OptionException>(() => new TrainingOptions { BatchSize = 0 }.Validate(MnistDataset.Schema, 60000));
         Assert.Throws<OptionException>(() => new TrainingOptions { BatchSize = 5000, LimitTrain = 1000 }.Validate(MnistDataset.Schema, 60000));
         Assert.Throws<OptionException>(() => new TrainingOptions { Hidden = [] }.Validate(MnistDataset.Schema, 60000));

@@ -99,7 +99,7 @@ public sealed class TuningFilesTests : IDisposable
         Assert.Equal(7, options.Seed);
         Assert.Null(TuningTraining.FinalOptions(state.Settings with { FinalFull = true }, best).LimitTrain);
 
-        var fixedOptions = new TrainingOptions { Epochs = 9, BatchSize = 64, LearningRate = 0.00123f, Dropout = 0.27f, Hidden = [512, 256], Seed = 3, ValidationSplit = 0, LimitTrain = 6000 };
+        var fixedOptions = new TrainingOptions { Epochs = 9, BatchSize = 64, Optimizer = new OptimizerSettings(OptimizerKind.Adam) { LearningRate = 0.00123f }, Dropout = 0.27f, Hidden = [512, 256], Seed = 3, ValidationSplit = 0, LimitTrain = 6000 };
         Assert.Equal("gpumlp train --epochs 9 --batch-size 64 --lr 0.00123 --dropout 0.27 --hidden 512,256 --seed 3 --val-split 0 --limit-train 6000 --device cpu --data 'my data'",
             TuningTraining.TrainCommandLine(fixedOptions, "cpu", "my data"));
         Assert.Equal("gpumlp train --epochs 9 --batch-size 64 --lr 0.00123 --dropout 0.27 --hidden 512,256 --seed 3 --val-split 0",
