@@ -49,7 +49,8 @@ public static class TrainCommand
                 var checkpoint = Checkpoint.Load(Path.Combine(resumeDir, Checkpoint.FileName));
                 optimizer.CheckResume(parse, checkpoint.State.Options.Optimizer, resumeDir);
                 var resumeData = CommonOptions.LoadData(dataFolder);
-                checkpoint.State.Options.Validate(resumeData.Schema, resumeData.Train.Count);
+                // Load validated the checkpoint's settings; the data is checked against them here.
+                checkpoint.State.Options.CheckDataset(resumeData.Schema, resumeData.Train.Count);
                 using var resumeDevice = CommonOptions.OpenDevice(request, simd);
                 using var resumeUpload = new DeviceImageDataset(resumeDevice.Device.Accelerator, resumeData);
                 using var resumed = TrainingRun.Resume(resumeDir, checkpoint, resumeDevice, resumeUpload);
@@ -78,7 +79,7 @@ public static class TrainCommand
             string runDir = parse.GetValue(outDir) ?? CommonOptions.Timestamped("runs");
             RunArtifacts.RequireNewOrEmptyFolder(runDir, "--out", "choose another folder");
             var data = CommonOptions.LoadData(dataFolder);
-            options.Validate(data.Schema, data.Train.Count);
+            options.CheckDataset(data.Schema, data.Train.Count);
             using var device = CommonOptions.OpenDevice(request, simd);
             using var upload = new DeviceImageDataset(device.Device.Accelerator, data);
             using var run = TrainingRun.Start(runDir, options, device, upload);

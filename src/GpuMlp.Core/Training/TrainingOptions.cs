@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using GpuMlp.Data;
 
 namespace GpuMlp.Training;
@@ -51,41 +50,34 @@ public sealed record TrainingOptions
     /// <summary>How many times per epoch the running loss/accuracy is read back for progress.</summary>
     public int ProgressUpdatesPerEpoch { get; init; } = 4;
 
-    /// <summary>Checks ranges against the dataset's schema (the network must fit its images and
-    /// classes) and size; the message is a one-line usage error.
-    /// A run validates its options once: the settings are checked on the first call for this
-    /// options object (entry points call it where options come in: the CLI, MnistModel.Train,
-    /// Checkpoint.Load), and a later call (the Trainer's, which must still refuse options a library
-    /// caller never validated) only repeats the dataset-size checks, and not even those for a
-    /// dataset at least as large as one already passed.</summary>
+    /// <summary>Checks every setting, and the network against the dataset's schema (it must fit its
+    /// images and classes) and size; the message is a one-line usage error. Entry points call this
+    /// once, where options come in (the CLI commands, MnistModel.Train, Checkpoint.Load, tune's
+    /// trials and retrain); the Trainer does not repeat it, and checks only what depends on the
+    /// dataset it is given (<see cref="CheckDataset"/>).</summary>
     public void Validate(ImageSchema schema, int trainingImages)
     {
         ArgumentNullException.ThrowIfNull(schema);
-        bool settingsPassed = Validated.TryGetValue(this, out var done) && done.Hidden.SequenceEqual(Hidden) && done.Schema.Equals(schema);
-        if (settingsPassed && trainingImages >= done!.TrainingImages)
-            return;
-        if (!settingsPassed)
-        {
-            SettingsChecksOnThisThread++;
-            ValidateSettings(schema);
-        }
+        SettingsChecksOnThisThread++;
+        ValidateSettings(schema);
         ValidateSize(trainingImages);
-        // Hidden is copied: a list changed in place after validation is validated again.
-        int smallest = settingsPassed ? Math.Min(done!.TrainingImages, trainingImages) : trainingImages;
-        Validated.AddOrUpdate(this, new ValidatedFor([.. Hidden], schema, smallest));
     }
 
-    /// <summary>The options objects (by reference: records compare by value, and a copy made with
-    /// `with` is a new object, validated afresh) whose settings passed, with the smallest training
-    /// set their sizes passed against (a larger one passes too: it only adds training images), for
-    /// the schema they passed with.</summary>
-    private static readonly ConditionalWeakTable<TrainingOptions, ValidatedFor> Validated = new();
+    /// <summary>The checks that depend on the dataset, which the Trainer makes whatever its caller
+    /// validated: the network must be built for <paramref name="schema"/> (its shapes chain, the
+    /// batch fits its row limit, shifted images have one channel) and the training split of
+    /// <paramref name="trainingImages"/> must hold a batch. The message is a one-line usage error.</summary>
+    public void CheckDataset(ImageSchema schema, int trainingImages)
+    {
+        ArgumentNullException.ThrowIfNull(schema);
+        CheckNetwork(schema);
+        CheckChannels(schema);
+        ValidateSize(trainingImages);
+    }
 
     /// <summary>How often this thread has run the settings checks (for the tests that pin "once").</summary>
     [ThreadStatic]
     internal static int SettingsChecksOnThisThread;
-
-    private sealed record ValidatedFor(int[] Hidden, ImageSchema Schema, int TrainingImages);
 
     /// <summary>Every check that does not depend on the dataset's size (the network's depend on its schema).</summary>
     private void ValidateSettings(ImageSchema schema)
@@ -102,6 +94,26 @@ public sealed record TrainingOptions
         }
         if (!(Dropout >= 0f && Dropout < 1f))
             throw new OptionException($"--dropout must be in [0, 1) (got {Dropout})");
+        CheckNetwork(schema);
+        if (EvaluationBatchSize < 1)
+            throw new OptionException($"the evaluation batch size must be at least 1 (got {EvaluationBatchSize})");
+        if (!(ValidationSplit >= 0 && ValidationSplit < 1))
+            throw new OptionException($"--val-split must be in [0, 1) (got {ValidationSplit})");
+        if (AugmentShift is < 0 or > MaxAugmentShift)
+            throw new OptionException($"--augment-shift must be in 0..{MaxAugmentShift} pixels (got {AugmentShift})");
+        CheckChannels(schema);
+        if (EarlyStopPatience is < 1)
+            throw new OptionException($"--early-stop must be at least 1 (got {EarlyStopPatience})");
+        if (EarlyStopPatience is not null && ValidationSplit <= 0)
+            throw new OptionException("--early-stop needs a validation split (--val-split > 0)");
+        if (LimitTrain is < 1)
+            throw new OptionException($"--limit-train must be at least 1 (got {LimitTrain})");
+    }
+
+    /// <summary>The network of <paramref name="schema"/>: the MLP's widths and parameter count, the
+    /// stack's shapes and plan, and the batch against its row limit.</summary>
+    private void CheckNetwork(ImageSchema schema)
+    {
         if (Hidden.Count == 0 || Hidden.Any(h => h < 1 || h > 65536))
             throw new OptionException("--hidden must list one or more layer widths in 1..65536, e.g. 512,256");
         try
@@ -125,21 +137,13 @@ public sealed record TrainingOptions
         int rowLimit = LayerNetwork.MaxRowsFor(network);
         if (BatchSize > rowLimit)
             throw new OptionException($"--batch-size {BatchSize} is too large for this architecture (at most {rowLimit})");
-        if (EvaluationBatchSize < 1)
-            throw new OptionException($"the evaluation batch size must be at least 1 (got {EvaluationBatchSize})");
-        if (!(ValidationSplit >= 0 && ValidationSplit < 1))
-            throw new OptionException($"--val-split must be in [0, 1) (got {ValidationSplit})");
-        if (AugmentShift is < 0 or > MaxAugmentShift)
-            throw new OptionException($"--augment-shift must be in 0..{MaxAugmentShift} pixels (got {AugmentShift})");
-        // The shifted gather moves one plane of Height x Width pixels per image.
+    }
+
+    /// <summary>The shifted gather moves one plane of Height x Width pixels per image.</summary>
+    private void CheckChannels(ImageSchema schema)
+    {
         if (AugmentShift > 0 && schema.Shape.Channels != 1)
             throw new OptionException($"--augment-shift moves one-channel images only; these images are {schema.Shape}");
-        if (EarlyStopPatience is < 1)
-            throw new OptionException($"--early-stop must be at least 1 (got {EarlyStopPatience})");
-        if (EarlyStopPatience is not null && ValidationSplit <= 0)
-            throw new OptionException("--early-stop needs a validation split (--val-split > 0)");
-        if (LimitTrain is < 1)
-            throw new OptionException($"--limit-train must be at least 1 (got {LimitTrain})");
     }
 
     /// <summary>The checks against the training file's size (after ValidateSettings).</summary>

@@ -24,9 +24,11 @@ public static class TuningTraining
         ArgumentNullException.ThrowIfNull(state);
         ArgumentNullException.ThrowIfNull(outcome);
         ArgumentNullException.ThrowIfNull(device);
+        ArgumentNullException.ThrowIfNull(data);
         var best = outcome.Best ?? throw new ArgumentException("the search has no best trial", nameof(outcome));
         var settings = state.Settings;
         var options = FinalOptions(settings, best);
+        options.Validate(data.Schema, data.Train.Count);
         string finalDir = Path.Combine(directory, TuningFiles.FinalDirName);
         using var run = TrainingRun.StartOrResume(finalDir, options, device, data);
         starting?.Invoke(run);
