@@ -82,11 +82,11 @@ public static class BenchCommand
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
             string archText = parse.GetValue(arch) ?? ArchitectureChoice.Mlp;
+            var dataFolder = CommonOptions.DataFolder(parse);
             var settings = new BenchSettings(
                 parse.GetValue(batchSize), parse.GetValue(steps), parse.GetValue(warmup), parse.GetValue(repeats),
-                parse.GetValue(seed), TrainCommand.ParseArchitecture(archText), parse.GetValue(evalImages), ArchitectureChoice.DefaultAugmentShift(archText),
+                parse.GetValue(seed), TrainCommand.ParseArchitecture(archText, dataFolder.Schema), parse.GetValue(evalImages), ArchitectureChoice.DefaultAugmentShift(archText),
                 ParseOptimizer(parse.GetValue(optimizer) ?? "adam"));
-            var dataFolder = CommonOptions.DataFolder(parse);
             settings.Validate(dataFolder.Schema);
             var requests = (parse.GetValue(devices) ?? []).Select(CommonOptions.ParseDevice).ToList();
             return Run(settings, requests, CommonOptions.ParseCpuSimd(parse), dataFolder, parse.GetValue(json));

@@ -70,7 +70,7 @@ public static class TrainCommand
                 LimitTrain = parse.GetValue(limitTrain),
                 EarlyStopPatience = parse.GetValue(earlyStop),
                 Schedule = ParseSchedule(parse.GetValue(schedule) ?? "constant"),
-                ArchitectureText = ParseArchitecture(parse.GetValue(arch) ?? "mlp"),
+                ArchitectureText = ParseArchitecture(parse.GetValue(arch) ?? "mlp", dataFolder.Schema),
                 AugmentShift = parse.GetValue(augmentShift) ?? ArchitectureChoice.DefaultAugmentShift(parse.GetValue(arch) ?? ArchitectureChoice.Mlp),
             };
             // Everything that needs neither the data nor the device is checked first: a bad flag or
@@ -102,12 +102,13 @@ public static class TrainCommand
     }
 
     /// <summary>--arch: "mlp" is null (the MLP of --hidden and --dropout), "cnn" the CNN preset,
-    /// anything else a layer stack in the text form; the result is the canonical text.</summary>
-    public static string? ParseArchitecture(string text)
+    /// anything else a layer stack in the text form; the result is the canonical text, checked
+    /// against <paramref name="schema"/>, the data source's (known before the data is read).</summary>
+    public static string? ParseArchitecture(string text, ImageSchema schema)
     {
         try
         {
-            return ArchitectureChoice.Resolve(text);
+            return ArchitectureChoice.Resolve(text, schema);
         }
         catch (ArchitectureException error)
         {

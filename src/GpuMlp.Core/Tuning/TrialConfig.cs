@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json.Serialization;
+using GpuMlp.Data;
 using GpuMlp.Training;
 
 namespace GpuMlp.Tuning;
@@ -65,9 +66,10 @@ public sealed record TrialConfig(
     public string HiddenText => Hidden is null ? "" : string.Join(",", Hidden.Select(h => h.ToString(CultureInfo.InvariantCulture)));
 
     /// <summary>Checks what a file may get wrong: an MLP trial needs Dropout and Hidden, a stack
-    /// trial has neither and a text that parses. The message is one line.</summary>
+    /// trial has neither and a canonical text that fits data of <paramref name="schema"/>. The
+    /// message is one line.</summary>
     /// <exception cref="InvalidDataException">The configuration is inconsistent.</exception>
-    public void Check()
+    public void Check(ImageSchema schema)
     {
         if (AugmentShift is < 0 or > TrainingOptions.MaxAugmentShift)
             throw new InvalidDataException($"augment_shift must be in 0..{TrainingOptions.MaxAugmentShift} (got {AugmentShift})");
@@ -81,7 +83,7 @@ public sealed record TrialConfig(
             throw new InvalidDataException($"trial of architecture {Architecture}: dropout and hidden apply to the MLP only and must be null");
         try
         {
-            if (ArchitectureChoice.Resolve(Architecture!) != Architecture)
+            if (ArchitectureChoice.Resolve(Architecture!, schema) != Architecture)
                 throw new InvalidDataException($"architecture '{Architecture}' is not in its canonical form");
         }
         catch (ArchitectureException error)

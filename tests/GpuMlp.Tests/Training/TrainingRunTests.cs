@@ -285,7 +285,7 @@ public sealed class StepGemmsTests
     [Fact]
     public void StepGemms_ReportModel_AreForwardThenWeightAndInputGradientsFromTheLastLayer()
     {
-        var launches = GemmLaunch.StepOf(Architecture.Mlp([512, 256], 0f), rows: 128, dropout: true);
+        var launches = GemmLaunch.StepOf(MnistNetworks.Mlp([512, 256], 0f), rows: 128, dropout: true);
         Assert.Equal(
             [
                 "Forward 0 128x512x784 BiasReluDropout", "Forward 1 128x256x512 BiasReluDropout", "Forward 2 128x10x256 Bias",
@@ -294,7 +294,7 @@ public sealed class StepGemmsTests
                 "WeightGradient 0 784x512x128 Store",
             ],
             launches.Select(l => $"{l.Pass} {l.Layer} {l.Shape.M}x{l.Shape.N}x{l.Shape.K} {l.Mode}"));
-        Assert.All(GemmLaunch.StepOf(Architecture.Mlp([512, 256], 0f), 128, dropout: false).Take(2),
+        Assert.All(GemmLaunch.StepOf(MnistNetworks.Mlp([512, 256], 0f), 128, dropout: false).Take(2),
             l => Assert.Equal(GpuMlp.Kernels.EpilogueMode.BiasRelu, l.Mode));
     }
 }
