@@ -1,5 +1,6 @@
 using BenchmarkDotNet.Attributes;
 using GpuMlp.Compute;
+using GpuMlp.Data;
 using GpuMlp.Kernels;
 using GpuMlp.Training;
 using ILGPU;
@@ -57,7 +58,7 @@ public class CpuDeviceShapeBenchmarks
         buffers.Add(predictions);
         prediction = predictions.View;
         var shape = GemmProblem.Model;
-        network = new LayerNetwork(kernels, Architecture.Mlp([512, 256], 0.2f), Batch);
+        network = new LayerNetwork(kernels, NetworkInput.Mlp([512, 256], MnistDataset.Schema, 0.2f), Batch);
         adam = new DeviceOptimizer(kernels, new OptimizerSettings(OptimizerKind.Adam), shape.ParameterCount);
         network.SetParameters(shape.InitialParameters(1));
         float[] input = Synthetic.Bytes((long)Batch * shape.Input.Elements, 4).Select(v => v / 255f).ToArray();

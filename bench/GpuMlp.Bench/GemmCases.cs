@@ -1,3 +1,4 @@
+using GpuMlp.Data;
 using GpuMlp.Kernels;
 using GpuMlp.Training;
 
@@ -9,7 +10,7 @@ namespace GpuMlp.Bench;
 /// weight gradient), DX2_256to512 (the input gradient of layer 2).</summary>
 public readonly record struct GemmProblem(string Case, GemmLaunch Launch)
 {
-    public static Architecture Model { get; } = Architecture.Mlp([512, 256], 0f);
+    public static Architecture Model { get; } = NetworkInput.Mlp([512, 256], MnistDataset.Schema, 0f);
 
     public GemmShape Shape => Launch.Shape;
     public EpilogueMode Mode => Launch.Mode;

@@ -49,7 +49,7 @@ public class StepBenchmarks
         order = device.Upload(Synthetic.Permutation(rows, 3));
         sampleLoss = device.Allocate<float>(Batch);
         samplePrediction = device.Allocate<int>(Batch);
-        network = new LayerNetwork(device.Kernels, Architecture.Mlp([512, 256], DropoutRate), Batch);
+        network = new LayerNetwork(device.Kernels, NetworkInput.Mlp([512, 256], MnistDataset.Schema, DropoutRate), Batch);
         adam = new DeviceOptimizer(device.Kernels, new OptimizerSettings(OptimizerKind.Adam), shape.ParameterCount);
         network.SetParameters(shape.InitialParameters(1));
         hostBatch = Synthetic.Bytes((long)Batch * shape.Input.Elements, 4).Select(v => v / 255f).ToArray();

@@ -82,11 +82,11 @@ public static class BenchCommand
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
             string archText = parse.GetValue(arch) ?? ArchitectureChoice.Mlp;
+            var dataFolder = CommonOptions.DataFolder(parse);
             var settings = new BenchSettings(
                 parse.GetValue(batchSize), parse.GetValue(steps), parse.GetValue(warmup), parse.GetValue(repeats),
-                parse.GetValue(seed), TrainCommand.ParseArchitecture(archText), parse.GetValue(evalImages), ArchitectureChoice.DefaultAugmentShift(archText),
+                parse.GetValue(seed), TrainCommand.ParseArchitecture(archText, dataFolder.Schema), parse.GetValue(evalImages), ArchitectureChoice.DefaultAugmentShift(archText),
                 ParseOptimizer(parse.GetValue(optimizer) ?? "adam"));
-            var dataFolder = CommonOptions.DataFolder(parse);
             settings.Validate(dataFolder.Schema);
             var requests = (parse.GetValue(devices) ?? []).Select(CommonOptions.ParseDevice).ToList();
             return Run(settings, requests, CommonOptions.ParseCpuSimd(parse), dataFolder, parse.GetValue(json));
@@ -312,10 +312,8 @@ public sealed record BenchSettings(int BatchSize, int? Steps, int? Warmup, int R
     public string ArchRecord => ArchitectureText ?? ArchitectureChoice.Mlp;
 
     /// <summary>The options every trainer of the bench shares (the report's MLP settings, or the stack).</summary>
-    public TrainingOptions Options(int epochs)
-    {
-        var optimizer = new OptimizerSettings(Optimizer);
-        return new()
+    public TrainingOptions Options(int epochs) =>
+        new()
         {
             BatchSize = BatchSize,
             Seed = Seed,
@@ -323,10 +321,8 @@ public sealed record BenchSettings(int BatchSize, int? Steps, int? Warmup, int R
             Epochs = epochs,
             ArchitectureText = ArchitectureText,
             AugmentShift = AugmentShift,
-            Optimizer = optimizer,
-            LearningRate = optimizer.LearningRate,
+            Optimizer = new OptimizerSettings(Optimizer),
         };
-    }
 
     /// <param name="schema">The data's schema, which the network must fit.</param>
     public void Validate(ImageSchema schema)

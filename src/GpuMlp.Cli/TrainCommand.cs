@@ -49,7 +49,8 @@ public static class TrainCommand
                 var checkpoint = Checkpoint.Load(Path.Combine(resumeDir, Checkpoint.FileName));
                 optimizer.CheckResume(parse, checkpoint.State.Options.Optimizer, resumeDir);
                 var resumeData = CommonOptions.LoadData(dataFolder);
-                checkpoint.State.Options.Validate(resumeData.Schema, resumeData.Train.Count);
+                // Load validated the checkpoint's settings; the data is checked against them here.
+                checkpoint.State.Options.CheckDataset(resumeData.Schema, resumeData.Train.Count);
                 using var resumeDevice = CommonOptions.OpenDevice(request, simd);
                 using var resumeUpload = new DeviceImageDataset(resumeDevice.Device.Accelerator, resumeData);
                 using var resumed = TrainingRun.Resume(resumeDir, checkpoint, resumeDevice, resumeUpload);
@@ -61,7 +62,6 @@ public static class TrainCommand
             {
                 Epochs = parse.GetValue(epochs),
                 BatchSize = parse.GetValue(batchSize),
-                LearningRate = optimizerSettings.LearningRate,
                 Optimizer = optimizerSettings,
                 Dropout = parse.GetValue(dropout),
                 Hidden = ParseHidden(parse.GetValue(hidden) ?? ""),
@@ -70,7 +70,7 @@ public static class TrainCommand
                 LimitTrain = parse.GetValue(limitTrain),
                 EarlyStopPatience = parse.GetValue(earlyStop),
                 Schedule = ParseSchedule(parse.GetValue(schedule) ?? "constant"),
-                ArchitectureText = ParseArchitecture(parse.GetValue(arch) ?? "mlp"),
+                ArchitectureText = ParseArchitecture(parse.GetValue(arch) ?? "mlp", dataFolder.Schema),
                 AugmentShift = parse.GetValue(augmentShift) ?? ArchitectureChoice.DefaultAugmentShift(parse.GetValue(arch) ?? ArchitectureChoice.Mlp),
             };
             // Everything that needs neither the data nor the device is checked first: a bad flag or
@@ -79,7 +79,7 @@ public static class TrainCommand
             string runDir = parse.GetValue(outDir) ?? CommonOptions.Timestamped("runs");
             RunArtifacts.RequireNewOrEmptyFolder(runDir, "--out", "choose another folder");
             var data = CommonOptions.LoadData(dataFolder);
-            options.Validate(data.Schema, data.Train.Count);
+            options.CheckDataset(data.Schema, data.Train.Count);
             using var device = CommonOptions.OpenDevice(request, simd);
             using var upload = new DeviceImageDataset(device.Device.Accelerator, data);
             using var run = TrainingRun.Start(runDir, options, device, upload);
@@ -102,12 +102,13 @@ public static class TrainCommand
     }
 
     /// <summary>--arch: "mlp" is null (the MLP of --hidden and --dropout), "cnn" the CNN preset,
-    /// anything else a layer stack in the text form; the result is the canonical text.</summary>
-    public static string? ParseArchitecture(string text)
+    /// anything else a layer stack in the text form; the result is the canonical text, checked
+    /// against <paramref name="schema"/>, the data source's (known before the data is read).</summary>
+    public static string? ParseArchitecture(string text, ImageSchema schema)
     {
         try
         {
-            return ArchitectureChoice.Resolve(text);
+            return ArchitectureChoice.Resolve(text, schema);
         }
         catch (ArchitectureException error)
         {

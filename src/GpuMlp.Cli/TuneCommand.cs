@@ -54,10 +54,13 @@ public static class TuneCommand
                 var given = searchFlags.Where(o => CommonOptions.Given(parse, o)).Select(o => o.Name).ToList();
                 if (given.Count > 0)
                     throw new OptionException($"--resume continues with the search's saved settings; do not combine it with {string.Join(", ", given)}");
+                // The data the search trains on: --data, else the folder its settings name.
+                IImageSource SourceOf(TuningSettings saved) =>
+                    CommonOptions.DataSource(parse.GetValue(CommonOptions.Data) ?? saved.Data, parse.GetValue(CommonOptions.Download));
                 TuningState state;
                 try
                 {
-                    state = TuningFiles.Load(resumeDir);
+                    state = TuningFiles.Load(resumeDir, saved => SourceOf(saved).Schema);
                 }
                 catch (InvalidDataException error)
                 {
@@ -66,12 +69,15 @@ public static class TuneCommand
                 string requested = CommonOptions.Given(parse, CommonOptions.Device) ? parse.GetValue(CommonOptions.Device)! : state.Settings.Device;
                 if (!requested.Equals(state.Settings.Device, StringComparison.OrdinalIgnoreCase))
                     Console.WriteLine($"note: the search ran with --device {state.Settings.Device}; continuing on {requested} (scores may differ in the last digits)");
-                var folder = CommonOptions.DataSource(parse.GetValue(CommonOptions.Data) ?? state.Settings.Data, parse.GetValue(CommonOptions.Download));
+                var folder = SourceOf(state.Settings);
                 return Run(state, CommonOptions.ParseDevice(requested), CommonOptions.ParseCpuSimd(parse), folder, resumeDir, resuming: true);
             }
 
             var (budgetEpochs, budgetMinutes) = parse.GetValue(budget) is string b ? TuningSettings.ParseBudget(b) : (null, null);
-            var searchSpace = parse.GetValue(space) is string file ? SearchSpace.Load(file) : new SearchSpace();
+            // Architectures are checked against the data the search trains on, known before it is read.
+            var dataFolder = CommonOptions.DataFolder(parse);
+            var schema = dataFolder.Schema;
+            var searchSpace = parse.GetValue(space) is string file ? SearchSpace.Load(file, schema) : new SearchSpace();
             if (parse.GetValue(lrRange) is string lr)
             {
                 var (min, max) = SearchSpace.ParseRange(lr, "--lr-range");
@@ -87,7 +93,7 @@ public static class TuneCommand
             if (parse.GetValue(hiddenChoices) is string hc)
                 searchSpace = searchSpace with { Hidden = SearchSpace.ParseHiddenChoices(hc, "--hidden-choices") };
             if (parse.GetValue(archChoices) is string ac)
-                searchSpace = searchSpace with { Architectures = SearchSpace.ParseArchitectureChoices(ac, "--arch-choices") };
+                searchSpace = searchSpace with { Architectures = SearchSpace.ParseArchitectureChoices(ac, schema, "--arch-choices") };
             if (parse.GetValue(optimizers) is string op)
                 searchSpace = searchSpace with { Optimizers = SearchSpace.ParseOptimizers(op.Split(',', StringSplitOptions.TrimEntries), "--optimizers") };
             if (parse.GetValue(momentumRange) is string mr)
@@ -97,7 +103,7 @@ public static class TuneCommand
             }
             if (parse.GetValue(weightDecays) is string wd)
                 searchSpace = searchSpace with { WeightDecays = SearchSpace.ParseNumberList(wd, "--weight-decays") };
-            searchSpace.Validate(parse.GetValue(space) is string f ? $"--space {f}" : "search space flags");
+            searchSpace.Validate(schema, parse.GetValue(space) is string f ? $"--space {f}" : "search space flags");
             var settings = new TuningSettings
             {
                 Trials = parse.GetValue(trials),
@@ -114,11 +120,11 @@ public static class TuneCommand
                 Device = parse.GetValue(CommonOptions.Device) ?? "auto",
                 Data = parse.GetValue(CommonOptions.Data),
             };
-            settings.Validate();
+            settings.Validate(schema);
             var request = CommonOptions.ParseDevice(settings.Device);
             string dir = parse.GetValue(outDir) ?? CommonOptions.Timestamped("tunes");
             RunArtifacts.RequireNewOrEmptyFolder(dir, "--out", "choose another folder, or --resume it");
-            return Run(TuningSearch.Create(settings), request, CommonOptions.ParseCpuSimd(parse), CommonOptions.DataFolder(parse), dir, resuming: false);
+            return Run(TuningSearch.Create(settings, schema), request, CommonOptions.ParseCpuSimd(parse), dataFolder, dir, resuming: false);
         }));
         return command;
     }
@@ -141,7 +147,7 @@ public static class TuneCommand
         (template with { BatchSize = 1 }).Validate(data.Schema, data.Train.Count);
         if (template.ValidationCount(available) < 1)
             throw new OptionException($"--val-split {settings.ValidationSplit.ToString(CultureInfo.InvariantCulture)} of {available} images leaves no validation images to score trials on");
-        SearchSpace.FromDocument(settings.Space).CheckBatchSizes(template.TrainCount(available), "--batch-sizes");
+        SearchSpace.FromDocument(settings.Space, data.Schema).CheckBatchSizes(template.TrainCount(available), data.Schema, "--batch-sizes");
 
         using var opened = CommonOptions.OpenDevice(request, simd, compiled: "kernels compiled once");
         using var deviceData = new DeviceImageDataset(opened.Device.Accelerator, data);

@@ -23,7 +23,7 @@ public sealed record RunConfig(
         ArgumentNullException.ThrowIfNull(o);
         ArgumentNullException.ThrowIfNull(trainer);
         return new(
-            device, cpuSimd, o.Epochs, o.BatchSize, o.LearningRate, o.IsMlp ? o.Dropout : null, o.IsMlp ? o.Hidden : null, o.Seed, o.ValidationSplit, o.LimitTrain,
+            device, cpuSimd, o.Epochs, o.BatchSize, o.Optimizer.LearningRate, o.IsMlp ? o.Dropout : null, o.IsMlp ? o.Hidden : null, o.Seed, o.ValidationSplit, o.LimitTrain,
             o.EarlyStopPatience, o.Schedule.ToString().ToLowerInvariant(), trainer.TrainCount, trainer.ValidationCount, trainer.NetworkName,
             o.IsMlp ? "PyTorch nn.Linear default: W, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))"
                 : "PyTorch nn.Conv2d/nn.Linear default: W, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))",

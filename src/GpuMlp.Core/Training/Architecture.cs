@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text;
-using GpuMlp.Data;
 
 namespace GpuMlp.Training;
 
@@ -81,13 +80,12 @@ public sealed record ArchitectureLayer(
 ///   dropout{p}                    dropout with rate p in [0, 1), e.g. dropout0.5
 /// </code>
 /// e.g. the CNN preset: conv5x5x32p2,relu,pool2,conv5x5x64p2,relu,pool2,flatten,dense512,relu,dropout0.5,dense10.
-/// A stack with no conv, pool2 or flatten is an MLP and reads each image as the vector of its 784
-/// pixels (row-major, as x.view(-1, 784) does); any other stack reads it as a 1x28x28 map and needs
-/// flatten before its first dense layer. The stack must end in a vector of 10 class scores.</summary>
+/// A stack with no conv, pool2 or flatten is an MLP and reads each image as the vector of its C*H*W
+/// values (as x.view(-1, C*H*W) does; 784 pixels for MNIST); any other stack reads it as a CxHxW map
+/// (1x28x28 for MNIST) and needs flatten before its first dense layer. The stack must end in a
+/// vector of one score per class of the dataset (see <see cref="NetworkInput"/>).</summary>
 public sealed class Architecture
 {
-    public const int MnistClasses = MnistDataset.ClassCount;
-
     /// <summary>The CNN preset, calibrated in PyTorch (conv 5x5x32, pool, conv 5x5x64, pool, dense 512,
     /// dropout 0.5, 10 classes); padding 2 keeps the maps at 28x28 and 14x14 before pooling.</summary>
     public const string CnnText = "conv5x5x32p2,relu,pool2,conv5x5x64p2,relu,pool2,flatten,dense512,relu,dropout0.5,dense10";
@@ -96,10 +94,10 @@ public sealed class Architecture
     private static string LayerForms => string.Join(", ", LayerSpec.Kinds.Select(k => k.Form));
 
     /// <param name="layers">The stack, input first.</param>
-    /// <param name="input">What one sample is: <see cref="MnistImage"/>, <see cref="MnistVector"/> or
-    /// any other shape (tests use tiny ones).</param>
+    /// <param name="input">What one sample is: a dataset's image as a map or a vector (see
+    /// <see cref="NetworkInput"/>), or any other shape (tests use tiny ones).</param>
     /// <param name="classes">The length of the vector the stack must end in.</param>
-    public Architecture(IReadOnlyList<LayerSpec> layers, ActivationShape input, int classes = MnistClasses)
+    public Architecture(IReadOnlyList<LayerSpec> layers, ActivationShape input, int classes)
     {
         if (layers.Count == 0)
             throw new ArchitectureException("architecture: no layers");
@@ -150,15 +148,6 @@ public sealed class Architecture
         StateCount = (int)stateOffset;
     }
 
-    /// <summary>One MNIST image as a map (the input of stacks with conv, pool2 or flatten).</summary>
-    public static ActivationShape MnistImage => ActivationShape.Map(MnistDataset.Shape.Channels, MnistDataset.Shape.Height, MnistDataset.Shape.Width);
-
-    /// <summary>One MNIST image as the vector of its pixels (the input of MLP stacks).</summary>
-    public static ActivationShape MnistVector => ActivationShape.Vector(MnistDataset.Shape.Pixels);
-
-    /// <summary>The CNN preset (<see cref="CnnText"/>).</summary>
-    public static Architecture Cnn => Parse(CnnText);
-
     public IReadOnlyList<ArchitectureLayer> Layers { get; }
 
     /// <summary>Every parameter tensor in buffer order (PyTorch's state_dict order).</summary>
@@ -199,14 +188,10 @@ public sealed class Architecture
 
     public static string BiasName(int index) => string.Create(CultureInfo.InvariantCulture, $"{index}.bias");
 
-    /// <summary>The report's MLP for MNIST: dense{h},relu,dropout{p} per hidden layer, then dense10,
-    /// reading the 784-pixel vector. Its tensors are named 0.weight, 0.bias, 3.weight, ... and its
-    /// dense weights stored [in, out], the layout of the MLP model files and checkpoints.</summary>
-    public static Architecture Mlp(IReadOnlyList<int> hidden, float dropout) =>
-        Mlp(MnistVector.Channels, hidden, MnistClasses, dropout);
-
     /// <summary>An MLP of any widths: a vector of <paramref name="inputs"/>, dense{h},relu,dropout{p}
-    /// per hidden layer, then dense{classes}.</summary>
+    /// per hidden layer, then dense{classes} (the report's MLP of a dataset is
+    /// <see cref="NetworkInput.Mlp"/>). Its tensors are named 0.weight, 0.bias, 3.weight, ... and its
+    /// dense weights stored [in, out], the layout of the MLP model files and checkpoints.</summary>
     public static Architecture Mlp(int inputs, IReadOnlyList<int> hidden, int classes, float dropout)
     {
         ArgumentNullException.ThrowIfNull(hidden);
@@ -246,10 +231,6 @@ public sealed class Architecture
 
     /// <summary>An MLP's widths as the report writes them, "784-512-256-10"; null for any other stack.</summary>
     public string? MlpName => MlpWidths is { } widths ? string.Join("-", widths) : null;
-
-    /// <summary>Parses the text form for MNIST: the input is <see cref="MnistVector"/> for a stack
-    /// with no conv, pool2 or flatten and <see cref="MnistImage"/> otherwise; 10 classes.</summary>
-    public static Architecture Parse(string text) => NetworkInput.Parse(text, MnistDataset.Schema);
 
     public static Architecture Parse(string text, ActivationShape input, int classes) => new(ParseLayers(text), input, classes);
 

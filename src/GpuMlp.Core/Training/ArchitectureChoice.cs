@@ -1,3 +1,5 @@
+using GpuMlp.Data;
+
 namespace GpuMlp.Training;
 
 /// <summary>What <c>--arch</c> (train, bench) and each entry of tune's architecture list read:
@@ -12,17 +14,19 @@ public static class ArchitectureChoice
     public const string Cnn = "cnn";
 
     /// <summary>Null for "mlp", <see cref="Architecture.CnnText"/> for "cnn" (case and surrounding
-    /// blanks ignored), else the canonical text of the stack, checked to parse, chain and plan.</summary>
+    /// blanks ignored), else the canonical text of the stack. Every stack, the preset's included, is
+    /// checked to parse, chain and plan for the images and classes of <paramref name="schema"/>, the
+    /// data it will train on (the MLP's network depends on its widths too, which the run's options
+    /// check).</summary>
     /// <exception cref="ArchitectureException">The text is no preset and no valid stack; one line.</exception>
-    public static string? Resolve(string text)
+    public static string? Resolve(string text, ImageSchema schema)
     {
         ArgumentNullException.ThrowIfNull(text);
+        ArgumentNullException.ThrowIfNull(schema);
         string trimmed = text.Trim();
         if (trimmed.Equals(Mlp, StringComparison.OrdinalIgnoreCase))
             return null;
-        if (IsCnnPreset(trimmed))
-            return Architecture.CnnText;
-        var network = Architecture.Parse(trimmed);
+        var network = NetworkInput.Parse(IsCnnPreset(trimmed) ? Architecture.CnnText : trimmed, schema);
         _ = LayerNetwork.Plan(network);
         return network.Text;
     }

@@ -19,7 +19,8 @@ public sealed class CheckpointFormatException : Exception
 public sealed record CheckpointState
 {
     /// <summary>The run's options, the optimiser's kind and hyperparameters included (format 2 files
-    /// have none there: they are Adam's, the default).</summary>
+    /// have none there: they are Adam's, the default). The learning rate is also stored as the
+    /// options' top-level "learning_rate", as files always held it (<see cref="TrainingOptionsJsonConverter"/>).</summary>
     public required TrainingOptions Options { get; init; }
     public required int EpochsCompleted { get; init; }
     /// <summary>The optimizer's step count (Checkpoint.Optimizer.Steps).</summary>
@@ -77,7 +78,7 @@ public sealed class Checkpoint
     private static readonly JsonSerializerOptions Json = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower), new TrainingOptionsJsonConverter() },
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
 

@@ -73,7 +73,9 @@ public sealed class Trainer : IDisposable
         long needed = 0;
         try
         {
-            options.Validate(data.Schema, data.Train.Count);
+            // The settings are the caller's to validate (TrainingOptions.Validate, once, where they
+            // come in); what depends on this dataset is checked here whatever the caller did.
+            options.CheckDataset(data.Schema, data.Train.Count);
             int available = Math.Min(data.Train.Count, options.LimitTrain ?? int.MaxValue);
             TrainCount = options.TrainCount(available);
             ValidationCount = options.ValidationCount(available);
@@ -89,7 +91,7 @@ public sealed class Trainer : IDisposable
             if (options.AugmentShift > 0)
                 kernels.LoadAugmentation();
             Optimizer = new DeviceOptimizer(kernels, OptimizerFor(options), Architecture.ParameterCount);
-            LearningRate = options.LearningRate;
+            LearningRate = options.Optimizer.LearningRate;
             order = accelerator.Allocate1D<int>(TrainCount);
             evaluator = new Evaluator(device, Network, Math.Max(available, test.Count));
         }
@@ -147,7 +149,7 @@ public sealed class Trainer : IDisposable
     {
         ArgumentNullException.ThrowIfNull(device);
         ArgumentNullException.ThrowIfNull(data);
-        options.Validate(data.Schema, data.Train.Count);
+        options.CheckDataset(data.Schema, data.Train.Count);
         return new DeviceImageDataset(device.Device.Accelerator, data);
     }
 

@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using GpuMlp.Data;
 
 namespace GpuMlp.Training;
@@ -8,20 +7,15 @@ public sealed record TrainingOptions
 {
     public int Epochs { get; init; } = 20;
     public int BatchSize { get; init; } = 128;
-    /// <summary>The base learning rate of the optimiser (a schedule scales it per epoch). The report's
-    /// 0.001 is Adam's default; the CLI uses each optimiser's default when --lr is not given.</summary>
-    public float LearningRate { get; init; } = 0.001f;
-
-    private readonly OptimizerSettings optimizer = new(OptimizerKind.Adam);
-
-    /// <summary>The update rule and its hyperparameters (default: Adam with torch's defaults, the
-    /// report's setup). Its learning rate is always <see cref="LearningRate"/>: the one set here is
-    /// replaced on reading, so the two can never disagree.</summary>
+    /// <summary>The update rule, its hyperparameters and its base learning rate (a schedule scales
+    /// the rate per epoch, see <see cref="LearningRateAt"/>). The default is the report's setup: Adam
+    /// with torch's defaults, lr 0.001; the CLI uses each optimiser's default rate when --lr is not
+    /// given. This is the one place a run's learning rate lives.</summary>
     public OptimizerSettings Optimizer
     {
-        get => optimizer with { LearningRate = LearningRate };
-        init => optimizer = value ?? throw new ArgumentNullException(nameof(value));
-    }
+        get;
+        init => field = value ?? throw new ArgumentNullException(nameof(value));
+    } = new(OptimizerKind.Adam);
     public float Dropout { get; init; } = 0.2f;
     public IReadOnlyList<int> Hidden { get; init; } = [512, 256];
     /// <summary>The layer stack in the architecture text form (canonical, see
@@ -56,49 +50,40 @@ public sealed record TrainingOptions
     /// <summary>How many times per epoch the running loss/accuracy is read back for progress.</summary>
     public int ProgressUpdatesPerEpoch { get; init; } = 4;
 
-    /// <summary>Checks ranges against the dataset's schema (the network must fit its images and
-    /// classes) and size; the message is a one-line usage error.
-    /// A run validates its options once: the settings are checked on the first call for this
-    /// options object (entry points call it where options come in: the CLI, MnistModel.Train,
-    /// Checkpoint.Load), and a later call (the Trainer's, which must still refuse options a library
-    /// caller never validated) only repeats the dataset-size checks, and not even those for a
-    /// dataset at least as large as one already passed.</summary>
+    /// <summary>Checks every setting, and the network against the dataset's schema (it must fit its
+    /// images and classes) and size; the message is a one-line usage error. Entry points call this
+    /// once, where options come in (the CLI commands, MnistModel.Train, Checkpoint.Load, tune's
+    /// trials and retrain); the Trainer does not repeat it, and checks only what depends on the
+    /// dataset it is given (<see cref="CheckDataset"/>).</summary>
     public void Validate(ImageSchema schema, int trainingImages)
     {
         ArgumentNullException.ThrowIfNull(schema);
-        bool settingsPassed = Validated.TryGetValue(this, out var done) && done.Hidden.SequenceEqual(Hidden) && done.Schema.Equals(schema);
-        if (settingsPassed && trainingImages >= done!.TrainingImages)
-            return;
-        if (!settingsPassed)
-        {
-            SettingsChecksOnThisThread++;
-            ValidateSettings(schema);
-        }
+        SettingsChecksOnThisThread++;
+        ValidateSettings(schema);
         ValidateSize(trainingImages);
-        // Hidden is copied: a list changed in place after validation is validated again.
-        int smallest = settingsPassed ? Math.Min(done!.TrainingImages, trainingImages) : trainingImages;
-        Validated.AddOrUpdate(this, new ValidatedFor([.. Hidden], schema, smallest));
     }
 
-    /// <summary>The options objects (by reference: records compare by value, and a copy made with
-    /// `with` is a new object, validated afresh) whose settings passed, with the smallest training
-    /// set their sizes passed against (a larger one passes too: it only adds training images), for
-    /// the schema they passed with.</summary>
-    private static readonly ConditionalWeakTable<TrainingOptions, ValidatedFor> Validated = new();
+    /// <summary>The checks that depend on the dataset, which the Trainer makes whatever its caller
+    /// validated: the network must be built for <paramref name="schema"/> (its shapes chain, the
+    /// batch fits its row limit, shifted images have one channel) and the training split of
+    /// <paramref name="trainingImages"/> must hold a batch. The message is a one-line usage error.</summary>
+    public void CheckDataset(ImageSchema schema, int trainingImages)
+    {
+        ArgumentNullException.ThrowIfNull(schema);
+        CheckNetwork(schema);
+        CheckChannels(schema);
+        ValidateSize(trainingImages);
+    }
 
     /// <summary>How often this thread has run the settings checks (for the tests that pin "once").</summary>
     [ThreadStatic]
     internal static int SettingsChecksOnThisThread;
-
-    private sealed record ValidatedFor(int[] Hidden, ImageSchema Schema, int TrainingImages);
 
     /// <summary>Every check that does not depend on the dataset's size (the network's depend on its schema).</summary>
     private void ValidateSettings(ImageSchema schema)
     {
         if (Epochs < 1)
             throw new OptionException($"--epochs must be at least 1 (got {Epochs})");
-        if (!(LearningRate > 0f) || float.IsInfinity(LearningRate))
-            throw new OptionException($"--lr must be a positive number (got {LearningRate})");
         try
         {
             Optimizer.Validate();
@@ -109,6 +94,26 @@ public sealed record TrainingOptions
         }
         if (!(Dropout >= 0f && Dropout < 1f))
             throw new OptionException($"--dropout must be in [0, 1) (got {Dropout})");
+        CheckNetwork(schema);
+        if (EvaluationBatchSize < 1)
+            throw new OptionException($"the evaluation batch size must be at least 1 (got {EvaluationBatchSize})");
+        if (!(ValidationSplit >= 0 && ValidationSplit < 1))
+            throw new OptionException($"--val-split must be in [0, 1) (got {ValidationSplit})");
+        if (AugmentShift is < 0 or > MaxAugmentShift)
+            throw new OptionException($"--augment-shift must be in 0..{MaxAugmentShift} pixels (got {AugmentShift})");
+        CheckChannels(schema);
+        if (EarlyStopPatience is < 1)
+            throw new OptionException($"--early-stop must be at least 1 (got {EarlyStopPatience})");
+        if (EarlyStopPatience is not null && ValidationSplit <= 0)
+            throw new OptionException("--early-stop needs a validation split (--val-split > 0)");
+        if (LimitTrain is < 1)
+            throw new OptionException($"--limit-train must be at least 1 (got {LimitTrain})");
+    }
+
+    /// <summary>The network of <paramref name="schema"/>: the MLP's widths and parameter count, the
+    /// stack's shapes and plan, and the batch against its row limit.</summary>
+    private void CheckNetwork(ImageSchema schema)
+    {
         if (Hidden.Count == 0 || Hidden.Any(h => h < 1 || h > 65536))
             throw new OptionException("--hidden must list one or more layer widths in 1..65536, e.g. 512,256");
         try
@@ -132,21 +137,13 @@ public sealed record TrainingOptions
         int rowLimit = LayerNetwork.MaxRowsFor(network);
         if (BatchSize > rowLimit)
             throw new OptionException($"--batch-size {BatchSize} is too large for this architecture (at most {rowLimit})");
-        if (EvaluationBatchSize < 1)
-            throw new OptionException($"the evaluation batch size must be at least 1 (got {EvaluationBatchSize})");
-        if (!(ValidationSplit >= 0 && ValidationSplit < 1))
-            throw new OptionException($"--val-split must be in [0, 1) (got {ValidationSplit})");
-        if (AugmentShift is < 0 or > MaxAugmentShift)
-            throw new OptionException($"--augment-shift must be in 0..{MaxAugmentShift} pixels (got {AugmentShift})");
-        // The shifted gather moves one plane of Height x Width pixels per image.
+    }
+
+    /// <summary>The shifted gather moves one plane of Height x Width pixels per image.</summary>
+    private void CheckChannels(ImageSchema schema)
+    {
         if (AugmentShift > 0 && schema.Shape.Channels != 1)
             throw new OptionException($"--augment-shift moves one-channel images only; these images are {schema.Shape}");
-        if (EarlyStopPatience is < 1)
-            throw new OptionException($"--early-stop must be at least 1 (got {EarlyStopPatience})");
-        if (EarlyStopPatience is not null && ValidationSplit <= 0)
-            throw new OptionException("--early-stop needs a validation split (--val-split > 0)");
-        if (LimitTrain is < 1)
-            throw new OptionException($"--limit-train must be at least 1 (got {LimitTrain})");
     }
 
     /// <summary>The checks against the training file's size (after ValidateSettings).</summary>
@@ -190,18 +187,24 @@ public sealed record TrainingOptions
     /// convolution needs 627 KiB of im2col columns per row).</summary>
     public const int ConvolutionEvaluationBatchSize = 500;
 
-    /// <summary>The learning rate for a 1-based epoch. step: halved every 5 epochs; cosine:
-    /// lr * (1 + cos(pi * (epoch - 1) / epochs)) / 2, from lr at the first epoch towards 0.</summary>
-    public float LearningRateAt(int epoch) => Schedule switch
+    /// <summary>The learning rate for a 1-based epoch, from the optimiser's base rate lr. step: halved
+    /// every 5 epochs; cosine: lr * (1 + cos(pi * (epoch - 1) / epochs)) / 2, from lr at the first
+    /// epoch towards 0.</summary>
+    public float LearningRateAt(int epoch)
     {
-        LearningRateSchedule.Step => LearningRate * MathF.Pow(0.5f, (epoch - 1) / 5),
-        LearningRateSchedule.Cosine => (float)(LearningRate * 0.5 * (1 + Math.Cos(Math.PI * (epoch - 1) / Epochs))),
-        _ => LearningRate,
-    };
+        float learningRate = Optimizer.LearningRate;
+        return Schedule switch
+        {
+            LearningRateSchedule.Constant => learningRate,
+            LearningRateSchedule.Step => learningRate * MathF.Pow(0.5f, (epoch - 1) / 5),
+            LearningRateSchedule.Cosine => (float)(learningRate * 0.5 * (1 + Math.Cos(Math.PI * (epoch - 1) / Epochs))),
+            _ => throw new ArgumentOutOfRangeException(nameof(Schedule), Schedule, "unknown learning-rate schedule"),
+        };
+    }
 
     /// <summary>Whether training with <paramref name="other"/> from the same state gives the same
     /// weights epoch by epoch as with these options: every setting that shapes the updates must
-    /// agree (batch, learning rate and schedule, the optimiser and every hyperparameter of it, dropout,
+    /// agree (batch, the optimiser with its learning rate and every other hyperparameter, the schedule, dropout,
     /// network, seed, data split, early stopping, augmentation).
     /// The epoch count only says where to stop, so it may differ, except under the cosine schedule
     /// whose rates depend on it; the evaluation batch size and progress read-backs never matter.
@@ -209,7 +212,7 @@ public sealed record TrainingOptions
     public bool SameTrajectory(TrainingOptions other)
     {
         ArgumentNullException.ThrowIfNull(other);
-        return BatchSize == other.BatchSize && LearningRate.Equals(other.LearningRate) && Optimizer.Equals(other.Optimizer)
+        return BatchSize == other.BatchSize && Optimizer.Equals(other.Optimizer)
             && Dropout.Equals(other.Dropout)
             && Hidden.SequenceEqual(other.Hidden) && ArchitectureText == other.ArchitectureText && Seed == other.Seed && ValidationSplit.Equals(other.ValidationSplit)
             && LimitTrain == other.LimitTrain && Schedule == other.Schedule && EarlyStopPatience == other.EarlyStopPatience

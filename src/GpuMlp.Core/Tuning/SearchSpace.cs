@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using GpuMlp.Data;
 using GpuMlp.Training;
 
 namespace GpuMlp.Tuning;
@@ -19,6 +20,8 @@ namespace GpuMlp.Tuning;
 /// <c>gpumlp train --arch cnn</c> trains it (its stack, training images shifted by ±2 pixels); a
 /// layer stack trains as written, without shifts. A stack's own dropout layers apply; the sampled
 /// dropout and hidden are not used and not recorded for it.
+/// Every stack is checked against the schema of the data the search trains on (its images and
+/// classes), given where a space is read or checked.
 /// Invalid input throws <see cref="OptionException"/> whose message starts with the source
 /// (a flag name or the file), ready to be shown as a usage error.</summary>
 public sealed record SearchSpace
@@ -41,9 +44,11 @@ public sealed record SearchSpace
     /// "cnn" (the preset with its recipe) or a stack's canonical text.</summary>
     public IReadOnlyList<string> Architectures { get; init; } = [ArchitectureChoice.Mlp];
 
-    /// <summary>Checks every range; the message starts with <paramref name="source"/>.</summary>
-    public SearchSpace Validate(string source = "search space")
+    /// <summary>Checks every range, and every architecture for data of <paramref name="schema"/>;
+    /// the message starts with <paramref name="source"/>.</summary>
+    public SearchSpace Validate(ImageSchema schema, string source = "search space")
     {
+        ArgumentNullException.ThrowIfNull(schema);
         if (!double.IsFinite(LearningRateMin) || !double.IsFinite(LearningRateMax) || LearningRateMin <= 0 || LearningRateMax > MaxLearningRate)
             throw new OptionException($"{source}: lr must lie in (0, {MaxLearningRate.ToString(CultureInfo.InvariantCulture)}] (got [{Num(LearningRateMin)}, {Num(LearningRateMax)}])");
         if (LearningRateMin > LearningRateMax)
@@ -78,7 +83,7 @@ public sealed record SearchSpace
             throw new OptionException($"{source}: arch must list one or more of mlp, cnn or layer stacks");
         foreach (string choice in Architectures)
         {
-            if (ResolveArchitecture(choice, source) != choice)
+            if (ResolveArchitecture(choice, schema, source) != choice)
                 throw new OptionException($"{source}: arch entry '{choice}' is not resolved (expected mlp, cnn or a stack's canonical text)");
         }
         if (Architectures.Distinct(StringComparer.Ordinal).Count() != Architectures.Count)
@@ -87,9 +92,10 @@ public sealed record SearchSpace
     }
 
     /// <summary>Fails when a batch size exceeds the training images left after the split, or the
-    /// rows one launch of an architecture choice can hold.</summary>
-    public void CheckBatchSizes(int trainImages, string source = "search space")
+    /// rows one launch of an architecture choice can hold for data of <paramref name="schema"/>.</summary>
+    public void CheckBatchSizes(int trainImages, ImageSchema schema, string source = "search space")
     {
+        ArgumentNullException.ThrowIfNull(schema);
         var tooLarge = BatchSizes.Where(b => b > trainImages).ToList();
         if (tooLarge.Count > 0)
             throw new OptionException($"{source}: batch size {string.Join(",", tooLarge)} exceeds the {trainImages} training images left after the validation split");
@@ -97,7 +103,7 @@ public sealed record SearchSpace
         {
             if (ArchitectureText(choice) is not string text)
                 continue;
-            int rowLimit = LayerNetwork.MaxRowsFor(Architecture.Parse(text));
+            int rowLimit = LayerNetwork.MaxRowsFor(NetworkInput.Parse(text, schema));
             var overLimit = BatchSizes.Where(b => b > rowLimit).ToList();
             if (overLimit.Count > 0)
                 throw new OptionException($"{source}: batch size {string.Join(",", overLimit)} is too large for {choice} (at most {rowLimit})");
@@ -115,13 +121,14 @@ public sealed record SearchSpace
 
     /// <summary>One architecture entry resolved: "mlp" and "cnn" (case ignored) as themselves, a
     /// stack as its canonical text (also when it is the CNN preset's stack: then it trains without
-    /// the preset's shifts). A bad one is a usage error starting with <paramref name="source"/>.</summary>
-    public static string ResolveArchitecture(string text, string source)
+    /// the preset's shifts), checked for data of <paramref name="schema"/>. A bad one is a usage
+    /// error starting with <paramref name="source"/>.</summary>
+    public static string ResolveArchitecture(string text, ImageSchema schema, string source)
     {
         ArgumentNullException.ThrowIfNull(text);
         try
         {
-            string? resolved = ArchitectureChoice.Resolve(text);
+            string? resolved = ArchitectureChoice.Resolve(text, schema);
             return resolved is null ? ArchitectureChoice.Mlp
                 : ArchitectureChoice.IsCnnPreset(text) ? ArchitectureChoice.Cnn
                 : resolved;
@@ -133,15 +140,15 @@ public sealed record SearchSpace
     }
 
     /// <summary>A flag's list of architectures: "mlp;cnn;conv3x3x8p1,relu,pool2,flatten,dense10".</summary>
-    public static IReadOnlyList<string> ParseArchitectureChoices(string text, string source)
+    public static IReadOnlyList<string> ParseArchitectureChoices(string text, ImageSchema schema, string source)
     {
         ArgumentNullException.ThrowIfNull(text);
         var list = text.Split(';', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
-            .Select(part => ResolveArchitecture(part, source)).ToArray();
+            .Select(part => ResolveArchitecture(part, schema, source)).ToArray();
         if (list.Length == 0)
             throw new OptionException($"{source} must list architectures separated by ';', e.g. mlp;cnn");
         // Duplicates ("cnn" and its text) are named with the flag, not the whole space.
-        return new SearchSpace { Architectures = list }.Validate(source).Architectures;
+        return new SearchSpace { Architectures = list }.Validate(schema, source).Architectures;
     }
 
     private static IReadOnlyList<string> MomentumUsers => GpuMlp.Training.Optimizers.NamesUsing(OptimizerFlags.Momentum);
@@ -199,7 +206,8 @@ public sealed record SearchSpace
         WeightDecays?.ToArray(),
         Architectures.ToArray());
 
-    public static SearchSpace FromDocument(SearchSpaceDocument document, string source = "search space")
+    /// <summary>The stored form read back and checked, its architectures for data of <paramref name="schema"/>.</summary>
+    public static SearchSpace FromDocument(SearchSpaceDocument document, ImageSchema schema, string source = "search space")
     {
         ArgumentNullException.ThrowIfNull(document);
         if (document.Lr is not { Count: 1 or 2 } || document.Dropout is not { Count: 1 or 2 } || document.BatchSize is null || document.Hidden is null)
@@ -216,24 +224,26 @@ public sealed record SearchSpace
             MomentumMin = document.Momentum is { Count: 1 or 2 } m ? m[0] : 0,
             MomentumMax = document.Momentum is { Count: 1 or 2 } n ? n[^1] : 0,
             WeightDecays = document.WeightDecay?.ToArray(),
-            Architectures = document.Arch is null ? [ArchitectureChoice.Mlp] : document.Arch.Select(a => ResolveArchitecture(a, $"{source}: arch")).ToArray(),
-        }.Validate(source);
+            Architectures = document.Arch is null ? [ArchitectureChoice.Mlp] : document.Arch.Select(a => ResolveArchitecture(a, schema, $"{source}: arch")).ToArray(),
+        }.Validate(schema, source);
     }
 
-    /// <summary>Reads a search-space file (see the class summary).</summary>
-    public static SearchSpace Load(string path)
+    /// <summary>Reads a search-space file (see the class summary) for data of <paramref name="schema"/>.</summary>
+    public static SearchSpace Load(string path, ImageSchema schema)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         string source = $"--space {path}";
         if (!File.Exists(path))
             throw new OptionException($"{source}: no such file");
-        return Parse(File.ReadAllText(path), source);
+        return Parse(File.ReadAllText(path), schema, source);
     }
 
-    /// <summary>Parses the JSON file form; unknown keys, wrong types and bad ranges are errors.</summary>
-    public static SearchSpace Parse(string json, string source = "search space")
+    /// <summary>Parses the JSON file form for data of <paramref name="schema"/>; unknown keys, wrong
+    /// types, bad ranges and architectures that do not fit the data are errors.</summary>
+    public static SearchSpace Parse(string json, ImageSchema schema, string source = "search space")
     {
         ArgumentNullException.ThrowIfNull(json);
+        ArgumentNullException.ThrowIfNull(schema);
         JsonDocument document;
         try
         {
@@ -295,7 +305,7 @@ public sealed record SearchSpace
                         space = space with
                         {
                             Architectures = Items(value, "arch", source).Select(e => e.ValueKind == JsonValueKind.String
-                                ? ResolveArchitecture(e.GetString() ?? "", $"{source}: arch")
+                                ? ResolveArchitecture(e.GetString() ?? "", schema, $"{source}: arch")
                                 : throw new OptionException($"{source}: arch entries must be strings like \"mlp\", \"cnn\" or \"conv3x3x8p1,relu,pool2,flatten,dense10\" (got {e.GetRawText()})")).ToArray(),
                         };
                         break;
@@ -303,7 +313,7 @@ public sealed record SearchSpace
                         throw new OptionException($"{source}: unknown key '{property.Name}' (use lr, dropout, batch_size, hidden, optimizer, momentum, weight_decay, arch)");
                 }
             }
-            return space.Validate(source);
+            return space.Validate(schema, source);
         }
     }
 

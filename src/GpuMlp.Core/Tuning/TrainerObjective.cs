@@ -105,6 +105,7 @@ public sealed class TrainerObjective : ITrialObjective, IDisposable
         if (live.TryGetValue(run.Trial, out var existing) && existing.EpochsDone == run.FromEpoch - 1 && existing.Options.SameTrajectory(options))
             return existing;
         Drop(run.Trial);
+        options.Validate(data.Schema, data.Train.Count);
         var trainer = new Trainer(device, data, options);
         var trial = new LiveTrial(options, trainer);
         try

@@ -1,14 +1,16 @@
 using System.Globalization;
 using System.Text.Json.Serialization;
+using GpuMlp.Data;
 using GpuMlp.Training;
 
 namespace GpuMlp.Tuning;
 
 /// <summary>The hyperparameters one trial trains with (epochs are the search's to choose).
 /// Values are rounded when sampled (lr to 3 significant digits, dropout to 2 decimals), so they
-/// print exactly and a <c>gpumlp train</c> command line reproduces them. Optimizer holds the update
-/// rule and its hyperparameters (its learning rate is ignored: LearningRate is the trial's); null, as
-/// in searches saved before the optimiser could be searched, is Adam with torch's defaults.
+/// print exactly and a <c>gpumlp train</c> command line reproduces them. LearningRate is the
+/// trial's sampled rate, one of the search's axes; Optimizer holds the update rule and its other
+/// hyperparameters (the rate it carries is replaced by LearningRate, see <see cref="Settings"/>);
+/// null, as in searches saved before the optimiser could be searched, is Adam with torch's defaults.
 ///
 /// Architecture is the network: null (and absent from the JSON) is the report's MLP of Hidden
 /// with Dropout after each hidden ReLU; otherwise the canonical text of a layer stack
@@ -64,9 +66,10 @@ public sealed record TrialConfig(
     public string HiddenText => Hidden is null ? "" : string.Join(",", Hidden.Select(h => h.ToString(CultureInfo.InvariantCulture)));
 
     /// <summary>Checks what a file may get wrong: an MLP trial needs Dropout and Hidden, a stack
-    /// trial has neither and a text that parses. The message is one line.</summary>
+    /// trial has neither and a canonical text that fits data of <paramref name="schema"/>. The
+    /// message is one line.</summary>
     /// <exception cref="InvalidDataException">The configuration is inconsistent.</exception>
-    public void Check()
+    public void Check(ImageSchema schema)
     {
         if (AugmentShift is < 0 or > TrainingOptions.MaxAugmentShift)
             throw new InvalidDataException($"augment_shift must be in 0..{TrainingOptions.MaxAugmentShift} (got {AugmentShift})");
@@ -80,7 +83,7 @@ public sealed record TrialConfig(
             throw new InvalidDataException($"trial of architecture {Architecture}: dropout and hidden apply to the MLP only and must be null");
         try
         {
-            if (ArchitectureChoice.Resolve(Architecture!) != Architecture)
+            if (ArchitectureChoice.Resolve(Architecture!, schema) != Architecture)
                 throw new InvalidDataException($"architecture '{Architecture}' is not in its canonical form");
         }
         catch (ArchitectureException error)
@@ -99,7 +102,6 @@ public sealed record TrialConfig(
         {
             Epochs = epochs,
             BatchSize = BatchSize,
-            LearningRate = LearningRate,
             Optimizer = Settings,
             Dropout = Dropout ?? template.Dropout,
             Hidden = Hidden?.ToArray() ?? template.Hidden,

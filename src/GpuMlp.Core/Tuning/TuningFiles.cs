@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using GpuMlp.Data;
 using GpuMlp.Runs;
 using GpuMlp.Training;
 
@@ -42,12 +43,26 @@ public static class TuningFiles
         AtomicFile.WriteAllText(Path.Combine(directory, CsvFileName), Csv(state));
     }
 
-    /// <summary>Reads a tuning folder's tune.json.</summary>
+    /// <summary>Reads a tuning folder's tune.json, whose search trains on data of <paramref name="schema"/>.</summary>
     /// <exception cref="FileNotFoundException">The folder has no tune.json.</exception>
-    /// <exception cref="InvalidDataException">tune.json is corrupt or inconsistent.</exception>
-    public static TuningState Load(string directory)
+    /// <exception cref="InvalidDataException">tune.json is corrupt or inconsistent, or its
+    /// architectures do not fit the data.</exception>
+    public static TuningState Load(string directory, ImageSchema schema)
+    {
+        ArgumentNullException.ThrowIfNull(schema);
+        return Load(directory, _ => schema);
+    }
+
+    /// <summary>Reads a tuning folder's tune.json; <paramref name="schemaOf"/> gives the schema of
+    /// the data the search trains on from its saved settings (which name its data folder), and the
+    /// search space and every trial are checked against it.</summary>
+    /// <exception cref="FileNotFoundException">The folder has no tune.json.</exception>
+    /// <exception cref="InvalidDataException">tune.json is corrupt or inconsistent, or its
+    /// architectures do not fit the data.</exception>
+    public static TuningState Load(string directory, Func<TuningSettings, ImageSchema> schemaOf)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
+        ArgumentNullException.ThrowIfNull(schemaOf);
         string path = Path.Combine(directory, StateFileName);
         if (!File.Exists(path))
             throw new FileNotFoundException($"no {StateFileName} in {directory}: not a tuning folder", path);
@@ -56,9 +71,18 @@ public static class TuningFiles
         {
             state = JsonSerializer.Deserialize<TuningState>(File.ReadAllText(path), Json)
                 ?? throw new InvalidDataException($"{path}: empty");
-            state.Settings.Validate();
         }
         catch (Exception error) when (error is JsonException or ArgumentException or NotSupportedException)
+        {
+            throw new InvalidDataException($"{path}: corrupt tuning state ({error.Message})", error);
+        }
+        // Outside the catch: a data folder the caller cannot name is its error, not the file's.
+        var schema = schemaOf(state.Settings);
+        try
+        {
+            state.Settings.Validate(schema);
+        }
+        catch (ArgumentException error)
         {
             throw new InvalidDataException($"{path}: corrupt tuning state ({error.Message})", error);
         }
@@ -68,7 +92,7 @@ public static class TuningFiles
                 throw new InvalidDataException($"{path}: trial {i} has id {state.Trials[i].Id}");
             try
             {
-                state.Trials[i].Config.Check();
+                state.Trials[i].Config.Check(schema);
             }
             catch (InvalidDataException error)
             {

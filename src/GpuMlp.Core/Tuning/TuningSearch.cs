@@ -1,3 +1,5 @@
+using GpuMlp.Data;
+
 namespace GpuMlp.Tuning;
 
 /// <summary>A trial finished (part of) a rung.</summary>
@@ -51,12 +53,13 @@ public sealed class TuningSearch
     /// <summary>Called when a rung's promotions are decided (after the state is written).</summary>
     public Action<RungState>? RungFinished { get; set; }
 
-    /// <summary>A new search: samples every trial's configuration from Random(seed).</summary>
-    public static TuningState Create(TuningSettings settings)
+    /// <summary>A new search on data of <paramref name="schema"/>: samples every trial's
+    /// configuration from Random(seed).</summary>
+    public static TuningState Create(TuningSettings settings, ImageSchema schema)
     {
         ArgumentNullException.ThrowIfNull(settings);
-        settings.Validate();
-        var space = SearchSpace.FromDocument(settings.Space);
+        settings.Validate(schema);
+        var space = SearchSpace.FromDocument(settings.Space, schema);
         return new TuningState
         {
             Settings = settings,

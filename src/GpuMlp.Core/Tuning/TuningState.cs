@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using GpuMlp.Data;
 
 namespace GpuMlp.Tuning;
 
@@ -65,11 +66,12 @@ public sealed record TuningSettings
         return (null, value * scale);
     }
 
-    /// <summary>Checks ranges; messages start with the flag name.</summary>
-    public void Validate()
+    /// <summary>Checks ranges, and the space's architectures for data of <paramref name="schema"/>;
+    /// messages start with the flag name.</summary>
+    public void Validate(ImageSchema schema)
     {
         _ = Schedule();
-        SearchSpace.FromDocument(Space);
+        SearchSpace.FromDocument(Space, schema);
         if (BudgetEpochs is < 1)
             throw new OptionException($"--budget must be at least 1 epoch (got {BudgetEpochs})");
         if (BudgetMinutes is double minutes && !(minutes > 0 && double.IsFinite(minutes)))

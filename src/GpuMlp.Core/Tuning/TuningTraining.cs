@@ -24,9 +24,11 @@ public static class TuningTraining
         ArgumentNullException.ThrowIfNull(state);
         ArgumentNullException.ThrowIfNull(outcome);
         ArgumentNullException.ThrowIfNull(device);
+        ArgumentNullException.ThrowIfNull(data);
         var best = outcome.Best ?? throw new ArgumentException("the search has no best trial", nameof(outcome));
         var settings = state.Settings;
         var options = FinalOptions(settings, best);
+        options.Validate(data.Schema, data.Train.Count);
         string finalDir = Path.Combine(directory, TuningFiles.FinalDirName);
         using var run = TrainingRun.StartOrResume(finalDir, options, device, data);
         starting?.Invoke(run);
@@ -83,7 +85,7 @@ public static class TuningTraining
         var sb = new StringBuilder("gpumlp train");
         sb.Append(" --epochs ").Append(options.Epochs.ToString(culture))
           .Append(" --batch-size ").Append(options.BatchSize.ToString(culture))
-          .Append(" --lr ").Append(TrialConfig.Format(options.LearningRate))
+          .Append(" --lr ").Append(TrialConfig.Format(options.Optimizer.LearningRate))
           .Append(options.Optimizer.CommandLineFlags() is { Length: > 0 } flags ? " " + flags : "")
           .Append(options.IsMlp
               ? " --dropout " + TrialConfig.Format(options.Dropout) + " --hidden " + string.Join(",", options.Hidden.Select(h => h.ToString(culture)))

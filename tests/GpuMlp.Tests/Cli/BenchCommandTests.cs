@@ -1,6 +1,7 @@
 using System.Text.Json;
 using GpuMlp.Cli;
 using GpuMlp.Compute;
+using GpuMlp.Data;
 using GpuMlp.Tests.Data;
 using GpuMlp.Training;
 
@@ -45,7 +46,7 @@ public sealed class BenchCommandTests : IDisposable
     [InlineData("dense64,relu,dense10", true, 200, 20, 10000)]
     public void DefaultSteps_ArchAndDevice_ShrinkOnlyForConvolutionsOnTheCpu(string? arch, bool isCpu, int steps, int warmup, int evalImages)
     {
-        var settings = new BenchSettings(128, null, null, 3, 1, arch is null ? null : ArchitectureChoice.Resolve(arch));
+        var settings = new BenchSettings(128, null, null, 3, 1, arch is null ? null : ArchitectureChoice.Resolve(arch, MnistDataset.Schema));
         Assert.Equal((steps, warmup, evalImages), BenchCommand.DefaultSteps(settings, isCpu, 10000));
         Assert.Equal((7, 0, 500), BenchCommand.DefaultSteps(settings with { Steps = 7, Warmup = 0, EvalImages = 500 }, isCpu, 10000));
     }
@@ -61,7 +62,7 @@ public sealed class BenchCommandTests : IDisposable
     {
         var options = new BenchSettings(128, null, null, 3, 1, Optimizer: kind).Options(1);
         Assert.Equal(new OptimizerSettings(kind), options.Optimizer);
-        Assert.Equal(learningRate, options.LearningRate);
+        Assert.Equal(learningRate, options.Optimizer.LearningRate);
         Assert.Equal(OptimizerKind.Adam, new BenchSettings(128, null, null, 3, 1).Options(1).Optimizer.Kind);
     }
 

@@ -312,7 +312,7 @@ public sealed class ErrorCorpusTests(ErrorCorpusFixture fx) : IClassFixture<Erro
     [Fact]
     public void Eval_BadModelFiles_AreDataErrors()
     {
-        var shape = Architecture.Mlp([8], 0f);
+        var shape = MnistNetworks.Mlp([8], 0f);
         float[] parameters = shape.InitialParameters(3);
         string validPath = Path.Combine(fx.NewDir("models"), "valid.safetensors");
         ModelFile.SaveMlp(validPath, shape, parameters, new Dictionary<string, string>());
@@ -510,7 +510,7 @@ public sealed class ErrorCorpusTests(ErrorCorpusFixture fx) : IClassFixture<Erro
     public void Resume_CorruptCheckpoint_IsADataError()
     {
         var options = new TrainingOptions { Hidden = [8], Epochs = 2, BatchSize = 20, Seed = 3 };
-        var shape = Architecture.Mlp(options.Hidden, 0f);
+        var shape = MnistNetworks.Mlp(options.Hidden, 0f);
         float[] Values(float v) => [.. Enumerable.Repeat(v, shape.ParameterCount)];
         Checkpoint Make(float[] parameters, TrainingOptions? o = null) => new()
         {
@@ -542,7 +542,7 @@ public sealed class ErrorCorpusTests(ErrorCorpusFixture fx) : IClassFixture<Erro
             byte[] length = BitConverter.GetBytes(j.Length);
             return [.. valid.AsSpan(0, 8), .. length, .. j, .. valid.AsSpan(12 + jsonLength)];
         }
-        var otherShape = Architecture.Mlp([16], 0f);
+        var otherShape = MnistNetworks.Mlp([16], 0f);
 
         var checkpoints = new List<(string Name, byte[]? Bytes, string[] Mentions)>
         {
@@ -624,7 +624,7 @@ public sealed class ErrorCorpusTests(ErrorCorpusFixture fx) : IClassFixture<Erro
     [Fact]
     public void Export_BadRequests_AreOneLineErrorsAndTouchNothing()
     {
-        var shape = Architecture.Mlp([8], 0f);
+        var shape = MnistNetworks.Mlp([8], 0f);
         string models = fx.NewDir("export-models");
         string valid = Path.Combine(models, "valid.safetensors");
         ModelFile.SaveMlp(valid, shape, shape.InitialParameters(5), new Dictionary<string, string>());

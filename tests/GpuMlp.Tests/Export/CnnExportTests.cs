@@ -23,7 +23,7 @@ public sealed class CnnExportTests(DeviceFixture fixture) : IDisposable
 
     private static (Architecture Network, float[] Parameters, float[] Input) Problem()
     {
-        var network = Architecture.Parse(Stack);
+        var network = MnistNetworks.Parse(Stack);
         var random = new Random(3);
         float[] input = Enumerable.Range(0, Rows * 784).Select(_ => (float)random.NextDouble()).ToArray();
         return (network, network.InitialParameters(3), input);
@@ -58,7 +58,7 @@ public sealed class CnnExportTests(DeviceFixture fixture) : IDisposable
     [Fact]
     public void ModelFile_MlpWithoutArchitectureMetadata_LoadsAsTheMlp()
     {
-        var shape = Architecture.Mlp([8], 0f);
+        var shape = MnistNetworks.Mlp([8], 0f);
         string path = Path.Combine(root, "mlp.safetensors");
         float[] parameters = shape.InitialParameters(1);
         ModelFile.SaveMlp(path, shape, parameters, new Dictionary<string, string>());
@@ -114,7 +114,7 @@ public sealed class CnnExportTests(DeviceFixture fixture) : IDisposable
             Epochs = 1,
             LimitTrain = 600,
             BatchSize = 20,
-            LearningRate = 0.002f,
+            Optimizer = new OptimizerSettings(OptimizerKind.Adam) { LearningRate = 0.002f },
             ValidationSplit = 0,
             Seed = 2,
             AugmentShift = 1,

@@ -32,11 +32,11 @@ public sealed class ArchitectureFuzzTests
     private static void Check(string text)
     {
         Architecture? parsed = null;
-        if (Outcome.Of<ArchitectureException>("architecture", () => parsed = Architecture.Parse(text)) is not null)
+        if (Outcome.Of<ArchitectureException>("architecture", () => parsed = MnistNetworks.Parse(text)) is not null)
             return;
         Architecture architecture = parsed!;
-        Outcome.Require(architecture.Output == ActivationShape.Vector(Architecture.MnistClasses), $"{architecture.Text} ends in {architecture.Output}");
-        Outcome.Require(Architecture.Parse(architecture.Text).Text == architecture.Text, $"{architecture.Text} does not read back");
+        Outcome.Require(architecture.Output == ActivationShape.Vector(MnistNetworks.Classes), $"{architecture.Text} ends in {architecture.Output}");
+        Outcome.Require(MnistNetworks.Parse(architecture.Text).Text == architecture.Text, $"{architecture.Text} does not read back");
         int end = 0;
         foreach (ParameterTensor tensor in architecture.Tensors)
         {

@@ -62,7 +62,7 @@ public sealed class CheckpointFuzzTests : IDisposable
             throw new InvalidOperationException($"parsed successfully but its options are invalid: {error.Message}", error);
         }
         Outcome.Require(state.Options.EvaluationBatchSize >= 1, $"evaluation_batch_size is {state.Options.EvaluationBatchSize}");
-        int expected = Architecture.Mlp(state.Options.Hidden!, 0f).ParameterCount;
+        int expected = MnistNetworks.Mlp(state.Options.Hidden!, 0f).ParameterCount;
         var tensors = checkpoint.Optimizer.Tensors;
         Outcome.Require(checkpoint.Optimizer.Kind == state.Options.Optimizer.Kind
             && tensors.Keys.Order(StringComparer.Ordinal).SequenceEqual(state.Options.Optimizer.StateNames.Order(StringComparer.Ordinal)),

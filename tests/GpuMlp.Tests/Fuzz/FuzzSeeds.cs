@@ -96,7 +96,7 @@ internal static class FuzzSeeds
     private static byte[] SaveCheckpoint(OptimizerSettings optimizer)
     {
         var options = new TrainingOptions { Hidden = CheckpointHidden, Epochs = 3, BatchSize = 4, Seed = 5, Optimizer = optimizer };
-        var shape = Architecture.Mlp(CheckpointHidden, 0f);
+        var shape = MnistNetworks.Mlp(CheckpointHidden, 0f);
         var checkpoint = new Checkpoint
         {
             State = new CheckpointState

@@ -84,7 +84,7 @@ public sealed class CpuConvolutionKernelTests(DeviceFixture fixture)
         const int rows = 13, samples = 30, features = 28 * 28;
         KernelSet set = fixture.Cpu(path);
         Assert.True(set.Kernels.FusesLaunches);
-        var architecture = Architecture.Parse("conv3x3x4p1,relu,pool2,conv4x4x5,relu,pool2,flatten,dense10");
+        var architecture = MnistNetworks.Parse("conv3x3x4p1,relu,pool2,conv4x4x5,relu,pool2,flatten,dense10");
         var random = new Random(5);
         byte[] images = TestData.Bytes(random, samples * features);
         byte[] labels = TestData.Bytes(random, samples, 10);

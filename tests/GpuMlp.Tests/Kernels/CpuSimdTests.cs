@@ -437,7 +437,6 @@ public sealed class CpuFusedLaunchTests(DeviceFixture fixture)
             AugmentShift = augmentShift,
             ProgressUpdatesPerEpoch = 1,
             Optimizer = settings,
-            LearningRate = settings.LearningRate,
         };
         using var trainer = new Trainer(set.KernelDevice, RealMnist.Load(), options);
         var launchesPerStep = new List<long>();

@@ -39,7 +39,7 @@ public sealed class ModelFileTests : IDisposable
     [Fact]
     public void SaveThenLoad_DefaultModel_RoundTrips()
     {
-        Architecture shape = Architecture.Mlp([512, 256], 0f);
+        Architecture shape = MnistNetworks.Mlp([512, 256], 0f);
         float[] parameters = shape.InitialParameters(seed: 7);
         string path = PathOf("model.safetensors");
 
@@ -51,7 +51,7 @@ public sealed class ModelFileTests : IDisposable
         Assert.Equal("pt", metadata["format"]);
         Assert.Equal("784,512,256,10", metadata["gpumlp.widths"]);
         Assert.Equal(Config["gpumlp.config"], metadata["gpumlp.config"]);
-        Assert.Equal(parameters, ModelFile.Load(path, Architecture.Mlp([512, 256], 0f)).Parameters);
+        Assert.Equal(parameters, ModelFile.Load(path, MnistNetworks.Mlp([512, 256], 0f)).Parameters);
     }
 
     [Fact]
@@ -136,11 +136,11 @@ public sealed class ModelFileTests : IDisposable
     [Fact]
     public void Load_WrongExpectedShape_IsRejected()
     {
-        Architecture small = Architecture.Mlp([128], 0f);
+        Architecture small = MnistNetworks.Mlp([128], 0f);
         string path = PathOf("small.safetensors");
         ModelFile.SaveMlp(path, small, small.InitialParameters(3), Config);
 
-        AssertModelError(() => ModelFile.Load(path, Architecture.Mlp([512, 256], 0f)), path,
+        AssertModelError(() => ModelFile.Load(path, MnistNetworks.Mlp([512, 256], 0f)), path,
             "model has widths 784-128-10 but the configuration expects 784-512-256-10");
     }
 

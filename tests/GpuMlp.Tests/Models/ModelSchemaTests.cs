@@ -34,7 +34,7 @@ public sealed class ModelSchemaTests : IDisposable
     [Fact]
     public void ModelFile_OldMlpWithoutSchema_ReadsAsMnist()
     {
-        var shape = Architecture.Mlp([8], 0f);
+        var shape = MnistNetworks.Mlp([8], 0f);
         string path = PathOf("old.safetensors");
         ModelFile.SaveMlp(path, shape, shape.InitialParameters(1), new Dictionary<string, string> { ["gpumlp.seed"] = "1" });
         Assert.DoesNotContain(ModelSchema.InputShapeKey, SafeTensorsFile.Read(path).Metadata.Keys);
@@ -47,7 +47,7 @@ public sealed class ModelSchemaTests : IDisposable
     [Fact]
     public void ModelFile_OldStackWithoutSchema_ReadsAsMnistMap()
     {
-        var network = Architecture.Cnn;
+        var network = MnistNetworks.Cnn;
         string path = PathOf("old-cnn.safetensors");
         ModelFile.Save(path, network, network.InitialParameters(1), new Dictionary<string, string>());
 
@@ -80,7 +80,7 @@ public sealed class ModelSchemaTests : IDisposable
         Assert.Equal(Compass, TrainedModel.Load(path).Schema);
 
         string mismatched = PathOf("mismatched.safetensors");
-        var mnist = Architecture.Mlp([8], 0f);
+        var mnist = MnistNetworks.Mlp([8], 0f);
         ModelFile.SaveMlp(mismatched, mnist, mnist.InitialParameters(1), MetadataOf(Compass));
         AssertModelError(() => TrainedModel.Load(mismatched),
             "the model has widths 784-8-10, but a model of 3x8x8 images, 4 classes takes 192 inputs and has 4 outputs");

@@ -10,10 +10,10 @@ public sealed class ArchitectureTests
     [Fact]
     public void Cnn_Preset_HasPyTorchShapesNamesAndOffsets()
     {
-        Architecture cnn = Architecture.Cnn;
+        Architecture cnn = MnistNetworks.Cnn;
 
         Assert.Equal(Architecture.CnnText, cnn.Text);
-        Assert.Equal(Architecture.MnistImage, cnn.Input);
+        Assert.Equal(MnistNetworks.Image, cnn.Input);
         Assert.Equal(
             ["32x28x28", "32x28x28", "32x14x14", "64x14x14", "64x14x14", "64x7x7", "3136", "512", "512", "512", "10"],
             cnn.Layers.Select(l => l.Output.ToString()));
@@ -52,8 +52,8 @@ public sealed class ArchitectureTests
             "nn.Conv2d(1, 32, kernel_size=(5, 5), padding=2)", "nn.ReLU()", "nn.MaxPool2d(2)",
             "nn.Conv2d(32, 64, kernel_size=(5, 5), padding=2)", "nn.ReLU()", "nn.MaxPool2d(2)", "nn.Flatten()",
             "nn.Linear(3136, 512)", "nn.ReLU()", "nn.Dropout(0.5)", "nn.Linear(512, 10)",
-        ], Architecture.Cnn.Layers.Select(l => l.PyTorchModule));
-        Assert.True(Architecture.Cnn.HasConvolution);
+        ], MnistNetworks.Cnn.Layers.Select(l => l.PyTorchModule));
+        Assert.True(MnistNetworks.Cnn.HasConvolution);
     }
 
     /// <summary>The MLP preset has the MLP files' layout: W_l [in, out] then b_l [out], layer by
@@ -62,7 +62,7 @@ public sealed class ArchitectureTests
     [Fact]
     public void Mlp_Preset_MatchesTheMlpFilesLayoutNamesAndInitialisation()
     {
-        Architecture mlp = Architecture.Mlp([512, 256], 0.2f);
+        Architecture mlp = MnistNetworks.Mlp([512, 256], 0.2f);
         int[] widths = [784, 512, 256, 10];
         int layers = widths.Length - 1;
         var weightOffsets = new int[layers];
@@ -85,7 +85,7 @@ public sealed class ArchitectureTests
         }
 
         Assert.Equal(MlpText, mlp.Text);
-        Assert.Equal(Architecture.MnistVector, mlp.Input);
+        Assert.Equal(MnistNetworks.Vector, mlp.Input);
         Assert.False(mlp.HasConvolution);
         Assert.Equal(widths, mlp.MlpWidths);
         Assert.Equal("784-512-256-10", mlp.MlpName);
@@ -99,9 +99,9 @@ public sealed class ArchitectureTests
         Assert.Equal([512, 784], weights[0].Shape);
         Assert.All(weights, w => Assert.True(w.StoredTransposed));
         Assert.Equal(initial, mlp.InitialParameters(42));
-        Assert.Null(Architecture.Cnn.MlpWidths);
-        Assert.Equal(mlp.Text, Architecture.Parse(MlpText).Text);
-        Assert.Equal(Architecture.MnistVector, Architecture.Parse(MlpText).Input);
+        Assert.Null(MnistNetworks.Cnn.MlpWidths);
+        Assert.Equal(mlp.Text, MnistNetworks.Parse(MlpText).Text);
+        Assert.Equal(MnistNetworks.Vector, MnistNetworks.Parse(MlpText).Input);
     }
 
     [Theory]
@@ -114,15 +114,15 @@ public sealed class ArchitectureTests
     [InlineData("conv7x7x3p6,pool2,pool2,flatten,dropout0.25,dense64,relu,dropout0.125,dense10")]
     public void Parse_CanonicalText_RoundTrips(string text)
     {
-        Architecture parsed = Architecture.Parse(text);
+        Architecture parsed = MnistNetworks.Parse(text);
         Assert.Equal(text, parsed.Text);
-        Assert.Equal(parsed.Specs, Architecture.Parse(parsed.Text).Specs);
+        Assert.Equal(parsed.Specs, MnistNetworks.Parse(parsed.Text).Specs);
     }
 
     [Fact]
     public void Parse_CaseAndSpacesAndPaddingZero_GiveCanonicalText()
     {
-        Architecture parsed = Architecture.Parse(" Conv5x5x32P2 , RELU,Pool2, conv3x3x8p0 ,FLATTEN, Dropout.5 ,dense10 ");
+        Architecture parsed = MnistNetworks.Parse(" Conv5x5x32P2 , RELU,Pool2, conv3x3x8p0 ,FLATTEN, Dropout.5 ,dense10 ");
         Assert.Equal("conv5x5x32p2,relu,pool2,conv3x3x8,flatten,dropout0.5,dense10", parsed.Text);
     }
 
@@ -163,7 +163,7 @@ public sealed class ArchitectureTests
     [InlineData("conv 5x5x8", "architecture: layer 1 'conv 5x5x8': expected conv<kh>x<kw>x<out>[p<pad>], e.g. conv5x5x32p2")]
     public void Parse_BadToken_OneLineErrorNamingIt(string text, string message)
     {
-        var error = Assert.Throws<ArchitectureException>(() => Architecture.Parse(text));
+        var error = Assert.Throws<ArchitectureException>(() => MnistNetworks.Parse(text));
         Assert.Equal(message, error.Message);
     }
 
@@ -180,7 +180,7 @@ public sealed class ArchitectureTests
     [InlineData("conv5x5x65536p2,flatten,dense65536,dense10", "architecture: layer 3 'dense65536': the stack would have more than 2147483647 parameters")]
     public void Parse_ShapesThatDoNotChain_OneLineErrorNamingTheLayer(string text, string message)
     {
-        var error = Assert.Throws<ArchitectureException>(() => Architecture.Parse(text));
+        var error = Assert.Throws<ArchitectureException>(() => MnistNetworks.Parse(text));
         Assert.Equal(message, error.Message);
     }
 
@@ -213,17 +213,17 @@ public sealed class ArchitectureTests
     [Fact]
     public void Constructor_InvalidProgrammaticLayers_Throw()
     {
-        Assert.Throws<ArchitectureException>(() => new Architecture([], Architecture.MnistVector));
+        Assert.Throws<ArchitectureException>(() => new Architecture([], MnistNetworks.Vector, MnistNetworks.Classes));
         Assert.Contains("positive", Assert.Throws<ArchitectureException>(() =>
-            new Architecture([new ConvSpec(0, 3, 3, 0), LayerSpec.Flatten, LayerSpec.Dense(10)], Architecture.MnistImage)).Message, StringComparison.Ordinal);
+            new Architecture([new ConvSpec(0, 3, 3, 0), LayerSpec.Flatten, LayerSpec.Dense(10)], MnistNetworks.Image, MnistNetworks.Classes)).Message, StringComparison.Ordinal);
         Assert.Contains("[0, 1)", Assert.Throws<ArchitectureException>(() =>
-            new Architecture([LayerSpec.Dropout(1.5f), LayerSpec.Dense(10)], Architecture.MnistVector)).Message, StringComparison.Ordinal);
+            new Architecture([LayerSpec.Dropout(1.5f), LayerSpec.Dense(10)], MnistNetworks.Vector, MnistNetworks.Classes)).Message, StringComparison.Ordinal);
     }
 
     [Fact]
     public void InitialParameters_Seeded_WithinPyTorchBounds()
     {
-        Architecture cnn = Architecture.Cnn;
+        Architecture cnn = MnistNetworks.Cnn;
         float[] parameters = cnn.InitialParameters(7);
         Assert.Equal(parameters, cnn.InitialParameters(7));
         Assert.NotEqual(parameters, cnn.InitialParameters(8));
@@ -240,8 +240,8 @@ public sealed class ArchitectureTests
     [Fact]
     public void Summary_AnyStack_ListsEveryLayerAndTheTotal()
     {
-        IReadOnlyList<string> lines = Architecture.Cnn.Summary();
-        Assert.Equal(Architecture.Cnn.Layers.Count + 3, lines.Count);
+        IReadOnlyList<string> lines = MnistNetworks.Cnn.Summary();
+        Assert.Equal(MnistNetworks.Cnn.Layers.Count + 3, lines.Count);
         Assert.Contains("conv5x5x32p2", lines[2], StringComparison.Ordinal);
         Assert.Contains("1,606,144", lines[9], StringComparison.Ordinal);
         Assert.EndsWith("1,663,370", lines[^1], StringComparison.Ordinal);

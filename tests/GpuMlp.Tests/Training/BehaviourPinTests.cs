@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using GpuMlp.Compute;
+using GpuMlp.Data;
 using GpuMlp.Tests.Data;
 using GpuMlp.Training;
 
@@ -32,7 +33,7 @@ public sealed class BehaviourPinTests
             LimitTrain = arch == "cnn" ? 256 : 1024,
             ValidationSplit = 0,
             Seed = 1,
-            ArchitectureText = ArchitectureChoice.Resolve(arch),
+            ArchitectureText = ArchitectureChoice.Resolve(arch, MnistDataset.Schema),
             AugmentShift = ArchitectureChoice.DefaultAugmentShift(arch),
         };
         using var device = ComputeDevice.Open(DeviceRequest.Cpu);

@@ -75,7 +75,7 @@ public sealed class CnnTests(DeviceFixture fixture)
     [InlineData("flatten,dense10,relu", "must end in a dense layer without relu")]
     public void Plan_UnsupportedOrder_ThrowsOneLineArchitectureException(string text, string expected)
     {
-        var error = Assert.Throws<ArchitectureException>(() => LayerNetwork.Plan(Architecture.Parse(text)));
+        var error = Assert.Throws<ArchitectureException>(() => LayerNetwork.Plan(MnistNetworks.Parse(text)));
         Assert.Contains(expected, error.Message, StringComparison.Ordinal);
         Assert.DoesNotContain('\n', error.Message);
     }
@@ -83,7 +83,7 @@ public sealed class CnnTests(DeviceFixture fixture)
     [Fact]
     public void Plan_CnnPreset_FusesReluAndDropoutIntoTheLayerBefore()
     {
-        var plan = LayerNetwork.Plan(Architecture.Cnn);
+        var plan = LayerNetwork.Plan(MnistNetworks.Cnn);
         Assert.Equal(["conv5x5x32p2", "pool2", "conv5x5x64p2", "pool2", "flatten", "dense512", "dense10"], plan.Select(p => p.Layer.Spec.Token));
         Assert.True(plan[0].Relu && plan[2].Relu && plan[5].Relu && !plan[6].Relu);
         Assert.Equal(0.5f, plan[5].DropoutRate);
@@ -94,7 +94,7 @@ public sealed class CnnTests(DeviceFixture fixture)
         ArchitectureText = "conv5x5x8p2,relu,pool2,flatten,dense10",
         Epochs = 2,
         BatchSize = 20,
-        LearningRate = 0.002f,
+        Optimizer = new OptimizerSettings(OptimizerKind.Adam) { LearningRate = 0.002f },
         LimitTrain = 1200,
         ValidationSplit = 0.2,
         Seed = 4,

@@ -57,7 +57,7 @@ public sealed class ImageDatasetTrainingTests(DeviceFixture fixture) : IDisposab
             BatchSize = 16,
             Hidden = [32],
             ArchitectureText = architecture,
-            LearningRate = 0.01f,
+            Optimizer = new OptimizerSettings(OptimizerKind.Adam) { LearningRate = 0.01f },
             ValidationSplit = 0.25,
             Seed = 3,
         };

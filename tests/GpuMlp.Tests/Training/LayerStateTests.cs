@@ -84,8 +84,8 @@ public sealed class LayerStateTests(DeviceFixture fixture) : IDisposable
         Assert.Equal(8, network.StateCount);
         Assert.Equal([0f, 0f, 0f, 0f, 1f, 1f, 1f, 1f], network.InitialState());
         Assert.Equal(WithoutState().ParameterCount, network.ParameterCount);
-        Assert.Empty(Architecture.Cnn.StateTensors);
-        Assert.Equal(0, Architecture.Cnn.StateCount);
+        Assert.Empty(MnistNetworks.Cnn.StateTensors);
+        Assert.Equal(0, MnistNetworks.Cnn.StateCount);
     }
 
     [Fact]
@@ -122,7 +122,7 @@ public sealed class LayerStateTests(DeviceFixture fixture) : IDisposable
     [Fact]
     public void ModelFile_StackWithoutState_WritesTheSameBytesAsBefore()
     {
-        Architecture cnn = Architecture.Parse("conv3x3x2,pool2,flatten,dense10");
+        Architecture cnn = MnistNetworks.Parse("conv3x3x2,pool2,flatten,dense10");
         float[] parameters = cnn.InitialParameters(1);
         string plain = Path.Combine(dir.Path, "plain.safetensors"), withState = Path.Combine(dir.Path, "state.safetensors");
 

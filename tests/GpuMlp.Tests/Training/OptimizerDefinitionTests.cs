@@ -4,8 +4,9 @@
 // or a definition some part of the program does not know, fails here. No device.
 using System.Text.Json;
 using GpuMlp.Cli;
-using GpuMlp.Tuning;
+using GpuMlp.Data;
 using GpuMlp.Training;
+using GpuMlp.Tuning;
 
 namespace GpuMlp.Tests.Training;
 
@@ -115,7 +116,7 @@ public sealed class OptimizerDefinitionTests
     {
         Assert.Equal(Optimizers.All, SearchSpace.ParseOptimizers(Optimizers.Names, "--optimizers"));
         var space = new SearchSpace { Optimizers = Optimizers.All, MomentumMin = 0.5, MomentumMax = 0.9 };
-        space.Validate("test");
+        space.Validate(MnistDataset.Schema, "test");
         var random = new Random(7);
         var sampled = Enumerable.Range(0, 200).Select(_ => space.Sample(random).Settings).ToList();
         Assert.Equal(Optimizers.All, sampled.Select(s => s.Kind).Distinct().Order());

@@ -66,7 +66,7 @@ public sealed class TrainerTests(DeviceFixture fixture)
     public void Validate_OutOfRangeOptions_AreRejected()
     {
         Assert.Throws<OptionException>(() => new TrainingOptions { Dropout = 1f }.Validate(MnistDataset.Schema, 60000));
-        Assert.Throws<OptionException>(() => new TrainingOptions { LearningRate = 0f }.Validate(MnistDataset.Schema, 60000));
+        Assert.Throws<OptionException>(() => new TrainingOptions { Optimizer = new OptimizerSettings(OptimizerKind.Adam) { LearningRate = 0f } }.Validate(MnistDataset.Schema, 60000));
         Assert.Throws<OptionException>(() => new TrainingOptions { BatchSize = 0 }.Validate(MnistDataset.Schema, 60000));
         Assert.Throws<OptionException>(() => new TrainingOptions { BatchSize = 5000, LimitTrain = 1000 }.Validate(MnistDataset.Schema, 60000));
         Assert.Throws<OptionException>(() => new TrainingOptions { Hidden = [] }.Validate(MnistDataset.Schema, 60000));
@@ -74,23 +74,33 @@ public sealed class TrainerTests(DeviceFixture fixture)
         new TrainingOptions().Validate(MnistDataset.Schema, 60000);
     }
 
-    /// <summary>A run validates its options once: the settings are checked on the first call for an
-    /// options object, later calls only repeat the dataset-size checks against a smaller dataset.</summary>
+    /// <summary>A run validates its options once, where they come in; the dataset checks after that
+    /// (the CLI's once the data is loaded, the Trainer's) do not check the settings again.</summary>
     [Fact]
-    public void Validate_TheSameOptionsTwice_ChecksTheSettingsOnce()
+    public void CheckDataset_ValidatedOptions_ChecksOnlyTheDatasetWithoutTheSettings()
     {
         var options = new TrainingOptions { BatchSize = 500, LimitTrain = 1000, ValidationSplit = 0.5 };
         int before = TrainingOptions.SettingsChecksOnThisThread;
         options.Validate(MnistDataset.Schema, int.MaxValue);
-        options.Validate(MnistDataset.Schema, 60000);
-        options.Validate(MnistDataset.Schema, 1000);
+        options.CheckDataset(MnistDataset.Schema, 60000);
+        options.CheckDataset(MnistDataset.Schema, 1000);
         Assert.Equal(before + 1, TrainingOptions.SettingsChecksOnThisThread);
-        // The size checks still run against a smaller dataset, with today's message.
-        var error = Assert.Throws<OptionException>(() => options.Validate(MnistDataset.Schema, 990));
+        // The size checks run against the dataset given, with today's message.
+        var error = Assert.Throws<OptionException>(() => options.CheckDataset(MnistDataset.Schema, 990));
         Assert.Equal("--batch-size must be in 1..495 (the training set size), got 500", error.Message);
-        // A copy is a new object: validated afresh.
         Assert.Throws<OptionException>(() => (options with { Epochs = 0 }).Validate(MnistDataset.Schema, 60000));
         Assert.Equal(before + 2, TrainingOptions.SettingsChecksOnThisThread);
+    }
+
+    /// <summary>MnistModel.Train is an entry point: it validates the settings, and the Trainer it
+    /// builds does not validate them again.</summary>
+    [Fact]
+    public void MnistModel_Train_ValidatesTheSettingsOnce()
+    {
+        var options = new TrainingOptions { Epochs = 1, BatchSize = 50, Hidden = [8], LimitTrain = 200, ValidationSplit = 0 };
+        int before = TrainingOptions.SettingsChecksOnThisThread;
+        using var model = MnistModel.Train(RealMnist.Load(), options, TestDevice.RequestedName);
+        Assert.Equal(before + 1, TrainingOptions.SettingsChecksOnThisThread);
     }
 
     [Fact]
@@ -103,14 +113,17 @@ public sealed class TrainerTests(DeviceFixture fixture)
         Assert.Throws<OptionException>(() => options.Validate(MnistDataset.Schema, 60000));
     }
 
-    /// <summary>The Trainer trusts nothing it was not told: options a library caller never
-    /// validated are refused there with the same one-line message.</summary>
+    /// <summary>The Trainer checks what depends on its dataset whatever its caller validated:
+    /// a batch larger than the training split of options a library caller never validated is
+    /// refused there with the same one-line message, and the settings are not checked again.</summary>
     [Fact]
-    public void Trainer_UnvalidatedInvalidOptions_AreRefused()
+    public void Trainer_UnvalidatedBatchLargerThanTheTrainingSet_IsRefusedWithAOneLineError()
     {
+        int before = TrainingOptions.SettingsChecksOnThisThread;
         var error = Assert.Throws<OptionException>(() =>
-            new Trainer(fixture.KernelDevice, RealMnist.Load(), new TrainingOptions { Dropout = 1f, LimitTrain = 1000 }));
-        Assert.Equal("--dropout must be in [0, 1) (got 1)", error.Message);
+            new Trainer(fixture.KernelDevice, RealMnist.Load(), new TrainingOptions { BatchSize = 2000, LimitTrain = 1000 }));
+        Assert.Equal("--batch-size must be in 1..900 (the training set size), got 2000", error.Message);
+        Assert.Equal(before, TrainingOptions.SettingsChecksOnThisThread);
     }
 }
 

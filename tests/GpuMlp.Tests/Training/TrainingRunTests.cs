@@ -160,7 +160,7 @@ public sealed class OptimizerResumeTests(DeviceFixture fixture) : IDisposable
     public void TrainingRun_InterruptedMidEpochAndResumed_IsBitIdenticalToAnUninterruptedRun(string name)
     {
         var settings = Settings(name);
-        var options = Tiny with { Optimizer = settings, LearningRate = settings.LearningRate };
+        var options = Tiny with { Optimizer = settings };
         var cancel = TestContext.Current.CancellationToken;
         using var data = new DeviceImageDataset(fixture.Device.Accelerator, RealMnist.Load());
         string straight = Path.Combine(dir.Path, "straight"), stopped = Path.Combine(dir.Path, "stopped");
@@ -197,12 +197,12 @@ public sealed class OptimizerResumeTests(DeviceFixture fixture) : IDisposable
     {
         var cancel = TestContext.Current.CancellationToken;
         using var data = new DeviceImageDataset(fixture.Device.Accelerator, RealMnist.Load());
-        var sgd = Tiny with { Epochs = 1, Optimizer = Settings("sgd-momentum"), LearningRate = 0.01f };
+        var sgd = Tiny with { Epochs = 1, Optimizer = Settings("sgd-momentum") with { LearningRate = 0.01f } };
         string folder = Path.Combine(dir.Path, "sgd");
         using (var run = TrainingRun.Start(folder, sgd, fixture.KernelDevice, data))
             run.Train(cancel: cancel);
         var checkpoint = Checkpoint.Load(Path.Combine(folder, Checkpoint.FileName));
-        Assert.False(checkpoint.Continues(sgd with { Optimizer = new OptimizerSettings(OptimizerKind.Adam), LearningRate = 0.01f }));
+        Assert.False(checkpoint.Continues(sgd with { Optimizer = new OptimizerSettings(OptimizerKind.Adam) { LearningRate = 0.01f } }));
         Assert.False(checkpoint.Continues(sgd with { Optimizer = Settings("sgd-momentum") with { Momentum = 0.5f } }));
         Assert.True(checkpoint.Continues(sgd with { Epochs = 3 }));
 
@@ -233,7 +233,7 @@ public sealed class RunCompatibilityTests
     {
         foreach (var other in new[]
         {
-            Options with { BatchSize = 64 }, Options with { LearningRate = 0.002f }, Options with { Dropout = 0.1f },
+            Options with { BatchSize = 64 }, Options with { Optimizer = new OptimizerSettings(OptimizerKind.Adam) { LearningRate = 0.002f } }, Options with { Dropout = 0.1f },
             Options with { Hidden = [32, 8] }, Options with { Seed = 5 }, Options with { ValidationSplit = 0.2 },
             Options with { LimitTrain = 1000 }, Options with { Schedule = LearningRateSchedule.Step }, Options with { EarlyStopPatience = 2 },
             Options with { Optimizer = new OptimizerSettings(OptimizerKind.AdamW) },
@@ -245,11 +245,13 @@ public sealed class RunCompatibilityTests
     }
 
     [Fact]
-    public void Optimizer_LearningRate_IsAlwaysTheOptions()
+    public void LearningRateAt_OptimizersRate_IsTheRunsBaseRate()
     {
-        var options = Options with { Optimizer = new OptimizerSettings(OptimizerKind.Sgd) { LearningRate = 0.5f }, LearningRate = 0.05f };
-        Assert.Equal(0.05f, options.Optimizer.LearningRate);
-        Assert.True(options.SameTrajectory(options with { Optimizer = new OptimizerSettings(OptimizerKind.Sgd) }));
+        var options = Options with { Optimizer = new OptimizerSettings(OptimizerKind.Sgd) { LearningRate = 0.5f } };
+        Assert.Equal(1e-3f, new TrainingOptions().Optimizer.LearningRate);
+        Assert.Equal(0.5f, options.LearningRateAt(1));
+        Assert.Equal(0.25f, (options with { Schedule = LearningRateSchedule.Step }).LearningRateAt(6));
+        Assert.False(options.SameTrajectory(options with { Optimizer = new OptimizerSettings(OptimizerKind.Sgd) }));
     }
 
     [Fact]
@@ -283,7 +285,7 @@ public sealed class StepGemmsTests
     [Fact]
     public void StepGemms_ReportModel_AreForwardThenWeightAndInputGradientsFromTheLastLayer()
     {
-        var launches = GemmLaunch.StepOf(Architecture.Mlp([512, 256], 0f), rows: 128, dropout: true);
+        var launches = GemmLaunch.StepOf(MnistNetworks.Mlp([512, 256], 0f), rows: 128, dropout: true);
         Assert.Equal(
             [
                 "Forward 0 128x512x784 BiasReluDropout", "Forward 1 128x256x512 BiasReluDropout", "Forward 2 128x10x256 Bias",
@@ -292,7 +294,7 @@ public sealed class StepGemmsTests
                 "WeightGradient 0 784x512x128 Store",
             ],
             launches.Select(l => $"{l.Pass} {l.Layer} {l.Shape.M}x{l.Shape.N}x{l.Shape.K} {l.Mode}"));
-        Assert.All(GemmLaunch.StepOf(Architecture.Mlp([512, 256], 0f), 128, dropout: false).Take(2),
+        Assert.All(GemmLaunch.StepOf(MnistNetworks.Mlp([512, 256], 0f), 128, dropout: false).Take(2),
             l => Assert.Equal(GpuMlp.Kernels.EpilogueMode.BiasRelu, l.Mode));
     }
 }

@@ -21,11 +21,11 @@ public sealed class ArchitectureSpaceTests : IDisposable
     [Fact]
     public void Parse_ArchKey_KeepsPresetsAndCanonicalisesStacks()
     {
-        var space = SearchSpace.Parse("""{"arch": ["MLP", " CNN", " Conv3x3x4P1, ReLU,pool2,flatten,dense10 "]}""", "--space s.json");
+        var space = SearchSpace.Parse("""{"arch": ["MLP", " CNN", " Conv3x3x4P1, ReLU,pool2,flatten,dense10 "]}""", MnistDataset.Schema, "--space s.json");
         Assert.Equal([ArchitectureChoice.Mlp, ArchitectureChoice.Cnn, TinyConv], space.Architectures);
-        Assert.Equal(space.Architectures, SearchSpace.FromDocument(space.ToDocument()).Architectures);
+        Assert.Equal(space.Architectures, SearchSpace.FromDocument(space.ToDocument(), MnistDataset.Schema).Architectures);
         Assert.Equal([ArchitectureChoice.Mlp], new SearchSpace().Architectures);
-        Assert.Equal([ArchitectureChoice.Mlp, TinyConv], SearchSpace.ParseArchitectureChoices($"mlp; {TinyConv};", "--arch-choices"));
+        Assert.Equal([ArchitectureChoice.Mlp, TinyConv], SearchSpace.ParseArchitectureChoices($"mlp; {TinyConv};", MnistDataset.Schema, "--arch-choices"));
     }
 
     [Theory]
@@ -40,7 +40,7 @@ public sealed class ArchitectureSpaceTests : IDisposable
     [InlineData("""{"arch": ["conv3x3x4p1,pool2"]}""", "must end in a vector of 10 class scores")]
     public void Parse_BadArch_IsOneLineUsageErrorNamingTheSource(string json, string expected)
     {
-        var error = Assert.Throws<OptionException>(() => SearchSpace.Parse(json, "--space s.json"));
+        var error = Assert.Throws<OptionException>(() => SearchSpace.Parse(json, MnistDataset.Schema, "--space s.json"));
         Assert.StartsWith("--space s.json: ", error.Message, StringComparison.Ordinal);
         Assert.Contains(expected, error.Message, StringComparison.Ordinal);
         Assert.DoesNotContain('\n', error.Message);
@@ -52,7 +52,7 @@ public sealed class ArchitectureSpaceTests : IDisposable
     [InlineData(";", "--arch-choices must list architectures separated by ';'")]
     public void ParseArchitectureChoices_BadFlag_NamesTheFlag(string text, string expected)
     {
-        var error = Assert.Throws<OptionException>(() => SearchSpace.ParseArchitectureChoices(text, "--arch-choices"));
+        var error = Assert.Throws<OptionException>(() => SearchSpace.ParseArchitectureChoices(text, MnistDataset.Schema, "--arch-choices"));
         Assert.StartsWith(expected, error.Message, StringComparison.Ordinal);
     }
 
@@ -92,7 +92,7 @@ public sealed class ArchitectureSpaceTests : IDisposable
         Assert.InRange(configs.Count(c => c.IsMlp) / 300.0, 0.25, 0.42);
         foreach (var config in configs)
         {
-            config.Check();
+            config.Check(MnistDataset.Schema);
             Assert.Equal(config.IsMlp, config.Dropout is not null);
             Assert.Equal(config.IsMlp, config.Hidden is not null);
             var options = config.ToOptions(new TrainingOptions(), 2);
@@ -110,7 +110,7 @@ public sealed class ArchitectureSpaceTests : IDisposable
     public void Sample_CnnAndItsStackText_AreTwoChoicesWithAndWithoutThePresetsShifts()
     {
         // As for train: --arch cnn is the stack plus its recipe, the stack's text alone trains unshifted.
-        var space = SearchSpace.Parse($$"""{"arch": ["cnn", "{{Architecture.CnnText}}"]}""");
+        var space = SearchSpace.Parse($$"""{"arch": ["cnn", "{{Architecture.CnnText}}"]}""", MnistDataset.Schema);
         Assert.Equal([ArchitectureChoice.Cnn, Architecture.CnnText], space.Architectures);
         var configs = TuningSearch.SampleConfigs(space, 40, seed: 1);
         var preset = configs.First(c => c.AugmentShift > 0);
@@ -144,16 +144,16 @@ public sealed class ArchitectureSpaceTests : IDisposable
     public void Files_MixedSearch_RecordTheArchitecturePerTrialAndLoadBack()
     {
         var space = new SearchSpace { Architectures = [ArchitectureChoice.Mlp, TinyConv] };
-        var state = TuningSearch.Create(TuningSearchTests.Settings(trials: 6, eta: 2, minEpochs: 1, maxEpochs: 2, seed: 4, space: space));
+        var state = TuningSearch.Create(TuningSearchTests.Settings(trials: 6, eta: 2, minEpochs: 1, maxEpochs: 2, seed: 4, space: space), MnistDataset.Schema);
         var objective = new FakeObjective();
         var outcome = new TuningSearch(state, objective, dir.Path).Run(TestContext.Current.CancellationToken);
         Assert.NotNull(outcome.Best);
         Assert.Contains(state.Trials, t => t.Config.IsMlp);
         Assert.Contains(state.Trials, t => !t.Config.IsMlp);
 
-        var loaded = TuningFiles.Load(dir.Path);
+        var loaded = TuningFiles.Load(dir.Path, MnistDataset.Schema);
         Assert.Equal(state.Trials.Select(t => t.Config), loaded.Trials.Select(t => t.Config));
-        Assert.Equal(space.Architectures, SearchSpace.FromDocument(loaded.Settings.Space).Architectures);
+        Assert.Equal(space.Architectures, SearchSpace.FromDocument(loaded.Settings.Space, MnistDataset.Schema).Architectures);
 
         using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.Path, TuningFiles.StateFileName)));
         Assert.Equal(["mlp", TinyConv], json.RootElement.GetProperty("settings").GetProperty("space").GetProperty("arch").EnumerateArray().Select(e => e.GetString()));
@@ -194,7 +194,7 @@ public sealed class ArchitectureSpaceTests : IDisposable
     public void FinalOptions_StackWinner_TrainsTheStack()
     {
         var space = new SearchSpace { Architectures = [TinyConv] };
-        var state = TuningSearch.Create(TuningSearchTests.Settings(trials: 2, eta: 2, minEpochs: 1, maxEpochs: 2, space: space) with { LimitTrain = 600 });
+        var state = TuningSearch.Create(TuningSearchTests.Settings(trials: 2, eta: 2, minEpochs: 1, maxEpochs: 2, space: space) with { LimitTrain = 600 }, MnistDataset.Schema);
         var outcome = new TuningSearch(state, new FakeObjective(), dir.Path).Run(TestContext.Current.CancellationToken);
         var options = TuningTraining.FinalOptions(state.Settings, outcome.Best!);
         Assert.Equal(TinyConv, options.ArchitectureText);
@@ -210,7 +210,7 @@ public sealed class ArchitectureSpaceTests : IDisposable
     [InlineData(TinyConv, "{\"dropout\": null, \"hidden\": null, \"augment_shift\": 7}", "augment_shift must be in 0..6")]
     public void Load_InconsistentTrialConfig_IsCorruptNamingTheTrial(string? architecture, string edits, string expected)
     {
-        var state = TuningSearch.Create(TuningSearchTests.Settings(trials: 2, eta: 2, minEpochs: 1, maxEpochs: 2));
+        var state = TuningSearch.Create(TuningSearchTests.Settings(trials: 2, eta: 2, minEpochs: 1, maxEpochs: 2), MnistDataset.Schema);
         new TuningSearch(state, new FakeObjective(), dir.Path).Run(TestContext.Current.CancellationToken);
         string path = Path.Combine(dir.Path, TuningFiles.StateFileName);
         var root = JsonNode.Parse(File.ReadAllText(path))!;
@@ -220,7 +220,7 @@ public sealed class ArchitectureSpaceTests : IDisposable
         foreach (var (key, value) in JsonNode.Parse(edits)!.AsObject().ToList())
             config[key] = value?.DeepClone();
         File.WriteAllText(path, root.ToJsonString());
-        var error = Assert.Throws<InvalidDataException>(() => TuningFiles.Load(dir.Path));
+        var error = Assert.Throws<InvalidDataException>(() => TuningFiles.Load(dir.Path, MnistDataset.Schema));
         Assert.Contains("trial 0: ", error.Message, StringComparison.Ordinal);
         Assert.Contains(expected, error.Message, StringComparison.Ordinal);
     }
@@ -228,11 +228,11 @@ public sealed class ArchitectureSpaceTests : IDisposable
     [Fact]
     public void CheckBatchSizes_AboveAStacksRowLimit_AreRejected()
     {
-        var network = Architecture.Parse(TinyConv);
+        var network = MnistNetworks.Parse(TinyConv);
         int limit = LayerNetwork.MaxRowsFor(network);
         var space = new SearchSpace { BatchSizes = [64, limit + 1], Architectures = [TinyConv] };
-        var error = Assert.Throws<OptionException>(() => space.CheckBatchSizes(int.MaxValue, "--batch-sizes"));
+        var error = Assert.Throws<OptionException>(() => space.CheckBatchSizes(int.MaxValue, MnistDataset.Schema, "--batch-sizes"));
         Assert.Contains($"is too large for {TinyConv}", error.Message, StringComparison.Ordinal);
-        (space with { Architectures = [ArchitectureChoice.Mlp] }).CheckBatchSizes(int.MaxValue);
+        (space with { Architectures = [ArchitectureChoice.Mlp] }).CheckBatchSizes(int.MaxValue, MnistDataset.Schema);
     }
 }

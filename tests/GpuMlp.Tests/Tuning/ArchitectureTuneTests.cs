@@ -1,4 +1,5 @@
 using System.Text.Json;
+using GpuMlp.Data;
 using GpuMlp.Models;
 using GpuMlp.Runs;
 using GpuMlp.Tests.Cli;
@@ -33,8 +34,8 @@ public sealed class ArchitectureTuneTests(DeviceFixture fixture) : IDisposable
             "--seed", "3", "--out", outDir);
         Assert.True(result.ExitCode == 0, result.StandardError + result.StandardOutput);
 
-        var state = TuningFiles.Load(outDir);
-        Assert.Equal([ArchitectureChoice.Mlp, TinyConv], SearchSpace.FromDocument(state.Settings.Space).Architectures);
+        var state = TuningFiles.Load(outDir, MnistDataset.Schema);
+        Assert.Equal([ArchitectureChoice.Mlp, TinyConv], SearchSpace.FromDocument(state.Settings.Space, MnistDataset.Schema).Architectures);
         Assert.Contains(state.Trials, t => t.Config.IsMlp);
         Assert.Contains(state.Trials, t => t.Config.Architecture == TinyConv);
         var csv = File.ReadAllLines(Path.Combine(outDir, TuningFiles.CsvFileName));
@@ -87,7 +88,7 @@ public sealed class ArchitectureTuneTests(DeviceFixture fixture) : IDisposable
             Device = TestDevice.RequestedName,
             Data = RealMnist.RealMnistDir(),
         };
-        var state = TuningSearch.Create(settings);
+        var state = TuningSearch.Create(settings, MnistDataset.Schema);
         var configs = state.Trials.Select(t => t.Config).ToList();
         Assert.Contains(configs, c => c.IsMlp);
         Assert.Contains(configs, c => !c.IsMlp);
@@ -100,7 +101,7 @@ public sealed class ArchitectureTuneTests(DeviceFixture fixture) : IDisposable
             var search = new TuningSearch(state, objective, outDir) { TrialFinished = report => { if (report.Trial.Id == 1) stop.Cancel(); } };
             Assert.ThrowsAny<OperationCanceledException>(() => search.Run(stop.Token));
         }
-        Assert.Equal(2, TuningFiles.Load(outDir).Trials.Count(t => t.EpochsRun > 0));
+        Assert.Equal(2, TuningFiles.Load(outDir, MnistDataset.Schema).Trials.Count(t => t.EpochsRun > 0));
 
         var refused = CliProcess.Run(TimeSpan.FromMinutes(1), "tune", "--resume", outDir, "--arch-choices", "mlp");
         Assert.Equal(2, refused.ExitCode);
@@ -109,10 +110,10 @@ public sealed class ArchitectureTuneTests(DeviceFixture fixture) : IDisposable
         var resumed = CliProcess.Run(TimeSpan.FromMinutes(4), "tune", "--resume", outDir, "--device", TestDevice.RequestedName);
         Assert.True(resumed.ExitCode == 0, resumed.StandardError + resumed.StandardOutput);
         Assert.Contains($"resuming {outDir}: 2 trials trained so far", resumed.StandardOutput, StringComparison.Ordinal);
-        var after = TuningFiles.Load(outDir);
+        var after = TuningFiles.Load(outDir, MnistDataset.Schema);
         Assert.True(after.Finished);
         Assert.Equal(configs, after.Trials.Select(t => t.Config));
-        Assert.Equal(space.Architectures, SearchSpace.FromDocument(after.Settings.Space).Architectures);
+        Assert.Equal(space.Architectures, SearchSpace.FromDocument(after.Settings.Space, MnistDataset.Schema).Architectures);
         var best = TuningFiles.ReadBest(outDir);
         Assert.Equal(after.Trials[best.Trial].Config, best.Config);
         Assert.Equal(best.Config.Architecture ?? ArchitectureChoice.Mlp,

@@ -1,3 +1,4 @@
+using GpuMlp.Data;
 using GpuMlp.Tests.Runs;
 using GpuMlp.Training;
 using GpuMlp.Tuning;
@@ -9,7 +10,7 @@ public sealed class SearchSpaceTests
     [Fact]
     public void Parse_DocumentedFile_GivesItsRanges()
     {
-        var space = SearchSpace.Parse("""{"lr": [1e-4, 3e-3], "dropout": [0.0, 0.5], "batch_size": [64,128,256], "hidden": ["512,256","256,128"]}""");
+        var space = SearchSpace.Parse("""{"lr": [1e-4, 3e-3], "dropout": [0.0, 0.5], "batch_size": [64,128,256], "hidden": ["512,256","256,128"]}""", MnistDataset.Schema);
         Assert.Equal(1e-4, space.LearningRateMin);
         Assert.Equal(3e-3, space.LearningRateMax);
         Assert.Equal(0.0, space.DropoutMin);
@@ -24,7 +25,7 @@ public sealed class SearchSpaceTests
         var space = SearchSpace.Parse("""
             // comments are fine
             {"dropout": 0.25, "hidden": [[1024, 512], "300", 64],}
-            """);
+            """, MnistDataset.Schema);
         Assert.Equal(new SearchSpace().LearningRateMin, space.LearningRateMin);
         Assert.Equal(new SearchSpace().BatchSizes, space.BatchSizes);
         Assert.Equal((0.25, 0.25), (space.DropoutMin, space.DropoutMax));
@@ -34,11 +35,11 @@ public sealed class SearchSpaceTests
     [Fact]
     public void Parse_OptimizerKeys_GiveTheOptimizersMomentumAndWeightDecays()
     {
-        var space = SearchSpace.Parse("""{"optimizer": ["adam", "SGD", "rmsprop"], "momentum": [0.5, 0.95], "weight_decay": [0, 1e-4]}""");
+        var space = SearchSpace.Parse("""{"optimizer": ["adam", "SGD", "rmsprop"], "momentum": [0.5, 0.95], "weight_decay": [0, 1e-4]}""", MnistDataset.Schema);
         Assert.Equal([OptimizerKind.Adam, OptimizerKind.Sgd, OptimizerKind.Rmsprop], space.Optimizers);
         Assert.Equal((0.5, 0.95), (space.MomentumMin, space.MomentumMax));
         Assert.Equal([0, 1e-4], space.WeightDecays!);
-        var back = SearchSpace.FromDocument(space.ToDocument());
+        var back = SearchSpace.FromDocument(space.ToDocument(), MnistDataset.Schema);
         Assert.Equal(space.Optimizers, back.Optimizers);
         Assert.Equal((space.MomentumMin, space.MomentumMax), (back.MomentumMin, back.MomentumMax));
         Assert.Equal(space.WeightDecays, back.WeightDecays!);
@@ -47,7 +48,7 @@ public sealed class SearchSpaceTests
     [Fact]
     public void FromDocument_SavedBeforeOptimizersWereSearched_IsAdamWithDefaults()
     {
-        var space = SearchSpace.FromDocument(new SearchSpaceDocument([1e-4, 1e-3], [0, 0.5], [128], ["512,256"]));
+        var space = SearchSpace.FromDocument(new SearchSpaceDocument([1e-4, 1e-3], [0, 0.5], [128], ["512,256"]), MnistDataset.Schema);
         Assert.Equal([OptimizerKind.Adam], space.Optimizers);
         Assert.Equal((0.0, 0.0), (space.MomentumMin, space.MomentumMax));
         Assert.Null(space.WeightDecays);
@@ -100,7 +101,7 @@ public sealed class SearchSpaceTests
     public void ToDocument_AnySpace_RoundTrips()
     {
         var space = new SearchSpace { LearningRateMin = 2e-4, LearningRateMax = 5e-3, DropoutMin = 0.1, DropoutMax = 0.4, BatchSizes = [32, 100], Hidden = [[64], [128, 64]] };
-        var back = SearchSpace.FromDocument(space.ToDocument());
+        var back = SearchSpace.FromDocument(space.ToDocument(), MnistDataset.Schema);
         Assert.Equal(space.ToDocument().Lr, back.ToDocument().Lr);
         Assert.Equal(space.ToDocument().Dropout, back.ToDocument().Dropout);
         Assert.Equal(space.ToDocument().BatchSize, back.ToDocument().BatchSize);
@@ -131,7 +132,7 @@ public sealed class SearchSpaceTests
     [InlineData("""{"lr": [1e-4, """, "not valid JSON")]
     public void Parse_BadFiles_AreRejectedWithTheSourceInTheMessage(string json, string expected)
     {
-        var error = Assert.Throws<OptionException>(() => SearchSpace.Parse(json, "--space s.json"));
+        var error = Assert.Throws<OptionException>(() => SearchSpace.Parse(json, MnistDataset.Schema, "--space s.json"));
         Assert.StartsWith("--space s.json: ", error.Message, StringComparison.Ordinal);
         Assert.Contains(expected, error.Message, StringComparison.Ordinal);
     }
@@ -141,10 +142,10 @@ public sealed class SearchSpaceTests
     {
         using var dir = new TempDir();
         string path = Path.Combine(dir.Path, "nope.json");
-        var error = Assert.Throws<OptionException>(() => SearchSpace.Load(path));
+        var error = Assert.Throws<OptionException>(() => SearchSpace.Load(path, MnistDataset.Schema));
         Assert.StartsWith($"--space {path}", error.Message, StringComparison.Ordinal);
         File.WriteAllText(path, """{"batch_size": [16]}""");
-        Assert.Equal([16], SearchSpace.Load(path).BatchSizes);
+        Assert.Equal([16], SearchSpace.Load(path, MnistDataset.Schema).BatchSizes);
     }
 
     [Fact]
@@ -164,8 +165,8 @@ public sealed class SearchSpaceTests
     public void CheckBatchSizes_LargerThanTheTrainingImages_AreRejected()
     {
         var space = new SearchSpace { BatchSizes = [64, 512, 1024] };
-        space.CheckBatchSizes(1024);
-        var error = Assert.Throws<OptionException>(() => space.CheckBatchSizes(500, "--batch-sizes"));
+        space.CheckBatchSizes(1024, MnistDataset.Schema);
+        var error = Assert.Throws<OptionException>(() => space.CheckBatchSizes(500, MnistDataset.Schema, "--batch-sizes"));
         Assert.Contains("512,1024", error.Message, StringComparison.Ordinal);
     }
 
@@ -197,6 +198,6 @@ public sealed class SearchSpaceTests
     public void Validate_NoValidationSplit_IsRejected(double split)
     {
         var settings = TuningSearchTests.Settings() with { ValidationSplit = split };
-        Assert.StartsWith("--val-split", Assert.Throws<OptionException>(settings.Validate).Message, StringComparison.Ordinal);
+        Assert.StartsWith("--val-split", Assert.Throws<OptionException>(() => settings.Validate(MnistDataset.Schema)).Message, StringComparison.Ordinal);
     }
 }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using GpuMlp.Data;
 using GpuMlp.Imaging;
 using GpuMlp.Runs;
 using GpuMlp.Tests.Cli;
@@ -66,7 +67,7 @@ public sealed class TuneCommandTests : IDisposable
             Assert.True(File.Exists(Path.Combine(outDir, file)), file);
         Assert.Empty(Directory.GetFiles(Path.Combine(outDir, TuningFiles.TrialCheckpointDirName)));
 
-        var state = TuningFiles.Load(outDir);
+        var state = TuningFiles.Load(outDir, MnistDataset.Schema);
         Assert.Equal([(1, 4), (2, 2)], state.Rungs.Select(r => (r.Epochs, r.Entered.Count)));
         var best = TuningFiles.ReadBest(outDir);
         Assert.Equal(state.BestTrial, best.Trial);

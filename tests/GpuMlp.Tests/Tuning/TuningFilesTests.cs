@@ -1,4 +1,5 @@
 using System.Text.Json;
+using GpuMlp.Data;
 using GpuMlp.Tests.Runs;
 using GpuMlp.Training;
 using GpuMlp.Tuning;
@@ -13,7 +14,7 @@ public sealed class TuningFilesTests : IDisposable
 
     private TuningState Finished(TuningSettings? settings = null)
     {
-        var state = TuningSearch.Create(settings ?? TuningSearchTests.Settings(trials: 5, eta: 2, minEpochs: 1, maxEpochs: 4));
+        var state = TuningSearch.Create(settings ?? TuningSearchTests.Settings(trials: 5, eta: 2, minEpochs: 1, maxEpochs: 4), MnistDataset.Schema);
         new TuningSearch(state, new FakeObjective(), dir.Path).Run(TestContext.Current.CancellationToken);
         return state;
     }
@@ -58,17 +59,17 @@ public sealed class TuningFilesTests : IDisposable
         Assert.Equal(["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds"], trial.GetProperty("epochs")[0].EnumerateObject().Select(p => p.Name));
         Assert.Equal(["index", "epochs", "entered", "promoted"], root.GetProperty("rungs")[0].EnumerateObject().Select(p => p.Name));
         // The space in tune.json is itself a valid --space file.
-        Assert.Equal([64, 128, 256], SearchSpace.Parse(space.GetRawText()).BatchSizes);
+        Assert.Equal([64, 128, 256], SearchSpace.Parse(space.GetRawText(), MnistDataset.Schema).BatchSizes);
     }
 
     [Fact]
     public void SaveThenLoad_DivergedEpochs_RoundTrip()
     {
         var space = new SearchSpace { LearningRateMin = 1e-4, LearningRateMax = 1e-1 };
-        var state = TuningSearch.Create(TuningSearchTests.Settings(trials: 6, eta: 2, minEpochs: 2, maxEpochs: 4, space: space) with { LimitTrain = 6000, Data = "data/mnist" });
+        var state = TuningSearch.Create(TuningSearchTests.Settings(trials: 6, eta: 2, minEpochs: 2, maxEpochs: 4, space: space) with { LimitTrain = 6000, Data = "data/mnist" }, MnistDataset.Schema);
         new TuningSearch(state, new FakeObjective { DivergeAbove = 3e-3 }, dir.Path).Run(TestContext.Current.CancellationToken);
         Assert.Contains(state.Trials, t => t.Status == TrialStatus.Diverged);
-        var loaded = TuningFiles.Load(dir.Path);
+        var loaded = TuningFiles.Load(dir.Path, MnistDataset.Schema);
         Assert.Equal(TuningFiles.Csv(state), TuningFiles.Csv(loaded));
         Assert.Equal(state.Settings with { Space = loaded.Settings.Space }, loaded.Settings);
         Assert.Equal(state.Trials.Select(t => t.Config), loaded.Trials.Select(t => t.Config));
@@ -80,11 +81,11 @@ public sealed class TuningFilesTests : IDisposable
     [Fact]
     public void Load_MissingOrCorruptState_IsRejected()
     {
-        Assert.Throws<FileNotFoundException>(() => TuningFiles.Load(dir.Path));
+        Assert.Throws<FileNotFoundException>(() => TuningFiles.Load(dir.Path, MnistDataset.Schema));
         File.WriteAllText(Path.Combine(dir.Path, TuningFiles.StateFileName), "{\"version\": 1, \"trials\": [");
-        Assert.Throws<InvalidDataException>(() => TuningFiles.Load(dir.Path));
+        Assert.Throws<InvalidDataException>(() => TuningFiles.Load(dir.Path, MnistDataset.Schema));
         File.WriteAllText(Path.Combine(dir.Path, TuningFiles.StateFileName), "{\"version\": 1, \"trials\": []}");
-        Assert.Throws<InvalidDataException>(() => TuningFiles.Load(dir.Path));
+        Assert.Throws<InvalidDataException>(() => TuningFiles.Load(dir.Path, MnistDataset.Schema));
     }
 
     [Fact]
@@ -99,7 +100,7 @@ public sealed class TuningFilesTests : IDisposable
         Assert.Equal(7, options.Seed);
         Assert.Null(TuningTraining.FinalOptions(state.Settings with { FinalFull = true }, best).LimitTrain);
 
-        var fixedOptions = new TrainingOptions { Epochs = 9, BatchSize = 64, LearningRate = 0.00123f, Dropout = 0.27f, Hidden = [512, 256], Seed = 3, ValidationSplit = 0, LimitTrain = 6000 };
+        var fixedOptions = new TrainingOptions { Epochs = 9, BatchSize = 64, Optimizer = new OptimizerSettings(OptimizerKind.Adam) { LearningRate = 0.00123f }, Dropout = 0.27f, Hidden = [512, 256], Seed = 3, ValidationSplit = 0, LimitTrain = 6000 };
         Assert.Equal("gpumlp train --epochs 9 --batch-size 64 --lr 0.00123 --dropout 0.27 --hidden 512,256 --seed 3 --val-split 0 --limit-train 6000 --device cpu --data 'my data'",
             TuningTraining.TrainCommandLine(fixedOptions, "cpu", "my data"));
         Assert.Equal("gpumlp train --epochs 9 --batch-size 64 --lr 0.00123 --dropout 0.27 --hidden 512,256 --seed 3 --val-split 0",

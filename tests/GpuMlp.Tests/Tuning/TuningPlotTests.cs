@@ -1,3 +1,4 @@
+using GpuMlp.Data;
 using GpuMlp.Tests.Runs;
 using GpuMlp.Tuning;
 using SkiaSharp;
@@ -11,7 +12,7 @@ public sealed class TuningPlotTests
     {
         using var dir = new TempDir();
         var space = new SearchSpace { LearningRateMin = 1e-4, LearningRateMax = 2e-2 };
-        var state = TuningSearch.Create(TuningSearchTests.Settings(trials: 9, eta: 3, minEpochs: 1, maxEpochs: 9, space: space));
+        var state = TuningSearch.Create(TuningSearchTests.Settings(trials: 9, eta: 3, minEpochs: 1, maxEpochs: 9, space: space), MnistDataset.Schema);
         new TuningSearch(state, new FakeObjective { DivergeAbove = 1e-2 }).Run(TestContext.Current.CancellationToken);
         string path = Path.Combine(dir.Path, TuningFiles.PlotFileName);
         TuningPlot.Write(path, state);
@@ -34,7 +35,7 @@ public sealed class TuningPlotTests
     [Fact]
     public void Write_EmptySearch_StillRenders()
     {
-        var state = TuningSearch.Create(TuningSearchTests.Settings(trials: 3));
+        var state = TuningSearch.Create(TuningSearchTests.Settings(trials: 3), MnistDataset.Schema);
         Assert.NotEmpty(TuningPlot.Render(state));
     }
 }

@@ -1,3 +1,4 @@
+using GpuMlp.Data;
 using GpuMlp.Tests.Runs;
 using GpuMlp.Training;
 using GpuMlp.Tuning;
@@ -26,7 +27,7 @@ public sealed class TuningSearchTests : IDisposable
 
     private static (TuningState State, TuningOutcome Outcome, FakeObjective Objective) Search(TuningSettings settings, string? directory = null, FakeObjective? objective = null)
     {
-        var state = TuningSearch.Create(settings);
+        var state = TuningSearch.Create(settings, MnistDataset.Schema);
         objective ??= new FakeObjective();
         var outcome = new TuningSearch(state, objective, directory).Run(TestContext.Current.CancellationToken);
         return (state, outcome, objective);
@@ -85,9 +86,9 @@ public sealed class TuningSearchTests : IDisposable
         Assert.True(state.Trials.Select(t => t.Config.Settings.Kind).Distinct().Count() > 1);
         foreach (var run in objective.Runs)
             Assert.Equal(state.Trials[run.Trial].Config, run.Config);
-        var loaded = TuningFiles.Load(dir.Path);
+        var loaded = TuningFiles.Load(dir.Path, MnistDataset.Schema);
         Assert.Equal(state.Trials.Select(t => t.Config), loaded.Trials.Select(t => t.Config));
-        Assert.Equal(space.Optimizers, SearchSpace.FromDocument(loaded.Settings.Space).Optimizers);
+        Assert.Equal(space.Optimizers, SearchSpace.FromDocument(loaded.Settings.Space, MnistDataset.Schema).Optimizers);
         string csv = TuningFiles.Csv(loaded);
         Assert.EndsWith(",optimizer,arch", csv.Split('\n')[0], StringComparison.Ordinal);
         Assert.Contains("\"sgd --momentum 0.", csv, StringComparison.Ordinal);
@@ -184,7 +185,7 @@ public sealed class TuningSearchTests : IDisposable
     {
         var clock = new FakeClock();
         var objective = new FakeObjective(clock: clock) { SecondsPerEpoch = 60 };
-        var state = TuningSearch.Create(Settings(trials: 9, eta: 3, minEpochs: 1, maxEpochs: 9, budgetMinutes: 10.5));
+        var state = TuningSearch.Create(Settings(trials: 9, eta: 3, minEpochs: 1, maxEpochs: 9, budgetMinutes: 10.5), MnistDataset.Schema);
         var outcome = new TuningSearch(state, objective, time: clock).Run(TestContext.Current.CancellationToken);
         // Rung 0 takes 9 minutes; at 9 min the first rung-1 trial (2 epochs) may start, at 11 min nothing.
         Assert.Equal("budget-minutes", outcome.StopReason);
@@ -238,15 +239,15 @@ public sealed class TuningSearchTests : IDisposable
         var settings = Settings(trials: 9, eta: 3, minEpochs: 1, maxEpochs: 9);
         string straightDir = Path.Combine(dir.Path, "straight"), resumedDir = Path.Combine(dir.Path, "resumed");
         var straightClock = new FakeClock();
-        var straight = TuningSearch.Create(settings);
+        var straight = TuningSearch.Create(settings, MnistDataset.Schema);
         var straightOutcome = new TuningSearch(straight, new FakeObjective(clock: straightClock), straightDir, straightClock).Run(TestContext.Current.CancellationToken);
 
         var clock = new FakeClock();
         var interrupted = new FakeObjective(clock: clock) { CancelOnCall = cancelOnCall, EpochsBeforeCancel = epochsBeforeCancel };
-        Assert.Throws<OperationCanceledException>(() => new TuningSearch(TuningSearch.Create(settings), interrupted, resumedDir, clock).Run(TestContext.Current.CancellationToken));
+        Assert.Throws<OperationCanceledException>(() => new TuningSearch(TuningSearch.Create(settings, MnistDataset.Schema), interrupted, resumedDir, clock).Run(TestContext.Current.CancellationToken));
         var finishedBefore = interrupted.Runs.Take(cancelOnCall - 1).Select(r => (r.Trial, r.FromEpoch, r.ToEpoch)).ToHashSet();
 
-        var loaded = TuningFiles.Load(resumedDir);
+        var loaded = TuningFiles.Load(resumedDir, MnistDataset.Schema);
         Assert.False(loaded.Finished);
         Assert.Equal(finishedBefore.Sum(r => r.ToEpoch - r.FromEpoch + 1), loaded.SpentEpochs);
         var resumedObjective = new FakeObjective(clock: clock);
@@ -257,7 +258,7 @@ public sealed class TuningSearchTests : IDisposable
         Assert.Equal(straightOutcome.Best!.Id, resumedOutcome.Best!.Id);
         Assert.Equal(straightOutcome.SpentEpochs, resumedOutcome.SpentEpochs);
         Assert.Equal(File.ReadAllText(Path.Combine(straightDir, TuningFiles.CsvFileName)), File.ReadAllText(Path.Combine(resumedDir, TuningFiles.CsvFileName)));
-        var reloaded = TuningFiles.Load(resumedDir);
+        var reloaded = TuningFiles.Load(resumedDir, MnistDataset.Schema);
         Assert.True(reloaded.Finished);
         Assert.Equal(straight.Rungs.Select(r => string.Join(",", r.Entered) + "/" + string.Join(",", r.Promoted!)),
             reloaded.Rungs.Select(r => string.Join(",", r.Entered) + "/" + string.Join(",", r.Promoted!)));
@@ -272,7 +273,7 @@ public sealed class TuningSearchTests : IDisposable
         string path = Path.Combine(dir.Path, "done");
         var (_, first, _) = Search(settings, path);
         var objective = new FakeObjective();
-        var again = new TuningSearch(TuningFiles.Load(path), objective, path).Run(TestContext.Current.CancellationToken);
+        var again = new TuningSearch(TuningFiles.Load(path, MnistDataset.Schema), objective, path).Run(TestContext.Current.CancellationToken);
         Assert.Empty(objective.Runs);
         Assert.Equal(4, objective.Released.Count);
         Assert.Equal(first.Best!.Id, again.Best!.Id);
@@ -282,7 +283,7 @@ public sealed class TuningSearchTests : IDisposable
     [Fact]
     public void Run_ObjectiveReturningOtherEpochs_IsAnError()
     {
-        var state = TuningSearch.Create(Settings(trials: 2, maxEpochs: 3));
+        var state = TuningSearch.Create(Settings(trials: 2, maxEpochs: 3), MnistDataset.Schema);
         var error = Assert.Throws<InvalidOperationException>(() => new TuningSearch(state, new SkippingObjective()).Run(TestContext.Current.CancellationToken));
         Assert.Contains("epochs [2]", error.Message, StringComparison.Ordinal);
     }

@@ -24,7 +24,7 @@ public abstract record LayerSpec
         ConvSpec.Kind, MaxPool2Spec.Kind, FlattenSpec.Kind, DenseSpec.Kind, ReluSpec.Kind, DropoutSpec.Kind,
     ];
 
-    /// <summary>The canonical text of the layer (what <see cref="Architecture.Parse(string)"/> reads).</summary>
+    /// <summary>The canonical text of the layer (what <see cref="Architecture.ParseLayers"/> reads).</summary>
     public abstract string Token { get; }
 
     /// <summary>True for kinds that read a C x H x W map (conv, pool2, flatten): a stack with any of
