@@ -77,8 +77,10 @@ public static class BenchCommand
 
         var command = new Command("bench", "Measure kernel compile time and training/evaluation throughput (samples/s) per device")
         {
-            CommonOptions.Data, CommonOptions.Download, devices, CommonOptions.CpuSimd, batchSize, steps, warmup, repeats, evalImages, seed, json, arch, optimizer,
+            devices, CommonOptions.CpuSimd, batchSize, steps, warmup, repeats, evalImages, seed, json, arch, optimizer,
         };
+        foreach (var option in CommonOptions.DataOptions)
+            command.Options.Add(option);
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
             string archText = parse.GetValue(arch) ?? ArchitectureChoice.Mlp;

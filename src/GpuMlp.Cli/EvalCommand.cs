@@ -16,8 +16,10 @@ public static class EvalCommand
         var json = new Option<bool>("--json") { Description = "Print the metrics as JSON instead of a table" };
         var command = new Command("eval", "Evaluate a trained model on the 10,000 MNIST test images")
         {
-            CommonOptions.Model, CommonOptions.Data, CommonOptions.Download, CommonOptions.Device, CommonOptions.CpuSimd, json,
+            CommonOptions.Model, CommonOptions.Device, CommonOptions.CpuSimd, json,
         };
+        foreach (var option in CommonOptions.DataOptions)
+            command.Options.Add(option);
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
             var request = CommonOptions.ParseDevice(parse.GetValue(CommonOptions.Device)!);

@@ -32,10 +32,12 @@ public static class TrainCommand
 
         var command = new Command("train", "Train the MLP and write a run folder with config, history, metrics, model and plots")
         {
-            CommonOptions.Data, CommonOptions.Download, CommonOptions.Device, CommonOptions.CpuSimd, epochs, batchSize, dropout, hidden, seed,
+            CommonOptions.Device, CommonOptions.CpuSimd, epochs, batchSize, dropout, hidden, seed,
             valSplit, limitTrain, outDir, earlyStop, schedule, resume, arch, augmentShift, noTest,
         };
         foreach (var option in optimizer.All)
+            command.Options.Add(option);
+        foreach (var option in CommonOptions.DataOptions)
             command.Options.Add(option);
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {

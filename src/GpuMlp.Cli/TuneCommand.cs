@@ -43,9 +43,11 @@ public static class TuneCommand
 
         var command = new Command("tune", "Search hyperparameters on the validation split (random search + successive halving), then retrain the best and test it once")
         {
-            CommonOptions.Data, CommonOptions.Download, CommonOptions.Device, CommonOptions.CpuSimd, trials, budget, eta, minEpochs, maxEpochs, seed, limitTrain, valSplit, space, lrRange, dropoutRange,
+            CommonOptions.Device, CommonOptions.CpuSimd, trials, budget, eta, minEpochs, maxEpochs, seed, limitTrain, valSplit, space, lrRange, dropoutRange,
             batchSizes, hiddenChoices, archChoices, optimizers, momentumRange, weightDecays, finalFull, outDir, resume,
         };
+        foreach (var option in CommonOptions.DataOptions)
+            command.Options.Add(option);
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
             if (parse.GetValue(resume) is string resumeDir)
@@ -56,7 +58,7 @@ public static class TuneCommand
                     throw new OptionException($"--resume continues with the search's saved settings; do not combine it with {string.Join(", ", given)}");
                 // The data the search trains on: --data, else the folder its settings name.
                 IImageSource SourceOf(TuningSettings saved) =>
-                    CommonOptions.DataSource(parse.GetValue(CommonOptions.Data) ?? saved.Data, parse.GetValue(CommonOptions.Download));
+                    CommonOptions.DataSource(parse.GetValue(CommonOptions.Data) ?? saved.Data, parse.GetValue(CommonOptions.Download), CommonOptions.ParseLoadOptions(parse));
                 TuningState state;
                 try
                 {
