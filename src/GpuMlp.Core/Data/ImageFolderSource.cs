@@ -22,8 +22,11 @@ public sealed class ImageFolderSource : IImageSource
     private const string TrainFolder = "train";
     private const string TestFolder = "test";
 
-    /// <summary>Folders of at least this many images report decoding progress every tenth.</summary>
+    /// <summary>Folders of at least this many images report decoding progress ...</summary>
     private const int ProgressFrom = 2000;
+
+    /// <summary>... every twentieth of the images.</summary>
+    private const int ProgressParts = 20;
 
     private readonly Lazy<FolderListing> listing;
     private readonly Lazy<Layout> layout;
@@ -130,7 +133,7 @@ public sealed class ImageFolderSource : IImageSource
         var train = new byte[(long)trainCount * shape.Pixels];
         var test = new byte[(long)(images.Length - trainCount) * shape.Pixels];
         var errors = new string?[images.Length];
-        int done = 0, step = images.Length >= ProgressFrom ? images.Length / 10 : int.MaxValue;
+        int done = 0, step = images.Length >= ProgressFrom ? images.Length / ProgressParts : int.MaxValue;
         var logLock = new object();
         var started = System.Diagnostics.Stopwatch.StartNew();
         Parallel.For(0, images.Length, i =>

@@ -278,6 +278,19 @@ public sealed class ImageFolderSourceTests(DeviceFixture fixture) : IDisposable
         Assert.Contains("images resized to 12x12 (--image-size): 8 of 8 differ", Log, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Load_LargeFolder_ReportsProgressEveryTwentieth()
+    {
+        for (int n = 0; n < 2000; n++)
+            WriteGray(Path.Combine(DataRoot, n % 2 == 0 ? "even" : "odd", $"{n:D4}.png"), [(byte)n, 0, 0, 0], 2, 2);
+
+        ImageDataset data = Load();
+
+        Assert.Equal(2000, data.Train.Count + data.Test.Count);
+        Assert.Equal(20, log.Count(line => line.StartsWith("decoded ", StringComparison.Ordinal) && line.Contains(" of 2000 images (", StringComparison.Ordinal)));
+        Assert.Contains("decoded 2000 of 2000 images (", Log, StringComparison.Ordinal);
+    }
+
     // ---- bad input ----
 
     private void WriteTwoClasses()
