@@ -255,6 +255,51 @@ public sealed class ImageFolderSourceTests(DeviceFixture fixture) : IDisposable
         Assert.Contains("alpha is composited onto black", Log, StringComparison.Ordinal);
     }
 
+    /// <summary>A 2x2 24-bit BMP whose pixels all have the gray value <paramref name="value"/>.</summary>
+    private static byte[] Bmp2x2(byte value)
+    {
+        var bmp = new byte[14 + 40 + 16];
+        "BM"u8.CopyTo(bmp);
+        BitConverter.TryWriteBytes(bmp.AsSpan(2), bmp.Length);
+        BitConverter.TryWriteBytes(bmp.AsSpan(10), 54);
+        BitConverter.TryWriteBytes(bmp.AsSpan(14), 40);
+        BitConverter.TryWriteBytes(bmp.AsSpan(18), 2);
+        BitConverter.TryWriteBytes(bmp.AsSpan(22), 2);
+        BitConverter.TryWriteBytes(bmp.AsSpan(26), (short)1);
+        BitConverter.TryWriteBytes(bmp.AsSpan(28), (short)24);
+        BitConverter.TryWriteBytes(bmp.AsSpan(34), 16);
+        for (int row = 0; row < 2; row++)
+            bmp.AsSpan(54 + (8 * row), 6).Fill(value);
+        return bmp;
+    }
+
+    [Fact]
+    public void Load_JpegWebpBmpAndGif_AreAllRead()
+    {
+        var planes = new byte[3 * 2 * 2];
+        Array.Fill(planes, (byte)128);
+        using (var bitmap = new SKBitmap(new SKImageInfo(2, 2, SKColorType.Rgba8888, SKAlphaType.Opaque)))
+        {
+            bitmap.Erase(new SKColor(128, 128, 128));
+            Directory.CreateDirectory(Path.Combine(DataRoot, "a"));
+            Directory.CreateDirectory(Path.Combine(DataRoot, "b"));
+            using (SKData jpeg = bitmap.Encode(SKEncodedImageFormat.Jpeg, 95))
+                File.WriteAllBytes(Path.Combine(DataRoot, "a", "1.JPG"), jpeg.ToArray());
+            using (SKData webp = bitmap.Encode(SKEncodedImageFormat.Webp, 95))
+                File.WriteAllBytes(Path.Combine(DataRoot, "b", "1.webp"), webp.ToArray());
+        }
+        File.WriteAllBytes(Path.Combine(DataRoot, "a", "2.gif"), Convert.FromBase64String("R0lGODlhAQABAIAAAP///wAAACwAAAAAAQABAAACAkQBADs="));
+        File.WriteAllBytes(Path.Combine(DataRoot, "b", "2.bmp"), Bmp2x2(77));
+
+        ImageDataset data = Load(ImageLoadOptions.Default with { TestSplit = 0, ImageSize = 2, Channels = ImageChannels.Gray });
+
+        Assert.Equal([0, 0, 1, 1], data.Train.Labels);
+        Assert.All(data.Train.Image(0).ToArray(), value => Assert.InRange(value, 124, 132));
+        Assert.Equal([255, 255, 255, 255], data.Train.Image(1).ToArray());
+        Assert.All(data.Train.Image(2).ToArray(), value => Assert.InRange(value, 124, 132));
+        Assert.Equal([77, 77, 77, 77], data.Train.Image(3).ToArray());
+    }
+
     [Fact]
     public void Load_MixedSizes_ResizesToTheMostCommonSizeAndSaysSo()
     {
