@@ -52,7 +52,7 @@ public sealed class ImageFolderSource : IImageSource
         Path = root;
         Options = options;
         CacheDirectory = cacheDirectory;
-        listing = new Lazy<FolderListing>(() => FolderListing.Read(root, options));
+        listing = new Lazy<FolderListing>(() => ReadListing(root, options));
         layout = new Lazy<Layout>(ResolveLayout);
     }
 
@@ -165,6 +165,20 @@ public sealed class ImageFolderSource : IImageSource
             new ImageSet(TrainFolder, shape, train, Labels(false)),
             new ImageSet(TestFolder, shape, test, Labels(true)),
             files.ClassNames);
+    }
+
+    /// <summary>The listing, with a folder or file that cannot be read (permissions, a file removed
+    /// meanwhile) reported as one line naming it.</summary>
+    private static FolderListing ReadListing(string root, ImageLoadOptions options)
+    {
+        try
+        {
+            return FolderListing.Read(root, options);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new DataFormatException($"{root}: cannot list the images ({ex.Message})", ex);
+        }
     }
 
     /// <summary>The shape from the options alone when they fix both size and channels; else from
