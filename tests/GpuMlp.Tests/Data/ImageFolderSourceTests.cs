@@ -514,6 +514,23 @@ public sealed class ImageFolderSourceTests(DeviceFixture fixture) : IDisposable
     }
 
     [Fact]
+    public void Load_DamagedCacheFile_IsIgnoredAndReplaced()
+    {
+        WriteTwoClasses();
+        ImageDataset first = Load(ImageLoadOptions.Default with { TestSplit = 0 });
+        string cacheFile = Assert.Single(Directory.GetFiles(CacheRoot));
+        byte[] whole = File.ReadAllBytes(cacheFile);
+        File.WriteAllBytes(cacheFile, whole[..(whole.Length - 5)]);
+
+        log.Clear();
+        ImageDataset second = Load(ImageLoadOptions.Default with { TestSplit = 0 });
+
+        Assert.Contains("decoded 2 images", Log, StringComparison.Ordinal);
+        Assert.Equal(first.Train.Pixels, second.Train.Pixels);
+        Assert.Equal(whole, File.ReadAllBytes(cacheFile));
+    }
+
+    [Fact]
     public void Load_CacheFolderInsideTheDataFolder_WritesNothingThere()
     {
         WriteTwoClasses();
