@@ -14,6 +14,8 @@ using Perfolizer.Horology;
 //   --iterations N   with --quick: N measured iterations instead of 3 (medians that hold on a busy machine)
 //   --device KIND    cuda | opencl | cpu; repeatable; default every usable kind ComputeDevice.List() reports
 //   --smoke          run every case a few times without BenchmarkDotNet (a seconds-long sanity check)
+//   --image-folder-load FOLDER COUNT REPEATS
+//                    images/s of an image-folder load, cold and cached (ImageFolderLoad.cs); nothing else runs
 // Benchmarks always run in-process (no generated project, no SDK needed at run time), and with no
 // --filter every benchmark runs.
 var rest = new List<string>();
@@ -37,6 +39,12 @@ for (int i = 0; i < args.Length; i++)
         case "--smoke":
             smoke = true;
             break;
+        case "--image-folder-load" when i + 3 < args.Length && int.TryParse(args[i + 2], out int images) && images > 0
+                                        && int.TryParse(args[i + 3], out int repeats) && repeats > 0:
+            return ImageFolderLoad.Run(args[i + 1], images, repeats, Console.Out);
+        case "--image-folder-load":
+            Console.Error.WriteLine("--image-folder-load needs FOLDER COUNT REPEATS (positive counts)");
+            return 2;
         case "--device" when i + 1 < args.Length:
             devices.AddRange(args[++i].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
             break;
