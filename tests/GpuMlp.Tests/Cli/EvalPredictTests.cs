@@ -1,4 +1,5 @@
 using System.Text.Json;
+using GpuMlp.Data;
 using GpuMlp.Imaging;
 using GpuMlp.Models;
 using GpuMlp.Runs;
@@ -93,7 +94,8 @@ public sealed class EvalPredictTests(TrainedRunFixture run, DeviceFixture fixtur
         var predict = CliProcess.Run(TimeSpan.FromMinutes(2), ["predict", "--model", run.RunDir, "--device", TestDevice.RequestedName, "--json", .. images]);
         Assert.True(predict.ExitCode == 0, predict.StandardError);
         using var json = JsonDocument.Parse(predict.StandardOutput);
-        var predicted = json.RootElement.EnumerateArray().Select(p => p.GetProperty("digit").GetInt32()).ToArray();
+        Assert.Equal("mnist-digit", json.RootElement.GetProperty("preprocess").GetString());
+        var predicted = json.RootElement.GetProperty("predictions").EnumerateArray().Select(p => p.GetProperty("class_index").GetInt32()).ToArray();
         Assert.Equal(images.Count, predicted.Length);
         for (int k = 0; k < confident.Length; k++)
         {
@@ -101,5 +103,29 @@ public sealed class EvalPredictTests(TrainedRunFixture run, DeviceFixture fixtur
             Assert.True(expected == predicted[2 * k], $"{images[2 * k]}: predicted {predicted[2 * k]}, the model says {expected} for the original");
             Assert.True(expected == predicted[2 * k + 1], $"{images[2 * k + 1]}: predicted {predicted[2 * k + 1]}, the model says {expected} for the original");
         }
+    }
+
+    [Fact]
+    public void Eval_Text_PrintsTheTableAndTheConfusionMatrixByClassName()
+    {
+        Assert.True(run.TrainOutput.ExitCode == 0, run.TrainOutput.StandardError);
+        var eval = CliProcess.Run(TimeSpan.FromMinutes(2), "eval", "--model", run.RunDir, "--device", TestDevice.RequestedName, "--data", RealMnist.RealMnistDir());
+        Assert.True(eval.ExitCode == 0, eval.StandardError);
+        var recorded = RunArtifacts.ReadMetrics(Path.Combine(run.RunDir, "metrics.json")).Test;
+        var report = GpuMlp.Metrics.ClassificationReport.FromConfusion(ToMatrix(recorded.Confusion));
+        string[] lines = eval.StandardOutput.Split('\n').Select(l => l.TrimEnd('\r')).ToArray();
+        int header = Array.IndexOf(lines, "confusion matrix (rows: true class, columns: predicted class)");
+        Assert.True(header > 0, eval.StandardOutput);
+        Assert.Equal(report.ConfusionLines(MnistDataset.Schema.ClassNames), lines[(header + 1)..(header + 12)]);
+        Assert.Contains(lines, l => l.StartsWith("test accuracy", StringComparison.Ordinal));
+    }
+
+    private static long[,] ToMatrix(IReadOnlyList<IReadOnlyList<long>> rows)
+    {
+        var matrix = new long[rows.Count, rows.Count];
+        for (int t = 0; t < rows.Count; t++)
+            for (int p = 0; p < rows.Count; p++)
+                matrix[t, p] = rows[t][p];
+        return matrix;
     }
 }
