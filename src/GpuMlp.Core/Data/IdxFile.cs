@@ -32,6 +32,10 @@ public static class IdxFile
 
     public static byte[] ReadLabels(string path) => WithFile(path, s => ReadLabels(s, path));
 
+    /// <summary>The labels of any IDX label file, each byte as stored (no MNIST range check): for
+    /// datasets with other label ranges (<see cref="IdxSource"/>).</summary>
+    public static byte[] ReadLabelValues(string path) => WithFile(path, s => Read(s, path, rank: 1, kind: "label", dataName: "label data").Payload);
+
     public static IdxImages ReadImages(Stream s, string nameForMessages)
     {
         (int[] dims, byte[] pixels) = Read(s, nameForMessages, rank: 3, kind: "image", dataName: "pixel data");
