@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using GpuMlp.Compute;
+using GpuMlp.Data;
 using GpuMlp.Imaging;
 using GpuMlp.Models;
 using Spectre.Console;
@@ -15,7 +16,16 @@ public static class PredictCommand
 {
     public static Command Create()
     {
-        var images = new Argument<string[]>("IMAGE") { Description = "Image files (PNG, JPEG, WebP, GIF, BMP) of one object each", Arity = ArgumentArity.OneOrMore };
+        var images = new Argument<string[]>("IMAGE") { Description = "Image files (PNG, JPEG, WebP, GIF, BMP) of one object each", Arity = ArgumentArity.ZeroOrMore };
+        var csv = new Option<string?>("--csv")
+        {
+            Description = "A Kaggle Digit Recognizer test CSV (pixel0,pixel1,... without a label column) to predict instead of image files; writes a submission ImageId,Label to --out",
+        };
+        var output = new Option<string?>("--out", "--output")
+        {
+            Description = "With --csv: the submission file to write, e.g. submission.csv; its folder must exist",
+        };
+        var overwrite = new Option<bool>("--overwrite") { Description = "With --csv: replace the --out file if it exists" };
         var json = new Option<bool>("--json")
         {
             Description = "Print one JSON document: model, preprocess, and predictions[] each with file, class_name, class_index, probability and top[] (class_name, class_index, probability)",
@@ -27,7 +37,7 @@ public static class PredictCommand
         };
         var command = new Command("predict", "Classify images with a trained model, by its class names")
         {
-            CommonOptions.Model, CommonOptions.Device, CommonOptions.CpuSimd, json, top, preprocess, images,
+            CommonOptions.Model, CommonOptions.Device, CommonOptions.CpuSimd, json, top, preprocess, csv, output, overwrite, images,
         };
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
@@ -42,6 +52,22 @@ public static class PredictCommand
             }
             var request = CommonOptions.ParseDevice(parse.GetValue(CommonOptions.Device)!);
             var simd = CommonOptions.ParseCpuSimd(parse);
+            string[] paths = parse.GetValue(images) ?? [];
+            if (parse.GetValue(csv) is { } csvPath)
+            {
+                if (paths.Length > 0)
+                    throw new OptionException("give image files or --csv FILE, not both");
+                foreach (Option imageOnly in new Option[] { json, top, preprocess })
+                {
+                    if (CommonOptions.Given(parse, imageOnly))
+                        throw new OptionException($"{imageOnly.Name} applies to image files, not to --csv (which writes a submission)");
+                }
+                return PredictCsv(csvPath, parse.GetValue(output), parse.GetValue(overwrite), parse.GetValue(CommonOptions.Model)!, request, simd);
+            }
+            if (paths.Length == 0)
+                throw new OptionException("give one or more image files, or --csv FILE --out FILE for a Kaggle submission");
+            if (CommonOptions.Given(parse, output) || CommonOptions.Given(parse, overwrite))
+                throw new OptionException("--out and --overwrite go with --csv; predictions on image files are printed");
             var model = TrainedModel.Load(parse.GetValue(CommonOptions.Model)!);
             if (topCount > model.Schema.Classes)
                 throw new OptionException($"--top must be in 1..{model.Schema.Classes}, the model's classes (got {topCount})");
@@ -52,7 +78,6 @@ public static class PredictCommand
                 string advice = chosen is null ? "; use --preprocess resize" : "";
                 throw new OptionException($"{refusal}: {model.Path} takes {model.Schema.Shape} images{advice}");
             }
-            string[] paths = parse.GetValue(images) ?? [];
             var inputs = paths.Select(path => Preprocessing.Load(path, preparation, model.Schema.Shape)).ToList();
             using var device = KernelDevice.Open(request, simd);
             using var onDevice = model.Upload(device, Math.Min(256, Math.Max(1, inputs.Count)));
@@ -75,6 +100,69 @@ public static class PredictCommand
             return ExitCodes.Success;
         }));
         return command;
+    }
+
+    /// <summary>--csv: every image of a Kaggle test CSV through the model, written as a submission
+    /// (<see cref="SubmissionFile"/>). The CSV's pixels are taken as they are (pixel / 255), as
+    /// training read the same layout; the model must take images of the CSV's shape.</summary>
+    private static int PredictCsv(string csvPath, string? outPath, bool overwrite, string modelPath, DeviceRequest request, CpuSimdRequest simd)
+    {
+        if (string.IsNullOrWhiteSpace(outPath))
+            throw new OptionException("--csv needs --out FILE, the submission to write, e.g. --out submission.csv");
+        if (Directory.Exists(outPath))
+            throw new OptionException($"--out {outPath} is a folder; give a file name, e.g. {Path.Combine(outPath, "submission.csv")}");
+        if (File.Exists(outPath) && !overwrite)
+            throw new OptionException($"--out {outPath} already exists; choose another name or add --overwrite");
+        if (File.Exists(csvPath) && string.Equals(Path.GetFullPath(outPath), Path.GetFullPath(csvPath), StringComparison.Ordinal))
+            throw new OptionException($"--out {outPath} is the --csv file; the test data is never written to");
+        string? folder = Path.GetDirectoryName(Path.GetFullPath(outPath));
+        if (folder is not null && !Directory.Exists(folder))
+            throw new OptionException($"--out {outPath}: the folder {folder} does not exist; create it first");
+        var model = TrainedModel.Load(modelPath);
+        var test = KaggleCsvFile.Read(csvPath);
+        if (test.Shape != model.Schema.Shape)
+            throw new OptionException($"{csvPath} holds {test.Shape} images; {model.Path} takes {model.Schema.Shape} images");
+        using var device = KernelDevice.Open(request, simd);
+        int pixels = test.Shape.Pixels;
+        using var onDevice = model.Upload(device, Math.Min(256, Math.Max(1, test.Count)));
+        var labels = new string[test.Count];
+        const int chunk = 4096;
+        for (int start = 0; start < test.Count; start += chunk)
+        {
+            int count = Math.Min(chunk, test.Count - start);
+            var inputs = new float[count][];
+            for (int i = 0; i < count; i++)
+            {
+                var image = test.Pixels.AsSpan((start + i) * pixels, pixels);
+                inputs[i] = new float[pixels];
+                for (int p = 0; p < pixels; p++)
+                    inputs[i][p] = image[p] / 255f;
+            }
+            var probabilities = onDevice.Predict(inputs);
+            for (int i = 0; i < count; i++)
+                labels[start + i] = model.Schema.ClassNames[ArgMax(probabilities[i])];
+        }
+        try
+        {
+            SubmissionFile.Write(outPath, labels, overwrite);
+        }
+        catch (IOException) when (!overwrite && File.Exists(outPath))
+        {
+            throw new OptionException($"--out {outPath} appeared while predicting; it was left as it is");
+        }
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"wrote {outPath}: {SubmissionFile.Header}, {test.Count} images (ImageId 1..{test.Count}) predicted by {model.Name}"));
+        return ExitCodes.Success;
+    }
+
+    /// <summary>The first label of the highest probability.</summary>
+    private static int ArgMax(float[] values)
+    {
+        int best = 0;
+        for (int i = 1; i < values.Length; i++)
+            if (values[i] > values[best])
+                best = i;
+        return best;
     }
 
     /// <summary>The most probable class of one image and its <paramref name="topCount"/> most probable

@@ -120,6 +120,54 @@ public sealed class EvalPredictTests(TrainedRunFixture run, DeviceFixture fixtur
         Assert.Contains(lines, l => l.StartsWith("test accuracy", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public void PredictCsv_KaggleTestFile_WritesASubmissionAndRefusesToOverwriteIt()
+    {
+        Assert.True(run.TrainOutput.ExitCode == 0, run.TrainOutput.StandardError);
+        var data = RealMnist.Load();
+        const int images = 300;
+        // Kaggle's test.csv: pixel0..pixel783, no label column.
+        var csv = new System.Text.StringBuilder(string.Join(",", Enumerable.Range(0, 784).Select(i => $"pixel{i}"))).Append('\n');
+        for (int n = 0; n < images; n++)
+            csv.Append(string.Join(",", data.Test.Pixels.AsSpan(n * 784, 784).ToArray())).Append('\n');
+        string testCsv = Path.Combine(run.Root, "test.csv");
+        File.WriteAllText(testCsv, csv.ToString());
+        string submission = Path.Combine(run.Root, "submission.csv");
+
+        var predict = CliProcess.Run(TimeSpan.FromMinutes(2), "predict", "--model", run.RunDir, "--device", TestDevice.RequestedName, "--csv", testCsv, "--out", submission);
+        Assert.True(predict.ExitCode == 0, predict.StandardError);
+        string[] lines = File.ReadAllText(submission).Split('\n');
+        Assert.Equal("ImageId,Label", lines[0]);
+        Assert.Equal("", lines[^1]);
+        Assert.Equal(images, lines.Length - 2);
+        var model = TrainedModel.Load(run.RunDir);
+        using var onDevice = model.Upload(fixture.KernelDevice, 256);
+        var own = onDevice.Predict([.. Enumerable.Range(0, images).Select(i => data.Test.Normalised(i))]);
+        for (int n = 0; n < images; n++)
+        {
+            string expected = $"{n + 1},{Array.IndexOf(own[n], own[n].Max())}";
+            Assert.True(expected == lines[n + 1], $"line {n + 2}: {lines[n + 1]}, expected {expected}");
+        }
+
+        // An existing submission is kept unless --overwrite is given.
+        File.WriteAllText(submission, "kept");
+        var again = CliProcess.Run(TimeSpan.FromMinutes(2), "predict", "--model", run.RunDir, "--device", TestDevice.RequestedName, "--csv", testCsv, "--output", submission);
+        Assert.Equal(2, again.ExitCode);
+        Assert.DoesNotContain('\n', again.StandardError.Trim());
+        Assert.Contains("already exists; choose another name or add --overwrite", again.StandardError, StringComparison.Ordinal);
+        Assert.Equal("kept", File.ReadAllText(submission));
+        var replaced = CliProcess.Run(TimeSpan.FromMinutes(2), "predict", "--model", run.RunDir, "--device", TestDevice.RequestedName, "--csv", testCsv, "--out", submission, "--overwrite");
+        Assert.True(replaced.ExitCode == 0, replaced.StandardError);
+        Assert.Equal(string.Join('\n', lines), File.ReadAllText(submission));
+
+        var onto = CliProcess.Run(TimeSpan.FromMinutes(1), "predict", "--model", run.RunDir, "--csv", testCsv, "--out", testCsv, "--overwrite");
+        Assert.Equal(2, onto.ExitCode);
+        Assert.Contains("is the --csv file", onto.StandardError, StringComparison.Ordinal);
+        var withJson = CliProcess.Run(TimeSpan.FromMinutes(1), "predict", "--model", run.RunDir, "--csv", testCsv, "--out", Path.Combine(run.Root, "other.csv"), "--json");
+        Assert.Equal(2, withJson.ExitCode);
+        Assert.Contains("--json applies to image files, not to --csv", withJson.StandardError, StringComparison.Ordinal);
+    }
+
     private static long[,] ToMatrix(IReadOnlyList<IReadOnlyList<long>> rows)
     {
         var matrix = new long[rows.Count, rows.Count];
