@@ -30,10 +30,10 @@ public static class PredictCommand
         {
             Description = "Print one JSON document: model, preprocess, and predictions[] each with file, class_name, class_index, probability and top[] (class_name, class_index, probability)",
         };
-        var top = new Option<int>("--top") { Description = "How many of the most probable classes to show (at most the model's classes)", DefaultValueFactory = _ => 3 };
+        var top = new Option<int>("--top") { Description = "How many of the most probable classes to show (at most the model's classes; default 3, or all when the model has fewer)", DefaultValueFactory = _ => 3 };
         var preprocess = new Option<string?>("--preprocess")
         {
-            Description = "How to prepare the images: digit (MNIST's: crop the ink, fit 20x20, centre in 28x28) or resize (scale to the model's HxW, gray or RGB); default: as the model records (digit for MNIST-shaped models)",
+            Description = $"How to prepare the images: digit (MNIST's: crop the ink, fit {DigitImage.Box}x{DigitImage.Box}, centre in {MnistDataset.Shape.Height}x{MnistDataset.Shape.Width}) or resize (scale to the model's HxW, gray or RGB); default: as the model records (digit for MNIST-shaped models)",
         };
         var command = new Command("predict", "Classify images with a trained model, by its class names")
         {
@@ -69,6 +69,9 @@ public static class PredictCommand
             if (CommonOptions.Given(parse, output) || CommonOptions.Given(parse, overwrite))
                 throw new OptionException("--out and --overwrite go with --csv; predictions on image files are printed");
             var model = TrainedModel.Load(parse.GetValue(CommonOptions.Model)!);
+            // The default shows up to three classes, fewer when the model has fewer.
+            if (!CommonOptions.Given(parse, top))
+                topCount = Math.Min(topCount, model.Schema.Classes);
             if (topCount > model.Schema.Classes)
                 throw new OptionException($"--top must be in 1..{model.Schema.Classes}, the model's classes (got {topCount})");
             ImagePreprocessing preparation = chosen ?? model.Preprocessing;

@@ -1,7 +1,9 @@
 using System.Text.Json;
 using GpuMlp.Cli;
+using GpuMlp.Data;
 using GpuMlp.Imaging;
 using GpuMlp.Models;
+using GpuMlp.Training;
 using Spectre.Console;
 
 namespace GpuMlp.Tests.Cli;
@@ -90,6 +92,23 @@ public sealed class PredictClassNamesTests(ColourModelFixture colour) : IClassFi
             ["predict", "--model", colour.ModelPath, "--device", "cpu", "--preprocess", "crop", colour.Exact[0]]);
         Assert.Equal(2, unknown.ExitCode);
         Assert.Contains("--preprocess must be digit or resize (got 'crop')", unknown.StandardError, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Predict_TwoClassGrayModelWithoutTop_ShowsBothClassesResized()
+    {
+        var schema = new ImageSchema(new ImageShape(1, 4, 4), ["yes", "no"]);
+        var network = NetworkInput.Mlp([8], schema, 0f);
+        var metadata = new Dictionary<string, string>();
+        ModelSchema.Record(metadata, schema);
+        string model = Path.Combine(colour.Root, "yes-no.safetensors");
+        ModelFile.SaveMlp(model, network, network.InitialParameters(1), metadata);
+        var result = CliProcess.Run(TimeSpan.FromMinutes(1), ["predict", "--model", model, "--device", "cpu", colour.Enlarged[0]]);
+        Assert.True(result.ExitCode == 0, result.StandardError);
+        string line = result.StandardOutput.Trim();
+        Assert.Matches(@"^\S+: (yes|no)  \((yes|no) \d+\.\d ?%, (yes|no) \d+\.\d ?%\)$", line);
+        Assert.Contains("yes ", line, StringComparison.Ordinal);
+        Assert.Contains("no ", line, StringComparison.Ordinal);
     }
 
     [Fact]
