@@ -55,7 +55,7 @@ public static class Preprocessing
     }
 
     /// <summary>Why <paramref name="preprocessing"/> cannot prepare images of <paramref name="shape"/>,
-    /// or null when it can ("mnist-digit" makes only 1x28x28 images).</summary>
+    /// or null when it can ("mnist-digit" makes only 1x28x28 images, "resize" one or three channels).</summary>
     public static string? Refusal(ImagePreprocessing preprocessing, ImageShape shape)
     {
 #pragma warning disable CS8524
@@ -64,7 +64,9 @@ public static class Preprocessing
             ImagePreprocessing.MnistDigit => shape == MnistDataset.Shape
                 ? null
                 : $"{MnistDigitName} preprocessing prepares digit images of {MnistDataset.Shape}, not {shape}",
-            ImagePreprocessing.Resize => null,
+            ImagePreprocessing.Resize => shape.Channels is 1 or 3
+                ? null
+                : $"{ResizeName} preprocessing reads images as one channel (gray) or three (RGB), not {shape.Channels}",
         };
 #pragma warning restore CS8524
     }

@@ -127,6 +127,16 @@ public sealed class ModelSchemaTests : IDisposable
     }
 
     [Fact]
+    public void Refusal_ShapeAPreparationCannotMake_IsOneLine()
+    {
+        Assert.Null(Preprocessing.Refusal(ImagePreprocessing.MnistDigit, MnistDataset.Shape));
+        Assert.Null(Preprocessing.Refusal(ImagePreprocessing.Resize, Compass.Shape));
+        Assert.Null(Preprocessing.Refusal(ImagePreprocessing.Resize, MnistDataset.Shape));
+        Assert.Equal("mnist-digit preprocessing prepares digit images of 1x28x28, not 3x8x8", Preprocessing.Refusal(ImagePreprocessing.MnistDigit, Compass.Shape));
+        Assert.Equal("resize preprocessing reads images as one channel (gray) or three (RGB), not 2", Preprocessing.Refusal(ImagePreprocessing.Resize, new ImageShape(2, 8, 8)));
+    }
+
+    [Fact]
     public void ModelFile_WithoutPreprocess_ReadsAsMnistDigit()
     {
         var mlp = MnistNetworks.Mlp([8], 0f);
