@@ -36,13 +36,13 @@ public static class EvalCommand
             var result = onDevice.Evaluate(test);
             if (parse.GetValue(json))
             {
-                var document = new { device = device.Description, model = model.Path, test = TestMetrics.From(result.Report, result.Loss) };
+                var document = new { device = device.Description, model = model.Path, class_names = model.Schema.ClassNames, test = TestMetrics.From(result.Report, result.Loss) };
                 Console.WriteLine(JsonSerializer.Serialize(document, Output.Json));
             }
             else
             {
                 AnsiConsole.MarkupLineInterpolated($"model [bold]{model.Path}[/] ({model.Name}) on {device.Description}");
-                Output.PrintReport(result);
+                Output.PrintReport(result, model.Schema.ClassNames, confusion: true);
             }
             return ExitCodes.Success;
         }));

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using GpuMlp.Export;
+using GpuMlp.Imaging;
 using GpuMlp.Models;
 
 namespace GpuMlp.Cli;
@@ -68,8 +69,8 @@ public static class ExportCommand
             throw new OptionException($"--out {path}: the folder {folder} does not exist; create it first");
     }
 
-    /// <summary>The model's own gpumlp.* metadata (widths, seed, epochs, test accuracy), and what the
-    /// input and outputs are.</summary>
+    /// <summary>The model's own gpumlp.* metadata (widths, seed, epochs, test accuracy), its schema
+    /// (input shape, class names) and preprocessing, and what the input and outputs are.</summary>
     private static Dictionary<string, string> OnnxMetadata(TrainedModel model, NetworkDescription network)
     {
         var result = model.Metadata
@@ -80,6 +81,7 @@ public static class ExportCommand
         else
             result[ModelFile.ArchitectureKey] = model.Network.Text;
         ModelSchema.Record(result, model.Schema);
+        result[ModelSchema.PreprocessKey] = Preprocessing.Name(model.Preprocessing);
         result[ModelSchema.InputKey] = network.InputDescription;
         int classes = model.Network.Classes;
         result["gpumlp.outputs"] = $"{OnnxExporter.LogitsName}: raw scores [batch, {classes}]; {OnnxExporter.ProbabilitiesName}: softmax of the logits [batch, {classes}]";

@@ -160,7 +160,7 @@ public static class TrainCommand
             return ExitCodes.Success;
         }
         var test = run.Finish(outcome);
-        Output.PrintReport(test);
+        Output.PrintReport(test, run.Trainer.Schema.ClassNames, confusion: false);
         AnsiConsole.MarkupLineInterpolated($"wrote {run.Folder}");
         return ExitCodes.Success;
     }

@@ -183,18 +183,23 @@ public sealed class MnistModel : IDisposable
 
     /// <summary>Writes the model as ONNX (see <see cref="OnnxExporter"/>: input "input" float32
     /// [batch, C*H*W] for an MLP, [batch, C, H, W] for a stack with convolutions; outputs "logits"
-    /// and "probabilities" [batch, classes]), atomically, replacing the file if it exists.</summary>
+    /// and "probabilities" [batch, classes]; the schema in the metadata, <see cref="ModelSchema"/>),
+    /// atomically, replacing the file if it exists.</summary>
     public void ExportOnnx(string path)
     {
+        // The schema (gpumlp.input_shape, gpumlp.class_names) and preprocessing travel in the
+        // ONNX metadata as in the safetensors file.
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        ModelSchema.Record(metadata, Schema);
         if (isMlp)
         {
-            OnnxExporter.Write(path, NetworkDescription.FromMlp(Network, GetParameters(), dropout, Schema.Shape),
-                new Dictionary<string, string> { [ModelFile.WidthsKey] = ModelFile.FormatWidths(Network.MlpWidths!) }, replace: true);
+            metadata[ModelFile.WidthsKey] = ModelFile.FormatWidths(Network.MlpWidths!);
+            OnnxExporter.Write(path, NetworkDescription.FromMlp(Network, GetParameters(), dropout, Schema.Shape), metadata, replace: true);
         }
         else
         {
-            OnnxExporter.Write(path, NetworkDescription.FromArchitecture(Network, GetParameters(), Schema.Shape),
-                new Dictionary<string, string> { [ModelFile.ArchitectureKey] = Network.Text }, replace: true);
+            metadata[ModelFile.ArchitectureKey] = Network.Text;
+            OnnxExporter.Write(path, NetworkDescription.FromArchitecture(Network, GetParameters(), Schema.Shape), metadata, replace: true);
         }
     }
 

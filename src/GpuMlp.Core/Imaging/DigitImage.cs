@@ -166,7 +166,7 @@ public static class DigitImage
             ?? throw new InvalidOperationException($"cannot scale the digit to {size}x{size}");
     }
 
-    private static SKBitmap Decode(string path)
+    internal static SKBitmap Decode(string path)
     {
         byte[] bytes;
         try

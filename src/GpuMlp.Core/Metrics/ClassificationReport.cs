@@ -1,4 +1,6 @@
 using System.Collections.ObjectModel;
+using System.Globalization;
+using System.Text;
 
 namespace GpuMlp.Metrics;
 
@@ -120,6 +122,43 @@ public sealed class ClassificationReport
 
         return rows;
     }
+
+    /// <summary>The confusion matrix as text lines for a terminal: a header of predicted class names,
+    /// then one row per true class, its name and its counts, right-aligned. A column is as wide as
+    /// its widest count, or as the longest name up to <paramref name="maxNameWidth"/>; longer names
+    /// are cut with an ellipsis ("…"), in the header and in the row names alike.</summary>
+    /// <exception cref="ArgumentException">There is not one name per class, or <paramref name="maxNameWidth"/> is below 2.</exception>
+    public IReadOnlyList<string> ConfusionLines(IReadOnlyList<string> classNames, int maxNameWidth = 8)
+    {
+        ArgumentNullException.ThrowIfNull(classNames);
+        if (classNames.Count != Classes)
+            throw new ArgumentException($"{Classes} classes need {Classes} names, got {classNames.Count}", nameof(classNames));
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxNameWidth, 2);
+        int longestName = classNames.Max(n => n.Length);
+        int countWidth = 1;
+        foreach (long count in counts)
+            countWidth = Math.Max(countWidth, count.ToString(CultureInfo.InvariantCulture).Length);
+        int column = Math.Max(countWidth, Math.Min(longestName, maxNameWidth));
+        int rowName = Math.Min(longestName, Math.Max(maxNameWidth, column));
+        var lines = new List<string>(Classes + 1);
+        var line = new StringBuilder();
+        line.Append(new string(' ', rowName));
+        foreach (string name in classNames)
+            line.Append("  ").Append(Cut(name, column).PadLeft(column));
+        lines.Add(line.ToString().TrimEnd());
+        for (int t = 0; t < Classes; t++)
+        {
+            line.Clear().Append(Cut(classNames[t], rowName).PadRight(rowName));
+            for (int p = 0; p < Classes; p++)
+                line.Append("  ").Append(counts[t, p].ToString(CultureInfo.InvariantCulture).PadLeft(column));
+            lines.Add(line.ToString());
+        }
+        return lines;
+    }
+
+    /// <summary><paramref name="name"/> in at most <paramref name="width"/> characters: cut to
+    /// width − 1 and an ellipsis when longer.</summary>
+    private static string Cut(string name, int width) => name.Length <= width ? name : string.Concat(name.AsSpan(0, width - 1), "…");
 
     /// <summary>Builds a report from a square confusion matrix indexed [true, predicted].</summary>
     /// <exception cref="ArgumentException">The matrix is empty, not square, not zero-based or has a negative count.</exception>

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using GpuMlp.Data;
+using GpuMlp.Imaging;
 using GpuMlp.Training;
 
 namespace GpuMlp.Models;
@@ -7,7 +8,8 @@ namespace GpuMlp.Models;
 /// <summary>The dataset schema in a model file's metadata: the images' shape under
 /// <see cref="InputShapeKey"/> ("CxHxW") and the class names, label order, as a JSON array of
 /// strings under <see cref="ClassNamesKey"/>. A file with neither is an MNIST model (see
-/// <see cref="RecordedSchema"/>).</summary>
+/// <see cref="RecordedSchema"/>). Beside the schema, how the training images were prepared, which
+/// <c>gpumlp predict</c> repeats on an image file, under <see cref="PreprocessKey"/>.</summary>
 public static class ModelSchema
 {
     public const string InputShapeKey = "gpumlp.input_shape";
@@ -16,7 +18,11 @@ public static class ModelSchema
     /// <summary>The human-readable input description a run writes under this key.</summary>
     public const string InputKey = "gpumlp.input";
 
-    /// <summary>Adds the schema (and a one-line description of the input) to <paramref name="metadata"/>.</summary>
+    /// <summary>How the training images were prepared: "mnist-digit" or "resize" (<see cref="Preprocessing"/>).</summary>
+    public const string PreprocessKey = "gpumlp.preprocess";
+
+    /// <summary>Adds the schema, a one-line description of the input and the preparation of a
+    /// dataset of this schema (<see cref="Preprocessing.ForTraining"/>) to <paramref name="metadata"/>.</summary>
     public static void Record(IDictionary<string, string> metadata, ImageSchema schema)
     {
         ArgumentNullException.ThrowIfNull(metadata);
@@ -24,6 +30,22 @@ public static class ModelSchema
         metadata[InputShapeKey] = schema.Shape.ToString();
         metadata[ClassNamesKey] = JsonSerializer.Serialize(schema.ClassNames);
         metadata[InputKey] = Describe(schema.Shape);
+        metadata[PreprocessKey] = Preprocessing.Name(Preprocessing.ForTraining(schema));
+    }
+
+    /// <summary>The preparation recorded under <see cref="PreprocessKey"/>. Files written before it was
+    /// recorded hold MNIST models, whose images were MNIST digits: they read as "mnist-digit" (this is
+    /// the one place that says so).</summary>
+    /// <exception cref="ModelFormatException">The recorded value is neither "mnist-digit" nor "resize"
+    /// (one line naming <paramref name="path"/>).</exception>
+    public static ImagePreprocessing ReadPreprocessing(IReadOnlyDictionary<string, string> metadata, string path)
+    {
+        ArgumentNullException.ThrowIfNull(metadata);
+        if (!metadata.TryGetValue(PreprocessKey, out string? name))
+            return ImagePreprocessing.MnistDigit;
+        return Preprocessing.TryParse(name) is { } known && name != "digit"
+            ? known
+            : throw new ModelFormatException($"{path}: metadata {PreprocessKey} must be {Preprocessing.MnistDigitName} or {Preprocessing.ResizeName}");
     }
 
     /// <summary>"1x28x28 images (one channel), each value pixel / 255": what every sample a

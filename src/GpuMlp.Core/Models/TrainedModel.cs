@@ -1,6 +1,7 @@
 using System.Globalization;
 using GpuMlp.Compute;
 using GpuMlp.Data;
+using GpuMlp.Imaging;
 using GpuMlp.Runs;
 using GpuMlp.Training;
 
@@ -11,8 +12,9 @@ namespace GpuMlp.Models;
 /// schema it was trained on (the images it takes and the classes it predicts).</summary>
 public sealed class TrainedModel
 {
-    private TrainedModel(string path, LoadedModel loaded)
+    private TrainedModel(string path, LoadedModel loaded, ImagePreprocessing preprocessing)
     {
+        Preprocessing = preprocessing;
         Path = path;
         Network = loaded.Network;
         IsMlp = loaded.IsMlp;
@@ -43,6 +45,10 @@ public sealed class TrainedModel
     /// <summary>The images the model takes and the names of the classes it scores.</summary>
     public ImageSchema Schema { get; }
 
+    /// <summary>How its training images were prepared, so how an image file is prepared for it
+    /// (<see cref="ModelSchema.ReadPreprocessing"/>).</summary>
+    public ImagePreprocessing Preprocessing { get; }
+
     /// <summary>The training dropout rate recorded in the metadata (gpumlp.dropout; 0 when absent
     /// or not a rate in [0, 1)).</summary>
     public float Dropout =>
@@ -71,7 +77,7 @@ public sealed class TrainedModel
         {
             throw new ModelFormatException($"{path}: {error.Message}", error);
         }
-        return new TrainedModel(path, loaded);
+        return new TrainedModel(path, loaded, ModelSchema.ReadPreprocessing(loaded.Metadata, path));
     }
 
     /// <summary>Refuses data of another schema than the model's (other images or other classes).</summary>

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using GpuMlp.Data;
 using GpuMlp.Imaging;
 using GpuMlp.Models;
 using GpuMlp.Runs;
@@ -93,7 +94,8 @@ public sealed class EvalPredictTests(TrainedRunFixture run, DeviceFixture fixtur
         var predict = CliProcess.Run(TimeSpan.FromMinutes(2), ["predict", "--model", run.RunDir, "--device", TestDevice.RequestedName, "--json", .. images]);
         Assert.True(predict.ExitCode == 0, predict.StandardError);
         using var json = JsonDocument.Parse(predict.StandardOutput);
-        var predicted = json.RootElement.EnumerateArray().Select(p => p.GetProperty("digit").GetInt32()).ToArray();
+        Assert.Equal("mnist-digit", json.RootElement.GetProperty("preprocess").GetString());
+        var predicted = json.RootElement.GetProperty("predictions").EnumerateArray().Select(p => p.GetProperty("class_index").GetInt32()).ToArray();
         Assert.Equal(images.Count, predicted.Length);
         for (int k = 0; k < confident.Length; k++)
         {
@@ -101,5 +103,77 @@ public sealed class EvalPredictTests(TrainedRunFixture run, DeviceFixture fixtur
             Assert.True(expected == predicted[2 * k], $"{images[2 * k]}: predicted {predicted[2 * k]}, the model says {expected} for the original");
             Assert.True(expected == predicted[2 * k + 1], $"{images[2 * k + 1]}: predicted {predicted[2 * k + 1]}, the model says {expected} for the original");
         }
+    }
+
+    [Fact]
+    public void Eval_Text_PrintsTheTableAndTheConfusionMatrixByClassName()
+    {
+        Assert.True(run.TrainOutput.ExitCode == 0, run.TrainOutput.StandardError);
+        var eval = CliProcess.Run(TimeSpan.FromMinutes(2), "eval", "--model", run.RunDir, "--device", TestDevice.RequestedName, "--data", RealMnist.RealMnistDir());
+        Assert.True(eval.ExitCode == 0, eval.StandardError);
+        var recorded = RunArtifacts.ReadMetrics(Path.Combine(run.RunDir, "metrics.json")).Test;
+        var report = GpuMlp.Metrics.ClassificationReport.FromConfusion(ToMatrix(recorded.Confusion));
+        string[] lines = eval.StandardOutput.Split('\n').Select(l => l.TrimEnd('\r')).ToArray();
+        int header = Array.IndexOf(lines, "confusion matrix (rows: true class, columns: predicted class)");
+        Assert.True(header > 0, eval.StandardOutput);
+        Assert.Equal(report.ConfusionLines(MnistDataset.Schema.ClassNames), lines[(header + 1)..(header + 12)]);
+        Assert.Contains(lines, l => l.StartsWith("test accuracy", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void PredictCsv_KaggleTestFile_WritesASubmissionAndRefusesToOverwriteIt()
+    {
+        Assert.True(run.TrainOutput.ExitCode == 0, run.TrainOutput.StandardError);
+        var data = RealMnist.Load();
+        const int images = 300;
+        // Kaggle's test.csv: pixel0..pixel783, no label column.
+        var csv = new System.Text.StringBuilder(string.Join(",", Enumerable.Range(0, 784).Select(i => $"pixel{i}"))).Append('\n');
+        for (int n = 0; n < images; n++)
+            csv.Append(string.Join(",", data.Test.Pixels.AsSpan(n * 784, 784).ToArray())).Append('\n');
+        string testCsv = Path.Combine(run.Root, "test.csv");
+        File.WriteAllText(testCsv, csv.ToString());
+        string submission = Path.Combine(run.Root, "submission.csv");
+
+        var predict = CliProcess.Run(TimeSpan.FromMinutes(2), "predict", "--model", run.RunDir, "--device", TestDevice.RequestedName, "--csv", testCsv, "--out", submission);
+        Assert.True(predict.ExitCode == 0, predict.StandardError);
+        string[] lines = File.ReadAllText(submission).Split('\n');
+        Assert.Equal("ImageId,Label", lines[0]);
+        Assert.Equal("", lines[^1]);
+        Assert.Equal(images, lines.Length - 2);
+        var model = TrainedModel.Load(run.RunDir);
+        using var onDevice = model.Upload(fixture.KernelDevice, 256);
+        var own = onDevice.Predict([.. Enumerable.Range(0, images).Select(i => data.Test.Normalised(i))]);
+        for (int n = 0; n < images; n++)
+        {
+            string expected = $"{n + 1},{Array.IndexOf(own[n], own[n].Max())}";
+            Assert.True(expected == lines[n + 1], $"line {n + 2}: {lines[n + 1]}, expected {expected}");
+        }
+
+        // An existing submission is kept unless --overwrite is given.
+        File.WriteAllText(submission, "kept");
+        var again = CliProcess.Run(TimeSpan.FromMinutes(2), "predict", "--model", run.RunDir, "--device", TestDevice.RequestedName, "--csv", testCsv, "--output", submission);
+        Assert.Equal(2, again.ExitCode);
+        Assert.DoesNotContain('\n', again.StandardError.Trim());
+        Assert.Contains("already exists; choose another name or add --overwrite", again.StandardError, StringComparison.Ordinal);
+        Assert.Equal("kept", File.ReadAllText(submission));
+        var replaced = CliProcess.Run(TimeSpan.FromMinutes(2), "predict", "--model", run.RunDir, "--device", TestDevice.RequestedName, "--csv", testCsv, "--out", submission, "--overwrite");
+        Assert.True(replaced.ExitCode == 0, replaced.StandardError);
+        Assert.Equal(string.Join('\n', lines), File.ReadAllText(submission));
+
+        var onto = CliProcess.Run(TimeSpan.FromMinutes(1), "predict", "--model", run.RunDir, "--csv", testCsv, "--out", testCsv, "--overwrite");
+        Assert.Equal(2, onto.ExitCode);
+        Assert.Contains("is the --csv file", onto.StandardError, StringComparison.Ordinal);
+        var withJson = CliProcess.Run(TimeSpan.FromMinutes(1), "predict", "--model", run.RunDir, "--csv", testCsv, "--out", Path.Combine(run.Root, "other.csv"), "--json");
+        Assert.Equal(2, withJson.ExitCode);
+        Assert.Contains("--json applies to image files, not to --csv", withJson.StandardError, StringComparison.Ordinal);
+    }
+
+    private static long[,] ToMatrix(IReadOnlyList<IReadOnlyList<long>> rows)
+    {
+        var matrix = new long[rows.Count, rows.Count];
+        for (int t = 0; t < rows.Count; t++)
+            for (int p = 0; p < rows.Count; p++)
+                matrix[t, p] = rows[t][p];
+        return matrix;
     }
 }

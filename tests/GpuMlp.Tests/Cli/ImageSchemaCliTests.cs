@@ -4,8 +4,8 @@ using GpuMlp.Training;
 
 namespace GpuMlp.Tests.Cli;
 
-/// <summary>eval and predict refuse a model of another dataset schema with a one-line usage error,
-/// before reading any data or image.</summary>
+/// <summary>eval refuses a model of another dataset schema, and predict a preparation that cannot
+/// make the model's images, with a one-line usage error, before reading any data or image.</summary>
 public sealed class ImageSchemaCliTests : IDisposable
 {
     private readonly TempDir dir = new();
@@ -35,14 +35,14 @@ public sealed class ImageSchemaCliTests : IDisposable
     }
 
     [Fact]
-    public void Predict_ModelOfAnotherImageShape_IsAOneLineUsageError()
+    public void Predict_DigitPreprocessOnAnotherImageShape_IsAOneLineUsageError()
     {
         string model = CompassModel();
-        var result = CliProcess.Run(TimeSpan.FromMinutes(1), ["predict", "--model", model, "--device", "cpu", Path.Combine(dir.Path, "digit.png")]);
+        var result = CliProcess.Run(TimeSpan.FromMinutes(1), ["predict", "--model", model, "--device", "cpu", "--preprocess", "digit", Path.Combine(dir.Path, "digit.png")]);
         Assert.Equal(2, result.ExitCode);
         string error = result.StandardError.Trim();
         Assert.DoesNotContain('\n', error);
-        Assert.Contains("predict prepares digit images of 1x28x28;", error, StringComparison.Ordinal);
+        Assert.Contains("mnist-digit preprocessing prepares digit images of 1x28x28, not 3x8x8", error, StringComparison.Ordinal);
         Assert.Contains("takes 3x8x8 images", error, StringComparison.Ordinal);
     }
 }

@@ -243,4 +243,34 @@ public sealed class ClassificationReportTests
         ];
         Assert.All(all, v => Assert.True(double.IsFinite(v) && v >= 0 && v <= 1, $"metric out of [0,1]: {v}"));
     }
+
+    [Fact]
+    public void ConfusionLines_DigitNames_HeaderOfNamesThenOneRowPerTrueClass()
+    {
+        var report = ClassificationReport.FromConfusion(new long[,] { { 980, 0, 3 }, { 1, 1135, 0 }, { 7, 2, 1020 } });
+        Assert.Equal(
+            [
+                "      0     1     2",
+                "0   980     0     3",
+                "1     1  1135     0",
+                "2     7     2  1020",
+            ],
+            report.ConfusionLines(["0", "1", "2"]));
+    }
+
+    [Fact]
+    public void ConfusionLines_LongNames_AreCutWithAnEllipsis()
+    {
+        var report = ClassificationReport.FromConfusion(new long[,] { { 5, 1 }, { 0, 12 } });
+        var lines = report.ConfusionLines(["cat", "hippopotamus"], maxNameWidth: 8);
+        Assert.Equal(
+            [
+                "               cat  hippopo…",
+                "cat" + new string(' ', 14) + "5         1",
+                "hippopo…         0        12",
+            ],
+            lines);
+        Assert.All(lines, line => Assert.True(line.Length <= 8 + (2 * (2 + 8)), line));
+        Assert.Throws<ArgumentException>(() => report.ConfusionLines(["cat"]));
+    }
 }

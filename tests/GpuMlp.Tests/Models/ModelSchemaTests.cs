@@ -1,4 +1,5 @@
 using GpuMlp.Data;
+using GpuMlp.Imaging;
 using GpuMlp.Models;
 using GpuMlp.Training;
 
@@ -105,5 +106,62 @@ public sealed class ModelSchemaTests : IDisposable
         var twice = MetadataOf(Compass);
         twice[ModelSchema.ClassNamesKey] = """["a","a","b","c"]""";
         AssertModelError(() => TrainedModel.Load(Write("twice.safetensors", twice)), "class name 'a' is given twice");
+    }
+
+    [Fact]
+    public void Record_EachShape_RecordsHowItsImagesWerePreparedAndReadsItBack()
+    {
+        Assert.Equal("mnist-digit", MetadataOf(MnistDataset.Schema)[ModelSchema.PreprocessKey]);
+        Assert.Equal("resize", MetadataOf(Compass)[ModelSchema.PreprocessKey]);
+        var gray = new ImageSchema(new ImageShape(1, 32, 32), ["a", "b"]);
+        Assert.Equal("resize", MetadataOf(gray)[ModelSchema.PreprocessKey]);
+
+        var network = NetworkInput.Parse("conv3x3x4p1,relu,pool2,flatten,dense4", Compass);
+        string path = PathOf("compass.safetensors");
+        ModelFile.Save(path, network, network.InitialParameters(1), MetadataOf(Compass));
+        Assert.Equal(ImagePreprocessing.Resize, TrainedModel.Load(path).Preprocessing);
+        var mlp = MnistNetworks.Mlp([8], 0f);
+        string digits = PathOf("digits.safetensors");
+        ModelFile.SaveMlp(digits, mlp, mlp.InitialParameters(1), MetadataOf(MnistDataset.Schema));
+        Assert.Equal(ImagePreprocessing.MnistDigit, TrainedModel.Load(digits).Preprocessing);
+    }
+
+    [Fact]
+    public void Refusal_ShapeAPreparationCannotMake_IsOneLine()
+    {
+        Assert.Null(Preprocessing.Refusal(ImagePreprocessing.MnistDigit, MnistDataset.Shape));
+        Assert.Null(Preprocessing.Refusal(ImagePreprocessing.Resize, Compass.Shape));
+        Assert.Null(Preprocessing.Refusal(ImagePreprocessing.Resize, MnistDataset.Shape));
+        Assert.Equal("mnist-digit preprocessing prepares digit images of 1x28x28, not 3x8x8", Preprocessing.Refusal(ImagePreprocessing.MnistDigit, Compass.Shape));
+        Assert.Equal("resize preprocessing reads images as one channel (gray) or three (RGB), not 2", Preprocessing.Refusal(ImagePreprocessing.Resize, new ImageShape(2, 8, 8)));
+    }
+
+    [Fact]
+    public void ModelFile_WithoutPreprocess_ReadsAsMnistDigit()
+    {
+        var mlp = MnistNetworks.Mlp([8], 0f);
+        string old = PathOf("old.safetensors");
+        ModelFile.SaveMlp(old, mlp, mlp.InitialParameters(1), new Dictionary<string, string>());
+        Assert.Equal(ImagePreprocessing.MnistDigit, TrainedModel.Load(old).Preprocessing);
+
+        var withSchema = MetadataOf(MnistDataset.Schema);
+        withSchema.Remove(ModelSchema.PreprocessKey);
+        string schemaOnly = PathOf("schema-only.safetensors");
+        ModelFile.SaveMlp(schemaOnly, mlp, mlp.InitialParameters(1), withSchema);
+        Assert.Equal(ImagePreprocessing.MnistDigit, TrainedModel.Load(schemaOnly).Preprocessing);
+    }
+
+    [Fact]
+    public void ModelFile_UnknownPreprocess_IsRejectedInOneLine()
+    {
+        var mlp = MnistNetworks.Mlp([8], 0f);
+        foreach (string value in new[] { "crop", "digit", "" })
+        {
+            var metadata = MetadataOf(MnistDataset.Schema);
+            metadata[ModelSchema.PreprocessKey] = value;
+            string path = PathOf($"preprocess-{value.Length}.safetensors");
+            ModelFile.SaveMlp(path, mlp, mlp.InitialParameters(1), metadata);
+            AssertModelError(() => TrainedModel.Load(path), $"metadata {ModelSchema.PreprocessKey} must be mnist-digit or resize");
+        }
     }
 }

@@ -98,6 +98,6 @@ public sealed class TuneCommandTests : IDisposable
         var predict = CliProcess.Run(TimeSpan.FromMinutes(2), "predict", "--model", final, "--device", "cpu", "--json", digit);
         Assert.True(predict.ExitCode == 0, predict.StandardError);
         using var predicted = JsonDocument.Parse(predict.StandardOutput);
-        Assert.InRange(predicted.RootElement[0].GetProperty("digit").GetInt32(), 0, 9);
+        Assert.InRange(predicted.RootElement.GetProperty("predictions")[0].GetProperty("class_index").GetInt32(), 0, 9);
     }
 }
