@@ -114,8 +114,15 @@ public static class CommonOptions
     }
 
     /// <summary>The dataset --data and its options name (see <see cref="DataSource"/>).</summary>
-    public static IImageSource DataFolder(ParseResult parse) =>
-        DataSource(parse.GetValue(Data), parse.GetValue(Download), ParseLoadOptions(parse));
+    /// <exception cref="OptionException">--test-split or --split-seed given for MNIST, whose test
+    /// split is its own t10k files: the options would be silently ignored.</exception>
+    public static IImageSource DataFolder(ParseResult parse)
+    {
+        var source = DataSource(parse.GetValue(Data), parse.GetValue(Download), ParseLoadOptions(parse));
+        if (source is MnistFolder && (parse.GetValue(TestSplit) is not null || parse.GetValue(SplitSeed) is not null))
+            throw new OptionException("--test-split and --split-seed draw a test split for data without one; MNIST's test split is its t10k files");
+        return source;
+    }
 
     /// <summary>--image-size, --channels, --test-split, --split-seed, --idx-transposed and
     /// --class-names as <see cref="ImageLoadOptions"/>; a bad value is a one-line usage error.</summary>

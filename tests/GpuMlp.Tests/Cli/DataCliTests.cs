@@ -93,6 +93,7 @@ public sealed class DataCliTests : IDisposable
         AssertOneLineError(CliProcess.Run(Timeout, Train("--data", csv, "--test-split", "1")), 2, "--test-split must be in (0, 1)");
         AssertOneLineError(CliProcess.Run(Timeout, Train("--data", csv, "--image-size", "0")), 2, "--image-size must be in 1..");
         AssertOneLineError(CliProcess.Run(Timeout, Train("--data", csv, "--class-names", Path.Combine(dir.Path, "absent.txt"))), 2, "--class-names", "absent.txt");
+        AssertOneLineError(CliProcess.Run(Timeout, Train("--split-seed", "2")), 2, "--test-split and --split-seed draw a test split for data without one");
         Assert.False(Directory.Exists(Path.Combine(dir.Path, "out")), "a run folder was made for a run that never started");
     }
 }
