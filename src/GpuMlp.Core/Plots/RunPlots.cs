@@ -56,12 +56,22 @@ public static class RunPlots
     /// <summary>The confusion matrix as a heatmap: predicted label on x, true label on y (0 at the
     /// top), the count in every cell, a colour bar, and the accuracy in the title. Colour follows
     /// log10(1 + count) so that the few misclassifications stand out next to the diagonal.</summary>
-    public static void WriteConfusion(string path, ClassificationReport report)
+    /// <summary>A class name short enough for an axis tick: at most MaxAxisLabel characters.</summary>
+    private static string AxisLabel(string name) =>
+        name.Length <= MaxAxisLabel ? name : string.Concat(name.AsSpan(0, MaxAxisLabel - 1), "…");
+
+    private const int MaxAxisLabel = 12;
+
+    /// <param name="classNames">The classes' names, in label order, for the axes (long names cut
+    /// with "…"); null labels them by index.</param>
+    public static void WriteConfusion(string path, ClassificationReport report, IReadOnlyList<string>? classNames = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentNullException.ThrowIfNull(report);
         long[,] counts = report.Confusion;
         int n = report.Classes;
+        if (classNames is not null && classNames.Count != n)
+            throw new ArgumentException($"{classNames.Count} class names for a {n}-class confusion matrix", nameof(classNames));
 
         // Row r of the heatmap is drawn at y = n - 1 - r (ScottPlot puts row 0 at the top), so
         // true label t sits at y = n - 1 - t and label 0 is the top row.
@@ -102,7 +112,9 @@ public static class RunPlots
         }
 
         double[] positions = Enumerable.Range(0, n).Select(i => (double)i).ToArray();
-        string[] labels = Enumerable.Range(0, n).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToArray();
+        string[] labels = Enumerable.Range(0, n)
+            .Select(i => classNames is null ? i.ToString(CultureInfo.InvariantCulture) : AxisLabel(classNames[i]))
+            .ToArray();
         plot.Axes.Bottom.SetTicks(positions, labels);
         plot.Axes.Left.SetTicks(positions.Select(y => n - 1 - y).ToArray(), labels);
         plot.Axes.Bottom.MajorTickStyle.Length = 0;

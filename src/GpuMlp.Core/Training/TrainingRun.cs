@@ -147,7 +147,7 @@ public sealed class TrainingRun : IDisposable
         RunArtifacts.WriteMetrics(Folder, Device, outcome.History, test.Report, test.Loss,
             new TimingRecord(kernels.CompileSeconds, outcome.TrainSeconds), Options.Optimizer.Describe());
         SaveModelAndCurves(outcome, test.Accuracy);
-        RunPlots.WriteConfusion(Path.Combine(Folder, RunArtifacts.ConfusionFileName), test.Report);
+        RunPlots.WriteConfusion(Path.Combine(Folder, RunArtifacts.ConfusionFileName), test.Report, Trainer.Schema.ClassNames);
         return test;
     }
 

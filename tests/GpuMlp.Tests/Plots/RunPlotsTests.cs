@@ -201,6 +201,18 @@ public sealed class RunPlotsTests : IDisposable
     }
 
     [Fact]
+    public void WriteConfusion_ClassNames_RendersAndRefusesAWrongCount()
+    {
+        var report = ClassificationReport.FromConfusion(new long[,] { { 5, 1, 0 }, { 0, 6, 1 }, { 2, 0, 7 } });
+        string path = Path.Combine(dir.Path, "named.png");
+        RunPlots.WriteConfusion(path, report, ["north", "a class name far too long for an axis", "south"]);
+        Assert.True(new FileInfo(path).Length > 0);
+        var error = Assert.Throws<ArgumentException>(() => RunPlots.WriteConfusion(Path.Combine(dir.Path, "wrong.png"), report, ["north", "south"]));
+        Assert.Contains("2 class names for a 3-class confusion matrix", error.Message, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(dir.Path, "wrong.png")));
+    }
+
+    [Fact]
     public void WriteConfusion_EmptyMatrix_StillRenders()
     {
         string path = Path.Combine(dir.Path, "empty.png");
