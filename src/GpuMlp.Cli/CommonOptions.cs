@@ -60,6 +60,10 @@ public static class CommonOptions
     /// <summary>--data, --download and the options of how a user's images are read, in the order help lists them.</summary>
     public static IReadOnlyList<Option> DataOptions { get; } = [Data, Download, ImageSize, Channels, TestSplit, SplitSeed, IdxTransposed, ClassNames];
 
+    /// <summary>The options that say how images are read (all of <see cref="DataOptions"/> but
+    /// --data and --download).</summary>
+    public static IReadOnlyList<Option> LoadOptions { get; } = [ImageSize, Channels, TestSplit, SplitSeed, IdxTransposed, ClassNames];
+
     public static Option<string> Device { get; } = new("--device")
     {
         Description = "auto (CUDA, then OpenCL, then CPU), cuda, opencl or cpu",

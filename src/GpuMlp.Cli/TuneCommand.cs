@@ -54,11 +54,13 @@ public static class TuneCommand
             {
                 Option[] searchFlags = [trials, budget, eta, minEpochs, maxEpochs, seed, limitTrain, valSplit, space, lrRange, dropoutRange, batchSizes, hiddenChoices, archChoices, optimizers, momentumRange, weightDecays, finalFull, outDir];
                 var given = searchFlags.Where(o => CommonOptions.Given(parse, o)).Select(o => o.Name).ToList();
+                // The images are read as the search read them (saved with its settings).
+                given.AddRange(CommonOptions.LoadOptions.Where(o => CommonOptions.Given(parse, o)).Select(o => o.Name));
                 if (given.Count > 0)
                     throw new OptionException($"--resume continues with the search's saved settings; do not combine it with {string.Join(", ", given)}");
-                // The data the search trains on: --data, else the folder its settings name.
+                // The data the search trains on: --data, else the folder its settings name, read with its saved options.
                 IImageSource SourceOf(TuningSettings saved) =>
-                    CommonOptions.DataSource(parse.GetValue(CommonOptions.Data) ?? saved.Data, parse.GetValue(CommonOptions.Download), CommonOptions.ParseLoadOptions(parse));
+                    CommonOptions.DataSource(parse.GetValue(CommonOptions.Data) ?? saved.Data, parse.GetValue(CommonOptions.Download), saved.DataOptions ?? ImageLoadOptions.Default);
                 TuningState state;
                 try
                 {
@@ -121,6 +123,7 @@ public static class TuneCommand
                 Space = searchSpace.ToDocument(),
                 Device = parse.GetValue(CommonOptions.Device) ?? "auto",
                 Data = parse.GetValue(CommonOptions.Data),
+                DataOptions = CommonOptions.ParseLoadOptions(parse) is var loadOptions && loadOptions != ImageLoadOptions.Default ? loadOptions : null,
             };
             settings.Validate(schema);
             var request = CommonOptions.ParseDevice(settings.Device);

@@ -44,6 +44,12 @@ public sealed record TuningSettings
     public string Device { get; init; } = "auto";
     public string? Data { get; init; }
 
+    /// <summary>How the data was read (--image-size, --channels, --test-split, ...), so that a
+    /// resumed search reads the same images; null for the defaults (and in files from before it was
+    /// saved).</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public Data.ImageLoadOptions? DataOptions { get; init; }
+
     public HalvingSchedule Schedule() => new(Trials, Eta, MinEpochs, MaxEpochs);
 
     /// <summary>--budget: a whole number is epochs summed over trials ("60"); a number with a unit

@@ -47,6 +47,9 @@ public sealed class TuneCommandTests : IDisposable
         var result = CliProcess.Run(TimeSpan.FromMinutes(1), "tune", "--resume", dir.Path, "--trials", "4");
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("--trials", result.StandardError, StringComparison.Ordinal);
+        var reread = CliProcess.Run(TimeSpan.FromMinutes(1), "tune", "--resume", dir.Path, "--test-split", "0.3");
+        Assert.Equal(2, reread.ExitCode);
+        Assert.Contains("--test-split", reread.StandardError, StringComparison.Ordinal);
         var missing = CliProcess.Run(TimeSpan.FromMinutes(1), "tune", "--resume", dir.Path);
         Assert.Equal(3, missing.ExitCode);
         Assert.Contains("tune.json", missing.StandardError, StringComparison.Ordinal);

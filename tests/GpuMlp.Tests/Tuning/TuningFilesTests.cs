@@ -79,6 +79,20 @@ public sealed class TuningFilesTests : IDisposable
     }
 
     [Fact]
+    public void SaveThenLoad_DataOptions_RoundTripAndAreLeftOutWhenDefault()
+    {
+        var options = new ImageLoadOptions { ImageSize = 16, Channels = ImageChannels.Rgb, TestSplit = 0.25, SplitSeed = 3 };
+        var state = TuningSearch.Create(TuningSearchTests.Settings(trials: 2, eta: 2, minEpochs: 1, maxEpochs: 2) with { Data = "shapes", DataOptions = options }, MnistDataset.Schema);
+        TuningFiles.Save(dir.Path, state);
+        Assert.Equal(options, TuningFiles.Load(dir.Path, MnistDataset.Schema).Settings.DataOptions);
+
+        var plain = TuningSearch.Create(TuningSearchTests.Settings(trials: 2, eta: 2, minEpochs: 1, maxEpochs: 2), MnistDataset.Schema);
+        TuningFiles.Save(dir.Path, plain);
+        Assert.DoesNotContain("data_options", File.ReadAllText(Path.Combine(dir.Path, TuningFiles.StateFileName)), StringComparison.Ordinal);
+        Assert.Null(TuningFiles.Load(dir.Path, MnistDataset.Schema).Settings.DataOptions);
+    }
+
+    [Fact]
     public void Load_MissingOrCorruptState_IsRejected()
     {
         Assert.Throws<FileNotFoundException>(() => TuningFiles.Load(dir.Path, MnistDataset.Schema));
