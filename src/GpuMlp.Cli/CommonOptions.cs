@@ -58,11 +58,10 @@ public static class CommonOptions
     public const int MaxImageSize = 4096;
 
     /// <summary>--data, --download and the options of how a user's images are read, in the order help lists them.</summary>
-    public static IReadOnlyList<Option> DataOptions { get; } = [Data, Download, ImageSize, Channels, TestSplit, SplitSeed, IdxTransposed, ClassNames];
-
-    /// <summary>The options that say how images are read (all of <see cref="DataOptions"/> but
-    /// --data and --download).</summary>
+    /// <summary>The options that say how images are read (<see cref="ImageLoadOptions"/>).</summary>
     public static IReadOnlyList<Option> LoadOptions { get; } = [ImageSize, Channels, TestSplit, SplitSeed, IdxTransposed, ClassNames];
+
+    public static IReadOnlyList<Option> DataOptions { get; } = [Data, Download, .. LoadOptions];
 
     public static Option<string> Device { get; } = new("--device")
     {

@@ -10,25 +10,15 @@ namespace GpuMlp.Data;
 /// (EMNIST's mapping file). <see cref="ImageLoadOptions.IdxTransposed"/> reads images stored
 /// transposed (EMNIST). Without test files the test split is drawn from the training files. MNIST's
 /// own folder is read by <see cref="MnistFolder"/>; this source never fetches and never writes.</summary>
-public sealed class IdxSource : IImageSource
+public sealed class IdxSource : ReadOnceSource
 {
     private const string ImagesSuffix = "-images-idx3-ubyte";
     private const string LabelsSuffix = "-labels-idx1-ubyte";
 
-    private readonly Lazy<(ImageDataset Dataset, string[] Notes)> read;
-
     public IdxSource(string folder, ImageLoadOptions options)
+        : base(folder, options)
     {
-        ArgumentException.ThrowIfNullOrEmpty(folder);
-        ArgumentNullException.ThrowIfNull(options);
-        Path = folder;
-        Options = options;
-        read = new(Read, LazyThreadSafetyMode.ExecutionAndPublication);
     }
-
-    public string Path { get; }
-
-    public ImageLoadOptions Options { get; }
 
     /// <summary>The IDX files (idx1/idx3-ubyte, raw or .gz) directly in <paramref name="folder"/>.</summary>
     public static IReadOnlyList<string> IdxFiles(string folder) =>
@@ -37,18 +27,6 @@ public sealed class IdxSource : IImageSource
                 .Where(name => Canonical(name).EndsWith("-ubyte", StringComparison.Ordinal) && Canonical(name).Contains("idx", StringComparison.Ordinal))
                 .Order(StringComparer.Ordinal)]
             : [];
-
-    /// <summary>The images' shape and classes; reads the files (once).</summary>
-    public ImageSchema Schema => read.Value.Dataset.Schema;
-
-    public ImageDataset Load(Action<string> log)
-    {
-        ArgumentNullException.ThrowIfNull(log);
-        var (dataset, notes) = read.Value;
-        foreach (string note in notes)
-            log(note);
-        return dataset;
-    }
 
     private static string Canonical(string name) => name.EndsWith(".gz", StringComparison.Ordinal) ? name[..^3] : name;
 
@@ -80,7 +58,7 @@ public sealed class IdxSource : IImageSource
         return System.IO.Path.Combine(Path, matches[0]);
     }
 
-    private (ImageDataset, string[]) Read()
+    protected override (ImageDataset Dataset, string[] Notes) Read()
     {
         if (!Directory.Exists(Path))
             throw new DirectoryNotFoundException($"--data {System.IO.Path.GetFullPath(Path)} does not exist");

@@ -10,45 +10,23 @@ namespace GpuMlp.Data;
 /// K = the largest label + 1 (a value with no image still names a class), each class named by its
 /// value or by <see cref="ImageLoadOptions.ClassNamesFile"/>. The files are read once, the first
 /// time <see cref="Schema"/> or <see cref="Load"/> needs them; nothing is written.</summary>
-public sealed class KaggleCsvSource : IImageSource
+public sealed class KaggleCsvSource : ReadOnceSource
 {
     public const string TrainFileName = "train.csv";
     public const string TestFileName = "test.csv";
 
-    private readonly Lazy<(ImageDataset Dataset, string[] Notes)> read;
-
     /// <param name="path">A .csv file, or a folder holding <see cref="TrainFileName"/> (and maybe <see cref="TestFileName"/>).</param>
     public KaggleCsvSource(string path, ImageLoadOptions options)
+        : base(path, options)
     {
-        ArgumentException.ThrowIfNullOrEmpty(path);
-        ArgumentNullException.ThrowIfNull(options);
-        Path = path;
-        Options = options;
-        read = new(Read, LazyThreadSafetyMode.ExecutionAndPublication);
     }
-
-    public string Path { get; }
-
-    public ImageLoadOptions Options { get; }
 
     /// <summary>A .csv file, or a folder holding train.csv.</summary>
     public static bool IsCsvData(string path) =>
         (File.Exists(path) && path.EndsWith(".csv", StringComparison.OrdinalIgnoreCase))
         || (Directory.Exists(path) && File.Exists(System.IO.Path.Combine(path, TrainFileName)));
 
-    /// <summary>The images' shape and classes; reads the files (once).</summary>
-    public ImageSchema Schema => read.Value.Dataset.Schema;
-
-    public ImageDataset Load(Action<string> log)
-    {
-        ArgumentNullException.ThrowIfNull(log);
-        var (dataset, notes) = read.Value;
-        foreach (string note in notes)
-            log(note);
-        return dataset;
-    }
-
-    private (ImageDataset, string[]) Read()
+    protected override (ImageDataset Dataset, string[] Notes) Read()
     {
         bool folder = Directory.Exists(Path);
         string trainPath = folder ? System.IO.Path.Combine(Path, TrainFileName) : Path;
