@@ -1,3 +1,4 @@
+using System.Globalization;
 using GpuMlp.Compute;
 using GpuMlp.Data;
 using ILGPU;
@@ -29,6 +30,10 @@ public sealed class DeviceImageSet : IDisposable
             throw new ArgumentOutOfRangeException(nameof(count));
         Count = count;
         Shape = source.Shape;
+        // Refused before anything is allocated; the CPU accelerator reports long.MaxValue, and the
+        // host's allocator is the judge there.
+        if (accelerator.AcceleratorType != AcceleratorType.CPU)
+            EnsureFits(source.Name, source.Shape, count, accelerator.MemorySize);
         try
         {
             images = accelerator.Allocate1D<byte>(Math.Max(1L, (long)count * Features));
@@ -42,12 +47,38 @@ public sealed class DeviceImageSet : IDisposable
                 HostCopy.ToDevice(identity.View, order, count);
             }
         }
-        catch
+        catch (Exception error)
         {
             Dispose();
+            if (error is AcceleratorException or OutOfMemoryException)
+                throw new DeviceOutOfMemoryException(TooLarge(source.Name, source.Shape, count, accelerator.MemorySize), error);
             throw;
         }
     }
+
+    /// <summary>Device bytes of <paramref name="count"/> images of <paramref name="shape"/>: the
+    /// pixels (one byte each), the labels (one byte each) and the identity order (an int each).</summary>
+    public static long DeviceBytes(ImageShape shape, int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        long rows = Math.Max(1, count);
+        return Math.Max(1L, (long)count * shape.Pixels) + rows + (sizeof(int) * rows);
+    }
+
+    /// <summary>Refuses a split that cannot fit in <paramref name="availableBytes"/> of device
+    /// memory, with a one-line message naming it, its size and what to shrink.</summary>
+    /// <exception cref="DeviceOutOfMemoryException">It does not fit.</exception>
+    public static void EnsureFits(string name, ImageShape shape, int count, long availableBytes)
+    {
+        if (DeviceBytes(shape, count) > availableBytes)
+            throw new DeviceOutOfMemoryException(TooLarge(name, shape, count, availableBytes));
+    }
+
+    private static string TooLarge(string name, ImageShape shape, int count, long availableBytes) =>
+        string.Create(CultureInfo.InvariantCulture,
+            $"the dataset does not fit on the device: {name} holds {count} images of {shape}, {Mebibytes(DeviceBytes(shape, count))} MiB, and the device has {Mebibytes(availableBytes)} MiB; use a smaller --image-size, --channels gray, fewer images or --device cpu");
+
+    private static long Mebibytes(long bytes) => (bytes + (1024 * 1024) - 1) / (1024 * 1024);
 
     public int Count { get; }
     public ImageShape Shape { get; }
@@ -75,7 +106,11 @@ public sealed class DeviceImageDataset : IDisposable
 {
     public DeviceImageDataset(Accelerator accelerator, ImageDataset data)
     {
+        ArgumentNullException.ThrowIfNull(accelerator);
         ArgumentNullException.ThrowIfNull(data);
+        // Both splits together, before either is allocated (each split also checks itself).
+        if (accelerator.AcceleratorType != AcceleratorType.CPU)
+            EnsureFits(data, accelerator.MemorySize);
         Schema = data.Schema;
         Train = new DeviceImageSet(accelerator, data.Train);
         try
@@ -89,8 +124,31 @@ public sealed class DeviceImageDataset : IDisposable
         }
     }
 
+    /// <summary>Device bytes of both splits of <paramref name="data"/>.</summary>
+    public static long DeviceBytes(ImageDataset data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        return DeviceImageSet.DeviceBytes(data.Shape, data.Train.Count) + DeviceImageSet.DeviceBytes(data.Shape, data.Test.Count);
+    }
+
+    /// <summary>Refuses a dataset whose two splits cannot fit in <paramref name="availableBytes"/>
+    /// of device memory, with a one-line message giving their size and what to shrink.</summary>
+    /// <exception cref="DeviceOutOfMemoryException">It does not fit.</exception>
+    public static void EnsureFits(ImageDataset data, long availableBytes)
+    {
+        long needed = DeviceBytes(data);
+        if (needed > availableBytes)
+        {
+            long mebibyte = 1024 * 1024;
+            throw new DeviceOutOfMemoryException(string.Create(CultureInfo.InvariantCulture,
+                $"the dataset does not fit on the device: {data.Train.Count} training and {data.Test.Count} test images of {data.Shape} need {(needed + mebibyte - 1) / mebibyte} MiB and the device has {(availableBytes + mebibyte - 1) / mebibyte} MiB; use a smaller --image-size, --channels gray, fewer images or --device cpu"));
+        }
+    }
+
     /// <summary>The images' shape and the class names: what a network trained on this must take and give.</summary>
     public ImageSchema Schema { get; }
+    /// <summary>Device bytes both splits hold (<see cref="DeviceImageSet.DeviceBytes"/>).</summary>
+    public long UploadedBytes => DeviceImageSet.DeviceBytes(Schema.Shape, Train.Count) + DeviceImageSet.DeviceBytes(Schema.Shape, Test.Count);
     public DeviceImageSet Train { get; }
     public DeviceImageSet Test { get; }
 

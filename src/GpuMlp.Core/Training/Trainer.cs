@@ -84,7 +84,7 @@ public sealed class Trainer : IDisposable
             needed = DeviceBytes(options, data.Schema, available, test.Count, kernels.PartialCount);
             // The CPU accelerator reports long.MaxValue: the host's allocator is the judge there.
             if (!device.Device.IsCpu)
-                EnsureFits(needed, accelerator.MemorySize);
+                EnsureFits(needed, accelerator.MemorySize, data.UploadedBytes);
             Architecture = options.Network(data.Schema);
             Network = new LayerNetwork(kernels, Architecture, MaxRows(options, Architecture));
             Network.SetParameters(Architecture.InitialParameters(options.Seed));
@@ -99,7 +99,7 @@ public sealed class Trainer : IDisposable
         {
             Dispose();
             if (error is ILGPU.Runtime.AcceleratorException or OutOfMemoryException)
-                throw OutOfMemory(needed, accelerator.MemorySize, error);
+                throw OutOfMemory(needed, accelerator.MemorySize, error, data.UploadedBytes);
             throw;
         }
     }
@@ -133,15 +133,17 @@ public sealed class Trainer : IDisposable
     }
 
     /// <summary>Refuses a run whose buffers cannot fit before anything is allocated.</summary>
-    internal static void EnsureFits(long needed, long available)
+    /// <param name="datasetBytes">What the uploaded dataset already holds of <paramref name="available"/>.</param>
+    internal static void EnsureFits(long needed, long available, long datasetBytes = 0)
     {
-        if (needed > available)
-            throw OutOfMemory(needed, available, null);
+        if (needed > available - datasetBytes)
+            throw OutOfMemory(needed, available, null, datasetBytes);
     }
 
-    private static DeviceOutOfMemoryException OutOfMemory(long needed, long available, Exception? inner)
+    private static DeviceOutOfMemoryException OutOfMemory(long needed, long available, Exception? inner, long datasetBytes = 0)
     {
-        string message = $"the device ran out of memory: this run needs about {needed / (1024 * 1024)} MiB besides the dataset and the device has {available / (1024 * 1024)} MiB; try a smaller --batch-size, --hidden or --arch";
+        string dataset = datasetBytes > 0 ? $" ({datasetBytes / (1024 * 1024)} MiB)" : "";
+        string message = $"the device ran out of memory: this run needs about {needed / (1024 * 1024)} MiB besides the dataset{dataset} and the device has {available / (1024 * 1024)} MiB; try a smaller --batch-size, --hidden or --arch";
         return inner is null ? new DeviceOutOfMemoryException(message) : new DeviceOutOfMemoryException(message, inner);
     }
 

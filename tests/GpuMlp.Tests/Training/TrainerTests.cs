@@ -174,4 +174,44 @@ public sealed class DeviceMemoryTests
         Assert.Contains("1024 MiB", error.Message, StringComparison.Ordinal);
         Assert.Contains("--batch-size", error.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void EnsureFits_RunFitsAloneButNotBesideTheDataset_IsRefusedNamingTheDataset()
+    {
+        long mebibyte = 1024 * 1024;
+        Trainer.EnsureFits(600 * mebibyte, 1024 * mebibyte);
+        var error = Assert.Throws<GpuMlp.Compute.DeviceOutOfMemoryException>(() => Trainer.EnsureFits(600 * mebibyte, 1024 * mebibyte, datasetBytes: 500 * mebibyte));
+        Assert.Contains("600 MiB besides the dataset (500 MiB)", error.Message, StringComparison.Ordinal);
+        Assert.Contains("1024 MiB", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void DeviceImageSetEnsureFits_SplitLargerThanTheDevice_IsRefusedWithItsSizeBeforeAllocating()
+    {
+        var shape = new ImageShape(3, 224, 224);
+        long bytes = DeviceImageSet.DeviceBytes(shape, 100_000);
+        Assert.Equal((100_000L * 3 * 224 * 224) + 100_000 + (4 * 100_000), bytes);
+        DeviceImageSet.EnsureFits("train", shape, 100_000, bytes);
+        var error = Assert.Throws<GpuMlp.Compute.DeviceOutOfMemoryException>(() => DeviceImageSet.EnsureFits("train", shape, 100_000, 8L << 30));
+        Assert.Contains("train holds 100000 images of 3x224x224", error.Message, StringComparison.Ordinal);
+        Assert.Contains("14356 MiB", error.Message, StringComparison.Ordinal);
+        Assert.Contains("8192 MiB", error.Message, StringComparison.Ordinal);
+        Assert.Contains("--image-size", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain('\n', error.Message);
+    }
+
+    [Fact]
+    public void DeviceImageDatasetEnsureFits_SplitsTogetherTooLarge_IsRefusedThoughEachFits()
+    {
+        var shape = new ImageShape(1, 28, 28);
+        var data = new ImageDataset(
+            new ImageSet("train", shape, new byte[1000 * 784], new byte[1000]),
+            new ImageSet("test", shape, new byte[1000 * 784], new byte[1000]),
+            [.. Enumerable.Range(0, 10).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture))]);
+        long one = DeviceImageSet.DeviceBytes(shape, 1000);
+        Assert.Equal(2 * one, DeviceImageDataset.DeviceBytes(data));
+        DeviceImageDataset.EnsureFits(data, 2 * one);
+        var error = Assert.Throws<GpuMlp.Compute.DeviceOutOfMemoryException>(() => DeviceImageDataset.EnsureFits(data, (2 * one) - 1));
+        Assert.Contains("1000 training and 1000 test images of 1x28x28", error.Message, StringComparison.Ordinal);
+    }
 }
