@@ -206,6 +206,10 @@ public static class CommonOptions
 
     public static ImageDataset LoadData(IImageSource source) => source.Load(Output.Info);
 
+    /// <summary>Loads the data with its notes (split drawn, images resized, cache used) on standard
+    /// error: for commands whose standard output is a document (JSON, CSV) that must stay clean.</summary>
+    public static ImageDataset LoadDataNotingOnStandardError(IImageSource source) => source.Load(Output.InfoOnStandardError);
+
     /// <summary>Opens the device, compiles the kernels and says so (with the CPU SIMD path on the CPU).</summary>
     public static KernelDevice OpenDevice(DeviceRequest request, CpuSimdRequest cpuSimd, string compiled = "kernels compiled")
     {

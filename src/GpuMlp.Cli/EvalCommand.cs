@@ -28,7 +28,8 @@ public static class EvalCommand
             var dataFolder = CommonOptions.DataFolder(parse);
             // A model of other images or classes is refused before any download.
             model.RequireSchema(dataFolder.Schema);
-            var data = CommonOptions.LoadData(dataFolder);
+            // With --json the data's notes go to standard error: standard output is the document alone.
+            var data = parse.GetValue(json) ? CommonOptions.LoadDataNotingOnStandardError(dataFolder) : CommonOptions.LoadData(dataFolder);
             // No device lines here: --json output is the JSON document alone.
             using var device = KernelDevice.Open(request, simd);
             using var test = new DeviceImageSet(device.Device.Accelerator, data.Test);

@@ -18,6 +18,9 @@ public static class Output
 
     public static void Info(string line) => AnsiConsole.MarkupLineInterpolated($"[grey]{line}[/]");
 
+    /// <summary>An info line on standard error, plain, for commands whose standard output is a document.</summary>
+    public static void InfoOnStandardError(string line) => Console.Error.WriteLine(line);
+
     /// <summary>The per-class table, each class by its name, and the accuracy line; with
     /// <paramref name="confusion"/>, the confusion matrix by class names between them.</summary>
     public static void PrintReport(EvaluationResult result, IReadOnlyList<string> classNames, bool confusion)

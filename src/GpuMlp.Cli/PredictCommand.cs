@@ -16,16 +16,22 @@ public static class PredictCommand
 {
     public static Command Create()
     {
-        var images = new Argument<string[]>("IMAGE") { Description = "Image files (PNG, JPEG, WebP, GIF, BMP) of one object each", Arity = ArgumentArity.ZeroOrMore };
+        var images = new Argument<string[]>("IMAGE") { Description = "Image files (PNG, JPEG, WebP, GIF, BMP) of one object each, or folders of them (every image inside, in name order)", Arity = ArgumentArity.ZeroOrMore };
+        var split = new Option<string>("--split")
+        {
+            Description = "With --data: the split to predict, test or train (default test); prints (or writes to --out) a CSV line per image: " + DatasetPredictions.Header,
+            DefaultValueFactory = _ => "test",
+        };
+        var wrongOnly = new Option<bool>("--wrong-only") { Description = "With --data: list only the images predicted wrong" };
         var csv = new Option<string?>("--csv")
         {
             Description = "A Kaggle Digit Recognizer test CSV (pixel0,pixel1,... without a label column) to predict instead of image files; writes a submission ImageId,Label to --out",
         };
         var output = new Option<string?>("--out", "--output")
         {
-            Description = "With --csv: the submission file to write, e.g. submission.csv; its folder must exist",
+            Description = "With --csv: the submission file to write, e.g. submission.csv; with --data: the predictions file (CSV, or JSON with --json); its folder must exist and be outside the data",
         };
-        var overwrite = new Option<bool>("--overwrite") { Description = "With --csv: replace the --out file if it exists" };
+        var overwrite = new Option<bool>("--overwrite") { Description = "With --csv or --data: replace the --out file if it exists" };
         var json = new Option<bool>("--json")
         {
             Description = "Print one JSON document: model, preprocess, and predictions[] each with file, class_name, class_index, probability and top[] (class_name, class_index, probability)",
@@ -37,8 +43,10 @@ public static class PredictCommand
         };
         var command = new Command("predict", "Classify images with a trained model, by its class names")
         {
-            CommonOptions.Model, CommonOptions.Device, CommonOptions.CpuSimd, json, top, preprocess, csv, output, overwrite, images,
+            CommonOptions.Model, CommonOptions.Device, CommonOptions.CpuSimd, json, top, preprocess, csv, output, overwrite, split, wrongOnly, images,
         };
+        foreach (var option in CommonOptions.DataOptions)
+            command.Options.Add(option);
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
             int topCount = parse.GetValue(top);
@@ -53,6 +61,25 @@ public static class PredictCommand
             var request = CommonOptions.ParseDevice(parse.GetValue(CommonOptions.Device)!);
             var simd = CommonOptions.ParseCpuSimd(parse);
             string[] paths = parse.GetValue(images) ?? [];
+            bool datasetMode = CommonOptions.Given(parse, CommonOptions.Data);
+            if (!datasetMode)
+            {
+                foreach (Option dataOnly in new Option[] { split, wrongOnly }.Concat(CommonOptions.DataOptions))
+                {
+                    if (CommonOptions.Given(parse, dataOnly))
+                        throw new OptionException($"{dataOnly.Name} goes with --data DATASET (predict every image of a split)");
+                }
+            }
+            else
+            {
+                if (paths.Length > 0 || CommonOptions.Given(parse, csv))
+                    throw new OptionException("give image files, --csv FILE or --data DATASET, one of them");
+                if (CommonOptions.Given(parse, preprocess))
+                    throw new OptionException("--preprocess applies to image files; --data reads the images as train and eval read them");
+                return DatasetPredictions.Run(CommonOptions.DataFolder(parse), parse.GetValue(CommonOptions.Model)!,
+                    DatasetPredictions.ParseSplit(parse.GetValue(split)!), parse.GetValue(json), parse.GetValue(wrongOnly),
+                    CommonOptions.Given(parse, top) ? topCount : null, parse.GetValue(output), parse.GetValue(overwrite), request, simd);
+            }
             if (parse.GetValue(csv) is { } csvPath)
             {
                 if (paths.Length > 0)
@@ -65,7 +92,8 @@ public static class PredictCommand
                 return PredictCsv(csvPath, parse.GetValue(output), parse.GetValue(overwrite), parse.GetValue(CommonOptions.Model)!, request, simd);
             }
             if (paths.Length == 0)
-                throw new OptionException("give one or more image files, or --csv FILE --out FILE for a Kaggle submission");
+                throw new OptionException("give one or more image files (or folders of them), --csv FILE --out FILE for a Kaggle submission, or --data DATASET");
+            paths = ImageFiles(paths);
             if (CommonOptions.Given(parse, output) || CommonOptions.Given(parse, overwrite))
                 throw new OptionException("--out and --overwrite go with --csv; predictions on image files are printed");
             var model = TrainedModel.Load(parse.GetValue(CommonOptions.Model)!);
@@ -156,6 +184,31 @@ public static class PredictCommand
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"wrote {outPath}: {SubmissionFile.Header}, {test.Count} images (ImageId 1..{test.Count}) predicted by {model.Name}"));
         return ExitCodes.Success;
+    }
+
+    /// <summary>The image files named: each file as given, each folder as its image files (by
+    /// extension, every level below it, in ordinal order of their paths). A folder with none, or a
+    /// path that does not exist, is a one-line error.</summary>
+    public static string[] ImageFiles(IReadOnlyList<string> paths)
+    {
+        ArgumentNullException.ThrowIfNull(paths);
+        var files = new List<string>();
+        foreach (string path in paths)
+        {
+            if (!Directory.Exists(path))
+            {
+                files.Add(path);
+                continue;
+            }
+            string[] inside = Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories)
+                .Where(ImageFileNames.HasImageExtension)
+                .Order(StringComparer.Ordinal)
+                .ToArray();
+            if (inside.Length == 0)
+                throw new OptionException($"{path}: a folder without image files ({string.Join(", ", ImageFileNames.Extensions)})");
+            files.AddRange(inside);
+        }
+        return [.. files];
     }
 
     /// <summary>The first label of the highest probability.</summary>

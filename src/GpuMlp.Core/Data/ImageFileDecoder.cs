@@ -8,6 +8,17 @@ namespace GpuMlp.Data;
 /// and whether its pixels are stored in colour (any colour type other than 8-bit gray).</summary>
 internal readonly record struct ImageHeader(int Width, int Height, bool StoredInColour);
 
+/// <summary>Which files are read as images: the extensions image folders, predict's folders and
+/// the decoder know.</summary>
+public static class ImageFileNames
+{
+    /// <summary>The file extensions read as images (compared ignoring case).</summary>
+    public static IReadOnlyList<string> Extensions { get; } = [".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"];
+
+    public static bool HasImageExtension(string path) =>
+        Extensions.Contains(System.IO.Path.GetExtension(path), StringComparer.OrdinalIgnoreCase);
+}
+
 /// <summary>
 /// Reads the image files of a dataset with SkiaSharp: PNG, JPEG, BMP, GIF (the first frame) and
 /// WebP. Decoding honours the EXIF orientation; transparency is composited onto black (the decoded
@@ -18,13 +29,12 @@ internal readonly record struct ImageHeader(int Width, int Height, bool StoredIn
 internal static class ImageFileDecoder
 {
     /// <summary>The file extensions read as images (compared ignoring case).</summary>
-    public static IReadOnlyList<string> Extensions { get; } = [".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"];
+    public static IReadOnlyList<string> Extensions => ImageFileNames.Extensions;
 
     /// <summary>Largest decoded image accepted, in pixels (a guard against corrupt headers).</summary>
     private const long MaxPixels = 100_000_000;
 
-    public static bool HasImageExtension(string path) =>
-        Extensions.Contains(System.IO.Path.GetExtension(path), StringComparer.OrdinalIgnoreCase);
+    public static bool HasImageExtension(string path) => ImageFileNames.HasImageExtension(path);
 
     /// <exception cref="DataFormatException">The file is not an image SkiaSharp can read (one line naming it).</exception>
     public static ImageHeader ReadHeader(string path)

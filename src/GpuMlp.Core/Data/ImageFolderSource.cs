@@ -104,7 +104,7 @@ public sealed class ImageFolderSource : IImageSource
         if (DecodedImageCache.Read(cacheFile, files.Key) is { } cached && cached.Schema.Equals(Schema))
         {
             log($"decoded images read from the cache {cacheFile}");
-            return cached;
+            return Named(cached, files);
         }
 
         ImageDataset data = Decode(files, chosen.Shape, log);
@@ -123,7 +123,24 @@ public sealed class ImageFolderSource : IImageSource
         {
             log($"decoded images not cached: {ex.Message}");
         }
-        return data;
+        return Named(data, files);
+    }
+
+    /// <summary>Each image named by its file relative to the data folder, in split order (the
+    /// listing's, not the cache's: the cache holds pixels and labels only).</summary>
+    private ImageDataset Named(ImageDataset data, FolderListing files)
+    {
+        string[] Names(bool isTest, int count)
+        {
+            var names = new string[count];
+            foreach (ImageFile image in files.Images.Where(image => image.Test == isTest))
+                names[image.Index] = System.IO.Path.GetRelativePath(Path, image.FullPath).Replace('\\', '/');
+            return names;
+        }
+        return new ImageDataset(
+            data.Train.WithItemNames(Names(false, data.Train.Count)),
+            data.Test.WithItemNames(Names(true, data.Test.Count)),
+            data.ClassNames);
     }
 
     private ImageDataset Decode(FolderListing files, ImageShape shape, Action<string> log)

@@ -11,7 +11,9 @@ public sealed class ImageSet
     /// <param name="name">How messages name the split, e.g. "train" or a file name.</param>
     /// <exception cref="DataFormatException">The shape is invalid, or the pixels are not one image
     /// of <paramref name="shape"/> per label (one line naming <paramref name="name"/>).</exception>
-    public ImageSet(string name, ImageShape shape, byte[] pixels, byte[] labels)
+    /// <param name="itemNames">How messages and predictions name each image (e.g. its file relative
+    /// to the data folder), one per label; null names image i "<paramref name="name"/>#i".</param>
+    public ImageSet(string name, ImageShape shape, byte[] pixels, byte[] labels, IReadOnlyList<string>? itemNames = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
         ArgumentNullException.ThrowIfNull(pixels);
@@ -23,11 +25,28 @@ public sealed class ImageSet
             throw new DataFormatException(string.Create(CultureInfo.InvariantCulture,
                 $"{name}: {labels.Length} labels need {labels.Length} images of {shape} = {expected} bytes, found {pixels.LongLength}"));
         }
+        if (itemNames is not null && itemNames.Count != labels.Length)
+            throw new ArgumentException($"{name}: {itemNames.Count} item names for {labels.Length} images", nameof(itemNames));
         Name = name;
         Shape = shape;
         Pixels = pixels;
         Labels = labels;
+        ItemNames = itemNames;
     }
+
+    /// <summary>Each image's name where the source has one (an image folder's relative paths), else null.</summary>
+    public IReadOnlyList<string>? ItemNames { get; }
+
+    /// <summary>How image <paramref name="index"/> is named: its item name, or "Name#index".</summary>
+    public string ItemName(int index)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(index);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, Count);
+        return ItemNames?[index] ?? string.Create(CultureInfo.InvariantCulture, $"{Name}#{index}");
+    }
+
+    /// <summary>The same images and labels named by <paramref name="itemNames"/>.</summary>
+    public ImageSet WithItemNames(IReadOnlyList<string> itemNames) => new(Name, Shape, Pixels, Labels, itemNames);
 
     public string Name { get; }
     public ImageShape Shape { get; }
