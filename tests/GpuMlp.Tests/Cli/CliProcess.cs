@@ -25,10 +25,29 @@ public static class CliProcess
         foreach (var argument in arguments)
             info.ArgumentList.Add(argument);
         info.Environment["NO_COLOR"] = "1";
+        // Image folders' decoded caches go to a scratch folder, not the user's ~/.cache.
+        info.Environment["GPUMLP_CACHE_DIR"] = TestCacheDirectory;
         return info;
     }
 
+    /// <summary>Where the CLI started by the tests caches decoded image folders.</summary>
+    public static string TestCacheDirectory { get; } = Path.Combine(Path.GetTempPath(), "gpumlp-tests-cache");
+
     public sealed record Result(int ExitCode, string StandardOutput, string StandardError);
+
+    /// <summary>The run failed with <paramref name="exitCode"/> and one line on stderr, "gpumlp: error: ...",
+    /// holding every one of <paramref name="mentions"/>.</summary>
+    public static void AssertOneLineError(Result result, int exitCode, params string[] mentions)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        ArgumentNullException.ThrowIfNull(mentions);
+        Assert.True(result.ExitCode == exitCode, $"exit {result.ExitCode}, expected {exitCode}; stderr: {result.StandardError}");
+        string error = result.StandardError.Trim();
+        Assert.DoesNotContain('\n', error);
+        Assert.StartsWith("gpumlp: error: ", error, StringComparison.Ordinal);
+        foreach (string mention in mentions)
+            Assert.Contains(mention, error, StringComparison.Ordinal);
+    }
 
     public static Result Run(TimeSpan timeout, params string[] arguments)
     {

@@ -18,16 +18,6 @@ public sealed class DataCliTests : IDisposable
 
     private string Write(string name, string text) => dir.Write(name, Encoding.UTF8.GetBytes(text));
 
-    private static void AssertOneLineError(CliProcess.Result result, int exitCode, params string[] mentions)
-    {
-        Assert.True(result.ExitCode == exitCode, $"exit {result.ExitCode}, expected {exitCode}; stderr: {result.StandardError}");
-        string error = result.StandardError.Trim();
-        Assert.DoesNotContain('\n', error);
-        Assert.StartsWith("gpumlp: error: ", error, StringComparison.Ordinal);
-        foreach (string mention in mentions)
-            Assert.Contains(mention, error, StringComparison.Ordinal);
-    }
-
     [Fact]
     public void TrainAndEval_KaggleCsvFile_RunEndToEndOnItsDrawnSplit()
     {
@@ -48,7 +38,7 @@ public sealed class DataCliTests : IDisposable
 
         // A model of MNIST-shaped digits refuses a CSV of other images, before reading further.
         string small = Write("small.csv", KaggleCsv.Synthetic(4, [0, 1, 2, 0, 1, 2], 6));
-        AssertOneLineError(CliProcess.Run(Timeout, "eval", "--model", run, "--device", TestDevice.RequestedName, "--data", small), 2,
+        CliProcess.AssertOneLineError(CliProcess.Run(Timeout, "eval", "--model", run, "--device", TestDevice.RequestedName, "--data", small), 2,
             "was trained on 1x28x28 images, 10 classes", "the data holds 1x4x4 images, 3 classes");
     }
 
@@ -86,14 +76,14 @@ public sealed class DataCliTests : IDisposable
         string[] Train(params string[] extra) =>
             ["train", "--device", TestDevice.RequestedName, "--epochs", "1", "--hidden", "8", "--out", Path.Combine(dir.Path, "out"), .. extra];
 
-        AssertOneLineError(CliProcess.Run(Timeout, Train("--data", shortRow)), 3, "short.csv line 3: 4 values, the header has 5 columns");
-        AssertOneLineError(CliProcess.Run(Timeout, Train("--data", idx)), 3, "x-train-images-idx3-ubyte has 3 images but", "has 2 labels");
-        AssertOneLineError(CliProcess.Run(Timeout, Train("--data", notCsv)), 2, "notes.txt is a file but not a .csv");
-        AssertOneLineError(CliProcess.Run(Timeout, Train("--data", csv, "--channels", "purple")), 2, "--channels must be auto, gray or rgb");
-        AssertOneLineError(CliProcess.Run(Timeout, Train("--data", csv, "--test-split", "1")), 2, "--test-split must be in (0, 1)");
-        AssertOneLineError(CliProcess.Run(Timeout, Train("--data", csv, "--image-size", "0")), 2, "--image-size must be in 1..");
-        AssertOneLineError(CliProcess.Run(Timeout, Train("--data", csv, "--class-names", Path.Combine(dir.Path, "absent.txt"))), 2, "--class-names", "absent.txt");
-        AssertOneLineError(CliProcess.Run(Timeout, Train("--split-seed", "2")), 2, "--test-split and --split-seed draw a test split for data without one");
+        CliProcess.AssertOneLineError(CliProcess.Run(Timeout, Train("--data", shortRow)), 3, "short.csv line 3: 4 values, the header has 5 columns");
+        CliProcess.AssertOneLineError(CliProcess.Run(Timeout, Train("--data", idx)), 3, "x-train-images-idx3-ubyte has 3 images but", "has 2 labels");
+        CliProcess.AssertOneLineError(CliProcess.Run(Timeout, Train("--data", notCsv)), 2, "notes.txt is a file but not a .csv");
+        CliProcess.AssertOneLineError(CliProcess.Run(Timeout, Train("--data", csv, "--channels", "purple")), 2, "--channels must be auto, gray or rgb");
+        CliProcess.AssertOneLineError(CliProcess.Run(Timeout, Train("--data", csv, "--test-split", "1")), 2, "--test-split must be in (0, 1)");
+        CliProcess.AssertOneLineError(CliProcess.Run(Timeout, Train("--data", csv, "--image-size", "0")), 2, "--image-size must be in 1..");
+        CliProcess.AssertOneLineError(CliProcess.Run(Timeout, Train("--data", csv, "--class-names", Path.Combine(dir.Path, "absent.txt"))), 2, "--class-names", "absent.txt");
+        CliProcess.AssertOneLineError(CliProcess.Run(Timeout, Train("--split-seed", "2")), 2, "--test-split and --split-seed draw a test split for data without one");
         Assert.False(Directory.Exists(Path.Combine(dir.Path, "out")), "a run folder was made for a run that never started");
     }
 }

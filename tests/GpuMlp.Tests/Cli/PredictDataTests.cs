@@ -1,10 +1,8 @@
-using System.Runtime.InteropServices;
 using System.Text.Json;
 using GpuMlp.Cli;
 using GpuMlp.Data;
 using GpuMlp.Runs;
 using GpuMlp.Tests.Data;
-using SkiaSharp;
 
 namespace GpuMlp.Tests.Cli;
 
@@ -20,16 +18,6 @@ public sealed class PredictDataTests(TrainedRunFixture run) : IClassFixture<Trai
 
     public void Dispose() => dir.Dispose();
 
-    private static void AssertOneLineError(CliProcess.Result result, int exitCode, params string[] mentions)
-    {
-        Assert.True(result.ExitCode == exitCode, $"exit {result.ExitCode}, expected {exitCode}; stderr: {result.StandardError}");
-        string error = result.StandardError.Trim();
-        Assert.DoesNotContain('\n', error);
-        Assert.StartsWith("gpumlp: error: ", error, StringComparison.Ordinal);
-        foreach (string mention in mentions)
-            Assert.Contains(mention, error, StringComparison.Ordinal);
-    }
-
     /// <summary>MNIST test images [from, to) as gray PNGs in root/split/label/index.png.</summary>
     private static void WriteMnistPngs(string root, string split, int from, int to)
     {
@@ -37,13 +25,7 @@ public sealed class PredictDataTests(TrainedRunFixture run) : IClassFixture<Trai
         for (int i = from; i < to; i++)
         {
             string path = Path.Combine(root, split, mnist.Labels[i].ToString(System.Globalization.CultureInfo.InvariantCulture), $"{i:D5}.png");
-            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            using var bitmap = new SKBitmap(new SKImageInfo(28, 28, SKColorType.Gray8, SKAlphaType.Opaque));
-            byte[] pixels = mnist.Image(i).ToArray();
-            for (int y = 0; y < 28; y++)
-                Marshal.Copy(pixels, y * 28, bitmap.GetPixels() + (y * bitmap.RowBytes), 28);
-            using SKData png = bitmap.Encode(SKEncodedImageFormat.Png, 100);
-            File.WriteAllBytes(path, png.ToArray());
+            GrayPng.Write(path, mnist.Image(i), 28, 28);
         }
     }
 
@@ -137,12 +119,12 @@ public sealed class PredictDataTests(TrainedRunFixture run) : IClassFixture<Trai
         WriteMnistPngs(data, "test", 70, 130);
         string[] before = [.. Directory.EnumerateFiles(data, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal)];
 
-        AssertOneLineError(CliProcess.Run(Timeout, "predict", "--model", run.RunDir, "--device", TestDevice.RequestedName, "--data", data, "--out", Path.Combine(data, "p.csv")),
+        CliProcess.AssertOneLineError(CliProcess.Run(Timeout, "predict", "--model", run.RunDir, "--device", TestDevice.RequestedName, "--data", data, "--out", Path.Combine(data, "p.csv")),
             ExitCodes.Usage, "is inside the data");
-        AssertOneLineError(CliProcess.Run(Timeout, "predict", "--model", run.RunDir, "--device", TestDevice.RequestedName, "--data", data, "--out", Path.Combine(data, "test", "3", "p.csv")),
+        CliProcess.AssertOneLineError(CliProcess.Run(Timeout, "predict", "--model", run.RunDir, "--device", TestDevice.RequestedName, "--data", data, "--out", Path.Combine(data, "test", "3", "p.csv")),
             ExitCodes.Usage, "is inside the data");
         string existing = dir.Write("existing.csv", [1, 2, 3]);
-        AssertOneLineError(CliProcess.Run(Timeout, "predict", "--model", run.RunDir, "--device", TestDevice.RequestedName, "--data", data, "--out", existing),
+        CliProcess.AssertOneLineError(CliProcess.Run(Timeout, "predict", "--model", run.RunDir, "--device", TestDevice.RequestedName, "--data", data, "--out", existing),
             ExitCodes.Usage, "already exists", "--overwrite");
         Assert.Equal([1, 2, 3], File.ReadAllBytes(existing));
         Assert.Equal(before, Directory.EnumerateFiles(data, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal));
@@ -157,12 +139,12 @@ public sealed class PredictDataTests(TrainedRunFixture run) : IClassFixture<Trai
         string model = run.RunDir;
         string device = TestDevice.RequestedName;
 
-        AssertOneLineError(CliProcess.Run(Timeout, "predict", "--model", model, "--device", device, "--split", "train", image), ExitCodes.Usage, "--split goes with --data");
-        AssertOneLineError(CliProcess.Run(Timeout, "predict", "--model", model, "--device", device, "--wrong-only", image), ExitCodes.Usage, "--wrong-only goes with --data");
-        AssertOneLineError(CliProcess.Run(Timeout, "predict", "--model", model, "--device", device, "--image-size", "28", image), ExitCodes.Usage, "--image-size goes with --data");
-        AssertOneLineError(CliProcess.Run(Timeout, "predict", "--model", model, "--device", device, "--data", RealMnist.RealMnistDir(), image), ExitCodes.Usage, "one of them");
-        AssertOneLineError(CliProcess.Run(Timeout, "predict", "--model", model, "--device", device, "--data", RealMnist.RealMnistDir(), "--preprocess", "digit"), ExitCodes.Usage, "--preprocess applies to image files");
-        AssertOneLineError(CliProcess.Run(Timeout, "predict", "--model", model, "--device", device, "--data", RealMnist.RealMnistDir(), "--split", "validation"), ExitCodes.Usage, "--split must be test or train");
+        CliProcess.AssertOneLineError(CliProcess.Run(Timeout, "predict", "--model", model, "--device", device, "--split", "train", image), ExitCodes.Usage, "--split goes with --data");
+        CliProcess.AssertOneLineError(CliProcess.Run(Timeout, "predict", "--model", model, "--device", device, "--wrong-only", image), ExitCodes.Usage, "--wrong-only goes with --data");
+        CliProcess.AssertOneLineError(CliProcess.Run(Timeout, "predict", "--model", model, "--device", device, "--image-size", "28", image), ExitCodes.Usage, "--image-size goes with --data");
+        CliProcess.AssertOneLineError(CliProcess.Run(Timeout, "predict", "--model", model, "--device", device, "--data", RealMnist.RealMnistDir(), image), ExitCodes.Usage, "one of them");
+        CliProcess.AssertOneLineError(CliProcess.Run(Timeout, "predict", "--model", model, "--device", device, "--data", RealMnist.RealMnistDir(), "--preprocess", "digit"), ExitCodes.Usage, "--preprocess applies to image files");
+        CliProcess.AssertOneLineError(CliProcess.Run(Timeout, "predict", "--model", model, "--device", device, "--data", RealMnist.RealMnistDir(), "--split", "validation"), ExitCodes.Usage, "--split must be test or train");
     }
 
     [Fact]
@@ -181,6 +163,6 @@ public sealed class PredictDataTests(TrainedRunFixture run) : IClassFixture<Trai
         using var json = JsonDocument.Parse(predict.StandardOutput);
         string[] files = [.. json.RootElement.GetProperty("predictions").EnumerateArray().Select(p => p.GetProperty("file").GetString()!)];
         Assert.Equal(expected, files);
-        AssertOneLineError(CliProcess.Run(Timeout, "predict", "--model", run.RunDir, "--device", TestDevice.RequestedName, empty), ExitCodes.Usage, "a folder without image files");
+        CliProcess.AssertOneLineError(CliProcess.Run(Timeout, "predict", "--model", run.RunDir, "--device", TestDevice.RequestedName, empty), ExitCodes.Usage, "a folder without image files");
     }
 }

@@ -1,8 +1,6 @@
-using System.Runtime.InteropServices;
 using System.Text;
 using GpuMlp.Data;
 using GpuMlp.Training;
-using SkiaSharp;
 
 namespace GpuMlp.Tests.Data;
 
@@ -46,13 +44,7 @@ public sealed class FormatEquivalenceTests(DeviceFixture fixture) : IDisposable
         for (int i = 0; i < images.Count; i++)
         {
             string path = Path.Combine(root, images.Labels[i].ToString(System.Globalization.CultureInfo.InvariantCulture), $"{i:D5}.png");
-            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            using var bitmap = new SKBitmap(new SKImageInfo(28, 28, SKColorType.Gray8, SKAlphaType.Opaque));
-            byte[] pixels = images.Image(i).ToArray();
-            for (int y = 0; y < 28; y++)
-                Marshal.Copy(pixels, y * 28, bitmap.GetPixels() + (y * bitmap.RowBytes), 28);
-            using SKData png = bitmap.Encode(SKEncodedImageFormat.Png, 100);
-            File.WriteAllBytes(path, png.ToArray());
+            GrayPng.Write(path, images.Image(i), 28, 28);
         }
     }
 
