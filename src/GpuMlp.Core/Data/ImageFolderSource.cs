@@ -338,9 +338,14 @@ public sealed class ImageFolderSource : IImageSource
                 full,
                 string.Create(CultureInfo.InvariantCulture, $"size {options.ImageSize}, channels {options.Channels}, test split {options.TestSplit:R}, seed {options.SplitSeed}"),
             };
-            // Each split in label order, then in path order: the order the folder lists them.
-            var ordered = entries.Select((entry, order) => (entry, order))
-                .OrderBy(item => item.entry.Test).ThenBy(item => item.entry.Label).ThenBy(item => item.order).Select(item => item.entry);
+            // Each split in label order, then in path order: the order the folder lists them. Then the
+            // training split is put in a random order drawn with SplitSeed: a run holds out its
+            // validation images from the end of the training split (--val-split), which in folder
+            // order would be the last class's images alone.
+            var listed = entries.Select((entry, order) => (entry, order))
+                .OrderBy(item => item.entry.Test).ThenBy(item => item.entry.Label).ThenBy(item => item.order).Select(item => item.entry).ToList();
+            ShuffleTraining(listed, options.SplitSeed);
+            var ordered = listed;
             int n = 0;
             foreach (var entry in ordered)
             {
@@ -353,6 +358,8 @@ public sealed class ImageFolderSource : IImageSource
             {
                 string.Create(CultureInfo.InvariantCulture,
                     $"{root}: {images.Length} images in {classNames.Length} classes ({Summary(classNames)}); {splitNote}: {trainIndex} train, {testIndex} test"),
+                string.Create(CultureInfo.InvariantCulture,
+                    $"training images in a random order drawn with --split-seed {options.SplitSeed}, so the validation split (the last --val-split of them) holds every class"),
             };
             if (skipped.Count > 0)
                 notes.Add(skipped.Describe());
@@ -429,6 +436,20 @@ public sealed class ImageFolderSource : IImageSource
                     skipped.Add(sub, "hidden folder");
                 else
                     CollectImages(sub, files, skipped);
+            }
+        }
+
+        /// <summary>Puts the training images (the first entries of <paramref name="listed"/>, which holds
+        /// the training split, then the test split) in a Fisher-Yates order from a generator seeded by
+        /// <paramref name="seed"/>; the test split keeps the folder's order.</summary>
+        private static void ShuffleTraining(List<(string Path, string Relative, byte Label, bool Test)> listed, int seed)
+        {
+            int train = listed.Count(entry => !entry.Test);
+            var random = new Random(seed);
+            for (int i = train - 1; i > 0; i--)
+            {
+                int j = random.Next(i + 1);
+                (listed[i], listed[j]) = (listed[j], listed[i]);
             }
         }
 

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using GpuMlp.Data;
 using SkiaSharp;
 
 namespace GpuMlp.Tests.Data;
@@ -17,5 +18,29 @@ internal static class GrayPng
             Marshal.Copy(rows, y * width, bitmap.GetPixels() + (y * bitmap.RowBytes), width);
         using SKData png = bitmap.Encode(SKEncodedImageFormat.Png, 100);
         File.WriteAllBytes(path, png.ToArray());
+    }
+}
+
+/// <summary>Image folders load their training split in a seeded random order; tests compare it in
+/// the folder's own order.</summary>
+internal static class FolderOrder
+{
+    /// <summary>The images of a split loaded from an image folder in the order the folder lists them
+    /// (class folder, then file): by item name, ordinal.</summary>
+    public static ImageSet Of(ImageSet loaded)
+    {
+        ArgumentNullException.ThrowIfNull(loaded);
+        IReadOnlyList<string> names = loaded.ItemNames ?? throw new ArgumentException($"{loaded.Name} has no item names", nameof(loaded));
+        int[] order = [.. Enumerable.Range(0, loaded.Count).OrderBy(i => names[i], StringComparer.Ordinal)];
+        return new ImageSet(loaded.Name, loaded.Shape, [.. order.SelectMany(i => loaded.Image(i).ToArray())], [.. order.Select(i => loaded.Labels[i])], [.. order.Select(i => names[i])]);
+    }
+
+    /// <summary>The original index each image of <paramref name="loaded"/> was written from, read from
+    /// its file name (NNNNN.png).</summary>
+    public static int[] WrittenIndices(ImageSet loaded)
+    {
+        ArgumentNullException.ThrowIfNull(loaded);
+        IReadOnlyList<string> names = loaded.ItemNames ?? throw new ArgumentException($"{loaded.Name} has no item names", nameof(loaded));
+        return [.. names.Select(name => int.Parse(Path.GetFileNameWithoutExtension(name), System.Globalization.CultureInfo.InvariantCulture))];
     }
 }

@@ -141,12 +141,15 @@ public sealed class ImageFolderSourceTests(DeviceFixture fixture) : IDisposable
 
         ImageSet train = MnistInFolderOrder("train", 0, 300), test = MnistInFolderOrder("test", 300, 400);
         Assert.Equal(MnistDataset.Schema, data.Schema);
-        Assert.Equal(train.Labels, data.Train.Labels);
-        Assert.Equal(train.Pixels, data.Train.Pixels);
+        // The training split comes in a seeded random order; in the folder's order it is MNIST's.
+        Assert.NotEqual(train.Labels, data.Train.Labels);
+        Assert.Equal(train.Labels, FolderOrder.Of(data.Train).Labels);
+        Assert.Equal(train.Pixels, FolderOrder.Of(data.Train).Pixels);
         Assert.Equal(test.Labels, data.Test.Labels);
         Assert.Equal(test.Pixels, data.Test.Pixels);
         Assert.Contains("400 images in 10 classes", Log, StringComparison.Ordinal);
         Assert.Contains("the split is the train/ and test/ folders: 300 train, 100 test", Log, StringComparison.Ordinal);
+        Assert.Contains("training images in a random order drawn with --split-seed 1", Log, StringComparison.Ordinal);
         Assert.Contains("images read as 1 channel (gray): 0 of 400 files store colour", Log, StringComparison.Ordinal);
     }
 
@@ -155,7 +158,11 @@ public sealed class ImageFolderSourceTests(DeviceFixture fixture) : IDisposable
     {
         WriteMnistFolder(400, trainCount: 300);
         ImageDataset fromFolder = Load();
-        var fromIdx = new ImageDataset(MnistInFolderOrder("train", 0, 300), MnistInFolderOrder("test", 300, 400), MnistDataset.ClassNames);
+        // The same MNIST images in the order the folder loads them (its training split is shuffled by --split-seed).
+        ImageSet mnist = RealMnist.Load().Test;
+        int[] trainOrder = FolderOrder.WrittenIndices(fromFolder.Train);
+        var idxTrain = new ImageSet("train", MnistDataset.Shape, [.. trainOrder.SelectMany(i => mnist.Image(i).ToArray())], [.. trainOrder.Select(i => mnist.Labels[i])]);
+        var fromIdx = new ImageDataset(idxTrain, MnistInFolderOrder("test", 300, 400), MnistDataset.ClassNames);
 
         float[] Train(ImageDataset data, string name)
         {
@@ -206,7 +213,7 @@ public sealed class ImageFolderSourceTests(DeviceFixture fixture) : IDisposable
 
         Assert.Equal(["10", "9", "C", "a", "b"], source.Schema.ClassNames);
         ImageDataset data = source.Load(log.Add);
-        Assert.Equal([0, 1, 2, 3, 3, 4], data.Train.Labels);
+        Assert.Equal([0, 1, 2, 3, 3, 4], FolderOrder.Of(data.Train).Labels);
     }
 
     // ---- colour, sizes, alpha ----
@@ -291,13 +298,13 @@ public sealed class ImageFolderSourceTests(DeviceFixture fixture) : IDisposable
         File.WriteAllBytes(Path.Combine(DataRoot, "a", "2.gif"), Convert.FromBase64String("R0lGODlhAQABAIAAAP///wAAACwAAAAAAQABAAACAkQBADs="));
         File.WriteAllBytes(Path.Combine(DataRoot, "b", "2.bmp"), Bmp2x2(77));
 
-        ImageDataset data = Load(ImageLoadOptions.Default with { TestSplit = 0, ImageSize = 2, Channels = ImageChannels.Gray });
+        ImageSet train = FolderOrder.Of(Load(ImageLoadOptions.Default with { TestSplit = 0, ImageSize = 2, Channels = ImageChannels.Gray }).Train);
 
-        Assert.Equal([0, 0, 1, 1], data.Train.Labels);
-        Assert.All(data.Train.Image(0).ToArray(), value => Assert.InRange(value, 124, 132));
-        Assert.Equal([255, 255, 255, 255], data.Train.Image(1).ToArray());
-        Assert.All(data.Train.Image(2).ToArray(), value => Assert.InRange(value, 124, 132));
-        Assert.Equal([77, 77, 77, 77], data.Train.Image(3).ToArray());
+        Assert.Equal([0, 0, 1, 1], train.Labels);
+        Assert.All(train.Image(0).ToArray(), value => Assert.InRange(value, 124, 132));
+        Assert.Equal([255, 255, 255, 255], train.Image(1).ToArray());
+        Assert.All(train.Image(2).ToArray(), value => Assert.InRange(value, 124, 132));
+        Assert.Equal([77, 77, 77, 77], train.Image(3).ToArray());
     }
 
     [Fact]
