@@ -163,8 +163,8 @@ public sealed class Architecture
     public int Classes { get; }
     public int ParameterCount { get; }
 
-    /// <summary>Every layer's non-trained state tensor in buffer order (layer by layer); none for
-    /// the kinds that exist today.</summary>
+    /// <summary>Every layer's non-trained state tensor in buffer order (layer by layer): bn's running
+    /// statistics and batch count; none for stacks without bn.</summary>
     public IReadOnlyList<StateTensor> StateTensors { get; }
 
     /// <summary>Values in the flat state buffer.</summary>

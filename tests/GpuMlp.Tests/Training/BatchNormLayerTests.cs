@@ -331,4 +331,37 @@ public sealed class BatchNormLayerTests(DeviceFixture fixture) : IDisposable
         // Sums of at most 1568 float32 products in either runtime, then bn's scale.
         Compare.AllClose(onnx, Logits(device, 10).Select(v => (double)v).ToArray(), 2e-4, 2e-4, "ONNX Runtime logits vs the device's evaluation");
     }
+
+    /// <summary>The library's short way in: MnistModel trains a bn stack, saves it with its state
+    /// (it loads back to the same predictions, so the running statistics came along) and exports it.</summary>
+    [Fact]
+    public void MnistModel_BnStack_SavesLoadsAndExportsWithItsState()
+    {
+        var data = RealMnist.Load();
+        var options = new TrainingOptions
+        {
+            ArchitectureText = "dense16,bn,relu,dense10",
+            Epochs = 1,
+            LimitTrain = 200,
+            BatchSize = 20,
+            ValidationSplit = 0,
+            Seed = 2,
+        };
+        using var model = MnistModel.Train(data, options, TestDevice.RequestedName);
+        float[] state = model.GetState();
+        Assert.Equal(10f, state[^1]);
+        float[] image = MnistModel.TestImage(data, 0);
+        var prediction = model.Predict(image);
+
+        string path = Path.Combine(dir.Path, "api-bn.safetensors");
+        model.Save(path);
+        using (var loaded = MnistModel.Load(path, TestDevice.RequestedName))
+        {
+            Assert.Equal(state, loaded.GetState());
+            Assert.Equal(prediction.Probabilities, loaded.Predict(image).Probabilities);
+        }
+        string onnx = Path.Combine(dir.Path, "api-bn.onnx");
+        model.ExportOnnx(onnx);
+        Assert.True(new FileInfo(onnx).Length > 0);
+    }
 }
