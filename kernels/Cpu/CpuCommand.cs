@@ -38,6 +38,14 @@ public enum CpuOperation
     MaxPool2Backward = 12,
     /// <summary>CpuBatchGatherKernels.GatherShiftedBatchCpuKernel.</summary>
     GatherShifted = 13,
+    /// <summary>CpuBatchNormKernels.BatchNormStatisticsCpuKernel.</summary>
+    BatchNormStatistics = 14,
+    /// <summary>CpuBatchNormKernels.BatchNormForwardCpuKernel.</summary>
+    BatchNormForward = 15,
+    /// <summary>CpuBatchNormKernels.BatchNormParameterGradientsCpuKernel.</summary>
+    BatchNormParameterGradients = 16,
+    /// <summary>CpuBatchNormKernels.BatchNormInputGradientCpuKernel.</summary>
+    BatchNormInputGradient = 17,
 }
 
 /// <summary>One recorded launch: Operation, and its operands in the field named after it. Built
@@ -58,6 +66,10 @@ public struct CpuCommand
     public ConvLayoutCommand ConvCol2Im;
     public MaxPool2ForwardCommand MaxPool2Forward;
     public MaxPool2BackwardCommand MaxPool2Backward;
+    public BatchNormCommand BatchNormStatistics;
+    public BatchNormCommand BatchNormForward;
+    public BatchNormCommand BatchNormParameterGradients;
+    public BatchNormCommand BatchNormInputGradient;
 
     public static CpuCommand Of(in GemmCommand operands) => new() { Operation = CpuOperation.Gemm, Gemm = operands };
 
@@ -80,6 +92,16 @@ public struct CpuCommand
 
     public static CpuCommand Of(in MaxPool2BackwardCommand operands) =>
         new() { Operation = CpuOperation.MaxPool2Backward, MaxPool2Backward = operands };
+
+    /// <summary>One of the four batch-normalisation commands (all share BatchNormCommand's operands).</summary>
+    public static CpuCommand Of(CpuOperation operation, in BatchNormCommand operands) => operation switch
+    {
+        CpuOperation.BatchNormStatistics => new() { Operation = operation, BatchNormStatistics = operands },
+        CpuOperation.BatchNormForward => new() { Operation = operation, BatchNormForward = operands },
+        CpuOperation.BatchNormParameterGradients => new() { Operation = operation, BatchNormParameterGradients = operands },
+        CpuOperation.BatchNormInputGradient => new() { Operation = operation, BatchNormInputGradient = operands },
+        _ => throw new ArgumentOutOfRangeException(nameof(operation), operation, "not a batch-normalisation command"),
+    };
 
     /// <summary>One of the four convolution commands that read one view and overwrite another.</summary>
     public static CpuCommand Of(CpuOperation operation, in ConvLayoutCommand operands) => operation switch
@@ -236,4 +258,31 @@ public struct MaxPool2BackwardCommand
     public long Dy;
     public long Argmax;
     public long Dx;
+}
+
+/// <summary>A batch-normalisation kernel's operands (kernels/BatchNormKernels.cs), named after its
+/// parameters; each kernel reads and writes only its own (see CpuBatchNormKernels.cs): statistics X →
+/// Mean, Variance and the running state; forward X, Mean, Variance, Weight, Bias → Y; parameter
+/// gradients Dy, Y, X, Mean, Variance → DWeight, DBias; input gradient all of those and Weight → Dx.</summary>
+public struct BatchNormCommand
+{
+    public BatchNormShape Shape;
+    /// <summary>Nonzero: the layer's output goes through ReLU (forward), so its gradient through [Y &gt; 0].</summary>
+    public int Relu;
+    /// <summary>Nonzero: Dx through the previous dense layer's ReLU/dropout mask ([X &gt; 0] * KeepScale).</summary>
+    public int MaskInput;
+    public float KeepScale;
+    public long X;
+    public long Y;
+    public long Dy;
+    public long Dx;
+    public long Mean;
+    public long Variance;
+    public long Weight;
+    public long Bias;
+    public long RunningMean;
+    public long RunningVariance;
+    public long NumBatchesTracked;
+    public long DWeight;
+    public long DBias;
 }

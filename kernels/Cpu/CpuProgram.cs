@@ -97,6 +97,18 @@ internal static class CpuProgramSimd
                 CpuPooling.Backward(worker, workers, poolBackward.Shape, ref At<float>(poolBackward.Dy), ref At<int>(poolBackward.Argmax),
                     ref At<float>(poolBackward.Dx));
                 break;
+            case CpuOperation.BatchNormStatistics:
+                CpuBatchNorm.Statistics(worker, workers, in command.BatchNormStatistics);
+                break;
+            case CpuOperation.BatchNormForward:
+                CpuBatchNorm.Forward(worker, workers, in command.BatchNormForward);
+                break;
+            case CpuOperation.BatchNormParameterGradients:
+                CpuBatchNorm.ParameterGradients(worker, workers, in command.BatchNormParameterGradients);
+                break;
+            case CpuOperation.BatchNormInputGradient:
+                CpuBatchNorm.InputGradient(worker, workers, in command.BatchNormInputGradient);
+                break;
             default:
                 throw new InvalidOperationException($"unknown CPU command {command.Operation}");
         }

@@ -37,7 +37,7 @@ public static class ExportCommand
             var model = TrainedModel.Load(parse.GetValue(CommonOptions.Model)!);
             var network = model.IsMlp
                 ? NetworkDescription.FromMlp(model.Network, model.Parameters, model.Dropout, model.Schema.Shape)
-                : NetworkDescription.FromArchitecture(model.Network, model.Parameters, model.Schema.Shape);
+                : NetworkDescription.FromArchitecture(model.Network, model.Parameters, model.State, model.Schema.Shape);
             try
             {
                 OnnxExporter.Write(outPath, network, OnnxMetadata(model, network), replace: false);

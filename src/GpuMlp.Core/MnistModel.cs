@@ -36,14 +36,14 @@ public sealed class MnistModel : IDisposable
 
     /// <param name="isMlp">True when the network is the report's MLP (saved and exported under its
     /// widths, as gpumlp train does); false for any other stack.</param>
-    private MnistModel(KernelDevice device, Architecture network, bool isMlp, float[] parameters, float dropout, ImageSchema schema)
+    private MnistModel(KernelDevice device, Architecture network, bool isMlp, float[] parameters, float dropout, ImageSchema schema, float[] state)
     {
         this.device = device;
         this.dropout = dropout;
         this.isMlp = isMlp;
         Schema = schema;
         int rows = network.HasConvolution ? TrainingOptions.ConvolutionEvaluationBatchSize : TrainingOptions.DefaultEvaluationBatchSize;
-        model = new DeviceModel(device, network, parameters, rows);
+        model = new DeviceModel(device, network, parameters, rows, state);
     }
 
     /// <summary>The layer widths of an MLP: inputs (C*H*W), hidden widths, classes.</summary>
@@ -87,15 +87,16 @@ public sealed class MnistModel : IDisposable
         var opened = KernelDevice.Open(ComputeDevice.ParseRequest(device));
         try
         {
-            float[] parameters;
+            float[] parameters, state;
             Architecture network;
             using (var trainer = new Trainer(opened, data, options))
             {
                 new EpochLoop(trainer, options).Run(onEpoch);
                 parameters = trainer.Network.GetParameters();
+                state = trainer.Network.GetState();
                 network = trainer.Architecture;
             }
-            return new MnistModel(opened, network, options.IsMlp, parameters, options.Dropout, data.Schema);
+            return new MnistModel(opened, network, options.IsMlp, parameters, options.Dropout, data.Schema, state);
         }
         catch
         {
@@ -114,7 +115,7 @@ public sealed class MnistModel : IDisposable
         var opened = KernelDevice.Open(ComputeDevice.ParseRequest(device));
         try
         {
-            return new MnistModel(opened, trained.Network, trained.IsMlp, trained.Parameters, trained.Dropout, trained.Schema);
+            return new MnistModel(opened, trained.Network, trained.IsMlp, trained.Parameters, trained.Dropout, trained.Schema, trained.State);
         }
         catch
         {
@@ -161,6 +162,10 @@ public sealed class MnistModel : IDisposable
     /// <summary>The weights and biases in the network's flat layout (<see cref="Architecture.Tensors"/> in order).</summary>
     public float[] GetParameters() => model.GetParameters();
 
+    /// <summary>The layers' non-trained state (bn's running statistics) in the network's flat layout
+    /// (<see cref="Architecture.StateTensors"/> in order); empty for stacks without any.</summary>
+    public float[] GetState() => model.GetState();
+
     /// <summary>Writes the model as safetensors (PyTorch's names and layouts, a stack's text in
     /// gpumlp.architecture, the dataset schema; see <see cref="ModelFile"/> and
     /// <see cref="ModelSchema"/>), atomically, replacing the file if it exists.</summary>
@@ -177,7 +182,7 @@ public sealed class MnistModel : IDisposable
         }
         else
         {
-            ModelFile.Save(path, Network, GetParameters(), metadata);
+            ModelFile.Save(path, Network, GetParameters(), GetState(), metadata);
         }
     }
 
@@ -199,7 +204,7 @@ public sealed class MnistModel : IDisposable
         else
         {
             metadata[ModelFile.ArchitectureKey] = Network.Text;
-            OnnxExporter.Write(path, NetworkDescription.FromArchitecture(Network, GetParameters(), Schema.Shape), metadata, replace: true);
+            OnnxExporter.Write(path, NetworkDescription.FromArchitecture(Network, GetParameters(), GetState(), Schema.Shape), metadata, replace: true);
         }
     }
 

@@ -118,6 +118,13 @@ internal static class CpuOperandLengths
         Require(target, targetLength, targetName, launch);
     }
 
+    /// <summary>Per-channel operands of a batch-normalisation launch: each holds shape.Channels values.</summary>
+    public static void BatchNormChannels(in BatchNormShape shape, string launch, params ReadOnlySpan<(ArrayView<float> View, string Name)> operands)
+    {
+        foreach (var (view, name) in operands)
+            Require(view, shape.Channels, name, launch);
+    }
+
     /// <summary>The rows an evaluation reduction reads: predictions [count] and order[first .. first +
     /// count), labels indexed through order (at least one when count > 0).</summary>
     public static void EvaluationRows(string launch, ArrayView<int> predictions, ArrayView<byte> labels, ArrayView<int> order, int first, int count)

@@ -296,6 +296,131 @@ internal sealed class CpuSimdKernelSet : IKernelSet
         Launches++;
     }
 
+    // ---- batch normalisation: one BatchNormCommand per launch, kernels compiled on first use
+
+    private BatchNormLaunchers? batchNorm;
+
+    private BatchNormLaunchers BatchNorm => batchNorm ??= new BatchNormLaunchers(accelerator);
+
+    public void LoadBatchNorm() => _ = BatchNorm;
+
+    public void BatchNormStatistics(in BatchNormShape shape, ArrayView<float> x, ArrayView<float> mean, ArrayView<float> variance,
+        ArrayView<float> runningMean, ArrayView<float> runningVariance, ArrayView<float> numBatchesTracked)
+    {
+        const string launch = "batch-norm statistics";
+        CpuOperandLengths.Require(x, shape.Length, "x", launch);
+        CpuOperandLengths.BatchNormChannels(shape, launch, (mean, "mean"), (variance, "variance"), (runningMean, "runningMean"),
+            (runningVariance, "runningVariance"));
+        CpuOperandLengths.Require(numBatchesTracked, 1, "numBatchesTracked", launch);
+        RunBatchNorm(CpuOperation.BatchNormStatistics, launchers => launchers.Statistics, new BatchNormCommand
+        {
+            Shape = shape,
+            X = Address(x),
+            Mean = Address(mean),
+            Variance = Address(variance),
+            RunningMean = Address(runningMean),
+            RunningVariance = Address(runningVariance),
+            NumBatchesTracked = Address(numBatchesTracked),
+        });
+    }
+
+    public void BatchNormForward(in BatchNormShape shape, bool relu, ArrayView<float> x, ArrayView<float> mean, ArrayView<float> variance,
+        ArrayView<float> weight, ArrayView<float> bias, ArrayView<float> y)
+    {
+        const string launch = "batch-norm forward";
+        CpuOperandLengths.Require(x, shape.Length, "x", launch);
+        CpuOperandLengths.Require(y, shape.Length, "y", launch);
+        CpuOperandLengths.BatchNormChannels(shape, launch, (mean, "mean"), (variance, "variance"), (weight, "weight"), (bias, "bias"));
+        RunBatchNorm(CpuOperation.BatchNormForward, launchers => launchers.Forward, new BatchNormCommand
+        {
+            Shape = shape,
+            Relu = relu ? 1 : 0,
+            X = Address(x),
+            Mean = Address(mean),
+            Variance = Address(variance),
+            Weight = Address(weight),
+            Bias = Address(bias),
+            Y = Address(y),
+        });
+    }
+
+    public void BatchNormParameterGradients(in BatchNormShape shape, bool relu, ArrayView<float> dy, ArrayView<float> y, ArrayView<float> x,
+        ArrayView<float> mean, ArrayView<float> variance, ArrayView<float> dWeight, ArrayView<float> dBias)
+    {
+        const string launch = "batch-norm parameter gradients";
+        CpuOperandLengths.Require(dy, shape.Length, "dy", launch);
+        CpuOperandLengths.Require(y, shape.Length, "y", launch);
+        CpuOperandLengths.Require(x, shape.Length, "x", launch);
+        CpuOperandLengths.BatchNormChannels(shape, launch, (mean, "mean"), (variance, "variance"), (dWeight, "dWeight"), (dBias, "dBias"));
+        RunBatchNorm(CpuOperation.BatchNormParameterGradients, launchers => launchers.ParameterGradients, new BatchNormCommand
+        {
+            Shape = shape,
+            Relu = relu ? 1 : 0,
+            Dy = Address(dy),
+            Y = Address(y),
+            X = Address(x),
+            Mean = Address(mean),
+            Variance = Address(variance),
+            DWeight = Address(dWeight),
+            DBias = Address(dBias),
+        });
+    }
+
+    public void BatchNormInputGradient(in BatchNormShape shape, bool relu, bool maskInput, float keepScale, in BatchNormOperands operands)
+    {
+        const string launch = "batch-norm input gradient";
+        CpuOperandLengths.Require(operands.Dy, shape.Length, "dy", launch);
+        CpuOperandLengths.Require(operands.Y, shape.Length, "y", launch);
+        CpuOperandLengths.Require(operands.X, shape.Length, "x", launch);
+        CpuOperandLengths.Require(operands.Dx, shape.Length, "dx", launch);
+        CpuOperandLengths.BatchNormChannels(shape, launch, (operands.Mean, "mean"), (operands.Variance, "variance"),
+            (operands.Weight, "weight"), (operands.DWeight, "dWeight"));
+        CpuOperandLengths.Require(operands.DBias, shape.Channels, "dBias", launch);
+        RunBatchNorm(CpuOperation.BatchNormInputGradient, launchers => launchers.InputGradient, new BatchNormCommand
+        {
+            Shape = shape,
+            Relu = relu ? 1 : 0,
+            MaskInput = maskInput ? 1 : 0,
+            KeepScale = keepScale,
+            Dy = Address(operands.Dy),
+            Y = Address(operands.Y),
+            X = Address(operands.X),
+            Mean = Address(operands.Mean),
+            Variance = Address(operands.Variance),
+            Weight = Address(operands.Weight),
+            DWeight = Address(operands.DWeight),
+            DBias = Address(operands.DBias),
+            Dx = Address(operands.Dx),
+        });
+    }
+
+    /// <summary>Records the command in a fused scope, else launches its kernel (the operation's, picked
+    /// from the launchers, which compile on first use) now.</summary>
+    private void RunBatchNorm(CpuOperation operation, Func<BatchNormLaunchers, Action<KernelConfig, BatchNormCommand>> kernel,
+        in BatchNormCommand command)
+    {
+        if (TryRecord(CpuCommand.Of(operation, command)))
+            return;
+        kernel(BatchNorm)(config, command);
+        Launches++;
+    }
+
+    /// <summary>The CPU batch-normalisation kernels (kernels/Cpu/CpuBatchNormKernels.cs) of one accelerator.</summary>
+    private sealed class BatchNormLaunchers(Accelerator accelerator)
+    {
+        public readonly Action<KernelConfig, BatchNormCommand> Statistics =
+            accelerator.LoadStreamKernel<BatchNormCommand>(CpuBatchNormKernels.BatchNormStatisticsCpuKernel);
+
+        public readonly Action<KernelConfig, BatchNormCommand> Forward =
+            accelerator.LoadStreamKernel<BatchNormCommand>(CpuBatchNormKernels.BatchNormForwardCpuKernel);
+
+        public readonly Action<KernelConfig, BatchNormCommand> ParameterGradients =
+            accelerator.LoadStreamKernel<BatchNormCommand>(CpuBatchNormKernels.BatchNormParameterGradientsCpuKernel);
+
+        public readonly Action<KernelConfig, BatchNormCommand> InputGradient =
+            accelerator.LoadStreamKernel<BatchNormCommand>(CpuBatchNormKernels.BatchNormInputGradientCpuKernel);
+    }
+
     private Action<KernelConfig, ArrayView<byte>, ArrayView<byte>, ArrayView<int>, int, int, int, int, int, uint, uint,
         ArrayView<float>, ArrayView<int>>? gatherShifted;
 

@@ -54,6 +54,9 @@ internal interface IKernelSet
     /// <summary>Compiles the shifted batch gather.</summary>
     void LoadShiftedGather();
 
+    /// <summary>Compiles the batch-normalisation kernels.</summary>
+    void LoadBatchNorm();
+
     // ---- dense (kernels/DenseKernels.cs, kernels/Cpu/CpuDenseKernels.cs)
 
     /// <summary>C[M,N] = epilogue(op(A) * op(B)).</summary>
@@ -114,4 +117,22 @@ internal interface IKernelSet
     void MaxPool2Forward(in PoolShape shape, ArrayView<float> x, ArrayView<float> y, ArrayView<int> argmax);
 
     void MaxPool2Backward(in PoolShape shape, ArrayView<float> dy, ArrayView<int> argmax, ArrayView<float> dx);
+
+    // ---- batch normalisation (kernels/BatchNormKernels.cs, kernels/Cpu/CpuBatchNormKernels.cs)
+
+    /// <summary>mean, variance [C] = the batch statistics of x (variance biased); the running
+    /// statistics and the batch count updated in place.</summary>
+    void BatchNormStatistics(in BatchNormShape shape, ArrayView<float> x, ArrayView<float> mean, ArrayView<float> variance,
+        ArrayView<float> runningMean, ArrayView<float> runningVariance, ArrayView<float> numBatchesTracked);
+
+    /// <summary>y = relu?((x - mean) / sqrt(variance + eps) * weight + bias).</summary>
+    void BatchNormForward(in BatchNormShape shape, bool relu, ArrayView<float> x, ArrayView<float> mean, ArrayView<float> variance,
+        ArrayView<float> weight, ArrayView<float> bias, ArrayView<float> y);
+
+    /// <summary>dWeight, dBias [C] overwritten from dy (through [y > 0] when relu).</summary>
+    void BatchNormParameterGradients(in BatchNormShape shape, bool relu, ArrayView<float> dy, ArrayView<float> y, ArrayView<float> x,
+        ArrayView<float> mean, ArrayView<float> variance, ArrayView<float> dWeight, ArrayView<float> dBias);
+
+    /// <summary>dx overwritten (through [x > 0] * keepScale when maskInput).</summary>
+    void BatchNormInputGradient(in BatchNormShape shape, bool relu, bool maskInput, float keepScale, in BatchNormOperands operands);
 }

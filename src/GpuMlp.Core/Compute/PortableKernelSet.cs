@@ -226,6 +226,55 @@ internal sealed class PortableKernelSet : IKernelSet
         int first, int count, int classes, ArrayView<int> matrix) =>
         confusion(elementwise.For(classes * classes), predictions, labels, order, first, count, classes, matrix);
 
+    // ---- batch normalisation, compiled on first use (a network without it never pays for it)
+
+    private BatchNormLaunchers? batchNorm;
+
+    private BatchNormLaunchers BatchNorm => batchNorm ??= new BatchNormLaunchers(accelerator);
+
+    public void LoadBatchNorm() => _ = BatchNorm;
+
+    public void BatchNormStatistics(in BatchNormShape shape, ArrayView<float> x, ArrayView<float> mean, ArrayView<float> variance,
+        ArrayView<float> runningMean, ArrayView<float> runningVariance, ArrayView<float> numBatchesTracked) =>
+        BatchNorm.Statistics(elementwise.For(shape.Channels), shape, x, mean, variance, runningMean, runningVariance, numBatchesTracked);
+
+    public void BatchNormForward(in BatchNormShape shape, bool relu, ArrayView<float> x, ArrayView<float> mean, ArrayView<float> variance,
+        ArrayView<float> weight, ArrayView<float> bias, ArrayView<float> y) =>
+        BatchNorm.Forward(elementwise.For(shape.Length), shape, relu ? 1 : 0, x, mean, variance, weight, bias, y);
+
+    public void BatchNormParameterGradients(in BatchNormShape shape, bool relu, ArrayView<float> dy, ArrayView<float> y, ArrayView<float> x,
+        ArrayView<float> mean, ArrayView<float> variance, ArrayView<float> dWeight, ArrayView<float> dBias) =>
+        BatchNorm.ParameterGradients(elementwise.For(shape.Channels), shape, relu ? 1 : 0, dy, y, x, mean, variance, dWeight, dBias);
+
+    public void BatchNormInputGradient(in BatchNormShape shape, bool relu, bool maskInput, float keepScale, in BatchNormOperands operands) =>
+        BatchNorm.InputGradient(elementwise.For(shape.Length), shape, relu ? 1 : 0, maskInput ? 1 : 0, keepScale, operands.Dy, operands.Y,
+            operands.X, operands.Mean, operands.Variance, operands.Weight, operands.DWeight, operands.DBias, operands.Dx);
+
+    /// <summary>The batch-normalisation kernels of one accelerator.</summary>
+    private sealed class BatchNormLaunchers(Accelerator accelerator)
+    {
+        public readonly Action<KernelConfig, BatchNormShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>> Statistics =
+            accelerator.LoadStreamKernel<BatchNormShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                ArrayView<float>, ArrayView<float>>(BatchNormKernels.BatchNormStatisticsKernel);
+
+        public readonly Action<KernelConfig, BatchNormShape, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>> Forward =
+            accelerator.LoadStreamKernel<BatchNormShape, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                ArrayView<float>, ArrayView<float>>(BatchNormKernels.BatchNormForwardKernel);
+
+        public readonly Action<KernelConfig, BatchNormShape, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>> ParameterGradients =
+            accelerator.LoadStreamKernel<BatchNormShape, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                ArrayView<float>, ArrayView<float>, ArrayView<float>>(BatchNormKernels.BatchNormParameterGradientsKernel);
+
+        public readonly Action<KernelConfig, BatchNormShape, int, int, float, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>> InputGradient =
+            accelerator.LoadStreamKernel<BatchNormShape, int, int, float, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(
+                BatchNormKernels.BatchNormInputGradientKernel);
+    }
+
     // ---- convolution and pooling, compiled on first use (a network without them never pays for them)
 
     private ConvolutionLaunchers? convolution;

@@ -4,8 +4,8 @@ namespace GpuMlp.Export;
 /// One layer of a trained network as an exporter sees it: what the layer computes at inference and
 /// its trained tensors, independent of the kernels that trained it. A network is a list of these
 /// (<see cref="NetworkDescription"/>), applied in order to a batch of samples: <see cref="Dense"/>,
-/// <see cref="Conv2d"/>, <see cref="MaxPool2"/>, <see cref="Flatten"/>, <see cref="Relu"/> and
-/// <see cref="Dropout"/>, each one case of the exporter's one switch over layer kinds.
+/// <see cref="Conv2d"/>, <see cref="MaxPool2"/>, <see cref="Flatten"/>, <see cref="Relu"/>,
+/// <see cref="Dropout"/> and <see cref="BatchNorm"/>, each one case of the exporter's one switch over layer kinds.
 /// </summary>
 public abstract record LayerDescription
 {
@@ -37,4 +37,11 @@ public abstract record LayerDescription
     /// <summary>Inverted dropout with this rate during training (kept values are scaled by
     /// 1/(1 − rate) then), hence the identity at inference.</summary>
     public sealed record Dropout(float Rate) : LayerDescription;
+
+    /// <summary>Batch normalisation at inference, as nn.BatchNorm1d/2d in eval mode: y = (x −
+    /// RunningMean[c]) / sqrt(RunningVar[c] + Epsilon) · Weight[c] + Bias[c] over channel c (dimension 1)
+    /// of [N, Channels] or [N, Channels, H, W]; every tensor [Channels]. The names are the tensors'
+    /// names in the exported file.</summary>
+    public sealed record BatchNorm(string WeightName, string BiasName, string RunningMeanName, string RunningVarName, int Channels,
+        float Epsilon, float[] Weight, float[] Bias, float[] RunningMean, float[] RunningVar) : LayerDescription;
 }

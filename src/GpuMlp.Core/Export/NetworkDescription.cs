@@ -39,10 +39,16 @@ public sealed record NetworkDescription(IReadOnlyList<int> SampleShape, IReadOnl
     /// <param name="network">The stack.</param>
     /// <param name="flatParameters">The parameters in the stack's flat-buffer layout.</param>
     /// <param name="image">The images the stack was trained on (documentation only).</param>
-    public static NetworkDescription FromArchitecture(Architecture network, float[] flatParameters, ImageShape? image = null)
+    public static NetworkDescription FromArchitecture(Architecture network, float[] flatParameters, ImageShape? image = null) =>
+        FromArchitecture(network, flatParameters, [], image);
+
+    /// <summary>As <see cref="FromArchitecture(Architecture, float[], ImageShape?)"/>, with the layers'
+    /// non-trained state (flat, in <see cref="Architecture.StateTensors"/> order), which a stack with
+    /// state (bn's running statistics) needs.</summary>
+    public static NetworkDescription FromArchitecture(Architecture network, float[] flatParameters, float[] flatState, ImageShape? image = null)
     {
         ArgumentNullException.ThrowIfNull(network);
-        var tensors = ModelFile.ToTensors(network, flatParameters).ToDictionary(t => t.Name, StringComparer.Ordinal);
+        var tensors = ModelFile.ToTensors(network, flatParameters, flatState).ToDictionary(t => t.Name, StringComparer.Ordinal);
         var layers = new List<LayerDescription>(network.Layers.Count);
         foreach (var layer in network.Layers)
         {

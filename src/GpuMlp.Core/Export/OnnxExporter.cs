@@ -19,7 +19,8 @@ namespace GpuMlp.Export;
 /// </list>
 /// Dense is Gemm(x, W, b, transB = 1) (W stays [out, in] as trained), Conv2d is Conv (W [O, C, KH, KW],
 /// pads, stride 1), MaxPool2 is MaxPool (2x2, stride 2), Flatten is Flatten (axis 1), Relu is Relu,
-/// Dropout adds no node (the identity at inference). The messages are the ONNX specification's (Export/onnx.proto,
+/// Dropout adds no node (the identity at inference), BatchNorm is BatchNormalization in inference mode
+/// (the running statistics as its mean and var inputs, epsilon as trained). The messages are the ONNX specification's (Export/onnx.proto,
 /// compiled by protoc), serialised by Google.Protobuf.
 /// </summary>
 public static class OnnxExporter
@@ -97,6 +98,9 @@ public static class OnnxExporter
                     break;
                 case LayerDescription.Dropout:
                     // Inference is the identity: no node.
+                    break;
+                case LayerDescription.BatchNorm batchNorm:
+                    graph.AddBatchNorm(index, batchNorm);
                     break;
                 case var other:
                     throw new ArgumentException($"layer {index} ({other.GetType().Name}) has no ONNX mapping", nameof(network));
@@ -183,6 +187,25 @@ public static class OnnxExporter
             node.Attribute.Add(Ints("pads", conv.Padding, conv.Padding, conv.Padding, conv.Padding));
             node.Attribute.Add(Ints("strides", 1, 1));
             sampleShape = [conv.OutChannels, outH, outW];
+        }
+
+        /// <summary>BatchNormalization(x [N, C, ...], scale, B, mean, var [C], epsilon) in inference mode,
+        /// as nn.BatchNorm1d/2d in eval mode; the shape is unchanged.</summary>
+        public void AddBatchNorm(int index, LayerDescription.BatchNorm batchNorm)
+        {
+            if (sampleShape.Count is not (1 or 3) || sampleShape[0] != batchNorm.Channels)
+            {
+                throw new ArgumentException(
+                    $"layer {index} (batch norm {batchNorm.WeightName}) takes [batch, {batchNorm.Channels}, ...] but receives [batch, {string.Join(", ", sampleShape)}]");
+            }
+            int channels = batchNorm.Channels;
+            graph.Initializer.Add(FloatTensor(batchNorm.WeightName, [channels], batchNorm.Weight));
+            graph.Initializer.Add(FloatTensor(batchNorm.BiasName, [channels], batchNorm.Bias));
+            graph.Initializer.Add(FloatTensor(batchNorm.RunningMeanName, [channels], batchNorm.RunningMean));
+            graph.Initializer.Add(FloatTensor(batchNorm.RunningVarName, [channels], batchNorm.RunningVar));
+            var node = Node(index, "BatchNormalization",
+                [current, batchNorm.WeightName, batchNorm.BiasName, batchNorm.RunningMeanName, batchNorm.RunningVarName]);
+            node.Attribute.Add(new AttributeProto { Name = "epsilon", Type = AttributeProto.Types.AttributeType.Float, F = batchNorm.Epsilon });
         }
 
         /// <summary>MaxPool(kernel 2x2, stride 2, floor), as nn.MaxPool2d(2).</summary>

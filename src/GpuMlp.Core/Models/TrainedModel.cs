@@ -143,6 +143,8 @@ public sealed class DeviceModel : IDisposable
 
     public float[] GetParameters() => network.GetParameters();
 
+    public float[] GetState() => network.GetState();
+
     /// <summary>Loss, accuracy and confusion over a whole split, MaxRows rows per launch.</summary>
     public EvaluationResult Evaluate(DeviceImageSet split)
     {

@@ -38,6 +38,10 @@ public readonly record struct ActivationShape(int Channels, int Height, int Widt
 public sealed record ParameterTensor(string Name, IReadOnlyList<int> Shape, int Offset, bool StoredTransposed, int FanIn)
 {
     public int Length => Shape.Aggregate(1, (product, d) => product * d);
+
+    /// <summary>Every element's value before training, for tensors PyTorch initialises to a constant
+    /// (BatchNorm's weight 1 and bias 0); null for the uniform ±1/sqrt(FanIn) draw.</summary>
+    public float? InitialValue { get; init; }
 }
 
 /// <summary>One tensor of a layer's non-trained state (what BatchNorm's running statistics are): held
@@ -78,6 +82,7 @@ public sealed record ArchitectureLayer(
 ///   dense{out}                    fully connected layer
 ///   relu                          ReLU
 ///   dropout{p}                    dropout with rate p in [0, 1), e.g. dropout0.5
+///   bn                            batch normalisation: BatchNorm2d after a map, BatchNorm1d after a vector
 /// </code>
 /// e.g. the CNN preset: conv5x5x32p2,relu,pool2,conv5x5x64p2,relu,pool2,flatten,dense512,relu,dropout0.5,dense10.
 /// A stack with no conv, pool2 or flatten is an MLP and reads each image as the vector of its C*H*W
@@ -158,8 +163,8 @@ public sealed class Architecture
     public int Classes { get; }
     public int ParameterCount { get; }
 
-    /// <summary>Every layer's non-trained state tensor in buffer order (layer by layer); none for
-    /// the kinds that exist today.</summary>
+    /// <summary>Every layer's non-trained state tensor in buffer order (layer by layer): bn's running
+    /// statistics and batch count; none for stacks without bn.</summary>
     public IReadOnlyList<StateTensor> StateTensors { get; }
 
     /// <summary>Values in the flat state buffer.</summary>
@@ -286,13 +291,20 @@ public sealed class Architecture
 
     /// <summary>PyTorch's default initialisation of Conv2d and Linear: weights and biases uniform in
     /// ±1/sqrt(fan_in) (kaiming_uniform with a = sqrt(5)), drawn from one seeded generator in buffer
-    /// order; for an MLP stack the draws the MLP has always made (W then b, layer by layer).</summary>
+    /// order; for an MLP stack the draws the MLP has always made (W then b, layer by layer). Tensors
+    /// with a constant <see cref="ParameterTensor.InitialValue"/> (BatchNorm's) are filled and draw nothing.</summary>
     public float[] InitialParameters(int seed)
     {
         var parameters = new float[ParameterCount];
         var random = new Random(seed);
         foreach (ParameterTensor tensor in Tensors)
         {
+            if (tensor.InitialValue is float constant)
+            {
+                // Filled, not drawn: the tensors after it draw what they would draw without it.
+                parameters.AsSpan(tensor.Offset, tensor.Length).Fill(constant);
+                continue;
+            }
             double bound = 1.0 / Math.Sqrt(tensor.FanIn);
             for (int i = tensor.Offset; i < tensor.Offset + tensor.Length; i++)
                 parameters[i] = (float)((random.NextDouble() * 2.0 - 1.0) * bound);

@@ -99,8 +99,8 @@ public sealed class LayerNetwork : IDisposable
     }
 
     /// <summary>The device sequence of a stack: each layer with launches of its own (conv, pool2,
-    /// flatten, dense) with the relu and dropout after it fused in. These are the only rules that
-    /// name layer kinds: relu may follow conv, dense, or pool2 (relu after max-pooling equals
+    /// flatten, dense, bn) with the relu and dropout after it fused in. These are the only rules that
+    /// name layer kinds: relu may follow conv, dense, bn or pool2 (relu after max-pooling equals
     /// max-pooling after relu, so it moves into the convolution feeding the pool); dropout may
     /// follow a dense layer's relu, and draws its mask for the dense layer's ordinal; the stack must
     /// end in a dense layer.</summary>
@@ -121,7 +121,7 @@ public sealed class LayerNetwork : IDisposable
             {
                 case ReluSpec:
                     if (plan.Count == 0 || plan[^1].Relu || plan[^1].Layer.Spec is FlattenSpec)
-                        throw Unsupported(architecture, layer, "relu must follow conv, pool2 or dense (once)");
+                        throw Unsupported(architecture, layer, "relu must follow conv, pool2 or dense, or bn (once)");
                     if (plan[^1].Layer.Spec is MaxPool2Spec)
                     {
                         // relu(maxpool(x)) = maxpool(relu(x)): fuse into the convolution before the pool.

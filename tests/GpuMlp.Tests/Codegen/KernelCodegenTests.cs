@@ -95,6 +95,8 @@ public sealed class KernelCodegenTests
             "ConvolutionKernels.ConvIm2ColKernel", "ConvolutionKernels.ConvCol2ImKernel", "ConvolutionKernels.ConvNhwcToNchwKernel",
             "ConvolutionKernels.ConvNchwToNhwcKernel", "ConvolutionKernels.ConvBiasPartialsKernel",
             "PoolingKernels.MaxPool2ForwardKernel", "PoolingKernels.MaxPool2BackwardKernel",
+            "BatchNormKernels.BatchNormStatisticsKernel", "BatchNormKernels.BatchNormForwardKernel",
+            "BatchNormKernels.BatchNormParameterGradientsKernel", "BatchNormKernels.BatchNormInputGradientKernel",
         })
             Assert.Contains(expected, names);
     }
@@ -110,6 +112,10 @@ public sealed class KernelCodegenTests
         [
             "CpuBatchGatherKernels.GatherBatchSimdKernel",
             "CpuBatchGatherKernels.GatherShiftedBatchCpuKernel",
+            "CpuBatchNormKernels.BatchNormForwardCpuKernel",
+            "CpuBatchNormKernels.BatchNormInputGradientCpuKernel",
+            "CpuBatchNormKernels.BatchNormParameterGradientsCpuKernel",
+            "CpuBatchNormKernels.BatchNormStatisticsCpuKernel",
             "CpuConvolutionKernels.ConvBiasPartialsSimdKernel",
             "CpuConvolutionKernels.ConvCol2ImCpuKernel",
             "CpuConvolutionKernels.ConvIm2ColCpuKernel",

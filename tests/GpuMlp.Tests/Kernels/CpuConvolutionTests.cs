@@ -100,4 +100,27 @@ public sealed class CpuConvolutionKernelTests(DeviceFixture fixture)
         FusedStep.AssertSameBits(unfused, fused);
         Assert.NotEqual(architecture.InitialParameters(9), fused.Parameters);
     }
+
+    /// <summary>A step through 2-D and 1-D batch norm (conv, bn, relu, pool2, dense, bn, relu, dense)
+    /// fused and unfused from the same state: identical parameters, moments and per-sample results
+    /// (and so identical running statistics feeding them); the fused step is ONE launch.</summary>
+    [Theory]
+    [MemberData(nameof(CpuSimdKernelTests.Paths), MemberType = typeof(CpuSimdKernelTests))]
+    public void BatchNormTrainingStep_Fused_IsOneLaunchWithTheUnfusedBits(CpuSimdRequest path)
+    {
+        const int rows = 13, samples = 30, features = 28 * 28;
+        KernelSet set = fixture.Cpu(path);
+        var architecture = MnistNetworks.Parse("conv3x3x4p1,bn,relu,pool2,flatten,dense8,bn,relu,dense10");
+        var random = new Random(6);
+        byte[] images = TestData.Bytes(random, samples * features);
+        byte[] labels = TestData.Bytes(random, samples, 10);
+        int[] order = TestData.Permutation(random, samples);
+        void Gather(DeviceKernels k, LayerNetwork network, FusedStep.Batch batch) =>
+            k.Gather(batch.Images, batch.Labels, batch.Order, 11, rows, features, network.Input, network.Labels);
+        var unfused = FusedStep.Run(set, architecture, rows, images, labels, order, fused: false, Gather);
+        var fused = FusedStep.Run(set, architecture, rows, images, labels, order, fused: true, Gather);
+        Assert.True(unfused.Launches > 10, $"{unfused.Launches} unfused launches");
+        Assert.Equal(1, fused.Launches);
+        FusedStep.AssertSameBits(unfused, fused);
+    }
 }

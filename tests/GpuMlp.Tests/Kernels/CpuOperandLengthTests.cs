@@ -58,6 +58,7 @@ public sealed class CpuOperandLengthTests(DeviceFixture fixture)
 
     private static readonly ConvShape Conv = new(2, 3, 6, 5, 4, 3, 3, 1);
     private static readonly PoolShape Pool = new(2, 3, 6, 4);
+    private static readonly BatchNormShape Norm = new(2, 3, 5);
 
     private static DenseEpilogue Mode(EpilogueMode mode) => DenseEpilogue.Of(mode);
 
@@ -101,6 +102,15 @@ public sealed class CpuOperandLengthTests(DeviceFixture fixture)
                 v.I("argmax", Pool.OutputLength))),
             ["max-pool-backward"] = (["dy", "argmax", "dx"], (l, v) => l.MaxPool2Backward(Pool, v.F("dy", Pool.OutputLength), v.I("argmax", Pool.OutputLength),
                 v.F("dx", Pool.InputLength))),
+            ["batch-norm-statistics"] = (["x", "mean", "variance", "runningMean", "runningVariance", "numBatchesTracked"], (l, v) => l.BatchNormStatistics(Norm,
+                v.F("x", Norm.Length), v.F("mean", 3), v.F("variance", 3), v.F("runningMean", 3), v.F("runningVariance", 3), v.F("numBatchesTracked", 1))),
+            ["batch-norm-forward"] = (["x", "mean", "variance", "weight", "bias", "y"], (l, v) => l.BatchNormForward(Norm, true, v.F("x", Norm.Length),
+                v.F("mean", 3), v.F("variance", 3), v.F("weight", 3), v.F("bias", 3), v.F("y", Norm.Length))),
+            ["batch-norm-parameter-gradients"] = (["dy", "y", "x", "mean", "variance", "dWeight", "dBias"], (l, v) => l.BatchNormParameterGradients(Norm, true,
+                v.F("dy", Norm.Length), v.F("y", Norm.Length), v.F("x", Norm.Length), v.F("mean", 3), v.F("variance", 3), v.F("dWeight", 3), v.F("dBias", 3))),
+            ["batch-norm-input-gradient"] = (["dy", "y", "x", "mean", "variance", "weight", "dWeight", "dBias", "dx"], (l, v) => l.BatchNormInputGradient(Norm, true, true, 2f,
+                new BatchNormOperands(v.F("dy", Norm.Length), v.F("y", Norm.Length), v.F("x", Norm.Length), v.F("mean", 3), v.F("variance", 3), v.F("weight", 3),
+                    v.F("dWeight", 3), v.F("dBias", 3), v.F("dx", Norm.Length)))),
             ["evaluation-sums"] = (["losses", "predictions", "order", "lossPartials", "correctPartials"], (l, v) => l.SumPartials(v.F("losses", 9),
                 v.I("predictions", 9), v.B("labels", 12), v.I("order", 12), 3, 9, 4, v.D("lossPartials", 4), v.I("correctPartials", 4))),
             ["confusion"] = (["predictions", "order", "matrix"], (l, v) => l.Confusion(v.I("predictions", 9), v.B("labels", 12), v.I("order", 12), 3, 9, 10,

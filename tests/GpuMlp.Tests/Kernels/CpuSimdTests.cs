@@ -403,6 +403,8 @@ public sealed class CpuFusedLaunchTests(DeviceFixture fixture)
         { "rmsprop", null, 0 },
         // The convolution, pooling and shifted-gather launches join the step as well.
         { "adam", "conv3x3x4p1,relu,pool2,flatten,dense10", 2 },
+        // So do the batch-norm launches, 2-D and 1-D.
+        { "sgd", "conv3x3x4p1,bn,relu,pool2,flatten,dense8,bn,relu,dense10", 0 },
     };
 
     /// <summary>The real Trainer's training step (Trainer.TrainEpoch through the public API, not a copy

@@ -141,7 +141,7 @@ public sealed class ArchitectureTests
     }
 
     [Theory]
-    [InlineData("", "architecture: empty; give comma-separated layers: conv<kh>x<kw>x<out>[p<pad>], pool2, flatten, dense<out>, relu, dropout<p>")]
+    [InlineData("", "architecture: empty; give comma-separated layers: conv<kh>x<kw>x<out>[p<pad>], pool2, flatten, dense<out>, relu, dropout<p>, bn")]
     [InlineData("conv5x5x32,,relu", "architecture: layer 2 is empty (two commas in a row)")]
     [InlineData("dense10,", "architecture: layer 2 is empty (a trailing comma)")]
     [InlineData("conv5x5", "architecture: layer 1 'conv5x5': expected conv<kh>x<kw>x<out>[p<pad>], e.g. conv5x5x32p2")]
@@ -159,7 +159,7 @@ public sealed class ArchitectureTests
     [InlineData("dropout-0.1", "architecture: layer 1 'dropout-0.1': expected dropout<p> with p in [0, 1), e.g. dropout0.5")]
     [InlineData("dropout", "architecture: layer 1 'dropout': expected dropout<p> with p in [0, 1), e.g. dropout0.5")]
     [InlineData("pool3", "architecture: layer 1 'pool3': only 2x2 max-pooling exists, written pool2")]
-    [InlineData("flatten,dense10,softmax", "architecture: layer 3 'softmax' is not a layer; layers are conv<kh>x<kw>x<out>[p<pad>], pool2, flatten, dense<out>, relu, dropout<p>")]
+    [InlineData("flatten,dense10,softmax", "architecture: layer 3 'softmax' is not a layer; layers are conv<kh>x<kw>x<out>[p<pad>], pool2, flatten, dense<out>, relu, dropout<p>, bn")]
     [InlineData("conv 5x5x8", "architecture: layer 1 'conv 5x5x8': expected conv<kh>x<kw>x<out>[p<pad>], e.g. conv5x5x32p2")]
     public void Parse_BadToken_OneLineErrorNamingIt(string text, string message)
     {
@@ -191,7 +191,7 @@ public sealed class ArchitectureTests
     {
         var specTypes = typeof(LayerSpec).Assembly.GetTypes()
             .Where(t => t.IsSubclassOf(typeof(LayerSpec)) && !t.IsAbstract).ToHashSet();
-        var parsed = Architecture.ParseLayers("conv3x3x4p1,pool2,flatten,dense8,relu,dropout0.5");
+        var parsed = Architecture.ParseLayers("conv3x3x4p1,pool2,flatten,dense8,relu,dropout0.5,bn");
 
         Assert.Equal(specTypes.Count, LayerSpec.Kinds.Count);
         Assert.Equal(specTypes, parsed.Select(l => l.GetType()).ToHashSet());

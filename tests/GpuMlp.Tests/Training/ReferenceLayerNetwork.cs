@@ -5,18 +5,29 @@ using GpuMlp.Training;
 namespace GpuMlp.Tests.Training;
 
 /// <summary>Any layer stack at inference (dropout is the identity) in double precision, module by module as PyTorch's
-/// nn.Sequential runs it (conv, relu, max-pool, flatten, linear; no fusion), from the flat buffer
+/// nn.Sequential runs it (conv, relu, max-pool, flatten, linear, batch norm; no fusion), from the flat buffer
 /// the device uses (dense weights [in, out], conv weights [O, C, KH, KW]), with the mean softmax
-/// cross-entropy. Its gradient is taken by central finite differences. Tests only.</summary>
+/// cross-entropy. Its gradient is taken by central finite differences. Batch norm normalises with the
+/// running statistics of <see cref="State"/> (eval mode), or with <see cref="BatchStatistics"/> with the
+/// batch's own (train mode, what a training step's loss and gradient are of). Tests only.</summary>
 internal sealed class ReferenceLayerNetwork(Architecture architecture, double[] parameters)
 {
     public double[] Parameters { get; } = parameters;
 
+    /// <summary>The layers' state (the flat state buffer); initially the architecture's initial state.</summary>
+    public double[] State { get; init; } = architecture.InitialState().Select(v => (double)v).ToArray();
+
+    /// <summary>True: batch norm uses the batch's statistics (train mode), without updating <see cref="State"/>.</summary>
+    public bool BatchStatistics { get; init; }
+
     /// <summary>The logits [rows, classes] of x [rows, input elements].</summary>
-    public double[] Forward(double[] x, int rows)
+    public double[] Forward(double[] x, int rows) => ForwardTo(x, rows, architecture.Layers.Count);
+
+    /// <summary>The input of layer <paramref name="index"/> (the output of the layers before it).</summary>
+    public double[] ForwardTo(double[] x, int rows, int index)
     {
         double[] a = x;
-        foreach (var layer in architecture.Layers)
+        foreach (var layer in architecture.Layers.Take(index))
         {
             var input = layer.Input;
             switch (layer.Spec)
@@ -47,6 +58,14 @@ internal sealed class ReferenceLayerNetwork(Architecture architecture, double[] 
                         }
                     }
                     a = y;
+                    break;
+                case BatchNormSpec:
+                    var norm = new BatchNormShape(rows, input.Channels, input.IsMap ? input.Height * input.Width : 1);
+                    double[] weight = Slice(layer.Parameters[0]), shift = Slice(layer.Parameters[1]);
+                    a = BatchStatistics
+                        ? BatchNormReference.TrainingForward(norm, a, weight, shift, relu: false)
+                        : BatchNormReference.Normalise(norm, a, State.AsSpan(layer.State[0].Offset, layer.State[0].Length).ToArray(),
+                            State.AsSpan(layer.State[1].Offset, layer.State[1].Length).ToArray(), weight, shift, relu: false);
                     break;
                 case FlattenSpec or DropoutSpec:
                     // Flatten keeps the NCHW values in order; dropout is the identity at inference.

@@ -21,7 +21,7 @@ public abstract record LayerSpec
     /// <see cref="ArchitectureException"/> for a token of its kind that is malformed.</summary>
     internal static IReadOnlyList<LayerKind> Kinds { get; } =
     [
-        ConvSpec.Kind, MaxPool2Spec.Kind, FlattenSpec.Kind, DenseSpec.Kind, ReluSpec.Kind, DropoutSpec.Kind,
+        ConvSpec.Kind, MaxPool2Spec.Kind, FlattenSpec.Kind, DenseSpec.Kind, ReluSpec.Kind, DropoutSpec.Kind, BatchNormSpec.Kind,
     ];
 
     /// <summary>The canonical text of the layer (what <see cref="Architecture.ParseLayers"/> reads).</summary>
@@ -82,6 +82,8 @@ public abstract record LayerSpec
     public static ReluSpec Relu { get; } = new();
 
     public static DropoutSpec Dropout(float rate) => new(rate);
+
+    public static BatchNormSpec BatchNorm { get; } = new();
 
     public sealed override string ToString() => Token;
 
