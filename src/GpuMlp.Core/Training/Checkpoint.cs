@@ -185,10 +185,10 @@ public sealed class Checkpoint
 
     public void Save(string path)
     {
-        var names = State.Options.Optimizer.StateNames;
-        if (Optimizer.Kind != State.Options.Optimizer.Kind
+        var names = State.Options.EffectiveOptimizer.StateNames;
+        if (Optimizer.Kind != State.Options.EffectiveOptimizer.Kind
             || !names.Order(StringComparer.Ordinal).SequenceEqual(Optimizer.Tensors.Keys.Order(StringComparer.Ordinal), StringComparer.Ordinal))
-            throw new ArgumentException($"the optimizer state ({Optimizer.Kind.Name()}: {string.Join(", ", Optimizer.Tensors.Keys)}) is not what {State.Options.Optimizer.Describe()} keeps");
+            throw new ArgumentException($"the optimizer state ({Optimizer.Kind.Name()}: {string.Join(", ", Optimizer.Tensors.Keys)}) is not what {State.Options.EffectiveOptimizer.Describe()} keeps");
         if (State.LayerStateTensors is null && LayerState.Length != 0)
             throw new ArgumentException($"the layer state ({LayerState.Length} values) has no tensor names");
         var state = State with
@@ -261,7 +261,7 @@ public sealed class Checkpoint
                 ValidateState(state, path);
                 if (state.Options.Optimizer.Kind != OptimizerKind.Adam || state.OptimizerTensors is not null)
                     throw new CheckpointFormatException($"{path}: invalid checkpoint state: format 2 stores Adam state only");
-                state = state with { OptimizerSteps = state.Version2AdamSteps ?? 0, Version2AdamSteps = null, OptimizerTensors = state.Options.Optimizer.StateNames };
+                state = state with { OptimizerSteps = state.Version2AdamSteps ?? 0, Version2AdamSteps = null, OptimizerTensors = state.Options.EffectiveOptimizer.StateNames };
             }
             else
             {
@@ -270,12 +270,12 @@ public sealed class Checkpoint
                 epochLoss = ReadArray("epoch losses");
                 epochPrediction = ReadArray("epoch predictions");
                 ValidateState(state, path);
-                var names = state.Options.Optimizer.StateNames;
+                var names = state.Options.EffectiveOptimizer.StateNames;
                 if (state.OptimizerTensors is null || state.Version2AdamSteps is not null
                     || !state.OptimizerTensors.SequenceEqual(names, StringComparer.Ordinal))
                     throw new CheckpointFormatException(
                         // The file's names are not quoted: they may be any bytes.
-                        $"{path}: invalid checkpoint state: {state.Options.Optimizer.Kind.Name()} with these settings keeps [{string.Join(", ", names)}], but optimizer_tensors lists {(state.OptimizerTensors is null ? "none" : $"{state.OptimizerTensors.Count} other names")}");
+                        $"{path}: invalid checkpoint state: {state.Options.EffectiveOptimizer.Kind.Name()} with these settings keeps [{string.Join(", ", names)}], but optimizer_tensors lists {(state.OptimizerTensors is null ? "none" : $"{state.OptimizerTensors.Count} other names")}");
                 foreach (string name in names)
                     tensors[name] = ReadArray($"optimizer {name}");
             }

@@ -86,7 +86,8 @@ public sealed class EpochLoop
         while (!stoppedEarly && EpochsCompleted < options.Epochs)
         {
             int epoch = EpochsCompleted + 1;
-            trainer.LearningRate = options.LearningRateAt(epoch);
+            if (!options.SchedulesPerStep)
+                trainer.LearningRate = options.LearningRateAt(epoch);
             EpochRecord record;
             try
             {

@@ -109,11 +109,12 @@ public sealed class Trainer : IDisposable
         Math.Max(options.BatchSize, options.EvaluationRows(network));
 
     /// <summary>The optimiser training uses: the options' kind and hyperparameters at their learning
-    /// rate (a schedule passes each epoch's rate to every step).</summary>
+    /// rate (a schedule passes each epoch's or step's rate to every step), with OneCycle's cycled
+    /// beta1/momentum starting at its max (<see cref="TrainingOptions.EffectiveOptimizer"/>).</summary>
     public static OptimizerSettings OptimizerFor(TrainingOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        return options.Optimizer;
+        return options.EffectiveOptimizer;
     }
 
     /// <summary>Device bytes a trainer allocates on top of the uploaded dataset, summed from what
@@ -165,7 +166,8 @@ public sealed class Trainer : IDisposable
     /// <summary>The images' shape and the class names the network is built for.</summary>
     public ImageSchema Schema => SharedData.Schema;
 
-    /// <summary>The learning rate of the next steps (a schedule changes it per epoch).</summary>
+    /// <summary>The learning rate of the next steps (a per-epoch schedule changes it per epoch); under a
+    /// per-step schedule, the rate of the last step taken.</summary>
     public float LearningRate { get; set; }
     public LayerNetwork Network { get; } = null!;
     public DeviceOptimizer Optimizer { get; } = null!;
@@ -279,7 +281,17 @@ public sealed class Trainer : IDisposable
         Network.Forward(rows, training: true, (uint)options.Seed, step);
         Network.Loss(rows, writeGradient: true, first, evaluator.SampleLoss, evaluator.SamplePrediction);
         Network.Backward(rows);
-        Optimizer.Step(Network.Parameters, Network.Gradients, LearningRate);
+        if (options.SchedulesPerStep)
+        {
+            // The schedule's step index is the optimiser's step count, which checkpoints keep.
+            var scheduled = options.HyperparametersAt(Optimizer.Steps, StepsPerEpoch);
+            LearningRate = scheduled.LearningRate;
+            Optimizer.Step(Network.Parameters, Network.Gradients, scheduled.LearningRate, scheduled.Momentum);
+        }
+        else
+        {
+            Optimizer.Step(Network.Parameters, Network.Gradients, LearningRate);
+        }
     }
 
     public EvaluationResult EvaluateTest() => evaluator.Evaluate(test, 0, test.Count, options.EvaluationRows(Architecture));
