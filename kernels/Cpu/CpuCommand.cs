@@ -153,7 +153,8 @@ public struct GatherShiftedCommand
 }
 
 /// <summary>Logits [Rows, Classes], Labels [Rows] int32; Loss and Prediction written at [First ..
-/// First + Rows); DLogits [Rows, Classes] = GradientScale * (softmax - onehot) when WriteGradient.</summary>
+/// First + Rows); DLogits [Rows, Classes] = GradientScale * (softmax - target) when WriteGradient, the
+/// one-hot target smoothed by LabelSmoothing.</summary>
 public struct SoftmaxCrossEntropyCommand
 {
     public long Logits;
@@ -167,6 +168,8 @@ public struct SoftmaxCrossEntropyCommand
     public float GradientScale;
     /// <summary>Nonzero: DLogits is written.</summary>
     public int WriteGradient;
+    /// <summary>ε of the smoothed target (1 - ε) onehot + ε / Classes; 0: plain cross-entropy.</summary>
+    public float LabelSmoothing;
 }
 
 /// <summary>An optimiser step over Count elements: Parameters and the state buffers in use (State1 ..

@@ -207,7 +207,17 @@ public sealed partial class DeviceKernels
 
     public void SoftmaxCrossEntropy(ArrayView<float> logits, ArrayView<int> labels, int rows, int classes,
         bool writeGradient, ArrayView<float> dLogits, int first, ArrayView<float> loss, ArrayView<int> prediction) =>
-        set.SoftmaxCrossEntropy(logits, labels, rows, classes, 1f / rows, writeGradient, dLogits, first, loss, prediction);
+        SoftmaxCrossEntropy(logits, labels, rows, classes, writeGradient, dLogits, first, loss, prediction, labelSmoothing: 0f);
+
+    /// <summary>Softmax cross-entropy against targets smoothed by <paramref name="labelSmoothing"/> ε in
+    /// [0, 1] (torch's CrossEntropyLoss(label_smoothing=ε)); ε = 0 is plain cross-entropy, bit for bit.</summary>
+    public void SoftmaxCrossEntropy(ArrayView<float> logits, ArrayView<int> labels, int rows, int classes,
+        bool writeGradient, ArrayView<float> dLogits, int first, ArrayView<float> loss, ArrayView<int> prediction, float labelSmoothing)
+    {
+        if (!(labelSmoothing is >= 0f and <= 1f))
+            throw new ArgumentOutOfRangeException(nameof(labelSmoothing), labelSmoothing, "label smoothing must be in [0, 1]");
+        set.SoftmaxCrossEntropy(logits, labels, rows, classes, 1f / rows, writeGradient, dLogits, first, loss, prediction, labelSmoothing);
+    }
 
     public void SumPartials(ArrayView<float> losses, ArrayView<int> predictions, ArrayView<byte> labels,
         ArrayView<int> order, int first, int count, ArrayView<double> lossPartials, ArrayView<int> correctPartials) =>

@@ -77,7 +77,7 @@ internal interface IKernelSet
     // ---- loss (kernels/SoftmaxCrossEntropyKernels.cs, kernels/Cpu/CpuSoftmaxCrossEntropyKernels.cs)
 
     void SoftmaxCrossEntropy(ArrayView<float> logits, ArrayView<int> labels, int rows, int classes, float gradientScale,
-        bool writeGradient, ArrayView<float> dLogits, int first, ArrayView<float> loss, ArrayView<int> prediction);
+        bool writeGradient, ArrayView<float> dLogits, int first, ArrayView<float> loss, ArrayView<int> prediction, float labelSmoothing);
 
     // ---- optimisers (kernels/OptimizerKernels.cs with each update's file, kernels/Cpu/CpuOptimizerKernels.cs)
 

@@ -279,7 +279,8 @@ public sealed class Trainer : IDisposable
             kernels.Gather(train.Images, train.Labels, order.View, first, rows, Network.Inputs, Network.Input, Network.Labels);
         }
         Network.Forward(rows, training: true, (uint)options.Seed, step);
-        Network.Loss(rows, writeGradient: true, first, evaluator.SampleLoss, evaluator.SamplePrediction);
+        // The training loss is the criterion's, smoothed as the gradient is (torch's); evaluation reports plain cross-entropy.
+        Network.Loss(rows, writeGradient: true, first, evaluator.SampleLoss, evaluator.SamplePrediction, options.LabelSmoothing);
         Network.Backward(rows);
         if (options.SchedulesPerStep)
         {
