@@ -38,6 +38,8 @@ public enum CpuOperation
     MaxPool2Backward = 12,
     /// <summary>CpuBatchGatherKernels.GatherShiftedBatchCpuKernel.</summary>
     GatherShifted = 13,
+    /// <summary>CpuWeightAverageKernels.ExponentialAverageSimdKernel.</summary>
+    ExponentialAverage = 14,
 }
 
 /// <summary>One recorded launch: Operation, and its operands in the field named after it. Built
@@ -58,6 +60,7 @@ public struct CpuCommand
     public ConvLayoutCommand ConvCol2Im;
     public MaxPool2ForwardCommand MaxPool2Forward;
     public MaxPool2BackwardCommand MaxPool2Backward;
+    public ExponentialAverageCommand ExponentialAverage;
 
     public static CpuCommand Of(in GemmCommand operands) => new() { Operation = CpuOperation.Gemm, Gemm = operands };
 
@@ -81,6 +84,9 @@ public struct CpuCommand
     public static CpuCommand Of(in MaxPool2BackwardCommand operands) =>
         new() { Operation = CpuOperation.MaxPool2Backward, MaxPool2Backward = operands };
 
+    public static CpuCommand Of(in ExponentialAverageCommand operands) =>
+        new() { Operation = CpuOperation.ExponentialAverage, ExponentialAverage = operands };
+
     /// <summary>One of the four convolution commands that read one view and overwrite another.</summary>
     public static CpuCommand Of(CpuOperation operation, in ConvLayoutCommand operands) => operation switch
     {
@@ -90,6 +96,15 @@ public struct CpuCommand
         CpuOperation.ConvCol2Im => new() { Operation = operation, ConvCol2Im = operands },
         _ => throw new ArgumentOutOfRangeException(nameof(operation), operation, "not a convolution layout command"),
     };
+}
+
+/// <summary>Average [Count] = Decay * Average + (1 - Decay) * Weights [Count].</summary>
+public struct ExponentialAverageCommand
+{
+    public long Average;
+    public long Weights;
+    public int Count;
+    public float Decay;
 }
 
 /// <summary>C [M, N] = epilogue(op(A) * op(B)) (bias [N], aux the epilogue's mask input); with

@@ -97,6 +97,11 @@ internal static class CpuProgramSimd
                 CpuPooling.Backward(worker, workers, poolBackward.Shape, ref At<float>(poolBackward.Dy), ref At<int>(poolBackward.Argmax),
                     ref At<float>(poolBackward.Dx));
                 break;
+            case CpuOperation.ExponentialAverage:
+                ref ExponentialAverageCommand averageCommand = ref command.ExponentialAverage;
+                CpuWeightAverage.Run(worker, workers, width, ref At<float>(averageCommand.Average), ref At<float>(averageCommand.Weights),
+                    averageCommand.Count, averageCommand.Decay);
+                break;
             default:
                 throw new InvalidOperationException($"unknown CPU command {command.Operation}");
         }

@@ -92,7 +92,7 @@ public sealed class MnistModel : IDisposable
             using (var trainer = new Trainer(opened, data, options))
             {
                 new EpochLoop(trainer, options).Run(onEpoch);
-                parameters = trainer.Network.GetParameters();
+                parameters = trainer.ModelParameters();
                 network = trainer.Architecture;
             }
             return new MnistModel(opened, network, options.IsMlp, parameters, options.Dropout, data.Schema);

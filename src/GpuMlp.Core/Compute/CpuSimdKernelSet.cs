@@ -47,6 +47,8 @@ internal sealed class CpuSimdKernelSet : IKernelSet
         softmaxCrossEntropy = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<float>, ArrayView<int>, int, int, float, int,
             ArrayView<float>, int, ArrayView<float>, ArrayView<int>, float>(CpuSoftmaxCrossEntropyKernels.SoftmaxCrossEntropySimdKernel);
         optimizerStep = accelerator.LoadStreamKernel<CpuSimdWidth, OptimizerCommand>(CpuOptimizerKernels.OptimizerStepSimdKernel);
+        exponentialAverage = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<float>, ArrayView<float>, int, float>(
+            CpuWeightAverageKernels.ExponentialAverageSimdKernel);
         sumPartials = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<float>, ArrayView<int>, ArrayView<byte>, ArrayView<int>,
             int, int, int, ArrayView<double>, ArrayView<int>>(CpuEvaluationKernels.SumPartialsSimdKernel);
         confusion = accelerator.LoadStreamKernel<ArrayView<int>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<int>>(
@@ -186,6 +188,17 @@ internal sealed class CpuSimdKernelSet : IKernelSet
             return;
         softmaxCrossEntropy(config, width, logits, labels, rows, classes, gradientScale, writeGradient ? 1 : 0, dLogits, first, loss, prediction,
             labelSmoothing);
+        Launches++;
+    }
+
+    private readonly Action<KernelConfig, CpuSimdWidth, ArrayView<float>, ArrayView<float>, int, float> exponentialAverage;
+
+    public void ExponentialAverage(ArrayView<float> average, ArrayView<float> weights, int count, float decay)
+    {
+        CpuOperandLengths.ExponentialAverage(average, weights, count);
+        if (TryRecord(CpuCommand.Of(new ExponentialAverageCommand { Average = Address(average), Weights = Address(weights), Count = count, Decay = decay })))
+            return;
+        exponentialAverage(config, width, average, weights, count, decay);
         Launches++;
     }
 

@@ -219,6 +219,18 @@ public sealed partial class DeviceKernels
         set.SoftmaxCrossEntropy(logits, labels, rows, classes, 1f / rows, writeGradient, dLogits, first, loss, prediction, labelSmoothing);
     }
 
+    /// <summary>The weights' exponential moving average: average [count] = decay * average + (1 - decay)
+    /// * weights [count], average overwritten (gpumlp train --ema; timm's ModelEmaV2 update).</summary>
+    public void ExponentialAverage(ArrayView<float> average, ArrayView<float> weights, int count, float decay)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
+        if (!(decay is >= 0f and < 1f))
+            throw new ArgumentOutOfRangeException(nameof(decay), decay, "the decay must be in [0, 1)");
+        Require(average, count, "average");
+        Require(weights, count, "weights");
+        set.ExponentialAverage(average, weights, count, decay);
+    }
+
     public void SumPartials(ArrayView<float> losses, ArrayView<int> predictions, ArrayView<byte> labels,
         ArrayView<int> order, int first, int count, ArrayView<double> lossPartials, ArrayView<int> correctPartials) =>
         set.SumPartials(losses, predictions, labels, order, first, count, PartialCount, lossPartials, correctPartials);

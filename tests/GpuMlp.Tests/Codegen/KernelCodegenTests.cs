@@ -95,6 +95,7 @@ public sealed class KernelCodegenTests
             "ConvolutionKernels.ConvIm2ColKernel", "ConvolutionKernels.ConvCol2ImKernel", "ConvolutionKernels.ConvNhwcToNchwKernel",
             "ConvolutionKernels.ConvNchwToNhwcKernel", "ConvolutionKernels.ConvBiasPartialsKernel",
             "PoolingKernels.MaxPool2ForwardKernel", "PoolingKernels.MaxPool2BackwardKernel",
+            "WeightAverageKernels.ExponentialAverageKernel",
         })
             Assert.Contains(expected, names);
     }
@@ -124,6 +125,7 @@ public sealed class KernelCodegenTests
             "CpuPoolingKernels.MaxPool2ForwardCpuKernel",
             "CpuProgram.ProgramSimdKernel",
             "CpuSoftmaxCrossEntropyKernels.SoftmaxCrossEntropySimdKernel",
+            "CpuWeightAverageKernels.ExponentialAverageSimdKernel",
         ], skipped);
         Assert.All(CpuOnlyKernels(), m => Assert.Equal("GpuMlp.Kernels.Cpu", m.DeclaringType!.Namespace));
         Assert.All(AllKernels(), m => Assert.NotEqual("GpuMlp.Kernels.Cpu", m.DeclaringType!.Namespace));

@@ -91,6 +91,7 @@ public sealed class CpuOperandLengthTests(DeviceFixture fixture)
             ["rmsprop-centered-momentum"] = (["parameters", "gradients", "squareAverage", "momentumBuffer", "gradientAverage"], (l, v) => l.OptimizerStep(new OptimizerOperands(
                 v.F("parameters", 33), v.F("gradients", 33), v.F("squareAverage", 33), v.F("momentumBuffer", 33), v.F("gradientAverage", 33)), 33,
                 new RmspropStep { LearningRate = 0.01f, Alpha = 0.99f, Epsilon = 1e-8f, Momentum = 0.5f, Centered = 1 })),
+            ["exponential-average"] = (["average", "weights"], (l, v) => l.ExponentialAverage(v.F("average", 33), v.F("weights", 33), 33, 0.9f)),
             ["conv-im2col"] = (["x", "cols"], (l, v) => l.ConvIm2Col(Conv, v.F("x", Conv.InputLength), v.F("cols", Conv.ColumnsLength))),
             ["conv-nhwc-to-nchw"] = (["nhwc", "y"], (l, v) => l.ConvNhwcToNchw(Conv, v.F("nhwc", Conv.OutputLength), v.F("y", Conv.OutputLength))),
             ["conv-nchw-to-nhwc-relu"] = (["dy", "y", "dz"], (l, v) => l.ConvNchwToNhwc(Conv, v.F("dy", Conv.OutputLength), v.F("y", Conv.OutputLength), true,

@@ -477,12 +477,14 @@ public sealed class StepScheduleTests(DeviceFixture fixture) : IDisposable
     [InlineData("onecycle-adam")]
     [InlineData("onecycle-sgd")]
     [InlineData("warmup-cosine-steps")]
+    [InlineData("ema-label-smoothing")]
     public void TrainingRun_PerStepScheduleInterruptedAndResumed_IsBitIdenticalToAnUninterruptedRun(string name)
     {
         var options = name switch
         {
             "onecycle-adam" => Tiny,
             "onecycle-sgd" => Tiny with { Optimizer = new OptimizerSettings(OptimizerKind.Sgd) { LearningRate = 0.05f }, OneCycle = new() { ThreePhase = true } },
+            "ema-label-smoothing" => Tiny with { EmaDecay = 0.9f, LabelSmoothing = 0.1f },
             _ => Tiny with { Schedule = LearningRateSchedule.CosineSteps, WarmupSteps = 4, OneCycle = null },
         };
         options.Validate(RealMnist.Load().Schema, RealMnist.Load().Train.Count);
@@ -513,6 +515,9 @@ public sealed class StepScheduleTests(DeviceFixture fixture) : IDisposable
         var a = Checkpoint.Load(Path.Combine(straight, Checkpoint.FileName));
         var b = Checkpoint.Load(Path.Combine(stopped, Checkpoint.FileName));
         Assert.True(a.Parameters.AsSpan().SequenceEqual(b.Parameters), $"{name}: resumed weights differ from the uninterrupted run");
+        Assert.Equal(a.AverageParameters, b.AverageParameters);
+        Assert.Equal(options.EmaDecay is not null, a.AverageParameters is not null);
+        Assert.Equal(a.State.History.Select(e => (e.TrainLoss, e.ValLoss)), b.State.History.Select(e => (e.TrainLoss, e.ValLoss)));
         Assert.False(a.Continues(options with { Epochs = 3 }), "a per-step schedule's rates depend on the epoch count");
     }
 
