@@ -41,9 +41,14 @@ public sealed class ScheduleOptions
         Description = "onecycle: on (default; beta1 or momentum cycles inversely to the rate, replacing --betas' first or --momentum) or off",
     };
 
-    public Option<string?> MomentumRange { get; } = new("--momentum-range")
+    public Option<double?> BaseMomentum { get; } = new("--base-momentum")
     {
-        Description = "onecycle with --cycle-momentum on: BASE,MAX (default 0.85,0.95)",
+        Description = "onecycle with --cycle-momentum on: the momentum (beta1) at the peak rate (base_momentum, default 0.85)",
+    };
+
+    public Option<double?> MaxMomentum { get; } = new("--max-momentum")
+    {
+        Description = "onecycle with --cycle-momentum on: the momentum (beta1) at the start and end (max_momentum, default 0.95)",
     };
 
     public Option<bool> ThreePhase { get; } = new("--three-phase")
@@ -73,10 +78,10 @@ public sealed class ScheduleOptions
     };
 
     public IEnumerable<Option> All =>
-        [Schedule, OneCyclePct, DivFactor, FinalDivFactor, Anneal, CycleMomentum, MomentumRange, ThreePhase, WarmupSteps, WarmupStartFactor, LabelSmoothing, Ema];
+        [Schedule, OneCyclePct, DivFactor, FinalDivFactor, Anneal, CycleMomentum, BaseMomentum, MaxMomentum, ThreePhase, WarmupSteps, WarmupStartFactor, LabelSmoothing, Ema];
 
     /// <summary>OneCycle's own flags.</summary>
-    private IReadOnlyList<Option> OneCycleFlags => [OneCyclePct, DivFactor, FinalDivFactor, Anneal, CycleMomentum, MomentumRange, ThreePhase];
+    private IReadOnlyList<Option> OneCycleFlags => [OneCyclePct, DivFactor, FinalDivFactor, Anneal, CycleMomentum, BaseMomentum, MaxMomentum, ThreePhase];
 
     /// <summary><paramref name="options"/> with the flags' schedule, label smoothing and EMA. Throws
     /// <see cref="OptionException"/> for a OneCycle flag without --lr-schedule onecycle or a value
@@ -90,7 +95,6 @@ public sealed class ScheduleOptions
         if (schedule == LearningRateSchedule.OneCycle)
         {
             var torch = new OneCycleSettings();
-            var (baseMomentum, maxMomentum) = parse.GetValue(MomentumRange) is string range ? ParseRange(range) : (torch.BaseMomentum, torch.MaxMomentum);
             oneCycle = torch with
             {
                 PctStart = parse.GetValue(OneCyclePct) ?? torch.PctStart,
@@ -98,8 +102,8 @@ public sealed class ScheduleOptions
                 FinalDivFactor = parse.GetValue(FinalDivFactor) ?? torch.FinalDivFactor,
                 Anneal = parse.GetValue(Anneal) is string anneal ? ParseAnneal(anneal) : torch.Anneal,
                 CycleMomentum = parse.GetValue(CycleMomentum) is string cycle ? ParseOnOff(cycle, CycleMomentum.Name) : torch.CycleMomentum,
-                BaseMomentum = baseMomentum,
-                MaxMomentum = maxMomentum,
+                BaseMomentum = parse.GetValue(BaseMomentum) ?? torch.BaseMomentum,
+                MaxMomentum = parse.GetValue(MaxMomentum) ?? torch.MaxMomentum,
                 ThreePhase = parse.GetValue(ThreePhase),
             };
         }
@@ -142,14 +146,4 @@ public sealed class ScheduleOptions
         "off" => false,
         _ => throw new OptionException($"{flag} must be on or off (got '{text}')"),
     };
-
-    private static (double Base, double Max) ParseRange(string text)
-    {
-        var parts = text.Split(',', StringSplitOptions.TrimEntries);
-        if (parts.Length == 2
-            && double.TryParse(parts[0], NumberStyles.Float, CultureInfo.InvariantCulture, out double low)
-            && double.TryParse(parts[1], NumberStyles.Float, CultureInfo.InvariantCulture, out double high))
-            return (low, high);
-        throw new OptionException($"--momentum-range must be two numbers BASE,MAX, e.g. 0.85,0.95 (got '{text}')");
-    }
 }

@@ -52,7 +52,7 @@ public sealed record OneCycleSettings
         if (!Enum.IsDefined(Anneal))
             throw new OptionException($"--anneal must be cos or linear (got {Anneal})");
         if (!(BaseMomentum is >= 0 and < 1) || !(MaxMomentum is >= 0 and < 1) || BaseMomentum > MaxMomentum)
-            throw new OptionException($"--momentum-range must be BASE,MAX with 0 <= BASE <= MAX < 1 (got {Format(BaseMomentum)},{Format(MaxMomentum)})");
+            throw new OptionException($"--base-momentum and --max-momentum must satisfy 0 <= base <= max < 1 (got {Format(BaseMomentum)}, {Format(MaxMomentum)})");
     }
 
     /// <summary>The one step count torch's OneCycleLR divides by zero at: a first phase that ends at

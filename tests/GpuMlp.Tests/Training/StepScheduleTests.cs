@@ -542,7 +542,7 @@ public sealed class StepScheduleTests(DeviceFixture fixture) : IDisposable
         { "pct-negative", "--onecycle-pct must be in [0, 1]" },
         { "div-0", "--div-factor must be a positive number" },
         { "final-div-nan", "--final-div-factor must be a positive number" },
-        { "momentum-range-reversed", "--momentum-range must be BASE,MAX with 0 <= BASE <= MAX < 1" },
+        { "momentum-range-reversed", "--base-momentum and --max-momentum must satisfy 0 <= base <= max < 1" },
         { "warmup-negative", "--warmup-steps must be at least 0" },
         { "warmup-with-step", "--warmup-steps applies to the constant, linear and cosine-steps schedules, not step" },
         { "warmup-with-onecycle", "--warmup-steps applies to the constant, linear and cosine-steps schedules, not onecycle" },
