@@ -2,13 +2,16 @@ using System.Text.Json.Serialization;
 
 namespace GpuMlp.Training;
 
-/// <summary>How OneCycle moves between its rates (torch's anneal_strategy).</summary>
+/// <summary>How OneCycle moves between its rates (torch's anneal_strategy, by torch's names in JSON).</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<AnnealStrategy>))]
 public enum AnnealStrategy
 {
     /// <summary>Half a cosine from the start value to the end value (torch's "cos", the default).</summary>
+    [JsonStringEnumMemberName("cos")]
     Cos,
 
     /// <summary>A straight line from the start value to the end value.</summary>
+    [JsonStringEnumMemberName("linear")]
     Linear,
 }
 
