@@ -125,7 +125,7 @@ public sealed record OneCycleSettings
         + (CycleMomentum ? $"momentum {Format(MaxMomentum)}->{Format(BaseMomentum)}->{Format(MaxMomentum)}" : "momentum not cycled")
         + (ThreePhase ? ", three phases" : "");
 
-    [JsonIgnore]
+    /// <summary>torch's defaults, the settings of a OneCycle run without OneCycle flags.</summary>
     internal static OneCycleSettings Torch { get; } = new();
 
     private static string Format(double value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
