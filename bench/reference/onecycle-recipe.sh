@@ -9,7 +9,8 @@
 #   bench/reference/onecycle-recipe.sh OUT_DIR [DEVICE] [SEEDS...]
 #
 # Needs src/GpuMlp.Cli built in Release and data/mnist. Writes OUT_DIR/recipe.md (machine, load,
-# command, test accuracy and wall time per seed) and each run's folder OUT_DIR/seed-N.
+# command, test accuracy and wall time per seed) and each run's folder OUT_DIR/seed-N, less its
+# checkpoint and model file (a few MiB that a results folder does not need).
 set -euo pipefail
 out=$1; device=${2:-auto}; shift $(( $# >= 2 ? 2 : $# )); seeds=("$@"); [ ${#seeds[@]} -eq 0 ] && seeds=(1)
 mkdir -p "$out"; out=$(cd "$out" && pwd)
@@ -32,6 +33,7 @@ for seed in "${seeds[@]}"; do
   dotnet src/GpuMlp.Cli/bin/Release/net10.0/gpumlp.dll train --device "$device" "${flags[@]}" --seed "$seed" --out "$out/seed-$seed" > "$out/seed-$seed.log" 2>&1
   end=$(date +%s.%N)
   accuracy=$(python3 -c "import json,sys; m=json.load(open(sys.argv[1])); t=m.get('test', m); print('%.2f %%' % (100*t['accuracy']))" "$out/seed-$seed/metrics.json")
+  rm -f "$out/seed-$seed/checkpoint.bin" "$out/seed-$seed/model.safetensors"
   echo "| $seed | $accuracy | $(python3 -c "print('%.1f' % ($end - $start))") | $(cut -d' ' -f1 /proc/loadavg) |" >> "$out/recipe.md"
 done
 cat "$out/recipe.md"
