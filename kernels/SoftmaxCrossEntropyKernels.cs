@@ -1,10 +1,13 @@
-// Softmax + categorical cross-entropy, fused forward and backward.
+// Softmax + categorical cross-entropy, fused forward and backward, with optional label smoothing
+// (torch's CrossEntropyLoss(label_smoothing=ε)).
 //
 // Shapes: logits [rows, classes] row-major, labels [rows] int32.
-// Per row r it OVERWRITES:
-//   loss[first + r]       = -log softmax(logits[r])[label]   (stable: log-sum-exp around the max)
+// Per row r it OVERWRITES (ε = labelSmoothing, K = classes, p = softmax(logits[r])):
+//   loss[first + r]       = -(1 - ε) log p[label] - ε mean_k log p[k]   (stable: log-sum-exp around the max)
 //   prediction[first + r] = argmax logits[r] (lowest index on ties)
-//   dLogits[r, c]         = (softmax(logits[r])[c] - [c == label]) * gradientScale
+//   dLogits[r, c]         = (p[c] - target[c]) * gradientScale, target = (1 - ε) [c == label] + ε / K
+// With ε = 0 this is plain cross-entropy, computed by the same operations as before smoothing
+// existed (the smoothing terms are skipped, not multiplied by zero), so its bits are unchanged.
 // gradientScale is 1 / batch rows, so dLogits is already the gradient of the batch MEAN loss;
 // pass writeGradient = 0 for evaluation (dLogits untouched). `first` places the per-row results
 // inside a per-epoch buffer, so the epoch's loss and accuracy are reduced on the device later
@@ -19,8 +22,11 @@ public static class SoftmaxCrossEntropyKernels
     public static void SoftmaxCrossEntropyKernel(
         ArrayView<float> logits, ArrayView<int> labels, int rows, int classes,
         float gradientScale, int writeGradient, ArrayView<float> dLogits,
-        int first, ArrayView<float> loss, ArrayView<int> prediction)
+        int first, ArrayView<float> loss, ArrayView<int> prediction, float labelSmoothing)
     {
+        // The smoothed target: offTarget for every class, onTarget for the label.
+        float offTarget = labelSmoothing / classes;
+        float onTarget = 1f - labelSmoothing + offTarget;
         int stride = Grid.DimX * Group.DimX;
         for (int r = Grid.GlobalIndex.X; r < rows; r += stride)
         {
@@ -41,7 +47,18 @@ public static class SoftmaxCrossEntropyKernels
                 sum += XMath.Exp(logits[rowStart + c] - max);
             float logSum = XMath.Log(sum);
             int label = labels[r];
-            loss[first + r] = logSum - (logits[rowStart + label] - max);
+            if (labelSmoothing != 0f)
+            {
+                // mean_k -log p[k] = logSum - mean_k (logits[k] - max).
+                float shiftedSum = 0f;
+                for (int c = 0; c < classes; c++)
+                    shiftedSum += logits[rowStart + c] - max;
+                loss[first + r] = logSum - ((1f - labelSmoothing) * (logits[rowStart + label] - max)) - (labelSmoothing * (shiftedSum / classes));
+            }
+            else
+            {
+                loss[first + r] = logSum - (logits[rowStart + label] - max);
+            }
             prediction[first + r] = argmax;
             if (writeGradient != 0)
             {
@@ -49,7 +66,8 @@ public static class SoftmaxCrossEntropyKernels
                 for (int c = 0; c < classes; c++)
                 {
                     float p = XMath.Exp(logits[rowStart + c] - max) * inverseSum;
-                    dLogits[rowStart + c] = (c == label ? p - 1f : p) * gradientScale;
+                    float d = labelSmoothing != 0f ? p - (c == label ? onTarget : offTarget) : (c == label ? p - 1f : p);
+                    dLogits[rowStart + c] = d * gradientScale;
                 }
             }
         }

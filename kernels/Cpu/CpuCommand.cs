@@ -46,6 +46,8 @@ public enum CpuOperation
     BatchNormParameterGradients = 16,
     /// <summary>CpuBatchNormKernels.BatchNormInputGradientCpuKernel.</summary>
     BatchNormInputGradient = 17,
+    /// <summary>CpuWeightAverageKernels.ExponentialAverageSimdKernel.</summary>
+    ExponentialAverage = 18,
 }
 
 /// <summary>One recorded launch: Operation, and its operands in the field named after it. Built
@@ -70,6 +72,7 @@ public struct CpuCommand
     public BatchNormCommand BatchNormForward;
     public BatchNormCommand BatchNormParameterGradients;
     public BatchNormCommand BatchNormInputGradient;
+    public ExponentialAverageCommand ExponentialAverage;
 
     public static CpuCommand Of(in GemmCommand operands) => new() { Operation = CpuOperation.Gemm, Gemm = operands };
 
@@ -102,6 +105,8 @@ public struct CpuCommand
         CpuOperation.BatchNormInputGradient => new() { Operation = operation, BatchNormInputGradient = operands },
         _ => throw new ArgumentOutOfRangeException(nameof(operation), operation, "not a batch-normalisation command"),
     };
+    public static CpuCommand Of(in ExponentialAverageCommand operands) =>
+        new() { Operation = CpuOperation.ExponentialAverage, ExponentialAverage = operands };
 
     /// <summary>One of the four convolution commands that read one view and overwrite another.</summary>
     public static CpuCommand Of(CpuOperation operation, in ConvLayoutCommand operands) => operation switch
@@ -112,6 +117,15 @@ public struct CpuCommand
         CpuOperation.ConvCol2Im => new() { Operation = operation, ConvCol2Im = operands },
         _ => throw new ArgumentOutOfRangeException(nameof(operation), operation, "not a convolution layout command"),
     };
+}
+
+/// <summary>Average [Count] = Decay * Average + (1 - Decay) * Weights [Count].</summary>
+public struct ExponentialAverageCommand
+{
+    public long Average;
+    public long Weights;
+    public int Count;
+    public float Decay;
 }
 
 /// <summary>C [M, N] = epilogue(op(A) * op(B)) (bias [N], aux the epilogue's mask input); with
@@ -175,7 +189,8 @@ public struct GatherShiftedCommand
 }
 
 /// <summary>Logits [Rows, Classes], Labels [Rows] int32; Loss and Prediction written at [First ..
-/// First + Rows); DLogits [Rows, Classes] = GradientScale * (softmax - onehot) when WriteGradient.</summary>
+/// First + Rows); DLogits [Rows, Classes] = GradientScale * (softmax - target) when WriteGradient, the
+/// one-hot target smoothed by LabelSmoothing.</summary>
 public struct SoftmaxCrossEntropyCommand
 {
     public long Logits;
@@ -189,6 +204,8 @@ public struct SoftmaxCrossEntropyCommand
     public float GradientScale;
     /// <summary>Nonzero: DLogits is written.</summary>
     public int WriteGradient;
+    /// <summary>ε of the smoothed target (1 - ε) onehot + ε / Classes; 0: plain cross-entropy.</summary>
+    public float LabelSmoothing;
 }
 
 /// <summary>An optimiser step over Count elements: Parameters and the state buffers in use (State1 ..

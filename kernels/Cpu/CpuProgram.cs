@@ -61,7 +61,7 @@ internal static class CpuProgramSimd
                 CpuSoftmaxSimd.Run(worker, workers, width, new CpuSoftmaxSimd.Buffers(
                     ref At<float>(softmax.Logits), ref At<int>(softmax.Labels), ref At<float>(softmax.DLogits),
                     ref Unsafe.Add(ref At<float>(softmax.Loss), softmax.First), ref Unsafe.Add(ref At<int>(softmax.Prediction), softmax.First),
-                    softmax.WriteGradient != 0), softmax.Rows, softmax.Classes, softmax.GradientScale);
+                    softmax.WriteGradient != 0), softmax.Rows, softmax.Classes, softmax.GradientScale, softmax.LabelSmoothing);
                 break;
             case CpuOperation.OptimizerStep:
                 CpuOptimizerUpdates.Run(worker, workers, width, ref command.OptimizerStep);
@@ -108,6 +108,11 @@ internal static class CpuProgramSimd
                 break;
             case CpuOperation.BatchNormInputGradient:
                 CpuBatchNorm.InputGradient(worker, workers, in command.BatchNormInputGradient);
+                break;
+            case CpuOperation.ExponentialAverage:
+                ref ExponentialAverageCommand averageCommand = ref command.ExponentialAverage;
+                CpuWeightAverage.Run(worker, workers, width, ref At<float>(averageCommand.Average), ref At<float>(averageCommand.Weights),
+                    averageCommand.Count, averageCommand.Decay);
                 break;
             default:
                 throw new InvalidOperationException($"unknown CPU command {command.Operation}");

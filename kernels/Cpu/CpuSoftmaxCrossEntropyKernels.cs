@@ -3,7 +3,8 @@
 //
 // Shapes and outputs as in SoftmaxCrossEntropyKernels.cs: logits [rows, classes]; per row r it
 // OVERWRITES loss[first + r], prediction[first + r] (argmax, lowest index on ties) and, when
-// writeGradient != 0, dLogits[r, c] = (softmax[c] - [c == label]) * gradientScale. Rows are split
+// writeGradient != 0, dLogits[r, c] = (softmax[c] - target[c]) * gradientScale, the target smoothed
+// by labelSmoothing as there (plain one-hot when it is 0, by the same operations as before). Rows are split
 // into contiguous ranges, one per worker; within a row the classes are processed a vector at a
 // time (lanes past the row read as -infinity, whose exp is 0), the same way in every row.
 using System.Runtime.CompilerServices;
@@ -18,10 +19,10 @@ public static class CpuSoftmaxCrossEntropyKernels
     public static void SoftmaxCrossEntropySimdKernel(
         CpuSimdWidth width, ArrayView<float> logits, ArrayView<int> labels, int rows, int classes,
         float gradientScale, int writeGradient, ArrayView<float> dLogits,
-        int first, ArrayView<float> loss, ArrayView<int> prediction)
+        int first, ArrayView<float> loss, ArrayView<int> prediction, float labelSmoothing)
     {
         CpuSoftmaxSimd.Run(Grid.GlobalIndex.X, Grid.DimX * Group.DimX, width, logits, labels, rows, classes,
-            gradientScale, writeGradient, dLogits, first, loss, prediction);
+            gradientScale, writeGradient, dLogits, first, loss, prediction, labelSmoothing);
     }
 }
 
@@ -31,26 +32,27 @@ internal static class CpuSoftmaxSimd
     public static void Run(
         int worker, int workers, CpuSimdWidth width, ArrayView<float> logits, ArrayView<int> labels, int rows, int classes,
         float gradientScale, int writeGradient, ArrayView<float> dLogits,
-        int first, ArrayView<float> loss, ArrayView<int> prediction)
+        int first, ArrayView<float> loss, ArrayView<int> prediction, float labelSmoothing)
     {
         Run(worker, workers, width, new Buffers(ref Simd.Ref(logits), ref Simd.Ref(labels), ref Simd.Ref(dLogits),
             ref Unsafe.Add(ref Simd.Ref(loss), first), ref Unsafe.Add(ref Simd.Ref(prediction), first), writeGradient != 0),
-            rows, classes, gradientScale);
+            rows, classes, gradientScale, labelSmoothing);
     }
 
     /// <summary>Loss and Prediction refer to element `first` of their buffers.</summary>
-    internal static void Run(int worker, int workers, CpuSimdWidth width, in Buffers buffers, int rows, int classes, float gradientScale)
+    internal static void Run(int worker, int workers, CpuSimdWidth width, in Buffers buffers, int rows, int classes, float gradientScale,
+        float labelSmoothing)
     {
         switch (width)
         {
             case CpuSimdWidth.Vector512:
-                Run<Vector512Ops, Vector512<float>>(worker, workers, buffers, rows, classes, gradientScale);
+                Run<Vector512Ops, Vector512<float>>(worker, workers, buffers, rows, classes, gradientScale, labelSmoothing);
                 break;
             case CpuSimdWidth.Vector256:
-                Run<Vector256Ops, Vector256<float>>(worker, workers, buffers, rows, classes, gradientScale);
+                Run<Vector256Ops, Vector256<float>>(worker, workers, buffers, rows, classes, gradientScale, labelSmoothing);
                 break;
             default:
-                Run<ScalarOps, float>(worker, workers, buffers, rows, classes, gradientScale);
+                Run<ScalarOps, float>(worker, workers, buffers, rows, classes, gradientScale, labelSmoothing);
                 break;
         }
     }
@@ -66,12 +68,17 @@ internal static class CpuSoftmaxSimd
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Run<TOps, TV>(int worker, int workers, in Buffers buffers, int rows, int classes, float gradientScale)
+    private static void Run<TOps, TV>(int worker, int workers, in Buffers buffers, int rows, int classes, float gradientScale,
+        float labelSmoothing)
         where TOps : struct, ISimdOps<TV>
         where TV : struct
     {
         int end = Simd.RangeStart(rows, worker + 1, workers);
         TV scale = TOps.Broadcast(gradientScale);
+        bool smoothed = labelSmoothing != 0f;
+        float offTarget = labelSmoothing / classes;
+        float onTarget = 1f - labelSmoothing + offTarget;
+        TV offTargetVector = TOps.Broadcast(offTarget);
         for (int r = Simd.RangeStart(rows, worker, workers); r < end; r++)
         {
             ref float row = ref Unsafe.Add(ref buffers.Logits, r * classes);
@@ -96,7 +103,19 @@ internal static class CpuSoftmaxSimd
             }
             float sum = TOps.Sum(sums);
             int label = Unsafe.Add(ref buffers.Labels, r);
-            Unsafe.Add(ref buffers.Loss, r) = MathF.Log(sum) - (Unsafe.Add(ref row, label) - max);
+            if (smoothed)
+            {
+                // The portable kernel's order: mean_k -log p[k] = logSum - mean_k (logits[k] - max).
+                float shiftedSum = 0f;
+                for (int c = 0; c < classes; c++)
+                    shiftedSum += Unsafe.Add(ref row, c) - max;
+                Unsafe.Add(ref buffers.Loss, r) = MathF.Log(sum) - ((1f - labelSmoothing) * (Unsafe.Add(ref row, label) - max))
+                    - (labelSmoothing * (shiftedSum / classes));
+            }
+            else
+            {
+                Unsafe.Add(ref buffers.Loss, r) = MathF.Log(sum) - (Unsafe.Add(ref row, label) - max);
+            }
             Unsafe.Add(ref buffers.Prediction, r) = argmax;
             if (!buffers.WriteGradient)
                 continue;
@@ -106,7 +125,10 @@ internal static class CpuSoftmaxSimd
             {
                 TV v = Simd.LoadPartial<TOps, TV>(ref Unsafe.Add(ref row, c), classes - c, float.NegativeInfinity);
                 TV p = TOps.Multiply(TOps.Exp(TOps.Subtract(v, maxVector)), inverseSum);
-                p = TOps.AddAtLane(p, label - c, -1f);
+                // p - target: the label's lane subtracts onTarget (1 without smoothing), the others offTarget.
+                p = smoothed
+                    ? TOps.AddAtLane(TOps.Subtract(p, offTargetVector), label - c, offTarget - onTarget)
+                    : TOps.AddAtLane(p, label - c, -1f);
                 Simd.StorePartial<TOps, TV>(TOps.Multiply(p, scale), ref Unsafe.Add(ref gradient, c), classes - c);
             }
         }

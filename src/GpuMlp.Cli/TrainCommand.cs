@@ -24,7 +24,7 @@ public static class TrainCommand
         var limitTrain = new Option<int?>("--limit-train") { Description = "Use only the first N training images" };
         var outDir = new Option<string?>("--out") { Description = "Run folder, new or empty (default runs/<timestamp>)" };
         var earlyStop = new Option<int?>("--early-stop") { Description = "Stop after N epochs without a lower validation loss; restore the best weights" };
-        var schedule = new Option<string>("--lr-schedule") { Description = "constant, step (halve every 5 epochs) or cosine", DefaultValueFactory = _ => "constant" };
+        var schedule = new ScheduleOptions();
         var resume = new Option<string?>("--resume") { Description = "Continue the run in this folder from its last checkpoint" };
         var augmentShift = new Option<int?>("--augment-shift") { Description = $"Move every training image by a random -N..N pixels in x and y, drawn per image and step on the device (0..{TrainingOptions.MaxAugmentShift}; 0: no augmentation); default {TrainingOptions.CnnPresetAugmentShift} with --arch cnn, else 0" };
         var noTest = new Option<bool>("--no-test") { Description = "Do not evaluate the test set (for choosing models and recipes on validation data): writes the model, history and curves, no metrics.json" };
@@ -33,9 +33,11 @@ public static class TrainCommand
         var command = new Command("train", "Train the MLP and write a run folder with config, history, metrics, model and plots")
         {
             CommonOptions.Device, CommonOptions.CpuSimd, epochs, batchSize, dropout, hidden, seed,
-            valSplit, limitTrain, outDir, earlyStop, schedule, resume, arch, augmentShift, noTest,
+            valSplit, limitTrain, outDir, earlyStop, resume, arch, augmentShift, noTest,
         };
         foreach (var option in optimizer.All)
+            command.Options.Add(option);
+        foreach (var option in schedule.All)
             command.Options.Add(option);
         foreach (var option in CommonOptions.DataOptions)
             command.Options.Add(option);
@@ -50,6 +52,7 @@ public static class TrainCommand
                     throw new OptionException("--resume continues in its own folder; do not combine it with --out");
                 var checkpoint = Checkpoint.Load(Path.Combine(resumeDir, Checkpoint.FileName));
                 optimizer.CheckResume(parse, checkpoint.State.Options.Optimizer, resumeDir);
+                schedule.CheckResume(parse, resumeDir);
                 var resumeData = CommonOptions.LoadData(dataFolder);
                 // Load validated the checkpoint's settings; the data is checked against them here.
                 checkpoint.State.Options.CheckDataset(resumeData.Schema, resumeData.Train.Count);
@@ -71,10 +74,10 @@ public static class TrainCommand
                 ValidationSplit = parse.GetValue(valSplit),
                 LimitTrain = parse.GetValue(limitTrain),
                 EarlyStopPatience = parse.GetValue(earlyStop),
-                Schedule = ParseSchedule(parse.GetValue(schedule) ?? "constant"),
                 ArchitectureText = ParseArchitecture(parse.GetValue(arch) ?? "mlp", dataFolder.Schema),
                 AugmentShift = parse.GetValue(augmentShift) ?? ArchitectureChoice.DefaultAugmentShift(parse.GetValue(arch) ?? ArchitectureChoice.Mlp),
             };
+            options = schedule.Apply(parse, options);
             // Everything that needs neither the data nor the device is checked first: a bad flag or
             // --out must not cost a download, a kernel compilation or a file.
             options.Validate(dataFolder.Schema, int.MaxValue);
@@ -118,14 +121,6 @@ public static class TrainCommand
         }
     }
 
-    public static LearningRateSchedule ParseSchedule(string text) => text.Trim().ToLowerInvariant() switch
-    {
-        "constant" => LearningRateSchedule.Constant,
-        "step" => LearningRateSchedule.Step,
-        "cosine" => LearningRateSchedule.Cosine,
-        _ => throw new OptionException($"--lr-schedule must be constant, step or cosine (got '{text}')"),
-    };
-
     private static int Train(TrainingRun run, bool skipTest)
     {
         var options = run.Options;
@@ -133,6 +128,8 @@ public static class TrainCommand
         if (run.ResumedAt is string where)
             Output.Info($"resuming {run.Folder} {where} of {options.Epochs}");
         Output.Info($"optimizer {options.Optimizer.Describe()}");
+        if (ScheduleLine(options) is string scheduleLine)
+            Output.Info(scheduleLine);
         if (options.AugmentShift > 0)
             Output.Info($"augmentation: every training image moved by -{options.AugmentShift}..{options.AugmentShift} pixels in x and y");
         Output.Info($"training {trainer.NetworkName} on {trainer.TrainCount} images, validating on {trainer.ValidationCount}, {trainer.StepsPerEpoch} steps per epoch; run folder {run.Folder}");
@@ -163,6 +160,23 @@ public static class TrainCommand
         Output.PrintReport(test, run.Trainer.Schema.ClassNames, confusion: false);
         AnsiConsole.MarkupLineInterpolated($"wrote {run.Folder}");
         return ExitCodes.Success;
+    }
+
+    /// <summary>"schedule onecycle (...), label smoothing 0.1, EMA 0.999": the per-step schedule and the
+    /// regularisation when any is set; null for a run without them.</summary>
+    internal static string? ScheduleLine(TrainingOptions options)
+    {
+        var parts = new List<string>();
+        var culture = CultureInfo.InvariantCulture;
+        if (options.Schedule == LearningRateSchedule.OneCycle)
+            parts.Add($"schedule onecycle ({(options.OneCycle ?? new OneCycleSettings()).Describe()})");
+        else if (options.SchedulesPerStep)
+            parts.Add(string.Create(culture, $"schedule {options.Schedule.Name()} per step") + (options.WarmupSteps > 0 ? string.Create(culture, $" after {options.WarmupSteps} warm-up steps from {options.WarmupStartFactor ?? TrainingOptions.DefaultWarmupStartFactor:G4} x lr") : ""));
+        if (options.LabelSmoothing > 0f)
+            parts.Add(string.Create(culture, $"label smoothing {options.LabelSmoothing}"));
+        if (options.EmaDecay is float decay)
+            parts.Add(string.Create(culture, $"EMA of the weights, decay {decay} (validation, test and model use it)"));
+        return parts.Count == 0 ? null : string.Join(", ", parts);
     }
 
     /// <summary>A live Spectre.Console bar per epoch on a terminal (each finished epoch's bar

@@ -37,6 +37,9 @@ public static class TuneCommand
         var optimizers = new Option<string?>("--optimizers") { Description = "Optimizers to choose from, e.g. adam,adamw,sgd,rmsprop (default adam)" };
         var momentumRange = new Option<string?>("--momentum-range") { Description = "sgd, rmsprop: momentum range MIN,MAX, uniform (default 0)" };
         var weightDecays = new Option<string?>("--weight-decays") { Description = "Weight decay values to choose from, e.g. 0,1e-4,1e-2 (default: each optimizer's, 0.01 for adamw, else 0)" };
+        var schedules = new Option<string?>("--schedules") { Description = "Learning-rate schedules to choose from, e.g. constant;onecycle (each with its defaults; default constant)" };
+        var labelSmoothings = new Option<string?>("--label-smoothings") { Description = "Label smoothing values to choose from, e.g. 0,0.1 (default 0)" };
+        var emaDecays = new Option<string?>("--ema-decays") { Description = "EMA decays of the weights to choose from, off for none, e.g. off,0.999 (default off)" };
         var finalFull = new Option<bool>("--final-full") { Description = "Retrain the best configuration on the whole training file, not only --limit-train images" };
         var outDir = new Option<string?>("--out") { Description = "Tuning folder (default tunes/<timestamp>); must not exist or be empty" };
         var resume = new Option<string?>("--resume") { Description = "Continue the search in this folder with its saved settings" };
@@ -45,6 +48,7 @@ public static class TuneCommand
         {
             CommonOptions.Device, CommonOptions.CpuSimd, trials, budget, eta, minEpochs, maxEpochs, seed, limitTrain, valSplit, space, lrRange, dropoutRange,
             batchSizes, hiddenChoices, archChoices, optimizers, momentumRange, weightDecays, finalFull, outDir, resume,
+            schedules, labelSmoothings, emaDecays,
         };
         foreach (var option in CommonOptions.DataOptions)
             command.Options.Add(option);
@@ -52,7 +56,8 @@ public static class TuneCommand
         {
             if (parse.GetValue(resume) is string resumeDir)
             {
-                Option[] searchFlags = [trials, budget, eta, minEpochs, maxEpochs, seed, limitTrain, valSplit, space, lrRange, dropoutRange, batchSizes, hiddenChoices, archChoices, optimizers, momentumRange, weightDecays, finalFull, outDir];
+                Option[] searchFlags = [trials, budget, eta, minEpochs, maxEpochs, seed, limitTrain, valSplit, space, lrRange, dropoutRange, batchSizes, hiddenChoices, archChoices, optimizers, momentumRange, weightDecays, finalFull, outDir,
+                    schedules, labelSmoothings, emaDecays];
                 var given = searchFlags.Where(o => CommonOptions.Given(parse, o)).Select(o => o.Name).ToList();
                 // The images are read as the search read them (saved with its settings).
                 given.AddRange(CommonOptions.LoadOptions.Where(o => CommonOptions.Given(parse, o)).Select(o => o.Name));
@@ -107,6 +112,12 @@ public static class TuneCommand
             }
             if (parse.GetValue(weightDecays) is string wd)
                 searchSpace = searchSpace with { WeightDecays = SearchSpace.ParseNumberList(wd, "--weight-decays") };
+            if (parse.GetValue(schedules) is string sc)
+                searchSpace = searchSpace with { Schedules = SearchSpace.ParseSchedules(sc, "--schedules") };
+            if (parse.GetValue(labelSmoothings) is string ls)
+                searchSpace = searchSpace with { LabelSmoothings = SearchSpace.ParseNumberList(ls, "--label-smoothings") };
+            if (parse.GetValue(emaDecays) is string ed)
+                searchSpace = searchSpace with { EmaDecays = SearchSpace.ParseEmaDecays(ed, "--ema-decays") };
             searchSpace.Validate(schema, parse.GetValue(space) is string f ? $"--space {f}" : "search space flags");
             var settings = new TuningSettings
             {

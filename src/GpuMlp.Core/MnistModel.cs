@@ -92,7 +92,7 @@ public sealed class MnistModel : IDisposable
             using (var trainer = new Trainer(opened, data, options))
             {
                 new EpochLoop(trainer, options).Run(onEpoch);
-                parameters = trainer.Network.GetParameters();
+                parameters = trainer.ModelParameters();
                 state = trainer.Network.GetState();
                 network = trainer.Architecture;
             }

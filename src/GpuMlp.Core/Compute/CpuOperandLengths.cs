@@ -136,6 +136,14 @@ internal static class CpuOperandLengths
     }
 
     /// <summary>Throws unless `view` holds at least `required` elements.</summary>
+    /// <summary>average and weights each hold count floats.</summary>
+    public static void ExponentialAverage(ArrayView<float> average, ArrayView<float> weights, int count)
+    {
+        const string launch = "exponential average";
+        Require(average, count, "average", launch);
+        Require(weights, count, "weights", launch);
+    }
+
     public static void Require<T>(ArrayView<T> view, long required, string operand, string launch)
         where T : unmanaged
     {

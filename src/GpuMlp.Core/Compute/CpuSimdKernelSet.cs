@@ -45,8 +45,10 @@ internal sealed class CpuSimdKernelSet : IKernelSet
         gather = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<byte>, ArrayView<byte>, ArrayView<int>, int, int, int,
             ArrayView<float>, ArrayView<int>>(CpuBatchGatherKernels.GatherBatchSimdKernel);
         softmaxCrossEntropy = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<float>, ArrayView<int>, int, int, float, int,
-            ArrayView<float>, int, ArrayView<float>, ArrayView<int>>(CpuSoftmaxCrossEntropyKernels.SoftmaxCrossEntropySimdKernel);
+            ArrayView<float>, int, ArrayView<float>, ArrayView<int>, float>(CpuSoftmaxCrossEntropyKernels.SoftmaxCrossEntropySimdKernel);
         optimizerStep = accelerator.LoadStreamKernel<CpuSimdWidth, OptimizerCommand>(CpuOptimizerKernels.OptimizerStepSimdKernel);
+        exponentialAverage = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<float>, ArrayView<float>, int, float>(
+            CpuWeightAverageKernels.ExponentialAverageSimdKernel);
         sumPartials = accelerator.LoadStreamKernel<CpuSimdWidth, ArrayView<float>, ArrayView<int>, ArrayView<byte>, ArrayView<int>,
             int, int, int, ArrayView<double>, ArrayView<int>>(CpuEvaluationKernels.SumPartialsSimdKernel);
         confusion = accelerator.LoadStreamKernel<ArrayView<int>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<int>>(
@@ -163,10 +165,10 @@ internal sealed class CpuSimdKernelSet : IKernelSet
     }
 
     private readonly Action<KernelConfig, CpuSimdWidth, ArrayView<float>, ArrayView<int>, int, int, float, int, ArrayView<float>,
-        int, ArrayView<float>, ArrayView<int>> softmaxCrossEntropy;
+        int, ArrayView<float>, ArrayView<int>, float> softmaxCrossEntropy;
 
     public void SoftmaxCrossEntropy(ArrayView<float> logits, ArrayView<int> labels, int rows, int classes, float gradientScale,
-        bool writeGradient, ArrayView<float> dLogits, int first, ArrayView<float> loss, ArrayView<int> prediction)
+        bool writeGradient, ArrayView<float> dLogits, int first, ArrayView<float> loss, ArrayView<int> prediction, float labelSmoothing)
     {
         CpuOperandLengths.SoftmaxCrossEntropy(logits, labels, rows, classes, writeGradient, dLogits, first, loss, prediction);
         if (TryRecord(CpuCommand.Of(new SoftmaxCrossEntropyCommand
@@ -181,9 +183,22 @@ internal sealed class CpuSimdKernelSet : IKernelSet
             First = first,
             GradientScale = gradientScale,
             WriteGradient = writeGradient ? 1 : 0,
+            LabelSmoothing = labelSmoothing,
         })))
             return;
-        softmaxCrossEntropy(config, width, logits, labels, rows, classes, gradientScale, writeGradient ? 1 : 0, dLogits, first, loss, prediction);
+        softmaxCrossEntropy(config, width, logits, labels, rows, classes, gradientScale, writeGradient ? 1 : 0, dLogits, first, loss, prediction,
+            labelSmoothing);
+        Launches++;
+    }
+
+    private readonly Action<KernelConfig, CpuSimdWidth, ArrayView<float>, ArrayView<float>, int, float> exponentialAverage;
+
+    public void ExponentialAverage(ArrayView<float> average, ArrayView<float> weights, int count, float decay)
+    {
+        CpuOperandLengths.ExponentialAverage(average, weights, count);
+        if (TryRecord(CpuCommand.Of(new ExponentialAverageCommand { Average = Address(average), Weights = Address(weights), Count = count, Decay = decay })))
+            return;
+        exponentialAverage(config, width, average, weights, count, decay);
         Launches++;
     }
 

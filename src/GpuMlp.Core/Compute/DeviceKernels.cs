@@ -207,7 +207,29 @@ public sealed partial class DeviceKernels
 
     public void SoftmaxCrossEntropy(ArrayView<float> logits, ArrayView<int> labels, int rows, int classes,
         bool writeGradient, ArrayView<float> dLogits, int first, ArrayView<float> loss, ArrayView<int> prediction) =>
-        set.SoftmaxCrossEntropy(logits, labels, rows, classes, 1f / rows, writeGradient, dLogits, first, loss, prediction);
+        SoftmaxCrossEntropy(logits, labels, rows, classes, writeGradient, dLogits, first, loss, prediction, labelSmoothing: 0f);
+
+    /// <summary>Softmax cross-entropy against targets smoothed by <paramref name="labelSmoothing"/> ε in
+    /// [0, 1] (torch's CrossEntropyLoss(label_smoothing=ε)); ε = 0 is plain cross-entropy, bit for bit.</summary>
+    public void SoftmaxCrossEntropy(ArrayView<float> logits, ArrayView<int> labels, int rows, int classes,
+        bool writeGradient, ArrayView<float> dLogits, int first, ArrayView<float> loss, ArrayView<int> prediction, float labelSmoothing)
+    {
+        if (!(labelSmoothing is >= 0f and <= 1f))
+            throw new ArgumentOutOfRangeException(nameof(labelSmoothing), labelSmoothing, "label smoothing must be in [0, 1]");
+        set.SoftmaxCrossEntropy(logits, labels, rows, classes, 1f / rows, writeGradient, dLogits, first, loss, prediction, labelSmoothing);
+    }
+
+    /// <summary>The weights' exponential moving average: average [count] = decay * average + (1 - decay)
+    /// * weights [count], average overwritten (gpumlp train --ema; timm's ModelEmaV2 update).</summary>
+    public void ExponentialAverage(ArrayView<float> average, ArrayView<float> weights, int count, float decay)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
+        if (!(decay is >= 0f and < 1f))
+            throw new ArgumentOutOfRangeException(nameof(decay), decay, "the decay must be in [0, 1)");
+        Require(average, count, "average");
+        Require(weights, count, "weights");
+        set.ExponentialAverage(average, weights, count, decay);
+    }
 
     public void SumPartials(ArrayView<float> losses, ArrayView<int> predictions, ArrayView<byte> labels,
         ArrayView<int> order, int first, int count, ArrayView<double> lossPartials, ArrayView<int> correctPartials) =>

@@ -80,7 +80,12 @@ internal interface IKernelSet
     // ---- loss (kernels/SoftmaxCrossEntropyKernels.cs, kernels/Cpu/CpuSoftmaxCrossEntropyKernels.cs)
 
     void SoftmaxCrossEntropy(ArrayView<float> logits, ArrayView<int> labels, int rows, int classes, float gradientScale,
-        bool writeGradient, ArrayView<float> dLogits, int first, ArrayView<float> loss, ArrayView<int> prediction);
+        bool writeGradient, ArrayView<float> dLogits, int first, ArrayView<float> loss, ArrayView<int> prediction, float labelSmoothing);
+
+    // ---- the weights' moving average (kernels/WeightAverageKernels.cs, kernels/Cpu/CpuWeightAverageKernels.cs)
+
+    /// <summary>average [count] = decay * average + (1 - decay) * weights [count].</summary>
+    void ExponentialAverage(ArrayView<float> average, ArrayView<float> weights, int count, float decay);
 
     // ---- optimisers (kernels/OptimizerKernels.cs with each update's file, kernels/Cpu/CpuOptimizerKernels.cs)
 

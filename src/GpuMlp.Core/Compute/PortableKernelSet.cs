@@ -65,7 +65,8 @@ internal sealed class PortableKernelSet : IKernelSet
         gather = accelerator.LoadStreamKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<float>, ArrayView<int>>(
             BatchGatherKernels.GatherBatchKernel);
         softmaxCrossEntropy = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<int>, int, int, float, int, ArrayView<float>, int,
-            ArrayView<float>, ArrayView<int>>(SoftmaxCrossEntropyKernels.SoftmaxCrossEntropyKernel);
+            ArrayView<float>, ArrayView<int>, float>(SoftmaxCrossEntropyKernels.SoftmaxCrossEntropyKernel);
+        exponentialAverage = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, float>(WeightAverageKernels.ExponentialAverageKernel);
         foreach (Type update in OptimizerKernels.UpdateTypes)
         {
             optimizerSteps[update] = (Delegate)LoadOptimizerStepMethod.MakeGenericMethod(update)
@@ -183,11 +184,19 @@ internal sealed class PortableKernelSet : IKernelSet
     // ---- loss
 
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<int>, int, int, float, int, ArrayView<float>, int,
-        ArrayView<float>, ArrayView<int>> softmaxCrossEntropy;
+        ArrayView<float>, ArrayView<int>, float> softmaxCrossEntropy;
 
     public void SoftmaxCrossEntropy(ArrayView<float> logits, ArrayView<int> labels, int rows, int classes, float gradientScale,
-        bool writeGradient, ArrayView<float> dLogits, int first, ArrayView<float> loss, ArrayView<int> prediction) =>
-        softmaxCrossEntropy(elementwise.For(rows), logits, labels, rows, classes, gradientScale, writeGradient ? 1 : 0, dLogits, first, loss, prediction);
+        bool writeGradient, ArrayView<float> dLogits, int first, ArrayView<float> loss, ArrayView<int> prediction, float labelSmoothing) =>
+        softmaxCrossEntropy(elementwise.For(rows), logits, labels, rows, classes, gradientScale, writeGradient ? 1 : 0, dLogits, first, loss, prediction,
+            labelSmoothing);
+
+    // ---- the weights' moving average
+
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, float> exponentialAverage;
+
+    public void ExponentialAverage(ArrayView<float> average, ArrayView<float> weights, int count, float decay) =>
+        exponentialAverage(elementwise.For(count), average, weights, count, decay);
 
     // ---- optimisers: one element-wise launch over the flat parameter buffer, OptimizerStepKernel
     // compiled for every update type of the kernels assembly when the set is built

@@ -67,7 +67,8 @@ public sealed record CheckpointState
 /// kept), the interrupted epoch's per-sample losses and predictions so far (empty at an epoch
 /// boundary), then one array per optimizer state tensor in optimizer_tensors order (none for plain
 /// SGD; Adam: exp_avg, exp_avg_sq), then, only when layer_state_tensors is present, the layers'
-/// non-trained state as one array in that order. Format 2 ("GPUMLPC2", Adam only) is still read: parameters,
+/// non-trained state as one array in that order, then, only when the options have ema_decay, the
+/// weights' moving average (as long as the parameters). Format 2 ("GPUMLPC2", Adam only) is still read: parameters,
 /// exp_avg, exp_avg_sq, best parameters, epoch losses, epoch predictions.
 /// Written atomically, so a crash leaves the previous checkpoint intact.</summary>
 public sealed class Checkpoint
@@ -97,6 +98,9 @@ public sealed class Checkpoint
     /// stopping (null when there are no best weights or the network keeps no state); stored right
     /// after <see cref="LayerState"/>.</summary>
     public float[]? BestLayerState { get; init; }
+
+    /// <summary>The weights' moving average (--ema), stored last; null without it.</summary>
+    public float[]? AverageParameters { get; init; }
 
     /// <summary>Adam's state as version 2 stores it: its first and second moments.</summary>
     public static OptimizerState AdamState(long steps, float[] firstMoment, float[] secondMoment) =>
@@ -131,6 +135,7 @@ public sealed class Checkpoint
             BestParameters = bestParameters,
             BestLayerState = bestLayerState is { Length: > 0 } ? bestLayerState : null,
             Partial = partial,
+            AverageParameters = trainer.GetAverageParameters(),
         };
     }
 
@@ -152,8 +157,14 @@ public sealed class Checkpoint
             throw new CheckpointFormatException($"the checkpoint does not fit this run: {error.Message}", error);
         }
         CheckLayerState(trainer.Network.Architecture, "the checkpoint");
+        if (trainer.AveragesWeights != AverageParameters is not null)
+            throw new CheckpointFormatException(trainer.AveragesWeights
+                ? "the checkpoint holds no moving average of the weights; this run keeps one (--ema)"
+                : "the checkpoint holds a moving average of the weights; this run keeps none");
         trainer.Network.SetParameters(Parameters);
         trainer.Network.SetState(LayerState);
+        if (AverageParameters is not null)
+            trainer.SetAverageParameters(AverageParameters);
     }
 
     /// <summary>The layer state's names and length must be <paramref name="network"/>'s.</summary>
@@ -185,12 +196,14 @@ public sealed class Checkpoint
 
     public void Save(string path)
     {
-        var names = State.Options.Optimizer.StateNames;
-        if (Optimizer.Kind != State.Options.Optimizer.Kind
+        var names = State.Options.EffectiveOptimizer.StateNames;
+        if (Optimizer.Kind != State.Options.EffectiveOptimizer.Kind
             || !names.Order(StringComparer.Ordinal).SequenceEqual(Optimizer.Tensors.Keys.Order(StringComparer.Ordinal), StringComparer.Ordinal))
-            throw new ArgumentException($"the optimizer state ({Optimizer.Kind.Name()}: {string.Join(", ", Optimizer.Tensors.Keys)}) is not what {State.Options.Optimizer.Describe()} keeps");
+            throw new ArgumentException($"the optimizer state ({Optimizer.Kind.Name()}: {string.Join(", ", Optimizer.Tensors.Keys)}) is not what {State.Options.EffectiveOptimizer.Describe()} keeps");
         if (State.LayerStateTensors is null && LayerState.Length != 0)
             throw new ArgumentException($"the layer state ({LayerState.Length} values) has no tensor names");
+        if ((State.Options.EmaDecay is not null) != (AverageParameters is not null))
+            throw new ArgumentException("the weights' moving average is stored exactly when the options have ema_decay");
         var state = State with
         {
             OptimizerSteps = Optimizer.Steps,
@@ -209,7 +222,8 @@ public sealed class Checkpoint
             writer.Write(json);
             // A network with state stores its state and then its best state (empty without best weights).
             var layerState = state.LayerStateTensors is null ? [] : new[] { LayerState, BestLayerState ?? [] };
-            foreach (var array in new[] { Parameters, BestParameters ?? [], epochLoss, predictions }.Concat(names.Select(n => Optimizer.Tensors[n])).Concat(layerState))
+            float[][] averaged = AverageParameters is null ? [] : [AverageParameters];
+            foreach (var array in new[] { Parameters, BestParameters ?? [], epochLoss, predictions }.Concat(names.Select(n => Optimizer.Tensors[n])).Concat(layerState).Concat(averaged))
             {
                 writer.Write(array.Length);
                 writer.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(array.AsSpan()));
@@ -261,7 +275,7 @@ public sealed class Checkpoint
                 ValidateState(state, path);
                 if (state.Options.Optimizer.Kind != OptimizerKind.Adam || state.OptimizerTensors is not null)
                     throw new CheckpointFormatException($"{path}: invalid checkpoint state: format 2 stores Adam state only");
-                state = state with { OptimizerSteps = state.Version2AdamSteps ?? 0, Version2AdamSteps = null, OptimizerTensors = state.Options.Optimizer.StateNames };
+                state = state with { OptimizerSteps = state.Version2AdamSteps ?? 0, Version2AdamSteps = null, OptimizerTensors = state.Options.EffectiveOptimizer.StateNames };
             }
             else
             {
@@ -270,17 +284,18 @@ public sealed class Checkpoint
                 epochLoss = ReadArray("epoch losses");
                 epochPrediction = ReadArray("epoch predictions");
                 ValidateState(state, path);
-                var names = state.Options.Optimizer.StateNames;
+                var names = state.Options.EffectiveOptimizer.StateNames;
                 if (state.OptimizerTensors is null || state.Version2AdamSteps is not null
                     || !state.OptimizerTensors.SequenceEqual(names, StringComparer.Ordinal))
                     throw new CheckpointFormatException(
                         // The file's names are not quoted: they may be any bytes.
-                        $"{path}: invalid checkpoint state: {state.Options.Optimizer.Kind.Name()} with these settings keeps [{string.Join(", ", names)}], but optimizer_tensors lists {(state.OptimizerTensors is null ? "none" : $"{state.OptimizerTensors.Count} other names")}");
+                        $"{path}: invalid checkpoint state: {state.Options.EffectiveOptimizer.Kind.Name()} with these settings keeps [{string.Join(", ", names)}], but optimizer_tensors lists {(state.OptimizerTensors is null ? "none" : $"{state.OptimizerTensors.Count} other names")}");
                 foreach (string name in names)
                     tensors[name] = ReadArray($"optimizer {name}");
             }
             float[] layerState = state.LayerStateTensors is null ? [] : ReadArray("layer state");
             float[] bestLayerState = state.LayerStateTensors is null ? [] : ReadArray("best layer state");
+            float[]? averageParameters = state.Options.EmaDecay is null ? null : ReadArray("weight average");
             if (stream.Position != stream.Length)
                 throw new CheckpointFormatException($"{path}: {stream.Length - stream.Position} unexpected trailing bytes");
             Require(state.OptimizerSteps >= 0, path, "negative step counters");
@@ -288,9 +303,9 @@ public sealed class Checkpoint
             network ??= state.Options.Network(schema);
             int expected = network.ParameterCount;
             if (parameters.Length != expected || tensors.Values.Any(t => t.Length != expected)
-                || (best.Length != 0 && best.Length != expected))
+                || (best.Length != 0 && best.Length != expected) || (averageParameters is not null && averageParameters.Length != expected))
                 throw new CheckpointFormatException($"{path}: tensor sizes do not match the {state.Options.NetworkName(network)} network it describes");
-            foreach (var (values, what) in new[] { (parameters, "weights"), (best, "best weights"), (epochLoss, "epoch losses"), (layerState, "layer state"), (bestLayerState, "best layer state") }
+            foreach (var (values, what) in new[] { (parameters, "weights"), (best, "best weights"), (epochLoss, "epoch losses"), (layerState, "layer state"), (bestLayerState, "best layer state"), (averageParameters ?? [], "weight average") }
                 .Concat(tensors.Select(t => (t.Value, $"optimizer {t.Key}"))))
             {
                 int bad = Array.FindIndex(values, v => !float.IsFinite(v));
@@ -315,6 +330,7 @@ public sealed class Checkpoint
                 Optimizer = new OptimizerState(state.Options.Optimizer.Kind, state.OptimizerSteps, tensors),
                 BestParameters = best.Length == 0 ? null : best,
                 BestLayerState = bestLayerState.Length == 0 ? null : bestLayerState,
+                AverageParameters = averageParameters,
                 Partial = state.StepsIntoEpoch == 0
                     ? null
                     : new PartialEpoch(state.EpochsCompleted + 1, state.StepsIntoEpoch, epochLoss, epochPrediction.Select(p => (int)p).ToArray()),

@@ -77,15 +77,24 @@ public sealed class DeviceOptimizer : IDisposable
 
     /// <summary>One update of every parameter from the gradients with this step's learning rate:
     /// parameters and state updated in place on the device (one launch), Steps incremented.</summary>
-    public void Step(ArrayView<float> parameters, ArrayView<float> gradients, float learningRate)
+    public void Step(ArrayView<float> parameters, ArrayView<float> gradients, float learningRate) =>
+        Step(parameters, gradients, learningRate, momentum: null);
+
+    /// <summary>One update as <see cref="Step(ArrayView{float}, ArrayView{float}, float)"/>, with this
+    /// step's beta1 (adam, adamw) or momentum (sgd, rmsprop) in place of the settings' when
+    /// <paramref name="momentum"/> is given (OneCycle's cycle_momentum): a per-step scalar, so no
+    /// kernel is recompiled; Adam's bias correction uses it with the step count, as torch does.</summary>
+    public void Step(ArrayView<float> parameters, ArrayView<float> gradients, float learningRate, float? momentum)
     {
+        if (momentum is float m && !(m is >= 0f and < 1f))
+            throw new ArgumentOutOfRangeException(nameof(momentum), m, "a step's momentum (beta1) must be in [0, 1)");
         if (parameters.Length != ParameterCount || gradients.Length != ParameterCount)
             throw new ArgumentException(
                 $"the optimizer updates {ParameterCount} parameters; got {parameters.Length} parameters and {gradients.Length} gradients");
         if (!(learningRate >= 0f) || float.IsInfinity(learningRate))
             throw new ArgumentOutOfRangeException(nameof(learningRate), learningRate, "the learning rate must be a finite number >= 0");
         Steps++;
-        Settings.Definition.Step(this, parameters, gradients, learningRate, Steps);
+        Settings.Definition.Step(this, parameters, gradients, learningRate, momentum, Steps);
     }
 
     /// <summary>Copies one state tensor to the host (synchronises).</summary>

@@ -86,7 +86,8 @@ public sealed class EpochLoop
         while (!stoppedEarly && EpochsCompleted < options.Epochs)
         {
             int epoch = EpochsCompleted + 1;
-            trainer.LearningRate = options.LearningRateAt(epoch);
+            if (!options.SchedulesPerStep)
+                trainer.LearningRate = options.LearningRateAt(epoch);
             EpochRecord record;
             try
             {
@@ -114,7 +115,7 @@ public sealed class EpochLoop
                     EpochsWithoutImprovement = 0;
                     if (options.EarlyStopPatience is not null)
                     {
-                        BestParameters = trainer.Network.GetParameters();
+                        BestParameters = trainer.ModelParameters();
                         BestLayerState = trainer.Network.Architecture.StateCount == 0 ? null : trainer.Network.GetState();
                     }
                 }
@@ -130,7 +131,7 @@ public sealed class EpochLoop
         if (options.EarlyStopPatience is not null && BestParameters is not null)
         {
             // The best epoch's weights come back with the statistics its layers had then.
-            trainer.Network.SetParameters(BestParameters);
+            trainer.SetModelParameters(BestParameters);
             if (BestLayerState is not null)
                 trainer.Network.SetState(BestLayerState);
         }

@@ -235,11 +235,12 @@ public sealed class LayerNetwork : IDisposable
     }
 
     /// <summary>Per-row loss and prediction into loss[first..] / prediction[first..], and the
-    /// logit gradient when training.</summary>
-    public void Loss(int rows, bool writeGradient, int first, ArrayView<float> loss, ArrayView<int> prediction)
+    /// logit gradient when training; <paramref name="labelSmoothing"/> smooths the targets of both
+    /// (0: plain cross-entropy).</summary>
+    public void Loss(int rows, bool writeGradient, int first, ArrayView<float> loss, ArrayView<int> prediction, float labelSmoothing = 0f)
     {
         CheckRows(rows);
-        kernels.SoftmaxCrossEntropy(Logits, Labels, rows, Classes, writeGradient, LogitGradient, first, loss, prediction);
+        kernels.SoftmaxCrossEntropy(Logits, Labels, rows, Classes, writeGradient, LogitGradient, first, loss, prediction, labelSmoothing);
     }
 
     private MemoryBuffer1D<T, Stride1D.Dense> Allocate<T>(long length) where T : unmanaged

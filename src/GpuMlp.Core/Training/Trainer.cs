@@ -42,6 +42,10 @@ public sealed class Trainer : IDisposable
     private readonly DeviceImageSet test;
     private readonly DeviceImageDataset? ownedData;
     private readonly MemoryBuffer1D<int, Stride1D.Dense> order;
+    // --ema: the weights' moving average, and room for the live weights while the average is
+    // evaluated (null without --ema).
+    private readonly MemoryBuffer1D<float, Stride1D.Dense>? average;
+    private readonly MemoryBuffer1D<float, Stride1D.Dense>? liveWeights;
     // Per-sample results of the current pass (training epoch or evaluation), reduced on the
     // device without atomics.
     private readonly Evaluator evaluator;
@@ -93,6 +97,13 @@ public sealed class Trainer : IDisposable
             Optimizer = new DeviceOptimizer(kernels, OptimizerFor(options), Architecture.ParameterCount);
             LearningRate = options.Optimizer.LearningRate;
             order = accelerator.Allocate1D<int>(TrainCount);
+            if (options.EmaDecay is not null)
+            {
+                // timm's ModelEmaV2: the average starts as a copy of the initial weights.
+                average = accelerator.Allocate1D<float>(Architecture.ParameterCount);
+                liveWeights = accelerator.Allocate1D<float>(Architecture.ParameterCount);
+                average.View.CopyFrom(Network.Parameters);
+            }
             evaluator = new Evaluator(device, Network, Math.Max(available, test.Count));
         }
         catch (Exception error)
@@ -109,11 +120,12 @@ public sealed class Trainer : IDisposable
         Math.Max(options.BatchSize, options.EvaluationRows(network));
 
     /// <summary>The optimiser training uses: the options' kind and hyperparameters at their learning
-    /// rate (a schedule passes each epoch's rate to every step).</summary>
+    /// rate (a schedule passes each epoch's or step's rate to every step), with OneCycle's cycled
+    /// beta1/momentum starting at its max (<see cref="TrainingOptions.EffectiveOptimizer"/>).</summary>
     public static OptimizerSettings OptimizerFor(TrainingOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        return options.Optimizer;
+        return options.EffectiveOptimizer;
     }
 
     /// <summary>Device bytes a trainer allocates on top of the uploaded dataset, summed from what
@@ -129,7 +141,8 @@ public sealed class Trainer : IDisposable
         return LayerNetwork.DeviceBytes(network, MaxRows(options, network))
             + DeviceOptimizer.DeviceBytesFor(OptimizerFor(options), network.ParameterCount)
             + Evaluator.DeviceBytes(Math.Max(available, testImages), network.Classes, partialSums)
-            + (sizeof(int) * (long)options.TrainCount(available));
+            + (sizeof(int) * (long)options.TrainCount(available))
+            + (options.EmaDecay is null ? 0 : 2L * sizeof(float) * network.ParameterCount);
     }
 
     /// <summary>Refuses a run whose buffers cannot fit before anything is allocated.</summary>
@@ -167,7 +180,8 @@ public sealed class Trainer : IDisposable
     /// <summary>The images' shape and the class names the network is built for.</summary>
     public ImageSchema Schema => SharedData.Schema;
 
-    /// <summary>The learning rate of the next steps (a schedule changes it per epoch).</summary>
+    /// <summary>The learning rate of the next steps (a per-epoch schedule changes it per epoch); under a
+    /// per-step schedule, the rate of the last step taken.</summary>
     public float LearningRate { get; set; }
     public LayerNetwork Network { get; } = null!;
     public DeviceOptimizer Optimizer { get; } = null!;
@@ -279,12 +293,72 @@ public sealed class Trainer : IDisposable
             kernels.Gather(train.Images, train.Labels, order.View, first, rows, Network.Inputs, Network.Input, Network.Labels);
         }
         Network.Forward(rows, training: true, (uint)options.Seed, step);
-        Network.Loss(rows, writeGradient: true, first, evaluator.SampleLoss, evaluator.SamplePrediction);
+        // The training loss is the criterion's, smoothed as the gradient is (torch's); evaluation reports plain cross-entropy.
+        Network.Loss(rows, writeGradient: true, first, evaluator.SampleLoss, evaluator.SamplePrediction, options.LabelSmoothing);
         Network.Backward(rows);
-        Optimizer.Step(Network.Parameters, Network.Gradients, LearningRate);
+        if (options.SchedulesPerStep)
+        {
+            // The schedule's step index is the optimiser's step count, which checkpoints keep.
+            var scheduled = options.HyperparametersAt(Optimizer.Steps, StepsPerEpoch);
+            LearningRate = scheduled.LearningRate;
+            Optimizer.Step(Network.Parameters, Network.Gradients, scheduled.LearningRate, scheduled.Momentum);
+        }
+        else
+        {
+            Optimizer.Step(Network.Parameters, Network.Gradients, LearningRate);
+        }
+        if (average is not null)
+            kernels.ExponentialAverage(average.View, Network.Parameters, Architecture.ParameterCount, options.EmaDecay!.Value);
     }
 
-    public EvaluationResult EvaluateTest() => evaluator.Evaluate(test, 0, test.Count, options.EvaluationRows(Architecture));
+    /// <summary>True with --ema: validation, test and the model use the weights' moving average.</summary>
+    public bool AveragesWeights => average is not null;
+
+    /// <summary>The weights the model is made of: the moving average with --ema, else the network's.</summary>
+    public float[] ModelParameters() => average?.GetAsArray1D() ?? Network.GetParameters();
+
+    /// <summary>Sets the model's weights (early stopping's best): the network's, and with --ema the
+    /// average's too, so evaluation and the saved model use them.</summary>
+    public void SetModelParameters(float[] values)
+    {
+        Network.SetParameters(values);
+        if (average is not null)
+            SetAverageParameters(values);
+    }
+
+    /// <summary>The moving average of the weights (for checkpoints); null without --ema.</summary>
+    public float[]? GetAverageParameters() => average?.GetAsArray1D();
+
+    /// <summary>Replaces the moving average (a resumed run); only with --ema.</summary>
+    public void SetAverageParameters(float[] values)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        if (average is null)
+            throw new InvalidOperationException("this run keeps no moving average of its weights (--ema)");
+        if (values.Length != Architecture.ParameterCount)
+            throw new ArgumentException($"expected {Architecture.ParameterCount} averaged parameters, got {values.Length}");
+        average.CopyFromCPU(values);
+    }
+
+    /// <summary>Runs <paramref name="evaluate"/> on the model's weights: with --ema the average is copied
+    /// into the network for it and the live weights copied back after, bit for bit; without, as is.</summary>
+    private EvaluationResult OnModelWeights(Func<EvaluationResult> evaluate)
+    {
+        if (average is null || liveWeights is null)
+            return evaluate();
+        liveWeights.View.CopyFrom(Network.Parameters);
+        average.View.CopyTo(Network.Parameters);
+        try
+        {
+            return evaluate();
+        }
+        finally
+        {
+            liveWeights.View.CopyTo(Network.Parameters);
+        }
+    }
+
+    public EvaluationResult EvaluateTest() => OnModelWeights(() => evaluator.Evaluate(test, 0, test.Count, options.EvaluationRows(Architecture)));
 
     /// <summary>The first <paramref name="images"/> test images only (gpumlp bench: on 2 CPU cores
     /// the CNN preset evaluates about 900 MNIST images a second, so a whole test set takes over 10 s).</summary>
@@ -292,11 +366,11 @@ public sealed class Trainer : IDisposable
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(images, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(images, test.Count);
-        return evaluator.Evaluate(test, 0, images, options.EvaluationRows(Architecture));
+        return OnModelWeights(() => evaluator.Evaluate(test, 0, images, options.EvaluationRows(Architecture)));
     }
 
     public EvaluationResult EvaluateValidation() =>
-        evaluator.Evaluate(train, TrainCount, ValidationCount, options.EvaluationRows(Architecture));
+        OnModelWeights(() => evaluator.Evaluate(train, TrainCount, ValidationCount, options.EvaluationRows(Architecture)));
 
     public void Dispose()
     {
@@ -304,6 +378,8 @@ public sealed class Trainer : IDisposable
         Network?.Dispose();
         Optimizer?.Dispose();
         order?.Dispose();
+        average?.Dispose();
+        liveWeights?.Dispose();
         evaluator?.Dispose();
         ownedData?.Dispose();
     }

@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Text.Json.Serialization;
 using GpuMlp.Data;
 
 namespace GpuMlp.Training;
@@ -46,6 +48,142 @@ public sealed record TrainingOptions
     /// <summary>The shift `gpumlp train --arch cnn` trains with unless --augment-shift says otherwise:
     /// the preset is the stack plus this recipe (see README, "The CNN").</summary>
     public const int CnnPresetAugmentShift = 2;
+
+    // Per-step schedules, label smoothing and the weights' moving average: each off by default and
+    // then absent from checkpoints, so runs without them train and write what they always did.
+
+    /// <summary>OneCycle's parameters with <see cref="LearningRateSchedule.OneCycle"/> (null: torch's
+    /// defaults); must be null with any other schedule.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public OneCycleSettings? OneCycle { get; init; }
+
+    /// <summary>Steps of linear warm-up (torch's LinearLR from <see cref="WarmupStartFactor"/> x lr
+    /// to lr over this many steps) before the constant, linear or cosine-steps schedule; 0: none.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public int WarmupSteps { get; init; }
+
+    /// <summary>The warm-up's first factor (LinearLR's start_factor, in (0, 1]); null is torch's 1/3.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double? WarmupStartFactor { get; init; }
+
+    /// <summary>torch's LinearLR default start_factor.</summary>
+    public const double DefaultWarmupStartFactor = 1.0 / 3;
+
+    /// <summary>Label smoothing of the training loss, torch's CrossEntropyLoss(label_smoothing=ε):
+    /// the target is (1 - ε) one-hot + ε / K; 0 is plain cross-entropy. Validation and test report
+    /// plain cross-entropy whatever ε is, so losses compare across runs (see README).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public float LabelSmoothing { get; init; }
+
+    /// <summary>Decay of an exponential moving average of the weights, updated after every
+    /// optimiser step (ema = decay ema + (1 - decay) w); validation, test and the saved model use
+    /// the average. Null: no average.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public float? EmaDecay { get; init; }
+
+    /// <summary>True when the learning rate changes per optimiser step (OneCycle, linear,
+    /// cosine-steps, or any warm-up), set by <see cref="HyperparametersAt"/>; false for the per-epoch
+    /// schedules of <see cref="LearningRateAt"/>.</summary>
+    [JsonIgnore]
+    public bool SchedulesPerStep => Schedule is LearningRateSchedule.OneCycle or LearningRateSchedule.Linear or LearningRateSchedule.CosineSteps || WarmupSteps > 0;
+
+    /// <summary>The hyperparameters of 0-based optimiser step <paramref name="step"/> of a run of
+    /// <see cref="Epochs"/> x <paramref name="stepsPerEpoch"/> steps, computed in double and rounded
+    /// once. OneCycle is torch's OneCycleLR (max_lr = the optimiser's rate); otherwise a warm-up of
+    /// <see cref="WarmupSteps"/> (LinearLR, closed form) followed by the decay over the remaining
+    /// steps: none (constant), linear to 0 (LinearLR end_factor 0) or half a cosine to 0
+    /// (CosineAnnealingLR, eta_min 0), as torch's SequentialLR chains them.</summary>
+    public StepHyperparameters HyperparametersAt(long step, int stepsPerEpoch)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(stepsPerEpoch, 1);
+        long total = (long)Epochs * stepsPerEpoch;
+        double learningRate = Optimizer.LearningRate;
+        if (Schedule == LearningRateSchedule.OneCycle)
+        {
+            var (rate, momentum) = (OneCycle ?? OneCycleSettings.Torch).At(step, total, learningRate);
+            return new((float)rate, momentum is double m ? (float)m : null);
+        }
+        return new((float)(learningRate * WarmupDecayFactor(step, total)), null);
+    }
+
+    /// <summary>The factor on the base rate of step <paramref name="step"/> of <paramref name="total"/>
+    /// under warm-up then decay (constant, linear, cosine-steps).</summary>
+    private double WarmupDecayFactor(long step, long total)
+    {
+        if (step < WarmupSteps)
+        {
+            double start = WarmupStartFactor ?? DefaultWarmupStartFactor;
+            return start + ((1.0 - start) * step / WarmupSteps);
+        }
+        long decayed = step - WarmupSteps, span = total - WarmupSteps;
+        // Validate refuses undefined schedules: every member is named, no catch-all (CS8524 silenced).
+#pragma warning disable CS8524
+        return Schedule switch
+        {
+            LearningRateSchedule.Linear => 1.0 - ((double)decayed / span),
+            LearningRateSchedule.CosineSteps => (1 + Math.Cos(Math.PI * decayed / span)) / 2,
+            LearningRateSchedule.Constant => 1.0,
+            LearningRateSchedule.Step or LearningRateSchedule.Cosine or LearningRateSchedule.OneCycle =>
+                throw new InvalidOperationException($"the {Schedule.Name()} schedule has no warm-up"),
+        };
+#pragma warning restore CS8524
+    }
+
+    /// <summary>The optimiser settings training builds its optimiser from: these options' own, except
+    /// that OneCycle with cycle_momentum starts beta1 (adam, adamw) or momentum (sgd, rmsprop) at the
+    /// cycle's max momentum, as torch's OneCycleLR overwrites it (so SGD keeps a momentum buffer).</summary>
+    [JsonIgnore]
+    public OptimizerSettings EffectiveOptimizer
+    {
+        get
+        {
+            if (Schedule != LearningRateSchedule.OneCycle || OneCycle is { CycleMomentum: false })
+                return Optimizer;
+            float max = (float)(OneCycle ?? OneCycleSettings.Torch).MaxMomentum;
+            return Optimizer.Definition.Uses(OptimizerFlags.Betas) ? Optimizer with { Beta1 = max } : Optimizer with { Momentum = max };
+        }
+    }
+
+    /// <summary>The checks of the schedule, label smoothing and EMA that need no dataset.</summary>
+    private void ValidateScheduleAndAveraging()
+    {
+        if (!Enum.IsDefined(Schedule))
+            throw new OptionException($"unknown learning-rate schedule {Schedule}");
+        if (OneCycle is not null && Schedule != LearningRateSchedule.OneCycle)
+            throw new OptionException($"the OneCycle options apply to --lr-schedule onecycle, not {Schedule.Name()}");
+        if (Schedule == LearningRateSchedule.OneCycle)
+        {
+            var oneCycle = OneCycle ?? OneCycleSettings.Torch;
+            oneCycle.Validate();
+            if (oneCycle.CycleMomentum && !Optimizer.Definition.Uses(OptimizerFlags.Betas) && !Optimizer.Definition.Uses(OptimizerFlags.Momentum))
+                throw new OptionException($"--cycle-momentum on needs an optimizer with betas or momentum; {Optimizer.Kind.Name()} has neither");
+        }
+        if (WarmupSteps < 0)
+            throw new OptionException($"--warmup-steps must be at least 0 (got {WarmupSteps})");
+        if (WarmupSteps > 0 && Schedule is not (LearningRateSchedule.Constant or LearningRateSchedule.Linear or LearningRateSchedule.CosineSteps))
+            throw new OptionException($"--warmup-steps applies to the constant, linear and cosine-steps schedules, not {Schedule.Name()}");
+        if (WarmupStartFactor is double factor && (!(factor is > 0 and <= 1) || WarmupSteps == 0))
+        {
+            throw new OptionException(WarmupSteps == 0
+                ? "--warmup-start-factor needs --warmup-steps"
+                : $"--warmup-start-factor must be in (0, 1] (got {factor.ToString(CultureInfo.InvariantCulture)})");
+        }
+        if (!(LabelSmoothing is >= 0f and <= 1f))
+            throw new OptionException($"--label-smoothing must be in [0, 1] (got {LabelSmoothing.ToString(CultureInfo.InvariantCulture)})");
+        if (EmaDecay is float decay && !(decay is >= 0f and < 1f))
+            throw new OptionException($"--ema must be a decay in [0, 1) (got {decay.ToString(CultureInfo.InvariantCulture)})");
+    }
+
+    /// <summary>The schedule's checks against the run's <paramref name="stepsPerEpoch"/>: a decay
+    /// needs at least one step after the warm-up, and OneCycle a first phase torch can anneal over.</summary>
+    private void CheckStepSchedule(long stepsPerEpoch)
+    {
+        long total = Epochs * stepsPerEpoch;
+        if (Schedule is LearningRateSchedule.Linear or LearningRateSchedule.CosineSteps && WarmupSteps >= total)
+            throw new OptionException($"--warmup-steps {WarmupSteps} leaves no step to decay over: this run has {total} steps");
+        if (Schedule == LearningRateSchedule.OneCycle && (OneCycle ?? OneCycleSettings.Torch).Problem(total) is string problem)
+            throw new OptionException(problem);
+    }
 
     /// <summary>How many times per epoch the running loss/accuracy is read back for progress.</summary>
     public int ProgressUpdatesPerEpoch { get; init; } = 4;
@@ -108,6 +246,7 @@ public sealed record TrainingOptions
             throw new OptionException("--early-stop needs a validation split (--val-split > 0)");
         if (LimitTrain is < 1)
             throw new OptionException($"--limit-train must be at least 1 (got {LimitTrain})");
+        ValidateScheduleAndAveraging();
     }
 
     /// <summary>The network of <paramref name="schema"/>: the MLP's widths and parameter count, the
@@ -155,6 +294,7 @@ public sealed record TrainingOptions
             throw new OptionException("no training images left after the validation split");
         if (BatchSize < 1 || BatchSize > train)
             throw new OptionException($"--batch-size must be in 1..{train} (the training set size), got {BatchSize}");
+        CheckStepSchedule((train + (long)BatchSize - 1) / BatchSize);
     }
 
     /// <summary>The network these options train on a dataset of <paramref name="schema"/>: the parsed
@@ -189,13 +329,14 @@ public sealed record TrainingOptions
 
     /// <summary>The learning rate for a 1-based epoch, from the optimiser's base rate lr. step: halved
     /// every 5 epochs; cosine: lr * (1 + cos(pi * (epoch - 1) / epochs)) / 2, from lr at the first
-    /// epoch towards 0.</summary>
+    /// epoch towards 0. The per-step schedules (<see cref="SchedulesPerStep"/>) set each step's rate
+    /// through <see cref="HyperparametersAt"/>; for them this is the base rate.</summary>
     public float LearningRateAt(int epoch)
     {
         float learningRate = Optimizer.LearningRate;
         return Schedule switch
         {
-            LearningRateSchedule.Constant => learningRate,
+            LearningRateSchedule.Constant or LearningRateSchedule.OneCycle or LearningRateSchedule.Linear or LearningRateSchedule.CosineSteps => learningRate,
             LearningRateSchedule.Step => learningRate * MathF.Pow(0.5f, (epoch - 1) / 5),
             LearningRateSchedule.Cosine => (float)(learningRate * 0.5 * (1 + Math.Cos(Math.PI * (epoch - 1) / Epochs))),
             _ => throw new ArgumentOutOfRangeException(nameof(Schedule), Schedule, "unknown learning-rate schedule"),
@@ -206,8 +347,8 @@ public sealed record TrainingOptions
     /// weights epoch by epoch as with these options: every setting that shapes the updates must
     /// agree (batch, the optimiser with its learning rate and every other hyperparameter, the schedule, dropout,
     /// network, seed, data split, early stopping, augmentation).
-    /// The epoch count only says where to stop, so it may differ, except under the cosine schedule
-    /// whose rates depend on it; the evaluation batch size and progress read-backs never matter.
+    /// The epoch count only says where to stop, so it may differ, except under the cosine, onecycle,
+    /// linear and cosine-steps schedules whose rates depend on it; the evaluation batch size and progress read-backs never matter.
     /// This is the one test of "is this the same run?" (a resumed run, a restored trial).</summary>
     public bool SameTrajectory(TrainingOptions other)
     {
@@ -217,16 +358,71 @@ public sealed record TrainingOptions
             && Hidden.SequenceEqual(other.Hidden) && ArchitectureText == other.ArchitectureText && Seed == other.Seed && ValidationSplit.Equals(other.ValidationSplit)
             && LimitTrain == other.LimitTrain && Schedule == other.Schedule && EarlyStopPatience == other.EarlyStopPatience
             && AugmentShift == other.AugmentShift
-            && (Schedule != LearningRateSchedule.Cosine || Epochs == other.Epochs);
+            && Equals(OneCycle ?? OneCycleSettings.Torch, other.OneCycle ?? OneCycleSettings.Torch)
+            && WarmupSteps == other.WarmupSteps && Nullable.Equals(WarmupStartFactor, other.WarmupStartFactor)
+            && LabelSmoothing.Equals(other.LabelSmoothing) && Nullable.Equals(EmaDecay, other.EmaDecay)
+            && (Schedule is not (LearningRateSchedule.Cosine or LearningRateSchedule.OneCycle or LearningRateSchedule.Linear or LearningRateSchedule.CosineSteps)
+                || Epochs == other.Epochs);
     }
 
     public int ValidationCount(int available) => (int)Math.Floor(available * ValidationSplit);
     public int TrainCount(int available) => available - ValidationCount(available);
 }
 
+/// <summary>The learning-rate schedules: per epoch (constant, step, cosine) or per optimiser step
+/// (onecycle, linear, cosine-steps; <see cref="TrainingOptions.HyperparametersAt"/>).</summary>
 public enum LearningRateSchedule
 {
     Constant,
     Step,
     Cosine,
+
+    /// <summary>torch's OneCycleLR over every step of the run.</summary>
+    OneCycle,
+
+    /// <summary>Per step, linearly to 0 at the end of the run (after any warm-up).</summary>
+    Linear,
+
+    /// <summary>Per step, half a cosine to 0 at the end of the run (after any warm-up).</summary>
+    CosineSteps,
+}
+
+/// <summary>The schedules' command-line names.</summary>
+public static class LearningRateSchedules
+{
+    /// <summary>Every schedule, in the enum's order.</summary>
+    public static IReadOnlyList<LearningRateSchedule> All { get; } = Enum.GetValues<LearningRateSchedule>();
+
+    /// <summary>constant, step, cosine, onecycle, linear, cosine-steps (the first three as config.json
+    /// has always written them).</summary>
+    public static string Name(this LearningRateSchedule schedule)
+    {
+        if (!Enum.IsDefined(schedule))
+            throw new ArgumentOutOfRangeException(nameof(schedule), schedule, "unknown learning-rate schedule");
+#pragma warning disable CS8524
+        return schedule switch
+        {
+            LearningRateSchedule.Constant => "constant",
+            LearningRateSchedule.Step => "step",
+            LearningRateSchedule.Cosine => "cosine",
+            LearningRateSchedule.OneCycle => "onecycle",
+            LearningRateSchedule.Linear => "linear",
+            LearningRateSchedule.CosineSteps => "cosine-steps",
+        };
+#pragma warning restore CS8524
+    }
+
+    /// <summary>Parses a command-line name (case-insensitive); the error is a one-line usage message
+    /// naming <paramref name="flag"/>.</summary>
+    public static LearningRateSchedule Parse(string text, string flag = "--lr-schedule")
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        string name = text.Trim().ToLowerInvariant();
+        foreach (var schedule in All)
+        {
+            if (schedule.Name() == name)
+                return schedule;
+        }
+        throw new OptionException($"{flag} must be {Optimizers.JoinNames(All.Select(s => s.Name()).ToList(), "or")} (got '{text}')");
+    }
 }

@@ -177,9 +177,9 @@ public sealed class TrainingRun : IDisposable
             metadata.Remove(TrainedModel.DropoutKey);
         string modelPath = Path.Combine(Folder, RunArtifacts.ModelFileName);
         if (Options.IsMlp)
-            ModelFile.SaveMlp(modelPath, Trainer.Architecture, Trainer.Network.GetParameters(), metadata);
+            ModelFile.SaveMlp(modelPath, Trainer.Architecture, Trainer.ModelParameters(), metadata);
         else
-            ModelFile.Save(modelPath, Trainer.Architecture, Trainer.Network.GetParameters(), Trainer.Network.GetState(), metadata);
+            ModelFile.Save(modelPath, Trainer.Architecture, Trainer.ModelParameters(), Trainer.Network.GetState(), metadata);
         RunPlots.WriteCurves(Path.Combine(Folder, RunArtifacts.CurvesFileName), outcome.History);
     }
 

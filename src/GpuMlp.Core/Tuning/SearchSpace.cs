@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using GpuMlp.Data;
 using GpuMlp.Training;
 
@@ -43,6 +44,25 @@ public sealed record SearchSpace
     /// <summary>Architectures to choose from, resolved (<see cref="ResolveArchitecture"/>): "mlp",
     /// "cnn" (the preset with its recipe) or a stack's canonical text.</summary>
     public IReadOnlyList<string> Architectures { get; init; } = [ArchitectureChoice.Mlp];
+
+    // The recipe's schedule and regularisation: each a list chosen from uniformly, and drawn only
+    // when it holds two or more, so searches without them sample what they always did.
+
+    /// <summary>Learning-rate schedules to choose from (default constant alone); each with its
+    /// defaults (OneCycle torch's, no warm-up). A schedule spans the trial's rung, so a trial
+    /// promoted to a longer rung under onecycle, cosine, linear or cosine-steps trains again.</summary>
+    public IReadOnlyList<LearningRateSchedule> Schedules { get; init; } = [LearningRateSchedule.Constant];
+
+    /// <summary>Label smoothing values to choose from (default 0 alone).</summary>
+    public IReadOnlyList<double> LabelSmoothings { get; init; } = [0];
+
+    /// <summary>EMA decays to choose from, null for no average (default: no average).</summary>
+    public IReadOnlyList<double?> EmaDecays { get; init; } = [null];
+
+    /// <summary>True when the space searches a schedule, label smoothing or EMA (tune.csv then has
+    /// their columns).</summary>
+    public bool SearchesRecipe => Schedules.Count > 1 || Schedules[0] != LearningRateSchedule.Constant
+        || LabelSmoothings.Count > 1 || LabelSmoothings[0] != 0 || EmaDecays.Count > 1 || EmaDecays[0] is not null;
 
     /// <summary>Checks every range, and every architecture for data of <paramref name="schema"/>;
     /// the message starts with <paramref name="source"/>.</summary>
@@ -88,6 +108,7 @@ public sealed record SearchSpace
         }
         if (Architectures.Distinct(StringComparer.Ordinal).Count() != Architectures.Count)
             throw new OptionException($"{source}: arch lists a network twice ({string.Join("; ", Architectures)})");
+        ValidateRecipe(source);
         return this;
     }
 
@@ -151,6 +172,45 @@ public sealed record SearchSpace
         return new SearchSpace { Architectures = list }.Validate(schema, source).Architectures;
     }
 
+    /// <summary>The schedule, label smoothing and EMA lists: non-empty, each value once, in range.</summary>
+    private void ValidateRecipe(string source)
+    {
+        if (Schedules.Count == 0 || Schedules.Distinct().Count() != Schedules.Count || Schedules.Any(s => !Enum.IsDefined(s)))
+            throw new OptionException($"{source}: schedule must list one or more of {string.Join(", ", LearningRateSchedules.All.Select(s => s.Name()))}, each once");
+        if (LabelSmoothings.Count == 0 || LabelSmoothings.Distinct().Count() != LabelSmoothings.Count || LabelSmoothings.Any(e => !(e is >= 0 and <= 1)))
+            throw new OptionException($"{source}: label_smoothing must list one or more values in [0, 1], each once");
+        if (EmaDecays.Count == 0 || EmaDecays.Distinct().Count() != EmaDecays.Count || EmaDecays.Any(d => d is double decay && !(decay is >= 0 and < 1)))
+            throw new OptionException($"{source}: ema must list one or more decays in [0, 1) or null (no average), each once");
+    }
+
+    /// <summary>"constant;onecycle" (--schedules): schedule names separated by ';' or ','.</summary>
+    public static IReadOnlyList<LearningRateSchedule> ParseSchedules(string text, string source)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var parts = text.Split([';', ','], StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        if (parts.Length == 0)
+            throw new OptionException($"{source} must list schedules, e.g. constant;onecycle");
+        return [.. parts.Select(p => LearningRateSchedules.Parse(p, source))];
+    }
+
+    /// <summary>"off,0.999" (--ema-decays): decays, "off" for no average.</summary>
+    public static IReadOnlyList<double?> ParseEmaDecays(string text, string source)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var parts = text.Split(',', StringSplitOptions.TrimEntries);
+        var decays = new List<double?>();
+        foreach (string part in parts)
+        {
+            if (part.Equals("off", StringComparison.OrdinalIgnoreCase))
+                decays.Add(null);
+            else if (double.TryParse(part, NumberStyles.Float, CultureInfo.InvariantCulture, out double decay) && double.IsFinite(decay))
+                decays.Add(decay);
+            else
+                throw new OptionException($"{source} must list decays or off, e.g. off,0.999 (got '{text}')");
+        }
+        return decays;
+    }
+
     private static IReadOnlyList<string> MomentumUsers => GpuMlp.Training.Optimizers.NamesUsing(OptimizerFlags.Momentum);
 
     private static bool UsesMomentum(OptimizerKind kind) => kind.Definition().Uses(OptimizerFlags.Momentum);
@@ -181,9 +241,25 @@ public sealed record SearchSpace
         if (WeightDecays is not null)
             optimizer = optimizer with { WeightDecay = (float)WeightDecays[decay] };
         string architecture = Architectures.Count > 1 ? Architectures[random.Next(Architectures.Count)] : Architectures[0];
-        return ArchitectureText(architecture) is string stack
+        var trial = ArchitectureText(architecture) is string stack
             ? TrialConfig.Stack(batch, (float)lr, stack, optimizer, ArchitectureChoice.DefaultAugmentShift(architecture))
             : TrialConfig.Mlp(batch, (float)lr, (float)dropout, hidden.ToArray(), optimizer);
+        return SampleRecipe(random, trial);
+    }
+
+    /// <summary>The schedule, label smoothing and EMA of <paramref name="trial"/>, drawn in this order
+    /// after everything else, each only from a list of two or more.</summary>
+    private TrialConfig SampleRecipe(Random random, TrialConfig trial)
+    {
+        var schedule = Schedules.Count > 1 ? Schedules[random.Next(Schedules.Count)] : Schedules[0];
+        double smoothing = LabelSmoothings.Count > 1 ? LabelSmoothings[random.Next(LabelSmoothings.Count)] : LabelSmoothings[0];
+        double? ema = EmaDecays.Count > 1 ? EmaDecays[random.Next(EmaDecays.Count)] : EmaDecays[0];
+        return trial with
+        {
+            Schedule = schedule == LearningRateSchedule.Constant ? null : schedule.Name(),
+            LabelSmoothing = (float)smoothing,
+            EmaDecay = ema is double decay ? (float)decay : null,
+        };
     }
 
     /// <summary>x rounded to <paramref name="digits"/> significant digits.</summary>
@@ -204,7 +280,12 @@ public sealed record SearchSpace
         Optimizers.Select(k => k.Name()).ToArray(),
         [MomentumMin, MomentumMax],
         WeightDecays?.ToArray(),
-        Architectures.ToArray());
+        Architectures.ToArray())
+    {
+        Schedule = Schedules is [LearningRateSchedule.Constant] ? null : Schedules.Select(s => s.Name()).ToArray(),
+        LabelSmoothing = LabelSmoothings is [0] ? null : LabelSmoothings.ToArray(),
+        Ema = EmaDecays is [null] ? null : EmaDecays.ToArray(),
+    };
 
     /// <summary>The stored form read back and checked, its architectures for data of <paramref name="schema"/>.</summary>
     public static SearchSpace FromDocument(SearchSpaceDocument document, ImageSchema schema, string source = "search space")
@@ -225,6 +306,9 @@ public sealed record SearchSpace
             MomentumMax = document.Momentum is { Count: 1 or 2 } n ? n[^1] : 0,
             WeightDecays = document.WeightDecay?.ToArray(),
             Architectures = document.Arch is null ? [ArchitectureChoice.Mlp] : document.Arch.Select(a => ResolveArchitecture(a, schema, $"{source}: arch")).ToArray(),
+            Schedules = document.Schedule is null ? [LearningRateSchedule.Constant] : document.Schedule.Select(s => LearningRateSchedules.Parse(s, $"{source}: schedule")).ToArray(),
+            LabelSmoothings = document.LabelSmoothing?.ToArray() ?? [0],
+            EmaDecays = document.Ema?.ToArray() ?? [null],
         }.Validate(schema, source);
     }
 
@@ -309,8 +393,33 @@ public sealed record SearchSpace
                                 : throw new OptionException($"{source}: arch entries must be strings like \"mlp\", \"cnn\" or \"conv3x3x8p1,relu,pool2,flatten,dense10\" (got {e.GetRawText()})")).ToArray(),
                         };
                         break;
+                    case "schedule":
+                        space = space with
+                        {
+                            Schedules = Items(value, "schedule", source).Select(e => e.ValueKind == JsonValueKind.String
+                                ? LearningRateSchedules.Parse(e.GetString() ?? "", $"{source}: schedule")
+                                : throw new OptionException($"{source}: schedule entries must be names like \"onecycle\" (got {e.GetRawText()})")).ToArray(),
+                        };
+                        break;
+                    case "label_smoothing":
+                        space = space with
+                        {
+                            LabelSmoothings = value.ValueKind == JsonValueKind.Number
+                                ? [Number(value, "label_smoothing", source)]
+                                : Items(value, "label_smoothing", source).Select(e => Number(e, "label_smoothing", source)).ToArray(),
+                        };
+                        break;
+                    case "ema":
+                        space = space with
+                        {
+                            // null entries: no average.
+                            EmaDecays = value.ValueKind is JsonValueKind.Number or JsonValueKind.Null
+                                ? [value.ValueKind == JsonValueKind.Null ? null : Number(value, "ema", source)]
+                                : Items(value, "ema", source).Select(e => e.ValueKind == JsonValueKind.Null ? (double?)null : Number(e, "ema", source)).ToArray(),
+                        };
+                        break;
                     default:
-                        throw new OptionException($"{source}: unknown key '{property.Name}' (use lr, dropout, batch_size, hidden, optimizer, momentum, weight_decay, arch)");
+                        throw new OptionException($"{source}: unknown key '{property.Name}' (use lr, dropout, batch_size, hidden, optimizer, momentum, weight_decay, arch, schedule, label_smoothing, ema)");
                 }
             }
             return space.Validate(schema, source);
@@ -459,4 +568,17 @@ public sealed record SearchSpaceDocument(
     IReadOnlyList<string>? Optimizer = null,
     IReadOnlyList<double>? Momentum = null,
     IReadOnlyList<double>? WeightDecay = null,
-    IReadOnlyList<string>? Arch = null);
+    IReadOnlyList<string>? Arch = null)
+{
+    /// <summary>Schedule names (null: constant alone, as in searches saved before schedules could be searched).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<string>? Schedule { get; init; }
+
+    /// <summary>Label smoothing values (null: 0 alone).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<double>? LabelSmoothing { get; init; }
+
+    /// <summary>EMA decays, null entries for no average (null: no average alone).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<double?>? Ema { get; init; }
+}

@@ -25,8 +25,23 @@ public sealed record TrialConfig(
     IReadOnlyList<int>? Hidden,
     OptimizerSettings? Optimizer = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Architecture = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] int AugmentShift = 0)
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] int AugmentShift = 0,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Schedule = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] float LabelSmoothing = 0f,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] float? EmaDecay = null)
 {
+    /// <summary>The trial's learning-rate schedule: <see cref="Schedule"/>'s name, null the constant rate.</summary>
+    [JsonIgnore]
+    public LearningRateSchedule ScheduleKind => Schedule is null ? LearningRateSchedule.Constant : LearningRateSchedules.Parse(Schedule, "schedule");
+
+    /// <summary>", schedule onecycle, label smoothing 0.1, ema 0.999" for what the trial sets; empty
+    /// for none (trials of searches without them print as they always did).</summary>
+    [JsonIgnore]
+    public string RecipeText =>
+        (Schedule is null ? "" : $", schedule {Schedule}")
+        + (LabelSmoothing == 0f ? "" : $", label smoothing {Format(LabelSmoothing)}")
+        + (EmaDecay is float decay ? $", ema {Format(decay)}" : "");
+
     /// <summary>A trial of the report's MLP.</summary>
     public static TrialConfig Mlp(int batchSize, float learningRate, float dropout, IReadOnlyList<int> hidden, OptimizerSettings? optimizer = null) =>
         new(batchSize, learningRate, dropout, hidden, optimizer);
@@ -73,6 +88,18 @@ public sealed record TrialConfig(
     {
         if (AugmentShift is < 0 or > TrainingOptions.MaxAugmentShift)
             throw new InvalidDataException($"augment_shift must be in 0..{TrainingOptions.MaxAugmentShift} (got {AugmentShift})");
+        try
+        {
+            _ = ScheduleKind;
+        }
+        catch (OptionException error)
+        {
+            throw new InvalidDataException(error.Message, error);
+        }
+        if (!(LabelSmoothing is >= 0f and <= 1f))
+            throw new InvalidDataException($"label_smoothing must be in [0, 1] (got {Format(LabelSmoothing)})");
+        if (EmaDecay is float ema && !(ema is >= 0f and < 1f))
+            throw new InvalidDataException($"ema_decay must be in [0, 1) (got {Format(ema)})");
         if (IsMlp)
         {
             if (Dropout is null || Hidden is not { Count: > 0 })
@@ -93,7 +120,8 @@ public sealed record TrialConfig(
     }
 
     /// <summary>The template (seed, split, data limit ...) with this trial's hyperparameters and
-    /// <paramref name="epochs"/> epochs (constant learning rate). A stack trial keeps the template's
+    /// <paramref name="epochs"/> epochs, its schedule (with that schedule's defaults) spanning them,
+    /// its label smoothing and EMA. A stack trial keeps the template's
     /// Dropout and Hidden, which a stack ignores.</summary>
     public TrainingOptions ToOptions(TrainingOptions template, int epochs)
     {
@@ -107,7 +135,12 @@ public sealed record TrialConfig(
             Hidden = Hidden?.ToArray() ?? template.Hidden,
             ArchitectureText = Architecture,
             AugmentShift = AugmentShift,
-            Schedule = LearningRateSchedule.Constant,
+            Schedule = ScheduleKind,
+            OneCycle = null,
+            WarmupSteps = 0,
+            WarmupStartFactor = null,
+            LabelSmoothing = LabelSmoothing,
+            EmaDecay = EmaDecay,
             EarlyStopPatience = null,
         };
     }
@@ -122,14 +155,16 @@ public sealed record TrialConfig(
         $"batch {BatchSize.ToString(CultureInfo.InvariantCulture)}, lr {Format(LearningRate)}, "
         + (IsMlp ? $"dropout {Format(Dropout.GetValueOrDefault())}, hidden {HiddenText}" : $"arch {ArchitectureName}")
         + (AugmentShift > 0 && ArchitectureName != ArchitectureChoice.Cnn ? $", shift {AugmentShift.ToString(CultureInfo.InvariantCulture)}" : "")
-        + (Settings.CommandLineFlags().Length == 0 ? "" : $", optimizer {OptimizerText}");
+        + (Settings.CommandLineFlags().Length == 0 ? "" : $", optimizer {OptimizerText}")
+        + RecipeText;
 
     // Value equality over the hidden widths too (the generated one compares the list reference).
     public bool Equals(TrialConfig? other) =>
         other is not null && BatchSize == other.BatchSize && LearningRate.Equals(other.LearningRate)
         && Nullable.Equals(Dropout, other.Dropout)
         && (Hidden is null ? other.Hidden is null : other.Hidden is not null && Hidden.SequenceEqual(other.Hidden))
-        && Settings.Equals(other.Settings) && Architecture == other.Architecture && AugmentShift == other.AugmentShift;
+        && Settings.Equals(other.Settings) && Architecture == other.Architecture && AugmentShift == other.AugmentShift
+        && Schedule == other.Schedule && LabelSmoothing.Equals(other.LabelSmoothing) && Nullable.Equals(EmaDecay, other.EmaDecay);
 
     public override int GetHashCode()
     {
@@ -140,6 +175,9 @@ public sealed record TrialConfig(
         hash.Add(Settings);
         hash.Add(Architecture);
         hash.Add(AugmentShift);
+        hash.Add(Schedule);
+        hash.Add(LabelSmoothing);
+        hash.Add(EmaDecay);
         foreach (int h in Hidden ?? [])
             hash.Add(h);
         return hash.ToHashCode();

@@ -24,6 +24,9 @@ public static class TuningFiles
     public const string CsvHeader =
         "trial,status,batch_size,learning_rate,dropout,hidden,epochs,rung,best_epoch,val_loss,val_accuracy,last_val_loss,last_val_accuracy,seconds,optimizer,arch";
 
+    /// <summary>The columns a search of the schedule, label smoothing or EMA adds after <see cref="CsvHeader"/>'s.</summary>
+    public const string RecipeCsvColumns = ",schedule,label_smoothing,ema";
+
     internal static readonly JsonSerializerOptions Json = new()
     {
         WriteIndented = true,
@@ -110,7 +113,10 @@ public static class TuningFiles
     {
         ArgumentNullException.ThrowIfNull(state);
         var sb = new StringBuilder();
-        sb.Append(CsvHeader).Append('\n');
+        // Searches of a schedule, label smoothing or EMA add their columns; others write what they always did.
+        var space = state.Settings.Space;
+        bool recipe = space.Schedule is not null || space.LabelSmoothing is not null || space.Ema is not null;
+        sb.Append(CsvHeader).Append(recipe ? RecipeCsvColumns : "").Append('\n');
         foreach (var t in state.Trials)
         {
             var best = t.Best();
@@ -130,7 +136,14 @@ public static class TuningFiles
               .Append(Num(lastEpoch?.ValAccuracy)).Append(',')
               .Append(t.EpochsRun > 0 ? Num(t.Seconds) : "").Append(',')
               .Append('"').Append(t.Config.OptimizerText).Append('"').Append(',')
-              .Append('"').Append(t.Config.ArchitectureName).Append('"').Append('\n');
+              .Append('"').Append(t.Config.ArchitectureName).Append('"');
+            if (recipe)
+            {
+                sb.Append(',').Append(t.Config.ScheduleKind.Name())
+                  .Append(',').Append(TrialConfig.Format(t.Config.LabelSmoothing))
+                  .Append(',').Append(t.Config.EmaDecay is float decay ? TrialConfig.Format(decay) : "off");
+            }
+            sb.Append('\n');
         }
         return sb.ToString();
     }

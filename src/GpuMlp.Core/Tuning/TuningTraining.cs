@@ -93,6 +93,7 @@ public static class TuningTraining
                 + (options.AugmentShift > 0 ? " --augment-shift " + options.AugmentShift.ToString(culture) : ""))
           .Append(" --seed ").Append(options.Seed.ToString(culture))
           .Append(" --val-split ").Append(options.ValidationSplit.ToString(culture));
+        AppendRecipe(sb, options);
         if (options.LimitTrain is int limit)
             sb.Append(" --limit-train ").Append(limit.ToString(culture));
         if (device is not null && !device.Equals("auto", StringComparison.OrdinalIgnoreCase))
@@ -100,6 +101,43 @@ public static class TuningTraining
         if (data is not null)
             sb.Append(" --data ").Append(Quote(data));
         return sb.ToString();
+    }
+
+    /// <summary>The schedule, label smoothing and EMA flags, each only when set (a run without them
+    /// prints the command it always did).</summary>
+    private static void AppendRecipe(StringBuilder sb, TrainingOptions options)
+    {
+        var culture = CultureInfo.InvariantCulture;
+        if (options.Schedule != LearningRateSchedule.Constant)
+            sb.Append(" --lr-schedule ").Append(options.Schedule.Name());
+        if (options.OneCycle is { } oneCycle)
+        {
+            var torch = new OneCycleSettings();
+            if (!oneCycle.PctStart.Equals(torch.PctStart))
+                sb.Append(" --onecycle-pct ").Append(oneCycle.PctStart.ToString(culture));
+            if (!oneCycle.DivFactor.Equals(torch.DivFactor))
+                sb.Append(" --div-factor ").Append(oneCycle.DivFactor.ToString(culture));
+            if (!oneCycle.FinalDivFactor.Equals(torch.FinalDivFactor))
+                sb.Append(" --final-div-factor ").Append(oneCycle.FinalDivFactor.ToString(culture));
+            if (oneCycle.Anneal != torch.Anneal)
+                sb.Append(" --anneal linear");
+            if (!oneCycle.CycleMomentum)
+                sb.Append(" --cycle-momentum off");
+            if (!oneCycle.BaseMomentum.Equals(torch.BaseMomentum))
+                sb.Append(" --base-momentum ").Append(oneCycle.BaseMomentum.ToString(culture));
+            if (!oneCycle.MaxMomentum.Equals(torch.MaxMomentum))
+                sb.Append(" --max-momentum ").Append(oneCycle.MaxMomentum.ToString(culture));
+            if (oneCycle.ThreePhase)
+                sb.Append(" --three-phase");
+        }
+        if (options.WarmupSteps > 0)
+            sb.Append(" --warmup-steps ").Append(options.WarmupSteps.ToString(culture));
+        if (options.WarmupStartFactor is double factor)
+            sb.Append(" --warmup-start-factor ").Append(factor.ToString(culture));
+        if (options.LabelSmoothing != 0f)
+            sb.Append(" --label-smoothing ").Append(TrialConfig.Format(options.LabelSmoothing));
+        if (options.EmaDecay is float decay)
+            sb.Append(" --ema ").Append(TrialConfig.Format(decay));
     }
 
     /// <summary>POSIX-shell quoting when needed.</summary>

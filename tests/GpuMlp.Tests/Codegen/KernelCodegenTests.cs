@@ -97,6 +97,7 @@ public sealed class KernelCodegenTests
             "PoolingKernels.MaxPool2ForwardKernel", "PoolingKernels.MaxPool2BackwardKernel",
             "BatchNormKernels.BatchNormStatisticsKernel", "BatchNormKernels.BatchNormForwardKernel",
             "BatchNormKernels.BatchNormParameterGradientsKernel", "BatchNormKernels.BatchNormInputGradientKernel",
+            "WeightAverageKernels.ExponentialAverageKernel",
         })
             Assert.Contains(expected, names);
     }
@@ -130,6 +131,7 @@ public sealed class KernelCodegenTests
             "CpuPoolingKernels.MaxPool2ForwardCpuKernel",
             "CpuProgram.ProgramSimdKernel",
             "CpuSoftmaxCrossEntropyKernels.SoftmaxCrossEntropySimdKernel",
+            "CpuWeightAverageKernels.ExponentialAverageSimdKernel",
         ], skipped);
         Assert.All(CpuOnlyKernels(), m => Assert.Equal("GpuMlp.Kernels.Cpu", m.DeclaringType!.Namespace));
         Assert.All(AllKernels(), m => Assert.NotEqual("GpuMlp.Kernels.Cpu", m.DeclaringType!.Namespace));

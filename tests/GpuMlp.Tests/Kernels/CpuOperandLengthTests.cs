@@ -82,7 +82,7 @@ public sealed class CpuOperandLengthTests(DeviceFixture fixture)
             ["gather-shifted"] = (["images", "order", "x", "y"], (l, v) => l.GatherShifted(v.B("images", 12), v.B("labels", 4), v.I("order", 5), 2, 3,
                 3, 4, 1, 1u, 2u, v.F("x", 36), v.I("y", 3))),
             ["softmax-cross-entropy"] = (["logits", "labels", "dLogits", "loss", "prediction"], (l, v) => l.SoftmaxCrossEntropy(
-                v.F("logits", 30), v.I("labels", 3), 3, 10, 1f / 3, true, v.F("dLogits", 30), 5, v.F("loss", 8), v.I("prediction", 8))),
+                v.F("logits", 30), v.I("labels", 3), 3, 10, 1f / 3, true, v.F("dLogits", 30), 5, v.F("loss", 8), v.I("prediction", 8), 0.1f)),
             ["adam"] = (["parameters", "gradients", "firstMoment", "secondMoment"], (l, v) => l.OptimizerStep(new OptimizerOperands(v.F("parameters", 33), v.F("gradients", 33),
                 v.F("firstMoment", 33), v.F("secondMoment", 33), v.F("unused", 1)), 33, new AdamStep { LearningRate = 1e-3f, Beta1 = 0.9f, Beta2 = 0.999f, BiasCorrection1 = 1f, BiasCorrection2 = 1f })),
             ["adamw"] = (["parameters", "gradients", "firstMoment", "secondMoment"], (l, v) => l.OptimizerStep(new OptimizerOperands(v.F("parameters", 33), v.F("gradients", 33),
@@ -92,6 +92,7 @@ public sealed class CpuOperandLengthTests(DeviceFixture fixture)
             ["rmsprop-centered-momentum"] = (["parameters", "gradients", "squareAverage", "momentumBuffer", "gradientAverage"], (l, v) => l.OptimizerStep(new OptimizerOperands(
                 v.F("parameters", 33), v.F("gradients", 33), v.F("squareAverage", 33), v.F("momentumBuffer", 33), v.F("gradientAverage", 33)), 33,
                 new RmspropStep { LearningRate = 0.01f, Alpha = 0.99f, Epsilon = 1e-8f, Momentum = 0.5f, Centered = 1 })),
+            ["exponential-average"] = (["average", "weights"], (l, v) => l.ExponentialAverage(v.F("average", 33), v.F("weights", 33), 33, 0.9f)),
             ["conv-im2col"] = (["x", "cols"], (l, v) => l.ConvIm2Col(Conv, v.F("x", Conv.InputLength), v.F("cols", Conv.ColumnsLength))),
             ["conv-nhwc-to-nchw"] = (["nhwc", "y"], (l, v) => l.ConvNhwcToNchw(Conv, v.F("nhwc", Conv.OutputLength), v.F("y", Conv.OutputLength))),
             ["conv-nchw-to-nhwc-relu"] = (["dy", "y", "dz"], (l, v) => l.ConvNchwToNhwc(Conv, v.F("dy", Conv.OutputLength), v.F("y", Conv.OutputLength), true,

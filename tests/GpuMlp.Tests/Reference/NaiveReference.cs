@@ -138,6 +138,36 @@ public static class NaiveReference
     public static double MeanCrossEntropy(ReadOnlySpan<double> logits, ReadOnlySpan<int> labels, int rows, int classes) =>
         SoftmaxCrossEntropy(logits, labels, rows, classes).Loss.Average();
 
+    /// <summary>torch's CrossEntropyLoss(label_smoothing=ε), per row, in float64 from its definition:
+    /// loss = (1 − ε) (−log p[label]) + (ε / K) Σ_k −log p[k]; its gradient of the batch mean,
+    /// (p − ((1 − ε) onehot + ε / K)) / rows; and the argmax.</summary>
+    public static (double[] Loss, int[] Prediction, double[] DLogits) SmoothedCrossEntropy(
+        ReadOnlySpan<double> logits, ReadOnlySpan<int> labels, int rows, int classes, double epsilon)
+    {
+        var (_, prediction, _) = SoftmaxCrossEntropy(logits, labels, rows, classes);
+        var loss = new double[rows];
+        var dLogits = new double[rows * classes];
+        for (int r = 0; r < rows; r++)
+        {
+            ReadOnlySpan<double> row = logits.Slice(r * classes, classes);
+            double max = row[prediction[r]];
+            double sum = 0;
+            for (int c = 0; c < classes; c++)
+                sum += Math.Exp(row[c] - max);
+            double logSumExp = max + Math.Log(sum);
+            double negativeLogSum = 0;
+            for (int c = 0; c < classes; c++)
+            {
+                double logP = row[c] - logSumExp;
+                negativeLogSum -= logP;
+                double target = ((c == labels[r] ? 1 : 0) * (1 - epsilon)) + (epsilon / classes);
+                dLogits[(r * classes) + c] = (Math.Exp(logP) - target) / rows;
+            }
+            loss[r] = ((1 - epsilon) * (logSumExp - row[labels[r]])) + (epsilon / classes * negativeLogSum);
+        }
+        return (loss, prediction, dLogits);
+    }
+
     // ---------------------------------------------------------------- Adam
 
     /// <summary>torch.optim.Adam (no weight decay, no amsgrad), state kept in float64.</summary>

@@ -26,9 +26,13 @@ public sealed class TorchOptimizerReference
     /// <summary>t of the last step (1-based).</summary>
     public int StepCount { get; private set; }
 
-    public void Step(ReadOnlySpan<double> gradients, double learningRate)
+    /// <summary>One step; <paramref name="momentum"/>, when given, is this step's beta1 (adam, adamw) or
+    /// momentum (sgd, rmsprop), as torch's OneCycleLR writes it into the parameter group before the
+    /// step (Adam's bias correction 1 − β1^t then uses it).</summary>
+    public void Step(ReadOnlySpan<double> gradients, double learningRate, double? momentum = null)
     {
         StepCount++;
+        stepMomentum = momentum;
         switch (settings.Kind)
         {
             case OptimizerKind.Adam:
@@ -47,6 +51,8 @@ public sealed class TorchOptimizerReference
         }
     }
 
+    private double? stepMomentum;
+
     private double[] Tensor(string name) =>
         State.TryGetValue(name, out var values) ? values : State[name] = new double[Parameters.Length];
 
@@ -54,7 +60,7 @@ public sealed class TorchOptimizerReference
     /// v ← β2 v + (1 − β2) g², m̂ = m / (1 − β1^t), v̂ = v / (1 − β2^t), θ ← θ − γ m̂ / (√v̂ + ε).</summary>
     private void Adam(ReadOnlySpan<double> gradients, double lr, bool decoupled)
     {
-        double beta1 = settings.Beta1, beta2 = settings.Beta2, eps = settings.Epsilon, wd = settings.WeightDecay;
+        double beta1 = stepMomentum ?? settings.Beta1, beta2 = settings.Beta2, eps = settings.Epsilon, wd = settings.WeightDecay;
         double[] m = Tensor(Optimizers.ExpAvg), v = Tensor(Optimizers.ExpAvgSq);
         double correction1 = 1 - Math.Pow(beta1, StepCount), correction2 = 1 - Math.Pow(beta2, StepCount);
         for (int i = 0; i < Parameters.Length; i++)
@@ -75,7 +81,7 @@ public sealed class TorchOptimizerReference
     /// g ← g + μ b with Nesterov, else g ← b. θ ← θ − γ g.</summary>
     private void Sgd(ReadOnlySpan<double> gradients, double lr)
     {
-        double momentum = settings.Momentum, dampening = settings.Dampening, wd = settings.WeightDecay;
+        double momentum = stepMomentum ?? settings.Momentum, dampening = settings.Dampening, wd = settings.WeightDecay;
         bool first = !State.ContainsKey(Optimizers.MomentumBuffer);
         double[]? b = momentum != 0 ? Tensor(Optimizers.MomentumBuffer) : null;
         for (int i = 0; i < Parameters.Length; i++)
@@ -96,7 +102,7 @@ public sealed class TorchOptimizerReference
     /// ṽ ← ṽ − ḡ². If μ &gt; 0: b ← μ b + g / (√ṽ + ε), θ ← θ − γ b; else θ ← θ − γ g / (√ṽ + ε).</summary>
     private void Rmsprop(ReadOnlySpan<double> gradients, double lr)
     {
-        double alpha = settings.Alpha, eps = settings.Epsilon, wd = settings.WeightDecay, momentum = settings.Momentum;
+        double alpha = settings.Alpha, eps = settings.Epsilon, wd = settings.WeightDecay, momentum = stepMomentum ?? settings.Momentum;
         double[] v = Tensor(Optimizers.SquareAvg);
         double[]? b = momentum > 0 ? Tensor(Optimizers.MomentumBuffer) : null;
         double[]? gAverage = settings.Centered ? Tensor(Optimizers.GradAvg) : null;

@@ -32,19 +32,20 @@ public sealed class AdamDefinition : OptimizerDefinition
         blank with { LearningRate = 1e-3f, Beta1 = 0.9f, Beta2 = 0.999f, Epsilon = 1e-8f };
 
     internal override void Step(DeviceOptimizer optimizer, ArrayView<float> parameters, ArrayView<float> gradients,
-        float learningRate, long steps)
+        float learningRate, float? momentum, long steps)
     {
         var s = optimizer.Settings;
+        float beta1 = momentum ?? s.Beta1;
         optimizer.Kernels.OptimizerStep(
             new OptimizerOperands(parameters, gradients, optimizer.State(Optimizers.ExpAvg), optimizer.State(Optimizers.ExpAvgSq)),
             optimizer.ParameterCount,
             new AdamStep
             {
                 LearningRate = learningRate,
-                Beta1 = s.Beta1,
+                Beta1 = beta1,
                 Beta2 = s.Beta2,
                 Epsilon = s.Epsilon,
-                BiasCorrection1 = BiasCorrection(s.Beta1, steps),
+                BiasCorrection1 = BiasCorrection(beta1, steps),
                 BiasCorrection2 = BiasCorrection(s.Beta2, steps),
                 WeightDecay = s.WeightDecay,
             });

@@ -28,19 +28,20 @@ public sealed class AdamWDefinition : OptimizerDefinition
         blank with { LearningRate = 1e-3f, Beta1 = 0.9f, Beta2 = 0.999f, Epsilon = 1e-8f, WeightDecay = 1e-2f };
 
     internal override void Step(DeviceOptimizer optimizer, ArrayView<float> parameters, ArrayView<float> gradients,
-        float learningRate, long steps)
+        float learningRate, float? momentum, long steps)
     {
         var s = optimizer.Settings;
+        float beta1 = momentum ?? s.Beta1;
         optimizer.Kernels.OptimizerStep(
             new OptimizerOperands(parameters, gradients, optimizer.State(Optimizers.ExpAvg), optimizer.State(Optimizers.ExpAvgSq)),
             optimizer.ParameterCount,
             new AdamWStep
             {
                 LearningRate = learningRate,
-                Beta1 = s.Beta1,
+                Beta1 = beta1,
                 Beta2 = s.Beta2,
                 Epsilon = s.Epsilon,
-                BiasCorrection1 = AdamDefinition.BiasCorrection(s.Beta1, steps),
+                BiasCorrection1 = AdamDefinition.BiasCorrection(beta1, steps),
                 BiasCorrection2 = AdamDefinition.BiasCorrection(s.Beta2, steps),
                 DecayFactor = (float)(1.0 - ((double)learningRate * s.WeightDecay)),
             });

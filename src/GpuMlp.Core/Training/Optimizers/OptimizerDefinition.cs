@@ -50,10 +50,11 @@ public abstract class OptimizerDefinition
     internal abstract OptimizerSettings WithDefaults(OptimizerSettings blank);
 
     /// <summary>One launch updating every parameter and the state tensors in place. The host computes
-    /// the per-step scalars from the settings, this step's learning rate and the step count (1 on the
-    /// first step), exactly as torch.optim does for one parameter group.</summary>
+    /// the per-step scalars from the settings, this step's learning rate, this step's beta1 or momentum
+    /// when a schedule sets it (null: the settings') and the step count (1 on the first step), exactly
+    /// as torch.optim does for one parameter group.</summary>
     internal abstract void Step(DeviceOptimizer optimizer, ArrayView<float> parameters, ArrayView<float> gradients,
-        float learningRate, long steps);
+        float learningRate, float? momentum, long steps);
 
     private protected static string Format(float value) => value.ToString(CultureInfo.InvariantCulture);
 

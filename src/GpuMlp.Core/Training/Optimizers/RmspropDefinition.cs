@@ -39,7 +39,7 @@ public sealed class RmspropDefinition : OptimizerDefinition
         blank with { LearningRate = 1e-2f, Alpha = 0.99f, Epsilon = 1e-8f };
 
     internal override void Step(DeviceOptimizer optimizer, ArrayView<float> parameters, ArrayView<float> gradients,
-        float learningRate, long steps)
+        float learningRate, float? momentum, long steps)
     {
         var s = optimizer.Settings;
         optimizer.Kernels.OptimizerStep(
@@ -51,7 +51,7 @@ public sealed class RmspropDefinition : OptimizerDefinition
                 Alpha = s.Alpha,
                 Epsilon = s.Epsilon,
                 WeightDecay = s.WeightDecay,
-                Momentum = s.Momentum,
+                Momentum = momentum ?? s.Momentum,
                 Centered = s.Centered ? 1 : 0,
             });
     }

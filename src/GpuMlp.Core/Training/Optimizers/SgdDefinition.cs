@@ -37,7 +37,7 @@ public sealed class SgdDefinition : OptimizerDefinition
     internal override OptimizerSettings WithDefaults(OptimizerSettings blank) => blank with { LearningRate = 1e-2f };
 
     internal override void Step(DeviceOptimizer optimizer, ArrayView<float> parameters, ArrayView<float> gradients,
-        float learningRate, long steps)
+        float learningRate, float? momentum, long steps)
     {
         var s = optimizer.Settings;
         optimizer.Kernels.OptimizerStep(
@@ -45,7 +45,7 @@ public sealed class SgdDefinition : OptimizerDefinition
             new SgdStep
             {
                 LearningRate = learningRate,
-                Momentum = s.Momentum,
+                Momentum = momentum ?? s.Momentum,
                 Dampening = s.Dampening,
                 WeightDecay = s.WeightDecay,
                 Nesterov = s.Nesterov ? 1 : 0,
