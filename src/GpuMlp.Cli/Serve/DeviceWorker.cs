@@ -18,6 +18,10 @@ public sealed class DeviceWorker : IDisposable
     private readonly int maxRows;
     private DeviceModel[] uploaded = [];
 
+    /// <summary>Closed, the worker holds each pass until it opens again: tests fill the queues
+    /// deterministically with it. Open unless a test closes it.</summary>
+    internal ManualResetEventSlim Gate { get; } = new(initialState: true);
+
     private sealed record Job(int Model, IReadOnlyList<float[]> Rows, TaskCompletionSource<float[][]> Done);
 
     private DeviceWorker(DeviceRequest request, CpuSimdRequest simd, IReadOnlyList<ServedModel> models, int maxRows)
@@ -91,6 +95,7 @@ public sealed class DeviceWorker : IDisposable
         {
             foreach (var job in jobs.GetConsumingEnumerable())
             {
+                Gate.Wait();
                 try
                 {
                     job.Done.SetResult(uploaded[job.Model].Predict(job.Rows));
@@ -116,5 +121,6 @@ public sealed class DeviceWorker : IDisposable
         if (thread.IsAlive)
             thread.Join();
         jobs.Dispose();
+        Gate.Dispose();
     }
 }

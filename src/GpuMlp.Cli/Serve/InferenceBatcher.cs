@@ -40,6 +40,9 @@ public sealed class InferenceBatcher
         loop = Task.Run(RunAsync);
     }
 
+    /// <summary>Requests waiting in the queue now.</summary>
+    public int Queued => queue.Reader.Count;
+
     /// <summary>Forward passes run so far, and the rows they held (their mean is the batch size).</summary>
     public (long Batches, long Rows) Counts => (Interlocked.Read(ref batches), Interlocked.Read(ref batchedRows));
 

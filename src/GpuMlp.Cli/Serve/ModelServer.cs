@@ -65,6 +65,12 @@ public sealed class ModelServer : IAsyncDisposable
     /// <summary>The device every model runs on.</summary>
     public string DeviceDescription => device.Description;
 
+    /// <summary>The thread that runs every pass (tests hold it with its gate).</summary>
+    internal DeviceWorker Device => device;
+
+    /// <summary>Requests waiting per model, in model order.</summary>
+    public IReadOnlyList<int> Queued => [.. batchers.Select(b => b.Queued)];
+
     /// <summary>Each model's forward passes and the rows they held, in model order.</summary>
     public IReadOnlyList<(long Batches, long Rows)> BatchCounts => [.. batchers.Select(b => b.Counts)];
 
@@ -152,7 +158,23 @@ public sealed class ModelServer : IAsyncDisposable
                     $"this server needs its API key: send the header {ApiKeyCheck.HeaderName}: KEY or Authorization: Bearer KEY").ConfigureAwait(false);
                 return;
             }
+            // Refused from its declared length before any of the body is read (a body without a
+            // length is cut off by Kestrel at the same limit while it is read).
+            if (context.Request.ContentLength > settings.MaxBodyBytes)
+            {
+                await WriteError(context, StatusCodes.Status413PayloadTooLarge,
+                    $"the request body is {context.Request.ContentLength} bytes; this server accepts at most {settings.MaxBodyBytes} (--max-body-bytes)").ConfigureAwait(false);
+                return;
+            }
             await next(context).ConfigureAwait(false);
+            // What routing answers with an empty body (405 for a method a route does not take) as JSON too.
+            if (!context.Response.HasStarted && context.Response.StatusCode >= 400 && context.Response.ContentType is null)
+            {
+                string message = context.Response.StatusCode == StatusCodes.Status405MethodNotAllowed
+                    ? $"{context.Request.Method} is not allowed on {context.Request.Path}"
+                    : $"no such endpoint: {context.Request.Method} {context.Request.Path}";
+                await WriteError(context, context.Response.StatusCode, message).ConfigureAwait(false);
+            }
         });
 
         web.MapGet("/", context =>
@@ -339,10 +361,8 @@ public sealed class ModelServer : IAsyncDisposable
     }
 
     /// <summary>The image bytes: the multipart form field "file", or the whole body.</summary>
-    private async Task<byte[]> ReadImage(HttpRequest request)
+    private static async Task<byte[]> ReadImage(HttpRequest request)
     {
-        if (request.ContentLength > settings.MaxBodyBytes)
-            throw new RequestRefusedException(StatusCodes.Status413PayloadTooLarge, $"the request body is {request.ContentLength} bytes; this server accepts at most {settings.MaxBodyBytes} (--max-body-bytes)");
         Stream source;
         if (request.HasFormContentType)
         {
