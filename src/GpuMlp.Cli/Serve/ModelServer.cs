@@ -364,10 +364,10 @@ public sealed class ModelServer : IAsyncDisposable
     private static async Task<byte[]> ReadImage(HttpRequest request)
     {
         Stream source;
-        if (request.HasFormContentType)
+        // Only a multipart form is unpacked; any other body (whatever its Content-Type: curl's
+        // --data-binary says application/x-www-form-urlencoded) is the image itself.
+        if (request.HasFormContentType && request.ContentType!.StartsWith("multipart/form-data", StringComparison.OrdinalIgnoreCase))
         {
-            if (!request.ContentType!.StartsWith("multipart/form-data", StringComparison.OrdinalIgnoreCase))
-                throw new RequestRefusedException(StatusCodes.Status415UnsupportedMediaType, "send the image as the body, or as the field 'file' of a multipart/form-data form");
             IFormCollection form;
             try
             {

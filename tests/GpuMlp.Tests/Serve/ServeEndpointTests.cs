@@ -176,7 +176,7 @@ public sealed class ServeEndpointTests(ServeFixture fixture)
             ("blank image", () => PostBytes("/predict", Blank(), "image/png"), 422, "no digit"),
             ("bad top", () => PostBytes("/predict?top=0", Blank(), "image/png"), 400, "top must be in 1..10"),
             ("form without file", () => PostForm("/predict", "picture"), 400, "'file'"),
-            ("url-encoded form", () => PostText("/predict", "file=abc", "application/x-www-form-urlencoded"), 415, "multipart"),
+            ("url-encoded text", () => PostText("/predict", "file=abc", "application/x-www-form-urlencoded"), 415, "not a PNG"),
             // A client sending a body the server refuses unread should ask first (Expect: 100-continue,
             // as curl does for large bodies): otherwise the server's close may reset the connection
             // before the client reads the 413.
