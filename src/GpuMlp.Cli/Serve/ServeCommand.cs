@@ -89,7 +89,10 @@ public static class ServeCommand
         {
             server.DisposeAsync().AsTask().GetAwaiter().GetResult();
         }
-        Console.WriteLine("stopped: every request answered");
+        var counts = server.BatchCounts;
+        string passes = string.Join("; ", served.Select((model, i) => string.Create(CultureInfo.InvariantCulture,
+            $"{model.Name} {counts[i].Rows} images in {counts[i].Batches} passes (mean batch {(counts[i].Batches == 0 ? 0 : (double)counts[i].Rows / counts[i].Batches):F2})")));
+        Console.WriteLine($"stopped: every request answered; {passes}");
         return ExitCodes.Success;
     }
 
