@@ -295,6 +295,15 @@ public sealed class ModelServer : IAsyncDisposable
             await WriteError(context, StatusCodes.Status503ServiceUnavailable, "the server is stopping").ConfigureAwait(false);
             return;
         }
+#pragma warning disable CA1031 // Any other failure (the device's) is the server's fault: logged on
+        // stderr as one line; the client gets a JSON error without the server's details.
+        catch (Exception error)
+        {
+            await Console.Error.WriteLineAsync($"gpumlp: serve: {context.Request.Method} {context.Request.Path} failed: {error.GetType().Name}: {error.Message}").ConfigureAwait(false);
+            await WriteError(context, StatusCodes.Status500InternalServerError, "the server failed to answer; its log says why").ConfigureAwait(false);
+            return;
+        }
+#pragma warning restore CA1031
         context.Response.StatusCode = StatusCodes.Status200OK;
         await context.Response.WriteAsJsonAsync(answer, Json).ConfigureAwait(false);
     }
