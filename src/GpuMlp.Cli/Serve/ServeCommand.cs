@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
 using GpuMlp.Imaging;
 using Spectre.Console;
 
@@ -68,9 +67,10 @@ public static class ServeCommand
             {
                 address = server.StartAsync().GetAwaiter().GetResult();
             }
-            catch (IOException error) when (error.InnerException is SocketException or null)
+            catch (IOException error)
             {
-                throw new OptionException($"cannot listen on {Endpoint(settings)}: {error.Message}");
+                // Kestrel's bind failure (the port is taken, or the address is not this machine's).
+                throw new OptionException($"cannot listen on {Endpoint(settings)}: {error.Message.TrimEnd('.')}; choose another --port or --host");
             }
             AnsiConsole.MarkupLineInterpolated($"device [bold]{server.DeviceDescription}[/]");
             foreach (var model in served)

@@ -87,6 +87,20 @@ public sealed class ServeCommandTests(ServeFixture fixture)
     }
 
     [Fact]
+    public void Serve_PortTaken_IsAOneLineUsageErrorNamingIt()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        int port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+        var result = CliProcess.Run(TimeSpan.FromMinutes(2), "serve", "--model", fixture.DigitsPath, "--device", TestDevice.RequestedName, "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(2, result.ExitCode);
+        string error = result.StandardError.Trim();
+        Assert.DoesNotContain('\n', error);
+        Assert.Contains($"cannot listen on 127.0.0.1:{port}", error, StringComparison.Ordinal);
+        Assert.Contains("--port", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Serve_TwoModelsOfOneName_IsAUsageErrorAndAMissingModelADataError()
     {
         var twice = CliProcess.Run(TimeSpan.FromMinutes(1), "serve", "--model", $"a={fixture.DigitsPath}", "--model", $"a={fixture.CompassPath}");
