@@ -225,19 +225,10 @@ public static class PredictCommand
     /// classes, most probable first (ties in label order).</summary>
     public static Prediction Predict(string file, float[] probabilities, IReadOnlyList<string> classNames, int topCount)
     {
-        ArgumentNullException.ThrowIfNull(probabilities);
-        ArgumentNullException.ThrowIfNull(classNames);
-        var ranked = probabilities
-            .Select((p, label) => new ClassProbability(classNames[label], label, p))
-            .OrderByDescending(c => c.Probability)
-            .ToArray();
+        var ranked = ClassRanking.Rank(probabilities, classNames);
         ClassProbability best = ranked[0];
         return new Prediction(file, best.ClassName, best.ClassIndex, best.Probability, ranked.Take(topCount).ToArray());
     }
-
-    /// <summary>One class and its probability: JSON <c>class_name</c>, <c>class_index</c> (the label),
-    /// <c>probability</c>.</summary>
-    public sealed record ClassProbability(string ClassName, int ClassIndex, float Probability);
 
     /// <summary>One image's prediction: JSON <c>file</c>, <c>class_name</c>, <c>class_index</c>,
     /// <c>probability</c> and <c>top</c> (most probable first).</summary>

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using GpuMlp.Cli;
+using GpuMlp.Cli.Serve;
 
 var root = new RootCommand("GpuMlp: train the report's MNIST MLP with ILGPU kernels on CUDA, OpenCL or the CPU.")
 {
@@ -10,6 +11,7 @@ var root = new RootCommand("GpuMlp: train the report's MNIST MLP with ILGPU kern
     ExportCommand.Create(),
     BenchCommand.Create(),
     TuneCommand.Create(),
+    ServeCommand.Create(),
 };
 root.Options.Add(CommonOptions.Debug);
 var parse = root.Parse(args);

@@ -59,6 +59,26 @@ public static class DigitImage
         return ToMnist(bitmap, path);
     }
 
+    /// <summary>Decodes an encoded image held in memory (PNG, JPEG, WebP, GIF or BMP, honouring the
+    /// EXIF orientation) and converts it with <see cref="ToMnist(SKBitmap, string)"/>;
+    /// <paramref name="nameForMessages"/> names it in errors.</summary>
+    /// <exception cref="ImageFormatException">The bytes cannot be decoded, or hold no digit.</exception>
+    public static float[] FromEncoded(byte[] encoded, string nameForMessages)
+    {
+        using SKBitmap bitmap = Decode(encoded, nameForMessages);
+        return ToMnist(bitmap, nameForMessages);
+    }
+
+    /// <summary>The width and height an encoded image declares in its header, read without decoding
+    /// any pixel (a tiny file can declare a huge image); null when the bytes are no image Skia reads.</summary>
+    public static (int Width, int Height)? DeclaredSize(byte[] encoded)
+    {
+        ArgumentNullException.ThrowIfNull(encoded);
+        using var data = SKData.CreateCopy(encoded);
+        using SKCodec? codec = SKCodec.Create(data);
+        return codec is null ? null : (codec.Info.Width, codec.Info.Height);
+    }
+
     /// <summary>Converts a decoded image to 784 MNIST-style values (see the class summary).</summary>
     /// <exception cref="ImageFormatException">The image holds no digit.</exception>
     public static float[] ToMnist(SKBitmap bitmap, string nameForMessages = "image")
@@ -178,6 +198,13 @@ public static class DigitImage
             throw new FileNotFoundException($"image not found: {path}", path, ex);
         }
 
+        return Decode(bytes, path);
+    }
+
+    /// <summary>Decodes encoded image bytes; <paramref name="path"/> names them in errors.</summary>
+    internal static SKBitmap Decode(byte[] bytes, string path)
+    {
+        ArgumentNullException.ThrowIfNull(bytes);
         using var data = SKData.CreateCopy(bytes);
         using SKCodec? codec = SKCodec.Create(data);
         if (codec is null)

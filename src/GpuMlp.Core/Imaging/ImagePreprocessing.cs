@@ -89,4 +89,24 @@ public static class Preprocessing
         };
 #pragma warning restore CS8524
     }
+
+    /// <summary>An encoded image held in memory (PNG, JPEG, WebP, GIF or BMP) as a network input of
+    /// <paramref name="shape"/>, prepared exactly as <see cref="Load"/> prepares the same bytes read
+    /// from a file; <paramref name="nameForMessages"/> names the image in errors.</summary>
+    /// <exception cref="ArgumentException"><paramref name="preprocessing"/> cannot make images of
+    /// <paramref name="shape"/> (see <see cref="Refusal"/>).</exception>
+    /// <exception cref="ImageFormatException">The bytes cannot be decoded (or, for a digit, hold none).</exception>
+    public static float[] FromEncoded(byte[] encoded, string nameForMessages, ImagePreprocessing preprocessing, ImageShape shape)
+    {
+        ArgumentNullException.ThrowIfNull(encoded);
+        if (Refusal(preprocessing, shape) is { } refusal)
+            throw new ArgumentException(refusal, nameof(shape));
+#pragma warning disable CS8524
+        return preprocessing switch
+        {
+            ImagePreprocessing.MnistDigit => DigitImage.FromEncoded(encoded, nameForMessages),
+            ImagePreprocessing.Resize => ResizedImage.FromEncoded(encoded, shape, nameForMessages),
+        };
+#pragma warning restore CS8524
+    }
 }

@@ -28,6 +28,17 @@ public static class ResizedImage
         return FromBitmap(bitmap, shape);
     }
 
+    /// <summary>Decodes an encoded image held in memory (honouring the EXIF orientation) and converts
+    /// it with <see cref="FromBitmap"/>; <paramref name="nameForMessages"/> names it in errors.</summary>
+    /// <exception cref="ImageFormatException">The bytes cannot be decoded.</exception>
+    /// <exception cref="ArgumentException">The shape has other than one or three channels.</exception>
+    public static float[] FromEncoded(byte[] encoded, ImageShape shape, string nameForMessages)
+    {
+        RequireChannels(shape);
+        using SKBitmap bitmap = DigitImage.Decode(encoded, nameForMessages);
+        return FromBitmap(bitmap, shape);
+    }
+
     /// <summary>A decoded image as C*H*W values of <paramref name="shape"/> (see the class summary).</summary>
     /// <exception cref="ArgumentException">The shape has other than one or three channels.</exception>
     public static float[] FromBitmap(SKBitmap bitmap, ImageShape shape)
