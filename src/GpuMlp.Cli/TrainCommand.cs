@@ -17,6 +17,7 @@ public static class TrainCommand
         var epochs = new Option<int>("--epochs") { Description = "Training epochs", DefaultValueFactory = _ => 20 };
         var batchSize = new Option<int>("--batch-size") { Description = "Mini-batch size", DefaultValueFactory = _ => 128 };
         var optimizer = new OptimizerOptions();
+        var distortion = new DistortionOptions();
         var dropout = new Option<float>("--dropout") { Description = "Dropout rate after each hidden ReLU, in [0, 1)", DefaultValueFactory = _ => 0.2f };
         var hidden = new Option<string>("--hidden") { Description = "Hidden layer widths, comma separated", DefaultValueFactory = _ => "512,256" };
         var seed = new Option<int>("--seed") { Description = "Seed for initialisation, shuffling and dropout", DefaultValueFactory = _ => 1 };
@@ -37,6 +38,8 @@ public static class TrainCommand
         };
         foreach (var option in optimizer.All)
             command.Options.Add(option);
+        foreach (var option in distortion.All)
+            command.Options.Add(option);
         foreach (var option in CommonOptions.DataOptions)
             command.Options.Add(option);
         command.SetAction(parse => CliErrors.Run(parse, () =>
@@ -50,6 +53,7 @@ public static class TrainCommand
                     throw new OptionException("--resume continues in its own folder; do not combine it with --out");
                 var checkpoint = Checkpoint.Load(Path.Combine(resumeDir, Checkpoint.FileName));
                 optimizer.CheckResume(parse, checkpoint.State.Options.Optimizer, resumeDir);
+                distortion.CheckResume(parse, resumeDir);
                 var resumeData = CommonOptions.LoadData(dataFolder);
                 // Load validated the checkpoint's settings; the data is checked against them here.
                 checkpoint.State.Options.CheckDataset(resumeData.Schema, resumeData.Train.Count);
@@ -74,6 +78,7 @@ public static class TrainCommand
                 Schedule = ParseSchedule(parse.GetValue(schedule) ?? "constant"),
                 ArchitectureText = ParseArchitecture(parse.GetValue(arch) ?? "mlp", dataFolder.Schema),
                 AugmentShift = parse.GetValue(augmentShift) ?? ArchitectureChoice.DefaultAugmentShift(parse.GetValue(arch) ?? ArchitectureChoice.Mlp),
+                Distortion = distortion.Parse(parse),
             };
             // Everything that needs neither the data nor the device is checked first: a bad flag or
             // --out must not cost a download, a kernel compilation or a file.
@@ -135,6 +140,8 @@ public static class TrainCommand
         Output.Info($"optimizer {options.Optimizer.Describe()}");
         if (options.AugmentShift > 0)
             Output.Info($"augmentation: every training image moved by -{options.AugmentShift}..{options.AugmentShift} pixels in x and y");
+        if (options.IsDistorted)
+            Output.Info($"augmentation: every training image distorted ({options.Distortion}), resampled bilinearly");
         Output.Info($"training {trainer.NetworkName} on {trainer.TrainCount} images, validating on {trainer.ValidationCount}, {trainer.StepsPerEpoch} steps per epoch; run folder {run.Folder}");
 
         using var interrupt = InterruptSignal.Listen();

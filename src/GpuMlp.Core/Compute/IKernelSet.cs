@@ -54,6 +54,9 @@ internal interface IKernelSet
     /// <summary>Compiles the shifted batch gather.</summary>
     void LoadShiftedGather();
 
+    /// <summary>Compiles the distorting gather.</summary>
+    void LoadDistortion();
+
     // ---- dense (kernels/DenseKernels.cs, kernels/Cpu/CpuDenseKernels.cs)
 
     /// <summary>C[M,N] = epilogue(op(A) * op(B)).</summary>
@@ -73,6 +76,11 @@ internal interface IKernelSet
 
     void GatherShifted(ArrayView<byte> images, ArrayView<byte> labels, ArrayView<int> order, int first, int rows,
         int height, int width, int maxShift, uint seed, uint step, ArrayView<float> x, ArrayView<int> y);
+
+    /// <summary>The distorting gather (kernels/DistortionKernels.cs, kernels/Cpu/CpuDistortionKernels.cs):
+    /// field [rows, 2, H + 2R, W] overwritten with elastic distortion, x and y as the gathers.</summary>
+    void Distort(ArrayView<byte> images, ArrayView<byte> labels, ArrayView<int> order, int first, int rows,
+        in DistortionShape shape, ArrayView<float> field, ArrayView<float> x, ArrayView<int> y);
 
     // ---- loss (kernels/SoftmaxCrossEntropyKernels.cs, kernels/Cpu/CpuSoftmaxCrossEntropyKernels.cs)
 

@@ -7,7 +7,7 @@ namespace GpuMlp.Runs;
 /// the initialisation, the optimizer (described, and its settings with the effective learning rate:
 /// the optimiser's default when --lr was not given) and the loss. The MLP's dropout and hidden
 /// widths only for the MLP (a layer stack has its own, in architecture and network), the
-/// architecture text and the augmentation shift only when set: an MLP run without augmentation
+/// architecture text, the augmentation shift and the distortion only when set: an MLP run without augmentation
 /// writes what it always did.</summary>
 public sealed record RunConfig(
     string Device, string? CpuSimd, int Epochs, int BatchSize, float LearningRate,
@@ -16,7 +16,8 @@ public sealed record RunConfig(
     int Seed, double ValSplit, int? LimitTrain, int? EarlyStop, string LrSchedule, int TrainImages, int ValidationImages, string Network,
     string Initialisation, string Optimizer, OptimizerSettings OptimizerSettings, string Loss,
     [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? Architecture = null,
-    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)] int AugmentShift = 0)
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)] int AugmentShift = 0,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] ImageDistortion? Distortion = null)
 {
     public static RunConfig From(TrainingOptions o, Trainer trainer, string device, string? cpuSimd)
     {
@@ -28,6 +29,6 @@ public sealed record RunConfig(
             o.IsMlp ? "PyTorch nn.Linear default: W, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))"
                 : "PyTorch nn.Conv2d/nn.Linear default: W, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))",
             o.Optimizer.Describe(), o.Optimizer, "softmax cross-entropy",
-            o.ArchitectureText, o.AugmentShift);
+            o.ArchitectureText, o.AugmentShift, o.IsDistorted ? o.Distortion : null);
     }
 }

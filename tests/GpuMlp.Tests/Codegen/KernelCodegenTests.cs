@@ -95,6 +95,7 @@ public sealed class KernelCodegenTests
             "ConvolutionKernels.ConvIm2ColKernel", "ConvolutionKernels.ConvCol2ImKernel", "ConvolutionKernels.ConvNhwcToNchwKernel",
             "ConvolutionKernels.ConvNchwToNhwcKernel", "ConvolutionKernels.ConvBiasPartialsKernel",
             "PoolingKernels.MaxPool2ForwardKernel", "PoolingKernels.MaxPool2BackwardKernel",
+            "DistortionKernels.ElasticFieldRowsKernel", "DistortionKernels.DistortBatchKernel",
         })
             Assert.Contains(expected, names);
     }
@@ -117,6 +118,7 @@ public sealed class KernelCodegenTests
             "CpuConvolutionKernels.ConvNhwcToNchwCpuKernel",
             "CpuDenseKernels.DenseBiasGradientSimdKernel",
             "CpuDenseKernels.DenseGemmSimdKernel",
+            "CpuDistortionKernels.DistortBatchCpuKernel",
             "CpuEvaluationKernels.ConfusionSimdKernel",
             "CpuEvaluationKernels.SumPartialsSimdKernel",
             "CpuOptimizerKernels.OptimizerStepSimdKernel",
