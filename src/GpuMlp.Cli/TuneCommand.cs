@@ -37,6 +37,10 @@ public static class TuneCommand
         var optimizers = new Option<string?>("--optimizers") { Description = "Optimizers to choose from, e.g. adam,adamw,sgd,rmsprop (default adam)" };
         var momentumRange = new Option<string?>("--momentum-range") { Description = "sgd, rmsprop: momentum range MIN,MAX, uniform (default 0)" };
         var weightDecays = new Option<string?>("--weight-decays") { Description = "Weight decay values to choose from, e.g. 0,1e-4,1e-2 (default: each optimizer's, 0.01 for adamw, else 0)" };
+        var distortionRanges = DistortionSpace.Keys.Select(key => new Option<string?>(DistortionSpace.FlagOf(key))
+        {
+            Description = $"Training distortion: {key} range MIN,MAX, uniform (default 0: none; see train's flags)",
+        }).ToArray();
         var finalFull = new Option<bool>("--final-full") { Description = "Retrain the best configuration on the whole training file, not only --limit-train images" };
         var outDir = new Option<string?>("--out") { Description = "Tuning folder (default tunes/<timestamp>); must not exist or be empty" };
         var resume = new Option<string?>("--resume") { Description = "Continue the search in this folder with its saved settings" };
@@ -46,13 +50,15 @@ public static class TuneCommand
             CommonOptions.Device, CommonOptions.CpuSimd, trials, budget, eta, minEpochs, maxEpochs, seed, limitTrain, valSplit, space, lrRange, dropoutRange,
             batchSizes, hiddenChoices, archChoices, optimizers, momentumRange, weightDecays, finalFull, outDir, resume,
         };
+        foreach (var option in distortionRanges)
+            command.Options.Add(option);
         foreach (var option in CommonOptions.DataOptions)
             command.Options.Add(option);
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
             if (parse.GetValue(resume) is string resumeDir)
             {
-                Option[] searchFlags = [trials, budget, eta, minEpochs, maxEpochs, seed, limitTrain, valSplit, space, lrRange, dropoutRange, batchSizes, hiddenChoices, archChoices, optimizers, momentumRange, weightDecays, finalFull, outDir];
+                Option[] searchFlags = [trials, budget, eta, minEpochs, maxEpochs, seed, limitTrain, valSplit, space, lrRange, dropoutRange, batchSizes, hiddenChoices, archChoices, optimizers, momentumRange, weightDecays, finalFull, outDir, .. distortionRanges];
                 var given = searchFlags.Where(o => CommonOptions.Given(parse, o)).Select(o => o.Name).ToList();
                 // The images are read as the search read them (saved with its settings).
                 given.AddRange(CommonOptions.LoadOptions.Where(o => CommonOptions.Given(parse, o)).Select(o => o.Name));
@@ -107,6 +113,14 @@ public static class TuneCommand
             }
             if (parse.GetValue(weightDecays) is string wd)
                 searchSpace = searchSpace with { WeightDecays = SearchSpace.ParseNumberList(wd, "--weight-decays") };
+            foreach (var (key, option) in DistortionSpace.Keys.Zip(distortionRanges))
+            {
+                if (parse.GetValue(option) is string range)
+                {
+                    var (min, max) = SearchSpace.ParseRange(range, option.Name);
+                    searchSpace = searchSpace with { Distortion = searchSpace.Distortion.WithRange(key, min, max) };
+                }
+            }
             searchSpace.Validate(schema, parse.GetValue(space) is string f ? $"--space {f}" : "search space flags");
             var settings = new TuningSettings
             {

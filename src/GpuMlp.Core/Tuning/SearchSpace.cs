@@ -43,6 +43,9 @@ public sealed record SearchSpace
     /// <summary>Architectures to choose from, resolved (<see cref="ResolveArchitecture"/>): "mlp",
     /// "cnn" (the preset with its recipe) or a stack's canonical text.</summary>
     public IReadOnlyList<string> Architectures { get; init; } = [ArchitectureChoice.Mlp];
+    /// <summary>The training distortions' strengths (keys rotate, scale, shear, translate,
+    /// elastic_alpha, elastic_sigma, each [min, max]); none by default.</summary>
+    public DistortionSpace Distortion { get; init; } = new();
 
     /// <summary>Checks every range, and every architecture for data of <paramref name="schema"/>;
     /// the message starts with <paramref name="source"/>.</summary>
@@ -88,6 +91,7 @@ public sealed record SearchSpace
         }
         if (Architectures.Distinct(StringComparer.Ordinal).Count() != Architectures.Count)
             throw new OptionException($"{source}: arch lists a network twice ({string.Join("; ", Architectures)})");
+        Distortion.Validate(source);
         return this;
     }
 
@@ -181,9 +185,11 @@ public sealed record SearchSpace
         if (WeightDecays is not null)
             optimizer = optimizer with { WeightDecay = (float)WeightDecays[decay] };
         string architecture = Architectures.Count > 1 ? Architectures[random.Next(Architectures.Count)] : Architectures[0];
-        return ArchitectureText(architecture) is string stack
+        var config = ArchitectureText(architecture) is string stack
             ? TrialConfig.Stack(batch, (float)lr, stack, optimizer, ArchitectureChoice.DefaultAugmentShift(architecture))
             : TrialConfig.Mlp(batch, (float)lr, (float)dropout, hidden.ToArray(), optimizer);
+        // Drawn last and only when searched, so searches without distortion sample as before.
+        return Distortion.IsActive ? config with { Distortion = Distortion.Sample(random) } : config;
     }
 
     /// <summary>x rounded to <paramref name="digits"/> significant digits.</summary>
@@ -204,7 +210,8 @@ public sealed record SearchSpace
         Optimizers.Select(k => k.Name()).ToArray(),
         [MomentumMin, MomentumMax],
         WeightDecays?.ToArray(),
-        Architectures.ToArray());
+        Architectures.ToArray(),
+        Distortion.ToDocument());
 
     /// <summary>The stored form read back and checked, its architectures for data of <paramref name="schema"/>.</summary>
     public static SearchSpace FromDocument(SearchSpaceDocument document, ImageSchema schema, string source = "search space")
@@ -225,6 +232,7 @@ public sealed record SearchSpace
             MomentumMax = document.Momentum is { Count: 1 or 2 } n ? n[^1] : 0,
             WeightDecays = document.WeightDecay?.ToArray(),
             Architectures = document.Arch is null ? [ArchitectureChoice.Mlp] : document.Arch.Select(a => ResolveArchitecture(a, schema, $"{source}: arch")).ToArray(),
+            Distortion = DistortionSpace.FromDocument(document.Distortion, source),
         }.Validate(schema, source);
     }
 
@@ -309,8 +317,12 @@ public sealed record SearchSpace
                                 : throw new OptionException($"{source}: arch entries must be strings like \"mlp\", \"cnn\" or \"conv3x3x8p1,relu,pool2,flatten,dense10\" (got {e.GetRawText()})")).ToArray(),
                         };
                         break;
+                    case "rotate" or "scale" or "shear" or "translate" or "elastic_alpha" or "elastic_sigma":
+                        var (low, high) = Range(value, property.Name, source);
+                        space = space with { Distortion = space.Distortion.WithRange(property.Name, low, high) };
+                        break;
                     default:
-                        throw new OptionException($"{source}: unknown key '{property.Name}' (use lr, dropout, batch_size, hidden, optimizer, momentum, weight_decay, arch)");
+                        throw new OptionException($"{source}: unknown key '{property.Name}' (use lr, dropout, batch_size, hidden, optimizer, momentum, weight_decay, arch, {string.Join(", ", DistortionSpace.Keys)})");
                 }
             }
             return space.Validate(schema, source);
@@ -450,7 +462,7 @@ public sealed record SearchSpace
 /// optimiser names, momentum [min, max] and weight decay values (null in searches saved before the
 /// optimiser could be searched: adam, no momentum, the default weight decay), and the architectures
 /// ("mlp", "cnn" or a stack's canonical text; null in searches saved before architectures could be
-/// searched: the MLP alone).</summary>
+/// searched: the MLP alone), and the distortion ranges searched (key -> [min, max]; absent: none).</summary>
 public sealed record SearchSpaceDocument(
     IReadOnlyList<double> Lr,
     IReadOnlyList<double> Dropout,
@@ -459,4 +471,6 @@ public sealed record SearchSpaceDocument(
     IReadOnlyList<string>? Optimizer = null,
     IReadOnlyList<double>? Momentum = null,
     IReadOnlyList<double>? WeightDecay = null,
-    IReadOnlyList<string>? Arch = null);
+    IReadOnlyList<string>? Arch = null,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    IReadOnlyDictionary<string, IReadOnlyList<double>>? Distortion = null);

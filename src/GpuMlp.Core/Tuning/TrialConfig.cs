@@ -17,7 +17,8 @@ namespace GpuMlp.Tuning;
 /// (<see cref="Training.Architecture"/>), whose own dropout layers apply. Dropout and Hidden
 /// describe the MLP alone, so a stack trial has neither (null: not applicable). AugmentShift is
 /// the training images' random shift in pixels (<see cref="TrainingOptions.AugmentShift"/>): the
-/// CNN preset's for a "cnn" choice, else 0 (absent from the JSON).</summary>
+/// CNN preset's for a "cnn" choice, else 0 (absent from the JSON). Distortion is the trial's
+/// sampled training distortion (<see cref="TrainingOptions.Distortion"/>); null (absent) is none.</summary>
 public sealed record TrialConfig(
     int BatchSize,
     float LearningRate,
@@ -25,7 +26,8 @@ public sealed record TrialConfig(
     IReadOnlyList<int>? Hidden,
     OptimizerSettings? Optimizer = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Architecture = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] int AugmentShift = 0)
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] int AugmentShift = 0,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] ImageDistortion? Distortion = null)
 {
     /// <summary>A trial of the report's MLP.</summary>
     public static TrialConfig Mlp(int batchSize, float learningRate, float dropout, IReadOnlyList<int> hidden, OptimizerSettings? optimizer = null) =>
@@ -73,6 +75,14 @@ public sealed record TrialConfig(
     {
         if (AugmentShift is < 0 or > TrainingOptions.MaxAugmentShift)
             throw new InvalidDataException($"augment_shift must be in 0..{TrainingOptions.MaxAugmentShift} (got {AugmentShift})");
+        try
+        {
+            Distortion?.Validate();
+        }
+        catch (OptionException error)
+        {
+            throw new InvalidDataException($"distortion: {error.Message}", error);
+        }
         if (IsMlp)
         {
             if (Dropout is null || Hidden is not { Count: > 0 })
@@ -107,6 +117,7 @@ public sealed record TrialConfig(
             Hidden = Hidden?.ToArray() ?? template.Hidden,
             ArchitectureText = Architecture,
             AugmentShift = AugmentShift,
+            Distortion = Distortion,
             Schedule = LearningRateSchedule.Constant,
             EarlyStopPatience = null,
         };
@@ -122,14 +133,16 @@ public sealed record TrialConfig(
         $"batch {BatchSize.ToString(CultureInfo.InvariantCulture)}, lr {Format(LearningRate)}, "
         + (IsMlp ? $"dropout {Format(Dropout.GetValueOrDefault())}, hidden {HiddenText}" : $"arch {ArchitectureName}")
         + (AugmentShift > 0 && ArchitectureName != ArchitectureChoice.Cnn ? $", shift {AugmentShift.ToString(CultureInfo.InvariantCulture)}" : "")
-        + (Settings.CommandLineFlags().Length == 0 ? "" : $", optimizer {OptimizerText}");
+        + (Settings.CommandLineFlags().Length == 0 ? "" : $", optimizer {OptimizerText}")
+        + (Distortion is { IsActive: true } distortion ? $", distortion {distortion}" : "");
 
     // Value equality over the hidden widths too (the generated one compares the list reference).
     public bool Equals(TrialConfig? other) =>
         other is not null && BatchSize == other.BatchSize && LearningRate.Equals(other.LearningRate)
         && Nullable.Equals(Dropout, other.Dropout)
         && (Hidden is null ? other.Hidden is null : other.Hidden is not null && Hidden.SequenceEqual(other.Hidden))
-        && Settings.Equals(other.Settings) && Architecture == other.Architecture && AugmentShift == other.AugmentShift;
+        && Settings.Equals(other.Settings) && Architecture == other.Architecture && AugmentShift == other.AugmentShift
+        && Distortion == other.Distortion;
 
     public override int GetHashCode()
     {
@@ -140,6 +153,7 @@ public sealed record TrialConfig(
         hash.Add(Settings);
         hash.Add(Architecture);
         hash.Add(AugmentShift);
+        hash.Add(Distortion);
         foreach (int h in Hidden ?? [])
             hash.Add(h);
         return hash.ToHashCode();
