@@ -141,7 +141,7 @@ public static class TrainCommand
         if (options.AugmentShift > 0)
             Output.Info($"augmentation: every training image moved by -{options.AugmentShift}..{options.AugmentShift} pixels in x and y");
         if (options.IsDistorted)
-            Output.Info($"augmentation: every training image distorted ({options.Distortion}), resampled bilinearly");
+            Output.Info($"augmentation: every training image distorted at random, up to {options.Distortion}; resampled bilinearly");
         Output.Info($"training {trainer.NetworkName} on {trainer.TrainCount} images, validating on {trainer.ValidationCount}, {trainer.StepsPerEpoch} steps per epoch; run folder {run.Folder}");
 
         using var interrupt = InterruptSignal.Listen();

@@ -116,20 +116,21 @@ public sealed record ImageDistortion
         return kernelShape with { ElasticNormalizer = 1.0 / sum };
     }
 
-    /// <summary>"rotate ±10°, scale 1±0.1, ..., elastic α 34 σ 4": what the run prints and tune shows.</summary>
+    /// <summary>"rotate 10 deg, scale 0.1, ..., elastic alpha 34 sigma 4" (each range's half-width, ASCII
+    /// for any console): what the run prints and tune shows.</summary>
     public override string ToString()
     {
         var parts = new List<string>();
         if (RotateDegrees > 0)
-            parts.Add($"rotate ±{Num(RotateDegrees)}°");
+            parts.Add($"rotate {Num(RotateDegrees)} deg");
         if (Scale > 0)
-            parts.Add($"scale 1±{Num(Scale)}");
+            parts.Add($"scale {Num(Scale)}");
         if (ShearDegrees > 0)
-            parts.Add($"shear ±{Num(ShearDegrees)}°");
+            parts.Add($"shear {Num(ShearDegrees)} deg");
         if (Translate > 0)
-            parts.Add($"translate ±{Num(Translate)}");
+            parts.Add($"translate {Num(Translate)}");
         if (HasElastic)
-            parts.Add($"elastic α {Num(ElasticAlpha)} σ {Num(ElasticSigma)}");
+            parts.Add($"elastic alpha {Num(ElasticAlpha)} sigma {Num(ElasticSigma)}");
         return parts.Count == 0 ? "none" : string.Join(", ", parts);
     }
 

@@ -101,7 +101,7 @@ public sealed class DistortionSpaceTests
     public void ToString_DistortedTrial_NamesItsDistortion()
     {
         var config = TrialConfig.Mlp(64, 1e-3f, 0.2f, [16]) with { Distortion = new ImageDistortion { RotateDegrees = 10, ElasticAlpha = 34, ElasticSigma = 4 } };
-        Assert.EndsWith(", distortion rotate ±10°, elastic α 34 σ 4", config.ToString(), StringComparison.Ordinal);
+        Assert.EndsWith(", distortion rotate 10 deg, elastic alpha 34 sigma 4", config.ToString(), StringComparison.Ordinal);
         Assert.NotEqual(config, config with { Distortion = null });
     }
 }
