@@ -8,7 +8,11 @@
 // Per row: each noise line of the padded grid is drawn once into a stack buffer (the portable kernel
 // hashes each tap again) and smoothed along x in the portable kernel's order; the Gaussian weights
 // and the row's affine map are computed once (GaussianWeight, Affine: the same functions); then
-// every output pixel sums its column of the field and samples as the portable kernel does.
+// each output line's displacements are summed down the field's columns, and every pixel samples as
+// the portable kernel does. The hashes and both smoothing passes run Vector<T> lanes across x: each
+// lane does its element's operations in the portable kernel's order (no fused multiply-add), so
+// the bits are the same.
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using ILGPU;
 
@@ -46,6 +50,8 @@ internal static class CpuDistortion
         for (int k = 0; k <= radius; k++)
             weights[k] = DistortionKernels.GaussianWeight(shape, k);
         Span<float> noise = elastic ? stackalloc float[shape.PaddedWidth] : default;
+        Span<float> dxLine = elastic ? stackalloc float[width] : default;
+        Span<float> dyLine = elastic ? stackalloc float[width] : default;
         int lines = shape.PaddedHeight;
         int end = Simd.RangeStart(rows, worker + 1, workers);
         for (int row = Simd.RangeStart(rows, worker, workers); row < end; row++)
@@ -60,23 +66,18 @@ internal static class CpuDistortion
             ref float output = ref Unsafe.Add(ref batch.X, (nint)row * features);
             for (int yy = 0; yy < height; yy++)
             {
+                if (elastic)
+                {
+                    SmoothColumns(weights, radius, width, ref Unsafe.Add(ref xPlane, (nint)(yy + radius) * width), dxLine);
+                    SmoothColumns(weights, radius, width, ref Unsafe.Add(ref yPlane, (nint)(yy + radius) * width), dyLine);
+                }
                 for (int xx = 0; xx < width; xx++)
                 {
                     float px = xx, py = yy;
                     if (elastic)
                     {
-                        nint center = (nint)(yy + radius) * width + xx;
-                        float w0 = weights[0];
-                        float dx = w0 * Unsafe.Add(ref xPlane, center), dy = w0 * Unsafe.Add(ref yPlane, center);
-                        for (int k = 1; k <= radius; k++)
-                        {
-                            float w = weights[k];
-                            nint up = center - (nint)k * width, down = center + (nint)k * width;
-                            dx += w * (Unsafe.Add(ref xPlane, up) + Unsafe.Add(ref xPlane, down));
-                            dy += w * (Unsafe.Add(ref yPlane, up) + Unsafe.Add(ref yPlane, down));
-                        }
-                        px += shape.ElasticAlpha * dx;
-                        py += shape.ElasticAlpha * dy;
+                        px += shape.ElasticAlpha * dxLine[xx];
+                        py += shape.ElasticAlpha * dyLine[xx];
                     }
                     float xs = map.M00 * px + map.M01 * py + map.OffsetX;
                     float ys = map.M10 * px + map.M11 * py + map.OffsetY;
@@ -104,17 +105,26 @@ internal static class CpuDistortion
 
     /// <summary>One row's field [2, H + 2R, W]: each padded noise line drawn into `noise` [W + 2R],
     /// then smoothed along x as ElasticFieldRowsKernel sums.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void SmoothRows(in DistortionShape shape, uint key, Span<float> weights, Span<float> noise, ref float rowField)
     {
-        int width = shape.Width, radius = shape.ElasticRadius, lines = shape.PaddedHeight;
+        int width = shape.Width, radius = shape.ElasticRadius, lines = shape.PaddedHeight, lanes = Vector<float>.Count;
         for (int d = 0; d < 2; d++)
         {
             for (int yp = 0; yp < lines; yp++)
             {
-                for (int xp = 0; xp < noise.Length; xp++)
-                    noise[xp] = DistortionKernels.ElasticNoise(shape, key, d, yp, xp);
+                DrawNoise(key, (uint)((d * lines + yp) * shape.PaddedWidth), noise);
                 ref float target = ref Unsafe.Add(ref rowField, (nint)(d * lines + yp) * width);
-                for (int xx = 0; xx < width; xx++)
+                int xx = 0;
+                for (; xx + lanes <= width; xx += lanes)
+                {
+                    int center = xx + radius;
+                    var sum = new Vector<float>(weights[0]) * new Vector<float>(noise[center..]);
+                    for (int k = 1; k <= radius; k++)
+                        sum += new Vector<float>(weights[k]) * (new Vector<float>(noise[(center - k)..]) + new Vector<float>(noise[(center + k)..]));
+                    Unsafe.WriteUnaligned(ref Unsafe.As<float, byte>(ref Unsafe.Add(ref target, xx)), sum);
+                }
+                for (; xx < width; xx++)
                 {
                     int center = xx + radius;
                     float sum = weights[0] * noise[center];
@@ -125,6 +135,56 @@ internal static class CpuDistortion
             }
         }
     }
+
+    /// <summary>noise[i] = DistortionKernels.ElasticNoise's value for the grid index first + i:
+    /// Symmetric(Mix((first + i) ^ key)), Vector<uint> lanes doing CounterHash.Mix's five steps.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void DrawNoise(uint key, uint first, Span<float> noise)
+    {
+        int lanes = Vector<uint>.Count, i = 0;
+        var keys = new Vector<uint>(key);
+        for (; i + lanes <= noise.Length; i += lanes)
+        {
+            var x = (new Vector<uint>(first + (uint)i) + Vector<uint>.Indices) ^ keys;
+            x ^= x >> 16;
+            x *= 0x7feb352dU;
+            x ^= x >> 15;
+            x *= 0x846ca68bU;
+            x ^= x >> 16;
+            var top = Vector.ConvertToSingle(Vector.AsVectorInt32(x >> 8));
+            (top * new Vector<float>(1f / 8388608f) - Vector<float>.One).CopyTo(noise[i..]);
+        }
+        for (; i < noise.Length; i++)
+            noise[i] = DistortionKernels.Symmetric(CounterHash.Mix((first + (uint)i) ^ key));
+    }
+
+    /// <summary>line[xx] = w_0 f(xx) + sum_k w_k (f(xx - k W) + f(xx + k W)) for the field plane's
+    /// line `center` (the output line yy + R): the sum DistortBatchKernel takes down a column.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void SmoothColumns(Span<float> weights, int radius, int width, ref float center, Span<float> line)
+    {
+        int lanes = Vector<float>.Count, xx = 0;
+        for (; xx + lanes <= width; xx += lanes)
+        {
+            ref float at = ref Unsafe.Add(ref center, xx);
+            var sum = new Vector<float>(weights[0]) * Load(ref at, 0);
+            for (int k = 1; k <= radius; k++)
+                sum += new Vector<float>(weights[k]) * (Load(ref at, -(nint)k * width) + Load(ref at, (nint)k * width));
+            sum.CopyTo(line[xx..]);
+        }
+        for (; xx < width; xx++)
+        {
+            ref float at = ref Unsafe.Add(ref center, xx);
+            float sum = weights[0] * at;
+            for (int k = 1; k <= radius; k++)
+                sum += weights[k] * (Unsafe.Add(ref at, -(nint)k * width) + Unsafe.Add(ref at, (nint)k * width));
+            line[xx] = sum;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector<float> Load(ref float at, nint offset) =>
+        Unsafe.ReadUnaligned<Vector<float>>(ref Unsafe.As<float, byte>(ref Unsafe.Add(ref at, offset)));
 
     /// <summary>The float nearest b / 255 at (x, y) of one plane, or 0 outside it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
