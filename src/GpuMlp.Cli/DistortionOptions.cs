@@ -29,7 +29,7 @@ public sealed class DistortionOptions
 
     public Option<float> ElasticAlpha { get; } = new("--elastic-alpha")
     {
-        Description = $"Elastic distortion (Simard et al. 2003): scale α of the smoothed random displacement field in pixels, e.g. 34 for 28x28 digits (0..{ImageDistortion.MaxElasticAlpha}; default 0: none; needs --elastic-sigma)",
+        Description = $"Elastic distortion (Simard et al. 2003): scale α of the smoothed random displacement field in pixels, e.g. 34 for MNIST digits (0..{ImageDistortion.MaxElasticAlpha}; default 0: none; needs --elastic-sigma)",
     };
 
     public Option<float> ElasticSigma { get; } = new("--elastic-sigma")

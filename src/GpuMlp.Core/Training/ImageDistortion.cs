@@ -24,7 +24,7 @@ public sealed record ImageDistortion
     /// (RandomAffine's translate=(F, F), but not rounded to whole pixels); 0..0.5.</summary>
     public float Translate { get; init; }
 
-    /// <summary>Elastic distortion's scale α in pixels (Simard: 34 for 28 x 28); 0 is none.</summary>
+    /// <summary>Elastic distortion's scale α in pixels (Simard: 34 for MNIST digits); 0 is none.</summary>
     public float ElasticAlpha { get; init; }
 
     /// <summary>Elastic distortion's Gaussian σ in pixels (Simard: 4); 0 is none, else 0.5..16.</summary>
