@@ -16,6 +16,8 @@ using Perfolizer.Horology;
 //   --smoke          run every case a few times without BenchmarkDotNet (a seconds-long sanity check)
 //   --image-folder-load FOLDER COUNT REPEATS
 //                    images/s of an image-folder load, cold and cached (ImageFolderLoad.cs); nothing else runs
+//   --augment-preview MNIST_FOLDER OUT.png
+//                    a PNG grid of training digits as the distorting gather gives them (AugmentationPreview.cs); nothing else runs
 // Benchmarks always run in-process (no generated project, no SDK needed at run time), and with no
 // --filter every benchmark runs.
 var rest = new List<string>();
@@ -42,6 +44,11 @@ for (int i = 0; i < args.Length; i++)
         case "--image-folder-load" when i + 3 < args.Length && int.TryParse(args[i + 2], out int images) && images > 0
                                         && int.TryParse(args[i + 3], out int repeats) && repeats > 0:
             return ImageFolderLoad.Run(args[i + 1], images, repeats, Console.Out);
+        case "--augment-preview" when i + 2 < args.Length:
+            return AugmentationPreview.Run(args[i + 1], args[i + 2], Console.Out);
+        case "--augment-preview":
+            Console.Error.WriteLine("--augment-preview needs MNIST_FOLDER OUT.png");
+            return 2;
         case "--image-folder-load":
             Console.Error.WriteLine("--image-folder-load needs FOLDER COUNT REPEATS (positive counts)");
             return 2;

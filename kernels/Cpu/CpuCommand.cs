@@ -48,6 +48,8 @@ public enum CpuOperation
     BatchNormInputGradient = 17,
     /// <summary>CpuWeightAverageKernels.ExponentialAverageSimdKernel.</summary>
     ExponentialAverage = 18,
+    /// <summary>CpuDistortionKernels.DistortBatchCpuKernel.</summary>
+    Distort = 19,
 }
 
 /// <summary>One recorded launch: Operation, and its operands in the field named after it. Built
@@ -59,6 +61,7 @@ public struct CpuCommand
     public BiasGradientCommand BiasGradient;
     public GatherCommand Gather;
     public GatherShiftedCommand GatherShifted;
+    public DistortCommand Distort;
     public SoftmaxCrossEntropyCommand SoftmaxCrossEntropy;
     public OptimizerCommand OptimizerStep;
     public ConvLayoutCommand ConvIm2Col;
@@ -81,6 +84,8 @@ public struct CpuCommand
     public static CpuCommand Of(in GatherCommand operands) => new() { Operation = CpuOperation.Gather, Gather = operands };
 
     public static CpuCommand Of(in GatherShiftedCommand operands) => new() { Operation = CpuOperation.GatherShifted, GatherShifted = operands };
+
+    public static CpuCommand Of(in DistortCommand operands) => new() { Operation = CpuOperation.Distort, Distort = operands };
 
     public static CpuCommand Of(in SoftmaxCrossEntropyCommand operands) =>
         new() { Operation = CpuOperation.SoftmaxCrossEntropy, SoftmaxCrossEntropy = operands };
@@ -186,6 +191,17 @@ public struct GatherShiftedCommand
     public int MaxShift;
     public uint Seed;
     public uint Step;
+}
+
+/// <summary>Rows [Channels, Height, Width] images from order[First ..], each distorted as Shape says
+/// (drawn from its Seed, Step and the row); Field [Rows, 2, H + 2R, W] overwritten with elastic distortion.</summary>
+public struct DistortCommand
+{
+    public BatchOperands Batch;
+    public int First;
+    public int Rows;
+    public DistortionShape Shape;
+    public long Field;
 }
 
 /// <summary>Logits [Rows, Classes], Labels [Rows] int32; Loss and Prediction written at [First ..

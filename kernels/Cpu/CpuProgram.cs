@@ -56,6 +56,10 @@ internal static class CpuProgramSimd
                 CpuBatchGatherSimd.GatherShifted(worker, workers, BatchOf(shifted.Batch), shifted.First, shifted.Rows,
                     new CpuBatchGatherSimd.ShiftedImages(shifted.Height, shifted.Width, shifted.MaxShift, shifted.Seed, shifted.Step));
                 break;
+            case CpuOperation.Distort:
+                ref DistortCommand distort = ref command.Distort;
+                CpuDistortion.Distort(worker, workers, BatchOf(distort.Batch), distort.First, distort.Rows, distort.Shape, ref At<float>(distort.Field));
+                break;
             case CpuOperation.SoftmaxCrossEntropy:
                 ref SoftmaxCrossEntropyCommand softmax = ref command.SoftmaxCrossEntropy;
                 CpuSoftmaxSimd.Run(worker, workers, width, new CpuSoftmaxSimd.Buffers(

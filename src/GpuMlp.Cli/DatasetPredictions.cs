@@ -156,7 +156,7 @@ public static class DatasetPredictions
     /// <summary>One image in --json: <c>index</c>, <c>item</c>, <c>label</c>, <c>label_index</c>,
     /// <c>class_name</c>, <c>class_index</c>, <c>probability</c>, <c>correct</c>, <c>top</c>.</summary>
     public sealed record JsonRow(int Index, string Item, string Label, int LabelIndex, string ClassName, int ClassIndex,
-        float Probability, bool Correct, IReadOnlyList<PredictCommand.ClassProbability> Top);
+        float Probability, bool Correct, IReadOnlyList<ClassProbability> Top);
 
     /// <summary>What --json prints: the model and data read, the split, how many images and how many
     /// wrong, the accuracy in [0, 1], and the predictions (only the wrong ones with --wrong-only).</summary>

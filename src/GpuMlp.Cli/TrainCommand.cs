@@ -17,6 +17,7 @@ public static class TrainCommand
         var epochs = new Option<int>("--epochs") { Description = "Training epochs", DefaultValueFactory = _ => 20 };
         var batchSize = new Option<int>("--batch-size") { Description = "Mini-batch size", DefaultValueFactory = _ => 128 };
         var optimizer = new OptimizerOptions();
+        var distortion = new DistortionOptions();
         var dropout = new Option<float>("--dropout") { Description = "Dropout rate after each hidden ReLU, in [0, 1)", DefaultValueFactory = _ => 0.2f };
         var hidden = new Option<string>("--hidden") { Description = "Hidden layer widths, comma separated", DefaultValueFactory = _ => "512,256" };
         var seed = new Option<int>("--seed") { Description = "Seed for initialisation, shuffling and dropout", DefaultValueFactory = _ => 1 };
@@ -37,7 +38,7 @@ public static class TrainCommand
         };
         foreach (var option in optimizer.All)
             command.Options.Add(option);
-        foreach (var option in schedule.All)
+        foreach (var option in schedule.All.Concat(distortion.All))
             command.Options.Add(option);
         foreach (var option in CommonOptions.DataOptions)
             command.Options.Add(option);
@@ -53,6 +54,7 @@ public static class TrainCommand
                 var checkpoint = Checkpoint.Load(Path.Combine(resumeDir, Checkpoint.FileName));
                 optimizer.CheckResume(parse, checkpoint.State.Options.Optimizer, resumeDir);
                 schedule.CheckResume(parse, resumeDir);
+                distortion.CheckResume(parse, resumeDir);
                 var resumeData = CommonOptions.LoadData(dataFolder);
                 // Load validated the checkpoint's settings; the data is checked against them here.
                 checkpoint.State.Options.CheckDataset(resumeData.Schema, resumeData.Train.Count);
@@ -76,6 +78,7 @@ public static class TrainCommand
                 EarlyStopPatience = parse.GetValue(earlyStop),
                 ArchitectureText = ParseArchitecture(parse.GetValue(arch) ?? "mlp", dataFolder.Schema),
                 AugmentShift = parse.GetValue(augmentShift) ?? ArchitectureChoice.DefaultAugmentShift(parse.GetValue(arch) ?? ArchitectureChoice.Mlp),
+                Distortion = distortion.Parse(parse),
             };
             options = schedule.Apply(parse, options);
             // Everything that needs neither the data nor the device is checked first: a bad flag or
@@ -132,6 +135,8 @@ public static class TrainCommand
             Output.Info(scheduleLine);
         if (options.AugmentShift > 0)
             Output.Info($"augmentation: every training image moved by -{options.AugmentShift}..{options.AugmentShift} pixels in x and y");
+        if (options.IsDistorted)
+            Output.Info($"augmentation: every training image distorted at random, up to {options.Distortion}; resampled bilinearly");
         Output.Info($"training {trainer.NetworkName} on {trainer.TrainCount} images, validating on {trainer.ValidationCount}, {trainer.StepsPerEpoch} steps per epoch; run folder {run.Folder}");
 
         using var interrupt = InterruptSignal.Listen();

@@ -40,6 +40,10 @@ public static class TuneCommand
         var schedules = new Option<string?>("--schedules") { Description = "Learning-rate schedules to choose from, e.g. constant;onecycle (each with its defaults; default constant)" };
         var labelSmoothings = new Option<string?>("--label-smoothings") { Description = "Label smoothing values to choose from, e.g. 0,0.1 (default 0)" };
         var emaDecays = new Option<string?>("--ema-decays") { Description = "EMA decays of the weights to choose from, off for none, e.g. off,0.999 (default off)" };
+        var distortionRanges = DistortionSpace.Keys.Select(key => new Option<string?>(DistortionSpace.FlagOf(key))
+        {
+            Description = $"Training distortion: {key} range MIN,MAX, uniform (default 0: none; see train's flags)",
+        }).ToArray();
         var finalFull = new Option<bool>("--final-full") { Description = "Retrain the best configuration on the whole training file, not only --limit-train images" };
         var outDir = new Option<string?>("--out") { Description = "Tuning folder (default tunes/<timestamp>); must not exist or be empty" };
         var resume = new Option<string?>("--resume") { Description = "Continue the search in this folder with its saved settings" };
@@ -50,6 +54,8 @@ public static class TuneCommand
             batchSizes, hiddenChoices, archChoices, optimizers, momentumRange, weightDecays, finalFull, outDir, resume,
             schedules, labelSmoothings, emaDecays,
         };
+        foreach (var option in distortionRanges)
+            command.Options.Add(option);
         foreach (var option in CommonOptions.DataOptions)
             command.Options.Add(option);
         command.SetAction(parse => CliErrors.Run(parse, () =>
@@ -57,7 +63,7 @@ public static class TuneCommand
             if (parse.GetValue(resume) is string resumeDir)
             {
                 Option[] searchFlags = [trials, budget, eta, minEpochs, maxEpochs, seed, limitTrain, valSplit, space, lrRange, dropoutRange, batchSizes, hiddenChoices, archChoices, optimizers, momentumRange, weightDecays, finalFull, outDir,
-                    schedules, labelSmoothings, emaDecays];
+                    schedules, labelSmoothings, emaDecays, .. distortionRanges];
                 var given = searchFlags.Where(o => CommonOptions.Given(parse, o)).Select(o => o.Name).ToList();
                 // The images are read as the search read them (saved with its settings).
                 given.AddRange(CommonOptions.LoadOptions.Where(o => CommonOptions.Given(parse, o)).Select(o => o.Name));
@@ -118,6 +124,14 @@ public static class TuneCommand
                 searchSpace = searchSpace with { LabelSmoothings = SearchSpace.ParseNumberList(ls, "--label-smoothings") };
             if (parse.GetValue(emaDecays) is string ed)
                 searchSpace = searchSpace with { EmaDecays = SearchSpace.ParseEmaDecays(ed, "--ema-decays") };
+            foreach (var (key, option) in DistortionSpace.Keys.Zip(distortionRanges))
+            {
+                if (parse.GetValue(option) is string range)
+                {
+                    var (min, max) = SearchSpace.ParseRange(range, option.Name);
+                    searchSpace = searchSpace with { Distortion = searchSpace.Distortion.WithRange(key, min, max) };
+                }
+            }
             searchSpace.Validate(schema, parse.GetValue(space) is string f ? $"--space {f}" : "search space flags");
             var settings = new TuningSettings
             {

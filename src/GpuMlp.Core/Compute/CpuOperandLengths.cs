@@ -60,6 +60,21 @@ internal static class CpuOperandLengths
 
     /// <summary>A gather of `rows` samples of `features` values through order[first .. first + rows):
     /// x [rows, features], y [rows]; images hold whole images of `features` bytes and at least one.</summary>
+    /// <summary>The distorting gather: the gather's operands for C x H x W images, and with elastic
+    /// distortion field [rows, 2, H + 2R, W]; the Gaussian's radius within the CPU kernel's stack buffer.</summary>
+    public static void Distort(ArrayView<byte> images, ArrayView<byte> labels, ArrayView<int> order, int first, int rows,
+        in DistortionShape shape, ArrayView<float> field, ArrayView<float> x, ArrayView<int> y)
+    {
+        const string launch = "distorting gather";
+        Gather(launch, images, labels, order, first, rows, (long)shape.Channels * shape.Height * shape.Width, x, y);
+        if (shape.ElasticAlpha > 0f)
+        {
+            if (shape.ElasticRadius is < 0 or > DistortionKernels.MaxElasticRadius)
+                throw new ArgumentException($"{launch}: Gaussian radius {shape.ElasticRadius} outside 0..{DistortionKernels.MaxElasticRadius}");
+            Require(field, rows * shape.FieldPerRow, "field", launch);
+        }
+    }
+
     public static void Gather(string launch, ArrayView<byte> images, ArrayView<byte> labels, ArrayView<int> order, int first, int rows,
         long features, ArrayView<float> x, ArrayView<int> y)
     {

@@ -475,6 +475,31 @@ internal sealed class CpuSimdKernelSet : IKernelSet
         Launches++;
     }
 
+    private Action<KernelConfig, ArrayView<byte>, ArrayView<byte>, ArrayView<int>, int, int, DistortionShape,
+        ArrayView<float>, ArrayView<float>, ArrayView<int>>? distort;
+
+    public void LoadDistortion() =>
+        distort ??= accelerator.LoadStreamKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<int>, int, int, DistortionShape,
+            ArrayView<float>, ArrayView<float>, ArrayView<int>>(CpuDistortionKernels.DistortBatchCpuKernel);
+
+    public void Distort(ArrayView<byte> images, ArrayView<byte> labels, ArrayView<int> order, int first, int rows,
+        in DistortionShape shape, ArrayView<float> field, ArrayView<float> x, ArrayView<int> y)
+    {
+        CpuOperandLengths.Distort(images, labels, order, first, rows, shape, field, x, y);
+        if (TryRecord(CpuCommand.Of(new DistortCommand
+        {
+            Batch = BatchOperandsOf(images, labels, order, x, y),
+            First = first,
+            Rows = rows,
+            Shape = shape,
+            Field = Address(field),
+        })))
+            return;
+        LoadDistortion();
+        distort!(config, images, labels, order, first, rows, shape, field, x, y);
+        Launches++;
+    }
+
     private readonly Action<KernelConfig, CpuSimdWidth, ArrayView<float>, ArrayView<int>, ArrayView<byte>, ArrayView<int>,
         int, int, int, ArrayView<double>, ArrayView<int>> sumPartials;
     private readonly Action<KernelConfig, ArrayView<int>, ArrayView<byte>, ArrayView<int>, int, int, int, ArrayView<int>> confusion;

@@ -205,6 +205,24 @@ public sealed partial class DeviceKernels
         set.GatherShifted(images, labels, order, first, rows, height, width, maxShift, seed, step, x, y);
     }
 
+    /// <summary>Compiles the distorting gather now (idempotent), so that no training step includes it.</summary>
+    public void LoadDistortion() => set.LoadDistortion();
+
+    /// <summary>Gather with random affine and elastic distortion (DistortionKernels.cs): each row's
+    /// C x H x W image resampled bilinearly through the map drawn from (shape.Seed, shape.Step, row);
+    /// field [rows, 2, H + 2R, W] is the elastic field's workspace (overwritten; unused without elastic
+    /// distortion). Used by training with distortion only.</summary>
+    public void Distort(ArrayView<byte> images, ArrayView<byte> labels, ArrayView<int> order, int first, int rows,
+        in DistortionShape shape, ArrayView<float> field, ArrayView<float> x, ArrayView<int> y)
+    {
+        if (shape.Channels < 1 || shape.Height < 1 || shape.Width < 1 || shape.MaxShift < 0
+            || (shape.ElasticAlpha > 0f && shape.ElasticRadius is < 0 or > DistortionKernels.MaxElasticRadius))
+            throw new ArgumentOutOfRangeException(nameof(shape), $"distorting gather of {shape.Channels}x{shape.Height}x{shape.Width} images, radius {shape.ElasticRadius}");
+        if (shape.ElasticAlpha > 0f && field.Length < rows * shape.FieldPerRow)
+            throw new ArgumentException($"the elastic field holds {field.Length} floats; {rows} rows need {rows * shape.FieldPerRow}", nameof(field));
+        set.Distort(images, labels, order, first, rows, shape, field, x, y);
+    }
+
     public void SoftmaxCrossEntropy(ArrayView<float> logits, ArrayView<int> labels, int rows, int classes,
         bool writeGradient, ArrayView<float> dLogits, int first, ArrayView<float> loss, ArrayView<int> prediction) =>
         SoftmaxCrossEntropy(logits, labels, rows, classes, writeGradient, dLogits, first, loss, prediction, labelSmoothing: 0f);

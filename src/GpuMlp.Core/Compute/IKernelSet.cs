@@ -56,6 +56,8 @@ internal interface IKernelSet
 
     /// <summary>Compiles the batch-normalisation kernels.</summary>
     void LoadBatchNorm();
+    /// <summary>Compiles the distorting gather.</summary>
+    void LoadDistortion();
 
     // ---- dense (kernels/DenseKernels.cs, kernels/Cpu/CpuDenseKernels.cs)
 
@@ -76,6 +78,11 @@ internal interface IKernelSet
 
     void GatherShifted(ArrayView<byte> images, ArrayView<byte> labels, ArrayView<int> order, int first, int rows,
         int height, int width, int maxShift, uint seed, uint step, ArrayView<float> x, ArrayView<int> y);
+
+    /// <summary>The distorting gather (kernels/DistortionKernels.cs, kernels/Cpu/CpuDistortionKernels.cs):
+    /// field [rows, 2, H + 2R, W] overwritten with elastic distortion, x and y as the gathers.</summary>
+    void Distort(ArrayView<byte> images, ArrayView<byte> labels, ArrayView<int> order, int first, int rows,
+        in DistortionShape shape, ArrayView<float> field, ArrayView<float> x, ArrayView<int> y);
 
     // ---- loss (kernels/SoftmaxCrossEntropyKernels.cs, kernels/Cpu/CpuSoftmaxCrossEntropyKernels.cs)
 

@@ -181,6 +181,28 @@ internal sealed class PortableKernelSet : IKernelSet
         gatherShifted!(elementwise.For(rows * height * width), images, labels, order, first, rows, height, width, maxShift, seed, step, x, y);
     }
 
+    // ---- distorting gather
+
+    private Action<KernelConfig, DistortionShape, int, ArrayView<float>>? elasticFieldRows;
+    private Action<KernelConfig, ArrayView<byte>, ArrayView<byte>, ArrayView<int>, int, int, DistortionShape,
+        ArrayView<float>, ArrayView<float>, ArrayView<int>>? distort;
+
+    public void LoadDistortion()
+    {
+        elasticFieldRows ??= accelerator.LoadStreamKernel<DistortionShape, int, ArrayView<float>>(DistortionKernels.ElasticFieldRowsKernel);
+        distort ??= accelerator.LoadStreamKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<int>, int, int, DistortionShape,
+            ArrayView<float>, ArrayView<float>, ArrayView<int>>(DistortionKernels.DistortBatchKernel);
+    }
+
+    public void Distort(ArrayView<byte> images, ArrayView<byte> labels, ArrayView<int> order, int first, int rows,
+        in DistortionShape shape, ArrayView<float> field, ArrayView<float> x, ArrayView<int> y)
+    {
+        LoadDistortion();
+        if (shape.ElasticAlpha > 0f)
+            elasticFieldRows!(elementwise.For((int)(rows * shape.FieldPerRow)), shape, rows, field);
+        distort!(elementwise.For(rows * shape.Height * shape.Width), images, labels, order, first, rows, shape, field, x, y);
+    }
+
     // ---- loss
 
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<int>, int, int, float, int, ArrayView<float>, int,

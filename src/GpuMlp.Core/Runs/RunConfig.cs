@@ -7,8 +7,9 @@ namespace GpuMlp.Runs;
 /// the initialisation, the optimizer (described, and its settings with the effective learning rate:
 /// the optimiser's default when --lr was not given) and the loss. The MLP's dropout and hidden
 /// widths only for the MLP (a layer stack has its own, in architecture and network), the
-/// architecture text and the augmentation shift only when set, and so OneCycle's parameters, the
-/// warm-up, label smoothing and the EMA decay: an MLP run without them writes what it always did.</summary>
+/// architecture text, the augmentation shift and the distortion only when set, and so OneCycle's
+/// parameters, the warm-up, label smoothing and the EMA decay: an MLP run without them writes what
+/// it always did.</summary>
 public sealed record RunConfig(
     string Device, string? CpuSimd, int Epochs, int BatchSize, float LearningRate,
     [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] float? Dropout,
@@ -21,7 +22,8 @@ public sealed record RunConfig(
     [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)] int WarmupSteps = 0,
     [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] double? WarmupStartFactor = null,
     [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)] float LabelSmoothing = 0f,
-    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] float? EmaDecay = null)
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] float? EmaDecay = null,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] ImageDistortion? Distortion = null)
 {
     public static RunConfig From(TrainingOptions o, Trainer trainer, string device, string? cpuSimd)
     {
@@ -36,6 +38,6 @@ public sealed record RunConfig(
             o.ArchitectureText, o.AugmentShift,
             o.Schedule == LearningRateSchedule.OneCycle ? o.OneCycle ?? new OneCycleSettings() : null,
             o.WarmupSteps, o.WarmupSteps > 0 ? o.WarmupStartFactor ?? TrainingOptions.DefaultWarmupStartFactor : null,
-            o.LabelSmoothing, o.EmaDecay);
+            o.LabelSmoothing, o.EmaDecay, o.IsDistorted ? o.Distortion : null);
     }
 }

@@ -49,6 +49,10 @@ public sealed class Trainer : IDisposable
     // Per-sample results of the current pass (training epoch or evaluation), reduced on the
     // device without atomics.
     private readonly Evaluator evaluator;
+    // With distortion: the kernels' description of it (its Step set per step) and the elastic
+    // field's workspace [BatchSize, 2, H + 2R, W] (null without elastic distortion).
+    private readonly DistortionShape distortion;
+    private readonly MemoryBuffer1D<float, Stride1D.Dense>? elasticField;
 
     /// <summary>Uploads the dataset for this trainer alone (disposed with it).</summary>
     public Trainer(KernelDevice device, ImageDataset data, TrainingOptions options)
@@ -94,6 +98,13 @@ public sealed class Trainer : IDisposable
             Network.SetParameters(Architecture.InitialParameters(options.Seed));
             if (options.AugmentShift > 0)
                 kernels.LoadAugmentation();
+            if (options.IsDistorted)
+            {
+                distortion = options.Distortion!.KernelShape(data.Schema.Shape, options.AugmentShift, (uint)options.Seed, 0);
+                if (distortion.FieldPerRow > 0)
+                    elasticField = accelerator.Allocate1D<float>(options.BatchSize * distortion.FieldPerRow);
+                kernels.LoadDistortion();
+            }
             Optimizer = new DeviceOptimizer(kernels, OptimizerFor(options), Architecture.ParameterCount);
             LearningRate = options.Optimizer.LearningRate;
             order = accelerator.Allocate1D<int>(TrainCount);
@@ -142,8 +153,15 @@ public sealed class Trainer : IDisposable
             + DeviceOptimizer.DeviceBytesFor(OptimizerFor(options), network.ParameterCount)
             + Evaluator.DeviceBytes(Math.Max(available, testImages), network.Classes, partialSums)
             + (sizeof(int) * (long)options.TrainCount(available))
-            + (options.EmaDecay is null ? 0 : 2L * sizeof(float) * network.ParameterCount);
+            + (options.EmaDecay is null ? 0 : 2L * sizeof(float) * network.ParameterCount)
+            + ElasticFieldBytes(options, schema);
     }
+
+    /// <summary>The elastic field's workspace: 2 (H + 2R) W floats per batch row (0 without elastic distortion).</summary>
+    private static long ElasticFieldBytes(TrainingOptions options, ImageSchema schema) =>
+        options.Distortion is { HasElastic: true } distortion
+            ? sizeof(float) * 2L * (schema.Shape.Height + 2 * distortion.ElasticRadius) * schema.Shape.Width * options.BatchSize
+            : 0;
 
     /// <summary>Refuses a run whose buffers cannot fit before anything is allocated.</summary>
     /// <param name="datasetBytes">What the uploaded dataset already holds of <paramref name="available"/>.</param>
@@ -283,7 +301,12 @@ public sealed class Trainer : IDisposable
     {
         using var fused = kernels.FuseLaunches();
         uint step = (uint)Optimizer.Steps;
-        if (options.AugmentShift > 0)
+        if (options.IsDistorted)
+        {
+            kernels.Distort(train.Images, train.Labels, order.View, first, rows, distortion with { Step = step },
+                elasticField?.View ?? kernels.Unused, Network.Input, Network.Labels);
+        }
+        else if (options.AugmentShift > 0)
         {
             kernels.GatherShifted(train.Images, train.Labels, order.View, first, rows, train.ImageHeight, train.ImageWidth,
                 options.AugmentShift, (uint)options.Seed, step, Network.Input, Network.Labels);
@@ -380,6 +403,7 @@ public sealed class Trainer : IDisposable
         order?.Dispose();
         average?.Dispose();
         liveWeights?.Dispose();
+        elasticField?.Dispose();
         evaluator?.Dispose();
         ownedData?.Dispose();
     }

@@ -49,6 +49,17 @@ public sealed record TrainingOptions
     /// the preset is the stack plus this recipe (see README, "The CNN").</summary>
     public const int CnnPresetAugmentShift = 2;
 
+    /// <summary>Data augmentation by random affine and elastic distortion of every training image
+    /// (<see cref="ImageDistortion"/>); null, as in checkpoints written before it existed, or all
+    /// zero is none. With <see cref="AugmentShift"/> as well, the shift is added to the affine
+    /// translation. Validation and test images are never distorted.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public ImageDistortion? Distortion { get; init; }
+
+    /// <summary>True when training images are distorted (<see cref="Distortion"/> has a nonzero range).</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public bool IsDistorted => Distortion is { IsActive: true };
+
     // Per-step schedules, label smoothing and the weights' moving average: each off by default and
     // then absent from checkpoints, so runs without them train and write what they always did.
 
@@ -240,6 +251,7 @@ public sealed record TrainingOptions
         if (AugmentShift is < 0 or > MaxAugmentShift)
             throw new OptionException($"--augment-shift must be in 0..{MaxAugmentShift} pixels (got {AugmentShift})");
         CheckChannels(schema);
+        Distortion?.Validate();
         if (EarlyStopPatience is < 1)
             throw new OptionException($"--early-stop must be at least 1 (got {EarlyStopPatience})");
         if (EarlyStopPatience is not null && ValidationSplit <= 0)
@@ -278,10 +290,11 @@ public sealed record TrainingOptions
             throw new OptionException($"--batch-size {BatchSize} is too large for this architecture (at most {rowLimit})");
     }
 
-    /// <summary>The shifted gather moves one plane of Height x Width pixels per image.</summary>
+    /// <summary>The shifted gather moves one plane of Height x Width pixels per image (the distorting
+    /// gather, which applies the shift when distortion is on, moves every plane).</summary>
     private void CheckChannels(ImageSchema schema)
     {
-        if (AugmentShift > 0 && schema.Shape.Channels != 1)
+        if (AugmentShift > 0 && schema.Shape.Channels != 1 && !IsDistorted)
             throw new OptionException($"--augment-shift moves one-channel images only; these images are {schema.Shape}");
     }
 
@@ -361,6 +374,7 @@ public sealed record TrainingOptions
             && Equals(OneCycle ?? OneCycleSettings.Torch, other.OneCycle ?? OneCycleSettings.Torch)
             && WarmupSteps == other.WarmupSteps && Nullable.Equals(WarmupStartFactor, other.WarmupStartFactor)
             && LabelSmoothing.Equals(other.LabelSmoothing) && Nullable.Equals(EmaDecay, other.EmaDecay)
+            && (IsDistorted ? Distortion : null) == (other.IsDistorted ? other.Distortion : null)
             && (Schedule is not (LearningRateSchedule.Cosine or LearningRateSchedule.OneCycle or LearningRateSchedule.Linear or LearningRateSchedule.CosineSteps)
                 || Epochs == other.Epochs);
     }

@@ -44,6 +44,9 @@ public sealed record SearchSpace
     /// <summary>Architectures to choose from, resolved (<see cref="ResolveArchitecture"/>): "mlp",
     /// "cnn" (the preset with its recipe) or a stack's canonical text.</summary>
     public IReadOnlyList<string> Architectures { get; init; } = [ArchitectureChoice.Mlp];
+    /// <summary>The training distortions' strengths (keys rotate, scale, shear, translate,
+    /// elastic_alpha, elastic_sigma, each [min, max]); none by default.</summary>
+    public DistortionSpace Distortion { get; init; } = new();
 
     // The recipe's schedule and regularisation: each a list chosen from uniformly, and drawn only
     // when it holds two or more, so searches without them sample what they always did.
@@ -109,6 +112,7 @@ public sealed record SearchSpace
         if (Architectures.Distinct(StringComparer.Ordinal).Count() != Architectures.Count)
             throw new OptionException($"{source}: arch lists a network twice ({string.Join("; ", Architectures)})");
         ValidateRecipe(source);
+        Distortion.Validate(source);
         return this;
     }
 
@@ -244,7 +248,9 @@ public sealed record SearchSpace
         var trial = ArchitectureText(architecture) is string stack
             ? TrialConfig.Stack(batch, (float)lr, stack, optimizer, ArchitectureChoice.DefaultAugmentShift(architecture))
             : TrialConfig.Mlp(batch, (float)lr, (float)dropout, hidden.ToArray(), optimizer);
-        return SampleRecipe(random, trial);
+        trial = SampleRecipe(random, trial);
+        // Drawn last and only when searched, so searches without distortion sample as before.
+        return Distortion.IsActive ? trial with { Distortion = Distortion.Sample(random) } : trial;
     }
 
     /// <summary>The schedule, label smoothing and EMA of <paramref name="trial"/>, drawn in this order
@@ -280,7 +286,8 @@ public sealed record SearchSpace
         Optimizers.Select(k => k.Name()).ToArray(),
         [MomentumMin, MomentumMax],
         WeightDecays?.ToArray(),
-        Architectures.ToArray())
+        Architectures.ToArray(),
+        Distortion.ToDocument())
     {
         Schedule = Schedules is [LearningRateSchedule.Constant] ? null : Schedules.Select(s => s.Name()).ToArray(),
         LabelSmoothing = LabelSmoothings is [0] ? null : LabelSmoothings.ToArray(),
@@ -309,6 +316,7 @@ public sealed record SearchSpace
             Schedules = document.Schedule is null ? [LearningRateSchedule.Constant] : document.Schedule.Select(s => LearningRateSchedules.Parse(s, $"{source}: schedule")).ToArray(),
             LabelSmoothings = document.LabelSmoothing?.ToArray() ?? [0],
             EmaDecays = document.Ema?.ToArray() ?? [null],
+            Distortion = DistortionSpace.FromDocument(document.Distortion, source),
         }.Validate(schema, source);
     }
 
@@ -418,8 +426,12 @@ public sealed record SearchSpace
                                 : Items(value, "ema", source).Select(e => e.ValueKind == JsonValueKind.Null ? (double?)null : Number(e, "ema", source)).ToArray(),
                         };
                         break;
+                    case "rotate" or "scale" or "shear" or "translate" or "elastic_alpha" or "elastic_sigma":
+                        var (low, high) = Range(value, property.Name, source);
+                        space = space with { Distortion = space.Distortion.WithRange(property.Name, low, high) };
+                        break;
                     default:
-                        throw new OptionException($"{source}: unknown key '{property.Name}' (use lr, dropout, batch_size, hidden, optimizer, momentum, weight_decay, arch, schedule, label_smoothing, ema)");
+                        throw new OptionException($"{source}: unknown key '{property.Name}' (use lr, dropout, batch_size, hidden, optimizer, momentum, weight_decay, arch, schedule, label_smoothing, ema, {string.Join(", ", DistortionSpace.Keys)})");
                 }
             }
             return space.Validate(schema, source);
@@ -559,7 +571,7 @@ public sealed record SearchSpace
 /// optimiser names, momentum [min, max] and weight decay values (null in searches saved before the
 /// optimiser could be searched: adam, no momentum, the default weight decay), and the architectures
 /// ("mlp", "cnn" or a stack's canonical text; null in searches saved before architectures could be
-/// searched: the MLP alone).</summary>
+/// searched: the MLP alone), and the distortion ranges searched (key -> [min, max]; absent: none).</summary>
 public sealed record SearchSpaceDocument(
     IReadOnlyList<double> Lr,
     IReadOnlyList<double> Dropout,
@@ -568,7 +580,9 @@ public sealed record SearchSpaceDocument(
     IReadOnlyList<string>? Optimizer = null,
     IReadOnlyList<double>? Momentum = null,
     IReadOnlyList<double>? WeightDecay = null,
-    IReadOnlyList<string>? Arch = null)
+    IReadOnlyList<string>? Arch = null,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    IReadOnlyDictionary<string, IReadOnlyList<double>>? Distortion = null)
 {
     /// <summary>Schedule names (null: constant alone, as in searches saved before schedules could be searched).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]

@@ -17,7 +17,8 @@ namespace GpuMlp.Tuning;
 /// (<see cref="Training.Architecture"/>), whose own dropout layers apply. Dropout and Hidden
 /// describe the MLP alone, so a stack trial has neither (null: not applicable). AugmentShift is
 /// the training images' random shift in pixels (<see cref="TrainingOptions.AugmentShift"/>): the
-/// CNN preset's for a "cnn" choice, else 0 (absent from the JSON).</summary>
+/// CNN preset's for a "cnn" choice, else 0 (absent from the JSON). Distortion is the trial's
+/// sampled training distortion (<see cref="TrainingOptions.Distortion"/>); null (absent) is none.</summary>
 public sealed record TrialConfig(
     int BatchSize,
     float LearningRate,
@@ -28,7 +29,8 @@ public sealed record TrialConfig(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] int AugmentShift = 0,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Schedule = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] float LabelSmoothing = 0f,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] float? EmaDecay = null)
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] float? EmaDecay = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] ImageDistortion? Distortion = null)
 {
     /// <summary>The trial's learning-rate schedule: <see cref="Schedule"/>'s name, null the constant rate.</summary>
     [JsonIgnore]
@@ -96,6 +98,14 @@ public sealed record TrialConfig(
         {
             throw new InvalidDataException(error.Message, error);
         }
+        try
+        {
+            Distortion?.Validate();
+        }
+        catch (OptionException error)
+        {
+            throw new InvalidDataException($"distortion: {error.Message}", error);
+        }
         if (!(LabelSmoothing is >= 0f and <= 1f))
             throw new InvalidDataException($"label_smoothing must be in [0, 1] (got {Format(LabelSmoothing)})");
         if (EmaDecay is float ema && !(ema is >= 0f and < 1f))
@@ -141,6 +151,7 @@ public sealed record TrialConfig(
             WarmupStartFactor = null,
             LabelSmoothing = LabelSmoothing,
             EmaDecay = EmaDecay,
+            Distortion = Distortion,
             EarlyStopPatience = null,
         };
     }
@@ -156,7 +167,8 @@ public sealed record TrialConfig(
         + (IsMlp ? $"dropout {Format(Dropout.GetValueOrDefault())}, hidden {HiddenText}" : $"arch {ArchitectureName}")
         + (AugmentShift > 0 && ArchitectureName != ArchitectureChoice.Cnn ? $", shift {AugmentShift.ToString(CultureInfo.InvariantCulture)}" : "")
         + (Settings.CommandLineFlags().Length == 0 ? "" : $", optimizer {OptimizerText}")
-        + RecipeText;
+        + RecipeText
+        + (Distortion is { IsActive: true } distortion ? $", distortion {distortion}" : "");
 
     // Value equality over the hidden widths too (the generated one compares the list reference).
     public bool Equals(TrialConfig? other) =>
@@ -164,7 +176,8 @@ public sealed record TrialConfig(
         && Nullable.Equals(Dropout, other.Dropout)
         && (Hidden is null ? other.Hidden is null : other.Hidden is not null && Hidden.SequenceEqual(other.Hidden))
         && Settings.Equals(other.Settings) && Architecture == other.Architecture && AugmentShift == other.AugmentShift
-        && Schedule == other.Schedule && LabelSmoothing.Equals(other.LabelSmoothing) && Nullable.Equals(EmaDecay, other.EmaDecay);
+        && Schedule == other.Schedule && LabelSmoothing.Equals(other.LabelSmoothing) && Nullable.Equals(EmaDecay, other.EmaDecay)
+        && Distortion == other.Distortion;
 
     public override int GetHashCode()
     {
@@ -178,6 +191,7 @@ public sealed record TrialConfig(
         hash.Add(Schedule);
         hash.Add(LabelSmoothing);
         hash.Add(EmaDecay);
+        hash.Add(Distortion);
         foreach (int h in Hidden ?? [])
             hash.Add(h);
         return hash.ToHashCode();

@@ -91,6 +91,7 @@ public static class TuningTraining
               ? " --dropout " + TrialConfig.Format(options.Dropout) + " --hidden " + string.Join(",", options.Hidden.Select(h => h.ToString(culture)))
               : " --arch " + Quote(options.ArchitectureText!)
                 + (options.AugmentShift > 0 ? " --augment-shift " + options.AugmentShift.ToString(culture) : ""))
+          .Append(options.IsDistorted ? " " + options.Distortion!.CommandLineFlags() : "")
           .Append(" --seed ").Append(options.Seed.ToString(culture))
           .Append(" --val-split ").Append(options.ValidationSplit.ToString(culture));
         AppendRecipe(sb, options);

@@ -98,6 +98,7 @@ public sealed class KernelCodegenTests
             "BatchNormKernels.BatchNormStatisticsKernel", "BatchNormKernels.BatchNormForwardKernel",
             "BatchNormKernels.BatchNormParameterGradientsKernel", "BatchNormKernels.BatchNormInputGradientKernel",
             "WeightAverageKernels.ExponentialAverageKernel",
+            "DistortionKernels.ElasticFieldRowsKernel", "DistortionKernels.DistortBatchKernel",
         })
             Assert.Contains(expected, names);
     }
@@ -124,6 +125,7 @@ public sealed class KernelCodegenTests
             "CpuConvolutionKernels.ConvNhwcToNchwCpuKernel",
             "CpuDenseKernels.DenseBiasGradientSimdKernel",
             "CpuDenseKernels.DenseGemmSimdKernel",
+            "CpuDistortionKernels.DistortBatchCpuKernel",
             "CpuEvaluationKernels.ConfusionSimdKernel",
             "CpuEvaluationKernels.SumPartialsSimdKernel",
             "CpuOptimizerKernels.OptimizerStepSimdKernel",

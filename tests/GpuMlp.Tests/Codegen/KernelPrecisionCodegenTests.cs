@@ -120,6 +120,7 @@ public sealed partial class KernelPrecisionCodegenTests
     [Theory]
     [InlineData("BatchGatherKernels.GatherBatchKernel")]
     [InlineData("BatchGatherKernels.GatherShiftedBatchKernel")]
+    [InlineData("DistortionKernels.DistortBatchKernel")]
     public void GatherKernel_Ptx_DividesExactlyInDouble(string kernel)
     {
         string ptx = KernelCodegenTests.Ptx(kernel);

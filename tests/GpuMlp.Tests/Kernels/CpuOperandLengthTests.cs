@@ -60,6 +60,9 @@ public sealed class CpuOperandLengthTests(DeviceFixture fixture)
     private static readonly PoolShape Pool = new(2, 3, 6, 4);
     private static readonly BatchNormShape Norm = new(2, 3, 5);
 
+    // 1x3x4 images with an elastic field of radius 1: 2 x (3 + 2) x 4 = 40 floats per row.
+    private static readonly DistortionShape Elastic = new() { Channels = 1, Height = 3, Width = 4, ElasticAlpha = 1f, ElasticRadius = 1, ElasticDecay = 0.5, ElasticNormalizer = 0.5 };
+
     private static DenseEpilogue Mode(EpilogueMode mode) => DenseEpilogue.Of(mode);
 
     /// <summary>Launch name -> (its operands, the launch given the views). Every operand listed is
@@ -81,6 +84,8 @@ public sealed class CpuOperandLengthTests(DeviceFixture fixture)
                 v.F("x", 30), v.I("y", 3))),
             ["gather-shifted"] = (["images", "order", "x", "y"], (l, v) => l.GatherShifted(v.B("images", 12), v.B("labels", 4), v.I("order", 5), 2, 3,
                 3, 4, 1, 1u, 2u, v.F("x", 36), v.I("y", 3))),
+            ["distort-elastic"] = (["images", "order", "x", "y", "field"], (l, v) => l.Distort(v.B("images", 12), v.B("labels", 4), v.I("order", 5), 2, 3,
+                Elastic, v.F("field", 3 * 40), v.F("x", 36), v.I("y", 3))),
             ["softmax-cross-entropy"] = (["logits", "labels", "dLogits", "loss", "prediction"], (l, v) => l.SoftmaxCrossEntropy(
                 v.F("logits", 30), v.I("labels", 3), 3, 10, 1f / 3, true, v.F("dLogits", 30), 5, v.F("loss", 8), v.I("prediction", 8), 0.1f)),
             ["adam"] = (["parameters", "gradients", "firstMoment", "secondMoment"], (l, v) => l.OptimizerStep(new OptimizerOperands(v.F("parameters", 33), v.F("gradients", 33),

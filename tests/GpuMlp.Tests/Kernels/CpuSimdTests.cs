@@ -395,16 +395,18 @@ public sealed class CpuFusedLaunchTests(DeviceFixture fixture)
         Assert.NotEqual(Shape.InitialParameters(9), fused.Parameters);
     }
 
-    public static TheoryData<string, string?, int> TrainerCases() => new()
+    public static TheoryData<string, string?, int, bool> TrainerCases() => new()
     {
-        { "adam", null, 0 },
-        { "adamw", null, 0 },
-        { "sgd", null, 0 },
-        { "rmsprop", null, 0 },
+        { "adam", null, 0, false },
+        { "adamw", null, 0, false },
+        { "sgd", null, 0, false },
+        { "rmsprop", null, 0, false },
         // The convolution, pooling and shifted-gather launches join the step as well.
-        { "adam", "conv3x3x4p1,relu,pool2,flatten,dense10", 2 },
+        { "adam", "conv3x3x4p1,relu,pool2,flatten,dense10", 2, false },
         // So do the batch-norm launches, 2-D and 1-D.
-        { "sgd", "conv3x3x4p1,bn,relu,pool2,flatten,dense8,bn,relu,dense10", 0 },
+        { "sgd", "conv3x3x4p1,bn,relu,pool2,flatten,dense8,bn,relu,dense10", 0, false },
+        // So does the distorting gather (affine and elastic, with the shift).
+        { "adam", null, 1, true },
     };
 
     /// <summary>The real Trainer's training step (Trainer.TrainEpoch through the public API, not a copy
@@ -414,7 +416,7 @@ public sealed class CpuFusedLaunchTests(DeviceFixture fixture)
     /// last batch is partial (280 = 5 x 50 + 30).</summary>
     [Theory]
     [MemberData(nameof(TrainerCases))]
-    public void TrainerStep_AnyOptimizer_IsOneLaunch(string optimizer, string? architecture, int augmentShift)
+    public void TrainerStep_AnyOptimizer_IsOneLaunch(string optimizer, string? architecture, int augmentShift, bool distort)
     {
         KernelSet set = fixture.Cpu(CpuSimdRequest.Vector256);
         Assert.True(set.Kernels.FusesLaunches);
@@ -437,6 +439,7 @@ public sealed class CpuFusedLaunchTests(DeviceFixture fixture)
             Hidden = [24],
             ArchitectureText = architecture,
             AugmentShift = augmentShift,
+            Distortion = distort ? new ImageDistortion { RotateDegrees = 10, Scale = 0.1f, ElasticAlpha = 34, ElasticSigma = 4 } : null,
             ProgressUpdatesPerEpoch = 1,
             Optimizer = settings,
         };
