@@ -193,7 +193,11 @@ export -f run_tests
 step_tests() {
   local args
   read -r -a args <<<"$TEST_ARGS"
-  GPUMLP_TEST_DEVICE="$GPU_DEVICE" run_tests "$work/tests.xml" "${args[@]}"
+  # The GPU machine has no browser: the draw-a-digit page's browser test runs in CI, not here. xunit
+  # refuses simple filters (-class-) beside query filters (-filter), which choose their own tests.
+  local skip=(-class- GpuMlp.Tests.Serve.ServeBrowserTests)
+  [[ " $TEST_ARGS " == *" -filter "* ]] && skip=()
+  GPUMLP_TEST_DEVICE="$GPU_DEVICE" run_tests "$work/tests.xml" "${skip[@]}" "${args[@]}"
 }
 step_train() {
   local args extra=()

@@ -2,7 +2,8 @@
 # Builds the GPU-machine bundle in .bundle/ (git-ignored) and prints how to run it on the GPU
 # machine. The GPU machine has no .NET and no network, so the bundle carries everything:
 #
-#   .bundle/payload.tar.xz   dotnet host + host/fxr + shared/Microsoft.NETCore.App/<version> (copied
+#   .bundle/payload.tar.xz   dotnet host + host/fxr + shared/Microsoft.NETCore.App/<version> and
+#                            shared/Microsoft.AspNetCore.App/<version> (gpumlp serve's; copied
 #                            from this machine's install), and framework-dependent Release publishes
 #                            of the CLI (cli/gpumlp.dll), the test project (tests/GpuMlp.Tests.dll,
 #                            an xunit.v3 exe that also holds gpumlp.dll for the CLI tests) and the
@@ -81,7 +82,11 @@ build_payload() {
   [ -n "$runtime_version" ] || die "no Microsoft.NETCore.App 10.x under $dotnet_root/shared"
   local fxr_version
   fxr_version="$(ls "$dotnet_root/host/fxr" | sort -V | tail -n 1)"
-  say "runtime: $dotnet_root (Microsoft.NETCore.App $runtime_version, hostfxr $fxr_version)"
+  # `gpumlp serve` runs on ASP.NET Core's shared framework, which the CLI and the tests need beside
+  # the runtime: the one of the same version.
+  [ -d "$dotnet_root/shared/Microsoft.AspNetCore.App/$runtime_version" ] \
+    || die "no Microsoft.AspNetCore.App $runtime_version under $dotnet_root/shared (gpumlp serve needs it)"
+  say "runtime: $dotnet_root (Microsoft.NETCore.App and Microsoft.AspNetCore.App $runtime_version, hostfxr $fxr_version)"
 
   work="$(mktemp -d /tmp/gpumlp-bundle.XXXXXX)"
   local stage="$work/stage" src="$work/src"
@@ -104,14 +109,21 @@ build_payload() {
   # Microsoft.ML.OnnxRuntime leaves its Windows DLLs beside libonnxruntime.so even in a linux-x64
   # publish; Linux never loads them, and they would take ~4.5 MB of the 64 MiB the bundle may weigh.
   rm -f "$stage/tests/onnxruntime.dll" "$stage/tests/onnxruntime_providers_shared.dll"
+  # Selenium's selenium-manager finds or downloads browsers; the browser test gives chromium and its
+  # driver by path (and does not run on the GPU machine, which has no browser): 5.5 MB left out.
+  rm -f "$stage/tests/selenium-manager"
   say "publishing the benchmarks"
   dotnet publish "$src/bench/GpuMlp.Bench/GpuMlp.Bench.csproj" "${publish[@]}" -o "$stage/bench" || die "publishing the benchmarks failed"
+  # BenchmarkDotNet's disassembler (capstone) and its Windows ETW/PDB helpers: the suite runs no
+  # disassembly diagnoser and the GPU machine is Linux, so ~9 MB that would never load.
+  rm -rf "$stage/bench/libcapstone.so" "$stage/bench/amd64" "$stage/bench/x86" "$stage/bench/arm64"
 
   say "copying the .NET runtime"
-  mkdir -p "$stage/dotnet/host/fxr" "$stage/dotnet/shared/Microsoft.NETCore.App"
+  mkdir -p "$stage/dotnet/host/fxr" "$stage/dotnet/shared/Microsoft.NETCore.App" "$stage/dotnet/shared/Microsoft.AspNetCore.App"
   cp "$dotnet_root/dotnet" "$stage/dotnet/"
   cp -a "$dotnet_root/host/fxr/$fxr_version" "$stage/dotnet/host/fxr/"
   cp -a "$dotnet_root/shared/Microsoft.NETCore.App/$runtime_version" "$stage/dotnet/shared/Microsoft.NETCore.App/"
+  cp -a "$dotnet_root/shared/Microsoft.AspNetCore.App/$runtime_version" "$stage/dotnet/shared/Microsoft.AspNetCore.App/"
   for f in LICENSE.txt ThirdPartyNotices.txt; do
     [ -f "$dotnet_root/$f" ] && cp "$dotnet_root/$f" "$stage/dotnet/"
   done
@@ -131,7 +143,9 @@ build_payload() {
   mkdir -p "$bundle"
   find "$bundle" -mindepth 1 -maxdepth 1 ! -name mnist -exec rm -rf {} +
   say "compressing the payload (xz)"
-  tar -C "$stage" -cf - dotnet cli tests bench | xz -T0 -6 >"$bundle/payload.tar.xz.part"
+  # One thread and preset 9: one block with a 64 MiB dictionary finds the runtime's and the
+  # publishes' repeats across files, which keeps the bundle under its 64 MiB (slower to build).
+  tar -C "$stage" -cf - dotnet cli tests bench | xz -T1 -9 >"$bundle/payload.tar.xz.part"
   mv "$bundle/payload.tar.xz.part" "$bundle/payload.tar.xz"
   {
     echo "payload built $(date -u +%Y-%m-%dT%H:%M:%SZ) from $(cd "$root" && git describe --always --dirty 2>/dev/null || echo 'an unknown commit')"
