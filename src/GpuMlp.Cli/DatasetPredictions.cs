@@ -4,7 +4,6 @@ using System.Text.Json;
 using GpuMlp.Compute;
 using GpuMlp.Data;
 using GpuMlp.Models;
-using GpuMlp.Runs;
 
 namespace GpuMlp.Cli;
 
@@ -52,26 +51,17 @@ public static class DatasetPredictions
         ImageDataset data = CommonOptions.LoadDataNotingOnStandardError(source);
         ImageSet images = split == Split.Test ? data.Test : data.Train;
 
-        var rows = new List<Row>(images.Count);
+        float[][] probabilities;
         using (var device = KernelDevice.Open(request, simd))
+        using (var onDevice = model.Upload(device, Math.Min(256, Math.Max(1, images.Count))))
+            probabilities = onDevice.Predict(images);
+        var rows = new List<Row>(images.Count);
+        for (int index = 0; index < images.Count; index++)
         {
-            const int chunk = 4096;
-            using var onDevice = model.Upload(device, Math.Min(256, Math.Max(1, images.Count)));
-            for (int start = 0; start < images.Count; start += chunk)
-            {
-                int count = Math.Min(chunk, images.Count - start);
-                var inputs = new float[count][];
-                for (int i = 0; i < count; i++)
-                    inputs[i] = images.Normalised(start + i);
-                float[][] probabilities = onDevice.Predict(inputs);
-                for (int i = 0; i < count; i++)
-                {
-                    int index = start + i;
-                    var prediction = PredictCommand.Predict(images.ItemName(index), probabilities[i], model.Schema.ClassNames, top);
-                    int label = images.Labels[index];
-                    rows.Add(new Row(index, images.ItemName(index), model.Schema.ClassNames[label], label, prediction));
-                }
-            }
+            string item = images.ItemName(index);
+            int label = images.Labels[index];
+            rows.Add(new Row(index, item, model.Schema.ClassNames[label], label,
+                PredictCommand.Predict(item, probabilities[index], model.Schema.ClassNames, top)));
         }
 
         int wrong = rows.Count(row => !row.Correct);
@@ -86,18 +76,7 @@ public static class DatasetPredictions
         }
         else
         {
-            byte[] bytes = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false).GetBytes(text);
-            try
-            {
-                if (overwrite)
-                    AtomicFile.WriteAllBytes(outPath, bytes);
-                else
-                    AtomicFile.WriteNew(outPath, stream => stream.Write(bytes));
-            }
-            catch (IOException) when (!overwrite && File.Exists(outPath))
-            {
-                throw new OptionException($"--out {outPath} appeared while predicting; it was left as it is");
-            }
+            OutputFile.Write(outPath, text, overwrite);
         }
         double accuracy = rows.Count == 0 ? 0 : 100.0 * (rows.Count - wrong) / rows.Count;
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -110,19 +89,15 @@ public static class DatasetPredictions
     {
         if (string.IsNullOrWhiteSpace(outPath))
             throw new OptionException("--out needs a file name, e.g. --out predictions.csv");
-        if (Directory.Exists(outPath))
-            throw new OptionException($"--out {outPath} is a folder; give a file name, e.g. {Path.Combine(outPath, "predictions.csv")}");
+        OutputFile.RefuseFolder(outPath, "predictions.csv");
         string fullOut = Path.GetFullPath(outPath);
         string fullData = Path.GetFullPath(dataPath);
         bool dataIsFolder = Directory.Exists(fullData);
         if (string.Equals(fullOut, fullData, StringComparison.Ordinal)
             || (dataIsFolder && fullOut.StartsWith(Path.TrimEndingDirectorySeparator(fullData) + Path.DirectorySeparatorChar, StringComparison.Ordinal)))
             throw new OptionException($"--out {outPath} is inside the data {dataPath}; nothing is written there, choose a file elsewhere");
-        if (File.Exists(outPath) && !overwrite)
-            throw new OptionException($"--out {outPath} already exists; choose another name or add --overwrite");
-        string? folder = Path.GetDirectoryName(fullOut);
-        if (folder is not null && !Directory.Exists(folder))
-            throw new OptionException($"--out {outPath}: the folder {folder} does not exist; create it first");
+        OutputFile.RefuseExisting(outPath, overwrite);
+        OutputFile.RefuseMissingFolder(outPath);
     }
 
     private static string Csv(IReadOnlyList<Row> rows)
@@ -132,18 +107,14 @@ public static class DatasetPredictions
         foreach (var row in rows)
         {
             text.Append(row.Index.ToString(CultureInfo.InvariantCulture)).Append(',')
-                .Append(Quoted(row.Item)).Append(',')
-                .Append(Quoted(row.Label)).Append(',')
-                .Append(Quoted(row.Prediction.ClassName)).Append(',')
+                .Append(OutputFile.CsvField(row.Item)).Append(',')
+                .Append(OutputFile.CsvField(row.Label)).Append(',')
+                .Append(OutputFile.CsvField(row.Prediction.ClassName)).Append(',')
                 .Append(row.Prediction.Probability.ToString("R", CultureInfo.InvariantCulture)).Append(',')
                 .Append(row.Correct ? "true" : "false").Append('\n');
         }
         return text.ToString();
     }
-
-    /// <summary>RFC 4180: a field holding a comma, quote or line break is quoted, quotes doubled.</summary>
-    private static string Quoted(string value) =>
-        value.AsSpan().IndexOfAny(",\"\r\n") < 0 ? value : "\"" + value.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
 
     private static JsonRow Json(Row row) => new(row.Index, row.Item, row.Label, row.LabelIndex, row.Prediction.ClassName,
         row.Prediction.ClassIndex, row.Prediction.Probability, row.Correct, row.Prediction.Top);

@@ -140,15 +140,11 @@ public static class PredictCommand
     {
         if (string.IsNullOrWhiteSpace(outPath))
             throw new OptionException("--csv needs --out FILE, the submission to write, e.g. --out submission.csv");
-        if (Directory.Exists(outPath))
-            throw new OptionException($"--out {outPath} is a folder; give a file name, e.g. {Path.Combine(outPath, "submission.csv")}");
-        if (File.Exists(outPath) && !overwrite)
-            throw new OptionException($"--out {outPath} already exists; choose another name or add --overwrite");
+        OutputFile.RefuseFolder(outPath, "submission.csv");
+        OutputFile.RefuseExisting(outPath, overwrite);
         if (File.Exists(csvPath) && string.Equals(Path.GetFullPath(outPath), Path.GetFullPath(csvPath), StringComparison.Ordinal))
             throw new OptionException($"--out {outPath} is the --csv file; the test data is never written to");
-        string? folder = Path.GetDirectoryName(Path.GetFullPath(outPath));
-        if (folder is not null && !Directory.Exists(folder))
-            throw new OptionException($"--out {outPath}: the folder {folder} does not exist; create it first");
+        OutputFile.RefuseMissingFolder(outPath);
         var model = TrainedModel.Load(modelPath);
         var test = KaggleCsvFile.Read(csvPath);
         if (test.Shape != model.Schema.Shape)
@@ -173,14 +169,7 @@ public static class PredictCommand
             for (int i = 0; i < count; i++)
                 labels[start + i] = model.Schema.ClassNames[ArgMax(probabilities[i])];
         }
-        try
-        {
-            SubmissionFile.Write(outPath, labels, overwrite);
-        }
-        catch (IOException) when (!overwrite && File.Exists(outPath))
-        {
-            throw new OptionException($"--out {outPath} appeared while predicting; it was left as it is");
-        }
+        OutputFile.Write(outPath, SubmissionFile.Format(labels), overwrite);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"wrote {outPath}: {SubmissionFile.Header}, {test.Count} images (ImageId 1..{test.Count}) predicted by {model.Name}"));
         return ExitCodes.Success;

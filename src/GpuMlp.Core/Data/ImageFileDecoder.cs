@@ -28,13 +28,8 @@ public static class ImageFileNames
 /// </summary>
 internal static class ImageFileDecoder
 {
-    /// <summary>The file extensions read as images (compared ignoring case).</summary>
-    public static IReadOnlyList<string> Extensions => ImageFileNames.Extensions;
-
     /// <summary>Largest decoded image accepted, in pixels (a guard against corrupt headers).</summary>
     private const long MaxPixels = 100_000_000;
-
-    public static bool HasImageExtension(string path) => ImageFileNames.HasImageExtension(path);
 
     /// <exception cref="DataFormatException">The file is not an image SkiaSharp can read (one line naming it).</exception>
     public static ImageHeader ReadHeader(string path)

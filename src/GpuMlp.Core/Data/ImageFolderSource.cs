@@ -7,7 +7,7 @@ namespace GpuMlp.Data;
 /// image_dataset_from_directory read it: root/&lt;class&gt;/&lt;image&gt; (images may sit in
 /// subfolders of their class folder), or root/train/&lt;class&gt;/... and root/test/&lt;class&gt;/...
 /// for a split of the user's own. Class k is the k-th folder name in ordinal (codepoint) order.
-/// Files with the extensions of <see cref="ImageFileDecoder.Extensions"/> are read; other files,
+/// Files with the extensions of <see cref="ImageFileNames.Extensions"/> are read; other files,
 /// hidden files and folders (names starting with '.') and files directly in root are skipped and
 /// counted. Without train/ and test/ a stratified test split is drawn: in each class,
 /// round(n x TestSplit) images (at most n - 1) chosen with SplitSeed.
@@ -79,7 +79,7 @@ public sealed class ImageFolderSource : IImageSource
         try
         {
             return Directory.EnumerateDirectories(path).Any(folder =>
-                Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories).Any(ImageFileDecoder.HasImageExtension));
+                Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories).Any(ImageFileNames.HasImageExtension));
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -414,7 +414,7 @@ public sealed class ImageFolderSource : IImageSource
                     entries.Add((file, System.IO.Path.GetRelativePath(full, file), (byte)label, test));
             }
             if (empty.Count == classNames.Length)
-                throw new DataFormatException($"{splitRoot}: no images at all (expected {string.Join(", ", ImageFileDecoder.Extensions)} files in the class folders)");
+                throw new DataFormatException($"{splitRoot}: no images at all (expected {string.Join(", ", ImageFileNames.Extensions)} files in the class folders)");
             if (empty.Count > 0)
                 throw new DataFormatException($"{System.IO.Path.Combine(full, empty[0])}: class folder holds no images{(empty.Count > 1 ? $" (nor do {string.Join(", ", empty.Skip(1))})" : "")}");
         }
@@ -425,7 +425,7 @@ public sealed class ImageFolderSource : IImageSource
             {
                 if (System.IO.Path.GetFileName(file).StartsWith('.'))
                     skipped.Add(file, "hidden file");
-                else if (ImageFileDecoder.HasImageExtension(file))
+                else if (ImageFileNames.HasImageExtension(file))
                     files.Add(file);
                 else
                     skipped.Add(file, "not an image extension");

@@ -12,9 +12,6 @@ namespace GpuMlp.Models;
 /// (for one model that is its cross-entropy, up to float rounding).</summary>
 public static class ModelEnsemble
 {
-    /// <summary>Images per device launch while predicting a split.</summary>
-    private const int Chunk = 2048;
-
     /// <summary>The element-wise mean of <paramref name="perModel"/>[m][image][class] over m.</summary>
     /// <exception cref="ArgumentException">No models, or the models' images or classes differ in number.</exception>
     public static float[][] Average(IReadOnlyList<float[][]> perModel)
@@ -81,18 +78,8 @@ public static class ModelEnsemble
         foreach (TrainedModel model in models)
         {
             model.RequireSchema(schema);
-            var probabilities = new float[split.Count][];
             using var onDevice = model.Upload(device, Math.Min(256, Math.Max(1, split.Count)));
-            for (int start = 0; start < split.Count; start += Chunk)
-            {
-                int count = Math.Min(Chunk, split.Count - start);
-                var inputs = new float[count][];
-                for (int i = 0; i < count; i++)
-                    inputs[i] = split.Normalised(start + i);
-                float[][] chunk = onDevice.Predict(inputs);
-                Array.Copy(chunk, 0, probabilities, start, count);
-            }
-            results.Add(probabilities);
+            results.Add(onDevice.Predict(split));
         }
         return results;
     }

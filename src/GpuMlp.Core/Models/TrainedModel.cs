@@ -160,5 +160,26 @@ public sealed class DeviceModel : IDisposable
         return evaluator.Predict(images);
     }
 
+    /// <summary>Images normalised per launch of <see cref="Predict(ImageSet)"/>: bounds the host
+    /// floats held at once (4 bytes per value) whatever the split's size.</summary>
+    private const int PredictChunk = 4096;
+
+    /// <summary>Class probabilities for every image of <paramref name="split"/>, read as evaluation
+    /// reads it (pixel / 255), one row per image in the split's order.</summary>
+    public float[][] Predict(ImageSet split)
+    {
+        ArgumentNullException.ThrowIfNull(split);
+        var probabilities = new float[split.Count][];
+        for (int start = 0; start < split.Count; start += PredictChunk)
+        {
+            int count = Math.Min(PredictChunk, split.Count - start);
+            var inputs = new float[count][];
+            for (int i = 0; i < count; i++)
+                inputs[i] = split.Normalised(start + i);
+            Array.Copy(Predict(inputs), 0, probabilities, start, count);
+        }
+        return probabilities;
+    }
+
     public void Dispose() => network.Dispose();
 }

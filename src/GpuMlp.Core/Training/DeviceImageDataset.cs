@@ -76,12 +76,18 @@ public sealed class DeviceImageSet : IDisposable
 
     private static string TooLarge(string name, ImageShape shape, int count, long availableBytes) =>
         string.Create(CultureInfo.InvariantCulture,
-            $"the dataset does not fit on the device: {name} holds {count} images of {shape}, {Mebibytes(DeviceBytes(shape, count))} MiB, and the device has {Mebibytes(availableBytes)} MiB; use a smaller --image-size, --channels gray, fewer images or --device cpu");
+            $"the dataset does not fit on the device: {name} holds {count} images of {shape}, {Mebibytes(DeviceBytes(shape, count))} MiB, and the device has {Mebibytes(availableBytes)} MiB; {ShrinkAdvice}");
 
-    private static long Mebibytes(long bytes) => (bytes + (1024 * 1024) - 1) / (1024 * 1024);
+    /// <summary>What a dataset too large for the device can change, in the refusals' words.</summary>
+    internal const string ShrinkAdvice = "use a smaller --image-size, --channels gray, fewer images or --device cpu";
+
+    /// <summary>Bytes in MiB, rounded up (a refusal never says a size fits that does not).</summary>
+    internal static long Mebibytes(long bytes) => (bytes + (1024 * 1024) - 1) / (1024 * 1024);
 
     public int Count { get; }
     public ImageShape Shape { get; }
+    /// <summary>Device bytes this split holds (<see cref="DeviceBytes"/>).</summary>
+    public long UploadedBytes => DeviceBytes(Shape, Count);
     /// <summary>Values per image: C * H * W.</summary>
     public int Features => Shape.Pixels;
     /// <summary>Rows and columns of one image (the augmentation shifts move them).</summary>
@@ -139,16 +145,15 @@ public sealed class DeviceImageDataset : IDisposable
         long needed = DeviceBytes(data);
         if (needed > availableBytes)
         {
-            long mebibyte = 1024 * 1024;
             throw new DeviceOutOfMemoryException(string.Create(CultureInfo.InvariantCulture,
-                $"the dataset does not fit on the device: {data.Train.Count} training and {data.Test.Count} test images of {data.Shape} need {(needed + mebibyte - 1) / mebibyte} MiB and the device has {(availableBytes + mebibyte - 1) / mebibyte} MiB; use a smaller --image-size, --channels gray, fewer images or --device cpu"));
+                $"the dataset does not fit on the device: {data.Train.Count} training and {data.Test.Count} test images of {data.Shape} need {DeviceImageSet.Mebibytes(needed)} MiB and the device has {DeviceImageSet.Mebibytes(availableBytes)} MiB; {DeviceImageSet.ShrinkAdvice}"));
         }
     }
 
     /// <summary>The images' shape and the class names: what a network trained on this must take and give.</summary>
     public ImageSchema Schema { get; }
     /// <summary>Device bytes both splits hold (<see cref="DeviceImageSet.DeviceBytes"/>).</summary>
-    public long UploadedBytes => DeviceImageSet.DeviceBytes(Schema.Shape, Train.Count) + DeviceImageSet.DeviceBytes(Schema.Shape, Test.Count);
+    public long UploadedBytes => Train.UploadedBytes + Test.UploadedBytes;
     public DeviceImageSet Train { get; }
     public DeviceImageSet Test { get; }
 
