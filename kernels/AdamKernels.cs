@@ -46,16 +46,11 @@ public struct AdamStep : IOptimizerUpdate
     public readonly void Apply(int index, ArrayView<float> parameters, ArrayView<float> gradients,
         ArrayView<float> state1, ArrayView<float> state2, ArrayView<float> state3)
     {
-        ArrayView<float> firstMoment = state1, secondMoment = state2;
         float g = gradients[index];
         if (WeightDecay != 0f)
             g += WeightDecay * parameters[index];
-        float m = Beta1 * firstMoment[index] + (1f - Beta1) * g;
-        float v = Beta2 * secondMoment[index] + (1f - Beta2) * g * g;
-        firstMoment[index] = m;
-        secondMoment[index] = v;
-        float denominator = XMath.Sqrt(v / BiasCorrection2) + Epsilon;
-        parameters[index] -= LearningRate * (m / BiasCorrection1) / denominator;
+        parameters[index] = AdamMoments.Step(state1, state2, index, g, parameters[index],
+            Beta1, Beta2, BiasCorrection1, BiasCorrection2, LearningRate, Epsilon);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -103,15 +98,8 @@ public struct AdamWStep : IOptimizerUpdate
     public readonly void Apply(int index, ArrayView<float> parameters, ArrayView<float> gradients,
         ArrayView<float> state1, ArrayView<float> state2, ArrayView<float> state3)
     {
-        ArrayView<float> firstMoment = state1, secondMoment = state2;
-        float g = gradients[index];
-        float p = parameters[index] * DecayFactor;
-        float m = Beta1 * firstMoment[index] + (1f - Beta1) * g;
-        float v = Beta2 * secondMoment[index] + (1f - Beta2) * g * g;
-        firstMoment[index] = m;
-        secondMoment[index] = v;
-        float denominator = XMath.Sqrt(v / BiasCorrection2) + Epsilon;
-        parameters[index] = p - LearningRate * (m / BiasCorrection1) / denominator;
+        parameters[index] = AdamMoments.Step(state1, state2, index, gradients[index], parameters[index] * DecayFactor,
+            Beta1, Beta2, BiasCorrection1, BiasCorrection2, LearningRate, Epsilon);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -144,6 +132,22 @@ internal static class AdamMoments
         2 => "secondMoment",
         _ => null,
     };
+
+    /// <summary>One element's moment update and parameter step, for Adam's and AdamW's portable
+    /// Apply (the scalar twin of <see cref="Vectors{TOps, TV}.Step"/>): m = b1 m + (1 - b1) g and
+    /// v = b2 v + (1 - b2) g g overwrite the moments at <paramref name="index"/>; returns
+    /// p - lr (m / c1) / (sqrt(v / c2) + eps).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Step(ArrayView<float> firstMoment, ArrayView<float> secondMoment, int index, float g, float p,
+        float beta1, float beta2, float correction1, float correction2, float learningRate, float epsilon)
+    {
+        float m = beta1 * firstMoment[index] + (1f - beta1) * g;
+        float v = beta2 * secondMoment[index] + (1f - beta2) * g * g;
+        firstMoment[index] = m;
+        secondMoment[index] = v;
+        float denominator = XMath.Sqrt(v / correction2) + epsilon;
+        return p - learningRate * (m / correction1) / denominator;
+    }
 
     /// <summary>The moment update and parameter step, in Apply's order: m = b1 m + (1 - b1) g;
     /// v = b2 v + (1 - b2) g g (both stored); returns p - lr (m / c1) / (sqrt(v / c2) + eps).</summary>
