@@ -15,6 +15,8 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
+# shellcheck source=bench/reference/machine.sh
+source bench/reference/machine.sh
 out="${1:-bench/results/$(date +%Y-%m-%d)-batchnorm-torch}"
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
@@ -26,11 +28,7 @@ python=/usr/bin/python3
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 
 {
-  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-  echo "cores: $(nproc)"
-  echo "os: $(uname -sr)"
-  echo "commit: $(git rev-parse HEAD)$(git diff --quiet HEAD -- . ':!bench/results' || echo ' (with uncommitted changes)')"
-  echo "dotnet: $(dotnet --version)"
+  machine_lines
   echo "torch: $($python -c 'import torch; print(torch.__version__)')"
   echo "uptime before: $(uptime)"
 } > "$out/machine.txt"

@@ -15,6 +15,8 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
+# shellcheck source=bench/reference/machine.sh
+source bench/reference/machine.sh
 out="${1:-bench/results/$(date +%Y-%m-%d)-format-accuracy}"
 epochs="${EPOCHS:-5}"
 seed="${SEED:-1}"
@@ -29,11 +31,7 @@ load() { cut -d' ' -f1-3 /proc/loadavg; }
 dotnet build -c Release src/GpuMlp.Cli >/dev/null
 gpumlp=(dotnet src/GpuMlp.Cli/bin/Release/net10.0/gpumlp.dll)
 {
-  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-  echo "cores: $(nproc)"
-  echo "os: $(uname -sr)"
-  echo "commit: $(git rev-parse HEAD)$(git diff --quiet HEAD -- . ':!bench/results' || echo ' (with uncommitted changes)')"
-  echo "dotnet: $(dotnet --version)"
+  machine_lines
   echo "load before: $(load)"
 } > "$out/machine.txt"
 "$python" bench/reference/write_formats.py "$mnist" "$scratch/data"

@@ -13,6 +13,8 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
+# shellcheck source=bench/reference/machine.sh
+source bench/reference/machine.sh
 out="${1:-bench/results/$(date +%Y-%m-%d)-image-folder-load}"
 count="${COUNT:-20000}"
 repeats="${REPEATS:-3}"
@@ -25,11 +27,7 @@ load() { cut -d' ' -f1-3 /proc/loadavg; }
 dotnet build -c Release bench/GpuMlp.Bench >/dev/null
 command=(dotnet bench/GpuMlp.Bench/bin/Release/net10.0/GpuMlp.Bench.dll --image-folder-load "$scratch/mnist-png" "$count" "$repeats")
 {
-  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-  echo "cores: $(nproc)"
-  echo "os: $(uname -sr)"
-  echo "commit: $(git rev-parse HEAD)$(git diff --quiet HEAD -- . ':!bench/results' || echo ' (with uncommitted changes)')"
-  echo "dotnet: $(dotnet --version)"
+  machine_lines
   echo "load before: $(load)"
 } > "$out/machine.txt"
 echo "COUNT=$count REPEATS=$repeats ${command[*]}" > "$out/command.txt"

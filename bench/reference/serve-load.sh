@@ -19,6 +19,8 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
+# shellcheck source=bench/reference/machine.sh
+source bench/reference/machine.sh
 out="${1:-bench/results/$(date +%Y-%m-%d)-serve-load}"
 device="${DEVICE:-auto}"
 # hey gives each client REQUESTS/clients requests: a multiple of 64 keeps every run at REQUESTS.
@@ -43,11 +45,7 @@ if [ -z "$model" ]; then
   "${train[@]}" > "$scratch/train.log"
 fi
 {
-  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-  echo "cores: $(nproc)"
-  echo "os: $(uname -sr)"
-  echo "commit: $(git rev-parse HEAD)$(git diff --quiet HEAD -- . ':!bench/results' || echo ' (with uncommitted changes)')"
-  echo "dotnet: $(dotnet --version)"
+  machine_lines
   echo "hey: $(dpkg-query -W -f='${Version}' hey 2>/dev/null || echo unknown)"
   echo "load before: $(load)"
 } > "$out/machine.txt"
