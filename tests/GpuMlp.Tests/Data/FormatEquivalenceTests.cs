@@ -18,14 +18,6 @@ public sealed class FormatEquivalenceTests(DeviceFixture fixture) : IDisposable
 
     public void Dispose() => dir.Dispose();
 
-    /// <summary>MNIST images [0, count) of a split in the order an image folder lists them (by
-    /// class folder, then file name): by label, then index.</summary>
-    private static ImageSet InFolderOrder(ImageSet mnist, string name, int count)
-    {
-        int[] order = [.. Enumerable.Range(0, count).OrderBy(i => mnist.Labels[i]).ThenBy(i => i)];
-        return new ImageSet(name, mnist.Shape, [.. order.SelectMany(i => mnist.Image(i).ToArray())], [.. order.Select(i => mnist.Labels[i])]);
-    }
-
     private static byte[] Transposed(ImageSet images)
     {
         var stored = new byte[images.Pixels.Length];
@@ -63,8 +55,8 @@ public sealed class FormatEquivalenceTests(DeviceFixture fixture) : IDisposable
     public void TrainingRun_SameImagesInEveryFormat_LoadsAndTrainsIdentically()
     {
         var mnist = RealMnist.Load();
-        ImageSet folderTrain = InFolderOrder(mnist.Train, "train", TrainImages);
-        ImageSet test = InFolderOrder(mnist.Test, "test", TestImages);
+        ImageSet folderTrain = FolderOrder.ByLabel(mnist.Train, "train", 0, TrainImages);
+        ImageSet test = FolderOrder.ByLabel(mnist.Test, "test", 0, TestImages);
         string png = Path.Combine(dir.Path, "png");
         WritePngs(Path.Combine(png, "train"), folderTrain);
         WritePngs(Path.Combine(png, "test"), test);
@@ -72,7 +64,7 @@ public sealed class FormatEquivalenceTests(DeviceFixture fixture) : IDisposable
         // written in that order, so every layout holds the same images in the same order.
         var pngSource = new ImageFolderSource(png, ImageLoadOptions.Default, Path.Combine(dir.Path, "cache"));
         int[] loadedOrder = FolderOrder.WrittenIndices(pngSource.Load(_ => { }).Train);
-        var train = new ImageSet("train", folderTrain.Shape, [.. loadedOrder.SelectMany(i => folderTrain.Image(i).ToArray())], [.. loadedOrder.Select(i => folderTrain.Labels[i])]);
+        var train = FolderOrder.Select(folderTrain, "train", loadedOrder);
 
         string idx = Path.Combine(dir.Path, "idx");
         Directory.CreateDirectory(idx);

@@ -35,6 +35,22 @@ internal static class FolderOrder
         return new ImageSet(loaded.Name, loaded.Shape, [.. order.SelectMany(i => loaded.Image(i).ToArray())], [.. order.Select(i => loaded.Labels[i])], [.. order.Select(i => names[i])]);
     }
 
+    /// <summary>Images <paramref name="indices"/> of <paramref name="source"/>, in that order, as a split named <paramref name="name"/>.</summary>
+    public static ImageSet Select(ImageSet source, string name, IReadOnlyList<int> indices)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(indices);
+        return new ImageSet(name, source.Shape, [.. indices.SelectMany(i => source.Image(i).ToArray())], [.. indices.Select(i => source.Labels[i])]);
+    }
+
+    /// <summary>Images [<paramref name="from"/>, <paramref name="to"/>) of <paramref name="source"/>
+    /// in the order a folder of them lists them (written as label/index.png): by label, then index.</summary>
+    public static ImageSet ByLabel(ImageSet source, string name, int from, int to)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        return Select(source, name, [.. Enumerable.Range(from, to - from).OrderBy(i => source.Labels[i]).ThenBy(i => i)]);
+    }
+
     /// <summary>The original index each image of <paramref name="loaded"/> was written from, read from
     /// its file name (NNNNN.png).</summary>
     public static int[] WrittenIndices(ImageSet loaded)

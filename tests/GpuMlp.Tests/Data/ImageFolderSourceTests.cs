@@ -82,13 +82,7 @@ public sealed class ImageFolderSourceTests(DeviceFixture fixture) : IDisposable
     }
 
     /// <summary>MNIST test images [from, to) in the order a folder lists them: by label, then index.</summary>
-    private static ImageSet MnistInFolderOrder(string name, int from, int to)
-    {
-        ImageSet mnist = RealMnist.Load().Test;
-        int[] order = [.. Enumerable.Range(from, to - from).OrderBy(i => mnist.Labels[i]).ThenBy(i => i)];
-        byte[] pixels = [.. order.SelectMany(i => mnist.Image(i).ToArray())];
-        return new ImageSet(name, MnistDataset.Shape, pixels, [.. order.Select(i => mnist.Labels[i])]);
-    }
+    private static ImageSet MnistInFolderOrder(string name, int from, int to) => FolderOrder.ByLabel(RealMnist.Load().Test, name, from, to);
 
     private static readonly string[] ColourClasses = ["zebra", "Mango", "apple"];
 
@@ -161,7 +155,7 @@ public sealed class ImageFolderSourceTests(DeviceFixture fixture) : IDisposable
         // The same MNIST images in the order the folder loads them (its training split is shuffled by --split-seed).
         ImageSet mnist = RealMnist.Load().Test;
         int[] trainOrder = FolderOrder.WrittenIndices(fromFolder.Train);
-        var idxTrain = new ImageSet("train", MnistDataset.Shape, [.. trainOrder.SelectMany(i => mnist.Image(i).ToArray())], [.. trainOrder.Select(i => mnist.Labels[i])]);
+        var idxTrain = FolderOrder.Select(mnist, "train", trainOrder);
         var fromIdx = new ImageDataset(idxTrain, MnistInFolderOrder("test", 300, 400), MnistDataset.ClassNames);
 
         float[] Train(ImageDataset data, string name)
