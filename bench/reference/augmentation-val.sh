@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The report's MLP (784-512-256-10, Adam 1e-3, batch 128, dropout 0.2) with and without the device's
+# Training recipes (by default the report's MLP, 784-512-256-10, Adam 1e-3, batch 128, dropout 0.2, with and without the device's
 # distortions, scored on VALIDATION data only: the last 10 % of the training file (gpumlp train's
 # default --val-split 0.1) with --no-test, so the test set is never evaluated here. One run per
 # recipe, the same seed; the figures are each run's history.csv (best and final validation accuracy).
@@ -26,7 +26,7 @@ read -r -a cli <<< "${CLI:-dotnet src/GpuMlp.Cli/bin/Release/net10.0/gpumlp.dll}
 mkdir -p "$out"
 summary="$out/summary.md"
 {
-  echo "# MLP 784-512-256-10 with and without distortions (validation only)"
+  echo "# Training recipes scored on validation data only (the test set is never read)"
   echo
   echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs), $(nproc) logical CPUs; load before: $(uptime)"
   echo

@@ -25,6 +25,7 @@ public static class TrainCommand
         var limitTrain = new Option<int?>("--limit-train") { Description = "Use only the first N training images" };
         var outDir = new Option<string?>("--out") { Description = "Run folder, new or empty (default runs/<timestamp>)" };
         var earlyStop = new Option<int?>("--early-stop") { Description = "Stop after N epochs without a lower validation loss; restore the best weights" };
+        var targetAccuracy = new Option<double?>("--target-accuracy") { Description = "Time to accuracy: stop after the first epoch whose validation accuracy reaches this fraction, e.g. 0.99 (needs --val-split > 0); metrics.json records the epoch and the seconds" };
         var schedule = new ScheduleOptions();
         var resume = new Option<string?>("--resume") { Description = "Continue the run in this folder from its last checkpoint" };
         var augmentShift = new Option<int?>("--augment-shift") { Description = $"Move every training image by a random -N..N pixels in x and y, drawn per image and step on the device (0..{TrainingOptions.MaxAugmentShift}; 0: no augmentation); default {TrainingOptions.CnnPresetAugmentShift} with --arch cnn, else 0" };
@@ -34,7 +35,7 @@ public static class TrainCommand
         var command = new Command("train", "Train the MLP and write a run folder with config, history, metrics, model and plots")
         {
             CommonOptions.Device, CommonOptions.CpuSimd, epochs, batchSize, dropout, hidden, seed,
-            valSplit, limitTrain, outDir, earlyStop, resume, arch, augmentShift, noTest,
+            valSplit, limitTrain, outDir, earlyStop, targetAccuracy, resume, arch, augmentShift, noTest,
         };
         foreach (var option in optimizer.All)
             command.Options.Add(option);
@@ -76,6 +77,7 @@ public static class TrainCommand
                 ValidationSplit = parse.GetValue(valSplit),
                 LimitTrain = parse.GetValue(limitTrain),
                 EarlyStopPatience = parse.GetValue(earlyStop),
+                TargetValidationAccuracy = parse.GetValue(targetAccuracy),
                 ArchitectureText = ParseArchitecture(parse.GetValue(arch) ?? "mlp", dataFolder.Schema),
                 AugmentShift = parse.GetValue(augmentShift) ?? ArchitectureChoice.DefaultAugmentShift(parse.GetValue(arch) ?? ArchitectureChoice.Mlp),
                 Distortion = distortion.Parse(parse),
@@ -153,6 +155,7 @@ public static class TrainCommand
         }
         if (outcome.StoppedEarly)
             Output.Info($"early stop: no lower validation loss for {options.EarlyStopPatience} epochs; restored the weights of epoch {outcome.BestEpoch}");
+        var target = TargetLine(options, outcome);
 
         if (skipTest)
         {
@@ -161,10 +164,31 @@ public static class TrainCommand
             AnsiConsole.MarkupLineInterpolated($"wrote {run.Folder}");
             return ExitCodes.Success;
         }
-        var test = run.Finish(outcome);
+        var test = run.Finish(outcome, target);
         Output.PrintReport(test, run.Trainer.Schema.ClassNames, confusion: false);
         AnsiConsole.MarkupLineInterpolated($"wrote {run.Folder}");
         return ExitCodes.Success;
+    }
+
+    /// <summary>With --target-accuracy: prints whether and when the validation accuracy reached the
+    /// target and returns metrics.json's record of it (the seconds since the process started are
+    /// taken now, right after the last epoch); null without a target.</summary>
+    private static TargetRecord? TargetLine(TrainingOptions options, TrainingOutcome outcome)
+    {
+        if (options.TargetValidationAccuracy is not double target)
+            return null;
+        var culture = CultureInfo.InvariantCulture;
+        if (outcome.TargetEpoch is not int epoch)
+        {
+            double best = outcome.History.Max(r => r.ValAccuracy ?? 0);
+            Output.Info(string.Create(culture, $"target: validation accuracy {target:P2} not reached in {outcome.History.Count} epochs (best {best:P2})"));
+            return new TargetRecord(target, null, null, null);
+        }
+        double sinceStart = (DateTime.Now - System.Diagnostics.Process.GetCurrentProcess().StartTime).TotalSeconds;
+        double reached = outcome.History[epoch - 1].ValAccuracy ?? 0;
+        Output.Info(string.Create(culture,
+            $"target: validation accuracy {reached:P2} >= {target:P2} after epoch {epoch}: {outcome.TrainSeconds:F2} s of training, {sinceStart:F2} s since gpumlp started"));
+        return new TargetRecord(target, epoch, outcome.TrainSeconds, sinceStart);
     }
 
     /// <summary>"schedule onecycle (...), label smoothing 0.1, EMA 0.999": the per-step schedule and the

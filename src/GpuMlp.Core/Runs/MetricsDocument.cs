@@ -4,13 +4,14 @@ namespace GpuMlp.Runs;
 
 /// <summary>Typed form of a run's metrics.json (property names are snake_case on disk). Optimizer
 /// describes the update rule and its hyperparameters ("sgd (lr 0.05, momentum 0.9, ...)"); files
-/// written before it was recorded have none.</summary>
+/// written before it was recorded have none. Target is there only for a run with a target accuracy.</summary>
 public sealed record MetricsDocument(
     string Device,
     IReadOnlyList<EpochRecord> Epochs,
     TestMetrics Test,
     TimingRecord Timing,
-    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? Optimizer = null);
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? Optimizer = null,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] TargetRecord? Target = null);
 
 /// <summary>The "test" section of metrics.json: held-out loss plus the classification report.</summary>
 public sealed record TestMetrics(

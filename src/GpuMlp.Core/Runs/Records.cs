@@ -12,3 +12,10 @@ public sealed record EpochRecord(
 
 /// <summary>Wall-clock split between kernel compilation (one-off) and training proper.</summary>
 public sealed record TimingRecord(double CompileSeconds, double TrainSeconds);
+
+/// <summary>The "target" section of metrics.json (train --target-accuracy): the validation accuracy
+/// aimed at, the epoch that reached it (null: not reached in the run's epochs), the seconds of
+/// training up to the end of that epoch (steps, the per-epoch validation and checkpoint; start-up
+/// and kernel compilation excluded) and the seconds from the process's start to the same moment
+/// (everything included).</summary>
+public sealed record TargetRecord(double ValAccuracy, int? ReachedEpoch, double? TrainSeconds, double? SinceStartSeconds);

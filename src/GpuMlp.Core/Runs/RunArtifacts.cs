@@ -81,13 +81,14 @@ public static class RunArtifacts
         ClassificationReport test,
         double testLoss,
         TimingRecord timing,
-        string? optimizer = null)
+        string? optimizer = null,
+        TargetRecord? target = null)
     {
         ArgumentNullException.ThrowIfNull(device);
         ArgumentNullException.ThrowIfNull(epochs);
         ArgumentNullException.ThrowIfNull(test);
         ArgumentNullException.ThrowIfNull(timing);
-        var doc = new MetricsDocument(device, epochs, TestMetrics.From(test, testLoss), timing, optimizer);
+        var doc = new MetricsDocument(device, epochs, TestMetrics.From(test, testLoss), timing, optimizer, target);
         AtomicFile.WriteAllText(PathIn(runDir, MetricsFileName), JsonSerializer.Serialize(doc, Json) + "\n");
     }
 

@@ -10,11 +10,14 @@ public sealed class TrainingDivergedException : Exception
 }
 
 /// <summary>How the epochs of a run ended.</summary>
-public sealed record TrainingOutcome(IReadOnlyList<EpochRecord> History, bool StoppedEarly, int BestEpoch, double TrainSeconds);
+/// <param name="TargetEpoch">The epoch whose validation accuracy reached
+/// <see cref="TrainingOptions.TargetValidationAccuracy"/> (training stopped after it); null when no
+/// target was set or it was not reached.</param>
+public sealed record TrainingOutcome(IReadOnlyList<EpochRecord> History, bool StoppedEarly, int BestEpoch, double TrainSeconds, int? TargetEpoch = null);
 
 /// <summary>The epochs of a training run around a <see cref="Trainer"/>, in memory: the
-/// learning-rate schedule, a stop on a non-finite loss, and early stopping that restores the weights
-/// of the lowest validation loss. <see cref="TrainingRun"/> adds the run folder (checkpoints,
+/// learning-rate schedule, a stop on a non-finite loss, early stopping that restores the weights
+/// of the lowest validation loss, and the stop at a target validation accuracy. <see cref="TrainingRun"/> adds the run folder (checkpoints,
 /// history, artifacts) through the hooks; <see cref="MnistModel"/> uses it as it is, so both train
 /// bit-identical weights.</summary>
 public sealed class EpochLoop
@@ -83,7 +86,7 @@ public sealed class EpochLoop
     {
         var watch = Stopwatch.StartNew();
         bool stoppedEarly = options.EarlyStopPatience is int patience0 && EpochsWithoutImprovement >= patience0;
-        while (!stoppedEarly && EpochsCompleted < options.Epochs)
+        while (!stoppedEarly && !TargetReached && EpochsCompleted < options.Epochs)
         {
             int epoch = EpochsCompleted + 1;
             if (!options.SchedulesPerStep)
@@ -135,6 +138,12 @@ public sealed class EpochLoop
             if (BestLayerState is not null)
                 trainer.Network.SetState(BestLayerState);
         }
-        return new TrainingOutcome(history, stoppedEarly, BestEpoch, trainSecondsBefore + watch.Elapsed.TotalSeconds);
+        return new TrainingOutcome(history, stoppedEarly, BestEpoch, trainSecondsBefore + watch.Elapsed.TotalSeconds,
+            TargetReached ? EpochsCompleted : null);
     }
+
+    /// <summary>The last finished epoch's validation accuracy is at least the target (a resumed run
+    /// that had reached it trains no further).</summary>
+    public bool TargetReached =>
+        options.TargetValidationAccuracy is double target && history.Count > 0 && history[^1].ValAccuracy >= target;
 }

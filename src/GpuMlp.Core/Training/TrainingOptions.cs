@@ -35,6 +35,11 @@ public sealed record TrainingOptions
     /// <summary>Stop after this many epochs without a lower validation loss and restore the best
     /// weights; null trains every epoch.</summary>
     public int? EarlyStopPatience { get; init; }
+
+    /// <summary>Time to accuracy: stop after the first epoch whose validation accuracy (a fraction,
+    /// e.g. 0.99) is at least this; null trains every epoch. The weights are those of that epoch.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double? TargetValidationAccuracy { get; init; }
     public LearningRateSchedule Schedule { get; init; } = LearningRateSchedule.Constant;
 
     /// <summary>Data augmentation: every training image is moved by up to this many pixels in x and
@@ -256,6 +261,10 @@ public sealed record TrainingOptions
             throw new OptionException($"--early-stop must be at least 1 (got {EarlyStopPatience})");
         if (EarlyStopPatience is not null && ValidationSplit <= 0)
             throw new OptionException("--early-stop needs a validation split (--val-split > 0)");
+        if (TargetValidationAccuracy is double target && !(target > 0 && target <= 1))
+            throw new OptionException($"--target-accuracy must be a fraction in (0, 1], e.g. 0.99 (got {target.ToString(CultureInfo.InvariantCulture)})");
+        if (TargetValidationAccuracy is not null && ValidationSplit <= 0)
+            throw new OptionException("--target-accuracy needs a validation split (--val-split > 0): the target is checked on it after every epoch");
         if (LimitTrain is < 1)
             throw new OptionException($"--limit-train must be at least 1 (got {LimitTrain})");
         ValidateScheduleAndAveraging();
@@ -359,7 +368,7 @@ public sealed record TrainingOptions
     /// <summary>Whether training with <paramref name="other"/> from the same state gives the same
     /// weights epoch by epoch as with these options: every setting that shapes the updates must
     /// agree (batch, the optimiser with its learning rate and every other hyperparameter, the schedule, dropout,
-    /// network, seed, data split, early stopping, augmentation).
+    /// network, seed, data split, early stopping and the target accuracy, augmentation).
     /// The epoch count only says where to stop, so it may differ, except under the cosine, onecycle,
     /// linear and cosine-steps schedules whose rates depend on it; the evaluation batch size and progress read-backs never matter.
     /// This is the one test of "is this the same run?" (a resumed run, a restored trial).</summary>
@@ -370,6 +379,7 @@ public sealed record TrainingOptions
             && Dropout.Equals(other.Dropout)
             && Hidden.SequenceEqual(other.Hidden) && ArchitectureText == other.ArchitectureText && Seed == other.Seed && ValidationSplit.Equals(other.ValidationSplit)
             && LimitTrain == other.LimitTrain && Schedule == other.Schedule && EarlyStopPatience == other.EarlyStopPatience
+            && Nullable.Equals(TargetValidationAccuracy, other.TargetValidationAccuracy)
             && AugmentShift == other.AugmentShift
             && Equals(OneCycle ?? OneCycleSettings.Torch, other.OneCycle ?? OneCycleSettings.Torch)
             && WarmupSteps == other.WarmupSteps && Nullable.Equals(WarmupStartFactor, other.WarmupStartFactor)

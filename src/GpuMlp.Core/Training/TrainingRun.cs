@@ -139,13 +139,13 @@ public sealed class TrainingRun : IDisposable
 
     /// <summary>The one test evaluation of the run, then metrics.json, model.safetensors (the
     /// weights the run ends with: the best epoch's under early stopping), curves.png and
-    /// confusion.png.</summary>
-    public EvaluationResult Finish(TrainingOutcome outcome)
+    /// confusion.png. <paramref name="target"/> (a run with a target accuracy) goes into metrics.json.</summary>
+    public EvaluationResult Finish(TrainingOutcome outcome, TargetRecord? target = null)
     {
         ArgumentNullException.ThrowIfNull(outcome);
         var test = Trainer.EvaluateTest();
         RunArtifacts.WriteMetrics(Folder, Device, outcome.History, test.Report, test.Loss,
-            new TimingRecord(kernels.CompileSeconds, outcome.TrainSeconds), Options.Optimizer.Describe());
+            new TimingRecord(kernels.CompileSeconds, outcome.TrainSeconds), Options.Optimizer.Describe(), target);
         SaveModelAndCurves(outcome, test.Accuracy);
         RunPlots.WriteConfusion(Path.Combine(Folder, RunArtifacts.ConfusionFileName), test.Report, Trainer.Schema.ClassNames);
         return test;

@@ -405,6 +405,7 @@ public sealed class ErrorCorpusTests(ErrorCorpusFixture fx) : IClassFixture<Erro
             Flag("val-split-1", "--val-split", "--val-split", "1"),
             Flag("limit-train-0", "--limit-train", "--limit-train", "0"),
             Flag("early-stop-0", "--early-stop", "--early-stop", "0"),
+            Flag("target-accuracy-99", "--target-accuracy", "--target-accuracy", "99"),
             Flag("lr-schedule", "--lr-schedule", "--lr-schedule", "bogus"),
             Flag("unknown-flag", "--bogus", "--bogus"),
             Flag("resume-with-out", "--resume", "--resume", fx.Root),

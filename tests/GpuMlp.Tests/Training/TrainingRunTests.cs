@@ -58,6 +58,67 @@ public sealed class TrainingRunTests(DeviceFixture fixture) : IDisposable
     }
 
     [Fact]
+    public void TrainingRun_TargetAccuracyReached_StopsAfterThatEpochWithItsWeightsAndRecordsIt()
+    {
+        var cancel = TestContext.Current.CancellationToken;
+        using var data = new DeviceImageDataset(fixture.Device.Accelerator, RealMnist.Load());
+        var options = Tiny with { Epochs = 6 };
+        var everyEpoch = new List<float[]>();
+        IReadOnlyList<EpochRecord> full;
+        using (var run = TrainingRun.Start(Path.Combine(dir.Path, "full"), options, fixture.KernelDevice, data))
+            full = run.Train(onEpoch: _ => everyEpoch.Add(run.Trainer.ModelParameters()), cancel: cancel).History;
+        // The target: the accuracy the third epoch reaches, unless an earlier epoch already did.
+        double target = full[2].ValAccuracy!.Value;
+        int expected = full.First(r => r.ValAccuracy >= target).Epoch;
+
+        string folder = Path.Combine(dir.Path, "target");
+        using (var run = TrainingRun.Start(folder, options with { TargetValidationAccuracy = target }, fixture.KernelDevice, data))
+        {
+            var outcome = run.Train(cancel: cancel);
+            Assert.Equal(expected, outcome.TargetEpoch);
+            Assert.Equal(expected, outcome.History.Count);
+            Assert.Equal(everyEpoch[expected - 1], run.Trainer.ModelParameters());
+            Assert.Equal(full.Take(expected).Select(r => r.ValAccuracy), outcome.History.Select(r => r.ValAccuracy));
+            run.Finish(outcome, new TargetRecord(target, outcome.TargetEpoch, outcome.TrainSeconds, 12.5));
+        }
+        var recorded = RunArtifacts.ReadMetrics(Path.Combine(folder, RunArtifacts.MetricsFileName)).Target;
+        Assert.Equal(new TargetRecord(target, expected, recorded!.TrainSeconds, 12.5), recorded);
+        Assert.True(recorded.TrainSeconds > 0);
+
+        // A resumed run that had reached its target trains no further.
+        var checkpoint = Checkpoint.Load(Path.Combine(folder, Checkpoint.FileName));
+        using var resumed = TrainingRun.Resume(folder, checkpoint, fixture.KernelDevice, data);
+        var again = resumed.Train(cancel: cancel);
+        Assert.Equal(expected, again.History.Count);
+        Assert.Equal(expected, again.TargetEpoch);
+    }
+
+    [Fact]
+    public void TrainingRun_TargetAccuracyNotReached_TrainsEveryEpochAndWritesNoTargetByDefault()
+    {
+        var cancel = TestContext.Current.CancellationToken;
+        using var data = new DeviceImageDataset(fixture.Device.Accelerator, RealMnist.Load());
+        using var run = TrainingRun.Start(Path.Combine(dir.Path, "run"), Tiny with { TargetValidationAccuracy = 1.0 }, fixture.KernelDevice, data);
+        var outcome = run.Train(cancel: cancel);
+        Assert.Null(outcome.TargetEpoch);
+        Assert.Equal(Tiny.Epochs, outcome.History.Count);
+        run.Finish(outcome);
+        Assert.Null(RunArtifacts.ReadMetrics(Path.Combine(run.Folder, RunArtifacts.MetricsFileName)).Target);
+        Assert.DoesNotContain("\"target\"", File.ReadAllText(Path.Combine(run.Folder, RunArtifacts.MetricsFileName)), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(0.0, 0.1, "--target-accuracy must be a fraction in (0, 1], e.g. 0.99 (got 0)")]
+    [InlineData(99.0, 0.1, "--target-accuracy must be a fraction in (0, 1], e.g. 0.99 (got 99)")]
+    [InlineData(0.99, 0.0, "--target-accuracy needs a validation split (--val-split > 0): the target is checked on it after every epoch")]
+    public void Validate_TargetAccuracyOutOfRangeOrWithoutValidation_IsAOneLineOptionError(double target, double split, string message)
+    {
+        var error = Assert.Throws<OptionException>(() =>
+            (Tiny with { TargetValidationAccuracy = target, ValidationSplit = split }).Validate(MnistDataset.Schema, 60000));
+        Assert.Equal(message, error.Message);
+    }
+
+    [Fact]
     public void TrainingRun_InAnOccupiedFolder_IsRefusedAsAnOption()
     {
         using var data = new DeviceImageDataset(fixture.Device.Accelerator, RealMnist.Load());
@@ -239,7 +300,7 @@ public sealed class RunCompatibilityTests
             Options with { Optimizer = new OptimizerSettings(OptimizerKind.AdamW) },
             Options with { Optimizer = new OptimizerSettings(OptimizerKind.Adam) { WeightDecay = 1e-4f } },
             Options with { Optimizer = new OptimizerSettings(OptimizerKind.Adam) { Beta2 = 0.99f } },
-            Options with { AugmentShift = 2 },
+            Options with { AugmentShift = 2 }, Options with { TargetValidationAccuracy = 0.9 },
         })
             Assert.False(Options.SameTrajectory(other), other.ToString());
     }
