@@ -351,7 +351,7 @@ class Summary:
         self.add("| seed | side | configuration | status | reached after epoch | train s | since start s | test accuracy "
                  "| ratio (train) | ratio (since start) |",
                  "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-        ratios: dict[str, list[tuple[float, float]]] = {}
+        ratios: dict[str, list[tuple[float, float]]] = {}  # per PyTorch configuration, one pair per seed
         for seed in seeds:
             ours = self.recipe_gpumlp(os.path.join(folder, f"gpumlp-seed-{seed}"))
             self.add(f"| {seed} | gpumlp | {ours['configuration']} | {ours['status']} | {ours['epoch']} | "
@@ -360,15 +360,15 @@ class Summary:
                 ratio_train = ratio_start = None
                 if None not in (ours["train"], theirs["train"], ours["start"], theirs["start"]):
                     ratio_train, ratio_start = ours["train"] / theirs["train"], ours["start"] / theirs["start"]
-                    ratios.setdefault(theirs["variant"], []).append((ratio_train, ratio_start))
+                    ratios.setdefault(theirs["configuration"], []).append((ratio_train, ratio_start))
                 self.add(f"| {seed} | PyTorch | {theirs['configuration']} | {theirs['status']} | {theirs['epoch']} | "
                          f"{number(theirs['train'], 2)} | {number(theirs['start'], 2)} | {percent(theirs['test'])} | "
                          f"{'' if ratio_train is None else f'**{ratio_train:.2f}**'} | "
                          f"{'' if ratio_start is None else f'**{ratio_start:.2f}**'} |")
         self.add("")
         if any(len(pairs) > 1 for pairs in ratios.values()):
-            for variant, pairs in ratios.items():
-                self.add(f"- median ratio against PyTorch {variant} over {len(pairs)} seeds: "
+            for configuration, pairs in ratios.items():
+                self.add(f"- median ratio against PyTorch ({configuration}) over {len(pairs)} seeds: "
                          f"{median([p[0] for p in pairs]):.2f} (train), {median([p[1] for p in pairs]):.2f} (since start)")
             self.add("")
         self.add("Commands, loads and logs: `recipe/` in results.tar.gz (`runs.log`, `machine.txt`, `summary.md` once "

@@ -302,6 +302,7 @@ public sealed class DeviceRunnerTests : IDisposable
         {
             ["GPU_STEPS"] = "recipe",
             ["GPU_LIMIT_TRAIN"] = "500",
+            ["RECIPE_SEEDS"] = "1 2",
             ["RECIPE_TARGET"] = "0.9",
             ["RECIPE_COMPILE"] = "1",
             ["TORCH_THREADS"] = "1",
@@ -327,11 +328,16 @@ public sealed class DeviceRunnerTests : IDisposable
         string section = Section(File.ReadAllText(Path.Combine(OutDir, "summary.md")), "## Time to accuracy");
         Assert.Contains($"Recipe (both sides): `{flags}`", section, StringComparison.Ordinal);
         Assert.Contains("Target **90.00%** validation accuracy", section, StringComparison.Ordinal);
-        Assert.Contains("torch.compile on; step `recipe`: ok", section, StringComparison.Ordinal);
+        Assert.Contains("device `cpu`; seeds 1, 2; torch.compile on; step `recipe`: ok", section, StringComparison.Ordinal);
         Assert.Contains("| 1 | gpumlp | fake-recipe | reached | 2 | 3.00 | 5.00 | 98.50% | | |", section, StringComparison.Ordinal);
         Assert.Contains("| 1 | PyTorch | torch 0.0-fake, 1 threads, eager | reached | 2 | 2.00 | 4.00 | 98.00% | **1.50** | **1.25** |",
             section, StringComparison.Ordinal);
         Assert.Contains("| 1 | PyTorch | torch 0.0-fake, 1 threads, torch.compile | reached | 1 | 6.00 | 20.00 | 97.50% | **0.50** | **0.25** |",
+            section, StringComparison.Ordinal);
+        Assert.Contains("| 2 | gpumlp | fake-recipe | reached | 2 | 3.00 | 5.00 | 98.50% | | |", section, StringComparison.Ordinal);
+        Assert.Contains("- median ratio against PyTorch (torch 0.0-fake, 1 threads, eager) over 2 seeds: 1.50 (train), 1.25 (since start)",
+            section, StringComparison.Ordinal);
+        Assert.Contains("- median ratio against PyTorch (torch 0.0-fake, 1 threads, torch.compile) over 2 seeds: 0.50 (train), 0.25 (since start)",
             section, StringComparison.Ordinal);
     }
 
