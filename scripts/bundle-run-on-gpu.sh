@@ -2,7 +2,8 @@
 # Runner shipped in the device bundle as .bundle/run-on-gpu.sh (scripts/device-check.sh copies it
 # there, with scripts/bundle-summary.py as .bundle/summarize.py). It needs no .NET SDK and no
 # network: the bundle carries the .NET runtime, the published CLI, tests and benchmarks, gzipped
-# MNIST and the PyTorch reference.
+# MNIST, the PyTorch references and the time-to-accuracy scripts (reference/time-to-accuracy.sh,
+# machine.sh, pytorch_recipe.py, recipes/fast.flags).
 #
 # On the GPU machine, from the repository root, with $OUT naming the folder whose files come back:
 #     bash .bundle/run-on-gpu.sh
@@ -14,13 +15,13 @@
 #     step       limit  what
 #     checksums    10   sha256 of every bundled file (SHA256SUMS), and of the decompressed content of
 #                       every mnist/*.gz against the published hashes of the raw MNIST files
-#     unpack       20   unpack payload.tar.xz (the runtime and the apps), put the .gz files in data/mnist
+#     unpack       15   unpack payload.tar.xz (the runtime and the apps), put the .gz files in data/mnist
 #     smi          10   nvidia-smi, and name/driver/memory as CSV           (skipped: no nvidia-smi)
-#     devices      15   gpumlp devices (what ILGPU sees)
-#     tests       155   the whole test suite, GPUMLP_TEST_DEVICE=$GPU_DEVICE (CLI tests included)
-#     train        60   gpumlp train --device $GPU_DEVICE, defaults (20 epochs)
-#     bench        40   gpumlp bench --device $GPU_DEVICE
-#     pytorch      45   bench/reference/pytorch_mlp.py, eager, batch 128, data resident on the device
+#     devices      10   gpumlp devices (what ILGPU sees)
+#     tests       135   the whole test suite, GPUMLP_TEST_DEVICE=$GPU_DEVICE (CLI tests included)
+#     train        45   gpumlp train --device $GPU_DEVICE, defaults (20 epochs)
+#     bench        30   gpumlp bench --device $GPU_DEVICE
+#     pytorch      30   bench/reference/pytorch_mlp.py, eager, batch 128, data resident on the device
 #                       (skipped, not failed, where python3 has no torch)
 #     cnn          75   gpumlp train --arch cnn --device $GPU_DEVICE (the CNN preset, ±2-pixel shifts,
 #                       GPU_CNN_EPOCHS epochs, default 20), run folder run-cnn-$GPU_DEVICE
@@ -28,14 +29,20 @@
 #                       (skipped, not failed, where python3 has no torch)
 #     bench-cnn    25   gpumlp bench --arch cnn --device $GPU_DEVICE (the CNN preset's steady-state
 #                       training and evaluation samples/s)
-#     gemm32       20   extra: the GEMM kernel tests again with GPUMLP_GEMM_BLOCK=32 (32x32-block GEMM)
-#     bdn-gemm     40   extra: BenchmarkDotNet --quick, the GEMM kernel cases
+#     recipe       90   time to accuracy: reference/time-to-accuracy.sh OUT=recipe with DEVICE=$GPU_DEVICE,
+#                       the recipe read from reference/recipes/fast.flags when the step runs, the
+#                       bundled CLI against pytorch_recipe.py eager and (on cuda) torch.compile, seeds
+#                       RECIPE_SEEDS (default 1: gpumlp and eager take seconds, torch.compile tens of
+#                       seconds). Runs go in that order and each leaves its files when it ends, so a
+#                       step cut off at its limit keeps the finished runs (torch.compile last)
+#     gemm32       15   extra: the GEMM kernel tests again with GPUMLP_GEMM_BLOCK=32 (32x32-block GEMM)
+#     bdn-gemm     25   extra: BenchmarkDotNet --quick, the GEMM kernel cases
 #
 # Everything a step writes goes to a work folder outside $OUT ($GPU_WORK, default .bundle/work).
 # After every step the runner rewrites exactly two files in $OUT, each atomically (written beside
 # $OUT on the same file system, then renamed): summary.md (GPU, test totals and failing tests,
 # default-run and CNN-run accuracy and epoch times, bench and PyTorch numbers and the gpumlp/PyTorch
-# ratios, every step's status and seconds) and results.tar.gz (the whole work folder: logs, run
+# ratios, time to accuracy on both sides, every step's status and seconds) and results.tar.gz (the whole work folder: logs, run
 # folders, JSON; files over 4 MiB are left out and listed). summary.md is also rewritten when a
 # step starts, so a run cut off at any moment still leaves both files and loses only the step in
 # flight.
@@ -43,13 +50,20 @@
 # Environment knobs:
 #     GPU_STEPS=tests,train,...  run only these steps (others are marked "not selected")
 #     GPU_BUDGET_S=565           wall-clock budget of the whole run, unpacking and packing included
-#     LIMIT_<STEP>=S             a step's limit in seconds (LIMIT_TESTS=155, LIMIT_BDN_GEMM=40, ...)
+#     LIMIT_<STEP>=S             a step's limit in seconds (LIMIT_TESTS=135, LIMIT_RECIPE=90, ...)
 #     GPU_DEVICE=cuda            device of tests, train, bench, cnn, bench-cnn, gemm32, bdn-gemm (cpu for
 #                              a dry run)
 #     PYTORCH_DEVICE=cuda        --device of pytorch_mlp.py and pytorch_cnn.py (default: GPU_DEVICE)
 #     GPU_EPOCHS=N               epochs of train and pytorch (default: gpumlp's 20)
 #     GPU_CNN_EPOCHS=N           epochs of cnn and pytorch-cnn (default 20, the preset's)
-#     GPU_LIMIT_TRAIN=N          --limit-train of train, pytorch, cnn and pytorch-cnn (default: the whole file)
+#     GPU_LIMIT_TRAIN=N          --limit-train of train, pytorch, cnn, pytorch-cnn and both sides of recipe
+#                              (default: the whole file)
+#     RECIPE_SEEDS="1"           recipe: SEEDS of time-to-accuracy.sh (one gpumlp run and one run per
+#                              PyTorch variant per seed)
+#     RECIPE_TARGET=F            recipe: the validation accuracy to reach (default: time-to-accuracy.sh's 0.99)
+#     RECIPE_COMPILE=0|1         recipe: also torch.compile (default 1 on cuda, 0 on cpu)
+#     RECIPE_PYTHON=python3      recipe: the python3 with torch that runs pytorch_recipe.py
+#     RECIPE_ARGS                recipe: more flags for both sides after the recipe's (RECIPE_EXTRA)
 #     TEST_ARGS, GEMM32_TEST_ARGS  extra xunit.v3 console-runner arguments (-class, -namespace,
 #                              -method filters); GEMM32_TEST_ARGS defaults to the DenseGemmTests and
 #                              DenseBackwardTests classes
@@ -69,9 +83,11 @@ budget="${GPU_BUDGET_S:-565}"
 # Seconds kept back for the last summary and tarball (each takes about a second).
 reserve=5
 
-steps=(checksums unpack smi devices tests train bench pytorch cnn pytorch-cnn bench-cnn gemm32 bdn-gemm)
-declare -A limit=([checksums]=10 [unpack]=20 [smi]=10 [devices]=15 [tests]=155 [train]=60
-  [bench]=40 [pytorch]=45 [cnn]=75 [pytorch-cnn]=45 [bench-cnn]=25 [gemm32]=20 [bdn-gemm]=40)
+steps=(checksums unpack smi devices tests train bench pytorch cnn pytorch-cnn bench-cnn recipe gemm32 bdn-gemm)
+# The recipe's 90 s came from the other steps' limits (unpack 20, devices 15, tests 155, train 60,
+# bench 40, pytorch 45, gemm32 20, bdn-gemm 40 before), so the limits still add up to 560 s.
+declare -A limit=([checksums]=10 [unpack]=15 [smi]=10 [devices]=10 [tests]=135 [train]=45
+  [bench]=30 [pytorch]=30 [cnn]=75 [pytorch-cnn]=45 [bench-cnn]=25 [recipe]=90 [gemm32]=15 [bdn-gemm]=25)
 declare -A what=(
   [checksums]="sha256 of the bundle files and of the MNIST .gz content"
   [unpack]="unpack the runtime and apps; MNIST .gz into data/mnist"
@@ -84,6 +100,7 @@ declare -A what=(
   [cnn]="gpumlp train --arch cnn (CNN preset)"
   [pytorch-cnn]="PyTorch eager CNN reference"
   [bench-cnn]="gpumlp bench --arch cnn"
+  [recipe]="time to accuracy: gpumlp, PyTorch eager and torch.compile"
   [gemm32]="GEMM tests, GPUMLP_GEMM_BLOCK=32"
   [bdn-gemm]="BenchmarkDotNet --quick GEMM cases")
 for s in "${steps[@]}"; do
@@ -116,6 +133,8 @@ export TEST_ARGS="${TEST_ARGS:-}" TRAIN_ARGS="${TRAIN_ARGS:-}" BENCH_ARGS="${BEN
 export CNN_ARGS="${CNN_ARGS:-}" PYTORCH_CNN_ARGS="${PYTORCH_CNN_ARGS:-}" BENCH_CNN_ARGS="${BENCH_CNN_ARGS:-}"
 export GEMM32_TEST_ARGS="${GEMM32_TEST_ARGS:--class GpuMlp.Tests.Kernels.DenseGemmTests -class GpuMlp.Tests.Kernels.DenseBackwardTests}"
 export BDN_ARGS="${BDN_ARGS:---filter *GemmBenchmarks.Kernel*}"
+export RECIPE_SEEDS="${RECIPE_SEEDS:-1}" RECIPE_TARGET="${RECIPE_TARGET:-}" RECIPE_ARGS="${RECIPE_ARGS:-}"
+export RECIPE_COMPILE="${RECIPE_COMPILE:-$([ "$GPU_DEVICE" = cuda ] && echo 1 || echo 0)}" RECIPE_PYTHON="${RECIPE_PYTHON:-python3}"
 export here root
 export DOTNET_ROOT="$here/dotnet"
 export DOTNET_HOST_PATH="$DOTNET_ROOT/dotnet" # the tests start the CLI with it (CliProcess)
@@ -244,6 +263,18 @@ step_bench_cnn() {
   "$dotnet" "$here/cli/gpumlp.dll" bench --arch cnn --device "$GPU_DEVICE" --data "$here/mnist" --json "$work/bench-cnn.json" \
     "${args[@]}"
 }
+step_recipe() {
+  local extra="$RECIPE_ARGS" settings
+  [ -n "$GPU_LIMIT_TRAIN" ] && extra="--limit-train $GPU_LIMIT_TRAIN${extra:+ $extra}"
+  # time-to-accuracy.sh reads the recipe from its sibling recipes/fast.flags now, not when the bundle
+  # was built into this script; its machine.txt names the payload's commit (no git checkout here).
+  settings=(DEVICE="$GPU_DEVICE" SEEDS="$RECIPE_SEEDS" TORCH_COMPILE="$RECIPE_COMPILE" PYTHON="$RECIPE_PYTHON"
+    CLI="$dotnet $here/cli/gpumlp.dll" DATA="$here/mnist" RECIPE_EXTRA="$extra"
+    MACHINE_COMMIT="$(sed -n 's/^payload built .* from //p' "$here/PAYLOAD.txt" 2>/dev/null | head -n 1)")
+  [ -n "$RECIPE_TARGET" ] && settings+=(TARGET="$RECIPE_TARGET")
+  rm -rf "$work/recipe"
+  env "${settings[@]}" bash "$here/reference/time-to-accuracy.sh" "$work/recipe"
+}
 step_gemm32() {
   local args
   read -r -a args <<<"$GEMM32_TEST_ARGS"
@@ -255,7 +286,7 @@ step_bdn_gemm() {
   "$dotnet" "$here/bench/GpuMlp.Bench.dll" --quick --device "$GPU_DEVICE" --artifacts "$work/bdn" "${args[@]}"
 }
 export -f skip need_torch run_reference step_checksums step_unpack step_smi step_devices step_tests step_train step_bench \
-  step_pytorch step_cnn step_pytorch_cnn step_bench_cnn step_gemm32 step_bdn_gemm
+  step_pytorch step_cnn step_pytorch_cnn step_bench_cnn step_recipe step_gemm32 step_bdn_gemm
 
 # ILGPU opens the CUDA driver as "cuda", i.e. dlopen("libcuda.so"). Containers often carry only
 # libcuda.so.1 (what PyTorch opens); then link libcuda.so to it in .bundle/libshim.
@@ -315,6 +346,9 @@ write_state() { # steps.tsv and runner.tsv, read by summarize.py
     printf 'pytorch_cnn_args\t%s\n' "$PYTORCH_CNN_ARGS"
     printf 'bench_cnn_args\t%s\n' "$BENCH_CNN_ARGS"
     printf 'bdn_args\t%s\n' "$BDN_ARGS"
+    printf 'recipe_seeds\t%s\n' "$RECIPE_SEEDS"
+    printf 'recipe_compile\t%s\n' "$RECIPE_COMPILE"
+    printf 'recipe_args\t%s\n' "$RECIPE_ARGS"
   } >"$work/runner.tsv"
 }
 

@@ -14,6 +14,9 @@
 #                            the runner checks the decompressed content of every .gz against it
 #   .bundle/SHA256SUMS       sha256 of every other bundled file, checked first on the GPU machine
 #   .bundle/reference/pytorch_mlp.py, pytorch_cnn.py (the CNN reference; it imports pytorch_mlp.py)
+#   .bundle/reference/time-to-accuracy.sh, machine.sh, pytorch_recipe.py, recipes/fast.flags
+#                            the recipe step's time to accuracy (bench/reference; fast.flags is read
+#                            when the step runs, so the bundle carries whatever recipe it was built with)
 #   .bundle/run-on-gpu.sh    the runner (source: scripts/bundle-run-on-gpu.sh)
 #   .bundle/summarize.py     writes summary.md from the runner's work folder (scripts/bundle-summary.py)
 #
@@ -22,7 +25,9 @@
 #   scripts/device-check.sh --self-test   build it, then run the whole bundle here on the CPU with the
 #                                         .NET SDK hidden (a private mount namespace with empty folders
 #                                         over every dotnet install; needs root for unshare), at
-#                                         reduced sizes; ends with "self-test results: DIR", DIR holding
+#                                         reduced sizes (the recipe to a 50 % target on 2,000 images,
+#                                         PyTorch eager with the first python3 that has torch, here
+#                                         /usr/bin/python3); ends with "self-test results: DIR", DIR holding
 #                                         exactly what the GPU run returns (summary.md, results.tar.gz);
 #                                         GPU_STEPS, GPU_EPOCHS, GPU_CNN_EPOCHS, GPU_LIMIT_TRAIN and
 #                                         TEST_ARGS from the environment replace its reduced sizes
@@ -51,8 +56,9 @@ along; allow the command 600 s):
   bash .bundle/run-on-gpu.sh
 The runner ends within its 565 s budget (GPU_BUDGET_S): its steps' limits add up to 560 s, in
 priority order checksums, unpack, nvidia-smi, gpumlp devices, CUDA tests, default train, bench,
-PyTorch eager, CNN train (--arch cnn), PyTorch eager CNN, bench --arch cnn, then the extras (GEMM
-tests with GPUMLP_GEMM_BLOCK=32, BenchmarkDotNet GEMM).
+PyTorch eager, CNN train (--arch cnn), PyTorch eager CNN, bench --arch cnn, time to accuracy
+(recipe: bench/reference/recipes/fast.flags in gpumlp, PyTorch eager and torch.compile, 90 s),
+then the extras (GEMM tests with GPUMLP_GEMM_BLOCK=32, BenchmarkDotNet GEMM).
 $OUT receives exactly summary.md and results.tar.gz, both rewritten after every step.
 Only some steps:  GPU_STEPS=bench,pytorch bash .bundle/run-on-gpu.sh
 Plan (limits):    bash .bundle/run-on-gpu.sh --plan
@@ -181,17 +187,23 @@ assemble() {
   done
   published_mnist_sums >"$bundle/mnist/PUBLISHED-SHA256SUMS" || die "could not read the published MNIST hashes"
   cp "$root/bench/reference/pytorch_mlp.py" "$root/bench/reference/pytorch_cnn.py" "$bundle/reference/"
+  # The recipe step: time-to-accuracy.sh finds its siblings beside itself.
+  mkdir -p "$bundle/reference/recipes"
+  cp "$root/bench/reference/time-to-accuracy.sh" "$root/bench/reference/machine.sh" \
+    "$root/bench/reference/pytorch_recipe.py" "$bundle/reference/"
+  cp "$root/bench/reference/recipes/fast.flags" "$bundle/reference/recipes/"
   cp "$root/scripts/bundle-run-on-gpu.sh" "$bundle/run-on-gpu.sh"
   cp "$root/scripts/bundle-summary.py" "$bundle/summarize.py"
   chmod +x "$bundle/run-on-gpu.sh" "$bundle/summarize.py"
   (cd "$bundle" && sha256sum payload.tar.xz mnist/*.gz mnist/PUBLISHED-SHA256SUMS reference/pytorch_mlp.py \
-    reference/pytorch_cnn.py run-on-gpu.sh summarize.py >SHA256SUMS)
+    reference/pytorch_cnn.py reference/time-to-accuracy.sh reference/machine.sh reference/pytorch_recipe.py \
+    reference/recipes/fast.flags run-on-gpu.sh summarize.py >SHA256SUMS)
   {
     echo "GpuMlp device bundle, assembled $(date -u +%Y-%m-%dT%H:%M:%SZ) by scripts/device-check.sh"
     cat "$bundle/PAYLOAD.txt" 2>/dev/null || true
     echo "run on the GPU machine from the repository root: bash .bundle/run-on-gpu.sh"
     echo
-    (cd "$bundle" && ls -l payload.tar.xz SHA256SUMS mnist reference run-on-gpu.sh summarize.py)
+    (cd "$bundle" && ls -l payload.tar.xz SHA256SUMS mnist reference reference/recipes run-on-gpu.sh summarize.py)
   } >"$bundle/MANIFEST.txt"
 
   local bytes
@@ -229,9 +241,12 @@ self_test() {
 
   # Reduced sizes for 2 CPU cores: a few minutes in all. The tests step runs the CLI tests (which
   # start gpumlp as a child process) and the MNIST checksum test; gemm32 runs the GEMM kernel tests;
-  # cnn trains the CNN preset for one epoch.
+  # cnn trains the CNN preset for one epoch; recipe runs the fast recipe on the same 2,000 images
+  # (--limit-train from GPU_LIMIT_TRAIN) to a 50 % target, gpumlp and PyTorch eager (1 and 2
+  # threads: TORCH_THREADS' default on the CPU), no torch.compile on the CPU.
   local knobs=(
-    OUT="$scratch/out" GPU_DEVICE=cpu GPU_EPOCHS=2 GPU_CNN_EPOCHS=1 GPU_LIMIT_TRAIN=2000 GPU_BUDGET_S=1800
+    OUT="$scratch/out" GPU_DEVICE=cpu GPU_EPOCHS=2 GPU_CNN_EPOCHS=1 GPU_LIMIT_TRAIN=2000 GPU_BUDGET_S=2100
+    RECIPE_TARGET=0.5 RECIPE_COMPILE=0 LIMIT_RECIPE=300
     "TEST_ARGS=-filter /*/GpuMlp.Tests.Cli/*/* -filter /*/GpuMlp.Tests.Data/RealMnistTests/*"
     "BENCH_ARGS=--steps 2 --warmup 1 --repeats 1" "BDN_ARGS=--filter *AdamBenchmarks*"
     LIMIT_UNPACK=90 LIMIT_DEVICES=40 LIMIT_TESTS=360 LIMIT_TRAIN=120 LIMIT_BENCH=90 LIMIT_PYTORCH=180
@@ -243,7 +258,7 @@ self_test() {
   for knob in GPU_STEPS GPU_EPOCHS GPU_CNN_EPOCHS GPU_LIMIT_TRAIN TEST_ARGS; do
     [ -n "${!knob:-}" ] && knobs+=("$knob=${!knob}")
   done
-  local all_steps="checksums,unpack,smi,devices,tests,train,bench,pytorch,cnn,pytorch-cnn,bench-cnn,gemm32,bdn-gemm"
+  local all_steps="checksums,unpack,smi,devices,tests,train,bench,pytorch,cnn,pytorch-cnn,bench-cnn,recipe,gemm32,bdn-gemm"
   local selected="${GPU_STEPS:-$all_steps}"
   picked() { case ",$selected," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
   # The PyTorch steps run where the runner's python3 has torch, and are skipped otherwise.
@@ -251,7 +266,17 @@ self_test() {
   if PATH="$scratch/no-npm:$PATH" python3 -c 'import importlib.util, sys; sys.exit(0 if importlib.util.find_spec("torch") else 1)' 2>/dev/null; then
     torch_status=ok
   fi
-  say "steps: $selected (PyTorch steps expected: $torch_status)"
+  # The recipe's PyTorch side runs with the first python3 that has torch (the runner's, else
+  # /usr/bin/python3); its rows are expected only where there is one.
+  local recipe_python="" candidate
+  for candidate in "$(PATH="$scratch/no-npm:$PATH" command -v python3 || true)" /usr/bin/python3; do
+    if [ -n "$candidate" ] && "$candidate" -c 'import torch' 2>/dev/null; then
+      recipe_python="$candidate"
+      break
+    fi
+  done
+  knobs+=("RECIPE_PYTHON=${recipe_python:-python3}")
+  say "steps: $selected (PyTorch steps expected: $torch_status; the recipe's PyTorch side: ${recipe_python:-none, no python3 with torch})"
   local inner="$scratch/inside.sh"
   cat >"$inner" <<'EOF'
 set -u
@@ -295,6 +320,8 @@ EOF
   picked cnn && step_files+=(run-cnn-cpu/metrics.json)
   picked pytorch-cnn && [ "$torch_status" = ok ] && step_files+=(pytorch-cnn.json)
   picked bench-cnn && step_files+=(bench-cnn.json)
+  picked recipe && step_files+=(recipe/recipe.txt recipe/machine.txt recipe/runs.log recipe/summary.md recipe/gpumlp-seed-1/metrics.json)
+  picked recipe && [ -n "$recipe_python" ] && step_files+=(recipe/torch-seed-1-t1-eager.json)
   picked gemm32 && step_files+=(gemm32.xml)
   picked bdn-gemm && step_files+=(bdn/results/gpumlp-rates.md)
   for expected in "${step_files[@]}"; do
@@ -320,6 +347,7 @@ pytorch:$torch_status
 cnn:ok
 pytorch-cnn:$torch_status
 bench-cnn:ok
+recipe:ok
 gemm32:ok
 bdn-gemm:ok
 EOF
@@ -336,6 +364,22 @@ EOF
   if picked cnn; then
     grep -A 2 '^## CNN run: .*--arch cnn' "$scratch/out/summary.md" | grep -q 'test accuracy [0-9]' \
       || fail "summary.md does not give the CNN run's test accuracy"
+  fi
+  if picked recipe; then
+    # Its figures reach the returned summary.md: the gpumlp row with the epoch, both clocks and the
+    # test accuracy, and a PyTorch eager row with its ratios where torch ran.
+    local tta
+    tta="$(sed -n '/^## Time to accuracy/,/^## [^T]/p' "$scratch/out/summary.md")"
+    grep -q '^Recipe (both sides): `--arch .*--limit-train 2000`$' <<<"$tta" \
+      || fail "summary.md's Time to accuracy section does not give the recipe read from fast.flags"
+    grep -qE '^\| 1 \| gpumlp \| cpu[^|]* \| reached \| [0-9]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+% \| \| \|$' <<<"$tta" \
+      || fail "summary.md does not give the recipe's gpumlp epoch, seconds and test accuracy"
+    if [ -n "$recipe_python" ]; then
+      grep -qE '^\| 1 \| PyTorch \| torch [^|]*, eager \| reached \| [0-9]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+% \| \*\*[0-9.]+\*\* \| \*\*[0-9.]+\*\* \|$' <<<"$tta" \
+        || fail "summary.md does not give the recipe's PyTorch eager figures and ratios"
+    fi
+    grep -q '^dotnet: no SDK; runtime 10\.' "$scratch/results/recipe/machine.txt" 2>/dev/null \
+      || fail "recipe/machine.txt does not name the bundled runtime: $(grep '^dotnet' "$scratch/results/recipe/machine.txt" 2>/dev/null)"
   fi
   # The tests' data folder must still hold only the .gz files: nothing was fetched or unpacked.
   local raw

@@ -30,7 +30,9 @@ Usage:
         --epochs 2 --batch-size 256 --lr 0.01 --betas 0.7,0.9 --lr-schedule onecycle --cycle-momentum off \\
         --target-accuracy 0.99 --device cpu --threads 2 --out torch.json
 
-Prints ONE JSON object on stdout (progress on stderr); --out also writes it, atomically.
+Prints ONE JSON object on stdout (progress on stderr); --out also writes it, atomically, after every
+epoch. A failure (no CUDA, --compile on torch 1.x, which has no torch.compile, an error while
+compiling or training) is recorded there as "status": "failed" with its "error", exit code 1.
 """
 
 from __future__ import annotations
@@ -123,56 +125,12 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float,
     return correct.item() / x.shape[0], loss_sum.item() / x.shape[0]
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--arch", default="mlp", help="gpumlp's layer-stack text, or mlp")
-    parser.add_argument("--data", default=os.path.join("data", "mnist"))
-    parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--betas", default="0.9,0.999")
-    parser.add_argument("--lr-schedule", choices=["constant", "onecycle"], default="constant")
-    parser.add_argument("--cycle-momentum", choices=["on", "off"], default="on")
-    parser.add_argument("--onecycle-pct", type=float, default=0.3)
-    parser.add_argument("--div-factor", type=float, default=25.0)
-    parser.add_argument("--final-div-factor", type=float, default=1e4)
-    parser.add_argument("--augment-shift", type=int, default=0)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--val-split", type=float, default=0.1)
-    parser.add_argument("--limit-train", type=int, default=None, help="use only the first N training images (before the split), as gpumlp does")
-    parser.add_argument("--target-accuracy", type=float, default=None, help="stop after the first epoch whose validation accuracy reaches this fraction")
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    parser.add_argument("--compile", action="store_true", help="train torch.compile(model) (torch 2)")
-    parser.add_argument("--out", default=None)
-    args = parser.parse_args()
-    if args.epochs < 1 or args.batch_size < 1:
-        parser.error("--epochs and --batch-size must be at least 1")
-    if args.target_accuracy is not None and not 0 < args.target_accuracy <= 1:
-        parser.error("--target-accuracy is a fraction in (0, 1]")
-    if not 0 < args.val_split < 1 and args.target_accuracy is not None:
-        parser.error("--target-accuracy needs --val-split in (0, 1)")
-    betas = tuple(float(b) for b in args.betas.split(","))
-    if len(betas) != 2:
-        parser.error("--betas is two numbers, e.g. 0.9,0.999")
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    started = process_start_time()
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        print(json.dumps({"status": "failed", "error": "torch.cuda.is_available() is False"}))
-        return 1
-
-    writer = JsonWriter(args.out)
-    result: dict = {
-        "tool": "pytorch", "torch_version": torch.__version__, "device": args.device,
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine()),
-        "torch_threads": torch.get_num_threads(), "compile": args.compile, "arch": args.arch,
-        "settings": {k: v for k, v in vars(args).items() if k not in ("out", "data")},
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "status": "running",
-    }
-    writer.write(result)
-
+def train(args: argparse.Namespace, betas: tuple[float, ...], device: torch.device, started: float, result: dict,
+          writer: JsonWriter) -> None:
+    """Trains until the target (or the last epoch), evaluates the test set once; fills result and
+    rewrites it after every epoch."""
+    if args.compile and not hasattr(torch, "compile"):
+        raise RuntimeError(f"--compile needs torch.compile (torch 2); this is torch {torch.__version__}")
     train_x, train_y = load_split(args.data, FILES["train_images"], FILES["train_labels"], device)
     test_x, test_y = load_split(args.data, FILES["test_images"], FILES["test_labels"], device)
     if args.limit_train is not None:
@@ -251,6 +209,69 @@ def main() -> int:
     writer.write(result)
     log(f"test accuracy {test_accuracy:.4%}" + (f"; target reached after epoch {reached['epoch']}: {reached['train_seconds_so_far']:.2f} s of training, "
                                                   f"{reached['since_start_seconds_so_far']:.2f} s since start" if reached else ""))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--arch", default="mlp", help="gpumlp's layer-stack text, or mlp")
+    parser.add_argument("--data", default=os.path.join("data", "mnist"))
+    parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--betas", default="0.9,0.999")
+    parser.add_argument("--lr-schedule", choices=["constant", "onecycle"], default="constant")
+    parser.add_argument("--cycle-momentum", choices=["on", "off"], default="on")
+    parser.add_argument("--onecycle-pct", type=float, default=0.3)
+    parser.add_argument("--div-factor", type=float, default=25.0)
+    parser.add_argument("--final-div-factor", type=float, default=1e4)
+    parser.add_argument("--augment-shift", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--val-split", type=float, default=0.1)
+    parser.add_argument("--limit-train", type=int, default=None, help="use only the first N training images (before the split), as gpumlp does")
+    parser.add_argument("--target-accuracy", type=float, default=None, help="stop after the first epoch whose validation accuracy reaches this fraction")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    parser.add_argument("--compile", action="store_true", help="train torch.compile(model) (torch 2)")
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+    if args.epochs < 1 or args.batch_size < 1:
+        parser.error("--epochs and --batch-size must be at least 1")
+    if args.target_accuracy is not None and not 0 < args.target_accuracy <= 1:
+        parser.error("--target-accuracy is a fraction in (0, 1]")
+    if not 0 < args.val_split < 1 and args.target_accuracy is not None:
+        parser.error("--target-accuracy needs --val-split in (0, 1)")
+    betas = tuple(float(b) for b in args.betas.split(","))
+    if len(betas) != 2:
+        parser.error("--betas is two numbers, e.g. 0.9,0.999")
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    started = process_start_time()
+    device = torch.device(args.device)
+    writer = JsonWriter(args.out)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        failed = {"tool": "pytorch", "torch_version": torch.__version__, "device": args.device, "compile": args.compile,
+                  "status": "failed", "error": "torch.cuda.is_available() is False"}
+        writer.write(failed)
+        print(json.dumps(failed))
+        return 1
+
+    result: dict = {
+        "tool": "pytorch", "torch_version": torch.__version__, "device": args.device,
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine()),
+        "torch_threads": torch.get_num_threads(), "compile": args.compile, "arch": args.arch,
+        "settings": {k: v for k, v in vars(args).items() if k not in ("out", "data")},
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "status": "running",
+    }
+    writer.write(result)
+
+    try:
+        train(args, betas, device, started, result, writer)
+    except Exception as error:  # noqa: BLE001 - recorded in the JSON (status failed), then the exit code says so
+        result.update(status="failed", error=f"{type(error).__name__}: {error}")
+        writer.write(result)
+        log(f"failed: {result['error']}")
+        print(json.dumps(result, indent=2))
+        return 1
     print(json.dumps(result, indent=2))
     return 0
 

@@ -14,13 +14,19 @@
 # side-by-side.sh does); on a GPU also torch.compile (TORCH_COMPILE=1). A run that misses the
 # target in its epochs counts as not reached.
 #
-# Writes $OUT/gpumlp-seed-S/ (the run folder, less checkpoint and model), $OUT/torch-seed-S-tT.json,
-# $OUT/machine.txt and $OUT/summary.md (the commands, loads before and after every run, a table per
-# seed and the medians and ratios).
+# Writes $OUT/recipe.txt (the recipe, target, seeds, device) and $OUT/machine.txt first, then per
+# run as it finishes $OUT/gpumlp-seed-S/ (the run folder, less checkpoint and model) and
+# $OUT/torch-seed-S-tT-VARIANT.json (rewritten after every epoch), and at the end $OUT/summary.md
+# (the commands, loads before and after every run, a table per seed and the medians and ratios).
+# A run stopped part-way thus still leaves every finished run's files.
+#
+# Runs from its own folder's siblings (machine.sh, pytorch_recipe.py, recipes/fast.flags), so a copy
+# of the four files elsewhere (the GPU bundle's reference/ folder) works as well as bench/reference.
 #
 # Usage: bench/reference/time-to-accuracy.sh OUT
 # Environment:
-#   RECIPE            the recipe's flags, the same words for both sides (default: bench/reference/recipes/fast.flags)
+#   RECIPE            the recipe's flags, the same words for both sides (default: recipes/fast.flags)
+#   RECIPE_EXTRA      more flags appended to the recipe on both sides (e.g. "--limit-train 2000")
 #   TARGET=0.99       the validation accuracy to reach
 #   SEEDS="1 2 3"     one gpumlp run and one PyTorch run per configuration per seed
 #   DEVICE=cpu        cpu or cuda (both sides)
@@ -30,10 +36,14 @@
 #   PYTHON            a python3 with torch (default: python3 if it imports torch, else /usr/bin/python3)
 #   DATA=data/mnist
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
 cd "$root"
+# The scripts' folder as the commands name it: bench/reference in the repository.
+ref="${here#"$root"/}"
 out="${1:?usage: time-to-accuracy.sh OUT}"
-recipe="${RECIPE:-$(grep -v '^#' bench/reference/recipes/fast.flags | tr '\n' ' ')}"
+recipe="${RECIPE:-$(grep -v '^#' "$ref/recipes/fast.flags" | tr '\n' ' ')}"
+[ -z "${RECIPE_EXTRA:-}" ] || recipe="${recipe% } $RECIPE_EXTRA"
 target="${TARGET:-0.99}"
 read -r -a seeds <<< "${SEEDS:-1 2 3}"
 device="${DEVICE:-cpu}"
@@ -48,8 +58,15 @@ if [ -z "$python" ]; then
 fi
 torch_env=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE)
 # shellcheck source=bench/reference/machine.sh
-source bench/reference/machine.sh
+source "$ref/machine.sh"
 mkdir -p "$out"
+{
+  echo "recipe: ${recipe% }"
+  echo "target: $target"
+  echo "seeds: ${seeds[*]}"
+  echo "device: $device"
+  echo "torch.compile: $compile"
+} > "$out/recipe.txt"
 {
   machine_lines 2>/dev/null || true
   echo "torch: $("$python" -c 'import torch; print(torch.__version__)')"
@@ -73,7 +90,7 @@ for seed in "${seeds[@]}"; do
       extra=()
       [ "$t" = default ] || extra+=(--threads "$t")
       [ "$variant" = compile ] && extra+=(--compile)
-      command=("${torch_env[@]}" "$python" bench/reference/pytorch_recipe.py --device "$device" --data "$data" --seed "$seed"
+      command=("${torch_env[@]}" "$python" "$ref/pytorch_recipe.py" --device "$device" --data "$data" --seed "$seed"
         --target-accuracy "$target" --out "$out/$name.json" "${extra[@]}" "${flags[@]}")
       echo "load $(cut -d' ' -f1 /proc/loadavg): ${command[*]}" >> "$log"
       "${command[@]}" > /dev/null 2> "$out/$name.log" || echo "PyTorch $name failed: see $out/$name.log" >&2

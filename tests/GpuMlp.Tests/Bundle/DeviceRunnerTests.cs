@@ -2,8 +2,10 @@
 // a fake bundle: a bash script stands in for the dotnet host and answers the runner's calls in
 // milliseconds, so these tests check the runner's own promises without a GPU or a built bundle:
 // exactly summary.md and results.tar.gz in $OUT, each step's status, limits, the budget, a kill at
-// any moment, the checksum step on gzipped MNIST files, and the summary's CNN and PyTorch sections
-// (a fake python3 stands in for the reference scripts). Needs bash, coreutils, tar, gzip, python3.
+// any moment, the checksum step on gzipped MNIST files, the summary's CNN and PyTorch sections (a
+// fake python3 stands in for the reference scripts) and the recipe step (the real
+// time-to-accuracy.sh, copied into the fake bundle, driving the fake CLI and fake PyTorch runs).
+// Needs bash, coreutils, tar, gzip, python3.
 using System.Diagnostics;
 using System.Formats.Tar;
 using System.IO.Compression;
@@ -17,14 +19,15 @@ namespace GpuMlp.Tests.Bundle;
 public sealed class DeviceRunnerTests : IDisposable
 {
     private static readonly string[] StepOrder =
-        ["checksums", "unpack", "smi", "devices", "tests", "train", "bench", "pytorch", "cnn", "pytorch-cnn", "bench-cnn", "gemm32", "bdn-gemm"];
+        ["checksums", "unpack", "smi", "devices", "tests", "train", "bench", "pytorch", "cnn", "pytorch-cnn", "bench-cnn", "recipe", "gemm32", "bdn-gemm"];
 
     private const int Budget = 565;
 
     // The fake dotnet host: answers what the runner asks of the CLI, the test exe and the
     // BenchmarkDotNet suite. FAKE_TRAIN_SLEEP makes `train` slow (for limits and kills). A CNN run
     // (--arch cnn) writes history.csv first, then waits FAKE_CNN_SLEEP before metrics.json, as a
-    // run cut off mid-way leaves it. Each run records its arguments in args.txt.
+    // run cut off mid-way leaves it. A run with --target-accuracy (the recipe step) reaches it after
+    // epoch 2: 3 s of training, 5 s since its start. Each run records its arguments in args.txt.
     private const string FakeDotnet = """
         #!/usr/bin/env bash
         case "$*" in
@@ -45,6 +48,11 @@ public sealed class DeviceRunnerTests : IDisposable
             printf 'epoch,train_loss,train_accuracy,val_loss,val_accuracy,seconds,samples_per_second\n1,0.4,0.88,0.2,0.95,2,300\n2,0.2,0.94,0.1,0.97,1,500\n' >"$out/history.csv"
             sleep "${FAKE_CNN_SLEEP:-0}"
             echo '{"device":"fake-cnn","epochs":[{"epoch":1,"seconds":2.0,"samples_per_second":300.0,"train_loss":0.4,"val_accuracy":0.95},{"epoch":2,"seconds":1.0,"samples_per_second":500.0,"train_loss":0.2,"val_accuracy":0.97},{"epoch":3,"seconds":1.0,"samples_per_second":600.0,"train_loss":0.1,"val_accuracy":0.98}],"test":{"accuracy":0.9876,"macro_f1":0.9871,"loss":0.04},"timing":{"compile_seconds":0.2,"train_seconds":4.0}}' >"$out/metrics.json" ;;
+          *gpumlp.dll\ train\ *--target-accuracy*)
+            out=""; prev=""
+            for a in "$@"; do [ "$prev" = "--out" ] && out="$a"; prev="$a"; done
+            mkdir -p "$out" && echo "$*" >"$out/args.txt"
+            echo '{"device":"fake-recipe","epochs":[{"epoch":1,"seconds":1.5,"samples_per_second":900.0,"train_loss":0.3,"val_accuracy":0.97},{"epoch":2,"seconds":1.5,"samples_per_second":900.0,"train_loss":0.1,"val_accuracy":0.991}],"test":{"accuracy":0.985,"macro_f1":0.985,"loss":0.05},"timing":{"compile_seconds":0.2,"train_seconds":3.0},"target":{"val_accuracy":0.99,"reached_epoch":2,"train_seconds":3.0,"since_start_seconds":5.0}}' >"$out/metrics.json" ;;
           *gpumlp.dll\ train*)
             out=""; prev=""
             for a in "$@"; do [ "$prev" = "--out" ] && out="$a"; prev="$a"; done
@@ -84,6 +92,10 @@ public sealed class DeviceRunnerTests : IDisposable
         Directory.CreateDirectory(bundle);
         File.Copy(SourceFile("scripts/bundle-run-on-gpu.sh", ".bundle/run-on-gpu.sh"), Path.Combine(bundle, "run-on-gpu.sh"));
         File.Copy(SourceFile("scripts/bundle-summary.py", ".bundle/summarize.py"), Path.Combine(bundle, "summarize.py"));
+        // The recipe step's scripts, as device-check.sh places them (pytorch_recipe.py is faked by python3).
+        Directory.CreateDirectory(Path.Combine(bundle, "reference", "recipes"));
+        foreach (string name in new[] { "time-to-accuracy.sh", "machine.sh", "recipes/fast.flags" })
+            File.Copy(SourceFile("bench/reference/" + name, ".bundle/reference/" + name), Path.Combine(bundle, "reference", name));
 
         // "Unpacked" already: the runner's unpack step only places the MNIST files.
         foreach (string dir in new[] { "dotnet", "cli", "tests", "bench", "mnist" })
@@ -125,6 +137,8 @@ public sealed class DeviceRunnerTests : IDisposable
         Assert.Contains(rows, r => r.StartsWith("cnn ", StringComparison.Ordinal) && r.Contains(" 75s ", StringComparison.Ordinal));
         Assert.Contains(rows, r => r.StartsWith("pytorch-cnn ", StringComparison.Ordinal) && r.Contains(" 45s ", StringComparison.Ordinal));
         Assert.Contains(rows, r => r.StartsWith("bench-cnn ", StringComparison.Ordinal) && r.Contains(" 25s ", StringComparison.Ordinal));
+        // Time to accuracy after the CNN steps, before the extras.
+        Assert.Contains(rows, r => r.StartsWith("recipe ", StringComparison.Ordinal) && r.Contains(" 90s ", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -282,6 +296,78 @@ public sealed class DeviceRunnerTests : IDisposable
     }
 
     [Fact]
+    public void Runner_RecipeStep_RunsTheBundledCliAndBothPyTorchVariantsAndSummarizesTheRatios()
+    {
+        var result = RunRunner(new()
+        {
+            ["GPU_STEPS"] = "recipe",
+            ["GPU_LIMIT_TRAIN"] = "500",
+            ["RECIPE_SEEDS"] = "1 2",
+            ["RECIPE_TARGET"] = "0.9",
+            ["RECIPE_COMPILE"] = "1",
+            ["TORCH_THREADS"] = "1",
+            ["PATH"] = FakePythonWithTorch() + ":" + Environment.GetEnvironmentVariable("PATH"),
+        });
+
+        Assert.True(result.ExitCode == 0, result.Output);
+        Dictionary<string, string> files = ReadTarball();
+        Assert.True(Statuses(files["steps.tsv"])["recipe"] == "ok", files.GetValueOrDefault("recipe.log") + "\n" + result.Output);
+        // The bundled CLI, the bundled MNIST files, the target, and the flags of fast.flags as the step
+        // found it, then GPU_LIMIT_TRAIN; the PyTorch twin gets the same words, with --compile once.
+        string flags = RecipeFlags() + " --limit-train 500";
+        string gpumlp = files["recipe/gpumlp-seed-1/args.txt"];
+        Assert.Contains($"{Path.Combine(BundleDir, "cli", "gpumlp.dll")} train --device cpu --data {Path.Combine(BundleDir, "mnist")} --seed 1 --target-accuracy 0.9 ",
+            gpumlp, StringComparison.Ordinal);
+        Assert.EndsWith(flags, gpumlp.TrimEnd(), StringComparison.Ordinal);
+        string eager = files["recipe/torch-seed-1-t1-eager.json.args"];
+        Assert.Contains("reference/pytorch_recipe.py --device cpu ", eager, StringComparison.Ordinal);
+        Assert.EndsWith("--threads 1 " + flags, eager.TrimEnd(), StringComparison.Ordinal);
+        Assert.EndsWith("--threads 1 --compile " + flags, files["recipe/torch-seed-1-t1-compile.json.args"].TrimEnd(), StringComparison.Ordinal);
+        Assert.True(files.ContainsKey("recipe/summary.md"), string.Join(", ", files.Keys));
+
+        string section = Section(File.ReadAllText(Path.Combine(OutDir, "summary.md")), "## Time to accuracy");
+        Assert.Contains($"Recipe (both sides): `{flags}`", section, StringComparison.Ordinal);
+        Assert.Contains("Target **90.00%** validation accuracy", section, StringComparison.Ordinal);
+        Assert.Contains("device `cpu`; seeds 1, 2; torch.compile on; step `recipe`: ok", section, StringComparison.Ordinal);
+        Assert.Contains("| 1 | gpumlp | fake-recipe | reached | 2 | 3.00 | 5.00 | 98.50% | | |", section, StringComparison.Ordinal);
+        Assert.Contains("| 1 | PyTorch | torch 0.0-fake, 1 threads, eager | reached | 2 | 2.00 | 4.00 | 98.00% | **1.50** | **1.25** |",
+            section, StringComparison.Ordinal);
+        Assert.Contains("| 1 | PyTorch | torch 0.0-fake, 1 threads, torch.compile | reached | 1 | 6.00 | 20.00 | 97.50% | **0.50** | **0.25** |",
+            section, StringComparison.Ordinal);
+        Assert.Contains("| 2 | gpumlp | fake-recipe | reached | 2 | 3.00 | 5.00 | 98.50% | | |", section, StringComparison.Ordinal);
+        Assert.Contains("- median ratio against PyTorch (torch 0.0-fake, 1 threads, eager) over 2 seeds: 1.50 (train), 1.25 (since start)",
+            section, StringComparison.Ordinal);
+        Assert.Contains("- median ratio against PyTorch (torch 0.0-fake, 1 threads, torch.compile) over 2 seeds: 0.50 (train), 0.25 (since start)",
+            section, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Runner_RecipeStepPastItsLimit_SummaryKeepsTheRunsThatFinished()
+    {
+        var result = RunRunner(new()
+        {
+            ["GPU_STEPS"] = "recipe",
+            ["RECIPE_COMPILE"] = "1",
+            ["TORCH_THREADS"] = "1",
+            ["LIMIT_RECIPE"] = "10",
+            // Longer than RunRunner's 120 s guard: only the step's limit can end it.
+            ["FAKE_COMPILE_SLEEP"] = "600",
+            ["PATH"] = FakePythonWithTorch() + ":" + Environment.GetEnvironmentVariable("PATH"),
+        });
+
+        Assert.True(result.ExitCode == 0, result.Output);
+        Dictionary<string, string> files = ReadTarball();
+        Assert.Equal("timed out", Statuses(files["steps.tsv"])["recipe"]);
+        Assert.False(files.ContainsKey("recipe/summary.md"), "time-to-accuracy.sh finished although its last run never ended");
+        string section = Section(File.ReadAllText(Path.Combine(OutDir, "summary.md")), "## Time to accuracy");
+        Assert.Contains("| 1 | gpumlp | fake-recipe | reached | 2 | 3.00 | 5.00 | 98.50% | | |", section, StringComparison.Ordinal);
+        Assert.Contains("| 1 | PyTorch | torch 0.0-fake, 1 threads, eager | reached | 2 | 2.00 | 4.00 | 98.00% | **1.50** | **1.25** |",
+            section, StringComparison.Ordinal);
+        Assert.Contains("| 1 | PyTorch | torch 0.0-fake, 1 threads, torch.compile | unfinished: 0 epochs written (cut off or still running) |",
+            section, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Checksums_GzippedFileWhoseContentDiffers_FailsTheStep()
     {
         // A gzipped file re-compressed from other content: its own sha256 is re-recorded in
@@ -360,7 +446,8 @@ public sealed class DeviceRunnerTests : IDisposable
         foreach (string key in info.Environment.Keys.ToArray())
         {
             if (key.StartsWith("GPU_", StringComparison.Ordinal) || key.StartsWith("LIMIT_", StringComparison.Ordinal)
-                || key.EndsWith("_ARGS", StringComparison.Ordinal) || key is "OUT" or "PYTORCH_DEVICE" or "TAIL_LINES")
+                || key.StartsWith("RECIPE_", StringComparison.Ordinal) || key.EndsWith("_ARGS", StringComparison.Ordinal)
+                || key is "OUT" or "PYTORCH_DEVICE" or "TAIL_LINES")
                 info.Environment.Remove(key);
         }
         info.Environment["OUT"] = OutDir;
@@ -396,10 +483,18 @@ public sealed class DeviceRunnerTests : IDisposable
         return bin;
     }
 
+    /// <summary>The recipe's flags as time-to-accuracy.sh reads them: fast.flags' lines but comments, one space apart.</summary>
+    private static string RecipeFlags() =>
+        string.Join(' ', File.ReadAllLines(SourceFile("bench/reference/recipes/fast.flags", ".bundle/reference/recipes/fast.flags"))
+            .Where(line => !line.StartsWith('#'))
+            .SelectMany(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries)));
+
     /// <summary>
     /// A folder whose python3 has "torch": pytorch_mlp.py and pytorch_cnn.py write a finished JSON
-    /// (median epoch 4,000 and 1,000 samples/s) to --out and their arguments to OUT.args; anything
-    /// else (summarize.py) goes to the real python3.
+    /// (median epoch 4,000 and 1,000 samples/s) to --out and their arguments to OUT.args;
+    /// pytorch_recipe.py reaches its target after 2 s of training, 4 s since its start, eager, and
+    /// after 6 s and 20 s with --compile (FAKE_COMPILE_SLEEP: that run writes a running JSON first,
+    /// then waits); anything else (summarize.py, time-to-accuracy.sh's tables) goes to the real python3.
     /// </summary>
     private string FakePythonWithTorch()
     {
@@ -413,10 +508,31 @@ public sealed class DeviceRunnerTests : IDisposable
         const string cnnJson = """
             {"device":"cpu","device_name":"fake-cpu","torch_version":"0.0-fake","cuda_version":null,"cuda_matmul_allow_tf32":false,"augment_shift":1,"status":"done","epochs":3,"eager":{"complete":true,"epochs":[{"epoch":1,"seconds":2.0,"samples_per_second":800.0},{"epoch":2,"seconds":1.0,"samples_per_second":1000.0},{"epoch":3,"seconds":1.0,"samples_per_second":1100.0}],"test_accuracy":0.991,"eval_samples_per_second":5000.0}}
             """;
+        const string recipeJson = """
+            {"tool":"pytorch","torch_version":"0.0-fake","torch_threads":1,"compile":false,"status":"done","epochs":[{"epoch":1},{"epoch":2}],"target":{"val_accuracy":0.9,"reached_epoch":2,"train_seconds":2.0,"since_start_seconds":4.0},"test_accuracy":0.98}
+            """;
+        const string compiledJson = """
+            {"tool":"pytorch","torch_version":"0.0-fake","torch_threads":1,"compile":true,"status":"done","epochs":[{"epoch":1}],"target":{"val_accuracy":0.9,"reached_epoch":1,"train_seconds":6.0,"since_start_seconds":20.0},"test_accuracy":0.975}
+            """;
+        const string compilingJson = """
+            {"tool":"pytorch","torch_version":"0.0-fake","torch_threads":1,"compile":true,"status":"running"}
+            """;
         // $$"""...""": braces are literal, {{...}} interpolates.
         string script = $$"""
             #!/bin/sh
             case "$*" in *'find_spec("torch")'*) exit 0 ;; esac
+            case "$*" in *pytorch_recipe.py*)
+              out=''; prev=''
+              for a in "$@"; do [ "$prev" = '--out' ] && out="$a"; prev="$a"; done
+              echo "$*" >"$out.args"
+              case "$*" in
+                *' --compile '*)
+                  if [ -n "${FAKE_COMPILE_SLEEP:-}" ]; then echo '{{compilingJson}}' >"$out"; sleep "$FAKE_COMPILE_SLEEP"; fi
+                  echo '{{compiledJson}}' >"$out" ;;
+                *) echo '{{recipeJson}}' >"$out" ;;
+              esac
+              exit 0 ;;
+            esac
             case "$*" in *pytorch_mlp.py*|*pytorch_cnn.py*)
               out=''; prev=''
               for a in "$@"; do [ "$prev" = '--out' ] && out="$a"; prev="$a"; done
