@@ -75,18 +75,19 @@ def process_start_time() -> float:
 IMPORTED_AT = time.time()
 
 
-def build_model(text: str, classes: int = 10) -> tuple[nn.Sequential, bool]:
-    """gpumlp's --arch text -> (nn.Sequential, reads maps). Raises ValueError on an unknown token."""
-    tokens = [t.strip().lower() for t in (MLP_TEXT if text == "mlp" else text).split(",") if t.strip()]
-    reads_maps = any(t.startswith(("conv", "pool", "flatten")) for t in tokens)
+def stack_modules(text: str, channels: int, height: int, width: int) -> tuple[list[nn.Module], bool, tuple[int, ...]]:
+    """gpumlp's layer-stack text -> (one module per layer, in gpumlp's order and so with the names
+    its model files use in nn.Sequential; whether the stack reads a CxHxW map; the output shape),
+    tracking the activation shape as the specs do ((C, H, W) for a map, (F,) for a vector).
+    torch_load_state_dict.py builds its Sequential from this too. Raises ValueError on an unknown layer."""
+    tokens = [t.strip().lower() for t in text.split(",") if t.strip()]
+    takes_map = any(re.fullmatch(r"conv.*|pool2|flatten", t) for t in tokens)
+    shape: tuple[int, ...] = (channels, height, width) if takes_map else (channels * height * width,)
     modules: list[nn.Module] = []
-    shape: tuple[int, ...] = (1, SIDE, SIDE) if reads_maps else (SIDE * SIDE,)
-    if reads_maps:
-        modules.append(nn.Unflatten(1, shape))
     for token in tokens:
         if m := re.fullmatch(r"conv(\d+)x(\d+)x(\d+)(?:p(\d+))?", token):
             kh, kw, out, pad = int(m[1]), int(m[2]), int(m[3]), int(m[4] or 0)
-            modules.append(nn.Conv2d(shape[0], out, (kh, kw), padding=pad))
+            modules.append(nn.Conv2d(shape[0], out, kernel_size=(kh, kw), padding=pad))
             shape = (out, shape[1] + 2 * pad - kh + 1, shape[2] + 2 * pad - kw + 1)
         elif token == "pool2":
             modules.append(nn.MaxPool2d(2))
@@ -104,10 +105,19 @@ def build_model(text: str, classes: int = 10) -> tuple[nn.Sequential, bool]:
         elif token == "bn":
             modules.append(nn.BatchNorm2d(shape[0]) if len(shape) == 3 else nn.BatchNorm1d(shape[0]))
         else:
-            raise ValueError(f"unknown layer '{token}' in --arch")
+            raise ValueError(f"unknown layer {token!r} in {text!r}")
+    return modules, takes_map, shape
+
+
+def build_model(text: str, classes: int = 10) -> tuple[nn.Sequential, bool]:
+    """gpumlp's --arch text (or mlp) -> (nn.Sequential reading [B, 784] rows, reads maps): a stack
+    that reads maps starts with nn.Unflatten to [B, 1, 28, 28]. Raises ValueError on a bad stack."""
+    modules, takes_map, shape = stack_modules(MLP_TEXT if text == "mlp" else text, 1, SIDE, SIDE)
     if shape != (classes,):
         raise ValueError(f"--arch ends in {shape}, not {classes} class scores")
-    return nn.Sequential(*modules), reads_maps
+    if takes_map:
+        modules.insert(0, nn.Unflatten(1, (1, SIDE, SIDE)))
+    return nn.Sequential(*modules), takes_map
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:

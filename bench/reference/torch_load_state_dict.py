@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shlex
 import struct
 import subprocess
@@ -35,6 +34,9 @@ import sys
 import numpy as np
 import torch
 from torch import nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pytorch_recipe import stack_modules  # noqa: E402
 
 DTYPES = {"F32": np.float32, "F64": np.float64, "I64": np.int64, "I32": np.int32}
 
@@ -61,34 +63,12 @@ def mlp_text(widths: str) -> str:
 
 
 def build(text: str, channels: int, height: int, width: int) -> tuple[nn.Sequential, bool]:
-    """The Sequential of a stack, tracking the activation shape as the specs do (shape: (C, H, W)
-    for a map, (F,) for a vector); also whether the stack reads a map."""
-    tokens = [t.strip().lower() for t in text.split(",")]
-    takes_map = any(re.fullmatch(r"conv.*|pool2|flatten", t) for t in tokens)
-    shape: tuple[int, ...] = (channels, height, width) if takes_map else (channels * height * width,)
-    modules = []
-    for token in tokens:
-        if m := re.fullmatch(r"conv(\d+)x(\d+)x(\d+)(?:p(\d+))?", token):
-            kh, kw, out, pad = int(m[1]), int(m[2]), int(m[3]), int(m[4] or 0)
-            modules.append(nn.Conv2d(shape[0], out, kernel_size=(kh, kw), padding=pad))
-            shape = (out, shape[1] + 2 * pad - kh + 1, shape[2] + 2 * pad - kw + 1)
-        elif token == "pool2":
-            modules.append(nn.MaxPool2d(2))
-            shape = (shape[0], shape[1] // 2, shape[2] // 2)
-        elif token == "flatten":
-            modules.append(nn.Flatten())
-            shape = (int(np.prod(shape)),)
-        elif m := re.fullmatch(r"dense(\d+)", token):
-            modules.append(nn.Linear(shape[0], int(m[1])))
-            shape = (int(m[1]),)
-        elif token == "relu":
-            modules.append(nn.ReLU())
-        elif m := re.fullmatch(r"dropout([0-9.]+)", token):
-            modules.append(nn.Dropout(float(m[1])))
-        elif token == "bn":
-            modules.append(nn.BatchNorm2d(shape[0]) if len(shape) == 3 else nn.BatchNorm1d(shape[0]))
-        else:
-            raise SystemExit(f"unknown layer {token!r} in {text!r}")
+    """The Sequential of a stack (pytorch_recipe.stack_modules: one module per layer, so the
+    state_dict names are gpumlp's); also whether the stack reads a map."""
+    try:
+        modules, takes_map, _ = stack_modules(text, channels, height, width)
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
     return nn.Sequential(*modules), takes_map
 
 
