@@ -18,6 +18,11 @@
 // register tile over the whole K (accumulators never leave registers), applies the epilogue and
 // stores. Every element of C is computed by exactly one worker, always with the
 // k-order 0, 1, ..., K-1, so results do not depend on the worker count or on scheduling.
+// A long K (more than MaxPackedRows rows, e.g. a convolution's weight gradient, K = batch x pixels)
+// is taken in chunks of KChunkRows: each chunk of the panel is packed and passed over by every tile
+// of the block while it is in L2, the tiles' accumulators are parked in a per-worker buffer between
+// chunks and reloaded, and the chunks run in k order, so every element sees the same operations in
+// the same order (the same bits) as with one pass over the whole K.
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -79,6 +84,19 @@ internal static class CpuDenseSimd
     /// panel (200 KB) stay in a 1-2 MB L2, and a batch of 128 is one block, so each panel is packed
     /// once per launch.</summary>
     private const int MaxBlockTiles = 24;
+
+    /// <summary>The most rows of K packed at once (a [2048, 64] panel is 512 KB); a longer K is taken
+    /// in chunks of <see cref="KChunkRows"/>.</summary>
+    private const int MaxPackedRows = 2048;
+
+    /// <summary>Rows of K per chunk of a long K: a [1024, 64] packed chunk (256 KB) and the block's
+    /// rows of A for it stay in L2 while every tile of the block passes over them.</summary>
+    private const int KChunkRows = 1024;
+
+    /// <summary>Each worker thread's parked tile accumulators between the chunks of a long K
+    /// ([tiles of a block, 6, panel width]), grown on demand.</summary>
+    [ThreadStatic]
+    private static float[]? parkedTiles;
 
     /// <summary>Each worker thread's packed B panel, grown on demand (ILGPU's CPU worker threads
     /// live as long as their accelerator).</summary>
@@ -173,7 +191,10 @@ internal static class CpuDenseSimd
         int rowTiles = (shape.M + TileRows - 1) / TileRows;
         int blockMultiple = workers / GreatestCommonDivisor(panels, workers);
         int blocks = (rowTiles + MaxBlockTiles - 1) / MaxBlockTiles;
-        blocks = (blocks + blockMultiple - 1) / blockMultiple * blockMultiple;
+        // A long K streams B from memory once per block: more blocks only to even out the workers'
+        // shares when K is short enough for B's panels to stay cached.
+        if (shape.K <= MaxPackedRows)
+            blocks = (blocks + blockMultiple - 1) / blockMultiple * blockMultiple;
         int tilesPerBlock = (rowTiles + blocks - 1) / blocks;
         int units = panels * blocks;
         int firstUnit = Simd.RangeStart(units, worker, workers);
@@ -181,12 +202,18 @@ internal static class CpuDenseSimd
         if (firstUnit >= endUnit)
             return;
 
-        int packedLength = shape.K * panelWidth;
+        int chunkRows = shape.K <= MaxPackedRows ? shape.K : KChunkRows;
+        int chunks = (shape.K + chunkRows - 1) / chunkRows;
+        int packedLength = chunkRows * panelWidth;
         if (packedPanel is null || packedPanel.Length < packedLength)
             packedPanel = GC.AllocateUninitializedArray<float>(Math.Max(packedLength, 2 * (packedPanel?.Length ?? 0)), pinned: true);
         ref float packed = ref MemoryMarshal.GetArrayDataReference(packedPanel);
         Span<float> tile = stackalloc float[TileRows * 64];
         ref float tileStart = ref MemoryMarshal.GetReference(tile);
+        int tileLength = TileRows * panelWidth;
+        if (chunks > 1 && (parkedTiles is null || parkedTiles.Length < tilesPerBlock * tileLength))
+            parkedTiles = GC.AllocateUninitializedArray<float>(tilesPerBlock * tileLength, pinned: true);
+        ref float parked = ref chunks > 1 ? ref MemoryMarshal.GetArrayDataReference(parkedTiles!) : ref tileStart;
         uint dropoutKey = epilogue.Mode == EpilogueMode.BiasReluDropout
             ? CounterHash.Key(epilogue.Seed, epilogue.Step, epilogue.Layer)
             : 0u;
@@ -197,19 +224,29 @@ internal static class CpuDenseSimd
             int block = unit / panels, panel = unit - (block * panels);
             int n0 = panel * panelWidth;
             int columns = Math.Min(panelWidth, shape.N - n0);
-            if (panel != packedIndex)
-            {
-                PackPanel(shape, ref operands.B, n0, columns, panelWidth, ref packed);
-                packedIndex = panel;
-            }
-            if (operands.SumColumns && block == 0)
-                SumPanelColumns<TOps, TV>(shape.K, ref packed, panelWidth, columns, ref Unsafe.Add(ref operands.ColumnSums, n0));
+            int firstTile = block * tilesPerBlock;
             int endTile = Math.Min(rowTiles, (block + 1) * tilesPerBlock);
-            for (int t = block * tilesPerBlock; t < endTile; t++)
+            for (int chunk = 0; chunk < chunks; chunk++)
             {
-                int m0 = t * TileRows;
-                MultiplyTile<TOps, TV, TColumns>(shape, ref operands.A, m0, ref packed, ref tileStart);
-                StoreTile<TOps, TV>(shape, epilogue, dropoutKey, operands, m0, n0, columns, panelWidth, ref tileStart);
+                int k0 = chunk * chunkRows, rows = Math.Min(chunkRows, shape.K - k0);
+                // One chunk: the panel stays packed for the next block's unit on this worker.
+                if (chunks > 1 || panel != packedIndex)
+                {
+                    PackPanel(shape, ref Unsafe.Add(ref operands.B, (nint)k0 * shape.BStrideK), rows, n0, columns, panelWidth, ref packed);
+                    packedIndex = chunks > 1 ? -1 : panel;
+                }
+                bool resume = chunk > 0, last = chunk == chunks - 1;
+                if (operands.SumColumns && block == 0)
+                    SumPanelColumns<TOps, TV>(rows, ref packed, panelWidth, columns, resume, ref Unsafe.Add(ref operands.ColumnSums, n0));
+                ref float a = ref Unsafe.Add(ref operands.A, (nint)k0 * shape.AStrideK);
+                for (int t = firstTile; t < endTile; t++)
+                {
+                    int m0 = t * TileRows;
+                    ref float accumulators = ref chunks > 1 ? ref Unsafe.Add(ref parked, (t - firstTile) * tileLength) : ref tileStart;
+                    MultiplyTile<TOps, TV, TColumns>(shape, ref a, m0, rows, ref packed, resume, ref accumulators);
+                    if (last)
+                        StoreTile<TOps, TV>(shape, epilogue, dropoutKey, operands, m0, n0, columns, panelWidth, ref accumulators);
+                }
             }
         }
     }
@@ -221,11 +258,12 @@ internal static class CpuDenseSimd
         return a;
     }
 
-    /// <summary>packed[k, j] = op(B)[k, n0 + j] for j &lt; columns, 0 for columns &lt;= j &lt; panelWidth.</summary>
+    /// <summary>packed[k, j] = op(B)[k, n0 + j] for k &lt; rows and j &lt; columns, 0 for columns &lt;= j &lt;
+    /// panelWidth; <paramref name="b"/> is op(B)'s first row of the chunk (row k0 of a long K).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void PackPanel(in GemmShape shape, ref float b, int n0, int columns, int panelWidth, ref float packed)
+    private static void PackPanel(in GemmShape shape, ref float b, int rows, int n0, int columns, int panelWidth, ref float packed)
     {
-        int k = shape.K;
+        int k = rows;
         if (columns < panelWidth)
             MemoryMarshal.CreateSpan(ref packed, k * panelWidth).Clear();
         if (shape.BStrideN == 1)
@@ -254,15 +292,16 @@ internal static class CpuDenseSimd
     }
 
     /// <summary>sums[j] = sum over k of packed[k, j] for j &lt; columns, added in k order (the
-    /// order DenseBiasGradientKernel uses, so the result is the same bits).</summary>
+    /// order DenseBiasGradientKernel uses, so the result is the same bits); with
+    /// <paramref name="resume"/> the sums go on from the values in sums (the earlier chunks').</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void SumPanelColumns<TOps, TV>(int k, ref float packed, int panelWidth, int columns, ref float sums)
+    private static void SumPanelColumns<TOps, TV>(int k, ref float packed, int panelWidth, int columns, bool resume, ref float sums)
         where TOps : struct, ISimdOps<TV>
         where TV : struct
     {
         for (int j = 0; j < columns; j += TOps.Lanes)
         {
-            TV sum = TOps.Zero;
+            TV sum = resume ? Simd.LoadPartial<TOps, TV>(ref Unsafe.Add(ref sums, j), columns - j, 0f) : TOps.Zero;
             ref float column = ref Unsafe.Add(ref packed, j);
             for (int kk = 0; kk < k; kk++)
                 sum = TOps.Add(sum, TOps.Load(ref Unsafe.Add(ref column, kk * panelWidth)));
@@ -270,17 +309,19 @@ internal static class CpuDenseSimd
         }
     }
 
-    /// <summary>tile[r, j] = sum over k of A[m0 + r, k] * packed[k, j] for 6 rows and the panel's
-    /// width. Rows past M read row M - 1 (never stored), so the loop has no edge cases. Compiled
-    /// fully optimised at once (no tier-0 warm-up): 24 zmm accumulators on the Vector512 path.</summary>
+    /// <summary>tile[r, j] = sum over k &lt; rows of A[m0 + r, k] * packed[k, j] for 6 rows and the
+    /// panel's width (<paramref name="a"/> at the chunk's first k); with <paramref name="resume"/> the
+    /// sums go on from the tile's values (the earlier chunks'). Rows past M read row M - 1 (never
+    /// stored), so the loop has no edge cases. Compiled fully optimised at once (no tier-0 warm-up):
+    /// 24 zmm accumulators on the Vector512 path.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void MultiplyTile<TOps, TV, TColumns>(in GemmShape shape, ref float a, int m0, ref float packed, ref float tile)
+    private static void MultiplyTile<TOps, TV, TColumns>(in GemmShape shape, ref float a, int m0, int rows, ref float packed, bool resume, ref float tile)
         where TOps : struct, ISimdOps<TV>
         where TV : struct
         where TColumns : struct, ITileColumns
     {
         int lanes = TOps.Lanes, panelWidth = TColumns.Vectors * TOps.Lanes;
-        int lastRow = shape.M - 1, strideM = shape.AStrideM, strideK = shape.AStrideK, k = shape.K;
+        int lastRow = shape.M - 1, strideM = shape.AStrideM, strideK = shape.AStrideK, k = rows;
         nint row0 = Math.Min(m0, lastRow) * strideM;
         nint row1 = Math.Min(m0 + 1, lastRow) * strideM;
         nint row2 = Math.Min(m0 + 2, lastRow) * strideM;
@@ -293,6 +334,15 @@ internal static class CpuDenseSimd
         TV c30 = TOps.Zero, c31 = TOps.Zero, c32 = TOps.Zero, c33 = TOps.Zero;
         TV c40 = TOps.Zero, c41 = TOps.Zero, c42 = TOps.Zero, c43 = TOps.Zero;
         TV c50 = TOps.Zero, c51 = TOps.Zero, c52 = TOps.Zero, c53 = TOps.Zero;
+        if (resume)
+        {
+            LoadRow<TOps, TV, TColumns>(ref tile, out c00, out c01, out c02, out c03);
+            LoadRow<TOps, TV, TColumns>(ref Unsafe.Add(ref tile, panelWidth), out c10, out c11, out c12, out c13);
+            LoadRow<TOps, TV, TColumns>(ref Unsafe.Add(ref tile, 2 * panelWidth), out c20, out c21, out c22, out c23);
+            LoadRow<TOps, TV, TColumns>(ref Unsafe.Add(ref tile, 3 * panelWidth), out c30, out c31, out c32, out c33);
+            LoadRow<TOps, TV, TColumns>(ref Unsafe.Add(ref tile, 4 * panelWidth), out c40, out c41, out c42, out c43);
+            LoadRow<TOps, TV, TColumns>(ref Unsafe.Add(ref tile, 5 * panelWidth), out c50, out c51, out c52, out c53);
+        }
         ref float ak = ref a;
         ref float bk = ref packed;
         for (int kk = 0; kk < k; kk++)
@@ -365,6 +415,19 @@ internal static class CpuDenseSimd
         StoreRow<TOps, TV, TColumns>(ref Unsafe.Add(ref tile, 3 * panelWidth), c30, c31, c32, c33);
         StoreRow<TOps, TV, TColumns>(ref Unsafe.Add(ref tile, 4 * panelWidth), c40, c41, c42, c43);
         StoreRow<TOps, TV, TColumns>(ref Unsafe.Add(ref tile, 5 * panelWidth), c50, c51, c52, c53);
+    }
+
+    /// <summary>The inverse of <see cref="StoreRow{TOps, TV, TColumns}"/>: a parked row of accumulators.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void LoadRow<TOps, TV, TColumns>(ref float row, out TV v0, out TV v1, out TV v2, out TV v3)
+        where TOps : struct, ISimdOps<TV>
+        where TV : struct
+        where TColumns : struct, ITileColumns
+    {
+        v0 = TOps.Load(ref row);
+        v1 = TColumns.Vectors > 1 ? TOps.Load(ref Unsafe.Add(ref row, TOps.Lanes)) : TOps.Zero;
+        v2 = TColumns.Vectors > 2 ? TOps.Load(ref Unsafe.Add(ref row, 2 * TOps.Lanes)) : TOps.Zero;
+        v3 = TColumns.Vectors > 2 ? TOps.Load(ref Unsafe.Add(ref row, 3 * TOps.Lanes)) : TOps.Zero;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -149,8 +149,9 @@ public sealed class CpuSimdKernelTests(DeviceFixture fixture)
         var data = new TheoryData<CpuSimdRequest, int, int, int>();
         foreach (CpuSimdRequest path in Paths())
         {
-            // fan-in x fan-out x rows: one element; ragged in every dimension; the report's last layer.
-            foreach ((int m, int n, int k) in new[] { (1, 1, 1), (33, 7, 129), (7, 129, 33), (65, 17, 130), (256, 10, 37) })
+            // fan-in x fan-out x rows: one element; ragged in every dimension; the report's last layer;
+            // a long K taken in chunks (a convolution's weight gradient: K = batch x pixels).
+            foreach ((int m, int n, int k) in new[] { (1, 1, 1), (33, 7, 129), (7, 129, 33), (65, 17, 130), (256, 10, 37), (13, 70, 2500) })
                 data.Add(path, m, n, k);
         }
         return data;
@@ -192,6 +193,50 @@ public sealed class CpuSimdKernelTests(DeviceFixture fixture)
         using var dbAlone = set.Accelerator.Output(fanOut);
         set.Kernels.BiasGradient(dzBuffer.View, rows, fanOut, dbAlone.View);
         Assert.Equal(dbOut, dbAlone.Download("db (standalone)"));
+    }
+
+    /// <summary>A K longer than the GEMM packs at once is taken in chunks with the tiles' accumulators
+    /// parked between them: every element still sees its products added in k order, so dW has the bits
+    /// of a float accumulation in k order (fused multiply-add on the vector paths, as their
+    /// MultiplyAdd is; multiply then add on the scalar path), across chunk edges and ragged tiles.</summary>
+    [Theory]
+    [MemberData(nameof(Paths))]
+    public void WeightGradient_LongKInChunks_HasTheBitsOfOneInOrderPass(CpuSimdRequest path)
+    {
+        KernelSet set = fixture.Cpu(path);
+        const int fanIn = 9, fanOut = 25, rows = 4500;
+        var random = new Random(4500);
+        float[] x = TestData.Uniform(random, rows * fanIn);
+        float[] dz = TestData.Uniform(random, rows * fanOut);
+        using var xBuffer = set.Accelerator.Input(x);
+        using var dzBuffer = set.Accelerator.Input(dz);
+        using var dw = set.Accelerator.Output(fanIn * fanOut);
+        using var db = set.Accelerator.Output(fanOut);
+        set.Kernels.WeightGradient(GemmShape.TransposedA(fanIn, fanOut, rows), xBuffer.View, dzBuffer.View, dw.View, db.View);
+
+        bool fused = path != CpuSimdRequest.Scalar;
+        var expected = new float[fanIn * fanOut];
+        for (int m = 0; m < fanIn; m++)
+        {
+            for (int n = 0; n < fanOut; n++)
+            {
+                float sum = 0f;
+                for (int k = 0; k < rows; k++)
+                {
+                    float a = x[(k * fanIn) + m], b = dz[(k * fanOut) + n];
+                    sum = fused ? MathF.FusedMultiplyAdd(a, b, sum) : (a * b) + sum;
+                }
+                expected[(m * fanOut) + n] = sum;
+            }
+        }
+        Assert.Equal(expected, dw.Download("dW"));
+        var expectedDb = new float[fanOut];
+        for (int n = 0; n < fanOut; n++)
+        {
+            for (int k = 0; k < rows; k++)
+                expectedDb[n] += dz[(k * fanOut) + n];
+        }
+        Assert.Equal(expectedDb, db.Download("db"));
     }
 
     /// <summary>Adam does the portable kernel's operations in its order, none fused, so every path
