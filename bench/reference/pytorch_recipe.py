@@ -51,7 +51,7 @@ from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pytorch_cnn import SHIFT_SEED_OFFSET, shift_images  # noqa: E402
-from pytorch_mlp import FILES, JsonWriter, load_split, log, synchronize  # noqa: E402
+from pytorch_mlp import FILES, JsonWriter, evaluate, load_split, log, synchronize  # noqa: E402
 
 SIDE = 28
 EVAL_BATCH = 500
@@ -120,21 +120,6 @@ def build_model(text: str, classes: int = 10) -> tuple[nn.Sequential, bool]:
     return nn.Sequential(*modules), takes_map
 
 
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    """(accuracy, mean loss) of x, y in eval mode, EVAL_BATCH rows at a time."""
-    model.eval()
-    correct = torch.zeros((), dtype=torch.long, device=x.device)
-    loss_sum = torch.zeros((), dtype=torch.float64, device=x.device)
-    with torch.no_grad():
-        for first in range(0, x.shape[0], EVAL_BATCH):
-            logits = model(x[first:first + EVAL_BATCH].float().div_(255.0))
-            yb = y[first:first + EVAL_BATCH]
-            loss_sum += nn.functional.cross_entropy(logits, yb, reduction="sum").double()
-            correct += (logits.argmax(dim=1) == yb).sum()
-    model.train()
-    return correct.item() / x.shape[0], loss_sum.item() / x.shape[0]
-
-
 def train(args: argparse.Namespace, betas: tuple[float, ...], device: torch.device, started: float, result: dict,
           writer: JsonWriter) -> None:
     """Trains until the target (or the last epoch), evaluates the test set once; fills result and
@@ -194,7 +179,7 @@ def train(args: argparse.Namespace, betas: tuple[float, ...], device: torch.devi
             loss_sum += loss.detach().double() * yb.shape[0]
         synchronize(device)
         steps_seconds = time.perf_counter() - epoch_start
-        val_accuracy, val_loss = evaluate(trained, val_x, val_y) if val_count > 0 else (None, None)
+        val_accuracy, val_loss = evaluate(trained, val_x, val_y, device, EVAL_BATCH)[:2] if val_count > 0 else (None, None)
         synchronize(device)
         now = time.perf_counter()
         record = {"epoch": epoch, "train_loss": loss_sum.item() / train_count, "val_accuracy": val_accuracy, "val_loss": val_loss,
@@ -208,7 +193,7 @@ def train(args: argparse.Namespace, betas: tuple[float, ...], device: torch.devi
             reached = record
             break
 
-    test_accuracy, test_loss = evaluate(trained, test_x, test_y)
+    test_accuracy, test_loss, _ = evaluate(trained, test_x, test_y, device, EVAL_BATCH)
     result["target"] = None if args.target_accuracy is None else {
         "val_accuracy": args.target_accuracy,
         "reached_epoch": reached["epoch"] if reached else None,
