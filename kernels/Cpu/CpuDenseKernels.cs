@@ -12,7 +12,8 @@
 // PanelWidth = TileVectors * Lanes columns (64 on the Vector512 path; one or two vectors when N is
 // that narrow), the rows into equal blocks of at most 24 six-row tiles (144 rows of A stay in L2
 // while every panel passes over them), with as many blocks as make blocks * panels a multiple of
-// the worker count (a long K keeps the fewest blocks instead: B streams once per block); worker w takes a contiguous range of the (block, panel) units, block-major.
+// the worker count (a long K keeps the fewest blocks instead: B streams once per block); worker w
+// takes a contiguous range of the (block, panel) units, block-major.
 // Per unit it copies the panel into a private [K, PanelWidth] buffer (zero-padded past N,
 // transposed when B is stored [N,K]), then for every 6 rows of the block computes a 6 x PanelWidth
 // register tile over the whole K (accumulators never leave registers), applies the epilogue and
