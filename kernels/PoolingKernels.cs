@@ -15,6 +15,17 @@
 // argmax, else 0 (elements of a dropped odd row/column get 0). Windows do not overlap, so this is
 // exactly PyTorch's scatter of dy to the argmax, without atomics.
 //
+// The NHWC variants serve a pool right after a convolution, whose GEMM writes its output as rows
+// [B * H * W, C] (ConvolutionKernels.cs's nhwc, after the bias/ReLU epilogue):
+//   * MaxPool2ForwardNhwcKernel reads x from those rows and OVERWRITES y and argmax exactly as
+//     MaxPool2ForwardKernel does from the NCHW x (same windows, same rule, same plane indices), so
+//     the convolution's NHWC-to-NCHW pass is never needed;
+//   * MaxPool2BackwardNhwcKernel OVERWRITES dx [B * H * W, C] (the convolution's dz rows): dy of the
+//     window at its argmax, else 0, and with reluMask != 0 also 0 where the pooled y is not positive.
+//     That is the convolution's ReLU' at the argmax (y there IS the chosen input, and elsewhere the
+//     gradient is 0 anyway), so it equals MaxPool2BackwardKernel followed by ConvNchwToNhwcKernel with
+//     the ReLU mask, bit for bit: both only select and move values.
+//
 // Flatten needs no kernel: an NCHW tensor [B, C, H, W] is already the row-major matrix
 // [B, C * H * W] in nn.Flatten's order (c, then y, then x), which the dense layer after it reads.
 using ILGPU;
@@ -96,6 +107,64 @@ public static class PoolingKernels
             {
                 int output = planeIndex * outPlane + oy * outW + ox;
                 if (argmax[output] == within)
+                    gradient = dy[output];
+            }
+            dx[i] = gradient;
+        }
+    }
+
+    public static void MaxPool2ForwardNhwcKernel(
+        PoolShape shape, ArrayView<float> x, ArrayView<float> y, ArrayView<int> argmax)
+    {
+        int outH = shape.OutH, outW = shape.OutW, width = shape.Width, channels = shape.Channels;
+        int outPlane = outH * outW, plane = shape.Height * width;
+        int count = shape.Batch * channels * outPlane;
+        int stride = Grid.DimX * Group.DimX;
+        for (int i = Grid.GlobalIndex.X; i < count; i += stride)
+        {
+            int planeIndex = i / outPlane;
+            int within = i - planeIndex * outPlane;
+            int b = planeIndex / channels, c = planeIndex - b * channels;
+            int oy = within / outW, ox = within - (within / outW) * outW;
+            int first = 2 * oy * width + 2 * ox;
+            int imageRow = b * plane;
+            float best = float.NegativeInfinity;
+            int bestIndex = first;
+            for (int dy = 0; dy < 2; dy++)
+            {
+                for (int dx = 0; dx < 2; dx++)
+                {
+                    int index = first + dy * width + dx;
+                    float value = x[(imageRow + index) * channels + c];
+                    if (value > best || float.IsNaN(value))
+                    {
+                        best = value;
+                        bestIndex = index;
+                    }
+                }
+            }
+            y[i] = best;
+            argmax[i] = bestIndex;
+        }
+    }
+
+    public static void MaxPool2BackwardNhwcKernel(
+        PoolShape shape, int reluMask, ArrayView<float> dy, ArrayView<int> argmax, ArrayView<float> y, ArrayView<float> dx)
+    {
+        int outH = shape.OutH, outW = shape.OutW, width = shape.Width, channels = shape.Channels;
+        int outPlane = outH * outW, plane = shape.Height * width;
+        int count = shape.Batch * channels * plane;
+        int stride = Grid.DimX * Group.DimX;
+        for (int i = Grid.GlobalIndex.X; i < count; i += stride)
+        {
+            int row = i / channels, c = i - (i / channels) * channels;
+            int b = row / plane, within = row - (row / plane) * plane;
+            int oy = within / width / 2, ox = (within - (within / width) * width) / 2;
+            float gradient = 0f;
+            if (oy < outH && ox < outW)
+            {
+                int output = (b * channels + c) * outPlane + oy * outW + ox;
+                if (argmax[output] == within && (reluMask == 0 || y[output] > 0f))
                     gradient = dy[output];
             }
             dx[i] = gradient;

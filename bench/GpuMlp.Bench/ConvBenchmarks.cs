@@ -15,7 +15,7 @@ public class ConvBenchmarks
     private ConvShape conv1, conv2;
     private PoolShape pool1, pool2;
     private ArrayView<float> x, w1, b1, cols1, nhwc1, y1, p1, w2, b2, cols2, nhwc2, y2, p2;
-    private ArrayView<float> dP2, dY2, dz2, partials2, dW2, dB2, dP1, dY1, dz1, partials1, dW1, dB1;
+    private ArrayView<float> dP2, dz2, partials2, dW2, dB2, dP1, dz1, partials1, dW1, dB1;
     private ArrayView<int> argmax1, argmax2;
 
     [ParamsSource(nameof(Devices))]
@@ -52,13 +52,11 @@ public class ConvBenchmarks
         p2 = d.Allocate<float>(pool2.OutputLength);
         argmax2 = d.Allocate<int>(pool2.OutputLength);
         dP2 = d.Upload(Synthetic.Floats(pool2.OutputLength, 6, 0.01f));
-        dY2 = d.Allocate<float>(conv2.OutputLength);
         dz2 = d.Allocate<float>(conv2.OutputLength);
         partials2 = d.Allocate<float>(Batch * 64);
         dW2 = d.Allocate<float>(conv2.WeightLength);
         dB2 = d.Allocate<float>(64);
         dP1 = d.Allocate<float>(pool1.OutputLength);
-        dY1 = d.Allocate<float>(conv1.OutputLength);
         dz1 = d.Allocate<float>(conv1.OutputLength);
         partials1 = d.Allocate<float>(Batch * 32);
         dW1 = d.Allocate<float>(conv1.WeightLength);
@@ -70,29 +68,30 @@ public class ConvBenchmarks
     [GlobalCleanup]
     public void Cleanup() => device?.Dispose();
 
-    /// <summary>conv1 + ReLU, pool1, conv2 + ReLU, pool2.</summary>
+    /// <summary>conv1 + ReLU, pool1, conv2 + ReLU, pool2, as a training step launches them: each
+    /// convolution leaves its output as the GEMM's rows, which its pool reads.</summary>
     [Benchmark]
     public void Forward()
     {
         var k = device!.Kernels;
-        k.ConvForward(conv1, true, x, w1, b1, cols1, nhwc1, y1);
-        k.MaxPool2Forward(pool1, y1, p1, argmax1);
-        k.ConvForward(conv2, true, p1, w2, b2, cols2, nhwc2, y2);
-        k.MaxPool2Forward(pool2, y2, p2, argmax2);
+        k.ConvForwardNhwc(conv1, true, x, w1, b1, cols1, nhwc1);
+        k.MaxPool2ForwardNhwc(pool1, nhwc1, p1, argmax1);
+        k.ConvForwardNhwc(conv2, true, p1, w2, b2, cols2, nhwc2);
+        k.MaxPool2ForwardNhwc(pool2, nhwc2, p2, argmax2);
         device.Synchronize();
     }
 
-    /// <summary>pool2 backward, conv2 parameter and input gradients (dCols in the forward's cols),
-    /// pool1 backward, conv1 parameter gradients.</summary>
+    /// <summary>pool2 backward into conv2's dz and bias partials, conv2 parameter and input gradients
+    /// (dCols in the forward's cols), pool1 backward into conv1's dz, conv1 parameter gradients.</summary>
     [Benchmark]
     public void Backward()
     {
         var k = device!.Kernels;
-        k.MaxPool2Backward(pool2, dP2, argmax2, dY2);
-        k.ConvParameterGradients(conv2, true, dY2, y2, cols2, dz2, partials2, dW2, dB2);
+        k.MaxPool2BackwardNhwc(pool2, true, dP2, argmax2, p2, dz2, partials2);
+        k.ConvParameterGradientsFromDz(conv2, dz2, partials2, cols2, dW2, dB2);
         k.ConvInputGradient(conv2, dz2, w2, cols2, dP1);
-        k.MaxPool2Backward(pool1, dP1, argmax1, dY1);
-        k.ConvParameterGradients(conv1, true, dY1, y1, cols1, dz1, partials1, dW1, dB1);
+        k.MaxPool2BackwardNhwc(pool1, true, dP1, argmax1, p1, dz1, partials1);
+        k.ConvParameterGradientsFromDz(conv1, dz1, partials1, cols1, dW1, dB1);
         device.Synchronize();
     }
 

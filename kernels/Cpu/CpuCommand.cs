@@ -50,6 +50,10 @@ public enum CpuOperation
     ExponentialAverage = 18,
     /// <summary>CpuDistortionKernels.DistortBatchCpuKernel.</summary>
     Distort = 19,
+    /// <summary>CpuPoolingKernels.MaxPool2ForwardNhwcCpuKernel.</summary>
+    MaxPool2ForwardNhwc = 20,
+    /// <summary>CpuPoolingKernels.MaxPool2BackwardNhwcCpuKernel.</summary>
+    MaxPool2BackwardNhwc = 21,
 }
 
 /// <summary>One recorded launch: Operation, and its operands in the field named after it. Built
@@ -71,6 +75,8 @@ public struct CpuCommand
     public ConvLayoutCommand ConvCol2Im;
     public MaxPool2ForwardCommand MaxPool2Forward;
     public MaxPool2BackwardCommand MaxPool2Backward;
+    public MaxPool2ForwardCommand MaxPool2ForwardNhwc;
+    public MaxPool2BackwardNhwcCommand MaxPool2BackwardNhwc;
     public BatchNormCommand BatchNormStatistics;
     public BatchNormCommand BatchNormForward;
     public BatchNormCommand BatchNormParameterGradients;
@@ -100,6 +106,13 @@ public struct CpuCommand
 
     public static CpuCommand Of(in MaxPool2BackwardCommand operands) =>
         new() { Operation = CpuOperation.MaxPool2Backward, MaxPool2Backward = operands };
+
+    /// <summary>The NHWC forward: X is [B * H * W, C] rows.</summary>
+    public static CpuCommand OfNhwc(in MaxPool2ForwardCommand operands) =>
+        new() { Operation = CpuOperation.MaxPool2ForwardNhwc, MaxPool2ForwardNhwc = operands };
+
+    public static CpuCommand Of(in MaxPool2BackwardNhwcCommand operands) =>
+        new() { Operation = CpuOperation.MaxPool2BackwardNhwc, MaxPool2BackwardNhwc = operands };
 
     /// <summary>One of the four batch-normalisation commands (all share BatchNormCommand's operands).</summary>
     public static CpuCommand Of(CpuOperation operation, in BatchNormCommand operands) => operation switch
@@ -291,6 +304,20 @@ public struct MaxPool2BackwardCommand
     public long Dy;
     public long Argmax;
     public long Dx;
+}
+
+/// <summary>Dx [B * H * W, C] = Dy routed to each window's Argmax (0 elsewhere, and 0 where ReluMask and
+/// Y is not positive); Partials [B, C] = per image, the sum of its rows of Dx.</summary>
+public struct MaxPool2BackwardNhwcCommand
+{
+    public PoolShape Shape;
+    public long Dy;
+    public long Argmax;
+    public long Y;
+    public long Dx;
+    public long Partials;
+    /// <summary>Nonzero: through the ReLU mask of Y.</summary>
+    public int ReluMask;
 }
 
 /// <summary>A batch-normalisation kernel's operands (kernels/BatchNormKernels.cs), named after its

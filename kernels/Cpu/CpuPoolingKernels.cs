@@ -9,7 +9,14 @@
 // values, no arithmetic). The backward tests each window element against argmax, like the portable
 // gather, instead of scattering to argmax: an argmax outside its window then writes nothing.
 //
-// Work split: (image, channel) planes, contiguous ranges per worker (Simd.RangeStart).
+// The NHWC variants (PoolingKernels.cs's MaxPool2ForwardNhwcKernel and MaxPool2BackwardNhwcKernel)
+// read and write a convolution's [B * H * W, C] rows. The backward also OVERWRITES partials [B, C]
+// = per image, the sum over rows ascending of the dx it wrote, from 0: the convolution's bias
+// partials (CpuConvolutionKernels's ConvBiasPartials, which adds the same values in the same
+// order), so the convolution's backward needs no pass of its own over dz.
+//
+// Work split: (image, channel) planes, contiguous ranges per worker (Simd.RangeStart); the NHWC
+// forward by (image, window row), the NHWC backward by image (its partials sum a whole image).
 using System.Runtime.CompilerServices;
 using ILGPU;
 
@@ -17,6 +24,15 @@ namespace GpuMlp.Kernels.Cpu;
 
 public static class CpuPoolingKernels
 {
+    [CpuOnlyKernel]
+    public static void MaxPool2ForwardNhwcCpuKernel(PoolShape shape, ArrayView<float> x, ArrayView<float> y, ArrayView<int> argmax) =>
+        CpuPooling.ForwardNhwc(Grid.GlobalIndex.X, Grid.DimX * Group.DimX, shape, x, y, argmax);
+
+    [CpuOnlyKernel]
+    public static void MaxPool2BackwardNhwcCpuKernel(PoolShape shape, int reluMask, ArrayView<float> dy, ArrayView<int> argmax,
+        ArrayView<float> y, ArrayView<float> dx, ArrayView<float> partials) =>
+        CpuPooling.BackwardNhwc(Grid.GlobalIndex.X, Grid.DimX * Group.DimX, shape, reluMask, dy, argmax, y, dx, partials);
+
     [CpuOnlyKernel]
     public static void MaxPool2ForwardCpuKernel(PoolShape shape, ArrayView<float> x, ArrayView<float> y, ArrayView<int> argmax) =>
         CpuPooling.Forward(Grid.GlobalIndex.X, Grid.DimX * Group.DimX, shape, x, y, argmax);
@@ -37,6 +53,24 @@ internal static class CpuPooling
     public static void Backward(int worker, int workers, PoolShape shape, ArrayView<float> dy, ArrayView<int> argmax, ArrayView<float> dx) =>
         Backward(worker, workers, shape, ref Simd.Ref(dy), ref Simd.Ref(argmax), ref Simd.Ref(dx));
 
+    [ILGPU.Frontend.External("gpumlp_cpu_maxpool2_forward_nhwc")]
+    public static void ForwardNhwc(int worker, int workers, PoolShape shape, ArrayView<float> x, ArrayView<float> y, ArrayView<int> argmax) =>
+        ForwardNhwc(worker, workers, shape, ref Simd.Ref(x), ref Simd.Ref(y), ref Simd.Ref(argmax));
+
+    [ILGPU.Frontend.External("gpumlp_cpu_maxpool2_backward_nhwc")]
+    public static void BackwardNhwc(int worker, int workers, PoolShape shape, int reluMask, ArrayView<float> dy,
+        ArrayView<int> argmax, ArrayView<float> y, ArrayView<float> dx, ArrayView<float> partials) =>
+        BackwardNhwc(worker, workers, shape, reluMask != 0, ref Simd.Ref(dy), ref Simd.Ref(argmax), ref Simd.Ref(y), ref Simd.Ref(dx),
+            ref Simd.Ref(partials));
+
+    /// <summary>Each worker thread's window row of the NHWC backward: [OutW, C] chosen plane indices
+    /// and masked gradients, gathered once from the NCHW dy, argmax and y (grown on demand).</summary>
+    [ThreadStatic]
+    private static int[]? windowChoices;
+
+    [ThreadStatic]
+    private static float[]? windowGradients;
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Forward(int worker, int workers, in PoolShape shape, ref float x, ref float y, ref int argmax)
     {
@@ -56,10 +90,10 @@ internal static class CpuPooling
                     int first = 2 * oy * width + 2 * ox;
                     float best = float.NegativeInfinity;
                     int bestIndex = first;
-                    Consider(ref input, first, ref best, ref bestIndex);
-                    Consider(ref input, first + 1, ref best, ref bestIndex);
-                    Consider(ref input, first + width, ref best, ref bestIndex);
-                    Consider(ref input, first + width + 1, ref best, ref bestIndex);
+                    Consider(Unsafe.Add(ref input, first), first, ref best, ref bestIndex);
+                    Consider(Unsafe.Add(ref input, first + 1), first + 1, ref best, ref bestIndex);
+                    Consider(Unsafe.Add(ref input, first + width), first + width, ref best, ref bestIndex);
+                    Consider(Unsafe.Add(ref input, first + width + 1), first + width + 1, ref best, ref bestIndex);
                     Unsafe.Add(ref output, oy * outW + ox) = best;
                     Unsafe.Add(ref chosen, oy * outW + ox) = bestIndex;
                 }
@@ -69,9 +103,8 @@ internal static class CpuPooling
 
     /// <summary>PoolingKernels's rule: the element replaces the maximum when greater, or NaN.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Consider(ref float input, int index, ref float best, ref int bestIndex)
+    private static void Consider(float value, int index, ref float best, ref int bestIndex)
     {
-        float value = Unsafe.Add(ref input, index);
         if (value > best || float.IsNaN(value))
         {
             best = value;
@@ -108,6 +141,107 @@ internal static class CpuPooling
                     Unsafe.Add(ref target, first + 1) = selected == first + 1 ? value : 0f;
                     Unsafe.Add(ref target, first + width) = selected == first + width ? value : 0f;
                     Unsafe.Add(ref target, first + width + 1) = selected == first + width + 1 ? value : 0f;
+                }
+            }
+        }
+    }
+
+    /// <summary>y and argmax [B, C, OutH, OutW] from x [B * H * W, C]: per (image, window row), each
+    /// window's four rows of x are read across the channels (contiguous) and the maxima written to
+    /// the channels' planes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void ForwardNhwc(int worker, int workers, in PoolShape shape, ref float x, ref float y, ref int argmax)
+    {
+        int width = shape.Width, channels = shape.Channels, outH = shape.OutH, outW = shape.OutW;
+        int plane = shape.Height * width, outPlane = outH * outW;
+        int units = shape.Batch * outH;
+        int end = Simd.RangeStart(units, worker + 1, workers);
+        for (int unit = Simd.RangeStart(units, worker, workers); unit < end; unit++)
+        {
+            int b = unit / outH, oy = unit - b * outH;
+            ref float image = ref Unsafe.Add(ref x, (nint)b * plane * channels);
+            ref float output = ref Unsafe.Add(ref y, ((nint)b * channels * outPlane) + (oy * outW));
+            ref int chosen = ref Unsafe.Add(ref argmax, ((nint)b * channels * outPlane) + (oy * outW));
+            for (int ox = 0; ox < outW; ox++)
+            {
+                int first = 2 * oy * width + 2 * ox;
+                ref float topLeft = ref Unsafe.Add(ref image, (nint)first * channels);
+                ref float topRight = ref Unsafe.Add(ref topLeft, channels);
+                ref float bottomLeft = ref Unsafe.Add(ref topLeft, (nint)width * channels);
+                ref float bottomRight = ref Unsafe.Add(ref bottomLeft, channels);
+                for (int c = 0; c < channels; c++)
+                {
+                    float best = float.NegativeInfinity;
+                    int bestIndex = first;
+                    Consider(Unsafe.Add(ref topLeft, c), first, ref best, ref bestIndex);
+                    Consider(Unsafe.Add(ref topRight, c), first + 1, ref best, ref bestIndex);
+                    Consider(Unsafe.Add(ref bottomLeft, c), first + width, ref best, ref bestIndex);
+                    Consider(Unsafe.Add(ref bottomRight, c), first + width + 1, ref best, ref bestIndex);
+                    Unsafe.Add(ref output, (c * outPlane) + ox) = best;
+                    Unsafe.Add(ref chosen, (c * outPlane) + ox) = bestIndex;
+                }
+            }
+        }
+    }
+
+    /// <summary>dx [B * H * W, C] and partials [B, C] from dy, argmax and y [B, C, OutH, OutW]: per
+    /// image, rows in order; each window row's choices and masked gradients are gathered once into
+    /// [OutW, C] and then serve its two rows of dx.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void BackwardNhwc(int worker, int workers, in PoolShape shape, bool reluMask, ref float dy, ref int argmax,
+        ref float y, ref float dx, ref float partials)
+    {
+        int width = shape.Width, height = shape.Height, channels = shape.Channels, outH = shape.OutH, outW = shape.OutW;
+        int plane = height * width, outPlane = outH * outW, windowRow = outW * channels;
+        int[] choices = windowChoices is { } c0 && c0.Length >= windowRow ? c0 : windowChoices = new int[windowRow];
+        float[] gradients = windowGradients is { } g0 && g0.Length >= windowRow ? g0 : windowGradients = new float[windowRow];
+        int end = Simd.RangeStart(shape.Batch, worker + 1, workers);
+        for (int b = Simd.RangeStart(shape.Batch, worker, workers); b < end; b++)
+        {
+            nint planes = (nint)b * channels * outPlane;
+            ref float target = ref Unsafe.Add(ref dx, (nint)b * plane * channels);
+            ref float sums = ref Unsafe.Add(ref partials, (nint)b * channels);
+            for (int c = 0; c < channels; c++)
+                Unsafe.Add(ref sums, c) = 0f;
+            for (int iy = 0; iy < height; iy++)
+            {
+                int oy = iy >> 1;
+                bool pooledRow = oy < outH;
+                if (pooledRow && (iy & 1) == 0)
+                {
+                    for (int c = 0; c < channels; c++)
+                    {
+                        nint source = planes + (c * outPlane) + (oy * outW);
+                        for (int ox = 0; ox < outW; ox++)
+                        {
+                            nint output = source + ox;
+                            choices[(ox * channels) + c] = Unsafe.Add(ref argmax, output);
+                            gradients[(ox * channels) + c] = !reluMask || Unsafe.Add(ref y, output) > 0f ? Unsafe.Add(ref dy, output) : 0f;
+                        }
+                    }
+                }
+                for (int ix = 0; ix < width; ix++)
+                {
+                    int within = iy * width + ix;
+                    ref float row = ref Unsafe.Add(ref target, (nint)within * channels);
+                    int ox = ix >> 1;
+                    if (pooledRow && ox < outW)
+                    {
+                        int window = ox * channels;
+                        for (int c = 0; c < channels; c++)
+                        {
+                            float gradient = choices[window + c] == within ? gradients[window + c] : 0f;
+                            Unsafe.Add(ref row, c) = gradient;
+                            Unsafe.Add(ref sums, c) += gradient;
+                        }
+                    }
+                    else
+                    {
+                        // A dropped odd row or column: dx is 0 there, and adding +0 changes no sum
+                        // (a sum that starts at +0 is never -0), so it is not added.
+                        for (int c = 0; c < channels; c++)
+                            Unsafe.Add(ref row, c) = 0f;
+                    }
                 }
             }
         }

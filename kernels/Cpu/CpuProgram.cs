@@ -101,6 +101,17 @@ internal static class CpuProgramSimd
                 CpuPooling.Backward(worker, workers, poolBackward.Shape, ref At<float>(poolBackward.Dy), ref At<int>(poolBackward.Argmax),
                     ref At<float>(poolBackward.Dx));
                 break;
+            case CpuOperation.MaxPool2ForwardNhwc:
+                ref MaxPool2ForwardCommand poolForwardNhwc = ref command.MaxPool2ForwardNhwc;
+                CpuPooling.ForwardNhwc(worker, workers, poolForwardNhwc.Shape, ref At<float>(poolForwardNhwc.X),
+                    ref At<float>(poolForwardNhwc.Y), ref At<int>(poolForwardNhwc.Argmax));
+                break;
+            case CpuOperation.MaxPool2BackwardNhwc:
+                ref MaxPool2BackwardNhwcCommand poolBackwardNhwc = ref command.MaxPool2BackwardNhwc;
+                CpuPooling.BackwardNhwc(worker, workers, poolBackwardNhwc.Shape, poolBackwardNhwc.ReluMask != 0,
+                    ref At<float>(poolBackwardNhwc.Dy), ref At<int>(poolBackwardNhwc.Argmax), ref At<float>(poolBackwardNhwc.Y),
+                    ref At<float>(poolBackwardNhwc.Dx), ref At<float>(poolBackwardNhwc.Partials));
+                break;
             case CpuOperation.BatchNormStatistics:
                 CpuBatchNorm.Statistics(worker, workers, in command.BatchNormStatistics);
                 break;

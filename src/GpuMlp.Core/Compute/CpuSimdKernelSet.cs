@@ -311,6 +311,39 @@ internal sealed class CpuSimdKernelSet : IKernelSet
         Launches++;
     }
 
+    public void MaxPool2ForwardNhwc(in PoolShape shape, ArrayView<float> x, ArrayView<float> y, ArrayView<int> argmax)
+    {
+        CpuOperandLengths.Pool(shape, "max-pool forward (NHWC)", x, shape.InputLength, "x", argmax, y, shape.OutputLength, "y");
+        if (TryRecord(CpuCommand.OfNhwc(new MaxPool2ForwardCommand { Shape = shape, X = Address(x), Y = Address(y), Argmax = Address(argmax) })))
+            return;
+        Convolution.PoolForwardNhwc(config, shape, x, y, argmax);
+        Launches++;
+    }
+
+    /// <summary>One launch: dx and its bias partials together.</summary>
+    public void MaxPool2BackwardNhwc(in PoolShape shape, bool relu, ArrayView<float> dy, ArrayView<int> argmax, ArrayView<float> y,
+        ArrayView<float> dx, ArrayView<float> partials)
+    {
+        const string launch = "max-pool backward (NHWC)";
+        CpuOperandLengths.Pool(shape, launch, dy, shape.OutputLength, "dy", argmax, dx, shape.InputLength, "dx");
+        if (relu)
+            CpuOperandLengths.Require(y, shape.OutputLength, "y", launch);
+        CpuOperandLengths.Require(partials, (long)shape.Batch * shape.Channels, "partials", launch);
+        if (TryRecord(CpuCommand.Of(new MaxPool2BackwardNhwcCommand
+        {
+            Shape = shape,
+            Dy = Address(dy),
+            Argmax = Address(argmax),
+            Y = Address(y),
+            Dx = Address(dx),
+            Partials = Address(partials),
+            ReluMask = relu ? 1 : 0,
+        })))
+            return;
+        Convolution.PoolBackwardNhwc(config, shape, relu ? 1 : 0, dy, argmax, y, dx, partials);
+        Launches++;
+    }
+
     // ---- batch normalisation: one BatchNormCommand per launch, kernels compiled on first use
 
     private BatchNormLaunchers? batchNorm;
@@ -553,5 +586,12 @@ internal sealed class CpuSimdKernelSet : IKernelSet
 
         public readonly Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<int>, ArrayView<float>> PoolBackward =
             accelerator.LoadStreamKernel<PoolShape, ArrayView<float>, ArrayView<int>, ArrayView<float>>(CpuPoolingKernels.MaxPool2BackwardCpuKernel);
+
+        public readonly Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<float>, ArrayView<int>> PoolForwardNhwc =
+            accelerator.LoadStreamKernel<PoolShape, ArrayView<float>, ArrayView<float>, ArrayView<int>>(CpuPoolingKernels.MaxPool2ForwardNhwcCpuKernel);
+
+        public readonly Action<KernelConfig, PoolShape, int, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>> PoolBackwardNhwc =
+            accelerator.LoadStreamKernel<PoolShape, int, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(
+                CpuPoolingKernels.MaxPool2BackwardNhwcCpuKernel);
     }
 }

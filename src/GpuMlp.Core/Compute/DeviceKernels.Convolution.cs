@@ -37,18 +37,27 @@ public sealed partial class DeviceKernels
     public void ConvForward(ConvShape shape, bool relu, ArrayView<float> x, ArrayView<float> weights,
         ArrayView<float> bias, ArrayView<float> cols, ArrayView<float> nhwc, ArrayView<float> y)
     {
+        Require(y, shape.OutputLength, "y");
+        ConvForwardNhwc(shape, relu, x, weights, bias, cols, nhwc);
+        set.ConvNhwcToNchw(shape, nhwc, y);
+    }
+
+    /// <summary>ConvForward up to its output rows: nhwc [Rows, OutChannels] = relu?(im2col(x) x
+    /// weights^T + bias), left in that layout for a pool that reads it (MaxPool2ForwardNhwc); cols
+    /// keeps im2col(x).</summary>
+    public void ConvForwardNhwc(ConvShape shape, bool relu, ArrayView<float> x, ArrayView<float> weights,
+        ArrayView<float> bias, ArrayView<float> cols, ArrayView<float> nhwc)
+    {
         CheckShape(shape);
         Require(x, shape.InputLength, "x");
         Require(weights, shape.WeightLength, "weights");
         Require(bias, shape.OutChannels, "bias");
         Require(cols, shape.ColumnsLength, "cols");
         Require(nhwc, shape.OutputLength, "nhwc");
-        Require(y, shape.OutputLength, "y");
         Im2Col(shape, x, cols);
         // [Rows, O] = cols [Rows, K] x weights^T, weights stored [O, K]: bias per column = per channel.
         Gemm(GemmShape.TransposedB(shape.Rows, shape.OutChannels, shape.Patch),
             DenseEpilogue.Of(relu ? EpilogueMode.BiasRelu : EpilogueMode.Bias), cols, weights, nhwc, bias, Unused);
-        set.ConvNhwcToNchw(shape, nhwc, y);
     }
 
     /// <summary>cols [Rows, Patch] = im2col(x) alone (ConvForward's first launch).</summary>
@@ -78,17 +87,30 @@ public sealed partial class DeviceKernels
         Require(dy, shape.OutputLength, "dy");
         if (relu)
             Require(y, shape.OutputLength, "y");
-        Require(cols, shape.ColumnsLength, "cols");
         Require(dz, shape.OutputLength, "dz");
         Require(biasPartials, shape.Batch * shape.OutChannels, "biasPartials");
+        LoadConvolution();
+        set.ConvNchwToNhwc(shape, dy, relu ? y : Unused, relu, dz);
+        set.ConvBiasPartials(shape, dz, biasPartials);
+        ConvParameterGradientsFromDz(shape, dz, biasPartials, cols, dWeights, dBias);
+    }
+
+    /// <summary>ConvParameterGradients from dz [Rows, OutChannels] and its per-image bias partials
+    /// [Batch, O] as MaxPool2BackwardNhwc writes them: dWeights [O, C, KH, KW] and dBias [O],
+    /// overwritten.</summary>
+    public void ConvParameterGradientsFromDz(ConvShape shape, ArrayView<float> dz, ArrayView<float> biasPartials,
+        ArrayView<float> cols, ArrayView<float> dWeights, ArrayView<float> dBias)
+    {
+        CheckShape(shape);
+        Require(dz, shape.OutputLength, "dz");
+        Require(biasPartials, shape.Batch * shape.OutChannels, "biasPartials");
+        Require(cols, shape.ColumnsLength, "cols");
         Require(dWeights, shape.WeightLength, "dWeights");
         Require(dBias, shape.OutChannels, "dBias");
         LoadConvolution();
-        set.ConvNchwToNhwc(shape, dy, relu ? y : Unused, relu, dz);
         // dW [O, K] = dz^T [O, Rows] x cols [Rows, K]: the GEMM's k loop runs over the whole batch in order.
         Gemm(GemmShape.TransposedA(shape.OutChannels, shape.Patch, shape.Rows),
             DenseEpilogue.Of(EpilogueMode.Store), dz, cols, dWeights, Unused, Unused);
-        set.ConvBiasPartials(shape, dz, biasPartials);
         BiasGradient(biasPartials, shape.Batch, shape.OutChannels, dBias);
     }
 
@@ -130,6 +152,38 @@ public sealed partial class DeviceKernels
         Require(dx, shape.InputLength, "dx");
         LoadConvolution();
         set.MaxPool2Backward(shape, dy, argmax, dx);
+    }
+
+    /// <summary>MaxPool2Forward from x [B * H * W, C] rows, a convolution's ConvForwardNhwc output:
+    /// y and argmax [B, C, H/2, W/2] overwritten, as MaxPool2Forward gives them from the NCHW x.</summary>
+    public void MaxPool2ForwardNhwc(PoolShape shape, ArrayView<float> x, ArrayView<float> y, ArrayView<int> argmax)
+    {
+        CheckShape(shape);
+        Require(x, shape.InputLength, "x");
+        Require(y, shape.OutputLength, "y");
+        Require(argmax, shape.OutputLength, "argmax");
+        LoadConvolution();
+        set.MaxPool2ForwardNhwc(shape, x, y, argmax);
+    }
+
+    /// <summary>The backward of a pool fed by ConvForwardNhwc, straight into that convolution's
+    /// gradient: dz [B * H * W, C] = dy routed to each window's argmax, 0 elsewhere, and through the
+    /// convolution's ReLU when `relu` (0 where the pooled y is not positive: y at the argmax is the
+    /// convolution's output there); biasPartials [B, C] = per-image sums of dz. Both overwritten;
+    /// ConvParameterGradientsFromDz and ConvInputGradient then take them. Bit for bit what
+    /// MaxPool2Backward and ConvParameterGradients' first two launches give.</summary>
+    public void MaxPool2BackwardNhwc(PoolShape shape, bool relu, ArrayView<float> dy, ArrayView<int> argmax, ArrayView<float> y,
+        ArrayView<float> dz, ArrayView<float> biasPartials)
+    {
+        CheckShape(shape);
+        Require(dy, shape.OutputLength, "dy");
+        Require(argmax, shape.OutputLength, "argmax");
+        if (relu)
+            Require(y, shape.OutputLength, "y");
+        Require(dz, shape.InputLength, "dz");
+        Require(biasPartials, (long)shape.Batch * shape.Channels, "biasPartials");
+        LoadConvolution();
+        set.MaxPool2BackwardNhwc(shape, relu, dy, argmax, relu ? y : Unused, dz, biasPartials);
     }
 
     /// <summary>Rejects shapes with an empty output or an element count beyond int (the kernels

@@ -130,6 +130,15 @@ internal interface IKernelSet
 
     void MaxPool2Backward(in PoolShape shape, ArrayView<float> dy, ArrayView<int> argmax, ArrayView<float> dx);
 
+    /// <summary>MaxPool2Forward from x as [B * H * W, C] rows (a convolution's nhwc output).</summary>
+    void MaxPool2ForwardNhwc(in PoolShape shape, ArrayView<float> x, ArrayView<float> y, ArrayView<int> argmax);
+
+    /// <summary>dx [B * H * W, C] = dy routed to each window's argmax, 0 elsewhere and, when relu, 0
+    /// where the pooled y is not positive (a convolution's dz); partials [B, C] = per-image channel
+    /// sums of dx, rows ascending (that convolution's bias partials).</summary>
+    void MaxPool2BackwardNhwc(in PoolShape shape, bool relu, ArrayView<float> dy, ArrayView<int> argmax, ArrayView<float> y,
+        ArrayView<float> dx, ArrayView<float> partials);
+
     // ---- batch normalisation (kernels/BatchNormKernels.cs, kernels/Cpu/CpuBatchNormKernels.cs)
 
     /// <summary>mean, variance [C] = the batch statistics of x (variance biased); the running

@@ -335,6 +335,18 @@ internal sealed class PortableKernelSet : IKernelSet
     public void MaxPool2Backward(in PoolShape shape, ArrayView<float> dy, ArrayView<int> argmax, ArrayView<float> dx) =>
         Convolution.PoolBackward(elementwise.For(shape.InputLength), shape, dy, argmax, dx);
 
+    public void MaxPool2ForwardNhwc(in PoolShape shape, ArrayView<float> x, ArrayView<float> y, ArrayView<int> argmax) =>
+        Convolution.PoolForwardNhwc(elementwise.For(shape.OutputLength), shape, x, y, argmax);
+
+    /// <summary>Two launches: the NHWC backward, then the bias partials of dx read as the output rows
+    /// of a 1x1 convolution with Channels outputs on the H x W map.</summary>
+    public void MaxPool2BackwardNhwc(in PoolShape shape, bool relu, ArrayView<float> dy, ArrayView<int> argmax, ArrayView<float> y,
+        ArrayView<float> dx, ArrayView<float> partials)
+    {
+        Convolution.PoolBackwardNhwc(elementwise.For(shape.InputLength), shape, relu ? 1 : 0, dy, argmax, y, dx);
+        ConvBiasPartials(new ConvShape(shape.Batch, 1, shape.Height, shape.Width, shape.Channels, 1, 1, 0), dx, partials);
+    }
+
     /// <summary>The convolution and pooling kernels of one accelerator.</summary>
     private sealed class ConvolutionLaunchers(Accelerator accelerator)
     {
@@ -358,5 +370,12 @@ internal sealed class PortableKernelSet : IKernelSet
 
         public readonly Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<int>, ArrayView<float>> PoolBackward =
             accelerator.LoadStreamKernel<PoolShape, ArrayView<float>, ArrayView<int>, ArrayView<float>>(PoolingKernels.MaxPool2BackwardKernel);
+
+        public readonly Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<float>, ArrayView<int>> PoolForwardNhwc =
+            accelerator.LoadStreamKernel<PoolShape, ArrayView<float>, ArrayView<float>, ArrayView<int>>(PoolingKernels.MaxPool2ForwardNhwcKernel);
+
+        public readonly Action<KernelConfig, PoolShape, int, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>> PoolBackwardNhwc =
+            accelerator.LoadStreamKernel<PoolShape, int, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>>(
+                PoolingKernels.MaxPool2BackwardNhwcKernel);
     }
 }

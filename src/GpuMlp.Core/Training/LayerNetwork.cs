@@ -94,6 +94,11 @@ public sealed class LayerNetwork : IDisposable
     /// follow it in the text).</summary>
     public sealed record PlannedLayer(ArchitectureLayer Layer, bool Relu, float DropoutRate, int DenseOrdinal)
     {
+        /// <summary>A convolution right before a pool2: its output stays in the GEMM's [B * H * W, C]
+        /// rows, which the pool reads, and the pool's backward writes the convolution's dz in the
+        /// same rows (DeviceKernels.MaxPool2ForwardNhwc/MaxPool2BackwardNhwc): no layout passes.</summary>
+        public bool FeedsPoolAsRows { get; init; }
+
         /// <summary>The shape of what the fused layer hands on (its last fused module's output).</summary>
         public ActivationShape Output => Layer.Output;
     }
@@ -103,7 +108,8 @@ public sealed class LayerNetwork : IDisposable
     /// name layer kinds: relu may follow conv, dense, bn or pool2 (relu after max-pooling equals
     /// max-pooling after relu, so it moves into the convolution feeding the pool); dropout may
     /// follow a dense layer's relu, and draws its mask for the dense layer's ordinal; the stack must
-    /// end in a dense layer.</summary>
+    /// end in a dense layer. A conv right before a pool2 hands it its output as rows
+    /// (PlannedLayer.FeedsPoolAsRows).</summary>
     /// <exception cref="ArchitectureException">Any other order.</exception>
     public static IReadOnlyList<PlannedLayer> Plan(Architecture architecture)
     {
@@ -149,6 +155,11 @@ public sealed class LayerNetwork : IDisposable
         }
         if (plan[^1].Layer.Spec is not DenseSpec || plan[^1].Relu)
             throw new ArchitectureException("architecture: the stack must end in a dense layer without relu (the class scores, e.g. dense10)");
+        for (int i = 0; i + 1 < plan.Count; i++)
+        {
+            if (plan[i].Layer.Spec is ConvSpec && plan[i + 1].Layer.Spec is MaxPool2Spec)
+                plan[i] = plan[i] with { FeedsPoolAsRows = true };
+        }
         return plan;
     }
 

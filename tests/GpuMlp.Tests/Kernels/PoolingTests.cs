@@ -21,13 +21,15 @@ public class PoolingTests(DeviceFixture fixture)
     protected virtual KernelSet Set => fixture.Main;
 
     /// <summary>B, C, H, W: odd height and width, even, a 2x2 input, and a 3x2 input.</summary>
-    public static TheoryData<int, int, int, int> Shapes() => new()
+    private static readonly (int Batch, int Channels, int Height, int Width)[] ShapeList = [(2, 3, 7, 5), (1, 2, 4, 6), (2, 1, 2, 2), (1, 1, 3, 2)];
+
+    public static TheoryData<int, int, int, int> Shapes()
     {
-        { 2, 3, 7, 5 },
-        { 1, 2, 4, 6 },
-        { 2, 1, 2, 2 },
-        { 1, 1, 3, 2 },
-    };
+        var data = new TheoryData<int, int, int, int>();
+        foreach (var (batch, channels, height, width) in ShapeList)
+            data.Add(batch, channels, height, width);
+        return data;
+    }
 
     private (float[] Y, int[] Argmax) Forward(PoolShape s, float[] x)
     {
@@ -125,6 +127,103 @@ public class PoolingTests(DeviceFixture fixture)
         Assert.True(SmallestWindowGap(s, x64) > 2 * H, "test data: a window's top two values are within 2h; pick another seed");
         double[] fd = TestData.FiniteDifference(x64, H, v => TestData.Dot(g64, ConvolutionReference.MaxPool2(s, v).Y));
         Compare.AllClose(Backward(s, x, g), fd, 1e-9, 0, $"{Set.Name} maxpool [{batch},{channels},{height},{width}] backward vs finite differences", width);
+    }
+
+    /// <summary>x [B, C, H, W] as a convolution's output rows [B * H * W, C].</summary>
+    private static float[] ToRows(PoolShape s, float[] x)
+    {
+        int plane = s.Height * s.Width;
+        var rows = new float[x.Length];
+        for (int b = 0; b < s.Batch; b++)
+        {
+            for (int c = 0; c < s.Channels; c++)
+            {
+                for (int p = 0; p < plane; p++)
+                    rows[(((b * plane) + p) * s.Channels) + c] = x[(((b * s.Channels) + c) * plane) + p];
+            }
+        }
+        return rows;
+    }
+
+    private static double[] ToRows(PoolShape s, double[] x) =>
+        NaiveReference.ToDouble(ToRows(s, x.Select(v => (float)v).ToArray()));
+
+    /// <summary>Ties, NaN and -infinity in rows: the NHWC forward picks what the NCHW definition
+    /// picks, value and plane index.</summary>
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void ForwardNhwc_RowsOfAMap_MatchReferenceOfTheMapExactly(int batch, int channels, int height, int width)
+    {
+        var s = new PoolShape(batch, channels, height, width);
+        var random = new Random((batch * 1000) + (channels * 100) + (height * 10) + width + 3);
+        float[] x = Enumerable.Range(0, s.InputLength).Select(_ => random.Next(12) switch
+        {
+            0 => float.NaN,
+            1 => float.NegativeInfinity,
+            int v => (float)((v % 3) - 1),
+        }).ToArray();
+        KernelSet set = Set;
+        using var rows = set.Accelerator.Input(ToRows(s, x));
+        using var y = set.Accelerator.Output(s.OutputLength);
+        using var argmax = set.Accelerator.Filled(s.OutputLength + 1, -7);
+        set.Kernels.MaxPool2ForwardNhwc(s, rows.View, y.View, argmax.View.SubView(0, s.OutputLength));
+        int[] indices = argmax.Download();
+        Assert.Equal(-7, indices[^1]);
+        var (expectedY, expectedArgmax) = ConvolutionReference.MaxPool2(s, NaiveReference.ToDouble(x));
+        float[] values = y.Download("y");
+        for (int i = 0; i < values.Length; i++)
+        {
+            Assert.True(double.IsNaN(expectedY[i]) ? float.IsNaN(values[i]) : values[i] == expectedY[i],
+                $"{Set.Name} NHWC maxpool [{batch},{channels},{height},{width}]: y[{i}] = {values[i]}, expected {expectedY[i]}");
+        }
+        Assert.Equal(expectedArgmax, indices[..^1]);
+    }
+
+    /// <summary>The backward into a convolution's rows: g routed to each window's argmax and, with
+    /// the ReLU, 0 where the pooled value is not positive (inputs in {-1, 0, 1}: many windows are),
+    /// laid out as rows, exactly; the bias partials are each image's channel sums of those rows.</summary>
+    [Theory]
+    [MemberData(nameof(ReluShapes))]
+    public void BackwardNhwc_AnyInput_IsTheRoutedMaskedGradientAsRowsWithItsChannelSums(
+        bool relu, int batch, int channels, int height, int width)
+    {
+        var s = new PoolShape(batch, channels, height, width);
+        var random = new Random((batch * 1000) + (channels * 100) + (height * 10) + width + (relu ? 5 : 4));
+        float[] x = Enumerable.Range(0, s.InputLength).Select(_ => (float)(random.Next(3) - 1)).ToArray();
+        float[] g = TestData.Uniform(random, s.OutputLength);
+        KernelSet set = Set;
+        using var rows = set.Accelerator.Input(ToRows(s, x));
+        using var y = set.Accelerator.Output(s.OutputLength);
+        using var argmax = set.Accelerator.Filled(s.OutputLength, -7);
+        using var gBuffer = set.Accelerator.Input(g);
+        using var dz = set.Accelerator.Filled(s.InputLength, float.NaN);
+        using var partials = set.Accelerator.Filled(s.Batch * s.Channels, float.NaN);
+        set.Kernels.MaxPool2ForwardNhwc(s, rows.View, y.View, argmax.View);
+        set.Kernels.MaxPool2BackwardNhwc(s, relu, gBuffer.View, argmax.View, y.View, dz.View, partials.View);
+
+        var (expectedY, expectedArgmax) = ConvolutionReference.MaxPool2(s, NaiveReference.ToDouble(x));
+        float[] masked = g.Select((v, i) => !relu || expectedY[i] > 0 ? v : 0f).ToArray();
+        double[] expectedRows = ToRows(s, RouteGradient(s, expectedArgmax, masked));
+        string what = $"{Set.Name} NHWC maxpool [{batch},{channels},{height},{width}] backward, relu {relu}";
+        Compare.AllClose(dz.Download(), expectedRows, 0, 0, what, channels);
+        var expectedSums = new double[s.Batch * s.Channels];
+        int plane = s.Height * s.Width;
+        for (int i = 0; i < expectedRows.Length; i++)
+            expectedSums[(i / (plane * s.Channels) * s.Channels) + (i % s.Channels)] += expectedRows[i];
+        // float sums of at most H * W / 4 values in [-1, 1] against float64.
+        Compare.AllClose(partials.Download(), expectedSums, 1e-5, 1e-5, what + " partials", channels);
+    }
+
+    /// <summary>Shapes() with and without the convolution's ReLU.</summary>
+    public static TheoryData<bool, int, int, int, int> ReluShapes()
+    {
+        var data = new TheoryData<bool, int, int, int, int>();
+        foreach (bool relu in new[] { false, true })
+        {
+            foreach (var (batch, channels, height, width) in ShapeList)
+                data.Add(relu, batch, channels, height, width);
+        }
+        return data;
     }
 
     [Fact]

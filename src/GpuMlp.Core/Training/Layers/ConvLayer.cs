@@ -88,7 +88,8 @@ public sealed partial record ConvSpec(int OutChannels, int KernelH, int KernelW,
     public override long LargestBufferPerRow(ArchitectureLayer layer) =>
         Math.Max(layer.Output.Elements, Columns(layer));
 
-    /// <summary>cols, nhwc (also the output gradient), y, dz, bias partials.</summary>
+    /// <summary>cols, nhwc (also the output gradient), y, dz, bias partials (feeding a pool2 as rows it
+    /// needs one output-sized buffer less: this is the larger count).</summary>
     public override long DeviceValuesPerRow(ArchitectureLayer layer) =>
         Columns(layer) + (3 * layer.Output.Elements) + layer.Output.Channels;
 
@@ -102,13 +103,15 @@ public sealed partial record ConvSpec(int OutChannels, int KernelH, int KernelW,
     private static partial Regex Pattern();
 
     /// <summary>conv{kh}x{kw}x{out}[p{pad}][,relu]: im2col + one GEMM (DeviceKernels.ConvForward).
-    /// Owns cols (the forward's im2col, reused as the input gradient's scratch), nhwc (forward
-    /// scratch, then the output gradient dy: both are [rows, O] values), y, dz and bias partials.</summary>
+    /// Owns cols (the forward's im2col, reused as the input gradient's scratch), dz and bias
+    /// partials, and either nhwc (forward scratch, then the output gradient dy: both are [rows, O]
+    /// values) and y, or, feeding a pool2 as rows, the rows (its output) with dz as its output
+    /// gradient, which the pool's backward writes with the bias partials.</summary>
     private sealed class Device : DeviceLayer
     {
         private readonly LayerNetwork network;
         private readonly DeviceLayer? previous;
-        private readonly bool needsInputGradient, relu;
+        private readonly bool needsInputGradient, relu, feedsPoolAsRows;
         private readonly ConvSpec spec;
         private readonly ActivationShape inputShape;
         private readonly ParameterTensor weight, bias;
@@ -120,31 +123,54 @@ public sealed partial record ConvSpec(int OutChannels, int KernelH, int KernelW,
             this.previous = previous;
             this.needsInputGradient = needsInputGradient && previous is not null;
             relu = step.Relu;
+            feedsPoolAsRows = step.FeedsPoolAsRows;
             spec = (ConvSpec)step.Layer.Spec;
             inputShape = step.Layer.Input;
             weight = step.Layer.Parameters[0];
             bias = step.Layer.Parameters[1];
             var full = Shape(network.MaxRows);
             cols = network.Buffer<float>(full.ColumnsLength);
-            OutputGradient = network.Buffer<float>(full.OutputLength);
-            Output = network.Buffer<float>(full.OutputLength);
             dz = network.Buffer<float>(full.OutputLength);
             biasPartials = network.Buffer<float>((long)full.Batch * full.OutChannels);
+            Output = network.Buffer<float>(full.OutputLength);
+            if (feedsPoolAsRows)
+            {
+                OutputGradient = dz;
+                PoolRows = new PoolRowsHandoff(relu, biasPartials);
+            }
+            else
+            {
+                OutputGradient = network.Buffer<float>(full.OutputLength);
+            }
         }
 
         private ConvShape Shape(int rows) => new(rows, inputShape.Channels, inputShape.Height, inputShape.Width,
             spec.OutChannels, spec.KernelH, spec.KernelW, spec.Padding);
 
-        public override void Forward(int rows, ArrayView<float> x, bool training, uint seed, uint step) =>
-            network.Kernels.ConvForward(Shape(rows), relu, x, network.ParameterSlice(weight), network.ParameterSlice(bias),
-                cols, OutputGradient, Output);
+        public override void Forward(int rows, ArrayView<float> x, bool training, uint seed, uint step)
+        {
+            DeviceKernels kernels = network.Kernels;
+            ArrayView<float> weights = network.ParameterSlice(weight), biases = network.ParameterSlice(bias);
+            if (feedsPoolAsRows)
+                kernels.ConvForwardNhwc(Shape(rows), relu, x, weights, biases, cols, Output);
+            else
+                kernels.ConvForward(Shape(rows), relu, x, weights, biases, cols, OutputGradient, Output);
+        }
 
         public override void Backward(int rows, ArrayView<float> x)
         {
             var shape = Shape(rows);
             DeviceKernels kernels = network.Kernels;
-            kernels.ConvParameterGradients(shape, relu, OutputGradient, Output, cols, dz, biasPartials,
-                network.GradientSlice(weight), network.GradientSlice(bias));
+            if (feedsPoolAsRows)
+            {
+                kernels.ConvParameterGradientsFromDz(shape, dz, biasPartials, cols,
+                    network.GradientSlice(weight), network.GradientSlice(bias));
+            }
+            else
+            {
+                kernels.ConvParameterGradients(shape, relu, OutputGradient, Output, cols, dz, biasPartials,
+                    network.GradientSlice(weight), network.GradientSlice(bias));
+            }
             if (needsInputGradient)
                 kernels.ConvInputGradient(shape, dz, network.ParameterSlice(weight), cols, previous!.OutputGradient);
         }

@@ -128,9 +128,19 @@ internal abstract class DeviceLayer
     /// <summary>1/(1-p) of the dropout fused into this layer (1 without).</summary>
     public float KeepScale { get; protected init; } = 1f;
 
+    /// <summary>Set by a convolution that hands its output to the pool2 after it as its GEMM's rows
+    /// (LayerNetwork.PlannedLayer.FeedsPoolAsRows): Output is then [B * H * W, C] rows and
+    /// OutputGradient the convolution's dz in the same rows, already through its ReLU, which the
+    /// pool's backward writes together with the bias partials here.</summary>
+    public PoolRowsHandoff? PoolRows { get; protected init; }
+
     public abstract void Forward(int rows, ArrayView<float> x, bool training, uint seed, uint step);
 
     /// <summary>Parameter gradients (overwritten) and, when needed, the previous layer's
     /// OutputGradient; x is this layer's forward input.</summary>
     public abstract void Backward(int rows, ArrayView<float> x);
 }
+
+/// <summary>What a convolution feeding a pool2 as rows needs from the pool's backward (see
+/// DeviceLayer.PoolRows): whether the convolution has a ReLU, and where its bias partials go.</summary>
+internal sealed record PoolRowsHandoff(bool Relu, ArrayView<float> BiasPartials);

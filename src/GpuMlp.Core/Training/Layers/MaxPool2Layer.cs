@@ -48,12 +48,15 @@ public sealed record MaxPool2Spec : LayerSpec
     internal override DeviceLayer CreateDeviceLayer(LayerNetwork network, LayerNetwork.PlannedLayer step, DeviceLayer? previous, bool needsInputGradient) =>
         new Device(network, step, previous, needsInputGradient);
 
-    /// <summary>pool2: 2x2 max-pooling; owns y, argmax and the output gradient.</summary>
+    /// <summary>pool2: 2x2 max-pooling; owns y, argmax and the output gradient. After a convolution
+    /// that hands over rows (DeviceLayer.PoolRows) it reads those rows and its backward writes the
+    /// convolution's dz and bias partials.</summary>
     private sealed class Device : DeviceLayer
     {
         private readonly LayerNetwork network;
         private readonly DeviceLayer? previous;
         private readonly bool needsInputGradient;
+        private readonly PoolRowsHandoff? rows;
         private readonly ActivationShape inputShape;
         private readonly ArrayView<int> argmax;
 
@@ -61,7 +64,9 @@ public sealed record MaxPool2Spec : LayerSpec
         {
             this.network = network;
             this.previous = previous;
-            this.needsInputGradient = needsInputGradient && previous is not null;
+            rows = previous?.PoolRows;
+            // The convolution handing over rows has parameters, so its dz is always needed.
+            this.needsInputGradient = (needsInputGradient && previous is not null) || rows is not null;
             inputShape = step.Layer.Input;
             var full = Shape(network.MaxRows);
             Output = network.Buffer<float>(full.OutputLength);
@@ -69,15 +74,25 @@ public sealed record MaxPool2Spec : LayerSpec
             argmax = network.Buffer<int>(full.OutputLength);
         }
 
-        private PoolShape Shape(int rows) => new(rows, inputShape.Channels, inputShape.Height, inputShape.Width);
+        private PoolShape Shape(int batch) => new(batch, inputShape.Channels, inputShape.Height, inputShape.Width);
 
-        public override void Forward(int rows, ArrayView<float> x, bool training, uint seed, uint step) =>
-            network.Kernels.MaxPool2Forward(Shape(rows), x, Output, argmax);
+        public override void Forward(int rows, ArrayView<float> x, bool training, uint seed, uint step)
+        {
+            if (this.rows is null)
+                network.Kernels.MaxPool2Forward(Shape(rows), x, Output, argmax);
+            else
+                network.Kernels.MaxPool2ForwardNhwc(Shape(rows), x, Output, argmax);
+        }
 
         public override void Backward(int rows, ArrayView<float> x)
         {
-            if (needsInputGradient)
+            if (!needsInputGradient)
+                return;
+            if (this.rows is null)
                 network.Kernels.MaxPool2Backward(Shape(rows), OutputGradient, argmax, previous!.OutputGradient);
+            else
+                network.Kernels.MaxPool2BackwardNhwc(Shape(rows), this.rows.Relu, OutputGradient, argmax, Output,
+                    previous!.OutputGradient, this.rows.BiasPartials);
         }
     }
 }
