@@ -15,7 +15,7 @@ public class ConvBenchmarks
     private ConvShape conv1, conv2;
     private PoolShape pool1, pool2;
     private ArrayView<float> x, w1, b1, cols1, nhwc1, y1, p1, w2, b2, cols2, nhwc2, y2, p2;
-    private ArrayView<float> dP2, dz2, partials2, dW2, dB2, dP1, dz1, partials1, dW1, dB1;
+    private ArrayView<float> dP2, dY2, dz2, partials2, dW2, dB2, dP1, dY1, dz1, partials1, dW1, dB1;
     private ArrayView<int> argmax1, argmax2;
 
     [ParamsSource(nameof(Devices))]
@@ -52,16 +52,19 @@ public class ConvBenchmarks
         p2 = d.Allocate<float>(pool2.OutputLength);
         argmax2 = d.Allocate<int>(pool2.OutputLength);
         dP2 = d.Upload(Synthetic.Floats(pool2.OutputLength, 6, 0.01f));
+        dY2 = d.Allocate<float>(conv2.OutputLength);
         dz2 = d.Allocate<float>(conv2.OutputLength);
         partials2 = d.Allocate<float>(Batch * 64);
         dW2 = d.Allocate<float>(conv2.WeightLength);
         dB2 = d.Allocate<float>(64);
         dP1 = d.Allocate<float>(pool1.OutputLength);
+        dY1 = d.Allocate<float>(conv1.OutputLength);
         dz1 = d.Allocate<float>(conv1.OutputLength);
         partials1 = d.Allocate<float>(Batch * 32);
         dW1 = d.Allocate<float>(conv1.WeightLength);
         dB1 = d.Allocate<float>(32);
         // Every method must find valid forward state (BenchmarkDotNet gives each a fresh instance).
+        ForwardNchw();
         Forward();
     }
 
@@ -92,6 +95,98 @@ public class ConvBenchmarks
         k.ConvInputGradient(conv2, dz2, w2, cols2, dP1);
         k.MaxPool2BackwardNhwc(pool1, true, dP1, argmax1, p1, dz1, partials1);
         k.ConvParameterGradientsFromDz(conv1, dz1, partials1, cols1, dW1, dB1);
+        device.Synchronize();
+    }
+
+    /// <summary>Forward as it ran before a convolution handed its pool rows: NCHW output (the
+    /// transpose), then the NCHW pool. Still the launches of a convolution not followed by pool2.</summary>
+    [Benchmark]
+    public void ForwardNchw()
+    {
+        var k = device!.Kernels;
+        k.ConvForward(conv1, true, x, w1, b1, cols1, nhwc1, y1);
+        k.MaxPool2Forward(pool1, y1, p1, argmax1);
+        k.ConvForward(conv2, true, p1, w2, b2, cols2, nhwc2, y2);
+        k.MaxPool2Forward(pool2, y2, p2, argmax2);
+        device.Synchronize();
+    }
+
+    /// <summary>Backward as it ran before: NCHW pool gradients, then each convolution's NCHW-to-NHWC
+    /// pass with the ReLU mask and its own bias-partials pass.</summary>
+    [Benchmark]
+    public void BackwardNchw()
+    {
+        var k = device!.Kernels;
+        k.MaxPool2Backward(pool2, dP2, argmax2, dY2);
+        k.ConvParameterGradients(conv2, true, dY2, y2, cols2, dz2, partials2, dW2, dB2);
+        k.ConvInputGradient(conv2, dz2, w2, cols2, dP1);
+        k.MaxPool2Backward(pool1, dP1, argmax1, dY1);
+        k.ConvParameterGradients(conv1, true, dY1, y1, cols1, dz1, partials1, dW1, dB1);
+        device.Synchronize();
+    }
+
+    /// <summary>conv1's forward up to its rows: im2col of 25-pixel patches and a K = 25 GEMM.</summary>
+    [Benchmark]
+    public void Conv1ForwardRows()
+    {
+        device!.Kernels.ConvForwardNhwc(conv1, true, x, w1, b1, cols1, nhwc1);
+        device.Synchronize();
+    }
+
+    /// <summary>pool1 from conv1's rows.</summary>
+    [Benchmark]
+    public void Pool1ForwardRows()
+    {
+        device!.Kernels.MaxPool2ForwardNhwc(pool1, nhwc1, p1, argmax1);
+        device.Synchronize();
+    }
+
+    /// <summary>conv2's im2col alone: [B*196, 800] written (80 MB at batch 128).</summary>
+    [Benchmark]
+    public void Conv2Im2Col()
+    {
+        device!.Kernels.ConvIm2Col(conv2, p1, cols2);
+        device.Synchronize();
+    }
+
+    /// <summary>conv2's forward GEMM alone: [B*196, 64] = cols [B*196, 800] x W^T, bias and ReLU.</summary>
+    [Benchmark]
+    public void Conv2ForwardGemm()
+    {
+        var k = device!.Kernels;
+        k.Gemm(GemmShape.TransposedB(conv2.Rows, 64, conv2.Patch), DenseEpilogue.Of(EpilogueMode.BiasRelu), cols2, w2, nhwc2, b2, k.Unused);
+        device.Synchronize();
+    }
+
+    /// <summary>pool2 from conv2's rows.</summary>
+    [Benchmark]
+    public void Pool2ForwardRows()
+    {
+        device!.Kernels.MaxPool2ForwardNhwc(pool2, nhwc2, p2, argmax2);
+        device.Synchronize();
+    }
+
+    /// <summary>pool2's backward into conv2's dz and bias partials.</summary>
+    [Benchmark]
+    public void Pool2BackwardRows()
+    {
+        device!.Kernels.MaxPool2BackwardNhwc(pool2, true, dP2, argmax2, p2, dz2, partials2);
+        device.Synchronize();
+    }
+
+    /// <summary>conv2's col2im alone: dx [B, 32, 14, 14] from dCols [B*196, 800].</summary>
+    [Benchmark]
+    public void Conv2Col2Im()
+    {
+        device!.Kernels.ConvCol2Im(conv2, cols2, dP1);
+        device.Synchronize();
+    }
+
+    /// <summary>pool1's backward into conv1's dz and bias partials.</summary>
+    [Benchmark]
+    public void Pool1BackwardRows()
+    {
+        device!.Kernels.MaxPool2BackwardNhwc(pool1, true, dP1, argmax1, p1, dz1, partials1);
         device.Synchronize();
     }
 

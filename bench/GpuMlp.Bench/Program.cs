@@ -16,6 +16,9 @@ using Perfolizer.Horology;
 //   --smoke          run every case a few times without BenchmarkDotNet (a seconds-long sanity check)
 //   --image-folder-load FOLDER COUNT REPEATS
 //                    images/s of an image-folder load, cold and cached (ImageFolderLoad.cs); nothing else runs
+//   --alternate CLASS ROUNDS
+//                    every benchmark of CLASS called in turn for ROUNDS rounds, min/median/max per case
+//                    (Alternate.cs; for a machine whose load drifts); nothing else runs
 //   --augment-preview MNIST_FOLDER OUT.png
 //                    a PNG grid of training digits as the distorting gather gives them (AugmentationPreview.cs); nothing else runs
 // Benchmarks always run in-process (no generated project, no SDK needed at run time), and with no
@@ -44,6 +47,13 @@ for (int i = 0; i < args.Length; i++)
         case "--image-folder-load" when i + 3 < args.Length && int.TryParse(args[i + 2], out int images) && images > 0
                                         && int.TryParse(args[i + 3], out int repeats) && repeats > 0:
             return ImageFolderLoad.Run(args[i + 1], images, repeats, Console.Out);
+        case "--alternate" when i + 2 < args.Length && int.TryParse(args[i + 2], out int rounds) && rounds > 0:
+            if (devices.Count > 0)
+                Environment.SetEnvironmentVariable(BenchDevices.VariableName, string.Join(',', devices));
+            return Alternate.Run(args[i + 1], rounds, Console.Out);
+        case "--alternate":
+            Console.Error.WriteLine("--alternate needs CLASS ROUNDS (a positive count)");
+            return 2;
         case "--augment-preview" when i + 2 < args.Length:
             return AugmentationPreview.Run(args[i + 1], args[i + 2], Console.Out);
         case "--augment-preview":

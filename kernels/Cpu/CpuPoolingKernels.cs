@@ -18,6 +18,7 @@
 // Work split: (image, channel) planes, contiguous ranges per worker (Simd.RangeStart); the NHWC
 // forward by (image, window row), the NHWC backward by image (its partials sum a whole image).
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using ILGPU;
 
 namespace GpuMlp.Kernels.Cpu;
@@ -63,13 +64,13 @@ internal static class CpuPooling
         BackwardNhwc(worker, workers, shape, reluMask != 0, ref Simd.Ref(dy), ref Simd.Ref(argmax), ref Simd.Ref(y), ref Simd.Ref(dx),
             ref Simd.Ref(partials));
 
-    /// <summary>Each worker thread's window row of the NHWC backward: [OutW, C] chosen plane indices
-    /// and masked gradients, gathered once from the NCHW dy, argmax and y (grown on demand).</summary>
+    /// <summary>Each worker thread's window row of the NHWC kernels, [OutW, C], grown on demand: the
+    /// chosen plane indices, and the maxima (forward) or the masked gradients (backward).</summary>
     [ThreadStatic]
     private static int[]? windowChoices;
 
     [ThreadStatic]
-    private static float[]? windowGradients;
+    private static float[]? windowValues;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Forward(int worker, int workers, in PoolShape shape, ref float x, ref float y, ref int argmax)
@@ -147,54 +148,91 @@ internal static class CpuPooling
     }
 
     /// <summary>y and argmax [B, C, OutH, OutW] from x [B * H * W, C]: per (image, window row), each
-    /// window's four rows of x are read across the channels (contiguous) and the maxima written to
-    /// the channels' planes.</summary>
+    /// window's four rows of x are compared across the channels (contiguous; 8 channels a vector,
+    /// branch-free: which element wins is data and would mispredict as a branch) into the worker's
+    /// [OutW, C] window row, then copied out to the channels' planes.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void ForwardNhwc(int worker, int workers, in PoolShape shape, ref float x, ref float y, ref int argmax)
     {
         int width = shape.Width, channels = shape.Channels, outH = shape.OutH, outW = shape.OutW;
-        int plane = shape.Height * width, outPlane = outH * outW;
+        int plane = shape.Height * width, outPlane = outH * outW, windowRow = outW * channels;
+        int[] choices = WindowChoices(windowRow);
+        float[] maxima = WindowValues(windowRow);
         int units = shape.Batch * outH;
         int end = Simd.RangeStart(units, worker + 1, workers);
         for (int unit = Simd.RangeStart(units, worker, workers); unit < end; unit++)
         {
             int b = unit / outH, oy = unit - b * outH;
             ref float image = ref Unsafe.Add(ref x, (nint)b * plane * channels);
-            ref float output = ref Unsafe.Add(ref y, ((nint)b * channels * outPlane) + (oy * outW));
-            ref int chosen = ref Unsafe.Add(ref argmax, ((nint)b * channels * outPlane) + (oy * outW));
             for (int ox = 0; ox < outW; ox++)
             {
                 int first = 2 * oy * width + 2 * ox;
                 ref float topLeft = ref Unsafe.Add(ref image, (nint)first * channels);
-                ref float topRight = ref Unsafe.Add(ref topLeft, channels);
                 ref float bottomLeft = ref Unsafe.Add(ref topLeft, (nint)width * channels);
-                ref float bottomRight = ref Unsafe.Add(ref bottomLeft, channels);
-                for (int c = 0; c < channels; c++)
+                ref float best = ref maxima[ox * channels];
+                ref int chosen = ref choices[ox * channels];
+                int c = 0;
+                if (Vector256.IsHardwareAccelerated)
                 {
-                    float best = float.NegativeInfinity;
-                    int bestIndex = first;
-                    Consider(Unsafe.Add(ref topLeft, c), first, ref best, ref bestIndex);
-                    Consider(Unsafe.Add(ref topRight, c), first + 1, ref best, ref bestIndex);
-                    Consider(Unsafe.Add(ref bottomLeft, c), first + width, ref best, ref bestIndex);
-                    Consider(Unsafe.Add(ref bottomRight, c), first + width + 1, ref best, ref bestIndex);
-                    Unsafe.Add(ref output, (c * outPlane) + ox) = best;
-                    Unsafe.Add(ref chosen, (c * outPlane) + ox) = bestIndex;
+                    for (; c + 8 <= channels; c += 8)
+                    {
+                        // The first element always wins against -infinity's start (or ties it, keeping
+                        // its own index), so the scan starts from it.
+                        Vector256<float> maximum = Vector256.LoadUnsafe(ref topLeft, (nuint)c);
+                        Vector256<int> index = Vector256.Create(first);
+                        Take(Vector256.LoadUnsafe(ref topLeft, (nuint)(c + channels)), first + 1, ref maximum, ref index);
+                        Take(Vector256.LoadUnsafe(ref bottomLeft, (nuint)c), first + width, ref maximum, ref index);
+                        Take(Vector256.LoadUnsafe(ref bottomLeft, (nuint)(c + channels)), first + width + 1, ref maximum, ref index);
+                        maximum.StoreUnsafe(ref best, (nuint)c);
+                        index.StoreUnsafe(ref chosen, (nuint)c);
+                    }
+                }
+                for (; c < channels; c++)
+                {
+                    float maximum = float.NegativeInfinity;
+                    int index = first;
+                    Consider(Unsafe.Add(ref topLeft, c), first, ref maximum, ref index);
+                    Consider(Unsafe.Add(ref topLeft, c + channels), first + 1, ref maximum, ref index);
+                    Consider(Unsafe.Add(ref bottomLeft, c), first + width, ref maximum, ref index);
+                    Consider(Unsafe.Add(ref bottomLeft, c + channels), first + width + 1, ref maximum, ref index);
+                    Unsafe.Add(ref best, c) = maximum;
+                    Unsafe.Add(ref chosen, c) = index;
+                }
+            }
+            nint output = ((nint)b * channels * outPlane) + (oy * outW);
+            for (int c = 0; c < channels; c++)
+            {
+                ref float values = ref Unsafe.Add(ref y, output + (c * outPlane));
+                ref int indices = ref Unsafe.Add(ref argmax, output + (c * outPlane));
+                for (int ox = 0; ox < outW; ox++)
+                {
+                    Unsafe.Add(ref values, ox) = maxima[(ox * channels) + c];
+                    Unsafe.Add(ref indices, ox) = choices[(ox * channels) + c];
                 }
             }
         }
     }
 
+    /// <summary>Consider on 8 lanes: where the candidate is greater or NaN it becomes the maximum.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Take(Vector256<float> candidate, int index, ref Vector256<float> maximum, ref Vector256<int> chosen)
+    {
+        Vector256<float> wins = Vector256.GreaterThan(candidate, maximum) | ~Vector256.Equals(candidate, candidate);
+        maximum = Vector256.ConditionalSelect(wins, candidate, maximum);
+        chosen = Vector256.ConditionalSelect(wins.AsInt32(), Vector256.Create(index), chosen);
+    }
+
     /// <summary>dx [B * H * W, C] and partials [B, C] from dy, argmax and y [B, C, OutH, OutW]: per
     /// image, rows in order; each window row's choices and masked gradients are gathered once into
-    /// [OutW, C] and then serve its two rows of dx.</summary>
+    /// the worker's [OutW, C] and then serve its two rows of dx, 8 channels a vector, branch-free.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void BackwardNhwc(int worker, int workers, in PoolShape shape, bool reluMask, ref float dy, ref int argmax,
         ref float y, ref float dx, ref float partials)
     {
         int width = shape.Width, height = shape.Height, channels = shape.Channels, outH = shape.OutH, outW = shape.OutW;
         int plane = height * width, outPlane = outH * outW, windowRow = outW * channels;
-        int[] choices = windowChoices is { } c0 && c0.Length >= windowRow ? c0 : windowChoices = new int[windowRow];
-        float[] gradients = windowGradients is { } g0 && g0.Length >= windowRow ? g0 : windowGradients = new float[windowRow];
+        int[] choices = WindowChoices(windowRow);
+        float[] gradients = WindowValues(windowRow);
         int end = Simd.RangeStart(shape.Batch, worker + 1, workers);
         for (int b = Simd.RangeStart(shape.Batch, worker, workers); b < end; b++)
         {
@@ -216,7 +254,10 @@ internal static class CpuPooling
                         {
                             nint output = source + ox;
                             choices[(ox * channels) + c] = Unsafe.Add(ref argmax, output);
-                            gradients[(ox * channels) + c] = !reluMask || Unsafe.Add(ref y, output) > 0f ? Unsafe.Add(ref dy, output) : 0f;
+                            // dy where the pooled y is positive (or without the mask), else +0: as bits.
+                            int keep = reluMask ? -BoolAsInt(Unsafe.Add(ref y, output) > 0f) : -1;
+                            gradients[(ox * channels) + c] = BitConverter.Int32BitsToSingle(
+                                BitConverter.SingleToInt32Bits(Unsafe.Add(ref dy, output)) & keep);
                         }
                     }
                 }
@@ -227,12 +268,26 @@ internal static class CpuPooling
                     int ox = ix >> 1;
                     if (pooledRow && ox < outW)
                     {
-                        int window = ox * channels;
-                        for (int c = 0; c < channels; c++)
+                        ref int chosen = ref choices[ox * channels];
+                        ref float gradient = ref gradients[ox * channels];
+                        int c = 0;
+                        if (Vector256.IsHardwareAccelerated)
                         {
-                            float gradient = choices[window + c] == within ? gradients[window + c] : 0f;
-                            Unsafe.Add(ref row, c) = gradient;
-                            Unsafe.Add(ref sums, c) += gradient;
+                            var here = Vector256.Create(within);
+                            for (; c + 8 <= channels; c += 8)
+                            {
+                                Vector256<float> routed = Vector256.Equals(Vector256.LoadUnsafe(ref chosen, (nuint)c), here).AsSingle()
+                                    & Vector256.LoadUnsafe(ref gradient, (nuint)c);
+                                routed.StoreUnsafe(ref row, (nuint)c);
+                                (Vector256.LoadUnsafe(ref sums, (nuint)c) + routed).StoreUnsafe(ref sums, (nuint)c);
+                            }
+                        }
+                        for (; c < channels; c++)
+                        {
+                            float routed = BitConverter.Int32BitsToSingle(BitConverter.SingleToInt32Bits(Unsafe.Add(ref gradient, c))
+                                & -BoolAsInt(Unsafe.Add(ref chosen, c) == within));
+                            Unsafe.Add(ref row, c) = routed;
+                            Unsafe.Add(ref sums, c) += routed;
                         }
                     }
                     else
@@ -246,4 +301,14 @@ internal static class CpuPooling
             }
         }
     }
+
+    /// <summary>1 for true, 0 for false, without a branch.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int BoolAsInt(bool value) => Unsafe.As<bool, byte>(ref value);
+
+    private static int[] WindowChoices(int length) =>
+        windowChoices is { } buffer && buffer.Length >= length ? buffer : windowChoices = new int[length];
+
+    private static float[] WindowValues(int length) =>
+        windowValues is { } buffer && buffer.Length >= length ? buffer : windowValues = new float[length];
 }

@@ -69,6 +69,16 @@ public sealed partial class DeviceKernels
         Im2Col(shape, x, cols);
     }
 
+    /// <summary>dx [B, C, H, W] = col2im(dCols [Rows, Patch]) alone (ConvInputGradient's last launch).</summary>
+    public void ConvCol2Im(ConvShape shape, ArrayView<float> dCols, ArrayView<float> dx)
+    {
+        CheckShape(shape);
+        Require(dCols, shape.ColumnsLength, "dCols");
+        Require(dx, shape.InputLength, "dx");
+        LoadConvolution();
+        set.ConvCol2Im(shape, dCols, dx);
+    }
+
     private void Im2Col(in ConvShape shape, ArrayView<float> x, ArrayView<float> cols)
     {
         LoadConvolution();
