@@ -15,7 +15,7 @@ public class ConvBenchmarks
     private ConvShape conv1, conv2;
     private PoolShape pool1, pool2;
     private ArrayView<float> x, w1, b1, cols1, nhwc1, y1, p1, w2, b2, cols2, nhwc2, y2, p2;
-    private ArrayView<float> dP2, dY2, dz2, partials2, dW2, dB2, dP1, dY1, dz1, partials1, dW1, dB1;
+    private ArrayView<float> dP2, dY2, dz2, partials2, dWt2, dW2, dB2, dP1, dY1, dz1, partials1, dWt1, dW1, dB1;
     private ArrayView<int> argmax1, argmax2;
 
     [ParamsSource(nameof(Devices))]
@@ -56,12 +56,14 @@ public class ConvBenchmarks
         dz2 = d.Allocate<float>(conv2.OutputLength);
         partials2 = d.Allocate<float>(Batch * 64);
         dW2 = d.Allocate<float>(conv2.WeightLength);
+        dWt2 = d.Allocate<float>(conv2.WeightLength);
         dB2 = d.Allocate<float>(64);
         dP1 = d.Allocate<float>(pool1.OutputLength);
         dY1 = d.Allocate<float>(conv1.OutputLength);
         dz1 = d.Allocate<float>(conv1.OutputLength);
         partials1 = d.Allocate<float>(Batch * 32);
         dW1 = d.Allocate<float>(conv1.WeightLength);
+        dWt1 = d.Allocate<float>(conv1.WeightLength);
         dB1 = d.Allocate<float>(32);
         // Every method must find valid forward state (BenchmarkDotNet gives each a fresh instance).
         ForwardNchw();
@@ -91,10 +93,10 @@ public class ConvBenchmarks
     {
         var k = device!.Kernels;
         k.MaxPool2BackwardNhwc(pool2, true, dP2, argmax2, p2, dz2, partials2);
-        k.ConvParameterGradientsFromDz(conv2, dz2, partials2, cols2, dW2, dB2);
+        k.ConvParameterGradientsFromDz(conv2, dz2, partials2, cols2, dWt2, dW2, dB2);
         k.ConvInputGradient(conv2, dz2, w2, cols2, dP1);
         k.MaxPool2BackwardNhwc(pool1, true, dP1, argmax1, p1, dz1, partials1);
-        k.ConvParameterGradientsFromDz(conv1, dz1, partials1, cols1, dW1, dB1);
+        k.ConvParameterGradientsFromDz(conv1, dz1, partials1, cols1, dWt1, dW1, dB1);
         device.Synchronize();
     }
 
@@ -118,10 +120,10 @@ public class ConvBenchmarks
     {
         var k = device!.Kernels;
         k.MaxPool2Backward(pool2, dP2, argmax2, dY2);
-        k.ConvParameterGradients(conv2, true, dY2, y2, cols2, dz2, partials2, dW2, dB2);
+        k.ConvParameterGradients(conv2, true, dY2, y2, cols2, dz2, partials2, dWt2, dW2, dB2);
         k.ConvInputGradient(conv2, dz2, w2, cols2, dP1);
         k.MaxPool2Backward(pool1, dP1, argmax1, dY1);
-        k.ConvParameterGradients(conv1, true, dY1, y1, cols1, dz1, partials1, dW1, dB1);
+        k.ConvParameterGradients(conv1, true, dY1, y1, cols1, dz1, partials1, dWt1, dW1, dB1);
         device.Synchronize();
     }
 

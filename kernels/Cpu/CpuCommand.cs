@@ -54,6 +54,8 @@ public enum CpuOperation
     MaxPool2ForwardNhwc = 20,
     /// <summary>CpuPoolingKernels.MaxPool2BackwardNhwcCpuKernel.</summary>
     MaxPool2BackwardNhwc = 21,
+    /// <summary>CpuConvolutionKernels.ConvInputGradientCpuKernel.</summary>
+    ConvInputGradient = 22,
 }
 
 /// <summary>One recorded launch: Operation, and its operands in the field named after it. Built
@@ -77,6 +79,7 @@ public struct CpuCommand
     public MaxPool2BackwardCommand MaxPool2Backward;
     public MaxPool2ForwardCommand MaxPool2ForwardNhwc;
     public MaxPool2BackwardNhwcCommand MaxPool2BackwardNhwc;
+    public ConvInputGradientCommand ConvInputGradient;
     public BatchNormCommand BatchNormStatistics;
     public BatchNormCommand BatchNormForward;
     public BatchNormCommand BatchNormParameterGradients;
@@ -110,6 +113,9 @@ public struct CpuCommand
     /// <summary>The NHWC forward: X is [B * H * W, C] rows.</summary>
     public static CpuCommand OfNhwc(in MaxPool2ForwardCommand operands) =>
         new() { Operation = CpuOperation.MaxPool2ForwardNhwc, MaxPool2ForwardNhwc = operands };
+
+    public static CpuCommand Of(in ConvInputGradientCommand operands) =>
+        new() { Operation = CpuOperation.ConvInputGradient, ConvInputGradient = operands };
 
     public static CpuCommand Of(in MaxPool2BackwardNhwcCommand operands) =>
         new() { Operation = CpuOperation.MaxPool2BackwardNhwc, MaxPool2BackwardNhwc = operands };
@@ -303,6 +309,15 @@ public struct MaxPool2BackwardCommand
     public PoolShape Shape;
     public long Dy;
     public long Argmax;
+    public long Dx;
+}
+
+/// <summary>Dx [B, C, H, W] = col2im(Dz [Rows, OutChannels] x Weights [OutChannels, Patch]).</summary>
+public struct ConvInputGradientCommand
+{
+    public ConvShape Shape;
+    public long Dz;
+    public long Weights;
     public long Dx;
 }
 

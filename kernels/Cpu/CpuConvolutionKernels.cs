@@ -23,7 +23,15 @@
 // [C, H, W] block that stays in L1/L2; a gather per input element reads dCols at a stride of K
 // floats instead and took ~3x longer).
 //
-// Work split: im2col over rows of cols; the layout changes, bias partials and col2im over images.
+// ConvInputGradientCpuKernel fuses the input gradient's two launches (the GEMM dCols = dz x W, then
+// col2im) per image: each worker computes one image's [P, K] block of dCols with CpuDenseKernels's GEMM
+// into a private buffer that stays in L2, then adds it into dx exactly as Col2Im does, so dCols never
+// goes to memory (80 MB at the CNN preset's conv2 and batch 128, written and read back). Every element
+// of that GEMM is the same k-ordered sum whichever rows a call covers (rows past M repeat row M - 1
+// and are never stored), so dx has the bits of the two launches.
+//
+// Work split: im2col over rows of cols; the layout changes, bias partials, col2im and the fused input
+// gradient over images.
 // Contiguous ranges per worker (Simd.RangeStart): every output element has one writer, whatever
 // the worker count.
 using System.Runtime.CompilerServices;
@@ -50,6 +58,11 @@ public static class CpuConvolutionKernels
     public static void ConvBiasPartialsSimdKernel(
         ConvShape shape, CpuSimdWidth width, ArrayView<float> dz, ArrayView<float> partials) =>
         CpuConvolution.BiasPartials(Grid.GlobalIndex.X, Grid.DimX * Group.DimX, shape, width, dz, partials);
+
+    [CpuOnlyKernel]
+    public static void ConvInputGradientCpuKernel(
+        ConvShape shape, CpuSimdWidth width, ArrayView<float> dz, ArrayView<float> weights, ArrayView<float> dx) =>
+        CpuConvolution.InputGradient(Grid.GlobalIndex.X, Grid.DimX * Group.DimX, shape, width, dz, weights, dx);
 
     [CpuOnlyKernel]
     public static void ConvCol2ImCpuKernel(ConvShape shape, ArrayView<float> dCols, ArrayView<float> dx) =>
@@ -80,6 +93,15 @@ internal static class CpuConvolution
     public static void BiasPartials(int worker, int workers, ConvShape shape, CpuSimdWidth width,
         ArrayView<float> dz, ArrayView<float> partials) =>
         BiasPartials(worker, workers, shape, width, ref Simd.Ref(dz), ref Simd.Ref(partials));
+
+    [ILGPU.Frontend.External("gpumlp_cpu_conv_input_gradient")]
+    public static void InputGradient(int worker, int workers, ConvShape shape, CpuSimdWidth width, ArrayView<float> dz,
+        ArrayView<float> weights, ArrayView<float> dx) =>
+        InputGradient(worker, workers, shape, width, ref Simd.Ref(dz), ref Simd.Ref(weights), ref Simd.Ref(dx));
+
+    /// <summary>Each worker thread's block of dCols for one image ([P, K]), grown on demand.</summary>
+    [ThreadStatic]
+    private static float[]? imageColumns;
 
     [ILGPU.Frontend.External("gpumlp_cpu_conv_col2im")]
     public static void Col2Im(int worker, int workers, ConvShape shape, ArrayView<float> dCols, ArrayView<float> dx) =>
@@ -199,6 +221,30 @@ internal static class CpuConvolution
         }
     }
 
+    /// <summary>dx [B, C, H, W] = col2im(dz [Rows, O] x weights [O, K]), one image at a time: its
+    /// [P, K] block of dCols from the GEMM (one worker's call, all of its tiles) into the worker's
+    /// buffer, then added into the image's dx as Col2Im adds it. Images split over workers.</summary>
+    internal static void InputGradient(int worker, int workers, in ConvShape shape, CpuSimdWidth width, ref float dz,
+        ref float weights, ref float dx)
+    {
+        int outPixels = shape.OutPixels, patch = shape.Patch, outChannels = shape.OutChannels;
+        int blockLength = outPixels * patch, image = shape.Channels * shape.Height * shape.Width;
+        if (imageColumns is null || imageColumns.Length < blockLength)
+            imageColumns = GC.AllocateUninitializedArray<float>(blockLength, pinned: true);
+        ref float block = ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(imageColumns);
+        var product = GemmShape.Plain(outPixels, patch, outChannels);
+        var store = DenseEpilogue.Of(EpilogueMode.Store);
+        int end = Simd.RangeStart(shape.Batch, worker + 1, workers);
+        for (int b = Simd.RangeStart(shape.Batch, worker, workers); b < end; b++)
+        {
+            // Bias, aux and the column sums are never read by a Store GEMM without sums.
+            CpuDenseSimd.Gemm(0, 1, product, store, width, new CpuDenseSimd.GemmOperands(
+                ref Unsafe.Add(ref dz, (nint)b * outPixels * outChannels), ref weights, ref block,
+                ref block, ref block, ref block, sumColumns: false));
+            Col2ImImage(shape, ref block, ref Unsafe.Add(ref dx, (nint)b * image));
+        }
+    }
+
     /// <summary>dx[b, c, iy, ix] = sum over the rows (oy, ox) ascending, i.e. (ky, kx) descending, of
     /// dCols[b * P + oy * OutW + ox, (c, ky, kx)] with iy = oy + ky - P, ix = ox + kx - P inside the
     /// image: each image's dx is zeroed, then every row of its [P, K] block of dCols is added at its
@@ -206,37 +252,42 @@ internal static class CpuConvolution
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Col2Im(int worker, int workers, in ConvShape shape, ref float dCols, ref float dx)
     {
+        int image = shape.Channels * shape.Height * shape.Width, block = shape.OutPixels * shape.Patch;
+        int end = Simd.RangeStart(shape.Batch, worker + 1, workers);
+        for (int b = Simd.RangeStart(shape.Batch, worker, workers); b < end; b++)
+            Col2ImImage(shape, ref Unsafe.Add(ref dCols, (nint)b * block), ref Unsafe.Add(ref dx, (nint)b * image));
+    }
+
+    /// <summary>One image of Col2Im: target [C, H, W] zeroed, then every row of source [P, K] added
+    /// at its window, row after row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Col2ImImage(in ConvShape shape, ref float source, ref float target)
+    {
         int channels = shape.Channels, height = shape.Height, width = shape.Width, padding = shape.Padding;
         int kernelH = shape.KernelH, kernelW = shape.KernelW, outW = shape.OutW, outPixels = shape.OutPixels;
         int patch = shape.Patch, plane = height * width, image = channels * plane;
-        int end = Simd.RangeStart(shape.Batch, worker + 1, workers);
-        for (int b = Simd.RangeStart(shape.Batch, worker, workers); b < end; b++)
+        for (int i = 0; i < image; i++)
+            Unsafe.Add(ref target, i) = 0f;
+        for (int pixel = 0; pixel < outPixels; pixel++)
         {
-            ref float target = ref Unsafe.Add(ref dx, (nint)b * image);
-            for (int i = 0; i < image; i++)
-                Unsafe.Add(ref target, i) = 0f;
-            ref float source = ref Unsafe.Add(ref dCols, (nint)b * outPixels * patch);
-            for (int pixel = 0; pixel < outPixels; pixel++)
+            int oy = pixel / outW, ox = pixel - oy * outW;
+            // Taps kx in [kxFirst, kxEnd) and ky in [kyFirst, kyEnd) land inside the image.
+            int left = ox - padding, top = oy - padding;
+            int kxFirst = Math.Max(0, -left), kxEnd = Math.Min(kernelW, width - left);
+            int kyFirst = Math.Max(0, -top), kyEnd = Math.Min(kernelH, height - top);
+            for (int c = 0; c < channels; c++)
             {
-                int oy = pixel / outW, ox = pixel - oy * outW;
-                // Taps kx in [kxFirst, kxEnd) and ky in [kyFirst, kyEnd) land inside the image.
-                int left = ox - padding, top = oy - padding;
-                int kxFirst = Math.Max(0, -left), kxEnd = Math.Min(kernelW, width - left);
-                int kyFirst = Math.Max(0, -top), kyEnd = Math.Min(kernelH, height - top);
-                for (int c = 0; c < channels; c++)
+                ref float channel = ref Unsafe.Add(ref target, c * plane + top * width + left);
+                ref float taps = ref Unsafe.Add(ref source, c * kernelH * kernelW);
+                for (int ky = kyFirst; ky < kyEnd; ky++)
                 {
-                    ref float channel = ref Unsafe.Add(ref target, c * plane + top * width + left);
-                    ref float taps = ref Unsafe.Add(ref source, c * kernelH * kernelW);
-                    for (int ky = kyFirst; ky < kyEnd; ky++)
-                    {
-                        ref float targetRow = ref Unsafe.Add(ref channel, ky * width);
-                        ref float tapRow = ref Unsafe.Add(ref taps, ky * kernelW);
-                        for (int kx = kxFirst; kx < kxEnd; kx++)
-                            Unsafe.Add(ref targetRow, kx) += Unsafe.Add(ref tapRow, kx);
-                    }
+                    ref float targetRow = ref Unsafe.Add(ref channel, ky * width);
+                    ref float tapRow = ref Unsafe.Add(ref taps, ky * kernelW);
+                    for (int kx = kxFirst; kx < kxEnd; kx++)
+                        Unsafe.Add(ref targetRow, kx) += Unsafe.Add(ref tapRow, kx);
                 }
-                source = ref Unsafe.Add(ref source, patch);
             }
+            source = ref Unsafe.Add(ref source, patch);
         }
     }
 }

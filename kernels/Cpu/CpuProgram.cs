@@ -101,6 +101,11 @@ internal static class CpuProgramSimd
                 CpuPooling.Backward(worker, workers, poolBackward.Shape, ref At<float>(poolBackward.Dy), ref At<int>(poolBackward.Argmax),
                     ref At<float>(poolBackward.Dx));
                 break;
+            case CpuOperation.ConvInputGradient:
+                ref ConvInputGradientCommand inputGradient = ref command.ConvInputGradient;
+                CpuConvolution.InputGradient(worker, workers, inputGradient.Shape, width, ref At<float>(inputGradient.Dz),
+                    ref At<float>(inputGradient.Weights), ref At<float>(inputGradient.Dx));
+                break;
             case CpuOperation.MaxPool2ForwardNhwc:
                 ref MaxPool2ForwardCommand poolForwardNhwc = ref command.MaxPool2ForwardNhwc;
                 CpuPooling.ForwardNhwc(worker, workers, poolForwardNhwc.Shape, ref At<float>(poolForwardNhwc.X),

@@ -87,10 +87,11 @@ public sealed partial class DeviceKernels
 
     /// <summary>From dy = dLoss/dy (NCHW): dz = dLoss/d(pre-activation) in [Rows, OutChannels]
     /// (through the ReLU when `relu`, using the forward output y), dWeights [O, C, KH, KW] summed over
-    /// the batch, dBias [O]. cols is the forward's im2col of x; biasPartials [Batch, O] is scratch.
-    /// dz is kept for ConvInputGradient. All outputs are overwritten.</summary>
+    /// the batch, dBias [O]. cols is the forward's im2col of x; biasPartials [Batch, O] and
+    /// weightScratch [WeightLength] are scratch. dz is kept for ConvInputGradient. All outputs are
+    /// overwritten.</summary>
     public void ConvParameterGradients(ConvShape shape, bool relu, ArrayView<float> dy, ArrayView<float> y,
-        ArrayView<float> cols, ArrayView<float> dz, ArrayView<float> biasPartials,
+        ArrayView<float> cols, ArrayView<float> dz, ArrayView<float> biasPartials, ArrayView<float> weightScratch,
         ArrayView<float> dWeights, ArrayView<float> dBias)
     {
         CheckShape(shape);
@@ -102,25 +103,25 @@ public sealed partial class DeviceKernels
         LoadConvolution();
         set.ConvNchwToNhwc(shape, dy, relu ? y : Unused, relu, dz);
         set.ConvBiasPartials(shape, dz, biasPartials);
-        ConvParameterGradientsFromDz(shape, dz, biasPartials, cols, dWeights, dBias);
+        ConvParameterGradientsFromDz(shape, dz, biasPartials, cols, weightScratch, dWeights, dBias);
     }
 
     /// <summary>ConvParameterGradients from dz [Rows, OutChannels] and its per-image bias partials
     /// [Batch, O] as MaxPool2BackwardNhwc writes them: dWeights [O, C, KH, KW] and dBias [O],
-    /// overwritten.</summary>
+    /// overwritten; weightScratch [WeightLength] is scratch.</summary>
     public void ConvParameterGradientsFromDz(ConvShape shape, ArrayView<float> dz, ArrayView<float> biasPartials,
-        ArrayView<float> cols, ArrayView<float> dWeights, ArrayView<float> dBias)
+        ArrayView<float> cols, ArrayView<float> weightScratch, ArrayView<float> dWeights, ArrayView<float> dBias)
     {
         CheckShape(shape);
         Require(dz, shape.OutputLength, "dz");
         Require(biasPartials, shape.Batch * shape.OutChannels, "biasPartials");
         Require(cols, shape.ColumnsLength, "cols");
+        Require(weightScratch, shape.WeightLength, "weightScratch");
         Require(dWeights, shape.WeightLength, "dWeights");
         Require(dBias, shape.OutChannels, "dBias");
         LoadConvolution();
-        // dW [O, K] = dz^T [O, Rows] x cols [Rows, K]: the GEMM's k loop runs over the whole batch in order.
-        Gemm(GemmShape.TransposedA(shape.OutChannels, shape.Patch, shape.Rows),
-            DenseEpilogue.Of(EpilogueMode.Store), dz, cols, dWeights, Unused, Unused);
+        // dW [O, K] = dz^T [O, Rows] x cols [Rows, K]: every element sums over the whole batch in order.
+        set.ConvWeightGradient(shape, dz, cols, weightScratch, dWeights);
         BiasGradient(biasPartials, shape.Batch, shape.OutChannels, dBias);
     }
 
@@ -135,11 +136,9 @@ public sealed partial class DeviceKernels
         Require(weights, shape.WeightLength, "weights");
         Require(dCols, shape.ColumnsLength, "dCols");
         Require(dx, shape.InputLength, "dx");
-        // dCols [Rows, K] = dz [Rows, O] x weights [O, K].
+        // dCols [Rows, K] = dz [Rows, O] x weights [O, K], then col2im (the CPU set: both per image, in one launch).
         LoadConvolution();
-        Gemm(GemmShape.Plain(shape.Rows, shape.Patch, shape.OutChannels),
-            DenseEpilogue.Of(EpilogueMode.Store), dz, weights, dCols, Unused, Unused);
-        set.ConvCol2Im(shape, dCols, dx);
+        set.ConvInputGradient(shape, dz, weights, dCols, dx);
     }
 
     /// <summary>2x2/stride-2 max-pooling: y and argmax [B, C, H/2, W/2] overwritten.</summary>

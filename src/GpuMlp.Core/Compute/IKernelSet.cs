@@ -126,6 +126,17 @@ internal interface IKernelSet
     /// <summary>dx [B, C, H, W] = col2im(dCols).</summary>
     void ConvCol2Im(in ConvShape shape, ArrayView<float> dCols, ArrayView<float> dx);
 
+    /// <summary>dWeights [OutChannels, Patch] = dz^T [OutChannels, Rows] x cols [Rows, Patch], every
+    /// element summed over the rows in order; transposed [Patch, OutChannels] is scratch that a set
+    /// may use (the CPU set computes the transpose, whose tiles share the work out more evenly, then
+    /// transposes it: each element is the same k-ordered sum of the same products).</summary>
+    void ConvWeightGradient(in ConvShape shape, ArrayView<float> dz, ArrayView<float> cols, ArrayView<float> transposed,
+        ArrayView<float> dWeights);
+
+    /// <summary>dx (NCHW) = col2im(dz [Rows, OutChannels] x weights [OutChannels, Patch]); dCols
+    /// [Rows, Patch] is scratch that a set may leave untouched.</summary>
+    void ConvInputGradient(in ConvShape shape, ArrayView<float> dz, ArrayView<float> weights, ArrayView<float> dCols, ArrayView<float> dx);
+
     void MaxPool2Forward(in PoolShape shape, ArrayView<float> x, ArrayView<float> y, ArrayView<int> argmax);
 
     void MaxPool2Backward(in PoolShape shape, ArrayView<float> dy, ArrayView<int> argmax, ArrayView<float> dx);

@@ -335,6 +335,21 @@ internal sealed class PortableKernelSet : IKernelSet
     public void MaxPool2Backward(in PoolShape shape, ArrayView<float> dy, ArrayView<int> argmax, ArrayView<float> dx) =>
         Convolution.PoolBackward(elementwise.For(shape.InputLength), shape, dy, argmax, dx);
 
+    /// <summary>One GEMM straight into dWeights; the transposed scratch is not used.</summary>
+    public void ConvWeightGradient(in ConvShape shape, ArrayView<float> dz, ArrayView<float> cols, ArrayView<float> transposed,
+        ArrayView<float> dWeights) =>
+        Gemm(GemmShape.TransposedA(shape.OutChannels, shape.Patch, shape.Rows), DenseEpilogue.Of(EpilogueMode.Store), dz, cols, dWeights,
+            dWeights, dWeights);
+
+    /// <summary>Two launches: the GEMM into dCols, then col2im.</summary>
+    public void ConvInputGradient(in ConvShape shape, ArrayView<float> dz, ArrayView<float> weights, ArrayView<float> dCols,
+        ArrayView<float> dx)
+    {
+        Gemm(GemmShape.Plain(shape.Rows, shape.Patch, shape.OutChannels), DenseEpilogue.Of(EpilogueMode.Store), dz, weights, dCols,
+            dx, dx);
+        ConvCol2Im(shape, dCols, dx);
+    }
+
     public void MaxPool2ForwardNhwc(in PoolShape shape, ArrayView<float> x, ArrayView<float> y, ArrayView<int> argmax) =>
         Convolution.PoolForwardNhwc(elementwise.For(shape.OutputLength), shape, x, y, argmax);
 

@@ -122,6 +122,7 @@ public sealed class KernelCodegenTests
             "CpuConvolutionKernels.ConvBiasPartialsSimdKernel",
             "CpuConvolutionKernels.ConvCol2ImCpuKernel",
             "CpuConvolutionKernels.ConvIm2ColCpuKernel",
+            "CpuConvolutionKernels.ConvInputGradientCpuKernel",
             "CpuConvolutionKernels.ConvNchwToNhwcCpuKernel",
             "CpuConvolutionKernels.ConvNhwcToNchwCpuKernel",
             "CpuDenseKernels.DenseBiasGradientSimdKernel",

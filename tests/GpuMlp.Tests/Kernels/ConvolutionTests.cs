@@ -60,12 +60,13 @@ public class ConvolutionTests(DeviceFixture fixture)
         using var dz = accelerator.Output(s.OutputLength);
         using var partials = accelerator.Output(s.Batch * s.OutChannels);
         using var dW = accelerator.Output(s.WeightLength);
+        using var dWTransposed = accelerator.Output(s.WeightLength);
         using var dB = accelerator.Output(s.OutChannels);
         using var dCols = accelerator.Output(s.ColumnsLength);
         using var dx = accelerator.Output(s.InputLength);
         var kernels = set.Kernels;
         kernels.ConvForward(s, relu, xBuffer.View, wBuffer.View, bBuffer.View, cols.View, nhwc.View, y.View);
-        kernels.ConvParameterGradients(s, relu, gBuffer.View, y.View, cols.View, dz.View, partials.View, dW.View, dB.View);
+        kernels.ConvParameterGradients(s, relu, gBuffer.View, y.View, cols.View, dz.View, partials.View, dWTransposed.View, dW.View, dB.View);
         kernels.ConvInputGradient(s, dz.View, wBuffer.View, reuseColumns ? cols.View : dCols.View, dx.View);
         return new ConvRun(y.Download("y"), dx.Download("dx"), dW.Download("dW"), dB.Download("db"));
     }

@@ -104,6 +104,8 @@ public sealed class CpuOperandLengthTests(DeviceFixture fixture)
                 v.F("dz", Conv.OutputLength))),
             ["conv-bias-partials"] = (["dz", "partials"], (l, v) => l.ConvBiasPartials(Conv, v.F("dz", Conv.OutputLength), v.F("partials", Conv.Batch * Conv.OutChannels))),
             ["conv-col2im"] = (["dCols", "dx"], (l, v) => l.ConvCol2Im(Conv, v.F("dCols", Conv.ColumnsLength), v.F("dx", Conv.InputLength))),
+            ["conv-input-gradient"] = (["dz", "weights", "dx"], (l, v) => l.ConvInputGradient(Conv, v.F("dz", Conv.OutputLength), v.F("weights", Conv.WeightLength),
+                v.F("dCols", Conv.ColumnsLength), v.F("dx", Conv.InputLength))),
             ["max-pool-forward"] = (["x", "y", "argmax"], (l, v) => l.MaxPool2Forward(Pool, v.F("x", Pool.InputLength), v.F("y", Pool.OutputLength),
                 v.I("argmax", Pool.OutputLength))),
             ["max-pool-backward"] = (["dy", "argmax", "dx"], (l, v) => l.MaxPool2Backward(Pool, v.F("dy", Pool.OutputLength), v.I("argmax", Pool.OutputLength),

@@ -103,8 +103,8 @@ public sealed partial record ConvSpec(int OutChannels, int KernelH, int KernelW,
     private static partial Regex Pattern();
 
     /// <summary>conv{kh}x{kw}x{out}[p{pad}][,relu]: im2col + one GEMM (DeviceKernels.ConvForward).
-    /// Owns cols (the forward's im2col, reused as the input gradient's scratch), dz and bias
-    /// partials, and either nhwc (forward scratch, then the output gradient dy: both are [rows, O]
+    /// Owns cols (the forward's im2col, reused as the input gradient's scratch), dz, bias partials
+    /// and the weight gradient's scratch, and either nhwc (forward scratch, then the output gradient dy: both are [rows, O]
     /// values) and y, or, feeding a pool2 as rows, the rows (its output) with dz as its output
     /// gradient, which the pool's backward writes with the bias partials.</summary>
     private sealed class Device : DeviceLayer
@@ -115,7 +115,7 @@ public sealed partial record ConvSpec(int OutChannels, int KernelH, int KernelW,
         private readonly ConvSpec spec;
         private readonly ActivationShape inputShape;
         private readonly ParameterTensor weight, bias;
-        private readonly ArrayView<float> cols, dz, biasPartials;
+        private readonly ArrayView<float> cols, dz, biasPartials, weightScratch;
 
         public Device(LayerNetwork network, LayerNetwork.PlannedLayer step, DeviceLayer? previous, bool needsInputGradient)
         {
@@ -132,6 +132,7 @@ public sealed partial record ConvSpec(int OutChannels, int KernelH, int KernelW,
             cols = network.Buffer<float>(full.ColumnsLength);
             dz = network.Buffer<float>(full.OutputLength);
             biasPartials = network.Buffer<float>((long)full.Batch * full.OutChannels);
+            weightScratch = network.Buffer<float>(full.WeightLength);
             Output = network.Buffer<float>(full.OutputLength);
             if (feedsPoolAsRows)
             {
@@ -163,12 +164,12 @@ public sealed partial record ConvSpec(int OutChannels, int KernelH, int KernelW,
             DeviceKernels kernels = network.Kernels;
             if (feedsPoolAsRows)
             {
-                kernels.ConvParameterGradientsFromDz(shape, dz, biasPartials, cols,
+                kernels.ConvParameterGradientsFromDz(shape, dz, biasPartials, cols, weightScratch,
                     network.GradientSlice(weight), network.GradientSlice(bias));
             }
             else
             {
-                kernels.ConvParameterGradients(shape, relu, OutputGradient, Output, cols, dz, biasPartials,
+                kernels.ConvParameterGradients(shape, relu, OutputGradient, Output, cols, dz, biasPartials, weightScratch,
                     network.GradientSlice(weight), network.GradientSlice(bias));
             }
             if (needsInputGradient)
