@@ -5,15 +5,18 @@ using BenchmarkDotNet.Attributes;
 
 namespace GpuMlp.Bench;
 
-/// <summary>--alternate CLASS ROUNDS: every [Benchmark] method of one benchmark class, called in turn,
+/// <summary>--alternate CLASS[:Property=Value,...] ROUNDS: every [Benchmark] method of one benchmark
+/// class (its parameters at their defaults, or as assigned), called in turn,
 /// round after round, each call timed alone (it synchronises the device itself). On a machine whose
 /// load drifts, alternating spreads the drift over every case alike, where BenchmarkDotNet runs one
 /// case after the other; the minimum over rounds is the case's time on a quiet moment, the median
 /// its typical time. Writes a markdown table: case, min, median, max (ms).</summary>
 internal static class Alternate
 {
-    public static int Run(string className, int rounds, TextWriter output)
+    public static int Run(string classAndParameters, int rounds, TextWriter output)
     {
+        string[] parts = classAndParameters.Split(':', 2);
+        string className = parts[0];
         Type? type = typeof(Alternate).Assembly.GetTypes().FirstOrDefault(t => t.Name == className);
         if (type is null)
         {
@@ -24,6 +27,17 @@ internal static class Alternate
             .Where(m => m.GetCustomAttribute<BenchmarkAttribute>() is not null && m.GetParameters().Length == 0)
             .OrderBy(m => m.MetadataToken).ToArray();
         object instance = Activator.CreateInstance(type)!;
+        foreach (string assignment in parts.Length > 1 ? parts[1].Split(',') : [])
+        {
+            string[] pair = assignment.Split('=', 2);
+            PropertyInfo? property = pair.Length == 2 ? type.GetProperty(pair[0]) : null;
+            if (property is null)
+            {
+                Console.Error.WriteLine($"--alternate: {className} has no property {assignment}");
+                return 2;
+            }
+            property.SetValue(instance, Convert.ChangeType(pair[1], property.PropertyType, CultureInfo.InvariantCulture));
+        }
         MethodInfo? setup = type.GetMethods().FirstOrDefault(m => m.GetCustomAttribute<GlobalSetupAttribute>() is not null);
         MethodInfo? cleanup = type.GetMethods().FirstOrDefault(m => m.GetCustomAttribute<GlobalCleanupAttribute>() is not null);
         setup?.Invoke(instance, null);
@@ -41,7 +55,7 @@ internal static class Alternate
                     times[method.Name].Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
                 }
             }
-            output.WriteLine($"{className}, {rounds} rounds, cases called in turn; 1-minute load after: {LoadAverage()}");
+            output.WriteLine($"{classAndParameters}, {rounds} rounds, cases called in turn; 1-minute load after: {LoadAverage()}");
             output.WriteLine();
             output.WriteLine("| case | min ms | median ms | max ms |");
             output.WriteLine("| --- | ---: | ---: | ---: |");
