@@ -51,7 +51,7 @@ from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pytorch_cnn import SHIFT_SEED_OFFSET, shift_images  # noqa: E402
-from pytorch_mlp import FILES, JsonWriter, evaluate, load_split, log, synchronize  # noqa: E402
+from pytorch_mlp import FILES, JsonWriter, evaluate, load_split, log, split_validation, synchronize  # noqa: E402
 
 SIDE = 28
 EVAL_BATCH = 500
@@ -128,12 +128,8 @@ def train(args: argparse.Namespace, betas: tuple[float, ...], device: torch.devi
         raise RuntimeError(f"--compile needs torch.compile (torch 2); this is torch {torch.__version__}")
     train_x, train_y = load_split(args.data, FILES["train_images"], FILES["train_labels"], device)
     test_x, test_y = load_split(args.data, FILES["test_images"], FILES["test_labels"], device)
-    if args.limit_train is not None:
-        train_x, train_y = train_x[:args.limit_train], train_y[:args.limit_train]
-    val_count = int(math.floor(train_x.shape[0] * args.val_split))
-    train_count = train_x.shape[0] - val_count
-    val_x, val_y = train_x[train_count:], train_y[train_count:]
-    train_x, train_y = train_x[:train_count], train_y[:train_count]
+    train_x, train_y, val_x, val_y = split_validation(train_x, train_y, args.val_split, args.limit_train)
+    train_count, val_count = train_x.shape[0], val_x.shape[0]
 
     torch.manual_seed(args.seed)
     model, _ = build_model(args.arch)
