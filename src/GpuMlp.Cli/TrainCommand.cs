@@ -199,7 +199,7 @@ public static class TrainCommand
         if (outcome.WeightsEpoch != lastEpoch)
         {
             Output.Info(string.Create(culture,
-                $"target: the model keeps the weights of epoch {outcome.WeightsEpoch}, the lowest validation loss (--early-stop), not those of epoch {lastEpoch}; the test figures are theirs"));
+                $"target: the model keeps the weights of epoch {outcome.WeightsEpoch}, the lowest validation loss (--early-stop), not those of epoch {lastEpoch}"));
         }
         return record;
     }
