@@ -3,7 +3,7 @@
 # there, with scripts/bundle-summary.py as .bundle/summarize.py). It needs no .NET SDK and no
 # network: the bundle carries the .NET runtime, the published CLI, tests and benchmarks, gzipped
 # MNIST, the PyTorch references and the time-to-accuracy scripts (reference/time-to-accuracy.sh,
-# machine.sh, pytorch_recipe.py, recipes/fast.flags).
+# machine.sh, pytorch_recipe.py, tta_table.py, recipes/fast.flags).
 #
 # On the GPU machine, from the repository root, with $OUT naming the folder whose files come back:
 #     bash .bundle/run-on-gpu.sh

@@ -7,8 +7,8 @@ it found and never raises on partial files. Reads (all optional): runner.tsv, st
 smi.log, devices.log, tests.log / tests.xml, gemm32.log / gemm32.xml, run-<device>/metrics.json and
 run-cnn-<device>/metrics.json (or history.csv while a run is unfinished), bench.json, bench-cnn.json,
 pytorch.json, pytorch-cnn.json, recipe/ (time-to-accuracy.sh's recipe.txt, gpumlp-seed-S/metrics.json
-or history.csv, torch-seed-S-*.json and .log), bdn/results/gpumlp-rates.md, left-out.txt. Standard
-library only.
+or history.csv, torch-seed-S-*.json and .log, read by time-to-accuracy.sh's tta_table.py, bundled as
+reference/tta_table.py), bdn/results/gpumlp-rates.md, left-out.txt. Standard library only.
 
 Usage: python3 summarize.py WORK_DIR > summary.md
 """
@@ -23,6 +23,24 @@ import sys
 import xml.etree.ElementTree as ET
 
 MAX_FAILURES_LISTED = 40
+
+# Where time-to-accuracy.sh's tta_table.py lies, relative to this script: beside it in the bundle
+# (reference/, as summarize.py), in the repository bench/reference (as scripts/bundle-summary.py).
+TTA_TABLE_FOLDERS = ("reference", os.path.join("..", "bench", "reference"))
+
+
+def import_tta_table():
+    """The tta_table module (the reader of time-to-accuracy.sh's per-run files), or None where
+    neither folder holds it, so the other sections are still written."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for folder in TTA_TABLE_FOLDERS:
+        path = os.path.join(here, folder)
+        if os.path.isfile(os.path.join(path, "tta_table.py")):
+            if path not in sys.path:
+                sys.path.insert(0, path)
+            import tta_table  # noqa: PLC0415 - found only now, beside this script
+            return tta_table
+    return None
 
 
 def read_text(path: str) -> str | None:
@@ -328,103 +346,28 @@ class Summary:
         self.add("")
 
     def recipe(self) -> None:
-        """Time to accuracy (step recipe): time-to-accuracy.sh's per-run files, read one by one so a
-        step cut off part-way still shows every run that finished (its own summary.md is written
-        only at the end). Ratio = gpumlp / that PyTorch run, on each clock."""
+        """Time to accuracy (step recipe): time-to-accuracy.sh's per-run files, read by its
+        tta_table.py one by one, so a step cut off part-way still shows every run that finished (its
+        own summary.md is written only at the end). Ratio = gpumlp / that PyTorch run, on each clock."""
         self.add("## Time to accuracy: gpumlp and PyTorch, the same recipe", "")
-        folder = self.path("recipe")
-        settings = {}
-        for line in (read_text(os.path.join(folder, "recipe.txt")) or "").splitlines():
-            key, _, value = line.partition(": ")
-            settings[key] = value
-        if not settings:
+        tta_table = import_tta_table()
+        if tta_table is None:
+            self.add(f"Not summarized: tta_table.py is in neither {' nor '.join(TTA_TABLE_FOLDERS)} ({self.step_note('recipe')}).", "")
+            return
+        recipe = tta_table.read_runs(self.path("recipe"))
+        if not recipe.settings:
             self.add(f"No results ({self.step_note('recipe')}).", "")
             return
-        target = self.to_float(settings.get("target"))
-        seeds = settings.get("seeds", "").split()
+        settings = recipe.settings
         self.add(f"Recipe (both sides): `{settings.get('recipe', '?')}`", "",
-                 f"Target **{percent(target)}** validation accuracy (the held-out split, checked after "
-                 f"every epoch); device `{settings.get('device', '?')}`; seeds {', '.join(seeds) or '?'}; torch.compile "
+                 f"Target **{percent(recipe.target)}** validation accuracy (the held-out split, checked after "
+                 f"every epoch); device `{settings.get('device', '?')}`; seeds {', '.join(recipe.seeds) or '?'}; torch.compile "
                  f"{'on' if settings.get('torch.compile') == '1' else 'off'}; {self.step_note('recipe')}.", "",
                  "train s: first step to the end of the check that reached the target; since start s: process start to "
                  "the same moment. Ratio = gpumlp / PyTorch (below 1: gpumlp reaches the target sooner).", "")
-        self.add("| seed | side | configuration | status | reached after epoch | train s | since start s | test accuracy "
-                 "| ratio (train) | ratio (since start) |",
-                 "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-        ratios: dict[str, list[tuple[float, float]]] = {}  # per PyTorch configuration, one pair per seed
-        for seed in seeds:
-            ours = self.recipe_gpumlp(os.path.join(folder, f"gpumlp-seed-{seed}"))
-            self.add(f"| {seed} | gpumlp | {ours['configuration']} | {ours['status']} | {ours['epoch']} | "
-                     f"{number(ours['train'], 2)} | {number(ours['start'], 2)} | {percent(ours['test'])} | | |")
-            for theirs in self.recipe_torch(folder, seed):
-                ratio_train = ratio_start = None
-                if None not in (ours["train"], theirs["train"], ours["start"], theirs["start"]):
-                    ratio_train, ratio_start = ours["train"] / theirs["train"], ours["start"] / theirs["start"]
-                    ratios.setdefault(theirs["configuration"], []).append((ratio_train, ratio_start))
-                self.add(f"| {seed} | PyTorch | {theirs['configuration']} | {theirs['status']} | {theirs['epoch']} | "
-                         f"{number(theirs['train'], 2)} | {number(theirs['start'], 2)} | {percent(theirs['test'])} | "
-                         f"{'' if ratio_train is None else f'**{ratio_train:.2f}**'} | "
-                         f"{'' if ratio_start is None else f'**{ratio_start:.2f}**'} |")
-        self.add("")
-        if any(len(pairs) > 1 for pairs in ratios.values()):
-            for configuration, pairs in ratios.items():
-                self.add(f"- median ratio against PyTorch ({configuration}) over {len(pairs)} seeds: "
-                         f"{median([p[0] for p in pairs]):.2f} (train), {median([p[1] for p in pairs]):.2f} (since start)")
-            self.add("")
+        self.add(*tta_table.per_run_table(recipe))
         self.add("Commands, loads and logs: `recipe/` in results.tar.gz (`runs.log`, `machine.txt`, `summary.md` once "
                  "every run finished).", "")
-
-    def recipe_gpumlp(self, run: str) -> dict:
-        """One gpumlp run of the recipe: metrics.json once it finished, else history.csv's epochs."""
-        row = {"configuration": "?", "status": "not run", "epoch": "", "train": None, "start": None, "test": None}
-        metrics = read_json(os.path.join(run, "metrics.json"))
-        if metrics:
-            target = metrics.get("target") or {}
-            reached = target.get("reached_epoch")
-            row.update(configuration=metrics.get("device") or "?", train=target.get("train_seconds"),
-                       start=target.get("since_start_seconds"), test=(metrics.get("test") or {}).get("accuracy"),
-                       status="reached" if reached is not None else f"not reached in {len(metrics.get('epochs') or [])} epochs",
-                       epoch="" if reached is None else str(reached))
-            return row
-        history = read_text(os.path.join(run, "history.csv"))
-        if history is not None:
-            row["status"] = f"unfinished: {max(len(history.strip().splitlines()) - 1, 0)} epochs in history.csv"
-        return row
-
-    def recipe_torch(self, folder: str, seed: str) -> list[dict]:
-        """seed's PyTorch runs (torch-seed-S-tT-VARIANT.json; a .log without its JSON: the run failed
-        before it wrote one)."""
-        rows = []
-        prefix = f"torch-seed-{seed}-"
-        names = sorted({os.path.splitext(n)[0] for n in (os.listdir(folder) if os.path.isdir(folder) else [])
-                        if n.startswith(prefix) and n.endswith((".json", ".log"))},
-                       key=lambda n: (n.endswith("-compile"), n))
-        for name in names:
-            variant = "torch.compile" if name.endswith("-compile") else "eager"
-            row = {"variant": variant, "configuration": f"{name.removeprefix(prefix)}", "status": "?", "epoch": "",
-                   "train": None, "start": None, "test": None}
-            data = read_json(os.path.join(folder, name + ".json"))
-            if not data:
-                log = [line for line in (read_text(os.path.join(folder, name + ".log")) or "").splitlines() if line.strip()]
-                row["status"] = "failed: " + (log[-1][:160] if log else "no JSON, empty log")
-            else:
-                row["configuration"] = (f"torch {data.get('torch_version', '?')}, {data.get('torch_threads', '?')} threads, "
-                                        f"{variant}")
-                target = data.get("target") or {}
-                epochs = data.get("epochs") or []
-                status = data.get("status")
-                if status == "done":
-                    reached = target.get("reached_epoch")
-                    row.update(train=target.get("train_seconds"), start=target.get("since_start_seconds"),
-                               test=data.get("test_accuracy"), epoch="" if reached is None else str(reached),
-                               status="reached" if reached is not None else f"not reached in {len(epochs)} epochs")
-                elif status == "failed":
-                    row["status"] = f"failed: {data.get('error') or '?'}"
-                else:
-                    row["status"] = f"unfinished: {len(epochs)} epochs written (cut off or still running)"
-            row["status"] = row["status"].replace("|", "\\|")
-            rows.append(row)
-        return rows
 
     def devices(self) -> None:
         text = read_text(self.path("devices.log"))

@@ -14,9 +14,10 @@
 #                            the runner checks the decompressed content of every .gz against it
 #   .bundle/SHA256SUMS       sha256 of every other bundled file, checked first on the GPU machine
 #   .bundle/reference/pytorch_mlp.py, pytorch_cnn.py (the CNN reference; it imports pytorch_mlp.py)
-#   .bundle/reference/time-to-accuracy.sh, machine.sh, pytorch_recipe.py, recipes/fast.flags
+#   .bundle/reference/time-to-accuracy.sh, machine.sh, pytorch_recipe.py, tta_table.py, recipes/fast.flags
 #                            the recipe step's time to accuracy (bench/reference; fast.flags is read
-#                            when the step runs, so the bundle carries whatever recipe it was built with)
+#                            when the step runs, so the bundle carries whatever recipe it was built with;
+#                            tta_table.py also writes summarize.py's table of the recipe's runs)
 #   .bundle/run-on-gpu.sh    the runner (source: scripts/bundle-run-on-gpu.sh)
 #   .bundle/summarize.py     writes summary.md from the runner's work folder (scripts/bundle-summary.py)
 #
@@ -190,14 +191,14 @@ assemble() {
   # The recipe step: time-to-accuracy.sh finds its siblings beside itself.
   mkdir -p "$bundle/reference/recipes"
   cp "$root/bench/reference/time-to-accuracy.sh" "$root/bench/reference/machine.sh" \
-    "$root/bench/reference/pytorch_recipe.py" "$bundle/reference/"
+    "$root/bench/reference/pytorch_recipe.py" "$root/bench/reference/tta_table.py" "$bundle/reference/"
   cp "$root/bench/reference/recipes/fast.flags" "$bundle/reference/recipes/"
   cp "$root/scripts/bundle-run-on-gpu.sh" "$bundle/run-on-gpu.sh"
   cp "$root/scripts/bundle-summary.py" "$bundle/summarize.py"
   chmod +x "$bundle/run-on-gpu.sh" "$bundle/summarize.py"
   (cd "$bundle" && sha256sum payload.tar.xz mnist/*.gz mnist/PUBLISHED-SHA256SUMS reference/pytorch_mlp.py \
     reference/pytorch_cnn.py reference/time-to-accuracy.sh reference/machine.sh reference/pytorch_recipe.py \
-    reference/recipes/fast.flags run-on-gpu.sh summarize.py >SHA256SUMS)
+    reference/tta_table.py reference/recipes/fast.flags run-on-gpu.sh summarize.py >SHA256SUMS)
   {
     echo "GpuMlp device bundle, assembled $(date -u +%Y-%m-%dT%H:%M:%SZ) by scripts/device-check.sh"
     cat "$bundle/PAYLOAD.txt" 2>/dev/null || true

@@ -108,6 +108,16 @@ def load_split(data_dir: str, images_name: str, labels_name: str, device: torch.
     return x, y
 
 
+def split_validation(x: torch.Tensor, y: torch.Tensor, val_split: float, limit_train: int | None = None):
+    """gpumlp's --limit-train and --val-split (TrainingOptions.ValidationCount): of the training
+    file's first limit_train images (all of them when None), the last floor(count x val_split) are
+    held out for validation. Returns (train_x, train_y, val_x, val_y), views of x and y."""
+    available = x.shape[0] if limit_train is None else min(limit_train, x.shape[0])
+    val_count = int(math.floor(available * val_split))
+    train_count = available - val_count
+    return x[:train_count], y[:train_count], x[train_count:available], y[train_count:available]
+
+
 def build_model(seed: int, dropout: float, device: torch.device) -> nn.Module:
     torch.manual_seed(seed)
     return nn.Sequential(
@@ -308,14 +318,9 @@ def measure(args, result: dict, writer: JsonWriter, build, train_options) -> int
 
     train_x, train_y = load_split(args.data, FILES["train_images"], FILES["train_labels"], device)
     test_x, test_y = load_split(args.data, FILES["test_images"], FILES["test_labels"], device)
-    available = train_x.shape[0] if args.limit_train is None else min(args.limit_train, train_x.shape[0])
-    val_count = int(math.floor(available * args.val_split))
-    train_count = available - val_count
-    data = {
-        "train_x": train_x[:train_count], "train_y": train_y[:train_count],
-        "val_x": train_x[train_count:available], "val_y": train_y[train_count:available],
-        "test_x": test_x, "test_y": test_y,
-    }
+    train_x, train_y, val_x, val_y = split_validation(train_x, train_y, args.val_split, args.limit_train)
+    train_count, val_count = train_x.shape[0], val_x.shape[0]
+    data = {"train_x": train_x, "train_y": train_y, "val_x": val_x, "val_y": val_y, "test_x": test_x, "test_y": test_y}
     result.update(train_images=train_count, val_images=val_count, test_images=test_x.shape[0])
     log(f"{result['device_name']}: training on {train_count}, validating on {val_count}, testing on {test_x.shape[0]}")
     writer.write(result)

@@ -16,6 +16,10 @@ What it mirrors (each as `gpumlp train` does it):
   epoch, pct_start, div_factor, final_div_factor, anneal cos, cycle_momentum) stepped after every
   optimiser step, the schedule gpumlp's onecycle is tested against;
 - --augment-shift N: every training image moved by -N..N pixels (pytorch_cnn.py's shift);
+- --augment-rotate DEG, --augment-scale F, --augment-shear DEG, --augment-translate F: gpumlp's random
+  affine distortion, drawn per image and step from the same uniform ranges, about the image centre,
+  resampled bilinearly with zeros outside (affine_grid and grid_sample, align_corners=True), with
+  --augment-shift's integer shift added to the translation as gpumlp adds it (random_affine);
 - the last --val-split of the training file held out; after every epoch the validation split is
   evaluated (eval mode, 500 rows at a time) and training stops once its accuracy reaches the target;
   then the test set is evaluated once.
@@ -47,15 +51,18 @@ import sys
 import time
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pytorch_cnn import SHIFT_SEED_OFFSET, shift_images  # noqa: E402
-from pytorch_mlp import FILES, JsonWriter, evaluate, load_split, log, synchronize  # noqa: E402
+from pytorch_mlp import FILES, JsonWriter, evaluate, load_split, log, split_validation, synchronize  # noqa: E402
 
 SIDE = 28
 EVAL_BATCH = 500
 MLP_TEXT = "dense512,relu,dropout0.2,dense256,relu,dropout0.2,dense10"
+# The affine draws' generator: seeded with --seed plus gpumlp's AffineStream (DistortionKernels.cs).
+AFFINE_SEED_OFFSET = 0x41464E45
 
 
 def process_start_time() -> float:
@@ -120,6 +127,55 @@ def build_model(text: str, classes: int = 10) -> tuple[nn.Sequential, bool]:
     return nn.Sequential(*modules), takes_map
 
 
+def affine_theta(angle: torch.Tensor, scale: torch.Tensor, shear: torch.Tensor, tx: torch.Tensor, ty: torch.Tensor,
+                 height: int, width: int) -> torch.Tensor:
+    """Per image [B] (angle and shear in degrees, scale a factor, tx and ty in pixels) -> affine_grid's
+    theta [B, 2, 3] (align_corners=True) of gpumlp's map (DistortionKernels.Affine, torchvision's
+    inverse affine matrix): about the centre C = ((W - 1) / 2, (H - 1) / 2) in pixel indices, y down,
+    the output pixel p' reads the source point p = C + M (p' - C - T), M = (R(a) Sh(h))^-1 / s with
+    R(a) Sh(h) = [[cos a, -cos a tan h - sin a], [sin a, -sin a tan h + cos a]] (positive angles turn
+    the digit clockwise as displayed). Computed in float64, returned in float32 as gpumlp rounds it."""
+    a, h = torch.deg2rad(angle.double()), torch.deg2rad(shear.double())
+    cos_a, sin_a, tan_h = torch.cos(a), torch.sin(a), torch.tan(h)
+    r00, r01, r10, r11 = cos_a, -cos_a * tan_h - sin_a, sin_a, -sin_a * tan_h + cos_a
+    s, tx, ty = scale.double(), tx.double(), ty.double()
+    m00, m01, m10, m11 = r11 / s, -r01 / s, -r10 / s, r00 / s
+    # affine_grid's coordinates run -1..1 over the pixel indices 0..W - 1: x - cx = xn (W - 1) / 2.
+    half_w, half_h = (width - 1) / 2, (height - 1) / 2
+    theta = torch.stack([
+        torch.stack([m00, m01 * half_h / half_w, -(m00 * tx + m01 * ty) / half_w], dim=1),
+        torch.stack([m10 * half_w / half_h, m11, -(m10 * tx + m11 * ty) / half_h], dim=1),
+    ], dim=1)
+    return theta.float()
+
+
+def affine_images(images: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """images [B, 784] float -> [B, 784]: each image resampled bilinearly through its theta (affine_theta),
+    zeros outside the image, as gpumlp's distorting gather samples it."""
+    batch = images.shape[0]
+    planes = images.view(batch, 1, SIDE, SIDE)
+    grid = F.affine_grid(theta, [batch, 1, SIDE, SIDE], align_corners=True)
+    return F.grid_sample(planes, grid, mode="bilinear", padding_mode="zeros", align_corners=True).reshape(batch, SIDE * SIDE)
+
+
+def random_affine(images: torch.Tensor, args: argparse.Namespace, generator: torch.Generator,
+                  shift_generator: torch.Generator) -> torch.Tensor:
+    """images [B, 784] float -> [B, 784]: gpumlp's random affine distortion (--augment-rotate,
+    --augment-scale, --augment-shear, --augment-translate), drawn per image and step: angle uniform in
+    +-rotate degrees, scale in 1 +- scale, x shear in +-shear degrees, translation in +-translate of
+    the width and of the height, not rounded to pixels; with --augment-shift N an integer shift
+    uniform in -N..N in x and y is added to the translation (gpumlp's shift joins the affine map)."""
+    batch, device = images.shape[0], images.device
+    draws = torch.rand(5, batch, device=device, generator=generator, dtype=torch.float64) * 2 - 1  # uniform [-1, 1)
+    tx, ty = args.augment_translate * SIDE * draws[3], args.augment_translate * SIDE * draws[4]
+    if args.augment_shift > 0:
+        shifts = torch.randint(-args.augment_shift, args.augment_shift + 1, (2, batch), device=device, generator=shift_generator)
+        tx, ty = tx + shifts[0], ty + shifts[1]
+    theta = affine_theta(args.augment_rotate * draws[0], 1 + args.augment_scale * draws[1], args.augment_shear * draws[2],
+                         tx, ty, SIDE, SIDE)
+    return affine_images(images, theta)
+
+
 def train(args: argparse.Namespace, betas: tuple[float, ...], device: torch.device, started: float, result: dict,
           writer: JsonWriter) -> None:
     """Trains until the target (or the last epoch), evaluates the test set once; fills result and
@@ -128,12 +184,8 @@ def train(args: argparse.Namespace, betas: tuple[float, ...], device: torch.devi
         raise RuntimeError(f"--compile needs torch.compile (torch 2); this is torch {torch.__version__}")
     train_x, train_y = load_split(args.data, FILES["train_images"], FILES["train_labels"], device)
     test_x, test_y = load_split(args.data, FILES["test_images"], FILES["test_labels"], device)
-    if args.limit_train is not None:
-        train_x, train_y = train_x[:args.limit_train], train_y[:args.limit_train]
-    val_count = int(math.floor(train_x.shape[0] * args.val_split))
-    train_count = train_x.shape[0] - val_count
-    val_x, val_y = train_x[train_count:], train_y[train_count:]
-    train_x, train_y = train_x[:train_count], train_y[:train_count]
+    train_x, train_y, val_x, val_y = split_validation(train_x, train_y, args.val_split, args.limit_train)
+    train_count, val_count = train_x.shape[0], val_x.shape[0]
 
     torch.manual_seed(args.seed)
     model, _ = build_model(args.arch)
@@ -151,6 +203,9 @@ def train(args: argparse.Namespace, betas: tuple[float, ...], device: torch.devi
     generator.manual_seed(args.seed)
     shift_generator = torch.Generator(device=device)
     shift_generator.manual_seed(args.seed + SHIFT_SEED_OFFSET)
+    affine_generator = torch.Generator(device=device)
+    affine_generator.manual_seed(args.seed + AFFINE_SEED_OFFSET)
+    distorted = any(v > 0 for v in (args.augment_rotate, args.augment_scale, args.augment_shear, args.augment_translate))
     loss_fn = nn.CrossEntropyLoss()
     result.update(train_images=train_count, val_images=val_count, steps_per_epoch=steps_per_epoch, epochs=[])
     log(f"{result['device_name']}: {result['parameters']:,} parameters, training on {train_count}, validating on {val_count}")
@@ -166,9 +221,12 @@ def train(args: argparse.Namespace, betas: tuple[float, ...], device: torch.devi
         for first in range(0, train_count, args.batch_size):
             index = order[first:first + args.batch_size]
             xb = train_x[index]
-            if args.augment_shift > 0:
-                xb = shift_images(xb, args.augment_shift, shift_generator)
-            xb = xb.float().div_(255.0)
+            if distorted:
+                xb = random_affine(xb.float().div_(255.0), args, affine_generator, shift_generator)
+            else:
+                if args.augment_shift > 0:
+                    xb = shift_images(xb, args.augment_shift, shift_generator)
+                xb = xb.float().div_(255.0)
             yb = train_y[index]
             loss = loss_fn(trained(xb), yb)
             optimizer.zero_grad(set_to_none=True)
@@ -221,6 +279,11 @@ def main() -> int:
     parser.add_argument("--div-factor", type=float, default=25.0)
     parser.add_argument("--final-div-factor", type=float, default=1e4)
     parser.add_argument("--augment-shift", type=int, default=0)
+    parser.add_argument("--augment-rotate", type=float, default=0.0, help="rotate by a random angle uniform in +-DEG degrees (gpumlp's)")
+    parser.add_argument("--augment-scale", type=float, default=0.0, help="scale by a random factor uniform in 1 +- F")
+    parser.add_argument("--augment-shear", type=float, default=0.0, help="shear along x by a random angle uniform in +-DEG degrees")
+    parser.add_argument("--augment-translate", type=float, default=0.0,
+                        help="move by a random fraction uniform in +-F of the width and height, not rounded to pixels")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--val-split", type=float, default=0.1)
     parser.add_argument("--limit-train", type=int, default=None, help="use only the first N training images (before the split), as gpumlp does")
@@ -235,6 +298,11 @@ def main() -> int:
         parser.error("--target-accuracy is a fraction in (0, 1]")
     if not 0 < args.val_split < 1 and args.target_accuracy is not None:
         parser.error("--target-accuracy needs --val-split in (0, 1)")
+    # gpumlp's ranges (ImageDistortion.Validate).
+    for flag, value, most in (("--augment-rotate", args.augment_rotate, 180), ("--augment-scale", args.augment_scale, 0.9),
+                              ("--augment-shear", args.augment_shear, 60), ("--augment-translate", args.augment_translate, 0.5)):
+        if not 0 <= value <= most:
+            parser.error(f"{flag} must be in 0..{most} (got {value:g})")
     betas = tuple(float(b) for b in args.betas.split(","))
     if len(betas) != 2:
         parser.error("--betas is two numbers, e.g. 0.9,0.999")

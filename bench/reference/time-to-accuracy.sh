@@ -17,11 +17,13 @@
 # Writes $OUT/recipe.txt (the recipe, target, seeds, device) and $OUT/machine.txt first, then per
 # run as it finishes $OUT/gpumlp-seed-S/ (the run folder, less checkpoint and model) and
 # $OUT/torch-seed-S-tT-VARIANT.json (rewritten after every epoch), and at the end $OUT/summary.md
-# (the commands, loads before and after every run, a table per seed and the medians and ratios).
+# (tta_table.py: the machine, loads before and after, a row per run, per seed the ratios to
+# PyTorch's fastest configuration, and their median).
 # A run stopped part-way thus still leaves every finished run's files.
 #
-# Runs from its own folder's siblings (machine.sh, pytorch_recipe.py, recipes/fast.flags), so a copy
-# of the four files elsewhere (the GPU bundle's reference/ folder) works as well as bench/reference.
+# Runs from its own folder's siblings (machine.sh, pytorch_recipe.py and the pytorch_mlp.py and
+# pytorch_cnn.py it imports, tta_table.py, recipes/fast.flags), so a copy of these files elsewhere
+# (the GPU bundle's reference/ folder) works as well as bench/reference.
 #
 # Usage: bench/reference/time-to-accuracy.sh OUT
 # Environment:
@@ -98,50 +100,5 @@ for seed in "${seeds[@]}"; do
   done
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$out/machine.txt"
-"$python" - "$out" "$target" "$recipe" "${seeds[@]}" > "$out/summary.md" <<'PY'
-import glob, json, os, statistics, sys
-out, target, recipe, seeds = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4:]
-def fmt(x, f="{:.1f}"):
-    return "—" if x is None else f.format(x)
-print(f"# Time to {target:.1%} validation accuracy, gpumlp and PyTorch side by side\n")
-print(f"Recipe (both sides): `{recipe.strip()}`\n")
-print(open(os.path.join(out, "machine.txt")).read().strip().replace("\n", "  \n"), "\n")
-print("| seed | side | configuration | reached after epoch | train s | since start s | test accuracy |")
-print("| --- | --- | --- | ---: | ---: | ---: | ---: |")
-best = {}
-for seed in seeds:
-    m = json.load(open(os.path.join(out, f"gpumlp-seed-{seed}", "metrics.json")))
-    t = m.get("target") or {}
-    g = (t.get("train_seconds"), t.get("since_start_seconds"))
-    print(f"| {seed} | gpumlp | {m['device']} | {fmt(t.get('reached_epoch'), '{}')} | {fmt(g[0], '{:.2f}')} | {fmt(g[1], '{:.2f}')} | {m['test']['accuracy']:.2%} |")
-    torch_runs = []
-    for path in sorted(glob.glob(os.path.join(out, f"torch-seed-{seed}-t*.json"))):
-        r = json.load(open(path))
-        if r.get("status") != "done":
-            print(f"| {seed} | PyTorch | {os.path.basename(path)} | failed | | | |")
-            continue
-        tt = r.get("target") or {}
-        conf = f"torch {r['torch_version']}, {r['torch_threads']} threads" + (", torch.compile" if r.get("compile") else ", eager")
-        print(f"| {seed} | PyTorch | {conf} | {fmt(tt.get('reached_epoch'), '{}')} | {fmt(tt.get('train_seconds'), '{:.2f}')} | {fmt(tt.get('since_start_seconds'), '{:.2f}')} | {r['test_accuracy']:.2%} |")
-        if tt.get("train_seconds") is not None:
-            torch_runs.append((tt["train_seconds"], tt["since_start_seconds"], conf))
-    fastest = min(torch_runs) if torch_runs else None
-    best[seed] = (g, fastest)
-print()
-print("Per seed, PyTorch's fastest configuration; ratio = gpumlp / PyTorch (below 1: gpumlp reaches the target sooner).\n")
-print("| seed | gpumlp train s | PyTorch train s | ratio (train) | gpumlp since start s | PyTorch since start s | ratio (since start) |")
-print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-ratios_train, ratios_start = [], []
-for seed, (g, f) in best.items():
-    if g[0] is None or f is None:
-        print(f"| {seed} | {fmt(g[0], '{:.2f}')} | {fmt(f[0] if f else None, '{:.2f}')} | not both reached | | | |")
-        continue
-    rt, rs = g[0] / f[0], g[1] / f[1]
-    ratios_train.append(rt); ratios_start.append(rs)
-    print(f"| {seed} | {g[0]:.2f} | {f[0]:.2f} ({f[2]}) | {rt:.2f} | {g[1]:.2f} | {f[1]:.2f} | {rs:.2f} |")
-if ratios_train:
-    print(f"\nMedian ratio over {len(ratios_train)} seeds: **{statistics.median(ratios_train):.2f}** (train), "
-          f"**{statistics.median(ratios_start):.2f}** (since start); range {min(ratios_train):.2f}–{max(ratios_train):.2f} and {min(ratios_start):.2f}–{max(ratios_start):.2f}.")
-print("\nCommands and the load before each run: `runs.log`.")
-PY
+"$python" "$ref/tta_table.py" "$out" > "$out/summary.md"
 cat "$out/summary.md"

@@ -25,7 +25,7 @@ public static class TrainCommand
         var limitTrain = new Option<int?>("--limit-train") { Description = "Use only the first N training images" };
         var outDir = new Option<string?>("--out") { Description = "Run folder, new or empty (default runs/<timestamp>)" };
         var earlyStop = new Option<int?>("--early-stop") { Description = "Stop after N epochs without a lower validation loss; restore the best weights" };
-        var targetAccuracy = new Option<double?>("--target-accuracy") { Description = "Time to accuracy: stop after the first epoch whose validation accuracy reaches this fraction, e.g. 0.99 (needs --val-split > 0); metrics.json records the epoch and the seconds" };
+        var targetAccuracy = new Option<double?>("--target-accuracy") { Description = "Time to accuracy: stop after the first epoch whose validation accuracy reaches this fraction, e.g. 0.99 (needs --val-split > 0); metrics.json records the epoch and the seconds. With --early-stop the model keeps the weights of the lowest validation loss, which may be an earlier epoch's; metrics.json's target.weights_epoch names the epoch the model holds" };
         var schedule = new ScheduleOptions();
         var resume = new Option<string?>("--resume") { Description = "Continue the run in this folder from its last checkpoint" };
         var augmentShift = new Option<int?>("--augment-shift") { Description = $"Move every training image by a random -N..N pixels in x and y, drawn per image and step on the device (0..{TrainingOptions.MaxAugmentShift}; 0: no augmentation); default {TrainingOptions.CnnPresetAugmentShift} with --arch cnn, else 0" };
@@ -171,24 +171,37 @@ public static class TrainCommand
     }
 
     /// <summary>With --target-accuracy: prints whether and when the validation accuracy reached the
-    /// target and returns metrics.json's record of it (the seconds since the process started are
-    /// taken now, right after the last epoch); null without a target.</summary>
+    /// target, and which epoch's weights the model keeps when that is not the last epoch's
+    /// (--early-stop restores the lowest validation loss's), and returns metrics.json's record of it
+    /// (the seconds since the process started are taken now, right after the last epoch); null
+    /// without a target.</summary>
     private static TargetRecord? TargetLine(TrainingOptions options, TrainingOutcome outcome)
     {
         if (options.TargetValidationAccuracy is not double target)
             return null;
         var culture = CultureInfo.InvariantCulture;
+        int lastEpoch = outcome.History.Count;
+        TargetRecord record;
         if (outcome.TargetEpoch is not int epoch)
         {
             double best = outcome.History.Max(r => r.ValAccuracy ?? 0);
-            Output.Info(string.Create(culture, $"target: validation accuracy {target:P2} not reached in {outcome.History.Count} epochs (best {best:P2})"));
-            return new TargetRecord(target, null, null, null);
+            Output.Info(string.Create(culture, $"target: validation accuracy {target:P2} not reached in {lastEpoch} epochs (best {best:P2})"));
+            record = new TargetRecord(target, null, null, null, outcome.WeightsEpoch);
         }
-        double sinceStart = (DateTime.Now - System.Diagnostics.Process.GetCurrentProcess().StartTime).TotalSeconds;
-        double reached = outcome.History[epoch - 1].ValAccuracy ?? 0;
-        Output.Info(string.Create(culture,
-            $"target: validation accuracy {reached:P2} >= {target:P2} after epoch {epoch}: {outcome.TrainSeconds:F2} s of training, {sinceStart:F2} s since gpumlp started"));
-        return new TargetRecord(target, epoch, outcome.TrainSeconds, sinceStart);
+        else
+        {
+            double sinceStart = (DateTime.Now - System.Diagnostics.Process.GetCurrentProcess().StartTime).TotalSeconds;
+            double reached = outcome.History[epoch - 1].ValAccuracy ?? 0;
+            Output.Info(string.Create(culture,
+                $"target: validation accuracy {reached:P2} >= {target:P2} after epoch {epoch}: {outcome.TrainSeconds:F2} s of training, {sinceStart:F2} s since gpumlp started"));
+            record = new TargetRecord(target, epoch, outcome.TrainSeconds, sinceStart, outcome.WeightsEpoch);
+        }
+        if (outcome.WeightsEpoch != lastEpoch)
+        {
+            Output.Info(string.Create(culture,
+                $"target: the model keeps the weights of epoch {outcome.WeightsEpoch}, the lowest validation loss (--early-stop), not those of epoch {lastEpoch}"));
+        }
+        return record;
     }
 
     /// <summary>"schedule onecycle (...), label smoothing 0.1, EMA 0.999": the per-step schedule and the

@@ -13,7 +13,13 @@ public sealed class TrainingDivergedException : Exception
 /// <param name="TargetEpoch">The epoch whose validation accuracy reached
 /// <see cref="TrainingOptions.TargetValidationAccuracy"/> (training stopped after it); null when no
 /// target was set or it was not reached.</param>
-public sealed record TrainingOutcome(IReadOnlyList<EpochRecord> History, bool StoppedEarly, int BestEpoch, double TrainSeconds, int? TargetEpoch = null);
+public sealed record TrainingOutcome(IReadOnlyList<EpochRecord> History, bool StoppedEarly, int BestEpoch, double TrainSeconds, int? TargetEpoch = null)
+{
+    /// <summary>The epoch whose weights the trainer holds now, and so the model file and the test
+    /// evaluation: with early stopping the lowest validation loss's (<see cref="BestEpoch"/>, which
+    /// may come before <see cref="TargetEpoch"/>), else the last epoch trained.</summary>
+    public int WeightsEpoch { get; init; }
+}
 
 /// <summary>The epochs of a training run around a <see cref="Trainer"/>, in memory: the
 /// learning-rate schedule, a stop on a non-finite loss, early stopping that restores the weights
@@ -131,15 +137,19 @@ public sealed class EpochLoop
             EpochFinished?.Invoke(watch.Elapsed.TotalSeconds);
             onEpoch?.Invoke(record);
         }
-        if (options.EarlyStopPatience is not null && BestParameters is not null)
+        float[]? restored = options.EarlyStopPatience is not null ? BestParameters : null;
+        if (restored is not null)
         {
             // The best epoch's weights come back with the statistics its layers had then.
-            trainer.SetModelParameters(BestParameters);
+            trainer.SetModelParameters(restored);
             if (BestLayerState is not null)
                 trainer.Network.SetState(BestLayerState);
         }
         return new TrainingOutcome(history, stoppedEarly, BestEpoch, trainSecondsBefore + watch.Elapsed.TotalSeconds,
-            TargetReached ? EpochsCompleted : null);
+            TargetReached ? EpochsCompleted : null)
+        {
+            WeightsEpoch = restored is not null ? BestEpoch : EpochsCompleted,
+        };
     }
 
     /// <summary>The last finished epoch's validation accuracy is at least the target (a resumed run

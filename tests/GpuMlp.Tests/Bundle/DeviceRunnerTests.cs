@@ -94,7 +94,7 @@ public sealed class DeviceRunnerTests : IDisposable
         File.Copy(SourceFile("scripts/bundle-summary.py", ".bundle/summarize.py"), Path.Combine(bundle, "summarize.py"));
         // The recipe step's scripts, as device-check.sh places them (pytorch_recipe.py is faked by python3).
         Directory.CreateDirectory(Path.Combine(bundle, "reference", "recipes"));
-        foreach (string name in new[] { "time-to-accuracy.sh", "machine.sh", "recipes/fast.flags" })
+        foreach (string name in new[] { "time-to-accuracy.sh", "machine.sh", "tta_table.py", "recipes/fast.flags" })
             File.Copy(SourceFile("bench/reference/" + name, ".bundle/reference/" + name), Path.Combine(bundle, "reference", name));
 
         // "Unpacked" already: the runner's unpack step only places the MNIST files.

@@ -78,6 +78,7 @@ public sealed class TrainingRunTests(DeviceFixture fixture) : IDisposable
             Assert.Equal(expected, outcome.TargetEpoch);
             Assert.Equal(expected, outcome.History.Count);
             Assert.Equal(everyEpoch[expected - 1], run.Trainer.ModelParameters());
+            Assert.Equal(expected, outcome.WeightsEpoch);
             Assert.Equal(full.Take(expected).Select(r => r.ValAccuracy), outcome.History.Select(r => r.ValAccuracy));
             run.Finish(outcome, new TargetRecord(target, outcome.TargetEpoch, outcome.TrainSeconds, 12.5));
         }
@@ -91,6 +92,45 @@ public sealed class TrainingRunTests(DeviceFixture fixture) : IDisposable
         var again = resumed.Train(cancel: cancel);
         Assert.Equal(expected, again.History.Count);
         Assert.Equal(expected, again.TargetEpoch);
+    }
+
+    [Fact]
+    public void TrainingRun_TargetAccuracyWithEarlyStop_KeepsTheLowestValidationLossWeightsAndNamesTheirEpoch()
+    {
+        var cancel = TestContext.Current.CancellationToken;
+        using var data = new DeviceImageDataset(fixture.Device.Accelerator, RealMnist.Load());
+        // A learning rate high enough that the validation loss rises again while the accuracy still climbs.
+        var options = Tiny with { Epochs = 8, Optimizer = new OptimizerSettings(OptimizerKind.Adam) { LearningRate = 0.03f } };
+        var everyEpoch = new List<float[]>();
+        IReadOnlyList<EpochRecord> full;
+        using (var run = TrainingRun.Start(Path.Combine(dir.Path, "full"), options, fixture.KernelDevice, data))
+            full = run.Train(onEpoch: _ => everyEpoch.Add(run.Trainer.ModelParameters()), cancel: cancel).History;
+        // The target: the first epoch with a new best validation accuracy but not a new lowest
+        // validation loss; the early-stopped run keeps the lowest loss's epoch, an earlier one.
+        int targetEpoch = Enumerable.Range(2, full.Count - 1).FirstOrDefault(e =>
+            full.Take(e - 1).All(r => r.ValAccuracy < full[e - 1].ValAccuracy) && full.Take(e - 1).Any(r => r.ValLoss <= full[e - 1].ValLoss));
+        Assert.True(targetEpoch > 0, "no epoch gains accuracy without lowering the validation loss: "
+            + string.Join("; ", full.Select(r => $"epoch {r.Epoch} loss {r.ValLoss} accuracy {r.ValAccuracy}")));
+        double target = full[targetEpoch - 1].ValAccuracy!.Value;
+        double lowestLoss = full.Take(targetEpoch).Min(r => r.ValLoss!.Value);
+        int weightsEpoch = full.First(r => r.ValLoss == lowestLoss).Epoch;
+
+        string folder = Path.Combine(dir.Path, "target");
+        using (var run = TrainingRun.Start(folder, options with { TargetValidationAccuracy = target, EarlyStopPatience = options.Epochs },
+            fixture.KernelDevice, data))
+        {
+            var outcome = run.Train(cancel: cancel);
+            Assert.Equal(targetEpoch, outcome.TargetEpoch);
+            Assert.Equal(targetEpoch, outcome.History.Count);
+            Assert.Equal(weightsEpoch, outcome.WeightsEpoch);
+            Assert.True(weightsEpoch < targetEpoch);
+            Assert.Equal(everyEpoch[weightsEpoch - 1], run.Trainer.ModelParameters());
+            run.Finish(outcome, new TargetRecord(target, outcome.TargetEpoch, outcome.TrainSeconds, 12.5, outcome.WeightsEpoch));
+        }
+        var recorded = RunArtifacts.ReadMetrics(Path.Combine(folder, RunArtifacts.MetricsFileName)).Target;
+        Assert.Equal(new TargetRecord(target, targetEpoch, recorded!.TrainSeconds, 12.5, weightsEpoch), recorded);
+        Assert.Contains($"\"weights_epoch\": {weightsEpoch}", File.ReadAllText(Path.Combine(folder, RunArtifacts.MetricsFileName)), StringComparison.Ordinal);
+        Assert.Equal(everyEpoch[weightsEpoch - 1], TrainedModel.Load(folder).Parameters);
     }
 
     [Fact]
