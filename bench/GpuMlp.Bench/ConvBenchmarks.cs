@@ -176,6 +176,31 @@ public class ConvBenchmarks
         device.Synchronize();
     }
 
+    /// <summary>conv2's parameter gradients from its dz as a step runs them: dW (transposed GEMM and
+    /// transpose on the CPU) and dB.</summary>
+    [Benchmark]
+    public void Conv2ParameterGradients()
+    {
+        device!.Kernels.ConvParameterGradientsFromDz(conv2, dz2, partials2, cols2, dWt2, dW2, dB2);
+        device.Synchronize();
+    }
+
+    /// <summary>conv2's input gradient as a step runs it (on the CPU: GEMM and col2im per image).</summary>
+    [Benchmark]
+    public void Conv2InputGradient()
+    {
+        device!.Kernels.ConvInputGradient(conv2, dz2, w2, cols2, dP1);
+        device.Synchronize();
+    }
+
+    /// <summary>conv1's parameter gradients from its dz.</summary>
+    [Benchmark]
+    public void Conv1ParameterGradients()
+    {
+        device!.Kernels.ConvParameterGradientsFromDz(conv1, dz1, partials1, cols1, dWt1, dW1, dB1);
+        device.Synchronize();
+    }
+
     /// <summary>conv2's col2im alone: dx [B, 32, 14, 14] from dCols [B*196, 800].</summary>
     [Benchmark]
     public void Conv2Col2Im()
