@@ -35,6 +35,7 @@
 // Contiguous ranges per worker (Simd.RangeStart): every output element has one writer, whatever
 // the worker count.
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using ILGPU;
 
 namespace GpuMlp.Kernels.Cpu;
@@ -141,7 +142,11 @@ internal static class CpuConvolution
                         ref float source = ref Unsafe.Add(ref channel, iy * width + left);
                         for (int kx = 0; kx < kxFirst; kx++)
                             Unsafe.Add(ref destination, kx) = 0f;
-                        for (int kx = kxFirst; kx < kxEnd; kx++)
+                        int kx4 = kxFirst;
+                        // Four taps a copy (a 5-wide kernel row: one vector and one float).
+                        for (; kx4 + 4 <= kxEnd; kx4 += 4)
+                            Vector128.LoadUnsafe(ref source, (nuint)kx4).StoreUnsafe(ref destination, (nuint)kx4);
+                        for (int kx = kx4; kx < kxEnd; kx++)
                             Unsafe.Add(ref destination, kx) = Unsafe.Add(ref source, kx);
                         for (int kx = kxEnd; kx < kernelW; kx++)
                             Unsafe.Add(ref destination, kx) = 0f;
@@ -283,7 +288,15 @@ internal static class CpuConvolution
                 {
                     ref float targetRow = ref Unsafe.Add(ref channel, ky * width);
                     ref float tapRow = ref Unsafe.Add(ref taps, ky * kernelW);
-                    for (int kx = kxFirst; kx < kxEnd; kx++)
+                    int kx = kxFirst;
+                    // Four taps an add: within one row of dCols every tap has its own element of
+                    // dx, so each element still gets its contributions in row order.
+                    for (; kx + 4 <= kxEnd; kx += 4)
+                    {
+                        (Vector128.LoadUnsafe(ref targetRow, (nuint)kx) + Vector128.LoadUnsafe(ref tapRow, (nuint)kx))
+                            .StoreUnsafe(ref targetRow, (nuint)kx);
+                    }
+                    for (; kx < kxEnd; kx++)
                         Unsafe.Add(ref targetRow, kx) += Unsafe.Add(ref tapRow, kx);
                 }
             }
