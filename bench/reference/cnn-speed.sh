@@ -42,7 +42,7 @@ git worktree add --detach "$scratch/before" "$before" > /dev/null 2>&1
 ln -s "$root/data" "$scratch/before/data"
 (cd "$scratch/before" && dotnet build -c Release src/GpuMlp.Cli > /dev/null && dotnet build -c Release bench/GpuMlp.Bench > /dev/null)
 
-bench_after=(dotnet bench/GpuMlp.Bench/bin/Release/net10.0/GpuMlp.Bench.dll)
+bench_after=(dotnet "$root/bench/GpuMlp.Bench/bin/Release/net10.0/GpuMlp.Bench.dll")
 bench_before=(dotnet "$scratch/before/bench/GpuMlp.Bench/bin/Release/net10.0/GpuMlp.Bench.dll")
 
 echo "1. per part (--alternate, $rounds rounds)"
