@@ -35,6 +35,7 @@
 // Contiguous ranges per worker (Simd.RangeStart): every output element has one writer, whatever
 // the worker count.
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using ILGPU;
 
@@ -236,7 +237,7 @@ internal static class CpuConvolution
         int blockLength = outPixels * patch, image = shape.Channels * shape.Height * shape.Width;
         if (imageColumns is null || imageColumns.Length < blockLength)
             imageColumns = GC.AllocateUninitializedArray<float>(blockLength, pinned: true);
-        ref float block = ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(imageColumns);
+        ref float block = ref MemoryMarshal.GetArrayDataReference(imageColumns);
         var product = GemmShape.Plain(outPixels, patch, outChannels);
         var store = DenseEpilogue.Of(EpilogueMode.Store);
         int end = Simd.RangeStart(shape.Batch, worker + 1, workers);

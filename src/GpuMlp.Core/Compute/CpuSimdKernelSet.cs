@@ -319,7 +319,7 @@ internal sealed class CpuSimdKernelSet : IKernelSet
         ArrayView<float> dWeights)
     {
         Gemm(GemmShape.TransposedA(shape.Patch, shape.OutChannels, shape.Rows), DenseEpilogue.Of(EpilogueMode.Store), cols, dz, transposed,
-            transposed, transposed);
+            unused, unused);
         ConvNhwcToNchw(new ConvShape(1, 1, shape.Patch, 1, shape.OutChannels, 1, 1, 0), transposed, dWeights);
     }
 

@@ -339,14 +339,14 @@ internal sealed class PortableKernelSet : IKernelSet
     public void ConvWeightGradient(in ConvShape shape, ArrayView<float> dz, ArrayView<float> cols, ArrayView<float> transposed,
         ArrayView<float> dWeights) =>
         Gemm(GemmShape.TransposedA(shape.OutChannels, shape.Patch, shape.Rows), DenseEpilogue.Of(EpilogueMode.Store), dz, cols, dWeights,
-            dWeights, dWeights);
+            unused, unused);
 
     /// <summary>Two launches: the GEMM into dCols, then col2im.</summary>
     public void ConvInputGradient(in ConvShape shape, ArrayView<float> dz, ArrayView<float> weights, ArrayView<float> dCols,
         ArrayView<float> dx)
     {
         Gemm(GemmShape.Plain(shape.Rows, shape.Patch, shape.OutChannels), DenseEpilogue.Of(EpilogueMode.Store), dz, weights, dCols,
-            dx, dx);
+            unused, unused);
         ConvCol2Im(shape, dCols, dx);
     }
 

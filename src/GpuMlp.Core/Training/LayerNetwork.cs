@@ -66,7 +66,6 @@ public sealed class LayerNetwork : IDisposable
             Dispose();
             throw;
         }
-        gradients.MemSetToZero();
         if (architecture.StateCount > 0)
             state.CopyFromCPU(architecture.InitialState());
     }
@@ -258,7 +257,8 @@ public sealed class LayerNetwork : IDisposable
     {
         var buffer = kernels.Accelerator.Allocate1D<T>(Math.Max(1, length));
         allocated.Add(buffer);
-        // Touches every page now: on the CPU accelerator a buffer's pages are otherwise faulted in by
+        // Every buffer starts at zero (the gradients too, before the first backward pass), and every
+        // page is touched now: on the CPU accelerator a buffer's pages are otherwise faulted in by
         // the first training steps (the CNN preset's im2col columns alone are 80 MB at batch 128),
         // which made those steps a third slower than the rest.
         buffer.MemSetToZero();

@@ -56,7 +56,7 @@ public sealed record MaxPool2Spec : LayerSpec
         private readonly LayerNetwork network;
         private readonly DeviceLayer? previous;
         private readonly bool needsInputGradient;
-        private readonly PoolRowsHandoff? rows;
+        private readonly PoolRowsHandoff? handoff;
         private readonly ActivationShape inputShape;
         private readonly ArrayView<int> argmax;
 
@@ -64,9 +64,9 @@ public sealed record MaxPool2Spec : LayerSpec
         {
             this.network = network;
             this.previous = previous;
-            rows = previous?.PoolRows;
+            handoff = previous?.PoolRows;
             // The convolution handing over rows has parameters, so its dz is always needed.
-            this.needsInputGradient = (needsInputGradient && previous is not null) || rows is not null;
+            this.needsInputGradient = (needsInputGradient && previous is not null) || handoff is not null;
             inputShape = step.Layer.Input;
             var full = Shape(network.MaxRows);
             Output = network.Buffer<float>(full.OutputLength);
@@ -78,7 +78,7 @@ public sealed record MaxPool2Spec : LayerSpec
 
         public override void Forward(int rows, ArrayView<float> x, bool training, uint seed, uint step)
         {
-            if (this.rows is null)
+            if (handoff is null)
                 network.Kernels.MaxPool2Forward(Shape(rows), x, Output, argmax);
             else
                 network.Kernels.MaxPool2ForwardNhwc(Shape(rows), x, Output, argmax);
@@ -88,11 +88,11 @@ public sealed record MaxPool2Spec : LayerSpec
         {
             if (!needsInputGradient)
                 return;
-            if (this.rows is null)
+            if (handoff is null)
                 network.Kernels.MaxPool2Backward(Shape(rows), OutputGradient, argmax, previous!.OutputGradient);
             else
-                network.Kernels.MaxPool2BackwardNhwc(Shape(rows), this.rows.Relu, OutputGradient, argmax, Output,
-                    previous!.OutputGradient, this.rows.BiasPartials);
+                network.Kernels.MaxPool2BackwardNhwc(Shape(rows), handoff.Relu, OutputGradient, argmax, Output,
+                    previous!.OutputGradient, handoff.BiasPartials);
         }
     }
 }
