@@ -5,8 +5,8 @@ using BenchmarkDotNet.Attributes;
 
 namespace GpuMlp.Bench;
 
-/// <summary>--alternate CLASS[:Property=Value,...] ROUNDS: every [Benchmark] method of one benchmark
-/// class (its parameters at their defaults, or as assigned), called in turn,
+/// <summary>--alternate CLASS[:Property=Value,...][@Case,...] ROUNDS: every [Benchmark] method of one
+/// benchmark class (or the cases named after @), its parameters at their defaults or as assigned, called in turn,
 /// round after round, each call timed alone (it synchronises the device itself). On a machine whose
 /// load drifts, alternating spreads the drift over every case alike, where BenchmarkDotNet runs one
 /// case after the other; the minimum over rounds is the case's time on a quiet moment, the median
@@ -15,7 +15,8 @@ internal static class Alternate
 {
     public static int Run(string classAndParameters, int rounds, TextWriter output)
     {
-        string[] parts = classAndParameters.Split(':', 2);
+        string[] selection = classAndParameters.Split('@', 2);
+        string[] parts = selection[0].Split(':', 2);
         string className = parts[0];
         Type? type = typeof(Alternate).Assembly.GetTypes().FirstOrDefault(t => t.Name == className);
         if (type is null)
@@ -26,6 +27,17 @@ internal static class Alternate
         MethodInfo[] cases = type.GetMethods(BindingFlags.Public | BindingFlags.Instance)
             .Where(m => m.GetCustomAttribute<BenchmarkAttribute>() is not null && m.GetParameters().Length == 0)
             .OrderBy(m => m.MetadataToken).ToArray();
+        if (selection.Length > 1)
+        {
+            string[] wanted = selection[1].Split(',');
+            string? unknown = wanted.FirstOrDefault(name => cases.All(m => m.Name != name));
+            if (unknown is not null)
+            {
+                Console.Error.WriteLine($"--alternate: {className} has no benchmark {unknown}");
+                return 2;
+            }
+            cases = [.. cases.Where(m => wanted.Contains(m.Name))];
+        }
         object instance = Activator.CreateInstance(type)!;
         foreach (string assignment in parts.Length > 1 ? parts[1].Split(',') : [])
         {

@@ -16,7 +16,7 @@ using Perfolizer.Horology;
 //   --smoke          run every case a few times without BenchmarkDotNet (a seconds-long sanity check)
 //   --image-folder-load FOLDER COUNT REPEATS
 //                    images/s of an image-folder load, cold and cached (ImageFolderLoad.cs); nothing else runs
-//   --alternate CLASS ROUNDS
+//   --alternate CLASS[:Property=Value,...][@Case,...] ROUNDS
 //                    every benchmark of CLASS called in turn for ROUNDS rounds, min/median/max per case
 //                    (Alternate.cs; for a machine whose load drifts); nothing else runs
 //   --augment-preview MNIST_FOLDER OUT.png

@@ -12,11 +12,12 @@
 // PanelWidth = TileVectors * Lanes columns (64 on the Vector512 path; one or two vectors when N is
 // that narrow), the rows into equal blocks of at most 24 six-row tiles (144 rows of A stay in L2
 // while every panel passes over them), with as many blocks as make blocks * panels a multiple of
-// the worker count (a long K keeps the fewest blocks instead: B streams once per block); worker w
-// takes a contiguous range of the (block, panel) units, block-major.
+// the worker count (a long K keeps the fewest blocks instead, B streaming once per block, though
+// never fewer units than workers while tiles remain); worker w takes a contiguous range of the
+// (block, panel) units, block-major.
 // Per unit it copies the panel into a private [K, PanelWidth] buffer (zero-padded past N,
-// transposed when B is stored [N,K]), then for every 6 rows of the block computes a 6 x PanelWidth
-// register tile over the whole K (accumulators never leave registers), applies the epilogue and
+// transposed when B is stored [N,K]; read in place when B's rows are already that panel), then for
+// every 6 rows of the block computes a 6 x PanelWidth register tile over the whole K (accumulators never leave registers), applies the epilogue and
 // stores. Every element of C is computed by exactly one worker, always with the
 // k-order 0, 1, ..., K-1, so results do not depend on the worker count or on scheduling.
 // A long K (more than MaxPackedRows rows, e.g. a convolution's weight gradient, K = batch x pixels)
@@ -196,6 +197,11 @@ internal static class CpuDenseSimd
         // shares when K is short enough for B's panels to stay cached.
         if (shape.K <= MaxPackedRows)
             blocks = (blocks + blockMultiple - 1) / blockMultiple * blockMultiple;
+        // ...but never fewer units than workers while there are tiles to share: a first
+        // convolution's weight gradient (25 x 32 from K = batch x pixels) is one block of one panel,
+        // which left every worker but one idle.
+        else if (blocks * panels < workers)
+            blocks = Math.Min(rowTiles, (workers + panels - 1) / panels);
         int tilesPerBlock = (rowTiles + blocks - 1) / blocks;
         int units = panels * blocks;
         int firstUnit = Simd.RangeStart(units, worker, workers);
@@ -219,6 +225,10 @@ internal static class CpuDenseSimd
             ? CounterHash.Key(epilogue.Seed, epilogue.Step, epilogue.Layer)
             : 0u;
 
+        // B's rows are already the packed panel when it is one panel wide, row-major and its row
+        // stride is the panel width (dz [Rows, O] of a convolution's weight gradient at O = 32 or
+        // 64): the tiles read its chunks in place, and nothing is copied.
+        bool inPlace = shape.BStrideN == 1 && shape.BStrideK == panelWidth && shape.N == panelWidth;
         int packedIndex = -1;
         for (int unit = firstUnit; unit < endUnit; unit++)
         {
@@ -230,21 +240,26 @@ internal static class CpuDenseSimd
             for (int chunk = 0; chunk < chunks; chunk++)
             {
                 int k0 = chunk * chunkRows, rows = Math.Min(chunkRows, shape.K - k0);
-                // One chunk: the panel stays packed for the next block's unit on this worker.
-                if (chunks > 1 || panel != packedIndex)
+                ref float panelRows = ref packed;
+                if (inPlace)
                 {
+                    panelRows = ref Unsafe.Add(ref operands.B, (nint)k0 * shape.BStrideK);
+                }
+                else if (chunks > 1 || panel != packedIndex)
+                {
+                    // One chunk: the panel stays packed for the next block's unit on this worker.
                     PackPanel(shape, ref Unsafe.Add(ref operands.B, (nint)k0 * shape.BStrideK), rows, n0, columns, panelWidth, ref packed);
                     packedIndex = chunks > 1 ? -1 : panel;
                 }
                 bool resume = chunk > 0, last = chunk == chunks - 1;
                 if (operands.SumColumns && block == 0)
-                    SumPanelColumns<TOps, TV>(rows, ref packed, panelWidth, columns, resume, ref Unsafe.Add(ref operands.ColumnSums, n0));
+                    SumPanelColumns<TOps, TV>(rows, ref panelRows, panelWidth, columns, resume, ref Unsafe.Add(ref operands.ColumnSums, n0));
                 ref float a = ref Unsafe.Add(ref operands.A, (nint)k0 * shape.AStrideK);
                 for (int t = firstTile; t < endTile; t++)
                 {
                     int m0 = t * TileRows;
                     ref float accumulators = ref chunks > 1 ? ref Unsafe.Add(ref parked, (t - firstTile) * tileLength) : ref tileStart;
-                    MultiplyTile<TOps, TV, TColumns>(shape, ref a, m0, rows, ref packed, resume, ref accumulators);
+                    MultiplyTile<TOps, TV, TColumns>(shape, ref a, m0, rows, ref panelRows, resume, ref accumulators);
                     if (last)
                         StoreTile<TOps, TV>(shape, epilogue, dropoutKey, operands, m0, n0, columns, panelWidth, ref accumulators);
                 }

@@ -99,24 +99,45 @@ internal static class Simd
             StoreFew<TOps, TV>(value, ref destination, count);
     }
 
-    // The edge cases stay out of line: a method with stackalloc is never inlined, and the full
-    // vector path above must be.
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    // The edge cases: the vector widths assemble a partial vector from whole 256-, 128-bit and single
+    // loads (and store it the same way), which never touch memory past `count` and cost a few
+    // instructions where a stack buffer and span copies cost ~20x more (a 24-wide GEMM tile's
+    // second vector is partial on every row). The values moved are the same either way.
     private static TV LoadFew<TOps, TV>(ref float source, int count, float fill)
         where TOps : struct, ISimdOps<TV>
         where TV : struct
     {
+        if (typeof(TV) == typeof(Vector512<float>))
+            return Unsafe.BitCast<Vector512<float>, TV>(PartialVector.Load512(ref source, count, fill));
+        if (typeof(TV) == typeof(Vector256<float>))
+            return Unsafe.BitCast<Vector256<float>, TV>(PartialVector.Load256(ref source, count, fill));
+        if (typeof(TV) == typeof(Vector128<float>))
+            return Unsafe.BitCast<Vector128<float>, TV>(PartialVector.Load128(ref source, count, fill));
         Span<float> lanes = stackalloc float[TOps.Lanes];
         lanes.Fill(fill);
         MemoryMarshal.CreateReadOnlySpan(ref source, count).CopyTo(lanes);
         return TOps.Load(ref MemoryMarshal.GetReference(lanes));
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
     private static void StoreFew<TOps, TV>(TV value, ref float destination, int count)
         where TOps : struct, ISimdOps<TV>
         where TV : struct
     {
+        if (typeof(TV) == typeof(Vector512<float>))
+        {
+            PartialVector.Store512(Unsafe.BitCast<TV, Vector512<float>>(value), ref destination, count);
+            return;
+        }
+        if (typeof(TV) == typeof(Vector256<float>))
+        {
+            PartialVector.Store256(Unsafe.BitCast<TV, Vector256<float>>(value), ref destination, count);
+            return;
+        }
+        if (typeof(TV) == typeof(Vector128<float>))
+        {
+            PartialVector.Store128(Unsafe.BitCast<TV, Vector128<float>>(value), ref destination, count);
+            return;
+        }
         Span<float> lanes = stackalloc float[TOps.Lanes];
         TOps.Store(value, ref MemoryMarshal.GetReference(lanes));
         lanes[..count].CopyTo(MemoryMarshal.CreateSpan(ref destination, count));
@@ -126,6 +147,92 @@ internal static class Simd
     /// owns when `items` items are split into contiguous, nearly equal ranges.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static int RangeStart(int items, int worker, int workers) => (int)((long)items * worker / workers);
+}
+
+/// <summary>The first `count` lanes of a vector loaded or stored through whole narrower vectors and
+/// single floats: never a read or write past `count` floats; loaded lanes at or past `count` are
+/// `fill`. count is 0 .. the vector's lanes.</summary>
+internal static class PartialVector
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Load128(ref float source, int count, float fill)
+    {
+        if (count >= 4)
+            return Vector128.LoadUnsafe(ref source);
+        if (count == 0)
+            return Vector128.Create(fill);
+        return Vector128.Create(source, count > 1 ? Unsafe.Add(ref source, 1) : fill, count > 2 ? Unsafe.Add(ref source, 2) : fill, fill);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Load256(ref float source, int count, float fill)
+    {
+        if (count >= 8)
+            return Vector256.LoadUnsafe(ref source);
+        return count >= 4
+            ? Vector256.Create(Vector128.LoadUnsafe(ref source), Load128(ref Unsafe.Add(ref source, 4), count - 4, fill))
+            : Vector256.Create(Load128(ref source, count, fill), Vector128.Create(fill));
+    }
+
+    public static Vector512<float> Load512(ref float source, int count, float fill)
+    {
+        if (count >= 16)
+            return Vector512.LoadUnsafe(ref source);
+        return count >= 8
+            ? Vector512.Create(Vector256.LoadUnsafe(ref source), Load256(ref Unsafe.Add(ref source, 8), count - 8, fill))
+            : Vector512.Create(Load256(ref source, count, fill), Vector256.Create(fill));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store128(Vector128<float> value, ref float destination, int count)
+    {
+        if (count >= 4)
+        {
+            value.StoreUnsafe(ref destination);
+            return;
+        }
+        if (count > 0)
+            destination = value.GetElement(0);
+        if (count > 1)
+            Unsafe.Add(ref destination, 1) = value.GetElement(1);
+        if (count > 2)
+            Unsafe.Add(ref destination, 2) = value.GetElement(2);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store256(Vector256<float> value, ref float destination, int count)
+    {
+        if (count >= 8)
+        {
+            value.StoreUnsafe(ref destination);
+        }
+        else if (count >= 4)
+        {
+            value.GetLower().StoreUnsafe(ref destination);
+            Store128(value.GetUpper(), ref Unsafe.Add(ref destination, 4), count - 4);
+        }
+        else
+        {
+            Store128(value.GetLower(), ref destination, count);
+        }
+    }
+
+    public static void Store512(Vector512<float> value, ref float destination, int count)
+    {
+        if (count >= 16)
+        {
+            value.StoreUnsafe(ref destination);
+        }
+        else if (count >= 8)
+        {
+            value.GetLower().StoreUnsafe(ref destination);
+            Store256(value.GetUpper(), ref Unsafe.Add(ref destination, 8), count - 8);
+        }
+        else
+        {
+            Store256(value.GetLower(), ref destination, count);
+        }
+    }
 }
 
 internal readonly struct Vector512Ops : ISimdOps<Vector512<float>>

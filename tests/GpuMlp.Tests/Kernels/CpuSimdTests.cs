@@ -199,12 +199,14 @@ public sealed class CpuSimdKernelTests(DeviceFixture fixture)
     /// parked between them: every element still sees its products added in k order, so dW has the bits
     /// of a float accumulation in k order (fused multiply-add on the vector paths, as their
     /// MultiplyAdd is; multiply then add on the scalar path), across chunk edges and ragged tiles.</summary>
+    /// <remarks>fanOut 16, 32 and 64 make dz one panel as wide as its rows on some paths, which the
+    /// tiles then read in place; fanIn 9 is two row tiles, which two workers share.</remarks>
     [Theory]
-    [MemberData(nameof(Paths))]
-    public void WeightGradient_LongKInChunks_HasTheBitsOfOneInOrderPass(CpuSimdRequest path)
+    [MemberData(nameof(LongKCases))]
+    public void WeightGradient_LongKInChunks_HasTheBitsOfOneInOrderPass(CpuSimdRequest path, int fanOut)
     {
         KernelSet set = fixture.Cpu(path);
-        const int fanIn = 9, fanOut = 25, rows = 4500;
+        const int fanIn = 9, rows = 4500;
         var random = new Random(4500);
         float[] x = TestData.Uniform(random, rows * fanIn);
         float[] dz = TestData.Uniform(random, rows * fanOut);
@@ -237,6 +239,17 @@ public sealed class CpuSimdKernelTests(DeviceFixture fixture)
                 expectedDb[n] += dz[(k * fanOut) + n];
         }
         Assert.Equal(expectedDb, db.Download("db"));
+    }
+
+    public static TheoryData<CpuSimdRequest, int> LongKCases()
+    {
+        var cases = new TheoryData<CpuSimdRequest, int>();
+        foreach (CpuSimdRequest path in new[] { CpuSimdRequest.Vector512, CpuSimdRequest.Vector256, CpuSimdRequest.Scalar })
+        {
+            foreach (int fanOut in new[] { 16, 25, 32, 64 })
+                cases.Add(path, fanOut);
+        }
+        return cases;
     }
 
     /// <summary>Adam does the portable kernel's operations in its order, none fused, so every path
