@@ -4,10 +4,12 @@ using ILGPU;
 
 namespace GpuMlp.Bench;
 
-/// <summary>The convolution and pooling layers of the CNN preset (Architecture.CnnText) at their real
-/// shapes: conv1 1->32 on 28x28, pool to 14x14, conv2 32->64 on 14x14, pool to 7x7, both 5x5 with
-/// padding 2 and a fused ReLU. One invocation is what a training step launches for that part
-/// (conv1 computes no input gradient: its input is the data).</summary>
+/// <summary>The convolution and pooling layers of the CNN preset (Architecture.CnnText, Net=preset) at
+/// their real shapes: conv1 1->32 on 28x28, pool to 14x14, conv2 32->64 on 14x14, pool to 7x7, both
+/// 5x5 with padding 2 and a fused ReLU; or of the fast recipe's network (Net=fast,
+/// bench/reference/recipes/fast.flags; run it with Batch=256): conv1 1->24 5x5 on 28x28, pool to
+/// 12x12, conv2 24->32 3x3 on 12x12, pool to 5x5, no padding. One invocation is what a training step
+/// launches for that part (conv1 computes no input gradient: its input is the data).</summary>
 [BenchmarkCategory("Conv")]
 public class ConvBenchmarks
 {
@@ -15,7 +17,7 @@ public class ConvBenchmarks
     private ConvShape conv1, conv2;
     private PoolShape pool1, pool2;
     private ArrayView<float> x, w1, b1, cols1, nhwc1, y1, p1, w2, b2, cols2, nhwc2, y2, p2;
-    private ArrayView<float> dP2, dY2, dz2, partials2, dWt2, dW2, dB2, dP1, dY1, dz1, partials1, dWt1, dW1, dB1;
+    private ArrayView<float> dP2, dY2, dz2, partials2, dW2, dB2, dP1, dY1, dz1, partials1, dW1, dB1;
     private ArrayView<int> argmax1, argmax2;
 
     [ParamsSource(nameof(Devices))]
@@ -24,6 +26,9 @@ public class ConvBenchmarks
     [Params(128)]
     public int Batch { get; set; } = 128;
 
+    [Params("preset")]
+    public string Net { get; set; } = "preset";
+
     public static IEnumerable<string> Devices() => BenchDevices.All();
 
     [GlobalSetup]
@@ -31,16 +36,26 @@ public class ConvBenchmarks
     {
         device = new BenchDevice(Device);
         device.Kernels.LoadConvolution();
-        conv1 = new ConvShape(Batch, 1, 28, 28, 32, 5, 5, 2);
-        pool1 = new PoolShape(Batch, 32, 28, 28);
-        conv2 = new ConvShape(Batch, 32, 14, 14, 64, 5, 5, 2);
-        pool2 = new PoolShape(Batch, 64, 14, 14);
+        if (Net == "fast")
+        {
+            conv1 = new ConvShape(Batch, 1, 28, 28, 24, 5, 5, 0);
+            pool1 = new PoolShape(Batch, 24, 24, 24);
+            conv2 = new ConvShape(Batch, 24, 12, 12, 32, 3, 3, 0);
+            pool2 = new PoolShape(Batch, 32, 10, 10);
+        }
+        else
+        {
+            conv1 = new ConvShape(Batch, 1, 28, 28, 32, 5, 5, 2);
+            pool1 = new PoolShape(Batch, 32, 28, 28);
+            conv2 = new ConvShape(Batch, 32, 14, 14, 64, 5, 5, 2);
+            pool2 = new PoolShape(Batch, 64, 14, 14);
+        }
         var d = device;
         x = d.Upload(Synthetic.Floats(conv1.InputLength, 1, 0.5f));
         w1 = d.Upload(Synthetic.Floats(conv1.WeightLength, 2, 0.2f));
-        b1 = d.Upload(Synthetic.Floats(32, 3, 0.2f));
+        b1 = d.Upload(Synthetic.Floats(conv1.OutChannels, 3, 0.2f));
         w2 = d.Upload(Synthetic.Floats(conv2.WeightLength, 4, 0.035f));
-        b2 = d.Upload(Synthetic.Floats(64, 5, 0.035f));
+        b2 = d.Upload(Synthetic.Floats(conv2.OutChannels, 5, 0.035f));
         cols1 = d.Allocate<float>(conv1.ColumnsLength);
         nhwc1 = d.Allocate<float>(conv1.OutputLength);
         y1 = d.Allocate<float>(conv1.OutputLength);
@@ -54,17 +69,15 @@ public class ConvBenchmarks
         dP2 = d.Upload(Synthetic.Floats(pool2.OutputLength, 6, 0.01f));
         dY2 = d.Allocate<float>(conv2.OutputLength);
         dz2 = d.Allocate<float>(conv2.OutputLength);
-        partials2 = d.Allocate<float>(Batch * 64);
+        partials2 = d.Allocate<float>(Batch * conv2.OutChannels);
         dW2 = d.Allocate<float>(conv2.WeightLength);
-        dWt2 = d.Allocate<float>(conv2.WeightLength);
-        dB2 = d.Allocate<float>(64);
+        dB2 = d.Allocate<float>(conv2.OutChannels);
         dP1 = d.Allocate<float>(pool1.OutputLength);
         dY1 = d.Allocate<float>(conv1.OutputLength);
         dz1 = d.Allocate<float>(conv1.OutputLength);
-        partials1 = d.Allocate<float>(Batch * 32);
+        partials1 = d.Allocate<float>(Batch * conv1.OutChannels);
         dW1 = d.Allocate<float>(conv1.WeightLength);
-        dWt1 = d.Allocate<float>(conv1.WeightLength);
-        dB1 = d.Allocate<float>(32);
+        dB1 = d.Allocate<float>(conv1.OutChannels);
         // Every method must find valid forward state (BenchmarkDotNet gives each a fresh instance).
         ForwardNchw();
         Forward();
@@ -93,10 +106,10 @@ public class ConvBenchmarks
     {
         var k = device!.Kernels;
         k.MaxPool2BackwardNhwc(pool2, true, dP2, argmax2, p2, dz2, partials2);
-        k.ConvParameterGradientsFromDz(conv2, dz2, partials2, cols2, dWt2, dW2, dB2);
+        k.ConvParameterGradientsFromDz(conv2, dz2, partials2, p1, cols2, dW2, dB2);
         k.ConvInputGradient(conv2, dz2, w2, cols2, dP1);
         k.MaxPool2BackwardNhwc(pool1, true, dP1, argmax1, p1, dz1, partials1);
-        k.ConvParameterGradientsFromDz(conv1, dz1, partials1, cols1, dWt1, dW1, dB1);
+        k.ConvParameterGradientsFromDz(conv1, dz1, partials1, x, cols1, dW1, dB1);
         device.Synchronize();
     }
 
@@ -120,10 +133,10 @@ public class ConvBenchmarks
     {
         var k = device!.Kernels;
         k.MaxPool2Backward(pool2, dP2, argmax2, dY2);
-        k.ConvParameterGradients(conv2, true, dY2, y2, cols2, dz2, partials2, dWt2, dW2, dB2);
+        k.ConvParameterGradients(conv2, true, dY2, y2, p1, cols2, dz2, partials2, dW2, dB2);
         k.ConvInputGradient(conv2, dz2, w2, cols2, dP1);
         k.MaxPool2Backward(pool1, dP1, argmax1, dY1);
-        k.ConvParameterGradients(conv1, true, dY1, y1, cols1, dz1, partials1, dWt1, dW1, dB1);
+        k.ConvParameterGradients(conv1, true, dY1, y1, x, cols1, dz1, partials1, dW1, dB1);
         device.Synchronize();
     }
 
@@ -156,7 +169,7 @@ public class ConvBenchmarks
     public void Conv2ForwardGemm()
     {
         var k = device!.Kernels;
-        k.Gemm(GemmShape.TransposedB(conv2.Rows, 64, conv2.Patch), DenseEpilogue.Of(EpilogueMode.BiasRelu), cols2, w2, nhwc2, b2, k.Unused);
+        k.Gemm(GemmShape.TransposedB(conv2.Rows, conv2.OutChannels, conv2.Patch), DenseEpilogue.Of(EpilogueMode.BiasRelu), cols2, w2, nhwc2, b2, k.Unused);
         device.Synchronize();
     }
 
@@ -181,7 +194,7 @@ public class ConvBenchmarks
     [Benchmark]
     public void Conv2ParameterGradients()
     {
-        device!.Kernels.ConvParameterGradientsFromDz(conv2, dz2, partials2, cols2, dWt2, dW2, dB2);
+        device!.Kernels.ConvParameterGradientsFromDz(conv2, dz2, partials2, p1, cols2, dW2, dB2);
         device.Synchronize();
     }
 
@@ -197,7 +210,7 @@ public class ConvBenchmarks
     [Benchmark]
     public void Conv1ParameterGradients()
     {
-        device!.Kernels.ConvParameterGradientsFromDz(conv1, dz1, partials1, cols1, dWt1, dW1, dB1);
+        device!.Kernels.ConvParameterGradientsFromDz(conv1, dz1, partials1, x, cols1, dW1, dB1);
         device.Synchronize();
     }
 
@@ -248,7 +261,7 @@ public class ConvBenchmarks
     public void Conv2WeightGradientGemm()
     {
         var k = device!.Kernels;
-        k.Gemm(GemmShape.TransposedA(64, conv2.Patch, conv2.Rows), DenseEpilogue.Of(EpilogueMode.Store), dz2, cols2, dW2, k.Unused, k.Unused);
+        k.Gemm(GemmShape.TransposedA(conv2.OutChannels, conv2.Patch, conv2.Rows), DenseEpilogue.Of(EpilogueMode.Store), dz2, cols2, dW2, k.Unused, k.Unused);
         device.Synchronize();
     }
     /// <summary>conv2's input-gradient GEMM alone: dCols [B*196, 800] = dz [B*196, 64] x W [64, 800].</summary>
@@ -256,7 +269,7 @@ public class ConvBenchmarks
     public void Conv2InputGradientGemm()
     {
         var k = device!.Kernels;
-        k.Gemm(GemmShape.Plain(conv2.Rows, conv2.Patch, 64), DenseEpilogue.Of(EpilogueMode.Store), dz2, w2, cols2, k.Unused, k.Unused);
+        k.Gemm(GemmShape.Plain(conv2.Rows, conv2.Patch, conv2.OutChannels), DenseEpilogue.Of(EpilogueMode.Store), dz2, w2, cols2, k.Unused, k.Unused);
         device.Synchronize();
     }
 
@@ -265,7 +278,7 @@ public class ConvBenchmarks
     public void Conv1WeightGradientGemm()
     {
         var k = device!.Kernels;
-        k.Gemm(GemmShape.TransposedA(32, conv1.Patch, conv1.Rows), DenseEpilogue.Of(EpilogueMode.Store), dz1, cols1, dW1, k.Unused, k.Unused);
+        k.Gemm(GemmShape.TransposedA(conv1.OutChannels, conv1.Patch, conv1.Rows), DenseEpilogue.Of(EpilogueMode.Store), dz1, cols1, dW1, k.Unused, k.Unused);
         device.Synchronize();
     }
 }

@@ -56,6 +56,8 @@ public enum CpuOperation
     MaxPool2BackwardNhwc = 21,
     /// <summary>CpuConvolutionKernels.ConvInputGradientCpuKernel.</summary>
     ConvInputGradient = 22,
+    /// <summary>CpuConvolutionKernels.ConvWeightGradientCpuKernel.</summary>
+    ConvWeightGradient = 23,
 }
 
 /// <summary>One recorded launch: Operation, and its operands in the field named after it. Built
@@ -80,6 +82,7 @@ public struct CpuCommand
     public MaxPool2ForwardCommand MaxPool2ForwardNhwc;
     public MaxPool2BackwardNhwcCommand MaxPool2BackwardNhwc;
     public ConvInputGradientCommand ConvInputGradient;
+    public ConvWeightGradientCommand ConvWeightGradient;
     public BatchNormCommand BatchNormStatistics;
     public BatchNormCommand BatchNormForward;
     public BatchNormCommand BatchNormParameterGradients;
@@ -116,6 +119,9 @@ public struct CpuCommand
 
     public static CpuCommand Of(in ConvInputGradientCommand operands) =>
         new() { Operation = CpuOperation.ConvInputGradient, ConvInputGradient = operands };
+
+    public static CpuCommand Of(in ConvWeightGradientCommand operands) =>
+        new() { Operation = CpuOperation.ConvWeightGradient, ConvWeightGradient = operands };
 
     public static CpuCommand Of(in MaxPool2BackwardNhwcCommand operands) =>
         new() { Operation = CpuOperation.MaxPool2BackwardNhwc, MaxPool2BackwardNhwc = operands };
@@ -319,6 +325,15 @@ public struct ConvInputGradientCommand
     public long Dz;
     public long Weights;
     public long Dx;
+}
+
+/// <summary>DWeights [OutChannels, Patch] = Dz^T [OutChannels, Rows] x im2col(X) [Rows, Patch], with no im2col stored.</summary>
+public struct ConvWeightGradientCommand
+{
+    public ConvShape Shape;
+    public long Dz;
+    public long X;
+    public long DWeights;
 }
 
 /// <summary>Dx [B * H * W, C] = Dy routed to each window's Argmax (0 elsewhere, and 0 where ReluMask and

@@ -66,6 +66,13 @@ public static class CpuConvolutionKernels
         ConvShape shape, CpuSimdWidth width, ArrayView<float> dz, ArrayView<float> weights, ArrayView<float> dx) =>
         CpuConvolution.InputGradient(Grid.GlobalIndex.X, Grid.DimX * Group.DimX, shape, width, dz, weights, dx);
 
+    /// <summary>dWeights [O, Patch] from dz [Rows, O] and the convolution's input x, with no cols
+    /// (CpuDenseSimd.ConvWeightGradient).</summary>
+    [CpuOnlyKernel]
+    public static void ConvWeightGradientCpuKernel(
+        ConvShape shape, CpuSimdWidth width, ArrayView<float> dz, ArrayView<float> x, ArrayView<float> dWeights) =>
+        CpuConvolution.WeightGradient(Grid.GlobalIndex.X, Grid.DimX * Group.DimX, shape, width, dz, x, dWeights);
+
     [CpuOnlyKernel]
     public static void ConvCol2ImCpuKernel(ConvShape shape, ArrayView<float> dCols, ArrayView<float> dx) =>
         CpuConvolution.Col2Im(Grid.GlobalIndex.X, Grid.DimX * Group.DimX, shape, dCols, dx);
@@ -104,6 +111,62 @@ internal static class CpuConvolution
     /// <summary>Each worker thread's block of dCols for one image ([P, K]), grown on demand.</summary>
     [ThreadStatic]
     private static float[]? imageColumns;
+
+    [ILGPU.Frontend.External("gpumlp_cpu_conv_weight_gradient")]
+    public static void WeightGradient(int worker, int workers, ConvShape shape, CpuSimdWidth width, ArrayView<float> dz,
+        ArrayView<float> x, ArrayView<float> dWeights) =>
+        CpuDenseSimd.ConvWeightGradient(worker, workers, shape, width, ref Simd.Ref(dz), ref Simd.Ref(x), ref Simd.Ref(dWeights));
+
+    /// <summary>destination [count, P] = rows firstPatch .. firstPatch + count - 1 of one image's
+    /// cols^T: row m = (c, ky, kx) holds, for every output pixel p = (oy, ox), x[c, oy + ky - pad,
+    /// ox + kx - pad] or 0 in the padding (cols[p, m] of Im2Col). Each output row's run of in-range
+    /// pixels is one contiguous copy from a row of x.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void PatchRows(in ConvShape shape, ref float image, int firstPatch, int count, ref float destination)
+    {
+        int height = shape.Height, width = shape.Width, padding = shape.Padding, kernelW = shape.KernelW;
+        int taps = shape.KernelH * kernelW, outH = shape.OutH, outW = shape.OutW, outPixels = shape.OutPixels;
+        int plane = height * width;
+        for (int i = 0; i < count; i++)
+        {
+            int m = firstPatch + i, c = m / taps, tap = m - (c * taps), ky = tap / kernelW, kx = tap - (ky * kernelW);
+            int shift = kx - padding;
+            // Pixels ox in [oxFirst, oxEnd) read x inside the row; the others are padding.
+            int oxFirst = Math.Max(0, -shift), oxEnd = Math.Min(outW, width - shift);
+            ref float channel = ref Unsafe.Add(ref image, (nint)c * plane);
+            ref float row = ref Unsafe.Add(ref destination, (nint)i * outPixels);
+            for (int oy = 0; oy < outH; oy++, row = ref Unsafe.Add(ref row, outW))
+            {
+                int iy = oy + ky - padding;
+                if (iy < 0 || iy >= height || oxFirst >= oxEnd)
+                {
+                    MemoryMarshal.CreateSpan(ref row, outW).Clear();
+                    continue;
+                }
+                for (int ox = 0; ox < oxFirst; ox++)
+                    Unsafe.Add(ref row, ox) = 0f;
+                CopyRun(ref Unsafe.Add(ref channel, (iy * width) + shift + oxFirst), ref Unsafe.Add(ref row, oxFirst), oxEnd - oxFirst);
+                for (int ox = oxEnd; ox < outW; ox++)
+                    Unsafe.Add(ref row, ox) = 0f;
+            }
+        }
+    }
+
+    /// <summary>destination[0 .. count) = source[0 .. count), 8 then 4 floats a move, never past count.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void CopyRun(ref float source, ref float destination, int count)
+    {
+        int i = 0;
+        for (; i + 8 <= count; i += 8)
+            Vector256.LoadUnsafe(ref source, (nuint)i).StoreUnsafe(ref destination, (nuint)i);
+        if (i + 4 <= count)
+        {
+            Vector128.LoadUnsafe(ref source, (nuint)i).StoreUnsafe(ref destination, (nuint)i);
+            i += 4;
+        }
+        for (; i < count; i++)
+            Unsafe.Add(ref destination, i) = Unsafe.Add(ref source, i);
+    }
 
     [ILGPU.Frontend.External("gpumlp_cpu_conv_col2im")]
     public static void Col2Im(int worker, int workers, ConvShape shape, ArrayView<float> dCols, ArrayView<float> dx) =>

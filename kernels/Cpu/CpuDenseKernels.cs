@@ -267,6 +267,125 @@ internal static class CpuDenseSimd
         }
     }
 
+    /// <summary>Most row tiles a worker takes through the batch at once in
+    /// <see cref="ConvWeightGradient"/>: their rows of one image's patches ([288, P], 225 KB at the
+    /// preset's conv2) and their parked accumulators (74 KB) stay in L2.</summary>
+    private const int MaxConvBlockTiles = 48;
+
+    /// <summary>Each worker thread's patch rows of one image for <see cref="ConvWeightGradient"/>
+    /// ([block rows, P]), grown on demand.</summary>
+    [ThreadStatic]
+    private static float[]? imagePatches;
+
+    /// <summary>A convolution's weight gradient without a materialised im2col:
+    /// dWeights [O, Patch] = (cols^T [Patch, Rows] x dz [Rows, O])^T, where each worker builds the
+    /// rows of cols^T it needs one image at a time from x (CpuConvolution.PatchRows) into a buffer
+    /// that stays in L2, and reads dz's [P, O] block of that image in place (packed when O is not
+    /// its panel's width). Work: the (panel, row tile) units split in contiguous ranges over the
+    /// workers, taken in blocks of at most MaxConvBlockTiles tiles; every tile's accumulators run
+    /// through the images in order, parked between them, so every element is the k-ordered sum of
+    /// the GEMM over the whole batch (k = b * P + p): the bits of the transposed GEMM on a
+    /// materialised cols, which the tests check.</summary>
+    internal static void ConvWeightGradient(int worker, int workers, in ConvShape conv, CpuSimdWidth width, ref float dz, ref float x,
+        ref float dWeights)
+    {
+        switch (width)
+        {
+            case CpuSimdWidth.Vector512:
+                ConvWeightGradient<Vector512Ops, Vector512<float>>(worker, workers, conv, ref dz, ref x, ref dWeights);
+                break;
+            case CpuSimdWidth.Vector256:
+                ConvWeightGradient<Vector256Ops, Vector256<float>>(worker, workers, conv, ref dz, ref x, ref dWeights);
+                break;
+            default:
+                ConvWeightGradient<ScalarOps, float>(worker, workers, conv, ref dz, ref x, ref dWeights);
+                break;
+        }
+    }
+
+    private static void ConvWeightGradient<TOps, TV>(int worker, int workers, in ConvShape conv, ref float dz, ref float x, ref float dWeights)
+        where TOps : struct, ISimdOps<TV>
+        where TV : struct
+    {
+        // The tile the plain GEMM would choose for N = O (the same register tile, the same bits).
+        int vectorsNeeded = (conv.OutChannels + TOps.Lanes - 1) / TOps.Lanes;
+        if (vectorsNeeded <= 1)
+            ConvWeightGradient<TOps, TV, OneVector>(worker, workers, conv, ref dz, ref x, ref dWeights);
+        else if (vectorsNeeded <= 2 || TOps.TileVectors == 2)
+            ConvWeightGradient<TOps, TV, TwoVectors>(worker, workers, conv, ref dz, ref x, ref dWeights);
+        else
+            ConvWeightGradient<TOps, TV, FourVectors>(worker, workers, conv, ref dz, ref x, ref dWeights);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ConvWeightGradient<TOps, TV, TColumns>(int worker, int workers, in ConvShape conv, ref float dz, ref float x,
+        ref float dWeights)
+        where TOps : struct, ISimdOps<TV>
+        where TV : struct
+        where TColumns : struct, ITileColumns
+    {
+        int panelWidth = TColumns.Vectors * TOps.Lanes;
+        int outChannels = conv.OutChannels, patch = conv.Patch, pixels = conv.OutPixels;
+        int image = conv.Channels * conv.Height * conv.Width;
+        int panels = (outChannels + panelWidth - 1) / panelWidth;
+        int rowTiles = (patch + TileRows - 1) / TileRows;
+        int units = panels * rowTiles;
+        int unit = Simd.RangeStart(units, worker, workers), endUnit = Simd.RangeStart(units, worker + 1, workers);
+        if (unit >= endUnit)
+            return;
+        int tileLength = TileRows * panelWidth;
+        int blockRowsMost = Math.Min(rowTiles, MaxConvBlockTiles) * TileRows;
+        if (imagePatches is null || imagePatches.Length < blockRowsMost * pixels)
+            imagePatches = GC.AllocateUninitializedArray<float>(blockRowsMost * pixels, pinned: true);
+        if (parkedTiles is null || parkedTiles.Length < MaxConvBlockTiles * tileLength)
+            parkedTiles = GC.AllocateUninitializedArray<float>(MaxConvBlockTiles * tileLength, pinned: true);
+        // dz's [P, O] block of an image is the packed panel itself when O is the panel's width.
+        bool inPlace = outChannels == panelWidth;
+        var dzShape = GemmShape.Plain(pixels, outChannels, pixels);
+        if (!inPlace && (packedPanel is null || packedPanel.Length < pixels * panelWidth))
+            packedPanel = GC.AllocateUninitializedArray<float>(pixels * panelWidth, pinned: true);
+        ref float patches = ref MemoryMarshal.GetArrayDataReference(imagePatches);
+        ref float parked = ref MemoryMarshal.GetArrayDataReference(parkedTiles);
+        while (unit < endUnit)
+        {
+            // One block: consecutive tiles of one panel.
+            int panel = unit / rowTiles, firstTile = unit - (panel * rowTiles);
+            int endTile = Math.Min(rowTiles, Math.Min(firstTile + MaxConvBlockTiles, firstTile + (endUnit - unit)));
+            unit += endTile - firstTile;
+            int n0 = panel * panelWidth, columns = Math.Min(panelWidth, outChannels - n0);
+            int firstRow = firstTile * TileRows, blockRows = Math.Min(patch, endTile * TileRows) - firstRow;
+            var patchShape = GemmShape.Plain(blockRows, panelWidth, pixels);
+            for (int b = 0; b < conv.Batch; b++)
+            {
+                CpuConvolution.PatchRows(conv, ref Unsafe.Add(ref x, (nint)b * image), firstRow, blockRows, ref patches);
+                ref float dzImage = ref Unsafe.Add(ref dz, (nint)b * pixels * outChannels);
+                ref float panelRows = ref dzImage;
+                if (!inPlace)
+                {
+                    panelRows = ref MemoryMarshal.GetArrayDataReference(packedPanel!);
+                    PackPanel(dzShape, ref dzImage, pixels, n0, columns, panelWidth, ref panelRows);
+                }
+                for (int t = firstTile; t < endTile; t++)
+                {
+                    MultiplyTile<TOps, TV, TColumns>(patchShape, ref patches, (t - firstTile) * TileRows, pixels, ref panelRows,
+                        resume: b > 0, ref Unsafe.Add(ref parked, (t - firstTile) * tileLength));
+                }
+            }
+            // dWeights[n, m] = tile[m, n]: the transpose written straight from the accumulators.
+            for (int t = firstTile; t < endTile; t++)
+            {
+                ref float tile = ref Unsafe.Add(ref parked, (t - firstTile) * tileLength);
+                int rows = Math.Min(TileRows, patch - (t * TileRows));
+                for (int r = 0; r < rows; r++)
+                {
+                    int m = (t * TileRows) + r;
+                    for (int j = 0; j < columns; j++)
+                        Unsafe.Add(ref dWeights, ((n0 + j) * patch) + m) = Unsafe.Add(ref tile, (r * panelWidth) + j);
+                }
+            }
+        }
+    }
+
     private static int GreatestCommonDivisor(int a, int b)
     {
         while (b != 0)
@@ -277,7 +396,7 @@ internal static class CpuDenseSimd
     /// <summary>packed[k, j] = op(B)[k, n0 + j] for k &lt; rows and j &lt; columns, 0 for columns &lt;= j &lt;
     /// panelWidth; <paramref name="b"/> is op(B)'s first row of the chunk (row k0 of a long K).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void PackPanel(in GemmShape shape, ref float b, int rows, int n0, int columns, int panelWidth, ref float packed)
+    internal static void PackPanel(in GemmShape shape, ref float b, int rows, int n0, int columns, int panelWidth, ref float packed)
     {
         int k = rows;
         if (columns < panelWidth)
@@ -331,7 +450,7 @@ internal static class CpuDenseSimd
     /// stored), so the loop has no edge cases. Compiled fully optimised at once (no tier-0 warm-up):
     /// 24 zmm accumulators on the Vector512 path.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void MultiplyTile<TOps, TV, TColumns>(in GemmShape shape, ref float a, int m0, int rows, ref float packed, bool resume, ref float tile)
+    internal static void MultiplyTile<TOps, TV, TColumns>(in GemmShape shape, ref float a, int m0, int rows, ref float packed, bool resume, ref float tile)
         where TOps : struct, ISimdOps<TV>
         where TV : struct
         where TColumns : struct, ITileColumns

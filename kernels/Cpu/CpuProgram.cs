@@ -106,6 +106,11 @@ internal static class CpuProgramSimd
                 CpuConvolution.InputGradient(worker, workers, inputGradient.Shape, width, ref At<float>(inputGradient.Dz),
                     ref At<float>(inputGradient.Weights), ref At<float>(inputGradient.Dx));
                 break;
+            case CpuOperation.ConvWeightGradient:
+                ref ConvWeightGradientCommand weightGradient = ref command.ConvWeightGradient;
+                CpuDenseSimd.ConvWeightGradient(worker, workers, weightGradient.Shape, width, ref At<float>(weightGradient.Dz),
+                    ref At<float>(weightGradient.X), ref At<float>(weightGradient.DWeights));
+                break;
             case CpuOperation.MaxPool2ForwardNhwc:
                 ref MaxPool2ForwardCommand poolForwardNhwc = ref command.MaxPool2ForwardNhwc;
                 CpuPooling.ForwardNhwc(worker, workers, poolForwardNhwc.Shape, ref At<float>(poolForwardNhwc.X),

@@ -311,16 +311,22 @@ internal sealed class CpuSimdKernelSet : IKernelSet
         Launches++;
     }
 
-    /// <summary>Two launches: transposed [Patch, O] = cols^T x dz (Patch / 6 row tiles over one
-    /// panel of O columns share out evenly over the workers, where O / 6 tiles over Patch / 64
-    /// panels do not: 1.25x faster at the CNN preset's conv2), then dWeights = its transpose (the
-    /// layout change of a 1 x Patch map with O channels).</summary>
-    public void ConvWeightGradient(in ConvShape shape, ArrayView<float> dz, ArrayView<float> cols, ArrayView<float> transposed,
+    /// <summary>One launch, cols not read: the transposed GEMM [Patch, O] = cols^T x dz (Patch / 6 row
+    /// tiles over one panel of O columns share out evenly over the workers, where O / 6 tiles over
+    /// Patch / 64 panels do not), each worker rebuilding its rows of cols^T from x one image at a time
+    /// in L2, and its tiles stored transposed into dWeights (CpuDenseSimd.ConvWeightGradient). At the
+    /// CNN preset's conv2 the materialised cols was 80 MB, read back from memory here.</summary>
+    public void ConvWeightGradient(in ConvShape shape, ArrayView<float> dz, ArrayView<float> x, ArrayView<float> cols,
         ArrayView<float> dWeights)
     {
-        Gemm(GemmShape.TransposedA(shape.Patch, shape.OutChannels, shape.Rows), DenseEpilogue.Of(EpilogueMode.Store), cols, dz, transposed,
-            unused, unused);
-        ConvNhwcToNchw(new ConvShape(1, 1, shape.Patch, 1, shape.OutChannels, 1, 1, 0), transposed, dWeights);
+        const string launch = "convolution weight gradient";
+        CpuOperandLengths.Require(dz, shape.OutputLength, "dz", launch);
+        CpuOperandLengths.Require(x, shape.InputLength, "x", launch);
+        CpuOperandLengths.Require(dWeights, shape.WeightLength, "dWeights", launch);
+        if (TryRecord(CpuCommand.Of(new ConvWeightGradientCommand { Shape = shape, Dz = Address(dz), X = Address(x), DWeights = Address(dWeights) })))
+            return;
+        Convolution.WeightGradient(config, shape, width, dz, x, dWeights);
+        Launches++;
     }
 
     /// <summary>One launch, per image: the GEMM into a worker's buffer, then col2im from it; dCols is
@@ -617,6 +623,10 @@ internal sealed class CpuSimdKernelSet : IKernelSet
         public readonly Action<KernelConfig, ConvShape, CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>> InputGradient =
             accelerator.LoadStreamKernel<ConvShape, CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>>(
                 CpuConvolutionKernels.ConvInputGradientCpuKernel);
+
+        public readonly Action<KernelConfig, ConvShape, CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>> WeightGradient =
+            accelerator.LoadStreamKernel<ConvShape, CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>>(
+                CpuConvolutionKernels.ConvWeightGradientCpuKernel);
 
         public readonly Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<float>, ArrayView<int>> PoolForwardNhwc =
             accelerator.LoadStreamKernel<PoolShape, ArrayView<float>, ArrayView<float>, ArrayView<int>>(CpuPoolingKernels.MaxPool2ForwardNhwcCpuKernel);

@@ -87,11 +87,11 @@ public sealed partial class DeviceKernels
 
     /// <summary>From dy = dLoss/dy (NCHW): dz = dLoss/d(pre-activation) in [Rows, OutChannels]
     /// (through the ReLU when `relu`, using the forward output y), dWeights [O, C, KH, KW] summed over
-    /// the batch, dBias [O]. cols is the forward's im2col of x; biasPartials [Batch, O] and
-    /// weightScratch [WeightLength] are scratch. dz is kept for ConvInputGradient. All outputs are
+    /// the batch, dBias [O]. x is the forward's input and cols its im2col (a set reads one of them);
+    /// biasPartials [Batch, O] is scratch. dz is kept for ConvInputGradient. All outputs are
     /// overwritten.</summary>
     public void ConvParameterGradients(ConvShape shape, bool relu, ArrayView<float> dy, ArrayView<float> y,
-        ArrayView<float> cols, ArrayView<float> dz, ArrayView<float> biasPartials, ArrayView<float> weightScratch,
+        ArrayView<float> x, ArrayView<float> cols, ArrayView<float> dz, ArrayView<float> biasPartials,
         ArrayView<float> dWeights, ArrayView<float> dBias)
     {
         CheckShape(shape);
@@ -103,25 +103,25 @@ public sealed partial class DeviceKernels
         LoadConvolution();
         set.ConvNchwToNhwc(shape, dy, relu ? y : Unused, relu, dz);
         set.ConvBiasPartials(shape, dz, biasPartials);
-        ConvParameterGradientsFromDz(shape, dz, biasPartials, cols, weightScratch, dWeights, dBias);
+        ConvParameterGradientsFromDz(shape, dz, biasPartials, x, cols, dWeights, dBias);
     }
 
     /// <summary>ConvParameterGradients from dz [Rows, OutChannels] and its per-image bias partials
     /// [Batch, O] as MaxPool2BackwardNhwc writes them: dWeights [O, C, KH, KW] and dBias [O],
-    /// overwritten; weightScratch [WeightLength] is scratch.</summary>
+    /// overwritten; x is the forward's input and cols its im2col.</summary>
     public void ConvParameterGradientsFromDz(ConvShape shape, ArrayView<float> dz, ArrayView<float> biasPartials,
-        ArrayView<float> cols, ArrayView<float> weightScratch, ArrayView<float> dWeights, ArrayView<float> dBias)
+        ArrayView<float> x, ArrayView<float> cols, ArrayView<float> dWeights, ArrayView<float> dBias)
     {
         CheckShape(shape);
         Require(dz, shape.OutputLength, "dz");
         Require(biasPartials, shape.Batch * shape.OutChannels, "biasPartials");
+        Require(x, shape.InputLength, "x");
         Require(cols, shape.ColumnsLength, "cols");
-        Require(weightScratch, shape.WeightLength, "weightScratch");
         Require(dWeights, shape.WeightLength, "dWeights");
         Require(dBias, shape.OutChannels, "dBias");
         LoadConvolution();
         // dW [O, K] = dz^T [O, Rows] x cols [Rows, K]: every element sums over the whole batch in order.
-        set.ConvWeightGradient(shape, dz, cols, weightScratch, dWeights);
+        set.ConvWeightGradient(shape, dz, x, cols, dWeights);
         BiasGradient(biasPartials, shape.Batch, shape.OutChannels, dBias);
     }
 

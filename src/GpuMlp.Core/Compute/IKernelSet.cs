@@ -127,10 +127,11 @@ internal interface IKernelSet
     void ConvCol2Im(in ConvShape shape, ArrayView<float> dCols, ArrayView<float> dx);
 
     /// <summary>dWeights [OutChannels, Patch] = dz^T [OutChannels, Rows] x cols [Rows, Patch], every
-    /// element summed over the rows in order; transposed [Patch, OutChannels] is scratch that a set
-    /// may use (the CPU set computes the transpose, whose tiles share the work out more evenly, then
-    /// transposes it: each element is the same k-ordered sum of the same products).</summary>
-    void ConvWeightGradient(in ConvShape shape, ArrayView<float> dz, ArrayView<float> cols, ArrayView<float> transposed,
+    /// element summed over the rows in order, where cols = im2col(x) as the forward pass left it. A set
+    /// may rebuild cols from x instead of reading it (the CPU set does, one image at a time in L2,
+    /// computing the transpose, whose tiles share the work out more evenly: each element is the same
+    /// k-ordered sum of the same products).</summary>
+    void ConvWeightGradient(in ConvShape shape, ArrayView<float> dz, ArrayView<float> x, ArrayView<float> cols,
         ArrayView<float> dWeights);
 
     /// <summary>dx (NCHW) = col2im(dz [Rows, OutChannels] x weights [OutChannels, Patch]); dCols

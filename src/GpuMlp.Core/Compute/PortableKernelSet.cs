@@ -335,8 +335,8 @@ internal sealed class PortableKernelSet : IKernelSet
     public void MaxPool2Backward(in PoolShape shape, ArrayView<float> dy, ArrayView<int> argmax, ArrayView<float> dx) =>
         Convolution.PoolBackward(elementwise.For(shape.InputLength), shape, dy, argmax, dx);
 
-    /// <summary>One GEMM straight into dWeights; the transposed scratch is not used.</summary>
-    public void ConvWeightGradient(in ConvShape shape, ArrayView<float> dz, ArrayView<float> cols, ArrayView<float> transposed,
+    /// <summary>One GEMM on the forward's cols straight into dWeights; x is not read.</summary>
+    public void ConvWeightGradient(in ConvShape shape, ArrayView<float> dz, ArrayView<float> x, ArrayView<float> cols,
         ArrayView<float> dWeights) =>
         Gemm(GemmShape.TransposedA(shape.OutChannels, shape.Patch, shape.Rows), DenseEpilogue.Of(EpilogueMode.Store), dz, cols, dWeights,
             unused, unused);

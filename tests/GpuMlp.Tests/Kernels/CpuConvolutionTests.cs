@@ -26,8 +26,8 @@ public sealed class PoolingOnCpuPortableTests(DeviceFixture fixture) : PoolingTe
 [Collection(DeviceCollection.Name)]
 public sealed class CpuConvolutionKernelTests(DeviceFixture fixture)
 {
-    /// <summary>B, C, H, W, O, KH, KW, padding: odd sizes, every padding edge, a 1x1 kernel, and the
-    /// CNN preset's second convolution at batch 3.</summary>
+    /// <summary>B, C, H, W, O, KH, KW, padding: odd sizes, every padding edge, a 1x1 kernel, the
+    /// CNN preset's second convolution at batch 3, the fast recipe's two and a 7-wide kernel.</summary>
     public static TheoryData<CpuSimdRequest, int, int, int, int, int, int, int, int> Cases()
     {
         var data = new TheoryData<CpuSimdRequest, int, int, int, int, int, int, int, int>();
@@ -37,6 +37,10 @@ public sealed class CpuConvolutionKernelTests(DeviceFixture fixture)
             data.Add(path, 3, 2, 6, 9, 5, 3, 2, 1);
             data.Add(path, 1, 4, 5, 5, 3, 1, 1, 0);
             data.Add(path, 3, 32, 14, 14, 64, 5, 5, 2);
+            // The fast recipe's convolutions (whole kernel rows moved as one vector) and a 7-wide kernel.
+            data.Add(path, 2, 1, 28, 28, 24, 5, 5, 0);
+            data.Add(path, 3, 24, 12, 12, 32, 3, 3, 0);
+            data.Add(path, 2, 2, 9, 9, 3, 7, 7, 1);
         }
         return data;
     }
@@ -74,9 +78,53 @@ public sealed class CpuConvolutionKernelTests(DeviceFixture fixture)
         Compare.AllClose(actual.DBias, NaiveReference.ToDouble(expected.DBias), 0, 0, $"{what} db vs the portable bias partials");
     }
 
+    /// <summary>The CPU weight gradient builds its rows of cols^T per image from x and never reads
+    /// cols; it has the bits of the transposed GEMM on the materialised im2col (the CPU set's earlier
+    /// two launches), whose chunks of K it crosses with other edges (the last case has 3,456 rows).</summary>
+    [Theory]
+    [MemberData(nameof(WeightGradientCases))]
+    public void WeightGradient_FromX_HasTheBitsOfTheGemmOnIm2Col(
+        CpuSimdRequest path, int batch, int channels, int height, int width, int outChannels, int kernelH, int kernelW, int padding)
+    {
+        ConvShape s = ConvolutionTests.ShapeOf(batch, channels, height, width, outChannels, kernelH, kernelW, padding);
+        var random = new Random(TestData.StableSeed(batch, channels, height, width, outChannels, kernelH, kernelW, padding));
+        KernelSet set = fixture.Cpu(path);
+        var accelerator = set.Accelerator;
+        using var x = accelerator.Input(TestData.Uniform(random, s.InputLength));
+        using var dz = accelerator.Input(TestData.Uniform(random, s.OutputLength));
+        using var cols = accelerator.Output(s.ColumnsLength);
+        using var transposed = accelerator.Output(s.WeightLength);
+        using var dW = accelerator.Output(s.WeightLength);
+        var kernels = set.Kernels;
+        kernels.ConvIm2Col(s, x.View, cols.View);
+        kernels.Gemm(GemmShape.TransposedA(s.Patch, s.OutChannels, s.Rows), DenseEpilogue.Of(EpilogueMode.Store), cols.View, dz.View,
+            transposed.View, kernels.Unused, kernels.Unused);
+        float[] gemm = transposed.Download("dW^T");
+        var expected = new float[s.WeightLength];
+        for (int m = 0; m < s.Patch; m++)
+        {
+            for (int o = 0; o < s.OutChannels; o++)
+                expected[(o * s.Patch) + m] = gemm[(m * s.OutChannels) + o];
+        }
+        // Its cols is all NaN: the weight gradient must not read it.
+        using var poisoned = accelerator.Output(s.ColumnsLength);
+        using var partials = accelerator.Input(TestData.Uniform(random, s.Batch * s.OutChannels));
+        using var dB = accelerator.Output(s.OutChannels);
+        kernels.ConvParameterGradientsFromDz(s, dz.View, partials.View, x.View, poisoned.View, dW.View, dB.View);
+        Assert.Equal(expected, dW.Download("dW"));
+    }
+
+    public static TheoryData<CpuSimdRequest, int, int, int, int, int, int, int, int> WeightGradientCases()
+    {
+        var data = Cases();
+        foreach (CpuSimdRequest path in CpuSimdKernelTests.Paths())
+            data.Add(path, 24, 2, 12, 12, 16, 3, 3, 1);
+        return data;
+    }
+
     /// <summary>A CNN step (gather with ±2-pixel shifts, two conv+ReLU+pool blocks, the second without padding and with an
     /// odd map, dense, loss, backward, Adam) fused and unfused from the same state: identical
-    /// parameters, moments and per-sample results; the fused step is ONE launch, the unfused one 21.</summary>
+    /// parameters, moments and per-sample results; the fused step is ONE launch, the unfused one 19.</summary>
     [Theory]
     [MemberData(nameof(CpuSimdKernelTests.Paths), MemberType = typeof(CpuSimdKernelTests))]
     public void CnnTrainingStep_Fused_IsOneLaunchWithTheUnfusedBits(CpuSimdRequest path)
@@ -94,9 +142,9 @@ public sealed class CpuConvolutionKernelTests(DeviceFixture fixture)
         var unfused = FusedStep.Run(set, architecture, rows, images, labels, order, fused: false, GatherShifted);
         var fused = FusedStep.Run(set, architecture, rows, images, labels, order, fused: true, GatherShifted);
         // shifted gather; per conv im2col, GEMM, then the pool reading its rows; dense; softmax | dense dW+db,
-        // dense dx; pool2' (conv2's dz and bias partials); conv2 dW^T, dW, db, dx (GEMM and col2im per image);
-        // pool1'; conv1 dW^T, dW, db | Adam.
-        Assert.Equal(21, unfused.Launches);
+        // dense dx; pool2' (conv2's dz and bias partials); conv2 dW (from x), db, dx (GEMM and col2im per image);
+        // pool1'; conv1 dW, db | Adam.
+        Assert.Equal(19, unfused.Launches);
         Assert.Equal(1, fused.Launches);
         FusedStep.AssertSameBits(unfused, fused);
         Assert.NotEqual(architecture.InitialParameters(9), fused.Parameters);

@@ -115,7 +115,7 @@ public sealed partial record ConvSpec(int OutChannels, int KernelH, int KernelW,
         private readonly ConvSpec spec;
         private readonly ActivationShape inputShape;
         private readonly ParameterTensor weight, bias;
-        private readonly ArrayView<float> cols, dz, biasPartials, weightScratch;
+        private readonly ArrayView<float> cols, dz, biasPartials;
 
         public Device(LayerNetwork network, LayerNetwork.PlannedLayer step, DeviceLayer? previous, bool needsInputGradient)
         {
@@ -132,7 +132,6 @@ public sealed partial record ConvSpec(int OutChannels, int KernelH, int KernelW,
             cols = network.Buffer<float>(full.ColumnsLength);
             dz = network.Buffer<float>(full.OutputLength);
             biasPartials = network.Buffer<float>((long)full.Batch * full.OutChannels);
-            weightScratch = network.Buffer<float>(full.WeightLength);
             Output = network.Buffer<float>(full.OutputLength);
             if (feedsPoolAsRows)
             {
@@ -164,12 +163,12 @@ public sealed partial record ConvSpec(int OutChannels, int KernelH, int KernelW,
             DeviceKernels kernels = network.Kernels;
             if (feedsPoolAsRows)
             {
-                kernels.ConvParameterGradientsFromDz(shape, dz, biasPartials, cols, weightScratch,
+                kernels.ConvParameterGradientsFromDz(shape, dz, biasPartials, x, cols,
                     network.GradientSlice(weight), network.GradientSlice(bias));
             }
             else
             {
-                kernels.ConvParameterGradients(shape, relu, OutputGradient, Output, cols, dz, biasPartials, weightScratch,
+                kernels.ConvParameterGradients(shape, relu, OutputGradient, Output, x, cols, dz, biasPartials,
                     network.GradientSlice(weight), network.GradientSlice(bias));
             }
             if (needsInputGradient)
