@@ -58,6 +58,8 @@ public enum CpuOperation
     ConvInputGradient = 22,
     /// <summary>CpuConvolutionKernels.ConvWeightGradientCpuKernel.</summary>
     ConvWeightGradient = 23,
+    /// <summary>CpuConvolutionKernels.ConvForwardRowsCpuKernel.</summary>
+    ConvForwardRows = 24,
 }
 
 /// <summary>One recorded launch: Operation, and its operands in the field named after it. Built
@@ -83,6 +85,7 @@ public struct CpuCommand
     public MaxPool2BackwardNhwcCommand MaxPool2BackwardNhwc;
     public ConvInputGradientCommand ConvInputGradient;
     public ConvWeightGradientCommand ConvWeightGradient;
+    public ConvForwardRowsCommand ConvForwardRows;
     public BatchNormCommand BatchNormStatistics;
     public BatchNormCommand BatchNormForward;
     public BatchNormCommand BatchNormParameterGradients;
@@ -122,6 +125,9 @@ public struct CpuCommand
 
     public static CpuCommand Of(in ConvWeightGradientCommand operands) =>
         new() { Operation = CpuOperation.ConvWeightGradient, ConvWeightGradient = operands };
+
+    public static CpuCommand Of(in ConvForwardRowsCommand operands) =>
+        new() { Operation = CpuOperation.ConvForwardRows, ConvForwardRows = operands };
 
     public static CpuCommand Of(in MaxPool2BackwardNhwcCommand operands) =>
         new() { Operation = CpuOperation.MaxPool2BackwardNhwc, MaxPool2BackwardNhwc = operands };
@@ -325,6 +331,17 @@ public struct ConvInputGradientCommand
     public long Dz;
     public long Weights;
     public long Dx;
+}
+
+/// <summary>Nhwc [Rows, OutChannels] = relu?(im2col(X) x Weights^T + Bias) (Relu != 0), with no im2col stored.</summary>
+public struct ConvForwardRowsCommand
+{
+    public ConvShape Shape;
+    public int Relu;
+    public long X;
+    public long Weights;
+    public long Bias;
+    public long Nhwc;
 }
 
 /// <summary>DWeights [OutChannels, Patch] = Dz^T [OutChannels, Rows] x im2col(X) [Rows, Patch], with no im2col stored.</summary>

@@ -43,6 +43,10 @@ namespace GpuMlp.Kernels.Cpu;
 
 public static class CpuConvolutionKernels
 {
+    /// <summary>The longest patch (C x KH x KW) ConvForwardRowsCpuKernel takes: its packed weights are
+    /// one chunk of the GEMM's K (CpuDenseSimd's MaxPackedRows).</summary>
+    public const int MaxFusedPatch = 2048;
+
     [CpuOnlyKernel]
     public static void ConvIm2ColCpuKernel(ConvShape shape, ArrayView<float> x, ArrayView<float> cols) =>
         CpuConvolution.Im2Col(Grid.GlobalIndex.X, Grid.DimX * Group.DimX, shape, x, cols);
@@ -65,6 +69,13 @@ public static class CpuConvolutionKernels
     public static void ConvInputGradientCpuKernel(
         ConvShape shape, CpuSimdWidth width, ArrayView<float> dz, ArrayView<float> weights, ArrayView<float> dx) =>
         CpuConvolution.InputGradient(Grid.GlobalIndex.X, Grid.DimX * Group.DimX, shape, width, dz, weights, dx);
+
+    /// <summary>nhwc [Rows, O] = relu?(im2col(x) x weights^T + bias) with no cols stored
+    /// (CpuDenseSimd.ConvForwardRows).</summary>
+    [CpuOnlyKernel]
+    public static void ConvForwardRowsCpuKernel(ConvShape shape, int relu, CpuSimdWidth width, ArrayView<float> x, ArrayView<float> weights,
+        ArrayView<float> bias, ArrayView<float> nhwc) =>
+        CpuConvolution.ForwardRows(Grid.GlobalIndex.X, Grid.DimX * Group.DimX, shape, relu, width, x, weights, bias, nhwc);
 
     /// <summary>dWeights [O, Patch] from dz [Rows, O] and the convolution's input x, with no cols
     /// (CpuDenseSimd.ConvWeightGradient).</summary>
@@ -111,6 +122,12 @@ internal static class CpuConvolution
     /// <summary>Each worker thread's block of dCols for one image ([P, K]), grown on demand.</summary>
     [ThreadStatic]
     private static float[]? imageColumns;
+
+    [ILGPU.Frontend.External("gpumlp_cpu_conv_forward_rows")]
+    public static void ForwardRows(int worker, int workers, ConvShape shape, int relu, CpuSimdWidth width, ArrayView<float> x,
+        ArrayView<float> weights, ArrayView<float> bias, ArrayView<float> nhwc) =>
+        CpuDenseSimd.ConvForwardRows(worker, workers, shape, relu != 0, width, ref Simd.Ref(x), ref Simd.Ref(weights), ref Simd.Ref(bias),
+            ref Simd.Ref(nhwc));
 
     [ILGPU.Frontend.External("gpumlp_cpu_conv_weight_gradient")]
     public static void WeightGradient(int worker, int workers, ConvShape shape, CpuSimdWidth width, ArrayView<float> dz,
@@ -177,18 +194,25 @@ internal static class CpuConvolution
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Im2Col(int worker, int workers, in ConvShape shape, ref float x, ref float cols)
     {
+        int first = Simd.RangeStart(shape.Rows, worker, workers);
+        Im2ColRows(shape, ref x, first, Simd.RangeStart(shape.Rows, worker + 1, workers), ref Unsafe.Add(ref cols, (nint)first * shape.Patch));
+    }
+
+    /// <summary>Rows [firstRow, endRow) of cols, the first at <paramref name="firstRowStart"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Im2ColRows(in ConvShape shape, ref float x, int firstRow, int endRow, ref float firstRowStart)
+    {
         int channels = shape.Channels, height = shape.Height, width = shape.Width, padding = shape.Padding;
         int kernelH = shape.KernelH, kernelW = shape.KernelW, outW = shape.OutW, outPixels = shape.OutPixels;
         int patch = shape.Patch, plane = height * width;
-        int end = Simd.RangeStart(shape.Rows, worker + 1, workers);
-        for (int row = Simd.RangeStart(shape.Rows, worker, workers); row < end; row++)
+        for (int row = firstRow; row < endRow; row++)
         {
             int b = row / outPixels, pixel = row - b * outPixels;
             int oy = pixel / outW, ox = pixel - oy * outW;
             // The taps kx in [kxFirst, kxEnd) fall inside the row; the others are padding.
             int left = ox - padding;
             int kxFirst = Math.Max(0, -left), kxEnd = Math.Min(kernelW, width - left);
-            ref float destination = ref Unsafe.Add(ref cols, (nint)row * patch);
+            ref float destination = ref Unsafe.Add(ref firstRowStart, (nint)(row - firstRow) * patch);
             ref float image = ref Unsafe.Add(ref x, (nint)b * channels * plane);
             for (int c = 0; c < channels; c++)
             {

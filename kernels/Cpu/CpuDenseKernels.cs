@@ -89,7 +89,7 @@ internal static class CpuDenseSimd
 
     /// <summary>The most rows of K packed at once (a [2048, 64] panel is 512 KB); a longer K is taken
     /// in chunks of <see cref="KChunkRows"/>.</summary>
-    private const int MaxPackedRows = 2048;
+    private const int MaxPackedRows = CpuConvolutionKernels.MaxFusedPatch;
 
     /// <summary>Rows of K per chunk of a long K: a [1024, 64] packed chunk (256 KB) and the block's
     /// rows of A for it stay in L2 while every tile of the block passes over them.</summary>
@@ -262,6 +262,104 @@ internal static class CpuDenseSimd
                     MultiplyTile<TOps, TV, TColumns>(shape, ref a, m0, rows, ref panelRows, resume, ref accumulators);
                     if (last)
                         StoreTile<TOps, TV>(shape, epilogue, dropoutKey, operands, m0, n0, columns, panelWidth, ref accumulators);
+                }
+            }
+        }
+    }
+
+    /// <summary>Each worker thread's cols rows of one image for <see cref="ConvForwardRows"/>
+    /// ([P, Patch]), grown on demand.</summary>
+    [ThreadStatic]
+    private static float[]? imageRows;
+
+    /// <summary>Each worker thread's packed weights^T for <see cref="ConvForwardRows"/> (every panel,
+    /// [panels, Patch, panel width]), grown on demand.</summary>
+    [ThreadStatic]
+    private static float[]? packedWeights;
+
+    /// <summary>A convolution's forward rows without a materialised im2col: nhwc [Rows, O] =
+    /// relu?(cols x weights^T + bias), images split over the workers; each worker packs weights^T
+    /// once, then per image writes the image's [P, Patch] rows of cols into a buffer that stays in L2
+    /// (CpuConvolution.Im2ColRows) and runs the GEMM's tiles over them. Every element is the GEMM's
+    /// k-ordered sum with its epilogue, so nhwc has the bits of Im2Col then the TransposedB GEMM
+    /// (tested). Patch must be at most CpuConvolutionKernels.MaxFusedPatch.</summary>
+    internal static void ConvForwardRows(int worker, int workers, in ConvShape conv, bool relu, CpuSimdWidth width, ref float x,
+        ref float weights, ref float bias, ref float nhwc)
+    {
+        switch (width)
+        {
+            case CpuSimdWidth.Vector512:
+                ConvForwardRows<Vector512Ops, Vector512<float>>(worker, workers, conv, relu, ref x, ref weights, ref bias, ref nhwc);
+                break;
+            case CpuSimdWidth.Vector256:
+                ConvForwardRows<Vector256Ops, Vector256<float>>(worker, workers, conv, relu, ref x, ref weights, ref bias, ref nhwc);
+                break;
+            default:
+                ConvForwardRows<ScalarOps, float>(worker, workers, conv, relu, ref x, ref weights, ref bias, ref nhwc);
+                break;
+        }
+    }
+
+    private static void ConvForwardRows<TOps, TV>(int worker, int workers, in ConvShape conv, bool relu, ref float x, ref float weights,
+        ref float bias, ref float nhwc)
+        where TOps : struct, ISimdOps<TV>
+        where TV : struct
+    {
+        int vectorsNeeded = (conv.OutChannels + TOps.Lanes - 1) / TOps.Lanes;
+        if (vectorsNeeded <= 1)
+            ConvForwardRows<TOps, TV, OneVector>(worker, workers, conv, relu, ref x, ref weights, ref bias, ref nhwc);
+        else if (vectorsNeeded <= 2 || TOps.TileVectors == 2)
+            ConvForwardRows<TOps, TV, TwoVectors>(worker, workers, conv, relu, ref x, ref weights, ref bias, ref nhwc);
+        else
+            ConvForwardRows<TOps, TV, FourVectors>(worker, workers, conv, relu, ref x, ref weights, ref bias, ref nhwc);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ConvForwardRows<TOps, TV, TColumns>(int worker, int workers, in ConvShape conv, bool relu, ref float x,
+        ref float weights, ref float bias, ref float nhwc)
+        where TOps : struct, ISimdOps<TV>
+        where TV : struct
+        where TColumns : struct, ITileColumns
+    {
+        int first = Simd.RangeStart(conv.Batch, worker, workers), end = Simd.RangeStart(conv.Batch, worker + 1, workers);
+        if (first >= end)
+            return;
+        int panelWidth = TColumns.Vectors * TOps.Lanes, outChannels = conv.OutChannels, patch = conv.Patch, pixels = conv.OutPixels;
+        int panels = (outChannels + panelWidth - 1) / panelWidth, panelLength = patch * panelWidth;
+        // The GEMM the kernel stands for: [Rows, O] = cols [Rows, Patch] x weights^T, weights [O, Patch].
+        var product = GemmShape.TransposedB(conv.Rows, outChannels, patch);
+        if (packedWeights is null || packedWeights.Length < panels * panelLength)
+            packedWeights = GC.AllocateUninitializedArray<float>(panels * panelLength, pinned: true);
+        if (imageRows is null || imageRows.Length < pixels * patch)
+            imageRows = GC.AllocateUninitializedArray<float>(pixels * patch, pinned: true);
+        ref float packed = ref MemoryMarshal.GetArrayDataReference(packedWeights);
+        ref float rows = ref MemoryMarshal.GetArrayDataReference(imageRows);
+        for (int panel = 0; panel < panels; panel++)
+        {
+            int n0 = panel * panelWidth;
+            PackPanel(product, ref weights, patch, n0, Math.Min(panelWidth, outChannels - n0), panelWidth,
+                ref Unsafe.Add(ref packed, panel * panelLength));
+        }
+        var epilogue = DenseEpilogue.Of(relu ? EpilogueMode.BiasRelu : EpilogueMode.Bias);
+        var imageProduct = GemmShape.TransposedB(pixels, outChannels, patch);
+        var operands = new GemmOperands(ref x, ref weights, ref nhwc, ref bias, ref bias, ref bias, sumColumns: false);
+        Span<float> tile = stackalloc float[TileRows * 64];
+        ref float tileStart = ref MemoryMarshal.GetReference(tile);
+        int imageTiles = (pixels + TileRows - 1) / TileRows;
+        for (int b = first; b < end; b++)
+        {
+            CpuConvolution.Im2ColRows(conv, ref x, b * pixels, (b + 1) * pixels, ref rows);
+            // Stores stop at this image's last row (the tiles past it repeat row P - 1).
+            var store = product;
+            store.M = (b + 1) * pixels;
+            for (int panel = 0; panel < panels; panel++)
+            {
+                int n0 = panel * panelWidth, columns = Math.Min(panelWidth, outChannels - n0);
+                ref float panelRows = ref Unsafe.Add(ref packed, panel * panelLength);
+                for (int t = 0; t < imageTiles; t++)
+                {
+                    MultiplyTile<TOps, TV, TColumns>(imageProduct, ref rows, t * TileRows, patch, ref panelRows, resume: false, ref tileStart);
+                    StoreTile<TOps, TV>(store, epilogue, 0u, operands, (b * pixels) + (t * TileRows), n0, columns, panelWidth, ref tileStart);
                 }
             }
         }

@@ -106,6 +106,11 @@ internal static class CpuProgramSimd
                 CpuConvolution.InputGradient(worker, workers, inputGradient.Shape, width, ref At<float>(inputGradient.Dz),
                     ref At<float>(inputGradient.Weights), ref At<float>(inputGradient.Dx));
                 break;
+            case CpuOperation.ConvForwardRows:
+                ref ConvForwardRowsCommand forwardRows = ref command.ConvForwardRows;
+                CpuDenseSimd.ConvForwardRows(worker, workers, forwardRows.Shape, forwardRows.Relu != 0, width, ref At<float>(forwardRows.X),
+                    ref At<float>(forwardRows.Weights), ref At<float>(forwardRows.Bias), ref At<float>(forwardRows.Nhwc));
+                break;
             case CpuOperation.ConvWeightGradient:
                 ref ConvWeightGradientCommand weightGradient = ref command.ConvWeightGradient;
                 CpuDenseSimd.ConvWeightGradient(worker, workers, weightGradient.Shape, width, ref At<float>(weightGradient.Dz),

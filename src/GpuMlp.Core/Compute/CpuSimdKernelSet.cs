@@ -243,6 +243,40 @@ internal sealed class CpuSimdKernelSet : IKernelSet
         ConvLayoutChange(CpuOperation.ConvIm2Col, shape, x, cols, Convolution.Im2Col);
     }
 
+    /// <summary>One launch, cols not written: per image, its im2col rows in a worker's L2 buffer and the
+    /// GEMM's tiles over them (CpuDenseSimd.ConvForwardRows); the two launches of the portable set
+    /// when Patch is longer than the fused kernel packs.</summary>
+    public void ConvForwardRows(in ConvShape shape, bool relu, ArrayView<float> x, ArrayView<float> weights, ArrayView<float> bias,
+        ArrayView<float> cols, ArrayView<float> nhwc)
+    {
+        if (shape.Patch > CpuConvolutionKernels.MaxFusedPatch)
+        {
+            ConvIm2Col(shape, x, cols);
+            Gemm(GemmShape.TransposedB(shape.Rows, shape.OutChannels, shape.Patch),
+                DenseEpilogue.Of(relu ? EpilogueMode.BiasRelu : EpilogueMode.Bias), cols, weights, nhwc, bias, unused);
+            return;
+        }
+        const string launch = "convolution forward";
+        CpuOperandLengths.Require(x, shape.InputLength, "x", launch);
+        CpuOperandLengths.Require(weights, shape.WeightLength, "weights", launch);
+        CpuOperandLengths.Require(bias, shape.OutChannels, "bias", launch);
+        CpuOperandLengths.Require(nhwc, shape.OutputLength, "nhwc", launch);
+        if (TryRecord(CpuCommand.Of(new ConvForwardRowsCommand
+        {
+            Shape = shape,
+            Relu = relu ? 1 : 0,
+            X = Address(x),
+            Weights = Address(weights),
+            Bias = Address(bias),
+            Nhwc = Address(nhwc),
+        })))
+        {
+            return;
+        }
+        Convolution.ForwardRows(config, shape, relu ? 1 : 0, width, x, weights, bias, nhwc);
+        Launches++;
+    }
+
     public void ConvNhwcToNchw(in ConvShape shape, ArrayView<float> nhwc, ArrayView<float> y)
     {
         CpuOperandLengths.Conv("NHWC to NCHW", nhwc, shape.OutputLength, "nhwc", y, shape.OutputLength, "y");
@@ -623,6 +657,10 @@ internal sealed class CpuSimdKernelSet : IKernelSet
         public readonly Action<KernelConfig, ConvShape, CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>> InputGradient =
             accelerator.LoadStreamKernel<ConvShape, CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>>(
                 CpuConvolutionKernels.ConvInputGradientCpuKernel);
+
+        public readonly Action<KernelConfig, ConvShape, int, CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>> ForwardRows =
+            accelerator.LoadStreamKernel<ConvShape, int, CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(
+                CpuConvolutionKernels.ConvForwardRowsCpuKernel);
 
         public readonly Action<KernelConfig, ConvShape, CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>> WeightGradient =
             accelerator.LoadStreamKernel<ConvShape, CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>>(

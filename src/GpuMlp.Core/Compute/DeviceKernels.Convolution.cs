@@ -33,7 +33,8 @@ public sealed partial class DeviceKernels
     }
 
     /// <summary>y = relu?(conv(x, weights) + bias), NCHW in and out. cols [Rows, Patch] and nhwc
-    /// [Rows, OutChannels] are scratch; cols keeps im2col(x), which ConvParameterGradients reads.</summary>
+    /// [Rows, OutChannels] are scratch; cols keeps im2col(x) for ConvParameterGradients on the sets that
+    /// read it back.</summary>
     public void ConvForward(ConvShape shape, bool relu, ArrayView<float> x, ArrayView<float> weights,
         ArrayView<float> bias, ArrayView<float> cols, ArrayView<float> nhwc, ArrayView<float> y)
     {
@@ -44,7 +45,7 @@ public sealed partial class DeviceKernels
 
     /// <summary>ConvForward up to its output rows: nhwc [Rows, OutChannels] = relu?(im2col(x) x
     /// weights^T + bias), left in that layout for a pool that reads it (MaxPool2ForwardNhwc); cols
-    /// keeps im2col(x).</summary>
+    /// is scratch that keeps im2col(x) on the sets that read it back (IKernelSet.ConvForwardRows).</summary>
     public void ConvForwardNhwc(ConvShape shape, bool relu, ArrayView<float> x, ArrayView<float> weights,
         ArrayView<float> bias, ArrayView<float> cols, ArrayView<float> nhwc)
     {
@@ -54,10 +55,9 @@ public sealed partial class DeviceKernels
         Require(bias, shape.OutChannels, "bias");
         Require(cols, shape.ColumnsLength, "cols");
         Require(nhwc, shape.OutputLength, "nhwc");
-        Im2Col(shape, x, cols);
+        LoadConvolution();
         // [Rows, O] = cols [Rows, K] x weights^T, weights stored [O, K]: bias per column = per channel.
-        Gemm(GemmShape.TransposedB(shape.Rows, shape.OutChannels, shape.Patch),
-            DenseEpilogue.Of(relu ? EpilogueMode.BiasRelu : EpilogueMode.Bias), cols, weights, nhwc, bias, Unused);
+        set.ConvForwardRows(shape, relu, x, weights, bias, cols, nhwc);
     }
 
     /// <summary>cols [Rows, Patch] = im2col(x) alone (ConvForward's first launch).</summary>

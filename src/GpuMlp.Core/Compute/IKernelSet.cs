@@ -114,6 +114,13 @@ internal interface IKernelSet
     /// <summary>cols [Rows, Patch] = im2col(x).</summary>
     void ConvIm2Col(in ConvShape shape, ArrayView<float> x, ArrayView<float> cols);
 
+    /// <summary>nhwc [Rows, OutChannels] = relu?(im2col(x) x weights^T + bias), weights [O, Patch].
+    /// cols [Rows, Patch] is scratch for im2col(x), which a set may leave untouched (the CPU set
+    /// builds each image's rows in L2: ConvWeightGradient and ConvInputGradient do not read cols
+    /// there).</summary>
+    void ConvForwardRows(in ConvShape shape, bool relu, ArrayView<float> x, ArrayView<float> weights, ArrayView<float> bias,
+        ArrayView<float> cols, ArrayView<float> nhwc);
+
     /// <summary>y (NCHW) = nhwc [Rows, OutChannels] reordered.</summary>
     void ConvNhwcToNchw(in ConvShape shape, ArrayView<float> nhwc, ArrayView<float> y);
 

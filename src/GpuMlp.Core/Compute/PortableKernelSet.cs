@@ -317,6 +317,15 @@ internal sealed class PortableKernelSet : IKernelSet
     public void ConvIm2Col(in ConvShape shape, ArrayView<float> x, ArrayView<float> cols) =>
         Convolution.Im2Col(elementwise.For(shape.ColumnsLength), shape, x, cols);
 
+    /// <summary>Two launches: im2col into cols, then the GEMM.</summary>
+    public void ConvForwardRows(in ConvShape shape, bool relu, ArrayView<float> x, ArrayView<float> weights, ArrayView<float> bias,
+        ArrayView<float> cols, ArrayView<float> nhwc)
+    {
+        ConvIm2Col(shape, x, cols);
+        Gemm(GemmShape.TransposedB(shape.Rows, shape.OutChannels, shape.Patch),
+            DenseEpilogue.Of(relu ? EpilogueMode.BiasRelu : EpilogueMode.Bias), cols, weights, nhwc, bias, unused);
+    }
+
     public void ConvNhwcToNchw(in ConvShape shape, ArrayView<float> nhwc, ArrayView<float> y) =>
         Convolution.NhwcToNchw(elementwise.For(shape.OutputLength), shape, nhwc, y);
 
