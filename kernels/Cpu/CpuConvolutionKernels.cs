@@ -134,57 +134,6 @@ internal static class CpuConvolution
         ArrayView<float> x, ArrayView<float> dWeights) =>
         CpuDenseSimd.ConvWeightGradient(worker, workers, shape, width, ref Simd.Ref(dz), ref Simd.Ref(x), ref Simd.Ref(dWeights));
 
-    /// <summary>destination [count, P] = rows firstPatch .. firstPatch + count - 1 of one image's
-    /// cols^T: row m = (c, ky, kx) holds, for every output pixel p = (oy, ox), x[c, oy + ky - pad,
-    /// ox + kx - pad] or 0 in the padding (cols[p, m] of Im2Col). Each output row's run of in-range
-    /// pixels is one contiguous copy from a row of x.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void PatchRows(in ConvShape shape, ref float image, int firstPatch, int count, ref float destination)
-    {
-        int height = shape.Height, width = shape.Width, padding = shape.Padding, kernelW = shape.KernelW;
-        int taps = shape.KernelH * kernelW, outH = shape.OutH, outW = shape.OutW, outPixels = shape.OutPixels;
-        int plane = height * width;
-        for (int i = 0; i < count; i++)
-        {
-            int m = firstPatch + i, c = m / taps, tap = m - (c * taps), ky = tap / kernelW, kx = tap - (ky * kernelW);
-            int shift = kx - padding;
-            // Pixels ox in [oxFirst, oxEnd) read x inside the row; the others are padding.
-            int oxFirst = Math.Max(0, -shift), oxEnd = Math.Min(outW, width - shift);
-            ref float channel = ref Unsafe.Add(ref image, (nint)c * plane);
-            ref float row = ref Unsafe.Add(ref destination, (nint)i * outPixels);
-            for (int oy = 0; oy < outH; oy++, row = ref Unsafe.Add(ref row, outW))
-            {
-                int iy = oy + ky - padding;
-                if (iy < 0 || iy >= height || oxFirst >= oxEnd)
-                {
-                    MemoryMarshal.CreateSpan(ref row, outW).Clear();
-                    continue;
-                }
-                for (int ox = 0; ox < oxFirst; ox++)
-                    Unsafe.Add(ref row, ox) = 0f;
-                CopyRun(ref Unsafe.Add(ref channel, (iy * width) + shift + oxFirst), ref Unsafe.Add(ref row, oxFirst), oxEnd - oxFirst);
-                for (int ox = oxEnd; ox < outW; ox++)
-                    Unsafe.Add(ref row, ox) = 0f;
-            }
-        }
-    }
-
-    /// <summary>destination[0 .. count) = source[0 .. count), 8 then 4 floats a move, never past count.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void CopyRun(ref float source, ref float destination, int count)
-    {
-        int i = 0;
-        for (; i + 8 <= count; i += 8)
-            Vector256.LoadUnsafe(ref source, (nuint)i).StoreUnsafe(ref destination, (nuint)i);
-        if (i + 4 <= count)
-        {
-            Vector128.LoadUnsafe(ref source, (nuint)i).StoreUnsafe(ref destination, (nuint)i);
-            i += 4;
-        }
-        for (; i < count; i++)
-            Unsafe.Add(ref destination, i) = Unsafe.Add(ref source, i);
-    }
-
     [ILGPU.Frontend.External("gpumlp_cpu_conv_col2im")]
     public static void Col2Im(int worker, int workers, ConvShape shape, ArrayView<float> dCols, ArrayView<float> dx) =>
         Col2Im(worker, workers, shape, ref Simd.Ref(dCols), ref Simd.Ref(dx));
@@ -194,25 +143,18 @@ internal static class CpuConvolution
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Im2Col(int worker, int workers, in ConvShape shape, ref float x, ref float cols)
     {
-        int first = Simd.RangeStart(shape.Rows, worker, workers);
-        Im2ColRows(shape, ref x, first, Simd.RangeStart(shape.Rows, worker + 1, workers), ref Unsafe.Add(ref cols, (nint)first * shape.Patch));
-    }
-
-    /// <summary>Rows [firstRow, endRow) of cols, the first at <paramref name="firstRowStart"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void Im2ColRows(in ConvShape shape, ref float x, int firstRow, int endRow, ref float firstRowStart)
-    {
         int channels = shape.Channels, height = shape.Height, width = shape.Width, padding = shape.Padding;
         int kernelH = shape.KernelH, kernelW = shape.KernelW, outW = shape.OutW, outPixels = shape.OutPixels;
         int patch = shape.Patch, plane = height * width;
-        for (int row = firstRow; row < endRow; row++)
+        int end = Simd.RangeStart(shape.Rows, worker + 1, workers);
+        for (int row = Simd.RangeStart(shape.Rows, worker, workers); row < end; row++)
         {
             int b = row / outPixels, pixel = row - b * outPixels;
             int oy = pixel / outW, ox = pixel - oy * outW;
             // The taps kx in [kxFirst, kxEnd) fall inside the row; the others are padding.
             int left = ox - padding;
             int kxFirst = Math.Max(0, -left), kxEnd = Math.Min(kernelW, width - left);
-            ref float destination = ref Unsafe.Add(ref firstRowStart, (nint)(row - firstRow) * patch);
+            ref float destination = ref Unsafe.Add(ref cols, (nint)row * patch);
             ref float image = ref Unsafe.Add(ref x, (nint)b * channels * plane);
             for (int c = 0; c < channels; c++)
             {
