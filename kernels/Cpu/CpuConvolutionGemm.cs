@@ -14,6 +14,17 @@
 //     positions (row offsets from patchOffset), its k the batch's pixels in order (pixelOffset per
 //     image). The (panel, row tile) units split over the workers; every tile's accumulators run
 //     through the images in order, parked between them.
+//   ConvInputGradient: dx [B, C, H, W] = col2im(dz x weights), OVERWRITTEN, as one GEMM per image
+//     with no dCols: rows are the input pixels q = (iy, ix), columns the channels c, and k runs over
+//     the taps (ky, kx) in descending order, then o: A[q, (tap, o)] = dzPadded[rowOffset[q] +
+//     tapOffset[tap] + o], where dzPadded is the image's dz rows [OutH, OutW, O] inside a border of
+//     KH - 1 - pad rows and KW - 1 - pad columns of zeros, rowOffset[(iy, ix)] = (iy * Wd + ix) * O
+//     and tapOffset[(ky, kx)] = ((KH - 1 - ky) * Wd + KW - 1 - kx) * O. Each tap's sum over o is
+//     formed apart, from 0, then added to the element's total (MultiplyTileTaps): exactly col2im's
+//     order of the GEMM's dCols values (a window's taps added pixel after pixel, i.e. (ky, kx)
+//     descending), a tap in the border adding +0, which changes no total (each starts at +0 and so is
+//     never -0; weights are finite). The tile is stored transposed into dx's planes. Images split over
+//     the workers; each packs the weights as [(tap, o), c] panels once.
 // Nothing accumulates across launches; no atomics. An image whose padding is 0 is read in place;
 // otherwise each worker copies it into a zero-bordered buffer (its borders zeroed once per launch).
 //
@@ -36,9 +47,15 @@ internal static partial class CpuDenseSimd
     [ThreadStatic]
     private static float[]? paddedImage;
 
-    /// <summary>Each worker thread's pixelOffset then patchOffset tables ([P + Patch]), grown on demand.</summary>
+    /// <summary>Each worker thread's pixelOffset then patchOffset tables ([P + Patch]), or
+    /// ConvInputGradient's rowOffset and tapOffset tables ([H * W + KH * KW]), grown on demand.</summary>
     [ThreadStatic]
     private static int[]? convOffsets;
+
+    /// <summary>Each worker thread's zero-bordered dz rows of one image for ConvInputGradient
+    /// ([OutH + 2 (KH - 1 - pad), OutW + 2 (KW - 1 - pad), O]), grown on demand.</summary>
+    [ThreadStatic]
+    private static float[]? paddedGradient;
 
     /// <summary>Each worker thread's packed weights^T for ConvForwardRows (every panel, [panels,
     /// Patch, panel width]), grown on demand.</summary>
@@ -224,6 +241,199 @@ internal static partial class CpuDenseSimd
                 }
             }
         }
+    }
+
+    /// <summary>Whether ConvInputGradient takes this shape: a padding of at most the kernel's size
+    /// less one (a wider padding has windows wholly outside the image, which the tap tables do not
+    /// cover).</summary>
+    internal static bool TakesInputGradient(in ConvShape conv) =>
+        conv.Padding <= conv.KernelH - 1 && conv.Padding <= conv.KernelW - 1;
+
+    /// <summary>dx [B, C, H, W] = col2im(dz x weights) with no dCols (file header); images split over
+    /// the workers. The shape must pass <see cref="TakesInputGradient"/>.</summary>
+    internal static void ConvInputGradient(int worker, int workers, in ConvShape conv, CpuSimdWidth width, ref float dz, ref float weights,
+        ref float dx)
+    {
+        switch (width)
+        {
+            case CpuSimdWidth.Vector512:
+                ConvInputGradient<Vector512Ops, Vector512<float>>(worker, workers, conv, ref dz, ref weights, ref dx);
+                break;
+            case CpuSimdWidth.Vector256:
+                ConvInputGradient<Vector256Ops, Vector256<float>>(worker, workers, conv, ref dz, ref weights, ref dx);
+                break;
+            default:
+                ConvInputGradient<ScalarOps, float>(worker, workers, conv, ref dz, ref weights, ref dx);
+                break;
+        }
+    }
+
+    private static void ConvInputGradient<TOps, TV>(int worker, int workers, in ConvShape conv, ref float dz, ref float weights, ref float dx)
+        where TOps : struct, ISimdOps<TV>
+        where TV : struct
+    {
+        // Two vectors of channels at most: each tile keeps its totals and its taps' sums in registers.
+        if (conv.Channels <= TOps.Lanes)
+            ConvInputGradient<TOps, TV, OneVector>(worker, workers, conv, ref dz, ref weights, ref dx);
+        else
+            ConvInputGradient<TOps, TV, TwoVectors>(worker, workers, conv, ref dz, ref weights, ref dx);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ConvInputGradient<TOps, TV, TColumns>(int worker, int workers, in ConvShape conv, ref float dz, ref float weights,
+        ref float dx)
+        where TOps : struct, ISimdOps<TV>
+        where TV : struct
+        where TColumns : struct, ITileColumns
+    {
+        int first = Simd.RangeStart(conv.Batch, worker, workers), end = Simd.RangeStart(conv.Batch, worker + 1, workers);
+        if (first >= end)
+            return;
+        int channels = conv.Channels, outChannels = conv.OutChannels, kernelH = conv.KernelH, kernelW = conv.KernelW;
+        int taps = kernelH * kernelW, depth = taps * outChannels, pixels = conv.Height * conv.Width, patch = conv.Patch;
+        int outW = conv.OutW, outPixels = conv.OutPixels, padding = conv.Padding;
+        int borderH = kernelH - 1 - padding, borderW = kernelW - 1 - padding;
+        int paddedWidth = outW + (2 * borderW), paddedLength = (conv.OutH + (2 * borderH)) * paddedWidth * outChannels;
+        int panelWidth = TColumns.Vectors * TOps.Lanes, panels = (channels + panelWidth - 1) / panelWidth, panelLength = depth * panelWidth;
+        if (packedWeights is null || packedWeights.Length < panels * panelLength)
+            packedWeights = GC.AllocateUninitializedArray<float>(panels * panelLength, pinned: true);
+        if (paddedGradient is null || paddedGradient.Length < paddedLength)
+            paddedGradient = GC.AllocateUninitializedArray<float>(paddedLength, pinned: true);
+        if (convOffsets is null || convOffsets.Length < pixels + taps)
+            convOffsets = new int[pixels + taps];
+        ref float packed = ref MemoryMarshal.GetArrayDataReference(packedWeights);
+        ref float padded = ref MemoryMarshal.GetArrayDataReference(paddedGradient);
+        ref int rowOffsets = ref MemoryMarshal.GetArrayDataReference(convOffsets);
+        ref int tapOffsets = ref Unsafe.Add(ref rowOffsets, pixels);
+        // packed[panel][(tap, o), j] = weights[o, n0 + j, ky, kx] (0 past C), taps (ky, kx) descending.
+        MemoryMarshal.CreateSpan(ref packed, panels * panelLength).Clear();
+        for (int tap = 0; tap < taps; tap++)
+        {
+            int ky = kernelH - 1 - (tap / kernelW), kx = kernelW - 1 - (tap % kernelW);
+            Unsafe.Add(ref tapOffsets, tap) = ((((kernelH - 1 - ky) * paddedWidth) + (kernelW - 1 - kx)) * outChannels);
+            for (int o = 0; o < outChannels; o++)
+            {
+                for (int c = 0; c < channels; c++)
+                {
+                    int panel = c / panelWidth;
+                    Unsafe.Add(ref packed, (panel * panelLength) + (((tap * outChannels) + o) * panelWidth) + (c - (panel * panelWidth))) =
+                        Unsafe.Add(ref weights, (o * patch) + (((c * kernelH) + ky) * kernelW) + kx);
+                }
+            }
+        }
+        for (int q = 0; q < pixels; q++)
+        {
+            int iy = q / conv.Width;
+            Unsafe.Add(ref rowOffsets, q) = ((iy * paddedWidth) + (q - (iy * conv.Width))) * outChannels;
+        }
+        // The border stays 0 for the whole launch: only the interior is copied, an output row at a time.
+        MemoryMarshal.CreateSpan(ref padded, paddedLength).Clear();
+        Span<float> tile = stackalloc float[TileRows * 64];
+        ref float tileStart = ref MemoryMarshal.GetReference(tile);
+        int inputTiles = (pixels + TileRows - 1) / TileRows, rowLength = outW * outChannels;
+        for (int b = first; b < end; b++)
+        {
+            ref float image = ref Unsafe.Add(ref dz, (nint)b * outPixels * outChannels);
+            for (int oy = 0; oy < conv.OutH; oy++)
+            {
+                MemoryMarshal.CreateReadOnlySpan(ref Unsafe.Add(ref image, oy * rowLength), rowLength)
+                    .CopyTo(MemoryMarshal.CreateSpan(ref Unsafe.Add(ref padded, (((oy + borderH) * paddedWidth) + borderW) * outChannels), rowLength));
+            }
+            ref float target = ref Unsafe.Add(ref dx, (nint)b * channels * pixels);
+            for (int panel = 0; panel < panels; panel++)
+            {
+                int n0 = panel * panelWidth, columns = Math.Min(panelWidth, channels - n0);
+                ref float panelRows = ref Unsafe.Add(ref packed, panel * panelLength);
+                for (int t = 0; t < inputTiles; t++)
+                {
+                    var rows = TileOffsets.Of(ref rowOffsets, t * TileRows, pixels);
+                    MultiplyTileTaps<TOps, TV, TColumns>(ref padded, rows, ref tapOffsets, taps, outChannels, ref panelRows, ref tileStart);
+                    // dx[c, q] = tile[q, c]: the tile stored transposed into the channels' planes.
+                    int count = Math.Min(TileRows, pixels - (t * TileRows));
+                    for (int r = 0; r < count; r++)
+                    {
+                        int q = (t * TileRows) + r;
+                        for (int j = 0; j < columns; j++)
+                            Unsafe.Add(ref target, ((n0 + j) * pixels) + q) = Unsafe.Add(ref tileStart, (r * panelWidth) + j);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>tile[r, j] = sum over the taps in order of (sum over o &lt; <paramref name="depth"/>, from
+    /// 0, of a[rows.Row_r + tapOffsets[tap] + o] * packed[(tap, o), j]), each tap's sum formed apart
+    /// and then added to the running total (which starts at 0): one or two vectors of columns.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MultiplyTileTaps<TOps, TV, TColumns>(ref float a, in TileOffsets rows, ref int tapOffsets, int taps, int depth,
+        ref float packed, ref float tile)
+        where TOps : struct, ISimdOps<TV>
+        where TV : struct
+        where TColumns : struct, ITileColumns
+    {
+        int lanes = TOps.Lanes, panelWidth = TColumns.Vectors * TOps.Lanes;
+        nint row0 = rows.Row0, row1 = rows.Row1, row2 = rows.Row2, row3 = rows.Row3, row4 = rows.Row4, row5 = rows.Row5;
+        TV c00 = TOps.Zero, c01 = TOps.Zero, c10 = TOps.Zero, c11 = TOps.Zero, c20 = TOps.Zero, c21 = TOps.Zero;
+        TV c30 = TOps.Zero, c31 = TOps.Zero, c40 = TOps.Zero, c41 = TOps.Zero, c50 = TOps.Zero, c51 = TOps.Zero;
+        ref float bk = ref packed;
+        for (int tap = 0; tap < taps; tap++)
+        {
+            ref float ak = ref Unsafe.Add(ref a, Unsafe.Add(ref tapOffsets, tap));
+            TV s00 = TOps.Zero, s01 = TOps.Zero, s10 = TOps.Zero, s11 = TOps.Zero, s20 = TOps.Zero, s21 = TOps.Zero;
+            TV s30 = TOps.Zero, s31 = TOps.Zero, s40 = TOps.Zero, s41 = TOps.Zero, s50 = TOps.Zero, s51 = TOps.Zero;
+            for (int o = 0; o < depth; o++)
+            {
+                TV b0 = TOps.Load(ref bk);
+                TV b1 = TColumns.Vectors > 1 ? TOps.Load(ref Unsafe.Add(ref bk, lanes)) : default;
+                TV x = TOps.Broadcast(Unsafe.Add(ref ak, row0));
+                s00 = TOps.MultiplyAdd(x, b0, s00);
+                if (TColumns.Vectors > 1)
+                    s01 = TOps.MultiplyAdd(x, b1, s01);
+                x = TOps.Broadcast(Unsafe.Add(ref ak, row1));
+                s10 = TOps.MultiplyAdd(x, b0, s10);
+                if (TColumns.Vectors > 1)
+                    s11 = TOps.MultiplyAdd(x, b1, s11);
+                x = TOps.Broadcast(Unsafe.Add(ref ak, row2));
+                s20 = TOps.MultiplyAdd(x, b0, s20);
+                if (TColumns.Vectors > 1)
+                    s21 = TOps.MultiplyAdd(x, b1, s21);
+                x = TOps.Broadcast(Unsafe.Add(ref ak, row3));
+                s30 = TOps.MultiplyAdd(x, b0, s30);
+                if (TColumns.Vectors > 1)
+                    s31 = TOps.MultiplyAdd(x, b1, s31);
+                x = TOps.Broadcast(Unsafe.Add(ref ak, row4));
+                s40 = TOps.MultiplyAdd(x, b0, s40);
+                if (TColumns.Vectors > 1)
+                    s41 = TOps.MultiplyAdd(x, b1, s41);
+                x = TOps.Broadcast(Unsafe.Add(ref ak, row5));
+                s50 = TOps.MultiplyAdd(x, b0, s50);
+                if (TColumns.Vectors > 1)
+                    s51 = TOps.MultiplyAdd(x, b1, s51);
+                ak = ref Unsafe.Add(ref ak, 1);
+                bk = ref Unsafe.Add(ref bk, panelWidth);
+            }
+            c00 = TOps.Add(c00, s00);
+            c10 = TOps.Add(c10, s10);
+            c20 = TOps.Add(c20, s20);
+            c30 = TOps.Add(c30, s30);
+            c40 = TOps.Add(c40, s40);
+            c50 = TOps.Add(c50, s50);
+            if (TColumns.Vectors > 1)
+            {
+                c01 = TOps.Add(c01, s01);
+                c11 = TOps.Add(c11, s11);
+                c21 = TOps.Add(c21, s21);
+                c31 = TOps.Add(c31, s31);
+                c41 = TOps.Add(c41, s41);
+                c51 = TOps.Add(c51, s51);
+            }
+        }
+        StoreRow<TOps, TV, TColumns>(ref tile, c00, c01, default, default);
+        StoreRow<TOps, TV, TColumns>(ref Unsafe.Add(ref tile, panelWidth), c10, c11, default, default);
+        StoreRow<TOps, TV, TColumns>(ref Unsafe.Add(ref tile, 2 * panelWidth), c20, c21, default, default);
+        StoreRow<TOps, TV, TColumns>(ref Unsafe.Add(ref tile, 3 * panelWidth), c30, c31, default, default);
+        StoreRow<TOps, TV, TColumns>(ref Unsafe.Add(ref tile, 4 * panelWidth), c40, c41, default, default);
+        StoreRow<TOps, TV, TColumns>(ref Unsafe.Add(ref tile, 5 * panelWidth), c50, c51, default, default);
     }
 
     /// <summary>The six row offsets of a tile: table[first + r], rows past `count` repeating row

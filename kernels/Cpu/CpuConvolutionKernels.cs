@@ -262,6 +262,11 @@ internal static class CpuConvolution
     internal static void InputGradient(int worker, int workers, in ConvShape shape, CpuSimdWidth width, ref float dz,
         ref float weights, ref float dx)
     {
+        if (CpuDenseSimd.TakesInputGradient(shape))
+        {
+            CpuDenseSimd.ConvInputGradient(worker, workers, shape, width, ref dz, ref weights, ref dx);
+            return;
+        }
         int outPixels = shape.OutPixels, patch = shape.Patch, outChannels = shape.OutChannels;
         int blockLength = outPixels * patch, image = shape.Channels * shape.Height * shape.Width;
         if (imageColumns is null || imageColumns.Length < blockLength)

@@ -145,6 +145,32 @@ public sealed class CpuConvolutionKernelTests(DeviceFixture fixture)
         }
     }
 
+    /// <summary>The CPU input gradient is one GEMM per image over zero-bordered dz with no dCols; each
+    /// tap's sum over the output channels is formed apart and added in col2im's order, so dx has the
+    /// bits of the GEMM into dCols followed by col2im, for any dz.</summary>
+    [Theory]
+    [MemberData(nameof(WeightGradientCases))]
+    public void InputGradient_WithoutDCols_HasTheBitsOfTheGemmThenCol2Im(
+        CpuSimdRequest path, int batch, int channels, int height, int width, int outChannels, int kernelH, int kernelW, int padding)
+    {
+        ConvShape s = ConvolutionTests.ShapeOf(batch, channels, height, width, outChannels, kernelH, kernelW, padding);
+        var random = new Random(TestData.StableSeed(batch, channels, height, width, outChannels, kernelH, kernelW, padding, 7));
+        KernelSet set = fixture.Cpu(path);
+        var accelerator = set.Accelerator;
+        using var dz = accelerator.Input(TestData.Uniform(random, s.OutputLength));
+        using var w = accelerator.Input(TestData.Uniform(random, s.WeightLength));
+        using var dCols = accelerator.Output(s.ColumnsLength);
+        using var expected = accelerator.Output(s.InputLength);
+        using var actual = accelerator.Output(s.InputLength);
+        var kernels = set.Kernels;
+        kernels.Gemm(GemmShape.Plain(s.Rows, s.Patch, s.OutChannels), DenseEpilogue.Of(EpilogueMode.Store), dz.View, w.View, dCols.View,
+            kernels.Unused, kernels.Unused);
+        kernels.ConvCol2Im(s, dCols.View, expected.View);
+        using var untouched = accelerator.Output(s.ColumnsLength);
+        kernels.ConvInputGradient(s, dz.View, w.View, untouched.View, actual.View);
+        Assert.Equal(expected.Download("GEMM then col2im"), actual.Download("dx"));
+    }
+
     public static TheoryData<CpuSimdRequest, int, int, int, int, int, int, int, int> WeightGradientCases()
     {
         var data = Cases();
