@@ -230,6 +230,15 @@ public class ConvBenchmarks
         device.Synchronize();
     }
 
+    /// <summary>conv2's forward up to its rows, as a step runs it (on the CPU: one launch reading x
+    /// through offset tables, no im2col).</summary>
+    [Benchmark]
+    public void Conv2ForwardRows()
+    {
+        device!.Kernels.ConvForwardNhwc(conv2, true, p1, w2, b2, cols2, nhwc2);
+        device.Synchronize();
+    }
+
     /// <summary>conv2's forward alone: im2col, one [B*196, 64] GEMM with bias+ReLU, transpose.</summary>
     [Benchmark]
     public void Conv2Forward()

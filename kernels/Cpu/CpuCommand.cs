@@ -333,7 +333,8 @@ public struct ConvInputGradientCommand
     public long Dx;
 }
 
-/// <summary>Nhwc [Rows, OutChannels] = relu?(im2col(X) x Weights^T + Bias) (Relu != 0), with no im2col stored.</summary>
+/// <summary>Nhwc [Rows, OutChannels] = relu?(im2col(X) x Weights^T + Bias) (Relu != 0), with no im2col
+/// stored; with Pooled != 0, those rows' 2x2 pool (Pool) into Y and Argmax instead, Nhwc untouched.</summary>
 public struct ConvForwardRowsCommand
 {
     public ConvShape Shape;
@@ -342,6 +343,10 @@ public struct ConvForwardRowsCommand
     public long Weights;
     public long Bias;
     public long Nhwc;
+    public int Pooled;
+    public PoolShape Pool;
+    public long Y;
+    public long Argmax;
 }
 
 /// <summary>DWeights [OutChannels, Patch] = Dz^T [OutChannels, Rows] x im2col(X) [Rows, Patch], with no im2col stored.</summary>

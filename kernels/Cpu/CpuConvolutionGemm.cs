@@ -10,6 +10,8 @@
 // A operand through the tables (MultiplyTileIndexed): 6 row offsets for the tile, one offset per k.
 //   ConvForwardRows: nhwc [Rows, O] = epilogue(cols x weights^T), OVERWRITTEN; bias (+ ReLU) as the
 //     GEMM's Bias/BiasRelu epilogue. Images split over the workers; each worker packs weights^T once.
+//     Fused with the 2x2 pool after it, an image's rows stay in the worker's buffer and the pool's y
+//     and argmax [B, O, OutH / 2, OutW / 2] are OVERWRITTEN from there instead (nhwc untouched).
 //   ConvWeightGradient: dWeights [O, Patch] = (cols^T x dz)^T, OVERWRITTEN; cols^T's rows are patch
 //     positions (row offsets from patchOffset), its k the batch's pixels in order (pixelOffset per
 //     image). The (panel, row tile) units split over the workers; every tile's accumulators run
@@ -62,24 +64,41 @@ internal static partial class CpuDenseSimd
     [ThreadStatic]
     private static float[]? packedWeights;
 
-    /// <summary>nhwc [Rows, O] = relu?(cols x weights^T + bias) with cols read through x (file header).
+    /// <summary>nhwc [Rows, O] = relu?(cols x weights^T + bias) with cols read through x (file header);
+    /// or, with <paramref name="pool"/>, that image's rows kept in the worker's buffer and pooled from
+    /// there (CpuPooling.ForwardNhwcImage: y and argmax [B, O, OutH / 2, OutW / 2]), nhwc not written.
     /// Patch must be at most CpuConvolutionKernels.MaxFusedPatch (the packed weights are one chunk).</summary>
     internal static void ConvForwardRows(int worker, int workers, in ConvShape conv, bool relu, CpuSimdWidth width, ref float x,
-        ref float weights, ref float bias, ref float nhwc)
+        ref float weights, ref float bias, ref float nhwc, in PooledRows pool)
     {
         switch (width)
         {
             case CpuSimdWidth.Vector512:
-                ConvForwardRows<Vector512Ops, Vector512<float>>(worker, workers, conv, relu, ref x, ref weights, ref bias, ref nhwc);
+                ConvForwardRows<Vector512Ops, Vector512<float>>(worker, workers, conv, relu, ref x, ref weights, ref bias, ref nhwc, pool);
                 break;
             case CpuSimdWidth.Vector256:
-                ConvForwardRows<Vector256Ops, Vector256<float>>(worker, workers, conv, relu, ref x, ref weights, ref bias, ref nhwc);
+                ConvForwardRows<Vector256Ops, Vector256<float>>(worker, workers, conv, relu, ref x, ref weights, ref bias, ref nhwc, pool);
                 break;
             default:
-                ConvForwardRows<ScalarOps, float>(worker, workers, conv, relu, ref x, ref weights, ref bias, ref nhwc);
+                ConvForwardRows<ScalarOps, float>(worker, workers, conv, relu, ref x, ref weights, ref bias, ref nhwc, pool);
                 break;
         }
     }
+
+    /// <summary>The 2x2 pool a fused convolution forward writes instead of its rows: Pooled false for
+    /// none (Y and Argmax are then never dereferenced).</summary>
+    internal readonly ref struct PooledRows(bool pooled, in PoolShape shape, ref float y, ref int argmax)
+    {
+        public readonly bool Pooled = pooled;
+        public readonly PoolShape Shape = shape;
+        public readonly ref float Y = ref y;
+        public readonly ref int Argmax = ref argmax;
+    }
+
+    /// <summary>Each worker thread's rows of one image when a fused forward pools them ([P, O]),
+    /// grown on demand.</summary>
+    [ThreadStatic]
+    private static float[]? imageOutput;
 
     /// <summary>dWeights [O, Patch] = (cols^T x dz)^T with cols read through x (file header).</summary>
     internal static void ConvWeightGradient(int worker, int workers, in ConvShape conv, CpuSimdWidth width, ref float dz, ref float x,
@@ -100,18 +119,18 @@ internal static partial class CpuDenseSimd
     }
 
     private static void ConvForwardRows<TOps, TV>(int worker, int workers, in ConvShape conv, bool relu, ref float x, ref float weights,
-        ref float bias, ref float nhwc)
+        ref float bias, ref float nhwc, in PooledRows pool)
         where TOps : struct, ISimdOps<TV>
         where TV : struct
     {
         // The tile the plain GEMM chooses for N = O (the same register tile, the same bits).
         int vectorsNeeded = (conv.OutChannels + TOps.Lanes - 1) / TOps.Lanes;
         if (vectorsNeeded <= 1)
-            ConvForwardRows<TOps, TV, OneVector>(worker, workers, conv, relu, ref x, ref weights, ref bias, ref nhwc);
+            ConvForwardRows<TOps, TV, OneVector>(worker, workers, conv, relu, ref x, ref weights, ref bias, ref nhwc, pool);
         else if (vectorsNeeded <= 2 || TOps.TileVectors == 2)
-            ConvForwardRows<TOps, TV, TwoVectors>(worker, workers, conv, relu, ref x, ref weights, ref bias, ref nhwc);
+            ConvForwardRows<TOps, TV, TwoVectors>(worker, workers, conv, relu, ref x, ref weights, ref bias, ref nhwc, pool);
         else
-            ConvForwardRows<TOps, TV, FourVectors>(worker, workers, conv, relu, ref x, ref weights, ref bias, ref nhwc);
+            ConvForwardRows<TOps, TV, FourVectors>(worker, workers, conv, relu, ref x, ref weights, ref bias, ref nhwc, pool);
     }
 
     private static void ConvWeightGradient<TOps, TV>(int worker, int workers, in ConvShape conv, ref float dz, ref float x, ref float dWeights)
@@ -129,7 +148,7 @@ internal static partial class CpuDenseSimd
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ConvForwardRows<TOps, TV, TColumns>(int worker, int workers, in ConvShape conv, bool relu, ref float x,
-        ref float weights, ref float bias, ref float nhwc)
+        ref float weights, ref float bias, ref float nhwc, in PooledRows pool)
         where TOps : struct, ISimdOps<TV>
         where TV : struct
         where TColumns : struct, ITileColumns
@@ -153,7 +172,12 @@ internal static partial class CpuDenseSimd
         var source = new PaddedImages(conv, ref x);
         ref int pixelOffsets = ref source.PixelOffsets, patchOffsets = ref source.PatchOffsets;
         var epilogue = DenseEpilogue.Of(relu ? EpilogueMode.BiasRelu : EpilogueMode.Bias);
-        var operands = new GemmOperands(ref x, ref weights, ref nhwc, ref bias, ref bias, ref bias, sumColumns: false);
+        // Pooled: each image's rows go to the worker's buffer (rows counted from the image's first),
+        // and the pool reads them there while they are in L2.
+        if (pool.Pooled && (imageOutput is null || imageOutput.Length < pixels * outChannels))
+            imageOutput = GC.AllocateUninitializedArray<float>(pixels * outChannels, pinned: true);
+        ref float imageRows = ref pool.Pooled ? ref MemoryMarshal.GetArrayDataReference(imageOutput!) : ref nhwc;
+        var operands = new GemmOperands(ref x, ref weights, ref imageRows, ref bias, ref bias, ref bias, sumColumns: false);
         Span<float> tile = stackalloc float[TileRows * 64];
         ref float tileStart = ref MemoryMarshal.GetReference(tile);
         int imageTiles = (pixels + TileRows - 1) / TileRows;
@@ -161,8 +185,9 @@ internal static partial class CpuDenseSimd
         {
             ref float image = ref source.Image(b);
             // Stores stop at this image's last row (the rows of its last tile past P repeat row P - 1).
+            int firstRow = pool.Pooled ? 0 : b * pixels;
             var store = product;
-            store.M = (b + 1) * pixels;
+            store.M = firstRow + pixels;
             for (int panel = 0; panel < panels; panel++)
             {
                 int n0 = panel * panelWidth, columns = Math.Min(panelWidth, outChannels - n0);
@@ -171,9 +196,11 @@ internal static partial class CpuDenseSimd
                 {
                     var rows = TileOffsets.Of(ref pixelOffsets, t * TileRows, pixels);
                     MultiplyTileIndexed<TOps, TV, TColumns>(ref image, rows, ref patchOffsets, patch, ref panelRows, resume: false, ref tileStart);
-                    StoreTile<TOps, TV>(store, epilogue, 0u, operands, (b * pixels) + (t * TileRows), n0, columns, panelWidth, ref tileStart);
+                    StoreTile<TOps, TV>(store, epilogue, 0u, operands, firstRow + (t * TileRows), n0, columns, panelWidth, ref tileStart);
                 }
             }
+            if (pool.Pooled)
+                CpuPooling.ForwardNhwcImage(pool.Shape, ref imageRows, b, ref pool.Y, ref pool.Argmax);
         }
     }
 

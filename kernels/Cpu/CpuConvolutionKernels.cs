@@ -70,12 +70,14 @@ public static class CpuConvolutionKernels
         ConvShape shape, CpuSimdWidth width, ArrayView<float> dz, ArrayView<float> weights, ArrayView<float> dx) =>
         CpuConvolution.InputGradient(Grid.GlobalIndex.X, Grid.DimX * Group.DimX, shape, width, dz, weights, dx);
 
-    /// <summary>nhwc [Rows, O] = relu?(im2col(x) x weights^T + bias) with no cols stored
+    /// <summary>nhwc [Rows, O] = relu?(im2col(x) x weights^T + bias) with no cols stored, or (pooled
+    /// != 0) the 2x2 pool of those rows into y and argmax with nhwc untouched
     /// (CpuDenseSimd.ConvForwardRows).</summary>
     [CpuOnlyKernel]
     public static void ConvForwardRowsCpuKernel(ConvShape shape, int relu, CpuSimdWidth width, ArrayView<float> x, ArrayView<float> weights,
-        ArrayView<float> bias, ArrayView<float> nhwc) =>
-        CpuConvolution.ForwardRows(Grid.GlobalIndex.X, Grid.DimX * Group.DimX, shape, relu, width, x, weights, bias, nhwc);
+        ArrayView<float> bias, ArrayView<float> nhwc, int pooled, PoolShape pool, ArrayView<float> y, ArrayView<int> argmax) =>
+        CpuConvolution.ForwardRows(Grid.GlobalIndex.X, Grid.DimX * Group.DimX, shape, relu, width, x, weights, bias, nhwc, pooled, pool, y,
+            argmax);
 
     /// <summary>dWeights [O, Patch] from dz [Rows, O] and the convolution's input x, with no cols
     /// (CpuDenseSimd.ConvWeightGradient).</summary>
@@ -125,9 +127,10 @@ internal static class CpuConvolution
 
     [ILGPU.Frontend.External("gpumlp_cpu_conv_forward_rows")]
     public static void ForwardRows(int worker, int workers, ConvShape shape, int relu, CpuSimdWidth width, ArrayView<float> x,
-        ArrayView<float> weights, ArrayView<float> bias, ArrayView<float> nhwc) =>
+        ArrayView<float> weights, ArrayView<float> bias, ArrayView<float> nhwc, int pooled, PoolShape pool, ArrayView<float> y,
+        ArrayView<int> argmax) =>
         CpuDenseSimd.ConvForwardRows(worker, workers, shape, relu != 0, width, ref Simd.Ref(x), ref Simd.Ref(weights), ref Simd.Ref(bias),
-            ref Simd.Ref(nhwc));
+            ref Simd.Ref(nhwc), new CpuDenseSimd.PooledRows(pooled != 0, pool, ref Simd.Ref(y), ref Simd.Ref(argmax)));
 
     [ILGPU.Frontend.External("gpumlp_cpu_conv_weight_gradient")]
     public static void WeightGradient(int worker, int workers, ConvShape shape, CpuSimdWidth width, ArrayView<float> dz,

@@ -154,61 +154,76 @@ internal static class CpuPooling
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void ForwardNhwc(int worker, int workers, in PoolShape shape, ref float x, ref float y, ref int argmax)
     {
-        int width = shape.Width, channels = shape.Channels, outH = shape.OutH, outW = shape.OutW;
-        int plane = shape.Height * width, outPlane = outH * outW, windowRow = outW * channels;
-        int[] choices = WindowChoices(windowRow);
-        float[] maxima = WindowValues(windowRow);
+        int outH = shape.OutH, imageLength = shape.Height * shape.Width * shape.Channels;
         int units = shape.Batch * outH;
         int end = Simd.RangeStart(units, worker + 1, workers);
         for (int unit = Simd.RangeStart(units, worker, workers); unit < end; unit++)
         {
-            int b = unit / outH, oy = unit - b * outH;
-            ref float image = ref Unsafe.Add(ref x, (nint)b * plane * channels);
-            for (int ox = 0; ox < outW; ox++)
+            int b = unit / outH;
+            ForwardNhwcRow(shape, ref Unsafe.Add(ref x, (nint)b * imageLength), b, unit - (b * outH), ref y, ref argmax);
+        }
+    }
+
+    /// <summary>ForwardNhwc for every window row of image b, whose [H * W, C] rows are at
+    /// <paramref name="image"/> (a fused convolution's worker buffer).</summary>
+    internal static void ForwardNhwcImage(in PoolShape shape, ref float image, int b, ref float y, ref int argmax)
+    {
+        for (int oy = 0; oy < shape.OutH; oy++)
+            ForwardNhwcRow(shape, ref image, b, oy, ref y, ref argmax);
+    }
+
+    /// <summary>Window row oy of image b (its rows at <paramref name="image"/>): y and argmax for it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ForwardNhwcRow(in PoolShape shape, ref float image, int b, int oy, ref float y, ref int argmax)
+    {
+        int width = shape.Width, channels = shape.Channels, outH = shape.OutH, outW = shape.OutW;
+        int outPlane = outH * outW, windowRow = outW * channels;
+        int[] choices = WindowChoices(windowRow);
+        float[] maxima = WindowValues(windowRow);
+        for (int ox = 0; ox < outW; ox++)
+        {
+            int first = 2 * oy * width + 2 * ox;
+            ref float topLeft = ref Unsafe.Add(ref image, (nint)first * channels);
+            ref float bottomLeft = ref Unsafe.Add(ref topLeft, (nint)width * channels);
+            ref float best = ref maxima[ox * channels];
+            ref int chosen = ref choices[ox * channels];
+            int c = 0;
+            if (Vector256.IsHardwareAccelerated)
             {
-                int first = 2 * oy * width + 2 * ox;
-                ref float topLeft = ref Unsafe.Add(ref image, (nint)first * channels);
-                ref float bottomLeft = ref Unsafe.Add(ref topLeft, (nint)width * channels);
-                ref float best = ref maxima[ox * channels];
-                ref int chosen = ref choices[ox * channels];
-                int c = 0;
-                if (Vector256.IsHardwareAccelerated)
+                for (; c + 8 <= channels; c += 8)
                 {
-                    for (; c + 8 <= channels; c += 8)
-                    {
-                        // The first element always wins against -infinity's start (or ties it, keeping
-                        // its own index), so the scan starts from it.
-                        Vector256<float> maximum = Vector256.LoadUnsafe(ref topLeft, (nuint)c);
-                        Vector256<int> index = Vector256.Create(first);
-                        Take(Vector256.LoadUnsafe(ref topLeft, (nuint)(c + channels)), first + 1, ref maximum, ref index);
-                        Take(Vector256.LoadUnsafe(ref bottomLeft, (nuint)c), first + width, ref maximum, ref index);
-                        Take(Vector256.LoadUnsafe(ref bottomLeft, (nuint)(c + channels)), first + width + 1, ref maximum, ref index);
-                        maximum.StoreUnsafe(ref best, (nuint)c);
-                        index.StoreUnsafe(ref chosen, (nuint)c);
-                    }
-                }
-                for (; c < channels; c++)
-                {
-                    float maximum = float.NegativeInfinity;
-                    int index = first;
-                    Consider(Unsafe.Add(ref topLeft, c), first, ref maximum, ref index);
-                    Consider(Unsafe.Add(ref topLeft, c + channels), first + 1, ref maximum, ref index);
-                    Consider(Unsafe.Add(ref bottomLeft, c), first + width, ref maximum, ref index);
-                    Consider(Unsafe.Add(ref bottomLeft, c + channels), first + width + 1, ref maximum, ref index);
-                    Unsafe.Add(ref best, c) = maximum;
-                    Unsafe.Add(ref chosen, c) = index;
+                    // The first element always wins against -infinity's start (or ties it, keeping
+                    // its own index), so the scan starts from it.
+                    Vector256<float> maximum = Vector256.LoadUnsafe(ref topLeft, (nuint)c);
+                    Vector256<int> index = Vector256.Create(first);
+                    Take(Vector256.LoadUnsafe(ref topLeft, (nuint)(c + channels)), first + 1, ref maximum, ref index);
+                    Take(Vector256.LoadUnsafe(ref bottomLeft, (nuint)c), first + width, ref maximum, ref index);
+                    Take(Vector256.LoadUnsafe(ref bottomLeft, (nuint)(c + channels)), first + width + 1, ref maximum, ref index);
+                    maximum.StoreUnsafe(ref best, (nuint)c);
+                    index.StoreUnsafe(ref chosen, (nuint)c);
                 }
             }
-            nint output = ((nint)b * channels * outPlane) + (oy * outW);
-            for (int c = 0; c < channels; c++)
+            for (; c < channels; c++)
             {
-                ref float values = ref Unsafe.Add(ref y, output + (c * outPlane));
-                ref int indices = ref Unsafe.Add(ref argmax, output + (c * outPlane));
-                for (int ox = 0; ox < outW; ox++)
-                {
-                    Unsafe.Add(ref values, ox) = maxima[(ox * channels) + c];
-                    Unsafe.Add(ref indices, ox) = choices[(ox * channels) + c];
-                }
+                float maximum = float.NegativeInfinity;
+                int index = first;
+                Consider(Unsafe.Add(ref topLeft, c), first, ref maximum, ref index);
+                Consider(Unsafe.Add(ref topLeft, c + channels), first + 1, ref maximum, ref index);
+                Consider(Unsafe.Add(ref bottomLeft, c), first + width, ref maximum, ref index);
+                Consider(Unsafe.Add(ref bottomLeft, c + channels), first + width + 1, ref maximum, ref index);
+                Unsafe.Add(ref best, c) = maximum;
+                Unsafe.Add(ref chosen, c) = index;
+            }
+        }
+        nint output = ((nint)b * channels * outPlane) + (oy * outW);
+        for (int c = 0; c < channels; c++)
+        {
+            ref float values = ref Unsafe.Add(ref y, output + (c * outPlane));
+            ref int indices = ref Unsafe.Add(ref argmax, output + (c * outPlane));
+            for (int ox = 0; ox < outW; ox++)
+            {
+                Unsafe.Add(ref values, ox) = maxima[(ox * channels) + c];
+                Unsafe.Add(ref indices, ox) = choices[(ox * channels) + c];
             }
         }
     }

@@ -109,7 +109,9 @@ internal static class CpuProgramSimd
             case CpuOperation.ConvForwardRows:
                 ref ConvForwardRowsCommand forwardRows = ref command.ConvForwardRows;
                 CpuDenseSimd.ConvForwardRows(worker, workers, forwardRows.Shape, forwardRows.Relu != 0, width, ref At<float>(forwardRows.X),
-                    ref At<float>(forwardRows.Weights), ref At<float>(forwardRows.Bias), ref At<float>(forwardRows.Nhwc));
+                    ref At<float>(forwardRows.Weights), ref At<float>(forwardRows.Bias), ref At<float>(forwardRows.Nhwc),
+                    new CpuDenseSimd.PooledRows(forwardRows.Pooled != 0, forwardRows.Pool, ref At<float>(forwardRows.Y),
+                        ref At<int>(forwardRows.Argmax)));
                 break;
             case CpuOperation.ConvWeightGradient:
                 ref ConvWeightGradientCommand weightGradient = ref command.ConvWeightGradient;

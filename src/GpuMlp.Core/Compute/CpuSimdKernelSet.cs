@@ -243,17 +243,32 @@ internal sealed class CpuSimdKernelSet : IKernelSet
         ConvLayoutChange(CpuOperation.ConvIm2Col, shape, x, cols, Convolution.Im2Col);
     }
 
-    /// <summary>One launch, cols not written: per image, its im2col rows in a worker's L2 buffer and the
-    /// GEMM's tiles over them (CpuDenseSimd.ConvForwardRows); the two launches of the portable set
-    /// when Patch is longer than the fused kernel packs.</summary>
+    /// <summary>One launch, cols not written: per image, the GEMM's tiles read x through offset tables
+    /// (CpuDenseSimd.ConvForwardRows); the two launches of the portable set when Patch is longer than
+    /// the fused kernel packs.</summary>
     public void ConvForwardRows(in ConvShape shape, bool relu, ArrayView<float> x, ArrayView<float> weights, ArrayView<float> bias,
-        ArrayView<float> cols, ArrayView<float> nhwc)
+        ArrayView<float> cols, ArrayView<float> nhwc) =>
+        ConvForwardFused(shape, relu, x, weights, bias, cols, nhwc, pooled: false, default, unused, unused.Cast<int>());
+
+    /// <summary>One launch, neither cols nor nhwc written: each image's rows stay in a worker's buffer,
+    /// which the pool reads (CpuDenseSimd.ConvForwardRows with a pool).</summary>
+    public void ConvPoolForward(in ConvShape shape, bool relu, ArrayView<float> x, ArrayView<float> weights, ArrayView<float> bias,
+        ArrayView<float> cols, ArrayView<float> nhwc, in PoolShape pool, ArrayView<float> y, ArrayView<int> argmax)
+    {
+        CpuOperandLengths.Pool(pool, "max-pool forward (fused)", nhwc, pool.InputLength, "nhwc", argmax, y, pool.OutputLength, "y");
+        ConvForwardFused(shape, relu, x, weights, bias, cols, nhwc, pooled: true, pool, y, argmax);
+    }
+
+    private void ConvForwardFused(in ConvShape shape, bool relu, ArrayView<float> x, ArrayView<float> weights, ArrayView<float> bias,
+        ArrayView<float> cols, ArrayView<float> nhwc, bool pooled, in PoolShape pool, ArrayView<float> y, ArrayView<int> argmax)
     {
         if (shape.Patch > CpuConvolutionKernels.MaxFusedPatch)
         {
             ConvIm2Col(shape, x, cols);
             Gemm(GemmShape.TransposedB(shape.Rows, shape.OutChannels, shape.Patch),
                 DenseEpilogue.Of(relu ? EpilogueMode.BiasRelu : EpilogueMode.Bias), cols, weights, nhwc, bias, unused);
+            if (pooled)
+                MaxPool2ForwardNhwc(pool, nhwc, y, argmax);
             return;
         }
         const string launch = "convolution forward";
@@ -269,11 +284,15 @@ internal sealed class CpuSimdKernelSet : IKernelSet
             Weights = Address(weights),
             Bias = Address(bias),
             Nhwc = Address(nhwc),
+            Pooled = pooled ? 1 : 0,
+            Pool = pool,
+            Y = pooled ? Address(y) : 0,
+            Argmax = pooled ? Address(argmax) : 0,
         })))
         {
             return;
         }
-        Convolution.ForwardRows(config, shape, relu ? 1 : 0, width, x, weights, bias, nhwc);
+        Convolution.ForwardRows(config, shape, relu ? 1 : 0, width, x, weights, bias, nhwc, pooled ? 1 : 0, pool, y, argmax);
         Launches++;
     }
 
@@ -658,9 +677,10 @@ internal sealed class CpuSimdKernelSet : IKernelSet
             accelerator.LoadStreamKernel<ConvShape, CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>>(
                 CpuConvolutionKernels.ConvInputGradientCpuKernel);
 
-        public readonly Action<KernelConfig, ConvShape, int, CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>> ForwardRows =
-            accelerator.LoadStreamKernel<ConvShape, int, CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(
-                CpuConvolutionKernels.ConvForwardRowsCpuKernel);
+        public readonly Action<KernelConfig, ConvShape, int, CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            int, PoolShape, ArrayView<float>, ArrayView<int>> ForwardRows =
+            accelerator.LoadStreamKernel<ConvShape, int, CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                int, PoolShape, ArrayView<float>, ArrayView<int>>(CpuConvolutionKernels.ConvForwardRowsCpuKernel);
 
         public readonly Action<KernelConfig, ConvShape, CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>> WeightGradient =
             accelerator.LoadStreamKernel<ConvShape, CpuSimdWidth, ArrayView<float>, ArrayView<float>, ArrayView<float>>(

@@ -60,6 +60,27 @@ public sealed partial class DeviceKernels
         set.ConvForwardRows(shape, relu, x, weights, bias, cols, nhwc);
     }
 
+    /// <summary>ConvForwardNhwc, then MaxPool2ForwardNhwc of its rows: y and argmax [B, O, OutH / 2,
+    /// OutW / 2] overwritten, the bits of the two. nhwc is scratch that a set may leave untouched (the
+    /// CPU set pools each image's rows from a worker's buffer; MaxPool2BackwardNhwc reads y, not the
+    /// rows).</summary>
+    public void ConvPoolForward(ConvShape shape, bool relu, ArrayView<float> x, ArrayView<float> weights,
+        ArrayView<float> bias, ArrayView<float> cols, ArrayView<float> nhwc, ArrayView<float> y, ArrayView<int> argmax)
+    {
+        CheckShape(shape);
+        var pool = new PoolShape(shape.Batch, shape.OutChannels, shape.OutH, shape.OutW);
+        CheckShape(pool);
+        Require(x, shape.InputLength, "x");
+        Require(weights, shape.WeightLength, "weights");
+        Require(bias, shape.OutChannels, "bias");
+        Require(cols, shape.ColumnsLength, "cols");
+        Require(nhwc, shape.OutputLength, "nhwc");
+        Require(y, pool.OutputLength, "y");
+        Require(argmax, pool.OutputLength, "argmax");
+        LoadConvolution();
+        set.ConvPoolForward(shape, relu, x, weights, bias, cols, nhwc, pool, y, argmax);
+    }
+
     /// <summary>cols [Rows, Patch] = im2col(x) alone (ConvForward's first launch).</summary>
     public void ConvIm2Col(ConvShape shape, ArrayView<float> x, ArrayView<float> cols)
     {

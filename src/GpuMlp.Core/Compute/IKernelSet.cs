@@ -121,6 +121,12 @@ internal interface IKernelSet
     void ConvForwardRows(in ConvShape shape, bool relu, ArrayView<float> x, ArrayView<float> weights, ArrayView<float> bias,
         ArrayView<float> cols, ArrayView<float> nhwc);
 
+    /// <summary>ConvForwardRows, then MaxPool2ForwardNhwc of those rows (pool: the convolution's output
+    /// shape) into y and argmax. nhwc is scratch for the rows, which a set may leave untouched (the CPU
+    /// set pools each image's rows from a worker's buffer); the pool's backward does not read them.</summary>
+    void ConvPoolForward(in ConvShape shape, bool relu, ArrayView<float> x, ArrayView<float> weights, ArrayView<float> bias,
+        ArrayView<float> cols, ArrayView<float> nhwc, in PoolShape pool, ArrayView<float> y, ArrayView<int> argmax);
+
     /// <summary>y (NCHW) = nhwc [Rows, OutChannels] reordered.</summary>
     void ConvNhwcToNchw(in ConvShape shape, ArrayView<float> nhwc, ArrayView<float> y);
 

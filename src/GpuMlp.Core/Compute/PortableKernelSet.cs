@@ -326,6 +326,14 @@ internal sealed class PortableKernelSet : IKernelSet
             DenseEpilogue.Of(relu ? EpilogueMode.BiasRelu : EpilogueMode.Bias), cols, weights, nhwc, bias, unused);
     }
 
+    /// <summary>Three launches: im2col, the GEMM, the pool reading its rows.</summary>
+    public void ConvPoolForward(in ConvShape shape, bool relu, ArrayView<float> x, ArrayView<float> weights, ArrayView<float> bias,
+        ArrayView<float> cols, ArrayView<float> nhwc, in PoolShape pool, ArrayView<float> y, ArrayView<int> argmax)
+    {
+        ConvForwardRows(shape, relu, x, weights, bias, cols, nhwc);
+        MaxPool2ForwardNhwc(pool, nhwc, y, argmax);
+    }
+
     public void ConvNhwcToNchw(in ConvShape shape, ArrayView<float> nhwc, ArrayView<float> y) =>
         Convolution.NhwcToNchw(elementwise.For(shape.OutputLength), shape, nhwc, y);
 

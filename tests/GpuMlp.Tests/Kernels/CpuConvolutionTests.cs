@@ -145,6 +145,41 @@ public sealed class CpuConvolutionKernelTests(DeviceFixture fixture)
         }
     }
 
+    /// <summary>Fused with the pool after it, the CPU forward pools each image's rows from a worker's
+    /// buffer and writes no rows: y and argmax have the bits of the rows then the NHWC pool.</summary>
+    [Theory]
+    [MemberData(nameof(WeightGradientCases))]
+    public void ConvPoolForward_Fused_HasTheBitsOfTheRowsThenThePool(
+        CpuSimdRequest path, int batch, int channels, int height, int width, int outChannels, int kernelH, int kernelW, int padding)
+    {
+        ConvShape s = ConvolutionTests.ShapeOf(batch, channels, height, width, outChannels, kernelH, kernelW, padding);
+        var pool = new PoolShape(batch, outChannels, s.OutH, s.OutW);
+        var random = new Random(TestData.StableSeed(batch, channels, height, width, outChannels, kernelH, kernelW, padding, 11));
+        KernelSet set = fixture.Cpu(path);
+        var accelerator = set.Accelerator;
+        using var x = accelerator.Input(TestData.Uniform(random, s.InputLength));
+        using var w = accelerator.Input(TestData.Uniform(random, s.WeightLength));
+        using var bias = accelerator.Input(TestData.Uniform(random, s.OutChannels));
+        using var cols = accelerator.Output(s.ColumnsLength);
+        using var rows = accelerator.Output(s.OutputLength);
+        using var y = accelerator.Output(pool.OutputLength);
+        using var yFused = accelerator.Output(pool.OutputLength);
+        using var argmax = accelerator.Filled(pool.OutputLength, -7);
+        using var argmaxFused = accelerator.Filled(pool.OutputLength, -7);
+        var kernels = set.Kernels;
+        foreach (bool relu in new[] { false, true })
+        {
+            kernels.ConvForwardNhwc(s, relu, x.View, w.View, bias.View, cols.View, rows.View);
+            kernels.MaxPool2ForwardNhwc(pool, rows.View, y.View, argmax.View);
+            using var untouched = accelerator.Output(s.OutputLength);
+            kernels.ConvPoolForward(s, relu, x.View, w.View, bias.View, cols.View, untouched.View, yFused.View, argmaxFused.View);
+            Assert.Equal(y.Download("y"), yFused.Download("fused y"));
+            Assert.Equal(argmax.Download(), argmaxFused.Download());
+            // The fused forward writes no rows on the CPU (every row stays NaN).
+            Assert.All(untouched.Download("rows"), value => Assert.True(float.IsNaN(value)));
+        }
+    }
+
     /// <summary>The CPU input gradient is one GEMM per image over zero-bordered dz with no dCols; each
     /// tap's sum over the output channels is formed apart and added in col2im's order, so dx has the
     /// bits of the GEMM into dCols followed by col2im, for any dz.</summary>
@@ -181,7 +216,7 @@ public sealed class CpuConvolutionKernelTests(DeviceFixture fixture)
 
     /// <summary>A CNN step (gather with ±2-pixel shifts, two conv+ReLU+pool blocks, the second without padding and with an
     /// odd map, dense, loss, backward, Adam) fused and unfused from the same state: identical
-    /// parameters, moments and per-sample results; the fused step is ONE launch, the unfused one 17.</summary>
+    /// parameters, moments and per-sample results; the fused step is ONE launch, the unfused one 15.</summary>
     [Theory]
     [MemberData(nameof(CpuSimdKernelTests.Paths), MemberType = typeof(CpuSimdKernelTests))]
     public void CnnTrainingStep_Fused_IsOneLaunchWithTheUnfusedBits(CpuSimdRequest path)
@@ -198,10 +233,10 @@ public sealed class CpuConvolutionKernelTests(DeviceFixture fixture)
             k.GatherShifted(batch.Images, batch.Labels, batch.Order, 11, rows, 28, 28, 2, 4, 2, network.Input, network.Labels);
         var unfused = FusedStep.Run(set, architecture, rows, images, labels, order, fused: false, GatherShifted);
         var fused = FusedStep.Run(set, architecture, rows, images, labels, order, fused: true, GatherShifted);
-        // shifted gather; per conv its rows (im2col and GEMM per image), then the pool reading them; dense; softmax | dense dW+db,
+        // shifted gather; per conv one launch (its rows per image, pooled from a worker's buffer); dense; softmax | dense dW+db,
         // dense dx; pool2' (conv2's dz and bias partials); conv2 dW (from x), db, dx (GEMM and col2im per image);
         // pool1'; conv1 dW, db | Adam.
-        Assert.Equal(17, unfused.Launches);
+        Assert.Equal(15, unfused.Launches);
         Assert.Equal(1, fused.Launches);
         FusedStep.AssertSameBits(unfused, fused);
         Assert.NotEqual(architecture.InitialParameters(9), fused.Parameters);

@@ -136,7 +136,9 @@ public sealed partial record ConvSpec(int OutChannels, int KernelH, int KernelW,
             if (feedsPoolAsRows)
             {
                 OutputGradient = dz;
-                PoolRows = new PoolRowsHandoff(relu, biasPartials);
+                var pooled = PoolShape(network.MaxRows);
+                PoolRows = new PoolRowsHandoff(relu, biasPartials, network.Buffer<float>(pooled.OutputLength),
+                    network.Buffer<int>(pooled.OutputLength));
             }
             else
             {
@@ -147,12 +149,19 @@ public sealed partial record ConvSpec(int OutChannels, int KernelH, int KernelW,
         private ConvShape Shape(int rows) => new(rows, inputShape.Channels, inputShape.Height, inputShape.Width,
             spec.OutChannels, spec.KernelH, spec.KernelW, spec.Padding);
 
+        /// <summary>The pool2 after this convolution: its output as the pool's input.</summary>
+        private PoolShape PoolShape(int rows)
+        {
+            var shape = Shape(rows);
+            return new PoolShape(rows, shape.OutChannels, shape.OutH, shape.OutW);
+        }
+
         public override void Forward(int rows, ArrayView<float> x, bool training, uint seed, uint step)
         {
             DeviceKernels kernels = network.Kernels;
             ArrayView<float> weights = network.ParameterSlice(weight), biases = network.ParameterSlice(bias);
             if (feedsPoolAsRows)
-                kernels.ConvForwardNhwc(Shape(rows), relu, x, weights, biases, cols, Output);
+                kernels.ConvPoolForward(Shape(rows), relu, x, weights, biases, cols, Output, PoolRows!.Pooled, PoolRows.Argmax);
             else
                 kernels.ConvForward(Shape(rows), relu, x, weights, biases, cols, OutputGradient, Output);
         }

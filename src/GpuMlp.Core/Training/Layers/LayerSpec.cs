@@ -129,9 +129,11 @@ internal abstract class DeviceLayer
     public float KeepScale { get; protected init; } = 1f;
 
     /// <summary>Set by a convolution that hands its output to the pool2 after it as its GEMM's rows
-    /// (LayerNetwork.PlannedLayer.FeedsPoolAsRows): Output is then [B * H * W, C] rows and
-    /// OutputGradient the convolution's dz in the same rows, already through its ReLU, which the
-    /// pool's backward writes together with the bias partials here.</summary>
+    /// (LayerNetwork.PlannedLayer.FeedsPoolAsRows): the convolution's forward pools them itself into
+    /// the pooled output and argmax here (which the pool layer takes as its own), its Output is
+    /// scratch for the [B * H * W, C] rows, and OutputGradient the convolution's dz in the same rows,
+    /// already through its ReLU, which the pool's backward writes together with the bias partials
+    /// here.</summary>
     public PoolRowsHandoff? PoolRows { get; protected init; }
 
     public abstract void Forward(int rows, ArrayView<float> x, bool training, uint seed, uint step);
@@ -141,6 +143,7 @@ internal abstract class DeviceLayer
     public abstract void Backward(int rows, ArrayView<float> x);
 }
 
-/// <summary>What a convolution feeding a pool2 as rows needs from the pool's backward (see
-/// DeviceLayer.PoolRows): whether the convolution has a ReLU, and where its bias partials go.</summary>
-internal sealed record PoolRowsHandoff(bool Relu, ArrayView<float> BiasPartials);
+/// <summary>What a convolution feeding a pool2 as rows shares with the pool (see DeviceLayer.PoolRows):
+/// whether the convolution has a ReLU, where the pool's backward puts its bias partials, and the
+/// pooled output [B, C, H / 2, W / 2] and argmax that the convolution's forward writes.</summary>
+internal sealed record PoolRowsHandoff(bool Relu, ArrayView<float> BiasPartials, ArrayView<float> Pooled, ArrayView<int> Argmax);

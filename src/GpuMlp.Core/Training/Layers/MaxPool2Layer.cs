@@ -49,7 +49,8 @@ public sealed record MaxPool2Spec : LayerSpec
         new Device(network, step, previous, needsInputGradient);
 
     /// <summary>pool2: 2x2 max-pooling; owns y, argmax and the output gradient. After a convolution
-    /// that hands over rows (DeviceLayer.PoolRows) it reads those rows and its backward writes the
+    /// that hands over rows (DeviceLayer.PoolRows) that convolution's forward pools its rows into y and
+    /// argmax (the handoff's buffers, which it takes as its own) and this backward writes the
     /// convolution's dz and bias partials.</summary>
     private sealed class Device : DeviceLayer
     {
@@ -69,19 +70,19 @@ public sealed record MaxPool2Spec : LayerSpec
             this.needsInputGradient = (needsInputGradient && previous is not null) || handoff is not null;
             inputShape = step.Layer.Input;
             var full = Shape(network.MaxRows);
-            Output = network.Buffer<float>(full.OutputLength);
+            // Fed rows, the convolution before it pools them in its own forward, into these buffers.
+            Output = handoff?.Pooled ?? network.Buffer<float>(full.OutputLength);
             OutputGradient = network.Buffer<float>(full.OutputLength);
-            argmax = network.Buffer<int>(full.OutputLength);
+            argmax = handoff?.Argmax ?? network.Buffer<int>(full.OutputLength);
         }
 
         private PoolShape Shape(int batch) => new(batch, inputShape.Channels, inputShape.Height, inputShape.Width);
 
         public override void Forward(int rows, ArrayView<float> x, bool training, uint seed, uint step)
         {
+            // Fed rows, there is nothing to do: the convolution's ConvPoolForward wrote Output and argmax.
             if (handoff is null)
                 network.Kernels.MaxPool2Forward(Shape(rows), x, Output, argmax);
-            else
-                network.Kernels.MaxPool2ForwardNhwc(Shape(rows), x, Output, argmax);
         }
 
         public override void Backward(int rows, ArrayView<float> x)
