@@ -2,13 +2,16 @@
 // overhead: a launch wakes every worker thread and waits for all of them, ~25-50 µs, while a group
 // barrier between two steps of the same launch costs a few µs).
 //
-// program [length] CpuCommand, read only. Each command is one of the CPU SIMD kernels of this folder
-// with its arguments, typed per operation (CpuCommand.cs), its operands given as addresses in the CPU
-// accelerator's memory (taken on the host from the views when the command was recorded). ProgramSimdKernel runs the commands in order;
-// every worker runs its share of command i (the same share the kernel's own launch would give it),
-// then waits at a group barrier, so command i + 1 sees everything command i wrote. The launch must be
-// ONE group holding every worker (Group.Barrier synchronises a group, not the grid); DeviceKernels only
-// records programs on such an accelerator. What each command writes and accumulates is that of its
+// program [length + 1] CpuCommand: the commands, read only, then one slot, zeroed by the host, that
+// holds the workers' barrier (two ints: arrivals and generation; UPDATED with integer atomics). Each
+// command is one of the CPU SIMD kernels of this folder with its arguments, typed per operation
+// (CpuCommand.cs), its operands given as addresses in the CPU accelerator's memory (taken on the host
+// from the views when the command was recorded). ProgramSimdKernel runs the commands in order; every
+// worker runs its share of command i (the same share the kernel's own launch would give it), then
+// waits at the barrier, so command i + 1 sees everything command i wrote. The barrier spins (then
+// yields) on the slot rather than ILGPU's group barrier, which blocks in the kernel and cost ~8 % of
+// the MLP's step in futex calls. The launch must be ONE group holding every worker, all running at
+// once; DeviceKernels only records programs on such an accelerator. What each command writes and accumulates is that of its
 // kernel (see the other files of this folder).
 using System.Runtime.CompilerServices;
 using ILGPU;
@@ -18,18 +21,43 @@ namespace GpuMlp.Kernels.Cpu;
 public static class CpuProgram
 {
     [CpuOnlyKernel]
-    public static void ProgramSimdKernel(CpuSimdWidth width, ArrayView<CpuCommand> program, int length)
-    {
-        for (int i = 0; i < length; i++)
-        {
-            CpuProgramSimd.Execute(Group.IdxX, Group.DimX, width, program, i);
-            Group.Barrier();
-        }
-    }
+    public static void ProgramSimdKernel(CpuSimdWidth width, ArrayView<CpuCommand> program, int length) =>
+        CpuProgramSimd.Run(Group.IdxX, Group.DimX, width, program, length);
 }
 
 internal static class CpuProgramSimd
 {
+    /// <summary>Every command in order, this worker's share of each, the workers meeting at the
+    /// barrier in slot `length` after each command.</summary>
+    [ILGPU.Frontend.External("gpumlp_cpu_program_run")]
+    public static void Run(int worker, int workers, CpuSimdWidth width, ArrayView<CpuCommand> program, int length)
+    {
+        ref int arrivals = ref Unsafe.As<CpuCommand, int>(ref Unsafe.Add(ref Simd.Ref(program), length));
+        ref int generation = ref Unsafe.Add(ref arrivals, 1);
+        for (int i = 0; i < length; i++)
+        {
+            Execute(worker, workers, width, program, i);
+            Barrier(ref arrivals, ref generation, workers);
+        }
+    }
+
+    /// <summary>Waits until all `workers` have arrived: the last one resets the arrivals and moves the
+    /// generation on (both atomics are full fences, so every write before the barrier is seen after
+    /// it); the others spin, then yield, until the generation moves.</summary>
+    private static void Barrier(ref int arrivals, ref int generation, int workers)
+    {
+        int current = Volatile.Read(ref generation);
+        if (Interlocked.Increment(ref arrivals) == workers)
+        {
+            Volatile.Write(ref arrivals, 0);
+            Interlocked.Increment(ref generation);
+            return;
+        }
+        var spin = default(SpinWait);
+        while (Volatile.Read(ref generation) == current)
+            spin.SpinOnce(sleep1Threshold: -1);
+    }
+
     [ILGPU.Frontend.External("gpumlp_cpu_program_step")]
     public static void Execute(int worker, int workers, CpuSimdWidth width, ArrayView<CpuCommand> program, int index)
     {

@@ -87,12 +87,16 @@ internal sealed class CpuSimdKernelSet : IKernelSet
     {
         if (pendingCount == 0)
             return;
-        if (programBuffer is null || programBuffer.Length < pendingCount)
+        // One zeroed slot after the commands: the workers' barrier state (CpuProgram.cs).
+        if (pendingCount == pending.Length)
+            Array.Resize(ref pending, 2 * pending.Length);
+        pending[pendingCount] = default;
+        if (programBuffer is null || programBuffer.Length < pendingCount + 1)
         {
             programBuffer?.Dispose();
-            programBuffer = accelerator.Allocate1D<CpuCommand>(Math.Max(32, 2 * pendingCount));
+            programBuffer = accelerator.Allocate1D<CpuCommand>(Math.Max(32, 2 * (pendingCount + 1)));
         }
-        HostCopy.ToDevice(programBuffer.View, pending, pendingCount);
+        HostCopy.ToDevice(programBuffer.View, pending, pendingCount + 1);
         program(new KernelConfig(1, Workers), width, programBuffer.View, pendingCount);
         pendingCount = 0;
         Launches++;
