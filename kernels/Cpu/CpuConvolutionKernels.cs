@@ -24,11 +24,14 @@
 // floats instead and took ~3x longer).
 //
 // ConvInputGradientCpuKernel fuses the input gradient's two launches (the GEMM dCols = dz x W, then
-// col2im) per image: each worker computes one image's [P, K] block of dCols with CpuDenseKernels's GEMM
-// into a private buffer that stays in L2, then adds it into dx exactly as Col2Im does, so dCols never
-// goes to memory (80 MB at the CNN preset's conv2 and batch 128, written and read back). Every element
-// of that GEMM is the same k-ordered sum whichever rows a call covers (rows past M repeat row M - 1
-// and are never stored), so dx has the bits of the two launches.
+// col2im) per image. Where the padding is at most the kernel's size less one (every network here) it
+// is one GEMM over zero-bordered dz with no dCols at all (CpuConvolutionGemm.cs). Otherwise each
+// worker computes one image's [P, K] block of dCols with CpuDenseKernels's GEMM into a private buffer
+// that stays in L2, then adds it into dx exactly as Col2Im does. Every element of that GEMM is the
+// same k-ordered sum whichever rows a call covers (rows past M repeat row M - 1 and are never
+// stored), so dx has the bits of the two launches either way. ConvForwardRowsCpuKernel and
+// ConvWeightGradientCpuKernel are the forward and weight-gradient GEMMs reading x through offset
+// tables, with no im2col (CpuConvolutionGemm.cs).
 //
 // Work split: im2col over rows of cols; the layout changes, bias partials, col2im and the fused input
 // gradient over images.
