@@ -58,8 +58,8 @@ internal static class CpuProgramSimd
             spin.SpinOnce(sleep1Threshold: -1);
     }
 
-    [ILGPU.Frontend.External("gpumlp_cpu_program_step")]
-    public static void Execute(int worker, int workers, CpuSimdWidth width, ArrayView<CpuCommand> program, int index)
+    /// <summary>This worker's share of command `index` (called by Run only, as plain .NET).</summary>
+    private static void Execute(int worker, int workers, CpuSimdWidth width, ArrayView<CpuCommand> program, int index)
     {
         ref CpuCommand command = ref Unsafe.Add(ref Simd.Ref(program), index);
         switch (command.Operation)

@@ -370,9 +370,9 @@ internal sealed class CpuSimdKernelSet : IKernelSet
 
     /// <summary>One launch, cols not read: the transposed GEMM [Patch, O] = cols^T x dz (Patch / 6 row
     /// tiles over one panel of O columns share out evenly over the workers, where O / 6 tiles over
-    /// Patch / 64 panels do not), each worker rebuilding its rows of cols^T from x one image at a time
-    /// in L2, and its tiles stored transposed into dWeights (CpuDenseSimd.ConvWeightGradient). At the
-    /// CNN preset's conv2 the materialised cols was 80 MB, read back from memory here.</summary>
+    /// Patch / 64 panels do not), its A read from x through offset tables image by image, and its
+    /// tiles stored transposed into dWeights (CpuDenseSimd.ConvWeightGradient). At the CNN preset's
+    /// conv2 the materialised cols was 80 MB, read back from memory here.</summary>
     public void ConvWeightGradient(in ConvShape shape, ArrayView<float> dz, ArrayView<float> x, ArrayView<float> cols,
         ArrayView<float> dWeights)
     {
@@ -386,8 +386,9 @@ internal sealed class CpuSimdKernelSet : IKernelSet
         Launches++;
     }
 
-    /// <summary>One launch, per image: the GEMM into a worker's buffer, then col2im from it; dCols is
-    /// not touched.</summary>
+    /// <summary>One launch, per image, dCols not touched: one GEMM over zero-bordered dz straight into
+    /// dx (CpuDenseSimd.ConvInputGradient), or, for a padding wider than the kernel less one, the GEMM
+    /// into a worker's buffer, then col2im from it (CpuConvolution.InputGradient).</summary>
     public void ConvInputGradient(in ConvShape shape, ArrayView<float> dz, ArrayView<float> weights, ArrayView<float> dCols,
         ArrayView<float> dx)
     {

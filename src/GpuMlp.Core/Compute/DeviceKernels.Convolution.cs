@@ -49,15 +49,22 @@ public sealed partial class DeviceKernels
     public void ConvForwardNhwc(ConvShape shape, bool relu, ArrayView<float> x, ArrayView<float> weights,
         ArrayView<float> bias, ArrayView<float> cols, ArrayView<float> nhwc)
     {
+        CheckForward(shape, x, weights, bias, cols, nhwc);
+        LoadConvolution();
+        // [Rows, O] = cols [Rows, K] x weights^T, weights stored [O, K]: bias per column = per channel.
+        set.ConvForwardRows(shape, relu, x, weights, bias, cols, nhwc);
+    }
+
+    /// <summary>The shape and operand lengths of a convolution's forward up to its rows.</summary>
+    private void CheckForward(in ConvShape shape, ArrayView<float> x, ArrayView<float> weights, ArrayView<float> bias,
+        ArrayView<float> cols, ArrayView<float> nhwc)
+    {
         CheckShape(shape);
         Require(x, shape.InputLength, "x");
         Require(weights, shape.WeightLength, "weights");
         Require(bias, shape.OutChannels, "bias");
         Require(cols, shape.ColumnsLength, "cols");
         Require(nhwc, shape.OutputLength, "nhwc");
-        LoadConvolution();
-        // [Rows, O] = cols [Rows, K] x weights^T, weights stored [O, K]: bias per column = per channel.
-        set.ConvForwardRows(shape, relu, x, weights, bias, cols, nhwc);
     }
 
     /// <summary>ConvForwardNhwc, then MaxPool2ForwardNhwc of its rows: y and argmax [B, O, OutH / 2,
@@ -67,14 +74,9 @@ public sealed partial class DeviceKernels
     public void ConvPoolForward(ConvShape shape, bool relu, ArrayView<float> x, ArrayView<float> weights,
         ArrayView<float> bias, ArrayView<float> cols, ArrayView<float> nhwc, ArrayView<float> y, ArrayView<int> argmax)
     {
-        CheckShape(shape);
+        CheckForward(shape, x, weights, bias, cols, nhwc);
         var pool = new PoolShape(shape.Batch, shape.OutChannels, shape.OutH, shape.OutW);
         CheckShape(pool);
-        Require(x, shape.InputLength, "x");
-        Require(weights, shape.WeightLength, "weights");
-        Require(bias, shape.OutChannels, "bias");
-        Require(cols, shape.ColumnsLength, "cols");
-        Require(nhwc, shape.OutputLength, "nhwc");
         Require(y, pool.OutputLength, "y");
         Require(argmax, pool.OutputLength, "argmax");
         LoadConvolution();
